@@ -1,0 +1,20 @@
+"""Named constants, each with its unit. Nothing here is tunable at run time; settings live in
+:mod:`patron.settings`."""
+
+from __future__ import annotations
+
+DAYS_PER_WEEK: float = 7.0
+"""Days in one week (period unit ``W``)."""
+
+DAYS_PER_MONTH: float = 365.25 / 12.0
+"""Mean days in one Gregorian month (30.4375), used to express day spans in months (unit ``M``)
+when purchases are grouped by day or week."""
+
+PERIOD_UNITS: dict[str, float] = {"D": 1.0, "W": DAYS_PER_WEEK, "M": DAYS_PER_MONTH}
+"""Length of each period unit in days."""
+
+DEFAULT_DB: str = "patron.duckdb"
+"""Database file used when none is given (relative to the working directory)."""
+
+DEFAULT_FUTURE_TOLERANCE_HOURS: float = 24.0
+"""A timestamp later than *now* plus this many hours is rejected at ingest (clock skew allowance)."""

@@ -1,0 +1,25 @@
+"""Errors that patron reports to its users.
+
+Every problem a user can fix (a missing file, a missing column, no valid rows, a bad option) is a
+:class:`PatronError`: its message is one line that names the file, row and column where they are
+known. Surfaces (CLI, HTTP) print that line and exit non-zero; they never show a traceback for it.
+"""
+
+from __future__ import annotations
+
+
+class PatronError(Exception):
+    """A problem with the user's input or settings, described in one line."""
+
+    exit_code: int = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
+
+class InputError(PatronError):
+    """An input file or table cannot be used at all (missing, unreadable, wrong columns, no valid rows)."""
+
+
+class NoDataError(PatronError):
+    """The database holds no data of the kind a command needs."""

@@ -1,0 +1,150 @@
+"""SQL builders for validated ingest: parse each staged column by its contract type and list every
+problem as ``(_row, column, value, reason)``.
+
+Builders return SQL text only; :mod:`patron.ingest.load` runs it. This part is DuckDB SQL (ingest
+runs on the embedded store); the portable summary SQL lives in :mod:`patron.sql`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from patron.schema import Column, TableContract
+
+TEXT_TYPES = {"VARCHAR"}
+_TRUE = ("true", "t", "1", "yes", "y")
+_FALSE = ("false", "f", "0", "no", "n")
+
+
+def quote_ident(name: str) -> str:
+    """A double-quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """A single-quoted SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class SourceColumn:
+    """A staged input column that feeds a contract column: its staged name and DuckDB type."""
+
+    name: str
+    sql_type: str
+
+    @property
+    def is_text(self) -> bool:
+        return self.sql_type.upper() in TEXT_TYPES
+
+
+def raw_expr(src: SourceColumn) -> str:
+    """The source value as text, NULL when empty (for reporting and emptiness tests)."""
+    ident = quote_ident(src.name)
+    if src.is_text:
+        return f"NULLIF(trim({ident}), '')"
+    return f"CAST({ident} AS VARCHAR)"
+
+
+def parse_expr(col: Column, src: SourceColumn, *, date_format: str | None) -> str:
+    """SQL that turns the staged value into the contract type, NULL when it cannot."""
+    raw = raw_expr(src)
+    ident = quote_ident(src.name)
+    t = src.sql_type.upper()
+    if col.type in ("text", "choice"):
+        return f"lower({raw})" if col.type == "choice" else raw
+    if col.type == "currency":
+        return f"CASE WHEN regexp_full_match({raw}, '[A-Za-z]{{3}}') THEN upper({raw}) END"
+    if col.type == "number":
+        if t.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL", "INT", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER")):
+            return f"CAST({ident} AS DOUBLE)"
+        return f"TRY_CAST({raw} AS DOUBLE)"
+    if col.type == "boolean":
+        if t == "BOOLEAN":
+            return ident
+        trues = ", ".join(quote_literal(v) for v in _TRUE)
+        falses = ", ".join(quote_literal(v) for v in _FALSE)
+        return f"CASE WHEN lower({raw}) IN ({trues}) THEN TRUE WHEN lower({raw}) IN ({falses}) THEN FALSE END"
+    if col.type == "timestamp":
+        if t == "TIMESTAMP" or t.startswith("TIMESTAMP_") or t == "TIMESTAMP_NS":
+            return f"CAST({ident} AS TIMESTAMP)"
+        if t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
+            return f"CAST(timezone('UTC', {ident}) AS TIMESTAMP)"
+        if t == "DATE":
+            return f"CAST({ident} AS TIMESTAMP)"
+        if date_format:
+            return f"try_strptime({raw}, {quote_literal(date_format)})"
+        return (
+            f"coalesce(TRY_CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP), "
+            f"CASE WHEN regexp_full_match({raw}, '[0-9]{{8}}') THEN try_strptime({raw}, '%Y%m%d') END)"
+        )
+    raise ValueError(f"unknown column type {col.type}")  # pragma: no cover
+
+
+def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: str) -> list[str]:
+    """SELECTs over ``_parsed`` yielding ``(_row, column, value, reason)`` for one column.
+
+    ``_parsed`` holds ``raw_<name>`` (text or NULL) and ``<name>`` (parsed) for every column.
+    """
+    name, raw = col.name, f"raw_{col.name}"
+    label = quote_literal(name)
+    out: list[str] = []
+
+    def sel(cond: str, reason_sql: str) -> None:
+        out.append(f"SELECT _row, {label} AS \"column\", {raw} AS value, {reason_sql} AS reason FROM _parsed WHERE {cond}")
+
+    if col.required:
+        sel(f"{raw} IS NULL", quote_literal(f"missing {name}"))
+    shown = f"'\"' || left({raw}, 60) || '\"'"
+    if col.type == "timestamp":
+        expect = f" (expected --date-format {date_format})" if date_format else " (expected ISO 8601 such as 2024-03-31 or 2024-03-31T14:05:00Z, or YYYYMMDD; set --date-format otherwise)"
+        sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'unparseable timestamp ' || {shown} || {quote_literal(expect)}")
+        sel(f"{name} > {future_limit_sql}", f"'timestamp ' || {shown} || ' is in the future (later than now plus the allowed clock skew)'")
+    elif col.type == "number":
+        sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'non-numeric {name} ' || {shown}")
+        sel(f"{name} IS NOT NULL AND (isnan({name}) OR isinf({name}))", f"'{name} ' || {shown} || ' is not a finite number'")
+        if col.non_negative:
+            sel(f"{name} < 0", f"'{name} ' || {shown} || ' is negative'")
+    elif col.type == "choice":
+        allowed = ", ".join(quote_literal(c) for c in col.choices)
+        sel(f"{raw} IS NOT NULL AND {name} NOT IN ({allowed})", f"'{name} ' || {shown} || ' is not one of {', '.join(col.choices)}'")
+    elif col.type == "boolean":
+        sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'{name} ' || {shown} || ' is not true/false'")
+    elif col.type == "currency":
+        sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'currency ' || {shown} || ' is not a three-letter ISO 4217 code'")
+    return out
+
+
+def parsed_table_sql(contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], *, date_format: str | None) -> str:
+    """``CREATE TEMP TABLE _parsed`` with ``_row``, ``raw_<c>`` and parsed ``<c>`` for every
+    contract column (NULL for columns absent from the input) and, when the contract keeps extra
+    columns, ``attributes`` as a JSON object of their text values."""
+    parts = ["_row"]
+    for col in contract.columns:
+        src = sources.get(col.name)
+        if src is None:
+            parts += [f"NULL::VARCHAR AS raw_{col.name}", f"NULL::{col.sql_type} AS {col.name}"]
+        else:
+            parts += [f"{raw_expr(src)} AS raw_{col.name}", f"{parse_expr(col, src, date_format=date_format)} AS {col.name}"]
+    if contract.keep_extra_as_attributes:
+        if extras:
+            pack = ", ".join(f"{quote_literal(e.name)}, {raw_expr(e)}" for e in extras)
+            parts.append(f"CAST(json_object({pack}) AS VARCHAR) AS attributes")
+        else:
+            parts.append("NULL::VARCHAR AS attributes")
+    return "CREATE OR REPLACE TEMP TABLE _parsed AS SELECT " + ",\n  ".join(parts) + "\nFROM _stage"
+
+
+def content_columns(contract: TableContract) -> list[str]:
+    """Columns whose values make up a row's content (everything but the key)."""
+    cols = [c.name for c in contract.columns if c.name != contract.key]
+    if contract.keep_extra_as_attributes:
+        cols.append("attributes")
+    return cols
+
+
+def content_hash_sql(contract: TableContract, alias: str = "") -> str:
+    """An md5 of the row's content, stable across runs (used to derive keys)."""
+    pre = f"{alias}." if alias else ""
+    items = ", ".join(f"coalesce(CAST({pre}{c} AS VARCHAR), '\\N')" for c in content_columns(contract))
+    return f"md5(concat_ws(chr(31), {items}))"

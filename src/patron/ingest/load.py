@@ -1,0 +1,309 @@
+"""Validated ingest: read a file or table, check every row against the data contract, store the
+good rows, and record every unusable row with its source row number, column and reason.
+
+Guarantees:
+
+* Valid rows are never lost because of invalid ones: each row is judged on its own.
+* Re-ingesting the same rows adds nothing: rows are keyed (``order_id``; derived from the row's
+  content and occurrence number when the input has no key column) and rows already stored with the
+  same content are skipped and counted as ``already_present``.
+* One ingest is one database transaction: it is stored whole or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from patron.errors import InputError
+from patron.ingest import readers
+from patron.ingest.checks import (
+    SourceColumn,
+    content_columns,
+    content_hash_sql,
+    parsed_table_sql,
+    problem_selects,
+    quote_literal,
+)
+from patron.schema import CONTRACTS, TableContract
+from patron.settings import get_settings
+from patron.store import connect
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one ingest did.
+
+    ``accepted``: new rows stored. ``rejected``: input rows that could not be used (each is listed
+    in the ``rejects`` table and in ``rejects_file``). ``already_present``: valid rows that were
+    already stored with the same content (a re-ingest). ``updated``: rows whose stored values were
+    updated (customers only).
+    """
+
+    accepted: int
+    rejected: int
+    rejects_file: str | None
+    already_present: int
+    updated: int
+    rows_read: int
+    kind: str
+    source: str
+    db: str
+    ingest_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``accepted``, ``rejected`` and ``rejects_file`` come first."""
+        return asdict(self)
+
+
+def _parse_mapping(mapping: Mapping[str, str] | Sequence[str] | None, contract: TableContract) -> dict[str, str]:
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, Mapping):
+        parsed: dict[str, str] = {}
+        for item in mapping:
+            target, sep, source = item.partition("=")
+            if not sep or not target.strip() or not source.strip():
+                raise InputError(f"--map expects target=source, e.g. occurred_at=date; got {item!r}")
+            parsed[target.strip()] = source.strip()
+        mapping = parsed
+    known = {c.name for c in contract.columns}
+    for target in mapping:
+        if target not in known:
+            raise InputError(f"--map {target}=...: {contract.name} has no column {target!r} (columns: {', '.join(sorted(known))})")
+    return dict(mapping)
+
+
+def _resolve_sources(contract: TableContract, staged: readers.Staged, types: dict[str, str], mapping: dict[str, str], label: str) -> tuple[dict[str, SourceColumn], list[SourceColumn]]:
+    by_lower = {c.lower(): c for c in staged.columns}
+    sources: dict[str, SourceColumn] = {}
+    for col in contract.columns:
+        wanted = mapping.get(col.name, col.name)
+        found = wanted if wanted in types else by_lower.get(wanted.lower())
+        if found is None and col.name in mapping:
+            raise InputError(f"{label}: column {wanted!r} (mapped to {col.name}) not found; columns are: {', '.join(staged.columns)}")
+        if found is not None:
+            sources[col.name] = SourceColumn(found, types[found])
+    missing = [c for c in contract.required if c not in sources]
+    if missing:
+        hint = " ".join(f"--map {m}=COLUMN" for m in missing)
+        raise InputError(f"{label}: missing required column {', '.join(missing)} for {contract.name} (columns found: {', '.join(staged.columns) or 'none'}); rename it or use {hint}")
+    used = {s.name for s in sources.values()}
+    extras = [SourceColumn(c, types[c]) for c in staged.columns if c not in used] if contract.keep_extra_as_attributes else []
+    return sources, extras
+
+
+def _stage(con: duckdb.DuckDBPyConnection, source: Any, *, columns: Sequence[str] | None, delimiter: str | None, progress: Callable[[int], None] | None) -> tuple[readers.Staged, str]:
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory, not a file")
+        fmt = readers.file_format(path)
+        if fmt == "parquet":
+            return readers.stage_parquet(con, path), str(path)
+        if fmt == "jsonl":
+            return readers.stage_jsonl(con, path, progress=progress), str(path)
+        delim = readers.resolve_delimiter(path, delimiter)
+        cols = list(columns) if columns else None
+        if delim == readers.WHITESPACE:
+            return readers.stage_whitespace(con, path, columns=cols, progress=progress), str(path)
+        return readers.stage_delimited(con, path, delimiter=delim, columns=cols, progress=progress), str(path)
+    return readers.stage_table(con, source), "<table>"
+
+
+def _default_rejects_file(db: str, source_label: str, kind: str) -> str:
+    base = Path(db).parent if db != ":memory:" else Path.cwd()
+    stem = Path(source_label).name.split(".")[0] if source_label != "<table>" else "table"
+    return str(base / f"{stem}.{kind}.rejects.csv")
+
+
+def ingest(
+    source: Any,
+    *,
+    kind: str = "transactions",
+    db: str | os.PathLike[str] | None = None,
+    mapping: Mapping[str, str] | Sequence[str] | None = None,
+    date_format: str | None = None,
+    columns: Sequence[str] | None = None,
+    delimiter: str | None = None,
+    rejects_file: str | os.PathLike[str] | None = None,
+    now: datetime | None = None,
+    future_tolerance_hours: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> IngestResult:
+    """Ingest ``source`` into the ``kind`` table of the database ``db``.
+
+    Parameters
+    ----------
+    source
+        A CSV/TSV/whitespace-separated text file, a Parquet file, a JSON Lines file, or a pandas or
+        polars DataFrame or pyarrow Table.
+    kind
+        ``transactions``, ``customers`` or ``contacts`` (see ``docs/data-contract.md``).
+    db
+        DuckDB database file (default ``patron.duckdb``, or ``$PATRON_DB``).
+    mapping
+        Contract column -> input column, e.g. ``{"occurred_at": "date"}`` (or ``["occurred_at=date"]``).
+    date_format
+        strftime format of text timestamps, e.g. ``%Y%m%d`` or ``%d/%m/%Y``. Without it ISO 8601
+        (with or without time and offset) and ``YYYYMMDD`` are recognised.
+    columns
+        Column names for a file without a header line.
+    delimiter
+        A character, or ``tab``/``comma``/``semicolon``/``pipe``/``whitespace``; sniffed when absent.
+    rejects_file
+        Where to write the rejected rows as CSV (default: beside the database,
+        ``<input stem>.<kind>.rejects.csv``); written only when rows are rejected.
+    now, future_tolerance_hours
+        Timestamps later than ``now`` (default: the current UTC time) plus the tolerance (default
+        24 hours, ``$PATRON_FUTURE_TOLERANCE_HOURS``) are rejected.
+    progress
+        Called with the number of rows read so far, for progress bars.
+
+    Raises
+    ------
+    InputError
+        The source is missing or unreadable, lacks a required column, or has no valid row.
+    """
+    if kind not in CONTRACTS:
+        raise InputError(f"--kind must be one of {', '.join(CONTRACTS)}; got {kind!r}")
+    contract = CONTRACTS[kind]
+    settings = get_settings()
+    db_path = str(db if db is not None else settings.db)
+    mapping_d = _parse_mapping(mapping, contract)
+    tolerance = settings.future_tolerance_hours if future_tolerance_hours is None else future_tolerance_hours
+    limit = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None) + timedelta(hours=tolerance)
+    ingest_id = uuid.uuid4().hex[:16]
+
+    with connect(db_path) as con:
+        staged, label = _stage(con, source, columns=columns, delimiter=delimiter, progress=progress)
+        types = {r[0]: r[1] for r in con.execute("DESCRIBE _stage").fetchall() if r[0] != "_row"}
+        sources, extras = _resolve_sources(contract, staged, types, mapping_d, label)
+        if staged.rows_read == 0:
+            raise InputError(f"{label}: no data rows")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            counts = _validate_and_store(con, contract, sources, extras, staged, label=label, ingest_id=ingest_id, date_format=date_format, future_limit=limit)
+            rejects_path = None
+            if counts["rejected"]:
+                rejects_path = str(rejects_file or _default_rejects_file(db_path, label, kind))
+            con.execute(
+                "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [ingest_id, label, kind, datetime.now(UTC).replace(tzinfo=None), staged.rows_read, counts["accepted"], counts["rejected"], counts["already_present"], rejects_path],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        if rejects_path:
+            _write_rejects(con, ingest_id, rejects_path)
+    result = IngestResult(
+        accepted=counts["accepted"], rejected=counts["rejected"], rejects_file=rejects_path,
+        already_present=counts["already_present"], updated=counts["updated"], rows_read=staged.rows_read,
+        kind=kind, source=label, db=db_path, ingest_id=ingest_id,
+    )
+    if counts["accepted"] + counts["already_present"] + counts["updated"] == 0:
+        first = _first_reason(db_path, ingest_id)
+        raise InputError(f"{label}: no valid rows ({counts['rejected']} rejected; first: {first}); all reasons in {rejects_path}")
+    return result
+
+
+def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], staged: readers.Staged, *, label: str, ingest_id: str, date_format: str | None, future_limit: datetime) -> dict[str, int]:
+    con.execute(parsed_table_sql(contract, sources, extras, date_format=date_format))
+    future_sql = f"TIMESTAMP '{future_limit.isoformat(sep=' ')}'"
+    selects = [s for col in contract.columns if col.name in sources or col.required for s in problem_selects(col, date_format=date_format, future_limit_sql=future_sql)
+               if not (col.name == contract.key and contract.derive_key and col.name not in sources)]
+    con.execute("CREATE OR REPLACE TEMP TABLE _problems (_row BIGINT, \"column\" VARCHAR, value VARCHAR, reason VARCHAR)")
+    if selects:
+        con.execute("INSERT INTO _problems " + "\nUNION ALL\n".join(selects))
+    if staged.malformed.rows:
+        m = staged.malformed
+        con.register("_malformed", pa.table({"_row": pa.array(m.rows, pa.int64()), "column": pa.array([None] * len(m.rows), pa.string()), "value": m.texts, "reason": m.reasons}))
+        con.execute("INSERT INTO _problems SELECT * FROM _malformed")
+        con.unregister("_malformed")
+
+    key = contract.key
+    content = content_hash_sql(contract)
+    key_expr = key if key in sources else f"'~' || {content} || '.' || CAST(row_number() OVER (PARTITION BY {content} ORDER BY _row) AS VARCHAR)"
+    cols = content_columns(contract)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _valid AS
+        SELECT * REPLACE ({key_expr} AS {key}) FROM _parsed p
+        WHERE NOT EXISTS (SELECT 1 FROM _problems q WHERE q._row = p._row)"""
+    )
+    # Duplicate keys within this input: the first occurrence wins, later ones are rejected.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _ranked AS
+        SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _row) AS _n,
+               min(_row) OVER (PARTITION BY {key}) AS _first FROM _valid"""
+    )
+    con.execute(
+        f"""INSERT INTO _problems SELECT _row, {quote_literal(key)}, {key},
+        'duplicate {key} "' || {key} || '" (first at row ' || CAST(_first AS VARCHAR) || ')' FROM _ranked WHERE _n > 1"""
+    )
+    same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM r.{c}" for c in cols)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _candidates AS
+        SELECT r.*, (t.{key} IS NOT NULL) AS _stored, coalesce({same}, FALSE) AS _same
+        FROM (SELECT * FROM _ranked WHERE _n = 1) r LEFT JOIN {contract.name} t ON t.{key} = r.{key}"""
+    )
+    updated = 0
+    if contract.keep_extra_as_attributes:
+        updated = con.execute("SELECT count(*) FROM _candidates WHERE _stored AND NOT _same").fetchone()[0]
+        if updated:
+            con.execute(
+                f"""UPDATE {contract.name} AS t SET
+                first_seen = coalesce(c.first_seen, t.first_seen),
+                attributes = CAST(json_merge_patch(coalesce(t.attributes, '{{}}'), coalesce(c.attributes, '{{}}')) AS VARCHAR),
+                ingest_id = {quote_literal(ingest_id)}
+                FROM _candidates c WHERE c._stored AND NOT c._same AND t.{key} = c.{key}"""
+            )
+    else:
+        con.execute(
+            f"""INSERT INTO _problems SELECT _row, {quote_literal(key)}, {key},
+            '{key} "' || {key} || '" is already stored with different values' FROM _candidates WHERE _stored AND NOT _same"""
+        )
+    names = [c.name for c in contract.columns]
+    extra = ", attributes" if contract.keep_extra_as_attributes else ""
+    accepted = con.execute(
+        f"INSERT INTO {contract.name} ({', '.join(names)}{extra}, ingest_id) "
+        f"SELECT {', '.join(names)}{extra}, {quote_literal(ingest_id)} FROM _candidates WHERE NOT _stored"
+    ).fetchone()[0]
+    already = con.execute("SELECT count(*) FROM _candidates WHERE _stored AND _same").fetchone()[0]
+    con.execute(
+        f"""INSERT INTO rejects SELECT {quote_literal(ingest_id)}, {quote_literal(label)}, {quote_literal(contract.name)},
+        _row, "column", value, reason, now()::TIMESTAMP FROM _problems"""
+    )
+    rejected = con.execute("SELECT count(DISTINCT _row) FROM _problems").fetchone()[0]
+    for t in ("_parsed", "_valid", "_ranked", "_candidates", "_problems"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    return {"accepted": int(accepted), "rejected": int(rejected), "already_present": int(already), "updated": int(updated)}
+
+
+def _write_rejects(con: duckdb.DuckDBPyConnection, ingest_id: str, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        f"""COPY (SELECT "row", "column", value, reason FROM rejects WHERE ingest_id = {quote_literal(ingest_id)}
+        ORDER BY "row", "column") TO {quote_literal(path)} (HEADER, DELIMITER ',')"""
+    )
+
+
+def _first_reason(db: str, ingest_id: str) -> str:
+    with connect(db) as con:
+        row = con.execute(
+            'SELECT "row", "column", reason FROM rejects WHERE ingest_id = ? ORDER BY "row" LIMIT 1', [ingest_id]
+        ).fetchone()
+    if not row:
+        return "none"
+    col = f", column {row[1]}" if row[1] else ""
+    return f"row {row[0]}{col}: {row[2]}"

@@ -1,0 +1,315 @@
+"""Streaming readers: turn an input file or in-memory table into a DuckDB relation named
+``_stage`` whose columns are the input's columns plus ``_row``.
+
+``_row`` is the 1-based source row number that rejects report: the N-th non-empty record after
+the header line (CSV, whitespace-separated text, JSON Lines), or the N-th row (Parquet, tables).
+Text inputs are read in blocks of a few megabytes and appended to a temporary table, so a file
+larger than memory streams through; Parquet is scanned by DuckDB directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from patron.errors import InputError
+
+BLOCK_BYTES = 16 << 20
+"""Bytes read per block from a text file (16 MiB)."""
+
+WHITESPACE = "whitespace"
+"""Delimiter name for files whose fields are separated by runs of spaces or tabs."""
+
+_DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|", "space": WHITESPACE, WHITESPACE: WHITESPACE}
+_FORMATS = {
+    ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".dat": "csv", ".gz": "csv",
+    ".parquet": "parquet", ".pq": "parquet",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+}
+
+
+@dataclass
+class Malformed:
+    """Rows the reader could not split into the expected columns (reported as rejects)."""
+
+    rows: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, row: int, text: str, reason: str) -> None:
+        self.rows.append(row)
+        self.texts.append(text[:200])
+        self.reasons.append(reason)
+
+
+@dataclass
+class Staged:
+    """What a reader produced: input column names, rows read, and malformed rows."""
+
+    columns: list[str]
+    rows_read: int
+    malformed: Malformed
+    typed: bool = False
+    """True when columns keep their source types (Parquet, Arrow); False when all are text."""
+
+
+def file_format(path: Path) -> str:
+    """``csv``, ``parquet`` or ``jsonl`` from the file name's extension (CSV when unknown)."""
+    suffixes = [s.lower() for s in path.suffixes]
+    for s in reversed(suffixes):
+        if s in _FORMATS and s != ".gz":
+            return _FORMATS[s]
+    return "csv"
+
+
+def resolve_delimiter(path: Path, delimiter: str | None) -> str:
+    """The delimiter to use: the one given (a character, or tab/comma/semicolon/pipe/whitespace),
+    else sniffed from the first lines of the file."""
+    if delimiter:
+        d = _DELIMITER_NAMES.get(delimiter.lower(), delimiter)
+        if d != WHITESPACE and len(d) != 1:
+            raise InputError(f"--delimiter must be one character or one of {', '.join(_DELIMITER_NAMES)}; got {delimiter!r}")
+        return d
+    with _open_text(path) as fh:
+        head = fh.read(64 << 10)
+    lines = [ln for ln in head.splitlines() if ln.strip()][:20]
+    if not lines:
+        return ","
+    sample = "\n".join(lines)
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        pass
+    return WHITESPACE if any(ch in lines[0].strip() for ch in " \t") else ","
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix.lower() == ".gz":
+        import gzip
+
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="")
+    return open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+
+
+def _append(con: duckdb.DuckDBPyConnection, batch: pa.Table, created: bool) -> None:
+    con.register("_batch", batch)
+    if created:
+        con.execute("INSERT INTO _stage SELECT * FROM _batch")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _stage AS SELECT * FROM _batch")
+    con.unregister("_batch")
+
+
+def _with_rows(table: pa.Table, first_row: int) -> pa.Table:
+    rows = pa.array(np.arange(first_row, first_row + table.num_rows, dtype=np.int64))
+    return table.append_column("_row", rows)
+
+
+def _empty_stage(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
+    cols = ", ".join(f'NULL::VARCHAR AS "{c}"' for c in columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {cols}{', ' if cols else ''}NULL::BIGINT AS _row LIMIT 0")
+
+
+def stage_delimited(con: duckdb.DuckDBPyConnection, path: Path, *, delimiter: str, columns: list[str] | None, progress: Any = None) -> Staged:
+    """Stage a CSV-like file with a one-character delimiter (quoted fields allowed)."""
+    malformed = Malformed()
+    header_offset = 0 if columns else 1
+
+    def on_invalid(row: Any) -> str:
+        # pyarrow numbers non-empty records from 1, header included.
+        number = (row.number or 0) - header_offset
+        malformed.add(number, row.text or "", f"expected {row.expected_columns} fields, found {row.actual_columns}")
+        return "skip"
+
+    read_opts = pacsv.ReadOptions(block_size=BLOCK_BYTES, use_threads=False, column_names=columns or None, autogenerate_column_names=False)
+    try:
+        probe = pacsv.open_csv(path, read_options=read_opts, parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid))
+        names = list(probe.schema.names)
+        probe.close()
+    except pa.ArrowInvalid as exc:
+        if "Empty CSV file" in str(exc):
+            raise InputError(f"{path}: the file is empty") from None
+        raise InputError(f"{path}: cannot read as delimited text: {str(exc).splitlines()[0]}") from None
+    malformed = Malformed()
+    reader = pacsv.open_csv(
+        path,
+        read_options=read_opts,
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=False),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False),
+    )
+    total = 0
+    created = False
+    try:
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            # Valid records are numbered around the malformed ones skipped before them.
+            k = np.arange(total, total + table.num_rows, dtype=np.int64)
+            bad = np.sort(np.asarray(malformed.rows, dtype=np.int64))
+            rows = _number_around(k, bad)
+            table = table.append_column("_row", pa.array(rows))
+            _append(con, table, created)
+            created = True
+            total += table.num_rows
+            if progress is not None:
+                progress(total)
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"{path}: cannot read as delimited text: {str(exc).splitlines()[0]}") from None
+    if not created:
+        _empty_stage(con, names)
+    return Staged(columns=names, rows_read=total + len(malformed.rows), malformed=malformed)
+
+
+def _number_around(k: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """1-based row numbers of the valid records with 0-based valid index ``k``, given the sorted
+    1-based row numbers ``bad`` of skipped records (vectorized complement numbering)."""
+    if bad.size == 0:
+        return k + 1
+    # The j-th skipped row has (bad[j] - 1 - j) valid rows before it.
+    valid_before = bad - 1 - np.arange(bad.size)
+    shift = np.searchsorted(valid_before, k, side="right")
+    return k + 1 + shift
+
+
+def _iter_line_blocks(path: Path) -> Iterator[list[str]]:
+    with _open_text(path) as fh:
+        while True:
+            lines = fh.readlines(BLOCK_BYTES)
+            if not lines:
+                return
+            yield lines
+
+
+def stage_whitespace(con: duckdb.DuckDBPyConnection, path: Path, *, columns: list[str] | None, progress: Any = None) -> Staged:
+    """Stage a file whose fields are separated by runs of whitespace (no quoting), such as
+    ``CDNOW_master.txt``."""
+    malformed = Malformed()
+    names: list[str] | None = list(columns) if columns else None
+    total_records = 0
+    rows_staged = 0
+    created = False
+    for lines in _iter_line_blocks(path):
+        arr = pc.utf8_trim_whitespace(pa.array(lines, pa.string()))
+        arr = pc.filter(arr, pc.greater(pc.utf8_length(arr), 0))
+        if names is None:
+            if len(arr) == 0:
+                continue
+            names = str(arr[0]).split()
+            arr = arr[1:]
+        parts = pc.split_pattern_regex(arr, r"\s+")
+        counts = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+        rows = np.arange(total_records + 1, total_records + 1 + len(arr), dtype=np.int64)
+        ok = counts == len(names)
+        for i in np.flatnonzero(~ok)[:100_000]:
+            malformed.add(int(rows[i]), str(arr[int(i)]), f"expected {len(names)} fields, found {int(counts[i])}")
+        good = pc.filter(parts, pa.array(ok))
+        table = pa.table({n: pc.list_element(good, j) if len(good) else pa.array([], pa.string()) for j, n in enumerate(names)})
+        table = table.append_column("_row", pa.array(rows[ok]))
+        _append(con, table, created)
+        created = True
+        rows_staged += table.num_rows
+        total_records += len(arr)
+        if progress is not None:
+            progress(total_records)
+    if names is None:
+        raise InputError(f"{path}: the file is empty")
+    if not created:
+        _empty_stage(con, names)
+    return Staged(columns=names, rows_read=total_records, malformed=malformed)
+
+
+def stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, *, progress: Any = None) -> Staged:
+    """Stage a JSON Lines file: one object per line; keys become columns, values text."""
+    total = 0
+    created = False
+    for lines in _iter_line_blocks(path):
+        arr = pc.utf8_trim_whitespace(pa.array(lines, pa.string()))
+        arr = pc.filter(arr, pc.greater(pc.utf8_length(arr), 0))
+        table = pa.table({"_line": arr})
+        table = _with_rows(table, total + 1)
+        con.register("_batch", table)
+        if created:
+            con.execute("INSERT INTO _lines SELECT * FROM _batch")
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE _lines AS SELECT * FROM _batch")
+        con.unregister("_batch")
+        created = True
+        total += len(arr)
+        if progress is not None:
+            progress(total)
+    if not created:
+        raise InputError(f"{path}: the file is empty")
+    keys = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT unnest(json_keys(_line)) FROM (SELECT _line FROM _lines WHERE json_valid(_line) "
+            "AND json_type(_line) = 'OBJECT' LIMIT 100000)"
+        ).fetchall()
+    ]
+    keys.sort()
+    malformed = Malformed()
+    bad = con.execute(
+        "SELECT _row, _line FROM _lines WHERE NOT json_valid(_line) OR json_type(_line) <> 'OBJECT' ORDER BY _row LIMIT 100000"
+    ).fetchall()
+    for row, text in bad:
+        malformed.add(int(row), text, "not a JSON object")
+    cols = ", ".join(
+        f"""CASE WHEN json_type(_line, '$."{k}"') IN ('NULL') THEN NULL ELSE json_extract_string(_line, '$."{k}"') END AS "{k}\""""
+        for k in keys
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {cols}{', ' if cols else ''}_row FROM _lines "
+        "WHERE json_valid(_line) AND json_type(_line) = 'OBJECT'"
+    )
+    con.execute("DROP TABLE _lines")
+    return Staged(columns=keys, rows_read=total, malformed=malformed)
+
+
+def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
+    """Stage a Parquet file (or a glob of files) as a view; DuckDB streams it."""
+    src = str(path).replace("'", "''")
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW _stage AS SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row "
+            f"FROM read_parquet('{src}', file_row_number = true)"
+        )
+        names = [d[0] for d in con.execute("SELECT * FROM _stage LIMIT 0").description if d[0] != "_row"]
+        n = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: cannot read as Parquet: {str(exc).splitlines()[0]}") from None
+    return Staged(columns=names, rows_read=int(n), malformed=Malformed(), typed=True)
+
+
+def stage_table(con: duckdb.DuckDBPyConnection, table: Any) -> Staged:
+    """Stage an in-memory table: pandas or polars DataFrame, or pyarrow Table."""
+    arrow = to_arrow(table)
+    arrow = _with_rows(arrow, 1)
+    con.register("_stage_src", arrow)
+    con.execute("CREATE OR REPLACE TEMP VIEW _stage AS SELECT * FROM _stage_src")
+    return Staged(columns=[n for n in arrow.column_names if n != "_row"], rows_read=arrow.num_rows, malformed=Malformed(), typed=True)
+
+
+def to_arrow(table: Any) -> pa.Table:
+    """A pyarrow Table from a pandas DataFrame, polars DataFrame or pyarrow Table/RecordBatch."""
+    if isinstance(table, pa.Table):
+        return table
+    if isinstance(table, pa.RecordBatch):
+        return pa.Table.from_batches([table])
+    if hasattr(table, "to_arrow"):  # polars
+        return table.to_arrow()
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        pd = None
+    if pd is not None and isinstance(table, pd.DataFrame):
+        return pa.Table.from_pandas(table, preserve_index=False)
+    raise InputError(f"cannot ingest an object of type {type(table).__name__}: give a file path, a pandas or polars DataFrame, or a pyarrow Table")

@@ -1,0 +1,33 @@
+"""Settings read from the environment (prefix ``PATRON_``), declared once with defaults and help.
+
+Command-line options override these. Example: ``PATRON_DB=/data/shop.duckdb patron summary``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from patron.constants import DEFAULT_DB, DEFAULT_FUTURE_TOLERANCE_HOURS
+
+
+class Settings(BaseSettings):
+    """patron's settings; each field can be set as an environment variable ``PATRON_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="PATRON_", extra="ignore")
+
+    db: str = Field(DEFAULT_DB, description="DuckDB database file.")
+    future_tolerance_hours: float = Field(
+        DEFAULT_FUTURE_TOLERANCE_HOURS,
+        ge=0,
+        description="Timestamps later than now plus this many hours are rejected at ingest.",
+    )
+    memory_limit: str | None = Field(
+        None, description="DuckDB memory limit, e.g. '4GB' (default: DuckDB's own, 80% of RAM)."
+    )
+    threads: int | None = Field(None, ge=1, description="DuckDB worker threads (default: all cores).")
+
+
+def get_settings() -> Settings:
+    """Settings as the environment gives them now (read on every call, never cached at import)."""
+    return Settings()

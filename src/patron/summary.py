@@ -1,0 +1,128 @@
+"""Per-customer summaries (frequency, recency, T, monetary value, ...) computed in the engine.
+
+:func:`summary` is the Python face of ``patron summary``; the SQL and the exact definitions are in
+:mod:`patron.sql.summary`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import pyarrow as pa
+
+from patron.errors import InputError, NoDataError
+from patron.ingest.readers import to_arrow
+from patron.sql.dialect import DUCKDB
+from patron.sql.summary import SummarySpec, summary_sql
+from patron.store import connect, table_exists
+
+Output = Literal["pandas", "arrow"]
+
+
+def _as_date(value: str | date | datetime | None, name: str) -> date | None:
+    if value is None or isinstance(value, date) and not isinstance(value, datetime):
+        return value  # type: ignore[return-value]
+    if isinstance(value, datetime):
+        return value.date()
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise InputError(f"{name} must be a date like 1997-09-30; got {value!r}") from None
+
+
+def _register_frame(con: duckdb.DuckDBPyConnection, frame: Any, mapping: Mapping[str, str] | None) -> None:
+    table = to_arrow(frame)
+    m = {"customer_id": "customer_id", "occurred_at": "occurred_at", "amount": "amount", **(mapping or {})}
+    missing = [f"{k} (column {v!r})" for k, v in m.items() if v not in table.column_names and k != "amount"]
+    if missing:
+        raise InputError(f"transactions table lacks {', '.join(missing)}; columns are {', '.join(table.column_names)}")
+    con.register("_frame", table)
+    amount = f'CAST("{m["amount"]}" AS DOUBLE)' if m["amount"] in table.column_names else "0.0"
+    con.execute(
+        f"""CREATE TEMP VIEW transactions_in AS SELECT CAST("{m['customer_id']}" AS VARCHAR) AS customer_id,
+        CAST("{m['occurred_at']}" AS TIMESTAMP) AS occurred_at, {amount} AS amount FROM _frame"""
+    )
+
+
+def summary(
+    source: str | os.PathLike[str] | Any | None = None,
+    *,
+    period: str = "W",
+    end: str | date | datetime | None = None,
+    holdout_end: str | date | datetime | None = None,
+    grain: str = "D",
+    mapping: Mapping[str, str] | None = None,
+    output: Output = "pandas",
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> Any:
+    """One row per customer with the sufficient statistics of buy-till-you-die models.
+
+    Parameters
+    ----------
+    source
+        A patron database file (default ``patron.duckdb``) or an in-memory table of transactions
+        (pandas/polars DataFrame or pyarrow Table with ``customer_id``, ``occurred_at`` and
+        optionally ``amount``; other names via ``mapping``, e.g. ``{"occurred_at": "date"}``).
+    period
+        Unit of ``recency``, ``T`` and ``duration_holdout``: ``D`` days, ``W`` weeks (7 days),
+        ``M`` months.
+    end
+        Last day (inclusive) of the calibration period; default the last transaction's day.
+    holdout_end
+        Last day (inclusive) of a holdout period after ``end``; adds ``frequency_holdout``,
+        ``monetary_value_holdout`` and ``duration_holdout``.
+    grain
+        Purchases by one customer within one grain period count as one (``D`` by default, as in
+        the published CDNOW summaries; ``W`` or ``M`` like lifetimes' ``freq='W'``/``'M'``).
+    output
+        ``pandas`` (DataFrame) or ``arrow`` (pyarrow Table).
+    memory_limit, threads
+        DuckDB resource limits for this query (e.g. ``"4GB"``).
+
+    Returns
+    -------
+    Columns ``customer_id, frequency, recency, T, monetary_value, n_orders, total_spend, refunded,
+    first_purchase, last_purchase`` (+ the holdout columns); definitions in
+    :mod:`patron.sql.summary`.
+    """
+    end_d = _as_date(end, "end")
+    hold_d = _as_date(holdout_end, "holdout end")
+    frame = source is not None and not isinstance(source, str | os.PathLike)
+    db = ":memory:" if frame else source
+    if not frame and db is not None and str(db) != ":memory:" and not Path(str(db)).exists():
+        raise InputError(f"database {db} does not exist: ingest transactions first (patron ingest FILE --db {db})")
+    with connect(db, read_only=not frame, memory_limit=memory_limit, threads=threads) as con:
+        table = "transactions"
+        if frame:
+            _register_frame(con, source, mapping)
+            table = "transactions_in"
+        elif not table_exists(con, "transactions"):
+            raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE --kind transactions first")
+        if end_d is None:
+            last = con.execute(f"SELECT CAST(max(occurred_at) AS DATE) FROM {table}").fetchone()[0]
+            if last is None:
+                raise NoDataError(f"no transactions in {db if not frame else 'the table'}")
+            end_d = last if hold_d is None else None
+            if end_d is None:
+                raise InputError("give the calibration end (--end) when asking for a holdout period")
+        try:
+            spec = SummarySpec(end=end_d, unit=period.upper(), grain=grain.upper(), holdout_end=hold_d, table=table)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        try:
+            relation = con.sql(summary_sql(spec, DUCKDB))
+            result: pa.Table = relation.to_arrow_table()
+            del relation
+        except duckdb.ConversionException as exc:
+            raise InputError(f"cannot summarise the transactions: {str(exc).splitlines()[0]}") from None
+    if result.num_rows == 0:
+        raise NoDataError(f"no purchases on or before {end_d}")
+    if output == "arrow":
+        return result
+    return result.to_pandas()
