@@ -20,14 +20,14 @@ from patron.settings import get_settings
 
 def _configure(con: duckdb.DuckDBPyConnection, *, memory_limit: str | None, threads: int | None) -> None:
     settings = get_settings()
-    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET TimeZone = 'UTC'").fetchall()
     limit = memory_limit or settings.memory_limit
     if limit:
-        con.execute(f"SET memory_limit = '{limit}'")
+        con.execute(f"SET memory_limit = '{limit}'").fetchall()
     n = threads or settings.threads
     if n:
-        con.execute(f"SET threads = {int(n)}")
-    con.execute("SET preserve_insertion_order = false")
+        con.execute(f"SET threads = {int(n)}").fetchall()
+    con.execute("SET preserve_insertion_order = false").fetchall()
 
 
 @contextmanager
@@ -68,5 +68,5 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     row = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
         [name],
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()
+    return bool(row and row[0][0])

@@ -105,7 +105,7 @@ def summary(
         elif not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE --kind transactions first")
         if end_d is None:
-            last = con.execute(f"SELECT CAST(max(occurred_at) AS DATE) FROM {table}").fetchone()[0]
+            last = con.execute(f"SELECT CAST(max(occurred_at) AS DATE) FROM {table}").fetchall()[0][0]
             if last is None:
                 raise NoDataError(f"no transactions in {db if not frame else 'the table'}")
             end_d = last if hold_d is None else None

@@ -259,7 +259,7 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
     )
     updated = 0
     if contract.keep_extra_as_attributes:
-        updated = con.execute("SELECT count(*) FROM _candidates WHERE _stored AND NOT _same").fetchone()[0]
+        updated = con.execute("SELECT count(*) FROM _candidates WHERE _stored AND NOT _same").fetchall()[0][0]
         if updated:
             con.execute(
                 f"""UPDATE {contract.name} AS t SET
@@ -278,13 +278,13 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
     accepted = con.execute(
         f"INSERT INTO {contract.name} ({', '.join(names)}{extra}, ingest_id) "
         f"SELECT {', '.join(names)}{extra}, {quote_literal(ingest_id)} FROM _candidates WHERE NOT _stored"
-    ).fetchone()[0]
-    already = con.execute("SELECT count(*) FROM _candidates WHERE _stored AND _same").fetchone()[0]
+    ).fetchall()[0][0]
+    already = con.execute("SELECT count(*) FROM _candidates WHERE _stored AND _same").fetchall()[0][0]
     con.execute(
         f"""INSERT INTO rejects SELECT {quote_literal(ingest_id)}, {quote_literal(label)}, {quote_literal(contract.name)},
         _row, "column", value, reason, now()::TIMESTAMP FROM _problems"""
     )
-    rejected = con.execute("SELECT count(DISTINCT _row) FROM _problems").fetchone()[0]
+    rejected = con.execute("SELECT count(DISTINCT _row) FROM _problems").fetchall()[0][0]
     for t in ("_parsed", "_valid", "_ranked", "_candidates", "_problems"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return {"accepted": int(accepted), "rejected": int(rejected), "already_present": int(already), "updated": int(updated)}
@@ -302,8 +302,9 @@ def _first_reason(db: str, ingest_id: str) -> str:
     with connect(db) as con:
         row = con.execute(
             'SELECT "row", "column", reason FROM rejects WHERE ingest_id = ? ORDER BY "row" LIMIT 1', [ingest_id]
-        ).fetchone()
+        ).fetchall()
     if not row:
         return "none"
+    row = row[0]
     col = f", column {row[1]}" if row[1] else ""
     return f"row {row[0]}{col}: {row[2]}"

@@ -283,7 +283,7 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
             f"FROM read_parquet('{src}', file_row_number = true)"
         )
         names = [d[0] for d in con.execute("SELECT * FROM _stage LIMIT 0").description if d[0] != "_row"]
-        n = con.execute("SELECT count(*) FROM _stage").fetchone()[0]
+        n = con.execute("SELECT count(*) FROM _stage").fetchall()[0][0]
     except duckdb.Error as exc:
         raise InputError(f"{path}: cannot read as Parquet: {str(exc).splitlines()[0]}") from None
     return Staged(columns=names, rows_read=int(n), malformed=Malformed(), typed=True)

@@ -1,0 +1,28 @@
+"""The ``patron`` command line: thin commands that parse options, call the Python API, and turn
+:class:`~patron.errors.PatronError` into one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import sys
+
+from patron.cli.app import app
+from patron.errors import PatronError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``patron`` console script; returns the exit code."""
+    try:
+        app(args=argv, prog_name="patron")  # standalone: usage errors print and exit 2
+    except PatronError as exc:
+        print(f"patron: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("patron: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Commands of the ``patron`` CLI. Each one parses, calls the Python API, and prints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from patron.cli.progress import counting_progress, spinner
+from patron.errors import InputError
+
+app = typer.Typer(
+    name="patron",
+    help="Manage customer relationships by what they are worth.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[str | None, typer.Option("--db", help="DuckDB database file [default: patron.duckdb or $PATRON_DB].")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of text.")]
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, default=str))
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="CSV/TSV/whitespace-separated text, Parquet, or JSON Lines file.")],
+    kind: Annotated[str, typer.Option("--kind", help="transactions, customers or contacts.")] = "transactions",
+    db: DbOption = None,
+    mapping: Annotated[list[str] | None, typer.Option("--map", help="target=source column mapping, e.g. --map occurred_at=date (repeatable).")] = None,
+    date_format: Annotated[str | None, typer.Option("--date-format", help="strftime format of text timestamps, e.g. %Y%m%d.")] = None,
+    columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated column names for a file without a header.")] = None,
+    delimiter: Annotated[str | None, typer.Option("--delimiter", help="A character, or tab/comma/semicolon/pipe/whitespace [default: sniffed].")] = None,
+    rejects_file: Annotated[Path | None, typer.Option("--rejects-file", help="Where to write rejected rows as CSV.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate a file against the data contract and store its good rows; bad rows go to the
+    rejects table and a rejects CSV with row, column and reason."""
+    from patron.ingest import ingest as run_ingest
+
+    cols = [c.strip() for c in columns.split(",")] if columns else None
+    with counting_progress(f"ingesting {path.name}", quiet=as_json) as progress:
+        result = run_ingest(
+            path, kind=kind, db=db, mapping=mapping, date_format=date_format, columns=cols,
+            delimiter=delimiter, rejects_file=rejects_file, progress=progress,
+        )
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    out.print(
+        f"{result.kind}: [bold]{result.accepted:,}[/] accepted, [bold]{result.rejected:,}[/] rejected, "
+        f"{result.already_present:,} already present" + (f", {result.updated:,} updated" if result.updated else "")
+        + f" (from {result.rows_read:,} rows of {result.source} into {result.db})"
+    )
+    if result.rejects_file:
+        out.print(f"rejected rows and reasons: {result.rejects_file}")
+
+
+@app.command()
+def summary(
+    db: DbOption = None,
+    period: Annotated[str, typer.Option("--period", help="Unit of recency and T: D, W or M.")] = "W",
+    end: Annotated[str | None, typer.Option("--end", help="Last day of the calibration period (inclusive) [default: last transaction].")] = None,
+    holdout_end: Annotated[str | None, typer.Option("--holdout-end", help="Last day of a holdout period after --end.")] = None,
+    grain: Annotated[str, typer.Option("--grain", help="Orders within one D/W/M period count as one purchase.")] = "D",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the summary to a .csv or .parquet file.")] = None,
+    memory_limit: Annotated[str | None, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 4GB.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Per-customer frequency, recency, T and monetary value (lifetimes definitions), computed in SQL."""
+    from patron.insights import overview
+    from patron.io import write_table
+    from patron.summary import summary as run_summary
+
+    with spinner("summarising customers", quiet=as_json):
+        table = run_summary(db, period=period, end=end, holdout_end=holdout_end, grain=grain, output="arrow", memory_limit=memory_limit)
+    if out_file is not None:
+        write_table(table, out_file)
+    figures = overview(table.select(["frequency", "recency", "T", "monetary_value", "n_orders", "total_spend", "first_purchase", "last_purchase"]).to_pandas())
+    if as_json:
+        _print_json({"customers": table.num_rows, "out": str(out_file) if out_file else None, "overview": figures.to_dict()})
+        return
+    _print_overview(figures, unit=period.upper())
+    if out_file is not None:
+        out.print(f"summary of {table.num_rows:,} customers written to {out_file}")
+
+
+def _print_overview(fig: Any, *, unit: str) -> None:
+    from rich.table import Table
+
+    t = Table(title="Customer base", show_header=False, title_justify="left")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("customers", f"{fig.customers:,}")
+    t.add_row("repeat buyers", f"{fig.repeat_buyers:,} ({fig.repeat_share:.1%})")
+    t.add_row("orders", f"{fig.orders:,}")
+    t.add_row("revenue (net of refunds)", f"{fig.revenue:,.2f}")
+    t.add_row("revenue per customer", f"{fig.revenue_per_customer:,.2f}")
+    t.add_row("repeat purchases per customer (mean)", f"{fig.frequency_mean:.3f}")
+    fq = fig.frequency_quantiles
+    t.add_row("repeat purchases: median / p95 / max", f"{fq['median']:g} / {fq['p95']:g} / {fq['max']:g}")
+    t.add_row(f"recency, mean ({unit})", f"{fig.recency_mean:.2f}")
+    t.add_row(f"T, mean ({unit})", f"{fig.T_mean:.2f}")
+    mq = fig.monetary_value_quantiles
+    t.add_row("repeat order value: median / p95", f"{mq['median']:,.2f} / {mq['p95']:,.2f}")
+    t.add_row("purchases from / to", f"{fig.first_purchase[:10]} / {fig.last_purchase[:10]}")
+    out.print(t)
+
+
+@app.command()
+def simulate(
+    customers: Annotated[int, typer.Option("--customers", min=1, help="Number of customers.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Output .csv or .parquet file of transactions.")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    r: Annotated[float, typer.Option(help="BG/NBD r (purchase-rate shape).")] = 0.2426,
+    alpha: Annotated[float, typer.Option(help="BG/NBD alpha (purchase-rate rate, per week).")] = 4.4136,
+    a: Annotated[float, typer.Option(help="BG/NBD a (dropout Beta).")] = 0.7929,
+    b: Annotated[float, typer.Option(help="BG/NBD b (dropout Beta).")] = 2.4259,
+    p: Annotated[float, typer.Option(help="Gamma-Gamma p (spend shape).")] = 6.25,
+    q: Annotated[float, typer.Option(help="Gamma-Gamma q.")] = 3.74,
+    v: Annotated[float, typer.Option(help="Gamma-Gamma v.")] = 15.44,
+    start: Annotated[str, typer.Option(help="First day of the acquisition cohort.")] = "2024-01-01",
+    cohort_days: Annotated[int, typer.Option(help="Days over which first purchases are spread.")] = 84,
+    observation_days: Annotated[int, typer.Option(help="Days from start to the end of observation.")] = 546,
+    truth: Annotated[Path | None, typer.Option("--truth", help="Also write each customer's true parameters here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Draw a customer base from BG/NBD + Gamma-Gamma with known parameters (rates per week)."""
+    from patron.simulate import write_simulated
+
+    if out_file.suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"--out must end in .csv or .parquet; got {out_file}")
+    with spinner(f"simulating {customers:,} customers", quiet=as_json):
+        res = write_simulated(
+            out_file, customers, seed=seed, truth_path=truth, r=r, alpha=alpha, a=a, b=b, p=p, q=q, v=v,
+            start=start, cohort_days=cohort_days, observation_days=observation_days,
+        )
+    info = {"out": str(res.path), "customers": res.n_customers, "transactions": res.n_transactions, "truth": str(res.truth_path) if res.truth_path else None}
+    if as_json:
+        _print_json(info)
+    else:
+        out.print(f"{res.n_transactions:,} transactions of {res.n_customers:,} customers written to {res.path}")
+
+
+@app.command()
+def demo(
+    db: Annotated[str, typer.Option("--db", help="Database file for the demo.")] = "demo.duckdb",
+) -> None:
+    """Ingest the bundled CDNOW sample, summarise it, and report on the customer base."""
+    from patron.cli.demo import run_demo
+
+    run_demo(db, out, err)
+
+
+@app.command()
+def version() -> None:
+    """Print patron's version."""
+    from patron import __version__
+
+    typer.echo(__version__)

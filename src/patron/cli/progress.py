@@ -1,0 +1,29 @@
+"""Progress display on stderr (hidden when stderr is not a terminal or output is JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+
+def _console(quiet: bool) -> Console:
+    return Console(stderr=True, quiet=quiet)
+
+
+@contextmanager
+def counting_progress(label: str, *, quiet: bool = False) -> Iterator[Callable[[int], None]]:
+    """A progress line counting rows read; yields the callback to report the count."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"), TimeElapsedColumn(), console=_console(quiet), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.update(task, completed=n)
+
+
+@contextmanager
+def spinner(label: str, *, quiet: bool = False) -> Iterator[None]:
+    """A spinner with elapsed time for a step whose progress cannot be counted."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_console(quiet), transient=True) as bar:
+        bar.add_task(label, total=None)
+        yield
