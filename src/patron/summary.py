@@ -25,7 +25,7 @@ Output = Literal["pandas", "arrow"]
 
 
 def _as_date(value: str | date | datetime | None, name: str) -> date | None:
-    if value is None or isinstance(value, date) and not isinstance(value, datetime):
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value  # type: ignore[return-value]
     if isinstance(value, datetime):
         return value.date()

@@ -196,7 +196,7 @@ def ingest(
             counts = _validate_and_store(con, contract, sources, extras, staged, label=label, ingest_id=ingest_id, date_format=date_format, future_limit=limit)
             rejects_path = None
             if counts["rejected"]:
-                rejects_path = str(rejects_file or _default_rejects_file(db_path, label, kind))
+                rejects_path = str(Path(rejects_file or _default_rejects_file(db_path, label, kind)).resolve())
             con.execute(
                 "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [ingest_id, label, kind, datetime.now(UTC).replace(tzinfo=None), staged.rows_read, counts["accepted"], counts["rejected"], counts["already_present"], rejects_path],

@@ -98,7 +98,7 @@ def _open_text(path: Path) -> io.TextIOBase:
         import gzip
 
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace", newline="")
-    return open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+    return open(path, encoding="utf-8", errors="replace", newline="")
 
 
 def _append(con: duckdb.DuckDBPyConnection, batch: pa.Table, created: bool) -> None:

@@ -74,7 +74,7 @@ def summary_sql(spec: SummarySpec, dialect: Dialect) -> str:
   WHERE amount >= 0 AND {day} <= {end}
   GROUP BY customer_id, {period}
 )""",
-        f"""per_customer AS (
+        """per_customer AS (
   SELECT customer_id, COUNT(*) AS n_periods, MIN(p) AS first_p, MAX(p) AS last_p,
          SUM(value) AS gross, min_by(value, p) AS first_value, SUM(orders) AS n_orders,
          MIN(first_ts) AS first_purchase, MAX(last_ts) AS last_purchase
