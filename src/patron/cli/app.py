@@ -116,6 +116,94 @@ def _print_overview(fig: Any, *, unit: str) -> None:
 
 
 @app.command()
+def fit(
+    model: Annotated[str, typer.Argument(help="bgnbd, pareto, mbgnbd, bgbb, sbg or gammagamma.")],
+    summary_file: Annotated[Path | None, typer.Option("--summary", help="CSV/Parquet summary (frequency, recency, T, ...; optional weight column).")] = None,
+    db: DbOption = None,
+    period: Annotated[str, typer.Option("--period", help="With --db: unit of recency and T (D, W, M).")] = "W",
+    end: Annotated[str | None, typer.Option("--end", help="With --db: calibration end [default: last transaction].")] = None,
+    penalizer: Annotated[float, typer.Option("--penalizer", help="L2 penalty on log-parameters (as lifetimes).")] = 0.0,
+    save: Annotated[Path | None, typer.Option("--save", help="Write the fitted model as JSON.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fit a buy-till-you-die or spend model by maximum likelihood."""
+    from patron.summary import summary as run_summary
+    from patron.value import fit_model, read_summary
+
+    if (summary_file is None) == (db is None):
+        raise InputError("give exactly one of --summary FILE or --db FILE")
+    with spinner(f"fitting {model}", quiet=as_json):
+        if summary_file is not None:
+            data, label = read_summary(summary_file), str(summary_file)
+        else:
+            data, label = run_summary(db, period=period, end=end), str(db)
+        fitted = fit_model(model, data, penalizer=penalizer, label=label)
+    if save is not None:
+        fitted.save(save)
+    result = {
+        "model": model,
+        "params": fitted.params_,
+        "std_errors": fitted.std_errors_,
+        "log_likelihood": fitted.log_likelihood_,
+        "n_customers": fitted.n_customers_,
+        "converged": bool(fitted.converged_),
+    }
+    if as_json:
+        _print_json(result)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{model}: log-likelihood {fitted.log_likelihood_:.4f}, {fitted.n_customers_:,} customers, converged={fitted.converged_}", title_justify="left")
+    t.add_column("parameter")
+    t.add_column("estimate", justify="right")
+    t.add_column("std. error", justify="right")
+    for k, v in fitted.params_.items():
+        t.add_row(k, f"{v:.6g}", f"{fitted.std_errors_[k]:.4g}")
+    out.print(t)
+    if not fitted.converged_:
+        err.print(f"warning: the optimiser did not converge: {fitted.convergence_message_}")
+
+
+@app.command()
+def score(
+    out_file: Annotated[Path, typer.Option("--out", help="Per-customer scores (.csv or .parquet).")],
+    db: DbOption = None,
+    model: Annotated[str, typer.Option("--model", help="Transaction model: bgnbd, pareto or mbgnbd.")] = "bgnbd",
+    period: Annotated[str, typer.Option("--period", help="Time unit of the summary and the horizon (D, W, M).")] = "W",
+    end: Annotated[str | None, typer.Option("--end", help="Calibration end [default: last transaction].")] = None,
+    horizon: Annotated[float, typer.Option("--horizon", help="Horizon of CLV, in --period units.")] = 52.0,
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Annual discount rate, e.g. 0.1 for 10%.")] = 0.0,
+    margin: Annotated[float, typer.Option("--margin", help="Share of spend that is profit (0-1].")] = 1.0,
+    n_draws: Annotated[int, typer.Option("--draws", help="Parametric bootstrap draws for the intervals.")] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """Score every customer: expected purchases, P(alive), expected spend, CLV with interval; and customer equity."""
+    from patron.io import write_table
+    from patron.summary import summary as run_summary
+    from patron.value import score as run_score
+
+    with spinner("scoring customers", quiet=as_json):
+        data = run_summary(db, period=period, end=end)
+        scores = run_score(data, model=model, period=period, horizon=horizon, discount_rate=discount_rate, margin=margin, n_draws=n_draws)
+    import pyarrow as pa
+
+    write_table(pa.Table.from_pandas(scores.customers, preserve_index=False), out_file)
+    info = {
+        "customers": len(scores.customers), "out": str(out_file), "model": model, "horizon": horizon, "period": period.upper(),
+        "customer_equity": scores.equity, "customer_equity_lower": scores.equity_lower, "customer_equity_upper": scores.equity_upper,
+        "level": scores.level, "interval_method": scores.method,
+    }
+    if as_json:
+        _print_json(info)
+        return
+    out.print(
+        f"customer equity over {horizon:g} {period.upper()}: [bold]{scores.equity:,.2f}[/] "
+        f"({scores.level:.0%} interval {scores.equity_lower:,.2f} to {scores.equity_upper:,.2f}); "
+        f"{len(scores.customers):,} customers scored to {out_file}"
+    )
+
+
+@app.command()
 def simulate(
     customers: Annotated[int, typer.Option("--customers", min=1, help="Number of customers.")],
     out_file: Annotated[Path, typer.Option("--out", help="Output .csv or .parquet file of transactions.")],

@@ -29,3 +29,16 @@ def run_demo(db: str, out: Console, err: Console) -> None:
         f"{int(cal['frequency_holdout'].sum()):,} repeat purchases in the holdout by "
         f"{int((cal['frequency_holdout'] > 0).sum()):,} customers"
     )
+    from patron.value import score
+
+    with err.status("fitting BG/NBD and Gamma-Gamma, scoring 52 weeks of CLV"):
+        scores = score(cal, model="bgnbd", period="W", horizon=52, discount_rate=0.10, margin=1.0)
+    p, g = scores.transaction_model.params_, scores.spend_model.params_
+    out.print("BG/NBD: " + ", ".join(f"{k}={v:.4f}" for k, v in p.items()) + f" (log-likelihood {scores.transaction_model.log_likelihood_:.2f})")
+    out.print("Gamma-Gamma: " + ", ".join(f"{k}={v:.4f}" for k, v in g.items()))
+    top = scores.customers.nlargest(5, "clv")[["customer_id", "frequency", "probability_alive", "clv", "clv_lower", "clv_upper"]]
+    out.print(top.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+    out.print(
+        f"customer equity, next 52 weeks at 10%/year: [bold]{scores.equity:,.2f}[/] USD "
+        f"({scores.level:.0%} interval {scores.equity_lower:,.2f} to {scores.equity_upper:,.2f}; parameter uncertainty)"
+    )
