@@ -204,6 +204,56 @@ def score(
 
 
 @app.command()
+def evaluate(
+    end: Annotated[str, typer.Option("--end", help="Calibration end (inclusive).")],
+    holdout_end: Annotated[str, typer.Option("--holdout-end", help="Holdout end (inclusive).")],
+    db: DbOption = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Model(s) to evaluate: bgnbd, pareto, mbgnbd (repeatable) [default: all].")] = None,
+    period: Annotated[str, typer.Option("--period", help="Time unit (D, W, M).")] = "W",
+    plots: Annotated[Path | None, typer.Option("--plots", help="Folder for PNG plots and evaluation.html.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fit on the calibration period and compare each model's holdout forecast with what customers did."""
+    from patron.evaluation import cumulative_tracking, holdout_comparison
+    from patron.models import MODELS
+    from patron.summary import summary as run_summary
+    from patron.value import TRANSACTION_MODELS, fit_model
+
+    names = model or [m for m in TRANSACTION_MODELS if m in MODELS]
+    with spinner("evaluating", quiet=as_json):
+        data = run_summary(db, period=period, end=end, holdout_end=holdout_end)
+        results = {}
+        for name in names:
+            fitted = fit_model(name, data)
+            results[name] = (fitted, holdout_comparison(fitted, data))
+    if plots is not None:
+        from patron import plots as P
+
+        start = str(data["first_purchase"].min())[:10]
+        figures, tables = [], []
+        for name, (fitted, comp) in results.items():
+            T = float(data["T"].max())
+            track = cumulative_tracking(fitted, db or "patron.duckdb", start=start, end=holdout_end, unit=period.upper())
+            figures += [
+                (f"{name}_holdout", P.holdout_plot(comp)),
+                (f"{name}_tracking", P.tracking_plot(track, calibration_end_period=T, unit=period.upper())),
+                (f"{name}_frequency_recency", P.frequency_recency_heatmap(fitted, T=T)),
+                (f"{name}_probability_alive", P.probability_alive_matrix(fitted, T=T)),
+            ]
+            tables.append((f"{name}: calibration vs holdout", comp.by_frequency))
+        P.write_figures(plots, figures)
+        (plots / "evaluation.html").write_text(P.html_page("patron: model evaluation", figures, tables=tables))
+    if as_json:
+        _print_json({name: {"params": f.params_, "log_likelihood": f.log_likelihood_, **c.to_dict()} for name, (f, c) in results.items()})
+        return
+    for name, (fitted, comp) in results.items():
+        out.print(f"[bold]{name}[/]: log-likelihood {fitted.log_likelihood_:.2f}; holdout purchases actual {comp.actual_total:,.0f}, "
+                  f"predicted {comp.predicted_total:,.1f}; per-customer MAE {comp.mae:.4f}, RMSE {comp.rmse:.4f}")
+    if plots is not None:
+        out.print(f"plots written to {plots}/ (open {plots}/evaluation.html)")
+
+
+@app.command()
 def simulate(
     customers: Annotated[int, typer.Option("--customers", min=1, help="Number of customers.")],
     out_file: Annotated[Path, typer.Option("--out", help="Output .csv or .parquet file of transactions.")],

@@ -1,0 +1,105 @@
+"""How well a fitted model forecasts: per-customer holdout error and aggregate tracking.
+
+* :func:`holdout_comparison`: for each calibration frequency bucket, the mean number of holdout
+  purchases customers made vs the mean the model predicted (``conditional_expected_purchases``
+  over ``duration_holdout``), plus the per-customer MAE and RMSE (purchases per customer).
+* :func:`cumulative_tracking`: cumulative repeat purchases of the whole cohort per period since its
+  start, actual vs expected (sum over customers of E[X(t - s_i)], ``s_i`` their first purchase).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from patron.errors import InputError
+from patron.sql.dialect import DUCKDB
+from patron.sql.tracking import first_purchase_sql, repeat_purchases_by_period_sql
+from patron.store import connect
+
+DEFAULT_MAX_BUCKET = 7
+"""Calibration frequencies at or above this share one bucket ("7+"), as in Fader et al. (2005)."""
+
+
+@dataclass(frozen=True)
+class HoldoutComparison:
+    """Predicted vs actual holdout purchases: ``by_frequency`` has columns ``frequency`` (bucket
+    label), ``customers``, ``actual`` and ``predicted`` (means per customer); ``mae`` and ``rmse``
+    are per-customer errors in purchases."""
+
+    by_frequency: pd.DataFrame
+    mae: float
+    rmse: float
+    customers: int
+    actual_total: float
+    predicted_total: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mae": self.mae, "rmse": self.rmse, "customers": self.customers,
+            "actual_total": self.actual_total, "predicted_total": self.predicted_total,
+            "by_frequency": self.by_frequency.to_dict(orient="records"),
+        }
+
+
+def holdout_comparison(model: Any, summary: pd.DataFrame, *, max_bucket: int = DEFAULT_MAX_BUCKET) -> HoldoutComparison:
+    """Compare ``model``'s holdout forecast with what customers did (needs the holdout columns of
+    :func:`patron.summary` called with ``holdout_end``)."""
+    need = ("frequency", "recency", "T", "frequency_holdout", "duration_holdout")
+    missing = [c for c in need if c not in summary.columns]
+    if missing:
+        raise InputError(f"the summary lacks {', '.join(missing)}: compute it with a holdout end (--holdout-end)")
+    x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    actual = summary["frequency_holdout"].to_numpy(dtype=float)
+    predicted = np.asarray(model.conditional_expected_purchases(summary["duration_holdout"].to_numpy(dtype=float), x, tx, T), dtype=float)
+    bucket = np.minimum(x, max_bucket).astype(int)
+    frame = pd.DataFrame({"bucket": bucket, "actual": actual, "predicted": predicted})
+    table = frame.groupby("bucket").agg(customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean")).reset_index()
+    table.insert(0, "frequency", [f"{b}+" if b == max_bucket else str(b) for b in table.pop("bucket")])
+    err = predicted - actual
+    return HoldoutComparison(
+        by_frequency=table,
+        mae=float(np.mean(np.abs(err))),
+        rmse=float(np.sqrt(np.mean(err**2))),
+        customers=len(frame),
+        actual_total=float(actual.sum()),
+        predicted_total=float(predicted.sum()),
+    )
+
+
+def cumulative_tracking(
+    model: Any,
+    db: str | os.PathLike[str],
+    *,
+    start: str | date,
+    end: str | date,
+    unit: str = "W",
+) -> pd.DataFrame:
+    """Cumulative repeat purchases per period since ``start`` (the cohort's first day) up to
+    ``end``: columns ``period`` (1, 2, ...: end of the period, in ``unit``), ``actual`` and
+    ``expected``. Use it with customers acquired from ``start`` on (one cohort)."""
+    start_d, end_d = date.fromisoformat(str(start)[:10]), date.fromisoformat(str(end)[:10])
+    with connect(db, read_only=True) as con:
+        firsts = con.execute(first_purchase_sql(DUCKDB, start=start_d, unit=unit)).fetchdf()
+        repeats = con.execute(repeat_purchases_by_period_sql(DUCKDB, start=start_d, end=end_d, unit=unit)).fetchdf()
+    from patron.constants import PERIOD_UNITS
+
+    n_periods = int(np.floor((end_d - start_d).days / PERIOD_UNITS[unit])) + 1
+    periods = np.arange(1, n_periods + 1, dtype=float)
+    offsets = firsts["first_offset"].to_numpy(dtype=float)
+    counts = firsts["customers"].to_numpy(dtype=float)
+    elapsed = periods[:, None] - offsets[None, :]
+    ex = np.zeros_like(elapsed)
+    pos = elapsed > 0
+    ex[pos] = model.expected_purchases(elapsed[pos])
+    expected = ex @ counts
+    actual = np.zeros(n_periods)
+    idx = repeats["period"].to_numpy(dtype=int)
+    ok = (idx >= 0) & (idx < n_periods)
+    np.add.at(actual, idx[ok], repeats["repeat_purchases"].to_numpy(dtype=float)[ok])
+    return pd.DataFrame({"period": periods.astype(int), "actual": np.cumsum(actual), "expected": expected})
