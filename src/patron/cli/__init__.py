@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+import duckdb
+
 from patron.cli.app import app
 from patron.errors import PatronError
 
@@ -16,6 +18,13 @@ def main(argv: list[str] | None = None) -> int:
     except PatronError as exc:
         print(f"patron: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except duckdb.OutOfMemoryException as exc:
+        first = str(exc).splitlines()[0]
+        print(f"patron: error: the database engine ran out of memory ({first}); raise PATRON_MEMORY_LIMIT or --memory-limit", file=sys.stderr)
+        return 1
+    except duckdb.Error as exc:
+        print(f"patron: error: database engine: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("patron: interrupted", file=sys.stderr)
         return 130

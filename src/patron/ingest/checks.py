@@ -74,19 +74,29 @@ def parse_expr(col: Column, src: SourceColumn, *, date_format: str | None) -> st
             return f"CAST({ident} AS TIMESTAMP)"
         if date_format:
             return f"try_strptime({raw}, {quote_literal(date_format)})"
+        # A plain TIMESTAMP cast is fast but ignores a UTC offset, so text ending in Z or +hh:mm
+        # goes through TIMESTAMPTZ (converted to UTC); eight digits are YYYYMMDD.
         return (
-            f"coalesce(TRY_CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP), "
-            f"CASE WHEN regexp_full_match({raw}, '[0-9]{{8}}') THEN try_strptime({raw}, '%Y%m%d') END)"
+            f"CASE WHEN regexp_matches({raw}, '[0-9]:[0-9]{{2}}(:[0-9]{{2}}([.][0-9]+)?)? ?(Z|z|UTC|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
+            f"THEN TRY_CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP) "
+            f"WHEN length({raw}) = 8 AND regexp_full_match({raw}, '[0-9]{{8}}') THEN try_strptime({raw}, '%Y%m%d') "
+            f"ELSE TRY_CAST({raw} AS TIMESTAMP) END"
         )
     raise ValueError(f"unknown column type {col.type}")  # pragma: no cover
+
+
+def raw_column(col: Column) -> str:
+    """Name of the column of ``_parsed`` holding the input text of ``col`` (NULL when empty).
+    Plain text columns are stored once: their parsed value is the trimmed text."""
+    return col.name if col.type == "text" else f"raw_{col.name}"
 
 
 def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: str) -> list[str]:
     """SELECTs over ``_parsed`` yielding ``(_row, column, value, reason)`` for one column.
 
-    ``_parsed`` holds ``raw_<name>`` (text or NULL) and ``<name>`` (parsed) for every column.
+    ``_parsed`` holds the input text (:func:`raw_column`) and the parsed ``<name>`` of every column.
     """
-    name, raw = col.name, f"raw_{col.name}"
+    name, raw = col.name, raw_column(col)
     label = quote_literal(name)
     out: list[str] = []
 
@@ -115,24 +125,29 @@ def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: s
     return out
 
 
-def parsed_table_sql(contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], *, date_format: str | None) -> str:
+def parsed_table_sql(contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], *, date_format: str | None, content_hash: bool = False) -> str:
     """``CREATE TEMP TABLE _parsed`` with ``_row``, ``raw_<c>`` and parsed ``<c>`` for every
-    contract column (NULL for columns absent from the input) and, when the contract keeps extra
-    columns, ``attributes`` as a JSON object of their text values."""
+    contract column (NULL for columns absent from the input); when the contract keeps extra
+    columns, ``attributes`` as a JSON object of their text values; with ``content_hash``,
+    ``_hash``, the md5 of the parsed content (:func:`content_hash_sql`)."""
     parts = ["_row"]
     for col in contract.columns:
         src = sources.get(col.name)
+        raw = raw_column(col)
         if src is None:
-            parts += [f"NULL::VARCHAR AS raw_{col.name}", f"NULL::{col.sql_type} AS {col.name}"]
+            parts += [f"NULL::{col.sql_type} AS {col.name}"] + ([f"NULL::VARCHAR AS {raw}"] if raw != col.name else [])
         else:
-            parts += [f"{raw_expr(src)} AS raw_{col.name}", f"{parse_expr(col, src, date_format=date_format)} AS {col.name}"]
+            parts += [f"{parse_expr(col, src, date_format=date_format)} AS {col.name}"] + ([f"{raw_expr(src)} AS {raw}"] if raw != col.name else [])
     if contract.keep_extra_as_attributes:
         if extras:
             pack = ", ".join(f"{quote_literal(e.name)}, {raw_expr(e)}" for e in extras)
             parts.append(f"CAST(json_object({pack}) AS VARCHAR) AS attributes")
         else:
             parts.append("NULL::VARCHAR AS attributes")
-    return "CREATE OR REPLACE TEMP TABLE _parsed AS SELECT " + ",\n  ".join(parts) + "\nFROM _stage"
+    select = "SELECT " + ",\n  ".join(parts) + "\nFROM _stage"
+    if content_hash:
+        select = f"SELECT *, {content_hash_sql(contract)} AS _hash FROM ({select}) s"
+    return "CREATE OR REPLACE TEMP TABLE _parsed AS " + select
 
 
 def content_columns(contract: TableContract) -> list[str]:

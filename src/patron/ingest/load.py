@@ -28,7 +28,6 @@ from patron.ingest import readers
 from patron.ingest.checks import (
     SourceColumn,
     content_columns,
-    content_hash_sql,
     parsed_table_sql,
     problem_selects,
     quote_literal,
@@ -219,11 +218,22 @@ def ingest(
 
 
 def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], staged: readers.Staged, *, label: str, ingest_id: str, date_format: str | None, future_limit: datetime) -> dict[str, int]:
-    con.execute(parsed_table_sql(contract, sources, extras, date_format=date_format))
+    """Parse, list problems, de-duplicate and store, in a few set-based passes.
+
+    Window functions run only over the (rare) groups of identical rows; duplicates and conflicts
+    are found with hash aggregates and joins, which DuckDB can spill to disk.
+    """
+    key = contract.key
+    derive = key not in sources
+    con.execute(parsed_table_sql(contract, sources, extras, date_format=date_format, content_hash=derive))
     future_sql = f"TIMESTAMP '{future_limit.isoformat(sep=' ')}'"
-    selects = [s for col in contract.columns if col.name in sources or col.required for s in problem_selects(col, date_format=date_format, future_limit_sql=future_sql)
-               if not (col.name == contract.key and contract.derive_key and col.name not in sources)]
-    con.execute("CREATE OR REPLACE TEMP TABLE _problems (_row BIGINT, \"column\" VARCHAR, value VARCHAR, reason VARCHAR)")
+    selects = [
+        s
+        for col in contract.columns
+        if col.name in sources or (col.required and not (col.name == key and derive))
+        for s in problem_selects(col, date_format=date_format, future_limit_sql=future_sql)
+    ]
+    con.execute('CREATE OR REPLACE TEMP TABLE _problems (_row BIGINT, "column" VARCHAR, value VARCHAR, reason VARCHAR)')
     if selects:
         con.execute("INSERT INTO _problems " + "\nUNION ALL\n".join(selects))
     if staged.malformed.rows:
@@ -231,61 +241,75 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
         con.register("_malformed", pa.table({"_row": pa.array(m.rows, pa.int64()), "column": pa.array([None] * len(m.rows), pa.string()), "value": m.texts, "reason": m.reasons}))
         con.execute("INSERT INTO _problems SELECT * FROM _malformed")
         con.unregister("_malformed")
+    ok = "NOT EXISTS (SELECT 1 FROM _problems q WHERE q._row = p._row)"
 
-    key = contract.key
-    content = content_hash_sql(contract)
-    key_expr = key if key in sources else f"'~' || {content} || '.' || CAST(row_number() OVER (PARTITION BY {content} ORDER BY _row) AS VARCHAR)"
+    if derive:
+        # Identical rows in one input are distinct orders: number them by occurrence.
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _occurrence AS
+            SELECT p._row, row_number() OVER (PARTITION BY p._hash ORDER BY p._row) AS k
+            FROM _parsed p JOIN (SELECT _hash FROM _parsed p WHERE {ok} GROUP BY _hash HAVING count(*) > 1) m
+              ON m._hash = p._hash
+            WHERE {ok}"""
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW _rows AS
+            SELECT p.* REPLACE ('~' || p._hash || '.' || CAST(coalesce(o.k, 1) AS VARCHAR) AS {key})
+            FROM _parsed p LEFT JOIN _occurrence o ON o._row = p._row"""
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP VIEW _rows AS SELECT * FROM _parsed")
+        # Duplicate keys within this input: the first occurrence wins, later ones are rejected.
+        con.execute(
+            f"""INSERT INTO _problems
+            SELECT p._row, {quote_literal(key)}, p.{key},
+                   'duplicate {key} "' || p.{key} || '" (first at row ' || CAST(d.first_row AS VARCHAR) || ')'
+            FROM _parsed p
+            JOIN (SELECT {key}, min(_row) AS first_row FROM _parsed p WHERE {ok} GROUP BY {key} HAVING count(*) > 1) d
+              ON d.{key} = p.{key}
+            WHERE p._row <> d.first_row AND {ok}"""
+        )
+
     cols = content_columns(contract)
+    same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM p.{c}" for c in cols)
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _valid AS
-        SELECT * REPLACE ({key_expr} AS {key}) FROM _parsed p
-        WHERE NOT EXISTS (SELECT 1 FROM _problems q WHERE q._row = p._row)"""
-    )
-    # Duplicate keys within this input: the first occurrence wins, later ones are rejected.
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _ranked AS
-        SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _row) AS _n,
-               min(_row) OVER (PARTITION BY {key}) AS _first FROM _valid"""
-    )
-    con.execute(
-        f"""INSERT INTO _problems SELECT _row, {quote_literal(key)}, {key},
-        'duplicate {key} "' || {key} || '" (first at row ' || CAST(_first AS VARCHAR) || ')' FROM _ranked WHERE _n > 1"""
-    )
-    same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM r.{c}" for c in cols)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _candidates AS
-        SELECT r.*, (t.{key} IS NOT NULL) AS _stored, coalesce({same}, FALSE) AS _same
-        FROM (SELECT * FROM _ranked WHERE _n = 1) r LEFT JOIN {contract.name} t ON t.{key} = r.{key}"""
+        f"""CREATE OR REPLACE TEMP TABLE _stored AS
+        SELECT p._row, p.{key}, ({same}) AS same
+        FROM _rows p JOIN {contract.name} t ON t.{key} = p.{key}
+        WHERE {ok}"""
     )
     updated = 0
     if contract.keep_extra_as_attributes:
-        updated = con.execute("SELECT count(*) FROM _candidates WHERE _stored AND NOT _same").fetchall()[0][0]
+        updated = con.execute("SELECT count(*) FROM _stored WHERE NOT same").fetchall()[0][0]
         if updated:
             con.execute(
                 f"""UPDATE {contract.name} AS t SET
-                first_seen = coalesce(c.first_seen, t.first_seen),
-                attributes = CAST(json_merge_patch(coalesce(t.attributes, '{{}}'), coalesce(c.attributes, '{{}}')) AS VARCHAR),
+                first_seen = coalesce(p.first_seen, t.first_seen),
+                attributes = CAST(json_merge_patch(coalesce(t.attributes, '{{}}'), coalesce(p.attributes, '{{}}')) AS VARCHAR),
                 ingest_id = {quote_literal(ingest_id)}
-                FROM _candidates c WHERE c._stored AND NOT c._same AND t.{key} = c.{key}"""
+                FROM _rows p JOIN _stored s ON s._row = p._row
+                WHERE NOT s.same AND t.{key} = p.{key}"""
             )
     else:
         con.execute(
             f"""INSERT INTO _problems SELECT _row, {quote_literal(key)}, {key},
-            '{key} "' || {key} || '" is already stored with different values' FROM _candidates WHERE _stored AND NOT _same"""
+            '{key} "' || {key} || '" is already stored with different values' FROM _stored WHERE NOT same"""
         )
     names = [c.name for c in contract.columns]
     extra = ", attributes" if contract.keep_extra_as_attributes else ""
     accepted = con.execute(
         f"INSERT INTO {contract.name} ({', '.join(names)}{extra}, ingest_id) "
-        f"SELECT {', '.join(names)}{extra}, {quote_literal(ingest_id)} FROM _candidates WHERE NOT _stored"
+        f"SELECT {', '.join(names)}{extra}, {quote_literal(ingest_id)} FROM _rows p "
+        f"WHERE {ok} AND NOT EXISTS (SELECT 1 FROM _stored s WHERE s._row = p._row)"
     ).fetchall()[0][0]
-    already = con.execute("SELECT count(*) FROM _candidates WHERE _stored AND _same").fetchall()[0][0]
+    already = con.execute("SELECT count(*) FROM _stored WHERE same").fetchall()[0][0]
     con.execute(
         f"""INSERT INTO rejects SELECT {quote_literal(ingest_id)}, {quote_literal(label)}, {quote_literal(contract.name)},
         _row, "column", value, reason, now()::TIMESTAMP FROM _problems"""
     )
     rejected = con.execute("SELECT count(DISTINCT _row) FROM _problems").fetchall()[0][0]
-    for t in ("_parsed", "_valid", "_ranked", "_candidates", "_problems"):
+    con.execute("DROP VIEW IF EXISTS _rows")
+    for t in ("_parsed", "_stored", "_problems", "_occurrence"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return {"accepted": int(accepted), "rejected": int(rejected), "already_present": int(already), "updated": int(updated)}
 
