@@ -28,6 +28,7 @@ def _configure(con: duckdb.DuckDBPyConnection, *, memory_limit: str | None, thre
     if n:
         con.execute(f"SET threads = {int(n)}").fetchall()
     con.execute("SET preserve_insertion_order = false").fetchall()
+    con.execute("SET enable_progress_bar = false").fetchall()  # the CLI draws its own
 
 
 @contextmanager

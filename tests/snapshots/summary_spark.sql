@@ -38,4 +38,3 @@ SELECT c.customer_id,
 FROM per_customer c
 LEFT JOIN refunds r ON r.customer_id = c.customer_id
 LEFT JOIN hold h ON h.customer_id = c.customer_id
-ORDER BY c.customer_id
