@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from patron.cli.app import app
+from patron.cli import app
 from patron.schema import CONTRACTS
 from patron.settings import Settings
 from patron.sql.dialect import DIALECTS

@@ -7,6 +7,7 @@ import sys
 
 import duckdb
 
+from patron.cli import value_commands  # noqa: F401  (registers fit, score, evaluate)
 from patron.cli.app import app
 from patron.errors import PatronError
 

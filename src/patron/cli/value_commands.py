@@ -1,0 +1,151 @@
+"""Commands about value: ``patron fit``, ``patron score`` and ``patron evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from patron.cli.app import DbOption, JsonOption, _print_json, app, err, out
+from patron.cli.progress import spinner
+from patron.errors import InputError
+from patron.settings import get_settings
+
+
+@app.command()
+def fit(
+    model: Annotated[str, typer.Argument(help="bgnbd, pareto, mbgnbd, bgbb, sbg or gammagamma.")],
+    summary_file: Annotated[Path | None, typer.Option("--summary", help="CSV/Parquet summary (frequency, recency, T, ...; optional weight column).")] = None,
+    db: DbOption = None,
+    period: Annotated[str, typer.Option("--period", help="With --db: unit of recency and T (D, W, M).")] = "W",
+    end: Annotated[str | None, typer.Option("--end", help="With --db: calibration end [default: last transaction].")] = None,
+    penalizer: Annotated[float, typer.Option("--penalizer", help="L2 penalty on log-parameters (as lifetimes).")] = 0.0,
+    save: Annotated[Path | None, typer.Option("--save", help="Write the fitted model as JSON.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fit a buy-till-you-die or spend model by maximum likelihood."""
+    from patron.summary import summary as run_summary
+    from patron.value import fit_model, read_summary
+
+    if (summary_file is None) == (db is None):
+        raise InputError("give exactly one of --summary FILE or --db FILE")
+    with spinner(f"fitting {model}", quiet=as_json):
+        if summary_file is not None:
+            data, label = read_summary(summary_file), str(summary_file)
+        else:
+            data, label = run_summary(db, period=period, end=end), str(db)
+        fitted = fit_model(model, data, penalizer=penalizer, label=label)
+    if save is not None:
+        fitted.save(save)
+    result = {
+        "model": model,
+        "params": fitted.params_,
+        "std_errors": fitted.std_errors_,
+        "log_likelihood": fitted.log_likelihood_,
+        "n_customers": fitted.n_customers_,
+        "converged": bool(fitted.converged_),
+    }
+    if as_json:
+        _print_json(result)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{model}: log-likelihood {fitted.log_likelihood_:.4f}, {fitted.n_customers_:,} customers, converged={fitted.converged_}", title_justify="left")
+    t.add_column("parameter")
+    t.add_column("estimate", justify="right")
+    t.add_column("std. error", justify="right")
+    for k, v in fitted.params_.items():
+        t.add_row(k, f"{v:.6g}", f"{fitted.std_errors_[k]:.4g}")
+    out.print(t)
+    if not fitted.converged_:
+        err.print(f"warning: the optimiser did not converge: {fitted.convergence_message_}")
+
+
+@app.command()
+def score(
+    out_file: Annotated[Path, typer.Option("--out", help="Per-customer scores (.csv or .parquet).")],
+    db: DbOption = None,
+    model: Annotated[str, typer.Option("--model", help="Transaction model: bgnbd, pareto or mbgnbd.")] = "bgnbd",
+    period: Annotated[str, typer.Option("--period", help="Time unit of the summary and the horizon (D, W, M).")] = "W",
+    end: Annotated[str | None, typer.Option("--end", help="Calibration end [default: last transaction].")] = None,
+    horizon: Annotated[float, typer.Option("--horizon", help="Horizon of CLV, in --period units.")] = 52.0,
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Annual discount rate, e.g. 0.1 for 10%.")] = 0.0,
+    margin: Annotated[float, typer.Option("--margin", help="Share of spend that is profit (0-1].")] = 1.0,
+    n_draws: Annotated[int, typer.Option("--draws", help="Parametric bootstrap draws for the intervals.")] = 200,
+    as_json: JsonOption = False,
+) -> None:
+    """Score every customer: expected purchases, P(alive), expected spend, CLV with interval; and customer equity."""
+    from patron.io import write_table
+    from patron.summary import summary as run_summary
+    from patron.value import score as run_score
+
+    with spinner("scoring customers", quiet=as_json):
+        data = run_summary(db, period=period, end=end)
+        scores = run_score(data, model=model, period=period, horizon=horizon, discount_rate=discount_rate, margin=margin, n_draws=n_draws)
+    import pyarrow as pa
+
+    write_table(pa.Table.from_pandas(scores.customers, preserve_index=False), out_file)
+    info = {
+        "customers": len(scores.customers), "out": str(out_file), "model": model, "horizon": horizon, "period": period.upper(),
+        "customer_equity": scores.equity, "customer_equity_lower": scores.equity_lower, "customer_equity_upper": scores.equity_upper,
+        "level": scores.level, "interval_method": scores.method,
+    }
+    if as_json:
+        _print_json(info)
+        return
+    out.print(
+        f"customer equity over {horizon:g} {period.upper()}: [bold]{scores.equity:,.2f}[/] "
+        f"({scores.level:.0%} interval {scores.equity_lower:,.2f} to {scores.equity_upper:,.2f}); "
+        f"{len(scores.customers):,} customers scored to {out_file}"
+    )
+
+
+@app.command()
+def evaluate(
+    end: Annotated[str, typer.Option("--end", help="Calibration end (inclusive).")],
+    holdout_end: Annotated[str, typer.Option("--holdout-end", help="Holdout end (inclusive).")],
+    db: DbOption = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Model(s) to evaluate: bgnbd, pareto, mbgnbd (repeatable) [default: all].")] = None,
+    period: Annotated[str, typer.Option("--period", help="Time unit (D, W, M).")] = "W",
+    plots: Annotated[Path | None, typer.Option("--plots", help="Folder for PNG plots and evaluation.html.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fit on the calibration period and compare each model's holdout forecast with what customers did."""
+    from patron.evaluation import cumulative_tracking, holdout_comparison
+    from patron.models import MODELS
+    from patron.summary import summary as run_summary
+    from patron.value import TRANSACTION_MODELS, fit_model
+
+    names = model or [m for m in TRANSACTION_MODELS if m in MODELS]
+    with spinner("evaluating", quiet=as_json):
+        data = run_summary(db, period=period, end=end, holdout_end=holdout_end)
+        results = {}
+        for name in names:
+            fitted = fit_model(name, data)
+            results[name] = (fitted, holdout_comparison(fitted, data))
+    if plots is not None:
+        from patron import plots as P
+
+        start = str(data["first_purchase"].min())[:10]
+        figures, tables = [], []
+        for name, (fitted, comp) in results.items():
+            T = float(data["T"].max())
+            track = cumulative_tracking(fitted, db or get_settings().db, start=start, end=holdout_end, unit=period.upper())
+            figures += [
+                (f"{name}_holdout", P.holdout_plot(comp)),
+                (f"{name}_tracking", P.tracking_plot(track, calibration_end_period=T, unit=period.upper())),
+                (f"{name}_frequency_recency", P.frequency_recency_heatmap(fitted, T=T)),
+                (f"{name}_probability_alive", P.probability_alive_matrix(fitted, T=T)),
+            ]
+            tables.append((f"{name}: calibration vs holdout", comp.by_frequency))
+        P.write_figures(plots, figures)
+        (plots / "evaluation.html").write_text(P.html_page("patron: model evaluation", figures, tables=tables))
+    if as_json:
+        _print_json({name: {"params": f.params_, "log_likelihood": f.log_likelihood_, **c.to_dict()} for name, (f, c) in results.items()})
+        return
+    for name, (fitted, comp) in results.items():
+        out.print(f"[bold]{name}[/]: log-likelihood {fitted.log_likelihood_:.2f}; holdout purchases actual {comp.actual_total:,.0f}, "
+                  f"predicted {comp.predicted_total:,.1f}; per-customer MAE {comp.mae:.4f}, RMSE {comp.rmse:.4f}")
+    if plots is not None:
+        out.print(f"plots written to {plots}/ (open {plots}/evaluation.html)")
