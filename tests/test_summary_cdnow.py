@@ -72,3 +72,15 @@ def test_published_summary_file_is_the_bundled_one():
     shared = pd.read_csv(data_path("cdnow_customers_summary.csv"))
     assert list(shared.columns) == ["ID", "frequency", "recency", "T"]
     assert len(shared) == 2357
+
+
+def test_compressed_sufficient_statistics_equal_the_grouped_summary(db):
+    patron.ingest(load_cdnow(), db=db)
+    full = patron.summary(db, period="W", end=CDNOW_CALIBRATION_END)
+    cols = ["frequency", "recency", "T"]
+    packed = patron.summary(db, period="W", end=CDNOW_CALIBRATION_END, compressed=tuple(cols))
+    grouped = full.groupby(cols).size().rename("weight").reset_index()
+    merged = grouped.merge(packed, on=cols, how="outer", suffixes=("_pandas", "_sql"), indicator=True)
+    assert (merged["_merge"] == "both").all()
+    assert (merged["weight_pandas"] == merged["weight_sql"]).all()
+    assert int(packed["weight"].sum()) == 2357

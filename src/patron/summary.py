@@ -18,7 +18,7 @@ import pyarrow as pa
 from patron.errors import InputError, NoDataError
 from patron.ingest.readers import to_arrow
 from patron.sql.dialect import DUCKDB
-from patron.sql.summary import SummarySpec, summary_sql
+from patron.sql.summary import SummarySpec, sufficient_statistics_sql, summary_sql
 from patron.store import connect, table_exists
 
 Output = Literal["pandas", "arrow"]
@@ -60,6 +60,7 @@ def summary(
     output: Output = "pandas",
     memory_limit: str | None = None,
     threads: int | None = None,
+    compressed: tuple[str, ...] | None = None,
 ) -> Any:
     """One row per customer with the sufficient statistics of buy-till-you-die models.
 
@@ -84,6 +85,10 @@ def summary(
         ``pandas`` (DataFrame) or ``arrow`` (pyarrow Table).
     memory_limit, threads
         DuckDB resource limits for this query (e.g. ``"4GB"``).
+    compressed
+        Instead of one row per customer, the distinct values of these columns with ``weight``, the
+        number of customers sharing them (e.g. ``("frequency", "recency", "T")`` for BG/NBD):
+        the compressed sufficient statistics models are fitted on, computed in the engine.
 
     Returns
     -------
@@ -116,9 +121,12 @@ def summary(
         except ValueError as exc:
             raise InputError(str(exc)) from None
         try:
-            relation = con.sql(summary_sql(spec, DUCKDB))
+            sql = summary_sql(spec, DUCKDB) if compressed is None else sufficient_statistics_sql(spec, DUCKDB, tuple(compressed))
+            relation = con.sql(sql)
             result: pa.Table = relation.to_arrow_table()
             del relation
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         except duckdb.ConversionException as exc:
             raise InputError(f"cannot summarise the transactions: {str(exc).splitlines()[0]}") from None
     if result.num_rows == 0:

@@ -34,7 +34,10 @@ def fit(
         if summary_file is not None:
             data, label = read_summary(summary_file), str(summary_file)
         else:
-            data, label = run_summary(db, period=period, end=end), str(db)
+            from patron.value import MODEL_DATA
+
+            columns = MODEL_DATA.get(model)
+            data, label = run_summary(db, period=period, end=end, compressed=columns), str(db)
         fitted = fit_model(model, data, penalizer=penalizer, label=label)
     if save is not None:
         fitted.save(save)

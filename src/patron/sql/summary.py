@@ -122,3 +122,13 @@ def summary_sql(spec: SummarySpec, dialect: Dialect) -> str:
         + "\nSELECT " + ",\n       ".join(select)
         + "\nFROM per_customer c\n" + joins
     )
+
+
+def sufficient_statistics_sql(spec: SummarySpec, dialect: Dialect, columns: tuple[str, ...]) -> str:
+    """Distinct values of ``columns`` of the summary with the number of customers sharing them
+    (``weight``): what a model needs, compressed in the engine so only distinct rows leave it."""
+    for c in columns:
+        if c not in SUMMARY_COLUMNS + HOLDOUT_COLUMNS:
+            raise ValueError(f"unknown summary column {c!r}")
+    cols = ", ".join(columns)
+    return f"SELECT {cols}, COUNT(*) AS weight FROM (\n{summary_sql(spec, dialect)}\n) s GROUP BY {cols}"
