@@ -20,6 +20,15 @@ BGNBD_CDNOW = {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}
 GAMMA_GAMMA_CDNOW = {"p": 6.249, "q": 3.745, "v": 15.448}
 """Fader & Hardie (2013), "The Gamma-Gamma model of monetary value", 946 repeat buyers."""
 
+PARETO_CDNOW = {"r": 0.5532, "alpha": 10.578, "s": 0.6062, "beta": 11.669}
+"""Fader, Hardie & Lee (2005), CDNOW sample, 39 weeks (LL -9594.98)."""
+
+SBG_HIGH_END = {"alpha": 0.668, "beta": 3.806}
+"""Fader & Hardie (2007), "How to project customer retention", high-end segment, 7 years."""
+
+HIGH_END_SURVIVORS = [1000, 869, 743, 653, 593, 551, 517, 491]
+"""Fader & Hardie (2007), Table 1: customers still active after each year, high-end segment."""
+
 
 def patron(*args: str, cwd) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "patron", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
@@ -30,10 +39,16 @@ def patron(*args: str, cwd) -> subprocess.CompletedProcess[str]:
     [
         ("bgnbd", "cdnow_customers_summary.csv", BGNBD_CDNOW, -9582.43),
         ("gammagamma", "cdnow_customers_summary_with_transactions.csv", GAMMA_GAMMA_CDNOW, None),
+        ("pareto", "cdnow_customers_summary.csv", PARETO_CDNOW, -9594.98),
+        ("sbg", "survivors.csv", SBG_HIGH_END, None),
     ],
 )
 def test_fit_json_matches_published(tmp_path, model, file, published, ll):
-    proc = patron("fit", model, "--summary", str(data_path(file)), "--json", cwd=tmp_path)
+    path = data_path(file)
+    if model == "sbg":
+        path = tmp_path / file
+        path.write_text("survivors\n" + "\n".join(map(str, HIGH_END_SURVIVORS)) + "\n")
+    proc = patron("fit", model, "--summary", str(path), "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert {"model", "params", "std_errors", "log_likelihood", "n_customers", "converged"} <= set(out)

@@ -29,6 +29,7 @@ MODEL_DATA: dict[str, tuple[str, ...]] = {
     "pareto": ("frequency", "recency", "T"),
     "gammagamma": ("frequency", "monetary_value"),
     "bgbb": ("frequency", "recency", "n_periods"),
+    "sbg": ("duration", "churned"),
 }
 """Summary columns each model is fitted on, in the order of its ``fit`` arguments."""
 
@@ -48,12 +49,14 @@ def read_summary(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 def fit_model(name: str, summary: pd.DataFrame, *, penalizer: float = 0.0, weight_column: str = "weight", label: str = "summary") -> BaseModel:
     """Fit the model called ``name`` (bgnbd, mbgnbd, pareto, gammagamma, bgbb, sbg) on the columns
-    of ``summary`` it needs; an optional ``weight`` column counts identical customers."""
+    of ``summary`` it needs (:data:`MODEL_DATA`); an optional ``weight`` column counts identical
+    customers. For sbg, a table with a ``survivors`` column (one cohort's survivor counts per
+    period, the first being the cohort size) is accepted too."""
     if name not in MODELS:
         raise InputError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}")
-    needed = MODEL_DATA.get(name) or getattr(MODELS[name], "data_columns", None)
-    if needed is None:
-        raise InputError(f"model {name} cannot be fitted from a customer summary")
+    if name == "sbg" and "survivors" in summary.columns:
+        summary = _survivors_table(summary, label)
+    needed = MODEL_DATA[name]
     missing = [c for c in needed if c not in summary.columns]
     if missing:
         raise InputError(f"{label}: missing column {', '.join(missing)} for {name} (columns: {', '.join(map(str, summary.columns))})")
@@ -63,6 +66,18 @@ def fit_model(name: str, summary: pd.DataFrame, *, penalizer: float = 0.0, weigh
         return MODELS[name](penalizer=penalizer).fit(*data, weights=weights)
     except ValueError as exc:
         raise InputError(f"{label}: {exc}") from None
+
+
+def _survivors_table(table: pd.DataFrame, label: str) -> pd.DataFrame:
+    """A cohort's survivor counts (column ``survivors``, first row = cohort size, one row per
+    period, in order) as (duration, churned, weight) rows for the sBG likelihood."""
+    from patron.models.shifted_beta_geo import survivors_to_durations
+
+    try:
+        duration, churned, weight = survivors_to_durations(table["survivors"].to_numpy(dtype=float))
+    except ValueError as exc:
+        raise InputError(f"{label}: {exc}") from None
+    return pd.DataFrame({"duration": duration, "churned": churned, "weight": weight})
 
 
 @dataclass(frozen=True)

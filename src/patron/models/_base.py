@@ -1,4 +1,4 @@
-"""Shared base for patron's customer-base models: one optimiser, compression, save/load.
+"""Shared base for patron's customer-base models: one optimiser, standard errors, save/load.
 
 Interface for model authors (kept small and stable)
 ----------------------------------------------------
@@ -9,14 +9,16 @@ A model subclasses :class:`BaseModel` and defines:
 ``param_names``  (class attribute, tuple of str)
     Literature names in a fixed order, e.g. ``("r", "alpha", "a", "b")``.
 ``_negative_log_likelihood(log_params, columns, weights)``  (staticmethod)
-    ``log_params``: 1-D array of log-parameters (order of ``param_names``); ``columns``: tuple of the
-    1-D arrays returned by :func:`compress`; ``weights``: 1-D float array (same length). Returns
-    ``(nll, grad)``: the weighted *sum* of negative log-likelihoods (float) and its exact gradient
-    with respect to ``log_params`` (1-D array). No penalty, no scaling: the base adds those.
+    ``log_params``: 1-D array of log-parameters (order of ``param_names``); ``columns``: what
+    ``_prepare`` returned; ``weights``: 1-D float array (compressed rows). Returns ``(nll, grad)``:
+    the weighted *sum* of negative log-likelihoods (float) and its exact gradient with respect to
+    ``log_params``. No penalty, no scaling: the base adds those.
+``_negative_log_likelihood_hessian(log_params, columns, weights)``  (staticmethod, optional)
+    ``(nll, grad, hess)`` with the exact Hessian in log-parameters. When present the fit ends with
+    Newton steps and the standard errors come from this Hessian.
 ``_prepare(columns, weights)``  (method, optional)
-    Precompute whatever the likelihood needs once per fit (unique values, per-value weight sums);
-    its return value is what ``_negative_log_likelihood`` receives as ``columns``. Default: the
-    compressed columns unchanged.
+    Precompute whatever the likelihood needs once per fit (distinct values, per-value weight sums).
+    Default: the compressed columns unchanged.
 ``_initial_log_params(columns, weights)``  (method)
     A sensible first start (1-D array of log-parameters); ``zeros`` is acceptable.
 ``fit(...)``
@@ -30,43 +32,52 @@ The base then sets, after ``fit``: ``params_`` (dict name -> float), ``std_error
 ``data_fingerprint_``. Helpers for predictions: ``self._params()`` (tuple of floats in
 ``param_names`` order, raises if not fitted) and :meth:`sample_params` (parametric bootstrap draws).
 
-Transaction models used by :mod:`patron.models.clv` also provide a staticmethod
-``_conditional_expected_purchases_fn(t, *data_columns, *params)`` that broadcasts over array-valued
-params (shape ``(n_draws, 1)`` against data of shape ``(1, n_customers)``).
+Transaction models used by :mod:`patron.models.clv` provide ``_conditional_expected_purchases_fn``
+and may provide the faster pair ``_probability_alive_fn`` / ``_expected_given_alive_fn`` (see
+:mod:`patron.models.clv`).
 
-Optimisation
-------------
+Optimisation (:mod:`patron.models._optimize`)
+---------------------------------------------
 Minimises ``f(theta) = -LL(theta) / N + penalizer * sum(theta**2)`` over ``theta = log(params)``
-(``N`` = sum of weights; the penalty is lifetimes' L2 penaliser on log-parameters) with
-``scipy.optimize.minimize(method="L-BFGS-B")`` and the model's analytic gradient, bounded to
-``|theta| <= LOG_PARAM_BOUND``. If the first start fails (optimiser reports failure or a non-finite
-value) further starts are drawn around it with a seeded generator (``random_state``); the best finite
-result wins. ``converged_`` is True when scipy reports success, or when it stops with a projected
-gradient below ``GRADIENT_TOLERANCE_ACCEPT`` (L-BFGS-B sometimes ends on a line-search precision
-warning at the optimum). ``strict=True`` raises :class:`ConvergenceError` instead of warning.
+(``N`` = sum of weights; the penalty is lifetimes' L2 penaliser on log-parameters).
+
+1. Start: the model's first guess; with more than ``SUBSAMPLE_MIN_CUSTOMERS`` customers, the
+   optimum of the same objective on a random subsample of about ``SUBSAMPLE_CUSTOMERS`` customers
+   (Poisson thinning of the weights, seeded by ``random_state``), found by steps 2-3 on the
+   subsample: cheap, and a few standard errors from the full optimum.
+2. Models with an exact Hessian: modified Newton (diagonal shift while the Hessian is not positive
+   definite, backtracking line search) until a step changes no log-parameter by more than
+   ``NEWTON_STEP_TOL``; convergence is quadratic, so the optimum is exact to rounding.
+3. Otherwise, or if Newton fails: ``scipy.optimize.minimize(method="L-BFGS-B")`` with the analytic
+   gradient, bounded to ``|theta| <= LOG_PARAM_BOUND``, from the start and then seeded
+   perturbations of it until one converges (the best finite result wins); ``converged_`` when scipy
+   reports success or stops with a gradient below ``GRADIENT_TOLERANCE_ACCEPT``. With an exact
+   Hessian the result is then polished by Newton.
+``strict=True`` raises :class:`ConvergenceError` instead of warning.
 
 Standard errors
 ---------------
 Observed information: the Hessian of ``N * f`` (the penalised negative log-likelihood; with
-``penalizer=0`` exactly the NLL) with respect to the *natural* parameters at the optimum, computed by
-central finite differences of the analytic gradient (step ``HESSIAN_REL_STEP * param``) and
-symmetrised. ``covariance_`` is its inverse; if it is not positive definite the covariance and
-standard errors are NaN and ``covariance_ok_`` is False.
+``penalizer=0`` exactly the NLL) with respect to the *natural* parameters at the optimum: from the
+model's exact log-parameter Hessian when it has one, otherwise by central finite differences of
+the analytic gradient (step ``HESSIAN_REL_STEP * param``), symmetrised. ``covariance_`` is its
+inverse; if it is not positive definite the covariance and standard errors are NaN and
+``covariance_ok_`` is False.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import warnings
-from collections.abc import Callable, Sequence
-from importlib import metadata
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import optimize
+
+from . import _optimize, _persist
+from ._checks import check_frequency_recency_T
+from ._rows import compress, unique_rows, wdot
 
 __all__ = [
     "BaseModel",
@@ -75,27 +86,22 @@ __all__ = [
     "check_frequency_recency_T",
     "compress",
     "unique_rows",
+    "wdot",
 ]
 
-LOG_PARAM_BOUND = 30.0
-"""Box bound on every log-parameter during optimisation (params within [e^-30, e^30])."""
-
 DEFAULT_N_STARTS = 8
-"""Maximum number of optimiser starts (the first plus seeded perturbations)."""
-
-START_PERTURBATION_SD = 1.0
-"""Standard deviation (log scale) of the perturbation applied to the first start for restarts."""
-
-GRADIENT_TOLERANCE_ACCEPT = 1e-5
-"""Max |gradient| of the per-customer objective accepted as converged after a non-success stop."""
+"""Maximum number of L-BFGS-B starts (the first plus seeded perturbations)."""
 
 HESSIAN_REL_STEP = 1e-4
 """Relative step for central differences of the gradient (natural-parameter Hessian)."""
 
-_OPTIMIZER_OPTIONS = {"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9, "maxcor": 20}
+SUBSAMPLE_MIN_CUSTOMERS = 200_000
+"""Fits on more customers (sum of weights) start from the optimum on a random subsample."""
 
-JSON_FORMAT_VERSION = 1
-"""Version of the JSON layout written by :meth:`BaseModel.to_json`."""
+SUBSAMPLE_CUSTOMERS = 50_000
+"""Expected number of customers in that subsample."""
+
+JSON_FORMAT_VERSION = _persist.JSON_FORMAT_VERSION
 
 _REGISTRY: dict[str, type[BaseModel]] = {}
 
@@ -112,127 +118,6 @@ class ConvergenceWarning(UserWarning):
     """Warning issued (instead of :class:`ConvergenceError`) when ``strict=False``."""
 
 
-def _patron_version() -> str:
-    try:
-        return metadata.version("patron")
-    except metadata.PackageNotFoundError:  # pragma: no cover - source checkout without install
-        return "unknown"
-
-
-def compress(
-    *columns: Any, weights: Any = None
-) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """Collapse identical rows into unique rows with summed weights.
-
-    Parameters
-    ----------
-    *columns : 1-D array-likes of equal length (the sufficient statistics, e.g. x, t_x, T).
-    weights : 1-D array-like, optional. Non-negative frequency weights (default 1 per row).
-        Rows with weight 0 are dropped.
-
-    Returns
-    -------
-    (unique_columns, summed_weights): unique rows sorted lexicographically (first column is the
-    primary key), each column keeping its dtype, and float64 weights. The result does not depend on
-    the order of the input rows.
-    """
-    if not columns:
-        raise ValueError("compress needs at least one column")
-    cols = [np.asarray(c).ravel() for c in columns]
-    n = cols[0].shape[0]
-    if any(c.shape[0] != n for c in cols):
-        raise ValueError("all columns must have the same length")
-    if weights is None:
-        w = np.ones(n, dtype=np.float64)
-    else:
-        w = np.asarray(weights, dtype=np.float64).ravel()
-        if w.shape[0] != n:
-            raise ValueError("weights must have the same length as the columns")
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError("weights must be finite and non-negative")
-        keep = w > 0
-        if not np.all(keep):
-            cols = [c[keep] for c in cols]
-            w = w[keep]
-            n = w.shape[0]
-    if n == 0:
-        return tuple(c[:0] for c in cols), w[:0]
-    order = np.lexsort(cols[::-1])
-    sorted_cols = [c[order] for c in cols]
-    new_group = np.zeros(n, dtype=bool)
-    new_group[0] = True
-    for c in sorted_cols:
-        new_group[1:] |= c[1:] != c[:-1]
-    starts = np.flatnonzero(new_group)
-    summed = np.add.reduceat(w[order], starts)
-    return tuple(c[starts] for c in sorted_cols), summed
-
-
-def unique_rows(*columns: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """Unique rows of equal-length 1-D columns and the inverse index.
-
-    Returns ``(unique_columns, inverse)`` with ``unique_columns[j][inverse] == columns[j]``; used by
-    predictions to evaluate expensive terms once per distinct value combination.
-    """
-    cols = [np.asarray(c).ravel() for c in columns]
-    n = cols[0].shape[0]
-    if n == 0:
-        return tuple(cols), np.zeros(0, dtype=np.intp)
-    order = np.lexsort(cols[::-1])
-    sorted_cols = [c[order] for c in cols]
-    new_group = np.zeros(n, dtype=bool)
-    new_group[0] = True
-    for c in sorted_cols:
-        new_group[1:] |= c[1:] != c[:-1]
-    group_id = np.cumsum(new_group) - 1
-    inverse = np.empty(n, dtype=np.intp)
-    inverse[order] = group_id
-    starts = np.flatnonzero(new_group)
-    return tuple(c[starts] for c in sorted_cols), inverse
-
-
-def check_frequency_recency_T(
-    frequency: Any, recency: Any, T: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Validate and convert (x, t_x, T) for continuous-time models.
-
-    Requires equal-length 1-D finite arrays with x a non-negative integer, ``0 <= t_x <= T``,
-    ``T > 0`` and ``t_x == 0`` whenever ``x == 0``. Returns float64 copies (x as float64 too).
-    """
-    x = np.asarray(frequency, dtype=np.float64).ravel()
-    tx = np.asarray(recency, dtype=np.float64).ravel()
-    T_ = np.asarray(T, dtype=np.float64).ravel()
-    if not (x.shape == tx.shape == T_.shape):
-        raise ValueError("frequency, recency and T must have the same length")
-    for name, arr in (("frequency", x), ("recency", tx), ("T", T_)):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-    if np.any(x < 0) or np.any(x != np.round(x)):
-        raise ValueError("frequency must be a non-negative integer")
-    if np.any(T_ <= 0):
-        raise ValueError("T must be positive")
-    if np.any(tx < 0) or np.any(tx > T_):
-        raise ValueError("recency must satisfy 0 <= recency <= T")
-    if np.any((x == 0) & (tx != 0)):
-        raise ValueError("recency must be 0 when frequency is 0")
-    return x, tx, T_
-
-
-def _fingerprint(columns: Sequence[np.ndarray], weights: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for c in (*columns, weights):
-        h.update(np.ascontiguousarray(c, dtype=np.float64).tobytes())
-    return h.hexdigest()
-
-
-def _finite_or_none(v: float) -> float | None:
-    return float(v) if math.isfinite(v) else None
-
-
-def _none_to_nan(v: Any) -> float:
-    return float("nan") if v is None else float(v)
-
-
 class BaseModel:
     """Base class: maximum likelihood fit in log-parameter space, standard errors, JSON I/O.
 
@@ -245,25 +130,20 @@ class BaseModel:
     n_starts : int
         Maximum number of optimiser starts.
     random_state : int
-        Seed for the restart perturbations.
+        Seed for the subsample and the restart perturbations.
     """
 
     name: ClassVar[str] = ""
     param_names: ClassVar[tuple[str, ...]] = ()
+    _negative_log_likelihood_hessian: ClassVar[Callable[..., Any] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.name:
             _REGISTRY[cls.name] = cls
 
-    def __init__(
-        self,
-        penalizer: float = 0.0,
-        *,
-        strict: bool = False,
-        n_starts: int = DEFAULT_N_STARTS,
-        random_state: int = 0,
-    ):
+    def __init__(self, penalizer: float = 0.0, *, strict: bool = False,
+                 n_starts: int = DEFAULT_N_STARTS, random_state: int = 0):
         self.penalizer = penalizer
         self.strict = strict
         self.n_starts = n_starts
@@ -279,77 +159,88 @@ class BaseModel:
     def _prepare(self, columns: tuple[np.ndarray, ...], weights: np.ndarray) -> Any:
         return columns
 
-    def _initial_log_params(
-        self, columns: tuple[np.ndarray, ...], weights: np.ndarray
-    ) -> np.ndarray:
+    def _initial_log_params(self, columns: tuple[np.ndarray, ...],
+                            weights: np.ndarray) -> np.ndarray:
         return np.zeros(len(self.param_names))
 
     # ----------------------------------------------------------------- fitting
-    def _objective(
-        self, columns: tuple[np.ndarray, ...], weights: np.ndarray
-    ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-        """Per-customer penalised objective f(theta) and its gradient (theta = log params)."""
+    def _objective(self, columns: Any, weights: np.ndarray, *, hessian: bool = False):
+        """Per-customer penalised objective f(theta), its gradient (and Hessian)."""
         n_total = float(weights.sum())
         pen = float(self.penalizer)
-        nll_fn = self._negative_log_likelihood
+        nll_fn = self._negative_log_likelihood_hessian if hessian else self._negative_log_likelihood
 
-        def f(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        def f(theta: np.ndarray):
             with np.errstate(all="ignore"):
-                nll, grad = nll_fn(theta, columns, weights)
-            value = nll / n_total + pen * float(theta @ theta)
-            g = np.asarray(grad, dtype=np.float64) / n_total + 2.0 * pen * theta
+                out = nll_fn(theta, columns, weights)
+            value = out[0] / n_total + pen * float(theta @ theta)
+            g = np.asarray(out[1], dtype=np.float64) / n_total + 2.0 * pen * theta
             if not (np.isfinite(value) and np.all(np.isfinite(g))):
-                return np.inf, np.zeros_like(theta)
-            return value, g
+                return (np.inf, np.zeros_like(theta), None, out) if hessian else (np.inf, 0 * g)
+            if not hessian:
+                return value, g
+            h = np.asarray(out[2], dtype=np.float64) / n_total + 2.0 * pen * np.eye(theta.size)
+            return value, g, h, out
 
         return f
+
+    def _minimize(self, data: Any, weights: np.ndarray, start: np.ndarray, rng, *,
+                  step_tol: float = _optimize.NEWTON_STEP_TOL) -> tuple:
+        """Optimum from ``start``: (theta, converged, message, starts used, raw) or theta None.
+
+        Newton when the model has an exact Hessian (``raw`` = (nll, grad, hess) at the optimum),
+        else or if Newton fails L-BFGS-B with restarts (``raw`` None), polished by Newton."""
+        has_hessian = self._negative_log_likelihood_hessian is not None
+        fh = self._objective(data, weights, hessian=True) if has_hessian else None
+        if has_hessian:
+            found = _optimize.newton(fh, start, step_tol=step_tol)
+            if found is not None:
+                return found[0], True, found[2], 1, found[1]
+        best, ok, messages, n_used = _optimize.lbfgs_multistart(
+            self._objective(data, weights), start, n_starts=self.n_starts, rng=rng)
+        if best is None:
+            return None, False, ("optimiser returned non-finite values from every start: "
+                                 + "; ".join(messages)), n_used, None
+        theta = np.asarray(best.x, dtype=np.float64)
+        if has_hessian and ok:
+            found = _optimize.newton(fh, theta, step_tol=step_tol)
+            if found is not None:
+                return found[0], True, found[2], n_used, found[1]
+        return theta, ok, str(best.message), n_used, None
 
     def _fit_compressed(self, columns: tuple[np.ndarray, ...], weights: np.ndarray) -> BaseModel:
         """Fit on compressed rows (output of :func:`compress`) and set all fitted attributes."""
         columns = tuple(np.asarray(c, dtype=np.float64) for c in columns)
         weights = np.asarray(weights, dtype=np.float64)
-        if weights.size == 0 or weights.sum() <= 0:
+        total = float(weights.sum()) if weights.size else 0.0
+        if total <= 0:
             raise ValueError("no data to fit (empty input or all weights zero)")
         data = self._prepare(columns, weights)
-        f = self._objective(data, weights)
-        k = len(self.param_names)
-        bounds = [(-LOG_PARAM_BOUND, LOG_PARAM_BOUND)] * k
         rng = np.random.default_rng(self.random_state)
-        first = np.clip(np.asarray(self._initial_log_params(columns, weights), dtype=np.float64),
-                        -LOG_PARAM_BOUND + 1, LOG_PARAM_BOUND - 1)
-        best = None
-        best_ok = False
-        messages = []
-        n_used = 0
-        for i in range(max(1, int(self.n_starts))):
-            x0 = first if i == 0 else np.clip(
-                first + rng.normal(0.0, START_PERTURBATION_SD, k),
-                -LOG_PARAM_BOUND + 1, LOG_PARAM_BOUND - 1)
-            n_used += 1
-            res = optimize.minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                                    options=_OPTIMIZER_OPTIONS)
-            finite = bool(np.isfinite(res.fun))
-            ok = finite and (bool(res.success) or
-                             float(np.max(np.abs(res.jac))) < GRADIENT_TOLERANCE_ACCEPT)
-            messages.append(str(res.message))
-            if finite and (best is None or (ok and not best_ok) or
-                           (ok == best_ok and res.fun < best.fun)):
-                best, best_ok = res, ok
-            if ok:
-                break
-        if best is None:
-            msg = "optimiser returned non-finite values from every start: " + "; ".join(messages)
-            self._set_failed(columns, weights, msg, n_used)
+        bound = _optimize.LOG_PARAM_BOUND
+        start = np.clip(np.asarray(self._initial_log_params(columns, weights), dtype=np.float64),
+                        -bound + 1, bound - 1)
+        if total > SUBSAMPLE_MIN_CUSTOMERS:
+            sub_w = rng.poisson(weights * (SUBSAMPLE_CUSTOMERS / total)).astype(np.float64)
+            keep = sub_w > 0
+            if np.count_nonzero(keep) > 2 * start.size:
+                sub_cols = tuple(c[keep] for c in columns)
+                theta, ok, _, _, _ = self._minimize(
+                    self._prepare(sub_cols, sub_w[keep]), sub_w[keep], start, rng,
+                    step_tol=_optimize.START_STEP_TOL)
+                if ok:
+                    start = np.clip(theta, -bound + 1, bound - 1)
+        theta, ok, message, n_used, raw = self._minimize(data, weights, start, rng)
+        if theta is None:
+            self._set_failed(columns, weights, message, n_used)
             return self
-        theta = np.asarray(best.x, dtype=np.float64)
-        at_bound = np.abs(theta) >= LOG_PARAM_BOUND - 1e-6
-        message = str(best.message)
+        at_bound = np.abs(theta) >= bound - 1e-6
         if np.any(at_bound):
-            best_ok = False
+            ok = False
             names = [n for n, b in zip(self.param_names, at_bound, strict=True) if b]
-            message += f"; log-parameter at bound +/-{LOG_PARAM_BOUND} for {names}"
-        self._set_results(theta, columns, data, weights, best_ok, message, n_used)
-        if not best_ok:
+            message += f"; log-parameter at bound +/-{bound} for {names}"
+        self._set_results(theta, columns, data, weights, ok, message, n_used, raw)
+        if not ok:
             if self.strict:
                 raise ConvergenceError(message)
             warnings.warn(f"{type(self).__name__} did not converge: {message}",
@@ -358,10 +249,10 @@ class BaseModel:
 
     def _set_common(self, columns, weights, n_used: int) -> None:
         total = float(weights.sum())
-        self.n_customers_ = int(round(total)) if np.all(weights == np.round(weights)) else total
+        self.n_customers_ = round(total) if np.all(weights == np.round(weights)) else total
         self.n_rows_ = int(weights.size)
         self.n_starts_used_ = n_used
-        self.data_fingerprint_ = _fingerprint(columns, weights)
+        self.data_fingerprint_ = _persist.fingerprint(columns, weights)
 
     def _set_failed(self, columns, weights, message: str, n_used: int) -> None:
         self._set_common(columns, weights, n_used)
@@ -380,17 +271,26 @@ class BaseModel:
                       ConvergenceWarning, stacklevel=4)
 
     def _set_results(self, theta, columns, data, weights, ok: bool, message: str,
-                     n_used: int) -> None:
+                     n_used: int, raw=None) -> None:
+        """``raw``: (nll, grad, hess) in log-parameters at ``theta`` (sum scale), if known."""
         self._set_common(columns, weights, n_used)
         params = np.exp(theta)
-        with np.errstate(all="ignore"):
-            nll, _ = self._negative_log_likelihood(theta, data, weights)
+        if raw is None:
+            with np.errstate(all="ignore"):
+                nll, _ = self._negative_log_likelihood(theta, data, weights)
+            hess = self._natural_hessian(params, data, weights)
+        else:
+            nll, grad, hess_log = raw
+            pen = float(self.penalizer) * float(weights.sum())
+            grad = np.asarray(grad) + 2.0 * pen * theta
+            hess_log = np.asarray(hess_log) + 2.0 * pen * np.eye(theta.size)
+            hess = (hess_log - np.diag(grad)) / np.outer(params, params)
+            hess = 0.5 * (hess + hess.T)
         self.params_ = {n: float(p) for n, p in zip(self.param_names, params, strict=True)}
         self.log_likelihood_ = float(-nll)
         self.converged_ = bool(ok)
         self.convergence_message_ = message
-        hess = self._natural_hessian(params, data, weights)
-        cov, cov_ok = _invert_information(hess)
+        cov, cov_ok = _optimize.invert_information(hess)
         self.covariance_ = cov
         self.covariance_ok_ = cov_ok
         se = np.sqrt(np.diag(cov)) if cov_ok else np.full(len(params), np.nan)
@@ -449,25 +349,9 @@ class BaseModel:
 
     # ----------------------------------------------------------------- save / load
     def to_dict(self) -> dict[str, Any]:
-        """Fitted state as a JSON-ready dict (NaN written as null)."""
+        """Fitted state as a JSON-ready dict (NaN written as null); see :mod:`._persist`."""
         self._check_fitted()
-        return {
-            "format_version": JSON_FORMAT_VERSION,
-            "model": self.name,
-            "class": type(self).__name__,
-            "patron_version": _patron_version(),
-            "settings": {"penalizer": self.penalizer, "strict": self.strict,
-                         "n_starts": self.n_starts, "random_state": self.random_state},
-            "params": {k: _finite_or_none(v) for k, v in self.params_.items()},
-            "std_errors": {k: _finite_or_none(v) for k, v in self.std_errors_.items()},
-            "covariance": [[_finite_or_none(v) for v in row] for row in self.covariance_],
-            "log_likelihood": _finite_or_none(self.log_likelihood_),
-            "n_customers": self.n_customers_,
-            "n_rows": self.n_rows_,
-            "converged": self.converged_,
-            "convergence_message": self.convergence_message_,
-            "data_fingerprint": self.data_fingerprint_,
-        }
+        return _persist.model_to_dict(self)
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """Serialise the fitted model as JSON text (see :meth:`to_dict`)."""
@@ -484,27 +368,7 @@ class BaseModel:
         Called on :class:`BaseModel` it dispatches on ``data["model"]``; called on a subclass it
         checks the name matches.
         """
-        name = data.get("model")
-        target = _REGISTRY.get(name) if cls is BaseModel else cls
-        if target is None or target.name != name:
-            raise ValueError(f"JSON holds model {name!r}, cannot load it as {cls.__name__}")
-        settings = data.get("settings", {})
-        model = target(**settings)
-        model.params_ = {k: _none_to_nan(v) for k, v in data["params"].items()}
-        if tuple(model.params_) != target.param_names:
-            raise ValueError(f"parameter names {tuple(model.params_)} != {target.param_names}")
-        model.std_errors_ = {k: _none_to_nan(v) for k, v in data["std_errors"].items()}
-        model.covariance_ = np.array([[_none_to_nan(v) for v in row]
-                                      for row in data["covariance"]], dtype=np.float64)
-        model.covariance_ok_ = bool(np.all(np.isfinite(model.covariance_)))
-        model.log_likelihood_ = _none_to_nan(data["log_likelihood"])
-        model.n_customers_ = data["n_customers"]
-        model.n_rows_ = data.get("n_rows")
-        model.converged_ = bool(data["converged"])
-        model.convergence_message_ = data.get("convergence_message", "")
-        model.data_fingerprint_ = data.get("data_fingerprint")
-        model.n_starts_used_ = None
-        return model
+        return _persist.model_from_dict(cls, data, _REGISTRY)
 
     @classmethod
     def from_json(cls, text: str) -> BaseModel:
@@ -522,16 +386,3 @@ class BaseModel:
             return f"<{type(self).__name__}: {inner}>"
         return f"<{type(self).__name__} (not fitted), penalizer={self.penalizer}>"
 
-
-def _invert_information(hess: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Invert an observed information matrix; NaN matrix if it is not positive definite."""
-    k = hess.shape[0]
-    if not np.all(np.isfinite(hess)):
-        return np.full((k, k), np.nan), False
-    try:
-        chol = np.linalg.cholesky(hess)
-    except np.linalg.LinAlgError:
-        return np.full((k, k), np.nan), False
-    inv_chol = np.linalg.solve(chol, np.eye(k))
-    cov = inv_chol.T @ inv_chol
-    return 0.5 * (cov + cov.T), True

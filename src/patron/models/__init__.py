@@ -1,0 +1,35 @@
+"""Buy-till-you-die models and spend models, fitted by maximum likelihood.
+
+``MODELS`` maps CLI names to classes; all share :class:`patron.models._base.BaseModel`.
+"""
+
+from ._base import BaseModel, ConvergenceError, ConvergenceWarning, compress
+from .beta_geo import BetaGeo
+from .beta_geo_beta_binom import BetaGeoBetaBinom
+from .gamma_gamma import GammaGamma
+from .modified_beta_geo import ModifiedBetaGeo
+from .pareto_nbd import ParetoNBD
+from .shifted_beta_geo import ShiftedBetaGeo
+
+__all__ = [
+    "MODELS",
+    "BaseModel",
+    "BetaGeo",
+    "BetaGeoBetaBinom",
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "GammaGamma",
+    "ModifiedBetaGeo",
+    "ParetoNBD",
+    "ShiftedBetaGeo",
+    "compress",
+]
+
+MODELS: dict[str, type[BaseModel]] = {
+    BetaGeo.name: BetaGeo,
+    ModifiedBetaGeo.name: ModifiedBetaGeo,
+    GammaGamma.name: GammaGamma,
+    ParetoNBD.name: ParetoNBD,
+    BetaGeoBetaBinom.name: BetaGeoBetaBinom,
+    ShiftedBetaGeo.name: ShiftedBetaGeo,
+}

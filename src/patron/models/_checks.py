@@ -1,0 +1,43 @@
+"""Validation of model inputs (shared by the continuous-time transaction models)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["all_finite", "check_frequency_recency_T"]
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """True when every element is finite (two reductions, no temporary array)."""
+    return a.size == 0 or bool(np.isfinite(a.min()) and np.isfinite(a.max()))
+
+
+def check_frequency_recency_T(
+    frequency: Any, recency: Any, T: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate and convert (x, t_x, T) for continuous-time models.
+
+    Requires equal-length 1-D finite arrays with x a non-negative integer, ``0 <= t_x <= T``,
+    ``T > 0`` and ``t_x == 0`` whenever ``x == 0``. Returns float64 arrays (x as float64 too).
+    """
+    x = np.asarray(frequency, dtype=np.float64).ravel()
+    tx = np.asarray(recency, dtype=np.float64).ravel()
+    T_ = np.asarray(T, dtype=np.float64).ravel()
+    if not (x.shape == tx.shape == T_.shape):
+        raise ValueError("frequency, recency and T must have the same length")
+    for name, arr in (("frequency", x), ("recency", tx), ("T", T_)):
+        if not all_finite(arr):
+            raise ValueError(f"{name} contains NaN or infinite values")
+    if x.size == 0:
+        return x, tx, T_
+    if x.min() < 0 or not np.array_equal(x, np.trunc(x)):
+        raise ValueError("frequency must be a non-negative integer")
+    if T_.min() <= 0:
+        raise ValueError("T must be positive")
+    if tx.min() < 0 or np.any(tx > T_):
+        raise ValueError("recency must satisfy 0 <= recency <= T")
+    if np.any(tx[x == 0] != 0):
+        raise ValueError("recency must be 0 when frequency is 0")
+    return x, tx, T_

@@ -1,0 +1,94 @@
+"""JSON save / load of fitted models (the layout behind :meth:`BaseModel.to_json` and friends).
+
+Layout (``format_version`` 1): ``model`` (registry name), ``class``, ``patron_version``,
+``settings`` (constructor arguments), ``params``, ``std_errors``, ``covariance`` (natural
+parameters, order ``param_names``), ``log_likelihood``, ``n_customers``, ``n_rows``, ``converged``,
+``convergence_message``, ``data_fingerprint``. Non-finite numbers are written as ``null``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._base import BaseModel
+
+JSON_FORMAT_VERSION = 1
+"""Version of the JSON layout written by :func:`model_to_dict`."""
+
+
+def patron_version() -> str:
+    """Installed patron version ("unknown" in a source checkout without install)."""
+    try:
+        return metadata.version("patron")
+    except metadata.PackageNotFoundError:  # pragma: no cover - source checkout without install
+        return "unknown"
+
+
+def fingerprint(columns: Sequence[np.ndarray], weights: np.ndarray) -> str:
+    """SHA-256 of the compressed data (columns and weights as float64 bytes)."""
+    h = hashlib.sha256()
+    for c in (*columns, weights):
+        h.update(np.ascontiguousarray(c, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _finite_or_none(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def _none_to_nan(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def model_to_dict(model: BaseModel) -> dict[str, Any]:
+    """Fitted state of ``model`` as a JSON-ready dict (NaN written as null)."""
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "model": model.name,
+        "class": type(model).__name__,
+        "patron_version": patron_version(),
+        "settings": {"penalizer": model.penalizer, "strict": model.strict,
+                     "n_starts": model.n_starts, "random_state": model.random_state},
+        "params": {k: _finite_or_none(v) for k, v in model.params_.items()},
+        "std_errors": {k: _finite_or_none(v) for k, v in model.std_errors_.items()},
+        "covariance": [[_finite_or_none(v) for v in row] for row in model.covariance_],
+        "log_likelihood": _finite_or_none(model.log_likelihood_),
+        "n_customers": model.n_customers_,
+        "n_rows": model.n_rows_,
+        "converged": model.converged_,
+        "convergence_message": model.convergence_message_,
+        "data_fingerprint": model.data_fingerprint_,
+    }
+
+
+def model_from_dict(cls: type[BaseModel], data: Mapping[str, Any],
+                    registry: Mapping[str, type[BaseModel]]) -> BaseModel:
+    """Rebuild a fitted model; ``cls`` is the base class (dispatch on ``data["model"]`` through
+    ``registry``) or a subclass (whose name must match)."""
+    name = data.get("model")
+    target = registry.get(name) if not cls.name else cls
+    if target is None or target.name != name:
+        raise ValueError(f"JSON holds model {name!r}, cannot load it as {cls.__name__}")
+    model = target(**data.get("settings", {}))
+    model.params_ = {k: _none_to_nan(v) for k, v in data["params"].items()}
+    if tuple(model.params_) != target.param_names:
+        raise ValueError(f"parameter names {tuple(model.params_)} != {target.param_names}")
+    model.std_errors_ = {k: _none_to_nan(v) for k, v in data["std_errors"].items()}
+    model.covariance_ = np.array([[_none_to_nan(v) for v in row] for row in data["covariance"]],
+                                 dtype=np.float64)
+    model.covariance_ok_ = bool(np.all(np.isfinite(model.covariance_)))
+    model.log_likelihood_ = _none_to_nan(data["log_likelihood"])
+    model.n_customers_ = data["n_customers"]
+    model.n_rows_ = data.get("n_rows")
+    model.converged_ = bool(data["converged"])
+    model.convergence_message_ = data.get("convergence_message", "")
+    model.data_fingerprint_ = data.get("data_fingerprint")
+    model.n_starts_used_ = None
+    return model

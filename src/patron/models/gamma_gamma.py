@@ -1,0 +1,169 @@
+"""Gamma-Gamma model of spend per transaction (Fader & Hardie 2013, "The Gamma-Gamma Model of
+Monetary Value"; Colombo & Jiang 1999).
+
+Transaction values z_ij ~ Gamma(p, nu_j), nu_j ~ Gamma(q, v). Data per customer: x > 0 repeat
+transactions and their mean value zbar (same currency as v). Customers with x = 0 carry no
+information about spend and are dropped by :meth:`GammaGamma.fit`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy import special
+
+from ._base import BaseModel, compress, wdot
+from ._checks import all_finite
+from ._rows import factorize
+
+__all__ = [
+    "GammaGamma",
+    "conditional_expected_average_spend",
+    "negative_log_likelihood",
+]
+
+
+class Prepared(NamedTuple):
+    """Per-fit precomputation; terms in x alone are summed once per distinct x."""
+
+    n: float
+    ux: np.ndarray
+    wx: np.ndarray
+    w: np.ndarray  # row weights
+    wx_rows: np.ndarray  # w * x per row
+    xz: np.ndarray  # x * zbar per row (total repeat spend)
+    sum_w_log_z: float  # sum w x ln zbar  (p coefficient, zbar^{px-1} x^{px})
+    sum_w_x_log_x: float
+    const: float  # sum w (-ln zbar), the parameter-free part
+
+
+def prepare(x: np.ndarray, zbar: np.ndarray, w: np.ndarray) -> Prepared:
+    ux, inv = factorize(x)
+    wx = np.bincount(inv, weights=w, minlength=ux.size)
+    log_z = np.log(zbar)
+    wx_rows = w * x
+    return Prepared(float(w.sum()), ux, wx, w, wx_rows, x * zbar, wdot(wx_rows, log_z),
+                    wdot(wx, ux * np.log(ux)), -wdot(w, log_z))
+
+
+def _likelihood_terms(log_params: np.ndarray, data: Prepared, hessian: bool):
+    """Log-likelihood, gradient and (optionally) Hessian in the natural parameters (p, q, v)."""
+    p, q, v = np.exp(log_params)
+    ux, wx, n = data.ux, data.wx, data.n
+    px = p * ux
+    vxz = data.xz + v
+    log_vxz = np.log(vxz)
+    a_x, a_1 = wdot(data.wx_rows, log_vxz), wdot(data.w, log_vxz)  # sums of w x L, w L
+    ll = wdot(wx, special.gammaln(px + q) - special.gammaln(px))
+    ll += n * (q * np.log(v) - special.gammaln(q))
+    ll += p * (data.sum_w_log_z + data.sum_w_x_log_x) + data.const - p * a_x - q * a_1
+    psi_pxq = special.digamma(px + q)
+    inv = np.reciprocal(vxz, out=vxz)
+    b_x, b_1 = wdot(data.wx_rows, inv), wdot(data.w, inv)  # sums of w x / (v+xz), w / (v+xz)
+    g = np.array([
+        wdot(wx * ux, psi_pxq - special.digamma(px)) + data.sum_w_log_z + data.sum_w_x_log_x
+        - a_x,
+        wdot(wx, psi_pxq) - n * special.digamma(q) + n * np.log(v) - a_1,
+        n * q / v - p * b_x - q * b_1,
+    ])
+    if not hessian:
+        return ll, g, None
+    inv *= inv
+    c_x, c_1 = wdot(data.wx_rows, inv), wdot(data.w, inv)
+    tri_pxq = special.polygamma(1, px + q)
+    h_pq = wdot(wx * ux, tri_pxq)
+    h = np.array([
+        [wdot(wx * ux * ux, tri_pxq - special.polygamma(1, px)), h_pq, -b_x],
+        [h_pq, wdot(wx, tri_pxq) - n * special.polygamma(1, q), n / v - b_1],
+        [-b_x, n / v - b_1, -n * q / v**2 + p * c_x + q * c_1],
+    ])
+    return ll, g, h
+
+
+def negative_log_likelihood(
+    log_params: np.ndarray, data: Prepared, weights: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
+    """Weighted NLL and gradient in log-parameters (Fader & Hardie 2013, eq. 3):
+    ln f(zbar | x) = lnG(px+q) - lnG(px) - lnG(q) + q ln v + (px-1) ln zbar + px ln x
+                     - (px+q) ln(v + x zbar).
+    """
+    ll, g, _ = _likelihood_terms(log_params, data, False)
+    return -ll, -g * np.exp(log_params)
+
+
+def negative_log_likelihood_hessian(
+    log_params: np.ndarray, data: Prepared, weights: np.ndarray | None = None
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """As :func:`negative_log_likelihood`, plus the exact Hessian in log-parameters."""
+    ll, g, h = _likelihood_terms(log_params, data, True)
+    par = np.exp(log_params)
+    return -ll, -g * par, -(h * np.outer(par, par) + np.diag(g * par))
+
+
+def conditional_expected_average_spend(x: Any, zbar: Any, p: Any, q: Any, v: Any) -> np.ndarray:
+    """E[Z | x, zbar] = (p v + p x zbar) / (p x + q - 1) (Fader & Hardie 2013, eq. 5).
+
+    For x = 0 this is the population mean p v / (q - 1). The mean exists only when
+    p x + q > 1 (in particular q > 1 for x = 0); elsewhere the result is +inf.
+    """
+    x, zbar, p, q, v = (np.asarray(a, dtype=np.float64) for a in (x, zbar, p, q, v))
+    total = x * zbar  # total repeat spend; zbar is ignored where x = 0 (even if NaN)
+    if np.ndim(total) and not all_finite(total):
+        total[x == 0] = 0.0
+    elif not np.ndim(total):
+        total = np.where(x > 0, total, 0.0)
+    denom = p * x + (q - 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if np.ndim(total) and np.shape(denom) == np.shape(total):  # in place, no temporaries
+            total += v
+            total *= p
+            total /= denom
+        else:  # parameter draws broadcast against customers
+            total = p * (v + total) / denom
+    if np.ndim(total) and np.all(denom > 0):
+        return total
+    return np.where(denom > 0, total, np.inf)
+
+
+class GammaGamma(BaseModel):
+    """Gamma-Gamma spend model (Fader & Hardie 2013). Parameters ``p, q, v``.
+
+    ``fit(frequency, monetary_value)`` uses customers with frequency > 0 (monetary_value = mean
+    value of their repeat transactions, > 0); the others are ignored and not counted in
+    ``n_customers_``.
+    """
+
+    name = "gammagamma"
+    param_names = ("p", "q", "v")
+    _negative_log_likelihood = staticmethod(negative_log_likelihood)
+    _negative_log_likelihood_hessian = staticmethod(negative_log_likelihood_hessian)
+    _conditional_expected_average_spend_fn = staticmethod(conditional_expected_average_spend)
+
+    def fit(self, frequency: Any, monetary_value: Any, *, weights: Any = None) -> GammaGamma:
+        """Fit on repeat buyers' (x, zbar); ``weights`` are per-row customer counts."""
+        x = np.asarray(frequency, dtype=np.float64).ravel()
+        z = np.asarray(monetary_value, dtype=np.float64).ravel()
+        if x.shape != z.shape:
+            raise ValueError("frequency and monetary_value must have the same length")
+        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(z))):
+            raise ValueError("frequency and monetary_value must be finite")
+        if np.any(x < 0) or np.any(x != np.round(x)):
+            raise ValueError("frequency must be a non-negative integer")
+        keep = x > 0
+        if np.any(z[keep] <= 0):
+            raise ValueError("monetary_value must be positive for customers with frequency > 0")
+        w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()[keep]
+        columns, w = compress(x[keep], z[keep], weights=w)
+        return self._fit_compressed(columns, w)
+
+    def _prepare(self, columns, weights) -> Prepared:
+        return prepare(columns[0], columns[1], weights)
+
+    def _initial_log_params(self, columns, weights) -> np.ndarray:
+        mean_z = wdot(weights, columns[1]) / float(weights.sum())
+        return np.log([1.0, 2.0, mean_z])  # p/(q-1) v = mean spend
+
+    def conditional_expected_average_spend(self, frequency: Any, monetary_value: Any) -> np.ndarray:
+        """Expected mean transaction value given (x, zbar); population mean when x = 0."""
+        return conditional_expected_average_spend(frequency, monetary_value, *self._params())
