@@ -1,0 +1,126 @@
+"""Scoring on Spark executors: predictions, CLV and per-customer intervals for every customer of a
+Spark summary, computed by the same vectorized model code as :func:`patron.value.score`.
+
+The fitted models (a few numbers each) travel to the executors inside the function given to
+``mapInPandas``; each Arrow batch of customers is scored with NumPy there, so no customer row
+reaches the driver. Customer equity (the sum of CLV, overall or by a column) is aggregated on the
+cluster. Not yet here: the interval of customer equity, which needs the gradients summed over all
+customers (:func:`patron.models.clv.clv_intervals` computes it on one machine).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, StructField, StructType
+
+from patron.constants import PERIOD_UNITS
+from patron.errors import InputError
+from patron.models import BaseModel
+from patron.models.clv import clv_intervals, per_period_rate
+from patron.value import DAYS_PER_YEAR, TRANSACTION_MODELS
+
+SCORE_COLUMNS: tuple[str, ...] = (
+    "expected_purchases", "probability_alive", "expected_spend", "clv", "clv_lower", "clv_upper",
+)
+"""Columns :func:`score_spark` adds, as in :func:`patron.value.score`."""
+
+NEEDED_COLUMNS: tuple[str, ...] = ("frequency", "recency", "T", "monetary_value")
+"""Summary columns scoring reads."""
+
+
+def score_batch(
+    summary: pd.DataFrame,
+    transaction_model: BaseModel,
+    spend_model: BaseModel,
+    *,
+    horizon: float,
+    discount_rate_per_period: float,
+    margin: float,
+    level: float,
+) -> pd.DataFrame:
+    """``summary`` (one batch of customers) with :data:`SCORE_COLUMNS` added; a new frame.
+
+    ``expected_purchases`` in the next ``horizon`` periods, ``probability_alive``,
+    ``expected_spend`` (per purchase, currency), ``clv`` = ``margin`` x spend x discounted
+    expected purchases, and its delta-method interval at ``level`` (parameter uncertainty). Each
+    customer's values depend only on its own row, so batches can be scored anywhere."""
+    x, tx, T, m = (summary[c].to_numpy(dtype=np.float64) for c in NEEDED_COLUMNS)
+    out = summary.copy()
+    if x.size == 0:
+        for c in SCORE_COLUMNS:
+            out[c] = np.empty(0)
+        return out
+    res = clv_intervals(transaction_model, spend_model, x, tx, T, m, horizon=horizon,
+                        discount_rate=discount_rate_per_period, margin=margin, level=level)
+    out["expected_purchases"] = transaction_model.conditional_expected_purchases(horizon, x, tx, T)
+    out["probability_alive"] = transaction_model.probability_alive(x, tx, T)
+    out["expected_spend"] = spend_model.conditional_expected_average_spend(x, m)
+    out["clv"], out["clv_lower"], out["clv_upper"] = res.clv, res.lower, res.upper
+    return out
+
+
+def score_spark(
+    summary: DataFrame,
+    transaction_model: BaseModel,
+    spend_model: BaseModel,
+    *,
+    horizon: float = 52.0,
+    period: str = "W",
+    discount_rate: float = 0.0,
+    margin: float = 1.0,
+    level: float = 0.95,
+) -> DataFrame:
+    """Score every customer of a Spark ``summary`` (from :func:`~patron.engines.spark.summary_spark`)
+    on the executors; a lazy DataFrame with the summary's columns and :data:`SCORE_COLUMNS`.
+
+    ``horizon`` is in ``period`` units (the summary's); ``discount_rate`` is annual, converted
+    per period as :func:`patron.value.score` does. The models are fitted ones, e.g. from
+    :func:`~patron.engines.spark.fit_spark` (``bgnbd``, ``mbgnbd`` or ``pareto``, and
+    ``gammagamma``). The executors need patron installed in their Python.
+    """
+    missing = [c for c in NEEDED_COLUMNS if c not in summary.columns]
+    if missing:
+        raise InputError(f"summary lacks column {', '.join(missing)}; columns are {', '.join(summary.columns)}")
+    if horizon <= 0:
+        raise InputError(f"horizon must be positive; got {horizon}")
+    if transaction_model.name not in TRANSACTION_MODELS or spend_model.name != "gammagamma":
+        raise InputError(f"score with a transaction model ({', '.join(TRANSACTION_MODELS)}) and gammagamma; "
+                         f"got {transaction_model.name} and {spend_model.name}")
+    rate = per_period_rate(discount_rate, DAYS_PER_YEAR / PERIOD_UNITS[period.upper()]) if discount_rate else 0.0
+    kwargs: dict[str, Any] = dict(horizon=float(horizon), discount_rate_per_period=rate,
+                                  margin=float(margin), level=float(level))
+    tm, sm = transaction_model, spend_model
+
+    def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield score_batch(batch, tm, sm, **kwargs)
+
+    schema = StructType([*summary.schema.fields, *(StructField(c, DoubleType()) for c in SCORE_COLUMNS)])
+    return summary.mapInPandas(score_partition, schema=schema)
+
+
+def equity_spark(scores: DataFrame, *, by: str | None = None) -> float | pd.DataFrame:
+    """Customer equity, the sum of ``clv``, aggregated on the cluster: a float, or with ``by``
+    a pandas frame ``(by, customers, equity)`` with one row per value of that column."""
+    if by is None:
+        return float(scores.agg(F.sum("clv")).first()[0] or 0.0)
+    return scores.groupBy(by).agg(F.count("*").alias("customers"), F.sum("clv").alias("equity")).toPandas()
+
+
+def write_scores(scores: DataFrame, path: str | os.PathLike[str], *, partition_by: str | None = None,
+                 mode: str = "overwrite") -> None:
+    """Write ``scores`` as Parquet from the executors, in folders ``partition_by=value/`` when a
+    column is given (e.g. a segment or region column joined to the summary)."""
+    writer = scores.write.mode(mode)
+    if partition_by is not None:
+        if partition_by not in scores.columns:
+            raise InputError(f"cannot partition by {partition_by!r}: not a column of the scores")
+        writer = writer.partitionBy(partition_by)
+    writer.parquet(os.fspath(path))
