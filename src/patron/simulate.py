@@ -29,13 +29,12 @@ never on the chunk size used to bound memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -45,7 +44,7 @@ DAYS_PER_WEEK = 7.0
 MICROSECONDS_PER_DAY = 86_400_000_000
 """Microseconds in one day (the resolution of ``occurred_at``)."""
 
-BLOCK_CUSTOMERS = 1 << 16
+BLOCK_CUSTOMERS = 1 << 14
 """Customers per independent random stream; the unit of randomness (see module docstring)."""
 
 DEFAULT_CHUNK_CUSTOMERS = 1 << 20
@@ -162,9 +161,20 @@ def _draw_block(
 
 
 def _padded_ids(prefix: str, numbers: np.ndarray, digits: int) -> pa.Array:
-    """Strings ``prefix`` + zero-padded ``numbers`` (vectorized in Arrow)."""
-    text = pc.cast(pa.array(numbers, pa.int64()), pa.string())
-    return pc.binary_join_element_wise(prefix, pc.utf8_lpad(text, digits, "0"), "")
+    """Strings ``prefix`` + ``numbers`` zero-padded to ``digits``, built as one byte matrix."""
+    head = np.frombuffer(prefix.encode("ascii"), dtype=np.uint8)
+    width = len(head) + digits
+    chars = np.empty((len(numbers), width), dtype=np.uint8)
+    chars[:, : len(head)] = head
+    rest = np.asarray(numbers, dtype=np.int64).copy()
+    for position in range(width - 1, len(head) - 1, -1):  # one pass per digit
+        chars[:, position] = ord("0") + rest % 10
+        rest //= 10
+    offsets = np.arange(len(numbers) + 1, dtype=np.int64) * width
+    text = pa.LargeStringArray.from_buffers(
+        len(numbers), pa.py_buffer(offsets), pa.py_buffer(chars.ravel())
+    )
+    return text.cast(pa.string())
 
 
 def _check(n_customers: int, params: dict[str, float], cohort_days: int, observation_days: int):
@@ -177,6 +187,11 @@ def _check(n_customers: int, params: dict[str, float], cohort_days: int, observa
         raise ValueError("q must exceed 1 for the mean transaction value to exist")
     if not 1 <= cohort_days <= observation_days:
         raise ValueError("need 1 <= cohort_days <= observation_days")
+
+
+def _customers_per_batch(chunk_customers: int) -> int:
+    """``chunk_customers`` rounded up to a whole number of random blocks (at least one)."""
+    return max(1, -(-int(chunk_customers) // BLOCK_CUSTOMERS)) * BLOCK_CUSTOMERS
 
 
 def iter_simulated_batches(
@@ -205,7 +220,7 @@ def iter_simulated_batches(
     """
     params = {"r": r, "alpha": alpha, "a": a, "b": b, "p": p, "q": q, "v": v}
     _check(n_customers, params, cohort_days, observation_days)
-    blocks_per_chunk = max(1, -(-int(chunk_customers) // BLOCK_CUSTOMERS))
+    blocks_per_chunk = _customers_per_batch(chunk_customers) // BLOCK_CUSTOMERS
     start_us = np.datetime64(start, "D").astype("datetime64[us]").astype(np.int64)
     width = max(CUSTOMER_ID_DIGITS, len(str(n_customers)))
     n_blocks = -(-int(n_customers) // BLOCK_CUSTOMERS)
@@ -381,6 +396,7 @@ def write_simulated(
     *,
     seed: int,
     truth_path: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
     **options,
 ) -> SimulatedFile:
     """Stream a simulated transaction log to ``path`` (``.csv`` or ``.parquet``).
@@ -388,7 +404,8 @@ def write_simulated(
     ``options`` are the keyword arguments of :func:`iter_simulated_batches` (parameters, dates,
     ``exact_times``, ``chunk_customers``). Memory stays bounded by one chunk of customers, so any
     number of customers fits. With ``truth_path`` the per-customer truth is written there too.
-    Returns the paths and the number of customers and transactions written.
+    ``progress``, if given, is called with the number of customers written after each batch
+    (for a progress bar). Returns the paths and the number of customers and transactions written.
     """
     path = Path(path)
     truth_file = Path(truth_path) if truth_path is not None else None
@@ -398,6 +415,8 @@ def write_simulated(
     sink = _Sink(path, TRANSACTIONS_SCHEMA)
     truth_sink = _Sink(truth_file, TRUTH_SCHEMA) if truth_file is not None else None
     n_rows = 0
+    batches_done = 0
+    per_batch = _customers_per_batch(options.get("chunk_customers", DEFAULT_CHUNK_CUSTOMERS))
     try:
         for item in batches:
             transactions, truth_batch = item if truth_sink is not None else (item, None)
@@ -405,6 +424,9 @@ def write_simulated(
             n_rows += transactions.num_rows
             if truth_sink is not None:
                 truth_sink.write(truth_batch)
+            if progress is not None:
+                batches_done += 1
+                progress(min(batches_done * per_batch, int(n_customers)))
     finally:
         sink.close()
         if truth_sink is not None:

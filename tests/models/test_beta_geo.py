@@ -195,3 +195,18 @@ def test_wald_interval_coverage(truth):
     # misses ~ Binomial(160, 0.05) if intervals are right: mean 8, sd 2.76; allow mean + 3.5 sd.
     sd = np.sqrt(n_checks * 0.05 * 0.95)
     assert misses <= n_checks * 0.05 + 3.5 * sd
+
+
+def test_probability_alive_matches_log_odds_form():
+    # FHL 2005 eq. 11 as expit of minus the log-odds, computed in logs (a second route to it)
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 400, 2000).astype(float)
+    T = rng.uniform(0.1, 200.0, 2000)
+    tx = T * rng.uniform(0.0, 1.0, 2000)
+    r, alpha, a, b = 0.7, 3.0, 0.9, 2.5
+    z = np.log(a) - np.log(b + x - 1) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
+    expected = special.expit(-z)
+    got = bg.probability_alive(x, tx, T, r, alpha, a, b)
+    keep = expected > 1e-250  # below that the odds overflow and patron returns exactly 0
+    np.testing.assert_allclose(got[keep], expected[keep], rtol=1e-10)
+    assert np.all(got[~keep] < 1e-250)

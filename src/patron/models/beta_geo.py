@@ -93,8 +93,7 @@ def prepare(x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray, *, shif
     a_starts = np.flatnonzero(np.r_[True, ax[1:] != ax[:-1]]) if ax.size else a_ix
     utx, itx = factorize(tx[first:])
     return Prepared(shift, float(w.sum()), ux, wx, uT, wT, wxT, w[first:], ax,
-                    iT[first:].astype(np.int32), utx, itx.astype(np.int32), a_ux,
-                    a_ix.astype(np.int32), a_starts)
+                    np.ascontiguousarray(iT[first:]), utx, itx, a_ux, a_ix, a_starts)
 
 
 def _likelihood_terms(log_params: np.ndarray, data: Prepared, hessian: bool):
@@ -262,18 +261,16 @@ def expected_given_alive(t: Any, r: Any, alpha: Any, a: Any, b: Any) -> np.ndarr
     return out.reshape(shape)
 
 
-def _log_odds_dropped(x, tx, T, r, alpha, a, b, shift):
-    """z: log-odds of 'dropped out after the last purchase' vs 'still alive' (see the NLL)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (np.log(a) - np.log(b + x + (shift - 1))
-                + (r + x) * np.log1p((T - tx) / (alpha + tx)))
-
-
 def probability_alive_shifted(x, tx, T, r, alpha, a, b, *, shift: int) -> np.ndarray:
-    """P(alive at T | x, t_x, T); for shift=0 equal to 1 when x = 0 (FHL 2005 eq. 11)."""
+    """P(alive at T | x, t_x, T); for shift=0 equal to 1 when x = 0 (FHL 2005 eq. 11).
+
+    1 / (1 + odds), odds = a / (b+x+s-1) ((alpha+T)/(alpha+t_x))^(r+x) of 'dropped out after the
+    last purchase' vs 'alive' (exp(z) of the NLL); an overflowing odds gives exactly 0.
+    """
     x, tx, T, r, alpha, a, b = _as_float(x, tx, T, r, alpha, a, b)
-    z = _log_odds_dropped(x, tx, T, r, alpha, a, b, shift)
-    p = special.expit(-z)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        odds = np.exp((r + x) * np.log1p((T - tx) / (alpha + tx))) * (a / (b + x + (shift - 1)))
+        p = 1.0 / (1.0 + odds)
     if shift == 0:
         p = np.where(x > 0, p, 1.0)
     return p

@@ -39,7 +39,9 @@ P, 3 more of S), combined with the fitted log-parameter covariances (``log_covar
 
 and the same for customer equity with the summed gradients (sum_i S_i dP_i, sum_i P_i dS_i), so
 the equity interval accounts for every customer sharing the same parameters. The interval is
-``value +/- z sd`` with z the normal quantile for ``level``. Cost: about 5 point CLVs.
+``value +/- z sd`` with z the normal quantile for ``level`` (symmetric, so for a very uncertain
+value it can dip below zero where a percentile interval would not). Cost: about 5 point CLVs,
+whatever ``n_draws``; the default because the bootstrap costs ``n_draws`` point CLVs.
 
 ``method="bootstrap"``: draws from the asymptotic normal of each model's log-parameters
 (``sample_params``), every customer's CLV and the equity recomputed for each draw, percentile
@@ -132,7 +134,7 @@ def _discounted_purchases(model: BaseModel, params, rows: _Rows, ends: np.ndarra
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
         values = fn(ends[:, None], *(c[None, sl] for c in cols), *params)
-        out[sl] = weights @ values
+        out[sl] = np.einsum("k,kn->n", weights, values)  # no threaded BLAS for small products
     if alive_fn is None or given_fn is None:
         return out
     return alive_fn(rows.x, rows.tx, rows.T, *params) * out[rows.xT_of_row]
