@@ -105,6 +105,7 @@ def score(
     discount_rate: float = 0.0,
     margin: float = 1.0,
     cost_to_serve: Any = None,
+    interval_method: str = "delta",
     n_draws: int = 200,
     level: float = 0.95,
     penalizer: float = 0.0,
@@ -115,8 +116,11 @@ def score(
     Output columns: ``customer_id, frequency, recency, T, monetary_value, expected_purchases``
     (in the next ``horizon`` periods), ``probability_alive``, ``expected_spend`` (per purchase),
     ``clv``, ``clv_lower``, ``clv_upper`` (``margin`` x spend x discounted expected purchases, minus
-    ``cost_to_serve``; interval at ``level`` for parameter uncertainty).
+    ``cost_to_serve``; interval at ``level`` for parameter uncertainty, by the delta method or,
+    with ``interval_method="bootstrap"``, a parametric bootstrap of ``n_draws`` draws).
     """
+    if interval_method not in ("delta", "bootstrap"):
+        raise InputError(f"--interval-method must be delta or bootstrap; got {interval_method!r}")
     if model not in TRANSACTION_MODELS or model not in MODELS:
         raise InputError(f"--model must be one of {', '.join(m for m in TRANSACTION_MODELS if m in MODELS)}; got {model!r}")
     if horizon <= 0:
@@ -126,7 +130,7 @@ def score(
     x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     m = summary["monetary_value"].to_numpy(dtype=float)
     d = per_period_rate(discount_rate, DAYS_PER_YEAR / PERIOD_UNITS[period.upper()]) if discount_rate else 0.0
-    res = clv_intervals(tm, sm, x, tx, T, m, horizon=horizon, discount_rate=d, margin=margin, cost_to_serve=cost_to_serve, n_draws=n_draws, level=level, random_state=random_state)
+    res = clv_intervals(tm, sm, x, tx, T, m, horizon=horizon, discount_rate=d, margin=margin, cost_to_serve=cost_to_serve, method=interval_method, n_draws=n_draws, level=level, random_state=random_state)
     out = pd.DataFrame(
         {
             "customer_id": summary["customer_id"].to_numpy() if "customer_id" in summary.columns else np.arange(len(summary)),

@@ -138,9 +138,9 @@ def simulate(
 
     if out_file.suffix.lower() not in (".csv", ".parquet"):
         raise InputError(f"--out must end in .csv or .parquet; got {out_file}")
-    with spinner(f"simulating {customers:,} customers", quiet=as_json):
+    with counting_progress(f"simulating {customers:,} customers", quiet=as_json, unit="customers") as progress:
         res = write_simulated(
-            out_file, customers, seed=seed, truth_path=truth, r=r, alpha=alpha, a=a, b=b, p=p, q=q, v=v,
+            out_file, customers, seed=seed, truth_path=truth, progress=progress, r=r, alpha=alpha, a=a, b=b, p=p, q=q, v=v,
             start=start, cohort_days=cohort_days, observation_days=observation_days,
         )
     info = {"out": str(res.path), "customers": res.n_customers, "transactions": res.n_transactions, "truth": str(res.truth_path) if res.truth_path else None}

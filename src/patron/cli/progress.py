@@ -14,9 +14,9 @@ def _console(quiet: bool) -> Console:
 
 
 @contextmanager
-def counting_progress(label: str, *, quiet: bool = False) -> Iterator[Callable[[int], None]]:
-    """A progress line counting rows read; yields the callback to report the count."""
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"), TimeElapsedColumn(), console=_console(quiet), transient=True) as bar:
+def counting_progress(label: str, *, quiet: bool = False, unit: str = "rows") -> Iterator[Callable[[int], None]]:
+    """A progress line counting rows (or ``unit``) done; yields the callback to report the count."""
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} " + unit), TimeElapsedColumn(), console=_console(quiet), transient=True) as bar:
         task = bar.add_task(label, total=None)
         yield lambda n: bar.update(task, completed=n)
 

@@ -75,7 +75,8 @@ def score(
     horizon: Annotated[float, typer.Option("--horizon", help="Horizon of CLV, in --period units.")] = 52.0,
     discount_rate: Annotated[float, typer.Option("--discount-rate", help="Annual discount rate, e.g. 0.1 for 10%.")] = 0.0,
     margin: Annotated[float, typer.Option("--margin", help="Share of spend that is profit (0-1].")] = 1.0,
-    n_draws: Annotated[int, typer.Option("--draws", help="Parametric bootstrap draws for the intervals.")] = 200,
+    interval_method: Annotated[str, typer.Option("--interval-method", help="delta (fast) or bootstrap (parametric, --draws draws).")] = "delta",
+    n_draws: Annotated[int, typer.Option("--draws", help="Draws of the parametric bootstrap.")] = 200,
     as_json: JsonOption = False,
 ) -> None:
     """Score every customer: expected purchases, P(alive), expected spend, CLV with interval; and customer equity."""
@@ -85,7 +86,7 @@ def score(
 
     with spinner("scoring customers", quiet=as_json):
         data = run_summary(db, period=period, end=end)
-        scores = run_score(data, model=model, period=period, horizon=horizon, discount_rate=discount_rate, margin=margin, n_draws=n_draws)
+        scores = run_score(data, model=model, period=period, horizon=horizon, discount_rate=discount_rate, margin=margin, interval_method=interval_method, n_draws=n_draws)
     import pyarrow as pa
 
     write_table(pa.Table.from_pandas(scores.customers, preserve_index=False), out_file)
