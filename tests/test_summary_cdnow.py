@@ -84,3 +84,16 @@ def test_compressed_sufficient_statistics_equal_the_grouped_summary(db):
     assert (merged["_merge"] == "both").all()
     assert (merged["weight_pandas"] == merged["weight_sql"]).all()
     assert int(packed["weight"].sum()) == 2357
+
+
+def test_bucketed_summary_equals_the_single_query(db):
+    """Large bases are summarised in hash buckets of customers; the result must not change."""
+    patron.ingest(load_cdnow(), db=db)
+    one = _by_id(patron.summary(db, period="W", end=CDNOW_CALIBRATION_END, holdout_end=CDNOW_HOLDOUT_END, buckets=1))
+    many = _by_id(patron.summary(db, period="W", end=CDNOW_CALIBRATION_END, holdout_end=CDNOW_HOLDOUT_END, buckets=7))
+    assert list(one.columns) == list(many.columns) and len(one) == len(many) == 2357
+    for col in one.columns:
+        if one[col].dtype.kind == "f":
+            np.testing.assert_allclose(many[col], one[col], rtol=1e-12, err_msg=col)
+        else:
+            assert (many[col].to_numpy() == one[col].to_numpy()).all(), col

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,14 @@ from patron.sql.summary import SummarySpec, sufficient_statistics_sql, summary_s
 from patron.store import connect, table_exists
 
 Output = Literal["pandas", "arrow"]
+
+ROWS_PER_BUCKET = 25_000_000
+"""Transactions per hash bucket of customers when summarising a large base (see ``buckets``)."""
+
+
+def _auto_buckets(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    return max(1, -(-int(rows) // ROWS_PER_BUCKET))
 
 
 def _as_date(value: str | date | datetime | None, name: str) -> date | None:
@@ -61,6 +70,7 @@ def summary(
     memory_limit: str | None = None,
     threads: int | None = None,
     compressed: tuple[str, ...] | None = None,
+    buckets: int | None = None,
 ) -> Any:
     """One row per customer with the sufficient statistics of buy-till-you-die models.
 
@@ -89,6 +99,9 @@ def summary(
         Instead of one row per customer, the distinct values of these columns with ``weight``, the
         number of customers sharing them (e.g. ``("frequency", "recency", "T")`` for BG/NBD):
         the compressed sufficient statistics models are fitted on, computed in the engine.
+    buckets
+        Summarise customers in this many hash buckets, one query each, so that each aggregation
+        fits in memory; default: one bucket per :data:`ROWS_PER_BUCKET` transactions.
 
     Returns
     -------
@@ -120,11 +133,19 @@ def summary(
             spec = SummarySpec(end=end_d, unit=period.upper(), grain=grain.upper(), holdout_end=hold_d, table=table)
         except ValueError as exc:
             raise InputError(str(exc)) from None
+        n_buckets = buckets or _auto_buckets(con, table)
         try:
-            sql = summary_sql(spec, DUCKDB) if compressed is None else sufficient_statistics_sql(spec, DUCKDB, tuple(compressed))
-            relation = con.sql(sql)
-            result: pa.Table = relation.to_arrow_table()
-            del relation
+            parts = []
+            for k in range(n_buckets):
+                part = replace(spec, bucket=(k, n_buckets)) if n_buckets > 1 else spec
+                sql = summary_sql(part, DUCKDB) if compressed is None else sufficient_statistics_sql(part, DUCKDB, tuple(compressed))
+                relation = con.sql(sql)
+                parts.append(relation.to_arrow_table())
+                del relation
+            result: pa.Table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            if compressed is not None and len(parts) > 1:
+                keys = list(compressed)
+                result = result.group_by(keys).aggregate([("weight", "sum")]).rename_columns([*keys, "weight"])
         except ValueError as exc:
             raise InputError(str(exc)) from None
         except duckdb.ConversionException as exc:

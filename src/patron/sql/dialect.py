@@ -39,6 +39,12 @@ class Dialect:
             return f"CAST(date_trunc('{unit.upper()}', {day}) AS DATE)"
         return f"CAST(date_trunc('{unit}', {day}) AS DATE)"
 
+    def bucket(self, expr: str, n: int) -> str:
+        """A bucket number in ``[0, n)`` from a hash of ``expr`` (same value, same bucket)."""
+        if self.name == "spark":
+            return f"pmod(hash({expr}), {int(n)})"
+        return f"(hash({expr}) % {int(n)})"
+
     @staticmethod
     def date_literal(value: date) -> str:
         """A DATE literal, the same in both engines."""

@@ -44,6 +44,9 @@ class SummarySpec:
     grain: str = "D"
     holdout_end: date | None = None
     table: str = "transactions"
+    bucket: tuple[int, int] | None = None
+    """``(k, n)``: summarise only the customers in hash bucket ``k`` of ``n`` (large bases are
+    summarised bucket by bucket so each aggregation fits in memory)."""
 
     def __post_init__(self) -> None:
         for name in ("unit", "grain"):
@@ -63,6 +66,10 @@ def summary_sql(spec: SummarySpec, dialect: Dialect) -> str:
     """The summary query for ``spec`` in ``dialect``: one row per customer, in no particular order
     (sorting tens of millions of customers costs more than it is worth; sort the result if needed)."""
     d = dialect
+    table = spec.table
+    if spec.bucket is not None:
+        k, n = spec.bucket
+        table = f"(SELECT * FROM {spec.table} WHERE {d.bucket('customer_id', n)} = {int(k)}) t"
     day = "CAST(occurred_at AS DATE)"
     period = d.period_start(day, spec.grain)
     end = d.date_literal(spec.end)
@@ -71,7 +78,7 @@ def summary_sql(spec: SummarySpec, dialect: Dialect) -> str:
         f"""cal AS (
   SELECT customer_id, {period} AS p, SUM(amount) AS value, COUNT(*) AS orders,
          MIN(occurred_at) AS first_ts, MAX(occurred_at) AS last_ts
-  FROM {spec.table}
+  FROM {table}
   WHERE amount >= 0 AND {day} <= {end}
   GROUP BY customer_id, {period}
 )""",
@@ -83,7 +90,7 @@ def summary_sql(spec: SummarySpec, dialect: Dialect) -> str:
 )""",
         f"""refunds AS (
   SELECT customer_id, -SUM(amount) AS refunded
-  FROM {spec.table} WHERE amount < 0 AND {day} <= {end} GROUP BY customer_id
+  FROM {table} WHERE amount < 0 AND {day} <= {end} GROUP BY customer_id
 )""",
     ]
     select = [
@@ -104,7 +111,7 @@ def summary_sql(spec: SummarySpec, dialect: Dialect) -> str:
         ctes.append(
             f"""hold AS (
   SELECT customer_id, COUNT(*) AS frequency_holdout, AVG(value) AS monetary_value_holdout
-  FROM (SELECT customer_id, {period} AS p, SUM(amount) AS value FROM {spec.table}
+  FROM (SELECT customer_id, {period} AS p, SUM(amount) AS value FROM {table}
         WHERE amount >= 0 AND {day} > {end} AND {day} <= {hend}
         GROUP BY customer_id, {period}) h
   GROUP BY customer_id
