@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,11 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
+from _measure import peak_rss_mb
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "out"
 PEER_PYTHON = ROOT / ".venv-lifetimes" / "bin" / "python"
-KIB_PER_MIB = 1024
 
 START = "2024-01-01"
 OBSERVATION_DAYS = 546
@@ -52,19 +52,6 @@ CLV_STEPS = 12
 DISCOUNT_PER_STEP = 0.01
 
 STEPS = ("bgnbd", "pareto", "gg", "predict")
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB: VmHWM from /proc (Linux), which starts
-    afresh at exec, unlike ru_maxrss, which a child inherits from its parent at fork."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / KIB_PER_MIB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MIB
 
 
 def ensure_summary(n_customers: int, seed: int) -> Path:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import sys
 import time
@@ -30,25 +29,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 
-KIB_PER_MIB = 1024
+from _measure import peak_rss_mb
+
 HORIZON_WEEKS = 52.0
 """Horizon of the expected-purchases prediction, in weeks (the summary's unit)."""
 CLV_MONTHS = 12
 MONTHLY_DISCOUNT = 0.01
 """lifetimes' CLV: 12 steps of 4.345 weeks, discounted 1% per step (its defaults, freq="W")."""
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB: VmHWM from /proc (Linux), which starts
-    afresh at exec, unlike ru_maxrss, which a child inherits from its parent at fork."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / KIB_PER_MIB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MIB
 
 
 def total_log_likelihood(step: str, params: pd.Series, data: pd.DataFrame) -> float:

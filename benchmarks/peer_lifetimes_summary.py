@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import sys
 import time
@@ -21,27 +20,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 from lifetimes.utils import summary_data_from_transaction_data
 
-KIB_PER_MIB = 1024
+from _measure import cpu_seconds, peak_rss_mb
+
 """ru_maxrss is in KiB on Linux."""
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB: VmHWM from /proc (Linux), which starts
-    afresh at exec, unlike ru_maxrss, which a child inherits from its parent at fork."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / KIB_PER_MIB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / KIB_PER_MIB
-
-
-def cpu_seconds() -> float:
-    """User + system CPU time of this process so far."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from patron.store import connect, table_exists
 
 Output = Literal["pandas", "arrow"]
 
-ROWS_PER_BUCKET = 25_000_000
+ROWS_PER_BUCKET = 12_500_000
 """Transactions per hash bucket of customers when summarising a large base (see ``buckets``)."""
 
 
