@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from scipy import optimize
+from threadpoolctl import threadpool_limits
 
 LOG_PARAM_BOUND = 30.0
 """Box bound on every log-parameter during optimisation (params within [e^-30, e^30])."""
@@ -125,8 +126,16 @@ def lbfgs_multistart(f: Callable[[np.ndarray], tuple], first: np.ndarray, *, n_s
     Returns ``(best scipy result or None, converged, messages, starts used)``; the best finite
     result wins, a converged one before any other.
     """
+    bounds = [(-LOG_PARAM_BOUND, LOG_PARAM_BOUND)] * first.size
+    # L-BFGS-B's updates are tiny BLAS calls; a multi-threaded BLAS spends more time waking its
+    # threads than computing (measured ~10 ms vs ~0.8 ms per iteration on 2 cores).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _lbfgs_starts(f, first, bounds, n_starts=n_starts, rng=rng)
+
+
+def _lbfgs_starts(f: Callable[[np.ndarray], tuple], first: np.ndarray, bounds: list, *, n_starts: int,
+                  rng: np.random.Generator) -> tuple[Any, bool, list[str], int]:
     k = first.size
-    bounds = [(-LOG_PARAM_BOUND, LOG_PARAM_BOUND)] * k
     best, best_ok, messages, n_used = None, False, [], 0
     for i in range(max(1, int(n_starts))):
         x0 = first if i == 0 else np.clip(first + rng.normal(0.0, START_PERTURBATION_SD, k),
