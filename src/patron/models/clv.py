@@ -50,9 +50,10 @@ in chunks of at most ``max_cells`` draws x customers. On CDNOW (BG/NBD + Gamma-G
 steps, 1,000 draws) the two agree: bootstrap / delta width ratio per customer median 0.98 (10th-90th
 percentile 0.975-1.04), for customer equity 1.04.
 
-The closed-form DERT of the Pareto/NBD (Fader, Hardie & Lee 2005, "RFM and CLV", J. Marketing
-Research, with the confluent hypergeometric U) has no equally simple BG/NBD counterpart under
-continuous discounting; it is not implemented here (the discrete sum above serves both models).
+Over an unbounded horizon with continuous discounting, the Pareto/NBD has a closed form, DERT
+(Fader, Hardie & Lee 2005, "RFM and CLV"): ``ParetoNBD.discounted_expected_residual_transactions``
+in :mod:`patron.models.pareto_dert`. The BG/NBD has no equally simple counterpart; the discrete sum
+above serves every model.
 """
 
 from __future__ import annotations

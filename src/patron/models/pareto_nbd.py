@@ -296,6 +296,14 @@ class ParetoNBD(BaseModel):
         """Expected purchases in (T, T+t] given (x, t_x, T)."""
         return conditional_expected_purchases(t, frequency, recency, T, *self._params())
 
+    def discounted_expected_residual_transactions(self, frequency: Any, recency: Any, T: Any, *,
+                                                  delta: float) -> np.ndarray:
+        """DERT in closed form (FHL 2005, "RFM and CLV", eq. 2); ``delta`` is the continuous
+        discount rate per unit of T (see :func:`patron.models.pareto_dert.continuous_rate`)."""
+        from .pareto_dert import dert
+
+        return dert(frequency, recency, T, *self._params(), delta=delta)
+
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """P(alive at T | x, t_x, T)."""
         return probability_alive(frequency, recency, T, *self._params())
