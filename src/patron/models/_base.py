@@ -136,6 +136,8 @@ class BaseModel:
     name: ClassVar[str] = ""
     param_names: ClassVar[tuple[str, ...]] = ()
     _negative_log_likelihood_hessian: ClassVar[Callable[..., Any] | None] = None
+    _subsample_start: ClassVar[bool] = True
+    """Start large fits from a fit on a subsample (off where Newton needs no help)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -220,7 +222,7 @@ class BaseModel:
         bound = _optimize.LOG_PARAM_BOUND
         start = np.clip(np.asarray(self._initial_log_params(columns, weights), dtype=np.float64),
                         -bound + 1, bound - 1)
-        if total > SUBSAMPLE_MIN_CUSTOMERS:
+        if self._subsample_start and total > SUBSAMPLE_MIN_CUSTOMERS:
             sub_w = rng.poisson(weights * (SUBSAMPLE_CUSTOMERS / total)).astype(np.float64)
             keep = sub_w > 0
             if np.count_nonzero(keep) > 2 * start.size:

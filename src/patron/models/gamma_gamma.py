@@ -140,6 +140,7 @@ class GammaGamma(BaseModel):
     _negative_log_likelihood = staticmethod(negative_log_likelihood)
     _negative_log_likelihood_hessian = staticmethod(negative_log_likelihood_hessian)
     _conditional_expected_average_spend_fn = staticmethod(conditional_expected_average_spend)
+    _subsample_start = False  # concave in practice: Newton from the moment start takes ~6 steps
 
     def fit(self, frequency: Any, monetary_value: Any, *, weights: Any = None) -> GammaGamma:
         """Fit on repeat buyers' (x, zbar); ``weights`` are per-row customer counts."""
@@ -147,9 +148,9 @@ class GammaGamma(BaseModel):
         z = np.asarray(monetary_value, dtype=np.float64).ravel()
         if x.shape != z.shape:
             raise ValueError("frequency and monetary_value must have the same length")
-        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(z))):
+        if not (all_finite(x) and all_finite(z)):
             raise ValueError("frequency and monetary_value must be finite")
-        if np.any(x < 0) or np.any(x != np.round(x)):
+        if x.min(initial=0.0) < 0 or not np.array_equal(x, np.floor(x)):
             raise ValueError("frequency must be a non-negative integer")
         keep = x > 0
         if np.any(z[keep] <= 0):
