@@ -11,6 +11,7 @@ from scipy import integrate, special, stats
 from patron.models import BetaGeo
 from patron.models import beta_geo as bg
 from patron.models._base import compress
+from tests.models.strategies import history, param_st
 
 PUBLISHED_REL_TOL = 1e-3  # published figures have 4-5 significant digits ("within 0.1%")
 PUBLISHED_LL_ABS_TOL = 0.1
@@ -143,16 +144,6 @@ def test_predictions_do_not_modify_inputs(fitted):
 
 
 # --------------------------------------------------------------------------- no NaN / inf
-positive = st.floats(1e-3, 1e3)
-param_st = st.tuples(positive, positive, st.floats(1e-2, 1e2), st.floats(1e-2, 1e2))
-
-
-@st.composite
-def history(draw):
-    T = draw(st.floats(1e-2, 1e4))
-    x = draw(st.integers(0, 10_000))
-    tx = 0.0 if x == 0 else draw(st.floats(0.0, 1.0)) * T
-    return float(x), tx, T
 
 
 @settings(max_examples=150, deadline=None)

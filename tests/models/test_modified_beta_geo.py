@@ -12,6 +12,7 @@ from patron.models import ModifiedBetaGeo
 from patron.models import beta_geo as bg
 from patron.models import modified_beta_geo as mbg
 from patron.models._base import compress
+from tests.models.strategies import history, param_st
 
 PUBLISHED_REL_TOL = 1e-3
 PUBLISHED_LL_ABS_TOL = 0.1
@@ -86,16 +87,6 @@ def test_zero_repeat_customers_can_be_inactive(fitted):
     assert 0 < fitted.probability_alive(0, 0, 38.86) < 1
 
 
-positive = st.floats(1e-3, 1e3)
-param_st = st.tuples(positive, positive, st.floats(1e-2, 1e2), st.floats(1e-2, 1e2))
-
-
-@st.composite
-def history(draw):
-    T = draw(st.floats(1e-2, 1e4))
-    x = draw(st.integers(0, 10_000))
-    tx = 0.0 if x == 0 else draw(st.floats(0.0, 1.0)) * T
-    return float(x), tx, T
 
 
 @settings(max_examples=150, deadline=None)
