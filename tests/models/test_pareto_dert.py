@@ -74,3 +74,10 @@ def test_log_tricomi_u_matches_scipy_where_scipy_is_finite():
         ref = special.hyperu(s, s, z)
         ok = np.isfinite(ref) & (ref > 0)
         np.testing.assert_allclose(log_tricomi_u_diagonal(s, z[ok]), np.log(ref[ok]), rtol=0, atol=1e-7)
+
+
+def test_scalar_input_where_scipy_fails():
+    """Found by hypothesis: a scalar customer with s = 10 and a small argument (scipy's hyperu NaN)."""
+    m = fitted({"r": 1.0, "alpha": 1.0, "s": 10.0, "beta": 1.0})
+    value = m.discounted_expected_residual_transactions(0, 0.0, 1.0, delta=0.0625)
+    assert np.ndim(value) == 0 and np.isfinite(value) and value > 0

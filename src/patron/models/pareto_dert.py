@@ -38,6 +38,7 @@ def log_tricomi_u_diagonal(s: float, z: np.ndarray) -> np.ndarray:
     (DLMF 13.6.4 and 8.8.2), which is stable for small z, exactly where hyperu fails.
     """
     z = np.asarray(z, dtype=np.float64)
+    shape, z = z.shape, z.ravel()
     with np.errstate(all="ignore"):
         u = special.hyperu(s, s, z)
     out = np.log(np.where(np.isfinite(u) & (u > 0), u, 1.0))
@@ -55,7 +56,7 @@ def log_tricomi_u_diagonal(s: float, z: np.ndarray) -> np.ndarray:
             R = (zs * R - 1.0) / a
         with np.errstate(all="ignore"):
             out[bad] = (1.0 - s) * np.log(zs) + np.log(R)
-    return out
+    return out.reshape(shape)
 
 
 def dert(frequency: Any, recency: Any, T: Any, r: float, alpha: float, s: float, beta: float, *, delta: float) -> np.ndarray:
