@@ -223,12 +223,15 @@ class BaseModel:
         start = np.clip(np.asarray(self._initial_log_params(columns, weights), dtype=np.float64),
                         -bound + 1, bound - 1)
         if self._subsample_start and total > SUBSAMPLE_MIN_CUSTOMERS:
-            sub_w = rng.poisson(weights * (SUBSAMPLE_CUSTOMERS / total)).astype(np.float64)
-            keep = sub_w > 0
-            if np.count_nonzero(keep) > 2 * start.size:
-                sub_cols = tuple(c[keep] for c in columns)
+            # SUBSAMPLE_CUSTOMERS customers drawn with replacement, rows in proportion to weight.
+            cdf = np.cumsum(weights)
+            picks = np.searchsorted(cdf, rng.random(SUBSAMPLE_CUSTOMERS) * cdf[-1], side="right")
+            rows, counts = np.unique(np.minimum(picks, weights.size - 1), return_counts=True)
+            if rows.size > 2 * start.size:
+                sub_cols = tuple(c[rows] for c in columns)
+                sub_w = counts.astype(np.float64)
                 theta, ok, _, _, _ = self._minimize(
-                    self._prepare(sub_cols, sub_w[keep]), sub_w[keep], start, rng,
+                    self._prepare(sub_cols, sub_w), sub_w, start, rng,
                     step_tol=_optimize.START_STEP_TOL)
                 if ok:
                     start = np.clip(theta, -bound + 1, bound - 1)
