@@ -5,6 +5,8 @@ Command-line options override these. Example: ``PATRON_DB=/data/shop.duckdb patr
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -26,6 +28,12 @@ class Settings(BaseSettings):
         None, description="DuckDB memory limit, e.g. '4GB' (default: DuckDB's own, 80% of RAM)."
     )
     threads: int | None = Field(None, ge=1, description="DuckDB worker threads (default: all cores).")
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="Engine for summaries: embedded DuckDB, or Apache Spark (local or a cluster)."
+    )
+    spark_master: str | None = Field(
+        None, description="Spark master URL, e.g. local[4] or spark://host:7077 (default: local[2], or spark-submit's)."
+    )
 
 
 def get_settings() -> Settings:

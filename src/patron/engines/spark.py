@@ -126,6 +126,9 @@ def spark_session(master: str | None = None, *, app_name: str = "patron", remote
         settings = {**LOCAL_CONF, **conf}
         # Python workers of a local session run this interpreter (patron importable), unless set.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # A local session talks to itself only: bind to loopback rather than the host's address.
+        if (master or DEFAULT_LOCAL_MASTER).startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
