@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from patron.errors import InputError, NoDataError
 from patron.ingest.readers import to_arrow
+from patron.settings import get_settings
 from patron.sql.dialect import DUCKDB
 from patron.sql.summary import SummarySpec, sufficient_statistics_sql, summary_sql
 from patron.store import connect, table_exists
@@ -58,6 +59,20 @@ def _register_frame(con: duckdb.DuckDBPyConnection, frame: Any, mapping: Mapping
     )
 
 
+def _summary_on_spark(source: Any, *, output: Output, **spec: Any) -> Any:
+    """The summary computed by Spark (see :func:`summary`), collected to the driver."""
+    if source is None or (isinstance(source, str | os.PathLike) and not str(source).strip()):
+        raise InputError("the Spark engine reads transactions from Parquet: give --transactions PATH")
+    if not spec.get("end"):
+        raise InputError("the Spark engine needs the calibration end (--end)")
+    try:
+        from patron.engines.spark import spark_session, summary_spark
+    except ImportError:
+        raise InputError("the Spark engine needs pyspark: pip install 'patron[spark]'") from None
+    frame = summary_spark(spark_session(get_settings().spark_master), source, **spec).toPandas()
+    return pa.Table.from_pandas(frame, preserve_index=False) if output == "arrow" else frame
+
+
 def summary(
     source: str | os.PathLike[str] | Any | None = None,
     *,
@@ -71,6 +86,7 @@ def summary(
     threads: int | None = None,
     compressed: tuple[str, ...] | None = None,
     buckets: int | None = None,
+    engine: str | None = None,
 ) -> Any:
     """One row per customer with the sufficient statistics of buy-till-you-die models.
 
@@ -99,6 +115,10 @@ def summary(
         Instead of one row per customer, the distinct values of these columns with ``weight``, the
         number of customers sharing them (e.g. ``("frequency", "recency", "T")`` for BG/NBD):
         the compressed sufficient statistics models are fitted on, computed in the engine.
+    engine
+        ``duckdb`` (default, or ``$PATRON_ENGINE``) or ``spark``: then ``source`` is a Parquet file
+        or folder of transactions (or a Spark DataFrame) and the same SQL runs on Spark
+        (:mod:`patron.engines.spark`; master from ``$PATRON_SPARK_MASTER``).
     buckets
         Summarise customers in this many hash buckets, one query each, so that each aggregation
         fits in memory; default: one bucket per :data:`ROWS_PER_BUCKET` transactions.
@@ -109,6 +129,11 @@ def summary(
     first_purchase, last_purchase`` (+ the holdout columns); definitions in
     :mod:`patron.sql.summary`.
     """
+    engine = (engine or get_settings().engine).lower()
+    if engine == "spark":
+        return _summary_on_spark(source, period=period, end=end, holdout_end=holdout_end, grain=grain, output=output)
+    if engine != "duckdb":
+        raise InputError(f"engine must be duckdb or spark; got {engine!r}")
     end_d = _as_date(end, "end")
     hold_d = _as_date(holdout_end, "holdout end")
     frame = source is not None and not isinstance(source, str | os.PathLike)

@@ -84,13 +84,9 @@ def summary(
     from patron.summary import summary as run_summary
 
     engine = (engine or get_settings().engine).lower()
+    source = transactions if engine == "spark" else db
     with spinner(f"summarising customers ({engine})", quiet=as_json):
-        if engine == "spark":
-            table = _summary_on_spark(transactions, period=period, end=end, holdout_end=holdout_end, grain=grain)
-        elif engine == "duckdb":
-            table = run_summary(db, period=period, end=end, holdout_end=holdout_end, grain=grain, output="arrow", memory_limit=memory_limit)
-        else:
-            raise InputError(f"--engine must be duckdb or spark; got {engine!r}")
+        table = run_summary(source, period=period, end=end, holdout_end=holdout_end, grain=grain, output="arrow", memory_limit=memory_limit, engine=engine)
     if out_file is not None:
         write_table(table, out_file)
     figures = overview(table.select(["frequency", "recency", "T", "monetary_value", "n_orders", "total_spend", "first_purchase", "last_purchase"]).to_pandas())
@@ -100,24 +96,6 @@ def summary(
     _print_overview(figures, unit=period.upper())
     if out_file is not None:
         out.print(f"summary of {table.num_rows:,} customers written to {out_file}")
-
-
-def _summary_on_spark(transactions: str | None, **spec: Any) -> Any:
-    """The summary computed by Spark from a Parquet source, collected as an Arrow table."""
-    import pyarrow as pa
-
-    if not transactions:
-        raise InputError("--engine spark reads transactions from Parquet: give --transactions PATH")
-    if not spec.get("end"):
-        raise InputError("--engine spark needs the calibration end (--end)")
-    try:
-        from patron.engines.spark import spark_session, summary_spark
-    except ImportError:
-        raise InputError("--engine spark needs pyspark: pip install 'patron[spark]'") from None
-    from patron.settings import get_settings
-
-    spark = spark_session(get_settings().spark_master)
-    return pa.Table.from_pandas(summary_spark(spark, transactions, **spec).toPandas(), preserve_index=False)
 
 
 def _print_overview(fig: Any, *, unit: str) -> None:
