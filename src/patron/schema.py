@@ -1,8 +1,8 @@
 """The data contract: the tables patron stores, their columns, and how ingest checks each column.
 
 ``docs/data-contract.md`` describes the same tables for people; a test keeps the two in step.
-Consents, preferences, events and referrals come in later versions; their table names are reserved
-in :data:`RESERVED_TABLES`.
+Events and identities come with the service; their table names are reserved in
+:data:`RESERVED_TABLES`.
 
 Timestamps are stored as ``TIMESTAMP`` in UTC (an input with an offset is converted; one without is
 taken as UTC). Money is ``DOUBLE`` in the order's currency.
@@ -131,10 +131,106 @@ CONTACTS = TableContract(
     ),
 )
 
-CONTRACTS: dict[str, TableContract] = {t.name: t for t in (TRANSACTIONS, CUSTOMERS, CONTACTS)}
+# --- feedback (relationship status issue) -------------------------------------------------------
+FEEDBACK = TableContract(
+    name="feedback",
+    key="feedback_id",
+    derive_key=True,
+    doc="One row per satisfaction or feedback score a customer gave (NPS, CSAT, ...).",
+    columns=(
+        Column("feedback_id", "text", "VARCHAR", required=True,
+               doc="Unique response id; derived from the row when the input has no such column."),
+        Column("customer_id", "text", "VARCHAR", required=True, doc="Who answered."),
+        Column("occurred_at", "timestamp", "TIMESTAMP", required=True, doc="When (UTC)."),
+        Column("score", "number", "DOUBLE", required=True, doc="The score given, on the scale of `kind`."),
+        Column("kind", "text", "VARCHAR", required=True, doc="The survey: nps (0-10), csat (1-5), ..."),
+    ),
+)
+
+# --- consents and preferences (customer-managed relationships issue) ---------------------------
+CONSENT_CHANNELS: tuple[str, ...] = ("email", "sms", "push", "mail", "phone", "in_app", "any")
+"""Channels a consent or preference can name (``any``: every channel)."""
+
+CONSENT_STATUSES: tuple[str, ...] = ("granted", "denied", "revoked")
+"""What a consent record says."""
+
+CONSENTS = TableContract(
+    name="consents",
+    key="consent_id",
+    derive_key=True,
+    doc="The consent ledger: append-only records of what a customer allowed, per purpose and channel.",
+    columns=(
+        Column("consent_id", "text", "VARCHAR", required=True,
+               doc="Unique record id; derived from the row when the input has no such column."),
+        Column("customer_id", "text", "VARCHAR", required=True, doc="Whose consent."),
+        Column("purpose", "text", "VARCHAR", required=True,
+               doc="marketing, analytics, personalization, data_sharing, ..."),
+        Column("channel", "choice", "VARCHAR", required=True, choices=CONSENT_CHANNELS,
+               doc="One of " + ", ".join(CONSENT_CHANNELS) + "."),
+        Column("status", "choice", "VARCHAR", required=True, choices=CONSENT_STATUSES,
+               doc="One of " + ", ".join(CONSENT_STATUSES) + "."),
+        Column("occurred_at", "timestamp", "TIMESTAMP", required=True, doc="When the customer decided (UTC)."),
+        Column("source", "text", "VARCHAR", doc="Where it was recorded: web form, app, call centre, ..."),
+        Column("lawful_basis", "text", "VARCHAR", doc="consent, contract, legitimate_interest, ..."),
+        Column("policy_version", "text", "VARCHAR", doc="Version of the privacy policy shown."),
+        Column("expires_at", "timestamp", "TIMESTAMP", doc="When a grant lapses (UTC); empty for never."),
+    ),
+)
+
+PREFERENCES = TableContract(
+    name="preferences",
+    key="preference_id",
+    derive_key=True,
+    doc="The customer's own contact settings; a later record for the same customer and channel wins.",
+    columns=(
+        Column("preference_id", "text", "VARCHAR", required=True,
+               doc="Unique record id; derived from the row when the input has no such column."),
+        Column("customer_id", "text", "VARCHAR", required=True, doc="Whose preferences."),
+        Column("occurred_at", "timestamp", "TIMESTAMP", required=True, doc="When they were set (UTC)."),
+        Column("channel", "choice", "VARCHAR", required=True, choices=CONSENT_CHANNELS,
+               doc="The channel they apply to (`any`: all channels)."),
+        Column("max_per_week", "number", "DOUBLE", non_negative=True, doc="At most this many contacts per 7 days."),
+        Column("max_per_month", "number", "DOUBLE", non_negative=True, doc="At most this many contacts per 30 days."),
+        Column("topics", "text", "VARCHAR", doc="Topics wanted, separated by `;` (empty: all)."),
+        Column("quiet_hours_start", "number", "DOUBLE", non_negative=True,
+               doc="Start of quiet hours, hour of day 0-23 in `time_zone`."),
+        Column("quiet_hours_end", "number", "DOUBLE", non_negative=True,
+               doc="End of quiet hours (exclusive), hour of day 0-24 in `time_zone`."),
+        Column("time_zone", "text", "VARCHAR", doc="IANA time zone, e.g. Europe/Paris (default UTC)."),
+        Column("preferred_channel", "text", "VARCHAR", doc="The channel the customer prefers."),
+        Column("paused_until", "timestamp", "TIMESTAMP", doc="No marketing contact before this time (UTC)."),
+    ),
+)
+
+# --- referrals (word of mouse issue) -----------------------------------------------------------
+REFERRAL_KINDS: tuple[str, ...] = ("shared", "invited", "clicked", "signed_up", "purchased")
+"""Steps of a referral, in the order they happen."""
+
+REFERRALS = TableContract(
+    name="referrals",
+    key="referral_id",
+    derive_key=True,
+    doc="One row per referral event: a customer shared or invited, and someone clicked, signed up, bought.",
+    columns=(
+        Column("referral_id", "text", "VARCHAR", required=True,
+               doc="Unique event id; derived from the row when the input has no such column."),
+        Column("referrer_id", "text", "VARCHAR", required=True, doc="The customer who shared or invited."),
+        Column("referred_id", "text", "VARCHAR", doc="The identifier of the person reached (empty for a share to many)."),
+        Column("channel", "text", "VARCHAR", doc="email, whatsapp, facebook, link, ..."),
+        Column("campaign_id", "text", "VARCHAR", doc="The campaign or offer the referral belongs to."),
+        Column("link_id", "text", "VARCHAR", doc="The shared link or invitation code."),
+        Column("occurred_at", "timestamp", "TIMESTAMP", required=True, doc="When (UTC)."),
+        Column("kind", "choice", "VARCHAR", required=True, choices=REFERRAL_KINDS,
+               doc="One of " + ", ".join(REFERRAL_KINDS) + "."),
+    ),
+)
+
+CONTRACTS: dict[str, TableContract] = {
+    t.name: t for t in (TRANSACTIONS, CUSTOMERS, CONTACTS, FEEDBACK, CONSENTS, PREFERENCES, REFERRALS)
+}
 """Every table that ``patron ingest --kind`` accepts, by name."""
 
-RESERVED_TABLES: tuple[str, ...] = ("consents", "preferences", "events", "identities", "referrals", "feedback")
+RESERVED_TABLES: tuple[str, ...] = ("events", "identities")
 """Table names kept free for later parts of the contract."""
 
 

@@ -148,7 +148,7 @@ def ingest(
         A CSV/TSV/whitespace-separated text file, a Parquet file, a JSON Lines file, or a pandas or
         polars DataFrame or pyarrow Table.
     kind
-        ``transactions``, ``customers`` or ``contacts`` (see ``docs/data-contract.md``).
+        a table of the contract: ``transactions``, ``customers``, ``contacts``, ``feedback``, ``consents``, ``preferences`` or ``referrals`` (see ``docs/data-contract.md``).
     db
         DuckDB database file (default ``patron.duckdb``, or ``$PATRON_DB``).
     mapping
