@@ -44,7 +44,13 @@ from patron.engines.spark import (
     sufficient_statistics_spark,
     summary_spark,
 )
-from patron.engines.spark_score import SCORE_COLUMNS, equity_spark, score_spark, write_scores
+from patron.engines.spark_score import (
+    SCORE_COLUMNS,
+    equity_interval_spark,
+    equity_spark,
+    score_spark,
+    write_scores,
+)
 
 
 def _optional_mark(name: str, *args: str) -> list[pytest.MarkDecorator]:
@@ -239,6 +245,11 @@ def test_scores_on_executors_same_as_local(spark, request, base, tmp_path):
         rtol = INTERVAL_REL_TOLERANCE if col in ("clv_lower", "clv_upper") else SCORE_REL_TOLERANCE
         np.testing.assert_allclose(got[col].to_numpy(float), expected[col].to_numpy(float), rtol=rtol, err_msg=col)
     assert equity_spark(scored) == pytest.approx(local.equity, rel=SCORE_REL_TOLERANCE)
+    equity, lower, upper = equity_interval_spark(summary_spark(spark, path, end=end), tm, sm, **kw)
+    assert equity == pytest.approx(local.equity, rel=SCORE_REL_TOLERANCE)
+    assert lower == pytest.approx(local.equity_lower, rel=INTERVAL_REL_TOLERANCE)
+    assert upper == pytest.approx(local.equity_upper, rel=INTERVAL_REL_TOLERANCE)
+    assert lower < equity < upper
     if base == "cdnow":  # equity by a column, aggregated on the cluster
         by = equity_spark(scored.withColumn("repeat_buyer", F.col("frequency") > 0), by="repeat_buyer")
         expected_by = expected.groupby(expected["frequency"] > 0)["clv"].sum()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,6 +11,22 @@ from patron.cli.app import DbOption, JsonOption, _print_json, app, err, out
 from patron.cli.progress import spinner
 from patron.errors import InputError
 from patron.settings import get_settings
+
+EngineOption = Annotated[str | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].")]
+TransactionsOption = Annotated[str | None, typer.Option("--transactions", help="With --engine spark: Parquet file or folder of transactions.")]
+
+
+def _spark(transactions: str | None, end: str | None) -> Any:  # a SparkSession (pyspark is optional)
+    """The Spark session for a CLI command, after checking its inputs (one-line errors)."""
+    if not transactions:
+        raise InputError("the Spark engine reads transactions from Parquet: give --transactions PATH")
+    if not end:
+        raise InputError("the Spark engine needs the calibration end (--end)")
+    try:
+        from patron.engines.spark import spark_session
+    except ImportError:
+        raise InputError("the Spark engine needs pyspark: pip install 'patron[spark]'") from None
+    return spark_session(get_settings().spark_master)
 
 
 @app.command()
@@ -22,23 +38,37 @@ def fit(
     end: Annotated[str | None, typer.Option("--end", help="With --db: calibration end [default: last transaction].")] = None,
     penalizer: Annotated[float, typer.Option("--penalizer", help="L2 penalty on log-parameters (as lifetimes).")] = 0.0,
     save: Annotated[Path | None, typer.Option("--save", help="Write the fitted model as JSON.")] = None,
+    engine: EngineOption = None,
+    transactions: TransactionsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Fit a buy-till-you-die or spend model by maximum likelihood."""
+    """Fit a buy-till-you-die or spend model by maximum likelihood.
+
+    With --engine spark the compressed statistics are aggregated by Spark and only the distinct
+    rows come to this process, where the model is fitted."""
     from patron.summary import summary as run_summary
     from patron.value import fit_model, read_summary
 
-    if (summary_file is None) == (db is None):
+    engine = (engine or get_settings().engine).lower()
+    if engine == "spark":
+        if summary_file is not None or db is not None:
+            raise InputError("with --engine spark give --transactions PATH (not --summary or --db)")
+    elif (summary_file is None) == (db is None):
         raise InputError("give exactly one of --summary FILE or --db FILE")
-    with spinner(f"fitting {model}", quiet=as_json):
-        if summary_file is not None:
+    with spinner(f"fitting {model} ({engine})", quiet=as_json):
+        if engine == "spark":
+            from patron.engines.spark import fit_spark
+
+            fitted = fit_spark(model, _spark(transactions, end), transactions, period=period, end=end, penalizer=penalizer)
+        elif summary_file is not None:
             data, label = read_summary(summary_file), str(summary_file)
         else:
             from patron.value import MODEL_DATA
 
             columns = MODEL_DATA.get(model)
             data, label = run_summary(db, period=period, end=end, compressed=columns), str(db)
-        fitted = fit_model(model, data, penalizer=penalizer, label=label)
+        if engine != "spark":
+            fitted = fit_model(model, data, penalizer=penalizer, label=label)
     if save is not None:
         fitted.save(save)
     result = {
@@ -77,32 +107,78 @@ def score(
     margin: Annotated[float, typer.Option("--margin", help="Share of spend that is profit (0-1].")] = 1.0,
     interval_method: Annotated[str, typer.Option("--interval-method", help="delta (fast) or bootstrap (parametric, --draws draws).")] = "delta",
     n_draws: Annotated[int, typer.Option("--draws", help="Draws of the parametric bootstrap.")] = 200,
+    engine: EngineOption = None,
+    transactions: TransactionsOption = None,
+    partition_by: Annotated[str | None, typer.Option("--partition-by", help="With --engine spark: a summary column to partition the Parquet output by.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Score every customer: expected purchases, P(alive), expected spend, CLV with interval; and customer equity."""
-    from patron.io import write_table
-    from patron.summary import summary as run_summary
-    from patron.value import score as run_score
+    """Score every customer: expected purchases, P(alive), expected spend, CLV with interval; and customer equity.
 
-    with spinner("scoring customers", quiet=as_json):
-        data = run_summary(db, period=period, end=end)
-        scores = run_score(data, model=model, period=period, horizon=horizon, discount_rate=discount_rate, margin=margin, interval_method=interval_method, n_draws=n_draws)
-    import pyarrow as pa
-
-    write_table(pa.Table.from_pandas(scores.customers, preserve_index=False), out_file)
-    info = {
-        "customers": len(scores.customers), "out": str(out_file), "model": model, "horizon": horizon, "period": period.upper(),
-        "customer_equity": scores.equity, "customer_equity_lower": scores.equity_lower, "customer_equity_upper": scores.equity_upper,
-        "level": scores.level, "interval_method": scores.method,
-    }
+    With --engine spark, customers are scored on the executors and --out is a Parquet folder
+    (partitioned by --partition-by); customer equity and its interval are aggregated by Spark."""
+    engine = (engine or get_settings().engine).lower()
+    if engine == "spark":
+        info = _score_on_spark(out_file, transactions, model=model, period=period, end=end, horizon=horizon, discount_rate=discount_rate,
+                               margin=margin, interval_method=interval_method, partition_by=partition_by, quiet=as_json)
+    else:
+        if partition_by is not None:
+            raise InputError("--partition-by applies to --engine spark (Parquet folders)")
+        info = _score_on_duckdb(out_file, db, model=model, period=period, end=end, horizon=horizon, discount_rate=discount_rate,
+                                margin=margin, interval_method=interval_method, n_draws=n_draws, quiet=as_json)
     if as_json:
         _print_json(info)
         return
     out.print(
-        f"customer equity over {horizon:g} {period.upper()}: [bold]{scores.equity:,.2f}[/] "
-        f"({scores.level:.0%} interval {scores.equity_lower:,.2f} to {scores.equity_upper:,.2f}); "
-        f"{len(scores.customers):,} customers scored to {out_file}"
+        f"customer equity over {horizon:g} {period.upper()}: [bold]{info['customer_equity']:,.2f}[/] "
+        f"({info['level']:.0%} interval {info['customer_equity_lower']:,.2f} to {info['customer_equity_upper']:,.2f}); "
+        f"{info['customers']:,} customers scored to {out_file}"
     )
+
+
+def _score_on_duckdb(out_file: Path, db: str | None, *, model: str, period: str, end: str | None, horizon: float,
+                     discount_rate: float, margin: float, interval_method: str, n_draws: int, quiet: bool) -> dict:
+    import pyarrow as pa
+
+    from patron.io import write_table
+    from patron.summary import summary as run_summary
+    from patron.value import score as run_score
+
+    with spinner("scoring customers", quiet=quiet):
+        data = run_summary(db, period=period, end=end)
+        scores = run_score(data, model=model, period=period, horizon=horizon, discount_rate=discount_rate, margin=margin, interval_method=interval_method, n_draws=n_draws)
+    write_table(pa.Table.from_pandas(scores.customers, preserve_index=False), out_file)
+    return {
+        "customers": len(scores.customers), "out": str(out_file), "model": model, "horizon": horizon, "period": period.upper(),
+        "customer_equity": scores.equity, "customer_equity_lower": scores.equity_lower, "customer_equity_upper": scores.equity_upper,
+        "level": scores.level, "interval_method": scores.method,
+    }
+
+
+def _score_on_spark(out_file: Path, transactions: str | None, *, model: str, period: str, end: str | None, horizon: float,
+                    discount_rate: float, margin: float, interval_method: str, partition_by: str | None, quiet: bool) -> dict:
+    if interval_method != "delta":
+        raise InputError("--engine spark computes intervals by the delta method only (--interval-method delta)")
+    if horizon <= 0:
+        raise InputError(f"--horizon must be positive; got {horizon}")
+    spark = _spark(transactions, end)
+    from patron.engines.spark import fit_spark, summary_spark
+    from patron.engines.spark_score import equity_interval_spark, score_spark, write_scores
+    from patron.models.clv import METHODS
+
+    kw = dict(horizon=horizon, period=period, discount_rate=discount_rate, margin=margin)
+    with spinner("fitting on Spark statistics", quiet=quiet):
+        tm = fit_spark(model, spark, transactions, period=period, end=end)
+        sm = fit_spark("gammagamma", spark, transactions, period=period, end=end)
+    with spinner("scoring customers on the executors", quiet=quiet):
+        summary = summary_spark(spark, transactions, period=period, end=end)
+        write_scores(score_spark(summary, tm, sm, **kw), out_file, partition_by=partition_by)
+        equity, lower, upper = equity_interval_spark(summary, tm, sm, **kw)
+        customers = summary.count()
+    return {
+        "customers": int(customers), "out": str(out_file), "model": model, "horizon": horizon, "period": period.upper(),
+        "customer_equity": equity, "customer_equity_lower": lower, "customer_equity_upper": upper,
+        "level": 0.95, "interval_method": METHODS["delta"], "engine": "spark",
+    }
 
 
 @app.command()

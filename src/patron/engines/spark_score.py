@@ -4,8 +4,10 @@ Spark summary, computed by the same vectorized model code as :func:`patron.value
 The fitted models (a few numbers each) travel to the executors inside the function given to
 ``mapInPandas``; each Arrow batch of customers is scored with NumPy there, so no customer row
 reaches the driver. Customer equity (the sum of CLV, overall or by a column) is aggregated on the
-cluster. Not yet here: the interval of customer equity, which needs the gradients summed over all
-customers (:func:`patron.models.clv.clv_intervals` computes it on one machine).
+cluster, and so is its delta-method interval (:func:`equity_interval_spark`): each partition sums
+its customers' CLV and log-parameter gradients, the cluster adds the sums, and the driver combines
+a handful of numbers with the models' covariances -- the same arithmetic as
+:func:`patron.models.clv.clv_intervals` on one machine.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StructField, StructType
+from scipy import special
 
 from patron.constants import PERIOD_UNITS
 from patron.errors import InputError
 from patron.models import BaseModel
-from patron.models.clv import clv_intervals, per_period_rate
+from patron.models.clv import clv_intervals, equity_gradients, equity_variance, per_period_rate
 from patron.value import DAYS_PER_YEAR, TRANSACTION_MODELS
 
 SCORE_COLUMNS: tuple[str, ...] = (
@@ -90,9 +93,7 @@ def score_spark(
         raise InputError(f"summary lacks column {', '.join(missing)}; columns are {', '.join(summary.columns)}")
     if horizon <= 0:
         raise InputError(f"horizon must be positive; got {horizon}")
-    if transaction_model.name not in TRANSACTION_MODELS or spend_model.name != "gammagamma":
-        raise InputError(f"score with a transaction model ({', '.join(TRANSACTION_MODELS)}) and gammagamma; "
-                         f"got {transaction_model.name} and {spend_model.name}")
+    _check_models(transaction_model, spend_model)
     rate = per_period_rate(discount_rate, DAYS_PER_YEAR / PERIOD_UNITS[period.upper()]) if discount_rate else 0.0
     kwargs: dict[str, Any] = dict(horizon=float(horizon), discount_rate_per_period=rate,
                                   margin=float(margin), level=float(level))
@@ -104,6 +105,55 @@ def score_spark(
 
     schema = StructType([*summary.schema.fields, *(StructField(c, DoubleType()) for c in SCORE_COLUMNS)])
     return summary.mapInPandas(score_partition, schema=schema)
+
+
+def _check_models(transaction_model: BaseModel, spend_model: BaseModel) -> None:
+    if transaction_model.name not in TRANSACTION_MODELS or spend_model.name != "gammagamma":
+        raise InputError(f"score with a transaction model ({', '.join(TRANSACTION_MODELS)}) and gammagamma; "
+                         f"got {transaction_model.name} and {spend_model.name}")
+
+
+def equity_interval_spark(
+    summary: DataFrame,
+    transaction_model: BaseModel,
+    spend_model: BaseModel,
+    *,
+    horizon: float = 52.0,
+    period: str = "W",
+    discount_rate: float = 0.0,
+    margin: float = 1.0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """Customer equity of a Spark ``summary`` and its delta-method interval at ``level``:
+    ``(equity, lower, upper)``, equal to :func:`patron.value.score`'s on the same customers.
+
+    Each partition computes its customers' CLV sum and summed log-parameter gradients
+    (:func:`patron.models.clv.equity_gradients`); the cluster adds them; only
+    1 + (number of parameters) numbers reach the driver."""
+    missing = [c for c in NEEDED_COLUMNS if c not in summary.columns]
+    if missing:
+        raise InputError(f"summary lacks column {', '.join(missing)}; columns are {', '.join(summary.columns)}")
+    _check_models(transaction_model, spend_model)
+    rate = per_period_rate(discount_rate, DAYS_PER_YEAR / PERIOD_UNITS[period.upper()]) if discount_rate else 0.0
+    tm, sm = transaction_model, spend_model
+    t_names = [f"grad_t{j}" for j in range(len(tm.param_names))]
+    s_names = [f"grad_s{j}" for j in range(len(sm.param_names))]
+
+    def partial_sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            x, tx, T, m = (batch[c].to_numpy(dtype=np.float64) for c in NEEDED_COLUMNS)
+            eq, gt, gs = equity_gradients(tm, sm, x, tx, T, m, horizon=float(horizon),
+                                          discount_rate=rate, margin=float(margin))
+            yield pd.DataFrame([[eq, *gt, *gs]], columns=["equity", *t_names, *s_names])
+
+    schema = StructType([StructField(c, DoubleType()) for c in ("equity", *t_names, *s_names)])
+    sums = (summary.select(*NEEDED_COLUMNS).mapInPandas(partial_sums, schema=schema)
+            .agg(*(F.sum(c).alias(c) for c in ("equity", *t_names, *s_names))).first())
+    equity = float(sums["equity"] or 0.0)
+    grad_t = np.array([[float(sums[c] or 0.0) for c in t_names]])
+    grad_s = np.array([[float(sums[c] or 0.0) for c in s_names]])
+    half = float(special.ndtri(0.5 + level / 2.0)) * float(np.sqrt(equity_variance(tm, sm, grad_t, grad_s))[0])
+    return equity, equity - half, equity + half
 
 
 def equity_spark(scores: DataFrame, *, by: str | None = None) -> float | pd.DataFrame:

@@ -72,6 +72,8 @@ __all__ = [
     "clv_intervals",
     "customer_equity",
     "customer_lifetime_value",
+    "equity_gradients",
+    "equity_variance",
     "per_period_rate",
 ]
 
@@ -292,10 +294,64 @@ def _delta(tm, sm, x, m, rows, purchases_row, ends, disc, margin, codes, n_group
             grad_s[:, j] += _group_sums(d, cs, n_groups)
     if by_row:
         grad_t = np.einsum("gr,jr->gj", spend_by_row.reshape(n_groups, n_rows), np.array(d_rows))
-    var_equity = np.einsum("gj,jk,gk->g", grad_t, cov_t, grad_t)
-    if sm is not None:
-        var_equity += np.einsum("gj,jk,gk->g", grad_s, sm.log_covariance(), grad_s)
-    return margin * margin * var, margin * margin * var_equity
+    return margin * margin * var, equity_variance(tm, sm, margin * grad_t,
+                                                  None if grad_s is None else margin * grad_s)
+
+
+def equity_variance(tm: BaseModel, sm: BaseModel | None, grad_t: np.ndarray,
+                    grad_s: np.ndarray | None) -> np.ndarray:
+    """Delta-method variance of customer equity per group from its summed log-parameter gradients:
+    ``grad_t[g] = sum_i dCLV_i/dtheta`` (transaction model) and ``grad_s[g] = sum_i dCLV_i/dphi``
+    (spend model), each (groups, parameters). Sums of gradients can be computed anywhere (e.g. per
+    Spark partition, then added), which is what makes the equity interval distributable."""
+    grad_t = np.atleast_2d(grad_t)
+    var = np.einsum("gj,jk,gk->g", grad_t, tm.log_covariance(), grad_t)
+    if sm is not None and grad_s is not None:
+        grad_s = np.atleast_2d(grad_s)
+        var += np.einsum("gj,jk,gk->g", grad_s, sm.log_covariance(), grad_s)
+    return var
+
+
+def equity_gradients(
+    transaction_model: BaseModel,
+    spend_model: BaseModel,
+    frequency: Any,
+    recency: Any,
+    T: Any,
+    monetary_value: Any,
+    *,
+    horizon: float,
+    discount_rate: float = 0.0,
+    margin: float = 1.0,
+    step: float = 1.0,
+    max_cells: int = DEFAULT_MAX_CELLS,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Customer equity of these customers (before any cost to serve) and its summed gradients
+    in the log-parameters of each model: ``(equity, grad_t, grad_s)``.
+
+    Equity and gradients are sums over customers, so the results for disjoint batches add up to
+    those of the whole base; :func:`equity_variance` turns the totals into the delta-method
+    variance that :func:`clv_intervals` reports.
+    """
+    x, tx, T_, m, _ = _prepare_inputs(frequency, recency, T, monetary_value, None)
+    k_t, k_s = len(transaction_model.param_names), len(spend_model.param_names)
+    if x.size == 0:
+        return 0.0, np.zeros(k_t), np.zeros(k_s)
+    ends = _period_ends(horizon, step)
+    disc = (1.0 + discount_rate) ** -np.arange(1, ends.size + 1)
+    rows = _Rows(x, tx, T_)
+    purchases_row = _discounted_purchases(transaction_model, transaction_model._params(), rows,
+                                          ends, disc, max_cells)
+    purchases = purchases_row[rows.of_customer]
+    spend = _spend(spend_model, x, m)
+    d_rows = _log_gradient(lambda p: _discounted_purchases(transaction_model, p, rows, ends, disc,
+                                                           max_cells),
+                           transaction_model._params(), purchases_row)
+    spend_by_row = np.bincount(rows.of_customer, weights=spend, minlength=rows.x.size)
+    grad_t = margin * np.array([spend_by_row @ d for d in d_rows])
+    d_spend = _log_gradient(lambda p: _spend(spend_model, x, m, p), spend_model._params(), spend)
+    grad_s = margin * np.array([purchases @ d for d in d_spend])
+    return float(margin * (spend @ purchases)), grad_t, grad_s
 
 
 def _bootstrap(tm, sm, x, m, cost, rows, ends, disc, margin, codes, n_groups, n_draws, level,
