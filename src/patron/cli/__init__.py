@@ -4,12 +4,21 @@
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 
 import duckdb
 
-from patron.cli import value_commands  # noqa: F401  (registers fit, score, evaluate)
 from patron.cli.app import app
 from patron.errors import PatronError
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "value_commands",  # fit, score, evaluate
+    "status_commands",  # status, migration
+)
+"""Modules under ``patron.cli`` whose import registers commands on :data:`app`."""
+
+for _module in COMMAND_MODULES:
+    import_module(f"patron.cli.{_module}")
 
 
 def main(argv: list[str] | None = None) -> int:
