@@ -14,6 +14,7 @@ from patron.errors import PatronError
 COMMAND_MODULES: tuple[str, ...] = (
     "value_commands",  # fit, score, evaluate
     "status_commands",  # status, migration
+    "loyalty_commands",  # loyalty, cohorts, profitability
 )
 """Modules under ``patron.cli`` whose import registers commands on :data:`app`."""
 

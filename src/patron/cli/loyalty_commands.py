@@ -1,0 +1,204 @@
+"""Commands about loyalty behaviour and profitability: ``patron loyalty``, ``patron cohorts`` and
+``patron profitability``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+from patron.cli.progress import spinner
+
+AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 \\[default: day of the last transaction].")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file \\[default: $PATRON_CONFIG or ./patron.toml].")]
+OutOption = Annotated[Path | None, typer.Option("--out", help="Write the per-customer (or long) table to a .csv or .parquet file.")]
+
+
+def _clean(value: Any) -> Any:
+    """A JSON-safe scalar (NaN and pandas NA become null)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _write(frame: pd.DataFrame, path: Path | None) -> None:
+    if path is None:
+        return
+    import pyarrow as pa
+
+    from patron.io import write_table
+
+    write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1%}"
+
+
+def _num(value: float | None, fmt: str = ",.2f") -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+
+@app.command()
+def loyalty(
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+    out_file: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Loyalty by behaviour: return rate and time to the second purchase, inter-purchase and spend
+    trends, discount dependency vs full-price buyers, revenue by category (per customer in --out)."""
+    from patron.loyalty import category_revenue, category_shares, loyalty, summarize_loyalty
+    from patron.satisfaction import satisfaction_vs_loyalty
+
+    with spinner("measuring loyalty behaviour", quiet=as_json):
+        frame = loyalty(db, as_of=as_of, config=config)
+        figures = summarize_loyalty(frame)
+        figures["categories"] = _records(category_revenue(category_shares(db, as_of=as_of)))
+        satisfaction = satisfaction_vs_loyalty(db, as_of=as_of)
+    _write(frame, out_file)
+    if as_json:
+        _print_json({**figures, "satisfaction": _records(satisfaction), "out": str(out_file) if out_file else None})
+        return
+    from rich.table import Table
+
+    t = Table(title=f"Loyalty behaviour: {figures['customers']:,} customers", show_header=False, title_justify="left")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("came back (bought again on a later day)", f"{figures['returned']:,} ({_pct(figures['return_rate'])})")
+    t.add_row("days to second purchase: median / mean",
+              f"{_num(figures['days_to_second_purchase_median'], 'g')} / {_num(figures['days_to_second_purchase_mean'], '.1f')}")
+    t.add_row(f"gaps between purchases shortening / lengthening ({figures['with_interpurchase_trend']:,} with a trend)",
+              f"{_pct(figures['shortening_share'])} / {_pct(figures['lengthening_share'])}")
+    t.add_row(f"spend per purchase rising / falling ({figures['with_spend_trend']:,} with a trend)",
+              f"{_pct(figures['rising_share'])} / {_pct(figures['falling_share'])}")
+    if figures["with_discount_data"]:
+        t.add_row(f"discount dependent / full price ({figures['with_discount_data']:,} with discount data)",
+                  f"{_pct(figures['discount_dependent_share'])} / {_pct(figures['full_price_share'])}")
+        for name, g in figures["discount_groups"].items():
+            t.add_row(f"  {name.replace('_', ' ')}: customers, mean revenue, mean orders",
+                      f"{g['customers']:,}, {_num(g['mean_revenue'])}, {_num(g['mean_orders'], '.2f')}")
+    else:
+        t.add_row("discount dependency", "no discount data")
+    for c in figures["categories"][:10]:
+        t.add_row(f"  category {c['category']}: revenue share", _pct(c["share"]))
+    out.print(t)
+    if not satisfaction.empty:
+        _print_satisfaction(satisfaction)
+    if out_file is not None:
+        out.print(f"loyalty of {len(frame):,} customers written to {out_file}")
+
+
+def _print_satisfaction(table: pd.DataFrame) -> None:
+    from rich.table import Table
+
+    t = Table(title="Satisfaction vs behaviour (first response per customer and survey)", title_justify="left")
+    for name in ("survey", "band", "customers", "came back", "mean orders", "mean spend", "buys/year after", "Spearman rho"):
+        t.add_column(name, justify="left" if name in ("survey", "band") else "right")
+    for row in table.itertuples(index=False):
+        t.add_row(str(row.kind), str(row.band), f"{row.customers:,}", _pct(row.return_rate), _num(row.mean_orders),
+                  _num(row.mean_spend), _num(row.mean_purchases_after_per_year), _num(row.spearman_rho, "+.2f"))
+    out.print(t)
+
+
+@app.command()
+def cohorts(
+    db: DbOption = None,
+    freq: Annotated[str, typer.Option("--freq", help="Cohort and period length: M (month), Q (quarter) or W (ISO week).")] = "M",
+    as_of: AsOfOption = None,
+    periods: Annotated[int, typer.Option("--periods", min=1, help="Periods since acquisition shown in the table.")] = 12,
+    value: Annotated[str, typer.Option("--value", help="Cell value: retention or cumulative_revenue_per_customer.")] = "retention",
+    out_file: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Acquisition cohorts (by first-purchase month): retention and cumulative revenue per customer
+    by periods since acquisition, as a matrix (long table in --out)."""
+    from patron.cohorts import cohorts as run_cohorts
+    from patron.cohorts import retention_matrix
+
+    with spinner("building cohorts", quiet=as_json):
+        frame = run_cohorts(db, freq=freq, as_of=as_of)
+        matrix = retention_matrix(frame, value=value, max_periods=periods - 1)
+    _write(frame, out_file)
+    if as_json:
+        sizes = frame.drop_duplicates("cohort")
+        rows = [
+            {"cohort": str(c), "customers": int(n), "values": [_clean(v) for v in matrix.loc[c].tolist()]}
+            for c, n in zip(sizes["cohort"], sizes["customers"], strict=True)
+        ]
+        _print_json({"freq": freq.upper(), "value": value, "periods": [int(p) for p in matrix.columns], "cohorts": rows, "out": str(out_file) if out_file else None})
+        return
+    from rich import box
+    from rich.table import Table
+
+    sizes = frame.drop_duplicates("cohort").set_index("cohort")["customers"]
+    t = Table(title=f"Cohorts by first purchase ({freq.upper()}): {value.replace('_', ' ')} by periods since acquisition",
+              title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False, show_edge=False)
+    t.add_column("cohort", no_wrap=True, min_width=7 if freq.upper() != "W" else 10)
+    t.add_column("size", justify="right", no_wrap=True)
+    for p in matrix.columns:
+        t.add_column(str(p), justify="right", no_wrap=True)
+    fmt = (lambda v: _num(v, ".0%")) if value == "retention" else (lambda v: _num(v, ",.0f"))
+    for c, row in matrix.iterrows():
+        t.add_row(str(c)[:7] if freq.upper() != "W" else str(c), f"{int(sizes[c]):,}", *[fmt(float(v)) for v in row.tolist()])
+    out.print(t)
+    if out_file is not None:
+        out.print(f"{len(frame):,} cohort-period rows written to {out_file}")
+
+
+@app.command()
+def profitability(
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    config: ConfigOption = None,
+    out_file: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Customer profitability: margin, cost-to-serve from contacts sent (cost per channel from the
+    costs section of the rules file), and 52-week CLV net of both (per customer in --out)."""
+    from patron.profitability import profitability as run_profitability
+
+    with spinner("scoring customers and costing contacts", quiet=as_json):
+        frame = run_profitability(db, as_of=as_of, config=config)
+    _write(frame, out_file)
+    known = frame["margin_rate"].notna()
+    figures = {
+        "customers": len(frame),
+        "revenue": float(frame["revenue"].sum()),
+        "with_margin": int(known.sum()),
+        "margin_total": float(frame["margin_total"].sum()) if known.any() else None,
+        "contacts": int(frame["contacts"].sum()),
+        "contact_cost": float(frame["contact_cost"].sum()),
+        "clv": float(frame["clv"].sum()),
+        "expected_contact_cost": float(frame["expected_contact_cost"].sum()),
+        "clv_net": float(frame["clv_net"].sum()) if frame["clv_net"].notna().any() else None,
+        "unprofitable": int((frame["clv_net"] < 0).sum()),
+        "out": str(out_file) if out_file else None,
+    }
+    if as_json:
+        _print_json(figures)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"Customer profitability: {len(frame):,} customers", show_header=False, title_justify="left")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    t.add_row("revenue (net of refunds)", _num(figures["revenue"]))
+    t.add_row(f"margin ({figures['with_margin']:,} customers with margin data)", _num(figures["margin_total"]) or "unknown: set \\[costs] default_margin_rate")
+    t.add_row("contacts sent / their cost", f"{figures['contacts']:,} / {_num(figures['contact_cost'])}")
+    t.add_row("CLV, next 52 weeks (revenue)", _num(figures["clv"]))
+    t.add_row("expected contact cost, next 52 weeks", _num(figures["expected_contact_cost"]))
+    t.add_row("CLV net of margin and contact cost", _num(figures["clv_net"]) or "unknown (no margin)")
+    t.add_row("customers with negative net CLV", f"{figures['unprofitable']:,}")
+    out.print(t)
+    if out_file is not None:
+        out.print(f"profitability of {len(frame):,} customers written to {out_file}")
