@@ -22,7 +22,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-DbOption = Annotated[str | None, typer.Option("--db", help="DuckDB database file [default: patron.duckdb or $PATRON_DB].")]
+DbOption = Annotated[str | None, typer.Option("--db", help="DuckDB database file \\[default: patron.duckdb or $PATRON_DB].")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of text.")]
 
 
