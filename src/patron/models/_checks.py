@@ -20,7 +20,8 @@ def check_frequency_recency_T(
     """Validate and convert (x, t_x, T) for continuous-time models.
 
     Requires equal-length 1-D finite arrays with x a non-negative integer, ``0 <= t_x <= T``,
-    ``T > 0`` and ``t_x == 0`` whenever ``x == 0``. Returns float64 arrays (x as float64 too).
+    ``T >= 0`` (``T = 0``: a customer first seen at the end of the period, who carries no
+    information but is scored like any other; only with ``x = 0``) and ``t_x == 0`` whenever ``x == 0``. Returns float64 arrays (x as float64 too).
     """
     x = np.asarray(frequency, dtype=np.float64).ravel()
     tx = np.asarray(recency, dtype=np.float64).ravel()
@@ -34,8 +35,10 @@ def check_frequency_recency_T(
         return x, tx, T_
     if x.min() < 0 or not np.array_equal(x, np.trunc(x)):
         raise ValueError("frequency must be a non-negative integer")
-    if T_.min() <= 0:
-        raise ValueError("T must be positive")
+    if T_.min() < 0:
+        raise ValueError("T must be non-negative")
+    if np.any((T_ == 0) & (x > 0)):
+        raise ValueError("T must be positive for customers with repeat purchases")
     if tx.min() < 0 or np.any(tx > T_):
         raise ValueError("recency must satisfy 0 <= recency <= T")
     if np.any(tx[x == 0] != 0):
