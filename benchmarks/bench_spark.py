@@ -7,8 +7,9 @@ For each size, simulated transactions (``bench_summary.BENCH_PARAMS``: BG/NBD + 
 6.4 orders per customer) are written once to Parquet under ``benchmarks/out/``. Then, each engine in
 its own child process:
 
-* **spark** (``local[2]``, driver memory ``--driver-memory``): fit BG/NBD and Gamma-Gamma on the
-  compressed statistics aggregated by Spark (``fit_spark``), score every customer on the executors
+* **spark** (``local[2]``, driver memory ``--driver-memory``): the summary, persisted (memory and
+  disk), then BG/NBD and Gamma-Gamma fitted on its compressed statistics aggregated by Spark
+  (``fit_spark_summary``), score every customer on the executors
   and write the scores as Parquet (``score_spark`` + ``write_scores``), customer equity and its
   interval on the cluster (``equity_interval_spark``);
 * **duckdb**: load the Parquet file into a patron database (one ``INSERT ... FROM read_parquet``,
@@ -95,7 +96,9 @@ def _timed(steps: dict[str, float], name: str, fn):
 
 
 def worker_spark(args) -> dict:
-    from patron.engines.spark import fit_spark, spark_session, summary_spark
+    from pyspark import StorageLevel
+
+    from patron.engines.spark import fit_spark_summary, spark_session, summary_spark
     from patron.engines.spark_score import equity_interval_spark, score_spark, write_scores
 
     steps: dict[str, float] = {}
@@ -103,9 +106,10 @@ def worker_spark(args) -> dict:
     with TreeMemory() as memory:
         spark = _timed(steps, "start session", lambda: spark_session(
             f"local[{CORES}]", **{"spark.driver.memory": args.driver_memory}))
-        tm = _timed(steps, "fit BG/NBD", lambda: fit_spark("bgnbd", spark, args.parquet, end=args.end))
-        sm = _timed(steps, "fit Gamma-Gamma", lambda: fit_spark("gammagamma", spark, args.parquet, end=args.end))
-        summary = summary_spark(spark, args.parquet, end=args.end)
+        summary = summary_spark(spark, args.parquet, end=args.end).persist(StorageLevel.MEMORY_AND_DISK)
+        _timed(steps, "summary (persisted)", summary.count)
+        tm = _timed(steps, "fit BG/NBD", lambda: fit_spark_summary("bgnbd", summary))
+        sm = _timed(steps, "fit Gamma-Gamma", lambda: fit_spark_summary("gammagamma", summary))
         _timed(steps, "score + write", lambda: write_scores(score_spark(summary, tm, sm, **kw), args.scores))
         equity = _timed(steps, "equity + interval", lambda: equity_interval_spark(summary, tm, sm, **kw))
         spark.stop()

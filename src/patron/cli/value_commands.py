@@ -161,19 +161,24 @@ def _score_on_spark(out_file: Path, transactions: str | None, *, model: str, per
     if horizon <= 0:
         raise InputError(f"--horizon must be positive; got {horizon}")
     spark = _spark(transactions, end)
-    from patron.engines.spark import fit_spark, summary_spark
+    from pyspark import StorageLevel
+
+    from patron.engines.spark import fit_spark_summary, summary_spark
     from patron.engines.spark_score import equity_interval_spark, score_spark, write_scores
     from patron.models.clv import METHODS
 
     kw = dict(horizon=horizon, period=period, discount_rate=discount_rate, margin=margin)
-    with spinner("fitting on Spark statistics", quiet=quiet):
-        tm = fit_spark(model, spark, transactions, period=period, end=end)
-        sm = fit_spark("gammagamma", spark, transactions, period=period, end=end)
-    with spinner("scoring customers on the executors", quiet=quiet):
-        summary = summary_spark(spark, transactions, period=period, end=end)
-        write_scores(score_spark(summary, tm, sm, **kw), out_file, partition_by=partition_by)
-        equity, lower, upper = equity_interval_spark(summary, tm, sm, **kw)
-        customers = summary.count()
+    summary = summary_spark(spark, transactions, period=period, end=end).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        with spinner("fitting on Spark statistics", quiet=quiet):
+            tm = fit_spark_summary(model, summary)
+            sm = fit_spark_summary("gammagamma", summary)
+        with spinner("scoring customers on the executors", quiet=quiet):
+            write_scores(score_spark(summary, tm, sm, **kw), out_file, partition_by=partition_by)
+            equity, lower, upper = equity_interval_spark(summary, tm, sm, **kw)
+            customers = summary.count()
+    finally:
+        summary.unpersist()
     return {
         "customers": int(customers), "out": str(out_file), "model": model, "horizon": horizon, "period": period.upper(),
         "customer_equity": equity, "customer_equity_lower": lower, "customer_equity_upper": upper,

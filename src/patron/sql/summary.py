@@ -137,5 +137,11 @@ def sufficient_statistics_sql(spec: SummarySpec, dialect: Dialect, columns: tupl
     for c in columns:
         if c not in SUMMARY_COLUMNS + HOLDOUT_COLUMNS:
             raise ValueError(f"unknown summary column {c!r}")
+    return compress_sql(f"(\n{summary_sql(spec, dialect)}\n) s", columns)
+
+
+def compress_sql(source: str, columns: tuple[str, ...]) -> str:
+    """Distinct rows of ``columns`` of ``source`` (a table name or a parenthesised, aliased query)
+    with ``weight``, the number of rows sharing them: the compression every engine runs."""
     cols = ", ".join(columns)
-    return f"SELECT {cols}, COUNT(*) AS weight FROM (\n{summary_sql(spec, dialect)}\n) s GROUP BY {cols}"
+    return f"SELECT {cols}, COUNT(*) AS weight FROM {source} GROUP BY {cols}"
