@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "value_commands",  # fit, score, evaluate
     "status_commands",  # status, migration
     "loyalty_commands",  # loyalty, cohorts, profitability
+    "segment_commands",  # segments, profiles, equity
     "rights_commands",  # export-customer, erase-customer
 )
 """Modules under ``patron.cli`` whose import registers commands on :data:`app`."""

@@ -1,0 +1,185 @@
+"""Commands about segments and customer equity: ``patron segments``, ``patron profiles`` and
+``patron equity``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+from patron.cli.progress import spinner
+
+AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the profiles, e.g. 1998-06-30 \\[default: the stored profiles, else the day of the last purchase].")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file (\\[segments], \\[rfm], \\[tiers], \\[status], ...) \\[default: $PATRON_CONFIG or ./patron.toml].")]
+OutOption = Annotated[Path | None, typer.Option("--out", help="Also write the table to a .csv or .parquet file.")]
+
+
+def _clean(value: Any) -> Any:
+    """A JSON-safe scalar (NaN and NaT become null, dates ISO text)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()[:10] if getattr(value, "hour", 0) == 0 and getattr(value, "minute", 0) == 0 else value.isoformat()
+    return value.item() if hasattr(value, "item") else value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _write(frame: pd.DataFrame, path: Path | None) -> None:
+    if path is None:
+        return
+    import pyarrow as pa
+
+    from patron.io import write_table
+
+    write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+
+
+def _check_date(value: str | None, name: str) -> None:
+    from patron.status import parse_date
+
+    parse_date(value, name)
+
+
+def _money(v: float) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.2f}"
+
+
+@app.command()
+def segments(
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="TOML file whose \\[segments] section adds or replaces segments (name = \"rule\").")] = None,
+    config: ConfigOption = None,
+    out_file: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every segment (built-in and from the rules files) with its size, total and mean CLV,
+    share of customer equity, and status mix; rules are evaluated in the database."""
+    from patron.errors import InputError
+    from patron.segments import segment_table
+
+    _check_date(as_of, "--as-of")
+    if rules is not None and not rules.is_file():
+        raise InputError(f"--rules: file {rules} does not exist")
+    with spinner("evaluating segments", quiet=as_json):
+        table = segment_table(db, config=config, rules=rules, as_of=as_of)
+    _write(table, out_file)
+    if as_json:
+        _print_json({"segments": _records(table), "out": str(out_file) if out_file else None})
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    from patron.status import STATUSES
+
+    t = Table(title="Segments (a customer may be in several; equity share = segment CLV / all CLV)", title_justify="left")
+    t.add_column("segment", no_wrap=True)
+    for name in ("customers", "total CLV", "mean CLV", "share", "status mix"):
+        t.add_column(name, justify="left" if name == "status mix" else "right")
+    for row in table.to_dict(orient="records"):
+        share = row["equity_share"]
+        mix = ", ".join(f"{s} {int(row[s]):,}" for s in STATUSES if row[s])
+        t.add_row(
+            escape(str(row["segment"])), f"{row['customers']:,}", _money(row["total_clv"]), _money(row["mean_clv"]),
+            "" if share is None or math.isnan(share) else f"{share:.1%}", mix,
+        )
+    out.print(t)
+    for row in table.itertuples(index=False):
+        out.print(f"  [bold]{escape(str(row.segment))}[/]: {escape(str(row.rule))}", highlight=False)
+    if out_file is not None:
+        out.print(f"segments written to {out_file}")
+
+
+@app.command()
+def profiles(
+    db: DbOption = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Date of the profiles, e.g. 1998-06-30 \\[default: day of the last purchase].")] = None,
+    config: ConfigOption = None,
+    out_file: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build (or refresh) the customer_profiles table: one row per customer with summary, CLV,
+    status, loyalty, profitability, RFM scores and value tier as of a date."""
+    from patron.profiles import build_profiles
+
+    _check_date(as_of, "--as-of")
+    with spinner("building customer profiles", quiet=as_json):
+        frame = build_profiles(db, as_of=as_of, config=config)
+    _write(frame, out_file)
+    day = str(frame["as_of"].iloc[0])[:10] if len(frame) else str(as_of)
+    counts = frame["status"].value_counts().to_dict()
+    tiers = frame["value_tier"].value_counts().to_dict()
+    info = {
+        "as_of": day, "customers": len(frame), "customer_equity": float(frame["clv"].sum()),
+        "statuses": {str(k): int(v) for k, v in counts.items()}, "value_tiers": {str(k): int(v) for k, v in tiers.items()},
+        "table": "customer_profiles", "out": str(out_file) if out_file else None,
+    }
+    if as_json:
+        _print_json(info)
+        return
+    out.print(
+        f"customer_profiles as of {day}: [bold]{len(frame):,}[/] customers, customer equity {info['customer_equity']:,.2f}; "
+        + ", ".join(f"{k} {v:,}" for k, v in info["statuses"].items())
+    )
+    if out_file is not None:
+        out.print(f"profiles written to {out_file}")
+
+
+@app.command()
+def equity(
+    db: DbOption = None,
+    by: Annotated[str | None, typer.Option("--by", help="Profile column to group by: category (top_category), value_tier, status, rfm_cell, ...")] = None,
+    over_time: Annotated[bool, typer.Option("--over-time", help="Customer equity as of each period end, re-fitting the models at each date.")] = False,
+    as_of: AsOfOption = None,
+    start: Annotated[str | None, typer.Option("--start", help="With --over-time: first date \\[default: first purchase].")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="With --over-time: last date \\[default: last purchase].")] = None,
+    freq: Annotated[str, typer.Option("--freq", help="With --over-time: M (month ends), Q (quarter ends) or Y (year ends).")] = "M",
+    config: ConfigOption = None,
+    out_file: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Customer equity (sum of CLV, next 52 weeks) by a profile column (default value_tier), or
+    over time with its interval."""
+    from patron.errors import InputError
+    from patron.segments import equity_by, equity_over_time
+
+    if over_time and by is not None:
+        raise InputError("give either --by COLUMN or --over-time, not both")
+    for value, name in ((as_of, "--as-of"), (start, "--start"), (end, "--end")):
+        _check_date(value, name)
+    with spinner("computing customer equity", quiet=as_json):
+        if over_time:
+            table = equity_over_time(db, start=start, end=end, freq=freq)
+        else:
+            table = equity_by(db, by or "value_tier", config=config, as_of=as_of)
+    _write(table, out_file)
+    if as_json:
+        _print_json({"by": None if over_time else (by or "value_tier"), "over_time": over_time, "rows": _records(table), "out": str(out_file) if out_file else None})
+        return
+    from rich.table import Table
+
+    if over_time:
+        t = Table(title="Customer equity over time (next 52 weeks, 10%/year; 95% interval, parameter uncertainty)", title_justify="left")
+        for name in ("as of", "customers", "equity", "lower", "upper"):
+            t.add_column(name, justify="left" if name == "as of" else "right")
+        for r in table.itertuples(index=False):
+            t.add_row(str(r.as_of)[:10], f"{r.customers:,}", _money(r.equity), _money(r.equity_lower), _money(r.equity_upper))
+    else:
+        col = table.columns[0]
+        t = Table(title=f"Customer equity by {col}", title_justify="left")
+        for name in (col, "customers", "equity", "mean CLV", "equity share"):
+            t.add_column(name, justify="left" if name == col else "right")
+        for r in table.to_dict(orient="records"):
+            share = r["equity_share"]
+            label = "(none)" if r[col] is None or (isinstance(r[col], float) and math.isnan(r[col])) else str(r[col])
+            t.add_row(label, f"{r['customers']:,}", _money(r["equity"]), _money(r["mean_clv"]), "" if share is None or math.isnan(share) else f"{share:.1%}")
+    out.print(t)
+    if out_file is not None:
+        out.print(f"table written to {out_file}")

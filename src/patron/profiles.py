@@ -1,0 +1,169 @@
+"""The customer profile table: one row per customer as of a date, everything patron knows.
+
+:func:`build_profiles` gathers the weekly summary (:func:`patron.summary`), lifetime value
+(:func:`patron.value.score`: BG/NBD + Gamma-Gamma, 52 weeks, 10% a year, margin 1), relationship
+status (:func:`patron.status.relationship_status`), loyalty behaviour
+(:func:`patron.loyalty.loyalty`) and profitability (:func:`patron.profitability.profitability`),
+then joins them, RFM scores (:mod:`patron.segments.rfm`) and value tiers
+(:mod:`patron.segments.tiers`) in **one SQL statement** in the engine and stores the result as the
+table ``customer_profiles`` (:data:`PROFILE_COLUMNS`, replaced on every build).
+
+Prospects (in ``customers``, no purchase on or before ``as_of``) are included with status
+``prospect``, NULL purchase columns, and ``clv`` (and its interval) 0.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from patron.config import section
+from patron.errors import NoDataError
+from patron.store import connect, table_exists
+
+if TYPE_CHECKING:
+    from patron.segments.rfm import RfmRules
+    from patron.segments.tiers import TierRules
+
+PROFILE_TABLE = "customer_profiles"
+"""Name of the stored table."""
+
+PROFILE_COLUMNS: dict[str, str] = {
+    "customer_id": "VARCHAR", "as_of": "DATE",
+    "first_purchase": "TIMESTAMP", "last_purchase": "TIMESTAMP", "n_orders": "BIGINT", "total_spend": "DOUBLE",
+    "frequency": "DOUBLE", "recency": "DOUBLE", "T": "DOUBLE", "monetary_value": "DOUBLE",
+    "probability_alive": "DOUBLE", "expected_purchases": "DOUBLE", "clv": "DOUBLE", "clv_lower": "DOUBLE", "clv_upper": "DOUBLE",
+    "status": "VARCHAR", "status_reason": "VARCHAR",
+    "returned": "BOOLEAN", "days_to_second_purchase": "DOUBLE", "interpurchase_trend": "VARCHAR", "spend_trend": "VARCHAR",
+    "discount_order_share": "DOUBLE", "discount_revenue_share": "DOUBLE", "discount_dependent": "BOOLEAN", "top_category": "VARCHAR",
+    "margin_total": "DOUBLE", "contact_cost": "DOUBLE", "clv_net": "DOUBLE",
+    "recency_score": "INTEGER", "frequency_score": "INTEGER", "monetary_score": "INTEGER", "rfm_score": "VARCHAR", "value_tier": "VARCHAR",
+}
+"""Columns of ``customer_profiles`` and their SQL types, in order (see docs/segments.md)."""
+
+VALUE_SETTINGS: dict[str, Any] = {"model": "bgnbd", "horizon": 52.0, "discount_rate": 0.10, "margin": 1.0}
+"""How ``clv`` is scored: BG/NBD + Gamma-Gamma, horizon 52 weeks, 10% annual discount rate,
+margin 1 (CLV in revenue; ``clv_net`` applies margins and costs)."""
+
+_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "s": ("_p_summary", ("first_purchase", "last_purchase", "n_orders", "total_spend", "frequency", "recency", "T", "monetary_value")),
+    "v": ("_p_scores", ("probability_alive", "expected_purchases", "clv", "clv_lower", "clv_upper")),
+    "st": ("_p_status", ("status", "status_reason")),
+    "lo": ("_p_loyalty", ("returned", "days_to_second_purchase", "interpurchase_trend", "spend_trend", "discount_order_share",
+                         "discount_revenue_share", "discount_dependent", "top_category")),
+    "pr": ("_p_profit", ("margin_total", "contact_cost", "clv_net")),
+}
+"""Alias -> (registered frame, the profile columns it provides)."""
+
+ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
+
+
+def _as_date(value: str | date | datetime | None) -> date | None:
+    from patron.status import parse_date
+
+    return parse_date(value)
+
+
+def _last_day(db: str | os.PathLike[str] | None) -> date:
+    from patron.status import last_purchase_day
+
+    return last_purchase_day(db)
+
+
+def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, tiers: TierRules | None = None) -> str:
+    """The SELECT that joins the registered frames (``_p_summary``, ``_p_scores``, ``_p_status``,
+    ``_p_loyalty``, ``_p_profit``) and, when ``prospects``, the ``customers`` table into the
+    profile rows, with RFM scores and value tiers."""
+    from patron.segments.rfm import rfm_sql
+    from patron.segments.tiers import tiers_sql
+
+    day = f"DATE '{as_of.isoformat()}'"
+    people = "SELECT customer_id FROM _p_summary"
+    if prospects:
+        people += f" UNION SELECT CAST(customer_id AS VARCHAR) FROM customers WHERE first_seen IS NULL OR CAST(first_seen AS DATE) <= {day}"
+    cols, joins = [], []
+    for alias, (frame, names) in _SOURCES.items():
+        joins.append(f"LEFT JOIN {frame} AS {alias} ON {alias}.customer_id = p.customer_id")
+        for n in names:
+            expr = f'{alias}."{n}"'
+            if n in ("clv", "clv_lower", "clv_upper"):
+                expr = f"CASE WHEN s.customer_id IS NULL THEN 0.0 ELSE {expr} END"
+            elif n == "status":
+                expr = f"COALESCE({expr}, CASE WHEN s.customer_id IS NULL THEN 'prospect' END)"
+            cols.append(f'CAST({expr} AS {PROFILE_COLUMNS[n]}) AS "{n}"')
+    base = f"""SELECT p.customer_id, {day} AS as_of, {', '.join(cols)}
+    FROM ({people}) AS p
+    {' '.join(joins)}"""
+    final = ", ".join(
+        f'CAST(b."{c}" AS {t}) AS "{c}"' if c not in ("recency_score", "frequency_score", "monetary_score", "rfm_score", "value_tier")
+        else f'CAST({"t" if c == "value_tier" else "r"}."{c}" AS {t}) AS "{c}"'
+        for c, t in PROFILE_COLUMNS.items()
+    )
+    return f"""WITH base AS ({base})
+SELECT {final}
+FROM base AS b
+LEFT JOIN ({rfm_sql('base', rfm)}) AS r ON r.customer_id = b.customer_id
+LEFT JOIN ({tiers_sql('base', tiers)}) AS t ON t.customer_id = b.customer_id
+ORDER BY b.customer_id"""
+
+
+def build_profiles(
+    db: str | os.PathLike[str] | None = None,
+    *,
+    as_of: str | date | datetime | None = None,
+    config: ConfigArg = None,
+    write: bool = True,
+) -> pd.DataFrame:
+    """Build the customer profile table as of ``as_of`` (default: the day of the last transaction).
+
+    Every column is defined in docs/segments.md (:data:`PROFILE_COLUMNS`). The per-customer
+    parts come from the modules named in the module docstring; the join, RFM scores and tiers run
+    in SQL. With ``write`` (default) the result replaces the table ``customer_profiles`` in ``db``.
+    ``config`` is the rules file (path or parsed dict) whose ``[rfm]``, ``[tiers]``, ``[status]``,
+    ``[loyalty]`` and ``[costs]`` sections apply.
+
+    Returns the profiles as a DataFrame, one row per customer (prospects included), sorted by
+    ``customer_id``.
+    """
+    from patron.loyalty import loyalty
+    from patron.profitability import profitability
+    from patron.segments.rfm import RfmRules
+    from patron.segments.tiers import TierRules
+    from patron.status import relationship_status
+    from patron.summary import summary
+    from patron.value import score
+
+    day = _as_date(as_of) or _last_day(db)
+    summ = summary(db, period="W", end=day)
+    scores = score(summ, period="W", **VALUE_SETTINGS)
+    status = relationship_status(db, as_of=day, config=config, scores=scores)
+    loyal = loyalty(db, as_of=day, config=config)
+    profit = profitability(db, scores=scores.customers, as_of=day, config=config)
+    frames = {"_p_summary": summ, "_p_scores": scores.customers, "_p_status": status, "_p_loyalty": loyal, "_p_profit": profit}
+    rfm, tiers = section("rfm", RfmRules, config), section("tiers", TierRules, config)
+    with connect(db, read_only=not write) as con:
+        for name, frame in frames.items():
+            frame = frame.copy()
+            frame["customer_id"] = frame["customer_id"].astype(str)
+            con.register(name, frame)
+        sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm, tiers=tiers)
+        if write:
+            con.execute(f"CREATE OR REPLACE TABLE {PROFILE_TABLE} AS {sql}").fetchall()
+            result = con.sql(f"SELECT * FROM {PROFILE_TABLE} ORDER BY customer_id").df()
+        else:
+            result = con.sql(sql).df()
+        for name in frames:
+            con.unregister(name)
+    return result
+
+
+def read_profiles(db: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """The stored ``customer_profiles`` table (raises :class:`NoDataError` when it was never built:
+    run ``patron profiles`` or :func:`build_profiles`)."""
+    with connect(db, read_only=True) as con:
+        if not table_exists(con, PROFILE_TABLE):
+            raise NoDataError(f"database {db} has no {PROFILE_TABLE} table: run patron profiles --db {db} first")
+        return con.sql(f"SELECT * FROM {PROFILE_TABLE} ORDER BY customer_id").df()
