@@ -28,4 +28,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache patron.duckdb demo.duckdb
+	rm -rf $(VENV) .pytest_cache patron.duckdb demo.duckdb patron-report.html test-artifacts

@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "status_commands",  # status, migration
     "loyalty_commands",  # loyalty, cohorts, profitability
     "segment_commands",  # segments, profiles, equity
+    "report_commands",  # report
     "contact_commands",  # contact-effect
     "rights_commands",  # export-customer, erase-customer
 )

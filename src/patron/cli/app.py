@@ -158,11 +158,12 @@ def simulate(
 @app.command()
 def demo(
     db: Annotated[str, typer.Option("--db", help="Database file for the demo.")] = "demo.duckdb",
+    report: Annotated[Path, typer.Option("--report", help="Where to write the HTML report.")] = Path("patron-report.html"),
 ) -> None:
-    """Ingest the bundled CDNOW sample, summarise it, and report on the customer base."""
+    """Ingest the bundled CDNOW sample, summarise it, value every customer, and write the HTML report."""
     from patron.cli.demo import run_demo
 
-    run_demo(db, out, err)
+    run_demo(db, out, err, report=report)
 
 
 @app.command()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 from rich.console import Console
 
 from patron.datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, data_path
@@ -12,8 +15,10 @@ from patron.summary import summary
 CDNOW_SAMPLE_COLUMNS = ["master_customer_id", "customer_id", "date", "number_of_cds", "amount"]
 
 
-def run_demo(db: str, out: Console, err: Console) -> None:
-    """Ingest the CDNOW sample into ``db``, summarise the 39-week calibration period, print a report."""
+def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None) -> None:
+    """Ingest the CDNOW sample into ``db``, summarise the 39-week calibration period, value every
+    customer, print the figures, and write the HTML report (status, segments, cohorts, equity) to
+    ``report``."""
     source = data_path("CDNOW_sample.txt")
     out.rule("patron demo: CDNOW sample, 2,357 customers (Fader & Hardie)")
     with err.status("ingesting CDNOW_sample.txt"):
@@ -42,3 +47,11 @@ def run_demo(db: str, out: Console, err: Console) -> None:
         f"customer equity, next 52 weeks at 10%/year: [bold]{scores.equity:,.2f}[/] USD "
         f"({scores.level:.0%} interval {scores.equity_lower:,.2f} to {scores.equity_upper:,.2f}; parameter uncertainty)"
     )
+    if report is None:
+        return
+    from patron.report import write_report
+
+    began = time.perf_counter()
+    with err.status("writing the customer equity report (status, loyalty, segments, cohorts, equity over time)") as status:
+        path = write_report(db, report, on_section=lambda title: status.update(f"report: {title}"))
+    out.print(f"report: [bold]{path.resolve()}[/] ({time.perf_counter() - began:.1f} s; open it in a browser, no network needed)")

@@ -1,0 +1,40 @@
+"""``patron report``: write the customer equity report as one self-contained HTML file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+
+
+@app.command()
+def report(
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write, e.g. report.html.")],
+    db: DbOption = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Report date (default: the day of the last transaction).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Rules file (default: $PATRON_CONFIG, else ./patron.toml).")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Title of the report.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the customer equity report (equity over time and by segment, status and migration,
+    cohort retention, CLV distribution, loyalty, top segments) as one HTML file that opens
+    without a network."""
+    from patron.report import write_report
+
+    started = time.perf_counter()
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True, quiet=as_json), transient=True) as bar:
+        task = bar.add_task("building report", total=None)
+        path = write_report(db, out_file, as_of=as_of, config=config, title=title,
+                            on_section=lambda name: bar.update(task, description=f"building report: {name}"))
+    seconds = time.perf_counter() - started
+    if as_json:
+        _print_json({"out": str(path), "bytes": path.stat().st_size, "seconds": round(seconds, 2)})
+        return
+    out.print(f"report written to [bold]{path}[/] ({path.stat().st_size / 1e6:.1f} MB, {seconds:.1f} s)")

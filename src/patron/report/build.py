@@ -1,0 +1,108 @@
+"""Build the report: resolve the report date, run every registered section, assemble the page."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from patron.errors import InputError, NoDataError
+from patron.models import ConvergenceError
+from patron.report import sections as _builtin  # noqa: F401  (registers the built-in sections)
+from patron.report.html import Section, render_page
+from patron.report.registry import (
+    ConfigArg,
+    ReportContext,
+    load_section_modules,
+    registered_sections,
+    section_builder,
+    section_title,
+)
+from patron.settings import get_settings
+from patron.store import connect, table_exists
+
+DEFAULT_TITLE = "Customer equity report"
+"""Title of the report when none is given."""
+
+
+def resolve_as_of(db: str | os.PathLike[str], as_of: str | date | datetime | None = None) -> date:
+    """The report date: ``as_of`` as a day, or the day of the last transaction in ``db``.
+
+    Raises :class:`NoDataError` when ``db`` holds no transactions and :class:`InputError` for a
+    date that does not parse.
+    """
+    if as_of is not None:
+        try:
+            return pd.Timestamp(as_of).date()
+        except (ValueError, TypeError):
+            raise InputError(f"--as-of must be a date like 2024-06-30; got {as_of!r}") from None
+    with connect(db, read_only=True) as con:
+        last = con.execute("SELECT CAST(max(occurred_at) AS DATE) FROM transactions").fetchall() if table_exists(con, "transactions") else [(None,)]
+    if not last or last[0][0] is None:
+        raise NoDataError(f"database {db} holds no transactions: ingest some first (patron ingest FILE --db {db})")
+    return last[0][0]
+
+
+def build_report(
+    db: str | os.PathLike[str] | None,
+    *,
+    as_of: str | date | datetime | None = None,
+    config: ConfigArg = None,
+    title: str | None = None,
+    sections: Sequence[str] | None = None,
+    on_section: Callable[[str], None] | None = None,
+) -> str:
+    """The customer equity report for ``db`` as one self-contained HTML document.
+
+    ``db``: database file (default ``patron.duckdb`` or ``$PATRON_DB``). ``as_of``: report date
+    (default: day of the last transaction). ``config``: rules file (path or dict). ``sections``:
+    keys of the sections to include, in report order (default: every registered section; see
+    :func:`patron.report.registered_sections`). ``on_section`` is called with each section's
+    title before it is built (progress display).
+
+    A section whose data are missing (:class:`~patron.errors.NoDataError`) or whose model does not
+    converge is left out with a note in the closing section; an :class:`~patron.errors.InputError`
+    (a bad rules file, a bad date) stops the report. Writes the ``customer_profiles`` table as of
+    ``as_of`` into ``db`` as a side effect.
+    """
+    db = str(db if db is not None else get_settings().db)
+    day = resolve_as_of(db, as_of)
+    ctx = ReportContext(db=db, as_of=day, config=config)
+    load_section_modules()
+    keys = registered_sections()
+    if sections is not None:
+        unknown = [k for k in sections if k not in keys]
+        if unknown:
+            raise InputError(f"unknown report section {unknown[0]!r}; known: {', '.join(keys)}")
+        keys = [k for k in keys if k in set(sections)]
+    built: list[Section] = []
+    for key in keys:
+        if on_section is not None:
+            on_section(section_title(key))
+        started = time.perf_counter()
+        try:
+            section = section_builder(key)(db, ctx)
+        except (NoDataError, ConvergenceError) as exc:  # no data for this part: say so, go on
+            ctx.notes.append(f"The {section_title(key)} section is left out: {exc}")
+            section = None
+        ctx.timings[key] = time.perf_counter() - started
+        if section is not None:
+            built.append(section)
+    subtitle = f"{Path(db).name} · as of {day.isoformat()} · built {datetime.now().strftime('%Y-%m-%d %H:%M')}"
+    return render_page(title or DEFAULT_TITLE, built, subtitle=subtitle)
+
+
+def write_report(db: str | os.PathLike[str] | None, out: str | os.PathLike[str], **kw: object) -> Path:
+    """Build the report (keyword arguments as :func:`build_report`) and write it to ``out``
+    (UTF-8, folders created); returns the path."""
+    path = Path(out)
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--out must end in .html; got {path}")
+    text = build_report(db, **kw)  # type: ignore[arg-type]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,275 @@
+"""Figures of the customer equity report: pure functions from DataFrames to plotly Figures.
+
+Each function takes the table another part of patron returns (equity over time, a segment table,
+a migration matrix, cohorts, per-customer CLV) and draws it without reading files or databases, so
+that the figure's data can be checked against its input. Money is in the currency of the
+transactions; shares are fractions in [0, 1] shown as percentages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+STATUS_ORDER: tuple[str, ...] = ("prospect", "new", "active", "cooling", "at_risk", "lapsed", "lost")
+"""Relationship statuses in the order they are drawn (from not yet a customer to gone)."""
+
+STATUS_COLORS: dict[str, str] = {
+    "prospect": "#9aa5b1", "new": "#3b82f6", "active": "#16a34a", "cooling": "#eab308",
+    "at_risk": "#f97316", "lapsed": "#dc2626", "lost": "#57534e",
+}
+"""Colour of each status, shared by every figure that shows statuses."""
+
+GRID = "#ebf0f8"
+"""Colour of grid and zero lines. Figures keep plotly's default template and set a white
+background and these light lines themselves (as ``plotly_white`` does): assigning a named template
+to each figure costs a tenth of a second per figure for validation."""
+
+LOG_SKEW_THRESHOLD = 2.0
+"""Sample skewness of positive CLVs above which the CLV histogram uses a log10 axis."""
+
+HISTOGRAM_BINS = 40
+"""Number of bins of the CLV histogram."""
+
+LOG_FLOOR_QUANTILE = 0.01
+"""On the log axis of the CLV histogram, CLVs below this quantile of the positive CLVs are
+counted in the first bar."""
+
+ACCENT = "#2563eb"
+"""Colour of single-series figures."""
+
+CATEGORY_COLORS: dict[str, str] = {
+    "returned": "#16a34a", "one purchase": "#f97316",
+    "shortening": "#16a34a", "steady": "#9aa5b1", "lengthening": "#f97316",
+    "rising": "#16a34a", "falling": "#f97316",
+    "full price": "#16a34a", "occasional discount": "#9aa5b1", "discount dependent": "#dc2626",
+}
+"""Colour of each loyalty category: green for the loyal behaviour, grey neutral, orange/red not."""
+
+LABEL_MIN_SHARE = 0.08
+"""Bar segments of the loyalty figure narrower than this share are labelled on hover only."""
+
+EXTRA_COLORS: tuple[str, ...] = ("#3b82f6", "#a855f7", "#14b8a6", "#eab308", "#ec4899", "#64748b")
+"""Colours for categories not in :data:`CATEGORY_COLORS`, in order of appearance."""
+
+
+def _layout(fig: go.Figure, title: str, *, height: int = 420, **kw: object) -> go.Figure:
+    fig.update_layout(title={"text": title, "x": 0.01}, height=height, plot_bgcolor="white", paper_bgcolor="white",
+                      margin={"l": 60, "r": 20, "t": 60, "b": 50}, **kw)
+    lines = {"gridcolor": GRID, "zerolinecolor": GRID, "linecolor": GRID}
+    fig.update_xaxes(**lines)
+    fig.update_yaxes(**lines)
+    return fig
+
+
+def _status_sorted(labels: Sequence[str]) -> list[str]:
+    """Known statuses first in :data:`STATUS_ORDER`, then any others in their given order."""
+    known = [s for s in STATUS_ORDER if s in set(labels)]
+    return known + [s for s in labels if s not in STATUS_ORDER]
+
+
+def equity_over_time_figure(frame: pd.DataFrame, *, currency: str = "") -> go.Figure:
+    """Customer equity at each as-of date with its interval as a shaded band.
+
+    ``frame`` has columns ``as_of, equity`` and optionally ``equity_lower, equity_upper``
+    (the interval of total CLV); one row per as-of date.
+    """
+    df = frame.sort_values("as_of")
+    x = pd.to_datetime(df["as_of"])
+    fig = go.Figure()
+    if {"equity_lower", "equity_upper"} <= set(df.columns):
+        fig.add_trace(go.Scatter(x=x, y=df["equity_upper"].to_numpy(dtype=float), mode="lines",
+                                 line={"width": 0}, name="upper", showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=x, y=df["equity_lower"].to_numpy(dtype=float), mode="lines",
+                                 line={"width": 0}, fill="tonexty", fillcolor="rgba(37,99,235,0.18)",
+                                 name="interval", hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=x, y=df["equity"].to_numpy(dtype=float), mode="lines+markers",
+                             line={"color": ACCENT, "width": 2}, name="customer equity"))
+    return _layout(fig, "Customer equity over time", yaxis_title=f"total CLV {currency}".strip(),
+                   xaxis_title="as of", hovermode="x unified")
+
+
+def bar_figure(frame: pd.DataFrame, *, label: str, value: str, title: str, top: int | None = 15,
+               value_title: str | None = None, percent: bool = False) -> go.Figure:
+    """Bars of ``value`` per ``label``, largest first, at most ``top`` bars (all when ``None``)."""
+    df = frame.sort_values(value, ascending=False)
+    if top is not None:
+        df = df.head(top)
+    fig = go.Figure(go.Bar(x=df[label].astype(str).to_numpy(), y=df[value].to_numpy(dtype=float),
+                           marker_color=ACCENT, name=value))
+    fig = _layout(fig, title, yaxis_title=value_title or value)
+    if percent:
+        fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+def equity_by_segment_figure(table: pd.DataFrame, *, label: str = "segment", value: str = "total_clv",
+                             top: int | None = 15) -> go.Figure:
+    """Customer equity (total CLV) of each segment, largest first (a segment table as input)."""
+    return bar_figure(table, label=label, value=value, title="Customer equity by segment", top=top,
+                      value_title="total CLV")
+
+
+def status_distribution_figure(counts: pd.DataFrame) -> go.Figure:
+    """Customers per relationship status; ``counts`` has columns ``status, customers``."""
+    df = counts.set_index("status").reindex(_status_sorted(list(counts["status"])))
+    statuses = df.index.astype(str).tolist()
+    fig = go.Figure(go.Bar(x=statuses, y=df["customers"].to_numpy(dtype=float),
+                           marker_color=[STATUS_COLORS.get(s, ACCENT) for s in statuses],
+                           text=df["customers"].to_numpy(), textposition="outside", name="customers"))
+    return _layout(fig, "Customers by relationship status", yaxis_title="customers")
+
+
+def migration_heatmap(matrix: pd.DataFrame, *, from_label: str = "from", to_label: str = "to") -> go.Figure:
+    """Status migration between two dates: rows are statuses at the earlier date, columns at the
+    later one, cells are customer counts (``z`` is the matrix itself, in its row/column order)."""
+    z = matrix.to_numpy(dtype=float)
+    rows = z.sum(axis=1, keepdims=True)
+    share = np.divide(z, rows, out=np.zeros_like(z), where=rows > 0)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[str(c) for c in matrix.columns], y=[str(i) for i in matrix.index],
+        text=z.astype(np.int64).astype(str), texttemplate="%{text}", customdata=share,
+        colorscale="Blues", colorbar={"title": "customers"},
+        hovertemplate="%{y} → %{x}: %{z:,.0f} customers (%{customdata:.1%} of row)<extra></extra>",
+    ))
+    fig = _layout(fig, f"Status migration, {from_label} → {to_label}", height=460,
+                  xaxis_title=f"status on {to_label}", yaxis_title=f"status on {from_label}")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def cohort_retention_heatmap(cohorts: pd.DataFrame, *, max_periods: int | None = None) -> go.Figure:
+    """Retention by acquisition cohort (rows) and periods since acquisition (columns).
+
+    ``cohorts`` has columns ``cohort, period, retention`` (share of the cohort's customers who
+    bought in that period); missing cells (periods not yet reached) are blank.
+    """
+    df = cohorts if max_periods is None else cohorts[cohorts["period"] <= max_periods]
+    grid = df.pivot_table(index="cohort", columns="period", values="retention", aggfunc="first").sort_index()
+    z = grid.to_numpy(dtype=float)
+    text = np.where(np.isnan(z), "", np.char.mod("%.0f%%", np.nan_to_num(z) * 100.0))
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[str(c) for c in grid.columns], y=[_label(c) for c in grid.index], text=text,
+        texttemplate="%{text}", colorscale="Greens", zmin=0.0, colorbar={"title": "retention", "tickformat": ".0%"},
+        hovertemplate="cohort %{y}, period %{x}: %{z:.1%}<extra></extra>",
+    ))
+    fig = _layout(fig, "Cohort retention", height=max(360, 22 * len(grid) + 140),
+                  xaxis_title="periods since first purchase", yaxis_title="cohort (first purchase)")
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def cohort_revenue_figure(cohorts: pd.DataFrame, *, value: str = "cumulative_revenue_per_customer") -> go.Figure:
+    """Cumulative revenue per acquired customer by periods since acquisition, one line per cohort."""
+    fig = go.Figure()
+    for cohort, part in cohorts.sort_values(["cohort", "period"]).groupby("cohort", sort=True):
+        fig.add_trace(go.Scatter(x=part["period"].to_numpy(), y=part[value].to_numpy(dtype=float),
+                                 mode="lines", name=_label(cohort)))
+    return _layout(fig, "Cumulative revenue per customer by cohort", xaxis_title="periods since first purchase",
+                   yaxis_title="revenue per customer")
+
+
+def _label(value: object) -> str:
+    """A cohort key as text: dates as YYYY-MM-DD (YYYY-MM when on the 1st), others via ``str``."""
+    if isinstance(value, pd.Timestamp | np.datetime64) or hasattr(value, "strftime"):
+        ts = pd.Timestamp(value)
+        return ts.strftime("%Y-%m") if ts.day == 1 else ts.strftime("%Y-%m-%d")
+    return str(value)
+
+
+def clv_histogram(clv: pd.Series | np.ndarray, *, log: bool | None = None, bins: int = HISTOGRAM_BINS,
+                  floor_quantile: float = LOG_FLOOR_QUANTILE) -> go.Figure:
+    """Distribution of CLV over customers, binned here so the page stays small at any size.
+
+    ``log=None`` chooses a log10 axis when positive CLVs are skewed (sample skewness above
+    :data:`LOG_SKEW_THRESHOLD`); on a log axis customers with CLV <= 0 cannot be placed and are
+    counted in the title instead, and values below the ``floor_quantile`` quantile of the positive
+    CLVs are counted in the first bar (so a few near-zero CLVs do not stretch the axis over many
+    decades). Bars are drawn at bin centres with the bins' widths (on the log axis: widths in
+    log10 units, ticks labelled in money).
+    """
+    values = np.asarray(clv, dtype=float)
+    values = values[np.isfinite(values)]
+    positive = values[values > 0]
+    if log is None:
+        log = positive.size > 2 and float(pd.Series(positive).skew()) > LOG_SKEW_THRESHOLD
+    title = "Distribution of customer lifetime value"
+    if log and positive.size:
+        logs = np.log10(positive)
+        floor = float(np.quantile(logs, floor_quantile)) if floor_quantile > 0 else float(logs.min())
+        n_floor = int(np.sum(logs < floor))
+        counts, edges = np.histogram(np.maximum(logs, floor), bins=bins)
+        fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges),
+                               marker_color=ACCENT, name="customers",
+                               customdata=np.stack([10 ** edges[:-1], 10 ** edges[1:]], axis=1),
+                               hovertemplate="CLV %{customdata[0]:,.2f} to %{customdata[1]:,.2f}: %{y:,} customers<extra></extra>"))
+        decades = np.arange(np.floor(edges[0]), np.ceil(edges[-1]) + 1)
+        ticks = (decades[:, None] + np.log10([1.0, 2.0, 5.0])[None, :]).ravel()
+        ticks = ticks[(ticks >= edges[0] - 1e-9) & (ticks <= edges[-1] + 1e-9)]
+        fig.update_xaxes(tickvals=ticks, ticktext=[f"{10 ** t:,.{max(0, int(-np.floor(t + 1e-9)))}f}" for t in ticks],
+                         range=[edges[0], edges[-1]])
+        n_out = values.size - positive.size
+        notes = ["log scale"]
+        if n_floor:
+            notes.append(f"{n_floor:,} below {10 ** floor:,.2g} in the first bar")
+        if n_out:
+            notes.append(f"{n_out:,} customers with CLV ≤ 0 not shown")
+        title += f" ({'; '.join(notes)})"
+        xtitle = "CLV (log scale)"
+    else:
+        counts, edges = np.histogram(values, bins=bins) if values.size else (np.array([], dtype=np.int64), np.array([0.0]))
+        fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges),
+                               marker_color=ACCENT, name="customers"))
+        xtitle = "CLV"
+    return _layout(fig, title, xaxis_title=xtitle, yaxis_title="customers", bargap=0.02)
+
+
+def loyalty_trends_figure(mix: pd.DataFrame) -> go.Figure:
+    """Share of customers in each category of several loyalty measures, one stacked bar per measure.
+
+    ``mix`` has columns ``measure, category, customers`` (e.g. measure "inter-purchase times" with
+    categories shortening / steady / lengthening); shares are within each measure. Each row of
+    ``mix`` is one trace (one bar segment, in the row order of ``mix``); a category keeps one colour
+    (:data:`CATEGORY_COLORS`) across measures and is named inside its bar segment (no legend).
+    """
+    df = mix[mix["customers"] > 0].copy()
+    df["share"] = df["customers"] / df.groupby("measure")["customers"].transform("sum")
+    measures = list(dict.fromkeys(df["measure"]))
+    fig = go.Figure()
+    palette = iter(EXTRA_COLORS * 4)
+    colors: dict[str, str] = {}
+    for measure, category, customers, share in df[["measure", "category", "customers", "share"]].itertuples(index=False):
+        cat = str(category)
+        color = colors.setdefault(cat, CATEGORY_COLORS.get(cat) or next(palette))
+        fig.add_trace(go.Bar(
+            y=[measure], x=[float(share)], orientation="h", name=cat, showlegend=False, marker_color=color,
+            text=[f"{cat} {share:.0%}" if share >= LABEL_MIN_SHARE else ""], textposition="inside", insidetextanchor="middle",
+            customdata=[float(customers)], hovertemplate=f"%{{y}}: {cat} %{{x:.1%}} (%{{customdata:,.0f}} customers)<extra></extra>",
+        ))
+    fig = _layout(fig, "Loyalty behaviour", height=max(260, 70 * len(measures) + 120), barmode="stack",
+                  xaxis_title="share of customers", showlegend=False)
+    fig.update_xaxes(tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=measures)
+    return fig
+
+
+def satisfaction_figure(table: pd.DataFrame, *, value: str = "return_rate") -> go.Figure:
+    """Loyalty behaviour (``value``, by default the return rate) by satisfaction band, one group of
+    bars per feedback kind; ``table`` has columns ``kind, band, band_order, customers, <value>``
+    (:func:`patron.satisfaction.satisfaction_vs_loyalty`). Bars follow ``band_order`` in each kind."""
+    fig = go.Figure()
+    for i, (kind, part) in enumerate(table.sort_values(["kind", "band_order"]).groupby("kind", sort=True)):
+        fig.add_trace(go.Bar(
+            x=part["band"].astype(str).to_numpy(), y=part[value].to_numpy(dtype=float), name=str(kind),
+            marker_color=EXTRA_COLORS[i % len(EXTRA_COLORS)], customdata=part["customers"].to_numpy(dtype=float),
+            hovertemplate=f"{kind} %{{x}}: %{{y:.1%}} (%{{customdata:,.0f}} customers)<extra></extra>",
+        ))
+    fig = _layout(fig, f"{value.replace('_', ' ').capitalize()} by satisfaction band", xaxis_title="satisfaction band",
+                  yaxis_title=value.replace("_", " "))
+    if value.endswith(("rate", "share")):
+        fig.update_yaxes(tickformat=".0%")
+    return fig

@@ -1,0 +1,149 @@
+"""The registry of report sections, and the context every section builder receives.
+
+A section builder is a function ``(db, context) -> Section | None``: it reads what it needs
+(through the Python API, cached in the context so that sections share work), builds its figures
+with :mod:`patron.report.figures`, and returns a :class:`~patron.report.html.Section`, or ``None``
+when it has nothing to show (e.g. no contacts ingested). Sections appear in the report in the
+order of their ``order`` number, then by key.
+
+Adding a section from another part of patron::
+
+    from patron.report import Section, register_section
+
+    @register_section("contact_effect", order=80, title="Contact effect")
+    def contact_effect_section(db, ctx):
+        table = ctx.memo("contact_effect", lambda: contact_effect(db, as_of=ctx.as_of))
+        if table.empty:
+            return None
+        return Section("contact_effect", "Contact effect", figures=[my_figure(table)])
+
+in a module named in :data:`SECTION_MODULES` (e.g. ``patron/contact_effect/report_section.py``):
+:func:`load_section_modules` imports each of those that exists before a report is built, so the
+section appears without editing the report package. A module elsewhere can be registered by
+importing it before calling :func:`patron.report.build_report`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from types import ModuleType
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from patron.report.html import Section
+
+T = TypeVar("T")
+
+ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
+"""A rules file path, an already parsed rules dict, or ``None`` (``$PATRON_CONFIG`` / defaults)."""
+
+
+@dataclass
+class ReportContext:
+    """What every section builder gets besides the database: the as-of date, the rules file, a
+    cache shared between sections, and notes for the report's closing section.
+
+    ``as_of`` is the report date (a day; default the day of the last transaction).
+    """
+
+    db: str
+    as_of: date
+    config: ConfigArg = None
+    cache: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """``compute()`` once per report, under ``key``; later calls return the cached value."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
+    def profiles(self) -> pd.DataFrame:
+        """The customer profile table as of :attr:`as_of` (built once, and written to the
+        ``customer_profiles`` table so that segment and equity queries see it)."""
+        from patron.profiles import build_profiles
+
+        return self.memo("profiles", lambda: build_profiles(self.db, as_of=self.as_of, config=self.config, write=True))
+
+
+SectionBuilder = Callable[[str, ReportContext], Section | None]
+"""``(db, context) -> Section | None``."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    key: str
+    builder: SectionBuilder
+    order: float
+    title: str
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+SECTION_MODULES: tuple[str, ...] = (
+    "patron.contact_effect.report_section",
+    "patron.referrals.report_section",
+    "patron.consent.report_section",
+)
+"""Modules that register extra report sections when imported; those not installed are skipped."""
+
+
+def load_section_modules(modules: tuple[str, ...] = SECTION_MODULES) -> list[str]:
+    """Import each module of ``modules`` that exists (registering its sections); returns the
+    names of those imported."""
+    return [name for name in modules if optional_module(name) is not None]
+
+
+def register_section(key: str, builder: SectionBuilder | None = None, *, order: float = 100.0,
+                     title: str | None = None, replace: bool = False) -> Any:
+    """Register ``builder`` as the report section ``key`` (usable as a decorator).
+
+    ``order`` places the section (built-in sections use 10 to 70; the closing notes 1000);
+    ``title`` names it in messages. Registering a key twice is an error unless ``replace=True``.
+    """
+
+    def add(fn: SectionBuilder) -> SectionBuilder:
+        if key in _REGISTRY and not replace:
+            raise ValueError(f"report section {key!r} is already registered")
+        _REGISTRY[key] = _Entry(key, fn, float(order), title or key.replace("_", " "))
+        return fn
+
+    return add if builder is None else add(builder)
+
+
+def unregister_section(key: str) -> None:
+    """Remove section ``key`` from the registry (no error when absent)."""
+    _REGISTRY.pop(key, None)
+
+
+def registered_sections() -> list[str]:
+    """Keys of the registered sections, in report order."""
+    return [e.key for e in sorted(_REGISTRY.values(), key=lambda e: (e.order, e.key))]
+
+
+def section_builder(key: str) -> SectionBuilder:
+    """The builder registered as ``key``."""
+    return _REGISTRY[key].builder
+
+
+def section_title(key: str) -> str:
+    """The title registered for ``key``."""
+    return _REGISTRY[key].title
+
+
+def optional_module(name: str) -> ModuleType | None:
+    """Module ``name`` if it is part of this installation, else ``None`` (a section that needs a
+    part of patron that is not installed is left out, with a note). Errors raised while importing
+    an existing module propagate."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+            return None
+        raise

@@ -1,0 +1,321 @@
+"""The built-in sections of the customer equity report.
+
+Each builder reads through patron's Python API (profiles, segments, status, cohorts, loyalty),
+shares work through the :class:`~patron.report.registry.ReportContext` cache, and draws with the
+pure functions of :mod:`patron.report.figures`. A builder whose producing module is not installed
+returns ``None`` and leaves a note for the closing section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from patron.errors import NoDataError
+from patron.models import ConvergenceError
+from patron.report import figures as F
+from patron.report.html import Metric, Section
+from patron.report.registry import ReportContext, optional_module, register_section
+
+T = TypeVar("T")
+
+MIGRATION_MONTHS = 3
+"""Months between the two as-of dates of the status migration matrix (a quarter)."""
+
+EQUITY_HISTORY_MONTHS = 12
+"""Months of month-end customer equity drawn before the report date."""
+
+TOP_SEGMENTS = 15
+"""Rows of the top segments table and bars of the equity by segment figure."""
+
+MAX_COHORTS = 36
+"""Most recent acquisition cohorts drawn (months); older ones are left out of the figures."""
+
+ACTIVE_STATUSES: tuple[str, ...] = ("new", "active")
+"""Statuses counted in the headline "active share"."""
+
+
+def _money(v: float) -> str:
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.2f}"
+
+
+def months_before(day: date, months: int) -> date:
+    """``months`` calendar months before ``day``; from a month end, the month end (so 30 June
+    goes to 31 March, not 30 March)."""
+    ts = pd.Timestamp(day)
+    if ts.is_month_end:
+        return (ts - pd.offsets.MonthEnd(months)).date()
+    return (ts - pd.DateOffset(months=months)).date()
+
+
+def _api(ctx: ReportContext, section: str, *candidates: str) -> Callable[..., Any] | None:
+    """The first of ``candidates`` ("module:function") that is installed, else ``None`` with a
+    note saying which section is left out (once per section)."""
+    for candidate in candidates:
+        module, _, name = candidate.partition(":")
+        mod = optional_module(module)
+        if mod is not None and hasattr(mod, name):
+            return getattr(mod, name)
+    note = f"The {section} part is left out: {' / '.join(candidates)} is not installed."
+    if note not in ctx.notes:
+        ctx.notes.append(note)
+    return None
+
+
+def _attempt(ctx: ReportContext, part: str, compute: Callable[[], T]) -> T | None:
+    """``compute()``, or ``None`` with a note when the data do not allow it (a
+    :class:`~patron.errors.NoDataError`, or a model that does not converge), so one part of a
+    section does not take the rest of it down."""
+    try:
+        return compute()
+    except (NoDataError, ConvergenceError) as exc:
+        ctx.notes.append(f"The {part} is left out: {exc}")
+        return None
+
+
+def nonzero_matrix(matrix: pd.DataFrame | None) -> pd.DataFrame:
+    """``matrix`` without rows and columns that are all zero (an empty frame for ``None``)."""
+    if matrix is None or matrix.empty:
+        return pd.DataFrame()
+    values = matrix.to_numpy(dtype=float)
+    return matrix.loc[values.sum(axis=1) > 0, values.sum(axis=0) > 0]
+
+
+def purchasers(profiles: pd.DataFrame) -> pd.DataFrame:
+    """Profiles of customers with at least one purchase (prospects removed)."""
+    return profiles[profiles["status"] != "prospect"] if "status" in profiles.columns else profiles
+
+
+def equity_now(ctx: ReportContext) -> tuple[float, float, float, str]:
+    """Customer equity at the report date with its interval and where the interval comes from.
+
+    Uses the last point of :func:`patron.segments.equity_over_time` when it falls on the report
+    date (the equity interval of the fitted model); otherwise the sum of per-customer CLVs with
+    the sums of their bounds, which is wider than the equity interval.
+    """
+    prof = ctx.profiles()
+    history = ctx.cache.get("equity_over_time")
+    if isinstance(history, pd.DataFrame) and not history.empty:
+        last = history.sort_values("as_of").iloc[-1]
+        bounds = [float(last.get(c, np.nan)) for c in ("equity", "equity_lower", "equity_upper")]
+        if pd.Timestamp(last["as_of"]).date() == ctx.as_of and np.all(np.isfinite(bounds)):
+            return bounds[0], bounds[1], bounds[2], "95% interval"
+    return (float(prof["clv"].sum()), float(prof["clv_lower"].sum()), float(prof["clv_upper"].sum()),
+            "sum of per-customer bounds")
+
+
+def _equity_history(db: str, ctx: ReportContext) -> pd.DataFrame | None:
+    fn = _api(ctx, "equity over time", "patron.segments:equity_over_time")
+    if fn is None:
+        return None
+    start = months_before(ctx.as_of, EQUITY_HISTORY_MONTHS)
+    return ctx.memo("equity_over_time", lambda: fn(db, start=start, end=ctx.as_of, freq="M"))
+
+
+def _segment_table(db: str, ctx: ReportContext) -> pd.DataFrame | None:
+    fn = _api(ctx, "segments", "patron.segments:segment_table")
+    if fn is None:
+        return None
+    ctx.profiles()  # segment_table reads the stored customer_profiles table
+    return ctx.memo("segment_table", lambda: fn(db, config=ctx.config, as_of=ctx.as_of))
+
+
+@register_section("headline", order=10, title="Headline numbers")
+def headline_section(db: str, ctx: ReportContext) -> Section | None:
+    """Customers, prospects, customer equity with its interval, active share, mean CLV."""
+    if _api(ctx, "headline", "patron.profiles:build_profiles") is None:
+        return None
+    try:
+        _equity_history(db, ctx)  # for the interval of equity; the equity section reports a failure
+    except (NoDataError, ConvergenceError):
+        pass
+    prof = ctx.profiles()
+    buyers = purchasers(prof)
+    n = len(buyers)
+    equity, lower, upper, how = equity_now(ctx)
+    metrics = [
+        Metric("customers", f"{n:,}", f"{len(prof) - n:,} prospects" if len(prof) > n else "with at least one purchase"),
+        Metric("customer equity", _money(equity), f"{how} {_money(lower)} to {_money(upper)}"),
+        Metric("active share", f"{buyers['status'].isin(ACTIVE_STATUSES).mean():.1%}" if n else "n/a",
+               "status new or active"),
+        Metric("mean CLV", _money(equity / n) if n else "n/a", "per customer, next 52 weeks"),
+    ]
+    return Section("headline", "Headline numbers", intro=(
+        f"As of {ctx.as_of.isoformat()}. Customer equity is the sum of customer lifetime values "
+        "(BG/NBD and Gamma-Gamma, next 52 weeks, discounted) over all customers."), metrics=metrics)
+
+
+@register_section("equity", order=20, title="Customer equity")
+def equity_section(db: str, ctx: ReportContext) -> Section | None:
+    """Customer equity at month ends (with interval), by segment, by value tier and by category."""
+    figs = []
+    history = _attempt(ctx, "customer equity over time", lambda: _equity_history(db, ctx))
+    if history is not None and history["equity"].notna().any():
+        figs.append(F.equity_over_time_figure(history))
+    table = _attempt(ctx, "equity by segment", lambda: _segment_table(db, ctx))
+    if table is not None and (table["customers"] > 0).any():
+        figs.append(F.equity_by_segment_figure(table[table["customers"] > 0], top=TOP_SEGMENTS))
+    by = _api(ctx, "equity by tier and category", "patron.segments:equity_by")
+    if by is not None:
+        ctx.profiles()
+        for column, title in (("value_tier", "Customer equity by value tier"), ("top_category", "Customer equity by top category")):
+            groups = _attempt(ctx, title.lower(), lambda column=column: by(db, column, config=ctx.config, as_of=ctx.as_of))
+            groups = None if groups is None else groups.dropna(subset=[column])
+            if groups is not None and not groups.empty:
+                figs.append(F.bar_figure(groups, label=column, value="equity", title=title, top=TOP_SEGMENTS,
+                                         value_title="total CLV"))
+    if not figs:
+        return None
+    return Section("equity", "Customer equity", intro=(
+        "Customer equity recomputed as of each month end (models refitted on the purchases up to that day) with "
+        "its interval, then split by segment (segments may overlap), by value tier and by the category where "
+        "each customer spends most."), figures=figs)
+
+
+@register_section("status", order=30, title="Relationship status")
+def status_section(db: str, ctx: ReportContext) -> Section | None:
+    """Status distribution today and migration over the last quarter."""
+    if _api(ctx, "status", "patron.profiles:build_profiles") is None:
+        return None
+    prof = ctx.profiles()
+    counts = prof["status"].value_counts().rename_axis("status").reset_index(name="customers")
+    figs = [F.status_distribution_figure(counts)]
+    migration = _api(ctx, "status migration", "patron.status:migration_matrix", "patron.status_history:migration_matrix")
+    if migration is not None:
+        start = months_before(ctx.as_of, MIGRATION_MONTHS)
+        matrix = nonzero_matrix(_attempt(ctx, "status migration", lambda: ctx.memo(
+            "migration", lambda: migration(db, from_date=start, to_date=ctx.as_of, config=ctx.config))))
+        if not matrix.empty:
+            figs.append(F.migration_heatmap(matrix, from_label=start.isoformat(), to_label=ctx.as_of.isoformat()))
+    return Section("status", "Relationship status", intro=(
+        f"Where each customer stands as of {ctx.as_of.isoformat()}, and how statuses moved over the last "
+        f"{MIGRATION_MONTHS} months (rows: status then; columns: status now)."), figures=figs)
+
+
+@register_section("cohorts", order=40, title="Acquisition cohorts")
+def cohorts_section(db: str, ctx: ReportContext) -> Section | None:
+    """Retention heatmap and cumulative revenue per customer by first-purchase month."""
+    fn = _api(ctx, "cohorts", "patron.cohorts:cohorts")
+    if fn is None:
+        return None
+    table = ctx.memo("cohorts", lambda: fn(db, freq="M", as_of=ctx.as_of))
+    if table is None or table.empty:
+        return None
+    notes = []
+    keep = sorted(table["cohort"].unique())[-MAX_COHORTS:]
+    if len(keep) < table["cohort"].nunique():
+        notes.append(f"Only the latest {MAX_COHORTS} cohorts are drawn.")
+        table = table[table["cohort"].isin(keep)]
+    figs = [F.cohort_retention_heatmap(table)]
+    if "cumulative_revenue_per_customer" in table.columns:
+        figs.append(F.cohort_revenue_figure(table))
+    return Section("cohorts", "Acquisition cohorts", intro=(
+        "Customers grouped by the month of their first purchase: the share who bought again in each "
+        "later month, and revenue per acquired customer accumulated over time."), figures=figs, notes=notes)
+
+
+@register_section("clv", order=50, title="Customer lifetime value")
+def clv_section(db: str, ctx: ReportContext) -> Section | None:
+    """Histogram of CLV over customers with a purchase."""
+    if _api(ctx, "CLV", "patron.profiles:build_profiles") is None:
+        return None
+    buyers = purchasers(ctx.profiles())
+    if buyers.empty:
+        return None
+    clv = buyers["clv"].to_numpy(dtype=float)
+    q = np.quantile(clv, [0.5, 0.9, 0.99])
+    top_decile = np.sort(clv)[::-1][: max(1, len(clv) // 10)].sum() / clv.sum() if clv.sum() > 0 else float("nan")
+    return Section("clv", "Customer lifetime value", figures=[F.clv_histogram(clv)], notes=[
+        f"Median CLV {_money(q[0])}, 90th percentile {_money(q[1])}, 99th percentile {_money(q[2])}; "
+        f"the top 10% of customers hold {top_decile:.0%} of customer equity."])
+
+
+@register_section("loyalty", order=60, title="Loyalty behaviour")
+def loyalty_section(db: str, ctx: ReportContext) -> Section | None:
+    """Shares coming back, shortening/lengthening inter-purchase times, rising/falling spend,
+    discount-dependent vs full price (:mod:`patron.loyalty`), and revenue by category."""
+    if _api(ctx, "loyalty", "patron.loyalty:loyalty_mix") is None:
+        return None
+    import patron.loyalty as mod
+
+    frame = ctx.memo("loyalty", lambda: mod.loyalty(db, as_of=ctx.as_of, config=ctx.config))
+    mix = mod.loyalty_mix(frame)
+    mix = mix[mix["customers"] > 0]
+    if mix.empty:
+        return None
+    summary = mod.summarize_loyalty(frame)
+    metrics = [Metric("return rate", f"{summary['return_rate']:.1%}", f"{summary['returned']:,} of {summary['customers']:,} came back")]
+    if summary.get("days_to_second_purchase_median") is not None:
+        metrics.append(Metric("days to second purchase", f"{summary['days_to_second_purchase_median']:,.0f}", "median, over those who came back"))
+    figs = [F.loyalty_trends_figure(mix)]
+    categories = mod.category_revenue(mod.category_shares(db, as_of=ctx.as_of))
+    if not categories.empty:
+        figs.append(F.bar_figure(categories, label="category", value="share", title="Share of revenue by category",
+                                 top=TOP_SEGMENTS, value_title="share of revenue", percent=True))
+    notes = []
+    if "discount use" not in set(mix["measure"]):
+        notes.append("No discounts are recorded in the transactions, so discount dependency is not shown.")
+    return Section("loyalty", "Loyalty behaviour", intro=(
+        "Loyalty judged by behaviour: whether customers came back, whether the time between their purchases "
+        "is shortening or lengthening, whether they spend more per purchase, and whether they buy mainly on "
+        "discount. Trends need enough purchases; customers with too few are left out of those bars."),
+        metrics=metrics, figures=figs, notes=notes)
+
+
+@register_section("satisfaction", order=65, title="Satisfaction and behaviour")
+def satisfaction_section(db: str, ctx: ReportContext) -> Section | None:
+    """Return rate by satisfaction band (NPS, CSAT, ...) when feedback was ingested."""
+    fn = _api(ctx, "satisfaction", "patron.satisfaction:satisfaction_vs_loyalty")
+    if fn is None:
+        return None
+    table = fn(db, as_of=ctx.as_of)
+    if table.empty:
+        return None
+    notes = [
+        f"{kind}: Spearman correlation of score with purchases per year after the response "
+        f"{rows['spearman_rho'].iloc[0]:+.2f} (p = {rows['spearman_p'].iloc[0]:.3g}, {int(rows['n_correlated'].iloc[0]):,} customers)."
+        for kind, rows in table.groupby("kind", sort=True) if np.isfinite(rows["spearman_rho"].iloc[0])
+    ]
+    shown = table[["kind", "band", "customers", "return_rate", "mean_orders", "mean_spend", "mean_purchases_after_per_year"]]
+    return Section("satisfaction", "Satisfaction and behaviour", intro=(
+        "Do customers who say they are satisfied behave loyally? Each customer's first answer of each survey "
+        "against whether they came back and how often they bought afterwards."),
+        figures=[F.satisfaction_figure(table)], tables=[("Behaviour by satisfaction band", shown)], notes=notes)
+
+
+@register_section("segments", order=70, title="Top segments")
+def segments_section(db: str, ctx: ReportContext) -> Section | None:
+    """The largest segments by customer equity, as a table."""
+    table = _segment_table(db, ctx)
+    if table is None or table.empty:
+        return None
+    top = segment_summary(table.sort_values("total_clv", ascending=False).head(TOP_SEGMENTS))
+    return Section("segments", "Top segments", tables=[(f"Top {len(top)} segments by customer equity", top)],
+                   notes=["Segments are the built-in ones and those of the rules file ([segments]); a customer can be "
+                          "in several, so equity shares need not add up to 100%."])
+
+
+def segment_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """A segment table (:func:`patron.segments.segment_table`) for reading: the count column of
+    each status folded into one ``status mix`` text (``"active 335 · lapsed 74"``, statuses with
+    no customer left out), other columns kept in order."""
+    statuses = [c for c in F.STATUS_ORDER if c in table.columns]
+    out = table.drop(columns=statuses).reset_index(drop=True)
+    mix = pd.Series([""] * len(table), dtype=object)
+    for status in statuses:
+        n = table[status].fillna(0).to_numpy(dtype=np.int64)
+        label = pd.Series([f"{status} {v:,}" if v > 0 else "" for v in n], dtype=object)
+        mix = mix.where(label == "", mix.where(mix == "", mix + " · ") + label)
+    out["status mix"] = mix.to_numpy()
+    return out
+
+
+@register_section("about", order=1000, title="About this report")
+def about_section(db: str, ctx: ReportContext) -> Section | None:
+    """Where the numbers come from, and any section left out."""
+    notes = [f"Database {db}; report date {ctx.as_of.isoformat()}.", *ctx.notes]
+    return Section("about", "About this report", notes=notes)
