@@ -257,3 +257,74 @@ def test_scores_on_executors_same_as_local(spark, request, base, tmp_path):
             row = by[by["repeat_buyer"] == flag]
             assert row["customers"].item() == (expected["frequency"] > 0).eq(flag).sum()
             assert row["equity"].item() == pytest.approx(total, rel=SCORE_REL_TOLERANCE)
+
+
+# ---------------------------------------------------------------- status and segment rules
+
+
+STATUS_AS_OF = "1998-03-31"
+"""An assessment date inside the CDNOW data with customers in every purchasing status."""
+
+
+@pytest.fixture(scope="module")
+def cdnow_db(cdnow, tmp_path_factory) -> tuple[str, str]:
+    """CDNOW in a patron database, plus 25 known people who never bought (prospects); and the
+    same people as a Parquet file of the customers table."""
+    folder = tmp_path_factory.mktemp("cdnow_db")
+    db = str(folder / "cdnow.duckdb")
+    patron.ingest(cdnow, kind="transactions", db=db)
+    people = pd.DataFrame({"customer_id": [f"p{i}" for i in range(25)]})
+    patron.ingest(people, kind="customers", db=db)
+    path = _write_parquet(pa.Table.from_pandas(people, preserve_index=False), folder / "customers.parquet")
+    return db, path
+
+
+def test_status_on_spark_same_as_duckdb(spark, cdnow_db, cdnow_parquet):
+    """Every customer's status, reason and P(alive) from Spark equal relationship_status's."""
+    from patron.engines.spark_status import status_spark
+    from patron.status import relationship_status
+
+    db, customers = cdnow_db
+    got = _sorted(status_spark(spark, cdnow_parquet, as_of=STATUS_AS_OF, customers=customers).toPandas(), ["customer_id"])
+    expected = _sorted(relationship_status(db, as_of=STATUS_AS_OF), ["customer_id"])
+    assert got["customer_id"].tolist() == expected["customer_id"].astype(str).tolist()
+    assert (got["status"] == "prospect").sum() == 25 and got["status"].nunique() >= 5
+    assert (got["status"].to_numpy() == expected["status"].to_numpy()).all()
+    assert (got["status_reason"].to_numpy() == expected["status_reason"].to_numpy()).all()
+    for col in ("probability_alive", "probability_alive_before", "expected_purchases", "days_since_last_purchase"):
+        np.testing.assert_allclose(got[col].to_numpy(float), expected[col].to_numpy(float), rtol=SCORE_REL_TOLERANCE,
+                                   equal_nan=True, err_msg=col)
+
+
+SEGMENT_RULES = (
+    "status in [at_risk, lapsed] and clv > 20",
+    "rfm_score = '555' or value_tier = 'gold'",
+    "rfm_cell in [champions, hibernating] and not returned",
+    "frequency between 1 and 3 and probability_alive < 0.5",
+    "customer_id in ['1', '2', 'x''y', 'back\\slash']",
+)
+"""Rules over every kind of column, the virtual rfm_cell, and text needing escapes in both dialects."""
+
+
+def test_segment_rules_on_spark_same_as_duckdb(spark, cdnow_db, tmp_path):
+    from patron.engines.spark_status import segment_spark
+    from patron.profiles import build_profiles
+    from patron.segments import evaluate
+
+    db, _ = cdnow_db
+    profiles = build_profiles(db, as_of=STATUS_AS_OF)
+    path = _write_parquet(pa.Table.from_pandas(profiles, preserve_index=False), tmp_path / "profiles.parquet")
+    frame = spark.read.parquet(path)
+    for rule in SEGMENT_RULES:
+        got = sorted(r[0] for r in segment_spark(frame, rule).select("customer_id").collect())
+        expected = sorted(evaluate(db, rule, as_of=STATUS_AS_OF)["customer_id"].astype(str))
+        assert got == expected, rule
+        assert rule.startswith("customer_id") or len(expected) > 0, rule
+
+
+def test_segment_rule_errors_on_spark_name_the_rule(spark, tmp_path):
+    from patron.engines.spark_status import segment_spark
+
+    frame = spark.createDataFrame(pd.DataFrame({"customer_id": ["a"], "clv": [1.0]}))
+    with pytest.raises(InputError, match=r'segment "vip".*unknown column "clvv"'):
+        segment_spark(frame, "clvv > 3", name="vip")

@@ -94,9 +94,16 @@ def column_kind(sql_type: str) -> str:
     return "text"
 
 
-def columns_from_types(types: Mapping[str, str]) -> dict[str, Column]:
-    """Rule columns for a table whose columns have these SQL types (name -> type)."""
-    return {name: Column(quote_identifier(name), column_kind(t)) for name, t in types.items()}
+def columns_from_types(types: Mapping[str, str], *, dialect: str = "duckdb") -> dict[str, Column]:
+    """Rule columns for a table whose columns have these SQL types (name -> type); ``dialect``
+    ``spark`` quotes identifiers Spark's way (backticks) and reads Spark's type names."""
+    quote = quote_identifier_spark if dialect == "spark" else quote_identifier
+    return {name: Column(quote(name), column_kind(SPARK_TYPES.get(t.lower(), t))) for name, t in types.items()}
+
+
+SPARK_TYPES: dict[str, str] = {"string": "VARCHAR", "long": "BIGINT", "int": "INTEGER", "short": "SMALLINT",
+                               "byte": "TINYINT", "float": "FLOAT", "double": "DOUBLE"}
+"""Spark type names (``DataFrame.dtypes``) that differ from the SQL names :func:`column_kind` reads."""
 
 
 SQL_RESERVED = frozenset(
@@ -124,6 +131,20 @@ def quote_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def quote_identifier_spark(name: str) -> str:
+    """``name`` as a Spark SQL identifier: bare when plain and unreserved, else in backticks
+    (Spark reads double quotes as a string)."""
+    if _PLAIN.fullmatch(name) and name.lower() not in SQL_RESERVED:
+        return name
+    return "`" + name.replace("`", "``") + "`"
+
+
+def quote_string_spark(value: str) -> str:
+    """``value`` as a Spark SQL string literal: Spark escapes with a backslash (a doubled quote
+    would end one literal and start another)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 class RuleError(InputError):
     """A rule that cannot be compiled; the message names the rule, the problem and its position."""
 
@@ -131,8 +152,10 @@ class RuleError(InputError):
 class _Compiler:
     """Recursive-descent parser that emits SQL while it parses (one pass, no tree)."""
 
-    def __init__(self, text: str, columns: Mapping[str, Column], where: str, known_values: Mapping[str, tuple[str, ...]]) -> None:
+    def __init__(self, text: str, columns: Mapping[str, Column], where: str, known_values: Mapping[str, tuple[str, ...]],
+                 dialect: str = "duckdb") -> None:
         self.text, self.columns, self.where, self.known = text, columns, where, known_values
+        self.quote = quote_string_spark if dialect == "spark" else quote_string
         self.lower = {k.lower(): k for k in columns}
         self.tokens = list(self._tokenize())
         self.i = 0
@@ -269,7 +292,7 @@ class _Compiler:
             return _number(t.text), "number", t
         if t.kind == "string":
             q = t.text[0]
-            return quote_string(t.text[1:-1].replace(q + q, q)), "text", t
+            return self.quote(t.text[1:-1].replace(q + q, q)), "text", t
         if t.keyword in ("true", "false"):
             return t.keyword.upper(), "boolean", t
         if t.kind == "word" and t.keyword is None:
@@ -300,11 +323,11 @@ class _Compiler:
         while True:
             t = self.next()
             if t.kind == "word" and t.keyword is None:
-                sql, vkind = quote_string(t.text), "text"  # a bare word in a list is a string
+                sql, vkind = self.quote(t.text), "text"  # a bare word in a list is a string
             elif t.kind == "number":
                 sql, vkind = _number(t.text), "number"
             elif t.kind == "string":
-                sql, vkind = quote_string(t.text[1:-1].replace(t.text[0] * 2, t.text[0])), "text"
+                sql, vkind = self.quote(t.text[1:-1].replace(t.text[0] * 2, t.text[0])), "text"
             elif t.keyword in ("true", "false"):
                 sql, vkind = t.keyword.upper(), "boolean"
             else:
@@ -345,7 +368,7 @@ class _Compiler:
                 date.fromisoformat(raw[:10])
             except ValueError:
                 raise self.fail(f'"{raw}" is not a date like 1997-06-30', tok.pos) from None
-            return f"CAST({quote_string(raw)} AS TIMESTAMP)"
+            return f"CAST({self.quote(raw)} AS TIMESTAMP)"
         return sql
 
 
@@ -370,8 +393,10 @@ def compile_rule(
     name: str = "rule",
     source: str | None = None,
     known_values: Mapping[str, tuple[str, ...]] | None = None,
+    dialect: str = "duckdb",
 ) -> str:
-    """The SQL boolean expression of rule ``text`` over ``columns`` (see the module docstring).
+    """The SQL boolean expression of rule ``text`` over ``columns`` (see the module docstring),
+    for DuckDB or (``dialect="spark"``) Spark SQL: the two differ only in how text is quoted.
 
     The result is wrapped in ``COALESCE(..., FALSE)`` so that a customer is a member exactly when
     the rule is true (missing values make a comparison unknown, which is not membership).
@@ -381,5 +406,5 @@ def compile_rule(
     """
     if not isinstance(text, str):
         raise RuleError(f"{rule_label(name, source)}: the rule must be text, got {type(text).__name__}")
-    sql = _Compiler(text, columns, rule_label(name, source), known_values or {}).compile()
+    sql = _Compiler(text, columns, rule_label(name, source), known_values or {}, dialect).compile()
     return f"COALESCE({sql}, FALSE)"

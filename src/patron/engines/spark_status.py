@@ -1,0 +1,137 @@
+"""Relationship status and segment rules on Spark, with the code the DuckDB engine runs.
+
+* :func:`status_spark`: the summaries as of the assessment date and as of the cooling lookback
+  date come from the shared summary SQL (:func:`~patron.engines.spark.summary_spark`), the model
+  is fitted on their compressed statistics (:func:`~patron.engines.spark.fit_spark_summary`), and
+  each Arrow batch of customers is classified on the executors by
+  :func:`patron.status.classify` -- the function :func:`patron.status.relationship_status` uses.
+  Prospects come from :func:`patron.status.prospects_sql`, the same SQL text in Spark's dialect.
+* :func:`segment_spark`: a segment rule compiled by :func:`patron.segments.rules.compile_rule`
+  for Spark and evaluated as a filter on a Spark DataFrame of customer profiles.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
+
+from patron.engines.spark import _as_date, fit_spark_summary, register_transactions, summary_spark
+from patron.errors import InputError
+from patron.sql.dialect import SPARK
+from patron.status import HORIZON_WEEKS, StatusRules, classify, prospects_sql, status_rules
+
+STATUS_SPARK_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("customer_id", StringType()), ("status", StringType()), ("status_reason", StringType()),
+    ("probability_alive", DoubleType()), ("probability_alive_before", DoubleType()),
+    ("expected_purchases", DoubleType()), ("expected_purchases_before", DoubleType()),
+    ("days_since_first_purchase", DoubleType()), ("days_since_last_purchase", DoubleType()),
+    ("n_orders", LongType()), ("frequency", DoubleType()), ("recency", DoubleType()), ("T", DoubleType()),
+)
+"""Columns of :func:`status_spark` (those of :func:`patron.status.relationship_status` that do
+not repeat the summary's timestamps)."""
+
+CUSTOMERS_VIEW = "customers"
+"""Temporary view name of the customers table given to :func:`status_spark` (the name the
+prospects SQL reads)."""
+
+
+def _classify_batch(batch: pd.DataFrame, tm: Any, rules: StatusRules, as_of: date, before: date) -> pd.DataFrame:
+    """Status, reason and the numbers behind them for one batch of customers (vectorized)."""
+    x, tx, T = (batch[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    frame = pd.DataFrame({"customer_id": batch["customer_id"].astype(str).to_numpy()})
+    if x.size:
+        frame["probability_alive"] = tm.probability_alive(x, tx, T)
+        frame["expected_purchases"] = tm.conditional_expected_purchases(HORIZON_WEEKS, x, tx, T)
+    else:
+        frame["probability_alive"] = frame["expected_purchases"] = np.zeros(0)
+    xb, txb, Tb = (batch[c].to_numpy(dtype=float) for c in ("frequency_before", "recency_before", "T_before"))
+    known = ~np.isnan(xb)
+    pb, eb = np.full(x.size, np.nan), np.full(x.size, np.nan)
+    if known.any():
+        pb[known] = tm.probability_alive(xb[known], txb[known], Tb[known])
+        eb[known] = tm.conditional_expected_purchases(HORIZON_WEEKS, xb[known], txb[known], Tb[known])
+    frame["probability_alive_before"], frame["expected_purchases_before"], frame["frequency_before"] = pb, eb, xb
+    day = pd.Timestamp(as_of)
+    frame["days_since_first_purchase"] = (day - pd.to_datetime(batch["first_purchase"]).dt.floor("D")).dt.days.to_numpy(dtype=float)
+    frame["days_since_last_purchase"] = (day - pd.to_datetime(batch["last_purchase"]).dt.floor("D")).dt.days.to_numpy(dtype=float)
+    status, reason = classify(frame, rules, as_of=as_of, before=before)
+    frame["status"], frame["status_reason"] = status, reason
+    frame["n_orders"] = batch["n_orders"].to_numpy(dtype=np.int64)
+    for c in ("frequency", "recency", "T"):
+        frame[c] = batch[c].to_numpy(dtype=float)
+    return frame[[name for name, _ in STATUS_SPARK_COLUMNS]]
+
+
+def status_spark(
+    spark: SparkSession,
+    transactions: DataFrame | str | os.PathLike[str],
+    *,
+    as_of: str | date | datetime,
+    config: Any = None,
+    model: str = "bgnbd",
+    customers: DataFrame | str | os.PathLike[str] | None = None,
+) -> DataFrame:
+    """Every customer's relationship status as of ``as_of``, classified on the executors: a lazy
+    DataFrame with :data:`STATUS_SPARK_COLUMNS`, equal to
+    :func:`patron.status.relationship_status` on the same transactions (the rules of
+    ``config``'s ``[status]`` section; the model fitted on the weekly summary as of ``as_of``).
+
+    ``customers`` (a DataFrame or Parquet path with ``customer_id`` and optionally
+    ``first_seen``) adds ``prospect`` rows for known people with no purchase by ``as_of``.
+    """
+    as_of_d = _as_date(as_of, "as_of")
+    if as_of_d is None:
+        raise InputError("give the assessment date (as_of=...) for statuses on Spark")
+    rules = status_rules(config)
+    before_d = as_of_d - timedelta(days=rules.cooling_lookback_days)
+    now = summary_spark(spark, transactions, period="W", end=as_of_d).persist(StorageLevel.MEMORY_AND_DISK)
+    tm = fit_spark_summary(model, now)
+    before = summary_spark(spark, transactions, period="W", end=before_d).select(
+        "customer_id", F.col("frequency").alias("frequency_before"), F.col("recency").alias("recency_before"),
+        F.col("T").alias("T_before"))
+    joined = now.select("customer_id", "frequency", "recency", "T", "n_orders", "first_purchase", "last_purchase") \
+        .join(before, "customer_id", "left")
+
+    def classify_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield _classify_batch(batch, tm, rules, as_of_d, before_d)
+
+    schema = StructType([StructField(name, kind) for name, kind in STATUS_SPARK_COLUMNS])
+    out = joined.mapInPandas(classify_partition, schema=schema)
+    if customers is None:
+        return out
+    people = spark.read.parquet(os.fspath(customers)) if isinstance(customers, str | os.PathLike) else customers
+    if "first_seen" not in people.columns:
+        people = people.withColumn("first_seen", F.lit(None).cast("timestamp"))
+    people.select(F.col("customer_id").cast("string").alias("customer_id"), "first_seen").createOrReplaceTempView(CUSTOMERS_VIEW)
+    register_transactions(spark, transactions)
+    reason = f"known customer with no purchase on or before {as_of_d}"
+    prospects = spark.sql(prospects_sql(as_of_d, SPARK)).select(
+        "customer_id", F.lit("prospect").alias("status"), F.lit(reason).alias("status_reason"),
+        *(F.lit(None).cast(kind).alias(name) for name, kind in STATUS_SPARK_COLUMNS[3:9]),
+        F.lit(0).cast("long").alias("n_orders"), *(F.lit(None).cast("double").alias(c) for c in ("frequency", "recency", "T")))
+    return out.unionByName(prospects)
+
+
+def segment_spark(profiles: DataFrame, rule: str, *, name: str = "rule", bins: int = 5) -> DataFrame:
+    """The rows of ``profiles`` (a Spark DataFrame of customer profiles, e.g. the
+    ``customer_profiles`` table written as Parquet) for which segment ``rule`` is true, filtered by
+    Spark: the rule compiled by :func:`patron.segments.rules.compile_rule` for Spark SQL. A bad
+    rule is an :class:`~patron.errors.InputError` naming the rule and the problem. ``bins``: the
+    RFM bins of the profiles (for the virtual column ``rfm_cell``, as in DuckDB)."""
+    from patron.segments import KNOWN_VALUES
+    from patron.segments.rfm import rfm_cell_sql
+    from patron.segments.rules import Column, columns_from_types, compile_rule
+
+    columns = columns_from_types(dict(profiles.dtypes), dialect="spark")
+    columns["rfm_cell"] = Column(rfm_cell_sql(bins), "text")
+    return profiles.filter(F.expr(compile_rule(rule, columns, name=name, known_values=KNOWN_VALUES, dialect="spark")))
