@@ -32,6 +32,9 @@ class Column:
     choices: tuple[str, ...] = ()
     non_negative: bool = False
     doc: str = ""
+    future_ok: bool = False
+    """A ``timestamp`` column that may lie in the future (an expiry, a pause end): not checked
+    against now plus the allowed clock skew."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class TableContract:
     derive_key: bool
     keep_extra_as_attributes: bool = False
     doc: str = ""
+    all_or_nothing: bool = False
+    """When true, a file with any rejected row stores nothing: the rejects are still recorded and
+    written, and ingest fails naming the first bad row and field (ledgers such as consents)."""
 
     @property
     def required(self) -> tuple[str, ...]:
@@ -158,6 +164,7 @@ CONSENTS = TableContract(
     name="consents",
     key="consent_id",
     derive_key=True,
+    all_or_nothing=True,
     doc="The consent ledger: append-only records of what a customer allowed, per purpose and channel.",
     columns=(
         Column("consent_id", "text", "VARCHAR", required=True,
@@ -173,7 +180,8 @@ CONSENTS = TableContract(
         Column("source", "text", "VARCHAR", doc="Where it was recorded: web form, app, call centre, ..."),
         Column("lawful_basis", "text", "VARCHAR", doc="consent, contract, legitimate_interest, ..."),
         Column("policy_version", "text", "VARCHAR", doc="Version of the privacy policy shown."),
-        Column("expires_at", "timestamp", "TIMESTAMP", doc="When a grant lapses (UTC); empty for never."),
+        Column("expires_at", "timestamp", "TIMESTAMP", future_ok=True,
+               doc="When a grant lapses (UTC); empty for never. May lie in the future."),
     ),
 )
 
@@ -181,6 +189,7 @@ PREFERENCES = TableContract(
     name="preferences",
     key="preference_id",
     derive_key=True,
+    all_or_nothing=True,
     doc="The customer's own contact settings; a later record for the same customer and channel wins.",
     columns=(
         Column("preference_id", "text", "VARCHAR", required=True,
@@ -198,7 +207,8 @@ PREFERENCES = TableContract(
                doc="End of quiet hours (exclusive), hour of day 0-24 in `time_zone`."),
         Column("time_zone", "text", "VARCHAR", doc="IANA time zone, e.g. Europe/Paris (default UTC)."),
         Column("preferred_channel", "text", "VARCHAR", doc="The channel the customer prefers."),
-        Column("paused_until", "timestamp", "TIMESTAMP", doc="No marketing contact before this time (UTC)."),
+        Column("paused_until", "timestamp", "TIMESTAMP", future_ok=True,
+               doc="No marketing contact before this time (UTC). May lie in the future."),
     ),
 )
 

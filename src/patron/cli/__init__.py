@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "loyalty_commands",  # loyalty, cohorts, profitability
     "segment_commands",  # segments, profiles, equity
     "report_commands",  # report
+    "consent_commands",  # consent, plan
     "contact_commands",  # contact-effect
     "rights_commands",  # export-customer, erase-customer
 )

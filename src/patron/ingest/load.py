@@ -4,6 +4,8 @@ good rows, and record every unusable row with its source row number, column and 
 Guarantees:
 
 * Valid rows are never lost because of invalid ones: each row is judged on its own.
+  Exception: an ``all_or_nothing`` table (the consents and preferences ledgers) stores no row of
+  an input that has any rejected row, and ingest fails naming the first bad row and column.
 * Re-ingesting the same rows adds nothing: rows are keyed (``order_id``; derived from the row's
   content and occurrence number when the input has no key column) and rows already stored with the
   same content are skipped and counted as ``already_present``.
@@ -148,7 +150,7 @@ def ingest(
         A CSV/TSV/whitespace-separated text file, a Parquet file, a JSON Lines file, or a pandas or
         polars DataFrame or pyarrow Table.
     kind
-        a table of the contract: ``transactions``, ``customers``, ``contacts``, ``feedback``, ``consents``, ``preferences`` or ``referrals`` (see ``docs/data-contract.md``).
+        a table of the contract: ``transactions``, ``customers``, ``contacts``, ``feedback``, ``consents``, ``preferences``, ``referrals`` or ``offers`` (see ``docs/data-contract.md``).
     db
         DuckDB database file (default ``patron.duckdb``, or ``$PATRON_DB``).
     mapping
@@ -211,6 +213,9 @@ def ingest(
         already_present=counts["already_present"], updated=counts["updated"], rows_read=staged.rows_read,
         kind=kind, source=label, db=db_path, ingest_id=ingest_id,
     )
+    if contract.all_or_nothing and counts["rejected"]:
+        first = _first_reason(db_path, ingest_id)
+        raise InputError(f"{label}: {first}; nothing stored ({kind} files are stored whole or not at all; {counts['rejected']} bad row{'s' if counts['rejected'] != 1 else ''}, all reasons in {rejects_path})")
     if counts["accepted"] + counts["already_present"] + counts["updated"] == 0:
         first = _first_reason(db_path, ingest_id)
         raise InputError(f"{label}: no valid rows ({counts['rejected']} rejected; first: {first}); all reasons in {rejects_path}")
@@ -297,7 +302,9 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
         )
     names = [c.name for c in contract.columns]
     extra = ", attributes" if contract.keep_extra_as_attributes else ""
-    accepted = con.execute(
+    # An all-or-nothing table (a ledger) stores no row of a file that has any bad row.
+    blocked = contract.all_or_nothing and con.execute("SELECT count(*) FROM _problems").fetchall()[0][0] > 0
+    accepted = 0 if blocked else con.execute(
         f"INSERT INTO {contract.name} ({', '.join(names)}{extra}, ingest_id) "
         f"SELECT {', '.join(names)}{extra}, {quote_literal(ingest_id)} FROM _rows p "
         f"WHERE {ok} AND NOT EXISTS (SELECT 1 FROM _stored s WHERE s._row = p._row)"
