@@ -235,8 +235,28 @@ REFERRALS = TableContract(
     ),
 )
 
+OFFERS = TableContract(
+    name="offers",
+    key="offer_id",
+    derive_key=False,
+    doc="One row per referral offer and its limits; `offer_id` matches `referrals.campaign_id`.",
+    columns=(
+        Column("offer_id", "text", "VARCHAR", required=True, doc="The offer, equal to the `campaign_id` of its referrals."),
+        Column("starts_at", "timestamp", "TIMESTAMP", future_ok=True,
+               doc="First moment a referral may come in (UTC); empty for no start. May lie in the future."),
+        Column("ends_at", "timestamp", "TIMESTAMP", future_ok=True,
+               doc="Last moment a referral may come in (UTC); empty for no end. May lie in the future."),
+        Column("duration_days", "number", "DOUBLE", non_negative=True,
+               doc="Length of the offer in days from `starts_at`, used when `ends_at` is empty (e.g. an offer still running)."),
+        Column("max_referrals", "number", "DOUBLE", non_negative=True,
+               doc="At most this many referred acquisitions count for the offer; empty for no cap."),
+        Column("invitation_only", "boolean", "BOOLEAN",
+               doc="True when only people personally invited (a referral of kind `invited`) may take the offer."),
+    ),
+)
+
 CONTRACTS: dict[str, TableContract] = {
-    t.name: t for t in (TRANSACTIONS, CUSTOMERS, CONTACTS, FEEDBACK, CONSENTS, PREFERENCES, REFERRALS)
+    t.name: t for t in (TRANSACTIONS, CUSTOMERS, CONTACTS, FEEDBACK, CONSENTS, PREFERENCES, REFERRALS, OFFERS)
 }
 """Every table that ``patron ingest --kind`` accepts, by name."""
 

@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "consent_commands",  # consent, plan
     "contact_commands",  # contact-effect
     "rights_commands",  # export-customer, erase-customer
+    "referral_commands",  # referrals
 )
 """Modules under ``patron.cli`` whose import registers commands on :data:`app`."""
 

@@ -33,7 +33,7 @@ def _print_json(data: Any) -> None:
 @app.command()
 def ingest(
     path: Annotated[Path, typer.Argument(help="CSV/TSV/whitespace-separated text, Parquet, or JSON Lines file.")],
-    kind: Annotated[str, typer.Option("--kind", help="transactions, customers, contacts, feedback, consents, preferences or referrals.")] = "transactions",
+    kind: Annotated[str, typer.Option("--kind", help="transactions, customers, contacts, feedback, consents, preferences, referrals or offers.")] = "transactions",
     db: DbOption = None,
     mapping: Annotated[list[str] | None, typer.Option("--map", help="target=source column mapping, e.g. --map occurred_at=date (repeatable).")] = None,
     date_format: Annotated[str | None, typer.Option("--date-format", help="strftime format of text timestamps, e.g. %Y%m%d.")] = None,
