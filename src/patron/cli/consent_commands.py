@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+from patron.cli.output import records
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file with [contact_policy] [default: $PATRON_CONFIG or ./patron.toml].")]
 
-
-def _records(frame: Any) -> list[dict[str, Any]]:
-    return [{k: (None if v is None or v != v else v) for k, v in row.items()} for row in frame.astype(object).to_dict("records")]
 
 
 @app.command()
@@ -32,7 +30,7 @@ def consent(
     if customer_id is None:
         counts = consent_counts(db, as_of=as_of)
         if as_json:
-            _print_json({"as_of": as_of, "counts": _records(counts)})
+            _print_json({"as_of": as_of, "counts": records(counts)})
             return
         t = Table(title="Consent by purpose and channel (customers)", title_justify="left")
         for col in counts.columns:
@@ -44,7 +42,7 @@ def consent(
     state = consent_state(db, as_of=as_of, customer_ids=[customer_id])
     history = consent_history(db, customer_id)
     if as_json:
-        _print_json({"customer_id": customer_id, "as_of": as_of, "state": _records(state), "history": _records(history)})
+        _print_json({"customer_id": customer_id, "as_of": as_of, "state": records(state), "history": records(history)})
         return
     t = Table(title=f"Consent of {customer_id}", title_justify="left")
     for col in ("purpose", "channel", "granted", "reason", "occurred_at", "expires_at", "decided_by"):
@@ -56,7 +54,7 @@ def consent(
     h = Table(title="Ledger history (oldest first)", title_justify="left")
     for col in ("occurred_at", "purpose", "channel", "status", "expires_at", "source", "lawful_basis", "policy_version"):
         h.add_column(col)
-    for row in _records(history):
+    for row in records(history):
         h.add_row(*["" if row[c] is None else str(row[c]) for c in ("occurred_at", "purpose", "channel", "status", "expires_at", "source", "lawful_basis", "policy_version")])
     out.print(h)
 

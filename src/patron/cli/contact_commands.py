@@ -10,20 +10,8 @@ import pandas as pd
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+from patron.cli.output import records
 from patron.cli.progress import spinner
-
-
-def _clean(value: Any) -> Any:
-    """A JSON-safe scalar (NaN, infinity and pandas NA become null; timestamps become ISO text)."""
-    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value.item() if hasattr(value, "item") else value
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
 def _pp(v: float) -> str:
@@ -63,7 +51,7 @@ def contact_effect(
     result: dict[str, Any] = {}
     with spinner("measuring campaign lift", quiet=as_json):
         lift = campaign_effect(db, campaign_id=campaign, window_days=window_days, config=config)
-    result["campaigns"] = _records(lift)
+    result["campaigns"] = records(lift)
     fitted = curves = segments = None
     if uplift:
         with spinner("fitting the uplift model", quiet=as_json):
@@ -73,8 +61,8 @@ def contact_effect(
         with spinner("relating contacts to purchases", quiet=as_json):
             curves = dose_response(db, config=config)
             segments = over_contacted_segments(curves)
-        result["dose_response"] = _records(curves)
-        result["over_contacted_segments"] = _records(segments)
+        result["dose_response"] = records(curves)
+        result["over_contacted_segments"] = records(segments)
     if as_json:
         _print_json(result)
         return

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import pandas as pd
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+from patron.cli.output import json_safe, records, write_frame
 from patron.cli.progress import spinner
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 \\[default: day of the last transaction].")]
@@ -18,25 +19,7 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file 
 OutOption = Annotated[Path | None, typer.Option("--out", help="Write the per-customer (or long) table to a .csv or .parquet file.")]
 
 
-def _clean(value: Any) -> Any:
-    """A JSON-safe scalar (NaN and pandas NA become null)."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
-
-
-def _write(frame: pd.DataFrame, path: Path | None) -> None:
-    if path is None:
-        return
-    import pyarrow as pa
-
-    from patron.io import write_table
-
-    write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
 
 
 def _pct(value: float | None) -> str:
@@ -63,11 +46,11 @@ def loyalty(
     with spinner("measuring loyalty behaviour", quiet=as_json):
         frame = loyalty(db, as_of=as_of, config=config)
         figures = summarize_loyalty(frame)
-        figures["categories"] = _records(category_revenue(category_shares(db, as_of=as_of)))
+        figures["categories"] = records(category_revenue(category_shares(db, as_of=as_of)))
         satisfaction = satisfaction_vs_loyalty(db, as_of=as_of)
-    _write(frame, out_file)
+    write_frame(frame, out_file)
     if as_json:
-        _print_json({**figures, "satisfaction": _records(satisfaction), "out": str(out_file) if out_file else None})
+        _print_json({**figures, "satisfaction": records(satisfaction), "out": str(out_file) if out_file else None})
         return
     from rich.table import Table
 
@@ -128,11 +111,11 @@ def cohorts(
     with spinner("building cohorts", quiet=as_json):
         frame = run_cohorts(db, freq=freq, as_of=as_of)
         matrix = retention_matrix(frame, value=value, max_periods=periods - 1)
-    _write(frame, out_file)
+    write_frame(frame, out_file)
     if as_json:
         sizes = frame.drop_duplicates("cohort")
         rows = [
-            {"cohort": str(c), "customers": int(n), "values": [_clean(v) for v in matrix.loc[c].tolist()]}
+            {"cohort": str(c), "customers": int(n), "values": [json_safe(v) for v in matrix.loc[c].tolist()]}
             for c, n in zip(sizes["cohort"], sizes["customers"], strict=True)
         ]
         _print_json({"freq": freq.upper(), "value": value, "periods": [int(p) for p in matrix.columns], "cohorts": rows, "out": str(out_file) if out_file else None})
@@ -169,7 +152,7 @@ def profitability(
 
     with spinner("scoring customers and costing contacts", quiet=as_json):
         frame = run_profitability(db, as_of=as_of, config=config)
-    _write(frame, out_file)
+    write_frame(frame, out_file)
     known = frame["margin_rate"].notna()
     figures = {
         "customers": len(frame),

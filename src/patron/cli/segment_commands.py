@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import pandas as pd
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+from patron.cli.output import records, write_frame
 from patron.cli.progress import spinner
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the profiles, e.g. 1998-06-30 \\[default: the stored profiles, else the day of the last purchase].")]
@@ -18,27 +18,7 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file 
 OutOption = Annotated[Path | None, typer.Option("--out", help="Also write the table to a .csv or .parquet file.")]
 
 
-def _clean(value: Any) -> Any:
-    """A JSON-safe scalar (NaN and NaT become null, dates ISO text)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
-        return None
-    if hasattr(value, "isoformat"):
-        return value.isoformat()[:10] if getattr(value, "hour", 0) == 0 and getattr(value, "minute", 0) == 0 else value.isoformat()
-    return value.item() if hasattr(value, "item") else value
 
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
-
-
-def _write(frame: pd.DataFrame, path: Path | None) -> None:
-    if path is None:
-        return
-    import pyarrow as pa
-
-    from patron.io import write_table
-
-    write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
 
 
 def _check_date(value: str | None, name: str) -> None:
@@ -70,9 +50,9 @@ def segments(
         raise InputError(f"--rules: file {rules} does not exist")
     with spinner("evaluating segments", quiet=as_json):
         table = segment_table(db, config=config, rules=rules, as_of=as_of)
-    _write(table, out_file)
+    write_frame(table, out_file)
     if as_json:
-        _print_json({"segments": _records(table), "out": str(out_file) if out_file else None})
+        _print_json({"segments": records(table), "out": str(out_file) if out_file else None})
         return
     from rich.markup import escape
     from rich.table import Table
@@ -112,7 +92,7 @@ def profiles(
     _check_date(as_of, "--as-of")
     with spinner("building customer profiles", quiet=as_json):
         frame = build_profiles(db, as_of=as_of, config=config)
-    _write(frame, out_file)
+    write_frame(frame, out_file)
     day = str(frame["as_of"].iloc[0])[:10] if len(frame) else str(as_of)
     counts = frame["status"].value_counts().to_dict()
     tiers = frame["value_tier"].value_counts().to_dict()
@@ -159,9 +139,9 @@ def equity(
             table = equity_over_time(db, start=start, end=end, freq=freq)
         else:
             table = equity_by(db, by or "value_tier", config=config, as_of=as_of)
-    _write(table, out_file)
+    write_frame(table, out_file)
     if as_json:
-        _print_json({"by": None if over_time else (by or "value_tier"), "over_time": over_time, "rows": _records(table), "out": str(out_file) if out_file else None})
+        _print_json({"by": None if over_time else (by or "value_tier"), "over_time": over_time, "rows": records(table), "out": str(out_file) if out_file else None})
         return
     from rich.table import Table
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+from patron.cli.output import json_safe
 from patron.cli.progress import spinner
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 [default: day of the last purchase].")]
@@ -16,12 +17,6 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file 
 ModelOption = Annotated[str, typer.Option("--model", help="Transaction model giving P(alive): bgnbd, mbgnbd or pareto.")]
 ModelFileOption = Annotated[Path | None, typer.Option("--model-file", help="Use this fitted model (JSON from patron fit MODEL --save FILE) instead of fitting.")]
 
-
-def _clean(value: Any) -> Any:
-    """A JSON-safe scalar (NaN becomes null)."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value.item() if hasattr(value, "item") else value
 
 
 @app.command()
@@ -51,7 +46,7 @@ def status(
 
         write_table(pa.Table.from_pandas(statuses, preserve_index=False), out_file)
     if as_json:
-        rows = [{k: _clean(v) for k, v in row.items()} for row in counts.to_dict(orient="records")]
+        rows = [{k: json_safe(v) for k, v in row.items()} for row in counts.to_dict(orient="records")]
         _print_json({"as_of": day, "customers": len(statuses), "statuses": rows, "out": str(out_file) if out_file else None})
         return
     from rich.table import Table

@@ -88,9 +88,7 @@ def score_spark(
     :func:`~patron.engines.spark.fit_spark` (``bgnbd``, ``mbgnbd`` or ``pareto``, and
     ``gammagamma``). The executors need patron installed in their Python.
     """
-    missing = [c for c in NEEDED_COLUMNS if c not in summary.columns]
-    if missing:
-        raise InputError(f"summary lacks column {', '.join(missing)}; columns are {', '.join(summary.columns)}")
+    _check_summary(summary)
     if horizon <= 0:
         raise InputError(f"horizon must be positive; got {horizon}")
     _check_models(transaction_model, spend_model)
@@ -105,6 +103,12 @@ def score_spark(
 
     schema = StructType([*summary.schema.fields, *(StructField(c, DoubleType()) for c in SCORE_COLUMNS)])
     return summary.mapInPandas(score_partition, schema=schema)
+
+
+def _check_summary(summary: DataFrame) -> None:
+    missing = [c for c in NEEDED_COLUMNS if c not in summary.columns]
+    if missing:
+        raise InputError(f"summary lacks column {', '.join(missing)}; columns are {', '.join(summary.columns)}")
 
 
 def _check_models(transaction_model: BaseModel, spend_model: BaseModel) -> None:
@@ -130,9 +134,7 @@ def equity_interval_spark(
     Each partition computes its customers' CLV sum and summed log-parameter gradients
     (:func:`patron.models.clv.equity_gradients`); the cluster adds them; only
     1 + (number of parameters) numbers reach the driver."""
-    missing = [c for c in NEEDED_COLUMNS if c not in summary.columns]
-    if missing:
-        raise InputError(f"summary lacks column {', '.join(missing)}; columns are {', '.join(summary.columns)}")
+    _check_summary(summary)
     _check_models(transaction_model, spend_model)
     rate = per_period_rate(discount_rate, DAYS_PER_YEAR / PERIOD_UNITS[period.upper()]) if discount_rate else 0.0
     tm, sm = transaction_model, spend_model

@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from patron.ingest.checks import quote_ident as quote
 from patron.rights.rules import REJECTS_TABLE, RightsRules
 
 TEXT_TYPES: tuple[str, ...] = ("VARCHAR", "TEXT", "STRING", "JSON")
 """Column types scanned as text by the residue check."""
 
 
-def quote(name: str) -> str:
-    """``name`` as a quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
