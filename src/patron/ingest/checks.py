@@ -1,8 +1,10 @@
 """SQL builders for validated ingest: parse each staged column by its contract type and list every
 problem as ``(_row, column, value, reason)``.
 
-Builders return SQL text only; :mod:`patron.ingest.load` runs it. This part is DuckDB SQL (ingest
-runs on the embedded store); the portable summary SQL lives in :mod:`patron.sql`.
+Builders return SQL text only; :mod:`patron.ingest.load` runs it on DuckDB and
+:mod:`patron.engines.spark_ingest` on Spark. Each builder takes a ``dialect`` (default
+:data:`~patron.sql.dialect.DUCKDB`); the few spellings that differ (casts that may fail, regular
+expressions, strptime, quoting) come from :class:`~patron.sql.dialect.Dialect`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from patron.schema import Column, TableContract
+from patron.sql.dialect import DUCKDB, Dialect
 
 TEXT_TYPES = {"VARCHAR"}
 _TRUE = ("true", "t", "1", "yes", "y")
@@ -38,32 +41,34 @@ class SourceColumn:
         return self.sql_type.upper() in TEXT_TYPES
 
 
-def raw_expr(src: SourceColumn) -> str:
+def raw_expr(src: SourceColumn, dialect: Dialect = DUCKDB) -> str:
     """The source value as text, NULL when empty (for reporting and emptiness tests)."""
-    ident = quote_ident(src.name)
+    ident = dialect.ident(src.name)
     if src.is_text:
         return f"NULLIF(trim({ident}), '')"
-    return f"CAST({ident} AS VARCHAR)"
+    return dialect.to_text(ident)
 
 
-def parse_expr(col: Column, src: SourceColumn, *, date_format: str | None) -> str:
-    """SQL that turns the staged value into the contract type, NULL when it cannot."""
-    raw = raw_expr(src)
-    ident = quote_ident(src.name)
+def parse_expr(col: Column, src: SourceColumn, *, date_format: str | None, dialect: Dialect = DUCKDB) -> str:
+    """SQL that turns the staged value into the contract type, NULL when it cannot.
+
+    ``src.sql_type`` is a DuckDB type name (an engine maps its own types to these first)."""
+    raw = raw_expr(src, dialect)
+    ident = dialect.ident(src.name)
     t = src.sql_type.upper()
     if col.type in ("text", "choice"):
         return f"lower({raw})" if col.type == "choice" else raw
     if col.type == "currency":
-        return f"CASE WHEN regexp_full_match({raw}, '[A-Za-z]{{3}}') THEN upper({raw}) END"
+        return f"CASE WHEN {dialect.full_match(raw, '[A-Za-z]{3}')} THEN upper({raw}) END"
     if col.type == "number":
         if t.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL", "INT", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER")):
             return f"CAST({ident} AS DOUBLE)"
-        return f"TRY_CAST({raw} AS DOUBLE)"
+        return dialect.text_to_double(raw)
     if col.type == "boolean":
         if t == "BOOLEAN":
             return ident
-        trues = ", ".join(quote_literal(v) for v in _TRUE)
-        falses = ", ".join(quote_literal(v) for v in _FALSE)
+        trues = ", ".join(dialect.literal(v) for v in _TRUE)
+        falses = ", ".join(dialect.literal(v) for v in _FALSE)
         return f"CASE WHEN lower({raw}) IN ({trues}) THEN TRUE WHEN lower({raw}) IN ({falses}) THEN FALSE END"
     if col.type == "timestamp":
         if t == "TIMESTAMP" or t.startswith("TIMESTAMP_") or t == "TIMESTAMP_NS":
@@ -73,15 +78,8 @@ def parse_expr(col: Column, src: SourceColumn, *, date_format: str | None) -> st
         if t == "DATE":
             return f"CAST({ident} AS TIMESTAMP)"
         if date_format:
-            return f"try_strptime({raw}, {quote_literal(date_format)})"
-        # A plain TIMESTAMP cast is fast but ignores a UTC offset, so text ending in Z or +hh:mm
-        # goes through TIMESTAMPTZ (converted to UTC); eight digits are YYYYMMDD.
-        return (
-            f"CASE WHEN regexp_matches({raw}, '[0-9]:[0-9]{{2}}(:[0-9]{{2}}([.][0-9]+)?)? ?(Z|z|UTC|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
-            f"THEN TRY_CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP) "
-            f"WHEN length({raw}) = 8 AND regexp_full_match({raw}, '[0-9]{{8}}') THEN try_strptime({raw}, '%Y%m%d') "
-            f"ELSE TRY_CAST({raw} AS TIMESTAMP) END"
-        )
+            return dialect.strptime(raw, date_format)
+        return dialect.text_to_timestamp(raw)
     raise ValueError(f"unknown column type {col.type}")  # pragma: no cover
 
 
@@ -91,33 +89,34 @@ def raw_column(col: Column) -> str:
     return col.name if col.type == "text" else f"raw_{col.name}"
 
 
-def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: str) -> list[str]:
+def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: str, dialect: Dialect = DUCKDB) -> list[str]:
     """SELECTs over ``_parsed`` yielding ``(_row, column, value, reason)`` for one column.
 
     ``_parsed`` holds the input text (:func:`raw_column`) and the parsed ``<name>`` of every column.
     """
     name, raw = col.name, raw_column(col)
-    label = quote_literal(name)
+    label = dialect.literal(name)
+    lit = dialect.literal
     out: list[str] = []
 
     def sel(cond: str, reason_sql: str) -> None:
-        out.append(f"SELECT _row, {label} AS \"column\", {raw} AS value, {reason_sql} AS reason FROM _parsed WHERE {cond}")
+        out.append(f"SELECT _row, {label} AS {dialect.ident('column')}, {raw} AS value, {reason_sql} AS reason FROM _parsed WHERE {cond}")
 
     if col.required:
-        sel(f"{raw} IS NULL", quote_literal(f"missing {name}"))
+        sel(f"{raw} IS NULL", lit(f"missing {name}"))
     shown = f"'\"' || left({raw}, 60) || '\"'"
     if col.type == "timestamp":
         expect = f" (expected --date-format {date_format})" if date_format else " (expected ISO 8601 such as 2024-03-31 or 2024-03-31T14:05:00Z, or YYYYMMDD; set --date-format otherwise)"
-        sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'unparseable timestamp ' || {shown} || {quote_literal(expect)}")
+        sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'unparseable timestamp ' || {shown} || {lit(expect)}")
         if not col.future_ok:
             sel(f"{name} > {future_limit_sql}", f"'timestamp ' || {shown} || ' is in the future (later than now plus the allowed clock skew)'")
     elif col.type == "number":
         sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'non-numeric {name} ' || {shown}")
-        sel(f"{name} IS NOT NULL AND (isnan({name}) OR isinf({name}))", f"'{name} ' || {shown} || ' is not a finite number'")
+        sel(f"{name} IS NOT NULL AND {dialect.non_finite(name)}", f"'{name} ' || {shown} || ' is not a finite number'")
         if col.non_negative:
             sel(f"{name} < 0", f"'{name} ' || {shown} || ' is negative'")
     elif col.type == "choice":
-        allowed = ", ".join(quote_literal(c) for c in col.choices)
+        allowed = ", ".join(lit(c) for c in col.choices)
         sel(f"{raw} IS NOT NULL AND {name} NOT IN ({allowed})", f"'{name} ' || {shown} || ' is not one of {', '.join(col.choices)}'")
     elif col.type == "boolean":
         sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'{name} ' || {shown} || ' is not true/false'")
@@ -126,29 +125,34 @@ def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: s
     return out
 
 
-def parsed_table_sql(contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], *, date_format: str | None, content_hash: bool = False) -> str:
-    """``CREATE TEMP TABLE _parsed`` with ``_row``, ``raw_<c>`` and parsed ``<c>`` for every
-    contract column (NULL for columns absent from the input); when the contract keeps extra
-    columns, ``attributes`` as a JSON object of their text values; with ``content_hash``,
-    ``_hash``, the md5 of the parsed content (:func:`content_hash_sql`)."""
+def parsed_select_sql(contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], *, date_format: str | None, content_hash: bool = False, dialect: Dialect = DUCKDB, stage: str = "_stage") -> str:
+    """The SELECT over ``stage`` (which has ``_row`` and the input columns) that gives ``_row``,
+    ``raw_<c>`` and parsed ``<c>`` for every contract column (NULL for columns absent from the
+    input); when the contract keeps extra columns, ``attributes`` as a JSON object of their text
+    values; with ``content_hash``, ``_hash``, the md5 of the parsed content
+    (:func:`content_hash_sql`)."""
     parts = ["_row"]
     for col in contract.columns:
         src = sources.get(col.name)
         raw = raw_column(col)
         if src is None:
-            parts += [f"NULL::{col.sql_type} AS {col.name}"] + ([f"NULL::VARCHAR AS {raw}"] if raw != col.name else [])
+            parts += [f"{dialect.typed_null(col.sql_type)} AS {col.name}"] + ([f"{dialect.typed_null('VARCHAR')} AS {raw}"] if raw != col.name else [])
         else:
-            parts += [f"{parse_expr(col, src, date_format=date_format)} AS {col.name}"] + ([f"{raw_expr(src)} AS {raw}"] if raw != col.name else [])
+            parts += [f"{parse_expr(col, src, date_format=date_format, dialect=dialect)} AS {col.name}"] + ([f"{raw_expr(src, dialect)} AS {raw}"] if raw != col.name else [])
     if contract.keep_extra_as_attributes:
         if extras:
-            pack = ", ".join(f"{quote_literal(e.name)}, {raw_expr(e)}" for e in extras)
-            parts.append(f"CAST(json_object({pack}) AS VARCHAR) AS attributes")
+            parts.append(f"{dialect.json_object([(e.name, raw_expr(e, dialect)) for e in extras])} AS attributes")
         else:
-            parts.append("NULL::VARCHAR AS attributes")
-    select = "SELECT " + ",\n  ".join(parts) + "\nFROM _stage"
+            parts.append(f"{dialect.typed_null('VARCHAR')} AS attributes")
+    select = "SELECT " + ",\n  ".join(parts) + f"\nFROM {stage}"
     if content_hash:
-        select = f"SELECT *, {content_hash_sql(contract)} AS _hash FROM ({select}) s"
-    return "CREATE OR REPLACE TEMP TABLE _parsed AS " + select
+        select = f"SELECT *, {content_hash_sql(contract, dialect=dialect)} AS _hash FROM ({select}) s"
+    return select
+
+
+def parsed_table_sql(contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], *, date_format: str | None, content_hash: bool = False) -> str:
+    """``CREATE TEMP TABLE _parsed AS`` :func:`parsed_select_sql` (DuckDB)."""
+    return "CREATE OR REPLACE TEMP TABLE _parsed AS " + parsed_select_sql(contract, sources, extras, date_format=date_format, content_hash=content_hash)
 
 
 def content_columns(contract: TableContract) -> list[str]:
@@ -159,8 +163,8 @@ def content_columns(contract: TableContract) -> list[str]:
     return cols
 
 
-def content_hash_sql(contract: TableContract, alias: str = "") -> str:
-    """An md5 of the row's content, stable across runs (used to derive keys)."""
+def content_hash_sql(contract: TableContract, alias: str = "", dialect: Dialect = DUCKDB) -> str:
+    """An md5 of the row's content, stable across runs (used to derive keys): the text of each
+    content column (``\\N`` for NULL) joined by character 31."""
     pre = f"{alias}." if alias else ""
-    items = ", ".join(f"coalesce(CAST({pre}{c} AS VARCHAR), '\\N')" for c in content_columns(contract))
-    return f"md5(concat_ws(chr(31), {items}))"
+    return dialect.md5_text([f"coalesce({dialect.to_text(pre + c)}, {dialect.literal(chr(92) + 'N')})" for c in content_columns(contract)])
