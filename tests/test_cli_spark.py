@@ -92,3 +92,40 @@ def test_score_engine_spark_refuses_bootstrap_in_one_line(tmp_path):
     proc = _run("score", "--engine", "spark", "--transactions", "x.parquet", "--end", "1997-09-30", "--out", "o",
                 "--interval-method", "bootstrap", cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "delta" in proc.stderr
+
+
+def test_status_engine_spark_counts_equal_duckdb(tmp_path):
+    """`patron status --engine spark` prints the DuckDB engine's counts per status (CDNOW)."""
+    import json
+
+    source = tmp_path / "cdnow.parquet"
+    load_cdnow().to_parquet(source)
+    db = tmp_path / "cdnow.duckdb"
+    patron.ingest(load_cdnow(), kind="transactions", db=db)
+    as_of = ["--as-of", "1998-03-31", "--json"]
+    spark = _run("status", "--engine", "spark", "--transactions", str(source), *as_of)
+    duck = _run("status", "--db", str(db), *as_of)
+    assert spark.returncode == 0 and duck.returncode == 0, spark.stderr[-2000:] + duck.stderr[-2000:]
+    got, want = json.loads(spark.stdout), json.loads(duck.stdout)
+    assert got["customers"] == want["customers"] == 2357
+    for g, w in zip(got["statuses"], want["statuses"], strict=True):
+        assert g["status"] == w["status"] and g["count"] == w["count"], (g, w)
+        if w["mean_probability_alive"] is not None:
+            assert g["mean_probability_alive"] == pytest.approx(w["mean_probability_alive"], rel=1e-9)
+
+
+def test_ingest_engine_spark_writes_parquet_and_rejects(tmp_path):
+    """`patron ingest --engine spark` keeps the good rows and rejects the bad one, as DuckDB does."""
+    import json
+
+    rows = pd.DataFrame({"customer_id": ["a", "b", None], "occurred_at": ["2024-01-02", "2024-01-03", "2024-01-04"],
+                         "amount": [10.0, 12.5, 3.0]})
+    source = tmp_path / "tx.parquet"
+    rows.to_parquet(source)
+    proc = _run("ingest", str(source), "--engine", "spark", "--out", str(tmp_path / "good"), "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = json.loads(proc.stdout)
+    assert (counts["accepted"], counts["rejected"]) == (2, 1)
+    assert sorted(pd.read_parquet(tmp_path / "good")["customer_id"]) == ["a", "b"]
+    rejects = pd.read_parquet(tmp_path / "good_rejects")
+    assert rejects[["row", "column"]].values.tolist() == [[3, "customer_id"]]

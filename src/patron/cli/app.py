@@ -39,13 +39,23 @@ def ingest(
     date_format: Annotated[str | None, typer.Option("--date-format", help="strftime format of text timestamps, e.g. %Y%m%d.")] = None,
     columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated column names for a file without a header.")] = None,
     delimiter: Annotated[str | None, typer.Option("--delimiter", help="A character, or tab/comma/semicolon/pipe/whitespace [default: sniffed].")] = None,
-    rejects_file: Annotated[Path | None, typer.Option("--rejects-file", help="Where to write rejected rows as CSV.")] = None,
+    rejects_file: Annotated[Path | None, typer.Option("--rejects-file", help="Where to write rejected rows as CSV (with --engine spark: a Parquet folder).")] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help="duckdb (store in --db) or spark (Parquet in, checked on Spark, Parquet out) [default: $PATRON_ENGINE or duckdb].")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="With --engine spark: Parquet folder for the accepted rows.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Validate a file against the data contract and store its good rows; bad rows go to the
-    rejects table and a rejects CSV with row, column and reason."""
-    from patron.ingest import ingest as run_ingest
+    rejects table and a rejects CSV with row, column and reason.
 
+    With --engine spark the Parquet input is checked by Spark with the same rules and the good rows
+    are written as Parquet to --out (there is no store on Spark, so keys already stored are not checked)."""
+    from patron.ingest import ingest as run_ingest
+    from patron.settings import get_settings
+
+    if (engine or get_settings().engine).lower() == "spark":
+        _ingest_on_spark(path, kind=kind, mapping=mapping, date_format=date_format, out_dir=out_dir,
+                         rejects_dir=rejects_file, as_json=as_json)
+        return
     cols = [c.strip() for c in columns.split(",")] if columns else None
     with counting_progress(f"ingesting {path.name}", quiet=as_json) as progress:
         result = run_ingest(
@@ -62,6 +72,28 @@ def ingest(
     )
     if result.rejects_file:
         out.print(f"rejected rows and reasons: {result.rejects_file}")
+
+
+def _ingest_on_spark(path: Path, *, kind: str, mapping: list[str] | None, date_format: str | None,
+                     out_dir: Path | None, rejects_dir: Path | None, as_json: bool) -> None:
+    if out_dir is None:
+        raise InputError("with --engine spark give --out FOLDER for the accepted rows (Parquet)")
+    try:
+        from patron.engines.spark import spark_session
+        from patron.engines.spark_ingest import ingest_spark
+    except ImportError:
+        raise InputError("the Spark engine needs pyspark: pip install 'patron[spark]'") from None
+    from patron.settings import get_settings
+
+    rejects = rejects_dir or out_dir.with_name(out_dir.name + "_rejects")
+    with spinner(f"checking {path.name} on Spark", quiet=as_json):
+        counts = ingest_spark(spark_session(get_settings().spark_master), str(path), kind=kind, out=out_dir,
+                              rejects_out=rejects, mapping=mapping, date_format=date_format)
+    if as_json:
+        _print_json({**counts, "kind": kind, "out": str(out_dir), "rejects": str(rejects), "engine": "spark"})
+        return
+    out.print(f"{kind}: [bold]{counts['accepted']:,}[/] accepted, [bold]{counts['rejected']:,}[/] rejected "
+              f"(from {counts['rows_read']:,} rows of {path}) -> {out_dir}; rejects in {rejects}")
 
 
 @app.command()

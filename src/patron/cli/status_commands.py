@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
-from patron.cli.output import json_safe
+from patron.cli.output import json_safe, write_frame
 from patron.cli.progress import spinner
+from patron.errors import InputError
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 [default: day of the last purchase].")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file with a [status] section [default: $PATRON_CONFIG or ./patron.toml].")]
@@ -26,32 +27,38 @@ def status(
     config: ConfigOption = None,
     model: ModelOption = "bgnbd",
     model_file: ModelFileOption = None,
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write every customer's status and reason to a .csv or .parquet file.")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write every customer's status and reason to a .csv or .parquet file (with --engine spark: a Parquet folder).")] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].")] = None,
+    transactions: Annotated[str | None, typer.Option("--transactions", help="With --engine spark: Parquet file or folder of transactions.")] = None,
+    customers: Annotated[str | None, typer.Option("--customers", help="With --engine spark: Parquet of known customers (adds prospects).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Relationship status of every customer (prospect, new, active, cooling, at_risk, lapsed,
-    lost) as of a date: the distribution, and per customer with reasons in --out."""
+    lost) as of a date: the distribution, and per customer with reasons in --out.
+
+    With --engine spark, customers are classified on the executors by the same code and only the
+    counts per status come back (--as-of and --transactions are then required)."""
+    from patron.settings import get_settings
     from patron.status import load_model, parse_date, relationship_status, status_counts
 
     parse_date(as_of, "--as-of")
-    fixed = load_model(model_file) if model_file is not None else None
-    with spinner("assessing relationship status", quiet=as_json):
-        statuses = relationship_status(db, as_of=as_of, config=config, model=model, params=fixed)
-    counts = status_counts(statuses)
-    day = str(statuses["as_of"].iloc[0]) if len(statuses) else str(as_of)
-    if out_file is not None:
-        import pyarrow as pa
-
-        from patron.io import write_table
-
-        write_table(pa.Table.from_pandas(statuses, preserve_index=False), out_file)
+    if (engine or get_settings().engine).lower() == "spark":
+        counts, n, day = _status_on_spark(transactions, customers, as_of=as_of, config=config, model=model,
+                                          out_file=out_file, quiet=as_json)
+    else:
+        fixed = load_model(model_file) if model_file is not None else None
+        with spinner("assessing relationship status", quiet=as_json):
+            statuses = relationship_status(db, as_of=as_of, config=config, model=model, params=fixed)
+        counts, n = status_counts(statuses), len(statuses)
+        day = str(statuses["as_of"].iloc[0]) if len(statuses) else str(as_of)
+        write_frame(statuses, out_file)
     if as_json:
         rows = [{k: json_safe(v) for k, v in row.items()} for row in counts.to_dict(orient="records")]
-        _print_json({"as_of": day, "customers": len(statuses), "statuses": rows, "out": str(out_file) if out_file else None})
+        _print_json({"as_of": day, "customers": n, "statuses": rows, "out": str(out_file) if out_file else None})
         return
     from rich.table import Table
 
-    t = Table(title=f"Relationship status as of {day}: {len(statuses):,} customers", title_justify="left")
+    t = Table(title=f"Relationship status as of {day}: {n:,} customers", title_justify="left")
     for name, justify in (("status", "left"), ("customers", "right"), ("share", "right"), ("mean P(alive)", "right")):
         t.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in counts.itertuples(index=False):
@@ -59,7 +66,29 @@ def status(
         t.add_row(row.status, f"{row.count:,}", f"{row.share:.1%}", p)
     out.print(t)
     if out_file is not None:
-        out.print(f"statuses and reasons of {len(statuses):,} customers written to {out_file}")
+        out.print(f"statuses and reasons of {n:,} customers written to {out_file}")
+
+
+def _status_on_spark(transactions: str | None, customers: str | None, *, as_of: str | None, config: Path | None,
+                     model: str, out_file: Path | None, quiet: bool) -> tuple[Any, int, str]:
+    """Counts per status (as :func:`patron.status.status_counts`), customers and the date, from Spark."""
+    if not transactions or not as_of:
+        raise InputError("with --engine spark give --transactions PATH (Parquet) and --as-of DATE")
+    try:
+        from patron.engines.spark import spark_session
+        from patron.engines.spark_status import status_counts_spark, status_spark
+    except ImportError:
+        raise InputError("the Spark engine needs pyspark: pip install 'patron[spark]'") from None
+    from patron.settings import get_settings
+
+    with spinner("assessing relationship status on Spark", quiet=quiet):
+        spark = spark_session(get_settings().spark_master)
+        statuses = status_spark(spark, transactions, as_of=as_of, config=config, model=model, customers=customers)
+        if out_file is not None:
+            statuses.write.mode("overwrite").parquet(str(out_file))
+            statuses = spark.read.parquet(str(out_file))
+        counts = status_counts_spark(statuses)
+    return counts, int(counts["count"].sum()), str(as_of)
 
 
 @app.command()

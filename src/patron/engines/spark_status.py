@@ -122,6 +122,23 @@ def status_spark(
     return out.unionByName(prospects)
 
 
+def status_counts_spark(statuses: DataFrame) -> pd.DataFrame:
+    """Count, share and mean P(alive) per status of a :func:`status_spark` result, aggregated on
+    the cluster: the frame :func:`patron.status.status_counts` gives for the same customers."""
+    from patron.status import STATUSES
+
+    rows = statuses.groupBy("status").agg(F.count("*").alias("count"), F.avg("probability_alive").alias("mean")).toPandas()
+    by = rows.set_index("status")
+    counts = by["count"].reindex(list(STATUSES), fill_value=0).astype(np.int64).to_numpy()
+    total = int(counts.sum())
+    return pd.DataFrame({
+        "status": list(STATUSES),
+        "count": counts,
+        "share": counts / total if total else np.zeros(len(STATUSES)),
+        "mean_probability_alive": by["mean"].reindex(list(STATUSES)).to_numpy(dtype=float),
+    })
+
+
 def segment_spark(profiles: DataFrame, rule: str, *, name: str = "rule", bins: int = 5) -> DataFrame:
     """The rows of ``profiles`` (a Spark DataFrame of customer profiles, e.g. the
     ``customer_profiles`` table written as Parquet) for which segment ``rule`` is true, filtered by
