@@ -31,7 +31,14 @@ from pyspark.sql.utils import AnalysisException
 
 from patron.engines.spark import _use_utc
 from patron.errors import InputError
-from patron.ingest.checks import SourceColumn, parsed_select_sql, problem_selects
+from patron.ingest.checks import (
+    SourceColumn,
+    derived_key_sql,
+    duplicate_key_problems_sql,
+    occurrence_sql,
+    parsed_select_sql,
+    problem_selects,
+)
 from patron.ingest.load import _parse_mapping, _resolve_sources
 from patron.ingest.readers import Malformed, Staged
 from patron.schema import CONTRACTS, TableContract
@@ -193,24 +200,14 @@ def _check_and_write(spark: SparkSession, parsed: DataFrame, contract: TableCont
     if derive:
         # Identical rows in one input are distinct records: number them by occurrence.
         rows = spark.sql(
-            f"""SELECT p._row, {', '.join(f'p.{c}' for c in columns if c != key)},
-                  '~' || p._hash || '.' || CAST(coalesce(o.k, 1) AS STRING) AS {key}
-            FROM {_PARSED} p LEFT JOIN (
-              SELECT g._row, row_number() OVER (PARTITION BY g._hash ORDER BY g._row) AS k
-              FROM {good} g JOIN (SELECT _hash FROM {good} h GROUP BY _hash HAVING count(*) > 1) m ON m._hash = g._hash
-            ) o ON o._row = p._row"""
+            f"""SELECT p._row, {', '.join(f'p.{c}' for c in columns if c != key)}, {derived_key_sql(SPARK)} AS {key}
+            FROM {_PARSED} p LEFT JOIN ({occurrence_sql(good)}) o ON o._row = p._row"""
         )
         problems = spark.table(_PROBLEMS)
     else:
         rows = spark.table(_PARSED)
         # Duplicate keys within this input: the first occurrence wins, later ones are rejected.
-        duplicates = spark.sql(
-            f"""SELECT p._row, {SPARK.literal(key)} AS `column`, p.{key} AS value,
-                   'duplicate {key} "' || p.{key} || '" (first at row ' || CAST(d.first_row AS STRING) || ')' AS reason
-            FROM {good} p
-            JOIN (SELECT {key}, min(_row) AS first_row FROM {good} g GROUP BY {key} HAVING count(*) > 1) d ON d.{key} = p.{key}
-            WHERE p._row <> d.first_row"""
-        )
+        duplicates = spark.sql(duplicate_key_problems_sql(key, good, SPARK))
         problems = spark.table(_PROBLEMS).unionByName(duplicates)
     problems = problems.cache()
     try:

@@ -168,3 +168,26 @@ def content_hash_sql(contract: TableContract, alias: str = "", dialect: Dialect 
     content column (``\\N`` for NULL) joined by character 31."""
     pre = f"{alias}." if alias else ""
     return dialect.md5_text([f"coalesce({dialect.to_text(pre + c)}, {dialect.literal(chr(92) + 'N')})" for c in content_columns(contract)])
+
+
+def occurrence_sql(good: str) -> str:
+    """``(_row, k)``: the occurrence number ``k`` (1, 2, ...) of each row of ``good`` among the rows
+    with the same content ``_hash``, for the groups of identical rows only (the same in every
+    engine). ``good`` is a table name or a parenthesised query over ``_parsed`` rows without problems."""
+    return (f"SELECT g._row, row_number() OVER (PARTITION BY g._hash ORDER BY g._row) AS k\n"
+            f"FROM {good} g JOIN (SELECT _hash FROM {good} h GROUP BY _hash HAVING count(*) > 1) m ON m._hash = g._hash")
+
+
+def derived_key_sql(dialect: Dialect = DUCKDB, *, hash_column: str = "p._hash", occurrence: str = "o.k") -> str:
+    """The derived key of a row: ``~<content md5>.<occurrence number>`` (1 when the row is unique)."""
+    return f"'~' || {hash_column} || '.' || {dialect.to_text(f'coalesce({occurrence}, 1)')}"
+
+
+def duplicate_key_problems_sql(key: str, good: str, dialect: Dialect = DUCKDB) -> str:
+    """``(_row, column, value, reason)`` for every row of ``good`` whose ``key`` an earlier row of
+    the same input already has (the first occurrence wins)."""
+    reason = f"'duplicate {key} \"' || p.{key} || '\" (first at row ' || {dialect.to_text('d.first_row')} || ')'"
+    return (f"SELECT p._row, {dialect.literal(key)} AS {dialect.ident('column')}, p.{key} AS value, {reason} AS reason\n"
+            f"FROM {good} p\n"
+            f"JOIN (SELECT {key}, min(_row) AS first_row FROM {good} g GROUP BY {key} HAVING count(*) > 1) d ON d.{key} = p.{key}\n"
+            f"WHERE p._row <> d.first_row")

@@ -30,6 +30,9 @@ from patron.ingest import readers
 from patron.ingest.checks import (
     SourceColumn,
     content_columns,
+    derived_key_sql,
+    duplicate_key_problems_sql,
+    occurrence_sql,
     parsed_table_sql,
     problem_selects,
     quote_literal,
@@ -248,32 +251,19 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
         con.unregister("_malformed")
     ok = "NOT EXISTS (SELECT 1 FROM _problems q WHERE q._row = p._row)"
 
+    good = f"(SELECT * FROM _parsed p WHERE {ok})"
     if derive:
         # Identical rows in one input are distinct orders: number them by occurrence.
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _occurrence AS
-            SELECT p._row, row_number() OVER (PARTITION BY p._hash ORDER BY p._row) AS k
-            FROM _parsed p JOIN (SELECT _hash FROM _parsed p WHERE {ok} GROUP BY _hash HAVING count(*) > 1) m
-              ON m._hash = p._hash
-            WHERE {ok}"""
-        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _occurrence AS {occurrence_sql(good)}")
         con.execute(
             f"""CREATE OR REPLACE TEMP VIEW _rows AS
-            SELECT p.* REPLACE ('~' || p._hash || '.' || CAST(coalesce(o.k, 1) AS VARCHAR) AS {key})
+            SELECT p.* REPLACE ({derived_key_sql()} AS {key})
             FROM _parsed p LEFT JOIN _occurrence o ON o._row = p._row"""
         )
     else:
         con.execute("CREATE OR REPLACE TEMP VIEW _rows AS SELECT * FROM _parsed")
         # Duplicate keys within this input: the first occurrence wins, later ones are rejected.
-        con.execute(
-            f"""INSERT INTO _problems
-            SELECT p._row, {quote_literal(key)}, p.{key},
-                   'duplicate {key} "' || p.{key} || '" (first at row ' || CAST(d.first_row AS VARCHAR) || ')'
-            FROM _parsed p
-            JOIN (SELECT {key}, min(_row) AS first_row FROM _parsed p WHERE {ok} GROUP BY {key} HAVING count(*) > 1) d
-              ON d.{key} = p.{key}
-            WHERE p._row <> d.first_row AND {ok}"""
-        )
+        con.execute(f"INSERT INTO _problems {duplicate_key_problems_sql(key, good)}")
 
     cols = content_columns(contract)
     same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM p.{c}" for c in cols)
