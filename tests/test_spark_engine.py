@@ -51,25 +51,9 @@ from patron.engines.spark_score import (
     score_spark,
     write_scores,
 )
+from tests.spark_support import SPARK_MODULE_MARKS
 
-
-def _optional_mark(name: str, *args: str) -> list[pytest.MarkDecorator]:
-    """``pytest.mark.<name>(*args)``, or nothing while the marker is not registered (``--strict-markers``)."""
-    try:
-        return [getattr(pytest.mark, name)(*args) if args else getattr(pytest.mark, name)]
-    except pytest.fail.Exception:
-        return []
-
-
-pytestmark = [
-    *_optional_mark("spark"),
-    # One Spark session per xdist worker: with ``--dist loadgroup`` all these tests share one.
-    *_optional_mark("xdist_group", "spark"),
-    pytest.mark.slow,
-    # pyspark 4.x warns about pandas 3 on every conversion; the results are checked below.
-    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = SPARK_MODULE_MARKS
 
 FLOAT_REL_TOLERANCE = 1e-12
 """Sums of amounts differ between engines in the last bits (summation order)."""

@@ -30,23 +30,9 @@ if shutil.which("java") is None:
 
 from patron.engines.spark import SHORT_RUN_JAVA_OPTIONS, spark_session
 from patron.engines.spark_ingest import REJECT_COLUMNS, ingest_spark
+from tests.spark_support import SPARK_MODULE_MARKS
 
-
-def _optional_mark(name: str, *args: str) -> list[pytest.MarkDecorator]:
-    """``pytest.mark.<name>(*args)``, or nothing while the marker is not registered (``--strict-markers``)."""
-    try:
-        return [getattr(pytest.mark, name)(*args) if args else getattr(pytest.mark, name)]
-    except pytest.fail.Exception:
-        return []
-
-
-pytestmark = [
-    *_optional_mark("spark"),
-    *_optional_mark("xdist_group", "spark"),
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
-]
+pytestmark = SPARK_MODULE_MARKS
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 """Fixed 'now' of every ingest: 2030 is in the future, 2024 is not."""
