@@ -224,9 +224,15 @@ class BaseModel:
                         -bound + 1, bound - 1)
         if self._subsample_start and total > SUBSAMPLE_MIN_CUSTOMERS:
             # SUBSAMPLE_CUSTOMERS customers drawn with replacement, rows in proportion to weight.
+            # Sorted draws make the binary searches walk the CDF in order (cache-friendly, ~3x
+            # faster on 500k rows) and give sorted picks, so runs replace np.unique's sort.
             cdf = np.cumsum(weights)
-            picks = np.searchsorted(cdf, rng.random(SUBSAMPLE_CUSTOMERS) * cdf[-1], side="right")
-            rows, counts = np.unique(np.minimum(picks, weights.size - 1), return_counts=True)
+            draws = rng.random(SUBSAMPLE_CUSTOMERS)
+            draws.sort()
+            picks = np.searchsorted(cdf, draws * cdf[-1], side="right")
+            np.minimum(picks, weights.size - 1, out=picks)
+            starts = np.flatnonzero(np.r_[True, picks[1:] != picks[:-1]])
+            rows, counts = picks[starts], np.diff(np.r_[starts, picks.size])
             if rows.size > 2 * start.size:
                 sub_cols = tuple(c[rows] for c in columns)
                 sub_w = counts.astype(np.float64)
