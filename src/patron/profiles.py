@@ -61,18 +61,6 @@ _SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
 ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
 
 
-def _as_date(value: str | date | datetime | None) -> date | None:
-    from patron.status import parse_date
-
-    return parse_date(value)
-
-
-def _last_day(db: str | os.PathLike[str] | None) -> date:
-    from patron.status import last_purchase_day
-
-    return last_purchase_day(db)
-
-
 def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, tiers: TierRules | None = None) -> str:
     """The SELECT that joins the registered frames (``_p_summary``, ``_p_scores``, ``_p_status``,
     ``_p_loyalty``, ``_p_profit``) and, when ``prospects``, the ``customers`` table into the
@@ -132,11 +120,11 @@ def build_profiles(
     from patron.profitability import profitability
     from patron.segments.rfm import RfmRules
     from patron.segments.tiers import TierRules
-    from patron.status import relationship_status
+    from patron.status import last_purchase_day, parse_date, relationship_status
     from patron.summary import summary
     from patron.value import score
 
-    day = _as_date(as_of) or _last_day(db)
+    day = parse_date(as_of) or last_purchase_day(db)
     summ = summary(db, period="W", end=day)
     scores = score(summ, period="W", **VALUE_SETTINGS)
     status = relationship_status(db, as_of=day, config=config, scores=scores)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
-from patron.cli.output import json_safe, write_frame
+from patron.cli.output import records, write_frame
 from patron.cli.progress import spinner
 from patron.errors import InputError
 
@@ -53,7 +53,7 @@ def status(
         day = str(statuses["as_of"].iloc[0]) if len(statuses) else str(as_of)
         write_frame(statuses, out_file)
     if as_json:
-        rows = [{k: json_safe(v) for k, v in row.items()} for row in counts.to_dict(orient="records")]
+        rows = records(counts)
         _print_json({"as_of": day, "customers": n, "statuses": rows, "out": str(out_file) if out_file else None})
         return
     from rich.table import Table

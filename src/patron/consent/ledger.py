@@ -30,6 +30,7 @@ import pandas as pd
 from patron.consent.policy import CHANNELS
 from patron.consent.times import now_utc, to_utc_naive
 from patron.ingest import IngestResult, ingest
+from patron.ingest.checks import quote_literal
 from patron.store import connect, table_exists
 
 STATE_COLUMNS: tuple[str, ...] = (
@@ -56,8 +57,8 @@ def state_at_sql(points: str, *, purpose: str | None = None, channel: str | None
     """
     where = []
     if purpose is not None:
-        where.append(f"r.purpose = {_lit(purpose)}")
-    chan_filter = f"WHERE ch.channel = {_lit(channel)}" if channel is not None else ""
+        where.append(f"r.purpose = {quote_literal(purpose)}")
+    chan_filter = f"WHERE ch.channel = {quote_literal(channel)}" if channel is not None else ""
     extra = ("AND " + " AND ".join(where)) if where else ""
     return f"""
 WITH pts AS (SELECT DISTINCT customer_id, as_of FROM {points}),
@@ -82,10 +83,6 @@ SELECT customer_id, as_of, purpose, for_channel AS channel, status,
             ELSE 'granted' END AS reason,
        consent_id, decided_by
 FROM cand WHERE rn = 1"""
-
-
-def _lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def consent_state(

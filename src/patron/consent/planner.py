@@ -45,12 +45,13 @@ from patron.consent.campaign import (
     load_campaign,
     resolve_target,
 )
-from patron.consent.ledger import _lit, state_at_sql
+from patron.consent.ledger import state_at_sql
 from patron.consent.policy import ContactPolicy, contact_policy
 from patron.consent.preferences import preferences_at_sql
 from patron.consent.quiet import move_out_of_quiet, valid_zone
 from patron.consent.times import now_utc, to_utc_naive
 from patron.errors import InputError, NoDataError
+from patron.ingest.checks import quote_literal
 from patron.store import connect, table_exists
 
 REASONS: tuple[str, ...] = (
@@ -160,7 +161,7 @@ def _lost_sql(con: Any) -> str:
 
 
 def _base_sql(campaign: Campaign, value_sql: str, lost_sql: str) -> str:
-    key = _lit(f"{campaign.seed}:{campaign.name}:")
+    key = quote_literal(f"{campaign.seed}:{campaign.name}:")
     return f"""
 SELECT t.customer_id,
        k.customer_id IS NOT NULL AS known,
@@ -177,7 +178,7 @@ def caps_sql(campaign: Campaign, now: datetime) -> str:
     """SQL over ``_cand(customer_id, as_of)``: the most contacts already in any rolling week and
     any rolling 30 days that contains ``as_of`` (``week_max``, ``month_max``). Windows are
     ``(a - length, a]`` anchored at ``as_of`` and at every existing contact within ``length`` after it."""
-    ch, name, now_sql = _lit(campaign.channel), _lit(campaign.name), f"TIMESTAMP '{now.isoformat(sep=' ')}'"
+    ch, name, now_sql = quote_literal(campaign.channel), quote_literal(campaign.name), f"TIMESTAMP '{now.isoformat(sep=' ')}'"
     return f"""
 WITH ev AS (
   SELECT c.customer_id, c.occurred_at AS t FROM contacts c JOIN _cand p ON p.customer_id = c.customer_id

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from patron.ingest.checks import quote_literal as quote
 from patron.sql.dialect import DUCKDB, Dialect
 
 NOT_HELD_OUT = "(c.in_holdout IS NULL OR NOT c.in_holdout)"
@@ -29,9 +30,6 @@ DOSE_BINS: tuple[tuple[str, int, int | None], ...] = (
 """Bins of contacts received per customer per calendar month: (label, lowest, highest or None)."""
 
 
-def quote(value: str) -> str:
-    """A SQL string literal (single quotes doubled)."""
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def plus_days(ts: str, days: int) -> str:

@@ -160,6 +160,16 @@ def _prepare_inputs(frequency, recency, T, monetary_value, cost_to_serve):
     return (*flat[:4], flat[4] if cost_to_serve is not None else None)
 
 
+def _purchases_per_row(model: BaseModel, x: np.ndarray, tx: np.ndarray, T: np.ndarray, *, horizon: float,
+                       step: float, discount_rate: float, max_cells: int):
+    """Distinct rows, period ends, discount factors, and the discounted expected purchases per
+    distinct row at the fitted parameters: the set-up every CLV computation shares."""
+    ends = _period_ends(horizon, step)
+    disc = (1.0 + discount_rate) ** -np.arange(1, ends.size + 1)
+    rows = _Rows(x, tx, T)
+    return rows, ends, disc, _discounted_purchases(model, model._params(), rows, ends, disc, max_cells)
+
+
 def customer_lifetime_value(
     transaction_model: BaseModel,
     spend_model: BaseModel | None,
@@ -183,11 +193,9 @@ def customer_lifetime_value(
     """
     shape = np.broadcast(*(np.asarray(v) for v in (frequency, recency, T, monetary_value))).shape
     x, tx, T_, m, cost = _prepare_inputs(frequency, recency, T, monetary_value, cost_to_serve)
-    ends = _period_ends(horizon, step)
-    disc = (1.0 + discount_rate) ** -np.arange(1, ends.size + 1)
-    rows = _Rows(x, tx, T_)
-    purchases = _discounted_purchases(transaction_model, transaction_model._params(), rows,
-                                      ends, disc, max_cells)[rows.of_customer]
+    rows, _, _, per_row = _purchases_per_row(transaction_model, x, tx, T_, horizon=horizon, step=step,
+                                             discount_rate=discount_rate, max_cells=max_cells)
+    purchases = per_row[rows.of_customer]
     value = margin * _spend(spend_model, x, m) * purchases
     if cost is not None:
         value -= cost
@@ -337,11 +345,8 @@ def equity_gradients(
     k_t, k_s = len(transaction_model.param_names), len(spend_model.param_names)
     if x.size == 0:
         return 0.0, np.zeros(k_t), np.zeros(k_s)
-    ends = _period_ends(horizon, step)
-    disc = (1.0 + discount_rate) ** -np.arange(1, ends.size + 1)
-    rows = _Rows(x, tx, T_)
-    purchases_row = _discounted_purchases(transaction_model, transaction_model._params(), rows,
-                                          ends, disc, max_cells)
+    rows, ends, disc, purchases_row = _purchases_per_row(transaction_model, x, tx, T_, horizon=horizon, step=step,
+                                                         discount_rate=discount_rate, max_cells=max_cells)
     purchases = purchases_row[rows.of_customer]
     spend = _spend(spend_model, x, m)
     d_rows = _log_gradient(lambda p: _discounted_purchases(transaction_model, p, rows, ends, disc,
@@ -415,11 +420,8 @@ def clv_intervals(
     if not 0 < level < 1:
         raise ValueError("level must be between 0 and 1")
     x, tx, T_, m, cost = _prepare_inputs(frequency, recency, T, monetary_value, cost_to_serve)
-    ends = _period_ends(horizon, step)
-    disc = (1.0 + discount_rate) ** -np.arange(1, ends.size + 1)
-    rows = _Rows(x, tx, T_)
-    purchases_row = _discounted_purchases(transaction_model, transaction_model._params(), rows,
-                                          ends, disc, max_cells)
+    rows, ends, disc, purchases_row = _purchases_per_row(transaction_model, x, tx, T_, horizon=horizon, step=step,
+                                                         discount_rate=discount_rate, max_cells=max_cells)
     point = margin * _spend(spend_model, x, m) * purchases_row[rows.of_customer]
     if cost is not None:
         point -= cost

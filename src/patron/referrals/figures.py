@@ -99,9 +99,11 @@ def _comparison_figure(differences: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def report_figures(db: str | os.PathLike[str] | None = None, *, config: Any = None) -> list[tuple[str, go.Figure]]:
-    """The referral section of the HTML report: ``(name, figure)`` pairs."""
-    c = cascades(db, config=config)
+def report_figures(db: str | os.PathLike[str] | None = None, *, config: Any = None,
+                   cascade: Cascades | None = None) -> list[tuple[str, go.Figure]]:
+    """The referral section of the HTML report: ``(name, figure)`` pairs (``cascade``: already
+    built cascades of ``db``, to avoid building them again)."""
+    c = cascade if cascade is not None else cascades(db, config=config)
     figures: list[tuple[str, go.Figure]] = []
     big = c.trees[(c.trees["scope"] == ALL) & (c.trees["size"] >= 2) & (c.trees["size"] <= c.rules.max_tree_nodes)]
     for i, tree in enumerate(big.head(c.rules.largest_cascades).itertuples(index=False), start=1):

@@ -8,8 +8,6 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
-import pandas as pd
-
 from patron.errors import InputError, NoDataError
 from patron.models import ConvergenceError
 from patron.report import sections as _builtin  # noqa: F401  (registers the built-in sections)
@@ -23,28 +21,21 @@ from patron.report.registry import (
     section_title,
 )
 from patron.settings import get_settings
-from patron.store import connect, table_exists
 
 DEFAULT_TITLE = "Customer equity report"
 """Title of the report when none is given."""
 
 
 def resolve_as_of(db: str | os.PathLike[str], as_of: str | date | datetime | None = None) -> date:
-    """The report date: ``as_of`` as a day, or the day of the last transaction in ``db``.
+    """The report date: ``as_of`` as a day, or the day of the last purchase in ``db`` (the same
+    default as the profiles it shows: :func:`patron.status.last_purchase_day`).
 
     Raises :class:`NoDataError` when ``db`` holds no transactions and :class:`InputError` for a
     date that does not parse.
     """
-    if as_of is not None:
-        try:
-            return pd.Timestamp(as_of).date()
-        except (ValueError, TypeError):
-            raise InputError(f"--as-of must be a date like 2024-06-30; got {as_of!r}") from None
-    with connect(db, read_only=True) as con:
-        last = con.execute("SELECT CAST(max(occurred_at) AS DATE) FROM transactions").fetchall() if table_exists(con, "transactions") else [(None,)]
-    if not last or last[0][0] is None:
-        raise NoDataError(f"database {db} holds no transactions: ingest some first (patron ingest FILE --db {db})")
-    return last[0][0]
+    from patron.status import last_purchase_day, parse_date
+
+    return parse_date(as_of, "--as-of") or last_purchase_day(db)
 
 
 def build_report(
