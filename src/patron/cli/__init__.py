@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "contact_commands",  # contact-effect
     "rights_commands",  # export-customer, erase-customer
     "referral_commands",  # referrals
+    "service_commands",  # serve, keys
 )
 """Modules under ``patron.cli`` whose import registers commands on :data:`app`."""
 

@@ -1,0 +1,101 @@
+"""The FastAPI application: start-up/shut-down of the served database and the writer, the routers,
+and errors as JSON without stack traces."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import import_module
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from patron import __version__
+from patron.config import section
+from patron.errors import NoDataError, PatronError
+from patron.service.settings import ServiceRules
+from patron.service.state import ServiceState
+
+log = logging.getLogger("patron.service")
+
+ROUTER_MODULES: tuple[str, ...] = (
+    "events_api",  # /v1/identify, /v1/track, /v1/alias, /v1/page, /v1/screen, /v1/group, /v1/batch, dead letters
+    "customers_api",  # /v1/customers/{id} (+ export, erasure), /v1/contacts/check, /v1/refresh
+    "admin_api",  # /v1/keys, /v1/merges
+    "dashboard",  # / and its pages and bundled assets
+)
+"""Modules under ``patron.service`` each exposing a FastAPI ``router``."""
+
+
+def create_app(
+    db: str | os.PathLike[str], *, config: str | os.PathLike[str] | dict[str, Any] | None = None,
+    rules: ServiceRules | None = None,
+) -> FastAPI:
+    """The service over the database file ``db``, with the ``[service]`` rules of ``config``."""
+    from patron.service.auth import KeyRing
+    from patron.service.writer import Writer
+
+    state = ServiceState(db=str(db), rules=rules or section("service", ServiceRules, config), config=config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.open()
+        state.keys = KeyRing(state)
+        state.writer = Writer(state)
+        state.writer.start()
+        try:
+            yield
+        finally:
+            state.writer.stop()
+            state.close()
+
+    app = FastAPI(
+        title="patron",
+        version=__version__,
+        description="Segment-spec event API, one profile per person, lifetime value and status, consent checks.",
+        lifespan=lifespan,
+    )
+    app.state.patron = state
+
+    @app.get("/health", tags=["health"], summary="Liveness (open: no key needed)")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.exception_handler(NoDataError)
+    async def _no_data(request: Request, exc: NoDataError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=404)
+
+    @app.exception_handler(PatronError)
+    async def _patron_error(request: Request, exc: PatronError) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg", "invalid")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"error": "invalid request", "errors": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal error (logged by the service)"}, status_code=500)
+
+    for name in ROUTER_MODULES:
+        app.include_router(import_module(f"patron.service.{name}").router)
+    return app
+
+
+def service_state(request: Request) -> ServiceState:
+    """FastAPI dependency: the running service's :class:`ServiceState`."""
+    return request.app.state.patron

@@ -1,0 +1,50 @@
+"""The ``[service]`` section of the rules file and the options of ``patron serve``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_EVENT_BYTES: int = 32 * 1024
+"""Largest single event the Segment HTTP API accepts (32 KB), in bytes of JSON."""
+
+MAX_BATCH_BYTES: int = 500 * 1024
+"""Largest ``/v1/batch`` request the Segment HTTP API accepts (500 KB), in bytes of JSON (after gzip
+decoding)."""
+
+
+class ServiceRules(BaseModel):
+    """``[service]``: how the service ingests, resolves identities and refreshes scores.
+
+    Example::
+
+        [service]
+        unique_identifiers = ["user_id", "email"]
+        refresh_every_minutes = 60
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    unique_identifiers: list[str] = Field(
+        default_factory=lambda: ["user_id"],
+        description="Identifier kinds of which a person has at most one value: two different values never "
+        "merge (a shared device does not fuse two people). Kinds: user_id, anonymous_id, email, phone, or a "
+        "trait name listed in identity_traits.",
+    )
+    identity_traits: list[str] = Field(
+        default_factory=lambda: ["email", "phone"],
+        description="Traits of identify events (and context.traits) that identify a person; email is "
+        "lower-cased and trimmed, then matched by its SHA-256.",
+    )
+    refresh_every_minutes: float = Field(
+        0, ge=0, description="Rebuild scores and profiles every this many minutes (0: only on POST /v1/refresh)."
+    )
+    commit_interval_ms: float = Field(
+        2.0, ge=0, le=1000,
+        description="Longest a writer waits to gather more events into one commit (group commit), in ms.",
+    )
+    max_event_bytes: int = Field(MAX_EVENT_BYTES, ge=1024, description="Largest single event, in bytes of JSON.")
+    max_batch_bytes: int = Field(MAX_BATCH_BYTES, ge=1024, description="Largest batch request, in bytes of JSON.")
+    consent_event: str = Field(
+        "Consent Updated",
+        description="Name of the track event that records a consent change into the consent ledger.",
+    )

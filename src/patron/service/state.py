@@ -1,0 +1,115 @@
+"""What a running service holds: the served database, its writer, its keys, its rules.
+
+Concurrency model. DuckDB allows one writing *process* per file and, inside it, many cursors. The
+service opens the file once (:func:`patron.store.open_served`); the writer thread
+(:class:`~patron.service.writer.Writer`) makes every change to event-fed tables; request handlers
+read through :meth:`ServiceState.reading` (a cursor and a shared lock). Operations that rewrite the
+file (erasure) run under :meth:`ServiceState.exclusive`, which waits for readers and the writer,
+closes the database, runs, and reopens it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import duckdb
+
+from patron.service.settings import ServiceRules
+from patron.store import close_served, open_served
+
+if TYPE_CHECKING:  # pragma: no cover
+    from patron.service.auth import KeyRing
+    from patron.service.writer import Writer
+
+T = TypeVar("T")
+
+
+class SharedLock:
+    """A readers-writer lock: many holders of :meth:`shared`, or one of :meth:`exclusive`."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._writer = True
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+@dataclass
+class ServiceState:
+    """The service's handles. Built by :func:`patron.service.app.create_app` on start-up."""
+
+    db: str
+    rules: ServiceRules
+    config: str | os.PathLike[str] | dict[str, Any] | None = None
+    root: duckdb.DuckDBPyConnection | None = None
+    writer: Writer | None = None
+    keys: KeyRing | None = None
+    lock: SharedLock = field(default_factory=SharedLock)
+
+    def open(self) -> None:
+        """Open (or reopen) the served database."""
+        self.root = open_served(self.db)
+
+    def close(self) -> None:
+        """Close the served database."""
+        if self.root is not None:
+            close_served(self.db)
+            self.root = None
+
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A fresh cursor on the served database, held under the shared lock (closed on exit)."""
+        with self.lock.shared():
+            assert self.root is not None, "service database is not open"
+            cursor = self.root.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+
+    def exclusive(self, job: Callable[[Path], T]) -> T:
+        """Run ``job(path)`` with the database closed and nobody reading or writing (the writer
+        pauses: it takes the shared lock around each commit); reopen afterwards, even on error."""
+        with self.lock.exclusive():
+            if self.writer is not None:
+                self.writer.detach()
+            self.close()
+            try:
+                return job(Path(self.db))
+            finally:
+                self.open()
+                if self.writer is not None:
+                    self.writer.attach()
