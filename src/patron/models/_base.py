@@ -217,6 +217,7 @@ class BaseModel:
         total = float(weights.sum()) if weights.size else 0.0
         if total <= 0:
             raise ValueError("no data to fit (empty input or all weights zero)")
+        pending_fingerprint = _persist.fingerprint_later(columns, weights)
         data = self._prepare(columns, weights)
         rng = np.random.default_rng(self.random_state)
         bound = _optimize.LOG_PARAM_BOUND
@@ -243,14 +244,15 @@ class BaseModel:
                     start = np.clip(theta, -bound + 1, bound - 1)
         theta, ok, message, n_used, raw = self._minimize(data, weights, start, rng)
         if theta is None:
-            self._set_failed(columns, weights, message, n_used)
+            self._set_failed(columns, weights, message, n_used, pending_fingerprint())
             return self
         at_bound = np.abs(theta) >= bound - 1e-6
         if np.any(at_bound):
             ok = False
             names = [n for n, b in zip(self.param_names, at_bound, strict=True) if b]
             message += f"; log-parameter at bound +/-{bound} for {names}"
-        self._set_results(theta, columns, data, weights, ok, message, n_used, raw)
+        self._set_results(theta, columns, data, weights, ok, message, n_used, raw,
+                          fingerprint=pending_fingerprint())
         if not ok:
             if self.strict:
                 raise ConvergenceError(message)
@@ -258,15 +260,16 @@ class BaseModel:
                           ConvergenceWarning, stacklevel=3)
         return self
 
-    def _set_common(self, columns, weights, n_used: int) -> None:
+    def _set_common(self, columns, weights, n_used: int, fingerprint: str | None = None) -> None:
         total = float(weights.sum())
         self.n_customers_ = round(total) if np.all(weights == np.round(weights)) else total
         self.n_rows_ = int(weights.size)
         self.n_starts_used_ = n_used
-        self.data_fingerprint_ = _persist.fingerprint(columns, weights)
+        self.data_fingerprint_ = fingerprint or _persist.fingerprint(columns, weights)
 
-    def _set_failed(self, columns, weights, message: str, n_used: int) -> None:
-        self._set_common(columns, weights, n_used)
+    def _set_failed(self, columns, weights, message: str, n_used: int,
+                    fingerprint: str | None = None) -> None:
+        self._set_common(columns, weights, n_used, fingerprint)
         nan = float("nan")
         self.params_ = dict.fromkeys(self.param_names, nan)
         self.std_errors_ = dict.fromkeys(self.param_names, nan)
@@ -282,9 +285,9 @@ class BaseModel:
                       ConvergenceWarning, stacklevel=4)
 
     def _set_results(self, theta, columns, data, weights, ok: bool, message: str,
-                     n_used: int, raw=None) -> None:
+                     n_used: int, raw=None, *, fingerprint: str | None = None) -> None:
         """``raw``: (nll, grad, hess) in log-parameters at ``theta`` (sum scale), if known."""
-        self._set_common(columns, weights, n_used)
+        self._set_common(columns, weights, n_used, fingerprint)
         params = np.exp(theta)
         if raw is None:
             with np.errstate(all="ignore"):

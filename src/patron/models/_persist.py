@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +36,24 @@ def fingerprint(columns: Sequence[np.ndarray], weights: np.ndarray) -> str:
     """SHA-256 of the compressed data (columns and weights as float64 bytes)."""
     h = hashlib.sha256()
     for c in (*columns, weights):
-        h.update(np.ascontiguousarray(c, dtype=np.float64).tobytes())
+        h.update(memoryview(np.ascontiguousarray(c, dtype=np.float64)).cast("B"))  # no copy
     return h.hexdigest()
+
+
+def fingerprint_later(columns: Sequence[np.ndarray], weights: np.ndarray) -> Callable[[], str]:
+    """:func:`fingerprint` computed on a second thread while the caller goes on (hashlib releases
+    the GIL on large buffers, so on two cores the hash of a fit's data costs no wall time);
+    returns the function that waits for the digest. The arrays must not change meanwhile."""
+    result: list[str] = []
+    thread = threading.Thread(target=lambda: result.append(fingerprint(columns, weights)),
+                              name="patron-fingerprint", daemon=True)
+    thread.start()
+
+    def wait() -> str:
+        thread.join()
+        return result[0] if result else fingerprint(columns, weights)
+
+    return wait
 
 
 def _finite_or_none(v: float) -> float | None:
