@@ -1,0 +1,94 @@
+"""Identity resolution: the identifiers events carry (``userId``, ``anonymousId``, e-mail, phone,
+other identity traits) linked into persons, with a person id (``customer_id``) per person.
+
+Definitions
+-----------
+* An **identifier** is ``(kind, value)``, normalized by :func:`normalize_identifier` (an e-mail is
+  trimmed, lower-cased and stored as its SHA-256 hex: the graph never holds an address).
+* An **event** (one ``message_id``) carries a set of identifiers; its **rank** is
+  ``(occurred_at, message_id)``. A set of two or more identifiers seen together is a **link**; the
+  rank of a link is the smallest rank of the events that carried exactly that set.
+* Some kinds are **unique** (``[service] unique_identifiers``, default ``["user_id"]``): a person
+  holds at most one value of each.
+* **The result** is defined on the *set* of observations, never on arrival order: apply the links
+  in canonical order (by rank); a link joins its first identifier (canonical order of identifiers:
+  ``user_id``, ``email``, ``phone``, other kinds, ``anonymous_id``) with each of the others, and a
+  join that would give one person two values of a unique kind is **refused** (recorded, with its
+  reason). A shared device seen with two user ids therefore joins the first user (by event time)
+  and the second stays a separate person.
+* The **person id**: the person's ``user_id`` (the smallest, if ``user_id`` is not unique); else
+  ``"anon:" + `` its smallest ``anonymous_id``; else ``"anon:kind=value"`` of its first identifier.
+  A function of the person's identifiers only, so it does not change with event order, and an
+  anonymous profile never gives its id to a known person: when they merge, the ``user_id`` wins.
+* The person of an **event** is the person of its first identifier in canonical order (its user
+  id when it has one): a track by user u2 on a device linked to u1 belongs to u2.
+
+Why it is order-independent and cheap
+-------------------------------------
+The connected components of all links *ignoring* uniqueness are **clusters**. Replaying per
+cluster gives the global replay (clusters share no identifier). A cluster with at most one value
+per unique kind is one person whatever the order (plain union-find), so only **conflicted
+clusters** (a shared device, a reused e-mail) need the ordered replay. The :class:`Resolver` keeps
+the graph in memory (rebuilt from the tables on start) and, per batch:
+
+1. skips events whose identifier set is a known link with an earlier rank (the common case: a
+   track with a userId/anonymousId pair seen before) — dictionary look-ups only;
+2. for a new link in unconflicted clusters, unions the persons (a loop over the batch's new links);
+3. for a link touching a conflicted cluster, or an earlier rank of a known link there, replays
+   that cluster's links (loaded from ``identity_links``) with :func:`replay`. This may *split* a
+   person (a late event, earlier in time, changes which link is refused); the messages whose
+   person changed are returned in :attr:`Resolution.moved`.
+
+Then it writes set-based SQL: upsert of ``identities`` (first/last seen), insert of
+``identity_observations`` (ignored when the message was already stored: replays are no-ops),
+new or earlier ``identity_links``, ``identity_merges`` rows, and one ``UPDATE`` per identity table
+joined to the changed identifiers.
+
+Rows follow the person: :func:`follow_merges` rewrites ``customer_id`` in transactions, contacts,
+consents, preferences, feedback, events, dead letters (one ``UPDATE`` per table joined to the
+remap) and merges ``customers`` rows (known person's traits win over an anonymous profile's; among
+known profiles the later written wins).
+
+Use in the service (the events writer, on its own cursor inside its transaction)::
+
+    resolver = Resolver(rules)                        # once; graph read on first use
+    res = resolver.resolve(con, observations)         # message_id, occurred_at, kind, value (raw)
+    follow_merges(con, res)                           # before inserting the batch's rows
+    # insert rows using res.customer_of (message_id -> customer_id)
+    # on rollback or after the database was reopened: resolver.reset()
+
+Lookups: :func:`find_customer` (any identifier → person id), :func:`identities_of`,
+:func:`list_merges`.
+"""
+
+from patron.identity.follow import FOLLOW_TABLES, SOURCE_COLUMNS, follow_merges, merge_customers
+from patron.identity.graph import Refusal, conflict, replay
+from patron.identity.lookup import find_customer, identities_of, list_merges
+from patron.identity.normalize import (
+    ANON_PREFIX,
+    ANONYMOUS_ID,
+    EMAIL,
+    PHONE,
+    USER_ID,
+    is_known,
+    normalize_identifier,
+    person_id,
+)
+from patron.identity.resolve import (
+    MERGE_COLUMNS,
+    Resolution,
+    Resolver,
+    read_observations,
+    resolve_all,
+    resolve_events,
+    unique_kinds,
+)
+from patron.identity.tables import IDENTITY_DDL, IDENTITY_TABLES, ensure_tables
+
+__all__ = [
+    "ANONYMOUS_ID", "ANON_PREFIX", "EMAIL", "FOLLOW_TABLES", "IDENTITY_DDL", "IDENTITY_TABLES",
+    "MERGE_COLUMNS", "PHONE", "SOURCE_COLUMNS", "USER_ID", "Refusal", "Resolution", "Resolver",
+    "conflict", "ensure_tables", "find_customer", "follow_merges", "identities_of", "is_known",
+    "list_merges", "merge_customers", "normalize_identifier", "person_id", "read_observations",
+    "replay", "resolve_all", "resolve_events", "unique_kinds",
+]

@@ -1,0 +1,102 @@
+"""Pure, in-memory algorithms of identity resolution (no database).
+
+:func:`replay` is the definition of the result: links applied in canonical order, each one
+refused when it would give one person two values of a unique kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from patron.identity.normalize import Ident, ident_order
+
+Rank = tuple[datetime, str]
+"""Canonical position of an event: ``(occurred_at, message_id)``."""
+
+LinkKey = tuple[Ident, ...]
+"""A link: the identifiers of one event in canonical order (two or more)."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A union :func:`replay` refused: ``link`` (first seen at ``rank``) would have joined the person
+    of ``left`` with the person of ``right``, giving one person two values of ``kind``."""
+
+    rank: Rank
+    link: LinkKey
+    left: Ident
+    right: Ident
+    kind: str
+    values: tuple[str, ...]
+
+
+def conflict(idents: Iterable[Ident], unique: Collection[str]) -> tuple[str, tuple[str, ...]] | None:
+    """The first unique kind (by name) of which ``idents`` hold two or more values, with those values."""
+    seen: dict[str, set[str]] = {}
+    for kind, value in idents:
+        if kind in unique:
+            seen.setdefault(kind, set()).add(value)
+    for kind in sorted(seen):
+        if len(seen[kind]) > 1:
+            return kind, tuple(sorted(seen[kind]))
+    return None
+
+
+def link_key(idents: Iterable[Ident]) -> LinkKey:
+    """The canonical tuple of a set of identifiers."""
+    return tuple(sorted(set(idents), key=ident_order))
+
+
+def replay(
+    links: Iterable[tuple[Rank, LinkKey]], idents: Iterable[Ident], unique: Collection[str]
+) -> tuple[list[set[Ident]], list[Refusal]]:
+    """Persons of a cluster: apply ``links`` in canonical order (by rank), each as unions of its
+    first identifier with each other one, refusing a union whose two persons together hold two
+    values of a kind in ``unique``.
+
+    ``idents`` lists every identifier of the cluster (also those in no link). Returns the persons
+    (sets of identifiers, in canonical order of their first identifier) and the refusals in the
+    order they happened. The result depends only on the set of links, not on the order given.
+    """
+    parent: dict[Ident, Ident] = {i: i for i in idents}
+    values: dict[Ident, dict[str, str]] = {
+        i: ({i[0]: i[1]} if i[0] in unique else {}) for i in parent
+    }
+
+    def find(i: Ident) -> Ident:
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            parent[i], i = root, parent[i]
+        return root
+
+    refusals: list[Refusal] = []
+    for rank, key in sorted(links):
+        for i in key:
+            if i not in parent:
+                parent[i] = i
+                values[i] = {i[0]: i[1]} if i[0] in unique else {}
+        first = key[0]
+        for other in key[1:]:
+            a, b = find(first), find(other)
+            if a == b:
+                continue
+            va, vb = values[a], values[b]
+            clash = sorted(k for k in va.keys() & vb.keys() if va[k] != vb[k])
+            if clash:
+                kind = clash[0]
+                refusals.append(Refusal(rank, key, first, other, kind, tuple(sorted((va[kind], vb[kind])))))
+                continue
+            if ident_order(b) < ident_order(a):
+                a, b = b, a
+            parent[b] = a
+            va.update(vb)
+            del values[b]
+    groups: dict[Ident, set[Ident]] = {}
+    for i in parent:
+        groups.setdefault(find(i), set()).add(i)
+    persons = sorted(groups.values(), key=lambda g: min(ident_order(i) for i in g))
+    return persons, refusals

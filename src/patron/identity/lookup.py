@@ -1,0 +1,113 @@
+"""Read the identity graph: who is this identifier, what identifiers has a person, what merged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from patron.identity.normalize import (
+    ANONYMOUS_ID,
+    EMAIL,
+    PHONE,
+    USER_ID,
+    ident_order,
+    normalize_identifier,
+    normalize_kind,
+)
+from patron.store import table_exists
+
+_PHONE_CHARS = set("+-(). 0123456789")
+_HEX = set("0123456789abcdef")
+
+
+def find_customer(con: duckdb.DuckDBPyConnection, identifier: str, kind: str | None = None) -> str | None:
+    """The person id of ``identifier``, or None when nobody has it.
+
+    With ``kind`` (``user_id``, ``anonymous_id``, ``email``, ``phone``, a trait name) the raw value
+    is normalized (an e-mail address is trimmed, lower-cased and hashed) and looked up. Without it,
+    the first match in this order: a person id itself (in ``identities`` or ``customers``), a
+    ``user_id``, an ``anonymous_id``, an e-mail address (or its SHA-256 hex), a phone number, any
+    other identifier kind.
+    """
+    text = str(identifier)
+    has_ids = table_exists(con, "identities")
+    if kind is not None:
+        if not has_ids:
+            return None
+        k = normalize_kind(kind)
+        value = normalize_identifier(k, text)
+        if value is None:
+            return None
+        row = con.execute("SELECT customer_id FROM identities WHERE kind = ? AND value = ?", [k, value]).fetchone()
+        return row[0] if row else None
+    if has_ids and con.execute("SELECT 1 FROM identities WHERE customer_id = ? LIMIT 1", [text]).fetchone():
+        return text
+    if table_exists(con, "customers") and con.execute(
+        "SELECT 1 FROM customers WHERE customer_id = ? LIMIT 1", [text]
+    ).fetchone():
+        return text
+    if not has_ids:
+        return None
+    candidates: list[tuple[str, str]] = [(USER_ID, text), (ANONYMOUS_ID, text)]
+    stripped = text.strip().lower()
+    if "@" in text:
+        email = normalize_identifier(EMAIL, text)
+        if email:
+            candidates.append((EMAIL, email))
+    elif len(stripped) == 64 and set(stripped) <= _HEX:
+        candidates.append((EMAIL, stripped))
+    if set(text.strip()) <= _PHONE_CHARS:
+        phone = normalize_identifier(PHONE, text)
+        if phone:
+            candidates.append((PHONE, phone))
+    clauses = " OR ".join("(kind = ? AND value = ?)" for _ in candidates)
+    params: list[Any] = [p for pair in candidates for p in pair]
+    rows = con.execute(
+        f"SELECT kind, value, customer_id FROM identities WHERE {clauses} "
+        "OR (kind NOT IN ('user_id', 'anonymous_id', 'email', 'phone') AND value = ?)",
+        [*params, text.strip()],
+    ).fetchall()
+    if not rows:
+        return None
+    best = min(rows, key=lambda r: ident_order((r[0], r[1])))
+    return best[2]
+
+
+def identities_of(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[dict[str, Any]]:
+    """The identifiers of a person, in canonical order: ``kind``, ``value`` (an e-mail as its
+    SHA-256 hex), ``first_seen_at``, ``last_seen_at`` (naive UTC event times)."""
+    if not table_exists(con, "identities"):
+        return []
+    rows = con.execute(
+        "SELECT i.kind, i.value, min(o.occurred_at), max(o.occurred_at) FROM identities i "
+        "LEFT JOIN (SELECT kind, value, occurred_at FROM identity_observations WHERE customer_id = $1) o "
+        "ON o.kind = i.kind AND o.value = i.value WHERE i.customer_id = $1 GROUP BY i.kind, i.value",
+        [str(customer_id)],
+    ).fetchall()
+    rows.sort(key=lambda r: ident_order((r[0], r[1])))
+    return [{"kind": k, "value": v, "first_seen_at": f, "last_seen_at": last} for k, v, f, last in rows]
+
+
+def list_merges(
+    con: duckdb.DuckDBPyConnection, customer_id: str | None = None, *, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Recorded merges, refused merges and splits, newest first (at most ``limit``).
+
+    With ``customer_id``, those where the person survived (``customer_id``) or was absorbed or
+    refused (``merged_id``). Each record: ``merged_at`` (UTC, when recorded), ``customer_id``,
+    ``merged_id``, ``cause_message_id``, ``cause_occurred_at``, ``cause_kind``, ``cause_value``,
+    ``reason`` (starts with ``merged``, ``refused`` or ``split``).
+    """
+    if not table_exists(con, "identity_merges"):
+        return []
+    where, params = "", []
+    if customer_id is not None:
+        where, params = "WHERE customer_id = ? OR merged_id = ?", [str(customer_id), str(customer_id)]
+    cur = con.execute(
+        f"SELECT * FROM identity_merges {where} "
+        "ORDER BY merged_at DESC, cause_occurred_at DESC NULLS LAST, merged_id LIMIT ?",
+        [*params, int(limit)],
+    )
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
