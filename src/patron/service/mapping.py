@@ -1,0 +1,328 @@
+"""From Segment events to the rows of patron's tables (transactions, contacts, consents, customers)
+and to the identifiers that identity resolution links.
+
+:func:`map_event` looks at one checked :class:`~patron.service.segment.Event` and returns the
+rows it implies, each starting with the event's ``messageId`` and without ``customer_id`` (the
+writer fills it after identity resolution, for a whole group of events at once, and inserts every
+table with one Arrow-backed ``INSERT ... SELECT``). Invalid business content raises
+:class:`~patron.service.segment.EventError` with a one-line reason; the writer keeps such an event
+in ``dead_letters`` instead of storing it.
+
+The rules follow the data contract (:mod:`patron.schema`) and validated ingest: money is a finite
+number (text such as ``"12.50"`` is accepted, as in CSV ingest), ``discount`` is not negative,
+``currency`` is three letters (stored upper case), choices (contact kind, consent channel and
+status) are lower-cased and must be among the contract's values. The event time was already
+checked against the ingest's future tolerance. The mapping is documented in ``docs/service.md``
+(section *Events*).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from patron.schema import CONSENT_CHANNELS, CONSENT_STATUSES
+from patron.service.segment import Event, EventError, parse_time
+from patron.service.settings import ServiceRules
+
+ORDER_COMPLETED = "Order Completed"
+ORDER_REFUNDED = "Order Refunded"
+CONSENT_PREFERENCE_UPDATED = "Segment Consent Preference Updated"
+"""Segment's consent-management event: ``context.consent.categoryPreferences`` ``{category: bool}``."""
+
+REFUND_KEY = "{order_id}/refund/{refund_id}"
+"""``order_id`` of a refund row in ``transactions``: the refunded order's id, ``/refund/``, and the
+refund's ``properties.refund_id`` or, when absent, the event's ``messageId``. The original order
+keeps its own row (and key); a replayed refund event is stored once (its ``messageId`` is already
+known); several partial refunds of one order are distinct rows."""
+
+CONTACT_EVENTS: dict[str, tuple[str, str]] = {
+    # Segment email spec
+    "Email Sent": ("email", "sent"),
+    "Email Delivered": ("email", "delivered"),
+    "Email Opened": ("email", "opened"),
+    "Email Link Clicked": ("email", "clicked"),
+    "Email Bounced": ("email", "bounced"),
+    "Email Marked as Spam": ("email", "complained"),
+    "Unsubscribed": ("email", "unsubscribed"),
+    "Email Unsubscribed": ("email", "unsubscribed"),
+    # SMS (Twilio Engage names)
+    "SMS Sent": ("sms", "sent"),
+    "SMS Delivered": ("sms", "delivered"),
+    "SMS Opened": ("sms", "opened"),
+    "SMS Link Clicked": ("sms", "clicked"),
+    "SMS Bounced": ("sms", "bounced"),
+    "SMS Failed": ("sms", "bounced"),
+    "SMS Undelivered": ("sms", "bounced"),
+    "SMS Marked as Spam": ("sms", "complained"),
+    "SMS Unsubscribed": ("sms", "unsubscribed"),
+    # Segment mobile spec (push)
+    "Push Notification Sent": ("push", "sent"),
+    "Push Notification Received": ("push", "delivered"),
+    "Push Notification Tapped": ("push", "opened"),
+    "Push Notification Bounced": ("push", "bounced"),
+}
+"""Track event name -> (contacts ``channel``, contacts ``kind``)."""
+
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+
+
+@dataclass(slots=True)
+class Mapped:
+    """The rows one event implies; every row tuple starts with the event's ``messageId``.
+
+    ``transactions``: ``(message_id, order_id, occurred_at, amount, currency, channel, category,
+    discount, margin)``. ``refunds``: ``(message_id, refund_key, order_id, occurred_at, amount or
+    None (full refund: minus the stored order's amount), currency)``. ``contacts``: ``(message_id,
+    contact_id, occurred_at, channel, campaign_id, kind, in_holdout)``. ``consents``:
+    ``(message_id, consent_id, purpose, channel, status, occurred_at, source, lawful_basis,
+    policy_version, expires_at)``. ``traits``: identify traits (``None`` for other events).
+    ``identifiers``: ``(kind, value)`` pairs the event carries, for identity resolution.
+    """
+
+    transactions: list[tuple[Any, ...]] = field(default_factory=list)
+    refunds: list[tuple[Any, ...]] = field(default_factory=list)
+    contacts: list[tuple[Any, ...]] = field(default_factory=list)
+    consents: list[tuple[Any, ...]] = field(default_factory=list)
+    traits: dict[str, Any] | None = None
+    identifiers: list[tuple[str, str]] = field(default_factory=list)
+
+
+# --- identifiers -------------------------------------------------------------------------------
+
+PREVIOUS_ID_KIND = "anonymous_id"
+"""Kind under which an ``alias`` event's ``previousId`` is linked. Segment's ``alias`` joins the id
+a person had before (usually a pre-login anonymous id) to their ``userId``; linking it as an
+anonymous id lets it merge even when ``user_id`` is a unique identifier (two user ids never merge)."""
+
+
+def _raw_identifier(value: Any) -> str | None:
+    if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def identifiers(ev: Event, rules: ServiceRules) -> list[tuple[str, str]]:
+    """``(kind, raw value)`` identifiers ``ev`` carries: ``user_id`` (userId), ``anonymous_id``
+    (anonymousId; an alias's previousId, :data:`PREVIOUS_ID_KIND`), and each trait of
+    ``rules.identity_traits`` found in ``traits`` (identify) or ``context.traits``. Values are
+    raw text: :func:`patron.identity.normalize_identifier` normalizes them (an email is trimmed,
+    lower-cased and stored as its SHA-256 only)."""
+    out: list[tuple[str, str]] = []
+    if ev.user_id is not None:
+        out.append(("user_id", ev.user_id))
+    if ev.anonymous_id is not None:
+        out.append(("anonymous_id", ev.anonymous_id))
+    if ev.previous_id is not None:
+        out.append((PREVIOUS_ID_KIND, ev.previous_id))
+    raw = ev.raw
+    traits = raw.get("traits") if ev.type == "identify" else None
+    ctx = raw.get("context")
+    ctx_traits = ctx.get("traits") if isinstance(ctx, dict) else None
+    for source in (traits, ctx_traits):
+        if not isinstance(source, dict):
+            continue
+        for kind in rules.identity_traits:
+            v = _raw_identifier(source.get(kind))
+            if v is not None and (kind, v) not in out:
+                out.append((kind, v))
+    return out
+
+
+# --- values ------------------------------------------------------------------------------------
+
+
+def _number(props: dict[str, Any], key: str, where: str) -> float | None:
+    v = props.get(key)
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool):
+        raise EventError(f'{where}: properties.{key} {v!r} is not a number')
+    if isinstance(v, int | float):
+        x = float(v)
+    elif isinstance(v, str):
+        try:
+            x = float(v.strip())
+        except ValueError:
+            raise EventError(f'{where}: non-numeric properties.{key} "{v[:40]}"') from None
+    else:
+        raise EventError(f"{where}: properties.{key} is not a number")
+    if not math.isfinite(x):
+        raise EventError(f"{where}: properties.{key} is not a finite number")
+    return x
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    s = str(value).strip()
+    return s or None
+
+
+def _currency(props: dict[str, Any], where: str) -> str | None:
+    c = props.get("currency")
+    if c is None or c == "":
+        return None
+    if not isinstance(c, str) or not _CURRENCY.fullmatch(c.strip()):
+        raise EventError(f'{where}: currency "{str(c)[:20]}" is not a three-letter ISO 4217 code')
+    return c.strip().upper()
+
+
+def _products(props: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    p = props.get("products")
+    if p is None:
+        return []
+    if not isinstance(p, list):
+        raise EventError(f"{where}: properties.products must be a list")
+    return [x for x in p if isinstance(x, dict)]
+
+
+def _products_total(products: list[dict[str, Any]], where: str) -> float | None:
+    total = None
+    for i, prod in enumerate(products):
+        price = _number(prod, "price", f"{where}: products[{i}]")
+        if price is None:
+            continue
+        qty = _number(prod, "quantity", f"{where}: products[{i}]")
+        total = (total or 0.0) + price * (1.0 if qty is None else qty)
+    return total
+
+
+def order_amount(props: dict[str, Any], where: str) -> float | None:
+    """The order's value: ``revenue``, else ``total``, else the sum of ``products[].price *
+    quantity`` (quantity 1 when absent); ``None`` when none is given."""
+    for key in ("revenue", "total"):
+        x = _number(props, key, where)
+        if x is not None:
+            return x
+    return _products_total(_products(props, where), where)
+
+
+def _order_id(props: dict[str, Any], where: str) -> str:
+    oid = _text(props.get("order_id"))
+    if oid is None:
+        raise EventError(f"{where}: properties.order_id is required")
+    return oid
+
+
+# --- events ------------------------------------------------------------------------------------
+
+
+def _order_completed(ev: Event, props: dict[str, Any], out: Mapped) -> None:
+    where = ORDER_COMPLETED
+    oid = _order_id(props, where)
+    amount = order_amount(props, where)
+    if amount is None:
+        raise EventError(f"{where}: properties.revenue, total or products[].price is required")
+    if amount < 0:
+        raise EventError(f"{where}: amount {amount:g} is negative (send Order Refunded for a refund)")
+    discount = _number(props, "discount", where)
+    if discount is not None and discount < 0:
+        raise EventError(f"{where}: properties.discount {discount:g} is negative")
+    margin = _number(props, "margin", where)
+    category = _text(props.get("category"))
+    if category is None:
+        category = next((c for c in (_text(p.get("category")) for p in _products(props, where)) if c), None)
+    out.transactions.append((ev.message_id, oid, ev.occurred_at, amount, _currency(props, where),
+                             _text(props.get("channel")), category, discount, margin))
+
+
+def _order_refunded(ev: Event, props: dict[str, Any], out: Mapped) -> None:
+    where = ORDER_REFUNDED
+    oid = _order_id(props, where)
+    amount = order_amount(props, where)
+    refund_id = _text(props.get("refund_id")) or ev.message_id
+    key = REFUND_KEY.format(order_id=oid, refund_id=refund_id)
+    out.refunds.append((ev.message_id, key, oid, ev.occurred_at,
+                        None if amount is None else -abs(amount), _currency(props, where)))
+
+
+def _contact(ev: Event, props: dict[str, Any], channel: str, kind: str, out: Mapped) -> None:
+    ch = _text(props.get("channel"))
+    if ch is not None and kind == "unsubscribed":
+        channel = ch.lower()
+    ctx = ev.raw.get("context")
+    camp = ctx.get("campaign") if isinstance(ctx, dict) else None
+    campaign = (_text(props.get("campaign_id")) or _text(props.get("campaign_name"))
+                or (_text(camp.get("name")) if isinstance(camp, dict) else None))
+    hold = props.get("in_holdout")
+    out.contacts.append((ev.message_id, ev.message_id, ev.occurred_at, channel, campaign, kind,
+                         hold if isinstance(hold, bool) else None))
+
+
+def _consent(ev: Event, props: dict[str, Any], rules: ServiceRules, out: Mapped) -> None:
+    where = rules.consent_event
+    purpose = _text(props.get("purpose"))
+    if purpose is None:
+        raise EventError(f"{where}: properties.purpose is required")
+    channel = (_text(props.get("channel")) or "any").lower()
+    if channel not in CONSENT_CHANNELS:
+        raise EventError(f'{where}: channel "{channel[:20]}" is not one of {", ".join(CONSENT_CHANNELS)}')
+    status = _text(props.get("status"))
+    if status is None:
+        raise EventError(f"{where}: properties.status is required")
+    if status.lower() not in CONSENT_STATUSES:
+        raise EventError(f'{where}: status "{status[:20]}" is not one of {", ".join(CONSENT_STATUSES)}')
+    try:
+        expires = parse_time(props.get("expires_at"), f"{where}: properties.expires_at")
+    except EventError as exc:
+        raise EventError(str(exc)) from None
+    out.consents.append((ev.message_id, ev.message_id, purpose.lower(), channel, status.lower(),
+                         ev.occurred_at, _text(props.get("source")) or "event",
+                         _text(props.get("lawful_basis")), _text(props.get("policy_version")), expires))
+
+
+def _consent_preferences(ev: Event, out: Mapped) -> None:
+    where = CONSENT_PREFERENCE_UPDATED
+    ctx = ev.raw.get("context")
+    consent = ctx.get("consent") if isinstance(ctx, dict) else None
+    prefs = consent.get("categoryPreferences") if isinstance(consent, dict) else None
+    if not isinstance(prefs, dict) or not prefs:
+        raise EventError(f"{where}: context.consent.categoryPreferences is required")
+    for category, allowed in prefs.items():
+        if not isinstance(allowed, bool):
+            raise EventError(f"{where}: context.consent.categoryPreferences.{category} must be true or false")
+        purpose = str(category).strip().lower()
+        if not purpose:
+            continue
+        out.consents.append((ev.message_id, f"{ev.message_id}/{purpose}", purpose, "any",
+                             "granted" if allowed else "denied", ev.occurred_at, "segment consent", None,
+                             None, None))
+
+
+def map_event(ev: Event, rules: ServiceRules) -> Mapped:
+    """The rows ``ev`` implies (see :class:`Mapped` and ``docs/service.md``). Raises
+    :class:`~patron.service.segment.EventError` for invalid business content."""
+    out = Mapped(identifiers=identifiers(ev, rules))
+    if ev.type == "identify":
+        traits = ev.raw.get("traits")
+        out.traits = traits if isinstance(traits, dict) else {}
+        return out
+    if ev.type != "track":
+        return out
+    props = ev.raw.get("properties")
+    props = props if isinstance(props, dict) else {}
+    name = ev.event
+    if name == ORDER_COMPLETED:
+        _order_completed(ev, props, out)
+    elif name == ORDER_REFUNDED:
+        _order_refunded(ev, props, out)
+    elif name in CONTACT_EVENTS:
+        channel, kind = CONTACT_EVENTS[name]
+        _contact(ev, props, channel, kind, out)
+    elif name == rules.consent_event:
+        _consent(ev, props, rules, out)
+    elif name == CONSENT_PREFERENCE_UPDATED:
+        _consent_preferences(ev, out)
+    return out
+
+
+def merge_traits(existing: dict[str, Any], new: dict[str, Any], *, new_wins: bool) -> dict[str, Any]:
+    """Traits after ``new`` arrives. ``new_wins`` (an event with a ``userId``, or any event of a
+    person not known by a ``userId``): its values replace the stored ones; otherwise (an anonymous
+    event of a known person) it only fills traits the person does not have yet, so an anonymous
+    profile never overwrites a known one."""
+    return {**existing, **new} if new_wins else {**new, **existing}
