@@ -65,7 +65,7 @@ class Service:
         cmd = [sys.executable, "-m", "patron", "serve", "--db", str(self.db), "--port", str(self.port)]
         if self.config is not None:
             cmd += ["--config", str(self.config)]
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
+        out = open(self.log, "ab") if self.log else subprocess.DEVNULL
         self.process = subprocess.Popen(cmd, stdout=out, stderr=out, cwd=self.db.parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

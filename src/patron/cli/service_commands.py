@@ -1,16 +1,21 @@
-"""Commands of the service: ``patron serve`` (and ``patron keys``, added by the auth module)."""
+"""Commands of the service: ``patron serve`` and ``patron keys``."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from patron.cli.app import DbOption, app, err
+from patron.cli.app import DbOption, JsonOption, app, err
 from patron.settings import get_settings
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @app.command()
@@ -36,6 +41,9 @@ def serve(
     url = f"http://{host}:{port}"
     marker.write_text(json.dumps({"pid": os.getpid(), "url": url}), encoding="utf-8")
     err.print(f"patron serving {path} at {url} (docs at {url}/docs)")
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with the handler that was
+    # there before it: make that handler an orderly exit so the marker below is removed.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
     finally:
@@ -44,3 +52,65 @@ def serve(
                 marker.unlink()
         except (OSError, ValueError):
             pass
+
+
+# -- patron keys -----------------------------------------------------------------------------
+
+keys_app = typer.Typer(help="API keys of the service: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option("--role", help="write (event ingestion), read (profiles, scores, dashboard) or admin (everything).")],
+    name: Annotated[str | None, typer.Option("--name", help="A label, e.g. the sending system.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key and print it once (only its SHA-256 hash is stored).
+
+    Send it as the HTTP Basic user name with an empty password (the Segment and RudderStack SDKs'
+    write key) or as Authorization: Bearer KEY. While patron serve holds the database, create keys
+    through POST /v1/keys instead."""
+    from patron.service.auth import create_key_record
+
+    record, key = create_key_record(db or get_settings().db, role, name)
+    if as_json:
+        typer.echo(json.dumps({"key_id": record.key_id, "role": record.role, "name": record.name, "key": key}))
+        return
+    err.print(f"created {record.role} key {record.key_id}" + (f" ({record.name})" if record.name else "")
+              + "; it is shown only now:")
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """List API keys (live and revoked) without secrets."""
+    from patron.service.auth import list_keys
+
+    keys = list_keys(db or get_settings().db)
+    if as_json:
+        typer.echo(json.dumps([k.to_dict() for k in keys]))
+        return
+    if not keys:
+        err.print("no API keys yet: patron keys create --role write")
+        return
+    for k in keys:
+        state = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "live"
+        typer.echo(f"{k.key_id}  {k.role:<5}  {state:<22}  created {k.created_at:%Y-%m-%d %H:%M}  {k.name or ''}".rstrip())
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from patron keys list).")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke an API key: requests carrying it get 401 from then on."""
+    from patron.service.auth import revoke_key
+
+    record = revoke_key(db or get_settings().db, key_id)
+    if as_json:
+        typer.echo(json.dumps(record.to_dict()))
+        return
+    typer.echo(f"revoked {record.key_id} ({record.role}) at {record.revoked_at:%Y-%m-%d %H:%M:%S} UTC")

@@ -25,8 +25,8 @@ log = logging.getLogger("patron.service")
 
 ROUTER_MODULES: tuple[str, ...] = (
     "events_api",  # /v1/identify, /v1/track, /v1/alias, /v1/page, /v1/screen, /v1/group, /v1/batch, dead letters
-    "customers_api",  # /v1/customers/{id} (+ export, erasure), /v1/contacts/check, /v1/refresh
-    "admin_api",  # /v1/keys, /v1/merges
+    "customers_api",  # /v1/customers/{id} (+ export, erasure), /v1/contacts/check, /v1/merges, /v1/refresh
+    "admin_api",  # /v1/keys, /docs, /openapi.json
     "dashboard",  # / and its pages and bundled assets
 )
 """Modules under ``patron.service`` each exposing a FastAPI ``router``."""
@@ -38,6 +38,7 @@ def create_app(
 ) -> FastAPI:
     """The service over the database file ``db``, with the ``[service]`` rules of ``config``."""
     from patron.service.auth import KeyRing
+    from patron.service.body import BodyLimit
     from patron.service.writer import Writer
 
     state = ServiceState(db=str(db), rules=rules or section("service", ServiceRules, config), config=config)
@@ -48,19 +49,29 @@ def create_app(
         state.keys = KeyRing(state)
         state.writer = Writer(state)
         state.writer.start()
+        # Score refresh on the [service] refresh_every_minutes schedule; on shutdown wait for a
+        # running refresh before the database closes.
+        from patron.service.refresh import start_refresher, stop_refresher
+
+        start_refresher(state)
         try:
             yield
         finally:
+            stop_refresher(state)
             state.writer.stop()
-            state.close()
+            with state.lock.exclusive():  # wait for readers still holding a cursor
+                state.close()
 
     app = FastAPI(
         title="patron",
         version=__version__,
         description="Segment-spec event API, one profile per person, lifetime value and status, consent checks.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /openapi.json are served by admin_api behind a key
+        openapi_url=None,
     )
     app.state.patron = state
+    app.add_middleware(BodyLimit, limit=state.rules.max_batch_bytes)  # no endpoint takes a huge body
 
     @app.get("/health", tags=["health"], summary="Liveness (open: no key needed)")
     def health() -> dict[str, str]:

@@ -1,0 +1,212 @@
+"""Request bodies: size limits, ``Content-Encoding: gzip``/``deflate``, JSON with a position on errors.
+
+The Segment and RudderStack SDKs may gzip their requests. :func:`read_body` reads a body of at most
+``limit`` bytes as sent *and* at most ``limit`` bytes once decoded, decompressing with a cap on the
+output (``zlib`` ``max_length``), so a small compressed "zip bomb" never expands in memory beyond
+``limit`` + one chunk. Over the limit: 413 naming the limit; an unknown encoding: 415; a corrupt
+compressed body or invalid JSON: 400 naming the position.
+
+Read once. The decoded body is kept in the request's ASGI scope (under :data:`SCOPE_KEY`), so a
+second :func:`read_body` of the same request (the auth check reading a ``writeKey``, then the
+endpoint) neither reads the stream again nor decompresses again; a caller that parsed it can
+attach the JSON value with :func:`remember_json`, and :func:`parse_json` then hands that value
+back instead of parsing again.
+
+:class:`BodyLimit` is the app-wide guard: any request whose body (as sent) passes the largest limit
+(``max_batch_bytes``) gets 413 before a handler parses it, whatever the endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
+
+ENCODINGS: dict[str, str] = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate", "identity": "identity"}
+"""``Content-Encoding`` values accepted (lower case), by the decoder they use."""
+
+_DECODE_STEP = 64 * 1024
+"""Largest input fed to the decompressor at once, in bytes (bounds the work between size checks)."""
+
+SCOPE_KEY = "patron.body"
+"""ASGI scope entry holding ``(bytes as sent, decoded body)`` once :func:`read_body` has read it."""
+
+
+class ParsedBody(bytes):
+    """Decoded body bytes carrying their JSON value (``value``), made by :func:`remember_json`:
+    :func:`parse_json` returns ``value`` without parsing. The value is handed out as is, not
+    copied: whoever parses the body after the auth check owns it."""
+
+    value: Any
+
+    def __new__(cls, data: bytes, value: Any) -> ParsedBody:
+        self = super().__new__(cls, data)
+        self.value = value
+        return self
+
+
+def _too_large(limit: int, *, decoded: bool = False) -> HTTPException:
+    what = "decoded request body" if decoded else "request body"
+    return HTTPException(status_code=413, detail=f"{what} is larger than the limit of {limit:,} bytes")
+
+
+def _encoding(request: Request) -> str:
+    raw = request.headers.get("content-encoding", "")
+    codings = [c.strip().lower() for c in raw.split(",") if c.strip()]
+    decoders = [ENCODINGS.get(c) for c in codings]
+    if any(d is None for d in decoders):
+        raise HTTPException(status_code=415,
+                            detail=f"unsupported Content-Encoding {raw!r}: send the body as is, gzip or deflate")
+    chain = [d for d in decoders if d != "identity"]
+    if len(chain) > 1:
+        raise HTTPException(status_code=415, detail=f"unsupported Content-Encoding {raw!r}: use one encoding")
+    return chain[0] if chain else "identity"
+
+
+async def _raw(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise _too_large(limit)
+        body = await request.body()  # the server reads exactly Content-Length bytes
+        if len(body) > limit:
+            raise _too_large(limit)
+        return body
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decompress(data: bytes, encoding: str, *, limit: int) -> bytes:
+    """``data`` decoded from ``encoding`` (gzip or deflate, zlib-wrapped or raw), at most ``limit``
+    bytes of output (413 beyond, without ever holding more than ``limit`` + 64 KiB)."""
+    if encoding == "gzip":
+        wbits = 16 + zlib.MAX_WBITS
+    else:  # deflate: RFC 9110 means zlib-wrapped; some clients send raw deflate
+        zlib_header = len(data) >= 2 and data[0] & 0x0F == 8 and ((data[0] << 8) | data[1]) % 31 == 0
+        wbits = zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
+    decoder = zlib.decompressobj(wbits)
+    out = bytearray()
+    try:
+        for start in range(0, len(data), _DECODE_STEP):
+            pending = data[start:start + _DECODE_STEP]
+            while pending:
+                out += decoder.decompress(pending, limit + 1 - len(out))
+                if len(out) > limit:
+                    raise _too_large(limit, decoded=True)
+                pending = decoder.unconsumed_tail
+            if decoder.eof:
+                break
+        out += decoder.flush()
+    except zlib.error as exc:
+        raise HTTPException(status_code=400, detail=f"request body is not valid {encoding} data ({exc})") from None
+    if len(out) > limit:
+        raise _too_large(limit, decoded=True)
+    if not decoder.eof:
+        raise HTTPException(status_code=400, detail=f"request body is truncated {encoding} data")
+    return bytes(out)
+
+
+async def read_body(request: Request, *, limit: int) -> bytes:
+    """The request body decoded from its ``Content-Encoding``; at most ``limit`` bytes as sent and
+    decoded (413), known encodings only (415), valid compressed data (400). Read and decoded once
+    per request (kept in the scope); a later call checks the kept body against its own ``limit``."""
+    kept: tuple[int, bytes] | None = request.scope.get(SCOPE_KEY)
+    if kept is not None:
+        sent, decoded = kept
+        if sent > limit:
+            raise _too_large(limit)
+        if len(decoded) > limit:
+            raise _too_large(limit, decoded=True)
+        return decoded
+    encoding = _encoding(request)
+    body = await _raw(request, limit)
+    decoded = body if encoding == "identity" else decompress(body, encoding, limit=limit)
+    request.scope[SCOPE_KEY] = (len(body), decoded)
+    return decoded
+
+
+def remember_json(request: Request, value: Any) -> None:
+    """Attach ``value``, the JSON value of the body :func:`read_body` kept, so the next
+    ``parse_json(await read_body(request, ...))`` of this request returns it without parsing."""
+    sent, decoded = request.scope[SCOPE_KEY]
+    request.scope[SCOPE_KEY] = (sent, ParsedBody(decoded, value))
+
+
+def parse_json(body: bytes) -> Any:
+    """``body`` parsed as JSON; invalid JSON is a 400 naming line, column and character offset.
+    A :class:`ParsedBody` gives its value without parsing."""
+    if type(body) is ParsedBody:
+        return body.value
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise HTTPException(
+            status_code=400,
+            detail=f"invalid JSON at line {exc.lineno} column {exc.colno} (character {exc.pos}): {exc.msg}",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise HTTPException(status_code=400, detail=f"request body is not UTF-8 text (byte {exc.start})") from None
+
+
+async def read_json(request: Request, *, limit: int) -> Any:
+    """The request body as JSON, decoded and size-checked as in :func:`read_body`."""
+    return parse_json(await read_body(request, limit=limit))
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for any request body (as sent) over ``limit`` bytes.
+
+    A declared ``Content-Length`` over the limit is refused before reading; a body without one
+    (chunked) is counted as it arrives and refused once it passes the limit. Bodies that declare a
+    length within the limit pass through untouched (the server reads exactly that many bytes)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length: int | None = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = int(value) if value.isdigit() else None
+                break
+        if length is not None:
+            if length > self.limit:
+                response = JSONResponse({"error": _too_large(self.limit).detail}, status_code=413,
+                                        headers={"Connection": "close"})
+                await response(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        received = 0
+        limit = self.limit
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _too_large(limit)
+            return message
+
+        await self.app(scope, limited, send)
