@@ -77,6 +77,7 @@ class ServiceState:
     root: duckdb.DuckDBPyConnection | None = None
     writer: Writer | None = None
     keys: KeyRing | None = None
+    refresher: Any = None  # patron.service.refresh's scheduler, when one runs
     lock: SharedLock = field(default_factory=SharedLock)
 
     def open(self) -> None:

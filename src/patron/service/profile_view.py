@@ -1,0 +1,239 @@
+"""The single view of a customer: resolve any identifier to the person id, and gather identities,
+traits, scores, segments, consents, preferences, recent contacts and orders, and merges.
+
+A handful of targeted ``WHERE customer_id = ?`` queries on the caller's cursor, no whole-table
+read; ledger queries are skipped for a customer without ledger rows. Used by
+``GET /v1/customers/{identifier}`` (:mod:`patron.service.customers_api`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from patron.errors import NoDataError
+from patron.identity import find_customer, identities_of, list_merges
+from patron.rights.export import jsonable
+from patron.service.contact_check import points_sql
+from patron.service.refresh import RefreshInfo, has_table, on_refresh, refresher
+from patron.service.state import ServiceState
+
+log = logging.getLogger("patron.service.customers")
+
+RECENT_ROWS = 20
+"""Contacts and orders listed in the single view (most recent first)."""
+
+IDENTIFYING_TRAITS: tuple[str, ...] = ("email", "phone")
+"""Keys of ``customers.attributes`` matched by the fallback resolver (email case-insensitively)."""
+
+
+def _exact_customer(con: Any, identifier: str) -> str | None:
+    """A customer id equal to ``identifier`` (in customers, transactions or the profiles)."""
+    profiles = ("UNION ALL SELECT customer_id FROM customer_profiles WHERE customer_id = $1"
+                if has_table(con, "customer_profiles") else "")
+    row = con.execute(
+        f"""SELECT customer_id FROM customers WHERE customer_id = $1
+            UNION ALL SELECT customer_id FROM transactions WHERE customer_id = $1
+            {profiles} LIMIT 1""",
+        [identifier],
+    ).fetchall()
+    return str(row[0][0]) if row else None
+
+
+def _trait_customer(con: Any, identifier: str) -> str | None:
+    """A customer whose ``attributes`` email (case-insensitive) or phone equals ``identifier``
+    (people ingested from files, whom the identity graph never saw)."""
+    row = con.execute(
+        """SELECT customer_id FROM customers
+        WHERE lower(trim(json_extract_string(attributes, '$.email'))) = lower($1)
+           OR trim(json_extract_string(attributes, '$.phone')) = $1
+        ORDER BY customer_id LIMIT 1""",
+        [identifier],
+    ).fetchall()
+    return str(row[0][0]) if row else None
+
+
+def resolve_customer(con: Any, identifier: str) -> str | None:
+    """The person id (``customer_id``) that ``identifier`` names, or None. In order: a customer id
+    itself; :func:`patron.identity.find_customer` (the identity graph: userId, anonymousId, email,
+    phone, other identity traits); an email or phone in ``customers.attributes`` (data ingested
+    from files never enters the identity graph)."""
+    identifier = identifier.strip()
+    if not identifier:
+        return None
+    found = _exact_customer(con, identifier)
+    if found is not None:
+        return found
+    found = find_customer(con, identifier)
+    if found is not None:
+        return str(found)
+    return _trait_customer(con, identifier)
+
+
+def _identities(con: Any, customer_id: str, traits: dict[str, Any], *, graph: bool = True) -> list[dict[str, Any]]:
+    """The person id, the identity graph's identifiers (an email as its SHA-256), and the email
+    and phone traits (``source`` graph or traits)."""
+    out: list[dict[str, Any]] = [{"kind": "customer_id", "value": customer_id, "source": "customer_id"}]
+    if graph:
+        out += [{**jsonable(i), "source": "graph"} for i in identities_of(con, customer_id)]
+    out += [{"kind": k, "value": str(traits[k]), "source": "traits"} for k in IDENTIFYING_TRAITS if traits.get(k)]
+    return out
+
+
+def merges_of(con: Any, customer_id: str | None) -> list[dict[str, Any]]:
+    """Merges (and refused merges) into ``customer_id``, or all, newest first, as JSON data."""
+    return [jsonable(m) for m in list_merges(con, customer_id)]
+
+
+def resolve_or_404(con: Any, identifier: str) -> str:
+    found = resolve_customer(con, identifier)
+    if found is None:
+        raise NoDataError(f"no customer matches {identifier!r}")
+    return found
+
+
+# -- the single view ---------------------------------------------------------------------------
+
+class Scores(BaseModel):
+    """Scores from the last refresh (``customer_profiles``), as of ``as_of`` (see docs/segments.md)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    as_of: str | None = Field(None, description="Date the scores are computed as of (inclusive).")
+    status: str | None = Field(None, description="prospect, new, active, cooling, at_risk, lapsed or lost.")
+    status_reason: str | None = Field(None, description="The numbers that put the customer in that status.")
+    clv: float | None = Field(None, description="CLV over the next 52 weeks, discounted at 10% a year (revenue).")
+    clv_lower: float | None = Field(None, description="Lower end of the 95% interval of clv.")
+    clv_upper: float | None = Field(None, description="Upper end of the 95% interval of clv.")
+    probability_alive: float | None = Field(None, description="P(alive) at as_of (BG/NBD), 0-1.")
+    expected_purchases: float | None = Field(None, description="Expected purchases in the next 52 weeks.")
+    value_tier: str | None = Field(None, description="platinum, gold, silver or bronze by CLV.")
+    recency_score: int | None = None
+    frequency_score: int | None = None
+    monetary_score: int | None = None
+    rfm_score: str | None = Field(None, description="The three RFM scores, e.g. '545'.")
+    n_orders: int | None = None
+    total_spend: float | None = None
+    first_purchase: str | None = None
+    last_purchase: str | None = None
+
+
+class CustomerView(BaseModel):
+    """Everything that matters about one person, now."""
+
+    customer_id: str = Field(description="The person id.")
+    identities: list[dict[str, Any]] = Field(description="Identifiers linked to the person (identity graph).")
+    traits: dict[str, Any] = Field(description="customers.attributes (from identify traits or ingested files).")
+    first_seen: str | None = None
+    scores: Scores | None = Field(None, description="From the last refresh; null when never scored.")
+    scores_refreshed_at: str | None = Field(None, description="When the service last refreshed scores (UTC), if it did.")
+    segments: list[str] = Field(description="Named segments ([segments] rules and built-ins) the person is in.")
+    consents: list[dict[str, Any]] = Field(description="Consent state now, per purpose and channel (ledger rules).")
+    preferences: list[dict[str, Any]] = Field(description="Preferences in force now, per channel.")
+    recent_contacts: list[dict[str, Any]] = Field(description=f"Last {RECENT_ROWS} contacts, newest first.")
+    recent_orders: list[dict[str, Any]] = Field(description=f"Last {RECENT_ROWS} orders and refunds, newest first.")
+    merges: list[dict[str, Any]] = Field(description="Identity merges into this person, with their cause.")
+
+
+def _rows(con: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [{n: jsonable(v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
+
+
+class _SegmentCache:
+    """Compiled segment predicates, rebuilt after each refresh or erasure (the profile table changed)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._compiled: dict[int, list[tuple[str, str]]] = {}
+
+    def clear(self, _info: RefreshInfo | None = None) -> None:
+        with self._lock:
+            self._compiled.clear()
+
+    def get(self, con: Any, state: ServiceState) -> list[tuple[str, str]]:
+        key = id(state)
+        with self._lock:
+            if key in self._compiled:
+                return self._compiled[key]
+        from patron.config import section
+        from patron.segments import KNOWN_VALUES, definitions, profile_columns
+        from patron.segments.rfm import RfmRules
+        from patron.segments.rules import compile_rule
+
+        cols = profile_columns(con, bins=section("rfm", RfmRules, state.config).bins)
+        out = []
+        for name, (text, source) in definitions(config=state.config).items():
+            try:
+                out.append((name, compile_rule(text, cols, name=name, source=source, known_values=KNOWN_VALUES)))
+            except Exception as exc:  # a broken rule in the rules file must not break the single view
+                log.warning("segment %s skipped in the single view: %s", name, exc)
+        with self._lock:
+            self._compiled[key] = out
+        return out
+
+
+_segments = _SegmentCache()
+on_refresh.append(_segments.clear)
+
+
+def _scores_and_segments(con: Any, state: ServiceState, customer_id: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The customer's ``customer_profiles`` row (without the id) and the named segments they are
+    in, in one query (segment rules compiled once, evaluated on that row)."""
+    if not has_table(con, "customer_profiles"):
+        return None, []
+    compiled = _segments.get(con, state)
+    flags = "".join(f", coalesce(({where}), FALSE) AS \"_segment_{i}\"" for i, (_, where) in enumerate(compiled))
+    found = _rows(con, f"SELECT *{flags} FROM customer_profiles WHERE customer_id = ? LIMIT 1", [customer_id])
+    if not found:
+        return None, []
+    row = found[0]
+    segments = [name for i, (name, _) in enumerate(compiled) if row.pop(f"_segment_{i}")]
+    row.pop("customer_id", None)
+    return row, segments
+
+
+def single_view(con: Any, state: ServiceState, customer_id: str) -> dict[str, Any]:
+    """The :class:`CustomerView` of ``customer_id`` as JSON data (targeted queries on ``con``)."""
+    from patron.consent.ledger import STATE_COLUMNS, state_at_sql
+    from patron.consent.preferences import PREFERENCE_FIELDS, preferences_at_sql
+    from patron.consent.times import now_utc
+
+    graph = ("EXISTS (SELECT 1 FROM identities WHERE customer_id = $1)" if has_table(con, "identities") else "FALSE")
+    merged = ("EXISTS (SELECT 1 FROM identity_merges WHERE customer_id = $1 OR merged_id = $1)"
+              if has_table(con, "identity_merges") else "FALSE")
+    attributes, first_seen, has_consents, has_prefs, has_contacts, in_graph, has_merges = con.execute(
+        f"""SELECT (SELECT attributes FROM customers WHERE customer_id = $1 LIMIT 1),
+                  (SELECT first_seen FROM customers WHERE customer_id = $1 LIMIT 1),
+                  EXISTS (SELECT 1 FROM consents WHERE customer_id = $1),
+                  EXISTS (SELECT 1 FROM preferences WHERE customer_id = $1),
+                  EXISTS (SELECT 1 FROM contacts WHERE customer_id = $1), {graph}, {merged}""",
+        [customer_id],
+    ).fetchall()[0]
+    try:
+        traits = json.loads(attributes) if attributes else {}
+    except ValueError:
+        traits = {"attributes": attributes}
+    scores, segments = _scores_and_segments(con, state, customer_id)
+    points = points_sql(customer_id, now_utc())
+    consents = [{k: c[k] for k in STATE_COLUMNS if k != "customer_id"}
+                for c in _rows(con, state_at_sql(points) + " ORDER BY purpose, channel", [])] if has_consents else []
+    prefs = [{k: p[k] for k in ("channel", *PREFERENCE_FIELDS, "occurred_at", "decided_by")}
+             for p in _rows(con, preferences_at_sql(points) + " ORDER BY channel", [])] if has_prefs else []
+    contacts = _rows(con, f"""SELECT contact_id, occurred_at, channel, kind, campaign_id FROM contacts
+        WHERE customer_id = ? ORDER BY occurred_at DESC, contact_id LIMIT {RECENT_ROWS}""", [customer_id]) if has_contacts else []
+    orders = _rows(con, f"""SELECT order_id, occurred_at, amount, currency, channel, category FROM transactions
+        WHERE customer_id = ? ORDER BY occurred_at DESC, order_id LIMIT {RECENT_ROWS}""", [customer_id])
+    last = refresher(state).last
+    return {
+        "customer_id": customer_id, "identities": _identities(con, customer_id, traits, graph=in_graph), "traits": traits,
+        "first_seen": jsonable(first_seen), "scores": scores,
+        "scores_refreshed_at": last.to_dict()["finished_at"] if last is not None and last.state == "succeeded" else None,
+        "segments": segments, "consents": consents, "preferences": prefs, "recent_contacts": contacts,
+        "recent_orders": orders, "merges": merges_of(con, customer_id) if has_merges else [],
+    }
