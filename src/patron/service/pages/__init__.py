@@ -1,0 +1,144 @@
+"""HTML of the dashboard pages: the page shell (``layout.html``), empty states and the bodies of
+the overview, customer lookup and consent pages, plus the bundled assets (style sheet, lookup
+script, plotly.js from the installed ``plotly`` package).
+
+Everything here is pure: functions take data already read and return HTML text. Every piece of
+text that comes from data is escaped with :func:`html.escape`; report sections are drawn by
+:func:`patron.report.html.section_html` (which escapes its text the same way), figures as
+``<div>`` elements with ``include_plotlyjs=False`` that use the page's ``/static/plotly.min.js``.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from string import Template
+
+import pandas as pd
+
+from patron import __version__
+from patron.report.html import CSS as REPORT_CSS
+from patron.report.html import Section, section_html, table_html
+
+HERE = Path(__file__).resolve().parent
+"""Folder of the page templates and assets."""
+
+PAGES: tuple[tuple[str, str], ...] = (("/", "Overview"), ("/customers", "Customers"), ("/consent", "Consent"))
+"""Dashboard pages in navigation order: (path, name)."""
+
+PLOTLY_JS = "plotly.min.js"
+"""File name of the plotly.js bundle, served from the installed ``plotly`` package."""
+
+
+def plotly_js_path() -> Path:
+    """Path of the plotly.js bundle shipped inside the installed ``plotly`` Python package (so the
+    dashboard uses the same plotly.js version as the figures' JSON, and needs no network)."""
+    return Path(str(files("plotly") / "package_data" / PLOTLY_JS))
+
+
+@cache
+def stylesheet() -> str:
+    """The dashboard's style sheet: the report's (so report sections look the same) plus
+    ``dashboard.css``."""
+    return REPORT_CSS + "\n" + (HERE / "dashboard.css").read_text(encoding="utf-8")
+
+
+@cache
+def script(name: str) -> str:
+    """Text of the page script ``name`` (``customers.js``)."""
+    return (HERE / name).read_text(encoding="utf-8")
+
+
+@cache
+def _layout() -> Template:
+    return Template((HERE / "layout.html").read_text(encoding="utf-8"))
+
+
+def page(title: str, body: str, *, path: str, subtitle: str = "", db: str = "", plotly: bool = False,
+         scripts: Sequence[str] = ()) -> str:
+    """A whole page: ``body`` (HTML, already safe) inside the shell with the navigation (``path``
+    marks the current page). ``plotly`` loads the bundled plotly.js in the head (figures' inline
+    scripts call it while the page parses); ``scripts`` are ``/static`` scripts loaded at the end."""
+    current = ' class="current" aria-current="page"'
+    nav = "".join(f'<a href="{href}"{current if href == path else ""}>{html.escape(name)}</a>' for href, name in PAGES)
+    head = f'<script src="/static/{PLOTLY_JS}"></script>' if plotly else ""
+    tail = "".join(f'<script src="/static/{html.escape(s)}"></script>' for s in scripts)
+    return _layout().substitute(
+        title=html.escape(title), subtitle=html.escape(subtitle), nav=nav, head=head, body=body + tail,
+        version=html.escape(__version__), db=html.escape(Path(db).name) if db else "the service database",
+    )
+
+
+def empty_state(title: str, message: str, *, key: str = "empty") -> str:
+    """A friendly box saying why there is nothing to show yet and what to do."""
+    return (f'<div class="empty" id="{html.escape(key)}"><strong>{html.escape(title)}</strong>'
+            f"{html.escape(message)}</div>")
+
+
+def section_block(key: str, title: str, section: Section | None, missing: str) -> str:
+    """A report section as HTML, or its heading with an empty state (``missing``) when the
+    section has nothing to show."""
+    if section is not None:
+        return section_html(section)
+    return (f'<section id="{html.escape(key)}"><h2>{html.escape(title)}</h2>'
+            + empty_state("Nothing to show yet", missing, key=f"{key}-empty") + "</section>")
+
+
+def customers_body(examples: pd.DataFrame) -> str:
+    """The lookup form, where the single view is drawn, and links to a few customers (the
+    highest CLVs: columns ``customer_id, clv, status``) to start from."""
+    form = (
+        '<form class="lookup" id="lookup" role="search">'
+        '<label for="customer-id" class="visually-hidden">Customer</label>'
+        '<input id="customer-id" name="id" placeholder="customer id, user id, anonymous id or email" '
+        'autocomplete="off" required>'
+        '<button type="submit">Look up</button></form>'
+        '<p class="intro">Any identifier of a person finds their single view: identities, traits, status and why, '
+        "CLV with its interval, P(alive), segments, consents, recent orders and contacts.</p>"
+        '<p class="message" id="message" role="status"></p><div id="view"></div>'
+    )
+    if examples.empty:
+        return form + empty_state("No scored customers yet",
+                                  "Once purchases are ingested and scores refreshed, the customers with the highest "
+                                  "CLV are listed here.", key="examples-empty")
+    items = "".join(
+        f'<li><a href="/customers?id={html.escape(_query(str(r.customer_id)))}">{html.escape(str(r.customer_id))}</a>'
+        f' <span class="note">CLV {float(r.clv):,.2f} · {html.escape(str(r.status))}</span></li>'
+        for r in examples.itertuples()
+    )
+    return form + f'<h2>Highest CLV</h2><ul class="examples" id="examples">{items}</ul>'
+
+
+def _query(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def consent_body(counts: pd.DataFrame) -> str:
+    """Consent state as of now: customers by purpose and channel (columns of
+    :func:`patron.consent.consent_counts`), with totals."""
+    if counts.empty:
+        return empty_state("No consent records yet",
+                           "Consent changes arrive as track events named in [service] consent_event (default "
+                           "\u201cConsent Updated\u201d) or through patron consent ingest; their state per purpose and "
+                           "channel appears here.", key="consent-empty")
+    states = [c for c in ("granted", "denied", "revoked", "expired") if c in counts.columns]
+    frame = counts.copy()
+    frame["customers"] = frame[states].sum(axis=1)
+    frame["granted_share"] = frame["granted"] / frame["customers"].where(frame["customers"] > 0)
+    totals = frame[states].sum()
+    cards = "".join(
+        f'<div class="metric"><div class="label">{html.escape(s)}</div><div class="value">{int(totals[s]):,}</div>'
+        '<div class="detail">customer × purpose × channel</div></div>'
+        for s in states
+    )
+    return (f'<div class="metrics" id="consent-totals">{cards}</div>'
+            '<p class="intro">Each customer counts once per purpose and channel, under the state their deciding '
+            "ledger record gives as of now (latest record wins; a more restrictive record wins a tie; expired "
+            "grants count as expired). See docs/consent.md.</p>"
+            f'<section id="consent"><h2>Consent by purpose and channel</h2>'
+            f"{table_html(frame, percent={'granted_share'})}</section>")
