@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed
 
 browser:
 	bash scripts/install-chromium.sh
+	bash scripts/install-node-sdks.sh
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +22,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/install-chromium.sh
+	bash scripts/install-node-sdks.sh
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
