@@ -74,18 +74,22 @@ class _GammaGammaLBFGS(GammaGamma):
     _negative_log_likelihood_hessian = None
 
 
-@pytest.mark.parametrize("newton_cls,lbfgs_cls,data", [
-    (BetaGeo, _BetaGeoLBFGS, ("frequency", "recency", "T")),
-    (GammaGamma, _GammaGammaLBFGS, ("frequency", "monetary_value")),
+# Gamma-Gamma's likelihood is nearly flat along a ridge of (p, v): L-BFGS-B stopping at ftol 1e-13
+# leaves p off by about 7e-7 relative there (an independent Nelder-Mead + BFGS fit of the CDNOW
+# spend model gives p = 6.2488018; Newton 6.2488025, L-BFGS-B 6.2488042), so the reference is
+# only that precise; the log-likelihood check above it is the sharper one.
+@pytest.mark.parametrize("newton_cls,lbfgs_cls,data,rel", [
+    (BetaGeo, _BetaGeoLBFGS, ("frequency", "recency", "T"), OPTIMUM_REL_TOL),
+    (GammaGamma, _GammaGammaLBFGS, ("frequency", "monetary_value"), 2e-6),
 ])
-def test_newton_reaches_the_lbfgs_optimum(cdnow_spend, newton_cls, lbfgs_cls, data):
+def test_newton_reaches_the_lbfgs_optimum(cdnow_spend, newton_cls, lbfgs_cls, data, rel):
     args = [cdnow_spend[c] for c in data]
     newton, lbfgs = newton_cls().fit(*args), lbfgs_cls().fit(*args)
     assert newton.converged_ and lbfgs.converged_
     assert newton.convergence_message_.startswith("Newton converged")
     assert newton.log_likelihood_ >= lbfgs.log_likelihood_ - 1e-9 * abs(lbfgs.log_likelihood_)
     for k in newton.param_names:
-        assert newton.params_[k] == pytest.approx(lbfgs.params_[k], rel=OPTIMUM_REL_TOL)
+        assert newton.params_[k] == pytest.approx(lbfgs.params_[k], rel=rel)
         # finite-difference (L-BFGS path) vs exact Hessian standard errors
         assert newton.std_errors_[k] == pytest.approx(lbfgs.std_errors_[k], rel=1e-4)
 
@@ -114,3 +118,27 @@ def test_penalised_newton_fit_matches_lbfgs(cdnow_summary):
     for k in BetaGeo.param_names:
         assert newton.params_[k] == pytest.approx(lbfgs.params_[k], rel=OPTIMUM_REL_TOL)
         assert newton.std_errors_[k] == pytest.approx(lbfgs.std_errors_[k], rel=1e-4)
+
+
+def test_gamma_gamma_newton_optimum_matches_an_independent_fit(cdnow_spend):
+    """Gamma-Gamma's log-likelihood (Fader & Hardie 2013, "The Gamma-Gamma model of monetary value")
+    written here from the paper and maximised by scipy (Nelder-Mead, then BFGS): the same optimum
+    as patron's Newton fit, to the precision such a fit reaches on the flat (p, v) ridge."""
+    from scipy.optimize import minimize
+    from scipy.special import gammaln
+
+    d = cdnow_spend[cdnow_spend["frequency"] > 0]
+    x, m = d["frequency"].to_numpy(float), d["monetary_value"].to_numpy(float)
+
+    def nll(theta):
+        p, q, v = np.exp(theta)
+        return -np.sum(gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(v)
+                       + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(x * m + v))
+
+    start = minimize(nll, np.log([1.0, 1.0, 1.0]), method="Nelder-Mead",
+                     options={"xatol": 1e-12, "fatol": 1e-12, "maxiter": 100_000, "maxfev": 100_000})
+    best = minimize(nll, start.x, method="BFGS", options={"gtol": 1e-10})
+    newton = GammaGamma().fit(cdnow_spend["frequency"], cdnow_spend["monetary_value"])
+    assert newton.log_likelihood_ == pytest.approx(-best.fun, abs=1e-8)
+    for k, value in zip(("p", "q", "v"), np.exp(best.x), strict=True):
+        assert newton.params_[k] == pytest.approx(value, rel=1e-6)
