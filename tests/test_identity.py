@@ -221,3 +221,38 @@ def test_normalize_identifier():
     assert normalize_identifier("user_id", "  ") is None
     assert normalize_identifier("Loyalty_Card", " X1 ") == "X1"
     assert normalize_identifier("email", None) is None
+
+
+def test_observations_as_rows_are_read_like_a_frame_and_stored_with_their_times(con):
+    """The writer's fast path (a list of tuples, no frame) gives the rows and the stored
+    observations written out here by hand; an e-mail is stored as its SHA-256 only."""
+    from patron.identity import read_observations
+
+    rows = [("m1", T0, "user_id", "u1"), ("m1", T0, "Email", " U1@X.io "), ("m2", T0 + timedelta(hours=1), "anonymous_id", "a9"),
+            ("m2", T0 + timedelta(hours=1), "phone", "  ")]
+    expected = [("m1", T0, "user_id", "u1"), ("m1", T0, "email", sha("u1@x.io")),
+                ("m2", T0 + timedelta(hours=1), "anonymous_id", "a9")]
+    assert read_observations(rows) == expected
+    assert read_observations(pd.DataFrame(rows, columns=["message_id", "occurred_at", "kind", "value"])) == expected
+    res = Resolver().resolve(con, rows)
+    assert res.customer_of == {"m1": "u1", "m2": "anon:a9"}
+    stored = con.execute("SELECT message_id, occurred_at, kind, value, is_primary, customer_id "
+                         "FROM identity_observations ORDER BY message_id, kind").fetchall()
+    assert stored == [("m1", T0, "email", sha("u1@x.io"), False, "u1"), ("m1", T0, "user_id", "u1", True, "u1"),
+                      ("m2", T0 + timedelta(hours=1), "anonymous_id", "a9", True, "anon:a9")]
+    links = con.execute("SELECT kind, value, message_id, occurred_at FROM identity_links ORDER BY kind").fetchall()
+    assert links == [("email", sha("u1@x.io"), "m1", T0), ("user_id", "u1", "m1", T0)]
+
+
+def test_replay_keeps_unique_values_when_the_lower_ranked_root_survives():
+    """u1 joins a1, then a1 brings e-mail A (the person's root stays u1, the earlier identifier):
+    the person now holds e-mail A, so a later link of a1 with e-mail B must be refused. (A merge
+    that kept the surviving root's unique values stale once let B in.)"""
+    from patron.identity import replay
+
+    t = datetime(2024, 3, 1)
+    u1, a1, ea, eb = ("user_id", "u1"), ("anonymous_id", "a1"), ("email", "A"), ("email", "B")
+    links = [((t, "m1"), (u1, a1)), ((t, "m2"), (ea, a1)), ((t, "m3"), (eb, a1))]
+    persons, refusals = replay(links, [u1, a1, ea, eb], {"user_id", "email"})
+    assert {u1, a1, ea} in persons and {eb} in persons
+    assert [(f.rank, f.kind, f.values) for f in refusals] == [((t, "m3"), "email", ("A", "B"))]

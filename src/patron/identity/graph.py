@@ -93,8 +93,7 @@ def replay(
             if ident_order(b) < ident_order(a):
                 a, b = b, a
             parent[b] = a
-            va.update(vb)
-            del values[b]
+            values[a].update(values.pop(b))  # the surviving root holds the person's unique values
     groups: dict[Ident, set[Ident]] = {}
     for i in parent:
         groups.setdefault(find(i), set()).add(i)
