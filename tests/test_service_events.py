@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,12 @@ CONSENT = [
     {"type": "track", "messageId": "k-2", "userId": "bob", "event": "Segment Consent Preference Updated",
      "timestamp": T0, "context": {"consent": {"categoryPreferences": {"Advertising": False, "Analytics": True}}}},
 ]
+
+REPLAYED = [
+    _ev("track", f"rp-{i}", userId="hal", event="Order Completed", properties={"order_id": f"H{i}", "revenue": i})
+    for i in (1, 2, 3)
+]
+"""Order events sent several times each (the same messageId): each is stored once, its order once."""
 
 MIXED = {
     "context": {"library": {"name": "analytics-python", "version": "2.3.2"}},
@@ -121,6 +128,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "originalTimestamp": (client_now - timedelta(minutes=5)).isoformat(),
             "sentAt": client_now.isoformat()})
         out["skew_window"] = (out["skew_window"][0], datetime.now(UTC).replace(tzinfo=None))
+        # SDK retries: the same event again and again, one request after another and all at once
+        out["replay_seq"] = [_post(w, "/v1/track", REPLAYED[0]) for _ in range(3)]
+        out["replay_seq"] += [_post(w, "/v1/batch", {"batch": [REPLAYED[1], REPLAYED[1]]}) for _ in range(2)]
+        with ThreadPoolExecutor(8) as pool:
+            out["replay_conc"] = list(pool.map(
+                lambda _: httpx.post(svc.url + "/v1/track", json=REPLAYED[2], auth=svc.auth("write"), timeout=30),
+                range(16)))
+        out["same_order"] = _post(w, "/v1/track", {**REPLAYED[0], "messageId": "rp-4"})  # order H1 again
         out["no_id"] = [_post(w, "/v1/track", {"userId": "erin", "event": "Product Viewed", "timestamp": T0})
                         for _ in range(2)]
         out["single_bad"] = _post(w, "/v1/track", {"userId": "erin", "messageId": "bad-1"})
@@ -141,6 +156,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         w = svc.client("write")
         out["replay"] = [_post(w, "/v1/batch", {"batch": b}) for b in (ORDERS, CONTACTS, CONSENT)]
         out["replay"].append(_post(w, "/v1/batch", MIXED))
+        out["replay"] += [_post(w, "/v1/track", r) for r in REPLAYED]
+        # a new event (messageId rp-5) for an order stored before the restart: stored, no second order row
+        out["same_order_later"] = _post(w, "/v1/track", {**REPLAYED[0], "messageId": "rp-5"})
         svc.stop()
         out["after"] = _counts(db)
     return out
@@ -267,19 +285,35 @@ def test_dead_letters_endpoint(run: dict[str, Any]) -> None:
 
 
 def test_replayed_batches_change_nothing(run: dict[str, Any]) -> None:
-    assert [r.status_code for r in run["replay"]] == [200, 200, 200, 200]
-    assert run["after"] == run["before"]
-    assert run["before"]["transactions"] == 4  # A1, B1 and their two refunds: none twice
+    assert [r.status_code for r in run["replay"]] == [200] * 7
+    # after the restart only rp-5 is new: one event, and no transaction (its order H1 was stored)
+    assert run["same_order_later"].status_code == 200
+    assert run["after"] == {**run["before"], "events": run["before"]["events"] + 1}
+    orders = _rows(run["db"], "SELECT order_id FROM transactions WHERE order_id SIMILAR TO '(A1|B1).*' ORDER BY 1")
+    assert orders == [("A1",), ("A1/refund/r-1",), ("B1",), ("B1/refund/r-2",)]  # none twice
+
+
+def test_a_replayed_event_is_a_200_duplicate_that_changes_nothing(run: dict[str, Any]) -> None:
+    """Identical requests in a row and at once: every answer 200, each event and order stored once."""
+    answers = run["replay_seq"] + run["replay_conc"]
+    assert [(r.status_code, r.json()) for r in answers] == [(200, {"success": True})] * (5 + 16)
+    stored = dict(_rows(run["db"], "SELECT message_id, count(*) FROM events WHERE message_id LIKE 'rp-%' GROUP BY 1"))
+    assert stored == {"rp-1": 1, "rp-2": 1, "rp-3": 1, "rp-4": 1, "rp-5": 1}
+    orders = _rows(run["db"], "SELECT order_id, amount, ingest_id FROM transactions WHERE customer_id = 'hal' ORDER BY 1")
+    # rp-4 and rp-5 repeat order H1 under new messageIds: the first event of an order wins
+    assert orders == [("H1", 1.0, "rp-1"), ("H2", 2.0, "rp-2"), ("H3", 3.0, "rp-3")]
+    assert run["same_order"].status_code == 200
 
 
 
 def test_writer_redoes_a_group_holding_an_old_retry(tmp_path: Path) -> None:
     """An event no longer in the recent-id cache but stored: the group is redone without it."""
+    from patron.service.commit import Identity, Known, store
     from patron.service.event_tables import create_event_tables
+    from patron.service.items import Accepted
     from patron.service.mapping import map_event
     from patron.service.segment import check_event
     from patron.service.settings import ServiceRules
-    from patron.service.writer import Accepted, Identity, RecentIds, store
 
     rules = ServiceRules()
     now = datetime(2024, 3, 2)
@@ -299,9 +333,54 @@ def test_writer_redoes_a_group_holding_an_old_retry(tmp_path: Path) -> None:
         create_event_tables(con)
         identity = Identity(rules)
         identity.ensure(con)
-        first = store(con, [item("w-1", "G1")], rules, identity, RecentIds())
+        first = store(con, [item("w-1", "G1")], rules, identity, Known())
         assert [o.status for o in first] == ["stored"]
-        again = store(con, [item("w-1", "G1"), item("w-2", "G2")], rules, identity, RecentIds())
+        again = store(con, [item("w-1", "G1"), item("w-2", "G2")], rules, identity, Known())
         assert [o.status for o in again] == ["duplicate", "stored"]
         assert con.execute("SELECT order_id FROM transactions ORDER BY 1").fetchall() == [("G1",), ("G2",)]
         assert con.execute("SELECT count(*) FROM events").fetchall() == [(2,)]
+
+
+def test_writer_redoes_a_group_whose_commit_finds_the_event_stored(tmp_path: Path) -> None:
+    """The primary key check deferred to COMMIT (another transaction stored the same messageId
+    while the group's was open: DuckDB raises TransactionException there, not at the INSERT):
+    the group is redone, the event is a duplicate, its order is not stored twice."""
+    from patron.service.commit import Identity, Known, store
+    from patron.service.event_tables import create_event_tables
+    from patron.service.items import Accepted
+    from patron.service.known import KeyIndex
+    from patron.service.mapping import map_event
+    from patron.service.segment import check_event
+    from patron.service.settings import ServiceRules
+
+    rules = ServiceRules()
+    now = datetime(2024, 3, 2)
+    ev = check_event(_ev("track", "w-3", userId="gina", event="Order Completed",
+                         properties={"order_id": "G3", "revenue": 3}),
+                     call=None, received_at=now, future_limit=now + timedelta(days=1), max_bytes=32768)
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute("CREATE TABLE transactions (customer_id VARCHAR, order_id VARCHAR, occurred_at TIMESTAMP, "
+                    "amount DOUBLE, currency VARCHAR, channel VARCHAR, category VARCHAR, discount DOUBLE, "
+                    "margin DOUBLE, ingest_id VARCHAR)")
+        create_event_tables(con)
+        identity = Identity(rules)
+        identity.ensure(con)
+        other = con.cursor()
+        other.execute("BEGIN TRANSACTION")
+        other.execute("INSERT INTO events (message_id, type, occurred_at, received_at, payload) "
+                      "VALUES ('w-3', 'track', TIMESTAMP '2024-03-01', TIMESTAMP '2024-03-01', '{}')")
+
+        class OtherCommitsFirst(KeyIndex):
+            """Commits ``other`` after the group's INSERT INTO events, before its COMMIT."""
+
+            def might_hold(self, cur: duckdb.DuckDBPyConnection, values: list[str]) -> list[bool]:
+                if other.execute("SELECT count(*) FROM events").fetchall() == [(1,)]:
+                    other.execute("COMMIT")
+                return super().might_hold(cur, values)
+
+        known = Known(orders=OtherCommitsFirst("transactions", "order_id"))
+        outcomes = store(con, [Accepted(ev, map_event(ev, rules))], rules, identity, known)
+        assert [o.status for o in outcomes] == ["duplicate"]
+        assert con.execute("SELECT message_id, payload FROM events").fetchall() == [("w-3", "{}")]
+        assert con.execute("SELECT count(*) FROM transactions").fetchall() == [(0,)]

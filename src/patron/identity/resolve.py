@@ -39,6 +39,10 @@ MERGE_COLUMNS: tuple[str, ...] = (
 )
 """Columns of ``identity_merges`` and of :attr:`Resolution.merges`."""
 
+NORMALIZED_CACHE: int = 20_000
+"""Normalized identifier values a :class:`Resolver` keeps between batches (an e-mail is hashed
+once; about 200 bytes an entry); the cache is emptied when it grows past this many entries."""
+
 
 def _frame(columns: Iterable[str], rows: list[tuple[Any, ...]] | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows or [], columns=list(columns))
@@ -114,23 +118,39 @@ def _timestamps(column: pa.ChunkedArray) -> list[datetime]:
     return column.to_pylist()
 
 
-def read_observations(observations: Any) -> list[tuple[str, datetime, str, str]]:
-    """``(message_id, occurred_at, kind, value)`` rows of ``observations`` (an Arrow table, a
-    DataFrame, or anything ``pandas.DataFrame`` accepts), values normalized with
+def _is_rows(observations: Any) -> bool:
+    return isinstance(observations, list) and (not observations or isinstance(observations[0], tuple))
+
+
+def read_observations(
+    observations: Any, cache: dict[tuple[str, Any], str | None] | None = None
+) -> list[tuple[str, datetime, str, str]]:
+    """``(message_id, occurred_at, kind, value)`` rows of ``observations``, values normalized with
     :func:`~patron.identity.normalize.normalize_identifier`; empty values are dropped.
-    ``occurred_at`` is naive UTC (aware timestamps and ISO strings are converted)."""
-    table = _as_arrow(observations)
-    if table.num_rows == 0:
-        return []
-    missing = {"message_id", "occurred_at", "kind", "value"} - set(table.column_names)
-    if missing:
-        raise ValueError(f"observations lack columns {sorted(missing)}")
-    mids = table.column("message_id").to_pylist()
-    times = _timestamps(table.column("occurred_at"))
-    kinds = table.column("kind").to_pylist()
-    raws = table.column("value").to_pylist()
+
+    ``observations`` is an Arrow table, a DataFrame, anything ``pandas.DataFrame`` accepts, or a
+    list of ``(message_id, occurred_at, kind, raw value)`` tuples (the writer's fast path: no
+    frame is built; ``occurred_at`` must then already be a naive UTC ``datetime``). Otherwise
+    ``occurred_at`` is converted to naive UTC (aware timestamps and ISO strings). ``cache``
+    (``(kind, raw) -> value``) keeps normalized values between calls (an e-mail is hashed once)."""
+    if _is_rows(observations):
+        if not observations:
+            return []
+        mids, times, kinds, raws = (list(c) for c in zip(*observations, strict=True))
+    else:
+        table = _as_arrow(observations)
+        if table.num_rows == 0:
+            return []
+        missing = {"message_id", "occurred_at", "kind", "value"} - set(table.column_names)
+        if missing:
+            raise ValueError(f"observations lack columns {sorted(missing)}")
+        mids = table.column("message_id").to_pylist()
+        times = _timestamps(table.column("occurred_at"))
+        kinds = table.column("kind").to_pylist()
+        raws = table.column("value").to_pylist()
     out: list[tuple[str, datetime, str, str]] = []
-    cache: dict[tuple[str, Any], str | None] = {}
+    if cache is None:
+        cache = {}
     kind_names: dict[Any, str] = {}
     for mid, ts, kind, raw in zip(mids, times, kinds, raws, strict=True):
         if mid is None or kind is None or raw is None:
@@ -169,7 +189,7 @@ class Resolver:
     def reset(self) -> None:
         """Forget the in-memory graph; the next :meth:`resolve` reloads it from the tables."""
         self.loaded_ = False
-        for name in ("person_", "members_", "links_", "cluster_", "cluster_members_", "columns_"):
+        for name in ("person_", "members_", "links_", "cluster_", "cluster_members_", "columns_", "normalized_"):
             self.__dict__.pop(name, None)
 
     def load(self, con: duckdb.DuckDBPyConnection) -> Resolver:
@@ -213,10 +233,14 @@ class Resolver:
 
     # --- resolution -------------------------------------------------------------------------
     def resolve(self, con: duckdb.DuckDBPyConnection, observations: Any) -> Resolution:
-        """Apply a batch of observations and store them; see :func:`resolve_events`."""
+        """Apply a batch of observations and store them; see :func:`resolve_events`
+        (``observations`` as :func:`read_observations` takes them)."""
         if not self.loaded_:
             self.load(con)
-        return _Batch(self, con).run(read_observations(observations))
+        cache = self.__dict__.setdefault("normalized_", {})
+        if len(cache) > NORMALIZED_CACHE:
+            cache.clear()
+        return _Batch(self, con).run(read_observations(observations, cache))
 
 
 def _label(idents: Iterable[Ident]) -> str:
@@ -472,15 +496,15 @@ class _Batch:
             finally:
                 con.unregister("_patron_identity_changes")
         if remapped:
-            _append_params(con, "UPDATE identity_merges SET customer_id = m.new FROM (SELECT unnest($1::VARCHAR[]) AS old, "
-                           "unnest($2::VARCHAR[]) AS new) m WHERE identity_merges.customer_id = m.old",
-                           [list(remapped), list(remapped.values())])
+            _run_with(con, "UPDATE identity_merges SET customer_id = m.new FROM _patron_rows m "
+                      "WHERE identity_merges.customer_id = m.old",
+                      {"old": _text(list(remapped)), "new": _text(list(remapped.values()))})
         fresh = [i for i, old in self.old_person.items() if old is None]
         if fresh:
-            _append_params(con, "INSERT INTO identities SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), "
-                           "unnest($3::VARCHAR[]), unnest($4::VARCHAR[])",
-                           [[k for k, _ in fresh], [v for _, v in fresh], [r.person_[i] for i in fresh],
-                            [r.cluster_.get(i) for i in fresh]])
+            _run_with(con, "INSERT INTO identities SELECT kind, value, customer_id, cluster_id FROM _patron_rows", {
+                "kind": _text([k for k, _ in fresh]), "value": _text([v for _, v in fresh]),
+                "customer_id": _text([r.person_[i] for i in fresh]),
+                "cluster_id": _text([r.cluster_.get(i) for i in fresh])})
         if events:
             cols: list[list[Any]] = [[], [], [], [], [], []]
             for mid, (ts, idset) in events.items():
@@ -492,9 +516,11 @@ class _Batch:
                     cols[3].append(ident[1])
                     cols[4].append(ident == prim)
                     cols[5].append(r.person_[ident])
-            _append_params(con, "INSERT INTO identity_observations SELECT unnest($1::VARCHAR[]), "
-                           "unnest($2::TIMESTAMP[]), unnest($3::VARCHAR[]), unnest($4::VARCHAR[]), "
-                           "unnest($5::BOOLEAN[]), unnest($6::VARCHAR[])", cols)
+            _run_with(con, "INSERT INTO identity_observations SELECT message_id, occurred_at, kind, value, "
+                      "is_primary, customer_id FROM _patron_rows", {
+                          "message_id": _text(cols[0]), "occurred_at": _times(cols[1]), "kind": _text(cols[2]),
+                          "value": _text(cols[3]), "is_primary": pa.array(cols[4], pa.bool_()),
+                          "customer_id": _text(cols[5])})
         if self.changed:
             new: list[list[Any]] = [[], [], [], [], [], []]
             earlier: list[list[Any]] = [[], [], []]
@@ -509,20 +535,23 @@ class _Batch:
                     for col, x in zip(new, (h, kind, value, mid, ts, r.person_[(kind, value)]), strict=True):
                         col.append(x)
             if new[0]:
-                _append_params(con, "INSERT INTO identity_links SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), "
-                               "unnest($3::VARCHAR[]), unnest($4::VARCHAR[]), unnest($5::TIMESTAMP[]), "
-                               "unnest($6::VARCHAR[])", new)
+                _run_with(con, "INSERT INTO identity_links SELECT link_key, kind, value, message_id, occurred_at, "
+                          "customer_id FROM _patron_rows", {
+                              "link_key": _text(new[0]), "kind": _text(new[1]), "value": _text(new[2]),
+                              "message_id": _text(new[3]), "occurred_at": _times(new[4]),
+                              "customer_id": _text(new[5])})
             if earlier[0]:
-                _append_params(con, "UPDATE identity_links SET message_id = e.message_id, occurred_at = e.occurred_at "
-                               "FROM (SELECT unnest($1::VARCHAR[]) AS link_key, unnest($2::VARCHAR[]) AS message_id, "
-                               "unnest($3::TIMESTAMP[]) AS occurred_at) e WHERE identity_links.link_key = e.link_key",
-                               earlier)
+                _run_with(con, "UPDATE identity_links SET message_id = e.message_id, occurred_at = e.occurred_at "
+                          "FROM _patron_rows e WHERE identity_links.link_key = e.link_key", {
+                              "link_key": _text(earlier[0]), "message_id": _text(earlier[1]),
+                              "occurred_at": _times(earlier[2])})
         if merges:
-            _append_params(con, f"INSERT INTO identity_merges ({', '.join(MERGE_COLUMNS)}) SELECT "
-                           "unnest($1::TIMESTAMP[]), unnest($2::VARCHAR[]), unnest($3::VARCHAR[]), "
-                           "unnest($4::VARCHAR[]), unnest($5::TIMESTAMP[]), unnest($6::VARCHAR[]), "
-                           "unnest($7::VARCHAR[]), unnest($8::VARCHAR[])",
-                           [list(c) for c in zip(*merges, strict=True)])
+            c = [list(col) for col in zip(*merges, strict=True)]
+            _run_with(con, f"INSERT INTO identity_merges ({', '.join(MERGE_COLUMNS)}) SELECT "
+                      f"{', '.join(MERGE_COLUMNS)} FROM _patron_rows", {
+                          "merged_at": _times(c[0]), "customer_id": _text(c[1]), "merged_id": _text(c[2]),
+                          "cause_message_id": _text(c[3]), "cause_occurred_at": _times(c[4]),
+                          "cause_kind": _text(c[5]), "cause_value": _text(c[6]), "reason": _text(c[7])})
         return moved
 
     def moves(self, remapped: dict[str, str], split: set[str]) -> list[tuple[str, str, str]]:
@@ -538,10 +567,20 @@ class _Batch:
         return [(m, old, new) for m, old, new in rows if new != remapped.get(old, old)]
 
 
-def _append_params(con: duckdb.DuckDBPyConnection, sql: str, columns: list[list[Any]]) -> None:
-    """Run ``sql`` whose ``$1..$n`` are lists (unnested into rows): one statement per batch, cheaper
-    than registering a frame for the few hundred rows of a batch."""
-    con.execute(sql, columns)
+def _text(values: list[Any]) -> pa.Array:
+    return pa.array(values, pa.string())
+
+
+def _times(values: list[Any]) -> pa.Array:
+    return pa.array(values, pa.timestamp("us"))
+
+
+def _run_with(con: duckdb.DuckDBPyConnection, sql: str, columns: dict[str, Any]) -> None:
+    """Run ``sql``, in which ``_patron_rows`` is an Arrow table of ``columns``. DuckDB reads the table
+    through its replacement scan of this frame's local (no view to register and drop); Arrow
+    arrays are built in C, several times faster than passing Python lists as ``LIST`` parameters."""
+    _patron_rows = pa.table(columns)  # read by DuckDB's replacement scan
+    con.execute(sql)
 
 
 def _defining_target(

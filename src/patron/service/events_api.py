@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 
 from patron.service.auth import require
 from patron.service.body import parse_json, read_body
+from patron.service.items import Accepted, Item, Outcome, dead_letter
 from patron.service.mapping import map_event
 from patron.service.segment import (
     MODELS,
@@ -45,7 +46,7 @@ from patron.service.segment import (
     now_utc,
 )
 from patron.service.state import ServiceState
-from patron.service.writer import Accepted, Item, Outcome, WriteFailed, dead_letter
+from patron.service.writer import WriteFailed
 from patron.settings import get_settings
 
 router = APIRouter(tags=["events"])

@@ -1,0 +1,462 @@
+"""One group commit: a group of events stored in one transaction, every table with one statement.
+
+:func:`store` is called by the writer thread (:mod:`patron.service.writer`) with the group's items
+(checked events and dead letters). In one transaction it
+
+1. resolves the identities of the group's new events (:class:`Identity`: the graph is held in
+   memory, its tables get one ``INSERT`` each for new identifiers, links and observations) and
+   makes rows stored earlier follow merged persons,
+2. inserts the events (``events``), the rows they map to (``transactions``, ``contacts``,
+   ``consents``), customers' traits (one ``MERGE`` into ``customers``) and the dead letters: one
+   Arrow-backed statement per table that has rows,
+3. commits. Then it records what was stored in the writer's memory (:class:`Known`).
+
+Statement count matters more than row count: on DuckDB 2.0 a small ``INSERT`` costs about 1 ms
+whatever its size, and the commit's ``fdatasync`` 1-3 ms, so a group of 400 events costs less than
+three times a group of 16 (about 45 and 17 ms on the bench machine).
+
+Dedup without scans. A retried event is recognised by :class:`~patron.service.known.RecentIds`
+(messageIds of the latest 200,000 stored events); an older retry is caught by ``events``' primary
+key: the insert (or the commit) fails, the transaction is rolled back and redone with only the
+events ``events`` does not hold. An order is stored once per ``order_id`` (the first event of an
+order wins): :class:`~patron.service.known.KeyIndex` says which order ids are certainly new; only
+the others are looked up, so no statement scans ``transactions`` in the common case (the former
+``NOT EXISTS`` took 42 ms per commit at 2M transactions). ``customers`` has no index either: a
+group with identify events reads its persons' rows and ``MERGE``s them, two scans of the table
+(about 40 ms at 1M customers).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from patron.ingest.checks import quote_literal
+from patron.service.event_tables import EVENT_COLUMNS
+from patron.service.items import (
+    Accepted,
+    Item,
+    Outcome,
+    Rejected,
+    dead_letter,
+    fallback_customer,
+    is_known,
+)
+from patron.service.known import KeyIndex, RecentIds
+from patron.service.mapping import merge_traits
+from patron.service.segment import dumps
+
+# --- what the writer remembers -----------------------------------------------------------------
+
+
+@dataclass
+class Known:
+    """The writer's memory between groups: recent messageIds and the index of stored order ids."""
+
+    recent: RecentIds = field(default_factory=RecentIds)
+    orders: KeyIndex = field(default_factory=lambda: KeyIndex("transactions", "order_id"))
+
+    def load(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Read the recent messageIds and the order ids from the tables (on start)."""
+        self.recent.load(con)
+        self.orders.load(con)
+
+    def tables_changed(self) -> None:
+        """Tables may have changed behind the writer (a job, a reopened file): the order index is
+        read again on next use. Recent messageIds are kept (see :class:`RecentIds`)."""
+        self.orders.reset()
+
+
+# --- identity ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Resolved:
+    """Person of each new event (``message_id -> customer_id``) and the identity resolution's
+    result."""
+
+    customer_of: dict[str, str]
+    resolution: Any = None
+
+
+class Identity:
+    """The writer's identity resolution: :class:`patron.identity.Resolver` (graph held in memory,
+    reset after a rollback or a reopen) inside the writer's transaction."""
+
+    def __init__(self, rules: Any) -> None:
+        from patron.identity import Resolver
+
+        self.rules = rules
+        self.resolver = Resolver(rules)
+
+    def reset(self) -> None:
+        """Forget the in-memory graph (the tables changed behind it: rollback, reopen)."""
+        self.resolver.reset()
+
+    def ensure(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Create the identity tables."""
+        from patron.identity import ensure_tables
+
+        ensure_tables(con)
+
+    def resolve(self, con: duckdb.DuckDBPyConnection, accepted: list[Accepted]) -> Resolved:
+        """Resolve the events' identifiers, record links and merges, and make earlier rows follow
+        merged persons (before the group's own rows are inserted)."""
+        rows = [(a.event.message_id, a.event.occurred_at, kind, value)
+                for a in accepted for kind, value in a.mapped.identifiers]
+        res = self.resolver.resolve(con, rows)
+        if res.changed:
+            self.resolver.follow(con, res)
+        found = res.customer_of
+        customer_of = {a.event.message_id: found.get(a.event.message_id) or fallback_customer(a.event)
+                       for a in accepted}
+        return Resolved(customer_of, res)
+
+
+# --- the group ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Written:
+    """What one transaction stored: new messageIds, events rejected at write time, new order ids."""
+
+    stored: set[str] = field(default_factory=set)
+    late_dead: list[Rejected] = field(default_factory=list)
+    order_keys: list[str] = field(default_factory=list)
+
+
+def store(cur: duckdb.DuckDBPyConnection, items: list[Item], rules: Any, identity: Identity,
+          known: Known) -> list[Outcome]:
+    """Store a group of items in one transaction on ``cur`` and return their outcomes, in order
+    (module docstring). Raises the database's error when the group cannot be committed (nothing of
+    it is stored; the identity graph is reset)."""
+    outcomes: list[Outcome | None] = [None] * len(items)
+    first: dict[str, int] = {}
+    candidates: list[Accepted] = []
+    dead: list[Rejected] = []
+    for i, it in enumerate(items):
+        if isinstance(it, Rejected):
+            dead.append(it)
+            outcomes[i] = Outcome(it.message_id, "rejected", it.reason)
+            continue
+        mid = it.event.message_id
+        if mid in first or mid in known.recent:
+            continue  # a retry, or the same messageId twice in one group: a duplicate
+        first[mid] = i
+        candidates.append(it)
+    written = Written()
+    if candidates or dead:
+        try:
+            written = _transaction(cur, candidates, dead, rules, identity, known)
+        except duckdb.Error as exc:
+            if not _duplicate_key(exc):
+                raise
+            # An event stored long ago (not in the recent ids) came again: redo without it.
+            present = _present(cur, [a.event.message_id for a in candidates])
+            candidates = [a for a in candidates if a.event.message_id not in present]
+            written = _transaction(cur, candidates, dead, rules, identity, known)
+        known.recent.add_all(written.stored)
+        known.orders.add(written.order_keys)
+    late = {d.message_id: d.reason for d in written.late_dead}
+    for i, it in enumerate(items):
+        if outcomes[i] is not None:
+            continue
+        assert isinstance(it, Accepted)
+        mid = it.event.message_id
+        if first.get(mid) == i and mid in written.stored:
+            outcomes[i] = Outcome(mid, "stored")
+        elif first.get(mid) == i and mid in late:
+            outcomes[i] = Outcome(mid, "rejected", late[mid])
+        else:
+            outcomes[i] = Outcome(mid, "duplicate")
+    return outcomes  # type: ignore[return-value]
+
+
+def _duplicate_key(exc: duckdb.Error) -> bool:
+    """Whether ``exc`` is a primary-key violation, raised by the ``INSERT`` (``ConstraintException``)
+    or, when DuckDB defers the check, by the ``COMMIT`` (``TransactionException``)."""
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.ConstraintException | duckdb.TransactionException) and (
+        "duplicate key" in text or "primary key" in text or "unique constraint" in text)
+
+
+def _transaction(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], dead: list[Rejected], rules: Any,
+                 identity: Identity, known: Known) -> Written:
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        written = _write(cur, accepted, rules, identity, known)
+        _insert_dead(cur, dead + written.late_dead)
+        cur.execute("COMMIT")
+    except BaseException:
+        _rollback(cur)
+        identity.reset()  # the in-memory graph holds the rolled-back links
+        raise
+    return written
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    try:
+        cur.execute("ROLLBACK")
+    except duckdb.Error:  # no transaction left to roll back (a failed COMMIT ends it)
+        pass
+
+
+def _present(cur: duckdb.DuckDBPyConnection, ids: list[str]) -> set[str]:
+    """Which of ``ids`` ``events`` already holds (a scan: the rare path of an old retry)."""
+    if not ids:
+        return set()
+    _probe = pa.table({"message_id": pa.array(ids, pa.string())})  # read by the replacement scan
+    return {r[0] for r in cur.execute(
+        "SELECT e.message_id FROM events e SEMI JOIN _probe p ON p.message_id = e.message_id").fetchall()}
+
+
+def _insert(cur: duckdb.DuckDBPyConnection, sql: str, columns: dict[str, pa.Array]) -> None:
+    """Run ``sql``, in which ``_rows`` is an Arrow table of ``columns``. DuckDB reads the table
+    through its replacement scan of this frame's local (no view registered and dropped: about
+    1 ms less per statement than ``register``/``unregister``)."""
+    _rows = pa.table(columns)  # read by DuckDB's replacement scan
+    cur.execute(sql)
+
+
+def _text(values: list[Any]) -> pa.Array:
+    return pa.array(values, pa.string())
+
+
+def _times(values: list[Any]) -> pa.Array:
+    return pa.array(values, pa.timestamp("us"))
+
+
+def _floats(values: list[Any]) -> pa.Array:
+    return pa.array(values, pa.float64())
+
+
+def _write(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], rules: Any, identity: Identity,
+           known: Known) -> Written:
+    """Insert ``accepted`` (all assumed new) and what they map to."""
+    if not accepted:
+        return Written()
+    accepted, late_dead = _check_refunds(cur, accepted, known.orders)
+    if not accepted:
+        return Written(late_dead=late_dead)
+    resolved = identity.resolve(cur, accepted)
+    cust = resolved.customer_of
+    evs = [a.event for a in accepted]
+    _insert(cur, f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM _rows", {
+        "message_id": _text([e.message_id for e in evs]),
+        "type": _text([e.type for e in evs]),
+        "event": _text([e.event for e in evs]),
+        "customer_id": _text([cust[e.message_id] for e in evs]),
+        "user_id": _text([e.user_id for e in evs]),
+        "anonymous_id": _text([e.anonymous_id for e in evs]),
+        "previous_id": _text([e.previous_id for e in evs]),
+        "group_id": _text([e.group_id for e in evs]),
+        "occurred_at": _times([e.occurred_at for e in evs]),
+        "sent_at": _times([e.sent_at for e in evs]),
+        "received_at": _times([e.received_at for e in evs]),
+        "payload": _text([e.payload for e in evs]),
+    })
+    keys = _write_transactions(cur, accepted, cust, known.orders)
+    _write_contacts(cur, accepted, cust)
+    _write_consents(cur, accepted, cust)
+    _write_customers(cur, accepted, cust)
+    return Written({e.message_id for e in evs}, late_dead, keys)
+
+
+# --- transactions ------------------------------------------------------------------------------
+
+
+def _stored_orders(cur: duckdb.DuckDBPyConnection, index: KeyIndex, order_ids: list[str], *,
+                   orders_only: bool = False) -> set[str]:
+    """Which of ``order_ids`` ``transactions`` holds (``orders_only``: as an order, amount >= 0).
+    Only ids the index may hold are looked up."""
+    if not order_ids:
+        return set()
+    suspects = [o for o, maybe in zip(order_ids, index.might_hold(cur, order_ids), strict=True) if maybe]
+    if not suspects:
+        return set()
+    lst = ", ".join(quote_literal(o) for o in sorted(set(suspects)))
+    cond = " AND amount >= 0" if orders_only else ""
+    return {r[0] for r in cur.execute(
+        f"SELECT DISTINCT order_id FROM transactions WHERE order_id IN ({lst}){cond}").fetchall()}
+
+
+def _check_refunds(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], index: KeyIndex,
+                   ) -> tuple[list[Accepted], list[Rejected]]:
+    """Full refunds (no amount) need the refunded order: those whose order is neither stored nor in
+    this group are rejected."""
+    wanted = {r[2] for a in accepted for r in a.mapped.refunds if r[4] is None}
+    if not wanted:
+        return accepted, []
+    in_group = {t[1] for a in accepted for t in a.mapped.transactions}
+    found = _stored_orders(cur, index, sorted(wanted - in_group), orders_only=True)
+    keep: list[Accepted] = []
+    dead: list[Rejected] = []
+    for a in accepted:
+        missing = [r[2] for r in a.mapped.refunds if r[4] is None and r[2] not in found and r[2] not in in_group]
+        if missing:
+            e = a.event
+            reason = f"Order Refunded: properties.total is required (order {missing[0]} is not stored, so its amount is unknown)"
+            dead.append(dead_letter(e.received_at, e.message_id, fallback_customer(e), e.type, e.event, reason, e.payload))
+        else:
+            keep.append(a)
+    return keep, dead
+
+
+_TX_SQL = """INSERT INTO transactions (customer_id, order_id, occurred_at, amount, currency, channel, category,
+  discount, margin, ingest_id) SELECT * FROM _rows"""
+
+_REFUND_SQL = """INSERT INTO transactions (customer_id, order_id, occurred_at, amount, currency, channel, category,
+  discount, margin, ingest_id)
+SELECT r.customer_id, r.refund_key, r.occurred_at, coalesce(r.amount, -abs(o.amount)),
+  coalesce(r.currency, o.currency), o.channel, o.category, NULL, NULL, r.ingest_id
+FROM _rows r
+LEFT JOIN (SELECT order_id, any_value(amount) AS amount, any_value(currency) AS currency,
+           any_value(channel) AS channel, any_value(category) AS category
+           FROM transactions WHERE amount >= 0 AND order_id IN ({orders}) GROUP BY order_id) o
+  ON o.order_id = r.order_id"""
+
+
+def _write_transactions(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], cust: dict[str, str],
+                        index: KeyIndex) -> list[str]:
+    """Insert the group's orders whose ``order_id`` is not stored yet (the first event of an order
+    wins), then its refunds (one row per refund key, beside the order). Returns the keys inserted."""
+    orders: dict[str, tuple[Any, ...]] = {}
+    for a in accepted:
+        for t in a.mapped.transactions:
+            orders.setdefault(t[1], t)
+    refunds: dict[str, tuple[Any, ...]] = {}
+    for a in accepted:
+        for r in a.mapped.refunds:
+            refunds.setdefault(r[1], r)
+    if not orders and not refunds:
+        return []
+    keys = list(orders) + [k for k in refunds if k not in orders]
+    stored = _stored_orders(cur, index, keys)
+    rows = [t for k, t in orders.items() if k not in stored]
+    if rows:
+        _insert(cur, _TX_SQL, {
+            "customer_id": _text([cust[r[0]] for r in rows]),
+            "order_id": _text([r[1] for r in rows]),
+            "occurred_at": _times([r[2] for r in rows]),
+            "amount": _floats([r[3] for r in rows]),
+            "currency": _text([r[4] for r in rows]),
+            "channel": _text([r[5] for r in rows]),
+            "category": _text([r[6] for r in rows]),
+            "discount": _floats([r[7] for r in rows]),
+            "margin": _floats([r[8] for r in rows]),
+            "ingest_id": _text([r[0] for r in rows]),
+        })
+    refund_rows = [r for k, r in refunds.items() if k not in stored and k not in orders]
+    if refund_rows:
+        originals = ", ".join(quote_literal(o) for o in sorted({r[2] for r in refund_rows}))
+        _insert(cur, _REFUND_SQL.format(orders=originals), {
+            "customer_id": _text([cust[r[0]] for r in refund_rows]),
+            "refund_key": _text([r[1] for r in refund_rows]),
+            "order_id": _text([r[2] for r in refund_rows]),
+            "occurred_at": _times([r[3] for r in refund_rows]),
+            "amount": _floats([r[4] for r in refund_rows]),
+            "currency": _text([r[5] for r in refund_rows]),
+            "ingest_id": _text([r[0] for r in refund_rows]),
+        })
+    return [r[1] for r in rows] + [r[1] for r in refund_rows]
+
+
+# --- contacts, consents, customers -------------------------------------------------------------
+
+
+def _write_contacts(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], cust: dict[str, str]) -> None:
+    rows = [c for a in accepted for c in a.mapped.contacts]
+    if not rows:
+        return
+    _insert(cur, "INSERT INTO contacts (contact_id, customer_id, occurred_at, channel, campaign_id, kind, "
+            "in_holdout, ingest_id) SELECT * FROM _rows", {
+                "contact_id": _text([r[1] for r in rows]),
+                "customer_id": _text([cust[r[0]] for r in rows]),
+                "occurred_at": _times([r[2] for r in rows]),
+                "channel": _text([r[3] for r in rows]),
+                "campaign_id": _text([r[4] for r in rows]),
+                "kind": _text([r[5] for r in rows]),
+                "in_holdout": pa.array([r[6] for r in rows], pa.bool_()),
+                "ingest_id": _text([r[0] for r in rows]),
+            })
+
+
+def _write_consents(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], cust: dict[str, str]) -> None:
+    rows = [c for a in accepted for c in a.mapped.consents]
+    if not rows:
+        return
+    _insert(cur, "INSERT INTO consents (consent_id, customer_id, purpose, channel, status, occurred_at, source, "
+            "lawful_basis, policy_version, expires_at, ingest_id) SELECT * FROM _rows", {
+                "consent_id": _text([r[1] for r in rows]),
+                "customer_id": _text([cust[r[0]] for r in rows]),
+                "purpose": _text([r[2] for r in rows]),
+                "channel": _text([r[3] for r in rows]),
+                "status": _text([r[4] for r in rows]),
+                "occurred_at": _times([r[5] for r in rows]),
+                "source": _text([r[6] for r in rows]),
+                "lawful_basis": _text([r[7] for r in rows]),
+                "policy_version": _text([r[8] for r in rows]),
+                "expires_at": _times([r[9] for r in rows]),
+                "ingest_id": _text([r[0] for r in rows]),
+            })
+
+
+_CUSTOMERS_SQL = """MERGE INTO customers USING _rows u ON customers.customer_id = u.customer_id
+WHEN MATCHED THEN UPDATE SET first_seen = u.first_seen, attributes = u.attributes,
+  ingest_id = coalesce(u.ingest_id, customers.ingest_id)
+WHEN NOT MATCHED THEN INSERT (customer_id, first_seen, attributes, ingest_id)
+  VALUES (u.customer_id, u.first_seen, u.attributes, u.ingest_id)"""
+
+
+def _write_customers(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], cust: dict[str, str]) -> None:
+    """Upsert ``customers`` from identify traits: ``first_seen`` the earliest identify, traits merged
+    in event time order (:func:`~patron.service.mapping.merge_traits`). One ``SELECT`` of the
+    persons' stored rows, one ``MERGE``."""
+    ids = [a for a in accepted if a.mapped.traits is not None]
+    if not ids:
+        return
+    people = sorted({cust[a.event.message_id] for a in ids})
+    lst = ", ".join(quote_literal(p) for p in people)
+    state: dict[str, list[Any]] = {}
+    for cid, first_seen, attributes in cur.execute(
+            f"SELECT customer_id, first_seen, attributes FROM customers WHERE customer_id IN ({lst})").fetchall():
+        try:
+            attrs = json.loads(attributes) if attributes else {}
+        except ValueError:
+            attrs = {}
+        state[cid] = [first_seen, attrs if isinstance(attrs, dict) else {}, None]
+    for a in sorted(ids, key=lambda a: a.event.occurred_at):
+        e = a.event
+        cid = cust[e.message_id]
+        st = state.setdefault(cid, [None, {}, None])
+        st[0] = e.occurred_at if st[0] is None else min(st[0], e.occurred_at)
+        new_wins = e.user_id is not None or not is_known(cid)
+        st[1] = merge_traits(st[1], a.mapped.traits or {}, new_wins=new_wins)
+        st[2] = e.message_id
+    _insert(cur, _CUSTOMERS_SQL, {
+        "customer_id": _text(list(state)),
+        "first_seen": _times([v[0] for v in state.values()]),
+        "attributes": _text([dumps(v[1]) for v in state.values()]),
+        "ingest_id": _text([v[2] for v in state.values()]),
+    })
+
+
+def _insert_dead(cur: duckdb.DuckDBPyConnection, dead: list[Rejected]) -> None:
+    if not dead:
+        return
+    rows = list({d.dead_letter_id: d for d in dead}.values())
+    _insert(cur, "INSERT INTO dead_letters SELECT * FROM _rows ON CONFLICT DO NOTHING", {
+        "dead_letter_id": _text([d.dead_letter_id for d in rows]),
+        "received_at": _times([d.received_at for d in rows]),
+        "message_id": _text([d.message_id for d in rows]),
+        "customer_id": _text([d.customer_id for d in rows]),
+        "type": _text([d.type for d in rows]),
+        "event": _text([d.event for d in rows]),
+        "reason": _text([d.reason for d in rows]),
+        "payload": _text([d.payload for d in rows]),
+    })
+

@@ -1,0 +1,69 @@
+"""What request handlers hand the writer (:class:`Accepted` events and :class:`Rejected` dead
+letters) and what they get back (one :class:`Outcome` per item)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from patron.service.event_tables import MAX_DEAD_PAYLOAD
+from patron.service.mapping import Mapped
+from patron.service.segment import Event
+
+
+@dataclass(slots=True)
+class Accepted:
+    """A checked event and the rows it maps to, ready to be stored."""
+
+    event: Event
+    mapped: Mapped
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A dead letter: an event that cannot be stored, and why."""
+
+    dead_letter_id: str
+    received_at: datetime
+    message_id: str | None
+    customer_id: str | None
+    type: str | None
+    event: str | None
+    reason: str
+    payload: str | None
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one submitted item: ``stored`` (new), ``duplicate`` (its messageId was
+    already stored: nothing changed) or ``rejected`` (kept as a dead letter with ``error``)."""
+
+    message_id: str | None
+    status: Literal["stored", "duplicate", "rejected"]
+    error: str | None = None
+
+
+Item = Accepted | Rejected
+
+
+def fallback_customer(ev: Event) -> str:
+    """``userId``, else ``'anon:' + anonymousId``: the person id identity resolution gives an event
+    in the common case, and the best effort for a dead letter."""
+    return ev.user_id if ev.user_id is not None else "anon:" + (ev.anonymous_id or ev.message_id)
+
+
+def is_known(customer_id: str) -> bool:
+    """Whether a person id names a person known by a ``userId`` (not an ``anon:`` profile)."""
+    return not customer_id.startswith("anon:")
+
+
+def dead_letter(received_at: datetime, message_id: str | None, customer_id: str | None, type_: str | None,
+                event: str | None, reason: str, payload: str | None) -> Rejected:
+    """A :class:`Rejected` with its ``dead_letter_id`` (hash of messageId or payload, and reason)."""
+    basis = message_id if message_id is not None else "payload:" + (payload or "")
+    did = hashlib.sha256((basis + "\x1f" + reason).encode()).hexdigest()[:32]
+    if payload is not None and len(payload) > MAX_DEAD_PAYLOAD:
+        payload = payload[:MAX_DEAD_PAYLOAD]
+    return Rejected(did, received_at, message_id, customer_id, type_, event, reason, payload)
