@@ -311,10 +311,16 @@ def test_write_key_from_the_body_is_not_stored(tmp_path: Path) -> None:
         assert _no_header(svc, "POST", "/v1/track", single).status_code == 200
         assert _no_header(svc, "POST", "/v1/batch", batch).status_code == 200
         assert _no_header(svc, "POST", "/v1/track", bad).status_code == 400
+        # with the key in the header too, a writeKey in the event is still not stored
+        both = {**TRACK, "messageId": "body-key-4", "writeKey": key}
+        inner = {"batch": [{**TRACK, "messageId": "body-key-5", "writeKey": key},
+                           {"type": "nonsense", "messageId": "body-key-6", "writeKey": key}]}
+        assert httpx.post(svc.url + "/v1/track", json=both, auth=svc.auth("write")).status_code == 200
+        assert httpx.post(svc.url + "/v1/batch", json=inner, auth=svc.auth("write")).status_code == 200
     with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute("SELECT count(*) FROM events WHERE event = 'Auth Probe'").fetchone()[0]
         dead = con.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
-    assert stored == 2 and dead == 1
+    assert stored == 4 and dead == 2
     assert key.split("_", 2)[2].encode() not in db.read_bytes()
 
 
