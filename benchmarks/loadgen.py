@@ -22,7 +22,8 @@ percentiles in ms, responses by status.
 
 Events (a realistic mix, by weight): ``track "Order Completed"`` (order_id, revenue, currency,
 products), ``identify`` (traits.email), ``page``, ``track "Email Delivered"/"Email Opened"``
-(email events), ``track "Product Viewed"``. Persons come from a pool of ``--users`` user ids, each
+(email events), ``track "Product Viewed"``, each stamped (``timestamp``, ``sentAt``) with the time
+its request is made, as an SDK does. Persons come from a pool of ``--users`` user ids, each
 with one anonymousId and an email, all three carrying the seed (runs with different seeds share no
 identifier, so they never link two persons). ``--endpoint batch`` sends ``--batch-size`` events per
 ``/v1/batch``; ``track`` sends track events one per ``/v1/track``; ``single`` sends every kind one
@@ -93,6 +94,11 @@ MID = "@@MID@@"
 WHO = "@@WHO@@"
 """Placeholder of the person's index in an event template."""
 
+NOW = "@@NOW@@"
+"""Placeholder of the event's ``timestamp`` and ``sentAt`` (the time the event is made, as an SDK
+stamps it; a time fixed at start-up would make every later event of a person look older than
+the first, which real traffic does not do)."""
+
 TEMPLATES = 2048
 """Event templates built at start-up (events are templates with a fresh messageId and person)."""
 
@@ -130,7 +136,7 @@ class EventMaker:
         rng = self.rng
         user_id, anon, email = (f"u{self.seed}-{WHO}", f"anon-{self.seed}-{WHO}",
                                 f"User.{self.seed}.{WHO}@Example.com ")
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        now = NOW
         base: dict[str, Any] = {
             "messageId": MID,
             "anonymousId": anon,
@@ -166,14 +172,20 @@ class EventMaker:
                                     "currency": "EUR"})
         return base
 
-    def event(self, *, track_only: bool = False) -> tuple[str, str, str]:
-        """The next event: (type, messageId, JSON text)."""
+    def event(self, *, track_only: bool = False, now: str | None = None) -> tuple[str, str, str]:
+        """The next event: (type, messageId, JSON text), stamped ``now`` (ISO 8601 text; default:
+        the current time)."""
         self._n += 1
         pool = self._track if track_only else self._all
         kind, code, text = pool[self._n % len(pool)]
         mid = f"lg-{self._run}-{code}{self._n}"
         who = str(self.rng.randrange(self.users))
-        return kind, mid, text.replace(MID, mid).replace(WHO, who)
+        return kind, mid, text.replace(MID, mid).replace(WHO, who).replace(NOW, now or iso_now())
+
+
+def iso_now() -> str:
+    """The current time as Segment's SDKs write it (``2024-03-31T14:05:00.123Z``)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -188,13 +200,14 @@ class Request:
 
 def make_request(maker: EventMaker, endpoint: str, batch_size: int, use_gzip: bool) -> Request:
     """The next request of a run: a batch of events or one event to its own endpoint."""
+    now = iso_now()
     if endpoint == "batch":
-        events = [maker.event() for _ in range(batch_size)]
+        events = [maker.event(now=now) for _ in range(batch_size)]
         path = "/v1/batch"
         body = ('{"batch":[' + ",".join(text for _, _, text in events) + "]}").encode()
         ids = [mid for _, mid, _ in events]
     else:
-        kind, mid, text = maker.event(track_only=endpoint == "track")
+        kind, mid, text = maker.event(track_only=endpoint == "track", now=now)
         path, body, ids = f"/v1/{kind}", text.encode(), [mid]
     if use_gzip:
         body = gzip.compress(body, compresslevel=1)
