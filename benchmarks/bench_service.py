@@ -26,17 +26,18 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import httpx
 import psutil
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tests.service_support import Service
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -56,66 +57,28 @@ DEFAULT_CONNECTIONS: dict[str, int] = {"batch": 4, "track": 16}
 many single-event senders (each waits for its answer, so concurrency drives throughput)."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on now."""
-    import socket
+def start_server(db: Path, key: str, profile: Path | None) -> Service:
+    """``patron serve`` on ``db`` (under :mod:`_profile_serve` when ``profile`` is given), up and
+    answering ``/health``. The server process is the tests' :class:`tests.service_support.Service`."""
+    sys.path.insert(0, str(ROOT))
+    from tests.service_support import Service, free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    """``patron serve`` (or the profiling wrapper) in a subprocess."""
-
-    db: Path
-    profile: Path | None = None
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        if self.profile is not None:
-            cmd = [sys.executable, str(HERE / "_profile_serve.py"), "--out", str(self.profile)]
-        else:
-            cmd = [sys.executable, "-m", "patron", "serve"]
-        cmd += ["--db", str(self.db), "--port", str(self.port)]
-        log = open(self.db.with_suffix(".serve.log"), "ab")
-        self.process = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=self.db.parent)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.db.with_suffix('.serve.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server did not answer /health in 60 s")
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU seconds of the server process so far (all threads)."""
-        assert self.process is not None
-        t = psutil.Process(self.process.pid).cpu_times()
-        return t.user + t.system
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+    command = ((sys.executable, str(HERE / "_profile_serve.py"), "--out", str(profile)) if profile
+               else (sys.executable, "-m", "patron", "serve"))
+    server = Service(db=db, port=free_port(), keys={"write": key}, log=db.with_suffix(".serve.log"),
+                     command=command)
+    server.start(timeout=60)
+    return server
 
 
-def run_loadgen(server: Server, key: str, endpoint: str, *, connections: int, seconds: float,
+def cpu_seconds(server: Service) -> float:
+    """User + system CPU seconds of the server process so far (all threads)."""
+    assert server.process is not None
+    t = psutil.Process(server.process.pid).cpu_times()
+    return t.user + t.system
+
+
+def run_loadgen(server: Service, key: str, endpoint: str, *, connections: int, seconds: float,
                 warmup: float, batch_size: int, seed: int, acked: Path, rate: float = 0.0) -> dict:
     """One :mod:`loadgen` run in its own process; its JSON summary plus the server's CPU share."""
     cmd = [sys.executable, str(HERE / "loadgen.py"), "--url", server.url, "--key", key,
@@ -124,9 +87,9 @@ def run_loadgen(server: Server, key: str, endpoint: str, *, connections: int, se
            "--acked", str(acked), "--quiet"]
     if rate:
         cmd += ["--rate", str(rate)]
-    cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+    cpu0, t0 = cpu_seconds(server), time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    cpu1, t1 = server.cpu_seconds(), time.perf_counter()
+    cpu1, t1 = cpu_seconds(server), time.perf_counter()
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     summary["server_cpu_share"] = round((cpu1 - cpu0) / (t1 - t0), 2)  # cores used, warm-up included
     return summary
@@ -177,10 +140,10 @@ def bench_endpoint(endpoint: str, args: argparse.Namespace) -> dict:
     work.mkdir(parents=True)
     db = work / "bench.duckdb"
     key = create_key(db, "write", name="bench")
-    server = Server(db, profile=work / "server.pstats" if args.profile else None)
+    profile = work / "server.pstats" if args.profile else None
     connections = args.connections or DEFAULT_CONNECTIONS[endpoint]
     runs, acked_files = [], []
-    server.start()
+    server = start_server(db, key, profile)
     try:
         for i in range(args.repeat):
             acked = work / f"acked-{i}.txt"
@@ -206,13 +169,13 @@ def bench_endpoint(endpoint: str, args: argparse.Namespace) -> dict:
             runs_rate = None
     finally:
         t0 = time.perf_counter()
-        server.stop()
+        server.stop(timeout=120)
         stop_s = time.perf_counter() - t0
     checks = check_stored(db, acked_files)
     med = {k: statistics.median(r[k] for r in runs) for k in ("events_per_s", "p50_ms", "p95_ms", "p99_ms")}
     return {"endpoint": endpoint, "connections": connections, "runs": runs, "median": med,
             "checks": checks, "stop_s": round(stop_s, 2), "rate_run": runs_rate,
-            "profile": str(server.profile) if args.profile else None}
+            "profile": str(profile) if profile else None}
 
 
 def print_table(results: list[dict]) -> None:

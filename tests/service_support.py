@@ -45,6 +45,8 @@ class Service:
     keys: dict[str, str]
     config: Path | None = None
     log: Path | None = None
+    command: tuple[str, ...] = (sys.executable, "-m", "patron", "serve")
+    """The program and arguments before ``--db`` (a profiling wrapper, in the load benchmark)."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -62,7 +64,7 @@ class Service:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the process and wait until /health answers."""
-        cmd = [sys.executable, "-m", "patron", "serve", "--db", str(self.db), "--port", str(self.port)]
+        cmd = [*self.command, "--db", str(self.db), "--port", str(self.port)]
         if self.config is not None:
             cmd += ["--config", str(self.config)]
         out = open(self.log, "ab") if self.log else subprocess.DEVNULL
@@ -81,12 +83,12 @@ class Service:
         self.stop()
         raise RuntimeError("patron serve did not answer /health in time")
 
-    def stop(self) -> None:
-        """SIGTERM (graceful: the writer commits what is queued) and wait."""
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM (graceful: the writer commits what is queued) and wait up to ``timeout`` s."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -20,9 +20,6 @@ from patron.report import write_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
-CHROMIUM = Path("/usr/bin/chromium")
-"""Debian's Chromium, installed by scripts/install-chromium.sh (``make browser``)."""
-
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 """Where the screenshot is written (ignored by git)."""
 
@@ -47,14 +44,6 @@ DRAWN_JS = """
 """
 """For each figure div: whether Plotly drew it, the size of its SVG, and how many trace marks
 (lines, markers, bars, heatmap images) have a non-empty bounding box."""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    """Debian's Chromium; its absence is a failure (not a skip) that says how to install it."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (scripts/install-chromium.sh) to install Debian's chromium")
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")

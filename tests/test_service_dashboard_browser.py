@@ -18,7 +18,7 @@ from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
 from patron.datasets import data_path
 from patron.ingest import ingest
 from tests.service_support import running_service
-from tests.test_report_browser import CHROMIUM, DRAWN_JS
+from tests.test_report_browser import DRAWN_JS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -37,14 +37,6 @@ CONSENTS = [
 UNKNOWN = "no-such-customer"
 UNKNOWN_LOOKUP = f"/v1/customers/{UNKNOWN}"
 """An id nobody has: its lookup answers 404, which Chromium logs as a failed resource (expected)."""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Path:
-    """Debian's Chromium; its absence is a failure (not a skip) that says how to install it."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (scripts/install-chromium.sh) to install Debian's chromium")
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")

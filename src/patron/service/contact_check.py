@@ -22,12 +22,12 @@ unknown customer. The holdout does not apply (no campaign).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from pydantic import BaseModel, Field, field_serializer
 
 from patron.consent.campaign import Campaign, campaign_from_dict
 from patron.consent.ledger import state_at_sql
@@ -36,6 +36,7 @@ from patron.consent.policy import ContactPolicy
 from patron.consent.preferences import preferences_at_sql
 from patron.consent.quiet import arc_us, remaining_us, valid_zone
 from patron.ingest.checks import quote_literal
+from patron.rights.export import jsonable
 from patron.service.refresh import has_table
 
 CHECK_CAMPAIGN = "contact-check"
@@ -45,10 +46,11 @@ ALLOWED = "allowed"
 """The ``reason`` of a yes."""
 
 
-@dataclass
-class ContactDecision:
-    """The answer: ``allowed``, the planner's ``reason`` code (``allowed`` for a yes), a one-line
-    ``message``, and the facts behind it in ``details``."""
+class ContactDecision(BaseModel):
+    """The answer: ``allowed`` and why. ``reason`` is ``allowed`` or the planner's exclusion code
+    (unknown_customer, no_consent, denied, revoked, expired, paused, lost, topic,
+    unknown_time_zone, quiet_hours, cap_reached); ``message`` says it in words; ``details`` holds
+    the facts behind it. ``at`` is naive UTC, written with a ``Z``."""
 
     allowed: bool
     reason: str
@@ -58,7 +60,15 @@ class ContactDecision:
     purpose: str
     message_class: str
     at: datetime
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @field_serializer("at")
+    def _utc(self, value: datetime) -> str:
+        return value.isoformat() + "Z"
+
+    @field_serializer("details")
+    def _json(self, value: dict[str, Any]) -> Any:
+        return jsonable(value)
 
 
 def _campaign(customer_id: str, channel: str, purpose: str, at: datetime, topic: str | None,

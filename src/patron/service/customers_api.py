@@ -11,7 +11,6 @@ handful of targeted ``WHERE customer_id = ?`` queries, no whole-table read.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -20,9 +19,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron.errors import InputError
-from patron.rights.export import jsonable
 from patron.service.auth import require
-from patron.service.contact_check import check_contact, parse_at
+from patron.service.contact_check import ContactDecision, check_contact, parse_at
 from patron.service.profile_view import (
     CustomerView,
     merges_of,
@@ -148,26 +146,10 @@ class ContactCheck(BaseModel):
         return value
 
 
-class ContactAnswer(BaseModel):
-    """The answer: ``allowed`` and why. ``reason`` is ``allowed`` or the planner's exclusion code
-    (unknown_customer, no_consent, denied, revoked, expired, paused, lost, topic,
-    unknown_time_zone, quiet_hours, cap_reached); ``message`` says it in words."""
-
-    allowed: bool
-    reason: str
-    message: str
-    customer_id: str | None
-    channel: str
-    purpose: str
-    message_class: str
-    at: str
-    details: dict[str, Any]
-
-
-@router.post("/v1/contacts/check", tags=["contacts"], response_model=ContactAnswer,
+@router.post("/v1/contacts/check", tags=["contacts"], response_model=ContactDecision,
              dependencies=[require("read")],
              summary="May this customer be contacted on this channel for this purpose now? (read)")
-def contacts_check(body: ContactCheck, request: Request) -> dict[str, Any]:
+def contacts_check(body: ContactCheck, request: Request) -> ContactDecision:
     from patron.consent.policy import contact_policy
 
     state = _state(request)
@@ -175,12 +157,8 @@ def contacts_check(body: ContactCheck, request: Request) -> dict[str, Any]:
     policy = contact_policy(state.config)
     with state.reading() as con:
         customer_id = resolve_customer(con, body.customer)
-        decision = check_contact(con, customer_id, channel=body.channel, purpose=body.purpose, at=at, policy=policy,
-                                 config=state.config, topic=body.topic, identifier=body.customer)
-    out = dataclasses.asdict(decision)
-    out["at"] = at.isoformat() + "Z"
-    out["details"] = jsonable(out["details"])
-    return out
+        return check_contact(con, customer_id, channel=body.channel, purpose=body.purpose, at=at, policy=policy,
+                             config=state.config, topic=body.topic, identifier=body.customer)
 
 
 # -- merges ------------------------------------------------------------------------------------
