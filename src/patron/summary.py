@@ -1,7 +1,8 @@
 """Per-customer summaries (frequency, recency, T, monetary value, ...) computed in the engine.
 
-:func:`summary` is the Python face of ``patron summary``; the SQL and the exact definitions are in
-:mod:`patron.sql.summary`.
+:func:`summary` is the Python face of ``patron summary``. The exact definitions and the portable SQL
+(run by Spark) are in :mod:`patron.sql.summary`; on DuckDB the same summary comes from one
+aggregation into per-customer lists finished with NumPy (:mod:`patron.summary_arrays`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ import pyarrow as pa
 from patron.errors import InputError, NoDataError
 from patron.ingest.readers import to_arrow
 from patron.settings import get_settings
-from patron.sql.dialect import DUCKDB
-from patron.sql.summary import SummarySpec, sufficient_statistics_sql, summary_sql
+from patron.sql.summary import (
+    HOLDOUT_COLUMNS,
+    SUMMARY_COLUMNS,
+    SummarySpec,
+    compress_sql,
+    order_lists_sql,
+)
 from patron.store import connect, table_exists
+from patron.summary_arrays import finish_summary
 
 Output = Literal["pandas", "arrow"]
 
@@ -57,6 +64,19 @@ def _register_frame(con: duckdb.DuckDBPyConnection, frame: Any, mapping: Mapping
         f"""CREATE TEMP VIEW transactions_in AS SELECT CAST("{m['customer_id']}" AS VARCHAR) AS customer_id,
         CAST("{m['occurred_at']}" AS TIMESTAMP) AS occurred_at, {amount} AS amount FROM _frame"""
     )
+
+
+def _compress(con: duckdb.DuckDBPyConnection, result: pa.Table, columns: tuple[str, ...]) -> pa.Table:
+    """Distinct rows of ``columns`` of the summary ``result`` with their ``weight``, grouped in the
+    engine (:func:`patron.sql.summary.compress_sql`)."""
+    unknown = [c for c in columns if c not in SUMMARY_COLUMNS + HOLDOUT_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown summary column {unknown[0]!r}")
+    con.register("_summary", result)
+    try:
+        return con.sql(compress_sql("_summary", columns)).to_arrow_table()
+    finally:
+        con.unregister("_summary")
 
 
 def _summary_on_spark(source: Any, *, output: Output, **spec: Any) -> Any:
@@ -163,14 +183,11 @@ def summary(
             parts = []
             for k in range(n_buckets):
                 part = replace(spec, bucket=(k, n_buckets)) if n_buckets > 1 else spec
-                sql = summary_sql(part, DUCKDB) if compressed is None else sufficient_statistics_sql(part, DUCKDB, tuple(compressed))
-                relation = con.sql(sql)
-                parts.append(relation.to_arrow_table())
-                del relation
+                parts.append(finish_summary(con.sql(order_lists_sql(part)).to_arrow_table(), part))
             result: pa.Table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-            if compressed is not None and len(parts) > 1:
-                keys = list(compressed)
-                result = result.group_by(keys).aggregate([("weight", "sum")]).rename_columns([*keys, "weight"])
+            del parts
+            if compressed is not None:
+                result = _compress(con, result, tuple(compressed))
         except ValueError as exc:
             raise InputError(str(exc)) from None
         except duckdb.ConversionException as exc:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from patron.constants import PERIOD_UNITS
-from patron.sql.dialect import Dialect
+from patron.sql.dialect import DUCKDB, Dialect
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "customer_id", "frequency", "recency", "T", "monetary_value",
@@ -62,14 +62,42 @@ def _span(d: Dialect, spec: SummarySpec, start: str, end: str) -> str:
     return f"CAST({d.days_between(start, end)} AS DOUBLE) / {PERIOD_UNITS[spec.unit]!r}"
 
 
+def _source(spec: SummarySpec, d: Dialect) -> str:
+    """The transactions to summarise: the table, or the customers of one hash bucket of it."""
+    if spec.bucket is None:
+        return spec.table
+    k, n = spec.bucket
+    return f"(SELECT * FROM {spec.table} WHERE {d.bucket('customer_id', n)} = {int(k)}) t"
+
+
+def order_lists_sql(spec: SummarySpec) -> str:
+    """DuckDB: per customer, the timestamps and amounts of their orders up to the last day
+    summarised (``holdout_end``, else ``end``), as two lists in matching order (``ts``,
+    ``amounts``); orders without an amount are left out, as in :func:`summary_sql`.
+
+    This is the engine's half of the DuckDB plan for the summary (:mod:`patron.summary_arrays`
+    finishes it with NumPy). One hash aggregation by customer is several times cheaper than the
+    two of :func:`summary_sql` (by customer and period, then by customer), whose first one has
+    nearly as many groups as there are orders.
+    """
+    last = spec.holdout_end or spec.end
+    stop = date.fromordinal(last.toordinal() + 1).isoformat()
+    return (
+        "SELECT customer_id, list(occurred_at) AS ts, list(amount) AS amounts\n"
+        f"FROM {_source(spec, DUCKDB)}\n"
+        f"WHERE occurred_at < TIMESTAMP '{stop}' AND amount IS NOT NULL\n"
+        "GROUP BY customer_id"
+    )
+
+
 def summary_sql(spec: SummarySpec, dialect: Dialect) -> str:
     """The summary query for ``spec`` in ``dialect``: one row per customer, in no particular order
-    (sorting tens of millions of customers costs more than it is worth; sort the result if needed)."""
+    (sorting tens of millions of customers costs more than it is worth; sort the result if needed).
+
+    This is the portable definition: Spark runs it, and the DuckDB plan
+    (:func:`order_lists_sql` + :mod:`patron.summary_arrays`) is tested against it."""
     d = dialect
-    table = spec.table
-    if spec.bucket is not None:
-        k, n = spec.bucket
-        table = f"(SELECT * FROM {spec.table} WHERE {d.bucket('customer_id', n)} = {int(k)}) t"
+    table = _source(spec, d)
     day = "CAST(occurred_at AS DATE)"
     period = d.period_start(day, spec.grain)
     end = d.date_literal(spec.end)
