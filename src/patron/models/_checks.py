@@ -6,12 +6,25 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["all_finite", "check_frequency_recency_T"]
+__all__ = ["all_finite", "all_integral", "check_frequency_recency_T"]
+
+_BLOCK = 1 << 14
 
 
 def all_finite(a: np.ndarray) -> bool:
     """True when every element is finite (two reductions, no temporary array)."""
     return a.size == 0 or bool(np.isfinite(a.min()) and np.isfinite(a.max()))
+
+
+def all_integral(a: np.ndarray) -> bool:
+    """True when every element of the float array ``a`` is a whole number; checked block by
+    block, so no array-sized temporary is allocated (fresh memory costs page faults)."""
+    scratch = np.empty(min(a.size, _BLOCK))
+    for i in range(0, a.size, _BLOCK):
+        block = a[i: i + _BLOCK]
+        if not np.array_equal(block, np.floor(block, out=scratch[: block.size])):
+            return False
+    return True
 
 
 def check_frequency_recency_T(

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import special
 
 from ._base import BaseModel, wdot
-from ._checks import all_finite
+from ._checks import all_finite, all_integral
 from ._rows import factorize
 
 __all__ = [
@@ -23,6 +23,12 @@ __all__ = [
     "conditional_expected_average_spend",
     "negative_log_likelihood",
 ]
+
+
+ROW_BLOCK = 1 << 14
+"""Rows per block of the per-row passes: the block's temporaries (128 KiB each) stay in the CPU's
+cache and are reused, where whole-column temporaries (4 MiB per 500k repeat buyers) would each
+be fresh memory, page-faulted in on every evaluation."""
 
 
 class Prepared(NamedTuple):
@@ -37,6 +43,11 @@ class Prepared(NamedTuple):
     sum_w_log_z: float  # sum w x ln zbar  (p coefficient, zbar^{px-1} x^{px})
     sum_w_x_log_x: float
     const: float  # sum w (-ln zbar), the parameter-free part
+    scratch: np.ndarray  # (2, ROW_BLOCK) work space of the per-row passes
+
+
+def _blocks(n: int):
+    return (slice(i, min(i + ROW_BLOCK, n)) for i in range(0, n, ROW_BLOCK))
 
 
 def prepare(x: np.ndarray, zbar: np.ndarray, w: np.ndarray, *, unit: bool | None = None) -> Prepared:
@@ -44,24 +55,47 @@ def prepare(x: np.ndarray, zbar: np.ndarray, w: np.ndarray, *, unit: bool | None
     ``unit`` says all weights are 1 (checked when not given)."""
     if unit is None:
         unit = bool(w.size) and w.min() == 1.0 and w.max() == 1.0
-    if x.size and x.max() < 4 * x.size:  # counts: sum weights per x by direct indexing
-        per_x = np.bincount(x.astype(np.intp), weights=None if unit else w)
+    wx_rows = x if unit else w * x
+    xz = np.multiply(x, zbar)
+    scratch = np.empty((2, ROW_BLOCK))
+    sum_log_z = sum_x_log_z = 0.0
+    direct = bool(x.size) and x.max() < 4 * x.size  # counts: sum weights per x by direct indexing
+    per_x = np.zeros(int(x.max()) + 1 if direct else 0)
+    for rows in _blocks(x.size):
+        log_z = np.log(zbar[rows], out=scratch[0, : rows.stop - rows.start])
+        sum_log_z += float(log_z.sum()) if unit else wdot(w[rows], log_z)
+        sum_x_log_z += wdot(wx_rows[rows], log_z)
+        if direct:
+            per_x += np.bincount(x[rows].astype(np.intp), weights=None if unit else w[rows], minlength=per_x.size)
+    if direct:
         ux = np.flatnonzero(per_x).astype(np.float64)
-        wx = per_x[ux.astype(np.intp)].astype(np.float64)
+        wx = per_x[ux.astype(np.intp)]
     else:
         ux, inv = factorize(x)
         wx = np.bincount(inv, weights=None if unit else w, minlength=ux.size).astype(np.float64)
-    log_z = np.log(zbar)
-    wx_rows = x if unit else w * x
-    const = -float(log_z.sum()) if unit else -wdot(w, log_z)
-    return Prepared(float(w.sum()), ux, wx, None if unit else w, wx_rows, x * zbar,
-                    wdot(wx_rows, log_z), wdot(wx, ux * np.log(ux)), const)
+    return Prepared(float(w.sum()), ux, wx, None if unit else w, wx_rows, xz,
+                    sum_x_log_z, wdot(wx, ux * np.log(ux)), -sum_log_z, scratch)
 
 
-def _row_sums(data: Prepared, values: np.ndarray) -> tuple[float, float]:
-    """(sum w x values, sum w values) over rows."""
-    total = float(values.sum()) if data.w is None else wdot(data.w, values)
-    return wdot(data.wx_rows, values), total
+def _row_sums(data: Prepared, v: float, hessian: bool) -> tuple[float, ...]:
+    """Sums over rows, block by block, with L = ln(v + x zbar) and I = 1 / (v + x zbar):
+    (w x L, w L, w x I, w I) and, for the Hessian, (w x I^2, w I^2)."""
+    sums = np.zeros(6)
+    for rows in _blocks(data.xz.size):
+        size = rows.stop - rows.start
+        vxz = np.add(data.xz[rows], v, out=data.scratch[0, :size])
+        inv = np.reciprocal(vxz, out=data.scratch[1, :size])
+        wx, w = data.wx_rows[rows], None if data.w is None else data.w[rows]
+        sums[2] += wdot(wx, inv)
+        sums[3] += float(inv.sum()) if w is None else wdot(w, inv)
+        if hessian:
+            inv *= inv
+            sums[4] += wdot(wx, inv)
+            sums[5] += float(inv.sum()) if w is None else wdot(w, inv)
+        log_vxz = np.log(vxz, out=vxz)
+        sums[0] += wdot(wx, log_vxz)
+        sums[1] += float(log_vxz.sum()) if w is None else wdot(w, log_vxz)
+    return tuple(float(t) for t in sums)
 
 
 def _likelihood_terms(log_params: np.ndarray, data: Prepared, hessian: bool):
@@ -69,15 +103,11 @@ def _likelihood_terms(log_params: np.ndarray, data: Prepared, hessian: bool):
     p, q, v = np.exp(log_params)
     ux, wx, n = data.ux, data.wx, data.n
     px = p * ux
-    vxz = data.xz + v
-    inv = np.reciprocal(vxz)
-    log_vxz = np.log(vxz, out=vxz)  # in place: one row-sized array less per evaluation
-    a_x, a_1 = _row_sums(data, log_vxz)  # sums of w x L, w L
+    a_x, a_1, b_x, b_1, c_x, c_1 = _row_sums(data, float(v), hessian)
     ll = wdot(wx, special.gammaln(px + q) - special.gammaln(px))
     ll += n * (q * np.log(v) - special.gammaln(q))
     ll += p * (data.sum_w_log_z + data.sum_w_x_log_x) + data.const - p * a_x - q * a_1
     psi_pxq = special.digamma(px + q)
-    b_x, b_1 = _row_sums(data, inv)  # sums of w x / (v+xz), w / (v+xz)
     g = np.array([
         wdot(wx * ux, psi_pxq - special.digamma(px)) + data.sum_w_log_z + data.sum_w_x_log_x
         - a_x,
@@ -86,8 +116,6 @@ def _likelihood_terms(log_params: np.ndarray, data: Prepared, hessian: bool):
     ])
     if not hessian:
         return ll, g, None
-    inv *= inv
-    c_x, c_1 = _row_sums(data, inv)
     tri_pxq = special.polygamma(1, px + q)
     h_pq = wdot(wx * ux, tri_pxq)
     h = np.array([
@@ -166,10 +194,10 @@ class GammaGamma(BaseModel):
         if not (all_finite(x) and all_finite(z)):
             raise ValueError("frequency and monetary_value must be finite")
         # Each check reads the arrays once and allocates little: these passes are a fair part of
-        # a fit on a million customers.
+        # a fit on a million customers, and every array-sized temporary is fresh memory.
         rows = np.flatnonzero(x > 0)
         xk, zk = x.take(rows), z.take(rows)
-        if (x.size and x.min() < 0) or not np.array_equal(xk, np.floor(xk)):  # x <= 0 rows are 0
+        if (x.size and x.min() < 0) or not all_integral(xk):  # x <= 0 rows are 0
             raise ValueError("frequency must be a non-negative integer")
         if zk.size and zk.min() <= 0:
             raise ValueError("monetary_value must be positive for customers with frequency > 0")
