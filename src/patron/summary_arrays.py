@@ -29,8 +29,8 @@ from patron.constants import PERIOD_UNITS
 from patron.sql.summary import SummarySpec
 
 MICROSECONDS_PER_DAY = 86_400_000_000
-ORDERS_PER_SLICE = 1 << 20
-"""Orders per slice of customers finished at once (arrays of 8 MiB)."""
+ORDERS_PER_SLICE = 1 << 18
+"""Orders per slice of customers finished at once (arrays of 2 MiB)."""
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
