@@ -130,7 +130,8 @@ def summary(
     output
         ``pandas`` (DataFrame) or ``arrow`` (pyarrow Table).
     memory_limit, threads
-        DuckDB resource limits for this query (e.g. ``"4GB"``).
+        DuckDB resource limits for this query (e.g. ``"4GB"``); ``threads`` also bounds the
+        threads that finish the summary in NumPy.
     compressed
         Instead of one row per customer, the distinct values of these columns with ``weight``, the
         number of customers sharing them (e.g. ``("frequency", "recency", "T")`` for BG/NBD):
@@ -183,7 +184,7 @@ def summary(
             parts = []
             for k in range(n_buckets):
                 part = replace(spec, bucket=(k, n_buckets)) if n_buckets > 1 else spec
-                parts.append(finish_summary(con.sql(order_lists_sql(part)).to_arrow_table(), part))
+                parts.append(finish_summary(con.sql(order_lists_sql(part)).to_arrow_table(), part, threads=threads))
             result: pa.Table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
             del parts
             if compressed is not None:

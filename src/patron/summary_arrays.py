@@ -164,13 +164,14 @@ def _mask(condition: np.ndarray) -> np.ndarray | None:
     return None if condition.all() else condition
 
 
-def finish_summary(lists: pa.Table, spec: SummarySpec) -> pa.Table:
+def finish_summary(lists: pa.Table, spec: SummarySpec, *, threads: int | None = None) -> pa.Table:
     """The summary (columns and definitions of :func:`patron.sql.summary.summary_sql`) from the
     result of :func:`patron.sql.summary.order_lists_sql`, one row per customer with a purchase
     on or before ``spec.end``, in the engine's order.
 
-    Customers are finished in slices of about :data:`ORDERS_PER_SLICE` orders, on one thread per
-    core: small arrays are reused from the allocator's heap and stay in the CPU's caches."""
+    Customers are finished in slices of about :data:`ORDERS_PER_SLICE` orders, on ``threads``
+    threads (default one per core): small arrays are reused from the allocator's heap and stay
+    in the CPU's caches."""
     n = lists.num_rows
     ends = np.cumsum(pc.list_value_length(lists.column("ts")).to_numpy())
     if n == 0 or ends[-1] <= ORDERS_PER_SLICE:
@@ -178,11 +179,13 @@ def finish_summary(lists: pa.Table, spec: SummarySpec) -> pa.Table:
     cuts = np.unique(np.concatenate(([0, n], np.searchsorted(ends, np.arange(ORDERS_PER_SLICE, ends[-1], ORDERS_PER_SLICE)) + 1)))
     cuts = cuts[cuts <= n].tolist()
     slices = [lists.slice(a, b - a) for a, b in itertools.pairwise(cuts)]
-    with ThreadPoolExecutor(max_workers=min(len(slices), os.cpu_count() or 1)) as pool:  # NumPy releases the GIL
+    workers = min(len(slices), threads or os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # NumPy releases the GIL in these passes
         return pa.concat_tables(pool.map(lambda part: _finish_slice(part, spec), slices))
 
 
 def _finish_slice(lists: pa.Table, spec: SummarySpec) -> pa.Table:
+    """:func:`finish_summary` for one slice of customers."""
     lengths = pc.list_value_length(lists.column("ts")).to_numpy().astype(np.int64)
     micros = _flat(lists.column("ts"), pa.timestamp("us")).view(np.int64)
     amount = _flat(lists.column("amounts"), pa.float64())
