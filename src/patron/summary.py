@@ -25,10 +25,9 @@ from patron.sql.summary import (
     SUMMARY_COLUMNS,
     SummarySpec,
     compress_sql,
-    order_lists_sql,
 )
 from patron.store import connect, table_exists
-from patron.summary_arrays import finish_summary
+from patron.summary_arrays import run_summary
 
 Output = Literal["pandas", "arrow"]
 
@@ -184,7 +183,7 @@ def summary(
             parts = []
             for k in range(n_buckets):
                 part = replace(spec, bucket=(k, n_buckets)) if n_buckets > 1 else spec
-                parts.append(finish_summary(con.sql(order_lists_sql(part)).to_arrow_table(), part, threads=threads))
+                parts.append(run_summary(con, part, threads=threads))
             result: pa.Table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
             del parts
             if compressed is not None:

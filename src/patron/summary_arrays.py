@@ -21,12 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from patron.constants import PERIOD_UNITS
-from patron.sql.summary import SummarySpec
+from patron.sql.summary import SummarySpec, order_lists_sql
 
 MICROSECONDS_PER_DAY = 86_400_000_000
 ORDERS_PER_SLICE = 1 << 18
@@ -162,6 +163,12 @@ def _flat(column: pa.ChunkedArray, value_type: pa.DataType) -> np.ndarray:
 def _mask(condition: np.ndarray) -> np.ndarray | None:
     """``condition``, or ``None`` when it holds for every order (the common case, cheaper)."""
     return None if condition.all() else condition
+
+
+def run_summary(con: duckdb.DuckDBPyConnection, spec: SummarySpec, *, threads: int | None = None) -> pa.Table:
+    """The summary of ``spec`` on the DuckDB connection ``con``: the engine's lists
+    (:func:`patron.sql.summary.order_lists_sql`) finished by :func:`finish_summary`."""
+    return finish_summary(con.sql(order_lists_sql(spec)).to_arrow_table(), spec, threads=threads)
 
 
 def finish_summary(lists: pa.Table, spec: SummarySpec, *, threads: int | None = None) -> pa.Table:

@@ -25,9 +25,9 @@ from patron.errors import InputError, NoDataError, PatronError
 from patron.profiles import PROFILE_TABLE, VALUE_SETTINGS
 from patron.segments.rfm import RfmRules
 from patron.segments.rules import quote_identifier
-from patron.sql.dialect import DUCKDB
-from patron.sql.summary import SummarySpec, summary_sql
+from patron.sql.summary import SummarySpec
 from patron.store import connect, table_exists
+from patron.summary_arrays import run_summary
 
 ALIASES: dict[str, str] = {"category": "top_category", "tier": "value_tier", "segment_rfm": "rfm_cell"}
 """Short names accepted by :func:`equity_by`."""
@@ -120,7 +120,7 @@ def equity_over_time(
         if hi < lo:
             raise InputError(f"end {hi} is before start {lo}")
         days = period_ends(lo, hi, freq)
-        frames = [con.sql(summary_sql(SummarySpec(end=d, unit="W"), DUCKDB)).df() for d in days]
+        frames = [run_summary(con, SummarySpec(end=d, unit="W")).to_pandas() for d in days]
     rows = []
     for d, frame in zip(days, frames, strict=True):
         row: dict[str, Any] = {"as_of": d, "customers": len(frame), "equity": math.nan, "equity_lower": math.nan, "equity_upper": math.nan}
