@@ -107,17 +107,24 @@ def periods(key: np.ndarray, amount: np.ndarray, lengths: np.ndarray, subset: np
         ends = np.cumsum(counts[owners])  # one past each owner's last order
         starts = np.empty_like(ends)
         starts[0], starts[1:] = 0, ends[:-1]
-        # Orders where the key changes from the previous order. Counting them from each
-        # customer's first order on, that order's own flag (set or not) never matters.
-        changed = np.empty(m, dtype=bool)
-        changed[0] = False
-        np.not_equal(key[1:], key[:-1], out=changed[1:])
-        change_at = np.flatnonzero(changed)
-        changes = np.cumsum(changed)  # changes[i]: flags up to order i = index in change_at of the next one
-        n_periods = changes[ends - 1] - changes[starts] + 1
+        # Orders in the same period as the customer's previous order: few, as most orders start
+        # a period. A customer's first order is compared with nothing.
+        same = np.empty(m, dtype=bool)
+        same[0] = False
+        np.equal(key[1:], key[:-1], out=same[1:])
+        same[starts] = False
+        same_at = np.flatnonzero(same)
+        n_periods = (ends - starts) - np.bincount(np.searchsorted(ends, same_at, side="right"), minlength=len(ends))
         several = n_periods > 1
-        cut = ends.copy()  # start of the second period, or one past the last order
-        cut[several] = change_at[changes[starts[several]]]
+        # The second period starts at the customer's second order, unless that order is in the
+        # first period: then one past the run of same-period orders it begins (runs of
+        # consecutive positions in same_at never cross customers, as first orders are not in it).
+        cut = np.minimum(starts + 1, ends)  # start of the second period, or one past the last order
+        longer = np.flatnonzero(same[np.minimum(starts + 1, m - 1)] & (ends - starts > 1))
+        if len(longer):
+            run_last = np.append(np.flatnonzero(np.diff(same_at) != 1), len(same_at) - 1)
+            first_same = np.searchsorted(same_at, starts[longer] + 1)
+            cut[longer] = same_at[run_last[np.searchsorted(run_last, first_same)]] + 1
         at_end = cut[-1] == m
         if at_end:
             cut[-1] = m - 1  # reduceat needs indices inside the array: the last owner is summed apart
