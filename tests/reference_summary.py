@@ -42,3 +42,17 @@ def reference_summary(tx: pd.DataFrame, end: str, unit: str = "W", holdout_end: 
     if not rows:
         return pd.DataFrame()
     return pd.DataFrame(rows).sort_values("customer_id").reset_index(drop=True)
+
+
+def drawn_transactions(rows: list[tuple[str, int, int, float]], start: str) -> pd.DataFrame:
+    """Transactions from hypothesis-drawn ``(customer_id, day offset, second of day, amount)``
+    tuples, the days counted from ``start``, in the order drawn."""
+    origin = pd.Timestamp(start)
+    return pd.DataFrame(
+        {
+            "customer_id": [r[0] for r in rows],
+            "occurred_at": [origin + pd.Timedelta(days=r[1], seconds=r[2]) for r in rows],
+            "amount": [r[3] for r in rows],
+        }
+    )
+

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import patron
 from patron.errors import InputError
-from tests.reference_summary import reference_summary
+from tests.reference_summary import drawn_transactions, reference_summary
 
 FLOAT_TOLERANCE = 1e-9
 """Summaries are sums and ratios of exact day counts: equal up to float rounding."""
@@ -96,13 +96,7 @@ transactions = st.lists(
 @given(rows=transactions, end_offset=st.integers(min_value=0, max_value=100), unit=st.sampled_from(["D", "W"]), holdout=st.booleans())
 def test_sql_summary_equals_independent_pandas_implementation(rows, end_offset, unit, holdout):
     start = pd.Timestamp("2024-03-01")
-    df = pd.DataFrame(
-        {
-            "customer_id": [r[0] for r in rows],
-            "occurred_at": [start + pd.Timedelta(days=r[1], seconds=r[2]) for r in rows],
-            "amount": [r[3] for r in rows],
-        }
-    )
+    df = drawn_transactions(rows, "2024-03-01")
     end = (start + pd.Timedelta(days=end_offset)).date().isoformat()
     hend = (start + pd.Timedelta(days=end_offset + 30)).date().isoformat() if holdout else None
     want = reference_summary(df, end, unit, hend)

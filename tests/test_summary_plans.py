@@ -19,6 +19,7 @@ from patron import summary_arrays
 from patron.simulate import simulate_transactions
 from patron.sql.dialect import DUCKDB
 from patron.sql.summary import SummarySpec, summary_sql
+from tests.reference_summary import drawn_transactions
 
 EXACT = 1e-12
 """Both plans compute the same day counts and sums; only the order of float additions differs."""
@@ -71,13 +72,7 @@ def test_list_plan_equals_the_portable_sql(monkeypatch, data, end_offset, unit, 
     ``slice_orders`` orders, so out-of-order lists and several threads are exercised."""
     monkeypatch.setattr(summary_arrays, "ORDERS_PER_SLICE", slice_orders)
     start = pd.Timestamp("2023-12-20")
-    df = pd.DataFrame(
-        {
-            "customer_id": [r[0] for r in data],
-            "occurred_at": [start + pd.Timedelta(days=r[1], seconds=r[2]) for r in data],
-            "amount": [r[3] for r in data],
-        }
-    )
+    df = drawn_transactions(data, "2023-12-20")
     end = (start + pd.Timedelta(days=end_offset)).date().isoformat()
     hend = (start + pd.Timedelta(days=end_offset + 45)).date().isoformat() if holdout else None
     want = portable(df, end, unit, grain, hend)

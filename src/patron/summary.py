@@ -20,12 +20,7 @@ import pyarrow as pa
 from patron.errors import InputError, NoDataError
 from patron.ingest.readers import to_arrow
 from patron.settings import get_settings
-from patron.sql.summary import (
-    HOLDOUT_COLUMNS,
-    SUMMARY_COLUMNS,
-    SummarySpec,
-    compress_sql,
-)
+from patron.sql.summary import SummarySpec, check_summary_columns, compress_sql
 from patron.store import connect, table_exists
 from patron.summary_arrays import run_summary
 
@@ -68,9 +63,7 @@ def _register_frame(con: duckdb.DuckDBPyConnection, frame: Any, mapping: Mapping
 def _compress(con: duckdb.DuckDBPyConnection, result: pa.Table, columns: tuple[str, ...]) -> pa.Table:
     """Distinct rows of ``columns`` of the summary ``result`` with their ``weight``, grouped in the
     engine (:func:`patron.sql.summary.compress_sql`)."""
-    unknown = [c for c in columns if c not in SUMMARY_COLUMNS + HOLDOUT_COLUMNS]
-    if unknown:
-        raise ValueError(f"unknown summary column {unknown[0]!r}")
+    check_summary_columns(columns)
     con.register("_summary", result)
     try:
         return con.sql(compress_sql("_summary", columns)).to_arrow_table()

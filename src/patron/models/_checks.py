@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["all_finite", "all_integral", "check_frequency_recency_T"]
+from ._rows import ROW_BLOCK, row_blocks
 
-_BLOCK = 1 << 14
+__all__ = ["all_finite", "all_integral", "check_frequency_recency_T"]
 
 
 def all_finite(a: np.ndarray) -> bool:
@@ -19,9 +19,9 @@ def all_finite(a: np.ndarray) -> bool:
 def all_integral(a: np.ndarray) -> bool:
     """True when every element of the float array ``a`` is a whole number; checked block by
     block, so no array-sized temporary is allocated (fresh memory costs page faults)."""
-    scratch = np.empty(min(a.size, _BLOCK))
-    for i in range(0, a.size, _BLOCK):
-        block = a[i: i + _BLOCK]
+    scratch = np.empty(min(a.size, ROW_BLOCK))
+    for rows in row_blocks(a.size):
+        block = a[rows]
         if not np.array_equal(block, np.floor(block, out=scratch[: block.size])):
             return False
     return True

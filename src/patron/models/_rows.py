@@ -226,3 +226,15 @@ def wdot(a: np.ndarray, b: np.ndarray) -> float:
     if a.ndim == 1 and a.shape == b.shape:
         return float(np.einsum("i,i->", a, b))
     return float(np.multiply(a, b).sum())
+
+
+ROW_BLOCK = 1 << 14
+"""Rows per block of the per-row passes that only need sums: a block's temporaries (128 KiB of
+float64) stay in the CPU's cache and are reused, where array-sized temporaries would each be
+fresh memory, page-faulted in on every pass."""
+
+
+def row_blocks(n: int):
+    """Slices ``[i, i + ROW_BLOCK)`` covering ``range(n)``."""
+    return (slice(i, min(i + ROW_BLOCK, n)) for i in range(0, n, ROW_BLOCK))
+

@@ -16,19 +16,13 @@ from scipy import special
 
 from ._base import BaseModel, wdot
 from ._checks import all_finite, all_integral
-from ._rows import factorize
+from ._rows import ROW_BLOCK, factorize, row_blocks
 
 __all__ = [
     "GammaGamma",
     "conditional_expected_average_spend",
     "negative_log_likelihood",
 ]
-
-
-ROW_BLOCK = 1 << 14
-"""Rows per block of the per-row passes: the block's temporaries (128 KiB each) stay in the CPU's
-cache and are reused, where whole-column temporaries (4 MiB per 500k repeat buyers) would each
-be fresh memory, page-faulted in on every evaluation."""
 
 
 class Prepared(NamedTuple):
@@ -46,10 +40,6 @@ class Prepared(NamedTuple):
     scratch: np.ndarray  # (2, ROW_BLOCK) work space of the per-row passes
 
 
-def _blocks(n: int):
-    return (slice(i, min(i + ROW_BLOCK, n)) for i in range(0, n, ROW_BLOCK))
-
-
 def prepare(x: np.ndarray, zbar: np.ndarray, w: np.ndarray, *, unit: bool | None = None) -> Prepared:
     """Sufficient statistics of repeat buyers (x > 0, zbar > 0) with row weights ``w``;
     ``unit`` says all weights are 1 (checked when not given)."""
@@ -59,9 +49,10 @@ def prepare(x: np.ndarray, zbar: np.ndarray, w: np.ndarray, *, unit: bool | None
     xz = np.multiply(x, zbar)
     scratch = np.empty((2, ROW_BLOCK))
     sum_log_z = sum_x_log_z = 0.0
-    direct = bool(x.size) and x.max() < 4 * x.size  # counts: sum weights per x by direct indexing
-    per_x = np.zeros(int(x.max()) + 1 if direct else 0)
-    for rows in _blocks(x.size):
+    x_max = int(x.max()) if x.size else 0
+    direct = bool(x.size) and x_max < 4 * x.size  # counts: sum weights per x by direct indexing
+    per_x = np.zeros(x_max + 1 if direct else 0)
+    for rows in row_blocks(x.size):
         log_z = np.log(zbar[rows], out=scratch[0, : rows.stop - rows.start])
         sum_log_z += float(log_z.sum()) if unit else wdot(w[rows], log_z)
         sum_x_log_z += wdot(wx_rows[rows], log_z)
@@ -81,7 +72,7 @@ def _row_sums(data: Prepared, v: float, hessian: bool) -> tuple[float, ...]:
     """Sums over rows, block by block, with L = ln(v + x zbar) and I = 1 / (v + x zbar):
     (w x L, w L, w x I, w I) and, for the Hessian, (w x I^2, w I^2)."""
     sums = np.zeros(6)
-    for rows in _blocks(data.xz.size):
+    for rows in row_blocks(data.xz.size):
         size = rows.stop - rows.start
         vxz = np.add(data.xz[rows], v, out=data.scratch[0, :size])
         inv = np.reciprocal(vxz, out=data.scratch[1, :size])

@@ -162,10 +162,15 @@ def summary_sql(spec: SummarySpec, dialect: Dialect) -> str:
 def sufficient_statistics_sql(spec: SummarySpec, dialect: Dialect, columns: tuple[str, ...]) -> str:
     """Distinct values of ``columns`` of the summary with the number of customers sharing them
     (``weight``): what a model needs, compressed in the engine so only distinct rows leave it."""
+    check_summary_columns(columns)
+    return compress_sql(f"(\n{summary_sql(spec, dialect)}\n) s", columns)
+
+
+def check_summary_columns(columns: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` naming the first of ``columns`` that is not a summary column."""
     for c in columns:
         if c not in SUMMARY_COLUMNS + HOLDOUT_COLUMNS:
             raise ValueError(f"unknown summary column {c!r}")
-    return compress_sql(f"(\n{summary_sql(spec, dialect)}\n) s", columns)
 
 
 def compress_sql(source: str, columns: tuple[str, ...]) -> str:
