@@ -6,8 +6,11 @@ stored and compared in UTC (the session time zone is set to UTC on connect).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -132,10 +135,155 @@ def connect(
         con.close()
 
 
+class _Reader:
+    """The process's reading engine: one in-memory DuckDB instance to which database files are
+    attached read-only for the length of a :func:`reader` block (see there), created on first use.
+
+    Forks: a child cannot use (nor even close: that joins threads it does not have) its parent's
+    engine. So the parent closes an idle engine before it forks and the child starts its own; an
+    engine busy in another thread at the fork is left to the child unused, never closed."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.engine: duckdb.DuckDBPyConnection | None = None
+        self.attached: dict[str, tuple[str, int]] = {}
+        """Resolved path -> (alias, blocks using it)."""
+        self.count = 0
+        self.limits: tuple[str | None, int | None] = (None, None)
+        """The engine's memory limit and threads as last set (None: DuckDB's default)."""
+        self.inherited: list[duckdb.DuckDBPyConnection] = []
+
+    def _engine(self) -> duckdb.DuckDBPyConnection:
+        if self.engine is None:
+            spill = Path(tempfile.gettempdir()) / f"patron-duckdb-{os.getpid()}"
+            self.engine = duckdb.connect(":memory:", config={"temp_directory": str(spill)})
+            self.limits = (None, None)
+        return self.engine
+
+    def _limit(self, cursor: duckdb.DuckDBPyConnection, memory_limit: str | None, threads: int | None) -> None:
+        """Set the engine's limits only when they change: setting the memory limit, even to the
+        same value, makes DuckDB hand its cached memory back to the system."""
+        settings = get_settings()
+        limits = (memory_limit or settings.memory_limit or None, threads or settings.threads or None)
+        if limits[0] != self.limits[0]:
+            cursor.execute(f"SET memory_limit = '{limits[0]}'" if limits[0] else "RESET memory_limit").fetchall()
+        if limits[1] != self.limits[1]:
+            cursor.execute(f"SET threads = {int(limits[1])}" if limits[1] else "RESET threads").fetchall()
+        self.limits = limits
+
+    def attach(self, path: str, memory_limit: str | None, threads: int | None) -> duckdb.DuckDBPyConnection:
+        """A cursor of the engine using ``path`` (attached if no block is using it yet), the
+        engine's limits set."""
+        key = _key(path)
+        with self.lock:
+            engine = self._engine()
+            alias, users = self.attached.get(key, ("", 0))
+            if not users:
+                self.count += 1
+                alias = f"patron_read_{self.count}"
+                quoted = key.replace("'", "''")
+                try:
+                    engine.execute(f"ATTACH '{quoted}' AS \"{alias}\" (READ_ONLY)")
+                except duckdb.Error as exc:
+                    raise InputError(_lock_message(path, exc)) from None
+            cursor = engine.cursor()
+            try:
+                cursor.execute(f'USE "{alias}"')
+                cursor.execute("SET TimeZone = 'UTC'").fetchall()
+                cursor.execute("SET enable_progress_bar = false").fetchall()
+                cursor.execute("SET preserve_insertion_order = false").fetchall()
+                self._limit(cursor, memory_limit, threads)
+            except BaseException:
+                cursor.close()
+                if not users:
+                    engine.execute(f'DETACH "{alias}"')
+                raise
+            self.attached[key] = (alias, users + 1)
+            return cursor
+
+    def detach(self, path: str) -> None:
+        key = _key(path)
+        with self.lock:
+            alias, users = self.attached[key]
+            if users > 1:
+                self.attached[key] = (alias, users - 1)
+                return
+            del self.attached[key]
+            if self.engine is not None:
+                self.engine.execute(f'DETACH "{alias}"')
+
+    def close(self) -> None:
+        with self.lock:
+            if self.engine is not None:
+                self.engine.close()
+            self.engine = None
+
+    def before_fork(self) -> None:
+        self.lock.acquire()
+        if self.engine is not None and not self.attached:
+            self.engine.close()
+            self.engine = None
+
+    def after_fork_in_parent(self) -> None:
+        self.lock.release()
+
+    def after_fork_in_child(self) -> None:
+        if self.engine is not None:
+            self.inherited.append(self.engine)  # kept referenced: closing it would hang
+        self.engine, self.attached = None, {}
+        self.lock = threading.Lock()
+
+
+_READER = _Reader()
+atexit.register(_READER.close)
+os.register_at_fork(
+    before=_READER.before_fork,
+    after_in_parent=_READER.after_fork_in_parent,
+    after_in_child=_READER.after_fork_in_child,
+)
+
+
+@contextmanager
+def reader(
+    db: str | os.PathLike[str] | None = None,
+    *,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the database file ``db`` for the length of the block, like
+    ``connect(db, read_only=True)``, for analyses that a process runs again and again (the
+    summary, equity over time).
+
+    The file is attached read-only to one in-memory DuckDB instance that the process keeps (and
+    detached, its lock released, when the last block using it ends); unqualified table names
+    resolve in the file. Opening and closing a DuckDB instance per call returns all of its memory
+    to the system each time; the next call then pays to fault it in again, which on a 1M-customer
+    summary is a good part of the time. The engine keeps what its allocator caches between calls.
+
+    ``memory_limit`` and ``threads`` are settings of the whole engine: blocks that overlap in
+    several threads share the last ones given. Inside ``patron serve``, or for ``:memory:``, this
+    is :func:`connect`.
+    """
+    path = str(db if db is not None else get_settings().db)
+    if path == ":memory:" or _SERVED.get(_key(path)) is not None:
+        with connect(path, read_only=True, memory_limit=memory_limit, threads=threads) as con:
+            yield con
+        return
+    if not Path(path).exists():
+        raise InputError(f"database {path} does not exist: ingest transactions first (patron ingest FILE --db {path})")
+    cursor = _READER.attach(path, memory_limit, threads)
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+        _READER.detach(path)
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     """Whether the main schema holds a table called ``name``."""
     row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main' "
+        "AND table_catalog = current_database()",
         [name],
     ).fetchall()
     return bool(row and row[0][0])

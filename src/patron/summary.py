@@ -21,7 +21,7 @@ from patron.errors import InputError, NoDataError
 from patron.ingest.readers import to_arrow
 from patron.settings import get_settings
 from patron.sql.summary import SummarySpec, check_summary_columns, compress_sql
-from patron.store import connect, table_exists
+from patron.store import connect, reader, table_exists
 from patron.summary_arrays import run_summary
 
 Output = Literal["pandas", "arrow"]
@@ -153,7 +153,8 @@ def summary(
     db = ":memory:" if frame else source
     if not frame and db is not None and str(db) != ":memory:" and not Path(str(db)).exists():
         raise InputError(f"database {db} does not exist: ingest transactions first (patron ingest FILE --db {db})")
-    with connect(db, read_only=not frame, memory_limit=memory_limit, threads=threads) as con:
+    opened = connect(db, memory_limit=memory_limit, threads=threads) if frame else reader(db, memory_limit=memory_limit, threads=threads)
+    with opened as con:
         table = "transactions"
         if frame:
             _register_frame(con, source, mapping)

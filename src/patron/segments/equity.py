@@ -26,7 +26,7 @@ from patron.profiles import PROFILE_TABLE, VALUE_SETTINGS
 from patron.segments.rfm import RfmRules
 from patron.segments.rules import quote_identifier
 from patron.sql.summary import SummarySpec
-from patron.store import connect, table_exists
+from patron.store import connect, reader, table_exists
 from patron.summary_arrays import run_summary
 
 ALIASES: dict[str, str] = {"category": "top_category", "tier": "value_tier", "segment_rfm": "rfm_cell"}
@@ -110,7 +110,7 @@ def equity_over_time(
     """
     from patron.value import fit_model, score
 
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         if not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE first")
         first, last = con.execute("SELECT CAST(min(occurred_at) AS DATE), CAST(max(occurred_at) AS DATE) FROM transactions").fetchall()[0]
