@@ -25,3 +25,8 @@ def cpu_seconds() -> float:
     """User + system CPU time of this process so far (all threads)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def minor_page_faults() -> int:
+    """Minor page faults of this process so far (first touches of memory the system hands out)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

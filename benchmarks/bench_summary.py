@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import hyp2f1
 
-from _measure import cpu_seconds, peak_rss_mb
+from _measure import cpu_seconds, minor_page_faults, peak_rss_mb
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -153,15 +153,16 @@ def worker_ingest(args) -> dict:
 def worker_summary(args) -> dict:
     import patron
 
-    seconds, cpu, result = [], [], None
+    seconds, cpu, faults, result = [], [], [], None
     for _ in range(args.repeat):
         result = None
-        began, began_cpu = time.perf_counter(), cpu_seconds()
+        began, began_cpu, began_faults = time.perf_counter(), cpu_seconds(), minor_page_faults()
         result = patron.summary(
             args.db, period="W", end=args.end, output=args.output, memory_limit=args.memory_limit
         )
         seconds.append(time.perf_counter() - began)
         cpu.append(cpu_seconds() - began_cpu)
+        faults.append(minor_page_faults() - began_faults)
     if args.summary_out:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -176,6 +177,7 @@ def worker_summary(args) -> dict:
         "seconds": seconds,
         "median_seconds": statistics.median(seconds),
         "median_cpu_seconds": statistics.median(cpu),
+        "minor_page_faults": faults,
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -343,7 +345,8 @@ def run_default(args) -> dict:
     )
     print_line(
         "  its first call (cold reading engine)",
-        f"{summary['seconds'][0]:8.2f} s   (later calls reuse the memory the engine keeps)",
+        f"{summary['seconds'][0]:8.2f} s   minor page faults per call: "
+        + ", ".join(f"{n:,}" for n in summary["minor_page_faults"]),
     )
     print_line(
         "lifetimes summary_data_from_transaction_data",
