@@ -8,6 +8,7 @@ import multiprocessing
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pytest
@@ -66,6 +67,17 @@ def test_two_files_at_once_each_see_their_own_tables(tmp_path):
     with reader(one) as a, reader(two) as b:
         assert a.execute("SELECT list(customer_id) FROM transactions").fetchall()[0][0] == ["a"]
         assert sorted(b.execute("SELECT list(customer_id) FROM transactions").fetchall()[0][0]) == ["b", "c"]
+
+
+def test_threads_summarising_one_file_at_once_share_it_and_release_it(db, tmp_path):
+    rows = [(f"c{i % 40}", f"o{i}", f"2024-{1 + i % 6:02d}-{1 + i % 27:02d}", float(i % 13)) for i in range(400)]
+    _ingest(db, rows, tmp_path, "rows")
+    alone = patron.summary(db, period="W", end="2024-06-30").sort_values("customer_id", ignore_index=True)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: patron.summary(db, period="W", end="2024-06-30"), range(12)))
+    for result in results:
+        pd.testing.assert_frame_equal(result.sort_values("customer_id", ignore_index=True), alone)
+    assert _write_in_child(db).returncode == 0
 
 
 def test_limits_follow_each_call(db, tmp_path):
