@@ -20,7 +20,7 @@ import pandas as pd
 from patron.errors import InputError
 from patron.sql.dialect import DUCKDB
 from patron.sql.tracking import first_purchase_sql, repeat_purchases_by_period_sql
-from patron.store import connect
+from patron.store import reader
 
 DEFAULT_MAX_BUCKET = 7
 """Calibration frequencies at or above this share one bucket ("7+"), as in Fader et al. (2005)."""
@@ -84,7 +84,7 @@ def cumulative_tracking(
     ``end``: columns ``period`` (1, 2, ...: end of the period, in ``unit``), ``actual`` and
     ``expected``. Use it with customers acquired from ``start`` on (one cohort)."""
     start_d, end_d = date.fromisoformat(str(start)[:10]), date.fromisoformat(str(end)[:10])
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         firsts = con.execute(first_purchase_sql(DUCKDB, start=start_d, unit=unit)).fetchdf()
         repeats = con.execute(repeat_purchases_by_period_sql(DUCKDB, start=start_d, end=end_d, unit=unit)).fetchdf()
     from patron.constants import PERIOD_UNITS

@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from patron.config import section
 from patron.errors import InputError, NoDataError
 from patron.sql.dialect import DUCKDB, Dialect
-from patron.store import connect, table_exists
+from patron.store import reader, table_exists
 
 ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
 DateArg = str | date | datetime | None
@@ -104,7 +104,7 @@ def to_date(value: DateArg, name: str = "as_of") -> date | None:
 @contextmanager
 def open_transactions(db: str | os.PathLike[str] | None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to ``db`` that holds a ``transactions`` table (else NoDataError)."""
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         if not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE --kind transactions first")
         yield con

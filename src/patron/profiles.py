@@ -22,7 +22,7 @@ import pandas as pd
 
 from patron.config import section
 from patron.errors import NoDataError
-from patron.store import connect, table_exists
+from patron.store import connect, reader, table_exists
 
 if TYPE_CHECKING:
     from patron.segments.rfm import RfmRules
@@ -151,7 +151,7 @@ def build_profiles(
 def read_profiles(db: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """The stored ``customer_profiles`` table (raises :class:`NoDataError` when it was never built:
     run ``patron profiles`` or :func:`build_profiles`)."""
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         if not table_exists(con, PROFILE_TABLE):
             raise NoDataError(f"database {db} has no {PROFILE_TABLE} table: run patron profiles --db {db} first")
         return con.sql(f"SELECT * FROM {PROFILE_TABLE} ORDER BY customer_id").df()

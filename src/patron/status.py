@@ -38,7 +38,7 @@ from patron.models import MODELS
 from patron.models import BaseModel as TransactionModel
 from patron.settings import get_settings
 from patron.sql.dialect import DUCKDB, Dialect
-from patron.store import connect, table_exists
+from patron.store import reader, table_exists
 from patron.summary import summary
 
 STATUSES: tuple[str, ...] = ("prospect", "new", "active", "cooling", "at_risk", "lapsed", "lost")
@@ -122,7 +122,7 @@ def parse_date(value: str | date | datetime | None, name: str = "as_of") -> date
 
 def last_purchase_day(db: str | os.PathLike[str] | None) -> date:
     """Day of the last purchase in ``db`` (the default ``as_of``)."""
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         if not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE --kind transactions first")
         last = con.execute("SELECT CAST(max(occurred_at) AS DATE) FROM transactions WHERE amount >= 0").fetchall()[0][0]
@@ -145,7 +145,7 @@ WHERE (c.first_seen IS NULL OR CAST(c.first_seen AS DATE) <= {day})
 
 
 def _prospects(db: str | os.PathLike[str] | None, as_of: date) -> np.ndarray:
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         if not (table_exists(con, "customers") and table_exists(con, "transactions")):
             return np.array([], dtype=object)
         rows = con.execute(prospects_sql(as_of)).fetchall()

@@ -25,7 +25,7 @@ from patron.status import (
     relationship_status,
     status_rules,
 )
-from patron.store import connect, table_exists
+from patron.store import reader, table_exists
 
 NOT_YET = "not_yet_customer"
 """Row label of the migration matrix for customers not yet known (no purchase, not in
@@ -41,7 +41,7 @@ BACK_TO = ("new", "active")
 
 
 def _first_purchase_day(db: str | os.PathLike[str] | None) -> date:
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         if not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions")
         first = con.execute("SELECT CAST(min(occurred_at) AS DATE) FROM transactions WHERE amount >= 0").fetchall()[0][0]

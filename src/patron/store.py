@@ -251,8 +251,8 @@ def reader(
     threads: int | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the database file ``db`` for the length of the block, like
-    ``connect(db, read_only=True)``, for analyses that a process runs again and again (the
-    summary, equity over time).
+    ``connect(db, read_only=True)``: what every read-only analysis (the summary, profiles,
+    status, segments, contact effect, referrals, data export) opens.
 
     The file is attached read-only to one in-memory DuckDB instance that the process keeps (and
     detached, its lock released, when the last block using it ends); unqualified table names

@@ -43,7 +43,7 @@ from patron.contact_effect.rules import ContactEffectRules, rules
 from patron.contact_effect.sql import DOSE_BINS, dose_sql, recent_contacts_sql
 from patron.contact_effect.stats import newcombe_interval, wilson_interval, z_value
 from patron.errors import NoDataError
-from patron.store import connect, table_exists
+from patron.store import reader, table_exists
 
 BIN_TOP: dict[str, float] = {name: (float(hi) if hi is not None else float("inf")) for name, _, hi in DOSE_BINS}
 """Most contacts per month in each bin (``inf`` for the open top bin)."""
@@ -53,7 +53,8 @@ def _profile_segment(con: object, column: str) -> str | None:
     if not table_exists(con, "customer_profiles"):  # type: ignore[arg-type]
         return None
     rows = con.execute(  # type: ignore[attr-defined]
-        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'customer_profiles' AND column_name = ?",
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'customer_profiles' AND column_name = ? "
+        "AND table_schema = 'main' AND table_catalog = current_database()",
         [column],
     ).fetchall()
     return column if rows[0][0] else None
@@ -130,7 +131,7 @@ def dose_response(db: str | os.PathLike[str] | None = None, *, config: Config = 
     previous bin's) with Newcombe interval, and the saturation columns of :func:`saturation`.
     """
     r = rules(config)
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         _need(con, db)
         seg = _profile_segment(con, r.segment_column)
         curves = con.execute(dose_sql(profile_segment=seg)).df()
@@ -187,7 +188,7 @@ def over_contacted(db: str | os.PathLike[str] | None = None, *, level: str = "cu
     segments = over_contacted_segments(dose_response(db, config=config))
     if level == "segment":
         return segments
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         seg = _profile_segment(con, r.segment_column)
         recent = con.execute(recent_contacts_sql(recent_months=r.dose_recent_months, profile_segment=seg)).df()
     table = segments.set_index("segment")

@@ -23,7 +23,7 @@ from patron.contact_effect.rules import rules
 from patron.contact_effect.sql import campaign_arms_sql
 from patron.contact_effect.stats import newcombe_interval, welch_interval, wilson_interval
 from patron.errors import NoDataError
-from patron.store import connect, table_exists
+from patron.store import reader, table_exists
 
 Config = str | os.PathLike[str] | dict[str, Any] | None
 
@@ -44,7 +44,7 @@ LIFT_COLUMNS: tuple[str, ...] = (
 
 def campaign_arms(db: str | os.PathLike[str] | None, *, window_days: int, campaign_id: str | None = None) -> tuple[pd.DataFrame, Any]:
     """The per-campaign, per-arm aggregates (SQL) and the time of the last transaction."""
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         if not table_exists(con, "contacts") or not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no contacts or transactions: ingest them first (patron ingest FILE --kind contacts)")
         arms = con.execute(campaign_arms_sql(window_days=window_days, campaign_id=campaign_id)).df()

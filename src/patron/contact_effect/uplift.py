@@ -30,7 +30,7 @@ from patron.contact_effect.rules import rules
 from patron.contact_effect.sql import FEATURES, scoring_sql, training_sql
 from patron.errors import InputError, NoDataError
 from patron.settings import get_settings
-from patron.store import connect, table_exists
+from patron.store import connect, reader, table_exists
 
 UPLIFT_AT: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5)
 """Shares of customers (top by predicted uplift) at which uplift at k is reported."""
@@ -81,7 +81,7 @@ def customer_split(customer_ids: np.ndarray, test_fraction: float, seed: int) ->
 def load_training(db: str | os.PathLike[str] | None, *, window_days: int, campaign_id: str | None) -> pd.DataFrame:
     """One row per exposure: features (:data:`~patron.contact_effect.sql.FEATURES`), ``in_control``,
     ``responded``, ``revenue``."""
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         if not table_exists(con, "contacts"):
             raise NoDataError(f"database {db} holds no contacts: ingest them first (patron ingest FILE --kind contacts)")
         return con.execute(training_sql(window_days=window_days, campaign_id=campaign_id)).df()

@@ -28,7 +28,7 @@ from patron.referrals import sql as S
 from patron.referrals.rules import ReferralRules, referral_rules
 from patron.referrals.stats import structural_virality, subtree_sizes
 from patron.settings import get_settings
-from patron.store import connect, table_exists
+from patron.store import reader, table_exists
 
 SECONDS_PER_DAY = 86_400.0
 """Seconds in one day, to express time spans in days."""
@@ -109,7 +109,7 @@ def cascades(db: str | os.PathLike[str] | None = None, *, config: Any = None) ->
     ``config``: the rules file, a parsed dict, or :class:`ReferralRules`.
     """
     rules = referral_rules(config)
-    with connect(db if db is not None else get_settings().db, read_only=True) as con:
+    with reader(db if db is not None else get_settings().db) as con:
         if not table_exists(con, "referrals") or not con.execute("SELECT count(*) FROM referrals").fetchall()[0][0]:
             raise NoDataError(f"database {db or get_settings().db} holds no referrals: run patron ingest FILE --kind referrals first")
         build_in(con, rules)

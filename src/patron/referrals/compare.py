@@ -28,7 +28,7 @@ from patron.referrals.rules import ReferralRules, referral_rules
 from patron.referrals.sql import ALL
 from patron.referrals.stats import newcombe, welch
 from patron.settings import get_settings
-from patron.store import connect, table_exists
+from patron.store import reader, table_exists
 
 METRICS: tuple[str, ...] = ("repeat_rate", "purchase_rate", "clv", "probability_alive", "discount_order_share")
 """Metrics compared between referred and other customers, in report order."""
@@ -49,7 +49,11 @@ class Comparison:
 
 
 def _columns(con: Any, table: str) -> set[str]:
-    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]).fetchall()
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
+        "AND table_catalog = current_database()",
+        [table],
+    ).fetchall()
     return {r[0] for r in rows}
 
 
@@ -59,7 +63,7 @@ def customer_metrics(db: str | os.PathLike[str] | None = None, *, rules: Referra
     rules = rules or ReferralRules()
     path = db if db is not None else get_settings().db
     note = ""
-    with connect(path, read_only=True) as con:
+    with reader(path) as con:
         if table_exists(con, "customer_profiles") and set(PROFILE_COLUMNS[:5]) <= _columns(con, "customer_profiles"):
             have = _columns(con, "customer_profiles")
             cols = ", ".join(c if c in have else f"CAST(NULL AS DOUBLE) AS {c}" for c in PROFILE_COLUMNS)

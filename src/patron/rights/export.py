@@ -16,7 +16,7 @@ from patron.errors import NoDataError
 from patron.rights.catalog import identifiers, select_person_rows_sql, tables
 from patron.rights.rules import RightsRules
 from patron.settings import get_settings
-from patron.store import connect
+from patron.store import reader
 
 
 def iso_utc(value: dt.datetime) -> str:
@@ -88,7 +88,7 @@ def export_customer(
     """
     rules = section("rights", RightsRules, config)
     customer_id = str(customer_id)
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         found = [t for t in tables(con, rules) if t.about_people]
         ids = identifiers(con, found, customer_id, rules)
         out: dict[str, dict[str, list[dict[str, Any]]]] = {"tables": {}, "views": {}}

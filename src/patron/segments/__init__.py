@@ -40,7 +40,7 @@ from patron.segments.rules import (
     quote_string,
 )
 from patron.status import STATUSES
-from patron.store import connect, table_exists
+from patron.store import reader, table_exists
 
 BUILTIN_SEGMENTS: dict[str, str] = {
     "champions": "recency_score >= 4 and frequency_score >= 4 and monetary_score >= 4",
@@ -83,7 +83,7 @@ def definitions(*, config: ConfigArg = None, rules: str | os.PathLike[str] | Non
 
 def ensure_profiles(db: str | os.PathLike[str] | None, *, as_of: DateArg = None, config: ConfigArg = None) -> None:
     """Build ``customer_profiles`` when it is absent, or when ``as_of`` differs from its date."""
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         present = table_exists(con, PROFILE_TABLE)
         current = con.execute(f"SELECT max(as_of) FROM {PROFILE_TABLE}").fetchall()[0][0] if present else None
     if not present or (as_of is not None and str(current)[:10] != str(as_of)[:10]):
@@ -94,7 +94,8 @@ def profile_columns(con: duckdb.DuckDBPyConnection, *, bins: int = 5) -> dict[st
     """The columns a rule may name: those of the stored ``customer_profiles`` table, and the
     virtual column ``rfm_cell`` (named RFM cell, :func:`patron.segments.rfm.rfm_cell_sql`)."""
     types = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' ORDER BY ordinal_position",
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
+        "AND table_catalog = current_database() ORDER BY ordinal_position",
         [PROFILE_TABLE],
     ).fetchall()
     cols = columns_from_types(dict(types))
@@ -117,7 +118,7 @@ def evaluate(db: str | os.PathLike[str] | None, rule_text: str, *, name: str = "
     """The customers (column ``customer_id``, sorted) for whom ``rule_text`` is true, evaluated
     by the engine over ``customer_profiles`` (built first when absent or of another ``as_of``)."""
     ensure_profiles(db, as_of=as_of, config=config)
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         where = _compile(con, rule_text, name, None, config)
         return con.sql(f"SELECT customer_id FROM {PROFILE_TABLE} WHERE {where} ORDER BY customer_id").df()
 
@@ -130,7 +131,7 @@ def members(db: str | os.PathLike[str] | None, name_or_rule: str, *, config: Con
     text, source = defs.get(name_or_rule, (name_or_rule, None))
     name = name_or_rule if name_or_rule in defs else "rule"
     ensure_profiles(db, config=config)
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         word = name_or_rule.strip()
         if name == "rule" and _WORD.fullmatch(word) and word.lower() not in {c.lower() for c in profile_columns(con)}:
             close = difflib.get_close_matches(word, list(defs), n=1)
@@ -178,7 +179,7 @@ def segment_table(
     if not defs:
         raise InputError("no segments defined: add a [segments] section to the rules file")
     ensure_profiles(db, as_of=as_of, config=config)
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         compiled = {name: (text, _compile(con, text, name, src, config)) for name, (text, src) in defs.items()}
         return con.sql(segment_table_sql(compiled)).df()
 

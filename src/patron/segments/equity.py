@@ -26,7 +26,7 @@ from patron.profiles import PROFILE_TABLE, VALUE_SETTINGS
 from patron.segments.rfm import RfmRules
 from patron.segments.rules import quote_identifier
 from patron.sql.summary import SummarySpec
-from patron.store import connect, reader, table_exists
+from patron.store import reader, table_exists
 from patron.summary_arrays import run_summary
 
 ALIASES: dict[str, str] = {"category": "top_category", "tier": "value_tier", "segment_rfm": "rfm_cell"}
@@ -45,7 +45,7 @@ def equity_by(db: str | os.PathLike[str] | None, by: str, *, config: Any = None,
 
     column = ALIASES.get(by, by)
     ensure_profiles(db, as_of=as_of, config=config)
-    with connect(db, read_only=True) as con:
+    with reader(db) as con:
         cols = profile_columns(con, bins=section("rfm", RfmRules, config).bins)
         if column not in cols:
             import difflib
