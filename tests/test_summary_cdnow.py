@@ -19,6 +19,7 @@ from patron.datasets import (
     load_cdnow,
     load_cdnow_summary_with_transactions,
 )
+from patron.errors import InputError
 
 ROUNDING_TOLERANCE = 0.0101
 """The reference file rounds t_x, T and zbar to 2 decimals."""
@@ -84,6 +85,8 @@ def test_compressed_sufficient_statistics_equal_the_grouped_summary(db):
     assert (merged["_merge"] == "both").all()
     assert (merged["weight_pandas"] == merged["weight_sql"]).all()
     assert int(packed["weight"].sum()) == 2357
+    with pytest.raises(InputError, match="unknown summary column 'zbar'"):
+        patron.summary(db, period="W", end=CDNOW_CALIBRATION_END, compressed=("frequency", "zbar"))
 
 
 def test_bucketed_summary_equals_the_single_query(db):

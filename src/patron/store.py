@@ -22,17 +22,22 @@ from patron.schema import CONTRACTS, INGESTS_DDL, REJECTS_DDL, ddl
 from patron.settings import get_settings
 
 
+def _session(con: duckdb.DuckDBPyConnection) -> None:
+    """Settings every patron connection runs with (limits apart)."""
+    con.execute("SET TimeZone = 'UTC'").fetchall()
+    con.execute("SET preserve_insertion_order = false").fetchall()
+    con.execute("SET enable_progress_bar = false").fetchall()  # the CLI draws its own
+
+
 def _configure(con: duckdb.DuckDBPyConnection, *, memory_limit: str | None, threads: int | None) -> None:
     settings = get_settings()
-    con.execute("SET TimeZone = 'UTC'").fetchall()
+    _session(con)
     limit = memory_limit or settings.memory_limit
     if limit:
         con.execute(f"SET memory_limit = '{limit}'").fetchall()
     n = threads or settings.threads
     if n:
         con.execute(f"SET threads = {int(n)}").fetchall()
-    con.execute("SET preserve_insertion_order = false").fetchall()
-    con.execute("SET enable_progress_bar = false").fetchall()  # the CLI draws its own
 
 
 _SERVED: dict[str, duckdb.DuckDBPyConnection] = {}
@@ -189,9 +194,7 @@ class _Reader:
             cursor = engine.cursor()
             try:
                 cursor.execute(f'USE "{alias}"')
-                cursor.execute("SET TimeZone = 'UTC'").fetchall()
-                cursor.execute("SET enable_progress_bar = false").fetchall()
-                cursor.execute("SET preserve_insertion_order = false").fetchall()
+                _session(cursor)
                 self._limit(cursor, memory_limit, threads)
             except BaseException:
                 cursor.close()

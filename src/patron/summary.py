@@ -11,7 +11,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import duckdb
@@ -62,8 +61,7 @@ def _register_frame(con: duckdb.DuckDBPyConnection, frame: Any, mapping: Mapping
 
 def _compress(con: duckdb.DuckDBPyConnection, result: pa.Table, columns: tuple[str, ...]) -> pa.Table:
     """Distinct rows of ``columns`` of the summary ``result`` with their ``weight``, grouped in the
-    engine (:func:`patron.sql.summary.compress_sql`)."""
-    check_summary_columns(columns)
+    engine (:func:`patron.sql.summary.compress_sql`); ``columns`` already checked."""
     con.register("_summary", result)
     try:
         return con.sql(compress_sql("_summary", columns)).to_arrow_table()
@@ -151,8 +149,11 @@ def summary(
     hold_d = _as_date(holdout_end, "holdout end")
     frame = source is not None and not isinstance(source, str | os.PathLike)
     db = ":memory:" if frame else source
-    if not frame and db is not None and str(db) != ":memory:" and not Path(str(db)).exists():
-        raise InputError(f"database {db} does not exist: ingest transactions first (patron ingest FILE --db {db})")
+    if compressed is not None:
+        try:
+            check_summary_columns(tuple(compressed))
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     opened = connect(db, memory_limit=memory_limit, threads=threads) if frame else reader(db, memory_limit=memory_limit, threads=threads)
     with opened as con:
         table = "transactions"
