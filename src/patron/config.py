@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from patron.errors import InputError
+from patron.outputs import note_file
 
 DEFAULT_CONFIG = "patron.toml"
 """Rules file read from the working directory when no other is named."""
@@ -51,6 +52,7 @@ def load_config(config: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     path = config_path(config)
     if path is None:
         return {}
+    note_file(path)  # an output of the command may not overwrite it
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

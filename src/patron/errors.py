@@ -23,3 +23,8 @@ class InputError(PatronError):
 
 class NoDataError(PatronError):
     """The database holds no data of the kind a command needs."""
+
+
+class OutputError(PatronError):
+    """An output file cannot be written: it would overwrite the database or a file the command
+    reads, it is a directory, its folder is missing, or the write failed (disk full, permission)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,17 +11,25 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from patron.errors import InputError
+from patron.outputs import atomic_output, csv_safe, guard_formulas, note_file
 
 
-def write_table(table: pa.Table, path: str | os.PathLike[str]) -> Path:
-    """Write ``table`` to ``path`` as Parquet (``.parquet``/``.pq``) or CSV (anything else)."""
+def write_table(table: pa.Table, path: str | os.PathLike[str], *, csv_safe_cells: bool | None = None,
+                avoid: Mapping[str | os.PathLike[str], str] | None = None) -> Path:
+    """Write ``table`` to ``path`` as Parquet (``.parquet``/``.pq``) or CSV (anything else),
+    through :func:`patron.outputs.atomic_output` (never over the database or a file of the same
+    command, whole or not at all, one-line errors).
+
+    In CSV, text cells a spreadsheet would run as a formula get a leading apostrophe
+    (:func:`patron.outputs.guard_formulas`) unless ``csv_safe_cells`` is false (default: the
+    setting ``PATRON_CSV_SAFE``, or ``patron --csv-raw``). Parquet is written as it is."""
     p = Path(path)
-    if p.parent and not p.parent.exists():
-        raise InputError(f"{p}: folder {p.parent} does not exist")
-    if p.suffix.lower() in (".parquet", ".pq"):
-        pq.write_table(table, p)
-    else:
-        pacsv.write_csv(table, p)
+    parquet = p.suffix.lower() in (".parquet", ".pq")
+    with atomic_output(p, avoid=avoid) as target:
+        if parquet:
+            pq.write_table(table, target)
+        else:
+            pacsv.write_csv(guard_formulas(table) if csv_safe(csv_safe_cells) else table, target)
     return p
 
 
@@ -29,6 +38,7 @@ def read_table(path: str | os.PathLike[str]) -> pa.Table:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
+    note_file(p)
     try:
         if p.suffix.lower() in (".parquet", ".pq"):
             return pq.read_table(p)

@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from patron.evaluation import HoldoutComparison
+from patron.outputs import atomic_output, output_folder
 
 
 def _grid(model_fn: Any, *, max_frequency: int, T: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -110,11 +111,12 @@ def html_page(title: str, figures: Sequence[tuple[str, Figure]], *, tables: Sequ
 
 def write_figures(folder: str | os.PathLike[str], figures: Sequence[tuple[str, Figure]]) -> list[Path]:
     """Write each figure as ``<folder>/<name>.png``; returns the paths."""
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(folder)
     paths = []
     for name, fig in figures:
         p = out / f"{name}.png"
-        p.write_bytes(png_bytes(fig))
+        data = png_bytes(fig)
+        with atomic_output(p) as target:
+            target.write_bytes(data)
         paths.append(p)
     return paths

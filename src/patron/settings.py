@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     engine: Literal["duckdb", "spark"] = Field(
         "duckdb", description="Engine for summaries: embedded DuckDB, or Apache Spark (local or a cluster)."
     )
+    csv_safe: bool = Field(
+        True,
+        description="Neutralise CSV cells a spreadsheet would run as formulas (=, +, -, @, tab, CR first) "
+        "with a leading apostrophe; false writes them raw (as `patron --csv-raw`).",
+    )
     spark_master: str | None = Field(
         None, description="Spark master URL, e.g. local[4] or spark://host:7077 (default: local[2], or spark-submit's)."
     )

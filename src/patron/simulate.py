@@ -30,6 +30,7 @@ never on the chunk size used to bound memory.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from patron.outputs import atomic_output
 
 DAYS_PER_WEEK = 7.0
 """Days in one week: the model's time unit is the week, timestamps are calendar days."""
@@ -412,23 +415,24 @@ def write_simulated(
     batches = iter_simulated_batches(
         n_customers, seed=seed, truth=truth_file is not None, **options
     )
-    sink = _Sink(path, TRANSACTIONS_SCHEMA)
-    truth_sink = _Sink(truth_file, TRUTH_SCHEMA) if truth_file is not None else None
     n_rows = 0
     batches_done = 0
     per_batch = _customers_per_batch(options.get("chunk_customers", DEFAULT_CHUNK_CUSTOMERS))
-    try:
-        for item in batches:
-            transactions, truth_batch = item if truth_sink is not None else (item, None)
-            sink.write(transactions)
-            n_rows += transactions.num_rows
+    with ExitStack() as outputs:  # each file renamed into place only when complete
+        sink = _Sink(outputs.enter_context(atomic_output(path)), TRANSACTIONS_SCHEMA)
+        truth_sink = _Sink(outputs.enter_context(atomic_output(truth_file)), TRUTH_SCHEMA) if truth_file is not None else None
+        try:
+            for item in batches:
+                transactions, truth_batch = item if truth_sink is not None else (item, None)
+                sink.write(transactions)
+                n_rows += transactions.num_rows
+                if truth_sink is not None:
+                    truth_sink.write(truth_batch)
+                if progress is not None:
+                    batches_done += 1
+                    progress(min(batches_done * per_batch, int(n_customers)))
+        finally:
+            sink.close()
             if truth_sink is not None:
-                truth_sink.write(truth_batch)
-            if progress is not None:
-                batches_done += 1
-                progress(min(batches_done * per_batch, int(n_customers)))
-    finally:
-        sink.close()
-        if truth_sink is not None:
-            truth_sink.close()
+                truth_sink.close()
     return SimulatedFile(path, int(n_customers), n_rows, truth_file)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from patron.errors import InputError
+from patron.outputs import note_file
 from patron.schema import CONTRACTS, INGESTS_DDL, REJECTS_DDL, ddl
 from patron.settings import get_settings
 
@@ -54,15 +56,51 @@ def service_file(db: str | os.PathLike[str]) -> Path:
     return p.with_name(p.name + ".serve.json")
 
 
-def _served_by(path: str) -> str | None:
-    """A description of the service holding ``path`` (``pid N at http://host:port``), if one is running."""
+def _service_pid(path: str) -> tuple[int, str] | None:
+    """(pid, address) of the running ``patron serve`` of ``path`` per its marker file, if alive."""
     try:
         info = json.loads(service_file(path).read_text(encoding="utf-8"))
         pid = int(info["pid"])
         os.kill(pid, 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return f"pid {pid} at {info.get('url', '?')}"
+    return pid, str(info.get("url", "?"))
+
+
+LOCK_CONFLICT = re.compile(r'Could not set lock on file "(?P<file>[^"]*)": Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)')
+"""DuckDB's text when another process holds the file (it names the program and its PID)."""
+
+COMMAND_LINE_CHARS = 160
+"""At most this many characters of the holder's command line are quoted."""
+
+
+def command_line(pid: int) -> str | None:
+    """The command line of process ``pid`` (``/proc/<pid>/cmdline``), shortened; ``None`` when
+    it cannot be read (another system, the process gone)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    text = " ".join(part.decode("utf-8", "replace") for part in raw.split(b"\0") if part)
+    text = " ".join(text.split())
+    return text[: COMMAND_LINE_CHARS - 3] + "..." if len(text) > COMMAND_LINE_CHARS else (text or None)
+
+
+def lock_conflict(exc: BaseException, path: str | None = None) -> str | None:
+    """One line naming who holds the database when ``exc`` is DuckDB's lock conflict, else
+    ``None``: ``database shop.duckdb is in use by process 4242 (python -m patron ingest ...):
+    ...``; when the holder is a running ``patron serve`` of the file, the line says so."""
+    found = LOCK_CONFLICT.search(str(exc))
+    if found is None:
+        return None
+    db = path or found["file"]
+    pid = int(found["pid"])
+    served = _service_pid(db)
+    cmd = command_line(pid) or found["program"]
+    if served is not None and served[0] == pid:
+        return (f"database {db} is held by patron serve (process {pid} at {served[1]}: {cmd}): send changes through "
+                f"the service (its HTTP API) or stop it first")
+    return f"cannot open database {db}: it is in use by process {pid} ({cmd}); wait for it to finish or stop it, then try again"
 
 
 def open_served(db: str | os.PathLike[str], *, memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -70,6 +108,7 @@ def open_served(db: str | os.PathLike[str], *, memory_limit: str | None = None, 
     :func:`connect` to the same file in this process gets a cursor of it (DuckDB allows one
     writing process per file; inside it, any number of cursors)."""
     path = str(db)
+    note_file(path, "the database")
     try:
         con = duckdb.connect(path)
     except duckdb.IOException as exc:
@@ -91,10 +130,9 @@ def close_served(db: str | os.PathLike[str]) -> None:
 
 
 def _lock_message(path: str, exc: Exception) -> str:
-    holder = _served_by(path)
-    if holder is not None:
-        return (f"database {path} is held by patron serve ({holder}): send changes through the service "
-                f"(its HTTP API) or stop it first")
+    conflict = lock_conflict(exc, path)
+    if conflict is not None:
+        return conflict
     first = str(exc).splitlines()[0]
     return f"cannot open database {path}: {first}"
 
@@ -113,6 +151,7 @@ def connect(
     A read-only open of a file that does not exist is an :class:`InputError`.
     """
     path = str(db if db is not None else get_settings().db)
+    note_file(path, "the database")
     served = _SERVED.get(_key(path)) if path != ":memory:" else None
     if served is not None:  # inside patron serve: a cursor of the served database, never a second open
         cursor = served.cursor()
@@ -268,6 +307,7 @@ def reader(
     is :func:`connect`.
     """
     path = str(db if db is not None else get_settings().db)
+    note_file(path, "the database")
     if path == ":memory:" or _SERVED.get(_key(path)) is not None:
         with connect(path, read_only=True, memory_limit=memory_limit, threads=threads) as con:
             yield con

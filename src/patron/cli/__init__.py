@@ -10,6 +10,8 @@ import duckdb
 
 from patron.cli.app import app
 from patron.errors import PatronError
+from patron.outputs import command_scope
+from patron.store import lock_conflict
 
 COMMAND_MODULES: tuple[str, ...] = (
     "value_commands",  # fit, score, evaluate
@@ -32,7 +34,8 @@ for _module in COMMAND_MODULES:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``patron`` console script; returns the exit code."""
     try:
-        app(args=argv, prog_name="patron")  # standalone: usage errors print and exit 2
+        with command_scope():  # outputs never overwrite the database or a file of the command
+            app(args=argv, prog_name="patron")  # standalone: usage errors print and exit 2
     except PatronError as exc:
         print(f"patron: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -41,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"patron: error: the database engine ran out of memory ({first}); raise PATRON_MEMORY_LIMIT or --memory-limit", file=sys.stderr)
         return 1
     except duckdb.Error as exc:
+        conflict = lock_conflict(exc)  # a lock met after the first open (e.g. an ATTACH)
+        if conflict is not None:
+            print(f"patron: error: {conflict}", file=sys.stderr)
+            return 2
         print(f"patron: error: database engine: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -26,6 +26,17 @@ DbOption = Annotated[str | None, typer.Option("--db", help="DuckDB database file
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of text.")]
 
 
+@app.callback()
+def _options(
+    csv_raw: Annotated[bool, typer.Option("--csv-raw", help="Write CSV cells that begin with =, +, -, @, tab or CR as they are, without the apostrophe that stops spreadsheets running them as formulas (also PATRON_CSV_SAFE=false).")] = False,
+) -> None:
+    """Manage customer relationships by what they are worth."""
+    if csv_raw:
+        from patron.outputs import set_csv_raw
+
+        set_csv_raw()
+
+
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, default=str))
 

@@ -31,7 +31,10 @@ def export_customer_command(
     if out_file is None:
         typer.echo(text)
         return
-    out_file.write_text(text + "\n", encoding="utf-8")
+    from patron.outputs import atomic_output
+
+    with atomic_output(out_file) as target:
+        target.write_text(text + "\n", encoding="utf-8")
     n_rows = sum(len(rows) for rows in doc["tables"].values())
     n_tables = sum(1 for rows in doc["tables"].values() if rows)
     err.print(f"{n_rows:,} rows from {n_tables} tables written to {out_file}")

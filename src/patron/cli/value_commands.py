@@ -225,7 +225,11 @@ def evaluate(
             ]
             tables.append((f"{name}: calibration vs holdout", comp.by_frequency))
         P.write_figures(plots, figures)
-        (plots / "evaluation.html").write_text(P.html_page("patron: model evaluation", figures, tables=tables))
+        from patron.outputs import atomic_output
+
+        page = P.html_page("patron: model evaluation", figures, tables=tables)
+        with atomic_output(plots / "evaluation.html") as target:
+            target.write_text(page, encoding="utf-8")
     if as_json:
         _print_json({name: {"params": f.params_, "log_likelihood": f.log_likelihood_, **c.to_dict()} for name, (f, c) in results.items()})
         return

@@ -41,6 +41,7 @@ from pydantic import (
 from patron.consent.policy import CHANNELS, ContactPolicy, contact_policy
 from patron.consent.times import to_utc_naive
 from patron.errors import InputError
+from patron.outputs import note_file
 
 
 class Campaign(BaseModel):
@@ -142,6 +143,7 @@ def load_campaign(path: str | os.PathLike[str], *, config: Any = None) -> Campai
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such campaign file")
+    note_file(p)
     text = p.read_text(encoding="utf-8")
     suffix = p.suffix.lower()
     try:

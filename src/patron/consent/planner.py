@@ -108,15 +108,15 @@ class Plan:
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Write the table as ``.csv`` or ``.parquet`` (send_at in UTC)."""
+        import pyarrow as pa
+
+        from patron.io import write_table
+
         p = Path(path)
-        frame = self.table.assign(campaign=self.campaign.name, plan_id=self.plan_id)
-        if p.suffix.lower() == ".parquet":
-            frame.to_parquet(p, index=False)
-        elif p.suffix.lower() == ".csv":
-            frame.to_csv(p, index=False)
-        else:
+        if p.suffix.lower() not in (".csv", ".parquet"):
             raise InputError(f"--out {p}: must end in .csv or .parquet")
-        return p
+        frame = self.table.assign(campaign=self.campaign.name, plan_id=self.plan_id)
+        return write_table(pa.Table.from_pandas(frame, preserve_index=False), p)
 
 
 def holdout_draw(seed: int, campaign: str, hashes: pd.Series) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from patron.errors import InputError
+from patron.errors import InputError, OutputError
 from patron.ingest import readers
 from patron.ingest.checks import (
     SourceColumn,
@@ -37,6 +37,7 @@ from patron.ingest.checks import (
     problem_selects,
     quote_literal,
 )
+from patron.outputs import atomic_output, check_output, csv_safe, guard_formulas_sql, note_file
 from patron.schema import CONTRACTS, TableContract
 from patron.settings import get_settings
 from patron.store import connect
@@ -110,6 +111,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Any, *, columns: Sequence[str
         path = Path(source)
         if not path.exists():
             raise InputError(f"{path}: no such file")
+        note_file(path)
         if path.is_dir():
             raise InputError(f"{path}: is a directory, not a file")
         fmt = readers.file_format(path)
@@ -188,6 +190,10 @@ def ingest(
     tolerance = settings.future_tolerance_hours if future_tolerance_hours is None else future_tolerance_hours
     limit = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None) + timedelta(hours=tolerance)
     ingest_id = uuid.uuid4().hex[:16]
+    # The rejects file may be neither the database nor the source: refused before anything is stored.
+    avoid = {db_path: "the database"} | ({source: "the input"} if isinstance(source, str | os.PathLike) else {})
+    if rejects_file is not None:
+        check_output(rejects_file, avoid=avoid, parents=True)
 
     with connect(db_path) as con:
         staged, label = _stage(con, source, columns=columns, delimiter=delimiter, progress=progress)
@@ -201,6 +207,7 @@ def ingest(
             rejects_path = None
             if counts["rejected"]:
                 rejects_path = str(Path(rejects_file or _default_rejects_file(db_path, label, kind)).resolve())
+                check_output(rejects_path, avoid=avoid, parents=True)
             con.execute(
                 "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [ingest_id, label, kind, datetime.now(UTC).replace(tzinfo=None), staged.rows_read, counts["accepted"], counts["rejected"], counts["already_present"], rejects_path],
@@ -210,7 +217,11 @@ def ingest(
             con.execute("ROLLBACK")
             raise
         if rejects_path:
-            _write_rejects(con, ingest_id, rejects_path)
+            try:
+                _write_rejects(con, ingest_id, rejects_path, avoid)
+            except OutputError as exc:
+                raise OutputError(f"{exc}; {label} was stored all the same ({counts['accepted']:,} accepted; the "
+                                  f"{counts['rejected']:,} rejected are in the rejects table, ingest_id {ingest_id})") from None
     result = IngestResult(
         accepted=counts["accepted"], rejected=counts["rejected"], rejects_file=rejects_path,
         already_present=counts["already_present"], updated=counts["updated"], rows_read=staged.rows_read,
@@ -311,12 +322,16 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
     return {"accepted": int(accepted), "rejected": int(rejected), "already_present": int(already), "updated": int(updated)}
 
 
-def _write_rejects(con: duckdb.DuckDBPyConnection, ingest_id: str, path: str) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con.execute(
-        f"""COPY (SELECT "row", "column", value, reason FROM rejects WHERE ingest_id = {quote_literal(ingest_id)}
-        ORDER BY "row", "column") TO {quote_literal(path)} (HEADER, DELIMITER ',')"""
-    )
+def _write_rejects(con: duckdb.DuckDBPyConnection, ingest_id: str, path: str, avoid: dict[Any, str]) -> None:
+    """Write the rejects of ``ingest_id`` as CSV to ``path`` (text cells guarded against formulas
+    unless ``PATRON_CSV_SAFE`` is false; see :mod:`patron.outputs`)."""
+    text = ['"column"', "value", "reason"]
+    cells = [guard_formulas_sql(c) + f" AS {c}" for c in text] if csv_safe() else text
+    with atomic_output(path, avoid=avoid, parents=True) as target:
+        con.execute(
+            f"""COPY (SELECT "row", {', '.join(cells)} FROM rejects WHERE ingest_id = {quote_literal(ingest_id)}
+            ORDER BY "row", "column") TO {quote_literal(str(target))} (HEADER, DELIMITER ',')"""
+        )
 
 
 def _first_reason(db: str, ingest_id: str) -> str:

@@ -377,8 +377,12 @@ class BaseModel:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def save(self, path: str | Path) -> None:
-        """Write :meth:`to_json` to ``path`` (UTF-8)."""
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        """Write :meth:`to_json` to ``path`` (UTF-8), through :func:`patron.outputs.atomic_output`."""
+        from patron.outputs import atomic_output
+
+        text = self.to_json()
+        with atomic_output(path) as target:
+            target.write_text(text, encoding="utf-8")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BaseModel:
@@ -397,6 +401,9 @@ class BaseModel:
     @classmethod
     def load(cls, path: str | Path) -> BaseModel:
         """Read a model written by :meth:`save`."""
+        from patron.outputs import note_file
+
+        note_file(path)
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
     def __repr__(self) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from patron.errors import InputError, NoDataError
 from patron.models import ConvergenceError
+from patron.outputs import atomic_output, check_output
 from patron.report import sections as _builtin  # noqa: F401  (registers the built-in sections)
 from patron.report.html import Section, render_page
 from patron.report.registry import (
@@ -93,7 +94,8 @@ def write_report(db: str | os.PathLike[str] | None, out: str | os.PathLike[str],
     path = Path(out)
     if path.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"--out must end in .html; got {path}")
+    check_output(path, parents=True)  # refused before the work, not after
     text = build_report(db, **kw)  # type: ignore[arg-type]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    with atomic_output(path, parents=True) as target:
+        target.write_text(text, encoding="utf-8")
     return path

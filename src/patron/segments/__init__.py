@@ -38,6 +38,7 @@ from patron.segments.rules import (
     compile_rule,
     quote_identifier,
     quote_string,
+    rule_label,
 )
 from patron.status import STATUSES
 from patron.store import reader, table_exists
@@ -114,13 +115,33 @@ def _compile(con: duckdb.DuckDBPyConnection, text: str, name: str, source: str |
     return compile_rule(text, profile_columns(con, bins=bins), name=name, source=source, known_values=KNOWN_VALUES)
 
 
+ENGINE_RULE_ERRORS = (duckdb.BinderException, duckdb.ParserException, duckdb.ConversionException,
+                      duckdb.OutOfRangeException, duckdb.InvalidInputException)
+"""Errors the engine may raise for a compiled rule that the compiler could not foresee (e.g. a
+date literal such as '2024-01-01x' that only the engine's timestamp parser refuses)."""
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, rules: list[tuple[str, str]]) -> pd.DataFrame:
+    """Run ``sql`` built from the compiled ``rules`` ((label, SQL condition) pairs); an engine
+    error that one rule alone raises is that rule's one-line :class:`RuleError`."""
+    try:
+        return con.sql(sql).df()
+    except ENGINE_RULE_ERRORS as exc:
+        for label, where in rules:
+            try:
+                con.execute(f"SELECT count(*) FROM {PROFILE_TABLE} WHERE {where}").fetchall()
+            except ENGINE_RULE_ERRORS as own:
+                raise RuleError(f"{label}: the database cannot evaluate the rule: {str(own).strip().splitlines()[0]}") from None
+        raise exc from None
+
+
 def evaluate(db: str | os.PathLike[str] | None, rule_text: str, *, name: str = "rule", config: ConfigArg = None, as_of: DateArg = None) -> pd.DataFrame:
     """The customers (column ``customer_id``, sorted) for whom ``rule_text`` is true, evaluated
     by the engine over ``customer_profiles`` (built first when absent or of another ``as_of``)."""
     ensure_profiles(db, as_of=as_of, config=config)
     with reader(db) as con:
         where = _compile(con, rule_text, name, None, config)
-        return con.sql(f"SELECT customer_id FROM {PROFILE_TABLE} WHERE {where} ORDER BY customer_id").df()
+        return _run(con, f"SELECT customer_id FROM {PROFILE_TABLE} WHERE {where} ORDER BY customer_id", [(rule_label(name), where)])
 
 
 def members(db: str | os.PathLike[str] | None, name_or_rule: str, *, config: ConfigArg = None, rules: str | os.PathLike[str] | None = None) -> pd.Series:
@@ -138,7 +159,7 @@ def members(db: str | os.PathLike[str] | None, name_or_rule: str, *, config: Con
             hint = f" (did you mean {close[0]}?)" if close else f"; defined: {', '.join(defs)}"
             raise InputError(f'unknown segment "{word}"{hint}')
         where = _compile(con, text, name, source, config)
-        frame = con.sql(f"SELECT customer_id FROM {PROFILE_TABLE} WHERE {where} ORDER BY customer_id").df()
+        frame = _run(con, f"SELECT customer_id FROM {PROFILE_TABLE} WHERE {where} ORDER BY customer_id", [(rule_label(name, source), where)])
     return frame["customer_id"].rename("customer_id")
 
 
@@ -181,7 +202,8 @@ def segment_table(
     ensure_profiles(db, as_of=as_of, config=config)
     with reader(db) as con:
         compiled = {name: (text, _compile(con, text, name, src, config)) for name, (text, src) in defs.items()}
-        return con.sql(segment_table_sql(compiled)).df()
+        labels = [(rule_label(name, src), compiled[name][1]) for name, (_, src) in defs.items()]
+        return _run(con, segment_table_sql(compiled), labels)
 
 
 from patron.segments.equity import equity_by, equity_over_time  # noqa: E402  (uses ensure_profiles)

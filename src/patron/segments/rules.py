@@ -41,6 +41,10 @@ from patron.errors import InputError
 KEYWORDS = frozenset({"and", "or", "not", "in", "between", "is", "null", "true", "false"})
 """Reserved words of the rule language (case-insensitive)."""
 
+MAX_DEPTH = 64
+"""Deepest nesting of parentheses and ``not`` a rule may have: far beyond any real rule, and well
+inside the recursion limits of this parser and of the SQL engines."""
+
 COMPARISONS = ("<=", ">=", "!=", "<>", "=", "<", ">")
 """Comparison operators, longest first for the tokenizer."""
 
@@ -159,6 +163,7 @@ class _Compiler:
         self.lower = {k.lower(): k for k in columns}
         self.tokens = list(self._tokenize())
         self.i = 0
+        self.depth = 0
 
     # -- errors and tokens ------------------------------------------------------------------
     def fail(self, message: str, pos: int | None = None, hint: str = "") -> RuleError:
@@ -192,6 +197,13 @@ class _Compiler:
             return t.text
         return "the end of the rule" if t.kind == "end" else f'"{t.text}"'
 
+    def number(self, t: Token) -> str:
+        """The SQL of the number token ``t``; one too large for a double (``1e999``) is an error."""
+        sql = _number(t.text)
+        if sql in ("inf", "-inf"):
+            raise self.fail(f"the number {t.text} is out of range (largest: about 1.8e308)", t.pos)
+        return sql
+
     def expect_keyword(self, word: str, after: str) -> Token:
         t = self.next()
         if t.keyword != word:
@@ -223,20 +235,29 @@ class _Compiler:
             parts.append(self.not_expr())
         return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
 
+    def nest(self, t: Token) -> None:
+        """Enter a ``(`` or ``not`` at ``t``; deeper than :data:`MAX_DEPTH` is an error."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(f"the rule is nested more than {MAX_DEPTH} deep (parentheses and not)", t.pos)
+
     def not_expr(self) -> str:
         if self.tok.keyword == "not":
-            self.next()
-            return f"(NOT {self.not_expr()})"
+            self.nest(self.next())
+            inner = self.not_expr()
+            self.depth -= 1
+            return f"(NOT {inner})"
         return self.predicate()
 
     def predicate(self) -> str:
         t = self.tok
         if t.kind == "punct" and t.text == "(":
-            self.next()
+            self.nest(self.next())
             inner = self.or_expr()
             close = self.next()
             if close.text != ")" or close.kind != "punct":
                 raise self.fail(f'expected ")" to close the "(" at character {t.pos}, found {self.describe(close)}', close.pos)
+            self.depth -= 1
             return inner
         if t.kind == "end":
             raise self.fail("expected a condition, found the end of the rule", t.pos)
@@ -289,7 +310,7 @@ class _Compiler:
         """A column, number, quoted string or true/false: (sql, kind, token)."""
         t = self.next()
         if t.kind == "number":
-            return _number(t.text), "number", t
+            return self.number(t), "number", t
         if t.kind == "string":
             q = t.text[0]
             return self.quote(t.text[1:-1].replace(q + q, q)), "text", t
@@ -325,7 +346,7 @@ class _Compiler:
             if t.kind == "word" and t.keyword is None:
                 sql, vkind = self.quote(t.text), "text"  # a bare word in a list is a string
             elif t.kind == "number":
-                sql, vkind = _number(t.text), "number"
+                sql, vkind = self.number(t), "number"
             elif t.kind == "string":
                 sql, vkind = self.quote(t.text[1:-1].replace(t.text[0] * 2, t.text[0])), "text"
             elif t.keyword in ("true", "false"):
@@ -406,5 +427,8 @@ def compile_rule(
     """
     if not isinstance(text, str):
         raise RuleError(f"{rule_label(name, source)}: the rule must be text, got {type(text).__name__}")
-    sql = _Compiler(text, columns, rule_label(name, source), known_values or {}, dialect).compile()
+    try:
+        sql = _Compiler(text, columns, rule_label(name, source), known_values or {}, dialect).compile()
+    except RecursionError:  # MAX_DEPTH keeps well inside the limit; a smaller limit set by a host program
+        raise RuleError(f"{rule_label(name, source)}: the rule is nested too deeply") from None
     return f"COALESCE({sql}, FALSE)"
