@@ -303,7 +303,8 @@ def guard_formulas(table: pa.Table) -> pa.Table:
                               pc.invert(pc.match_substring_regex(column, PLAIN_NUMBER)))
         if not pc.any(risky).as_py():
             continue
-        guarded = pc.if_else(risky, pc.binary_join_element_wise(FORMULA_GUARD, column, ""), column)
+        kind = column.type
+        guarded = pc.if_else(risky, pc.binary_join_element_wise(pa.scalar(FORMULA_GUARD, kind), column, pa.scalar("", kind)), column)
         table = table.set_column(i, pa.field(fld.name, guarded.type, fld.nullable, fld.metadata), guarded)
     return table
 

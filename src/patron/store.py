@@ -151,7 +151,6 @@ def connect(
     A read-only open of a file that does not exist is an :class:`InputError`.
     """
     path = str(db if db is not None else get_settings().db)
-    note_file(path, "the database")
     served = _SERVED.get(_key(path)) if path != ":memory:" else None
     if served is not None:  # inside patron serve: a cursor of the served database, never a second open
         cursor = served.cursor()
@@ -163,6 +162,7 @@ def connect(
         return
     if read_only and path != ":memory:" and not Path(path).exists():
         raise InputError(f"database {path} does not exist: ingest transactions first (patron ingest FILE --db {path})")
+    note_file(path, "the database")  # an output of the command may not overwrite it
     try:
         con = duckdb.connect(path, read_only=read_only)
     except duckdb.IOException as exc:
@@ -307,13 +307,13 @@ def reader(
     is :func:`connect`.
     """
     path = str(db if db is not None else get_settings().db)
-    note_file(path, "the database")
     if path == ":memory:" or _SERVED.get(_key(path)) is not None:
         with connect(path, read_only=True, memory_limit=memory_limit, threads=threads) as con:
             yield con
         return
     if not Path(path).exists():
         raise InputError(f"database {path} does not exist: ingest transactions first (patron ingest FILE --db {path})")
+    note_file(path, "the database")
     cursor = _READER.attach(path, memory_limit, threads)
     try:
         yield cursor
