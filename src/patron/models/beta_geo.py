@@ -34,6 +34,7 @@ __all__ = [
     "negative_log_likelihood",
     "probability_alive",
     "probability_of_n_purchases",
+    "probability_of_purchase",
 ]
 
 A_NEAR_ONE = 1e-4
@@ -289,6 +290,27 @@ def conditional_expected_shifted(t, x, tx, T, r, alpha, a, b, *, shift: int) -> 
     return alive * expected_given_alive(t, r + x, alpha + T, a, b + x + shift)
 
 
+def probability_of_purchase_shifted(t, x, tx, T, r, alpha, a, b, *, shift: int) -> np.ndarray:
+    """P(X(T, T+t) > 0 | x, t_x, T): the chance of at least one purchase in (T, T+t].
+
+    A customer who is alive at T can drop out only right after a purchase, so they make no
+    purchase in (T, T+t] exactly when their Poisson process has no event there: e^(-lambda t).
+    Among the alive, lambda given the history is Gamma(r + x, alpha + T) (the "alive" branch of the
+    likelihood, lambda^x e^(-lambda T) (1-p)^(x+shift), FHL 2005 eq. 3), whose Laplace transform
+    gives E[e^(-lambda t)] = ((alpha+T)/(alpha+T+t))^(r+x). A customer who has dropped out buys
+    nothing, so
+
+        P(X(T, T+t) > 0 | x, t_x, T) = P(alive) [1 - ((alpha+T)/(alpha+T+t))^(r+x)].
+
+    For x = 0 and T = 0 this is 1 - P(X(t) = 0) of FHL 2005 eq. 8.
+    """
+    t, x, tx, T, r, alpha, a, b = _as_float(t, x, tx, T, r, alpha, a, b)
+    alive = probability_alive_shifted(x, tx, T, r, alpha, a, b, shift=shift)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        buys = -np.expm1(-(r + x) * np.log1p(t / (alpha + T)))
+    return alive * np.where(t > 0, buys, 0.0)
+
+
 def probability_of_n_shifted(t, n, r, alpha, a, b, *, shift: int) -> np.ndarray:
     """P(X(t) = n) for a new customer; FHL 2005 eq. 8 for shift=0.
 
@@ -336,6 +358,11 @@ def probability_alive(x, tx, T, r, alpha, a, b) -> np.ndarray:
 def probability_of_n_purchases(t, n, r, alpha, a, b) -> np.ndarray:
     """P(X(t) = n) (FHL 2005 eq. 8)."""
     return probability_of_n_shifted(t, n, r, alpha, a, b, shift=0)
+
+
+def probability_of_purchase(t, x, tx, T, r, alpha, a, b) -> np.ndarray:
+    """P(at least one purchase in (T, T+t] | x, t_x, T) (see :func:`probability_of_purchase_shifted`)."""
+    return probability_of_purchase_shifted(t, x, tx, T, r, alpha, a, b, shift=0)
 
 
 class BetaGeo(BaseModel):
@@ -395,3 +422,9 @@ class BetaGeo(BaseModel):
     def probability_of_n_purchases(self, t: Any, n: Any) -> np.ndarray:
         """P(X(t) = n) for a newly acquired customer."""
         return probability_of_n_shifted(t, n, *self._params(), shift=self._shift)
+
+    def conditional_probability_of_purchase(self, t: Any, frequency: Any, recency: Any,
+                                            T: Any) -> np.ndarray:
+        """P(at least one purchase in (T, T+t] | x, t_x, T); ``t`` in the unit of T."""
+        return probability_of_purchase_shifted(t, frequency, recency, T, *self._params(),
+                                               shift=self._shift)

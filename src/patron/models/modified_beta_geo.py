@@ -19,6 +19,7 @@ from .beta_geo import (
     expected_given_alive,
     probability_alive_shifted,
     probability_of_n_shifted,
+    probability_of_purchase_shifted,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "expected_purchases_if_alive",
     "probability_alive",
     "probability_of_n_purchases",
+    "probability_of_purchase",
 ]
 
 _SHIFT = 1
@@ -65,6 +67,13 @@ def probability_of_n_purchases(t, n, r, alpha, a, b) -> np.ndarray:
     """P(X(t) = n) = B(a, b+n+1)/B(a,b) NB(n; r, alpha/(alpha+t))
     + B(a+1, b+n)/B(a,b) P(NB >= n) (derived as FHL 2005 eq. 8 with the extra dropout chance)."""
     return probability_of_n_shifted(t, n, r, alpha, a, b, shift=_SHIFT)
+
+
+def probability_of_purchase(t, x, tx, T, r, alpha, a, b) -> np.ndarray:
+    """P(at least one purchase in (T, T+t] | x, t_x, T) = P(alive) [1 - ((alpha+T)/(alpha+T+t))^(r+x)]:
+    the BG/NBD derivation (:func:`patron.models.beta_geo.probability_of_purchase_shifted`), whose
+    alive branch is (1-p)^(x+1) lambda^x e^(-lambda T) here, so lambda is again Gamma(r+x, alpha+T)."""
+    return probability_of_purchase_shifted(t, x, tx, T, r, alpha, a, b, shift=_SHIFT)
 
 
 class ModifiedBetaGeo(BetaGeo):

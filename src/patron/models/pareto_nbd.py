@@ -42,6 +42,7 @@ __all__ = [
     "log_likelihood",
     "negative_log_likelihood",
     "probability_alive",
+    "probability_of_purchase",
 ]
 
 QUADRATURE_NODES = 64
@@ -251,6 +252,46 @@ def conditional_expected_purchases(t, frequency, recency, T, r, alpha, s, beta) 
     return alive * (r + x) / (alpha + T) * (beta + T) * _mean_factor(t, beta + T, s)
 
 
+PURCHASE_NODES = 48
+"""Gauss-Legendre nodes of the one-dimensional integral in :func:`probability_of_purchase`."""
+
+PURCHASE_TAIL = 40.0
+"""Upper limit of that integral in w = -log(1 - F): beyond it the integrand is below e^-40 ~ 4e-18."""
+
+
+def probability_of_purchase(t, frequency, recency, T, r, alpha, s, beta) -> np.ndarray:
+    """P(X(T, T+t) > 0 | x, t_x, T): the chance of at least one purchase in (T, T+t].
+
+    Alive at T with rates (lambda, mu), the first purchase comes before death and before T + t
+    with probability int_0^t lambda e^(-(lambda+mu) u) du. Among the alive, lambda and mu given
+    the history are independent, Gamma(r+x, alpha+T) and Gamma(s, beta+T) (the alive term of the
+    likelihood, lambda^x e^(-(lambda+mu) T)), so with A = alpha+T, B = beta+T, k = r+x
+
+        P(X > 0 | alive) = int_0^t E[lambda e^(-lambda u)] E[e^(-mu u)] du
+                         = int_0^t k/A (A/(A+u))^(k+1) (B/(B+u))^s du
+                         = int_0^W e^(-w) (B/(B+u(w)))^s dw,
+
+    after F = 1 - (A/(A+u))^k and w = -log(1 - F): u(w) = A (e^(w/k) - 1), W = k log(1 + t/A).
+    The last form has a smooth, bounded integrand and is evaluated with a :data:`PURCHASE_NODES`-point
+    Gauss-Legendre rule on [0, min(W, :data:`PURCHASE_TAIL`)]. The result is P(alive) times it.
+    """
+    t, x, tx, T, r, alpha, s, beta = _as_float(t, frequency, recency, T, r, alpha, s, beta)
+    alive = probability_alive(x, tx, T, r, alpha, s, beta)
+    t, x, T, r, alpha, s, beta = np.broadcast_arrays(t, x, T, r, alpha, s, beta)
+    A, B, k = alpha + T, beta + T, r + x
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        top = np.minimum(k * np.log1p(np.maximum(t, 0.0) / A), PURCHASE_TAIL)
+        w = top[..., None] * _PURCHASE_NODES
+        u = A[..., None] * np.expm1(w / k[..., None])
+        g = np.exp(-w - s[..., None] * np.log1p(u / B[..., None]))
+    return alive * top * (g @ _PURCHASE_WEIGHTS)
+
+
+_PURCHASE_GL_X, _PURCHASE_GL_W = np.polynomial.legendre.leggauss(PURCHASE_NODES)
+_PURCHASE_NODES = 0.5 * (_PURCHASE_GL_X + 1.0)
+_PURCHASE_WEIGHTS = 0.5 * _PURCHASE_GL_W
+
+
 class ParetoNBD(BaseModel):
     """Pareto/NBD model (SMC 1987). Parameters ``r, alpha, s, beta``; times in the unit of ``T``.
 
@@ -307,3 +348,8 @@ class ParetoNBD(BaseModel):
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """P(alive at T | x, t_x, T)."""
         return probability_alive(frequency, recency, T, *self._params())
+
+    def conditional_probability_of_purchase(self, t: Any, frequency: Any, recency: Any,
+                                            T: Any) -> np.ndarray:
+        """P(at least one purchase in (T, T+t] | x, t_x, T); ``t`` in the unit of T."""
+        return probability_of_purchase(t, frequency, recency, T, *self._params())
