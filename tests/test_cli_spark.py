@@ -110,8 +110,9 @@ def test_status_engine_spark_counts_equal_duckdb(tmp_path):
     assert got["customers"] == want["customers"] == 2357
     for g, w in zip(got["statuses"], want["statuses"], strict=True):
         assert g["status"] == w["status"] and g["count"] == w["count"], (g, w)
-        if w["mean_probability_alive"] is not None:
-            assert g["mean_probability_alive"] == pytest.approx(w["mean_probability_alive"], rel=1e-9)
+        for key in ("mean_probability_purchase", "mean_probability_alive"):
+            if w[key] is not None:
+                assert g[key] == pytest.approx(w[key], rel=1e-9)
 
 
 def test_ingest_engine_spark_writes_parquet_and_rejects(tmp_path):

@@ -221,10 +221,12 @@ def test_equity_shares_of_a_partition_sum_to_one(profiles_db):
 
 
 def test_members_by_name_or_rule(profiles_db):
-    # built-in champions: R, F and M scores all >= 4 -> c01 (555) and c02 (544); c03 has M = 3.
+    # built-in champions: R, F and M scores all >= 4 and new/active/cooling -> c01 (555) and c02 (544);
+    # c03 has M = 3, c04 R = 2.
     assert members(profiles_db, "champions").tolist() == ["c01", "c02"]
     assert members(profiles_db, "clv > 100 and status in [active, cooling]").tolist() == ["c01", "c02", "c03"]
-    assert members(profiles_db, "rfm_cell = 'lost'").tolist() == ["c05", "c07", "c10"]
+    # the cell lost: lapsed or lost, frequency score 1-2 -> c07 (lost, F1), c10 (lapsed, F1); c05 is at_risk
+    assert members(profiles_db, "rfm_cell = 'lost'").tolist() == ["c07", "c10"]
     assert members(profiles_db, "returned").tolist() == []  # a true/false column is a rule (all NULL here)
     with pytest.raises(InputError, match=r'^unknown segment "champs" \(did you mean champions\?\)$'):
         members(profiles_db, "champs")
@@ -236,9 +238,12 @@ def test_equity_by_column_and_rfm_cell(profiles_db):
     assert by_cat["customers"].tolist() == [4, 4, 2]
     assert abs(by_cat["equity_share"].sum() - 1.0) < SHARE_TOLERANCE
     cells = {(k if isinstance(k, str) else None): v for k, v in equity_by(profiles_db, "rfm_cell").set_index("rfm_cell")["equity"].items()}
-    # champions c01-c03 (R,F >= 4); cant_lose_them c04 (R2 F5); lost c05, c07, c10; hibernating c06
-    # (R1 F3); new_customers c08 (R5 F1); prospects no cell.
-    assert cells == {"champions": 850.0, "cant_lose_them": 100.0, "lost": 60.0, "new_customers": 60.0, "hibernating": 30.0, None: 0.0}
+    # recency level from the status (new/active high, cooling/at_risk mid, lapsed/lost low), frequency
+    # from the score (1-2 low, 3 mid, 4-5 high): champions c01, c02 (active, F5/F4); cant_lose_them
+    # c03 (cooling F4), c04 (at_risk F5); about_to_sleep c05 (at_risk F2); hibernating c06 (lapsed F3);
+    # lost c07 (lost F1), c10 (lapsed F1); new_customers c08 (new F1); prospects no cell.
+    assert cells == {"champions": 700.0, "cant_lose_them": 250.0, "about_to_sleep": 50.0, "hibernating": 30.0, "lost": 10.0,
+                     "new_customers": 60.0, None: 0.0}
     with pytest.raises(InputError, match="did you mean clv"):
         equity_by(profiles_db, "clvv")
 
@@ -311,7 +316,7 @@ def test_docs_describe_every_column_segment_cell_and_setting():
         assert header in text
         for field in model.model_fields:
             assert f"{field} = " in text, field
-    for command in ("patron profiles", "patron segments", "patron equity --by", "patron equity --over-time"):
+    for command in ("patron profiles", "patron segments", "patron equity --by", "patron equity --over-time", "patron backtest segments --as-of"):
         assert command in text, command
 
 

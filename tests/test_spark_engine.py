@@ -264,7 +264,7 @@ def cdnow_db(cdnow, tmp_path_factory) -> tuple[str, str]:
 
 
 def test_status_on_spark_same_as_duckdb(spark, cdnow_db, cdnow_parquet):
-    """Every customer's status, reason and P(alive) from Spark equal relationship_status's."""
+    """Every customer's status, reason, P(purchase) and P(alive) from Spark equal relationship_status's."""
     from patron.engines.spark_status import status_spark
     from patron.status import relationship_status
 
@@ -275,7 +275,8 @@ def test_status_on_spark_same_as_duckdb(spark, cdnow_db, cdnow_parquet):
     assert (got["status"] == "prospect").sum() == 25 and got["status"].nunique() >= 5
     assert (got["status"].to_numpy() == expected["status"].to_numpy()).all()
     assert (got["status_reason"].to_numpy() == expected["status_reason"].to_numpy()).all()
-    for col in ("probability_alive", "probability_alive_before", "expected_purchases", "days_since_last_purchase"):
+    for col in ("probability_purchase", "probability_purchase_before", "probability_alive", "probability_alive_before",
+                "expected_purchases", "days_since_last_purchase"):
         np.testing.assert_allclose(got[col].to_numpy(float), expected[col].to_numpy(float), rtol=SCORE_REL_TOLERANCE,
                                    equal_nan=True, err_msg=col)
 

@@ -32,25 +32,26 @@ PARAMS = {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259}
 FROM, TO = date(2024, 3, 31), date(2024, 6, 30)
 
 # purchases, and the status at FROM and at TO under the default rules, worked out by hand
-# (P(alive) by FHL 2005 eq. 11 with PARAMS, weeks = days / 7):
+# (q = P(a purchase in the next 26 weeks) = P(alive) [1 - ((alpha+T)/(alpha+T+26))^(r+x)], P(alive)
+# by FHL 2005 eq. 11 with PARAMS, weeks = days / 7):
 BASE: dict[str, tuple[list[str], str, str]] = {
-    # one purchase 16 days before FROM: new; 107 days before TO: not new, expected purchases fell
-    # from E[Y|x=0, T=17 d] to E[Y|x=0, T=107 d], more than 25%: cooling
-    "a": (["2024-03-15"], "new", "cooling"),
-    # 121 days at FROM (not new; expected purchases fell > 25% since 31 days): cooling; 212 days at TO > 180: at_risk
-    "b": (["2023-12-01"], "cooling", "at_risk"),
-    # 304 days at FROM > 180: at_risk; 395 days at TO > 365: lapsed
-    "c1": (["2023-06-01"], "at_risk", "lapsed"),
-    "c2": (["2023-06-01"], "at_risk", "lapsed"),
-    # at_risk at FROM, buys again 10 days before TO: x=1, t_x=55.0 w, T=56.4 w, P(alive) 0.75; came back
-    "d": (["2023-06-01", "2024-06-20"], "at_risk", "active"),
+    # one purchase 16 days before FROM: new; 107 days before TO: q 0.185 < 0.2 and 107 days > 90: lapsed
+    "a": (["2024-03-15"], "new", "lapsed"),
+    # 121 days at FROM: q 0.174, lapsed; 212 days at TO: q 0.127 < 0.15, one purchase only: lost
+    "b": (["2023-12-01"], "lapsed", "lost"),
+    # 304 days at FROM: q 0.100 < 0.15, one purchase only: lost, and still lost
+    "c1": (["2023-06-01"], "lost", "lost"),
+    "c2": (["2023-06-01"], "lost", "lost"),
+    # lost at FROM, buys again 10 days before TO after 385 days: x=1, q 0.267 in [0.2, 0.3): at_risk (came back)
+    "d": (["2023-06-01", "2024-06-20"], "lost", "at_risk"),
     # first purchase between the dates (60 days before TO): not yet a customer, then new
     "e": (["2024-05-01"], NOT_YET, "new"),
-    # 820 days at FROM > 730: lost, and still lost
+    # 820 days at FROM: lost, and still lost
     "h": (["2022-01-01"], "lost", "lost"),
-    # monthly: at FROM x=3, t_x=12.9 w, T=14.4 w, 11 days since last: P(alive) 0.93, active;
-    # at TO 102 days silent, T=27.4 w: P(alive) 1/(1 + a/(b+2) (31.84/17.27)^3.24) = 0.435 < 0.5: at_risk
-    "j": (["2023-12-21", "2024-01-20", "2024-02-19", "2024-03-20"], "active", "at_risk"),
+    # monthly: at FROM x=3, 11 days since the last: q 0.759, active; at TO 102 days silent: q 0.372: cooling
+    "j": (["2023-12-21", "2024-01-20", "2024-02-19", "2024-03-20"], "active", "cooling"),
+    # every 3 weeks: at FROM x=4, 21 days since the last: q 0.750, active; at TO 112 days silent: q 0.253: at_risk
+    "k": (["2023-12-17", "2024-01-07", "2024-01-28", "2024-02-18", "2024-03-10"], "active", "at_risk"),
 }
 PEOPLE = {"f": (None, "prospect", "prospect"), "g": ("2024-05-01", NOT_YET, "prospect")}
 """Known people without purchases: first_seen, status at FROM, status at TO."""
@@ -78,12 +79,12 @@ def test_migration_matrix_hand_counts(base_db):
     assert list(m.index) == [NOT_YET, *STATUSES] and list(m.columns) == list(STATUSES)
     expected = pd.DataFrame(0, index=m.index, columns=m.columns)
     for row, col, n in [
-        ("new", "cooling", 1), ("cooling", "at_risk", 1), ("at_risk", "lapsed", 2), ("at_risk", "active", 1),
-        (NOT_YET, "new", 1), ("lost", "lost", 1), ("active", "at_risk", 1), ("prospect", "prospect", 1), (NOT_YET, "prospect", 1),
+        ("new", "lapsed", 1), ("lapsed", "lost", 1), ("lost", "lost", 3), ("lost", "at_risk", 1), (NOT_YET, "new", 1),
+        ("active", "cooling", 1), ("active", "at_risk", 1), ("prospect", "prospect", 1), (NOT_YET, "prospect", 1),
     ]:
         expected.loc[row, col] = n
     pd.testing.assert_frame_equal(m, expected, check_names=False)
-    assert migration_flows(m) == {"active_to_at_risk": 1, "slipped": 2, "came_back": 1, "acquired": 1, "unchanged": 2}
+    assert migration_flows(m) == {"active_to_at_risk": 1, "slipped": 2, "came_back": 1, "acquired": 1, "unchanged": 4}
 
 
 def test_status_history_month_ends(base_db):
@@ -91,7 +92,7 @@ def test_status_history_month_ends(base_db):
     assert sorted(h["as_of"].unique()) == [date(2024, 3, 31), date(2024, 4, 30), date(2024, 5, 31), date(2024, 6, 30)]
     assert list(h.columns) == ["as_of", "customer_id", "status", "probability_alive"]
     at = h.set_index(["as_of", "customer_id"])["status"]
-    assert at[(FROM, "j")] == "active" and at[(TO, "j")] == "at_risk"
+    assert at[(FROM, "j")] == "active" and at[(TO, "j")] == "cooling"
     assert (FROM, "e") not in at.index and at[(date(2024, 5, 31), "e")] == "new"
     assert h.groupby("as_of").size().to_dict()[TO] == len(BASE) + len(PEOPLE)
 
@@ -124,15 +125,15 @@ def test_cli_status_and_migration(base_db, tmp_path, capsys, monkeypatch):
     assert written.set_index("customer_id")["status"].to_dict() == {cid: v[2] for cid, v in {**BASE, **PEOPLE}.items()}
     assert main(["status", "--db", base_db, "--as-of", str(TO), "--model-file", fixed, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["customers"] == 10 and [s["status"] for s in info["statuses"]] == list(STATUSES)
+    assert info["customers"] == 11 and [s["status"] for s in info["statuses"]] == list(STATUSES)
     counts = {s["status"]: s["count"] for s in info["statuses"]}
-    assert counts == {"prospect": 2, "new": 1, "active": 1, "cooling": 1, "at_risk": 2, "lapsed": 2, "lost": 1}
+    assert counts == {"prospect": 2, "new": 1, "active": 0, "cooling": 1, "at_risk": 2, "lapsed": 1, "lost": 4}
     assert main(["migration", "--db", base_db, "--from", str(FROM), "--to", str(TO), "--model-file", fixed, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["matrix"]["at_risk"]["lapsed"] == 2 and info["matrix"][NOT_YET]["new"] == 1
+    assert info["matrix"]["lost"]["lost"] == 3 and info["matrix"][NOT_YET]["new"] == 1
     assert info["matrix"]["active"]["at_risk"] == 1 and info["flows"]["came_back"] == 1
     assert main(["migration", "--db", base_db, "--from", str(FROM), "--to", str(TO), "--model-file", fixed]) == 0
-    assert "came back (at_risk/lapsed/lost -> new/active): 1" in " ".join(capsys.readouterr().out.split())
+    assert "came back (at_risk/lapsed/lost -> a better status): 1" in " ".join(capsys.readouterr().out.split())
 
 
 @pytest.mark.parametrize(
@@ -185,5 +186,5 @@ def test_docs_describe_every_rule_and_status():
         assert f"{field.default:g}" in text, name
     for status in STATUSES:
         assert f"`{status}`" in text, status
-    for command in ("patron status", "patron migration"):
+    for command in ("patron status", "patron migration", "patron backtest status --as-of"):
         assert command in text

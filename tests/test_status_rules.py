@@ -18,30 +18,26 @@ AS_OF, BEFORE = date(2024, 6, 30), date(2024, 4, 1)
 
 def expected_status(row: dict, r: StatusRules) -> str:
     """docs/status.md, "Order of evaluation", one customer at a time."""
-    p, pb, e, eb = row["probability_alive"], row["probability_alive_before"], row["expected_purchases"], row["expected_purchases_before"]
+    q, repeat = row["probability_purchase"], row["frequency"] > 0
     last, first = row["days_since_last_purchase"], row["days_since_first_purchase"]
-    if p < r.lost_probability_alive or last > r.lost_days:
+    if q < r.lost_probability and last > r.lapsed_days and (not repeat or last > r.lost_days):
         return "lost"
-    if p < r.lapsed_probability_alive or last > r.lapsed_days:
+    if q < r.lapsed_probability and last > r.lapsed_days:
         return "lapsed"
     if first <= r.new_days:
         return "new"
-    if p < r.at_risk_probability_alive or last > r.at_risk_days:
+    if q < r.at_risk_probability:
         return "at_risk"
-    fell_p = row["frequency_before"] > 0 and pb > 0 and (pb - p) / pb > r.cooling_relative_drop
-    fell_e = eb > 0 and (eb - e) / eb > r.cooling_relative_drop
-    if fell_p or fell_e:
+    if q < r.active_probability:
         return "cooling"
     return "active"
 
 
 customer = st.fixed_dictionaries(
     {
-        "probability_alive": st.floats(0, 1),
-        "probability_alive_before": st.one_of(st.just(float("nan")), st.floats(0, 1)),
-        "expected_purchases": st.floats(0, 20),
-        "expected_purchases_before": st.one_of(st.just(float("nan")), st.floats(0, 20)),
-        "frequency_before": st.sampled_from([0.0, 1.0, 5.0]),
+        "probability_purchase": st.sampled_from([0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0]) | st.floats(0, 1),
+        "probability_purchase_before": st.one_of(st.just(float("nan")), st.floats(0, 1)),
+        "frequency": st.sampled_from([0.0, 1.0, 5.0]),
         "days_since_last_purchase": st.integers(0, 1000).map(float),
         "gap": st.integers(0, 400),
     }
@@ -50,12 +46,11 @@ customer = st.fixed_dictionaries(
 
 @st.composite
 def rules(draw) -> StatusRules:
-    p = sorted(draw(st.lists(st.sampled_from([0.05, 0.1, 0.3, 0.5, 0.7]), min_size=3, max_size=3)))
-    d = sorted(draw(st.lists(st.integers(1, 900), min_size=3, max_size=3)), reverse=True)
+    p = sorted(draw(st.lists(st.sampled_from([0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.7]), min_size=4, max_size=4)))
+    d = sorted(draw(st.lists(st.integers(0, 900), min_size=2, max_size=2)), reverse=True)
     return StatusRules(
-        new_days=draw(st.integers(0, 200)), lost_probability_alive=p[0], lapsed_probability_alive=p[1],
-        at_risk_probability_alive=p[2], lost_days=d[0], lapsed_days=d[1], at_risk_days=d[2],
-        cooling_relative_drop=draw(st.sampled_from([0.1, 0.25, 0.5])),
+        new_days=draw(st.integers(0, 200)), lost_probability=p[0], lapsed_probability=p[1], at_risk_probability=p[2],
+        active_probability=p[3], lost_days=d[0], lapsed_days=d[1], horizon_weeks=draw(st.sampled_from([4.0, 26.0, 52.0])),
     )
 
 
@@ -70,13 +65,14 @@ def test_classify_follows_the_documented_precedence(rows, r):
         assert isinstance(text, str) and f"({s.replace('_', ' ')})" in text
 
 
-def test_reason_names_both_triggers():
-    frame = pd.DataFrame({"probability_alive": [0.05], "probability_alive_before": [np.nan], "expected_purchases": [0.1],
-                          "expected_purchases_before": [np.nan], "frequency_before": [0.0],
-                          "days_since_last_purchase": [800.0], "days_since_first_purchase": [900.0]})
-    status, reason = classify(frame, StatusRules(), as_of=AS_OF, before=BEFORE)
-    assert status[0] == "lost"
-    assert reason[0] == "P(alive) 0.050 < 0.1 and 800 days since last purchase > 730 (lost)"
+def test_reason_names_the_horizon_and_the_trend():
+    frame = pd.DataFrame({"probability_purchase": [0.05, 0.4], "probability_purchase_before": [np.nan, 0.6],
+                          "frequency": [3.0, 2.0], "days_since_last_purchase": [800.0, 30.0],
+                          "days_since_first_purchase": [900.0, 300.0]})
+    status, reason = classify(frame, StatusRules(horizon_weeks=13), as_of=AS_OF, before=BEFORE)
+    assert list(status) == ["lost", "cooling"]
+    assert reason[0] == "P(purchase in 13 weeks) 0.050 < 0.15 and 800 days since last purchase > 365 (lost)"
+    assert reason[1] == "P(purchase in 13 weeks) 0.400 < 0.5 (cooling); 30 days since last purchase; 0.600 on 2024-04-01"
 
 
 def test_prospects_sql_is_the_same_for_both_engines():

@@ -1,23 +1,28 @@
 """Relationship status: where each customer stands as of a date, and the numbers that put them there.
 
 Statuses (:data:`STATUSES`) are ``prospect, new, active, cooling, at_risk, lapsed, lost``. They are
-assigned from the customer's purchase dates and a buy-till-you-die model (BG/NBD by default) by
-the rules of the ``[status]`` section of the rules file (:class:`StatusRules`), evaluated in the
-order :data:`PRECEDENCE`: the first rule that matches wins.
+assigned by the rules of the ``[status]`` section of the rules file (:class:`StatusRules`),
+evaluated in the order :data:`PRECEDENCE` (the first rule that matches wins), from one number the
+model gives every buyer and two calendar facts:
 
-Definitions (``as_of`` is a date; all purchase data up to and including it):
-
+* ``probability_purchase``: P(at least one purchase in the ``horizon_weeks`` weeks after
+  ``as_of``) from a buy-till-you-die model (BG/NBD by default) fitted on the weekly summary
+  ``patron.summary(db, period="W", end=as_of)`` (BG/NBD: P(alive) [1 - ((alpha+T)/(alpha+T+t))^(r+x)],
+  :func:`patron.models.beta_geo.probability_of_purchase`). It falls with time since the last
+  purchase for everyone, one-time buyers included (whose P(alive) is 1 by construction);
 * ``days_since_first_purchase`` / ``days_since_last_purchase``: whole days from the day of the
-  first / last purchase to ``as_of``.
-* ``probability_alive``: P(alive at ``as_of``) from the model (BG/NBD: Fader, Hardie & Lee 2005,
-  eq. 11) on the weekly summary ``patron.summary(db, period="W", end=as_of)``.
-* ``expected_purchases``: expected purchases in the :data:`HORIZON_WEEKS` weeks after ``as_of``.
-* ``probability_alive_before`` / ``expected_purchases_before``: the same, with the *same fitted
-  parameters*, from the summary as of ``as_of - cooling_lookback_days`` (what the model said then
-  with the history known then); missing for customers who had not bought by that day.
+  first / last purchase to ``as_of``;
+* ``frequency``: repeat purchases; a repeat buyer (``frequency > 0``) is called ``lost`` only after
+  ``lost_days`` without a purchase, because the model's dropout evidence alone (P(alive)) proved
+  too pessimistic for them on real data (docs/status.md, "Why").
+
+``probability_alive`` (P(alive at as_of)) and ``expected_purchases`` (next :data:`HORIZON_WEEKS`
+weeks) are reported beside it; the ``_before`` columns hold the same numbers with the *same fitted
+parameters* from the summary as of ``as_of - lookback_days`` (the trend shown in the reasons),
+missing for customers who had not bought by that day.
 
 The per-customer rules run vectorised (``numpy.select``); history and migration matrices are in
-:mod:`patron.status_history`.
+:mod:`patron.status_history`, backtests against what customers did next in :mod:`patron.backtest`.
 """
 
 from __future__ import annotations
@@ -29,82 +34,36 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel as PydanticModel
-from pydantic import ConfigDict, Field, model_validator
 
-from patron.config import section
 from patron.errors import InputError, NoDataError
 from patron.models import MODELS
 from patron.models import BaseModel as TransactionModel
 from patron.settings import get_settings
 from patron.sql.dialect import DUCKDB, Dialect
+from patron.status_rules import (  # noqa: F401  (re-exported: the rules are part of this API)
+    NO_MARKETING_STATUSES,
+    PRECEDENCE,
+    STATUSES,
+    StatusRules,
+    classify,
+    status_rules,
+)
 from patron.store import reader, table_exists
 from patron.summary import summary
-
-STATUSES: tuple[str, ...] = ("prospect", "new", "active", "cooling", "at_risk", "lapsed", "lost")
-"""Every status, from the start of a relationship to its end (the order tables are shown in)."""
-
-PRECEDENCE: tuple[str, ...] = ("prospect", "lost", "lapsed", "new", "at_risk", "cooling", "active")
-"""Order in which the rules are evaluated; the first match wins (``active`` when none matches)."""
 
 HORIZON_WEEKS: float = 52.0
 """Horizon of ``expected_purchases``, in weeks."""
 
 TRANSACTION_MODELS: tuple[str, ...] = ("bgnbd", "mbgnbd", "pareto")
-"""Models that give P(alive) and expected purchases from (frequency, recency, T)."""
+"""Models that give P(alive), P(purchase) and expected purchases from (frequency, recency, T)."""
 
 STATUS_COLUMNS: tuple[str, ...] = (
-    "customer_id", "as_of", "status", "status_reason", "probability_alive", "probability_alive_before",
-    "expected_purchases", "expected_purchases_before", "days_since_first_purchase", "days_since_last_purchase",
-    "first_purchase", "last_purchase", "n_orders", "frequency", "recency", "T",
+    "customer_id", "as_of", "status", "status_reason", "probability_purchase", "probability_purchase_before",
+    "probability_alive", "probability_alive_before", "expected_purchases", "expected_purchases_before",
+    "days_since_first_purchase", "days_since_last_purchase", "first_purchase", "last_purchase", "n_orders",
+    "frequency", "recency", "T",
 )
 """Columns of :func:`relationship_status`, in order."""
-
-
-class StatusRules(PydanticModel):
-    """The ``[status]`` section of the rules file: thresholds of each relationship status.
-
-    Probability thresholds are compared strictly (``P(alive) < threshold``), day limits strictly
-    (``days since last purchase > limit``); ``new`` is inclusive (``<= new_days``).
-    """
-
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-    new_days: int = Field(90, ge=0)
-    """new: first purchase at most this many days before as_of (days)."""
-    lost_probability_alive: float = Field(0.10, ge=0.0, le=1.0)
-    """lost ("not that into you"): P(alive) below this (probability)."""
-    lost_days: int = Field(730, ge=1)
-    """lost: more than this many days since the last purchase (days)."""
-    lapsed_probability_alive: float = Field(0.30, ge=0.0, le=1.0)
-    """lapsed: P(alive) below this (probability)."""
-    lapsed_days: int = Field(365, ge=1)
-    """lapsed: more than this many days since the last purchase (days)."""
-    at_risk_probability_alive: float = Field(0.50, ge=0.0, le=1.0)
-    """at_risk: P(alive) below this (probability)."""
-    at_risk_days: int = Field(180, ge=1)
-    """at_risk: more than this many days since the last purchase (days)."""
-    cooling_lookback_days: int = Field(90, ge=1)
-    """cooling: compare P(alive) and expected purchases now with their values this many days before as_of (days)."""
-    cooling_relative_drop: float = Field(0.25, gt=0.0, lt=1.0)
-    """cooling: P(alive) or expected purchases fell by more than this share of their earlier value (fraction)."""
-
-    @model_validator(mode="after")
-    def _ordered(self) -> StatusRules:
-        if not self.lost_probability_alive <= self.lapsed_probability_alive <= self.at_risk_probability_alive:
-            raise ValueError("need lost_probability_alive <= lapsed_probability_alive <= at_risk_probability_alive")
-        if not self.lost_days >= self.lapsed_days >= self.at_risk_days:
-            raise ValueError("need lost_days >= lapsed_days >= at_risk_days")
-        return self
-
-
-def status_rules(config: str | os.PathLike[str] | dict[str, Any] | StatusRules | None = None) -> StatusRules:
-    """The ``[status]`` rules from ``config`` (a rules file path, a parsed dict, a
-    :class:`StatusRules`, or ``None`` for ``$PATRON_CONFIG`` / ``./patron.toml`` / defaults)."""
-    if isinstance(config, StatusRules):
-        return config
-    return section("status", StatusRules, config)
-
 
 def parse_date(value: str | date | datetime | None, name: str = "as_of") -> date | None:
     """``value`` as a date (``None`` stays ``None``); a bad text is an :class:`InputError`."""
@@ -199,18 +158,23 @@ def load_model(path: str | os.PathLike[str]) -> TransactionModel:
     return transaction_model(params=fitted)
 
 
-def _predict(tm: TransactionModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def predict(tm: TransactionModel, frame: pd.DataFrame, horizon_weeks: float) -> dict[str, np.ndarray]:
+    """``probability_purchase`` (P(a purchase within ``horizon_weeks``)), ``probability_alive`` and
+    ``expected_purchases`` (next :data:`HORIZON_WEEKS` weeks) for the rows of ``frame`` (a weekly
+    summary with ``frequency, recency, T``)."""
     x, tx, T = (frame[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     if x.size == 0:
-        return np.zeros(0), np.zeros(0)
-    return np.asarray(tm.probability_alive(x, tx, T), dtype=float), np.asarray(
-        tm.conditional_expected_purchases(HORIZON_WEEKS, x, tx, T), dtype=float
-    )
+        return {k: np.zeros(0) for k in ("probability_purchase", "probability_alive", "expected_purchases")}
+    return {
+        "probability_purchase": np.asarray(tm.conditional_probability_of_purchase(horizon_weeks, x, tx, T), dtype=float),
+        "probability_alive": np.asarray(tm.probability_alive(x, tx, T), dtype=float),
+        "expected_purchases": np.asarray(tm.conditional_expected_purchases(HORIZON_WEEKS, x, tx, T), dtype=float),
+    }
 
 
-def _scores_now(scores: Any, now: pd.DataFrame, tm_fallback: Any) -> tuple[np.ndarray, np.ndarray, Any]:
-    """P(alive) and expected purchases for the rows of ``now`` from ``scores`` (a DataFrame or a
-    :class:`patron.value.Scores`); also the model to use for the earlier values, when known."""
+def _scores_now(scores: Any, now: pd.DataFrame) -> tuple[dict[str, np.ndarray], Any]:
+    """P(alive), expected purchases and, when given, P(purchase) for the rows of ``now`` from
+    ``scores`` (a DataFrame or a :class:`patron.value.Scores`); also the scores' model, when known."""
     model = getattr(scores, "transaction_model", None)
     frame = getattr(scores, "customers", scores)
     need = ("customer_id", "probability_alive", "expected_purchases")
@@ -222,97 +186,13 @@ def _scores_now(scores: Any, now: pd.DataFrame, tm_fallback: Any) -> tuple[np.nd
     if missing.any():
         raise InputError(f"scores lack {int(missing.sum()):,} of the {len(ids):,} customers who bought by as_of (e.g. {ids[missing].iloc[0]})")
     sub = keyed.loc[ids]
-    return sub["probability_alive"].to_numpy(dtype=float), sub["expected_purchases"].to_numpy(dtype=float), model or tm_fallback
+    given = [c for c in ("probability_purchase", "probability_alive", "expected_purchases") if c in sub.columns]
+    return {c: sub[c].to_numpy(dtype=float) for c in given}, model
 
 
 def _days(as_of: date, stamps: pd.Series) -> np.ndarray:
     day = pd.to_datetime(stamps).dt.floor("D")
     return (pd.Timestamp(as_of) - day).dt.days.to_numpy(dtype=float)
-
-
-def _f2(values: np.ndarray) -> np.ndarray:
-    return np.char.mod("%.2f", np.asarray(values, dtype=float))
-
-
-def _f3(values: np.ndarray) -> np.ndarray:
-    return np.char.mod("%.3f", np.asarray(values, dtype=float))
-
-
-def _fd(values: np.ndarray) -> np.ndarray:
-    return np.char.mod("%d", np.asarray(values, dtype=float).astype(np.int64))
-
-
-def _join(*parts: Any) -> np.ndarray:
-    out = np.asarray(parts[0], dtype=str)
-    for part in parts[1:]:
-        out = np.char.add(out, np.asarray(part, dtype=str))
-    return out
-
-
-def _either(a_hit: np.ndarray, a: np.ndarray, b_hit: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a``, ``b`` or ``a and b``, by which of the two conditions hold (at least one does)."""
-    return np.where(a_hit & b_hit, _join(a, " and ", b), np.where(a_hit, a, b))
-
-
-def classify(frame: pd.DataFrame, rules: StatusRules, *, as_of: date, before: date) -> tuple[np.ndarray, np.ndarray]:
-    """Status and reason per row of ``frame`` (customers with a purchase by ``as_of``).
-
-    ``frame`` has ``probability_alive(_before)``, ``expected_purchases(_before)``,
-    ``frequency_before``, ``days_since_first_purchase`` and ``days_since_last_purchase``. Rules in :data:`PRECEDENCE`
-    order (prospects are handled by the caller); each reason names the numbers that decided.
-    """
-    p = frame["probability_alive"].to_numpy(dtype=float)
-    pb = frame["probability_alive_before"].to_numpy(dtype=float)
-    e = frame["expected_purchases"].to_numpy(dtype=float)
-    eb = frame["expected_purchases_before"].to_numpy(dtype=float)
-    xb = frame["frequency_before"].to_numpy(dtype=float)
-    first = frame["days_since_first_purchase"].to_numpy(dtype=float)
-    last = frame["days_since_last_purchase"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        # P(alive) of a one-time buyer is 1 by construction (BG/NBD): a fall from it is no sign
-        # of cooling, so the P(alive) part needs a repeat buyer at the lookback date
-        drop_p = np.where((pb > 0) & (xb > 0), (pb - p) / pb, np.nan)
-        drop_e = np.where(eb > 0, (eb - e) / eb, np.nan)
-    r = rules
-    hits = {
-        "lost": (p < r.lost_probability_alive, last > r.lost_days),
-        "lapsed": (p < r.lapsed_probability_alive, last > r.lapsed_days),
-        "at_risk": (p < r.at_risk_probability_alive, last > r.at_risk_days),
-        "cooling": (drop_p > r.cooling_relative_drop, drop_e > r.cooling_relative_drop),
-    }
-    new = first <= r.new_days
-    order = ["lost", "lapsed", "new", "at_risk", "cooling"]
-    conds = [new if s == "new" else hits[s][0] | hits[s][1] for s in order]
-    status = np.select(conds, order, default="active").astype(object)
-    reason = np.empty(status.size, dtype=object)
-    days_txt = lambda m: _join(_fd(last[m]), " days since last purchase")  # noqa: E731
-    for name in ("lost", "lapsed", "at_risk"):
-        m = status == name
-        if not m.any():
-            continue
-        p_hit, d_hit = hits[name][0][m], hits[name][1][m]
-        limit_p, limit_d = getattr(r, f"{name}_probability_alive"), getattr(r, f"{name}_days")
-        by_p = _join("P(alive) ", _f3(p[m]), f" < {limit_p:g}")
-        by_d = _join(days_txt(m), f" > {limit_d}")
-        context = np.where(p_hit, _join("; ", days_txt(m)), _join("; P(alive) ", _f3(p[m])))
-        context = np.where(p_hit & d_hit, "", context)
-        reason[m] = _join(_either(p_hit, by_p, d_hit, by_d), f" ({name.replace('_', ' ')})", context)
-    m = status == "new"
-    if m.any():
-        reason[m] = _join("first purchase ", _fd(first[m]), f" days before {as_of} <= {r.new_days} (new); P(alive) ", _f3(p[m]))
-    m = status == "cooling"
-    if m.any():
-        share = f" > {r.cooling_relative_drop:.0%} since {before}"
-        by_p = _join("P(alive) ", _f3(pb[m]), " -> ", _f3(p[m]), " (-", np.char.mod("%.0f", 100 * drop_p[m]), "%", share, ")")
-        by_e = _join("expected purchases (52 weeks) ", _f2(eb[m]), " -> ", _f2(e[m]), " (-",
-                     np.char.mod("%.0f", 100 * np.nan_to_num(drop_e[m])), "%", share, ")")
-        reason[m] = _join(_either(hits["cooling"][0][m], by_p, hits["cooling"][1][m], by_e), " (cooling)")
-    m = status == "active"
-    if m.any():
-        trend = np.where(np.isnan(pb[m]), f"no purchase history on {before}", f"no drop > {r.cooling_relative_drop:.0%} since {before}")
-        reason[m] = _join("P(alive) ", _f3(p[m]), f" >= {r.at_risk_probability_alive:g}, ", days_txt(m),
-                          f" <= {r.at_risk_days}, ", trend, " (active)")
-    return status, reason
 
 
 def relationship_status(
@@ -336,8 +216,9 @@ def relationship_status(
         Rules file path, parsed dict, or :class:`StatusRules` (see :func:`status_rules`).
     scores
         Optional existing scores to reuse for ``probability_alive`` and ``expected_purchases``
-        (next 52 weeks): a DataFrame with ``customer_id, probability_alive, expected_purchases``
-        or a :class:`patron.value.Scores` (whose model then also gives the earlier values).
+        (next 52 weeks), and ``probability_purchase`` when they have it: a DataFrame with
+        ``customer_id, probability_alive, expected_purchases`` or a :class:`patron.value.Scores`
+        (whose model then gives the other numbers).
     model
         Transaction model fitted on the weekly summary as of ``as_of``: bgnbd, mbgnbd or pareto.
     params
@@ -348,29 +229,38 @@ def relationship_status(
     -------
     Columns :data:`STATUS_COLUMNS`. Prospects have NaN/NaT purchase columns and ``n_orders`` 0.
     """
+    return assess(db, as_of=as_of, config=config, scores=scores, model=model, params=params)[0]
+
+
+def assess(
+    db: str | os.PathLike[str] | None = None,
+    *,
+    as_of: str | date | datetime | None = None,
+    config: str | os.PathLike[str] | dict[str, Any] | StatusRules | None = None,
+    scores: Any = None,
+    model: str = "bgnbd",
+    params: Mapping[str, float] | TransactionModel | None = None,
+) -> tuple[pd.DataFrame, TransactionModel]:
+    """:func:`relationship_status` and the fitted transaction model behind it (for backtests that
+    ask the same model what it expected)."""
     rules = status_rules(config)
     as_of_d = parse_date(as_of) or last_purchase_day(db)
-    before_d = as_of_d - timedelta(days=rules.cooling_lookback_days)
+    before_d = as_of_d - timedelta(days=rules.lookback_days)
     now = summary(db, period="W", end=as_of_d)
-    fitted = None if scores is not None and params is None else transaction_model(model, params, now)
-    if scores is not None:
-        p_now, e_now, fitted = _scores_now(scores, now, fitted)
-        if fitted is None:
-            fitted = transaction_model(model, None, now)
-    else:
-        p_now, e_now = _predict(fitted, now)
+    given, fitted = _scores_now(scores, now) if scores is not None else ({}, None)
+    if params is not None or fitted is None:
+        fitted = transaction_model(model, params, now)
+    numbers = predict(fitted, now, rules.horizon_weeks) | given
     try:
         before = summary(db, period="W", end=before_d)
     except NoDataError:
         before = now.iloc[:0]
-    p_b, e_b = _predict(fitted, before)
-    earlier = pd.DataFrame({"customer_id": before["customer_id"].to_numpy(), "probability_alive_before": p_b,
-                            "expected_purchases_before": e_b, "frequency_before": before["frequency"].to_numpy(dtype=float)})
+    earlier = pd.DataFrame({f"{k}_before": v for k, v in predict(fitted, before, rules.horizon_weeks).items()})
+    earlier["customer_id"] = before["customer_id"].to_numpy()
     out = pd.DataFrame(
         {
             "customer_id": now["customer_id"].to_numpy(),
-            "probability_alive": p_now,
-            "expected_purchases": e_now,
+            **numbers,
             "days_since_first_purchase": _days(as_of_d, now["first_purchase"]),
             "days_since_last_purchase": _days(as_of_d, now["last_purchase"]),
             "first_purchase": now["first_purchase"].to_numpy(),
@@ -391,24 +281,26 @@ def relationship_status(
         out["n_orders"] = out["n_orders"].astype(np.int64)
     out["as_of"] = as_of_d
     out["customer_id"] = out["customer_id"].astype(str)
-    return out[list(STATUS_COLUMNS)]
+    return out[list(STATUS_COLUMNS)], fitted
 
 
 def status_counts(statuses: pd.DataFrame) -> pd.DataFrame:
-    """Count, share and mean P(alive) per status (every status listed, in :data:`STATUSES` order).
+    """Count, share, mean P(purchase) and mean P(alive) per status (every status listed, in
+    :data:`STATUSES` order).
 
-    ``statuses`` has columns ``status`` and ``probability_alive`` (the output of
-    :func:`relationship_status`); ``mean_probability_alive`` is NaN for prospects and empty rows.
+    ``statuses`` has columns ``status``, ``probability_purchase`` and ``probability_alive`` (the
+    output of :func:`relationship_status`); the means are NaN for prospects and empty rows.
     """
     g = statuses.groupby("status", observed=True)
     counts = g.size().reindex(list(STATUSES), fill_value=0).astype(np.int64)
     total = int(counts.sum())
-    mean_p = g["probability_alive"].mean().reindex(list(STATUSES))
+    means = {c: g[c].mean().reindex(list(STATUSES)).to_numpy(dtype=float) for c in ("probability_purchase", "probability_alive")}
     return pd.DataFrame(
         {
             "status": list(STATUSES),
             "count": counts.to_numpy(),
             "share": counts.to_numpy() / total if total else np.zeros(len(STATUSES)),
-            "mean_probability_alive": mean_p.to_numpy(dtype=float),
+            "mean_probability_purchase": means["probability_purchase"],
+            "mean_probability_alive": means["probability_alive"],
         }
     )

@@ -37,7 +37,10 @@ FREQUENCIES: dict[str, str] = {"M": "ME", "Q": "QE", "Y": "YE"}
 SLIPPING_FROM = ("new", "active", "cooling")
 SLIPPING_TO = ("at_risk", "lapsed", "lost")
 BACK_FROM = ("at_risk", "lapsed", "lost")
-BACK_TO = ("new", "active")
+
+LADDER: dict[str, int] = {"lost": 0, "lapsed": 1, "at_risk": 2, "cooling": 3, "active": 4, "new": 4}
+"""Rank of each buyer's status by the chance of buying again (higher is better); ``came_back``
+counts moves from :data:`BACK_FROM` to a higher rank."""
 
 
 def _first_purchase_day(db: str | os.PathLike[str] | None) -> date:
@@ -148,7 +151,8 @@ def migration_flows(matrix: pd.DataFrame) -> dict[str, int]:
 
     * ``active_to_at_risk``: active at the first date, at_risk at the second;
     * ``slipped``: new/active/cooling -> at_risk/lapsed/lost;
-    * ``came_back``: at_risk/lapsed/lost -> new/active;
+    * ``came_back``: at_risk/lapsed/lost -> a status of higher :data:`LADDER` rank (lapsed ->
+      at_risk, at_risk -> cooling, lost -> new, ...);
     * ``acquired``: not yet a customer or a prospect -> any status with a purchase;
     * ``unchanged``: the same status at both dates (the diagonal).
     """
@@ -156,7 +160,7 @@ def migration_flows(matrix: pd.DataFrame) -> dict[str, int]:
     return {
         "active_to_at_risk": int(matrix.loc["active", "at_risk"]),
         "slipped": _block(matrix, SLIPPING_FROM, SLIPPING_TO),
-        "came_back": _block(matrix, BACK_FROM, BACK_TO),
+        "came_back": int(sum(matrix.loc[f, t] for f in BACK_FROM for t in LADDER if LADDER[t] > LADDER[f])),
         "acquired": _block(matrix, (NOT_YET, "prospect"), buying),
         "unchanged": int(sum(matrix.loc[s, s] for s in STATUSES)),
     }

@@ -16,6 +16,7 @@ from patron.store import lock_conflict
 COMMAND_MODULES: tuple[str, ...] = (
     "value_commands",  # fit, score, evaluate
     "status_commands",  # status, migration
+    "backtest_commands",  # backtest status, backtest segments
     "loyalty_commands",  # loyalty, cohorts, profitability
     "segment_commands",  # segments, profiles, equity
     "report_commands",  # report

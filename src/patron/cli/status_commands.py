@@ -34,7 +34,8 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Relationship status of every customer (prospect, new, active, cooling, at_risk, lapsed,
-    lost) as of a date: the distribution, and per customer with reasons in --out.
+    lost) as of a date, set by the model's chance of a purchase within the status horizon: the
+    distribution, and per customer with reasons in --out.
 
     With --engine spark, customers are classified on the executors by the same code and only the
     counts per status come back (--as-of and --transactions are then required)."""
@@ -58,12 +59,16 @@ def status(
         return
     from rich.table import Table
 
+    from patron.status import status_rules
+
+    horizon = status_rules(config).horizon_label()
     t = Table(title=f"Relationship status as of {day}: {n:,} customers", title_justify="left")
-    for name, justify in (("status", "left"), ("customers", "right"), ("share", "right"), ("mean P(alive)", "right")):
+    for name, justify in (("status", "left"), ("customers", "right"), ("share", "right"),
+                          (f"mean P(purchase in {horizon})", "right"), ("mean P(alive)", "right")):
         t.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in counts.itertuples(index=False):
-        p = "" if math.isnan(row.mean_probability_alive) else f"{row.mean_probability_alive:.3f}"
-        t.add_row(row.status, f"{row.count:,}", f"{row.share:.1%}", p)
+        q, p = ("" if math.isnan(v) else f"{v:.3f}" for v in (row.mean_probability_purchase, row.mean_probability_alive))
+        t.add_row(row.status, f"{row.count:,}", f"{row.share:.1%}", q, p)
     out.print(t)
     if out_file is not None:
         out.print(f"statuses and reasons of {n:,} customers written to {out_file}")
@@ -102,7 +107,8 @@ def migration(
     as_json: JsonOption = False,
 ) -> None:
     """Migration matrix: customers by status at --from (rows) and at --to (columns), with how many
-    slipped (new/active/cooling to at_risk/lapsed/lost) and how many came back."""
+    slipped (new/active/cooling to at_risk/lapsed/lost) and how many came back (at_risk/lapsed/lost
+    to a better status)."""
     from patron.status import load_model, parse_date
     from patron.status_history import migration_flows, migration_matrix
 
@@ -126,6 +132,6 @@ def migration(
     out.print(t)
     out.print(
         f"active -> at_risk: [bold]{flows['active_to_at_risk']:,}[/]; slipped (new/active/cooling -> at_risk/lapsed/lost): "
-        f"[bold]{flows['slipped']:,}[/]; came back (at_risk/lapsed/lost -> new/active): [bold]{flows['came_back']:,}[/]; "
+        f"[bold]{flows['slipped']:,}[/]; came back (at_risk/lapsed/lost -> a better status): [bold]{flows['came_back']:,}[/]; "
         f"acquired: {flows['acquired']:,}"
     )

@@ -27,10 +27,11 @@ from pyspark.sql.types import DoubleType, LongType, StringType, StructField, Str
 from patron.engines.spark import _as_date, fit_spark_summary, register_transactions, summary_spark
 from patron.errors import InputError
 from patron.sql.dialect import SPARK
-from patron.status import HORIZON_WEEKS, StatusRules, classify, prospects_sql, status_rules
+from patron.status import StatusRules, classify, predict, prospects_sql, status_rules
 
 STATUS_SPARK_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("customer_id", StringType()), ("status", StringType()), ("status_reason", StringType()),
+    ("probability_purchase", DoubleType()), ("probability_purchase_before", DoubleType()),
     ("probability_alive", DoubleType()), ("probability_alive_before", DoubleType()),
     ("expected_purchases", DoubleType()), ("expected_purchases_before", DoubleType()),
     ("days_since_first_purchase", DoubleType()), ("days_since_last_purchase", DoubleType()),
@@ -45,29 +46,25 @@ prospects SQL reads)."""
 
 
 def _classify_batch(batch: pd.DataFrame, tm: Any, rules: StatusRules, as_of: date, before: date) -> pd.DataFrame:
-    """Status, reason and the numbers behind them for one batch of customers (vectorized)."""
-    x, tx, T = (batch[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    """Status, reason and the numbers behind them for one batch of customers (vectorized), with
+    the predictions of :func:`patron.status.predict` as on DuckDB."""
     frame = pd.DataFrame({"customer_id": batch["customer_id"].astype(str).to_numpy()})
-    if x.size:
-        frame["probability_alive"] = tm.probability_alive(x, tx, T)
-        frame["expected_purchases"] = tm.conditional_expected_purchases(HORIZON_WEEKS, x, tx, T)
-    else:
-        frame["probability_alive"] = frame["expected_purchases"] = np.zeros(0)
-    xb, txb, Tb = (batch[c].to_numpy(dtype=float) for c in ("frequency_before", "recency_before", "T_before"))
-    known = ~np.isnan(xb)
-    pb, eb = np.full(x.size, np.nan), np.full(x.size, np.nan)
-    if known.any():
-        pb[known] = tm.probability_alive(xb[known], txb[known], Tb[known])
-        eb[known] = tm.conditional_expected_purchases(HORIZON_WEEKS, xb[known], txb[known], Tb[known])
-    frame["probability_alive_before"], frame["expected_purchases_before"], frame["frequency_before"] = pb, eb, xb
+    for name, values in predict(tm, batch, rules.horizon_weeks).items():
+        frame[name] = values
+    earlier = batch[["frequency_before", "recency_before", "T_before"]].rename(columns=lambda c: c.removesuffix("_before"))
+    known = ~earlier["frequency"].isna().to_numpy()
+    for name, values in predict(tm, earlier[known], rules.horizon_weeks).items():
+        column = np.full(len(batch), np.nan)
+        column[known] = values
+        frame[f"{name}_before"] = column
     day = pd.Timestamp(as_of)
     frame["days_since_first_purchase"] = (day - pd.to_datetime(batch["first_purchase"]).dt.floor("D")).dt.days.to_numpy(dtype=float)
     frame["days_since_last_purchase"] = (day - pd.to_datetime(batch["last_purchase"]).dt.floor("D")).dt.days.to_numpy(dtype=float)
-    status, reason = classify(frame, rules, as_of=as_of, before=before)
-    frame["status"], frame["status_reason"] = status, reason
     frame["n_orders"] = batch["n_orders"].to_numpy(dtype=np.int64)
     for c in ("frequency", "recency", "T"):
         frame[c] = batch[c].to_numpy(dtype=float)
+    status, reason = classify(frame, rules, as_of=as_of, before=before)
+    frame["status"], frame["status_reason"] = status, reason
     return frame[[name for name, _ in STATUS_SPARK_COLUMNS]]
 
 
@@ -92,7 +89,7 @@ def status_spark(
     if as_of_d is None:
         raise InputError("give the assessment date (as_of=...) for statuses on Spark")
     rules = status_rules(config)
-    before_d = as_of_d - timedelta(days=rules.cooling_lookback_days)
+    before_d = as_of_d - timedelta(days=rules.lookback_days)
     now = summary_spark(spark, transactions, period="W", end=as_of_d).persist(StorageLevel.MEMORY_AND_DISK)
     tm = fit_spark_summary(model, now)
     before = summary_spark(spark, transactions, period="W", end=before_d).select(
@@ -117,17 +114,19 @@ def status_spark(
     reason = f"known customer with no purchase on or before {as_of_d}"
     prospects = spark.sql(prospects_sql(as_of_d, SPARK)).select(
         "customer_id", F.lit("prospect").alias("status"), F.lit(reason).alias("status_reason"),
-        *(F.lit(None).cast(kind).alias(name) for name, kind in STATUS_SPARK_COLUMNS[3:9]),
+        *(F.lit(None).cast(kind).alias(name) for name, kind in STATUS_SPARK_COLUMNS[3:11]),
         F.lit(0).cast("long").alias("n_orders"), *(F.lit(None).cast("double").alias(c) for c in ("frequency", "recency", "T")))
     return out.unionByName(prospects)
 
 
 def status_counts_spark(statuses: DataFrame) -> pd.DataFrame:
-    """Count, share and mean P(alive) per status of a :func:`status_spark` result, aggregated on
-    the cluster: the frame :func:`patron.status.status_counts` gives for the same customers."""
+    """Count, share, mean P(purchase) and mean P(alive) per status of a :func:`status_spark`
+    result, aggregated on the cluster: the frame :func:`patron.status.status_counts` gives for
+    the same customers."""
     from patron.status import STATUSES
 
-    rows = statuses.groupBy("status").agg(F.count("*").alias("count"), F.avg("probability_alive").alias("mean")).toPandas()
+    rows = statuses.groupBy("status").agg(F.count("*").alias("count"), F.avg("probability_purchase").alias("mean_q"),
+                                          F.avg("probability_alive").alias("mean_p")).toPandas()
     by = rows.set_index("status")
     counts = by["count"].reindex(list(STATUSES), fill_value=0).astype(np.int64).to_numpy()
     total = int(counts.sum())
@@ -135,7 +134,8 @@ def status_counts_spark(statuses: DataFrame) -> pd.DataFrame:
         "status": list(STATUSES),
         "count": counts,
         "share": counts / total if total else np.zeros(len(STATUSES)),
-        "mean_probability_alive": by["mean"].reindex(list(STATUSES)).to_numpy(dtype=float),
+        "mean_probability_purchase": by["mean_q"].reindex(list(STATUSES)).to_numpy(dtype=float),
+        "mean_probability_alive": by["mean_p"].reindex(list(STATUSES)).to_numpy(dtype=float),
     })
 
 

@@ -44,7 +44,7 @@ from patron.status import STATUSES
 from patron.store import reader, table_exists
 
 BUILTIN_SEGMENTS: dict[str, str] = {
-    "champions": "recency_score >= 4 and frequency_score >= 4 and monetary_score >= 4",
+    "champions": "recency_score >= 4 and frequency_score >= 4 and monetary_score >= 4 and status in [new, active, cooling]",
     "at_risk_valuable": "status in [cooling, at_risk] and value_tier in [platinum, gold]",
     "discount_hunters": "discount_dependent",
     "full_price_loyalists": "returned and discount_order_share = 0 and status in [new, active, cooling]",

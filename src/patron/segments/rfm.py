@@ -20,17 +20,25 @@ so the result is reproducible. With ``[rfm] ties = "together"`` equal values alw
 ``1 + floor(bins * (rank - 1) / n)``, ``rank`` being the SQL ``RANK()`` (1 + the number of
 customers with a worse value); groups are then unequal in size.
 
-**Named RFM cells** (:func:`rfm_cell_sql`), from the recency and frequency scores, each read as
-low (score <= 40% of ``bins``), mid, or high (score > 60% of ``bins``); with 5 bins low is 1-2, mid
-3, high 4-5. The nine cells cover every buyer exactly once:
+**Named RFM cells** (:func:`rfm_cell_sql`) cross a *recency level* read from the relationship
+status (high: new or active; mid: cooling or at_risk; low: lapsed or lost; see
+:mod:`patron.status_rules`) with a *frequency level* read from the frequency score (low: score <=
+40% of ``bins``, mid, high: score > 60% of ``bins``; with 5 bins low is 1-2, mid 3, high 4-5). The
+nine cells cover every buyer exactly once:
 
 ==========  =================  ===================  ==================
-R \\\\ F      low                mid                  high
+R \\ F      low                mid                  high
 ==========  =================  ===================  ==================
 high        new_customers      potential_loyalists  champions
-mid         about_to_sleep     need_attention       loyal
-low         lost               hibernating          cant_lose_them
+mid         about_to_sleep     need_attention       cant_lose_them
+low         lost               hibernating          lapsed_regulars
 ==========  =================  ===================  ==================
+
+The recency level comes from the status rather than the recency score because the status is what
+patron checks against what customers did next (``patron backtest status``): on CDNOW as of
+1997-12-31 the lowest two recency quintiles held only lapsed and lost customers, so a cell called
+``cant_lose_them`` (low recency score, high frequency) had the lowest mean CLV of the nine; read
+from the status it holds frequent buyers who are cooling or at risk (``patron backtest segments``).
 """
 
 from __future__ import annotations
@@ -43,10 +51,15 @@ from patron.sql.dialect import DUCKDB, Dialect
 
 RFM_CELLS: dict[tuple[str, str], str] = {
     ("high", "low"): "new_customers", ("high", "mid"): "potential_loyalists", ("high", "high"): "champions",
-    ("mid", "low"): "about_to_sleep", ("mid", "mid"): "need_attention", ("mid", "high"): "loyal",
-    ("low", "low"): "lost", ("low", "mid"): "hibernating", ("low", "high"): "cant_lose_them",
+    ("mid", "low"): "about_to_sleep", ("mid", "mid"): "need_attention", ("mid", "high"): "cant_lose_them",
+    ("low", "low"): "lost", ("low", "mid"): "hibernating", ("low", "high"): "lapsed_regulars",
 }
 """Named RFM cell of each (recency level, frequency level)."""
+
+RECENCY_LEVELS: dict[str, str] = {
+    "new": "high", "active": "high", "cooling": "mid", "at_risk": "mid", "lapsed": "low", "lost": "low",
+}
+"""Recency level of the named cells for each status of a buyer."""
 
 LOW_SHARE = 0.4
 """A score at most this share of ``bins`` is *low* for the named cells."""
@@ -108,9 +121,14 @@ def _level(score: str, bins: int) -> str:
     return f"CASE WHEN {score} <= {LOW_SHARE * bins!r} THEN 'low' WHEN {score} > {HIGH_SHARE * bins!r} THEN 'high' ELSE 'mid' END"
 
 
+def _recency_level() -> str:
+    whens = " ".join(f"WHEN status = '{status}' THEN '{level}'" for status, level in RECENCY_LEVELS.items())
+    return f"CASE {whens} END"
+
+
 def rfm_cell_sql(bins: int = 5) -> str:
     """SQL expression naming the RFM cell (see the module docstring) of a ``customer_profiles``
-    row from its ``recency_score`` and ``frequency_score``; NULL for prospects."""
-    r, f = _level("recency_score", bins), _level("frequency_score", bins)
+    row from its ``status`` and ``frequency_score``; NULL for prospects."""
+    r, f = _recency_level(), _level("frequency_score", bins)
     whens = " ".join(f"WHEN {r} = '{rl}' AND {f} = '{fl}' THEN '{name}'" for (rl, fl), name in RFM_CELLS.items())
     return f"(CASE WHEN recency_score IS NULL THEN NULL {whens} END)"
