@@ -204,6 +204,34 @@ def test_segment_backtest_leaves_the_stored_profiles_alone(sample_db):
     pd.testing.assert_frame_equal(before, after)
 
 
+# --- the report and the dashboard --------------------------------------------------------------
+
+
+def test_report_section_shows_last_quarters_statuses_against_what_followed(sample_db):
+    """The section beside the status chart: statuses of 1998-03-31 (a quarter before the report
+    date) against purchases to 1998-06-30, as patron backtest status gives them."""
+    from patron.backtest.report_section import SECTION_KEY, status_backtest_section
+    from patron.report.html import section_html
+    from patron.report.registry import ReportContext, registered_sections
+
+    assert SECTION_KEY in registered_sections()
+    assert registered_sections().index(SECTION_KEY) == registered_sections().index("status") + 1
+    ctx = ReportContext(db=sample_db, as_of=date(1998, 6, 30))
+    section = status_backtest_section(sample_db, ctx)
+    expected = status_backtest(sample_db, as_of="1998-03-31", horizon="13W").table.set_index("status")
+    bars = section.figures[0].data[0]
+    assert list(bars.x) == list(ORDERED_STATUSES)
+    np.testing.assert_allclose(bars.y, expected.loc[list(ORDERED_STATUSES), "bought_share"].to_numpy(float))
+    markers = section.figures[0].data[1]
+    np.testing.assert_allclose(markers.y, expected.loc[list(ORDERED_STATUSES), "predicted_share"].to_numpy(float))
+    assert {m.label: m.value for m in section.metrics}["order active to lost"] == "holds"
+    text = section_html(section)
+    assert "How right were last quarter&#x27;s statuses" in text and "1998-03-31" in text
+    # no buyers a quarter before the report date: no section, and a note says why
+    early = ReportContext(db=sample_db, as_of=date(1997, 2, 15))
+    assert status_backtest_section(sample_db, early) is None and "status backtest is left out" in early.notes[0]
+
+
 # --- the CLI ----------------------------------------------------------------------------------
 
 

@@ -138,8 +138,10 @@ def test_overview_shows_the_stored_profiles_and_every_part(service, orders: pd.D
     expected = orders.loc[orders["occurred_at"] <= FIRST_AS_OF, "customer_id"].nunique()
     assert _customers_shown(page) == expected
     assert f"as of {FIRST_AS_OF}" in page
-    for key in ("headline", "equity", "status", "clv", "segments", "contact_effect"):
+    for key in ("headline", "equity", "status", "status_backtest", "clv", "segments", "contact_effect"):
         assert f'<section id="{key}">' in page, key
+    # the statuses of a quarter before 2024-02-29 cannot be checked: nobody had bought by 2023-11-30
+    assert 'id="status_backtest-empty"' in page
     assert 'id="contact_effect-empty"' in page  # no contacts in this database: an empty state
     assert page.count('class="plotly-graph-div"') >= 4  # equity over time, status, migration, CLV
     assert '<script src="/static/plotly.min.js"></script>' in page

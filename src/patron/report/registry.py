@@ -87,6 +87,7 @@ class _Entry:
 _REGISTRY: dict[str, _Entry] = {}
 
 SECTION_MODULES: tuple[str, ...] = (
+    "patron.backtest.report_section",
     "patron.contact_effect.report_section",
     "patron.referrals.report_section",
     "patron.consent.report_section",

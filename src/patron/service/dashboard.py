@@ -45,6 +45,8 @@ OVERVIEW_SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("headline", "Headline numbers", "No customer has been scored yet."),
     ("equity", "Customer equity", "Customer equity over time needs purchases on at least two month ends."),
     ("status", "Relationship status", "No customer has a status yet."),
+    ("status_backtest", "How right were last quarter's statuses",
+     "Statuses cannot be checked yet: it needs buyers a quarter before the last refresh's date."),
     ("clv", "Customer lifetime value", "No customer with a purchase has been scored yet."),
     ("segments", "Top segments", "No segment is defined or none has members."),
     ("contact_effect", "Contact effect",
