@@ -13,7 +13,7 @@ Example::
 
     [status]
     new_days = 90
-    lost_probability_alive = 0.1
+    lost_probability = 0.15
 """
 
 from __future__ import annotations

@@ -118,3 +118,20 @@ def test_bounds_and_monotone_in_the_horizon(cls):
         assert p.shape == x.shape
         assert np.all(p > previous) and np.all(p <= alive)
         previous = p
+
+
+def test_pareto_nbd_many_customers_once_per_distinct_history():
+    """Above DEDUPE_MIN_ROWS rows the integral runs once per distinct (x, T), in chunks: the same
+    numbers as row by row."""
+    from patron.models import pareto_nbd
+
+    rng = np.random.default_rng(3)
+    n = pareto_nbd.DEDUPE_MIN_ROWS + 5_000
+    x = rng.integers(0, 12, n).astype(float)
+    T = np.round(rng.uniform(1, 60, n) * 7) / 7
+    tx = T * rng.uniform(0, 1, n) * (x > 0)
+    params = tuple(PARETO[k] for k in ("r", "alpha", "s", "beta"))
+    many = pareto_nbd.probability_of_purchase(26.0, x, tx, T, *params)
+    rows = rng.choice(n, 200, replace=False)
+    one_by_one = [float(pareto_nbd.probability_of_purchase(26.0, x[i], tx[i], T[i], *params)) for i in rows]
+    np.testing.assert_allclose(many[rows], one_by_one, rtol=EXACT_REL_TOL)

@@ -277,6 +277,17 @@ def probability_of_purchase(t, frequency, recency, T, r, alpha, s, beta) -> np.n
     """
     t, x, tx, T, r, alpha, s, beta = _as_float(t, frequency, recency, T, r, alpha, s, beta)
     alive = probability_alive(x, tx, T, r, alpha, s, beta)
+    if t.ndim == 0 and all(np.ndim(v) == 0 for v in (r, alpha, s, beta)) and x.ndim == 1 and x.size > DEDUPE_MIN_ROWS:
+        # the integral depends on (x, T) only: once per distinct pair, a chunk of rows at a time
+        (ux, uT), inv = unique_rows(*np.broadcast_arrays(x, T))
+        buys = np.concatenate([_buys_if_alive(t, ux[i:i + CHUNK_ROWS], uT[i:i + CHUNK_ROWS], r, alpha, s, beta)
+                               for i in range(0, ux.size, CHUNK_ROWS)])
+        return alive * buys[inv]
+    return alive * _buys_if_alive(t, x, T, r, alpha, s, beta)
+
+
+def _buys_if_alive(t, x, T, r, alpha, s, beta) -> np.ndarray:
+    """The integral of :func:`probability_of_purchase`: P(a purchase in (T, T+t] | alive at T)."""
     t, x, T, r, alpha, s, beta = np.broadcast_arrays(t, x, T, r, alpha, s, beta)
     A, B, k = alpha + T, beta + T, r + x
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -284,7 +295,7 @@ def probability_of_purchase(t, frequency, recency, T, r, alpha, s, beta) -> np.n
         w = top[..., None] * _PURCHASE_NODES
         u = A[..., None] * np.expm1(w / k[..., None])
         g = np.exp(-w - s[..., None] * np.log1p(u / B[..., None]))
-    return alive * top * (g @ _PURCHASE_WEIGHTS)
+    return top * (g @ _PURCHASE_WEIGHTS)
 
 
 _PURCHASE_GL_X, _PURCHASE_GL_W = np.polynomial.legendre.leggauss(PURCHASE_NODES)
