@@ -63,9 +63,9 @@ def segment_backtest(
     ``"all buyers"``.
     """
     from patron.profiles import PROFILE_TABLE, build_profiles
-    from patron.segments import KNOWN_VALUES, definitions, profile_columns
+    from patron.segments import KNOWN_VALUES, _run, definitions, profile_columns
     from patron.segments.rfm import RFM_CELLS, RfmRules, rfm_cell_sql
-    from patron.segments.rules import compile_rule
+    from patron.segments.rules import compile_rule, rule_label
 
     window = observed_window(db, parse_date(as_of, "as_of"), horizon)
     defs = definitions(config=config, rules=rules)
@@ -78,7 +78,8 @@ def segment_backtest(
         columns = profile_columns(con, bins=bins)
         compiled = {name: compile_rule(text, columns, name=name, source=src, known_values=KNOWN_VALUES)
                     for name, (text, src) in defs.items()}
-        members = con.sql(membership_sql(compiled, rfm_cell_sql(bins))).df()
+        labels = [(rule_label(name, src), compiled[name]) for name, (_, src) in defs.items()]
+        members = _run(con, membership_sql(compiled, rfm_cell_sql(bins)), labels)  # an engine error names its rule
     finally:
         con.close()
     buyers = profiles[profiles["n_orders"].fillna(0) > 0]
