@@ -159,8 +159,8 @@ def equity(
 
     if over_time and by is not None:
         raise InputError("give either --by COLUMN or --over-time, not both")
-    for value, name in ((as_of, "--as-of"), (start, "--start"), (end, "--end")):
-        _check_date(value, name)
+    for day, name in ((as_of, "--as-of"), (start, "--start"), (end, "--end")):
+        _check_date(day, name)
     with spinner("computing customer equity", quiet=as_json):
         if over_time:
             table = equity_over_time(db, start=start, end=end, freq=freq, config=config, settings=value)
