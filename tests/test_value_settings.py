@@ -206,6 +206,18 @@ def test_every_command_runs_on_the_odd_rows_and_says_how_many(odd_db, command, t
         assert frame.loc["refund_bigger", "total_spend"] == pytest.approx(-10.0)
 
 
+def test_fit_gammagamma_says_who_it_left_out(odd_db, capsys):
+    db, transactions = odd_db
+    n = len(nonpositive_repeat_buyers(transactions))
+    fitted = _run_json(capsys, "fit", "gammagamma", "--db", db)
+    assert fitted["left_out"] == n
+    summary = patron.summary(db, end=LAST_DAY)
+    usable = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
+    assert fitted["n_customers"] == len(usable)
+    assert main(["fit", "gammagamma", "--db", db]) == 0
+    assert f"{n} customers with repeat purchases totalling 0 or less left out of the fit" in capsys.readouterr().out
+
+
 def test_a_summary_the_models_cannot_read_names_the_customers(capsys):
     summary = pd.DataFrame({"customer_id": ["a", "b", "c", "d"], "frequency": [1, 2, 0, 1], "recency": [3.0, 9.0, 0.0, 2.0],
                             "T": [5.0, 4.0, 6.0, 3.0], "monetary_value": [10.0, 12.0, 0.0, float("nan")]})

@@ -81,6 +81,9 @@ def fit(
         "n_customers": fitted.n_customers_,
         "converged": bool(fitted.converged_),
     }
+    left_out = _spend_left_out(data) if model == "gammagamma" and engine != "spark" else 0
+    if left_out:
+        result["left_out"] = left_out
     if as_json:
         _print_json(result)
         return
@@ -93,8 +96,21 @@ def fit(
     for k, v in fitted.params_.items():
         t.add_row(k, f"{v:.6g}", f"{fitted.std_errors_[k]:.4g}")
     out.print(t)
+    if left_out:
+        print_value_lines([f"{left_out:,} {'customer' if left_out == 1 else 'customers'} with repeat purchases totalling 0 or less left out of the fit "
+                           "(no information on spend; valued at the population mean spend when scored)"])
     if not fitted.converged_:
         err.print(f"warning: the optimiser did not converge: {fitted.convergence_message_}")
+
+
+def _spend_left_out(data: Any) -> int:
+    """Customers (weighted rows of a compressed summary) with repeat purchases whose mean value is
+    0 or less: Gamma-Gamma leaves them out (docs/models.md)."""
+    import numpy as np
+
+    x, m = data["frequency"].to_numpy(dtype=float), data["monetary_value"].to_numpy(dtype=float)
+    weight = data["weight"].to_numpy(dtype=float) if "weight" in data.columns else np.ones(len(data))
+    return int(weight[(x > 0) & ~(m > 0)].sum())
 
 
 @app.command()
