@@ -20,15 +20,7 @@ from patron.errors import InputError
 from patron.io import read_table
 from patron.models import MODELS, BaseModel, GammaGamma
 from patron.models.clv import clv_intervals
-from patron.value_settings import (
-    DAYS_PER_YEAR,
-    SPEND_NO_REPEAT,
-    SPEND_NONPOSITIVE,
-    SPEND_OWN,
-    ValueSettings,
-    spend_counts,
-    spend_note,
-)
+from patron.value_settings import DAYS_PER_YEAR, SPEND_BASES, ValueSettings, spend_note
 
 __all__ = [
     "DAYS_PER_YEAR", "MODEL_DATA", "TRANSACTION_MODELS", "Scores", "check_summary", "fit_model", "read_summary", "score",
@@ -163,12 +155,17 @@ def check_summary(summary: pd.DataFrame, label: str = "summary") -> None:
             raise InputError(f"{label}: {problem} for {n:,} {who} ({shown}); {fix}")
 
 
+def _spend_basis_codes(frequency: np.ndarray, monetary_value: np.ndarray) -> np.ndarray:
+    """Index into :data:`patron.value_settings.SPEND_BASES` of each customer's spend basis."""
+    with np.errstate(invalid="ignore"):
+        return np.where(frequency > 0, np.where(monetary_value > 0, 0, 2), 1)
+
+
 def spend_basis(frequency: np.ndarray, monetary_value: np.ndarray) -> np.ndarray:
     """Each customer's spend basis (:data:`patron.value_settings.SPEND_BASES`): ``own`` for
     repeat buyers with repeat purchases of positive value, else why the population mean spend
     is used."""
-    with np.errstate(invalid="ignore"):
-        return np.select([(frequency > 0) & (monetary_value > 0), frequency > 0], [SPEND_OWN, SPEND_NONPOSITIVE], SPEND_NO_REPEAT).astype(object)
+    return np.array(SPEND_BASES, dtype=object).take(_spend_basis_codes(frequency, monetary_value))
 
 
 def score(
@@ -230,7 +227,8 @@ def score(
                         cost_to_serve=cost, cost_per_purchase=s.cost_per_order, method=interval_method, n_draws=n_draws,
                         level=level, random_state=random_state)
     spend = sm.conditional_expected_average_spend(x, m)
-    basis = spend_basis(x, m)
+    codes = _spend_basis_codes(x, m)
+    basis = np.array(SPEND_BASES, dtype=object).take(codes)  # shared label objects, none built per customer
     out = pd.DataFrame(
         {
             "customer_id": summary["customer_id"].to_numpy() if "customer_id" in summary.columns else np.arange(len(summary)),
@@ -242,5 +240,6 @@ def score(
             "clv": res.clv, "clv_lower": res.lower, "clv_upper": res.upper,
         }
     )
+    counts = np.bincount(codes, minlength=len(SPEND_BASES))
     return Scores(out, float(res.equity), float(res.equity_lower), float(res.equity_upper), level, tm, sm, s.horizon, s.period,
-                  res.method, s, spend_counts(basis))
+                  res.method, s, {b: int(n) for b, n in zip(SPEND_BASES, counts, strict=True)})

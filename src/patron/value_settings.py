@@ -202,10 +202,10 @@ def db_currencies(db: str | os.PathLike[str] | None) -> tuple[str, ...]:
 def spend_counts(bases: Any) -> dict[str, int]:
     """Customers per spend basis (every value of :data:`SPEND_BASES`, 0 when absent) from a
     sequence of ``spend_basis`` values (missing values, e.g. prospects, are not counted)."""
-    import pandas as pd
+    import numpy as np
 
-    counts = pd.Series(bases, dtype=object).value_counts()
-    return {b: int(counts.get(b, 0)) for b in SPEND_BASES}
+    values = np.asarray(bases, dtype=object)
+    return {b: int(np.count_nonzero(values == b)) for b in SPEND_BASES}
 
 
 def spend_note(counts: Mapping[str, int], population_mean: float | None = None, currency: str = "") -> str | None:
