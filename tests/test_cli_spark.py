@@ -130,3 +130,30 @@ def test_ingest_engine_spark_writes_parquet_and_rejects(tmp_path):
     assert sorted(pd.read_parquet(tmp_path / "good")["customer_id"]) == ["a", "b"]
     rejects = pd.read_parquet(tmp_path / "good_rejects")
     assert rejects[["row", "column"]].values.tolist() == [[3, "customer_id"]]
+
+
+def test_score_engine_spark_values_zero_value_repeat_buyers_as_duckdb(tmp_path):
+    """Two planted customers whose repeat purchases are all $0.00: both engines leave them out of
+    the spend fit, value them at the population mean spend, count them, and apply the same value
+    settings (margin, costs to serve) to every customer."""
+    import json
+
+    odd = pd.DataFrame({"customer_id": ["z1", "z1", "z2", "z2", "z2"],
+                        "occurred_at": pd.to_datetime(["1997-02-01", "1997-05-01", "1997-02-03", "1997-03-01", "1997-04-01"]),
+                        "amount": [20.0, 0.0, 15.0, 0.0, 0.0]})
+    orders = pd.concat([load_cdnow()[["customer_id", "occurred_at", "amount"]], odd], ignore_index=True)
+    orders.to_parquet(tmp_path / "odd.parquet")
+    patron.ingest(orders, kind="transactions", db=str(tmp_path / "odd.duckdb"))
+    settings = ["--margin", "0.3", "--cost-per-order", "0.5", "--cost-per-customer", "1", "--json"]
+    on_spark = _run("score", "--engine", "spark", "--transactions", str(tmp_path / "odd.parquet"), "--end", "1998-06-30",
+                    "--out", str(tmp_path / "spark"), *settings)
+    on_duck = _run("score", "--db", str(tmp_path / "odd.duckdb"), "--out", str(tmp_path / "duck.parquet"), *settings)
+    assert on_spark.returncode == 0 and on_duck.returncode == 0, on_spark.stderr[-2000:] + on_duck.stderr[-2000:]
+    got, want = json.loads(on_spark.stdout), json.loads(on_duck.stdout)
+    assert got["spend_basis"] == want["spend_basis"] and got["spend_basis"]["population_mean: repeat purchases total 0 or less"] == 2
+    assert got["notes"] == want["notes"]
+    assert got["customer_equity"] == pytest.approx(want["customer_equity"], rel=ENGINE_REL_TOLERANCE)
+    spark_rows = pd.read_parquet(tmp_path / "spark").set_index("customer_id").sort_index()
+    duck_rows = pd.read_parquet(tmp_path / "duck.parquet").set_index("customer_id").sort_index()
+    assert (spark_rows["spend_basis"] == duck_rows.loc[spark_rows.index, "spend_basis"]).all()
+    np.testing.assert_allclose(spark_rows["clv"], duck_rows.loc[spark_rows.index, "clv"], rtol=1e-9)

@@ -1,12 +1,16 @@
 """The customer profile table: one row per customer as of a date, everything patron knows.
 
 :func:`build_profiles` gathers the weekly summary (:func:`patron.summary`), lifetime value
-(:func:`patron.value.score`: BG/NBD + Gamma-Gamma, 52 weeks, 10% a year, margin 1), relationship
+(:func:`patron.value.score` with the ``[value]`` settings, :mod:`patron.value_settings`: by
+default BG/NBD + Gamma-Gamma, 52 weeks, 10% a year, margin 1), relationship
 status (:func:`patron.status.relationship_status`), loyalty behaviour
 (:func:`patron.loyalty.loyalty`) and profitability (:func:`patron.profitability.profitability`),
 then joins them, RFM scores (:mod:`patron.segments.rfm`) and value tiers
 (:mod:`patron.segments.tiers`) in **one SQL statement** in the engine and stores the result as the
-table ``customer_profiles`` (:data:`PROFILE_COLUMNS`, replaced on every build).
+table ``customer_profiles`` (:data:`PROFILE_COLUMNS`, replaced on every build). The value settings
+it was built with are stored beside it, in ``customer_profiles_settings``
+(:func:`read_profile_settings`), so that segments, equity, the report and the dashboard state
+them and rebuild the profiles when other settings are asked for.
 
 Prospects (in ``customers``, no purchase on or before ``as_of``) are included with status
 ``prospect``, NULL purchase columns, and ``clv`` (and its interval) 0.
@@ -23,6 +27,7 @@ import pandas as pd
 from patron.config import section
 from patron.errors import NoDataError
 from patron.store import connect, reader, table_exists
+from patron.value_settings import ValueSettings, value_settings
 
 if TYPE_CHECKING:
     from patron.segments.rfm import RfmRules
@@ -36,7 +41,7 @@ PROFILE_COLUMNS: dict[str, str] = {
     "first_purchase": "TIMESTAMP", "last_purchase": "TIMESTAMP", "n_orders": "BIGINT", "total_spend": "DOUBLE",
     "frequency": "DOUBLE", "recency": "DOUBLE", "T": "DOUBLE", "monetary_value": "DOUBLE",
     "probability_alive": "DOUBLE", "expected_purchases": "DOUBLE", "clv": "DOUBLE", "clv_lower": "DOUBLE", "clv_upper": "DOUBLE",
-    "status": "VARCHAR", "status_reason": "VARCHAR",
+    "spend_basis": "VARCHAR", "status": "VARCHAR", "status_reason": "VARCHAR",
     "returned": "BOOLEAN", "days_to_second_purchase": "DOUBLE", "interpurchase_trend": "VARCHAR", "spend_trend": "VARCHAR",
     "discount_order_share": "DOUBLE", "discount_revenue_share": "DOUBLE", "discount_dependent": "BOOLEAN", "top_category": "VARCHAR",
     "margin_total": "DOUBLE", "contact_cost": "DOUBLE", "clv_net": "DOUBLE",
@@ -44,13 +49,12 @@ PROFILE_COLUMNS: dict[str, str] = {
 }
 """Columns of ``customer_profiles`` and their SQL types, in order (see docs/segments.md)."""
 
-VALUE_SETTINGS: dict[str, Any] = {"model": "bgnbd", "horizon": 52.0, "discount_rate": 0.10, "margin": 1.0}
-"""How ``clv`` is scored: BG/NBD + Gamma-Gamma, horizon 52 weeks, 10% annual discount rate,
-margin 1 (CLV in revenue; ``clv_net`` applies margins and costs)."""
+SETTINGS_TABLE = "customer_profiles_settings"
+"""One row: the ``as_of`` of the stored profiles and the value settings (JSON) they were built with."""
 
 _SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "s": ("_p_summary", ("first_purchase", "last_purchase", "n_orders", "total_spend", "frequency", "recency", "T", "monetary_value")),
-    "v": ("_p_scores", ("probability_alive", "expected_purchases", "clv", "clv_lower", "clv_upper")),
+    "v": ("_p_scores", ("probability_alive", "expected_purchases", "clv", "clv_lower", "clv_upper", "spend_basis")),
     "st": ("_p_status", ("status", "status_reason")),
     "lo": ("_p_loyalty", ("returned", "days_to_second_purchase", "interpurchase_trend", "spend_trend", "discount_order_share",
                          "discount_revenue_share", "discount_dependent", "top_category")),
@@ -104,14 +108,16 @@ def build_profiles(
     as_of: str | date | datetime | None = None,
     config: ConfigArg = None,
     write: bool = True,
+    settings: ValueSettings | None = None,
 ) -> pd.DataFrame:
     """Build the customer profile table as of ``as_of`` (default: the day of the last transaction).
 
     Every column is defined in docs/segments.md (:data:`PROFILE_COLUMNS`). The per-customer
     parts come from the modules named in the module docstring; the join, RFM scores and tiers run
-    in SQL. With ``write`` (default) the result replaces the table ``customer_profiles`` in ``db``.
-    ``config`` is the rules file (path or parsed dict) whose ``[rfm]``, ``[tiers]``, ``[status]``,
-    ``[loyalty]`` and ``[costs]`` sections apply.
+    in SQL. With ``write`` (default) the result replaces the table ``customer_profiles`` in ``db``
+    (and the settings row of :data:`SETTINGS_TABLE`). ``config`` is the rules file (path or
+    parsed dict) whose ``[value]``, ``[rfm]``, ``[tiers]``, ``[status]``, ``[loyalty]`` and
+    ``[costs]`` sections apply; ``settings`` replaces its ``[value]`` section.
 
     Returns the profiles as a DataFrame, one row per customer (prospects included), sorted by
     ``customer_id``.
@@ -120,16 +126,19 @@ def build_profiles(
     from patron.profitability import profitability
     from patron.segments.rfm import RfmRules
     from patron.segments.tiers import TierRules
-    from patron.status import last_purchase_day, parse_date, relationship_status
+    from patron.status import HORIZON_WEEKS, last_purchase_day, parse_date, relationship_status
     from patron.summary import summary
     from patron.value import score
 
+    value = settings if settings is not None else value_settings(config)
     day = parse_date(as_of) or last_purchase_day(db)
     summ = summary(db, period="W", end=day)
-    scores = score(summ, period="W", **VALUE_SETTINGS)
-    status = relationship_status(db, as_of=day, config=config, scores=scores)
+    scores = score(summ if value.period == "W" else summary(db, period=value.period, end=day), settings=value)
+    # status reads P(alive) and expected purchases over its own 52 weeks from a weekly model
+    same = value.period == "W" and value.horizon == HORIZON_WEEKS
+    status = relationship_status(db, as_of=day, config=config, scores=scores if same else None)
     loyal = loyalty(db, as_of=day, config=config)
-    profit = profitability(db, scores=scores.customers, as_of=day, config=config)
+    profit = profitability(db, scores=scores.customers, as_of=day, config=config, settings=value)
     frames = {"_p_summary": summ, "_p_scores": scores.customers, "_p_status": status, "_p_loyalty": loyal, "_p_profit": profit}
     rfm, tiers = section("rfm", RfmRules, config), section("tiers", TierRules, config)
     with connect(db, read_only=not write) as con:
@@ -140,12 +149,48 @@ def build_profiles(
         sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm, tiers=tiers)
         if write:
             con.execute(f"CREATE OR REPLACE TABLE {PROFILE_TABLE} AS {sql}").fetchall()
+            con.execute(f"CREATE OR REPLACE TABLE {SETTINGS_TABLE} (as_of DATE, settings VARCHAR)")
+            con.execute(f"INSERT INTO {SETTINGS_TABLE} VALUES (?, ?)", [day, settings_json(value)])
             result = con.sql(f"SELECT * FROM {PROFILE_TABLE} ORDER BY customer_id").df()
         else:
             result = con.sql(sql).df()
         for name in frames:
             con.unregister(name)
     return result
+
+
+def settings_json(settings: ValueSettings) -> str:
+    """The settings as stored beside the profiles: the values that were set, as JSON (so a margin
+    left at its default and one set to 1 stay apart, see :attr:`ValueSettings.margin_is_set`)."""
+    return settings.model_dump_json(exclude_unset=True)
+
+
+def profile_settings(con: Any) -> ValueSettings | None:
+    """The value settings the stored ``customer_profiles`` of the database open on ``con`` were
+    built with (``None`` when the profiles were never built, or by a patron that did not store
+    them)."""
+    if not table_exists(con, SETTINGS_TABLE):
+        return None
+    row = con.execute(f"SELECT settings FROM {SETTINGS_TABLE} LIMIT 1").fetchall()
+    return ValueSettings.model_validate_json(row[0][0]) if row else None
+
+
+def profile_spend_counts(con: Any) -> dict[str, int]:
+    """Customers per spend basis (:data:`patron.value_settings.SPEND_BASES`) in the stored
+    ``customer_profiles`` of the database open on ``con`` (all 0 when there are none)."""
+    from patron.value_settings import SPEND_BASES
+
+    counts = dict.fromkeys(SPEND_BASES, 0)
+    if table_exists(con, PROFILE_TABLE) and "spend_basis" in {d[0] for d in con.execute(f"SELECT * FROM {PROFILE_TABLE} LIMIT 0").description}:
+        rows = con.execute(f"SELECT spend_basis, count(*) FROM {PROFILE_TABLE} WHERE spend_basis IS NOT NULL GROUP BY 1").fetchall()
+        counts |= {str(b): int(n) for b, n in rows}
+    return counts
+
+
+def read_profile_settings(db: str | os.PathLike[str] | None = None) -> ValueSettings | None:
+    """:func:`profile_settings` of the database file ``db``."""
+    with reader(db) as con:
+        return profile_settings(con)
 
 
 def read_profiles(db: str | os.PathLike[str] | None = None) -> pd.DataFrame:

@@ -16,11 +16,19 @@ those with an order (``amount >= 0``) on or before ``as_of``, as in :func:`patro
 * ``weeks_observed``: weeks (7 days) from the customer's first order or first sent contact,
   whichever is earlier, to ``as_of`` (both days counted), at least :data:`MIN_WEEKS_OBSERVED`;
   ``contact_cost_per_week = contact_cost / weeks_observed``.
-* ``clv`` and ``probability_alive`` come from ``scores`` (CLV at margin 1, i.e. expected
-  discounted revenue over ``horizon_weeks``). ``expected_contact_cost = contact_cost_per_week x
-  horizon_weeks x probability_alive`` (contacts continue at the historical rate while the customer
-  is alive; not discounted). ``clv_net = clv x margin_rate - expected_contact_cost``; NULL when the
-  margin is unknown.
+* ``clv``, ``probability_alive`` and ``spend_basis`` come from ``scores``
+  (:func:`patron.value.score` with the ``[value]`` settings, :mod:`patron.value_settings`):
+  ``clv`` is the CLV every other command states for the same settings.
+  ``expected_contact_cost = contact_cost_per_week x horizon_weeks x probability_alive`` (contacts
+  continue at the historical rate while the customer is alive; not discounted), with
+  ``horizon_weeks`` the ``[value]`` horizon in weeks.
+* ``clv_net`` = ``expected_revenue x margin rate - cost_per_order x discounted_purchases -
+  cost_per_customer - expected_contact_cost`` (the CLV at the customer's own margin rate, net of
+  the ``[value]`` costs to serve and of contacts). The margin rate is the customer's
+  ``margin_rate``; where the data carry no margin and ``[costs] default_margin_rate`` is unset,
+  the ``[value] margin`` when it is set (rules file or ``--margin``); else ``clv_net`` is NULL (the
+  margin is unknown). Scores without ``expected_revenue`` (a frame of your own) have ``clv``
+  taken as expected revenue, with no cost to serve.
 """
 
 from __future__ import annotations
@@ -38,21 +46,16 @@ from patron.errors import InputError, NoDataError
 from patron.loyalty import ConfigArg, DateArg, open_transactions, resolve_as_of
 from patron.sql.dialect import DUCKDB, Dialect
 from patron.store import table_exists
+from patron.value_settings import ValueSettings, value_settings
 
 MIN_WEEKS_OBSERVED = 1.0
 """Shortest window (weeks) a contact cost per week is computed over, so that a customer first
 contacted on ``as_of`` does not get a cost rate of seven times a day's cost."""
 
-DEFAULT_HORIZON_WEEKS = 52.0
-"""CLV horizon (weeks) of the scores computed when none are given."""
-
-DEFAULT_DISCOUNT_RATE = 0.10
-"""Annual discount rate of the scores computed when none are given."""
-
 PROFITABILITY_COLUMNS: tuple[str, ...] = (
     "customer_id", "revenue", "margin_total", "margin_rate", "contacts", "contact_cost",
     "weeks_observed", "contact_cost_per_week", "clv", "probability_alive", "expected_contact_cost",
-    "clv_net",
+    "clv_net", "spend_basis",
 )
 """Columns of :func:`profitability`, in order."""
 
@@ -134,14 +137,14 @@ LEFT JOIN costs c ON c.customer_id = b.customer_id
 ORDER BY b.customer_id"""
 
 
-def default_scores(db: str | os.PathLike[str] | None, as_of: date) -> pd.DataFrame:
-    """BG/NBD + Gamma-Gamma scores on the weekly summary to ``as_of``: CLV over
-    :data:`DEFAULT_HORIZON_WEEKS` weeks at :data:`DEFAULT_DISCOUNT_RATE` a year, margin 1."""
+def default_scores(db: str | os.PathLike[str] | None, as_of: date, settings: ValueSettings | None = None) -> pd.DataFrame:
+    """Scores (:func:`patron.value.score`) on the summary to ``as_of`` with ``settings``
+    (default: the ``[value]`` defaults)."""
     from patron.summary import summary
     from patron.value import score
 
-    data = summary(db, period="W", end=as_of)
-    return score(data, model="bgnbd", period="W", horizon=DEFAULT_HORIZON_WEEKS, discount_rate=DEFAULT_DISCOUNT_RATE, margin=1.0).customers
+    settings = settings or ValueSettings()
+    return score(summary(db, period=settings.period, end=as_of), settings=settings).customers
 
 
 def profitability(
@@ -150,16 +153,22 @@ def profitability(
     scores: pd.DataFrame | None = None,
     as_of: DateArg = None,
     config: ConfigArg = None,
-    horizon_weeks: float = DEFAULT_HORIZON_WEEKS,
+    horizon_weeks: float | None = None,
+    settings: ValueSettings | None = None,
 ) -> pd.DataFrame:
     """Profitability per customer: :data:`PROFITABILITY_COLUMNS` (definitions in the module
-    docstring; contact costs and the default margin rate from the ``[costs]`` rules section).
+    docstring; contact costs and the default margin rate from the ``[costs]`` rules section, the
+    value settings from ``[value]``, or ``settings`` when given).
 
-    ``scores`` has ``customer_id, clv, probability_alive`` (e.g. ``patron.value.score(...).customers``
-    with CLV computed at margin 1 over ``horizon_weeks`` weeks); by default they are computed by
-    :func:`default_scores`. Customers missing from ``scores`` get NULL ``clv`` and ``clv_net``.
+    ``scores`` has ``customer_id, clv, probability_alive`` and, from :func:`patron.value.score`,
+    ``expected_revenue, discounted_purchases, spend_basis``; by default they are computed by
+    :func:`default_scores` with the value settings. ``horizon_weeks`` (default: the settings'
+    horizon in weeks) is the span of the expected contact cost. Customers missing from ``scores``
+    get NULL ``clv`` and ``clv_net``.
     """
     rules = section("costs", CostRules, config)
+    value = settings if settings is not None else value_settings(config)
+    horizon_weeks = value.horizon_weeks if horizon_weeks is None else horizon_weeks
     if horizon_weeks <= 0:
         raise InputError(f"horizon_weeks must be positive; got {horizon_weeks}")
     with open_transactions(db) as con:
@@ -168,15 +177,23 @@ def profitability(
     if frame.empty:
         raise NoDataError(f"no orders on or before {day}")
     if scores is None:
-        scores = default_scores(db, day)
+        scores = default_scores(db, day, value)
     missing = [c for c in ("customer_id", "clv", "probability_alive") if c not in scores.columns]
     if missing:
         raise InputError(f"scores lack column {', '.join(missing)} (columns: {', '.join(map(str, scores.columns))})")
     s = scores[["customer_id", "clv", "probability_alive"]].astype({"customer_id": str})
+    own = "expected_revenue" in scores.columns  # scores of patron.value.score, with their costs
+    s["_revenue"] = scores["expected_revenue"].to_numpy(dtype=float) if own else s["clv"].to_numpy(dtype=float)
+    s["_order_cost"] = value.cost_per_order * scores["discounted_purchases"].to_numpy(dtype=float) if own and "discounted_purchases" in scores.columns else 0.0
+    s["_customer_cost"] = value.cost_per_customer if own else 0.0
+    s["spend_basis"] = scores["spend_basis"].to_numpy() if "spend_basis" in scores.columns else None
     frame = frame.astype({"customer_id": str}).merge(s, on="customer_id", how="left")
     weeks = np.maximum(frame["weeks_observed"].to_numpy(dtype=float), MIN_WEEKS_OBSERVED)
     frame["weeks_observed"] = weeks
     frame["contact_cost_per_week"] = frame["contact_cost"].to_numpy(dtype=float) / weeks
     frame["expected_contact_cost"] = frame["contact_cost_per_week"] * horizon_weeks * frame["probability_alive"].astype(float)
-    frame["clv_net"] = frame["clv"].astype(float) * frame["margin_rate"].astype(float) - frame["expected_contact_cost"]
+    rate = frame["margin_rate"].astype(float)
+    if value.margin_is_set and rules.default_margin_rate is None:
+        rate = rate.fillna(value.margin)
+    frame["clv_net"] = frame["_revenue"] * rate - frame["_order_cost"] - frame["_customer_cost"] - frame["expected_contact_cost"]
     return frame[list(PROFITABILITY_COLUMNS)]

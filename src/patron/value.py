@@ -2,26 +2,30 @@
 customer equity. The Python face of ``patron fit`` and ``patron score``.
 
 Units: ``horizon`` is in the summary's period unit (weeks by default); ``discount_rate`` is an
-**annual** rate, converted to the period unit with :func:`patron.models.clv.per_period_rate`.
+**annual** rate, converted to the period unit (:attr:`ValueSettings.discount_rate_per_period`).
+The settings and their defaults are those of the ``[value]`` rules section
+(:mod:`patron.value_settings`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from patron.constants import PERIOD_UNITS
 from patron.errors import InputError
 from patron.io import read_table
 from patron.models import MODELS, BaseModel, GammaGamma
-from patron.models.clv import clv_intervals, per_period_rate
+from patron.models.clv import clv_intervals
+from patron.value_settings import DAYS_PER_YEAR, SPEND_BASES, ValueSettings, spend_note
 
-DAYS_PER_YEAR = 365.25
-"""Mean days per Gregorian year, to turn an annual discount rate into a per-period one."""
+__all__ = [
+    "DAYS_PER_YEAR", "MODEL_DATA", "TRANSACTION_MODELS", "Scores", "check_summary", "fit_model", "read_summary", "score",
+    "spend_basis",
+]
 
 MODEL_DATA: dict[str, tuple[str, ...]] = {
     "bgnbd": ("frequency", "recency", "T"),
@@ -82,7 +86,9 @@ def _survivors_table(table: pd.DataFrame, label: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Scores:
-    """Per-customer scores and customer equity with its interval (parameter uncertainty)."""
+    """Per-customer scores and customer equity with its interval (parameter uncertainty), the
+    settings they were computed with, and customers per spend basis
+    (:data:`patron.value_settings.SPEND_BASES`)."""
 
     customers: pd.DataFrame
     equity: float
@@ -94,51 +100,146 @@ class Scores:
     horizon: float
     period: str
     method: str
+    settings: ValueSettings = field(default_factory=ValueSettings)
+    spend_bases: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def population_mean_spend(self) -> float:
+        """The fitted Gamma-Gamma population mean spend per purchase, p v / (q - 1) (+inf when
+        q <= 1), in currency: the expected spend of customers without usable repeat spend."""
+        return float(self.spend_model.conditional_expected_average_spend(0.0, 0.0))
+
+    def notes(self, currencies: tuple[str, ...] = ()) -> list[str]:
+        """The lines to print beside these values: the settings line, and the spend-basis note
+        when some customers' repeat purchases total 0 or less."""
+        note = spend_note(self.spend_bases, self.population_mean_spend, self.settings.label(currencies))
+        return [self.settings.line(currencies)] + ([note] if note else [])
+
+
+SUMMARY_CHECKS: tuple[tuple[str, str], ...] = (
+    ("frequency, recency or T is missing or not a finite number", "fill the values or drop those rows"),
+    ("frequency is not a whole number >= 0", "frequency counts repeat purchases"),
+    ("recency is not between 0 and T", "recency is the time from the first to the last purchase, T from the first purchase to the end"),
+    ("recency is not 0 although frequency is 0", "without a repeat purchase recency is 0"),
+    ("T is 0 although frequency is positive", "T must cover the repeat purchases"),
+    ("monetary_value is missing or not a finite number for a customer with repeat purchases",
+     "give the mean value of the repeat purchases (0 is allowed: the customer is valued at the population mean spend)"),
+)
+"""What :func:`check_summary` rejects, and the fix it names."""
+
+
+def check_summary(summary: pd.DataFrame, label: str = "summary") -> None:
+    """Stop with one line naming the customers (up to three, and how many) of the first problem
+    of :data:`SUMMARY_CHECKS` that ``summary`` has; the transaction and spend models need
+    ``frequency, recency, T`` (and ``monetary_value``) to be valid for every customer."""
+    missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in summary.columns]
+    if missing:
+        raise InputError(f"{label}: missing column {', '.join(missing)} (columns: {', '.join(map(str, summary.columns))})")
+    x, tx, T, m = (pd.to_numeric(summary[c], errors="coerce").to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value"))
+    with np.errstate(invalid="ignore"):
+        bad_number = ~(np.isfinite(x) & np.isfinite(tx) & np.isfinite(T))
+        masks = (
+            bad_number,
+            ~bad_number & ((x < 0) | (x != np.floor(x))),
+            ~bad_number & ((tx < 0) | (tx > T)),
+            ~bad_number & (x == 0) & (tx != 0),
+            ~bad_number & (x > 0) & (T <= 0),
+            ~bad_number & (x > 0) & ~np.isfinite(m),
+        )
+    ids = summary["customer_id"].astype(str).to_numpy() if "customer_id" in summary.columns else np.array([f"row {i + 1}" for i in range(len(summary))])
+    for mask, (problem, fix) in zip(masks, SUMMARY_CHECKS, strict=True):
+        n = int(mask.sum())
+        if n:
+            shown = ", ".join(ids[mask][:3]) + (", ..." if n > 3 else "")
+            who = "customer" if n == 1 else "customers"
+            raise InputError(f"{label}: {problem} for {n:,} {who} ({shown}); {fix}")
+
+
+def _spend_basis_codes(frequency: np.ndarray, monetary_value: np.ndarray) -> np.ndarray:
+    """Index into :data:`patron.value_settings.SPEND_BASES` of each customer's spend basis."""
+    with np.errstate(invalid="ignore"):
+        return np.where(frequency > 0, np.where(monetary_value > 0, 0, 2), 1)
+
+
+def spend_basis(frequency: np.ndarray, monetary_value: np.ndarray) -> np.ndarray:
+    """Each customer's spend basis (:data:`patron.value_settings.SPEND_BASES`): ``own`` for
+    repeat buyers with repeat purchases of positive value, else why the population mean spend
+    is used."""
+    return np.array(SPEND_BASES, dtype=object).take(_spend_basis_codes(frequency, monetary_value))
 
 
 def score(
     summary: pd.DataFrame,
     *,
-    model: str = "bgnbd",
-    period: str = "W",
-    horizon: float = 52.0,
-    discount_rate: float = 0.0,
-    margin: float = 1.0,
+    settings: ValueSettings | None = None,
+    model: str | None = None,
+    period: str | None = None,
+    horizon: float | None = None,
+    discount_rate: float | None = None,
+    margin: float | None = None,
     cost_to_serve: Any = None,
+    cost_per_order: float | None = None,
     interval_method: str = "delta",
     n_draws: int = 200,
     level: float = 0.95,
     penalizer: float = 0.0,
     random_state: int = 0,
 ) -> Scores:
-    """Fit ``model`` and Gamma-Gamma on ``summary`` and score every customer.
+    """Fit the transaction model and Gamma-Gamma on ``summary`` and score every customer.
+
+    The value settings are ``settings`` (default: :class:`ValueSettings`'s defaults, BG/NBD, 52
+    weeks, 10% a year, margin 1), with any of ``model``, ``period`` (the unit of ``summary``),
+    ``horizon`` (in ``period`` units), ``discount_rate`` (annual), ``margin`` and
+    ``cost_per_order`` given here replacing them. ``cost_to_serve`` is the cost to serve per
+    customer over the horizon (currency): a number replaces ``settings.cost_per_customer``, an
+    array gives one per customer.
 
     Output columns: ``customer_id, frequency, recency, T, monetary_value, expected_purchases``
     (in the next ``horizon`` periods), ``probability_alive``, ``expected_spend`` (per purchase),
-    ``clv``, ``clv_lower``, ``clv_upper`` (``margin`` x spend x discounted expected purchases, minus
-    ``cost_to_serve``; interval at ``level`` for parameter uncertainty, by the delta method or,
-    with ``interval_method="bootstrap"``, a parametric bootstrap of ``n_draws`` draws).
+    ``spend_basis`` (where the expected spend comes from, :func:`spend_basis`),
+    ``discounted_purchases`` (P: expected purchases over the horizon, discounted),
+    ``expected_revenue`` (expected spend x P), ``clv``, ``clv_lower``, ``clv_upper``
+    (``margin`` x expected_revenue - cost per order x P - cost to serve per customer; interval at
+    ``level`` for parameter uncertainty, by the delta method or, with
+    ``interval_method="bootstrap"``, a parametric bootstrap of ``n_draws`` draws).
+
+    Customers with repeat purchases totalling 0 or less (zero-value orders) are left out of the
+    Gamma-Gamma fit and valued at its population mean spend (``Scores.spend_bases`` counts
+    them); a row the models cannot use at all stops with a line naming the customers
+    (:func:`check_summary`).
     """
+    scalar_cost = cost_to_serve is None or np.ndim(cost_to_serve) == 0
+    s = (settings or ValueSettings()).override(
+        model=model, period=period, horizon=horizon, discount_rate=discount_rate, margin=margin, cost_per_order=cost_per_order,
+        cost_per_customer=float(cost_to_serve) if scalar_cost and cost_to_serve is not None else None,
+    )
     if interval_method not in ("delta", "bootstrap"):
         raise InputError(f"--interval-method must be delta or bootstrap; got {interval_method!r}")
-    if model not in TRANSACTION_MODELS or model not in MODELS:
-        raise InputError(f"--model must be one of {', '.join(m for m in TRANSACTION_MODELS if m in MODELS)}; got {model!r}")
-    if horizon <= 0:
-        raise InputError(f"--horizon must be positive; got {horizon}")
-    tm = fit_model(model, summary, penalizer=penalizer)
+    if s.model not in MODELS:
+        raise InputError(f"--model must be one of {', '.join(m for m in TRANSACTION_MODELS if m in MODELS)}; got {s.model!r}")
+    check_summary(summary)
+    tm = fit_model(s.model, summary, penalizer=penalizer)
     sm: GammaGamma = fit_model("gammagamma", summary, penalizer=penalizer)  # type: ignore[assignment]
     x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     m = summary["monetary_value"].to_numpy(dtype=float)
-    d = per_period_rate(discount_rate, DAYS_PER_YEAR / PERIOD_UNITS[period.upper()]) if discount_rate else 0.0
-    res = clv_intervals(tm, sm, x, tx, T, m, horizon=horizon, discount_rate=d, margin=margin, cost_to_serve=cost_to_serve, method=interval_method, n_draws=n_draws, level=level, random_state=random_state)
+    cost = (s.cost_per_customer or None) if scalar_cost else cost_to_serve
+    res = clv_intervals(tm, sm, x, tx, T, m, horizon=s.horizon, discount_rate=s.discount_rate_per_period, margin=s.margin,
+                        cost_to_serve=cost, cost_per_purchase=s.cost_per_order, method=interval_method, n_draws=n_draws,
+                        level=level, random_state=random_state)
+    spend = sm.conditional_expected_average_spend(x, m)
+    codes = _spend_basis_codes(x, m)
+    basis = np.array(SPEND_BASES, dtype=object).take(codes)  # shared label objects, none built per customer
     out = pd.DataFrame(
         {
             "customer_id": summary["customer_id"].to_numpy() if "customer_id" in summary.columns else np.arange(len(summary)),
             "frequency": x, "recency": tx, "T": T, "monetary_value": m,
-            "expected_purchases": tm.conditional_expected_purchases(horizon, x, tx, T),
+            "expected_purchases": tm.conditional_expected_purchases(s.horizon, x, tx, T),
             "probability_alive": tm.probability_alive(x, tx, T),
-            "expected_spend": sm.conditional_expected_average_spend(x, m),
+            "expected_spend": spend, "spend_basis": basis,
+            "discounted_purchases": res.purchases, "expected_revenue": spend * res.purchases,
             "clv": res.clv, "clv_lower": res.lower, "clv_upper": res.upper,
         }
     )
-    return Scores(out, float(res.equity), float(res.equity_lower), float(res.equity_upper), level, tm, sm, horizon, period.upper(), res.method)
+    counts = np.bincount(codes, minlength=len(SPEND_BASES))
+    return Scores(out, float(res.equity), float(res.equity_lower), float(res.equity_upper), level, tm, sm, s.horizon, s.period,
+                  res.method, s, {b: int(n) for b, n in zip(SPEND_BASES, counts, strict=True)})

@@ -233,3 +233,40 @@ def test_unknown_interval_method_is_rejected(models):
     bg, gg = models
     with pytest.raises(ValueError):
         clv_intervals(bg, gg, [1.0], [2.0], [3.0], [10.0], horizon=4.0, method="jackknife")
+
+
+@pytest.mark.parametrize("row", [0, 5, 100])
+def test_cost_per_purchase_and_discounted_purchases_match_independent_computation(models, cdnow_spend, row):
+    """CLV = (margin x spend - cost per purchase) x P - cost per customer, with P the discounted
+    expected purchases; P and the spend from the independent quadrature of FHL 2005 / FH 2013."""
+    bg, gg = models
+    d = cdnow_spend.iloc[[row]]
+    args = [d[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value")]
+    rate = per_period_rate(0.10, 52)
+    kw = dict(horizon=20, discount_rate=rate, margin=0.3, step=4.0)
+    got = customer_lifetime_value(bg, gg, *args, cost_per_purchase=0.8, cost_to_serve=1.5, **kw)
+    revenue = _independent_clv(bg, gg, *(a[0] for a in args), 20, rate, 1.0, 4.0)  # spend x P
+    p, q, v = (gg.params_[k] for k in ("p", "q", "v"))
+    x, z = args[0][0], args[3][0]
+    purchases = revenue / (p * (v + x * z) / (p * x + q - 1))
+    assert got[0] == pytest.approx(0.3 * revenue - 0.8 * purchases - 1.5, rel=NUMERIC_REL_TOL)
+    res = clv_intervals(bg, gg, *args, cost_per_purchase=0.8, cost_to_serve=1.5, **kw)
+    assert res.purchases[0] == pytest.approx(purchases, rel=NUMERIC_REL_TOL)
+    assert res.clv[0] == pytest.approx(got[0], rel=EXACT_REL_TOL)
+
+
+def test_delta_intervals_with_a_cost_per_purchase_match_independent_delta_method(models, cdnow_spend):
+    from patron.models.clv import equity_gradients
+
+    bg, gg = models
+    d = cdnow_spend
+    args = [d[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value")]
+    kw = dict(horizon=26.0, discount_rate=0.002, margin=0.3, step=13.0, cost_per_purchase=2.5)
+    res = clv_intervals(bg, gg, *args, **kw)
+    rows = [0, 1, 5, 100, 2000]
+    sd = _independent_delta_sd(bg, gg, args, rows, **kw)
+    z = stats.norm.ppf(0.975)
+    np.testing.assert_allclose((res.upper - res.clv)[rows], z * sd[:-1], rtol=DELTA_REL_TOL)
+    assert (res.equity_upper - res.equity) == pytest.approx(z * sd[-1], rel=DELTA_REL_TOL)
+    equity, _, _ = equity_gradients(bg, gg, *args, **kw)  # the Spark path's sums
+    assert equity == pytest.approx(res.equity, rel=EXACT_REL_TOL)

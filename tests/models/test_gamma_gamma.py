@@ -104,3 +104,23 @@ def test_wald_interval_coverage():
     n_checks = COVERAGE_SEEDS * len(truth)
     # Binomial(120, 0.05): mean 6, sd 2.39; allow mean + 3.5 sd.
     assert misses <= n_checks * 0.05 + 3.5 * np.sqrt(n_checks * 0.05 * 0.95)
+
+
+def test_repeat_buyers_without_positive_spend_are_left_out_and_get_the_population_mean(cdnow_spend, fitted):
+    """Zero-value repeat purchases (CDNOW master has one such customer) and a negative mean (a
+    summary that nets refunds) have no density under the Gamma: the fit is the fit without them
+    (FH 2013's 946 repeat buyers), and their expected spend is p v / (q - 1), as for x = 0."""
+    x = np.append(cdnow_spend["frequency"].to_numpy(float), [1.0, 3.0, 2.0])
+    z = np.append(cdnow_spend["monetary_value"].to_numpy(float), [0.0, 0.0, -5.0])
+    model = GammaGamma().fit(x, z)
+    assert model.n_customers_ == 946
+    for k, v in fitted.params_.items():
+        assert model.params_[k] == pytest.approx(v, rel=1e-9)
+    p, q, v = (model.params_[k] for k in ("p", "q", "v"))
+    population_mean = p * v / (q - 1)  # FH 2013 eq. 5 with x = 0
+    got = model.conditional_expected_average_spend([1.0, 3.0, 2.0, 4.0, 0.0], [0.0, 0.0, -5.0, np.nan, 7.0])
+    np.testing.assert_allclose(got, population_mean, rtol=1e-12)
+    own = model.conditional_expected_average_spend(3.0, 20.0)
+    assert own == pytest.approx(p * (v + 3 * 20.0) / (3 * p + q - 1), rel=1e-12)
+    with pytest.raises(ValueError, match="no customer has repeat purchases of positive value"):
+        GammaGamma().fit([0.0, 2.0, 1.0], [0.0, 0.0, 0.0])

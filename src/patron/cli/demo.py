@@ -35,23 +35,27 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
         f"{int((cal['frequency_holdout'] > 0).sum()):,} customers"
     )
     from patron.value import score
+    from patron.value_settings import ValueSettings
 
-    with err.status("fitting BG/NBD and Gamma-Gamma, scoring 52 weeks of CLV"):
-        scores = score(cal, model="bgnbd", period="W", horizon=52, discount_rate=0.10, margin=1.0)
+    value = ValueSettings(currency="USD")  # the [value] defaults; CDNOW's amounts are US dollars
+    with err.status("fitting BG/NBD and Gamma-Gamma, scoring CLV"):
+        scores = score(cal, settings=value)
     p, g = scores.transaction_model.params_, scores.spend_model.params_
     out.print("BG/NBD: " + ", ".join(f"{k}={v:.4f}" for k, v in p.items()) + f" (log-likelihood {scores.transaction_model.log_likelihood_:.2f})")
     out.print("Gamma-Gamma: " + ", ".join(f"{k}={v:.4f}" for k, v in g.items()))
     top = scores.customers.nlargest(5, "clv")[["customer_id", "frequency", "probability_alive", "clv", "clv_lower", "clv_upper"]]
     out.print(top.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
     out.print(
-        f"customer equity, next 52 weeks at 10%/year: [bold]{scores.equity:,.2f}[/] USD "
+        f"customer equity: [bold]{scores.equity:,.2f}[/] {value.label()} "
         f"({scores.level:.0%} interval {scores.equity_lower:,.2f} to {scores.equity_upper:,.2f}; parameter uncertainty)"
     )
+    for line in scores.notes():
+        out.print(line, highlight=False)
     if report is None:
         return
     from patron.report import write_report
 
     began = time.perf_counter()
     with err.status("writing the customer equity report (status, loyalty, segments, cohorts, equity over time)") as status:
-        path = write_report(db, report, on_section=lambda title: status.update(f"report: {title}"))
+        path = write_report(db, report, settings=value, on_section=lambda title: status.update(f"report: {title}"))
     out.print(f"report: [bold]{path.resolve()}[/] ({time.perf_counter() - began:.1f} s; open it in a browser, no network needed)")

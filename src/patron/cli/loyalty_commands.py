@@ -13,6 +13,8 @@ import typer
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
 from patron.cli.output import json_safe, records, write_frame
 from patron.cli.progress import spinner
+from patron.cli.value_options import print_value_lines, value_flags
+from patron.value_settings import PERIOD_NAMES, ValueSettings
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 \\[default: day of the last transaction].")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file \\[default: $PATRON_CONFIG or ./patron.toml].")]
@@ -139,20 +141,28 @@ def cohorts(
 
 
 @app.command()
+@value_flags
 def profitability(
     db: DbOption = None,
     as_of: AsOfOption = None,
     config: ConfigOption = None,
     out_file: OutOption = None,
     as_json: JsonOption = False,
+    value: ValueSettings | None = None,
 ) -> None:
     """Customer profitability: margin, cost-to-serve from contacts sent (cost per channel from the
-    costs section of the rules file), and 52-week CLV net of both (per customer in --out)."""
+    costs section of the rules file), and CLV net of both (per customer in --out). CLV follows
+    the \\[value] section of the rules file (the flags override it)."""
     from patron.profitability import profitability as run_profitability
+    from patron.value_settings import db_currencies, spend_counts, spend_note
 
+    value = value or ValueSettings()
     with spinner("scoring customers and costing contacts", quiet=as_json):
-        frame = run_profitability(db, as_of=as_of, config=config)
+        frame = run_profitability(db, as_of=as_of, config=config, settings=value)
     write_frame(frame, out_file)
+    currencies = db_currencies(db)
+    spend = spend_counts(frame["spend_basis"])
+    horizon = f"next {value.horizon:g} {PERIOD_NAMES[value.period]}"
     known = frame["margin_rate"].notna()
     figures = {
         "customers": len(frame),
@@ -166,6 +176,7 @@ def profitability(
         "clv_net": float(frame["clv_net"].sum()) if frame["clv_net"].notna().any() else None,
         "unprofitable": int((frame["clv_net"] < 0).sum()),
         "out": str(out_file) if out_file else None,
+        "value_settings": value.to_dict(currencies), "spend_basis": spend,
     }
     if as_json:
         _print_json(figures)
@@ -178,10 +189,11 @@ def profitability(
     t.add_row("revenue (net of refunds)", _num(figures["revenue"]))
     t.add_row(f"margin ({figures['with_margin']:,} customers with margin data)", _num(figures["margin_total"]) or "unknown: set \\[costs] default_margin_rate")
     t.add_row("contacts sent / their cost", f"{figures['contacts']:,} / {_num(figures['contact_cost'])}")
-    t.add_row("CLV, next 52 weeks (revenue)", _num(figures["clv"]))
-    t.add_row("expected contact cost, next 52 weeks", _num(figures["expected_contact_cost"]))
+    t.add_row(f"CLV, {horizon}", _num(figures["clv"]))
+    t.add_row(f"expected contact cost, {horizon}", _num(figures["expected_contact_cost"]))
     t.add_row("CLV net of margin and contact cost", _num(figures["clv_net"]) or "unknown (no margin)")
     t.add_row("customers with negative net CLV", f"{figures['unprofitable']:,}")
     out.print(t)
+    print_value_lines([value.line(currencies), spend_note(spend, currency=value.label(currencies))])
     if out_file is not None:
         out.print(f"profitability of {len(frame):,} customers written to {out_file}")

@@ -12,9 +12,11 @@ import typer
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
 from patron.cli.output import records, write_frame
 from patron.cli.progress import spinner
+from patron.cli.value_options import print_value_lines, value_flags
+from patron.value_settings import ValueSettings
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the profiles, e.g. 1998-06-30 \\[default: the stored profiles, else the day of the last purchase].")]
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file (\\[segments], \\[rfm], \\[tiers], \\[status], ...) \\[default: $PATRON_CONFIG or ./patron.toml].")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file (\\[value], \\[segments], \\[rfm], \\[tiers], \\[status], ...) \\[default: $PATRON_CONFIG or ./patron.toml].")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="Also write the table to a .csv or .parquet file.")]
 
 
@@ -31,7 +33,21 @@ def _money(v: float) -> str:
     return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:,.2f}"
 
 
+def _value_info(db: str | None, value: ValueSettings) -> tuple[dict, list[str | None]]:
+    """The settings behind the stated values (JSON) and the lines to print: the settings line and
+    the note on customers valued at the population mean spend (from the stored profiles)."""
+    from patron.profiles import profile_spend_counts
+    from patron.store import reader
+    from patron.value_settings import data_currencies, spend_note
+
+    with reader(db) as con:
+        currencies = data_currencies(con)
+        counts = profile_spend_counts(con)
+    return {"value_settings": value.to_dict(currencies), "spend_basis": counts}, [value.line(currencies), spend_note(counts, currency=value.label(currencies))]
+
+
 @app.command()
+@value_flags
 def segments(
     db: DbOption = None,
     as_of: AsOfOption = None,
@@ -39,9 +55,11 @@ def segments(
     config: ConfigOption = None,
     out_file: OutOption = None,
     as_json: JsonOption = False,
+    value: ValueSettings | None = None,
 ) -> None:
     """Every segment (built-in and from the rules files) with its size, total and mean CLV,
-    share of customer equity, and status mix; rules are evaluated in the database."""
+    share of customer equity, and status mix; rules are evaluated in the database. CLV follows
+    the \\[value] section of the rules file (the flags override it)."""
     from patron.errors import InputError
     from patron.segments import segment_table
 
@@ -49,10 +67,11 @@ def segments(
     if rules is not None and not rules.is_file():
         raise InputError(f"--rules: file {rules} does not exist")
     with spinner("evaluating segments", quiet=as_json):
-        table = segment_table(db, config=config, rules=rules, as_of=as_of)
+        table = segment_table(db, config=config, rules=rules, as_of=as_of, settings=value)
     write_frame(table, out_file)
+    info, lines = _value_info(db, value or ValueSettings())
     if as_json:
-        _print_json({"segments": records(table), "out": str(out_file) if out_file else None})
+        _print_json({"segments": records(table), "out": str(out_file) if out_file else None} | info)
         return
     from rich.markup import escape
     from rich.table import Table
@@ -73,26 +92,31 @@ def segments(
     out.print(t)
     for row in table.itertuples(index=False):
         out.print(f"  [bold]{escape(str(row.segment))}[/]: {escape(str(row.rule))}", highlight=False)
+    print_value_lines(lines)
     if out_file is not None:
         out.print(f"segments written to {out_file}")
 
 
 @app.command()
+@value_flags
 def profiles(
     db: DbOption = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Date of the profiles, e.g. 1998-06-30 \\[default: day of the last purchase].")] = None,
     config: ConfigOption = None,
     out_file: OutOption = None,
     as_json: JsonOption = False,
+    value: ValueSettings | None = None,
 ) -> None:
     """Build (or refresh) the customer_profiles table: one row per customer with summary, CLV,
-    status, loyalty, profitability, RFM scores and value tier as of a date."""
+    status, loyalty, profitability, RFM scores and value tier as of a date. CLV follows the
+    \\[value] section of the rules file (the flags override it)."""
     from patron.profiles import build_profiles
 
     _check_date(as_of, "--as-of")
     with spinner("building customer profiles", quiet=as_json):
-        frame = build_profiles(db, as_of=as_of, config=config)
+        frame = build_profiles(db, as_of=as_of, config=config, settings=value)
     write_frame(frame, out_file)
+    value_info, lines = _value_info(db, value or ValueSettings())
     day = str(frame["as_of"].iloc[0])[:10] if len(frame) else str(as_of)
     counts = frame["status"].value_counts().to_dict()
     tiers = frame["value_tier"].value_counts().to_dict()
@@ -100,7 +124,7 @@ def profiles(
         "as_of": day, "customers": len(frame), "customer_equity": float(frame["clv"].sum()),
         "statuses": {str(k): int(v) for k, v in counts.items()}, "value_tiers": {str(k): int(v) for k, v in tiers.items()},
         "table": "customer_profiles", "out": str(out_file) if out_file else None,
-    }
+    } | value_info
     if as_json:
         _print_json(info)
         return
@@ -108,11 +132,13 @@ def profiles(
         f"customer_profiles as of {day}: [bold]{len(frame):,}[/] customers, customer equity {info['customer_equity']:,.2f}; "
         + ", ".join(f"{k} {v:,}" for k, v in info["statuses"].items())
     )
+    print_value_lines(lines)
     if out_file is not None:
         out.print(f"profiles written to {out_file}")
 
 
 @app.command()
+@value_flags
 def equity(
     db: DbOption = None,
     by: Annotated[str | None, typer.Option("--by", help="Profile column to group by: category (top_category), value_tier, status, rfm_cell, ...")] = None,
@@ -124,29 +150,35 @@ def equity(
     config: ConfigOption = None,
     out_file: OutOption = None,
     as_json: JsonOption = False,
+    value: ValueSettings | None = None,
 ) -> None:
-    """Customer equity (sum of CLV, next 52 weeks) by a profile column (default value_tier), or
-    over time with its interval."""
+    """Customer equity (sum of CLV) by a profile column (default value_tier), or over time with
+    its interval. CLV follows the \\[value] section of the rules file (the flags override it)."""
     from patron.errors import InputError
     from patron.segments import equity_by, equity_over_time
 
     if over_time and by is not None:
         raise InputError("give either --by COLUMN or --over-time, not both")
-    for value, name in ((as_of, "--as-of"), (start, "--start"), (end, "--end")):
-        _check_date(value, name)
+    for day, name in ((as_of, "--as-of"), (start, "--start"), (end, "--end")):
+        _check_date(day, name)
     with spinner("computing customer equity", quiet=as_json):
         if over_time:
-            table = equity_over_time(db, start=start, end=end, freq=freq)
+            table = equity_over_time(db, start=start, end=end, freq=freq, config=config, settings=value)
         else:
-            table = equity_by(db, by or "value_tier", config=config, as_of=as_of)
+            table = equity_by(db, by or "value_tier", config=config, as_of=as_of, settings=value)
     write_frame(table, out_file)
+    info, lines = _value_info(db, value or ValueSettings())
+    if over_time:  # the spend note is about the profiles; each date has its own customers
+        lines = lines[:1]
+        info.pop("spend_basis")
     if as_json:
-        _print_json({"by": None if over_time else (by or "value_tier"), "over_time": over_time, "rows": records(table), "out": str(out_file) if out_file else None})
+        _print_json({"by": None if over_time else (by or "value_tier"), "over_time": over_time, "rows": records(table),
+                     "out": str(out_file) if out_file else None} | info)
         return
     from rich.table import Table
 
     if over_time:
-        t = Table(title="Customer equity over time (next 52 weeks, 10%/year; 95% interval, parameter uncertainty)", title_justify="left")
+        t = Table(title="Customer equity over time (95% interval, parameter uncertainty)", title_justify="left")
         for name in ("as of", "customers", "equity", "lower", "upper"):
             t.add_column(name, justify="left" if name == "as of" else "right")
         for r in table.itertuples(index=False):
@@ -161,5 +193,6 @@ def equity(
             label = "(none)" if r[col] is None or (isinstance(r[col], float) and math.isnan(r[col])) else str(r[col])
             t.add_row(label, f"{r['customers']:,}", _money(r["equity"]), _money(r["mean_clv"]), "" if share is None or math.isnan(share) else f"{share:.1%}")
     out.print(t)
+    print_value_lines(lines)
     if out_file is not None:
         out.print(f"table written to {out_file}")

@@ -9,8 +9,10 @@ import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, err, out
 from patron.cli.progress import spinner
+from patron.cli.value_options import print_value_lines, value_flags
 from patron.errors import InputError
 from patron.settings import get_settings
+from patron.value_settings import PERIOD_NAMES, ValueSettings
 
 EngineOption = Annotated[str | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].")]
 TransactionsOption = Annotated[str | None, typer.Option("--transactions", help="With --engine spark: Parquet file or folder of transactions.")]
@@ -79,6 +81,9 @@ def fit(
         "n_customers": fitted.n_customers_,
         "converged": bool(fitted.converged_),
     }
+    left_out = _spend_left_out(data) if model == "gammagamma" and engine != "spark" else 0
+    if left_out:
+        result["left_out"] = left_out
     if as_json:
         _print_json(result)
         return
@@ -91,99 +96,123 @@ def fit(
     for k, v in fitted.params_.items():
         t.add_row(k, f"{v:.6g}", f"{fitted.std_errors_[k]:.4g}")
     out.print(t)
+    if left_out:
+        print_value_lines([f"{left_out:,} {'customer' if left_out == 1 else 'customers'} with repeat purchases totalling 0 or less left out of the fit "
+                           "(no information on spend; valued at the population mean spend when scored)"])
     if not fitted.converged_:
         err.print(f"warning: the optimiser did not converge: {fitted.convergence_message_}")
 
 
+def _spend_left_out(data: Any) -> int:
+    """Customers (weighted rows of a compressed summary) with repeat purchases whose mean value is
+    0 or less: Gamma-Gamma leaves them out (docs/models.md)."""
+    import numpy as np
+
+    x, m = data["frequency"].to_numpy(dtype=float), data["monetary_value"].to_numpy(dtype=float)
+    weight = data["weight"].to_numpy(dtype=float) if "weight" in data.columns else np.ones(len(data))
+    return int(weight[(x > 0) & ~(m > 0)].sum())
+
+
 @app.command()
+@value_flags
 def score(
     out_file: Annotated[Path, typer.Option("--out", help="Per-customer scores (.csv or .parquet).")],
     db: DbOption = None,
-    model: Annotated[str, typer.Option("--model", help="Transaction model: bgnbd, pareto or mbgnbd.")] = "bgnbd",
-    period: Annotated[str, typer.Option("--period", help="Time unit of the summary and the horizon (D, W, M).")] = "W",
     end: Annotated[str | None, typer.Option("--end", help="Calibration end [default: last transaction].")] = None,
-    horizon: Annotated[float, typer.Option("--horizon", help="Horizon of CLV, in --period units.")] = 52.0,
-    discount_rate: Annotated[float, typer.Option("--discount-rate", help="Annual discount rate, e.g. 0.1 for 10%.")] = 0.0,
-    margin: Annotated[float, typer.Option("--margin", help="Share of spend that is profit (0-1].")] = 1.0,
+    config: Annotated[Path | None, typer.Option("--config", help="Rules file whose \\[value] section sets the flags' defaults \\[default: $PATRON_CONFIG or ./patron.toml].")] = None,
     interval_method: Annotated[str, typer.Option("--interval-method", help="delta (fast) or bootstrap (parametric, --draws draws).")] = "delta",
     n_draws: Annotated[int, typer.Option("--draws", help="Draws of the parametric bootstrap.")] = 200,
     engine: EngineOption = None,
     transactions: TransactionsOption = None,
     partition_by: Annotated[str | None, typer.Option("--partition-by", help="With --engine spark: a summary column to partition the Parquet output by.")] = None,
     as_json: JsonOption = False,
+    value: ValueSettings | None = None,
 ) -> None:
     """Score every customer: expected purchases, P(alive), expected spend, CLV with interval; and customer equity.
 
+    CLV follows the \\[value] section of the rules file; the flags override it for this command.
     With --engine spark, customers are scored on the executors and --out is a Parquet folder
     (partitioned by --partition-by); customer equity and its interval are aggregated by Spark."""
+    value = value or ValueSettings()
     engine = (engine or get_settings().engine).lower()
     if engine == "spark":
-        info = _score_on_spark(out_file, transactions, model=model, period=period, end=end, horizon=horizon, discount_rate=discount_rate,
-                               margin=margin, interval_method=interval_method, partition_by=partition_by, quiet=as_json)
+        info = _score_on_spark(out_file, transactions, value, end=end, interval_method=interval_method, partition_by=partition_by, quiet=as_json)
     else:
         if partition_by is not None:
             raise InputError("--partition-by applies to --engine spark (Parquet folders)")
-        info = _score_on_duckdb(out_file, db, model=model, period=period, end=end, horizon=horizon, discount_rate=discount_rate,
-                                margin=margin, interval_method=interval_method, n_draws=n_draws, quiet=as_json)
+        info = _score_on_duckdb(out_file, db, value, end=end, interval_method=interval_method, n_draws=n_draws, quiet=as_json)
     if as_json:
         _print_json(info)
         return
     out.print(
-        f"customer equity over {horizon:g} {period.upper()}: [bold]{info['customer_equity']:,.2f}[/] "
+        f"customer equity over {value.horizon:g} {PERIOD_NAMES[value.period]}: [bold]{info['customer_equity']:,.2f}[/] "
         f"({info['level']:.0%} interval {info['customer_equity_lower']:,.2f} to {info['customer_equity_upper']:,.2f}); "
         f"{info['customers']:,} customers scored to {out_file}"
     )
+    print_value_lines(info["notes"])
 
 
-def _score_on_duckdb(out_file: Path, db: str | None, *, model: str, period: str, end: str | None, horizon: float,
-                     discount_rate: float, margin: float, interval_method: str, n_draws: int, quiet: bool) -> dict:
+def _score_info(out_file: Path, value: ValueSettings, customers: int, equity: tuple[float, float, float], level: float, method: str,
+                spend: dict[str, int], notes: list[str], currencies: tuple[str, ...]) -> dict:
+    return {
+        "customers": customers, "out": str(out_file), "model": value.model, "horizon": value.horizon, "period": value.period,
+        "customer_equity": equity[0], "customer_equity_lower": equity[1], "customer_equity_upper": equity[2],
+        "level": level, "interval_method": method, "value_settings": value.to_dict(currencies), "spend_basis": spend, "notes": notes,
+    }
+
+
+def _score_on_duckdb(out_file: Path, db: str | None, value: ValueSettings, *, end: str | None, interval_method: str, n_draws: int,
+                     quiet: bool) -> dict:
     import pyarrow as pa
 
     from patron.io import write_table
     from patron.summary import summary as run_summary
     from patron.value import score as run_score
+    from patron.value_settings import db_currencies
 
     with spinner("scoring customers", quiet=quiet):
-        data = run_summary(db, period=period, end=end)
-        scores = run_score(data, model=model, period=period, horizon=horizon, discount_rate=discount_rate, margin=margin, interval_method=interval_method, n_draws=n_draws)
+        data = run_summary(db, period=value.period, end=end)
+        scores = run_score(data, settings=value, interval_method=interval_method, n_draws=n_draws)
     write_table(pa.Table.from_pandas(scores.customers, preserve_index=False), out_file)
-    return {
-        "customers": len(scores.customers), "out": str(out_file), "model": model, "horizon": horizon, "period": period.upper(),
-        "customer_equity": scores.equity, "customer_equity_lower": scores.equity_lower, "customer_equity_upper": scores.equity_upper,
-        "level": scores.level, "interval_method": scores.method,
-    }
+    currencies = db_currencies(db)
+    return _score_info(out_file, value, len(scores.customers), (scores.equity, scores.equity_lower, scores.equity_upper), scores.level,
+                       scores.method, scores.spend_bases, scores.notes(currencies), currencies)
 
 
-def _score_on_spark(out_file: Path, transactions: str | None, *, model: str, period: str, end: str | None, horizon: float,
-                    discount_rate: float, margin: float, interval_method: str, partition_by: str | None, quiet: bool) -> dict:
+def _score_on_spark(out_file: Path, transactions: str | None, value: ValueSettings, *, end: str | None, interval_method: str,
+                    partition_by: str | None, quiet: bool) -> dict:
     if interval_method != "delta":
         raise InputError("--engine spark computes intervals by the delta method only (--interval-method delta)")
-    if horizon <= 0:
-        raise InputError(f"--horizon must be positive; got {horizon}")
     spark = _spark(transactions, end)
     from pyspark import StorageLevel
 
     from patron.engines.spark import fit_spark_summary, summary_spark
-    from patron.engines.spark_score import equity_interval_spark, score_spark, write_scores
+    from patron.engines.spark_score import (
+        equity_interval_spark,
+        score_spark,
+        spend_basis_counts_spark,
+        write_scores,
+    )
     from patron.models.clv import METHODS
+    from patron.value_settings import spend_note
 
-    kw = dict(horizon=horizon, period=period, discount_rate=discount_rate, margin=margin)
-    summary = summary_spark(spark, transactions, period=period, end=end).persist(StorageLevel.MEMORY_AND_DISK)
+    kw = dict(horizon=value.horizon, period=value.period, discount_rate=value.discount_rate, margin=value.margin,
+              cost_per_customer=value.cost_per_customer, cost_per_order=value.cost_per_order)
+    summary = summary_spark(spark, transactions, period=value.period, end=end).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         with spinner("fitting on Spark statistics", quiet=quiet):
-            tm = fit_spark_summary(model, summary)
+            tm = fit_spark_summary(value.model, summary)
             sm = fit_spark_summary("gammagamma", summary)
         with spinner("scoring customers on the executors", quiet=quiet):
             write_scores(score_spark(summary, tm, sm, **kw), out_file, partition_by=partition_by)
-            equity, lower, upper = equity_interval_spark(summary, tm, sm, **kw)
+            equity = equity_interval_spark(summary, tm, sm, **kw)
             customers = summary.count()
+            spend = spend_basis_counts_spark(summary)
     finally:
         summary.unpersist()
-    return {
-        "customers": int(customers), "out": str(out_file), "model": model, "horizon": horizon, "period": period.upper(),
-        "customer_equity": equity, "customer_equity_lower": lower, "customer_equity_upper": upper,
-        "level": 0.95, "interval_method": METHODS["delta"], "engine": "spark",
-    }
+    note = spend_note(spend, float(sm.conditional_expected_average_spend(0.0, 0.0)), value.label())
+    info = _score_info(out_file, value, int(customers), equity, 0.95, METHODS["delta"], spend, [value.line()] + ([note] if note else []), ())
+    return info | {"engine": "spark"}
 
 
 @app.command()

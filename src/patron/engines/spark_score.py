@@ -20,19 +20,22 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, StructField, StructType
+from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 from scipy import special
 
 from patron.constants import PERIOD_UNITS
 from patron.errors import InputError
 from patron.models import BaseModel
 from patron.models.clv import clv_intervals, equity_gradients, equity_variance, per_period_rate
-from patron.value import DAYS_PER_YEAR, TRANSACTION_MODELS
+from patron.value import DAYS_PER_YEAR, TRANSACTION_MODELS, spend_basis
+from patron.value_settings import SPEND_BASES, SPEND_NO_REPEAT, SPEND_NONPOSITIVE, SPEND_OWN
 
 SCORE_COLUMNS: tuple[str, ...] = (
-    "expected_purchases", "probability_alive", "expected_spend", "clv", "clv_lower", "clv_upper",
+    "expected_purchases", "probability_alive", "expected_spend", "discounted_purchases", "expected_revenue",
+    "clv", "clv_lower", "clv_upper",
 )
-"""Columns :func:`score_spark` adds, as in :func:`patron.value.score`."""
+"""Number columns :func:`score_spark` adds, as in :func:`patron.value.score` (which also gives the
+text column ``spend_basis``)."""
 
 NEEDED_COLUMNS: tuple[str, ...] = ("frequency", "recency", "T", "monetary_value")
 """Summary columns scoring reads."""
@@ -47,25 +50,34 @@ def score_batch(
     discount_rate_per_period: float,
     margin: float,
     level: float,
+    cost_per_customer: float = 0.0,
+    cost_per_order: float = 0.0,
 ) -> pd.DataFrame:
-    """``summary`` (one batch of customers) with :data:`SCORE_COLUMNS` added; a new frame.
+    """``summary`` (one batch of customers) with :data:`SCORE_COLUMNS` and ``spend_basis``
+    added; a new frame.
 
     ``expected_purchases`` in the next ``horizon`` periods, ``probability_alive``,
-    ``expected_spend`` (per purchase, currency), ``clv`` = ``margin`` x spend x discounted
-    expected purchases, and its delta-method interval at ``level`` (parameter uncertainty). Each
-    customer's values depend only on its own row, so batches can be scored anywhere."""
+    ``expected_spend`` (per purchase, currency), ``discounted_purchases`` (P),
+    ``expected_revenue`` (spend x P), ``clv`` = ``margin`` x spend x P - ``cost_per_order`` x P -
+    ``cost_per_customer``, and its delta-method interval at ``level`` (parameter uncertainty).
+    Each customer's values depend only on its own row, so batches can be scored anywhere."""
     x, tx, T, m = (summary[c].to_numpy(dtype=np.float64) for c in NEEDED_COLUMNS)
     out = summary.copy()
     if x.size == 0:
         for c in SCORE_COLUMNS:
             out[c] = np.empty(0)
+        out["spend_basis"] = np.empty(0, dtype=object)
         return out
     res = clv_intervals(transaction_model, spend_model, x, tx, T, m, horizon=horizon,
-                        discount_rate=discount_rate_per_period, margin=margin, level=level)
+                        discount_rate=discount_rate_per_period, margin=margin, level=level,
+                        cost_to_serve=cost_per_customer or None, cost_per_purchase=cost_per_order)
     out["expected_purchases"] = transaction_model.conditional_expected_purchases(horizon, x, tx, T)
     out["probability_alive"] = transaction_model.probability_alive(x, tx, T)
     out["expected_spend"] = spend_model.conditional_expected_average_spend(x, m)
+    out["discounted_purchases"] = res.purchases
+    out["expected_revenue"] = out["expected_spend"].to_numpy() * res.purchases
     out["clv"], out["clv_lower"], out["clv_upper"] = res.clv, res.lower, res.upper
+    out["spend_basis"] = spend_basis(x, m)
     return out
 
 
@@ -79,12 +91,15 @@ def score_spark(
     discount_rate: float = 0.0,
     margin: float = 1.0,
     level: float = 0.95,
+    cost_per_customer: float = 0.0,
+    cost_per_order: float = 0.0,
 ) -> DataFrame:
     """Score every customer of a Spark ``summary`` (from :func:`~patron.engines.spark.summary_spark`)
-    on the executors; a lazy DataFrame with the summary's columns and :data:`SCORE_COLUMNS`.
+    on the executors; a lazy DataFrame with the summary's columns, :data:`SCORE_COLUMNS` and
+    ``spend_basis``.
 
     ``horizon`` is in ``period`` units (the summary's); ``discount_rate`` is annual, converted
-    per period as :func:`patron.value.score` does. The models are fitted ones, e.g. from
+    per period as :func:`patron.value.score` does; the costs to serve are in currency. The models are fitted ones, e.g. from
     :func:`~patron.engines.spark.fit_spark` (``bgnbd``, ``mbgnbd`` or ``pareto``, and
     ``gammagamma``). The executors need patron installed in their Python.
     """
@@ -94,15 +109,27 @@ def score_spark(
     _check_models(transaction_model, spend_model)
     rate = per_period_rate(discount_rate, DAYS_PER_YEAR / PERIOD_UNITS[period.upper()]) if discount_rate else 0.0
     kwargs: dict[str, Any] = dict(horizon=float(horizon), discount_rate_per_period=rate,
-                                  margin=float(margin), level=float(level))
+                                  margin=float(margin), level=float(level),
+                                  cost_per_customer=float(cost_per_customer), cost_per_order=float(cost_per_order))
     tm, sm = transaction_model, spend_model
 
     def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             yield score_batch(batch, tm, sm, **kwargs)
 
-    schema = StructType([*summary.schema.fields, *(StructField(c, DoubleType()) for c in SCORE_COLUMNS)])
+    schema = StructType([*summary.schema.fields, *(StructField(c, DoubleType()) for c in SCORE_COLUMNS),
+                         StructField("spend_basis", StringType())])
     return summary.mapInPandas(score_partition, schema=schema)
+
+
+def spend_basis_counts_spark(summary: DataFrame) -> dict[str, int]:
+    """Customers per spend basis (:data:`patron.value_settings.SPEND_BASES`) of a Spark
+    ``summary``, counted on the cluster with the rule of :func:`patron.value.spend_basis`."""
+    basis = (F.when((F.col("frequency") > 0) & (F.col("monetary_value") > 0), F.lit(SPEND_OWN))
+             .when(F.col("frequency") > 0, F.lit(SPEND_NONPOSITIVE)).otherwise(F.lit(SPEND_NO_REPEAT)))
+    rows = summary.groupBy(basis.alias("basis")).count().collect()
+    found = {r["basis"]: int(r["count"]) for r in rows}
+    return {b: found.get(b, 0) for b in SPEND_BASES}
 
 
 def _check_summary(summary: DataFrame) -> None:
@@ -127,6 +154,8 @@ def equity_interval_spark(
     discount_rate: float = 0.0,
     margin: float = 1.0,
     level: float = 0.95,
+    cost_per_customer: float = 0.0,
+    cost_per_order: float = 0.0,
 ) -> tuple[float, float, float]:
     """Customer equity of a Spark ``summary`` and its delta-method interval at ``level``:
     ``(equity, lower, upper)``, equal to :func:`patron.value.score`'s on the same customers.
@@ -144,8 +173,9 @@ def equity_interval_spark(
     def partial_sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             x, tx, T, m = (batch[c].to_numpy(dtype=np.float64) for c in NEEDED_COLUMNS)
-            eq, gt, gs = equity_gradients(tm, sm, x, tx, T, m, horizon=float(horizon),
-                                          discount_rate=rate, margin=float(margin))
+            eq, gt, gs = equity_gradients(tm, sm, x, tx, T, m, horizon=float(horizon), discount_rate=rate,
+                                          margin=float(margin), cost_per_purchase=float(cost_per_order))
+            eq -= float(cost_per_customer) * x.size  # a constant per customer: no gradient
             yield pd.DataFrame([[eq, *gt, *gs]], columns=["equity", *t_names, *s_names])
 
     schema = StructType([StructField(c, DoubleType()) for c in ("equity", *t_names, *s_names)])

@@ -2,14 +2,16 @@
 
 Definition (discrete discounting, in the transaction model's time unit)::
 
-    CLV_i = margin * E[spend_i] * sum_{k=1..K} (C_i(t_k) - C_i(t_{k-1})) / (1 + d)^k  -  cost_i
+    CLV_i = (margin * E[spend_i] - c) * sum_{k=1..K} (C_i(t_k) - C_i(t_{k-1})) / (1 + d)^k  -  cost_i
 
 with ``C_i(t)`` the expected purchases in (T_i, T_i + t] given the customer's history
 (``conditional_expected_purchases``), ``t_k = min(k * step, horizon)``, ``K = ceil(horizon / step)``,
 ``d`` the discount rate **per step** (default step = 1 time unit of the model, e.g. one week), and
 ``E[spend_i]`` the Gamma-Gamma conditional expected average spend (or values you supply).
 ``cost_i`` (cost to serve) is the present value of the cost over the horizon, in currency, subtracted
-as given. To use an annual rate, convert it with :func:`per_period_rate`.
+as given; ``c`` (``cost_per_purchase``) is a cost per purchase, in currency, discounted like the
+purchases. The sum is the customer's *discounted expected purchases* P_i. To use an annual rate,
+convert it with :func:`per_period_rate`.
 
 Customer equity is the sum of CLV, overall or by any grouping array.
 
@@ -30,12 +32,13 @@ They cover parameter (estimation) uncertainty only, not the randomness of indivi
 future behaviour; the transaction and the spend model are estimated separately and treated as
 independent.
 
-``method="delta"`` (default): CLV_i = margin * S_i(phi) * P_i(theta) - cost_i, with theta and phi
-the log-parameters of the transaction and the spend model. Their gradients are forward
+``method="delta"`` (default): CLV_i = margin * S'_i(phi) * P_i(theta) - cost_i, with
+S' = S - c / margin the spend net of the cost per purchase, theta and phi the log-parameters of
+the transaction and the spend model (c shifts S, so dS' = dS). Their gradients are forward
 differences (step ``DELTA_LOG_STEP`` in each log-parameter: 4 more evaluations of the vectorised
 P, 3 more of S), combined with the fitted log-parameter covariances (``log_covariance()``)::
 
-    Var(CLV_i) ~ margin^2 [S_i^2 dP_i' Cov(theta) dP_i + P_i^2 dS_i' Cov(phi) dS_i],
+    Var(CLV_i) ~ margin^2 [S'_i^2 dP_i' Cov(theta) dP_i + P_i^2 dS_i' Cov(phi) dS_i],
 
 and the same for customer equity with the summed gradients (sum_i S_i dP_i, sum_i P_i dS_i), so
 the equity interval accounts for every customer sharing the same parameters. The interval is
@@ -143,12 +146,26 @@ def _discounted_purchases(model: BaseModel, params, rows: _Rows, ends: np.ndarra
     return alive_fn(rows.x, rows.tx, rows.T, *params) * out[rows.xT_of_row]
 
 
-def _spend(spend_model, x, monetary_value, params=None) -> np.ndarray:
+def _spend(spend_model, x, monetary_value, params=None, offset: float = 0.0) -> np.ndarray:
+    """Expected spend per purchase, minus ``offset`` (the cost per purchase over the margin)."""
     if spend_model is None:
-        return np.asarray(monetary_value, dtype=np.float64)
-    if params is None:
-        params = spend_model._params()
-    return spend_model._conditional_expected_average_spend_fn(x, monetary_value, *params)
+        spend = np.asarray(monetary_value, dtype=np.float64)
+    else:
+        if params is None:
+            params = spend_model._params()
+        spend = spend_model._conditional_expected_average_spend_fn(x, monetary_value, *params)
+    if offset:
+        spend = spend - offset
+    return spend
+
+
+def _offset(cost_per_purchase: float, margin: float) -> float:
+    """The cost per purchase as a reduction of the spend before the margin (c / margin)."""
+    if not cost_per_purchase:
+        return 0.0
+    if margin <= 0:
+        raise ValueError("margin must be positive when there is a cost per purchase")
+    return float(cost_per_purchase) / float(margin)
 
 
 def _prepare_inputs(frequency, recency, T, monetary_value, cost_to_serve):
@@ -182,6 +199,7 @@ def customer_lifetime_value(
     discount_rate: float = 0.0,
     margin: float = 1.0,
     cost_to_serve: Any = None,
+    cost_per_purchase: float = 0.0,
     step: float = 1.0,
     max_cells: int = DEFAULT_MAX_CELLS,
 ) -> np.ndarray:
@@ -190,13 +208,14 @@ def customer_lifetime_value(
     ``transaction_model``: a fitted BG/NBD-type model (BetaGeo, ModifiedBetaGeo, ParetoNBD, ...).
     ``spend_model``: a fitted GammaGamma, or None to use ``monetary_value`` as the expected spend.
     ``horizon`` and ``step`` are in the transaction model's time unit; ``discount_rate`` per step.
+    ``cost_to_serve`` (per customer, present value) and ``cost_per_purchase`` in currency.
     """
     shape = np.broadcast(*(np.asarray(v) for v in (frequency, recency, T, monetary_value))).shape
     x, tx, T_, m, cost = _prepare_inputs(frequency, recency, T, monetary_value, cost_to_serve)
     rows, _, _, per_row = _purchases_per_row(transaction_model, x, tx, T_, horizon=horizon, step=step,
                                              discount_rate=discount_rate, max_cells=max_cells)
     purchases = per_row[rows.of_customer]
-    value = margin * _spend(spend_model, x, m) * purchases
+    value = margin * _spend(spend_model, x, m, offset=_offset(cost_per_purchase, margin)) * purchases
     if cost is not None:
         value -= cost
     return value.reshape(shape)
@@ -218,7 +237,7 @@ class CLVResult:
     """CLV point estimates (at the MLE) with intervals for parameter uncertainty.
 
     ``method`` describes how the intervals were made (see :data:`METHODS`); ``n_draws`` is 0 for
-    the delta method.
+    the delta method. ``purchases`` are the discounted expected purchases P_i per customer.
     """
 
     clv: np.ndarray
@@ -230,6 +249,7 @@ class CLVResult:
     level: float
     n_draws: int
     method: str = METHODS["delta"]
+    purchases: np.ndarray | None = None
 
 
 def _group_sums(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
@@ -266,7 +286,7 @@ def _log_gradient(fn, params: tuple[float, ...], at_params: np.ndarray) -> list[
     return grads
 
 
-def _delta(tm, sm, x, m, rows, purchases_row, ends, disc, margin, codes, n_groups, max_cells):
+def _delta(tm, sm, x, m, rows, purchases_row, ends, disc, margin, codes, n_groups, max_cells, offset=0.0):
     """Per-customer and per-group variances of CLV by the delta method (module docstring);
     ``purchases_row``: discounted purchases per distinct row at the fitted parameters."""
     d_rows = _log_gradient(lambda p: _discounted_purchases(tm, p, rows, ends, disc, max_cells),
@@ -282,7 +302,7 @@ def _delta(tm, sm, x, m, rows, purchases_row, ends, disc, margin, codes, n_group
     for start in range(0, n, CUSTOMER_BLOCK):
         sl = slice(start, min(n, start + CUSTOMER_BLOCK))
         of_row, xs, ms, cs = rows.of_customer[sl], x[sl], m[sl], codes[sl]
-        spend = _spend(sm, xs, ms)
+        spend = _spend(sm, xs, ms, offset=offset)
         var[sl] = spend * spend * q_rows[of_row]
         if by_row:
             key = of_row if n_groups == 1 else of_row + n_rows * cs
@@ -293,7 +313,7 @@ def _delta(tm, sm, x, m, rows, purchases_row, ends, disc, margin, codes, n_group
         if sm is None:
             continue
         purchases = purchases_row[of_row]
-        d_spend = _log_gradient(lambda p, xs=xs, ms=ms: _spend(sm, xs, ms, p), sm._params(), spend)
+        d_spend = _log_gradient(lambda p, xs=xs, ms=ms: _spend(sm, xs, ms, p, offset), sm._params(), spend)
         q_spend = _quadratic_form(d_spend, sm.log_covariance())
         q_spend *= purchases * purchases
         var[sl] += q_spend
@@ -331,10 +351,12 @@ def equity_gradients(
     horizon: float,
     discount_rate: float = 0.0,
     margin: float = 1.0,
+    cost_per_purchase: float = 0.0,
     step: float = 1.0,
     max_cells: int = DEFAULT_MAX_CELLS,
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Customer equity of these customers (before any cost to serve) and its summed gradients
+    """Customer equity of these customers (net of ``cost_per_purchase``, before any cost to serve
+    per customer, which subtracts a constant) and its summed gradients
     in the log-parameters of each model: ``(equity, grad_t, grad_s)``.
 
     Equity and gradients are sums over customers, so the results for disjoint batches add up to
@@ -348,19 +370,20 @@ def equity_gradients(
     rows, ends, disc, purchases_row = _purchases_per_row(transaction_model, x, tx, T_, horizon=horizon, step=step,
                                                          discount_rate=discount_rate, max_cells=max_cells)
     purchases = purchases_row[rows.of_customer]
-    spend = _spend(spend_model, x, m)
+    offset = _offset(cost_per_purchase, margin)
+    spend = _spend(spend_model, x, m, offset=offset)
     d_rows = _log_gradient(lambda p: _discounted_purchases(transaction_model, p, rows, ends, disc,
                                                            max_cells),
                            transaction_model._params(), purchases_row)
     spend_by_row = np.bincount(rows.of_customer, weights=spend, minlength=rows.x.size)
     grad_t = margin * np.array([spend_by_row @ d for d in d_rows])
-    d_spend = _log_gradient(lambda p: _spend(spend_model, x, m, p), spend_model._params(), spend)
+    d_spend = _log_gradient(lambda p: _spend(spend_model, x, m, p, offset), spend_model._params(), spend)
     grad_s = margin * np.array([purchases @ d for d in d_spend])
     return float(margin * (spend @ purchases)), grad_t, grad_s
 
 
 def _bootstrap(tm, sm, x, m, cost, rows, ends, disc, margin, codes, n_groups, n_draws, level,
-               random_state, max_cells):
+               random_state, max_cells, offset=0.0):
     """Percentile intervals over parameter draws: per customer and per group."""
     rng = np.random.default_rng(random_state)
     tr_draws = tm.sample_params(n_draws, random_state=rng)
@@ -376,7 +399,7 @@ def _bootstrap(tm, sm, x, m, cost, rows, ends, disc, margin, codes, n_groups, n_
     chunk = max(1, int(max_cells) // max(1, int(n_draws)))
     for start in range(0, n, chunk):
         sl = slice(start, min(n, start + chunk))
-        values = margin * _spend(sm, x[None, sl], m[None, sl], sp_params) \
+        values = margin * _spend(sm, x[None, sl], m[None, sl], sp_params, offset) \
             * purchases[:, rows.of_customer[sl]]
         if cost is not None:
             values -= cost[None, sl]
@@ -401,6 +424,7 @@ def clv_intervals(
     discount_rate: float = 0.0,
     margin: float = 1.0,
     cost_to_serve: Any = None,
+    cost_per_purchase: float = 0.0,
     step: float = 1.0,
     groups: Any = None,
     method: str = "delta",
@@ -414,6 +438,7 @@ def clv_intervals(
     ``method``: ``"delta"`` (default; ``n_draws`` and ``random_state`` unused) or
     ``"bootstrap"``. ``groups``: optional array (one label per customer) for equity by group, then
     ``equity``, ``equity_lower`` and ``equity_upper`` are dicts label -> value.
+    ``cost_to_serve`` (per customer, present value) and ``cost_per_purchase`` are in currency.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}; got {method!r}")
@@ -422,7 +447,9 @@ def clv_intervals(
     x, tx, T_, m, cost = _prepare_inputs(frequency, recency, T, monetary_value, cost_to_serve)
     rows, ends, disc, purchases_row = _purchases_per_row(transaction_model, x, tx, T_, horizon=horizon, step=step,
                                                          discount_rate=discount_rate, max_cells=max_cells)
-    point = margin * _spend(spend_model, x, m) * purchases_row[rows.of_customer]
+    offset = _offset(cost_per_purchase, margin)
+    purchases = purchases_row[rows.of_customer]
+    point = margin * _spend(spend_model, x, m, offset=offset) * purchases
     if cost is not None:
         point -= cost
     if groups is None:
@@ -432,7 +459,7 @@ def clv_intervals(
         n_groups = labels.size
     if method == "delta":
         var, var_equity = _delta(transaction_model, spend_model, x, m, rows, purchases_row, ends,
-                                 disc, margin, codes, n_groups, max_cells)
+                                 disc, margin, codes, n_groups, max_cells, offset)
         z = float(special.ndtri(0.5 + level / 2.0))
         half = z * np.sqrt(var)
         lower, upper = point - half, point + half
@@ -443,7 +470,7 @@ def clv_intervals(
     else:
         lower, upper, eq_lo, eq_hi = _bootstrap(
             transaction_model, spend_model, x, m, cost, rows, ends, disc, margin, codes, n_groups,
-            int(n_draws), level, random_state, max_cells)
+            int(n_draws), level, random_state, max_cells, offset)
         draws = int(n_draws)
     if groups is None:
         equity, e_lo, e_hi = float(point.sum()), float(eq_lo[0]), float(eq_hi[0])
@@ -451,4 +478,4 @@ def clv_intervals(
         equity = customer_equity(point, groups)
         e_lo = {k: float(v) for k, v in zip(equity, eq_lo, strict=True)}
         e_hi = {k: float(v) for k, v in zip(equity, eq_hi, strict=True)}
-    return CLVResult(point, lower, upper, equity, e_lo, e_hi, level, draws, METHODS[method])
+    return CLVResult(point, lower, upper, equity, e_lo, e_hi, level, draws, METHODS[method], purchases)

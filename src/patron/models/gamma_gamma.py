@@ -3,8 +3,12 @@ Monetary Value"; Colombo & Jiang 1999).
 
 Transaction values z_ij ~ Gamma(p, nu_j), nu_j ~ Gamma(q, v). Data per customer: x > 0 repeat
 transactions and their mean value zbar (same currency as v). Customers with x = 0 carry no
-information about spend and are dropped by :meth:`GammaGamma.fit`. The fit works on per-distinct-x
-sums and two scalar statistics; only ln(v + x zbar) is evaluated per customer.
+information about spend, and neither do customers whose repeat transactions total 0 or less
+(zbar <= 0: zero-value orders, or a summary that nets refunds): a Gamma-distributed value is
+positive, so such a mean is outside the model's support. Both are left out by
+:meth:`GammaGamma.fit` and predicted at the population mean E[Z] = p v / (q - 1), the conditional
+expectation with no information (:func:`conditional_expected_average_spend`). The fit works on
+per-distinct-x sums and two scalar statistics; only ln(v + x zbar) is evaluated per customer.
 """
 
 from __future__ import annotations
@@ -140,10 +144,15 @@ def negative_log_likelihood_hessian(
 def conditional_expected_average_spend(x: Any, zbar: Any, p: Any, q: Any, v: Any) -> np.ndarray:
     """E[Z | x, zbar] = (p v + p x zbar) / (p x + q - 1) (Fader & Hardie 2013, eq. 5).
 
-    For x = 0 this is the population mean p v / (q - 1). The mean exists only when
-    p x + q > 1 (in particular q > 1 for x = 0); elsewhere the result is +inf.
+    For x = 0 this is the population mean p v / (q - 1), the limit of the expression as the
+    customer's information (p x) goes to 0. A customer with x > 0 but zbar <= 0 (or NaN) has no
+    observation the model can use (module docstring) and gets the population mean too. The mean
+    exists only when p x + q > 1 (in particular q > 1 for x = 0); elsewhere the result is +inf.
     """
     x, zbar, p, q, v = (np.asarray(a, dtype=np.float64) for a in (x, zbar, p, q, v))
+    no_information = (x > 0) & ~(zbar > 0)
+    if no_information.any():  # treated as x = 0: zbar is then ignored
+        x = np.where(no_information, 0.0, x)
     total = x * zbar  # total repeat spend; zbar is ignored where x = 0 (even if NaN)
     if np.ndim(total) and not all_finite(total):
         total[x == 0] = 0.0
@@ -165,9 +174,9 @@ def conditional_expected_average_spend(x: Any, zbar: Any, p: Any, q: Any, v: Any
 class GammaGamma(BaseModel):
     """Gamma-Gamma spend model (Fader & Hardie 2013). Parameters ``p, q, v``.
 
-    ``fit(frequency, monetary_value)`` uses customers with frequency > 0 (monetary_value = mean
-    value of their repeat transactions, > 0); the others are ignored and not counted in
-    ``n_customers_``.
+    ``fit(frequency, monetary_value)`` uses customers with frequency > 0 and monetary_value (the
+    mean value of their repeat transactions) > 0; the others carry no information on spend, are
+    ignored and not counted in ``n_customers_`` (module docstring).
     """
 
     name = "gammagamma"
@@ -190,8 +199,12 @@ class GammaGamma(BaseModel):
         xk, zk = x.take(rows), z.take(rows)
         if (x.size and x.min() < 0) or not all_integral(xk):  # x <= 0 rows are 0
             raise ValueError("frequency must be a non-negative integer")
-        if zk.size and zk.min() <= 0:
-            raise ValueError("monetary_value must be positive for customers with frequency > 0")
+        if zk.size and zk.min() <= 0:  # no information on spend (module docstring): left out
+            keep = np.flatnonzero(zk > 0)
+            rows, xk, zk = rows.take(keep), xk.take(keep), zk.take(keep)
+        if not xk.size:
+            raise ValueError("no customer has repeat purchases of positive value: the Gamma-Gamma spend model "
+                             "needs at least one")
         unit = weights is None
         w = np.ones(xk.size) if unit else np.asarray(weights, dtype=np.float64).ravel().take(rows)
         # No row compression: the only per-row term, ln(v + x zbar), rarely repeats (mean spends
@@ -207,5 +220,5 @@ class GammaGamma(BaseModel):
         return np.log([1.0, 2.0, mean_z])  # p/(q-1) v = mean spend
 
     def conditional_expected_average_spend(self, frequency: Any, monetary_value: Any) -> np.ndarray:
-        """Expected mean transaction value given (x, zbar); population mean when x = 0."""
+        """Expected mean transaction value given (x, zbar); population mean when x = 0 or zbar <= 0."""
         return conditional_expected_average_spend(frequency, monetary_value, *self._params())

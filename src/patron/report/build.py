@@ -22,6 +22,7 @@ from patron.report.registry import (
     section_title,
 )
 from patron.settings import get_settings
+from patron.value_settings import ValueSettings
 
 DEFAULT_TITLE = "Customer equity report"
 """Title of the report when none is given."""
@@ -47,6 +48,7 @@ def build_report(
     title: str | None = None,
     sections: Sequence[str] | None = None,
     on_section: Callable[[str], None] | None = None,
+    settings: ValueSettings | None = None,
 ) -> str:
     """The customer equity report for ``db`` as one self-contained HTML document.
 
@@ -54,7 +56,8 @@ def build_report(
     (default: day of the last transaction). ``config``: rules file (path or dict). ``sections``:
     keys of the sections to include, in report order (default: every registered section; see
     :func:`patron.report.registered_sections`). ``on_section`` is called with each section's
-    title before it is built (progress display).
+    title before it is built (progress display). ``settings``: the value settings of every CLV in
+    the report (default: the ``[value]`` section of ``config``).
 
     A section whose data are missing (:class:`~patron.errors.NoDataError`) or whose model does not
     converge is left out with a note in the closing section; an :class:`~patron.errors.InputError`
@@ -63,7 +66,7 @@ def build_report(
     """
     db = str(db if db is not None else get_settings().db)
     day = resolve_as_of(db, as_of)
-    ctx = ReportContext(db=db, as_of=day, config=config)
+    ctx = ReportContext(db=db, as_of=day, config=config, settings=settings)
     load_section_modules()
     keys = registered_sections()
     if sections is not None:

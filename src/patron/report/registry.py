@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from patron.report.html import Section
+from patron.value_settings import ValueSettings, db_currencies, value_settings
 
 T = TypeVar("T")
 
@@ -48,7 +49,9 @@ class ReportContext:
     """What every section builder gets besides the database: the as-of date, the rules file, a
     cache shared between sections, and notes for the report's closing section.
 
-    ``as_of`` is the report date (a day; default the day of the last transaction).
+    ``as_of`` is the report date (a day; default the day of the last transaction). ``settings``
+    are the value settings every CLV of the report is computed with (default: the ``[value]``
+    section of ``config``; the dashboard gives those the stored profiles were built with).
     """
 
     db: str
@@ -57,6 +60,18 @@ class ReportContext:
     cache: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    settings: ValueSettings | None = None
+
+    def value(self) -> ValueSettings:
+        """The value settings of this report (resolved once)."""
+        if self.settings is None:
+            self.settings = value_settings(self.config)
+        return self.settings
+
+    def value_line(self) -> str:
+        """The settings line stated beside the report's values (``CLV: 52 weeks, 10%/year, ...``),
+        with the currency of the data when the settings name none."""
+        return self.memo("value_line", lambda: self.value().line(db_currencies(self.db)))
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         """``compute()`` once per report, under ``key``; later calls return the cached value."""
@@ -69,7 +84,8 @@ class ReportContext:
         ``customer_profiles`` table so that segment and equity queries see it)."""
         from patron.profiles import build_profiles
 
-        return self.memo("profiles", lambda: build_profiles(self.db, as_of=self.as_of, config=self.config, write=True))
+        return self.memo("profiles", lambda: build_profiles(self.db, as_of=self.as_of, config=self.config, write=True,
+                                                            settings=self.value()))
 
 
 SectionBuilder = Callable[[str, ReportContext], Section | None]

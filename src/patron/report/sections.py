@@ -20,6 +20,7 @@ from patron.models import ConvergenceError
 from patron.report import figures as F
 from patron.report.html import Metric, Section
 from patron.report.registry import ReportContext, optional_module, register_section
+from patron.value_settings import PERIOD_NAMES, db_currencies, spend_counts, spend_note
 
 T = TypeVar("T")
 
@@ -37,6 +38,9 @@ MAX_COHORTS = 36
 
 ACTIVE_STATUSES: tuple[str, ...] = ("new", "active")
 """Statuses counted in the headline "active share"."""
+
+MODEL_NAMES: dict[str, str] = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
+"""How each transaction model is named in the report."""
 
 
 def _money(v: float) -> str:
@@ -113,7 +117,7 @@ def _equity_history(db: str, ctx: ReportContext) -> pd.DataFrame | None:
     if fn is None:
         return None
     start = months_before(ctx.as_of, EQUITY_HISTORY_MONTHS)
-    return ctx.memo("equity_over_time", lambda: fn(db, start=start, end=ctx.as_of, freq="M"))
+    return ctx.memo("equity_over_time", lambda: fn(db, start=start, end=ctx.as_of, freq="M", settings=ctx.value()))
 
 
 def _segment_table(db: str, ctx: ReportContext) -> pd.DataFrame | None:
@@ -121,7 +125,7 @@ def _segment_table(db: str, ctx: ReportContext) -> pd.DataFrame | None:
     if fn is None:
         return None
     ctx.profiles()  # segment_table reads the stored customer_profiles table
-    return ctx.memo("segment_table", lambda: fn(db, config=ctx.config, as_of=ctx.as_of))
+    return ctx.memo("segment_table", lambda: fn(db, config=ctx.config, as_of=ctx.as_of, settings=ctx.value()))
 
 
 @register_section("headline", order=10, title="Headline numbers")
@@ -137,16 +141,20 @@ def headline_section(db: str, ctx: ReportContext) -> Section | None:
     buyers = purchasers(prof)
     n = len(buyers)
     equity, lower, upper, how = equity_now(ctx)
+    value = ctx.value()
     metrics = [
         Metric("customers", f"{n:,}", f"{len(prof) - n:,} prospects" if len(prof) > n else "with at least one purchase"),
         Metric("customer equity", _money(equity), f"{how} {_money(lower)} to {_money(upper)}"),
         Metric("active share", f"{buyers['status'].isin(ACTIVE_STATUSES).mean():.1%}" if n else "n/a",
                "status new or active"),
-        Metric("mean CLV", _money(equity / n) if n else "n/a", "per customer, next 52 weeks"),
+        Metric("mean CLV", _money(equity / n) if n else "n/a",
+               f"per customer, next {value.horizon:g} {PERIOD_NAMES[value.period]}"),
     ]
+    notes = [n for n in (spend_note(spend_counts(prof.get("spend_basis", ())), currency=value.label(db_currencies(db))),) if n]
     return Section("headline", "Headline numbers", intro=(
         f"As of {ctx.as_of.isoformat()}. Customer equity is the sum of customer lifetime values "
-        "(BG/NBD and Gamma-Gamma, next 52 weeks, discounted) over all customers."), metrics=metrics)
+        f"({MODEL_NAMES.get(value.model, value.model)} and Gamma-Gamma, discounted) over all customers. "
+        f"{ctx.value_line()}."), metrics=metrics, notes=notes)
 
 
 @register_section("equity", order=20, title="Customer equity")
@@ -163,7 +171,8 @@ def equity_section(db: str, ctx: ReportContext) -> Section | None:
     if by is not None:
         ctx.profiles()
         for column, title in (("value_tier", "Customer equity by value tier"), ("top_category", "Customer equity by top category")):
-            groups = _attempt(ctx, title.lower(), lambda column=column: by(db, column, config=ctx.config, as_of=ctx.as_of))
+            groups = _attempt(ctx, title.lower(), lambda column=column: by(db, column, config=ctx.config, as_of=ctx.as_of,
+                                                                            settings=ctx.value()))
             groups = None if groups is None else groups.dropna(subset=[column])
             if groups is not None and not groups.empty:
                 figs.append(F.bar_figure(groups, label=column, value="equity", title=title, top=TOP_SEGMENTS,
@@ -173,7 +182,7 @@ def equity_section(db: str, ctx: ReportContext) -> Section | None:
     return Section("equity", "Customer equity", intro=(
         "Customer equity recomputed as of each month end (models refitted on the purchases up to that day) with "
         "its interval, then split by segment (segments may overlap), by value tier and by the category where "
-        "each customer spends most."), figures=figs)
+        f"each customer spends most. {ctx.value_line()}."), figures=figs)
 
 
 @register_section("status", order=30, title="Relationship status")
@@ -231,7 +240,7 @@ def clv_section(db: str, ctx: ReportContext) -> Section | None:
     top_decile = np.sort(clv)[::-1][: max(1, len(clv) // 10)].sum() / clv.sum() if clv.sum() > 0 else float("nan")
     return Section("clv", "Customer lifetime value", figures=[F.clv_histogram(clv)], notes=[
         f"Median CLV {_money(q[0])}, 90th percentile {_money(q[1])}, 99th percentile {_money(q[2])}; "
-        f"the top 10% of customers hold {top_decile:.0%} of customer equity."])
+        f"the top 10% of customers hold {top_decile:.0%} of customer equity.", f"{ctx.value_line()}."])
 
 
 @register_section("loyalty", order=60, title="Loyalty behaviour")
@@ -296,7 +305,7 @@ def segments_section(db: str, ctx: ReportContext) -> Section | None:
     top = segment_summary(table.sort_values("total_clv", ascending=False).head(TOP_SEGMENTS))
     return Section("segments", "Top segments", tables=[(f"Top {len(top)} segments by customer equity", top)],
                    notes=["Segments are the built-in ones and those of the rules file ([segments]); a customer can be "
-                          "in several, so equity shares need not add up to 100%."])
+                          "in several, so equity shares need not add up to 100%.", f"{ctx.value_line()}."])
 
 
 def segment_summary(table: pd.DataFrame) -> pd.DataFrame:

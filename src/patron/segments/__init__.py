@@ -29,7 +29,7 @@ from pydantic import RootModel
 
 from patron.config import config_path, load_config, section
 from patron.errors import InputError
-from patron.profiles import PROFILE_TABLE, build_profiles
+from patron.profiles import PROFILE_TABLE, SETTINGS_TABLE, build_profiles, settings_json
 from patron.segments.rfm import RfmRules, rfm_cell_sql
 from patron.segments.rules import (
     Column,
@@ -42,6 +42,7 @@ from patron.segments.rules import (
 )
 from patron.status import STATUSES
 from patron.store import reader, table_exists
+from patron.value_settings import ValueSettings, value_settings
 
 BUILTIN_SEGMENTS: dict[str, str] = {
     "champions": "recency_score >= 4 and frequency_score >= 4 and monetary_score >= 4 and status in [new, active, cooling]",
@@ -82,13 +83,23 @@ def definitions(*, config: ConfigArg = None, rules: str | os.PathLike[str] | Non
     return out
 
 
-def ensure_profiles(db: str | os.PathLike[str] | None, *, as_of: DateArg = None, config: ConfigArg = None) -> None:
-    """Build ``customer_profiles`` when it is absent, or when ``as_of`` differs from its date."""
+def ensure_profiles(db: str | os.PathLike[str] | None, *, as_of: DateArg = None, config: ConfigArg = None,
+                    settings: ValueSettings | None = None) -> ValueSettings:
+    """Build ``customer_profiles`` when it is absent, when ``as_of`` differs from its date, or
+    when it was built with other value settings than ``settings`` (default: the ``[value]``
+    section of ``config``); returns the value settings of the profiles. Profiles stored without
+    their settings (by hand, or by an older patron, which used the defaults) count as built with
+    the defaults."""
+    value = settings if settings is not None else value_settings(config)
     with reader(db) as con:
         present = table_exists(con, PROFILE_TABLE)
         current = con.execute(f"SELECT max(as_of) FROM {PROFILE_TABLE}").fetchall()[0][0] if present else None
-    if not present or (as_of is not None and str(current)[:10] != str(as_of)[:10]):
-        build_profiles(db, as_of=as_of, config=config)
+        stored = con.execute(f"SELECT settings FROM {SETTINGS_TABLE}").fetchall() if present and table_exists(con, SETTINGS_TABLE) else []
+    other_day = as_of is not None and str(current)[:10] != str(as_of)[:10]
+    other_value = stored[0][0] != settings_json(value) if stored else value.model_dump() != ValueSettings().model_dump()
+    if not present or other_day or other_value:
+        build_profiles(db, as_of=as_of if as_of is not None or not present else current, config=config, settings=value)
+    return value
 
 
 def profile_columns(con: duckdb.DuckDBPyConnection, *, bins: int = 5) -> dict[str, Column]:
@@ -135,23 +146,26 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, rules: list[tuple[str, str]])
         raise exc from None
 
 
-def evaluate(db: str | os.PathLike[str] | None, rule_text: str, *, name: str = "rule", config: ConfigArg = None, as_of: DateArg = None) -> pd.DataFrame:
+def evaluate(db: str | os.PathLike[str] | None, rule_text: str, *, name: str = "rule", config: ConfigArg = None, as_of: DateArg = None,
+             settings: ValueSettings | None = None) -> pd.DataFrame:
     """The customers (column ``customer_id``, sorted) for whom ``rule_text`` is true, evaluated
-    by the engine over ``customer_profiles`` (built first when absent or of another ``as_of``)."""
-    ensure_profiles(db, as_of=as_of, config=config)
+    by the engine over ``customer_profiles`` (built first when absent, of another ``as_of`` or of
+    other value settings)."""
+    ensure_profiles(db, as_of=as_of, config=config, settings=settings)
     with reader(db) as con:
         where = _compile(con, rule_text, name, None, config)
         return _run(con, f"SELECT customer_id FROM {PROFILE_TABLE} WHERE {where} ORDER BY customer_id", [(rule_label(name), where)])
 
 
-def members(db: str | os.PathLike[str] | None, name_or_rule: str, *, config: ConfigArg = None, rules: str | os.PathLike[str] | None = None) -> pd.Series:
+def members(db: str | os.PathLike[str] | None, name_or_rule: str, *, config: ConfigArg = None, rules: str | os.PathLike[str] | None = None,
+            settings: ValueSettings | None = None) -> pd.Series:
     """The ``customer_id`` values of a segment: ``name_or_rule`` is the name of a defined segment
     (:func:`definitions`) or else a rule (a single word that is no segment's name is an error,
     unless it is a true/false column). Returns a Series named ``customer_id``, sorted."""
     defs = definitions(config=config, rules=rules)
     text, source = defs.get(name_or_rule, (name_or_rule, None))
     name = name_or_rule if name_or_rule in defs else "rule"
-    ensure_profiles(db, config=config)
+    ensure_profiles(db, config=config, settings=settings)
     with reader(db) as con:
         word = name_or_rule.strip()
         if name == "rule" and _WORD.fullmatch(word) and word.lower() not in {c.lower() for c in profile_columns(con)}:
@@ -188,18 +202,20 @@ def segment_table(
     rules: str | os.PathLike[str] | None = None,
     segments: dict[str, str] | None = None,
     as_of: DateArg = None,
+    settings: ValueSettings | None = None,
 ) -> pd.DataFrame:
     """Every segment with ``segment, rule, customers, total_clv, mean_clv, equity_share`` and one
     count column per status (:data:`STATUSES`), computed in SQL over ``customer_profiles``.
 
     Segments are :func:`definitions` (built-ins, ``config``, ``rules``), or exactly ``segments``
     (name -> rule) when given. Segments may overlap, so shares need not sum to 1. A segment with
-    no members has ``customers`` 0, ``total_clv`` 0 and ``mean_clv`` NaN.
+    no members has ``customers`` 0, ``total_clv`` 0 and ``mean_clv`` NaN. CLV is computed with
+    ``settings`` (default: the ``[value]`` section of ``config``).
     """
     defs = {k: (v, None) for k, v in segments.items()} if segments is not None else definitions(config=config, rules=rules)
     if not defs:
         raise InputError("no segments defined: add a [segments] section to the rules file")
-    ensure_profiles(db, as_of=as_of, config=config)
+    ensure_profiles(db, as_of=as_of, config=config, settings=settings)
     with reader(db) as con:
         compiled = {name: (text, _compile(con, text, name, src, config)) for name, (text, src) in defs.items()}
         labels = [(rule_label(name, src), compiled[name][1]) for name, (_, src) in defs.items()]

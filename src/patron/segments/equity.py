@@ -3,11 +3,12 @@
 - :func:`equity_by` groups ``customer_profiles`` by one column (``top_category``, ``value_tier``,
   ``status``, the virtual ``rfm_cell``, ...) in SQL: customers, equity, mean CLV and equity share.
   Groups partition the customers, so their shares sum to 1.
-- :func:`equity_over_time` re-fits BG/NBD + Gamma-Gamma as of each period end (month end by
-  default) on the summary of the purchases up to that day and sums CLV (52 weeks, 10% a year,
-  margin 1, as :data:`patron.profiles.VALUE_SETTINGS`), with the interval for parameter
-  uncertainty from :func:`patron.value.score`. Summaries for all dates are computed in one
-  database session; each fit runs on one row per customer.
+- :func:`equity_over_time` re-fits the transaction model and Gamma-Gamma as of each period end
+  (month end by default) on the summary of the purchases up to that day and sums CLV with the
+  ``[value]`` settings (:mod:`patron.value_settings`; by default BG/NBD, 52 weeks, 10% a year,
+  margin 1, as the profiles), with the interval for parameter uncertainty from
+  :func:`patron.value.score`. Summaries for all dates are computed in one database session; each
+  fit runs on one row per customer.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import pandas as pd
 
 from patron.config import section
 from patron.errors import InputError, NoDataError, PatronError
-from patron.profiles import PROFILE_TABLE, VALUE_SETTINGS
+from patron.profiles import PROFILE_TABLE
 from patron.segments.rfm import RfmRules
 from patron.segments.rules import quote_identifier
 from patron.sql.summary import SummarySpec
 from patron.store import reader, table_exists
 from patron.summary_arrays import run_summary
+from patron.value_settings import ValueSettings, value_settings
 
 ALIASES: dict[str, str] = {"category": "top_category", "tier": "value_tier", "segment_rfm": "rfm_cell"}
 """Short names accepted by :func:`equity_by`."""
@@ -36,15 +38,17 @@ FREQUENCIES: dict[str, int] = {"M": 1, "Q": 3, "Y": 12}
 """Period ends :func:`equity_over_time` can step by: months per step."""
 
 
-def equity_by(db: str | os.PathLike[str] | None, by: str, *, config: Any = None, as_of: Any = None) -> pd.DataFrame:
+def equity_by(db: str | os.PathLike[str] | None, by: str, *, config: Any = None, as_of: Any = None,
+              settings: ValueSettings | None = None) -> pd.DataFrame:
     """Customer equity per value of profile column ``by`` (``category`` means ``top_category``,
     ``tier`` ``value_tier``; ``rfm_cell`` is the named RFM cell). Columns: ``<by>, customers,
     equity, mean_clv, equity_share`` (share of total equity), largest equity first; customers with
-    no value (e.g. prospects without a tier) form the group NULL."""
+    no value (e.g. prospects without a tier) form the group NULL. CLV is computed with
+    ``settings`` (default: the ``[value]`` section of ``config``)."""
     from patron.segments import ensure_profiles, profile_columns
 
     column = ALIASES.get(by, by)
-    ensure_profiles(db, as_of=as_of, config=config)
+    ensure_profiles(db, as_of=as_of, config=config, settings=settings)
     with reader(db) as con:
         cols = profile_columns(con, bins=section("rfm", RfmRules, config).bins)
         if column not in cols:
@@ -99,16 +103,20 @@ def equity_over_time(
     start: str | date | datetime | None = None,
     end: str | date | datetime | None = None,
     freq: str = "M",
+    config: Any = None,
+    settings: ValueSettings | None = None,
 ) -> pd.DataFrame:
     """Customer equity as of each period end between ``start`` (default: the first purchase) and
     ``end`` (default: the last purchase), re-fitting the models on the purchases up to each date.
 
     Columns ``as_of, customers`` (who had bought by then), ``equity, equity_lower, equity_upper``
-    (next 52 weeks, 10% a year, interval for parameter uncertainty at 95%). A date at which the
-    models cannot be fitted or the optimiser does not converge (too little history, e.g. the
-    first weeks of a business) has NaN equity.
+    (CLV with ``settings``, default the ``[value]`` section of ``config``; interval for parameter
+    uncertainty at 95%). A date at which the models cannot be fitted or the optimiser does not
+    converge (too little history, e.g. the first weeks of a business) has NaN equity.
     """
     from patron.value import fit_model, score
+
+    value = settings if settings is not None else value_settings(config)
 
     with reader(db) as con:
         if not table_exists(con, "transactions"):
@@ -120,7 +128,7 @@ def equity_over_time(
         if hi < lo:
             raise InputError(f"end {hi} is before start {lo}")
         days = period_ends(lo, hi, freq)
-        frames = [run_summary(con, SummarySpec(end=d, unit="W")).to_pandas() for d in days]
+        frames = [run_summary(con, SummarySpec(end=d, unit=value.period)).to_pandas() for d in days]
     rows = []
     for d, frame in zip(days, frames, strict=True):
         row: dict[str, Any] = {"as_of": d, "customers": len(frame), "equity": math.nan, "equity_lower": math.nan, "equity_upper": math.nan}
@@ -129,8 +137,8 @@ def equity_over_time(
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    if fit_model(VALUE_SETTINGS["model"], data).converged_:  # a fast check first (~30 ms)
-                        s = score(data, period="W", **VALUE_SETTINGS)
+                    if fit_model(value.model, data).converged_:  # a fast check first (~30 ms)
+                        s = score(data, settings=value)
                         row.update(equity=s.equity, equity_lower=s.equity_lower, equity_upper=s.equity_upper)
             except (PatronError, ValueError, FloatingPointError):
                 pass  # too little history to fit at this date: NaN

@@ -28,6 +28,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "customers_api",  # /v1/customers/{id} (+ export, erasure), /v1/contacts/check, /v1/merges, /v1/refresh
     "admin_api",  # /v1/keys, /docs, /openapi.json
     "dashboard",  # / and its pages and bundled assets
+    "value_api",  # /v1/equity: the dashboard's customer equity and the value settings behind it
 )
 """Modules under ``patron.service`` each exposing a FastAPI ``router``."""
 

@@ -30,7 +30,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from patron.errors import NoDataError
 from patron.models import ConvergenceError
-from patron.profiles import PROFILE_TABLE
+from patron.profiles import PROFILE_TABLE, profile_settings
 from patron.service import pages
 from patron.service.app import service_state
 from patron.service.auth import require
@@ -119,7 +119,8 @@ def build_overview(state: ServiceState, version: DataVersion | None) -> str:
         profiles = con.execute(f"SELECT * FROM {PROFILE_TABLE} ORDER BY customer_id").df()
         load_section_modules()
         as_of = pd.Timestamp(profiles["as_of"].max()).date()
-        ctx = ReportContext(db=state.db, as_of=as_of, config=state.config)
+        # the settings the stored profiles were built with, so the page states what it shows
+        ctx = ReportContext(db=state.db, as_of=as_of, config=state.config, settings=profile_settings(con))
         ctx.cache["profiles"] = profiles  # the refresh's profiles: no rebuild, nothing written
         known = set(registered_sections())
         blocks = []

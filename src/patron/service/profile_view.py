@@ -106,11 +106,12 @@ class Scores(BaseModel):
     as_of: str | None = Field(None, description="Date the scores are computed as of (inclusive).")
     status: str | None = Field(None, description="prospect, new, active, cooling, at_risk, lapsed or lost.")
     status_reason: str | None = Field(None, description="The numbers that put the customer in that status.")
-    clv: float | None = Field(None, description="CLV over the next 52 weeks, discounted at 10% a year (revenue).")
+    clv: float | None = Field(None, description="CLV with the [value] settings (default: next 52 weeks, discounted at 10% a year, margin 1: revenue); GET /v1/equity states them.")
     clv_lower: float | None = Field(None, description="Lower end of the 95% interval of clv.")
     clv_upper: float | None = Field(None, description="Upper end of the 95% interval of clv.")
     probability_alive: float | None = Field(None, description="P(alive) at as_of (BG/NBD), 0-1.")
-    expected_purchases: float | None = Field(None, description="Expected purchases in the next 52 weeks.")
+    expected_purchases: float | None = Field(None, description="Expected purchases over the [value] horizon (default: the next 52 weeks).")
+    spend_basis: str | None = Field(None, description="Where the expected spend comes from: own, or the population mean and why.")
     value_tier: str | None = Field(None, description="platinum, gold, silver or bronze by CLV.")
     recency_score: int | None = None
     frequency_score: int | None = None

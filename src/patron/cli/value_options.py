@@ -1,0 +1,64 @@
+"""The value flags, declared once for every command that states a customer value.
+
+``@value_flags`` (under ``@app.command()``) gives a command the flags ``--model``,
+``--horizon``, ``--period``, ``--discount-rate``, ``--margin``, ``--cost-per-customer``,
+``--cost-per-order`` and ``--currency``, each defaulting to the ``[value]`` section of the rules
+file (the command's ``--config``, else ``$PATRON_CONFIG`` / ``./patron.toml``), and hands the
+command one :class:`~patron.value_settings.ValueSettings` as its ``value`` argument. A flag
+overrides the rules file for that command only. :func:`print_value_lines` prints the settings
+line (and any spend-basis note) beside the values a command states.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any
+
+import typer
+
+from patron.value_settings import value_settings
+
+VALUE_FLAGS: dict[str, Any] = {
+    "model": Annotated[str | None, typer.Option("--model", help="Transaction model: bgnbd, pareto or mbgnbd \\[default: \\[value] model, bgnbd].")],
+    "period": Annotated[str | None, typer.Option("--period", help="Time unit of the summary and of --horizon: D, W or M \\[default: \\[value] period, W].")],
+    "horizon": Annotated[float | None, typer.Option("--horizon", help="Horizon of CLV, in --period units \\[default: \\[value] horizon, 52].")],
+    "discount_rate": Annotated[float | None, typer.Option("--discount-rate", help="Annual discount rate, e.g. 0.1 for 10% \\[default: \\[value] discount_rate, 0.1].")],
+    "margin": Annotated[float | None, typer.Option("--margin", help="Share of spend that is margin, (0-1] \\[default: \\[value] margin, 1].")],
+    "cost_per_customer": Annotated[float | None, typer.Option("--cost-per-customer", help="Cost to serve one customer over the horizon, in currency \\[default: \\[value] cost_per_customer, 0].")],
+    "cost_per_order": Annotated[float | None, typer.Option("--cost-per-order", help="Cost to serve one order, in currency \\[default: \\[value] cost_per_order, 0].")],
+    "currency": Annotated[str | None, typer.Option("--currency", help="ISO 4217 code the values are reported in (a label, nothing is converted) \\[default: \\[value] currency, else the transactions' own].")],
+}
+"""Flag of each value setting (the names of :class:`~patron.value_settings.ValueSettings`)."""
+
+
+def value_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the :data:`VALUE_FLAGS` in place of its ``value`` parameter, which then
+    receives the resolved :class:`~patron.value_settings.ValueSettings` (rules file of the
+    command's ``config`` parameter, overridden by the flags given)."""
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.name != "value"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint)
+             for name, hint in VALUE_FLAGS.items() if name not in signature.parameters]
+
+    @functools.wraps(command)
+    def run(**kwargs: Any) -> None:
+        flags = {name: kwargs.pop(name) for name in VALUE_FLAGS if name in kwargs}
+        command(**kwargs, value=value_settings(kwargs.get("config"), **flags))
+
+    run.__signature__ = signature.replace(parameters=[  # type: ignore[attr-defined]
+        *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept), *added])
+    run.__annotations__ = {p.name: p.annotation for p in (*kept, *added)}
+    return run
+
+
+def print_value_lines(lines: Iterable[str | None]) -> None:
+    """Print the settings line and notes beside a command's values (stdout, no markup)."""
+    from rich.markup import escape
+
+    from patron.cli.app import out
+
+    for line in lines:
+        if line:
+            out.print(escape(line), highlight=False, soft_wrap=True)
