@@ -2,7 +2,7 @@
 
 No cleaning step: the file (23,570 customers, 69,659 rows, whitespace-separated, a header, dates
 as YYYYMMDD, 80 orders of $0.00) is ingested with ``--map`` as ``../shared/checks/cli-contract``
-does, then scored, profiled, segmented, split by tier, costed and reported, each a separate
+does, then scored, profiled, segmented, split by tier, costed, reported and backtested, each a separate
 ``python -m patron`` process that must exit 0. The expected spend bases (who made repeat
 purchases of positive value, who none, who only zero-value ones) are counted here from the raw
 file with pandas, not by patron; the same ``[value]`` settings must give the same customer equity
@@ -79,6 +79,9 @@ def run(tmp_path_factory) -> dict[str, object]:
     steps["report_text"] = patron("report", *db, "--out", "report.html", cwd=folder).stdout
     steps["report"] = (folder / "report.html").read_text(encoding="utf-8")
     steps["profit"] = pd.read_csv(folder / "profit.csv", dtype={"customer_id": str})
+    backtest = ("--as-of", "1997-12-31", "--horizon", "26W", "--json")
+    steps["backtest_status"] = json.loads(patron("backtest", "status", *db, *backtest, cwd=folder).stdout)
+    steps["backtest_segments"] = json.loads(patron("backtest", "segments", *db, *backtest[:2], "--json", cwd=folder).stdout)
     return steps
 
 
@@ -115,3 +118,18 @@ def test_same_settings_same_equity_and_every_output_states_them(run):
         assert run[step]["value_settings"]["line"] == LINE, step
     for text in (run["segments"], run["report_text"], run["report"]):
         assert LINE in text
+
+
+def test_backtested_statuses_fall_from_active_to_lost(run):
+    """Issue 15: as of 1997-12-31 over 26 weeks, the share who bought again falls from active to
+    lost, and lost customers buy again at most half as often as all buyers (the table is checked
+    against a pandas recount of the raw file in tests/test_backtest.py)."""
+    info = run["backtest_status"]
+    rows = {r["status"]: r for r in info["rows"]}
+    shares = [rows[s]["bought_share"] for s in ("active", "cooling", "at_risk", "lapsed", "lost")]
+    assert shares == sorted(shares, reverse=True) and len(set(shares)) == 5
+    base = info["rows"][-1]["bought_share"]
+    assert rows["lost"]["bought_share"] <= 0.5 * base
+    assert info["checks"]["falls"] is True and info["checks"]["lost_at_most_half"] is True
+    champions = next(r for r in run["backtest_segments"]["rows"] if (r["kind"], r["segment"]) == ("segment", "champions"))
+    assert champions["bought_share"] > base
