@@ -5,12 +5,13 @@ Command-line options override these. Example: ``PATRON_DB=/data/shop.duckdb patr
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from patron.constants import DEFAULT_DB, DEFAULT_FUTURE_TOLERANCE_HOURS
+from patron.constants import DEFAULT_DATE_FLOOR, DEFAULT_DB, DEFAULT_FUTURE_TOLERANCE_HOURS
 
 
 class Settings(BaseSettings):
@@ -23,6 +24,10 @@ class Settings(BaseSettings):
         DEFAULT_FUTURE_TOLERANCE_HOURS,
         ge=0,
         description="Timestamps later than now plus this many hours are rejected at ingest.",
+    )
+    date_floor: date = Field(
+        DEFAULT_DATE_FLOOR,
+        description="Timestamps before this date (YYYY-MM-DD) are rejected at ingest and by the service.",
     )
     memory_limit: str | None = Field(
         None, description="DuckDB memory limit, e.g. '4GB' (default: DuckDB's own, 80% of RAM)."
