@@ -137,6 +137,15 @@ def test_file_json_lines_object_as_customer_id_is_rejected(tmp_path):
         {1: True, 2: True, 3: True}
 
 
+def test_file_nested_column_as_customer_id_is_rejected(tmp_path):
+    table = pa.table({"customer_id": pa.array([{"id": 7}, {"id": 8}]), "occurred_at": ["2024-01-01"] * 2,
+                      "amount": [1.0, 2.0]})
+    rejects, stored = _ingest(tmp_path, table)
+    assert not stored  # was stored as the customer id "{'id': 7}"
+    assert rejects == {1: 'customer_id "{"id":7}" is a JSON object or array, not an id',
+                       2: 'customer_id "{"id":8}" is a JSON object or array, not an id'}
+
+
 def test_file_expiry_may_lie_in_the_future_but_not_past_year_9999(tmp_path):
     table = pa.table({"customer_id": ["c1", "c2", "c3"], "purpose": ["m"] * 3, "channel": ["email"] * 3,
                       "status": ["granted"] * 3, "occurred_at": ["2024-01-01"] * 3,

@@ -278,6 +278,22 @@ def test_plausibility_rules_same_as_duckdb(spark, tmp_path):
     assert rows.set_index("customer_id").loc["c18", "amount"] == 5.0
 
 
+def test_nested_customer_id_is_rejected_like_duckdb(spark, tmp_path):
+    table = pa.table({"customer_id": pa.array([{"id": 7}, None]), "occurred_at": ["2024-01-01"] * 2,
+                      "amount": [1.0, 2.0]})
+    pq.write_table(table, tmp_path / "nested.parquet")
+    src = str(tmp_path / "nested.parquet")
+    with pytest.raises(InputError):  # no valid row
+        patron.ingest(src, kind="transactions", db=tmp_path / "p.duckdb", now=NOW, rejects_file=tmp_path / "r.csv")
+    with pytest.raises(InputError):
+        ingest_spark(spark, src, out=tmp_path / "out", rejects_out=tmp_path / "rej", now=NOW)
+    expected = {(1, "customer_id", 'customer_id "{"id":7}" is a JSON object or array, not an id'),
+                (2, "customer_id", "missing customer_id")}
+    assert _triples(pq.read_table(tmp_path / "rej").to_pandas()) == expected
+    with connect(str(tmp_path / "p.duckdb")) as con:
+        assert _triples(con.execute('SELECT "row", "column", value, reason FROM rejects').df()) == expected
+
+
 def test_unsupported_strftime_code_is_a_one_line_input_error(spark, tmp_path):
     src = _write(CONTACTS, tmp_path / "contacts.parquet")
     with pytest.raises(InputError) as err:

@@ -50,12 +50,21 @@ class SourceColumn:
     def is_text(self) -> bool:
         return self.sql_type.upper() in TEXT_TYPES
 
+    @property
+    def is_nested(self) -> bool:
+        """A struct, list, array or map (Parquet, a DataFrame; in DuckDB or Spark spelling)."""
+        t = self.sql_type.upper()
+        return t.startswith(("STRUCT", "MAP", "UNION", "ARRAY", "LIST")) or t.endswith("]")
+
 
 def raw_expr(src: SourceColumn, dialect: Dialect = DUCKDB) -> str:
-    """The source value as text, NULL when empty (for reporting and emptiness tests)."""
+    """The source value as text, NULL when empty (for reporting and emptiness tests). A nested
+    value is its JSON text, as a JSON Lines reader gives it (an id rule then rejects it)."""
     ident = dialect.ident(src.name)
     if src.is_text:
         return f"NULLIF(trim({ident}), '')"
+    if src.is_nested:
+        return dialect.to_json_text(ident)
     return dialect.to_text(ident)
 
 

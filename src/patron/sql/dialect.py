@@ -81,6 +81,12 @@ class Dialect:
         """``expr`` as text."""
         return f"CAST({expr} AS {self.type_name('VARCHAR')})"
 
+    def to_json_text(self, expr: str) -> str:
+        """A nested value (struct, list, map) as JSON text."""
+        if self.name == "spark":
+            return f"to_json({expr})"
+        return f"CAST(to_json({expr}) AS VARCHAR)"
+
     def full_match(self, expr: str, pattern: str) -> str:
         """True when the whole of ``expr`` matches the regular expression ``pattern`` (Spark: ``\\z``,
         since Java's ``$`` also matches before a final line break)."""
