@@ -37,8 +37,10 @@ def _ingest(tmp_path: Path, source: Any, kind: str = "transactions", **kw: Any) 
     db = tmp_path / "f.duckdb"
     try:
         patron.ingest(source, kind=kind, db=db, now=NOW, rejects_file=tmp_path / "rejects.csv", **kw)
-    except InputError:
-        pass  # every row rejected: the rejects are still recorded
+    except InputError as exc:
+        if "no valid rows" not in str(exc) and "nothing stored" not in str(exc):
+            raise
+        # every row rejected: the rejects are still recorded
     with duckdb.connect(str(db), read_only=True) as con:
         rejects = {r: reason for r, reason in con.execute('SELECT "row", reason FROM rejects')
                    .fetchall()}
@@ -78,6 +80,14 @@ def test_file_date_floor_is_configurable(tmp_path, monkeypatch):
     rejects, stored = _ingest(tmp_path / "x", pa.table({"customer_id": ["c"], "occurred_at": ["1999-12-31"],
                                                         "amount": ["1"]}), date_floor=date(1990, 1, 1))
     assert len(stored) == 1 and not rejects
+
+
+def test_bad_date_floor_setting_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATRON_DATE_FLOOR", "yesterday")
+    with pytest.raises(InputError, match=r"^PATRON_DATE_FLOOR='yesterday': Input should be a valid date"):
+        _transactions(tmp_path, [("c1", "2024-01-01", "1")])
+    with pytest.raises(InputError, match="PATRON_DATE_FLOOR"):
+        create_app(tmp_path / "s.duckdb")  # the service refuses to start, rather than fail on the first event
 
 
 def test_file_zone_names_are_honoured_and_bad_offsets_rejected(tmp_path):
