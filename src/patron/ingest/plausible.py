@@ -16,8 +16,8 @@ documented for people in ``docs/data-contract.md``, section *Plausibility rules*
   an offset within ±14:00, or a space and an IANA zone name such as ``Europe/Paris``) or
   ``YYYYMMDD``. An offset is subtracted; a zone name is honoured (the local time read in that zone,
   see :func:`parse_timestamp` for daylight-saving changes); no zone means UTC. The result must lie
-  between the date floor (:data:`~patron.constants.DEFAULT_DATE_FLOOR`, ``PATRON_DATE_FLOOR``) and now plus the
-  future tolerance (columns that may lie in the future: :data:`TIMESTAMP_MAX`).
+  between the date floor (:data:`~patron.constants.DEFAULT_DATE_FLOOR`, ``PATRON_DATE_FLOOR``) and
+  now plus the future tolerance (columns that may lie in the future: :data:`TIMESTAMP_MAX`).
 * **Identifiers** (customer, order, event ids): no control, zero-width or bidi characters
   (:data:`FORBIDDEN_ID_CHARACTERS`) and not a JSON object or array. Such ids are rejected, never
   cleaned: an invisible character makes two ids look the same, and silently removing it could merge
@@ -87,7 +87,8 @@ def json_int(text: str) -> int | float:
 
 def parse_number(text: str) -> float | None:
     """``text`` read by :data:`NUMBER_PATTERN` (after trimming spaces), ``None`` when it is not a
-    number. The result may be infinite or NaN (callers reject those: :func:`number_problem`)."""
+    number. The result may be infinite or NaN (callers reject those: :func:`number_value`,
+    :func:`money_problem`)."""
     s = text.strip(TRIM)
     return float(s) if _NUMBER.fullmatch(s) else None
 
@@ -149,12 +150,16 @@ COMPACT_DATE_PATTERN: str = r"[0-9]{8}"
 
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 _COMPACT = re.compile(COMPACT_DATE_PATTERN)
+_COLON_OFFSET = r"[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00)"
+_COMMON = rf"{_DATE}(?:[T ]{_TIME}(?:Z|{_COLON_OFFSET})?)?"
+"""The layouts most files use, a subset of :data:`TIMESTAMP_PATTERN`: no zone, or ``Z`` or
+``+hh:mm`` right after the time (:func:`timestamp_sql` gives them to the engine's cast)."""
 _FAST = re.compile(
-    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]"
-    r"(?::[0-5][0-9](?:[.][0-9]{1,9})?)?(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))?)?"
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    rf"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]{{1,9}})?)?(?:Z|{_COLON_OFFSET})?)?"
 )
-"""The layouts :func:`datetime.fromisoformat` reads exactly as :data:`TIMESTAMP_PATTERN` does (two-digit
-fields; no zone, ``Z`` or ``+hh:mm``)."""
+""":data:`_COMMON` with two-digit fields: what :func:`datetime.fromisoformat` reads exactly as
+:data:`TIMESTAMP_PATTERN` does (the layouts SDKs send)."""
 _BAD_OFFSET = re.compile(rf"{_DATE}[T ]{_TIME} ?([+-][0-9]{{2}}(?::?[0-9]{{2}})?)")
 _TIME_PARTS = re.compile(r"[T ]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:[.]([0-9]+))?)?")
 
@@ -225,11 +230,6 @@ def parse_timestamp(text: str) -> datetime:
         return local.replace(tzinfo=_zone(zone)).astimezone(UTC).replace(tzinfo=None)
     except OverflowError:
         raise Implausible(f"out of the range of dates ({show(text)})") from None
-
-
-_COMMON = rf"{_DATE}(?:[T ]{_TIME}(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))?)?"
-"""The layouts most files use, a subset of :data:`TIMESTAMP_PATTERN`: no zone, or ``Z`` or
-``+hh:mm`` right after the time."""
 
 
 def timestamp_sql(raw: str, dialect: Dialect = DUCKDB) -> str:

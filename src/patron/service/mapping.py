@@ -50,7 +50,7 @@ known); several partial refunds of one order are distinct rows."""
 REFUND_OVERRIDE = "refund_override"
 """``Order Refunded`` property: ``true`` lets the event refund an order booked on another person
 (a back office refunding on a customer's behalf); the refund is then booked on the order's person.
-Without it such a refund is rejected (see ``_check_refunds`` in :mod:`patron.service.commit`)."""
+Without it such a refund is rejected (:func:`patron.service.refunds.check_refunds`)."""
 
 CONTACT_EVENTS: dict[str, tuple[str, str]] = {
     # Segment email spec
@@ -90,8 +90,8 @@ class Mapped:
     ``transactions``: ``(message_id, order_id, occurred_at, amount, currency, channel, category,
     discount, margin)``. ``refunds``: ``(message_id, refund_key, order_id, occurred_at, amount or
     None (full refund: minus the stored order's amount), currency, override)`` (``override``:
-    :data:`REFUND_OVERRIDE` was true). ``contacts``: ``(message_id,
-    contact_id, occurred_at, channel, campaign_id, kind, in_holdout)``. ``consents``:
+    :data:`REFUND_OVERRIDE` was true). ``contacts``: ``(message_id, contact_id, occurred_at,
+    channel, campaign_id, kind, in_holdout)``. ``consents``:
     ``(message_id, consent_id, purpose, channel, status, occurred_at, source, lawful_basis,
     policy_version, expires_at)``. ``traits``: identify traits (``None`` for other events).
     ``identifiers``: ``(kind, value)`` pairs the event carries, for identity resolution.
