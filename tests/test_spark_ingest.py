@@ -234,6 +234,66 @@ def test_all_or_nothing_contract_writes_no_rows(spark, tmp_path):
     }
 
 
+PLAUSIBLE = {  # the plausibility rules (docs/data-contract.md), row by row
+    "customer_id": ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "a\u200bb", "\u202eevil", "a\x00b", '{"id": 7}',
+                    "{3F2504E0}", "c13", "c14", "c15", "c16", "c17", "c18"],
+    "occurred_at": ["2024-03-31T14:05:00 Europe/Paris", "2024-10-27 02:30:00 Europe/Paris",
+                    "2024-03-31 02:30:00 Europe/Paris", "2024-03-31 14:05:00+25:00", "2024-03-31 16:05 +14",
+                    "-2024-01-01", "1899-12-31", "2024-01-01", "2024-01-01", "2024-01-01", "2024-01-01",
+                    "2024-01-01", "2024-01-01", "2024-01-01", "2024-03-31T16:05:00-0230",
+                    "2024-03-31 14:05:00 Mars/Olympus", "2024-01-01\n", "2024-03-05T01:05:07.123456789Z"],
+    "amount": ["1"] * 12 + ["1_000", "1e16", "1", "1", "1", "+.5e1"],
+}
+EXPECTED_PLAUSIBLE_REJECTS = {
+    (4, "occurred_at", 'unparseable timestamp "2024-03-31 14:05:00+25:00"'),
+    (6, "occurred_at", 'unparseable timestamp "-2024-01-01"'),
+    (7, "occurred_at", 'timestamp "1899-12-31" is before 1900-01-01 (the date floor, PATRON_DATE_FLOOR)'),
+    (8, "customer_id", 'customer_id "a\u200bb" contains U+200B'),
+    (9, "customer_id", 'customer_id "\u202eevil" contains U+202E'),
+    (10, "customer_id", 'customer_id "a\x00b" contains U+0000'),
+    (11, "customer_id", 'customer_id "{"id": 7}" is a JSON object or array, not an id'),
+    (13, "amount", 'non-numeric amount "1_000"'),
+    (14, "amount", 'amount "1e16" is over the largest plausible amount (1e+15)'),
+    (16, "occurred_at", 'unparseable timestamp "2024-03-31 14:05:00 Mars/Olympus"'),
+    (17, "occurred_at", 'unparseable timestamp "2024-01-01\n"'),
+}
+
+
+def test_plausibility_rules_same_as_duckdb(spark, tmp_path):
+    src = _write(PLAUSIBLE, tmp_path / "plausible.parquet")
+    duck_rejects, duck_rows = _duckdb(src, "transactions", tmp_path)
+    counts = ingest_spark(spark, src, out=tmp_path / "out", rejects_out=tmp_path / "rej", now=NOW)
+    rows, rejects = _spark_out(tmp_path / "out", tmp_path / "rej")
+    assert _matches(_triples(rejects), EXPECTED_PLAUSIBLE_REJECTS)
+    assert _triples(rejects) == _triples(duck_rejects)
+    assert counts == {"rows_read": 18, "accepted": 7, "rejected": 11}
+    _same_rows(duck_rows, rows, "customer_id")
+    at = dict(zip(rows["customer_id"], rows["occurred_at"], strict=True))
+    # Paris is UTC+2 from 31 March 2024 01:00 UTC to 27 October 01:00 UTC, UTC+1 otherwise
+    assert at["c1"] == pd.Timestamp("2024-03-31 12:05")
+    assert at["c2"] == pd.Timestamp("2024-10-27 00:30")  # 02:30 came twice that night: the first
+    assert at["c3"] == pd.Timestamp("2024-03-31 01:30")  # 02:30 never came: read at UTC+1
+    assert at["c5"] == pd.Timestamp("2024-03-31 02:05") and at["c15"] == pd.Timestamp("2024-03-31 18:35")
+    assert at["c18"] == pd.Timestamp("2024-03-05 01:05:07.123456")  # truncated to microseconds
+    assert rows.set_index("customer_id").loc["c18", "amount"] == 5.0
+
+
+def test_nested_customer_id_is_rejected_like_duckdb(spark, tmp_path):
+    table = pa.table({"customer_id": pa.array([{"id": 7}, None]), "occurred_at": ["2024-01-01"] * 2,
+                      "amount": [1.0, 2.0]})
+    pq.write_table(table, tmp_path / "nested.parquet")
+    src = str(tmp_path / "nested.parquet")
+    with pytest.raises(InputError):  # no valid row
+        patron.ingest(src, kind="transactions", db=tmp_path / "p.duckdb", now=NOW, rejects_file=tmp_path / "r.csv")
+    with pytest.raises(InputError):
+        ingest_spark(spark, src, out=tmp_path / "out", rejects_out=tmp_path / "rej", now=NOW)
+    expected = {(1, "customer_id", 'customer_id "{"id":7}" is a JSON object or array, not an id'),
+                (2, "customer_id", "missing customer_id")}
+    assert _triples(pq.read_table(tmp_path / "rej").to_pandas()) == expected
+    with connect(str(tmp_path / "p.duckdb")) as con:
+        assert _triples(con.execute('SELECT "row", "column", value, reason FROM rejects').df()) == expected
+
+
 def test_unsupported_strftime_code_is_a_one_line_input_error(spark, tmp_path):
     src = _write(CONTACTS, tmp_path / "contacts.parquet")
     with pytest.raises(InputError) as err:
@@ -269,7 +329,8 @@ def test_customers_keep_extra_columns_as_attributes(spark, tmp_path):
     rows, rejects = _spark_out(tmp_path / "out", tmp_path / "rej")
     assert _triples(rejects) == _triples(duck_rejects) == {
         (3, "customer_id", 'duplicate customer_id "c1" (first at row 1)'),
-        (4, "first_seen", 'unparseable timestamp "soon" (expected ISO 8601 such as 2024-03-31 or 2024-03-31T14:05:00Z, '
+        (4, "first_seen", 'unparseable timestamp "soon" (expected ISO 8601 such as 2024-03-31, 2024-03-31T14:05:00Z, '
+                          "2024-03-31T16:05:00+02:00 (offsets up to ±14:00) or 2024-03-31T16:05:00 Europe/Paris, "
                           "or YYYYMMDD; set --date-format otherwise)"),
     }
     assert counts == {"rows_read": 4, "accepted": 2, "rejected": 2}

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 DAYS_PER_WEEK: float = 7.0
 """Days in one week (period unit ``W``)."""
 
@@ -18,3 +20,8 @@ DEFAULT_DB: str = "patron.duckdb"
 
 DEFAULT_FUTURE_TOLERANCE_HOURS: float = 24.0
 """A timestamp later than *now* plus this many hours is rejected at ingest (clock skew allowance)."""
+
+DEFAULT_DATE_FLOOR: date = date(1900, 1, 1)
+"""A timestamp before this date is rejected at ingest and by the service (``PATRON_DATE_FLOOR``).
+Earlier dates are typing errors (``0024`` for ``2024``), placeholders (``0001-01-01``) or a sign
+read as a year (``-2024-01-01``)."""

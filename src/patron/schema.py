@@ -22,7 +22,9 @@ class Column:
 
     ``required`` means every row must carry a value; ``optional`` columns may be absent from a file
     or empty in a row. ``choices`` lists the allowed values of a ``choice`` column (lower case).
-    ``non_negative`` rejects values below zero for a ``number`` column.
+    ``non_negative`` rejects values below zero for a ``number`` column; ``money`` marks an amount
+    in the row's currency (finite, at most :data:`~patron.ingest.plausible.MAX_MONEY` in absolute
+    value).
     """
 
     name: str
@@ -35,6 +37,13 @@ class Column:
     future_ok: bool = False
     """A ``timestamp`` column that may lie in the future (an expiry, a pause end): not checked
     against now plus the allowed clock skew."""
+    money: bool = False
+
+    @property
+    def identifier(self) -> bool:
+        """Whether the column holds an identifier (a ``text`` column named ``*_id``): checked by the
+        id rule of :mod:`patron.ingest.plausible` (no control, zero-width or bidi characters)."""
+        return self.type == "text" and self.name.endswith("_id")
 
 
 @dataclass(frozen=True)
@@ -95,14 +104,14 @@ TRANSACTIONS = TableContract(
         Column("order_id", "text", "VARCHAR", required=True,
                doc="Unique order id; derived from the row when the input has no such column."),
         Column("occurred_at", "timestamp", "TIMESTAMP", required=True, doc="When (UTC)."),
-        Column("amount", "number", "DOUBLE", required=True,
+        Column("amount", "number", "DOUBLE", required=True, money=True,
                doc="Order value in `currency`; negative for a refund."),
         Column("currency", "currency", "VARCHAR", doc="ISO 4217 code, e.g. USD."),
         Column("channel", "text", "VARCHAR", doc="Where it was bought, e.g. web, store, app."),
         Column("category", "text", "VARCHAR", doc="Product category of the order."),
-        Column("discount", "number", "DOUBLE", non_negative=True,
+        Column("discount", "number", "DOUBLE", non_negative=True, money=True,
                doc="Discount granted on the order, in `currency` (0 for full price)."),
-        Column("margin", "number", "DOUBLE", doc="Gross margin of the order, in `currency`."),
+        Column("margin", "number", "DOUBLE", money=True, doc="Gross margin of the order, in `currency`."),
     ),
 )
 

@@ -5,12 +5,14 @@ Command-line options override these. Example: ``PATRON_DB=/data/shop.duckdb patr
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from patron.constants import DEFAULT_DB, DEFAULT_FUTURE_TOLERANCE_HOURS
+from patron.constants import DEFAULT_DATE_FLOOR, DEFAULT_DB, DEFAULT_FUTURE_TOLERANCE_HOURS
+from patron.errors import InputError
 
 
 class Settings(BaseSettings):
@@ -23,6 +25,10 @@ class Settings(BaseSettings):
         DEFAULT_FUTURE_TOLERANCE_HOURS,
         ge=0,
         description="Timestamps later than now plus this many hours are rejected at ingest.",
+    )
+    date_floor: date = Field(
+        DEFAULT_DATE_FLOOR,
+        description="Timestamps before this date (YYYY-MM-DD) are rejected at ingest and by the service.",
     )
     memory_limit: str | None = Field(
         None, description="DuckDB memory limit, e.g. '4GB' (default: DuckDB's own, 80% of RAM)."
@@ -42,5 +48,11 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
-    """Settings as the environment gives them now (read on every call, never cached at import)."""
-    return Settings()
+    """Settings as the environment gives them now (read on every call, never cached at import).
+    A value that does not validate is an :class:`~patron.errors.InputError` naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "PATRON_" + str(first["loc"][0]).upper() if first["loc"] else "a PATRON_ setting"
+        raise InputError(f"{name}={first.get('input')!r}: {first['msg']}") from None

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,7 @@ def ingest_spark(
     date_format: str | None = None,
     now: datetime | None = None,
     future_tolerance_hours: float | None = None,
+    date_floor: date | None = None,
 ) -> dict[str, int]:
     """Check ``source`` against the ``kind`` contract on Spark; write the accepted rows to ``out``
     and the rejects to ``rejects_out`` (both Parquet folders, which must not exist yet).
@@ -130,8 +131,8 @@ def ingest_spark(
     Parameters are those of :func:`patron.ingest` (``mapping`` contract column -> input column;
     ``date_format`` a strftime format made of ``%Y %m %d %H %M %S``, ``%%`` and literal
     characters; timestamps later than ``now`` plus ``future_tolerance_hours`` are rejected unless
-    the column may lie in the future). A ``source`` DataFrame with a ``_row`` column keeps it as
-    the row number.
+    the column may lie in the future, and so are timestamps before ``date_floor``). A ``source``
+    DataFrame with a ``_row`` column keeps it as the row number.
 
     ``out`` holds the contract's columns (timestamps as UTC ``TIMESTAMP`` without time zone,
     numbers as ``DOUBLE``, derived keys as in DuckDB); ``rejects_out`` holds
@@ -159,6 +160,7 @@ def ingest_spark(
     settings = get_settings()
     tolerance = settings.future_tolerance_hours if future_tolerance_hours is None else future_tolerance_hours
     limit = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None) + timedelta(hours=tolerance)
+    floor = settings.date_floor if date_floor is None else date_floor
     _use_utc(spark)
 
     frame, label = _read(spark, source)
@@ -172,7 +174,7 @@ def ingest_spark(
     parsed = spark.sql(parsed_select_sql(contract, sources, extras, date_format=date_format, content_hash=derive, dialect=SPARK, stage=_STAGE)).cache()
     try:
         return _check_and_write(spark, parsed, contract, sources, label=label, derive=derive, date_format=date_format,
-                                future_limit=limit, out=os.fspath(out), rejects_out=os.fspath(rejects_out))
+                                future_limit=limit, date_floor=floor, out=os.fspath(out), rejects_out=os.fspath(rejects_out))
     finally:
         parsed.unpersist()
         for view in (_STAGE, _PARSED, _PROBLEMS):
@@ -180,7 +182,7 @@ def ingest_spark(
 
 
 def _check_and_write(spark: SparkSession, parsed: DataFrame, contract: TableContract, sources: dict[str, SourceColumn], *,
-                     label: str, derive: bool, date_format: str | None, future_limit: datetime, out: str, rejects_out: str) -> dict[str, int]:
+                     label: str, derive: bool, date_format: str | None, future_limit: datetime, date_floor: date, out: str, rejects_out: str) -> dict[str, int]:
     rows_read = parsed.count()
     if rows_read == 0:
         raise InputError(f"{label}: no data rows")
@@ -191,7 +193,7 @@ def _check_and_write(spark: SparkSession, parsed: DataFrame, contract: TableCont
         s
         for col in contract.columns
         if col.name in sources or (col.required and not (col.name == key and derive))
-        for s in problem_selects(col, date_format=date_format, future_limit_sql=future_sql, dialect=SPARK)
+        for s in problem_selects(col, date_format=date_format, future_limit_sql=future_sql, dialect=SPARK, date_floor=date_floor)
     ]
     empty = "SELECT CAST(NULL AS BIGINT) AS _row, CAST(NULL AS STRING) AS `column`, CAST(NULL AS STRING) AS value, CAST(NULL AS STRING) AS reason WHERE FALSE"
     spark.sql("\nUNION ALL\n".join(selects) if selects else empty).createOrReplaceTempView(_PROBLEMS)

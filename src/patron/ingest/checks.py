@@ -10,7 +10,17 @@ expressions, strptime, quoting) come from :class:`~patron.sql.dialect.Dialect`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 
+from patron.constants import DEFAULT_DATE_FLOOR
+from patron.ingest.plausible import (
+    MAX_MONEY,
+    TIMESTAMP_HELP,
+    TIMESTAMP_MAX,
+    id_problem_sql,
+    number_sql,
+    timestamp_sql,
+)
 from patron.schema import Column, TableContract
 from patron.sql.dialect import DUCKDB, Dialect
 
@@ -40,12 +50,21 @@ class SourceColumn:
     def is_text(self) -> bool:
         return self.sql_type.upper() in TEXT_TYPES
 
+    @property
+    def is_nested(self) -> bool:
+        """A struct, list, array or map (Parquet, a DataFrame; in DuckDB or Spark spelling)."""
+        t = self.sql_type.upper()
+        return t.startswith(("STRUCT", "MAP", "UNION", "ARRAY", "LIST")) or t.endswith("]")
+
 
 def raw_expr(src: SourceColumn, dialect: Dialect = DUCKDB) -> str:
-    """The source value as text, NULL when empty (for reporting and emptiness tests)."""
+    """The source value as text, NULL when empty (for reporting and emptiness tests). A nested
+    value is its JSON text, as a JSON Lines reader gives it (an id rule then rejects it)."""
     ident = dialect.ident(src.name)
     if src.is_text:
         return f"NULLIF(trim({ident}), '')"
+    if src.is_nested:
+        return dialect.to_json_text(ident)
     return dialect.to_text(ident)
 
 
@@ -63,7 +82,7 @@ def parse_expr(col: Column, src: SourceColumn, *, date_format: str | None, diale
     if col.type == "number":
         if t.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL", "INT", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER")):
             return f"CAST({ident} AS DOUBLE)"
-        return dialect.text_to_double(raw)
+        return number_sql(raw, dialect)
     if col.type == "boolean":
         if t == "BOOLEAN":
             return ident
@@ -79,7 +98,7 @@ def parse_expr(col: Column, src: SourceColumn, *, date_format: str | None, diale
             return f"CAST({ident} AS TIMESTAMP)"
         if date_format:
             return dialect.strptime(raw, date_format)
-        return dialect.text_to_timestamp(raw)
+        return timestamp_sql(raw, dialect)
     raise ValueError(f"unknown column type {col.type}")  # pragma: no cover
 
 
@@ -89,10 +108,22 @@ def raw_column(col: Column) -> str:
     return col.name if col.type == "text" else f"raw_{col.name}"
 
 
-def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: str, dialect: Dialect = DUCKDB) -> list[str]:
+def timestamp_literal(t: datetime | date) -> str:
+    """A TIMESTAMP literal, the same in DuckDB and Spark."""
+    if not isinstance(t, datetime):
+        t = datetime(t.year, t.month, t.day)
+    return f"TIMESTAMP '{t.isoformat(sep=' ')}'"
+
+
+def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: str, dialect: Dialect = DUCKDB,
+                    date_floor: date = DEFAULT_DATE_FLOOR) -> list[str]:
     """SELECTs over ``_parsed`` yielding ``(_row, column, value, reason)`` for one column.
 
     ``_parsed`` holds the input text (:func:`raw_column`) and the parsed ``<name>`` of every column.
+    The plausibility rules (:mod:`patron.ingest.plausible`): timestamps from ``date_floor`` to
+    ``future_limit_sql`` (to :data:`~patron.ingest.plausible.TIMESTAMP_MAX` for a column that may
+    lie in the future), money at most :data:`~patron.ingest.plausible.MAX_MONEY`, identifiers
+    without control, zero-width or bidi characters.
     """
     name, raw = col.name, raw_column(col)
     label = dialect.literal(name)
@@ -106,13 +137,20 @@ def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: s
         sel(f"{raw} IS NULL", lit(f"missing {name}"))
     shown = f"'\"' || left({raw}, 60) || '\"'"
     if col.type == "timestamp":
-        expect = f" (expected --date-format {date_format})" if date_format else " (expected ISO 8601 such as 2024-03-31 or 2024-03-31T14:05:00Z, or YYYYMMDD; set --date-format otherwise)"
+        expect = f" (expected --date-format {date_format})" if date_format else f" (expected {TIMESTAMP_HELP}; set --date-format otherwise)"
         sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'unparseable timestamp ' || {shown} || {lit(expect)}")
-        if not col.future_ok:
+        sel(f"{name} < {timestamp_literal(date_floor)}",
+            f"'timestamp ' || {shown} || {lit(f' is before {date_floor.isoformat()} (the date floor, PATRON_DATE_FLOOR)')}")
+        if col.future_ok:
+            sel(f"{name} > {timestamp_literal(TIMESTAMP_MAX)}", f"'timestamp ' || {shown} || ' is after year 9999'")
+        else:
             sel(f"{name} > {future_limit_sql}", f"'timestamp ' || {shown} || ' is in the future (later than now plus the allowed clock skew)'")
     elif col.type == "number":
         sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'non-numeric {name} ' || {shown}")
         sel(f"{name} IS NOT NULL AND {dialect.non_finite(name)}", f"'{name} ' || {shown} || ' is not a finite number'")
+        if col.money:
+            sel(f"abs({name}) > {MAX_MONEY:.1f} AND NOT {dialect.non_finite(name)}",
+                f"'{name} ' || {shown} || {lit(f' is over the largest plausible amount ({MAX_MONEY:.0e})')}")
         if col.non_negative:
             sel(f"{name} < 0", f"'{name} ' || {shown} || ' is negative'")
     elif col.type == "choice":
@@ -122,6 +160,9 @@ def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: s
         sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'{name} ' || {shown} || ' is not true/false'")
     elif col.type == "currency":
         sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'currency ' || {shown} || ' is not a three-letter ISO 4217 code'")
+    elif col.identifier:
+        problem = id_problem_sql(raw, dialect)
+        sel(f"{raw} IS NOT NULL AND ({problem}) IS NOT NULL", f"'{name} ' || {shown} || ' ' || ({problem})")
     return out
 
 

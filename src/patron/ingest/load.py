@@ -18,7 +18,7 @@ import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +145,7 @@ def ingest(
     rejects_file: str | os.PathLike[str] | None = None,
     now: datetime | None = None,
     future_tolerance_hours: float | None = None,
+    date_floor: date | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> IngestResult:
     """Ingest ``source`` into the ``kind`` table of the database ``db``.
@@ -173,6 +174,9 @@ def ingest(
     now, future_tolerance_hours
         Timestamps later than ``now`` (default: the current UTC time) plus the tolerance (default
         24 hours, ``$PATRON_FUTURE_TOLERANCE_HOURS``) are rejected.
+    date_floor
+        Timestamps before this date are rejected (default 1900-01-01, ``$PATRON_DATE_FLOOR``); see
+        ``docs/data-contract.md``, *Plausibility rules*.
     progress
         Called with the number of rows read so far, for progress bars.
 
@@ -189,6 +193,7 @@ def ingest(
     mapping_d = _parse_mapping(mapping, contract)
     tolerance = settings.future_tolerance_hours if future_tolerance_hours is None else future_tolerance_hours
     limit = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None) + timedelta(hours=tolerance)
+    floor = settings.date_floor if date_floor is None else date_floor
     ingest_id = uuid.uuid4().hex[:16]
     # The rejects file may be neither the database nor the source: refused before anything is stored.
     avoid = {db_path: "the database"} | ({source: "the input"} if isinstance(source, str | os.PathLike) else {})
@@ -203,7 +208,7 @@ def ingest(
             raise InputError(f"{label}: no data rows")
         con.execute("BEGIN TRANSACTION")
         try:
-            counts = _validate_and_store(con, contract, sources, extras, staged, label=label, ingest_id=ingest_id, date_format=date_format, future_limit=limit)
+            counts = _validate_and_store(con, contract, sources, extras, staged, label=label, ingest_id=ingest_id, date_format=date_format, future_limit=limit, date_floor=floor)
             rejects_path = None
             if counts["rejected"]:
                 rejects_path = str(Path(rejects_file or _default_rejects_file(db_path, label, kind)).resolve())
@@ -236,7 +241,7 @@ def ingest(
     return result
 
 
-def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], staged: readers.Staged, *, label: str, ingest_id: str, date_format: str | None, future_limit: datetime) -> dict[str, int]:
+def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], staged: readers.Staged, *, label: str, ingest_id: str, date_format: str | None, future_limit: datetime, date_floor: date) -> dict[str, int]:
     """Parse, list problems, de-duplicate and store, in a few set-based passes.
 
     Window functions run only over the (rare) groups of identical rows; duplicates and conflicts
@@ -250,7 +255,7 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
         s
         for col in contract.columns
         if col.name in sources or (col.required and not (col.name == key and derive))
-        for s in problem_selects(col, date_format=date_format, future_limit_sql=future_sql)
+        for s in problem_selects(col, date_format=date_format, future_limit_sql=future_sql, date_floor=date_floor)
     ]
     con.execute('CREATE OR REPLACE TEMP TABLE _problems (_row BIGINT, "column" VARCHAR, value VARCHAR, reason VARCHAR)')
     if selects:

@@ -20,6 +20,7 @@ from patron.config import section
 from patron.errors import NoDataError, PatronError
 from patron.service.settings import ServiceRules
 from patron.service.state import ServiceState
+from patron.settings import get_settings
 
 log = logging.getLogger("patron.service")
 
@@ -43,6 +44,7 @@ def create_app(
     from patron.service.writer import Writer
 
     state = ServiceState(db=str(db), rules=rules or section("service", ServiceRules, config), config=config)
+    get_settings()  # a bad PATRON_ setting (date floor, tolerance) fails here, not on the first event
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

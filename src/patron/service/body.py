@@ -26,6 +26,8 @@ from typing import Any
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from patron.ingest.plausible import json_int
+
 ENCODINGS: dict[str, str] = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate", "identity": "identity"}
 """``Content-Encoding`` values accepted (lower case), by the decoder they use."""
 
@@ -144,11 +146,18 @@ def remember_json(request: Request, value: Any) -> None:
 
 def parse_json(body: bytes) -> Any:
     """``body`` parsed as JSON; invalid JSON is a 400 naming line, column and character offset.
-    A :class:`ParsedBody` gives its value without parsing."""
+    A :class:`ParsedBody` gives its value without parsing. An integer longer than Python converts
+    (4,300 digits) is read by :func:`~patron.ingest.plausible.json_int`, so it is a bad value of
+    its event (a dead letter), not an unreadable body."""
     if type(body) is ParsedBody:
         return body.value
     try:
-        return json.loads(body)
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:  # an integer past Python's digit limit: read it as a (too large) float
+            return json.loads(body, parse_int=json_int)
     except json.JSONDecodeError as exc:
         raise HTTPException(
             status_code=400,

@@ -42,12 +42,12 @@ from patron.service.items import (
     Item,
     Outcome,
     Rejected,
-    dead_letter,
     fallback_customer,
     is_known,
 )
 from patron.service.known import KeyIndex, RecentIds
 from patron.service.mapping import merge_traits
+from patron.service.refunds import check_refunds
 from patron.service.segment import dumps
 
 # --- what the writer remembers -----------------------------------------------------------------
@@ -239,7 +239,7 @@ def _write(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], rules: Any,
     """Insert ``accepted`` (all assumed new) and what they map to."""
     if not accepted:
         return Written()
-    accepted, late_dead = _check_refunds(cur, accepted, known.orders)
+    accepted, late_dead = check_refunds(cur, accepted, known.orders)
     if not accepted:
         return Written(late_dead=late_dead)
     resolved = identity.resolve(cur, accepted)
@@ -269,41 +269,16 @@ def _write(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], rules: Any,
 # --- transactions ------------------------------------------------------------------------------
 
 
-def _stored_orders(cur: duckdb.DuckDBPyConnection, index: KeyIndex, order_ids: list[str], *,
-                   orders_only: bool = False) -> set[str]:
-    """Which of ``order_ids`` ``transactions`` holds (``orders_only``: as an order, amount >= 0).
-    Only ids the index may hold are looked up."""
+def _stored_orders(cur: duckdb.DuckDBPyConnection, index: KeyIndex, order_ids: list[str]) -> set[str]:
+    """Which of ``order_ids`` ``transactions`` holds. Only ids the index may hold are looked up."""
     if not order_ids:
         return set()
     suspects = [o for o, maybe in zip(order_ids, index.might_hold(cur, order_ids), strict=True) if maybe]
     if not suspects:
         return set()
     lst = ", ".join(quote_literal(o) for o in sorted(set(suspects)))
-    cond = " AND amount >= 0" if orders_only else ""
     return {r[0] for r in cur.execute(
-        f"SELECT DISTINCT order_id FROM transactions WHERE order_id IN ({lst}){cond}").fetchall()}
-
-
-def _check_refunds(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], index: KeyIndex,
-                   ) -> tuple[list[Accepted], list[Rejected]]:
-    """Full refunds (no amount) need the refunded order: those whose order is neither stored nor in
-    this group are rejected."""
-    wanted = {r[2] for a in accepted for r in a.mapped.refunds if r[4] is None}
-    if not wanted:
-        return accepted, []
-    in_group = {t[1] for a in accepted for t in a.mapped.transactions}
-    found = _stored_orders(cur, index, sorted(wanted - in_group), orders_only=True)
-    keep: list[Accepted] = []
-    dead: list[Rejected] = []
-    for a in accepted:
-        missing = [r[2] for r in a.mapped.refunds if r[4] is None and r[2] not in found and r[2] not in in_group]
-        if missing:
-            e = a.event
-            reason = f"Order Refunded: properties.total is required (order {missing[0]} is not stored, so its amount is unknown)"
-            dead.append(dead_letter(e.received_at, e.message_id, fallback_customer(e), e.type, e.event, reason, e.payload))
-        else:
-            keep.append(a)
-    return keep, dead
+        f"SELECT DISTINCT order_id FROM transactions WHERE order_id IN ({lst})").fetchall()}
 
 
 _TX_SQL = """INSERT INTO transactions (customer_id, order_id, occurred_at, amount, currency, channel, category,
@@ -311,11 +286,11 @@ _TX_SQL = """INSERT INTO transactions (customer_id, order_id, occurred_at, amoun
 
 _REFUND_SQL = """INSERT INTO transactions (customer_id, order_id, occurred_at, amount, currency, channel, category,
   discount, margin, ingest_id)
-SELECT r.customer_id, r.refund_key, r.occurred_at, coalesce(r.amount, -abs(o.amount)),
+SELECT coalesce(o.customer_id, r.customer_id), r.refund_key, r.occurred_at, coalesce(r.amount, -abs(o.amount)),
   coalesce(r.currency, o.currency), o.channel, o.category, NULL, NULL, r.ingest_id
 FROM _rows r
-LEFT JOIN (SELECT order_id, any_value(amount) AS amount, any_value(currency) AS currency,
-           any_value(channel) AS channel, any_value(category) AS category
+LEFT JOIN (SELECT order_id, any_value(customer_id) AS customer_id, any_value(amount) AS amount,
+           any_value(currency) AS currency, any_value(channel) AS channel, any_value(category) AS category
            FROM transactions WHERE amount >= 0 AND order_id IN ({orders}) GROUP BY order_id) o
   ON o.order_id = r.order_id"""
 

@@ -24,6 +24,7 @@ Answers (Segment's SDKs only look at the status: 2xx done, 4xx dropped, 5xx and 
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -31,6 +32,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from patron.ingest.plausible import floor_datetime
 from patron.service.auth import require
 from patron.service.body import parse_json, read_body
 from patron.service.items import Accepted, Item, Outcome, dead_letter
@@ -114,6 +116,12 @@ def _tolerance_hours() -> float:
     return get_settings().future_tolerance_hours
 
 
+@cache
+def _date_floor() -> datetime:
+    """``PATRON_DATE_FLOOR`` as naive UTC (read once per process, as the tolerance)."""
+    return floor_datetime(get_settings().date_floor)
+
+
 def _best_customer(raw: Any) -> str | None:
     if not isinstance(raw, dict):
         return None
@@ -129,9 +137,10 @@ def prepare(raw: Any, *, call: str | None, state: ServiceState, received_at: Any
     """One decoded event as an :class:`Accepted` (checked and mapped) or a dead letter."""
     rules = state.rules
     try:
+        floor = _date_floor()
         ev = check_event(raw, call=call, received_at=received_at, future_limit=limit,
-                         max_bytes=rules.max_event_bytes)
-        return Accepted(ev, map_event(ev, rules))
+                         max_bytes=rules.max_event_bytes, date_floor=floor)
+        return Accepted(ev, map_event(ev, rules, date_floor=floor))
     except EventError as exc:
         mid = raw.get("messageId") if isinstance(raw, dict) else None
         kind = (call or raw.get("type")) if isinstance(raw, dict) else call

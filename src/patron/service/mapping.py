@@ -18,13 +18,22 @@ checked against the ingest's future tolerance. The mapping is documented in ``do
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from patron.ingest.plausible import (
+    Implausible,
+    id_text,
+    money_problem,
+    number_value,
+    parse_number,
+    show,
+    timestamp_problem,
+)
 from patron.schema import CONSENT_CHANNELS, CONSENT_STATUSES
-from patron.service.segment import Event, EventError, parse_time
+from patron.service.segment import DATE_FLOOR, Event, EventError, parse_time
 from patron.service.settings import ServiceRules
 
 ORDER_COMPLETED = "Order Completed"
@@ -37,6 +46,11 @@ REFUND_KEY = "{order_id}/refund/{refund_id}"
 refund's ``properties.refund_id`` or, when absent, the event's ``messageId``. The original order
 keeps its own row (and key); a replayed refund event is stored once (its ``messageId`` is already
 known); several partial refunds of one order are distinct rows."""
+
+REFUND_OVERRIDE = "refund_override"
+"""``Order Refunded`` property: ``true`` lets the event refund an order booked on another person
+(a back office refunding on a customer's behalf); the refund is then booked on the order's person.
+Without it such a refund is rejected (:func:`patron.service.refunds.check_refunds`)."""
 
 CONTACT_EVENTS: dict[str, tuple[str, str]] = {
     # Segment email spec
@@ -75,8 +89,9 @@ class Mapped:
 
     ``transactions``: ``(message_id, order_id, occurred_at, amount, currency, channel, category,
     discount, margin)``. ``refunds``: ``(message_id, refund_key, order_id, occurred_at, amount or
-    None (full refund: minus the stored order's amount), currency)``. ``contacts``: ``(message_id,
-    contact_id, occurred_at, channel, campaign_id, kind, in_holdout)``. ``consents``:
+    None (full refund: minus the stored order's amount), currency, override)`` (``override``:
+    :data:`REFUND_OVERRIDE` was true). ``contacts``: ``(message_id, contact_id, occurred_at,
+    channel, campaign_id, kind, in_holdout)``. ``consents``:
     ``(message_id, consent_id, purpose, channel, status, occurred_at, source, lawful_basis,
     policy_version, expires_at)``. ``traits``: identify traits (``None`` for other events).
     ``identifiers``: ``(kind, value)`` pairs the event carries, for identity resolution.
@@ -98,11 +113,13 @@ a person had before (usually a pre-login anonymous id) to their ``userId``; link
 anonymous id lets it merge even when ``user_id`` is a unique identifier (two user ids never merge)."""
 
 
-def _raw_identifier(value: Any) -> str | None:
-    if value is None or isinstance(value, bool) or not isinstance(value, str | int | float):
+def _raw_identifier(value: Any, where: str) -> str | None:
+    if value is None or value == "":
         return None
-    text = str(value).strip()
-    return text or None
+    try:
+        return id_text(value) or None
+    except Implausible as exc:
+        raise EventError(f"{where} {exc}") from None
 
 
 def identifiers(ev: Event, rules: ServiceRules) -> list[tuple[str, str]]:
@@ -110,7 +127,9 @@ def identifiers(ev: Event, rules: ServiceRules) -> list[tuple[str, str]]:
     (anonymousId; an alias's previousId, :data:`PREVIOUS_ID_KIND`), and each trait of
     ``rules.identity_traits`` found in ``traits`` (identify) or ``context.traits``. Values are
     raw text: :func:`patron.identity.normalize_identifier` normalizes them (an email is trimmed,
-    lower-cased and stored as its SHA-256 only)."""
+    lower-cased and stored as its SHA-256 only). A trait value that breaks the id rule
+    (:func:`patron.ingest.plausible.id_text`: an object, a list, a fraction, an invisible
+    character, ...) raises :class:`EventError`."""
     out: list[tuple[str, str]] = []
     if ev.user_id is not None:
         out.append(("user_id", ev.user_id))
@@ -122,11 +141,11 @@ def identifiers(ev: Event, rules: ServiceRules) -> list[tuple[str, str]]:
     traits = raw.get("traits") if ev.type == "identify" else None
     ctx = raw.get("context")
     ctx_traits = ctx.get("traits") if isinstance(ctx, dict) else None
-    for source in (traits, ctx_traits):
+    for source, where in ((traits, "traits"), (ctx_traits, "context.traits")):
         if not isinstance(source, dict):
             continue
         for kind in rules.identity_traits:
-            v = _raw_identifier(source.get(kind))
+            v = _raw_identifier(source.get(kind), f"{ev.type}: {where}.{kind}")
             if v is not None and (kind, v) not in out:
                 out.append((kind, v))
     return out
@@ -136,22 +155,23 @@ def identifiers(ev: Event, rules: ServiceRules) -> list[tuple[str, str]]:
 
 
 def _number(props: dict[str, Any], key: str, where: str) -> float | None:
+    """``props[key]`` by the number rule of :mod:`patron.ingest.plausible` (finite; numeric text as
+    in file ingest), ``None`` when absent or empty."""
     v = props.get(key)
     if v is None or v == "":
         return None
-    if isinstance(v, bool):
-        raise EventError(f'{where}: properties.{key} {v!r} is not a number')
-    if isinstance(v, int | float):
-        x = float(v)
-    elif isinstance(v, str):
-        try:
-            x = float(v.strip())
-        except ValueError:
-            raise EventError(f'{where}: non-numeric properties.{key} "{v[:40]}"') from None
-    else:
-        raise EventError(f"{where}: properties.{key} is not a number")
-    if not math.isfinite(x):
-        raise EventError(f"{where}: properties.{key} is not a finite number")
+    if isinstance(v, str) and parse_number(v) is None:
+        raise EventError(f'{where}: non-numeric properties.{key} {show(v)}')
+    try:
+        return number_value(v)
+    except Implausible as exc:
+        raise EventError(f"{where}: properties.{key} {exc}") from None
+
+
+def _money(x: float | None, what: str, where: str) -> float | None:
+    problem = None if x is None else money_problem(x)
+    if problem is not None:
+        raise EventError(f"{where}: {what} {problem}")
     return x
 
 
@@ -187,23 +207,28 @@ def _products_total(products: list[dict[str, Any]], where: str) -> float | None:
         if price is None:
             continue
         qty = _number(prod, "quantity", f"{where}: products[{i}]")
-        total = (total or 0.0) + price * (1.0 if qty is None else qty)
+        line = _money(price * (1.0 if qty is None else qty), "price × quantity", f"{where}: products[{i}]")
+        total = _money((total or 0.0) + (line or 0.0), f"the sum of products[0..{i}]", where)
     return total
 
 
 def order_amount(props: dict[str, Any], where: str) -> float | None:
     """The order's value: ``revenue``, else ``total``, else the sum of ``products[].price *
-    quantity`` (quantity 1 when absent); ``None`` when none is given."""
+    quantity`` (quantity 1 when absent); ``None`` when none is given. Every product, every partial
+    sum and the result are checked by the money rule (finite, at most
+    :data:`~patron.ingest.plausible.MAX_MONEY` in absolute value)."""
     for key in ("revenue", "total"):
         x = _number(props, key, where)
         if x is not None:
-            return x
+            return _money(x, f"properties.{key}", where)
     return _products_total(_products(props, where), where)
 
 
-def _order_id(props: dict[str, Any], where: str) -> str:
-    oid = _text(props.get("order_id"))
-    if oid is None:
+def _prop_id(props: dict[str, Any], where: str, key: str = "order_id") -> str | None:
+    """``properties[key]`` (an order, refund or campaign id) by the id rule; ``order_id`` is required."""
+    v = props.get(key)
+    oid = _raw_identifier(v, f"{where}: properties.{key}") if v is not None else None
+    if oid is None and key == "order_id":
         raise EventError(f"{where}: properties.order_id is required")
     return oid
 
@@ -213,16 +238,16 @@ def _order_id(props: dict[str, Any], where: str) -> str:
 
 def _order_completed(ev: Event, props: dict[str, Any], out: Mapped) -> None:
     where = ORDER_COMPLETED
-    oid = _order_id(props, where)
+    oid = _prop_id(props, where)
     amount = order_amount(props, where)
     if amount is None:
         raise EventError(f"{where}: properties.revenue, total or products[].price is required")
     if amount < 0:
         raise EventError(f"{where}: amount {amount:g} is negative (send Order Refunded for a refund)")
-    discount = _number(props, "discount", where)
+    discount = _money(_number(props, "discount", where), "properties.discount", where)
     if discount is not None and discount < 0:
         raise EventError(f"{where}: properties.discount {discount:g} is negative")
-    margin = _number(props, "margin", where)
+    margin = _money(_number(props, "margin", where), "properties.margin", where)
     category = _text(props.get("category"))
     if category is None:
         category = next((c for c in (_text(p.get("category")) for p in _products(props, where)) if c), None)
@@ -232,12 +257,15 @@ def _order_completed(ev: Event, props: dict[str, Any], out: Mapped) -> None:
 
 def _order_refunded(ev: Event, props: dict[str, Any], out: Mapped) -> None:
     where = ORDER_REFUNDED
-    oid = _order_id(props, where)
+    oid = _prop_id(props, where)
     amount = order_amount(props, where)
-    refund_id = _text(props.get("refund_id")) or ev.message_id
+    refund_id = _prop_id(props, where, "refund_id") or ev.message_id
     key = REFUND_KEY.format(order_id=oid, refund_id=refund_id)
+    override = props.get(REFUND_OVERRIDE)
+    if override is not None and not isinstance(override, bool):
+        raise EventError(f"{where}: properties.{REFUND_OVERRIDE} must be true or false")
     out.refunds.append((ev.message_id, key, oid, ev.occurred_at,
-                        None if amount is None else -abs(amount), _currency(props, where)))
+                        None if amount is None else -abs(amount), _currency(props, where), override is True))
 
 
 def _contact(ev: Event, props: dict[str, Any], channel: str, kind: str, out: Mapped) -> None:
@@ -246,14 +274,14 @@ def _contact(ev: Event, props: dict[str, Any], channel: str, kind: str, out: Map
         channel = ch.lower()
     ctx = ev.raw.get("context")
     camp = ctx.get("campaign") if isinstance(ctx, dict) else None
-    campaign = (_text(props.get("campaign_id")) or _text(props.get("campaign_name"))
+    campaign = (_prop_id(props, str(ev.event), "campaign_id") or _text(props.get("campaign_name"))
                 or (_text(camp.get("name")) if isinstance(camp, dict) else None))
     hold = props.get("in_holdout")
     out.contacts.append((ev.message_id, ev.message_id, ev.occurred_at, channel, campaign, kind,
                          hold if isinstance(hold, bool) else None))
 
 
-def _consent(ev: Event, props: dict[str, Any], rules: ServiceRules, out: Mapped) -> None:
+def _consent(ev: Event, props: dict[str, Any], rules: ServiceRules, out: Mapped, date_floor: datetime) -> None:
     where = rules.consent_event
     purpose = _text(props.get("purpose"))
     if purpose is None:
@@ -266,10 +294,10 @@ def _consent(ev: Event, props: dict[str, Any], rules: ServiceRules, out: Mapped)
         raise EventError(f"{where}: properties.status is required")
     if status.lower() not in CONSENT_STATUSES:
         raise EventError(f'{where}: status "{status[:20]}" is not one of {", ".join(CONSENT_STATUSES)}')
-    try:
-        expires = parse_time(props.get("expires_at"), f"{where}: properties.expires_at")
-    except EventError as exc:
-        raise EventError(str(exc)) from None
+    expires = parse_time(props.get("expires_at"), f"{where}: properties.expires_at")
+    early = None if expires is None else timestamp_problem(expires, floor=date_floor, ceiling=None)
+    if early is not None:
+        raise EventError(f"{where}: properties.expires_at {expires.isoformat()}Z {early}")
     out.consents.append((ev.message_id, ev.message_id, purpose.lower(), channel, status.lower(),
                          ev.occurred_at, _text(props.get("source")) or "event",
                          _text(props.get("lawful_basis")), _text(props.get("policy_version")), expires))
@@ -293,9 +321,10 @@ def _consent_preferences(ev: Event, out: Mapped) -> None:
                              None, None))
 
 
-def map_event(ev: Event, rules: ServiceRules) -> Mapped:
+def map_event(ev: Event, rules: ServiceRules, *, date_floor: datetime = DATE_FLOOR) -> Mapped:
     """The rows ``ev`` implies (see :class:`Mapped` and ``docs/service.md``). Raises
-    :class:`~patron.service.segment.EventError` for invalid business content."""
+    :class:`~patron.service.segment.EventError` for invalid business content (``date_floor``: the
+    earliest plausible time, for ``expires_at``)."""
     out = Mapped(identifiers=identifiers(ev, rules))
     if ev.type == "identify":
         traits = ev.raw.get("traits")
@@ -314,7 +343,7 @@ def map_event(ev: Event, rules: ServiceRules) -> Mapped:
         channel, kind = CONTACT_EVENTS[name]
         _contact(ev, props, channel, kind, out)
     elif name == rules.consent_event:
-        _consent(ev, props, rules, out)
+        _consent(ev, props, rules, out, date_floor)
     elif name == CONSENT_PREFERENCE_UPDATED:
         _consent_preferences(ev, out)
     return out

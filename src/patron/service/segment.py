@@ -11,8 +11,10 @@ Timestamps (Segment's rule). ``receivedAt`` is the server's clock when the reque
 time the event happened (``occurred_at``) is the client's ``originalTimestamp`` (or, when absent,
 ``timestamp``), corrected for the client's clock skew by ``receivedAt - sentAt`` when the client
 also sent ``sentAt`` (on the event or on its batch); without a client time it is ``receivedAt``.
-Every time is stored as naive UTC; a time without an offset is taken as UTC. An event time later
-than now plus ``PATRON_FUTURE_TOLERANCE_HOURS`` (the ingest rule, default 24 h) is rejected.
+Every time is stored as naive UTC; a time without an offset is taken as UTC, a zone name is
+honoured. An event time before ``PATRON_DATE_FLOOR`` (default 1900-01-01) or later than now plus
+``PATRON_FUTURE_TOLERANCE_HOURS`` (default 24 h) is rejected: the plausibility rules of file ingest
+(:mod:`patron.ingest.plausible`), which also define what an id may hold.
 
 Missing ``messageId``: Segment's SDKs always send one. When it is absent, patron derives
 ``patron-<sha256 of the event as sent, without sentAt>`` (32 hex digits), so a retry of the same
@@ -31,6 +33,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from patron.constants import DEFAULT_DATE_FLOOR
+from patron.ingest.plausible import (
+    Implausible,
+    floor_datetime,
+    id_text,
+    parse_timestamp,
+    show,
+    timestamp_problem,
+)
+
 EVENT_TYPES: tuple[str, ...] = ("identify", "track", "alias", "page", "screen", "group")
 """Segment call types the service accepts."""
 
@@ -40,6 +52,9 @@ MAX_ID_CHARS: int = 256
 _ID_FIELDS: tuple[str, ...] = ("userId", "anonymousId", "previousId", "groupId", "messageId")
 _OBJECT_FIELDS: tuple[str, ...] = ("properties", "traits", "context", "integrations")
 _TIME_FIELDS: tuple[str, ...] = ("timestamp", "originalTimestamp", "sentAt")
+
+DATE_FLOOR: datetime = floor_datetime(DEFAULT_DATE_FLOOR)
+"""The default earliest event time (``PATRON_DATE_FLOOR``, 1900-01-01), naive UTC."""
 
 
 # --- models (documentation and OpenAPI) --------------------------------------------------------
@@ -193,20 +208,17 @@ class Event:
 
 
 def parse_time(value: Any, field: str) -> datetime | None:
-    """``value`` (ISO 8601 text) as naive UTC; ``None`` when absent. Raises :class:`EventError`
-    ``"<field>: not an ISO-8601 time"`` otherwise."""
+    """``value`` (ISO 8601 text, :func:`patron.ingest.plausible.parse_timestamp`: the rule of file
+    ingest, zone names honoured) as naive UTC; ``None`` when absent. Raises :class:`EventError`
+    ``"<field>: not an ISO-8601 time (...)"`` naming what is wrong otherwise."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise EventError(f"{field}: not an ISO-8601 time")
-    text = value.strip()
+        raise EventError(f"{field}: not an ISO-8601 time (a {type(value).__name__}, not text)")
     try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise EventError(f"{field}: not an ISO-8601 time ({_show(value)})") from None
-    if t.tzinfo is not None:
-        t = t.astimezone(UTC).replace(tzinfo=None)
-    return t
+        return parse_timestamp(value)
+    except Implausible as exc:
+        raise EventError(f"{field}: {exc}") from None
 
 
 def event_time(raw: dict[str, Any], received_at: datetime) -> tuple[datetime, datetime | None]:
@@ -218,7 +230,11 @@ def event_time(raw: dict[str, Any], received_at: datetime) -> tuple[datetime, da
     if client is None:
         return received_at, sent
     if sent is not None:
-        return client + (received_at - sent), sent
+        try:
+            return client + (received_at - sent), sent
+        except OverflowError:
+            raise EventError("timestamp: corrected by receivedAt - sentAt, the event time is out of the range of "
+                             "dates (sentAt or the event's timestamp is wrong)") from None
     return client, sent
 
 
@@ -252,18 +268,14 @@ def _finite(v: Any) -> Any:
     return v
 
 
-def _show(value: Any, width: int = 40) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return '"' + (text if len(text) <= width else text[: width - 3] + "...") + '"'
-
-
 def _id(raw: dict[str, Any], field: str) -> str | None:
     v = raw.get(field)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, str | int | float):
-        raise EventError(f"{field}: must be a string")
-    s = v.strip() if isinstance(v, str) else str(v)
+    try:
+        s = id_text(v)
+    except Implausible as exc:
+        raise EventError(f"{field}: {exc}") from None
     if len(s) > MAX_ID_CHARS:
         raise EventError(f"{field}: longer than {MAX_ID_CHARS} characters")
     return s or None
@@ -276,14 +288,15 @@ def size_reason(n_bytes: int, limit: int) -> str:
 
 def check_event(
     raw: Any, *, call: str | None, received_at: datetime, future_limit: datetime, max_bytes: int,
-    payload: str | None = None,
+    payload: str | None = None, date_floor: datetime = DATE_FLOOR,
 ) -> Event:
     """Check one decoded event and return it as an :class:`Event`.
 
     ``call`` is the endpoint's type (``track`` for ``/v1/track``; it overrides the body's
     ``type``) or ``None`` in a batch (the event's own ``type`` decides). ``payload`` is the
     event's JSON text when the caller has it (a single-event body); otherwise it is serialised
-    here. Raises :class:`EventError` with a one-line reason naming the field.
+    here. The event time must lie between ``date_floor`` and ``future_limit``. Raises
+    :class:`EventError` with a one-line reason naming the field.
     """
     if not isinstance(raw, dict):
         raise EventError("event: must be a JSON object")
@@ -292,7 +305,7 @@ def check_event(
         payload = None
     kind = call or raw.get("type")
     if kind not in EVENT_TYPES:
-        raise EventError(f"type: must be one of {', '.join(EVENT_TYPES)} (got {_show(raw.get('type'))})")
+        raise EventError(f"type: must be one of {', '.join(EVENT_TYPES)} (got {show(raw.get('type'))})")
     if raw.get("type") != kind:
         raw["type"] = kind
         payload = None
@@ -328,10 +341,9 @@ def check_event(
     elif kind == "group" and group_id is None:
         raise EventError("group: groupId is required")
     occurred_at, sent_at = event_time(raw, received_at)
-    if occurred_at > future_limit:
-        raise EventError(
-            f"timestamp: {occurred_at.isoformat()}Z is in the future (later than now plus the allowed clock skew)"
-        )
+    late = timestamp_problem(occurred_at, floor=date_floor, ceiling=future_limit)
+    if late is not None:
+        raise EventError(f"timestamp: {occurred_at.isoformat()}Z {late}")
     if message_id is None:
         message_id = derived_message_id(raw)
         raw["messageId"] = message_id

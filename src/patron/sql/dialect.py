@@ -81,20 +81,33 @@ class Dialect:
         """``expr`` as text."""
         return f"CAST({expr} AS {self.type_name('VARCHAR')})"
 
-    def full_match(self, expr: str, pattern: str) -> str:
-        """True when the whole of ``expr`` matches the regular expression ``pattern``."""
+    def to_json_text(self, expr: str) -> str:
+        """A nested value (struct, list, map) as JSON text."""
         if self.name == "spark":
-            return f"{expr} RLIKE {self.literal('^(?:' + pattern + ')$')}"
+            return f"to_json({expr})"
+        return f"CAST(to_json({expr}) AS VARCHAR)"
+
+    def full_match(self, expr: str, pattern: str) -> str:
+        """True when the whole of ``expr`` matches the regular expression ``pattern`` (Spark: ``\\z``,
+        since Java's ``$`` also matches before a final line break)."""
+        if self.name == "spark":
+            return f"{expr} RLIKE {self.literal('^(?:' + pattern + ')' + chr(92) + 'z')}"
         return f"regexp_full_match({expr}, {self.literal(pattern)})"
 
-    def text_to_double(self, text: str) -> str:
-        """Text to DOUBLE, NULL when it is not a number. Spark's cast also takes Java's ``1.5d``
-        and ``1.5f``; a pattern keeps it to what DuckDB reads (decimal or exponent notation,
-        ``inf``, ``infinity``, ``nan``)."""
+    def regexp_matches(self, expr: str, pattern: str) -> str:
+        """True when some part of ``expr`` matches ``pattern``."""
         if self.name == "spark":
-            number = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity)|nan"
-            return f"CASE WHEN lower({text}) RLIKE {self.literal('^(?:' + number + ')$')} THEN try_cast({text} AS DOUBLE) END"
-        return f"TRY_CAST({text} AS DOUBLE)"
+            return f"{expr} RLIKE {self.literal(pattern)}"
+        return f"regexp_matches({expr}, {self.literal(pattern)})"
+
+    def regexp_extract(self, expr: str, pattern: str, group: int) -> str:
+        """Group ``group`` (0: the whole match) of the first match of ``pattern`` in ``expr``,
+        ``''`` when the group took no part in it."""
+        return f"regexp_extract({expr}, {self.literal(pattern)}, {int(group)})"
+
+    def try_cast(self, expr: str, sql_type: str) -> str:
+        """``expr`` cast to the contract type ``sql_type``, NULL when it cannot be."""
+        return f"try_cast({expr} AS {self.type_name(sql_type)})"
 
     def non_finite(self, expr: str) -> str:
         """True when the DOUBLE ``expr`` is NaN or infinite."""
@@ -102,32 +115,54 @@ class Dialect:
             return f"(isnan({expr}) OR abs({expr}) = CAST('Infinity' AS DOUBLE))"
         return f"(isnan({expr}) OR isinf({expr}))"
 
+    def minus_minutes(self, ts: str, minutes: str) -> str:
+        """The TIMESTAMP ``ts`` minus ``minutes`` (an INTEGER expression) minutes."""
+        if self.name == "spark":
+            return f"timestampadd(MINUTE, -({minutes}), {ts})"
+        return f"({ts} - to_minutes({minutes}))"
+
+    def iso_to_utc(self, text: str) -> str:
+        """ISO 8601 text without zone, or ending in ``Z`` or ``+hh:mm`` right after the time (the
+        caller checks the layout), as a UTC TIMESTAMP. Spark's cast reads the offset; DuckDB's
+        TIMESTAMPTZ cast is three times slower than its TIMESTAMP cast, so the offset is cut off
+        and subtracted here."""
+        if self.name == "spark":
+            return f"try_cast({text} AS TIMESTAMP)"
+        sign = f"substr({text}, -6, 1)"
+        minutes = (f"(CASE WHEN {sign} = '-' THEN -1 ELSE 1 END) * "
+                   f"(CAST(substr({text}, -5, 2) AS INTEGER) * 60 + CAST(right({text}, 2) AS INTEGER))")
+        return (f"CASE WHEN {sign} IN ('+', '-') AND substr({text}, -3, 1) = ':' "
+                f"THEN TRY_CAST(left({text}, -6) AS TIMESTAMP) - to_minutes({minutes}) "
+                f"WHEN right({text}, 1) = 'Z' THEN TRY_CAST(left({text}, -1) AS TIMESTAMP) "
+                f"ELSE TRY_CAST({text} AS TIMESTAMP) END")
+
+    def local_to_utc(self, ts: str, zone: str) -> str:
+        """The TIMESTAMP ``ts``, a local time in the IANA zone named by the text ``zone``, as UTC;
+        NULL for an unknown zone. A local time that occurs twice is the first of the two; one that
+        does not occur is read with the offset before the change (Java's rule, which Spark applies;
+        DuckDB's ICU takes the second of two, so the first is found one hour earlier and used when
+        it reads back as the same local time)."""
+        if self.name == "spark":
+            return f"try_cast(concat(date_format({ts}, 'yyyy-MM-dd HH:mm:ss.SSSSSS'), ' ', {zone}) AS TIMESTAMP)"
+        fmt = "'%Y-%m-%d %H:%M:%S.%f'"
+        later = f"TRY_CAST(strftime({ts}, {fmt}) || ' ' || {zone} AS TIMESTAMPTZ)"
+        earlier = f"(TRY_CAST(strftime({ts} - INTERVAL 1 HOUR, {fmt}) || ' ' || {zone} AS TIMESTAMPTZ) + INTERVAL 1 HOUR)"
+        known = f"CASE WHEN {later} IS NULL THEN 'UTC' ELSE {zone} END"
+        return (f"timezone('UTC', CASE WHEN {earlier} < {later} AND timezone({known}, {earlier}) = {ts} "
+                f"THEN {earlier} ELSE {later} END)")
+
+    def code_point_hex(self, ch: str) -> str:
+        """The code point of the first character of ``ch`` as at least four upper-case hex digits."""
+        if self.name == "spark":
+            return f"format_string('%04X', ascii({ch}))"
+        return f"printf('%04X', unicode({ch}))"
+
     def strptime(self, text: str, strftime_format: str) -> str:
         """Text to TIMESTAMP with a strftime format, NULL when it does not parse. Spark gets the
         format translated to a Java pattern (:func:`java_datetime_pattern`)."""
         if self.name == "spark":
             return f"try_to_timestamp({text}, {self.literal(java_datetime_pattern(strftime_format))})"
         return f"try_strptime({text}, {self.literal(strftime_format)})"
-
-    def text_to_timestamp(self, raw: str) -> str:
-        """ISO 8601 text (date, date and time, optional UTC offset or Z) or ``YYYYMMDD`` to a UTC
-        TIMESTAMP, NULL otherwise."""
-        if self.name == "spark":
-            # Spark's cast reads offsets itself (converted to the session's UTC) but also takes
-            # partial dates such as 2024 or 2024-03, which DuckDB refuses: a pattern keeps it to ISO.
-            iso = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ][0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?(Z|z|UTC|[+-][0-9]{2}(:?[0-9]{2})?)?)?"
-            return (
-                f"CASE WHEN {self.full_match(raw, iso)} THEN try_cast({raw} AS TIMESTAMP) "
-                f"WHEN length({raw}) = 8 AND {self.full_match(raw, '[0-9]{8}')} THEN {self.strptime(raw, '%Y%m%d')} END"
-            )
-        # A plain TIMESTAMP cast is fast but ignores a UTC offset, so text ending in Z or +hh:mm
-        # goes through TIMESTAMPTZ (converted to UTC); eight digits are YYYYMMDD.
-        return (
-            f"CASE WHEN regexp_matches({raw}, '[0-9]:[0-9]{{2}}(:[0-9]{{2}}([.][0-9]+)?)? ?(Z|z|UTC|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$') "
-            f"THEN TRY_CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP) "
-            f"WHEN length({raw}) = 8 AND regexp_full_match({raw}, '[0-9]{{8}}') THEN try_strptime({raw}, '%Y%m%d') "
-            f"ELSE TRY_CAST({raw} AS TIMESTAMP) END"
-        )
 
     def json_object(self, pairs: list[tuple[str, str]]) -> str:
         """A JSON object text of ``(key, text expression)`` pairs. Spark's ``to_json`` leaves out
