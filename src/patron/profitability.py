@@ -10,8 +10,9 @@ those with an order (``amount >= 0``) on or before ``as_of``, as in :func:`patro
   out otherwise. NULL when no row has a margin and no default rate is set.
   ``margin_rate = margin_total / revenue of the rows counted in it`` (``default_margin_rate``, or
   NULL, when that revenue is zero).
-* ``contacts``: contact events of kind ``sent`` on or before ``as_of`` (delivered, opened, ...
-  cost nothing more); ``contact_cost``: their cost, per contact by channel from ``[costs]``
+* ``contacts``: contacts sent on or before ``as_of`` (rows of kind ``sent``; a holdout record,
+  ``in_holdout`` true, was never sent and costs nothing; delivered, opened, ... cost nothing
+  more; :mod:`patron.sql.contacts`); ``contact_cost``: their cost, per contact by channel from ``[costs]``
   (currency per contact; channel matched lower-cased; unknown channels cost ``other``).
 * ``weeks_observed``: weeks (7 days) from the customer's first order or first sent contact,
   whichever is earlier, to ``as_of`` (both days counted), at least :data:`MIN_WEEKS_OBSERVED`;
@@ -44,6 +45,7 @@ from patron.config import section
 from patron.constants import DAYS_PER_WEEK
 from patron.errors import InputError, NoDataError
 from patron.loyalty import ConfigArg, DateArg, open_transactions, resolve_as_of
+from patron.sql.contacts import SENT_CONTACTS
 from patron.sql.dialect import DUCKDB, Dialect
 from patron.store import table_exists
 from patron.value_settings import ValueSettings, value_settings
@@ -106,7 +108,7 @@ def profitability_sql(as_of: date, rules: CostRules | None = None, dialect: Dial
     contacts = (
         f"""SELECT customer_id, COUNT(*) AS contacts, MIN({day}) AS first_contact,
          SUM(CASE lower(channel) {cost_cases} ELSE {r.other!r} END) AS contact_cost
-  FROM contacts WHERE kind = 'sent' AND {day} <= {end} GROUP BY customer_id"""
+  FROM {SENT_CONTACTS} s WHERE {day} <= {end} GROUP BY customer_id"""
         if with_contacts else
         "SELECT CAST(NULL AS VARCHAR) AS customer_id, 0 AS contacts, CAST(NULL AS DATE) AS first_contact, 0.0 AS contact_cost WHERE 1 = 0"
     )

@@ -19,10 +19,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from patron.ingest.checks import quote_literal as quote
+from patron.sql.contacts import is_sent
 from patron.sql.dialect import DUCKDB, Dialect
 
-NOT_HELD_OUT = "(c.in_holdout IS NULL OR NOT c.in_holdout)"
-"""A contact row that was really sent (not a holdout record)."""
+SENT = is_sent("c")
+"""A contact row (alias ``c``) that was really sent, not a holdout record (:mod:`patron.sql.contacts`)."""
 
 DOSE_BINS: tuple[tuple[str, int, int | None], ...] = (
     ("0", 0, 0), ("1", 1, 1), ("2", 2, 2), ("3-4", 3, 4), ("5-8", 5, 8), ("9+", 9, None),
@@ -109,12 +110,12 @@ def feature_ctes(source: str = "exposures", d: Dialect = DUCKDB) -> str:
 ),
 touches AS (
   SELECT e.campaign_id, e.customer_id,
-         SUM(CASE WHEN c.kind = 'sent' AND {NOT_HELD_OUT} THEN 1 ELSE 0 END) AS contacts_before,
-         SUM(CASE WHEN c.kind = 'sent' AND {NOT_HELD_OUT} AND c.occurred_at >= e.exposed_at - INTERVAL '90' DAY
+         SUM(CASE WHEN {SENT} THEN 1 ELSE 0 END) AS contacts_before,
+         SUM(CASE WHEN {SENT} AND c.occurred_at >= e.exposed_at - INTERVAL '90' DAY
                   THEN 1 ELSE 0 END) AS contacts_90d,
          SUM(CASE WHEN c.kind = 'opened' THEN 1 ELSE 0 END) AS opens_before,
          SUM(CASE WHEN c.kind = 'clicked' THEN 1 ELSE 0 END) AS clicks_before,
-         MAX(CASE WHEN c.kind = 'sent' AND {NOT_HELD_OUT} THEN c.occurred_at END) AS last_contact
+         MAX(CASE WHEN {SENT} THEN c.occurred_at END) AS last_contact
   FROM {source} e JOIN contacts c ON c.customer_id = e.customer_id AND c.occurred_at < e.exposed_at
   GROUP BY e.campaign_id, e.customer_id
 ),
@@ -193,7 +194,7 @@ def customer_months_ctes(*, profile_segment: str | None = None, d: Dialect = DUC
     return f"""events AS (
   SELECT t.customer_id, {month_t} AS month FROM transactions t
   UNION ALL
-  SELECT c.customer_id, {month_c} AS month FROM contacts c WHERE c.kind = 'sent' AND {NOT_HELD_OUT}
+  SELECT c.customer_id, {month_c} AS month FROM contacts c WHERE {SENT}
 ),
 months AS (SELECT DISTINCT month FROM events),
 starts AS (SELECT customer_id, MIN(month) AS first_month FROM events GROUP BY customer_id),
@@ -203,7 +204,7 @@ unsubs AS (
 ),
 sent AS (
   SELECT c.customer_id, {month_c} AS month, COUNT(*) AS n_sent FROM contacts c
-  WHERE c.kind = 'sent' AND {NOT_HELD_OUT} GROUP BY c.customer_id, {month_c}
+  WHERE {SENT} GROUP BY c.customer_id, {month_c}
 ),
 bought AS (
   SELECT t.customer_id, {month_t} AS month, COUNT(*) AS purchases FROM transactions t
