@@ -94,6 +94,13 @@ class CostRules(BaseModel):
         return named | {k.lower(): float(v) for k, v in self.channels.items()}
 
 
+def contact_cost_sql(rules: CostRules, channel: str = "channel") -> str:
+    """SQL expression: the cost of one contact on the channel ``channel`` (a column expression),
+    from ``rules`` (channel matched lower-cased; unknown channels cost ``other``)."""
+    cases = " ".join(f"WHEN '{ch}' THEN {cost!r}" for ch, cost in rules.per_channel().items() if "'" not in ch)
+    return f"CASE lower({channel}) {cases} ELSE {rules.other!r} END"
+
+
 def profitability_sql(as_of: date, rules: CostRules | None = None, dialect: Dialect = DUCKDB, *, with_contacts: bool = True) -> str:
     """Revenue, margin, contacts and contact cost per customer (definitions in the module docstring)."""
     r = rules or CostRules()
@@ -104,10 +111,9 @@ def profitability_sql(as_of: date, rules: CostRules | None = None, dialect: Dial
     filled = f"ELSE amount * {rate!r} " if rate is not None else ""
     fallback = repr(rate) if rate is not None else "CAST(NULL AS DOUBLE)"
     counted = "margin IS NOT NULL" if rate is None else "TRUE"
-    cost_cases = " ".join(f"WHEN '{ch}' THEN {cost!r}" for ch, cost in r.per_channel().items() if "'" not in ch)
     contacts = (
         f"""SELECT customer_id, COUNT(*) AS contacts, MIN({day}) AS first_contact,
-         SUM(CASE lower(channel) {cost_cases} ELSE {r.other!r} END) AS contact_cost
+         SUM({contact_cost_sql(r)}) AS contact_cost
   FROM {SENT_CONTACTS} s WHERE {day} <= {end} GROUP BY customer_id"""
         if with_contacts else
         "SELECT CAST(NULL AS VARCHAR) AS customer_id, 0 AS contacts, CAST(NULL AS DATE) AS first_contact, 0.0 AS contact_cost WHERE 1 = 0"
