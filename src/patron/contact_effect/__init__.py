@@ -19,7 +19,11 @@ from patron.contact_effect.lift import LIFT_COLUMNS, campaign_effect, lift_table
 from patron.contact_effect.qini import qini_coefficient, qini_curve, uplift_at_k
 from patron.contact_effect.rules import ContactEffectRules, rules
 from patron.contact_effect.simulate import simulate_experiment
-from patron.contact_effect.simulate_dose import planted_effect, simulate_dose_response
+from patron.contact_effect.simulate_dose import (
+    planted_effect,
+    simulate_dose_response,
+    targeted_contacts,
+)
 from patron.contact_effect.uplift import (
     INCREMENTAL_VALUE_COLUMNS,
     UpliftResult,
@@ -48,5 +52,6 @@ __all__ = [
     "score_customers",
     "simulate_dose_response",
     "simulate_experiment",
+    "targeted_contacts",
     "uplift_at_k",
 ]

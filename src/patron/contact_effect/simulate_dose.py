@@ -22,6 +22,9 @@ The world of :func:`simulate_dose_response`:
   ``unsubscribe_base + unsubscribe_per_extra x max(0, k - unsubscribe_from)`` and gets no contact
   afterwards (but may still buy).
 
+:func:`targeted_contacts` draws contacts by the same targeting rule for *real* purchase histories:
+contacts that cannot have changed what the customers bought (true effect 0, real confounding).
+
 ``truth`` gives the **true marginal effect** of the k-th contact: the mean over the customer-months
 that dose-response analyses (every month after acquisition, up to and including the unsubscribe
 month) of ``P(buy | k contacts) - P(buy | k - 1 contacts)``, computed from each customer-month's
@@ -176,3 +179,49 @@ def simulate_dose_response(
         "customer_months": analysed, "mean_order_value": mean_order_value, "cost_per_contact": cost_per_contact,
     }
     return contacts, transactions, truth
+
+
+def targeted_contacts(
+    transactions: pd.DataFrame,
+    *,
+    targeting: float = 2.0,
+    mean_contacts: float = 3.0,
+    max_contacts: int = 12,
+    channel: str = "email",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Contacts drawn for the customers of ``transactions`` (``customer_id, occurred_at, amount``)
+    by the targeting of :func:`simulate_dose_response`, from each customer's real history at the
+    start of every calendar month from their first order to the last month of the data.
+
+    The purchases happened whatever these contacts say, so the true effect of every contact is 0,
+    while the confounding is real: customers who bought recently and often get more contacts.
+    Returns a ``contacts`` table (kind ``sent``, one campaign per month ``m<YYYY-MM>``).
+    """
+    rng = np.random.default_rng(seed)
+    orders = transactions[transactions["amount"] >= 0]
+    when = pd.to_datetime(orders["occurred_at"])
+    first_month = when.min().to_period("M")
+    month = ((when.dt.year - first_month.year) * 12 + when.dt.month - first_month.month).to_numpy()
+    ids, who = np.unique(orders["customer_id"].astype(str).to_numpy(), return_inverse=True)
+    months = int(month.max()) + 1
+    bought = np.zeros((len(ids), months), dtype=bool)
+    bought[who, month] = True
+    first = bought.argmax(axis=1)
+    last_buy, buying = first.copy(), np.zeros(len(ids), dtype=np.int64)
+    starts = pd.date_range(first_month.start_time, periods=months, freq="MS")
+    dose = np.zeros((len(ids), months), dtype=np.int64)
+    for m in range(months):
+        score = targeting_score(m - last_buy, np.maximum(buying, 1))
+        mu = mean_contacts * CONTACT_SEASON[starts[m].month - 1] * np.exp(targeting * score)
+        dose[:, m] = np.minimum(rng.poisson(mu), max_contacts) * (first <= m)
+        buying += bought[:, m]
+        last_buy = np.where(bought[:, m], m, last_buy)
+    cust, mon = np.nonzero(dose)
+    reps = dose[cust, mon]
+    cc, mm = np.repeat(cust, reps), np.repeat(mon, reps)
+    labels = np.array([f"m{t:%Y-%m}" for t in starts], dtype=object)
+    out = pd.DataFrame({"customer_id": ids[cc].astype(object), "occurred_at": _month_times(rng, starts, mm), "channel": channel,
+                        "campaign_id": labels[mm], "kind": "sent", "in_holdout": False})
+    out.insert(0, "contact_id", _ids("t", len(out)))
+    return out
