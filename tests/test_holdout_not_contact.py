@@ -31,7 +31,7 @@ T0 = datetime(2024, 3, 10, 12)
 IDS = ("c0", "c1", "c2")
 SCORES = pd.DataFrame({"customer_id": list(IDS), "clv": [100.0, 50.0, 10.0], "probability_alive": [0.9, 0.5, 0.1]})
 """Fixed scores, so profitability fits no model."""
-PROPERTY_SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROPERTY_SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 _DIR = tempfile.TemporaryDirectory(prefix="patron-holdout-props-")
 FULL = str(Path(_DIR.name) / "full.duckdb")

@@ -96,10 +96,15 @@ def dose_cells(db: str | os.PathLike[str] | None = None, *, config: Config = Non
     return cells
 
 
-def _grid(cells: pd.DataFrame, column: str, strata: pd.Index, top: int) -> np.ndarray:
-    """``cells[column]`` as an array [stratum, dose] (0 where a stratum has no such dose)."""
-    wide = cells.pivot_table(index="stratum", columns="dose", values=column, aggfunc="sum", fill_value=0)
-    return wide.reindex(index=strata, columns=range(top + 1), fill_value=0).to_numpy(dtype=float)
+COUNTS: tuple[str, ...] = ("customer_months", "buying_months", "unsubscribes", "purchases", "purchases_sq", "revenue",
+                           "contacts", "contact_cost")
+"""Columns of the dose cells summed per stratum and dose."""
+
+
+def _grids(cells: pd.DataFrame, top: int) -> dict[str, np.ndarray]:
+    """Each of :data:`COUNTS` as an array [stratum, dose] (0 where a stratum has no such dose)."""
+    sums = cells.groupby(["stratum", "dose"], sort=True)[list(COUNTS)].sum().unstack("dose", fill_value=0)
+    return {c: sums[c].reindex(columns=range(top + 1), fill_value=0).to_numpy(dtype=float) for c in COUNTS}
 
 
 def _leading(mask: np.ndarray) -> int:
@@ -125,9 +130,9 @@ def _unsubscribe_dose(n: np.ndarray, u: np.ndarray, dose_ok: np.ndarray, level: 
 
 def _segment_table(cells: pd.DataFrame, *, top: int, level: float, min_months: int, value_per_purchase: float | None) -> pd.DataFrame:
     """One segment's rows (one per dose) from its cells, which carry a ``stratum`` key."""
-    strata = pd.Index(sorted(cells["stratum"].unique()))
-    n, x, u = (_grid(cells, c, strata, top) for c in ("customer_months", "buying_months", "unsubscribes"))
-    purchases, sq, revenue, contacts, cost = (_grid(cells, c, strata, top) for c in ("purchases", "purchases_sq", "revenue", "contacts", "contact_cost"))
+    grid = _grids(cells, top)
+    n, x, u = grid["customer_months"], grid["buying_months"], grid["unsubscribes"]
+    purchases, sq, revenue, contacts, cost = (grid[c] for c in ("purchases", "purchases_sq", "revenue", "contacts", "contact_cost"))
     tn, tx, tu = n.sum(axis=0), x.sum(axis=0), u.sum(axis=0)
     labels = dose_labels(top)
     t = pd.DataFrame({"dose_bin": labels, "bin_order": np.arange(top + 1), "customer_months": tn.astype(np.int64),
