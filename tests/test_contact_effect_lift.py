@@ -234,7 +234,7 @@ def test_every_rule_and_option_is_documented() -> None:
 def test_sql_builders_speak_both_dialects() -> None:
     from datetime import datetime
 
-    from patron.contact_effect import sql
+    from patron.contact_effect import dose_sql, sql
     from patron.sql.dialect import DUCKDB, SPARK
 
     built = {
@@ -242,8 +242,8 @@ def test_sql_builders_speak_both_dialects() -> None:
         for name, fn in {
             "training": lambda d: sql.training_sql(window_days=30, campaign_id="it's", d=d),
             "scoring": lambda d: sql.scoring_sql(datetime(2024, 5, 1, 12), d),
-            "dose": lambda d: sql.dose_sql(d=d),
-            "recent": lambda d: sql.recent_contacts_sql(recent_months=3, d=d),
+            "dose": lambda d: dose_sql.dose_cells_sql(top=10, d=d),
+            "recent": lambda d: dose_sql.recent_contacts_sql(recent_months=3, top=10, d=d),
         }.items()
     }
     for name, (duck, spark) in built.items():
@@ -252,3 +252,42 @@ def test_sql_builders_speak_both_dialects() -> None:
     assert "'it''s'" in built["training"][0]  # quoted literal
     assert "datediff(" in built["training"][1] and "date_trunc('MONTH'" in built["dose"][1]
     assert sql.campaign_arms_sql(window_days=7).count("INTERVAL '7' DAY") == 2
+
+
+def test_headline_counts_only_proven_campaigns() -> None:
+    from patron.contact_effect import revenue_headline
+
+    # A raised revenue, B lowered it (both intervals exclude 0), C's interval includes 0, D has no holdout
+    lift = pd.DataFrame({
+        "campaign_id": ["A", "B", "C", "D"], "level": 0.95,
+        "incremental_revenue": [100.0, -50.0, 30.0, np.nan],
+        "incremental_revenue_lower": [20.0, -90.0, -10.0, np.nan],
+        "incremental_revenue_upper": [180.0, -10.0, 70.0, np.nan],
+        "revenue_proven": [True, True, False, False],
+    })
+    h = revenue_headline(lift)
+    assert (h["proven"], h["unproven"], h["without_holdout"]) == (2, 1, 1)
+    assert h["proven_campaigns"] == ["A", "B"] and h["unproven_campaigns"] == ["C"]
+    # total of A and B; standard errors (half-width / z) add in quadrature, so the half-width of
+    # the total is sqrt(80^2 + 40^2) whatever z is
+    assert h["incremental_revenue"] == pytest.approx(50.0, abs=EXACT)
+    half = np.sqrt(80.0**2 + 40.0**2)
+    assert (h["incremental_revenue_lower"], h["incremental_revenue_upper"]) == pytest.approx((50 - half, 50 + half), abs=1e-9)
+    assert (h["unproven_incremental_revenue"], h["unproven_incremental_revenue_lower"]) == pytest.approx((30.0, -10.0), abs=1e-9)
+
+
+def test_unproven_campaign_is_not_a_headline(hand_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from patron.contact_effect.report_section import contact_effect_section
+
+    # spring: revenue per customer 150, 0, 0, 0 treated vs 40, 0, 0 control: the interval includes 0
+    lift = campaign_effect(hand_db).set_index("campaign_id")
+    assert lift.loc["spring", "incremental_revenue"] > 0 and not lift.loc["spring", "revenue_proven"]
+    assert main(["contact-effect", "--db", hand_db, "--json"]) == 0
+    h = json.loads(capsys.readouterr().out)["headline"]
+    assert (h["proven"], h["unproven"], h["without_holdout"]) == (0, 1, 1) and h["incremental_revenue"] == 0
+    assert main(["contact-effect", "--db", hand_db]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "none of the 1 measured campaigns is proven" in text and "Not proven (interval includes 0), not counted: 1" in text
+    sec = contact_effect_section(hand_db, None)
+    metric = {m.label: m for m in sec.metrics}["incremental revenue, proven campaigns"]
+    assert metric.value == "none proven" and "excludes 0" in metric.detail

@@ -198,7 +198,7 @@ def test_single_view_lists_identities_traits_consents_contacts_orders_segments(r
     assert view["traits"]["email"] == email and view["traits"]["city"] == "City granted"
     consent = [x for x in view["consents"] if x["purpose"] == "marketing" and x["channel"] == "email"]
     assert len(consent) == 1 and consent[0]["granted"] is True and consent[0]["occurred_at"] == "2025-01-01T09:00:00Z"
-    assert [x["campaign_id"] for x in view["recent_contacts"]] == ["winter"]
+    assert [(x["campaign_id"], x["in_holdout"]) for x in view["recent_contacts"]] == [("winter", None)]  # sent, not held out
     mine = raw[raw["customer_id"] == cid].sort_values("date", ascending=False)
     assert len(view["recent_orders"]) == min(20, len(mine))
     assert [o["amount"] for o in view["recent_orders"]] == pytest.approx(list(mine["amount"][:20]))

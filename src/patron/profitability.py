@@ -10,8 +10,9 @@ those with an order (``amount >= 0``) on or before ``as_of``, as in :func:`patro
   out otherwise. NULL when no row has a margin and no default rate is set.
   ``margin_rate = margin_total / revenue of the rows counted in it`` (``default_margin_rate``, or
   NULL, when that revenue is zero).
-* ``contacts``: contact events of kind ``sent`` on or before ``as_of`` (delivered, opened, ...
-  cost nothing more); ``contact_cost``: their cost, per contact by channel from ``[costs]``
+* ``contacts``: contacts sent on or before ``as_of`` (rows of kind ``sent``; a holdout record,
+  ``in_holdout`` true, was never sent and costs nothing; delivered, opened, ... cost nothing
+  more; :mod:`patron.sql.contacts`); ``contact_cost``: their cost, per contact by channel from ``[costs]``
   (currency per contact; channel matched lower-cased; unknown channels cost ``other``).
 * ``weeks_observed``: weeks (7 days) from the customer's first order or first sent contact,
   whichever is earlier, to ``as_of`` (both days counted), at least :data:`MIN_WEEKS_OBSERVED`;
@@ -44,6 +45,7 @@ from patron.config import section
 from patron.constants import DAYS_PER_WEEK
 from patron.errors import InputError, NoDataError
 from patron.loyalty import ConfigArg, DateArg, open_transactions, resolve_as_of
+from patron.sql.contacts import SENT_CONTACTS
 from patron.sql.dialect import DUCKDB, Dialect
 from patron.store import table_exists
 from patron.value_settings import ValueSettings, value_settings
@@ -92,6 +94,13 @@ class CostRules(BaseModel):
         return named | {k.lower(): float(v) for k, v in self.channels.items()}
 
 
+def contact_cost_sql(rules: CostRules, channel: str = "channel") -> str:
+    """SQL expression: the cost of one contact on the channel ``channel`` (a column expression),
+    from ``rules`` (channel matched lower-cased; unknown channels cost ``other``)."""
+    cases = " ".join(f"WHEN '{ch}' THEN {cost!r}" for ch, cost in rules.per_channel().items() if "'" not in ch)
+    return f"CASE lower({channel}) {cases} ELSE {rules.other!r} END"
+
+
 def profitability_sql(as_of: date, rules: CostRules | None = None, dialect: Dialect = DUCKDB, *, with_contacts: bool = True) -> str:
     """Revenue, margin, contacts and contact cost per customer (definitions in the module docstring)."""
     r = rules or CostRules()
@@ -102,11 +111,10 @@ def profitability_sql(as_of: date, rules: CostRules | None = None, dialect: Dial
     filled = f"ELSE amount * {rate!r} " if rate is not None else ""
     fallback = repr(rate) if rate is not None else "CAST(NULL AS DOUBLE)"
     counted = "margin IS NOT NULL" if rate is None else "TRUE"
-    cost_cases = " ".join(f"WHEN '{ch}' THEN {cost!r}" for ch, cost in r.per_channel().items() if "'" not in ch)
     contacts = (
         f"""SELECT customer_id, COUNT(*) AS contacts, MIN({day}) AS first_contact,
-         SUM(CASE lower(channel) {cost_cases} ELSE {r.other!r} END) AS contact_cost
-  FROM contacts WHERE kind = 'sent' AND {day} <= {end} GROUP BY customer_id"""
+         SUM({contact_cost_sql(r)}) AS contact_cost
+  FROM {SENT_CONTACTS} s WHERE {day} <= {end} GROUP BY customer_id"""
         if with_contacts else
         "SELECT CAST(NULL AS VARCHAR) AS customer_id, 0 AS contacts, CAST(NULL AS DATE) AS first_contact, 0.0 AS contact_cost WHERE 1 = 0"
     )

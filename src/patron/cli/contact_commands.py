@@ -43,7 +43,9 @@ def contact_effect(
         dose_response,
         fit_uplift,
         over_contacted_segments,
+        revenue_headline,
     )
+    from patron.contact_effect.dose import CAVEAT
     from patron.errors import InputError
 
     if learner not in ("t", "x") or base not in ("gbm", "logistic"):
@@ -52,6 +54,8 @@ def contact_effect(
     with spinner("measuring campaign lift", quiet=as_json):
         lift = campaign_effect(db, campaign_id=campaign, window_days=window_days, config=config)
     result["campaigns"] = records(lift)
+    headline = revenue_headline(lift)
+    result["headline"] = headline
     fitted = curves = segments = None
     if uplift:
         with spinner("fitting the uplift model", quiet=as_json):
@@ -63,32 +67,42 @@ def contact_effect(
             segments = over_contacted_segments(curves)
         result["dose_response"] = records(curves)
         result["over_contacted_segments"] = records(segments)
+        result["dose_response_caveat"] = CAVEAT
     if as_json:
         _print_json(result)
         return
-    _print_lift(lift)
+    _print_lift(lift, headline)
     if fitted is not None:
         _print_uplift(fitted)
     if curves is not None and segments is not None:
         _print_dose(curves, segments)
+        out.print(CAVEAT)
 
 
-def _print_lift(lift: pd.DataFrame) -> None:
+def _money(v: float) -> str:
+    return "" if v is None or math.isnan(v) else f"{v:+,.0f}"
+
+
+def _print_lift(lift: pd.DataFrame, headline: dict[str, Any]) -> None:
     from rich.table import Table
+
+    from patron.contact_effect.lift import revenue_headline_text
 
     level = float(lift["level"].iloc[0])
     t = Table(title=f"Campaign lift vs holdout (window {int(lift['window_days'].iloc[0])} days; {level:.0%} intervals; lifts in percentage points or currency)", title_justify="left")
     for name in ("campaign", "treated", "control", "response T / C", "response lift (pp)", "interval",
-                 "revenue/customer lift", "interval", "incremental revenue", "unsubscribe lift (pp)"):
+                 "revenue/customer lift", "interval", "incremental revenue", "interval", "proven", "unsubscribe lift (pp)"):
         t.add_column(name, justify="left" if name == "campaign" else "right")
     for row in lift.itertuples(index=False):
         rr = "" if math.isnan(row.response_rate_control) else f"{row.response_rate_treated:.1%} / {row.response_rate_control:.1%}"
+        measured = not math.isnan(row.incremental_revenue_lower)
         t.add_row(
             str(row.campaign_id) + ("" if row.window_complete is not False else " *"), f"{row.n_treated:,}", f"{row.n_control:,}", rr,
             _pp(row.response_lift), _interval(row.response_lift_lower, row.response_lift_upper),
             "" if math.isnan(row.revenue_lift) else f"{row.revenue_lift:+,.2f}",
             _interval(row.revenue_lift_lower, row.revenue_lift_upper, "{:+,.2f}", 1.0),
-            "" if math.isnan(row.incremental_revenue) else f"{row.incremental_revenue:+,.0f}",
+            _money(row.incremental_revenue), _interval(row.incremental_revenue_lower, row.incremental_revenue_upper, "{:+,.0f}", 1.0),
+            ("yes" if row.revenue_proven else "no") if measured else "",
             _pp(row.unsubscribe_lift),
         )
     out.print(t)
@@ -96,6 +110,7 @@ def _print_lift(lift: pd.DataFrame) -> None:
         out.print("* the outcome window of some exposures ends after the last transaction: results may still change")
     if lift["n_control"].eq(0).any():
         out.print("campaigns without a holdout (control 0) have no measurable lift")
+    out.print(revenue_headline_text(headline))
 
 
 def _print_uplift(res: Any) -> None:
@@ -117,20 +132,24 @@ def _print_uplift(res: Any) -> None:
 def _print_dose(curves: pd.DataFrame, segments: pd.DataFrame) -> None:
     from rich.table import Table
 
-    t = Table(title="Dose-response, all customers: contacts per month vs purchases and unsubscribes", title_justify="left")
-    for name in ("contacts", "customer-months", "bought (%)", "interval", "gain vs previous (pp)", "unsubscribed (%)", "beyond justified"):
+    t = Table(title="Dose-response, all customers: contacts per month vs purchases and unsubscribes "
+                    "(effect of one more contact, compared within alike customer-months)", title_justify="left")
+    for name in ("contacts", "customer-months", "bought (%)", "effect of this contact (pp)", "interval",
+                 "unadjusted (pp)", "net value", "pays", "unsubscribed (%)", "beyond justified"):
         t.add_column(name, justify="right")
     for row in curves[curves["segment"] == "all"].itertuples(index=False):
-        t.add_row(str(row.dose_bin), f"{row.customer_months:,}", f"{100 * row.purchase_rate:.2f}",
-                  _interval(row.purchase_rate_lower, row.purchase_rate_upper, "{:.2f}"), _pp(row.gain),
+        t.add_row(str(row.dose_bin), f"{row.customer_months:,}", f"{100 * row.purchase_rate:.2f}", _pp(row.gain),
+                  _interval(row.gain_lower, row.gain_upper), _pp(row.gain_crude),
+                  "" if math.isnan(row.net_value) else f"{row.net_value:+,.3f}", "yes" if row.pays else "",
                   f"{100 * row.unsubscribe_rate:.2f}", "yes" if row.beyond_justified else "")
     out.print(t)
-    s = Table(title="Over-contact by segment", title_justify="left")
-    for name in ("segment", "purchases saturate at", "unsubscribes rise at", "justified contacts/month",
-                 "customer-months beyond", "share beyond", "over-contacted"):
+    s = Table(title="Over-contact by segment (segments as of each month's start)", title_justify="left")
+    for name in ("segment", "contacts that pay", "unsubscribes rise at", "justified contacts/month",
+                 "value per purchase", "cost per contact", "customer-months beyond", "share beyond", "over-contacted"):
         s.add_column(name, justify="left" if name == "segment" else "right")
     for row in segments.itertuples(index=False):
-        s.add_row(str(row.segment), str(row.saturation_bin or ""), str(row.unsubscribe_bin or ""),
-                  "" if math.isnan(row.justified_contacts) else "no limit" if math.isinf(row.justified_contacts) else f"{row.justified_contacts:g}",
+        s.add_row(str(row.segment), str(row.paying_bin), str(row.unsubscribe_bin or ""),
+                  "no limit" if math.isinf(row.justified_contacts) else f"{row.justified_contacts:g}",
+                  f"{row.value_per_purchase:,.2f}", f"{row.cost_per_contact:,.4f}",
                   f"{row.months_beyond:,}", f"{row.share_beyond:.1%}", "yes" if row.over_contacted else "")
     out.print(s)

@@ -16,8 +16,9 @@ over customers). A **marketing** campaign excludes, first reason wins:
 ``quiet_hours``  the send time falls in quiet hours (policy's or customer's, in the customer's time
     zone) and moving it to the end of the quiet period would pass the campaign's window end;
 ``cap_reached``  one more contact would exceed the effective weekly (rolling 7 days) or monthly
-    (rolling 30 days) cap in some window containing the send time, counting contacts of kind
-    ``sent`` on the channel and contacts other campaigns plan after ``now``;
+    (rolling 30 days) cap in some window containing the send time, counting the contacts sent on
+    the channel (holdout records are not contacts: :mod:`patron.sql.contacts`) and contacts other
+    campaigns plan after ``now``;
 ``holdout``  eligible, but drawn into the campaign's random holdout.
 
 A **transactional** campaign is excluded only by ``unknown_customer`` and ``holdout``: caps, quiet
@@ -55,6 +56,7 @@ from patron.consent.quiet import move_out_of_quiet, valid_zone
 from patron.consent.times import now_utc, to_utc_naive
 from patron.errors import InputError, NoDataError
 from patron.ingest.checks import quote_literal
+from patron.sql.contacts import SENT_CONTACTS
 from patron.store import connect, table_exists
 
 REASONS: tuple[str, ...] = (
@@ -183,12 +185,14 @@ LEFT JOIN ({value_sql}) v ON v.customer_id = t.customer_id"""
 def caps_sql(campaign: Campaign, now: datetime) -> str:
     """SQL over ``_cand(customer_id, as_of)``: the most contacts already in any rolling week and
     any rolling 30 days that contains ``as_of`` (``week_max``, ``month_max``). Windows are
-    ``(a - length, a]`` anchored at ``as_of`` and at every existing contact within ``length`` after it."""
+    ``(a - length, a]`` anchored at ``as_of`` and at every existing contact within ``length`` after it.
+    Existing contacts are the sent contacts of the channel (:data:`patron.sql.contacts.SENT_CONTACTS`:
+    a holdout record is no contact) and the included contacts other campaigns plan after ``now``."""
     ch, name, now_sql = quote_literal(campaign.channel), quote_literal(campaign.name), f"TIMESTAMP '{now.isoformat(sep=' ')}'"
     return f"""
 WITH ev AS (
-  SELECT c.customer_id, c.occurred_at AS t FROM contacts c JOIN _cand p ON p.customer_id = c.customer_id
-  WHERE c.kind = 'sent' AND lower(c.channel) = {ch}
+  SELECT c.customer_id, c.occurred_at AS t FROM {SENT_CONTACTS} c JOIN _cand p ON p.customer_id = c.customer_id
+  WHERE lower(c.channel) = {ch}
   UNION ALL
   SELECT c.customer_id, c.send_at AS t FROM contact_plans c JOIN _cand p ON p.customer_id = c.customer_id
   WHERE c.included AND c.channel = {ch} AND c.campaign <> {name} AND c.send_at > {now_sql}

@@ -1,10 +1,12 @@
 """The measured effect of contact: campaign lift against a holdout, per-customer uplift models,
 and the dose-response between contact frequency and purchases or unsubscribes.
 
-* :func:`campaign_effect` — lift per campaign with confidence intervals (:mod:`.lift`).
+* :func:`campaign_effect` — lift per campaign with confidence intervals; :func:`revenue_headline` —
+  their incremental revenue, proven campaigns only, with an interval (:mod:`.lift`).
 * :func:`fit_uplift` — T-/X-learner uplift model, Qini evaluation, table ``incremental_value`` (:mod:`.uplift`).
 * :func:`dose_response`, :func:`over_contacted` — contacts per month vs response (:mod:`.dose`).
-* :func:`simulate_experiment`, :func:`simulate_dose_response` — data with a known truth (:mod:`.simulate`).
+* :func:`simulate_experiment`, :func:`simulate_dose_response` — data with a known truth (:mod:`.simulate`,
+  :mod:`.simulate_dose`).
 * :func:`report_figures` — Plotly figures for the HTML report (:mod:`.figures`).
 
 Definitions and rules: docs/contact-effect.md.
@@ -13,10 +15,15 @@ Definitions and rules: docs/contact-effect.md.
 from patron.contact_effect.dose import dose_response, over_contacted, over_contacted_segments
 from patron.contact_effect.figures import report_figures
 from patron.contact_effect.learners import UpliftModel
-from patron.contact_effect.lift import LIFT_COLUMNS, campaign_effect, lift_table
+from patron.contact_effect.lift import LIFT_COLUMNS, campaign_effect, lift_table, revenue_headline
 from patron.contact_effect.qini import qini_coefficient, qini_curve, uplift_at_k
 from patron.contact_effect.rules import ContactEffectRules, rules
-from patron.contact_effect.simulate import simulate_dose_response, simulate_experiment
+from patron.contact_effect.simulate import simulate_experiment
+from patron.contact_effect.simulate_dose import (
+    planted_effect,
+    simulate_dose_response,
+    targeted_contacts,
+)
 from patron.contact_effect.uplift import (
     INCREMENTAL_VALUE_COLUMNS,
     UpliftResult,
@@ -36,12 +43,15 @@ __all__ = [
     "lift_table",
     "over_contacted",
     "over_contacted_segments",
+    "planted_effect",
     "qini_coefficient",
     "qini_curve",
     "report_figures",
+    "revenue_headline",
     "rules",
     "score_customers",
     "simulate_dose_response",
     "simulate_experiment",
+    "targeted_contacts",
     "uplift_at_k",
 ]

@@ -49,10 +49,12 @@ def qini_figure(curve: pd.DataFrame, *, label: str = "model") -> go.Figure:
 
 
 def dose_figure(curves: pd.DataFrame) -> go.Figure:
-    """Purchase and unsubscribe rates by contacts per month, one line per segment, with intervals."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("months with a purchase (%)", "unsubscribes (% of months)"))
+    """Per segment: the effect of each further contact on the share of months with a purchase
+    (adjusted, percentage points, with intervals) and the unsubscribe rate, by contacts per month."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("effect of one more contact on months with a purchase (pp)",
+                                                        "unsubscribes (% of months)"))
     for segment, g in curves.sort_values("bin_order").groupby("segment", sort=True):
-        for col, (rate, lo, hi) in enumerate((("purchase_rate", "purchase_rate_lower", "purchase_rate_upper"),
+        for col, (rate, lo, hi) in enumerate((("gain", "gain_lower", "gain_upper"),
                                               ("unsubscribe_rate", "unsubscribe_rate_lower", "unsubscribe_rate_upper")), start=1):
             fig.add_scatter(
                 x=g["dose_bin"], y=g[rate] * PERCENT, mode="lines+markers", name=str(segment), legendgroup=str(segment),
@@ -60,8 +62,9 @@ def dose_figure(curves: pd.DataFrame) -> go.Figure:
                 error_y={"type": "data", "symmetric": False, "array": (g[hi] - g[rate]) * PERCENT,
                          "arrayminus": (g[rate] - g[lo]) * PERCENT},
             )
+    fig.add_hline(y=0, line_dash="dot", line_color="grey", row=1, col=1)
     fig.update_xaxes(title_text="contacts received in the month")
-    fig.update_layout(title="Dose-response: contacts per month vs purchases and unsubscribes")
+    fig.update_layout(title="Dose-response: contacts per month vs purchases and unsubscribes (within alike customer-months; observational)")
     return fig
 
 

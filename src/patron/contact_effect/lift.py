@@ -8,7 +8,11 @@ the intervals are computed here with SciPy, vectorised over campaigns:
 * purchases and revenue per customer: difference with Welch's interval;
 * incremental purchases and revenue in total: the per-customer difference times the number of
   treated customers (the treated count taken as fixed), with the interval scaled the same way;
-* relative lift: difference divided by the control value (a point estimate).
+* relative lift: difference divided by the control value (a point estimate);
+* ``revenue_proven``: the interval of the revenue lift excludes 0.
+
+:func:`revenue_headline` sums incremental revenue for a headline: only over proven campaigns, with
+an interval; the unproven ones are totalled apart, never added to it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import pandas as pd
 
 from patron.contact_effect.rules import rules
 from patron.contact_effect.sql import campaign_arms_sql
-from patron.contact_effect.stats import newcombe_interval, welch_interval, wilson_interval
+from patron.contact_effect.stats import newcombe_interval, welch_interval, wilson_interval, z_value
 from patron.errors import NoDataError
 from patron.store import reader, table_exists
 
@@ -35,7 +39,7 @@ LIFT_COLUMNS: tuple[str, ...] = (
     "revenue_treated", "revenue_control", "revenue_lift", "revenue_lift_lower", "revenue_lift_upper",
     "revenue_lift_relative",
     "incremental_responders", "incremental_purchases", "incremental_purchases_lower", "incremental_purchases_upper",
-    "incremental_revenue", "incremental_revenue_lower", "incremental_revenue_upper",
+    "incremental_revenue", "incremental_revenue_lower", "incremental_revenue_upper", "revenue_proven",
     "unsubscribe_rate_treated", "unsubscribe_rate_control", "unsubscribe_lift", "unsubscribe_lift_lower",
     "unsubscribe_lift_upper", "complaint_rate_treated", "complaint_rate_control", "level",
 )
@@ -103,6 +107,9 @@ def lift_table(arms: pd.DataFrame, *, window_days: int, level: float = 0.95, dat
         for suffix in ("", "_lower", "_upper"):
             res[f"incremental_{name}{suffix}"] = res[f"{name}_lift{suffix}"] * n1
 
+    lo_r, hi_r = res["revenue_lift_lower"].to_numpy(), res["revenue_lift_upper"].to_numpy()
+    res["revenue_proven"] = (lo_r > 0) | (hi_r < 0)
+
     u1, u0 = col(t, "unsubscribed", 0.0), col(c, "unsubscribed", 0.0)
     du, lu, hu = newcombe_interval(u1, n1, u0, n0, level=level)
     res["unsubscribe_rate_treated"], res["unsubscribe_rate_control"] = wilson_interval(u1, n1)[0], wilson_interval(u0, n0)[0]
@@ -147,3 +154,57 @@ def campaign_effect(
     days = int(window_days if window_days is not None else r.window_days)
     arms, data_end = campaign_arms(db, window_days=days, campaign_id=campaign_id)
     return lift_table(arms, window_days=days, level=r.level, data_end=data_end)
+
+
+def revenue_headline(lift: pd.DataFrame) -> dict[str, Any]:
+    """Incremental revenue of the campaigns in ``lift`` (from :func:`campaign_effect`) for a headline.
+
+    ``proven``: the campaigns whose revenue lift interval excludes 0 (``revenue_proven``, whether
+    they raised or lowered revenue); ``incremental_revenue`` is their total, with an interval
+    ``incremental_revenue_lower`` / ``_upper`` at the table's level: each campaign's standard error
+    is its interval's half-width over the normal quantile (at least Welch's, so the interval is, if
+    anything, too wide), campaigns taken as independent (a customer in two campaigns makes this an
+    approximation). ``unproven``: campaigns with a holdout whose interval includes 0; their point
+    estimates are totalled apart (``unproven_incremental_revenue``, with its interval) and are not
+    part of the headline. ``without_holdout``: campaigns with no control arm (nothing measured).
+    Money in the orders' currency.
+    """
+    level = float(lift["level"].iloc[0]) if len(lift) else 0.95
+    measured = lift[lift["incremental_revenue"].notna() & lift["incremental_revenue_lower"].notna()]
+    z = z_value(level)
+
+    def total(rows: pd.DataFrame) -> tuple[float, float, float]:
+        point = float(rows["incremental_revenue"].sum())
+        se = (rows["incremental_revenue_upper"] - rows["incremental_revenue_lower"]) / (2.0 * z)
+        half = z * float(np.sqrt((se**2).sum()))
+        return point, point - half, point + half
+
+    proven = measured[measured["revenue_proven"].astype(bool)]
+    unproven = measured[~measured["revenue_proven"].astype(bool)]
+    p, plo, phi = total(proven)
+    u, ulo, uhi = total(unproven)
+    return {
+        "level": level, "campaigns": len(lift), "proven": len(proven), "unproven": len(unproven),
+        "without_holdout": len(lift) - len(measured),
+        "proven_campaigns": [str(c) for c in proven["campaign_id"]],
+        "unproven_campaigns": [str(c) for c in unproven["campaign_id"]],
+        "incremental_revenue": p, "incremental_revenue_lower": plo, "incremental_revenue_upper": phi,
+        "unproven_incremental_revenue": u, "unproven_incremental_revenue_lower": ulo, "unproven_incremental_revenue_upper": uhi,
+    }
+
+
+def revenue_headline_text(h: dict[str, Any]) -> str:
+    """The incremental-revenue headline in words: proven campaigns only, with the interval; the
+    unproven ones counted apart."""
+    measured = h["proven"] + h["unproven"]
+    if not measured:
+        return "Incremental revenue: no campaign has a holdout, nothing is measured."
+    head = (f"Incremental revenue, {h['proven']} of {measured} measured campaigns proven by their holdout: "
+            f"{h['incremental_revenue']:+,.0f} [{h['incremental_revenue_lower']:+,.0f}, {h['incremental_revenue_upper']:+,.0f}] "
+            f"({h['level']:.0%} interval)." if h["proven"] else
+            f"Incremental revenue: none of the {measured} measured campaigns is proven by its holdout.")
+    if h["unproven"]:
+        head += (f" Not proven (interval includes 0), not counted: {h['unproven']} campaign(s), "
+                 f"{h['unproven_incremental_revenue']:+,.0f} [{h['unproven_incremental_revenue_lower']:+,.0f}, "
+                 f"{h['unproven_incremental_revenue_upper']:+,.0f}].")
+    return head

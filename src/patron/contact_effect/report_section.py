@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from patron.contact_effect.dose import dose_response, over_contacted_segments
+from patron.contact_effect.dose import CAVEAT, dose_response, over_contacted_segments
 from patron.contact_effect.figures import dose_figure, lift_figure, qini_figure
-from patron.contact_effect.lift import campaign_effect
+from patron.contact_effect.lift import campaign_effect, revenue_headline, revenue_headline_text
 from patron.contact_effect.uplift import fit_uplift
 from patron.errors import PatronError
 from patron.report import Metric, Section, register_section
@@ -15,7 +15,8 @@ LIFT_TABLE = {
     "campaign_id": "campaign", "n_treated": "treated", "n_control": "control",
     "response_rate_treated": "response treated", "response_rate_control": "response control",
     "response_lift": "lift", "response_lift_lower": "lift low", "response_lift_upper": "lift high",
-    "incremental_revenue": "incremental revenue", "unsubscribe_lift": "unsubscribe lift",
+    "incremental_revenue": "incremental revenue", "incremental_revenue_lower": "revenue low",
+    "incremental_revenue_upper": "revenue high", "revenue_proven": "proven", "unsubscribe_lift": "unsubscribe lift",
 }
 """Columns of the lift table shown in the report, and their headings."""
 
@@ -34,8 +35,13 @@ def contact_effect_section(db: str, ctx: object) -> Section | None:
                         "window, purchases and revenue, with confidence intervals. See docs/contact-effect.md.")
     if len(measured):
         sec.metrics.append(Metric("campaigns with a holdout", f"{len(measured):,}"))
-        total = measured["incremental_revenue"].sum()
-        sec.metrics.append(Metric("incremental revenue (sum over campaigns)", f"{total:,.0f}"))
+        h = revenue_headline(lift)
+        value = (f"{h['incremental_revenue']:+,.0f}" if h["proven"] else "none proven")
+        detail = (f"{h['level']:.0%} interval {h['incremental_revenue_lower']:+,.0f} to {h['incremental_revenue_upper']:+,.0f}; "
+                  f"{h['proven']} of {h['proven'] + h['unproven']} campaigns proven" if h["proven"] else
+                  f"no campaign's revenue lift interval excludes 0 ({h['unproven']} measured)")
+        sec.metrics.append(Metric("incremental revenue, proven campaigns", value, detail))
+        sec.notes.append(revenue_headline_text(h))
         sec.figures.append(lift_figure(lift))
         sec.tables.append(("Lift per campaign", measured[list(LIFT_TABLE)].rename(columns=LIFT_TABLE)))
     else:
@@ -50,7 +56,8 @@ def contact_effect_section(db: str, ctx: object) -> Section | None:
         curves = dose_response(db, config=config)
         sec.figures.append(dose_figure(curves))
         seg = over_contacted_segments(curves)
-        sec.tables.append(("Over-contact by segment", pd.DataFrame(seg)))
+        sec.tables.append(("Over-contact by segment (segments as of each month's start)", pd.DataFrame(seg)))
+        sec.notes.append(f"Dose-response: {CAVEAT}")
     except PatronError as exc:
         sec.notes.append(f"No dose-response: {exc}")
     return sec

@@ -11,7 +11,7 @@ Example::
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,18 +45,24 @@ class ContactEffectRules(BaseModel):
 
     value_per_response: float | None = Field(None, ge=0)
     """Value of one response, in the orders' currency; unset: the mean window revenue of treated
-    responders in the training data."""
+    responders in the training data (uplift) and the mean revenue of a month with a purchase
+    (dose-response)."""
 
     dose_recent_months: int = Field(3, ge=1, le=24)
     """Months (calendar, the latest ones in the data) over which a customer's contacts per month are
     averaged to decide whether they are over-contacted now."""
 
     dose_min_customer_months: int = Field(30, ge=1)
-    """Fewest customer-months a contact bin needs before its response enters the saturation test."""
+    """Fewest customer-months on each side of a step (dose k-1 and dose k, in strata that hold both)
+    before dose-response estimates the effect of the k-th contact."""
 
-    segment_column: str = Field("value_tier", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    """Column of ``customer_profiles`` that names the segment in dose-response; when that table or
-    column is absent, segments are prior-purchase bands (see docs/contact-effect.md)."""
+    dose_top: int = Field(10, ge=1, le=60)
+    """Doses counted one by one up to ``dose_top - 1`` contacts a month; ``dose_top`` or more share
+    the open top dose ``dose_top+``."""
+
+    dose_segments: Literal["value_tier", "prior_purchases"] = "value_tier"
+    """Segments of dose-response, as of each month's start: ``value_tier`` (tier by spend to date,
+    with the ``[tiers]`` names and shares) or ``prior_purchases`` (orders before the month)."""
 
 
 def rules(config: str | os.PathLike[str] | dict[str, Any] | None = None) -> ContactEffectRules:

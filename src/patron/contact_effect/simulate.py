@@ -3,11 +3,11 @@
 * :func:`simulate_experiment` — one campaign with a random holdout; response probability
   ``base_rate`` (+ the segment's lift when treated). Segments differ in their purchase history
   before the send (segment ``A`` buys often, others rarely), so an uplift model can tell them apart.
-* :func:`simulate_dose_response` — customers receive a random number of contacts each month; the
-  chance of buying in the month rises with contacts up to ``saturation`` and is flat after it,
-  while the chance of unsubscribing grows with every contact beyond ``saturation``.
 
-Both return ``(contacts, transactions, truth)``: DataFrames in the shape of the data contract
+:func:`patron.contact_effect.simulate_dose.simulate_dose_response` draws monthly contact frequencies
+with a planted dose effect.
+
+It returns ``(contacts, transactions, truth)``: DataFrames in the shape of the data contract
 (``contacts``, ``transactions``) and a dict of the true effects.
 """
 
@@ -120,65 +120,5 @@ def simulate_experiment(
         "base_rate": base_rate,
         "segments": pd.DataFrame({"customer_id": ids, "segment": np.array(names)[seg_idx], "treated": treated}),
         "campaign_id": campaign_id,
-    }
-    return contacts, transactions, truth
-
-
-def simulate_dose_response(
-    n_customers: int,
-    *,
-    months: int = 12,
-    base_rate: float = 0.05,
-    max_gain: float = 0.10,
-    saturation: int = 3,
-    max_contacts: int = 12,
-    unsubscribe_base: float = 0.002,
-    unsubscribe_per_extra: float = 0.004,
-    start: str = "2024-01-01",
-    seed: int = 0,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Contacts drawn uniformly from ``0..max_contacts`` per customer per month (a randomised
-    dose), for ``months`` calendar months from ``start``.
-
-    In a month with ``n`` contacts the customer buys (once) with probability
-    ``base_rate + max_gain * min(n, saturation) / saturation`` — flat beyond ``saturation`` — and
-    unsubscribes with probability ``unsubscribe_base + unsubscribe_per_extra * max(0, n - saturation)``;
-    after unsubscribing they get no more contacts. ``truth`` holds ``saturation`` and the
-    parameters.
-    """
-    rng = np.random.default_rng(seed)
-    month_starts = pd.date_range(start, periods=months, freq="MS")
-    n = rng.integers(0, max_contacts + 1, (n_customers, months))
-    p_buy = base_rate + max_gain * np.minimum(n, saturation) / saturation
-    p_unsub = unsubscribe_base + unsubscribe_per_extra * np.maximum(0, n - saturation)
-    unsub = rng.random((n_customers, months)) < p_unsub
-    first_unsub = np.where(unsub.any(axis=1), unsub.argmax(axis=1), months)
-    active = np.arange(months)[None, :] <= first_unsub[:, None]  # the unsubscribe month still counts
-    n = np.where(active, n, 0)
-    buys = (rng.random((n_customers, months)) < p_buy) & active
-    ids = np.char.add("d", np.char.zfill(np.arange(n_customers).astype(str), 6)).astype(object)
-
-    cust, month = np.nonzero(n)
-    reps = n[cust, month]
-    cc, mm = np.repeat(cust, reps), np.repeat(month, reps)
-    day = rng.uniform(0.0, 27.0 * SECONDS_PER_DAY, len(cc))
-    sent = pd.DataFrame({
-        "customer_id": ids[cc], "occurred_at": month_starts[mm] + pd.to_timedelta(day, unit="s"),
-        "channel": "email", "campaign_id": np.array([f"m{m:02d}" for m in range(months)])[mm], "kind": "sent", "in_holdout": False,
-    })
-    uc = np.nonzero(first_unsub < months)[0]
-    um = first_unsub[uc]
-    unsubs = pd.DataFrame({
-        "customer_id": ids[uc], "occurred_at": month_starts[um] + pd.Timedelta(days=27, hours=12),
-        "channel": "email", "campaign_id": None, "kind": "unsubscribed", "in_holdout": False,
-    })
-    contacts = pd.concat([sent, unsubs], ignore_index=True)
-    contacts.insert(0, "contact_id", _ids("s", len(contacts)))
-    bc, bm = np.nonzero(buys)
-    t = month_starts[bm] + pd.to_timedelta(rng.uniform(0.0, 27.0 * SECONDS_PER_DAY, len(bc)), unit="s")
-    transactions = _orders(ids[bc], t, rng.gamma(4.0, 12.5, len(bc)), "o")
-    truth = {
-        "saturation": saturation, "base_rate": base_rate, "max_gain": max_gain,
-        "unsubscribe_base": unsubscribe_base, "unsubscribe_per_extra": unsubscribe_per_extra,
     }
     return contacts, transactions, truth

@@ -19,17 +19,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from patron.ingest.checks import quote_literal as quote
+from patron.sql.contacts import is_sent
 from patron.sql.dialect import DUCKDB, Dialect
 
-NOT_HELD_OUT = "(c.in_holdout IS NULL OR NOT c.in_holdout)"
-"""A contact row that was really sent (not a holdout record)."""
-
-DOSE_BINS: tuple[tuple[str, int, int | None], ...] = (
-    ("0", 0, 0), ("1", 1, 1), ("2", 2, 2), ("3-4", 3, 4), ("5-8", 5, 8), ("9+", 9, None),
-)
-"""Bins of contacts received per customer per calendar month: (label, lowest, highest or None)."""
-
-
+SENT = is_sent("c")
+"""A contact row (alias ``c``) that was really sent, not a holdout record (:mod:`patron.sql.contacts`)."""
 
 
 def plus_days(ts: str, days: int) -> str:
@@ -109,12 +103,12 @@ def feature_ctes(source: str = "exposures", d: Dialect = DUCKDB) -> str:
 ),
 touches AS (
   SELECT e.campaign_id, e.customer_id,
-         SUM(CASE WHEN c.kind = 'sent' AND {NOT_HELD_OUT} THEN 1 ELSE 0 END) AS contacts_before,
-         SUM(CASE WHEN c.kind = 'sent' AND {NOT_HELD_OUT} AND c.occurred_at >= e.exposed_at - INTERVAL '90' DAY
+         SUM(CASE WHEN {SENT} THEN 1 ELSE 0 END) AS contacts_before,
+         SUM(CASE WHEN {SENT} AND c.occurred_at >= e.exposed_at - INTERVAL '90' DAY
                   THEN 1 ELSE 0 END) AS contacts_90d,
          SUM(CASE WHEN c.kind = 'opened' THEN 1 ELSE 0 END) AS opens_before,
          SUM(CASE WHEN c.kind = 'clicked' THEN 1 ELSE 0 END) AS clicks_before,
-         MAX(CASE WHEN c.kind = 'sent' AND {NOT_HELD_OUT} THEN c.occurred_at END) AS last_contact
+         MAX(CASE WHEN {SENT} THEN c.occurred_at END) AS last_contact
   FROM {source} e JOIN contacts c ON c.customer_id = e.customer_id AND c.occurred_at < e.exposed_at
   GROUP BY e.campaign_id, e.customer_id
 ),
@@ -162,96 +156,3 @@ def scoring_sql(as_of: datetime, d: Dialect = DUCKDB) -> str:
 ),
 {feature_ctes("population", d)}
 SELECT f.customer_id, {cols} FROM features f ORDER BY f.customer_id"""
-
-
-def _bin_case(col: str) -> tuple[str, str]:
-    label = " ".join(
-        f"WHEN {col} <= {hi} THEN '{name}'" for name, _, hi in DOSE_BINS if hi is not None
-    )
-    order = " ".join(f"WHEN {col} <= {hi} THEN {i}" for i, (_, _, hi) in enumerate(DOSE_BINS) if hi is not None)
-    last = len(DOSE_BINS) - 1
-    return f"CASE {label} ELSE '{DOSE_BINS[-1][0]}' END", f"CASE {order} ELSE {last} END"
-
-
-def customer_months_ctes(*, profile_segment: str | None = None, d: Dialect = DUCKDB) -> str:
-    """CTEs ending in ``cm(customer_id, month, n_sent, purchases, bought, unsubscribed, segment,
-    dose_bin, bin_order)``: one row per customer and calendar month from the customer's first
-    event month to the last month in the data, stopping after the month of their first
-    unsubscribe. ``segment`` is ``customer_profiles.<profile_segment>`` when given, else the band
-    of purchases made before the month."""
-    month_t = d.period_start("CAST(t.occurred_at AS DATE)", "M")
-    month_c = d.period_start("CAST(c.occurred_at AS DATE)", "M")
-    label, order = _bin_case("g.n_sent")
-    if profile_segment:
-        seg_join = "LEFT JOIN customer_profiles p ON p.customer_id = g.customer_id"
-        segment = f"COALESCE(CAST(p.{profile_segment} AS STRING), 'unknown')"
-    else:
-        seg_join = ""
-        segment = ("CASE WHEN g.prior_purchases = 0 THEN '0 prior purchases' "
-                   "WHEN g.prior_purchases = 1 THEN '1 prior purchase' "
-                   "WHEN g.prior_purchases <= 4 THEN '2-4 prior purchases' ELSE '5+ prior purchases' END")
-    return f"""events AS (
-  SELECT t.customer_id, {month_t} AS month FROM transactions t
-  UNION ALL
-  SELECT c.customer_id, {month_c} AS month FROM contacts c WHERE c.kind = 'sent' AND {NOT_HELD_OUT}
-),
-months AS (SELECT DISTINCT month FROM events),
-starts AS (SELECT customer_id, MIN(month) AS first_month FROM events GROUP BY customer_id),
-unsubs AS (
-  SELECT c.customer_id, MIN({month_c}) AS unsub_month FROM contacts c WHERE c.kind = 'unsubscribed'
-  GROUP BY c.customer_id
-),
-sent AS (
-  SELECT c.customer_id, {month_c} AS month, COUNT(*) AS n_sent FROM contacts c
-  WHERE c.kind = 'sent' AND {NOT_HELD_OUT} GROUP BY c.customer_id, {month_c}
-),
-bought AS (
-  SELECT t.customer_id, {month_t} AS month, COUNT(*) AS purchases FROM transactions t
-  WHERE t.amount >= 0 GROUP BY t.customer_id, {month_t}
-),
-grid AS (
-  SELECT s.customer_id, m.month, COALESCE(x.n_sent, 0) AS n_sent, COALESCE(b.purchases, 0) AS purchases,
-         CASE WHEN u.unsub_month = m.month THEN 1 ELSE 0 END AS unsubscribed,
-         COALESCE(SUM(COALESCE(b.purchases, 0)) OVER (PARTITION BY s.customer_id ORDER BY m.month
-                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS prior_purchases
-  FROM starts s JOIN months m ON m.month >= s.first_month
-  LEFT JOIN unsubs u ON u.customer_id = s.customer_id
-  LEFT JOIN sent x ON x.customer_id = s.customer_id AND x.month = m.month
-  LEFT JOIN bought b ON b.customer_id = s.customer_id AND b.month = m.month
-  WHERE u.unsub_month IS NULL OR m.month <= u.unsub_month
-),
-cm AS (
-  SELECT g.customer_id, g.month, g.n_sent, g.purchases,
-         CASE WHEN g.purchases > 0 THEN 1 ELSE 0 END AS bought, g.unsubscribed,
-         {segment} AS segment, {label} AS dose_bin, {order} AS bin_order
-  FROM grid g {seg_join}
-)"""
-
-
-def dose_sql(*, profile_segment: str | None = None, d: Dialect = DUCKDB) -> str:
-    """Per segment (and ``all``) and contact bin: customer-months, months with a purchase, mean
-    and sample variance of purchases per month, unsubscribes."""
-    agg = """COUNT(*) AS customer_months, SUM(bought) AS buying_months,
-       AVG(CAST(purchases AS DOUBLE)) AS purchases_mean, VAR_SAMP(CAST(purchases AS DOUBLE)) AS purchases_var,
-       SUM(unsubscribed) AS unsubscribes, AVG(CAST(n_sent AS DOUBLE)) AS contacts_mean"""
-    return f"""WITH {customer_months_ctes(profile_segment=profile_segment, d=d)}
-SELECT segment, dose_bin, bin_order, {agg} FROM cm GROUP BY segment, dose_bin, bin_order
-UNION ALL
-SELECT 'all' AS segment, dose_bin, bin_order, {agg} FROM cm GROUP BY dose_bin, bin_order
-ORDER BY segment, bin_order"""
-
-
-def recent_contacts_sql(*, recent_months: int, profile_segment: str | None = None, d: Dialect = DUCKDB) -> str:
-    """Per customer: mean contacts per month over the latest ``recent_months`` months of the data
-    (months after an unsubscribe excluded), and the segment of their latest month."""
-    return f"""WITH {customer_months_ctes(profile_segment=profile_segment, d=d)},
-ranked AS (SELECT month, ROW_NUMBER() OVER (ORDER BY month DESC) AS k FROM months),
-recent AS (SELECT cm.* FROM cm JOIN ranked r ON r.month = cm.month AND r.k <= {int(recent_months)}),
-latest AS (
-  SELECT customer_id, segment,
-         ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY month DESC) AS k FROM recent
-)
-SELECT r.customer_id, MAX(l.segment) AS segment, COUNT(*) AS months,
-       AVG(CAST(r.n_sent AS DOUBLE)) AS contacts_per_month, SUM(r.unsubscribed) AS unsubscribed
-FROM recent r JOIN latest l ON l.customer_id = r.customer_id AND l.k = 1
-GROUP BY r.customer_id"""

@@ -6,8 +6,8 @@ for one customer (DataFrame merges, holdout draws, plan bookkeeping). This modul
 rules, in the same order of precedence (:data:`patron.consent.REASONS`), with the planner's own SQL
 builders -- :func:`~patron.consent.ledger.state_at_sql` (consent ledger),
 :func:`~patron.consent.preferences.preferences_at_sql` (preferences) and
-:func:`~patron.consent.planner.caps_sql` (rolling caps, counting ``sent`` contacts and other
-campaigns' planned contacts) -- and its quiet-hours arithmetic
+:func:`~patron.consent.planner.caps_sql` (rolling caps, counting contacts sent -- a holdout record
+is none, :mod:`patron.sql.contacts` -- and other campaigns' planned contacts) -- and its quiet-hours arithmetic
 (:func:`~patron.consent.quiet.remaining_us`), for a campaign of one customer whose send window is
 the single instant ``at``: a time inside quiet hours is a "no" (the planner would delay the send,
 but "now" cannot be delayed). A test checks the answer against :func:`patron.consent.plan`.

@@ -135,7 +135,8 @@ class CustomerView(BaseModel):
     segments: list[str] = Field(description="Named segments ([segments] rules and built-ins) the person is in.")
     consents: list[dict[str, Any]] = Field(description="Consent state now, per purpose and channel (ledger rules).")
     preferences: list[dict[str, Any]] = Field(description="Preferences in force now, per channel.")
-    recent_contacts: list[dict[str, Any]] = Field(description=f"Last {RECENT_ROWS} contacts, newest first.")
+    recent_contacts: list[dict[str, Any]] = Field(description=f"Last {RECENT_ROWS} contacts, newest first "
+                                                  "(in_holdout true: held out of the campaign, nothing was sent).")
     recent_orders: list[dict[str, Any]] = Field(description=f"Last {RECENT_ROWS} orders and refunds, newest first.")
     merges: list[dict[str, Any]] = Field(description="Identity merges into this person, with their cause.")
 
@@ -226,7 +227,7 @@ def single_view(con: Any, state: ServiceState, customer_id: str) -> dict[str, An
                 for c in _rows(con, state_at_sql(points) + " ORDER BY purpose, channel", [])] if has_consents else []
     prefs = [{k: p[k] for k in ("channel", *PREFERENCE_FIELDS, "occurred_at", "decided_by")}
              for p in _rows(con, preferences_at_sql(points) + " ORDER BY channel", [])] if has_prefs else []
-    contacts = _rows(con, f"""SELECT contact_id, occurred_at, channel, kind, campaign_id FROM contacts
+    contacts = _rows(con, f"""SELECT contact_id, occurred_at, channel, kind, campaign_id, in_holdout FROM contacts
         WHERE customer_id = ? ORDER BY occurred_at DESC, contact_id LIMIT {RECENT_ROWS}""", [customer_id]) if has_contacts else []
     orders = _rows(con, f"""SELECT order_id, occurred_at, amount, currency, channel, category FROM transactions
         WHERE customer_id = ? ORDER BY occurred_at DESC, order_id LIMIT {RECENT_ROWS}""", [customer_id])
