@@ -12,8 +12,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from patron import __version__
 from patron.config import section
@@ -74,7 +75,9 @@ def create_app(
         openapi_url=None,
     )
     app.state.patron = state
-    app.add_middleware(BodyLimit, limit=state.rules.max_batch_bytes)  # no endpoint takes a huge body
+    # no endpoint takes a huge body, or one sent too slowly
+    app.add_middleware(BodyLimit, limit=state.rules.max_batch_bytes, timeout=state.rules.body_timeout_seconds,
+                       idle=state.rules.body_idle_seconds)
 
     @app.get("/health", tags=["health"], summary="Liveness (open: no key needed)")
     def health() -> dict[str, str]:
@@ -99,6 +102,11 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left before its body was complete: BodyLimit logged one line; nobody reads this.
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -39,7 +39,8 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPBasic
 
 from patron.errors import InputError, NoDataError
-from patron.service.body import parse_json, read_body, remember_json
+from patron.service.body import read_body, remember_json
+from patron.service.json_body import parse_events
 
 if TYPE_CHECKING:  # pragma: no cover
     from patron.service.state import ServiceState
@@ -280,8 +281,10 @@ async def key_from_body(request: Request) -> str | None:
     event's payload. A body that cannot be read or parsed (413, 415, 400) carries no key: 401."""
     try:
         body = await read_body(request, limit=request.app.state.patron.rules.max_batch_bytes)
-        value = parse_json(body)
+        value = parse_events(body)  # as the endpoint will: a batch survives one bad event
     except HTTPException as exc:
+        if exc.status_code == 408:  # too slow: say so, whoever the client is
+            raise
         raise _unauthorized(f"missing API key: {_SEND_WRITE_KEY} (the body could not be read: {exc.detail})") from None
     key = value.pop(BODY_KEY_FIELD, None) if isinstance(value, dict) else None
     remember_json(request, value)

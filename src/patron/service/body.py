@@ -6,10 +6,12 @@ output (``zlib`` ``max_length``), so a small compressed "zip bomb" never expands
 ``limit`` + one chunk. Over the limit: 413 naming the limit; an unknown encoding: 415; a corrupt
 compressed body or invalid JSON: 400 naming the position.
 
+JSON is decoded by :mod:`patron.service.json_body` (UTF-8, limited nesting, lone surrogates).
+
 Read once. The decoded body is kept in the request's ASGI scope (under :data:`SCOPE_KEY`), so a
 second :func:`read_body` of the same request (the auth check reading a ``writeKey``, then the
 endpoint) neither reads the stream again nor decompresses again; a caller that parsed it can
-attach the JSON value with :func:`remember_json`, and :func:`parse_json` then hands that value
+attach the JSON value with :func:`remember_json`, and :func:`~patron.service.json_body.parse_json` then hands that value
 back instead of parsing again.
 
 :class:`BodyLimit` is the app-wide guard: any request whose body (as sent) passes the largest limit
@@ -18,7 +20,8 @@ back instead of parsing again.
 
 from __future__ import annotations
 
-import json
+import asyncio
+import logging
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -26,7 +29,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from patron.ingest.plausible import json_int
+from patron.service.json_body import ParsedBody, parse_json
 
 ENCODINGS: dict[str, str] = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "deflate", "identity": "identity"}
 """``Content-Encoding`` values accepted (lower case), by the decoder they use."""
@@ -34,21 +37,10 @@ ENCODINGS: dict[str, str] = {"gzip": "gzip", "x-gzip": "gzip", "deflate": "defla
 _DECODE_STEP = 64 * 1024
 """Largest input fed to the decompressor at once, in bytes (bounds the work between size checks)."""
 
+log = logging.getLogger("patron.service.body")
+
 SCOPE_KEY = "patron.body"
 """ASGI scope entry holding ``(bytes as sent, decoded body)`` once :func:`read_body` has read it."""
-
-
-class ParsedBody(bytes):
-    """Decoded body bytes carrying their JSON value (``value``), made by :func:`remember_json`:
-    :func:`parse_json` returns ``value`` without parsing. The value is handed out as is, not
-    copied: whoever parses the body after the auth check owns it."""
-
-    value: Any
-
-    def __new__(cls, data: bytes, value: Any) -> ParsedBody:
-        self = super().__new__(cls, data)
-        self.value = value
-        return self
 
 
 def _too_large(limit: int, *, decoded: bool = False) -> HTTPException:
@@ -144,29 +136,6 @@ def remember_json(request: Request, value: Any) -> None:
     request.scope[SCOPE_KEY] = (sent, ParsedBody(decoded, value))
 
 
-def parse_json(body: bytes) -> Any:
-    """``body`` parsed as JSON; invalid JSON is a 400 naming line, column and character offset.
-    A :class:`ParsedBody` gives its value without parsing. An integer longer than Python converts
-    (4,300 digits) is read by :func:`~patron.ingest.plausible.json_int`, so it is a bad value of
-    its event (a dead letter), not an unreadable body."""
-    if type(body) is ParsedBody:
-        return body.value
-    try:
-        try:
-            return json.loads(body)
-        except json.JSONDecodeError:
-            raise
-        except ValueError:  # an integer past Python's digit limit: read it as a (too large) float
-            return json.loads(body, parse_int=json_int)
-    except json.JSONDecodeError as exc:
-        raise HTTPException(
-            status_code=400,
-            detail=f"invalid JSON at line {exc.lineno} column {exc.colno} (character {exc.pos}): {exc.msg}",
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise HTTPException(status_code=400, detail=f"request body is not UTF-8 text (byte {exc.start})") from None
-
-
 async def read_json(request: Request, *, limit: int) -> Any:
     """The request body as JSON, decoded and size-checked as in :func:`read_body`."""
     return parse_json(await read_body(request, limit=limit))
@@ -179,15 +148,26 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for any request body (as sent) over ``limit`` bytes.
+    """ASGI middleware guarding every request body: its size, how long it takes, a client leaving.
 
-    A declared ``Content-Length`` over the limit is refused before reading; a body without one
-    (chunked) is counted as it arrives and refused once it passes the limit. Bodies that declare a
-    length within the limit pass through untouched (the server reads exactly that many bytes)."""
+    * Size: 413 for a body (as sent) over ``limit`` bytes. A declared ``Content-Length`` over the
+      limit is refused before reading; a body without one (chunked) is counted as it arrives and
+      refused once it passes the limit.
+    * Time (a slow client holding a request open, "slowloris"): each part of the body must arrive
+      within ``idle`` seconds of the previous one, and the whole body within ``timeout`` seconds
+      of the request's start; otherwise 408, the connection closed, and one line in the log.
+    * A client that disconnects before its body is complete: one line in the log (method, path,
+      client, bytes received), no traceback; the request is abandoned (nothing of it is stored).
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *, limit: int) -> None:
+    Once the body is complete, the application's further ``receive`` calls (a streamed answer
+    waiting for a disconnect) pass through untouched."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *, limit: int,
+                 timeout: float = 30.0, idle: float = 10.0) -> None:
         self.app = app
         self.limit = limit
+        self.timeout = timeout
+        self.idle = idle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -198,24 +178,49 @@ class BodyLimit:
             if name == b"content-length":
                 length = int(value) if value.isdigit() else None
                 break
-        if length is not None:
-            if length > self.limit:
-                response = JSONResponse({"error": _too_large(self.limit).detail}, status_code=413,
-                                        headers={"Connection": "close"})
-                await response(scope, receive, send)
-                return
-            await self.app(scope, receive, send)
-            return
-        received = 0
         limit = self.limit
+        if length is not None and length > limit:
+            response = JSONResponse({"error": _too_large(limit).detail}, status_code=413,
+                                    headers={"Connection": "close"})
+            await response(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        idle = self.idle
+        received = 0
+        complete = False
 
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
+        async def guarded() -> Message:
+            nonlocal received, complete
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout(max(0.0, min(idle, deadline - loop.time()))):
+                    message = await receive()
+            except TimeoutError:
+                complete = True
+                waited = "whole body" if deadline <= loop.time() else f"next part within {idle:g} s"
+                _log_body(scope, f"request body too slow ({waited}; {received:,} bytes received): answered 408")
+                raise HTTPException(status_code=408, headers={"Connection": "close"},
+                                    detail=f"request body not received in time ({self.timeout:g} s for the whole "
+                                           f"body, {idle:g} s between parts)") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
+                if length is None and received > limit:
+                    complete = True
                     raise _too_large(limit)
+                complete = not message.get("more_body", False)
+            elif message["type"] == "http.disconnect":
+                complete = True
+                of = f" of {length:,}" if length is not None else ""
+                _log_body(scope, f"client disconnected before the request body was complete ({received:,}{of} bytes)")
             return message
 
-        await self.app(scope, limited, send)
+        await self.app(scope, guarded, send)
+
+
+def _log_body(scope: Scope, what: str) -> None:
+    """One warning line naming the request: ``POST /v1/track from 10.0.0.7:51234: <what>``."""
+    client = scope.get("client")
+    where = f" from {client[0]}:{client[1]}" if client else ""
+    log.warning("%s %s%s: %s", scope.get("method", "?"), scope.get("path", "?"), where, what)

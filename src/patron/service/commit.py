@@ -24,12 +24,28 @@ the others are looked up, so no statement scans ``transactions`` in the common c
 ``NOT EXISTS`` took 42 ms per commit at 2M transactions). ``customers`` has no index either: a
 group with identify events reads its persons' rows and ``MERGE``s them, two scans of the table
 (about 40 ms at 1M customers).
+
+One bad event never fails the others. Events are checked in full before they reach the writer,
+and the request bodies they come from are made storable (:func:`patron.service.json_body.parse_json`),
+so no known content fails at commit time. Should an event still fail the group's transaction
+(an error of its content: a value the database or Arrow refuses, a bug in a mapping), the group
+is stored in parts (:func:`_isolate`): a part that fails is halved until the single events that
+fail are found; those become dead letters naming the error, the others are stored, and the
+writer's memory (recent ids, order index) follows each part that committed. A failure of the
+database itself (:data:`ENVIRONMENT_ERRORS`: I/O, out of memory, ...) is not the events' fault:
+the group fails as a whole and the writer answers 503 (SDKs retry).
+
+A rolled-back transaction leaves the in-memory identity graph holding links the tables lack, so
+it is reset (read again from the tables on the next group). That happens only on this fallback
+path: checked content never makes a transaction fail.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import logging
+from collections import deque
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -42,6 +58,7 @@ from patron.service.items import (
     Item,
     Outcome,
     Rejected,
+    dead_letter,
     fallback_customer,
     is_known,
 )
@@ -49,6 +66,18 @@ from patron.service.known import KeyIndex, RecentIds
 from patron.service.mapping import merge_traits
 from patron.service.refunds import check_refunds
 from patron.service.segment import dumps
+
+log = logging.getLogger("patron.service.commit")
+
+ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (
+    duckdb.IOException, duckdb.FatalException, duckdb.InternalException, duckdb.OutOfMemoryException,
+    duckdb.InterruptException, duckdb.ConnectionException, duckdb.TransactionException,
+    duckdb.PermissionException, duckdb.CatalogException, duckdb.BinderException, duckdb.ParserException,
+    duckdb.ResourceInUseException, MemoryError, OSError,
+)
+"""Failures of the database, the schema or the machine: no event is to blame, so the group fails
+as a whole (503, retried) instead of being stored in parts. Any other exception while storing a
+group is taken as a fault of some event's content (:func:`_isolate`)."""
 
 # --- what the writer remembers -----------------------------------------------------------------
 
@@ -151,16 +180,15 @@ def store(cur: duckdb.DuckDBPyConnection, items: list[Item], rules: Any, identit
     written = Written()
     if candidates or dead:
         try:
-            written = _transaction(cur, candidates, dead, rules, identity, known)
-        except duckdb.Error as exc:
-            if not _duplicate_key(exc):
-                raise
-            # An event stored long ago (not in the recent ids) came again: redo without it.
-            present = _present(cur, [a.event.message_id for a in candidates])
-            candidates = [a for a in candidates if a.event.message_id not in present]
-            written = _transaction(cur, candidates, dead, rules, identity, known)
-        known.recent.add_all(written.stored)
-        known.orders.add(written.order_keys)
+            written = _commit(cur, candidates, dead, rules, identity, known)
+        except ENVIRONMENT_ERRORS:
+            raise
+        except Exception as exc:  # some event's content: store the others (module docstring)
+            log.warning("group commit of %d events and %d dead letters failed (%s: %s); storing it in parts",
+                        len(candidates), len(dead), type(exc).__name__, _first_line(exc))
+            written = _isolate(cur, [*candidates, *dead], rules, identity, known)
+        else:
+            _remember(known, written)
     late = {d.message_id: d.reason for d in written.late_dead}
     for i, it in enumerate(items):
         if outcomes[i] is not None:
@@ -182,6 +210,82 @@ def _duplicate_key(exc: duckdb.Error) -> bool:
     text = str(exc).lower()
     return isinstance(exc, duckdb.ConstraintException | duckdb.TransactionException) and (
         "duplicate key" in text or "primary key" in text or "unique constraint" in text)
+
+
+def _commit(cur: duckdb.DuckDBPyConnection, candidates: list[Accepted], dead: list[Rejected], rules: Any,
+            identity: Identity, known: Known) -> Written:
+    """Store ``candidates`` and ``dead`` in one transaction; an event already in ``events`` but no
+    longer among the recent ids (an old retry) makes the transaction fail on the primary key: it
+    is redone without the stored events."""
+    try:
+        return _transaction(cur, candidates, dead, rules, identity, known)
+    except duckdb.Error as exc:
+        if not _duplicate_key(exc):
+            raise
+    present = _present(cur, [a.event.message_id for a in candidates])
+    candidates = [a for a in candidates if a.event.message_id not in present]
+    return _transaction(cur, candidates, dead, rules, identity, known)
+
+
+def _remember(known: Known, written: Written) -> None:
+    """Record what a committed transaction stored in the writer's memory."""
+    known.recent.add_all(written.stored)
+    known.orders.add(written.order_keys)
+
+
+def _first_line(exc: BaseException, width: int = 200) -> str:
+    text = str(exc).strip()
+    text = text.splitlines()[0] if text else ""
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _isolate(cur: duckdb.DuckDBPyConnection, items: list[Accepted | Rejected], rules: Any, identity: Identity,
+             known: Known) -> Written:
+    """Store ``items`` (a group whose transaction failed on some item's content) part by part: a
+    part that fails is halved, in order, until single items remain. An event that fails alone
+    becomes a dead letter naming the error (listed in ``late_dead``, so its outcome is
+    ``rejected``); a dead letter that fails alone is stored again without its payload, and
+    dropped (logged) if even that fails. Each committed part is remembered at once (a later part
+    must see its orders). Raises :data:`ENVIRONMENT_ERRORS` (what was committed stays committed).
+
+    A group of ``n`` items with ``k`` culprits takes about ``2 k log2 n`` transactions."""
+    out = Written()
+    parts: deque[list[Accepted | Rejected]] = deque([items])
+    while parts:
+        part = parts.popleft()
+        accepted = [it for it in part if isinstance(it, Accepted)]
+        dead = [it for it in part if isinstance(it, Rejected)]
+        try:
+            written = _commit(cur, accepted, dead, rules, identity, known)
+        except ENVIRONMENT_ERRORS:
+            raise
+        except Exception as exc:
+            if len(part) > 1:
+                half = len(part) // 2
+                parts.extendleft([part[half:], part[:half]])
+            elif accepted:
+                culprit = _unstorable(accepted[0], exc)
+                out.late_dead.append(culprit)
+                parts.appendleft([culprit])
+            elif dead[0].payload is not None:
+                parts.appendleft([replace(dead[0], payload=None)])
+            else:
+                log.error("dead letter %s could not be stored (%s: %s); dropped", dead[0].dead_letter_id,
+                          type(exc).__name__, _first_line(exc))
+            continue
+        _remember(known, written)
+        out.stored |= written.stored
+        out.late_dead += written.late_dead
+        out.order_keys += written.order_keys
+    return out
+
+
+def _unstorable(item: Accepted, exc: BaseException) -> Rejected:
+    """The dead letter of an event that could not be stored alone, naming the error."""
+    e = item.event
+    reason = f"event could not be stored ({type(exc).__name__}: {_first_line(exc, 160)})"
+    log.warning("event %s could not be stored, kept as a dead letter: %s", e.message_id, reason)
+    return dead_letter(e.received_at, e.message_id, fallback_customer(e), e.type, e.event, reason, e.payload)
 
 
 def _transaction(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], dead: list[Rejected], rules: Any,

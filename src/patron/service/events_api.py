@@ -18,24 +18,33 @@ Answers (Segment's SDKs only look at the status: 2xx done, 4xx dropped, 5xx and 
   ``error`` (retrying cannot help);
 * a body over ``max_batch_bytes`` (500 KB): **413**; an event over ``max_event_bytes`` (32 KB) is
   a bad event (``event is 40,213 bytes, over the 32 KB limit``);
-* the commit failed: **503** ``{"error": ...}`` with ``Retry-After`` (SDKs retry; nothing of the
-  request was stored).
+* a body that is not events (invalid JSON or gzip, not UTF-8, nested too deep, not a batch):
+  **400** ``{"error": ...}``, and a dead letter holding the body;
+* the database failed (I/O, memory): **503** ``{"error": ...}`` with ``Retry-After`` (SDKs retry;
+  events already stored are recognised by their messageId).
+
+Never a 5xx for content: :func:`prepare` turns any exception a check or the mapping raises into
+the event's dead letter, and the writer isolates an event that still fails at commit time
+(:mod:`patron.service.commit`).
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from patron.ingest.plausible import floor_datetime
 from patron.service.auth import require
-from patron.service.body import parse_json, read_body
+from patron.service.body import read_body
+from patron.service.event_tables import MAX_DEAD_PAYLOAD
 from patron.service.items import Accepted, Item, Outcome, dead_letter
+from patron.service.json_body import Unreadable, parse_events
 from patron.service.mapping import map_event
 from patron.service.segment import (
     MODELS,
@@ -50,6 +59,8 @@ from patron.service.segment import (
 from patron.service.state import ServiceState
 from patron.service.writer import WriteFailed
 from patron.settings import get_settings
+
+log = logging.getLogger("patron.service.events")
 
 router = APIRouter(tags=["events"])
 
@@ -101,8 +112,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": Partial, "description": "Stored: `{\"success\": true}`, or a batch with some bad events."},
     400: {"model": Partial, "description": "Invalid event(s) or invalid JSON."},
     413: {"model": ErrorBody, "description": "Body over the size limit."},
-    415: {"model": ErrorBody, "description": "Unsupported Content-Encoding."},
-    503: {"model": ErrorBody, "description": "Could not commit: retry."},
+    415: {"model": ErrorBody, "description": "Unsupported Content-Encoding or Content-Type."},
+    408: {"model": ErrorBody, "description": "Body not received in time."},
+    503: {"model": ErrorBody, "description": "The database failed: retry."},
 }
 
 
@@ -133,21 +145,71 @@ def _best_customer(raw: Any) -> str | None:
     return None
 
 
-def prepare(raw: Any, *, call: str | None, state: ServiceState, received_at: Any, limit: Any) -> Item:
-    """One decoded event as an :class:`Accepted` (checked and mapped) or a dead letter."""
+def prepare(raw: Any, *, call: str | None, state: ServiceState, received_at: Any, limit: Any,
+            batch: dict[str, Any] | None = None) -> Item:
+    """One decoded event (of ``batch``, whose shared fields are merged in first, when given) as an
+    :class:`Accepted` (checked and mapped) or a dead letter.
+
+    Whatever the content, this never raises: an :class:`EventError` is the documented reason; any
+    other exception a check or the mapping raises on odd content (a date that overflows, a
+    number too large for a float, ...) is the event's fault too, so it also makes a dead letter,
+    naming the error, and a line in the log (the check that should have caught it is missing)."""
     rules = state.rules
+    if isinstance(raw, Unreadable):  # decoded, but nested too deep or with a too-long integer
+        return _rejected(raw.value, call, received_at, raw.reason)
     try:
         floor = _date_floor()
+        if batch is not None:
+            raw = merge_batch_fields(raw, batch)
         ev = check_event(raw, call=call, received_at=received_at, future_limit=limit,
                          max_bytes=rules.max_event_bytes, date_floor=floor)
         return Accepted(ev, map_event(ev, rules, date_floor=floor))
     except EventError as exc:
-        mid = raw.get("messageId") if isinstance(raw, dict) else None
-        kind = (call or raw.get("type")) if isinstance(raw, dict) else call
-        name = raw.get("event") if isinstance(raw, dict) else None
-        return dead_letter(received_at, str(mid) if isinstance(mid, str | int) and not isinstance(mid, bool) else None,
-                           _best_customer(raw), kind if isinstance(kind, str) else None,
-                           name if isinstance(name, str) else None, str(exc), dumps(raw))
+        reason = str(exc)
+    except MemoryError:
+        raise
+    except Exception as exc:  # odd content a check missed: never a 500 (module docstring)
+        reason = unexpected_reason(exc)
+        log.warning("event rejected: %s", reason)
+    return _rejected(raw, call, received_at, reason)
+
+
+def unexpected_reason(exc: BaseException) -> str:
+    """The dead-letter reason for an exception no check anticipated: its type and first line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text if len(text) <= 160 else text[:157] + "..."
+    return f"event could not be read ({type(exc).__name__}{': ' + text if text else ''})"
+
+
+def _rejected(raw: Any, call: str | None, received_at: Any, reason: str) -> Item:
+    """A dead letter for ``raw`` with ``reason`` (best-effort ids; never raises on content)."""
+    d = raw if isinstance(raw, dict) else {}
+    mid = d.get("messageId")
+    kind = call or d.get("type")
+    name = d.get("event")
+    try:
+        payload = dumps(raw)
+    except (ValueError, TypeError, RecursionError):  # pragma: no cover - decoded JSON always dumps
+        payload = None
+    return dead_letter(received_at, str(mid) if isinstance(mid, str | int) and not isinstance(mid, bool) else None,
+                       _best_customer(raw), kind if isinstance(kind, str) else None,
+                       name if isinstance(name, str) else None, reason, payload)
+
+
+async def _unreadable(state: ServiceState, call: str | None, body: bytes, exc: HTTPException) -> Response:
+    """A request body that could not be read as events: a 400 (corrupt compressed data, not UTF-8,
+    invalid JSON, not a batch) is kept as a dead letter with the reason and the body's text
+    (invalid bytes replaced; none when it could not be decompressed) and answered ``{"error":
+    ...}``. Other errors (413 over a size limit, 415 an unknown encoding, 408 too slow) are
+    answered without a dead letter, as a 401 is."""
+    if exc.status_code != 400:
+        raise exc
+    text = bytes(body[:MAX_DEAD_PAYLOAD * 4]).decode("utf-8", "replace") if body else None
+    item = dead_letter(now_utc(), None, None, call, None, str(exc.detail), text)
+    outcome = await _store(state, [item])
+    if isinstance(outcome, Response):
+        return outcome
+    return JSONResponse({"error": str(exc.detail)}, status_code=400)
 
 
 async def _store(state: ServiceState, items: list[Item]) -> list[Outcome] | JSONResponse:
@@ -174,7 +236,12 @@ def _single(call: str):
     async def endpoint(request: Request) -> Response:
         state: ServiceState = request.app.state.patron
         # Read up to the batch limit, so an over-size event gets a 400 naming its size and a dead letter.
-        raw = parse_json(await read_body(request, limit=state.rules.max_batch_bytes))
+        body = b""
+        try:
+            body = await read_body(request, limit=state.rules.max_batch_bytes)
+            raw = parse_events(body)
+        except HTTPException as exc:
+            return await _unreadable(state, call, body, exc)
         received = now_utc()
         item = prepare(raw, call=call, state=state, received_at=received,
                        limit=future_limit(received, _tolerance_hours()))
@@ -202,16 +269,22 @@ async def batch(request: Request) -> Response:
     """Record several events of any type (write role). Batch-level ``context``, ``integrations``
     and ``sentAt`` apply to every event. Some bad events: 200 listing them; all bad: 400."""
     state: ServiceState = request.app.state.patron
-    body = parse_json(await read_body(request, limit=state.rules.max_batch_bytes))
-    events = body.get("batch") if isinstance(body, dict) else None
-    if not isinstance(events, list):
-        return JSONResponse({"error": "batch: must be a list of events"}, status_code=400)
+    data = b""
+    try:
+        data = await read_body(request, limit=state.rules.max_batch_bytes)
+        body = parse_events(data)
+        if isinstance(body, Unreadable):
+            raise HTTPException(status_code=400, detail=body.reason)
+        events = body.get("batch") if isinstance(body, dict) else None
+        if not isinstance(events, list):
+            raise HTTPException(status_code=400, detail="batch: must be a list of events")
+    except HTTPException as exc:
+        return await _unreadable(state, None, data, exc)
     if not events:
         return Response(_OK, media_type="application/json")
     received = now_utc()
     limit = future_limit(received, _tolerance_hours())
-    items = [prepare(merge_batch_fields(raw, body), call=None, state=state, received_at=received, limit=limit)
-             for raw in events]
+    items = [prepare(raw, call=None, state=state, received_at=received, limit=limit, batch=body) for raw in events]
     outcomes = await _store(state, items)
     if isinstance(outcomes, Response):
         return outcomes

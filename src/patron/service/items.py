@@ -59,9 +59,26 @@ def is_known(customer_id: str) -> bool:
     return not customer_id.startswith("anon:")
 
 
+def storable_text(text: str | None) -> str | None:
+    """``text`` as text any table can hold: lone surrogates (which UTF-8 cannot encode) become
+    ``?``. Decoded request bodies never hold any (:func:`patron.service.json_body.parse_json`); this
+    guards dead letters made from anything else."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 def dead_letter(received_at: datetime, message_id: str | None, customer_id: str | None, type_: str | None,
                 event: str | None, reason: str, payload: str | None) -> Rejected:
-    """A :class:`Rejected` with its ``dead_letter_id`` (hash of messageId or payload, and reason)."""
+    """A :class:`Rejected` with its ``dead_letter_id`` (hash of messageId or payload, and reason);
+    every text made storable (:func:`storable_text`)."""
+    message_id, customer_id, type_, event, payload = (
+        storable_text(v) for v in (message_id, customer_id, type_, event, payload))
+    reason = storable_text(reason) or ""
     basis = message_id if message_id is not None else "payload:" + (payload or "")
     did = hashlib.sha256((basis + "\x1f" + reason).encode()).hexdigest()[:32]
     if payload is not None and len(payload) > MAX_DEAD_PAYLOAD:

@@ -44,6 +44,14 @@ class ServiceRules(BaseModel):
     )
     max_event_bytes: int = Field(MAX_EVENT_BYTES, ge=1024, description="Largest single event, in bytes of JSON.")
     max_batch_bytes: int = Field(MAX_BATCH_BYTES, ge=1024, description="Largest batch request, in bytes of JSON.")
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600,
+        description="Longest time a client may take to send a whole request body, in seconds (408 beyond).",
+    )
+    body_idle_seconds: float = Field(
+        10.0, gt=0, le=3600,
+        description="Longest pause between two parts of a request body, in seconds (408 beyond).",
+    )
     consent_event: str = Field(
         "Consent Updated",
         description="Name of the track event that records a consent change into the consent ledger.",
