@@ -334,6 +334,10 @@ def _peak_rss_kb(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
+JSON = {"Content-Type": "application/json"}
+"""The content type every state-changing request with a body declares (415 otherwise)."""
+
+
 def _bomb() -> bytes:
     z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     zeros = bytes(1024 * 1024)
@@ -363,12 +367,12 @@ def test_bad_bodies(served: Any) -> None:
     r = _call(served, "POST", "/v1/keys", content=b'{"role": "read",, }', **post)
     assert r.status_code == 400 and "line 1 column 17" in r.json()["error"]
     r = _call(served, "POST", "/v1/keys", content=b"\x1f\x8b not gzip", auth=admin,
-              headers={"Content-Encoding": "gzip"})
+              headers={"Content-Encoding": "gzip", **JSON})
     assert r.status_code == 400 and "gzip" in r.json()["error"]
     r = _call(served, "POST", "/v1/keys", content=gzip.compress(b'{"role": "read"}')[:-6], auth=admin,
-              headers={"Content-Encoding": "gzip"})
+              headers={"Content-Encoding": "gzip", **JSON})
     assert r.status_code == 400
-    r = _call(served, "POST", "/v1/keys", content=b"{}", auth=admin, headers={"Content-Encoding": "br"})
+    r = _call(served, "POST", "/v1/keys", content=b"{}", auth=admin, headers={"Content-Encoding": "br", **JSON})
     assert r.status_code == 415 and "br" in r.json()["error"]
 
 
@@ -378,21 +382,21 @@ def test_over_size_bodies_get_413(served: Any) -> None:
     incompressible = gzip.compress(bytes(range(256)) * 2, compresslevel=0)
     raw = (incompressible * (MAX_BATCH_BYTES // len(incompressible) + 2))[: MAX_BATCH_BYTES + 1]
     for auth in (admin, None):
-        r = _call(served, "POST", "/v1/keys", content=raw, auth=auth, headers={"Content-Encoding": "gzip"})
+        r = _call(served, "POST", "/v1/keys", content=raw, auth=auth, headers={"Content-Encoding": "gzip", **JSON})
         assert r.status_code == 413 and f"{MAX_BATCH_BYTES:,}" in r.json()["error"]
     # Same, sent chunked (no Content-Length).
     chunks = iter([b" " * 65536] * (MAX_BATCH_BYTES // 65536 + 2))
-    r = _call(served, "POST", "/v1/keys", content=chunks, auth=admin)
+    r = _call(served, "POST", "/v1/keys", content=chunks, auth=admin, headers=JSON)
     assert r.status_code == 413
     # Small when compressed, over the event limit once decoded.
     padded = b'{"role": "read", "name": "x"}' + b" " * MAX_EVENT_BYTES
     r = _call(served, "POST", "/v1/keys", content=gzip.compress(padded), auth=admin,
-              headers={"Content-Encoding": "gzip"})
+              headers={"Content-Encoding": "gzip", **JSON})
     assert r.status_code == 413 and f"{MAX_EVENT_BYTES:,}" in r.json()["error"]
     # Just under the limit decoded: accepted.
     fits = b'{"role": "read", "name": "x"}'
     fits += b" " * (MAX_EVENT_BYTES - len(fits))
-    r = _call(served, "POST", "/v1/keys", content=gzip.compress(fits), auth=admin, headers={"Content-Encoding": "gzip"})
+    r = _call(served, "POST", "/v1/keys", content=gzip.compress(fits), auth=admin, headers={"Content-Encoding": "gzip", **JSON})
     assert r.status_code == 201, r.text
     if _existing("POST", "/v1/contacts/check"):  # a body parsed by FastAPI itself, sent chunked
         r = _call(served, "POST", "/v1/contacts/check", content=iter([b" " * 65536] * 9), auth=served.auth("read"),

@@ -23,7 +23,7 @@ from tests.service_support import running_service
 pytestmark = [pytest.mark.slow]
 
 PAGES = ("/", "/customers", "/consent")
-ASSETS = ("/static/dashboard.css", "/static/customers.js", "/static/plotly.min.js")
+ASSETS = ("/static/dashboard.css", "/static/customers.js", "/static/figures.js", "/static/plotly.min.js")
 FIRST_AS_OF = "2024-02-29"
 """Date of the profiles stored before the server starts (a refresh then scores as of the last
 purchase, 2024-04-30 or earlier)."""
@@ -113,7 +113,7 @@ def test_pages_and_assets_load_nothing_from_outside(service) -> None:
     from patron.service.pages import plotly_js_path
 
     with service.client("read") as client:
-        for path in PAGES + ASSETS[:2]:
+        for path in PAGES + ASSETS[:3]:
             body = client.get(path).content
             assert URL.findall(body) == [], f"{path} names an external URL"
             for link in LINK.findall(body.decode()):
@@ -121,6 +121,24 @@ def test_pages_and_assets_load_nothing_from_outside(service) -> None:
         bundle = client.get("/static/plotly.min.js")
     assert bundle.headers["content-type"].startswith("text/javascript")
     assert bundle.content == plotly_js_path().read_bytes()  # the installed package's bundle, unchanged
+
+
+def test_pages_run_no_inline_script(service) -> None:
+    """The service's Content-Security-Policy (``script-src 'self'``) lets a browser run scripts
+    from /static only: every ``<script>`` of a page loads from there or is a JSON data block (a
+    figure), and no element has an event-handler attribute. The overview holds figures here."""
+    with service.client("read") as client:
+        for path in PAGES:
+            response = client.get(path)
+            assert "script-src 'self';" in response.headers["content-security-policy"], path
+            scripts = re.findall(r"<script([^>]*)>(.*?)</script>", response.text, flags=re.S)
+            for attrs, content in scripts:
+                assert ('src="/static/' in attrs and not content.strip()) or 'type="application/json"' in attrs, (
+                    path, attrs, content[:100])
+            tags = re.sub(r'"[^"]*"', '""', "".join(re.findall(r"<[a-zA-Z][^>]*>", response.text)))
+            assert not re.search(r"\son[a-z]+\s*=", tags), path
+            if path == "/":
+                assert sum('type="application/json"' in a for a, _ in scripts) >= 5  # the figures
 
 
 def test_unknown_assets_are_404(service) -> None:

@@ -7,7 +7,7 @@ script; it has no external scripts, style sheets, fonts or images, so it opens w
 from __future__ import annotations
 
 import html
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -97,8 +97,13 @@ def table_html(frame: pd.DataFrame, *, float_format: str = "{:,.2f}", percent: C
     return f'<div class="table"><table class="data"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
 
 
-def section_html(section: Section) -> str:
-    """One section as HTML."""
+FigureRenderer = Callable[[go.Figure, str], str]
+"""Draws one figure as HTML given its element id (:func:`figure_html` for the report file)."""
+
+
+def section_html(section: Section, *, figure: FigureRenderer = figure_html) -> str:
+    """One section as HTML; each figure drawn by ``figure`` (the dashboard draws them without
+    inline scripts, for its Content-Security-Policy)."""
     parts = [f'<section id="{html.escape(section.key)}"><h2>{html.escape(section.title)}</h2>']
     if section.intro:
         parts.append(f'<p class="intro">{html.escape(section.intro)}</p>')
@@ -110,7 +115,7 @@ def section_html(section: Section) -> str:
         )
         parts.append(f'<div class="metrics">{cards}</div>')
     for i, fig in enumerate(section.figures):
-        parts.append(figure_html(fig, f"{section.key}-fig-{i}"))
+        parts.append(figure(fig, f"{section.key}-fig-{i}"))
     for caption, frame in section.tables:
         parts.append(f"<h3>{html.escape(caption)}</h3>" + table_html(frame))
     parts.extend(f'<p class="note">{html.escape(n)}</p>' for n in section.notes)

@@ -42,6 +42,7 @@ def create_app(
     """The service over the database file ``db``, with the ``[service]`` rules of ``config``."""
     from patron.service.auth import KeyRing
     from patron.service.body import BodyLimit
+    from patron.service.browser import SecurityHeaders
     from patron.service.writer import Writer
 
     state = ServiceState(db=str(db), rules=rules or section("service", ServiceRules, config), config=config)
@@ -78,6 +79,7 @@ def create_app(
     # no endpoint takes a huge body, or one sent too slowly
     app.add_middleware(BodyLimit, limit=state.rules.max_batch_bytes, timeout=state.rules.body_timeout_seconds,
                        idle=state.rules.body_idle_seconds)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, a 413 included (patron.service.browser)
 
     @app.get("/health", tags=["health"], summary="Liveness (open: no key needed)")
     def health() -> dict[str, str]:

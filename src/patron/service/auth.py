@@ -40,6 +40,7 @@ from fastapi.security import HTTPBasic
 
 from patron.errors import InputError, NoDataError
 from patron.service.body import read_body, remember_json
+from patron.service.browser import check_content_type, cross_site, refuse_cross_site
 from patron.service.json_body import parse_events
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -294,7 +295,10 @@ async def key_from_body(request: Request) -> str | None:
 class KeyCheck(HTTPBasic):
     """The dependency made by :func:`require`: one callable that reads the ``Authorization``
     header (or, for the write role without that header, the body's ``writeKey``), finds the key in
-    the service's :class:`KeyRing` and checks its role.
+    the service's :class:`KeyRing` and checks its role. It first applies the browser-safety rules
+    of :mod:`patron.service.browser` to state-changing requests (a body declared as JSON, 415; no
+    request from another site's page but events with a write key, 403), since every such route
+    goes through it.
 
     It is an ``HTTPBasic`` security scheme, so OpenAPI declares HTTP Basic on every protected
     operation (tools such as schemathesis then send the key); Bearer is accepted too. One
@@ -312,6 +316,12 @@ class KeyCheck(HTTPBasic):
                        f"the {role} role" if role == "admin" else f"the {role} or admin role")
 
     async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
+        # Browser safety first (patron.service.browser): a body must be JSON; a page of another
+        # site may only send events, with a write key.
+        check_content_type(request, events=self.body_key)
+        foreign = cross_site(request)
+        if foreign is not None and not self.body_key:
+            raise refuse_cross_site(foreign, events=False)
         authorization = request.headers.get("authorization")
         ring: KeyRing | None = request.app.state.patron.keys
         if authorization:
@@ -332,6 +342,8 @@ class KeyCheck(HTTPBasic):
         if caller.role not in self.allowed:
             raise HTTPException(status_code=403,
                                 detail=f"key {caller.key_id} has the {caller.role} role; this needs {self.needed}")
+        if foreign is not None and caller.role != "write":
+            raise refuse_cross_site(foreign, events=True)
         return caller
 
 

@@ -66,6 +66,7 @@ CACHE_SECONDS = 3600
 STATIC: dict[str, str] = {
     "dashboard.css": "text/css; charset=utf-8",
     "customers.js": "text/javascript; charset=utf-8",
+    pages.FIGURES_JS: "text/javascript; charset=utf-8",
     pages.PLOTLY_JS: "text/javascript; charset=utf-8",
 }
 """Assets under ``/static``, with their content types."""
@@ -283,7 +284,7 @@ def consent_page(request: Request) -> HTMLResponse:
 
 @router.get("/static/{name}", summary="Dashboard assets")
 def static_asset(name: str) -> Response:
-    """The style sheet, the lookup script and the plotly.js bundle (nothing else is served)."""
+    """The style sheet, the lookup and figure scripts and the plotly.js bundle (nothing else is served)."""
     media = STATIC.get(name)
     if media is None:
         return Response(status_code=404, content='{"error": "no such asset"}', media_type="application/json")

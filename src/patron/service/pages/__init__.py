@@ -4,8 +4,12 @@ script, plotly.js from the installed ``plotly`` package).
 
 Everything here is pure: functions take data already read and return HTML text. Every piece of
 text that comes from data is escaped with :func:`html.escape`; report sections are drawn by
-:func:`patron.report.html.section_html` (which escapes its text the same way), figures as
-``<div>`` elements with ``include_plotlyjs=False`` that use the page's ``/static/plotly.min.js``.
+:func:`patron.report.html.section_html` (which escapes its text the same way).
+
+No inline script (the service's Content-Security-Policy allows scripts from ``/static`` only,
+:mod:`patron.service.browser`): a figure is an empty ``<div>`` and its JSON in a ``<script
+type="application/json">`` data block, which browsers never run; ``/static/figures.js`` draws
+every figure of the page with the bundled ``/static/plotly.min.js``.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from pathlib import Path
 from string import Template
 
 import pandas as pd
+import plotly.graph_objects as go
+from plotly.io.json import to_json_plotly
 
 from patron import __version__
 from patron.report.html import CSS as REPORT_CSS
-from patron.report.html import Section, section_html, table_html
+from patron.report.html import PLOT_CONFIG, Section, section_html, table_html
 
 HERE = Path(__file__).resolve().parent
 """Folder of the page templates and assets."""
@@ -31,6 +37,9 @@ PAGES: tuple[tuple[str, str], ...] = (("/", "Overview"), ("/customers", "Custome
 
 PLOTLY_JS = "plotly.min.js"
 """File name of the plotly.js bundle, served from the installed ``plotly`` package."""
+
+FIGURES_JS = "figures.js"
+"""The script that draws a page's figures from their JSON data blocks."""
 
 
 def plotly_js_path() -> Path:
@@ -60,12 +69,14 @@ def _layout() -> Template:
 def page(title: str, body: str, *, path: str, subtitle: str = "", db: str = "", plotly: bool = False,
          scripts: Sequence[str] = ()) -> str:
     """A whole page: ``body`` (HTML, already safe) inside the shell with the navigation (``path``
-    marks the current page). ``plotly`` loads the bundled plotly.js in the head (figures' inline
-    scripts call it while the page parses); ``scripts`` are ``/static`` scripts loaded at the end."""
+    marks the current page). ``plotly`` loads the bundled plotly.js in the head and
+    ``figures.js``, which draws the page's figures, at the end; ``scripts`` are further
+    ``/static`` scripts loaded at the end."""
     current = ' class="current" aria-current="page"'
     nav = "".join(f'<a href="{href}"{current if href == path else ""}>{html.escape(name)}</a>' for href, name in PAGES)
     head = f'<script src="/static/{PLOTLY_JS}"></script>' if plotly else ""
-    tail = "".join(f'<script src="/static/{html.escape(s)}"></script>' for s in scripts)
+    tail = "".join(f'<script src="/static/{html.escape(s)}"></script>'
+                   for s in ([FIGURES_JS] if plotly else []) + list(scripts))
     return _layout().substitute(
         title=html.escape(title), subtitle=html.escape(subtitle), nav=nav, head=head, body=body + tail,
         version=html.escape(__version__), db=html.escape(Path(db).name) if db else "the service database",
@@ -78,11 +89,27 @@ def empty_state(title: str, message: str, *, key: str = "empty") -> str:
             f"{html.escape(message)}</div>")
 
 
+_JSON_IN_HTML = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+"""Characters escaped in JSON put inside an HTML element: no ``</script>`` or ``<!--`` can occur
+(they only ever appear inside JSON strings, where the escapes mean the same characters)."""
+
+
+def figure_block(fig: go.Figure, div_id: str) -> str:
+    """A figure without inline script: an empty ``<div>`` (its height in ``data-height``) and the
+    figure's JSON (``data``, ``layout``, ``config``) in a data block that ``figures.js`` draws."""
+    height = int(fig.layout.height or 420)
+    spec = to_json_plotly({**fig.to_plotly_json(), "config": PLOT_CONFIG})
+    eid = html.escape(div_id)
+    return (f'<div class="figure"><div id="{eid}" class="plotly-graph-div" data-height="{height}"></div>'
+            f'<script type="application/json" class="figure-data" data-for="{eid}">'
+            f"{spec.translate(_JSON_IN_HTML)}</script></div>")
+
+
 def section_block(key: str, title: str, section: Section | None, missing: str) -> str:
-    """A report section as HTML, or its heading with an empty state (``missing``) when the
-    section has nothing to show."""
+    """A report section as HTML (figures as :func:`figure_block`), or its heading with an empty
+    state (``missing``) when the section has nothing to show."""
     if section is not None:
-        return section_html(section)
+        return section_html(section, figure=figure_block)
     return (f'<section id="{html.escape(key)}"><h2>{html.escape(title)}</h2>'
             + empty_state("Nothing to show yet", missing, key=f"{key}-empty") + "</section>")
 
