@@ -25,6 +25,8 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.service_support import running_service
 
@@ -171,6 +173,52 @@ def hostile_requests(seed: int, count: int) -> list[tuple[str, bytes, dict[str, 
             body, headers = gzip.compress(body), {**headers, "Content-Encoding": "gzip"}
         out.append((endpoint, body, headers))
     return out
+
+
+def _depth(value: Any) -> int:
+    """Nesting of arrays and objects, by its definition (recursive; the reference for the
+    vectorised check of the service)."""
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+_TRICKY_TEXT = st.text(alphabet=st.sampled_from(list('[]{}"\\ aé\ud800😀\x00')), max_size=8)
+_JSON = st.recursive(st.none() | st.integers() | st.floats(allow_nan=False) | _TRICKY_TEXT,
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TRICKY_TEXT, inner, max_size=3),
+                     max_leaves=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_JSON, ascii_only=st.booleans(), limit=st.integers(0, 12))
+def test_the_nesting_check_agrees_with_the_definition(value: Any, ascii_only: bool, limit: int) -> None:
+    """The service's depth check reads bytes without a parser (brackets in strings, escaped quotes
+    and backslashes, UTF-8); it must agree with the recursive definition on any JSON."""
+    from patron.service.json_body import nesting_over
+
+    try:
+        body = json.dumps(value, ensure_ascii=ascii_only).encode()
+    except UnicodeEncodeError:  # a lone surrogate travels as an escape only
+        body = json.dumps(value).encode()
+    assert nesting_over(body, limit) == (_depth(value) > limit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.binary(max_size=300) | _JSON.map(lambda v: json.dumps({"batch": [v, {"x": v}]}).encode()))
+def test_the_decoder_answers_any_bytes_with_a_value_or_a_400(body: bytes) -> None:
+    from fastapi import HTTPException
+
+    from patron.service.json_body import Unreadable, parse_events
+
+    try:
+        value = parse_events(body)
+    except HTTPException as exc:
+        assert exc.status_code == 400 and str(exc.detail)
+        return
+    decoded = value.value if isinstance(value, Unreadable) else value
+    json.dumps(decoded, ensure_ascii=False).encode()  # no lone surrogate left: storable as UTF-8
 
 
 def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:

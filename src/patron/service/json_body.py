@@ -45,6 +45,7 @@ _KEEP_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
 _STEP = np.zeros(256, dtype=np.int8)
 _STEP[list(b"[{")] = 1
 _STEP[list(b"]}")] = -1
+_QUOTE = ord('"')
 
 
 class ParsedBody(bytes):
@@ -170,18 +171,18 @@ def nesting_over(body: bytes, limit: int) -> bool:
     """Whether the valid JSON text ``body`` nests arrays and objects more than ``limit`` deep.
 
     Without a Python loop over the text: escaped backslashes and quotes are dropped, then every
-    byte but brackets and quotes, then what lies between quotes (string contents), and the
-    deepest prefix sum of +1 (``[``, ``{``) and -1 (``]``, ``}``) is the depth. UTF-8 multi-byte
-    characters never contain these ASCII bytes. About 5 ms for a 500 KB batch; a body with fewer
-    brackets than ``limit`` is not scanned."""
+    byte but brackets and quotes; a bracket is outside strings where an even number of quotes
+    precedes it, and the deepest prefix sum of +1 (``[``, ``{``) and -1 (``]``, ``}``) over those
+    is the depth. UTF-8 multi-byte characters never contain these ASCII bytes. About 0.1 ms for a
+    33 KB batch of 100 events (``json.loads`` takes 0.4-0.5 ms); a body with fewer brackets than
+    ``limit`` is not scanned."""
     if body.count(b"[") + body.count(b"{") <= limit:
         return False
     if b"\\" in body:
         body = body.replace(b"\\\\", b"").replace(b'\\"', b"")
-    outside = b"".join(body.translate(None, _KEEP_STRUCTURE).split(b'"')[::2])
-    if len(outside) <= limit:
-        return False
-    return int(np.cumsum(_STEP[np.frombuffer(outside, dtype=np.uint8)], dtype=np.int32).max()) > limit
+    kept = np.frombuffer(body.translate(None, _KEEP_STRUCTURE), dtype=np.uint8)
+    outside = (np.cumsum(kept == _QUOTE, dtype=np.int32) & 1) == 0
+    return int(np.cumsum(_STEP[kept] * outside, dtype=np.int32).max()) > limit
 
 
 def replace_surrogates(value: Any) -> Any:
