@@ -1,17 +1,18 @@
 """JSON request bodies: decoding that never fails on content, and what a body may hold.
 
 A body is UTF-8 text (a leading BOM is allowed; invalid bytes, and surrogates encoded in UTF-8,
-are errors naming the byte), nested at most :data:`MAX_JSON_DEPTH` levels, with integers of at
-most 4,300 digits (Python's ``sys.get_int_max_str_digits``); :func:`parse_json` answers anything
-else with a 400 naming what is wrong, and never raises another exception (a ``RecursionError`` or
-the digit limit's ``ValueError`` are caught). A string holding a lone UTF-16 surrogate escape
+are errors naming the byte), nested at most :data:`MAX_JSON_DEPTH` levels; :func:`parse_json`
+answers anything else with a 400 naming what is wrong, and never raises another exception (a
+``RecursionError`` is caught). An integer longer than Python converts (4,300 digits,
+``sys.get_int_max_str_digits``) is read as a float (:func:`patron.ingest.plausible.json_int`):
+a bad value of its event, which the event's checks reject where a number or an id is expected,
+not an unreadable body. A string holding a lone UTF-16 surrogate escape
 (``"\\ud800"``: JavaScript that cut a string in the middle of an emoji) has it replaced by
 U+FFFD, as Segment's own decoder (Go's ``encoding/json``) does: such text cannot be stored as
 UTF-8, and stored text never holds one.
 
-Event bodies (:func:`parse_events`): an event nested too deep or holding a too-long integer
-costs only that event, not its batch: it is decoded again with long integers kept as their
-digits and handed over as :class:`Unreadable`, which the endpoint turns into that event's dead
+Event bodies (:func:`parse_events`): an event nested too deep costs only that event, not its
+batch: it is handed over as :class:`Unreadable`, which the endpoint turns into that event's dead
 letter. Only a body nested past Python's own recursion limit (about 1,000 levels) cannot be
 decoded at all and is refused whole.
 """
@@ -20,11 +21,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from typing import Any
 
 import numpy as np
 from fastapi import HTTPException
+
+from patron.ingest.plausible import json_int
 
 MAX_JSON_DEPTH: int = 64
 """Deepest nesting of arrays and objects accepted in a JSON body, the body's own levels included
@@ -61,14 +63,9 @@ class ParsedBody(bytes):
         return self
 
 
-class LongDigits(str):
-    """An integer of more digits than Python converts, kept as its text (only in
-    :class:`Unreadable` values)."""
-
-
 class Unreadable:
-    """An event that decoded but cannot be used (``reason``: nested too deep, or an integer of too
-    many digits); ``value`` is what was decoded, long integers as :class:`LongDigits`."""
+    """An event that decoded but cannot be used (``reason``: nested too deep); ``value`` is what
+    was decoded."""
 
     __slots__ = ("reason", "value")
 
@@ -86,16 +83,11 @@ def too_deep() -> str:
     return f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels"
 
 
-def too_long() -> str:
-    """The reason given for an integer past Python's digit limit."""
-    return f"invalid JSON: a number has more than {sys.get_int_max_str_digits():,} digits"
-
-
 def parse_json(body: bytes) -> Any:
     """``body`` parsed as JSON (module docstring): invalid JSON is a 400 naming line, column and
-    character offset; text that is not UTF-8, nesting deeper than :data:`MAX_JSON_DEPTH` and
-    integers longer than Python's limit are 400s too. Lone surrogates become U+FFFD. A
-    :class:`ParsedBody` gives its value without parsing."""
+    character offset; text that is not UTF-8 and nesting deeper than :data:`MAX_JSON_DEPTH` are
+    400s too. Integers longer than Python converts are read as floats; lone surrogates become
+    U+FFFD. A :class:`ParsedBody` gives its value without parsing."""
     if type(body) is ParsedBody:
         return body.value
     try:
@@ -108,8 +100,11 @@ def parse_json(body: bytes) -> Any:
         raise _bad(f"invalid JSON at line {exc.lineno} column {exc.colno} (character {exc.pos}): {exc.msg}") from None
     except RecursionError:
         raise _bad(too_deep()) from None
-    except ValueError as exc:  # an integer beyond sys.get_int_max_str_digits()
-        raise _bad(too_long() if "digits" in str(exc) else f"invalid JSON: {str(exc)[:120]}") from None
+    except ValueError:  # an integer past Python's digit limit: read it as a (too large) float
+        try:
+            value = json.loads(text, parse_int=json_int)
+        except RecursionError:
+            raise _bad(too_deep()) from None
     if nesting_over(body, MAX_JSON_DEPTH):
         raise _bad(too_deep())
     if _SURROGATE_ESCAPE.search(body) is not None:
@@ -118,19 +113,19 @@ def parse_json(body: bytes) -> Any:
 
 
 def parse_events(body: bytes) -> Any:
-    """:func:`parse_json` for the event endpoints: when the body decodes but passes the nesting or
-    digit limit, only the events concerned are refused (module docstring). A batch comes back with
-    each such event replaced by an :class:`Unreadable`; a single event as an :class:`Unreadable`.
-    A body past the limits in its batch-level fields, or not decodable at all, is a 400 as from
-    :func:`parse_json`."""
+    """:func:`parse_json` for the event endpoints: when the body decodes but nests deeper than
+    :data:`MAX_JSON_DEPTH`, only the events concerned are refused (module docstring). A batch
+    comes back with each such event replaced by an :class:`Unreadable`; a single event as an
+    :class:`Unreadable`. A body too deep in its batch-level fields, or not decodable at all, is a
+    400 as from :func:`parse_json`."""
     try:
         return parse_json(body)
     except HTTPException as exc:
-        if type(body) is ParsedBody or exc.detail not in (too_deep(), too_long()):
+        if type(body) is ParsedBody or exc.detail != too_deep():
             raise
         first = exc
     try:
-        value = json.loads(body.decode("utf-8-sig"), parse_int=_int_or_digits)
+        value = json.loads(body.decode("utf-8-sig"), parse_int=json_int)
         if _SURROGATE_ESCAPE.search(body) is not None:
             value = replace_surrogates(value)
     except (RecursionError, ValueError):  # past Python's own recursion limit: cannot be split
@@ -145,26 +140,17 @@ def parse_events(body: bytes) -> Any:
     return value
 
 
-def _int_or_digits(text: str) -> int | LongDigits:
-    return int(text) if len(text) - text.startswith("-") <= sys.get_int_max_str_digits() else LongDigits(text)
-
-
 def _problem(value: Any, limit: int) -> str | None:
-    """Why ``value`` is unusable (nested more than ``limit`` levels, or holding a
-    :class:`LongDigits`), or None. Iterative: the value may be hundreds of levels deep."""
+    """Why ``value`` is unusable (nested more than ``limit`` levels), or None. Iterative: the value
+    may be hundreds of levels deep."""
     stack: list[tuple[Any, int]] = [(value, 1)]
-    deep = False
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, LongDigits):
-            return too_long()
         if isinstance(node, dict | list):
             if depth > limit:
-                deep = True
-                continue
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children)
-    return too_deep() if deep else None
+                return too_deep()
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return None
 
 
 def nesting_over(body: bytes, limit: int) -> bool:
@@ -189,7 +175,7 @@ def replace_surrogates(value: Any) -> Any:
     """``value`` (decoded JSON) with every lone surrogate in its strings and keys replaced by
     U+FFFD (recursive: callers bound the depth, or catch ``RecursionError``)."""
     if isinstance(value, str):
-        return value if isinstance(value, LongDigits) else _LONE_SURROGATE.sub("\ufffd", value)
+        return _LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, dict):
         return {replace_surrogates(k): replace_surrogates(v) for k, v in value.items()}
     if isinstance(value, list):
