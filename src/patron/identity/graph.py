@@ -99,3 +99,100 @@ def replay(
         groups.setdefault(find(i), set()).add(i)
     persons = sorted(groups.values(), key=lambda g: min(ident_order(i) for i in g))
     return persons, refusals
+
+
+def prune(key: LinkKey, blocked: Collection[Ident]) -> LinkKey:
+    """``key`` without its blocked identifiers (placeholders and shared identifiers link nobody)."""
+    if not blocked:
+        return key
+    return tuple(i for i in key if i not in blocked)
+
+
+def pruned_links(
+    links: Iterable[tuple[Rank, LinkKey]], blocked: Collection[Ident]
+) -> dict[LinkKey, Rank]:
+    """The links that remain once blocked identifiers are taken out, each with the smallest rank of
+    the links it came from (applying a link again later changes nothing, so only the first counts).
+    Sets of fewer than two identifiers are no links."""
+    out: dict[LinkKey, Rank] = {}
+    for rank, key in links:
+        k = prune(key, blocked)
+        if len(k) >= 2 and (k not in out or rank < out[k]):
+            out[k] = rank
+    return out
+
+
+def components(links: Iterable[LinkKey], idents: Iterable[Ident]) -> list[set[Ident]]:
+    """Connected components of ``idents`` joined by ``links`` (every union accepted: these are the
+    *clusters* of :mod:`patron.identity`)."""
+    parent: dict[Ident, Ident] = {i: i for i in idents}
+
+    def find(i: Ident) -> Ident:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for key in links:
+        for i in key:
+            parent.setdefault(i, i)
+        a = find(key[0])
+        for other in key[1:]:
+            b = find(other)
+            if a != b:
+                parent[b] = a
+    groups: dict[Ident, set[Ident]] = {}
+    for i in parent:
+        groups.setdefault(find(i), set()).add(i)
+    return list(groups.values())
+
+
+class Neighbours:
+    """How many distinct identifiers each identifier was seen with (in any link), up to a cap.
+
+    An identifier seen with more than ``cap`` others is **shared** (a placeholder nobody listed, a
+    shared device, a test account): it stops linking anybody. Below the cap, the neighbours are
+    kept (one identifier stored as itself, more as a set: most identifiers have one); beyond it,
+    only the fact that it is shared. ``cap=None`` never marks anything shared.
+    """
+
+    def __init__(self, cap: int | None) -> None:
+        self.cap = cap
+        self.shared: set[Ident] = set()
+        self._seen: dict[Ident, Ident | set[Ident]] = {}
+
+    def add(self, key: LinkKey) -> list[Ident]:
+        """Record link ``key``; returns the identifiers it made shared."""
+        if self.cap is None:
+            return []
+        out: list[Ident] = []
+        seen, shared = self._seen, self.shared
+        for i in key:
+            if i in shared:
+                continue
+            cur = seen.get(i)
+            for j in key:
+                if j == i or cur == j:
+                    continue
+                if cur is None:
+                    cur = j
+                elif isinstance(cur, set):
+                    cur.add(j)
+                else:
+                    cur = {cur, j}
+            if cur is None:
+                continue
+            if (len(cur) if isinstance(cur, set) else 1) > self.cap:
+                shared.add(i)
+                seen.pop(i, None)
+                out.append(i)
+            else:
+                seen[i] = cur
+        return out
+
+    def of(self, ident: Ident) -> set[Ident]:
+        """The identifiers ``ident`` was seen with (empty once it is shared)."""
+        cur = self._seen.get(ident)
+        if cur is None:
+            return set()
+        return set(cur) if isinstance(cur, set) else {cur}

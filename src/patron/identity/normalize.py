@@ -28,6 +28,17 @@ _PRIORITY: dict[str, int] = {USER_ID: 0, EMAIL: 1, PHONE: 2, ANONYMOUS_ID: 9}
 DEFAULT_UNIQUE: tuple[str, ...] = (USER_ID,)
 """Kinds of which a person has at most one value when the rules say nothing."""
 
+DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
+    "guest", "undefined", "null", "nil", "none", "0", "-1", "anonymous", "anon", "unknown", "test",
+    "n/a", "na", "[object object]", "{}", "[]", "nan", "inf", "-inf", "infinity", "-infinity",
+    "true", "false", "00000000-0000-0000-0000-000000000000",
+)
+"""Identifier values that name nobody (``[service] placeholder_identifiers``), compared trimmed and
+case-insensitively with the value an event carries, for every kind: what SDKs send when the real
+id is missing (JavaScript's ``undefined``, ``null``, ``[object Object]``, ``NaN``), sentinels
+(``0``, ``-1``, the nil UUID of a zeroed advertising id) and shared accounts (``guest``,
+``anonymous``, ``test``). Empty and blank values are never identifiers in the first place."""
+
 
 def normalize_kind(kind: Any) -> str:
     """The kind name as stored: trimmed and lower-cased (``"Email "`` → ``"email"``)."""
@@ -120,9 +131,42 @@ def is_known(customer_id: str) -> bool:
     return not str(customer_id).startswith(ANON_PREFIX)
 
 
+class Placeholders:
+    """A placeholder list, matched against *normalized* identifiers (so that stored identifiers are
+    checked too: an e-mail is matched by the SHA-256 of each listed text).
+
+    >>> p = Placeholders(["Guest", "undefined"])
+    >>> p.matches(("user_id", " GUEST ")), p.matches(("user_id", "guest-7"))
+    (True, False)
+    >>> p.matches(("email", normalize_identifier("email", "Undefined")))
+    True
+    """
+
+    def __init__(self, values: Iterable[Any] = DEFAULT_PLACEHOLDERS) -> None:
+        self.texts = frozenset(t for t in (str(v).strip().casefold() for v in values) if t)
+        self._by_kind: dict[str, frozenset[str]] = {}
+
+    def _normalized(self, kind: str) -> frozenset[str]:
+        found = self._by_kind.get(kind)
+        if found is None:
+            found = frozenset(v for v in (normalize_identifier(kind, t) for t in self.texts) if v is not None)
+            self._by_kind[kind] = found
+        return found
+
+    def matches(self, ident: Ident) -> bool:
+        """Whether the normalized identifier ``ident`` is a placeholder."""
+        kind, value = ident
+        if not self.texts:
+            return False
+        if kind in (EMAIL, PHONE):
+            return value in self._normalized(kind)
+        return value.strip().casefold() in self.texts
+
+
 def defining_ident(customer_id: str, idents: Iterable[Ident]) -> Ident | None:
-    """The identifier of ``idents`` from which :func:`person_id` made ``customer_id``."""
-    members = set(idents)
+    """The identifier of ``idents`` from which :func:`person_id` made ``customer_id`` (``idents``
+    may be a set: it is then searched, not copied)."""
+    members = idents if isinstance(idents, set | frozenset) else set(idents)
     if (USER_ID, customer_id) in members:
         return (USER_ID, customer_id)
     if customer_id.startswith(ANON_PREFIX):
