@@ -12,9 +12,13 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 import patron.identity
-from patron.identity import Resolver
+from patron.identity import Resolver, follow_merges
 from patron.store import connect
+from tests.test_identity_properties import BASE, _canon, _email_key, _frame, _split, reference
 
 IDENTITY_DIR = str(Path(patron.identity.__file__).parent)
 T0 = datetime(2024, 5, 1, 9, 0)
@@ -65,3 +69,102 @@ def test_linking_new_identifiers_to_a_large_person_costs_the_same_per_batch():
         n = con.execute("SELECT count(*) FROM identities WHERE customer_id = 'hub'").fetchone()[0]
     assert n == 1 + 6 * 200
     assert max(work[1:]) <= 1.2 * work[1], work
+
+
+# --- placeholders and shared identifiers: still a function of the set of events ----------------
+
+USERS = ["u1", "u2", "u3", "Guest"]
+ANONS = ["a1", "a2", "a3", "a4", "undefined"]
+EMAILS = ["ann@x.io", "bob@x.io", "NULL"]
+PLACEHOLDERS = {"guest", "undefined", "null"}
+"""Placeholders of the default list used in these events (the reference matches them itself)."""
+
+
+def limited_reference(events, unique: set[str], cap: int | None) -> tuple[dict, dict]:
+    """(identifier → person, message → person) by the definition with the issue-18 limits, built on
+    the plain reference: placeholder values are dropped from every event; an identifier seen with
+    more than ``cap`` distinct others (over all events' identifier sets) is taken out of every
+    set and stays a person of its own; an event whose identifiers are all taken out belongs to its
+    first shared identifier, or, when it carried only placeholders, to ``anon:<messageId>``."""
+    kept = [(mid, ts, [(k, v) for k, v in ids if v.strip().casefold() not in PLACEHOLDERS]) for mid, ts, ids in events]
+    norm = {mid: {(k, _email_key(v) if k == "email" else v) for k, v in ids} for mid, _, ids in kept}
+    seen_with: dict = {}
+    for ids in norm.values():
+        if len(ids) > 1:
+            for i in ids:
+                seen_with.setdefault(i, set()).update(ids - {i})
+    shared = {i for i, others in seen_with.items() if cap is not None and len(others) > cap}
+    raw_of = {(k, _email_key(v) if k == "email" else v): v for _, _, ids in kept for k, v in ids}
+    stripped = [(mid, ts, [(k, v) for k, v in ids if (k, _email_key(v) if k == "email" else v) not in shared])
+                for mid, ts, ids in kept]
+    person, of_message = reference([e for e in stripped if e[2]], unique)
+    for kind, value in shared:
+        person[(kind, value)] = value if kind == "user_id" else ("anon:" + value if kind == "anonymous_id"
+                                                                  else f"anon:{kind}={value}")
+    for mid, _, _ids in events:
+        if mid in of_message:
+            continue
+        blocked = sorted(norm[mid] & shared, key=_canon)
+        of_message[mid] = person[blocked[0]] if blocked else "anon:" + mid
+    assert set(raw_of) >= set(person)
+    return person, of_message
+
+
+@st.composite
+def limited_event_sets(draw):
+    events = []
+    for j in range(draw(st.integers(1, 14))):
+        ids = []
+        if draw(st.booleans()):
+            ids.append(("user_id", draw(st.sampled_from(USERS))))
+        if draw(st.integers(0, 3)) > 0 or not ids:
+            ids.append(("anonymous_id", draw(st.sampled_from(ANONS))))
+        if draw(st.integers(0, 3)) == 0:
+            ids.append(("email", draw(st.sampled_from(EMAILS))))
+        events.append((f"m{j:02d}", BASE + timedelta(minutes=draw(st.integers(0, 5))), ids))
+    return events
+
+
+def _run_limited(arrivals, unique, cap):
+    """:func:`tests.test_identity_properties._run` with a cap (the default placeholder list)."""
+    with connect(":memory:") as con:
+        con.execute("CREATE TABLE events (message_id VARCHAR, customer_id VARCHAR)")
+        resolver = Resolver(unique, max_linked_identifiers=cap)
+        stored: set[str] = set()
+        for arrived in arrivals:
+            batch = [ev for ev in dict.fromkeys(arrived) if ev[0] not in stored]
+            batch = list({ev[0]: ev for ev in batch}.values())
+            con.execute("BEGIN")
+            res = resolver.resolve(con, _frame(batch))
+            follow_merges(con, res)
+            for ev in batch:
+                mid = ev[0]
+                cid = res.customer_of[mid]
+                stored.add(mid)
+                con.execute("INSERT INTO events VALUES (?, ?)", [mid, cid])
+                con.execute("INSERT INTO transactions (customer_id, order_id, occurred_at, amount, ingest_id) "
+                            "VALUES (?, ?, ?, 1.0, ?)", [cid, "o-" + mid, BASE, mid])
+            con.execute("COMMIT")
+        person = {(k, v): c for k, v, c in con.execute("SELECT kind, value, customer_id FROM identities").fetchall()}
+        events = dict(con.execute("SELECT message_id, customer_id FROM events").fetchall())
+        orders = {o[2:]: c for o, c in con.execute("SELECT order_id, customer_id FROM transactions").fetchall()}
+    return person, events, orders
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=limited_event_sets(), unique=st.sampled_from([["user_id"], []]),
+       cap=st.sampled_from([1, 2, 3, None]), data=st.data())
+def test_placeholders_and_shared_identifiers_keep_the_result_a_function_of_the_event_set(events, unique, cap, data):
+    expected_person, expected_events = limited_reference(events, set(unique), cap)
+    arrivals = [tuple_event(ev) for ev in data.draw(st.permutations(events), label="arrival order")]
+    cuts = data.draw(st.lists(st.integers(0, len(arrivals)), max_size=5), label="batch cuts")
+    person, by_event, by_order = _run_limited(_split(arrivals, cuts), unique, cap)
+    assert person == expected_person
+    assert by_event == expected_events
+    assert by_order == expected_events
+
+
+def tuple_event(ev):
+    """An event as a hashable tuple (its identifiers as a tuple)."""
+    mid, ts, ids = ev
+    return (mid, ts, tuple(ids))

@@ -74,6 +74,8 @@ class Batch:
         self.known_links: set[LinkKey] = set()
         self.notes: list[tuple[Rank | None, Ident, str]] = []
         """Blocked identifiers to record in ``identity_merges``: (cause rank, identifier, reason)."""
+        self.reprimary: set[Ident] = set()
+        """Identifiers blocked or unblocked in this batch: messages carrying them are re-examined."""
         self.opened: dict[str, Ident] = {}
         """Persons replayed because one of their identifiers is now blocked: person id → identifier."""
 
@@ -206,6 +208,7 @@ class Batch:
                 self.note(ident, rank)
         dirty: set[str] = set()
         for group in reopen:
+            self.reprimary |= group
             for ident in group:
                 if ident in r.blocked_ and ident in r.person_:
                     self.opened.setdefault(r.person_[ident], ident)
@@ -307,7 +310,8 @@ class Batch:
         idents = r.cluster_members_.pop(label)
         keys = self.stored_links(idents)
         keys |= {k for k in self.changed if not idents.isdisjoint(k)}
-        links = pruned_links(((r.links_[k], k) for k in keys), r.blocked_)
+        links = {k: rank for k, rank in pruned_links(((r.links_[k], k) for k in keys), r.blocked_).items()
+                 if not idents.isdisjoint(k)}  # a link through a blocked identifier may join nothing here
         persons, refusals = replay([(rank, k) for k, rank in links.items()], idents, r.unique)
         for p in {r.person_[i] for i in idents if i in r.person_}:
             r.members_.pop(p, None)

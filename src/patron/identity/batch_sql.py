@@ -60,7 +60,7 @@ def store_batch(
     moved: list[tuple[str, str, str]] = []
     changes = [i for i, old in batch.old_person.items() if old is not None]
     changes += [i for i in batch.relabelled if i not in batch.old_person]
-    if split:
+    if split or batch.reprimary:
         moved = _moves(batch, remapped, split)
     if changes:
         con.register("_patron_identity_changes", pa.table({
@@ -154,19 +154,24 @@ def _write_links(batch: Batch) -> None:
 
 
 def _moves(batch: Batch, remapped: dict[str, str], split: set[str]) -> list[tuple[str, str, str]]:
-    """Earlier messages of split persons whose person is not where ``remapped`` sends the rest.
+    """Earlier messages whose person is not where ``remapped`` sends the rest: messages of split
+    persons, and messages carrying an identifier that became blocked or unblocked (the identifier
+    that decides whose a message is may then be another one; ``is_primary`` moves with it).
 
     Read before the observations are rewritten: a message's person was that of its primary
-    observation. Its person now is that of its first identifier that is not blocked; when that is
-    another identifier than before (its primary became shared), ``is_primary`` is moved too."""
+    observation; it now is that of :func:`~patron.identity.batch.event_primary`."""
     from patron.identity.batch import event_primary
 
     con, r = batch.con, batch.r
     olds = sorted(split)
+    _patron_blocked = pa.table({"kind": _text([k for k, _ in batch.reprimary]),  # read by the replacement scan
+                                "value": _text([v for _, v in batch.reprimary])})
+    by_person = (f"SELECT message_id FROM identity_observations WHERE is_primary AND customer_id IN "
+                 f"({', '.join('?' * len(olds))}) UNION " if olds else "")
     rows = con.execute(
         "SELECT o.message_id, o.kind, o.value, o.is_primary, o.customer_id FROM identity_observations o "
-        "WHERE o.message_id IN (SELECT p.message_id FROM identity_observations p WHERE p.is_primary AND "
-        f"p.customer_id IN ({', '.join('?' * len(olds))})) ORDER BY o.message_id",
+        f"WHERE o.message_id IN ({by_person}SELECT b.message_id FROM identity_observations b "
+        "SEMI JOIN _patron_blocked k ON b.kind = k.kind AND b.value = k.value) ORDER BY o.message_id",
         olds,
     ).fetchall()
     messages: dict[str, list[Any]] = {}
@@ -180,7 +185,7 @@ def _moves(batch: Batch, remapped: dict[str, str], split: set[str]) -> list[tupl
     for mid, (idents, was_primary, old) in messages.items():
         prim = event_primary(idents, r.blocked_)
         new = r.person_[prim]
-        if new != remapped.get(old, old):
+        if old is not None and new != remapped.get(old, old):
             moved.append((mid, old, new))
         if prim != was_primary:
             flips.append((mid, prim[0], prim[1]))

@@ -190,7 +190,7 @@ class Resolver:
     None, see :func:`unique_kinds`), the placeholder values and the cap on linked identifiers
     (from a ``ServiceRules``' ``placeholder_identifiers`` and ``max_linked_identifiers``, else the
     keyword arguments, else :data:`~patron.identity.normalize.DEFAULT_PLACEHOLDERS` and
-    :data:`DEFAULT_MAX_LINKED`; ``max_linked_identifiers=None`` sets no cap). The graph is read
+    :data:`DEFAULT_MAX_LINKED`; ``max_linked_identifiers`` None or 0 sets no cap). The graph is read
     from the tables on the first :meth:`resolve` (and after :meth:`reset`). Call :meth:`reset`
     whenever the tables may have changed behind its back: after a rolled-back transaction, after
     the database was reopened (erasure), after another process or resolver wrote to them.
@@ -213,7 +213,7 @@ class Resolver:
         self.placeholders = Placeholders(placeholders)
         if max_linked_identifiers is ...:
             max_linked_identifiers = getattr(rules, "max_linked_identifiers", DEFAULT_MAX_LINKED)
-        self.max_linked = max_linked_identifiers
+        self.max_linked: int | None = max_linked_identifiers or None  # type: ignore[assignment]
         self.loaded_ = False
 
     # --- state ------------------------------------------------------------------------------

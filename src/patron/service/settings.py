@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from patron.identity.normalize import DEFAULT_PLACEHOLDERS
+from patron.identity.resolve import DEFAULT_MAX_LINKED
+
 MAX_EVENT_BYTES: int = 32 * 1024
 """Largest single event the Segment HTTP API accepts (32 KB), in bytes of JSON."""
 
@@ -34,6 +37,18 @@ class ServiceRules(BaseModel):
         default_factory=lambda: ["email", "phone"],
         description="Traits of identify events (and context.traits) that identify a person; email is "
         "lower-cased and trimmed, then matched by its SHA-256.",
+    )
+    placeholder_identifiers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PLACEHOLDERS),
+        description="Identifier values that name nobody (compared trimmed and case-insensitively, for every "
+        "kind): they never link anyone, and an event carrying one belongs to the person of its other "
+        "identifiers. The first sighting of each is recorded in identity_merges. [] to list none.",
+    )
+    max_linked_identifiers: int = Field(
+        DEFAULT_MAX_LINKED, ge=0,
+        description="An identifier seen with more than this many distinct other identifiers is shared "
+        "(a placeholder nobody listed, a shared account or device): it links nobody from then on, the links "
+        "made through it are undone, and this is recorded in identity_merges. 0: no cap.",
     )
     refresh_every_minutes: float = Field(
         0, ge=0, description="Rebuild scores and profiles every this many minutes (0: only on POST /v1/refresh)."
