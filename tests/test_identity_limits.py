@@ -168,3 +168,99 @@ def tuple_event(ev):
     """An event as a hashable tuple (its identifiers as a tuple)."""
     mid, ts, ids = ev
     return (mid, ts, tuple(ids))
+
+
+# --- scenarios ---------------------------------------------------------------------------------
+
+
+class Feed:
+    """What the events writer does per batch, with an ``events`` table whose rows follow persons."""
+
+    def __init__(self, con, **rules) -> None:
+        self.con = con
+        self.rules = rules
+        self.resolver = Resolver(["user_id"], **rules)
+        con.execute("CREATE TABLE IF NOT EXISTS events (message_id VARCHAR, customer_id VARCHAR)")
+
+    def send(self, *events: tuple[str, int, list[tuple[str, str]]]):
+        rows = [(mid, T0 + timedelta(minutes=m), k, v) for mid, m, ids in events for k, v in ids]
+        self.con.execute("BEGIN")
+        res = self.resolver.resolve(self.con, rows)
+        follow_merges(self.con, res)
+        for mid, _, _ in events:
+            self.con.execute("INSERT INTO events VALUES (?, ?)", [mid, res.customer_of[mid]])
+        self.con.execute("COMMIT")
+        return res
+
+    def person(self, kind: str, value: str) -> str:
+        return self.con.execute("SELECT customer_id FROM identities WHERE kind = ? AND value = ?", [kind, value]).fetchone()[0]
+
+    def events(self) -> dict[str, str]:
+        return dict(self.con.execute("SELECT message_id, customer_id FROM events").fetchall())
+
+    def reasons(self, start: str) -> list[str]:
+        return [r for (r,) in self.con.execute(
+            "SELECT reason FROM identity_merges WHERE starts_with(reason, ?) ORDER BY reason", [start]).fetchall()]
+
+
+def test_an_identifier_seen_with_more_than_the_cap_links_nobody_and_it_is_recorded():
+    """Cap 3: userId "hub" gathers devices a0..a2 (one person), then a3 makes it shared: the four
+    devices are four anonymous persons again, their events follow, and one refusal is recorded."""
+    with connect(":memory:") as con:
+        feed = Feed(con, max_linked_identifiers=3)
+        feed.send(*[(f"m{i}", i, [("user_id", "hub"), ("anonymous_id", f"a{i}")]) for i in range(3)],
+                  ("t0", 5, [("anonymous_id", "a0")]))
+        assert {feed.person("anonymous_id", f"a{i}") for i in range(3)} == {"hub"}
+        assert feed.events()["t0"] == "hub"
+        res = feed.send(("m3", 10, [("user_id", "hub"), ("anonymous_id", "a3")]))
+        assert [feed.person("anonymous_id", f"a{i}") for i in range(4)] == [f"anon:a{i}" for i in range(4)]
+        assert feed.person("user_id", "hub") == "hub"
+        assert feed.events() == {"m0": "anon:a0", "m1": "anon:a1", "m2": "anon:a2", "m3": "anon:a3", "t0": "anon:a0"}
+        assert any(m["reason"].startswith("refused: shared user_id=hub") for m in res.merges)
+        assert len(feed.reasons("refused: shared")) == 1 and len(feed.reasons("split: identifiers of hub")) == 1
+        feed.send(("m4", 20, [("user_id", "hub"), ("anonymous_id", "a4")]))
+        assert feed.person("anonymous_id", "a4") == "anon:a4"
+        assert len(feed.reasons("refused: shared")) == 1  # recorded once, not per event
+        feed.resolver.reset()
+        assert feed.resolver.load(con).pending_ == []  # the stored graph agrees with the rules
+
+
+def test_a_placeholder_user_id_never_merges_people_and_is_recorded_once():
+    """userId "guest" (any case, padded) on three devices: three persons; an event carrying only the
+    placeholder belongs to a person of its own; "guest" never enters the graph."""
+    with connect(":memory:") as con:
+        feed = Feed(con)
+        feed.send(("m1", 1, [("user_id", "guest"), ("anonymous_id", "a1")]),
+                  ("m2", 2, [("user_id", " Guest "), ("anonymous_id", "a2")]))
+        feed.send(("m3", 3, [("user_id", "GUEST"), ("anonymous_id", "a3")]), ("m4", 4, [("user_id", "guest")]),
+                  ("m5", 5, [("user_id", "u1"), ("anonymous_id", "undefined")]),
+                  ("m6", 6, [("user_id", "u2"), ("anonymous_id", "undefined")]))
+        assert feed.events() == {"m1": "anon:a1", "m2": "anon:a2", "m3": "anon:a3", "m4": "anon:m4",
+                                 "m5": "u1", "m6": "u2"}
+        assert con.execute("SELECT count(*) FROM identities WHERE lower(trim(value)) IN ('guest', 'undefined')"
+                           ).fetchone()[0] == 0
+        reasons = feed.reasons("refused: placeholder")
+        assert len(reasons) == 4  # guest, " Guest ", GUEST are three values as given; and undefined
+        assert all("placeholder_identifiers" in r for r in reasons)
+
+
+def test_rules_changed_between_runs_are_applied_to_the_stored_graph():
+    """A graph built without a cap is split when the service restarts with one, joined again when
+    the cap is lifted, and a value added to the placeholder list is taken out of the links."""
+    with connect(":memory:") as con:
+        feed = Feed(con, max_linked_identifiers=None)
+        feed.send(*[(f"m{i}", i, [("user_id", "hub"), ("anonymous_id", f"a{i}")]) for i in range(5)],
+                  ("k1", 6, [("user_id", "ann"), ("anonymous_id", "kiosk")]),
+                  ("k2", 7, [("anonymous_id", "kiosk"), ("email", "ann@x.io")]))
+        assert feed.person("anonymous_id", "a4") == "hub" and feed.person("email", _email_key("ann@x.io")) == "ann"
+        capped = Feed(con, max_linked_identifiers=3)
+        capped.send(("x", 10, [("anonymous_id", "other")]))
+        assert [feed.person("anonymous_id", f"a{i}") for i in range(5)] == [f"anon:a{i}" for i in range(5)]
+        assert feed.events()["m4"] == "anon:a4"
+        free = Feed(con, max_linked_identifiers=None, placeholders=["kiosk"])
+        free.send(("y", 11, [("anonymous_id", "other")]))
+        assert {feed.person("anonymous_id", f"a{i}") for i in range(5)} == {"hub"}
+        assert feed.events()["m4"] == "hub"
+        assert feed.person("anonymous_id", "kiosk") == "anon:kiosk"
+        assert feed.person("email", _email_key("ann@x.io")) == "anon:email=" + _email_key("ann@x.io")
+        assert feed.events()["k2"] == "anon:email=" + _email_key("ann@x.io")

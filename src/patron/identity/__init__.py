@@ -63,7 +63,7 @@ Lookups: :func:`find_customer` (any identifier → person id), :func:`identities
 
 from patron.identity.follow import FOLLOW_TABLES, SOURCE_COLUMNS, follow_merges, merge_customers
 from patron.identity.graph import Refusal, conflict, replay
-from patron.identity.lookup import find_customer, identities_of, list_merges
+from patron.identity.lookup import find_customer, identities_of, identity_counts, list_merges
 from patron.identity.normalize import (
     ANON_PREFIX,
     ANONYMOUS_ID,
@@ -88,7 +88,7 @@ from patron.identity.tables import IDENTITY_DDL, IDENTITY_TABLES, ensure_tables
 __all__ = [
     "ANONYMOUS_ID", "ANON_PREFIX", "EMAIL", "FOLLOW_TABLES", "IDENTITY_DDL", "IDENTITY_TABLES",
     "MERGE_COLUMNS", "PHONE", "SOURCE_COLUMNS", "USER_ID", "Refusal", "Resolution", "Resolver",
-    "conflict", "ensure_tables", "find_customer", "follow_merges", "identities_of", "is_known",
+    "conflict", "ensure_tables", "find_customer", "follow_merges", "identities_of", "identity_counts", "is_known",
     "list_merges", "merge_customers", "normalize_identifier", "person_id", "read_observations",
     "replay", "resolve_all", "resolve_events", "unique_kinds",
 ]

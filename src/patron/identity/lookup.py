@@ -74,19 +74,43 @@ def find_customer(con: duckdb.DuckDBPyConnection, identifier: str, kind: str | N
     return best[2]
 
 
-def identities_of(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[dict[str, Any]]:
-    """The identifiers of a person, in canonical order: ``kind``, ``value`` (an e-mail as its
-    SHA-256 hex), ``first_seen_at``, ``last_seen_at`` (naive UTC event times)."""
+_KIND_RANK_SQL = ("CASE i.kind WHEN 'user_id' THEN 0 WHEN 'email' THEN 1 WHEN 'phone' THEN 2 "
+                  "WHEN 'anonymous_id' THEN 9 ELSE 5 END")
+"""The canonical rank of a kind (:func:`~patron.identity.normalize.ident_order`), in SQL."""
+
+
+def identities_of(
+    con: duckdb.DuckDBPyConnection, customer_id: str, *, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
+    """The identifiers of a person: ``kind``, ``value`` (an e-mail as its SHA-256 hex),
+    ``first_seen_at``, ``last_seen_at`` (naive UTC event times).
+
+    Ordered by kind in canonical order (``user_id``, ``email``, ``phone``, other kinds,
+    ``anonymous_id``), then most recently seen first, then by value; ``limit`` and ``offset`` page
+    through them (a person may hold thousands of anonymous ids: see :func:`identity_counts`)."""
     if not table_exists(con, "identities"):
         return []
+    page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else (
+        f" OFFSET {int(offset)}" if offset else "")
     rows = con.execute(
-        "SELECT i.kind, i.value, min(o.occurred_at), max(o.occurred_at) FROM identities i "
+        "SELECT i.kind, i.value, min(o.occurred_at) AS first_seen, max(o.occurred_at) AS last_seen "
+        "FROM identities i "
         "LEFT JOIN (SELECT kind, value, occurred_at FROM identity_observations WHERE customer_id = $1) o "
-        "ON o.kind = i.kind AND o.value = i.value WHERE i.customer_id = $1 GROUP BY i.kind, i.value",
+        "ON o.kind = i.kind AND o.value = i.value WHERE i.customer_id = $1 GROUP BY i.kind, i.value "
+        f"ORDER BY {_KIND_RANK_SQL}, i.kind, last_seen DESC NULLS LAST, i.value{page}",
         [str(customer_id)],
     ).fetchall()
-    rows.sort(key=lambda r: ident_order((r[0], r[1])))
     return [{"kind": k, "value": v, "first_seen_at": f, "last_seen_at": last} for k, v, f, last in rows]
+
+
+def identity_counts(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str, int]:
+    """How many identifiers of each kind a person holds (kinds in canonical order)."""
+    if not table_exists(con, "identities"):
+        return {}
+    rows = con.execute(
+        f"SELECT i.kind, count(*) FROM identities i WHERE i.customer_id = ? GROUP BY i.kind "
+        f"ORDER BY {_KIND_RANK_SQL}, i.kind", [str(customer_id)]).fetchall()
+    return {k: int(n) for k, n in rows}
 
 
 def list_merges(

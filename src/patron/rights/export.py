@@ -9,11 +9,13 @@ import json
 import math
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 from patron.config import section
 from patron.errors import NoDataError
-from patron.rights.catalog import identifiers, select_person_rows_sql, tables
+from patron.rights.catalog import Table, identifiers, select_person_rows_sql, tables
 from patron.rights.rules import RightsRules
 from patron.settings import get_settings
 from patron.store import reader
@@ -62,6 +64,64 @@ def _decode_attributes(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+EXPORT_CHUNK_ROWS = 1000
+"""Rows read at a time by :func:`export_chunks` (the export of one person streams, never whole)."""
+
+
+class _Export:
+    """What the two forms of the export share: the reader, the person's tables and identifiers,
+    and the rows of each table as JSON data, read :data:`EXPORT_CHUNK_ROWS` at a time."""
+
+    def __init__(self, db: str | os.PathLike[str] | None, customer_id: str, config: Any, include_views: bool,
+                 stack: ExitStack) -> None:
+        self.db = db
+        self.customer_id = str(customer_id)
+        self.include_views = include_views
+        rules = section("rights", RightsRules, config)
+        self.con = stack.enter_context(reader(db))
+        self.found = [t for t in tables(self.con, rules) if t.about_people]
+        self.ids = identifiers(self.con, self.found, self.customer_id, rules)
+        self.notes: list[str] = []
+
+    def sections(self) -> list[tuple[str, list[Table]]]:
+        """``("tables", [...])`` and, with views, ``("views", [...])``."""
+        out = [("tables", [t for t in self.found if not t.is_view])]
+        if self.include_views:
+            out.append(("views", [t for t in self.found if t.is_view]))
+        return out
+
+    def check_held(self) -> None:
+        """Raise :class:`~patron.errors.NoDataError` when no table holds a row about the person."""
+        for table in self.found:
+            if table.is_view:
+                continue
+            sql, params = select_person_rows_sql(table, self.ids)
+            if self.con.execute(f"SELECT EXISTS ({sql})", params).fetchall()[0][0]:
+                return
+        raise self.nothing_held()
+
+    def nothing_held(self) -> NoDataError:
+        return NoDataError(f"no data about customer {self.customer_id!r} in database "
+                           f"{self.db if self.db is not None else get_settings().db}")
+
+    def records(self, table: Table) -> Iterator[dict[str, Any]]:
+        """The table's rows about the person as JSON objects (a view that cannot be read yields
+        nothing and adds a note)."""
+        sql, params = select_person_rows_sql(table, self.ids)
+        try:
+            cur = self.con.execute(sql, params)
+        except Exception as exc:  # a broken view must not block the export of the tables
+            if not table.is_view:
+                raise
+            self.notes.append(f"view {table.label} could not be read: {str(exc).splitlines()[0]}")
+            return
+        names = [d[0] for d in cur.description]
+        while rows := cur.fetchmany(EXPORT_CHUNK_ROWS):
+            for row in rows:
+                record = {n: jsonable(v) for n, v in zip(names, row, strict=True)}
+                yield _decode_attributes(record) if table.label == "customers" else record
+
+
 def export_customer(
     db: str | os.PathLike[str] | None,
     customer_id: str,
@@ -82,44 +142,51 @@ def export_customer(
     nothing about this person); rows are objects keyed by column, ordered by every column;
     timestamps are ISO 8601 UTC text (``2024-03-31T14:05:00Z``). Views with a person column are
     listed under ``views`` (computed from the tables, so erasure need not touch them) unless
-    ``include_views`` is false.
+    ``include_views`` is false. :func:`export_chunks` writes the same document as JSON text, a
+    piece at a time.
 
     Raises :class:`~patron.errors.NoDataError` when nothing at all is held about ``customer_id``.
     """
-    rules = section("rights", RightsRules, config)
-    customer_id = str(customer_id)
-    with reader(db) as con:
-        found = [t for t in tables(con, rules) if t.about_people]
-        ids = identifiers(con, found, customer_id, rules)
-        out: dict[str, dict[str, list[dict[str, Any]]]] = {"tables": {}, "views": {}}
-        notes: list[str] = []
-        for table in found:
-            if table.is_view and not include_views:
-                continue
-            sql, params = select_person_rows_sql(table, ids)
-            try:
-                cur = con.execute(sql, params)
-                rows = cur.fetchall()
-            except Exception as exc:  # a broken view must not block the export of the tables
-                if not table.is_view:
-                    raise
-                notes.append(f"view {table.label} could not be read: {str(exc).splitlines()[0]}")
-                continue
-            names = [d[0] for d in cur.description]
-            records = [{n: jsonable(v) for n, v in zip(names, row, strict=True)} for row in rows]
-            if table.label == "customers":
-                records = [_decode_attributes(r) for r in records]
-            out["views" if table.is_view else "tables"][table.label] = records
+    with ExitStack() as stack:
+        ex = _Export(db, customer_id, config, include_views, stack)
+        out = {name: {t.label: list(ex.records(t)) for t in found} for name, found in ex.sections()}
     if not any(out["tables"].values()):
-        raise NoDataError(f"no data about customer {customer_id!r} in database {db if db is not None else get_settings().db}")
-    doc: dict[str, Any] = {
-        "customer_id": customer_id,
-        "exported_at": iso_utc(dt.datetime.now(dt.UTC)),
-        "identifiers": ids,
-        "tables": out["tables"],
-    }
-    if include_views:
-        doc["views"] = out["views"]
-    if notes:
-        doc["notes"] = notes
+        raise ex.nothing_held()
+    doc: dict[str, Any] = {"customer_id": ex.customer_id, "exported_at": iso_utc(dt.datetime.now(dt.UTC)),
+                           "identifiers": ex.ids, **out}
+    if ex.notes:
+        doc["notes"] = ex.notes
     return doc
+
+
+def export_chunks(
+    db: str | os.PathLike[str] | None,
+    customer_id: str,
+    *,
+    config: str | os.PathLike[str] | dict[str, Any] | None = None,
+    include_views: bool = True,
+) -> Iterator[str]:
+    """:func:`export_customer`'s document as JSON text, in pieces: the rows of each table are read
+    :data:`EXPORT_CHUNK_ROWS` at a time and written as they come, so a person with a large history
+    is never held in memory whole (``GET /v1/customers/{identifier}/export`` streams it).
+
+    The check that something is held comes first: the first piece is produced only after it, and
+    :class:`~patron.errors.NoDataError` is raised by the first ``next()`` when nothing is."""
+    with ExitStack() as stack:
+        ex = _Export(db, customer_id, config, include_views, stack)
+        ex.check_held()
+        head = {"customer_id": ex.customer_id, "exported_at": iso_utc(dt.datetime.now(dt.UTC)), "identifiers": ex.ids}
+        yield json.dumps(head)[:-1]
+        for name, found in ex.sections():
+            yield f', "{name}": {{'
+            for i, table in enumerate(found):
+                yield f'{", " if i else ""}{json.dumps(table.label)}: ['
+                piece: list[str] = []
+                for j, record in enumerate(ex.records(table)):
+                    piece.append((", " if j else "") + json.dumps(record))
+                    if len(piece) >= EXPORT_CHUNK_ROWS:
+                        yield "".join(piece)
+                        piece = []
+                yield "".join(piece) + "]"
+            yield "}"
+        yield (f', "notes": {json.dumps(ex.notes)}' if ex.notes else "") + "}"

@@ -11,11 +11,13 @@ handful of targeted ``WHERE customer_id = ?`` queries, no whole-table read.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron.errors import InputError
@@ -23,6 +25,7 @@ from patron.service.auth import require
 from patron.service.contact_check import ContactDecision, check_contact, parse_at
 from patron.service.profile_view import (
     CustomerView,
+    identity_page,
     merges_of,
     resolve_customer,
     resolve_or_404,
@@ -32,6 +35,12 @@ from patron.service.refresh import RefreshInfo, has_table, notify, refresher
 from patron.service.state import ServiceState
 
 router = APIRouter()
+
+MAX_IDENTITY_PAGE = 1000
+"""Most identifiers one ``GET /v1/customers/{identifier}/identities`` answers."""
+
+MAX_IDENTITY_OFFSET = 10_000_000
+"""Largest ``offset`` accepted by ``GET /v1/customers/{identifier}/identities`` (past every person)."""
 
 REFRESH_WAIT_SECONDS = 600.0
 """Longest ``POST /v1/refresh?wait=true`` waits (seconds) before answering with the running status."""
@@ -51,16 +60,50 @@ def get_customer(identifier: str, request: Request) -> dict[str, Any]:
         return single_view(con, state, customer_id)
 
 
-@router.get("/v1/customers/{identifier}/export", tags=["customers"],
-            dependencies=[require("admin")],
-             summary="Everything held about a customer, as one JSON document (admin)")
-def export(identifier: str, request: Request) -> dict[str, Any]:
-    from patron.rights import export_customer
+class IdentityPage(BaseModel):
+    """A page of the identifiers the identity graph links to one person."""
 
+    customer_id: str = Field(description="The person id.")
+    total: int = Field(description="Identifiers the graph links to the person, all kinds.")
+    offset: int
+    limit: int
+    identities: list[dict[str, Any]] = Field(
+        description="kind, value (an email as its SHA-256), first_seen_at, last_seen_at, source; by kind in "
+        "canonical order (user_id, email, phone, other kinds, anonymous_id), most recently seen first.")
+
+
+@router.get("/v1/customers/{identifier}/identities", tags=["customers"], response_model=IdentityPage,
+            dependencies=[require("read")],
+            summary="The identifiers linked to a customer, a page at a time (read)")
+def identities(identifier: str, request: Request,
+               offset: Annotated[int, Query(ge=0, le=MAX_IDENTITY_OFFSET)] = 0,
+               limit: Annotated[int, Query(ge=1, le=MAX_IDENTITY_PAGE)] = 100) -> dict[str, Any]:
     state = _state(request)
     with state.reading() as con:
         customer_id = resolve_or_404(con, identifier)
-        return export_customer(state.db, customer_id, config=rights_config(state))
+        return identity_page(con, customer_id, offset=offset, limit=limit)
+
+
+@router.get("/v1/customers/{identifier}/export", tags=["customers"],
+            dependencies=[require("admin")], response_class=StreamingResponse,
+            responses={200: {"description": "The export document (patron.rights.export_customer), streamed.",
+                             "content": {"application/json": {"schema": {"type": "object"}}}}},
+            summary="Everything held about a customer, as one JSON document, streamed (admin)")
+def export(identifier: str, request: Request) -> StreamingResponse:
+    state = _state(request)
+    with state.reading() as con:
+        customer_id = resolve_or_404(con, identifier)
+    chunks = _export_stream(state, customer_id)
+    first = next(chunks)  # nothing held: NoDataError (404) before a byte is sent
+    return StreamingResponse(itertools.chain([first], chunks), media_type="application/json")
+
+
+def _export_stream(state: ServiceState, customer_id: str) -> Iterator[str]:
+    """The export's pieces, read under the shared lock (the database is not reopened meanwhile)."""
+    from patron.rights.export import export_chunks
+
+    with state.reading():
+        yield from export_chunks(state.db, customer_id, config=rights_config(state))
 
 
 SERVICE_PERSON_COLUMNS: tuple[str, ...] = ("merged_id",)

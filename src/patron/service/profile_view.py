@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from patron.errors import NoDataError
-from patron.identity import find_customer, identities_of, list_merges
+from patron.identity import find_customer, identities_of, identity_counts, list_merges
 from patron.rights.export import jsonable
 from patron.service.contact_check import points_sql
 from patron.service.refresh import RefreshInfo, has_table, on_refresh, refresher
@@ -26,6 +26,11 @@ log = logging.getLogger("patron.service.customers")
 
 RECENT_ROWS = 20
 """Contacts and orders listed in the single view (most recent first)."""
+
+IDENTITIES_SHOWN = 50
+"""Identity-graph identifiers listed in the single view (by kind, most recently seen first); the
+view counts all of them (``identity_counts``) and ``GET /v1/customers/{identifier}/identities``
+pages through the rest: one person may hold thousands of anonymous ids."""
 
 IDENTIFYING_TRAITS: tuple[str, ...] = ("email", "phone")
 """Keys of ``customers.attributes`` matched by the fallback resolver (email case-insensitively)."""
@@ -74,12 +79,25 @@ def resolve_customer(con: Any, identifier: str) -> str | None:
     return _trait_customer(con, identifier)
 
 
+def graph_identities(con: Any, customer_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    """A page of the identity graph's identifiers of a person (an email as its SHA-256), as JSON
+    data with ``source`` graph (order: :func:`patron.identity.identities_of`)."""
+    return [{**jsonable(i), "source": "graph"} for i in identities_of(con, customer_id, limit=limit, offset=offset)]
+
+
+def identity_page(con: Any, customer_id: str, *, offset: int, limit: int) -> dict[str, Any]:
+    """``GET /v1/customers/{identifier}/identities``: the total and one page of the graph's identifiers."""
+    total = sum(identity_counts(con, customer_id).values())
+    page = graph_identities(con, customer_id, limit=limit, offset=offset) if offset < total else []
+    return {"customer_id": customer_id, "total": total, "offset": offset, "limit": limit, "identities": page}
+
+
 def _identities(con: Any, customer_id: str, traits: dict[str, Any], *, graph: bool = True) -> list[dict[str, Any]]:
-    """The person id, the identity graph's identifiers (an email as its SHA-256), and the email
-    and phone traits (``source`` graph or traits)."""
+    """The person id, the first :data:`IDENTITIES_SHOWN` identifiers of the identity graph, and the
+    email and phone traits (``source`` graph or traits)."""
     out: list[dict[str, Any]] = [{"kind": "customer_id", "value": customer_id, "source": "customer_id"}]
     if graph:
-        out += [{**jsonable(i), "source": "graph"} for i in identities_of(con, customer_id)]
+        out += graph_identities(con, customer_id, limit=IDENTITIES_SHOWN)
     out += [{"kind": k, "value": str(traits[k]), "source": "traits"} for k in IDENTIFYING_TRAITS if traits.get(k)]
     return out
 
@@ -127,7 +145,12 @@ class CustomerView(BaseModel):
     """Everything that matters about one person, now."""
 
     customer_id: str = Field(description="The person id.")
-    identities: list[dict[str, Any]] = Field(description="Identifiers linked to the person (identity graph).")
+    identities: list[dict[str, Any]] = Field(
+        description=f"The person id, its email/phone traits and the first {IDENTITIES_SHOWN} identifiers the identity "
+        "graph links to the person (by kind, most recently seen first; see identity_counts and "
+        "GET /v1/customers/{identifier}/identities for the rest).")
+    identity_counts: dict[str, int] = Field(
+        default_factory=dict, description="How many identifiers of each kind the identity graph links to the person.")
     traits: dict[str, Any] = Field(description="customers.attributes (from identify traits or ingested files).")
     first_seen: str | None = None
     scores: Scores | None = Field(None, description="From the last refresh; null when never scored.")
@@ -233,7 +256,8 @@ def single_view(con: Any, state: ServiceState, customer_id: str) -> dict[str, An
         WHERE customer_id = ? ORDER BY occurred_at DESC, order_id LIMIT {RECENT_ROWS}""", [customer_id])
     last = refresher(state).last
     return {
-        "customer_id": customer_id, "identities": _identities(con, customer_id, traits, graph=in_graph), "traits": traits,
+        "customer_id": customer_id, "identities": _identities(con, customer_id, traits, graph=in_graph),
+        "identity_counts": identity_counts(con, customer_id) if in_graph else {}, "traits": traits,
         "first_seen": jsonable(first_seen), "scores": scores,
         "scores_refreshed_at": last.to_dict()["finished_at"] if last is not None and last.state == "succeeded" else None,
         "segments": segments, "consents": consents, "preferences": prefs, "recent_contacts": contacts,
