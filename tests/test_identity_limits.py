@@ -264,3 +264,26 @@ def test_rules_changed_between_runs_are_applied_to_the_stored_graph():
         assert feed.person("anonymous_id", "kiosk") == "anon:kiosk"
         assert feed.person("email", _email_key("ann@x.io")) == "anon:email=" + _email_key("ann@x.io")
         assert feed.events()["k2"] == "anon:email=" + _email_key("ann@x.io")
+
+
+def test_a_small_request_joins_the_next_group_ahead_of_a_backlog_of_large_batches():
+    """Structure, not timing: with three batches of 5,000 events queued before a single track, the
+    writer's next group holds the track (before issue 18 it came fourth, after every batch)."""
+    import concurrent.futures
+    from types import SimpleNamespace
+
+    from patron.service.settings import ServiceRules
+    from patron.service.writer import MAX_GROUP_EVENTS, Writer, _Job, _Submission
+
+    writer = Writer(SimpleNamespace(rules=ServiceRules(commit_interval_ms=0)))
+    big = [_Submission([object()] * MAX_GROUP_EVENTS, concurrent.futures.Future(), None) for _ in range(3)]
+    track = _Submission([object()], concurrent.futures.Future(), None)
+    job = _Job(lambda con: None, concurrent.futures.Future())
+    late = _Submission([object()], concurrent.futures.Future(), None)
+    for entry in (*big, track, job, late):
+        writer._queue.append(entry)
+        writer._queued_events += len(getattr(entry, "items", ()))
+    groups = [writer._take() for _ in range(5)]
+    assert groups[0] == [big[0], track]
+    assert groups[1:] == [[big[1]], [big[2]], job, [late]]  # a job is never overtaken
+    assert writer._queued_events == 0

@@ -63,6 +63,16 @@ T = TypeVar("T")
 MAX_GROUP_EVENTS: int = 5000
 """Most events committed in one transaction (a larger backlog is split into several groups)."""
 
+SMALL_SUBMISSION_EVENTS: int = 100
+"""A submission of at most this many events (a single event, an SDK's usual flush) joins the next
+group even when larger ones are queued before it, up to :data:`SMALL_EXTRA_EVENTS` such events per
+group: a bystander's ``track`` waits for at most the group being committed, never for a backlog
+of large batches (issue 18). Order between requests is not a promise of the API (identity
+resolution does not depend on it); jobs are never overtaken."""
+
+SMALL_EXTRA_EVENTS: int = 500
+"""Most events of small submissions a group takes from behind its last one."""
+
 IDLE_AFTER_S: float = 0.05
 """A writer that finished its last commit longer ago than this is idle: it commits at once."""
 
@@ -233,9 +243,30 @@ class Writer:
                 assert isinstance(sub, _Submission)
                 n += len(sub.items)
                 taken.append(sub)
+            n += self._take_small(taken)
             self._queued_events -= n
             self._last_group = n
             return taken
+
+    def _take_small(self, taken: list[_Submission]) -> int:
+        """Move small submissions queued before the first job into ``taken`` (see
+        :data:`SMALL_SUBMISSION_EVENTS`); returns their events. Called with the condition held."""
+        extra = 0
+        rest: deque[_Submission | _Job] = deque()
+        while self._queue:
+            entry = self._queue.popleft()
+            if isinstance(entry, _Job):
+                rest.append(entry)
+                break
+            size = len(entry.items)
+            if size <= SMALL_SUBMISSION_EVENTS and extra + size <= SMALL_EXTRA_EVENTS:
+                taken.append(entry)
+                extra += size
+            else:
+                rest.append(entry)
+        rest.extend(self._queue)
+        self._queue = rest
+        return extra
 
     def _loop(self) -> None:
         while True:
