@@ -13,8 +13,15 @@ the person's single view (``GET /v1/customers/{user}``) and of its export
 (``GET /v1/customers/{user}/export``), in bytes.
 
     .venv/bin/python benchmarks/bench_identity_cluster.py                    # userId "user-hub"
+    .venv/bin/python benchmarks/bench_identity_cluster.py --cap 0            # no cap: one person of 25,001
     .venv/bin/python benchmarks/bench_identity_cluster.py --user guest       # a listed placeholder
-    .venv/bin/python benchmarks/bench_identity_cluster.py --config cap.toml  # e.g. another cap
+    .venv/bin/python benchmarks/bench_identity_cluster.py --spread           # baseline: a new userId each
+    .venv/bin/python benchmarks/bench_identity_cluster.py --resolver-only    # patron.identity alone
+
+``--cap N`` starts the server with ``[service] max_linked_identifiers = N`` (default: the
+default, 1,000). ``--resolver-only`` feeds the same links to one :class:`patron.identity.Resolver`
+on a fresh DuckDB file (each batch in its own transaction, as the writer does) and prints the time
+of each batch: the identity work alone, without HTTP, validation and the other tables.
 
 Prints figures; never asserts on timings.
 """
@@ -43,11 +50,43 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-def identify_batch(user: str, n: int, tag: str) -> list[dict]:
-    """``n`` identify events of ``user``, each from a new anonymousId."""
+def identify_batch(user: str, n: int, tag: str, *, spread: bool = False) -> list[dict]:
+    """``n`` identify events of ``user`` (``spread``: of ``user-<tag>-<i>``, all different), each
+    from a new anonymousId."""
     now = _now()
-    return [{"type": "identify", "userId": user, "anonymousId": f"{tag}-{i}-{uuid.uuid4().hex[:12]}",
+    return [{"type": "identify", "userId": f"{user}-{tag}-{i}" if spread else user,
+             "anonymousId": f"{tag}-{i}-{uuid.uuid4().hex[:12]}",
              "messageId": f"{tag}-{i}", "timestamp": now, "traits": {"plan": "free"}} for i in range(n)]
+
+
+def resolver_only(args: argparse.Namespace) -> int:
+    """The same links through :class:`patron.identity.Resolver` alone; prints per-batch times."""
+    import tempfile
+
+    from patron.identity import Resolver
+    from patron.store import connect
+
+    times = []
+    with tempfile.TemporaryDirectory() as tmp, connect(Path(tmp) / "resolver.duckdb") as con:
+        try:
+            resolver = Resolver(["user_id"], max_linked_identifiers=args.cap)
+        except TypeError:  # patron before issue 18 (PYTHONPATH of an older checkout): no cap to set
+            print("Resolver takes no cap: patron before issue 18", flush=True)
+            resolver = Resolver(["user_id"])
+        for b in range(1, args.batches + 1):
+            ts = datetime.now(UTC).replace(tzinfo=None)
+            rows = [r for e in identify_batch(args.user, args.events, f"b{b}", spread=args.spread)
+                    for r in ((e["messageId"], ts, "user_id", e["userId"]),
+                              (e["messageId"], ts, "anonymous_id", e["anonymousId"]))]
+            t = time.perf_counter()
+            con.execute("BEGIN")
+            resolver.follow(con, resolver.resolve(con, rows))
+            con.execute("COMMIT")
+            times.append(time.perf_counter() - t)
+            print(f"batch {b}: {args.events} links to userId {args.user!r} resolved in {times[-1]:.3f} s", flush=True)
+        size = con.execute("SELECT count(*) FROM identities WHERE customer_id = ?", [args.user]).fetchone()[0]
+    print(f"median batch {statistics.median(times):.3f} s; the person {args.user!r} holds {size:,} identifiers")
+    return 0
 
 
 def send_batch(client: httpx.Client, events: list[dict]) -> int:
@@ -59,7 +98,7 @@ def send_batch(client: httpx.Client, events: list[dict]) -> int:
 
 def one_batch(svc, key: str, args: argparse.Namespace, b: int) -> tuple[float, float]:
     """Send batch ``b``; returns (seconds for the whole batch, seconds the concurrent track took)."""
-    events = identify_batch(args.user, args.events, f"b{b}")
+    events = identify_batch(args.user, args.events, f"b{b}", spread=args.spread)
     chunks = [events[i:i + args.request_size] for i in range(0, len(events), args.request_size)]
     clients = [httpx.Client(base_url=svc.url, auth=(key, ""), timeout=600) for _ in range(args.connections)]
     track_latency: list[float] = []
@@ -95,8 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--track-after", type=float, default=0.05,
                    help="seconds into each batch at which the bystander's track is sent")
-    p.add_argument("--config", help="patron config file for the server (e.g. [service] settings)")
+    p.add_argument("--cap", type=int, default=None,
+                   help="[service] max_linked_identifiers for the server (0: no cap; default: the default)")
+    p.add_argument("--spread", action="store_true", help="a new userId per event (baseline: no shared person)")
+    p.add_argument("--resolver-only", action="store_true", help="time patron.identity.Resolver alone")
     args = p.parse_args(argv)
+    if args.resolver_only:
+        if args.cap is None:
+            from patron.identity.resolve import DEFAULT_MAX_LINKED
+            args.cap = DEFAULT_MAX_LINKED
+        return resolver_only(args)
 
     sys.path.insert(0, str(ROOT))
     from tests.service_support import Service, create_keys, free_port
@@ -105,8 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True)
     db = OUT / "cluster.duckdb"
     keys = create_keys(db)
-    svc = Service(db=db, port=free_port(), keys=keys, log=OUT / "serve.log",
-                  config=Path(args.config).resolve() if args.config else None)
+    config = None
+    if args.cap is not None:
+        config = OUT / "rules.toml"
+        config.write_text(f"[service]\nmax_linked_identifiers = {args.cap}\n")
+    svc = Service(db=db, port=free_port(), keys=keys, log=OUT / "serve.log", config=config)
     svc.start(timeout=60)
     rows = []
     try:
@@ -116,11 +166,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"batch {b}: {args.events} identify events of userId {args.user!r} in {elapsed:.2f} s; "
                   f"concurrent track answered in {track_s * 1000:.0f} ms", flush=True)
         with httpx.Client(base_url=svc.url, timeout=600) as c:
-            view = c.get(f"/v1/customers/{args.user}", auth=(keys["read"], ""))
+            who = f"{args.user}-b1-0" if args.spread else args.user
+            view = c.get(f"/v1/customers/{who}", auth=(keys["read"], ""))
             t = time.perf_counter()
-            export = c.get(f"/v1/customers/{args.user}/export", auth=(keys["admin"], ""))
+            export = c.get(f"/v1/customers/{who}/export", auth=(keys["admin"], ""))
             export_s = time.perf_counter() - t
-        print(f"single view of {args.user!r}: HTTP {view.status_code}, {len(view.content):,} bytes; "
+        print(f"single view of {who!r}: HTTP {view.status_code}, {len(view.content):,} bytes; "
               f"export: HTTP {export.status_code}, {len(export.content):,} bytes in {export_s:.2f} s")
     finally:
         svc.stop(timeout=120)

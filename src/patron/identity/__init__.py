@@ -16,12 +16,20 @@ Definitions
   join that would give one person two values of a unique kind is **refused** (recorded, with its
   reason). A shared device seen with two user ids therefore joins the first user (by event time)
   and the second stays a separate person.
+* A **placeholder** (a value of ``[service] placeholder_identifiers``, such as ``guest`` or
+  ``undefined``, compared trimmed and case-insensitively) is no identifier: it is dropped from
+  the event. An identifier seen with more than ``[service] max_linked_identifiers`` distinct others
+  (over every link) is **shared**: it is taken out of every link and stays a person of its own.
+  Both are functions of the set of events, so the result still is; shared identifiers and
+  placeholders are **blocked** (they link nobody), recorded once each in ``identity_merges``.
 * The **person id**: the person's ``user_id`` (the smallest, if ``user_id`` is not unique); else
   ``"anon:" + `` its smallest ``anonymous_id``; else ``"anon:kind=value"`` of its first identifier.
   A function of the person's identifiers only, so it does not change with event order, and an
   anonymous profile never gives its id to a known person: when they merge, the ``user_id`` wins.
-* The person of an **event** is the person of its first identifier in canonical order (its user
-  id when it has one): a track by user u2 on a device linked to u1 belongs to u2.
+* The person of an **event** is the person of its first identifier in canonical order that is not
+  shared (its user id when it has a usable one), else of its first identifier; an event that
+  carried only placeholders is a person of its own, ``"anon:" + `` its message id. A track by user
+  u2 on a device linked to u1 belongs to u2.
 
 Why it is order-independent and cheap
 -------------------------------------
@@ -33,11 +41,16 @@ the graph in memory (rebuilt from the tables on start) and, per batch:
 
 1. skips events whose identifier set is a known link with an earlier rank (the common case: a
    track with a userId/anonymousId pair seen before) — dictionary look-ups only;
-2. for a new link in unconflicted clusters, unions the persons (a loop over the batch's new links);
+2. for a new link in unconflicted clusters, unions the persons: the identifiers of the smaller
+   ones move into the largest, unique kinds are checked on each person's values of them, the
+   person id comes from the parts' defining identifiers (work proportional to the identifiers
+   whose person changes, never to the size of the person joined);
 3. for a link touching a conflicted cluster, or an earlier rank of a known link there, replays
    that cluster's links (loaded from ``identity_links``) with :func:`replay`. This may *split* a
    person (a late event, earlier in time, changes which link is refused); the messages whose
-   person changed are returned in :attr:`Resolution.moved`.
+   person changed are returned in :attr:`Resolution.moved`;
+4. for an identifier that became shared (or a stored graph that disagrees with the rules in force
+   on start), replays its cluster once, without the blocked identifiers.
 
 Then it writes set-based SQL: upsert of ``identities`` (first/last seen), insert of
 ``identity_observations`` (ignored when the message was already stored: replays are no-ops),
@@ -57,8 +70,8 @@ Use in the service (the events writer, on its own cursor inside its transaction)
     # insert rows using res.customer_of (message_id -> customer_id)
     # on rollback or after the database was reopened: resolver.reset()
 
-Lookups: :func:`find_customer` (any identifier → person id), :func:`identities_of`,
-:func:`list_merges`.
+Lookups: :func:`find_customer` (any identifier → person id), :func:`identities_of` (paged),
+:func:`identity_counts`, :func:`list_merges`.
 """
 
 from patron.identity.follow import FOLLOW_TABLES, SOURCE_COLUMNS, follow_merges, merge_customers
