@@ -164,3 +164,18 @@ def test_match_sql_is_plain_portable_sql() -> None:
     assert sql == ('(coalesce(CAST("value" AS VARCHAR) IN (?), FALSE) OR '
                    'coalesce(instr(CAST("reason" AS VARCHAR), ?) > 0, FALSE))')
     assert params == ["a", '"a"']
+
+
+def test_the_streamed_export_is_the_same_document(shop: str, doc: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """export_chunks (what the service streams) writes the document export_customer returns, also
+    when rows come in several reads (chunks of 2 rows here)."""
+    import patron.rights.export as export
+
+    monkeypatch.setattr(export, "EXPORT_CHUNK_ROWS", 2)
+    pieces = list(export.export_chunks(shop, PERSON))
+    assert len(pieces) > len(doc["tables"]) + 4
+    streamed = json.loads("".join(pieces))
+    assert streamed.keys() == doc.keys()
+    assert {k: v for k, v in streamed.items() if k != "exported_at"} == {k: v for k, v in doc.items() if k != "exported_at"}
+    with pytest.raises(NoDataError, match="no data about customer 'nobody'"):
+        next(export.export_chunks(shop, "nobody"))
