@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="[service] max_linked_identifiers for the server (0: no cap; default: the default)")
     p.add_argument("--spread", action="store_true", help="a new userId per event (baseline: no shared person)")
     p.add_argument("--resolver-only", action="store_true", help="time patron.identity.Resolver alone")
+    p.add_argument("--profile", action="store_true", help="run the server under _profile_serve and print by stage")
     args = p.parse_args(argv)
     if args.resolver_only:
         if args.cap is None:
@@ -156,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cap is not None:
         config = OUT / "rules.toml"
         config.write_text(f"[service]\nmax_linked_identifiers = {args.cap}\n")
-    svc = Service(db=db, port=free_port(), keys=keys, log=OUT / "serve.log", config=config)
+    profile = OUT / "server.pstats" if args.profile else None
+    command = ((sys.executable, str(HERE / "_profile_serve.py"), "--out", str(profile)) if profile
+               else (sys.executable, "-m", "patron", "serve"))
+    svc = Service(db=db, port=free_port(), keys=keys, log=OUT / "serve.log", config=config, command=command)
     svc.start(timeout=60)
     rows = []
     try:
@@ -175,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
               f"export: HTTP {export.status_code}, {len(export.content):,} bytes in {export_s:.2f} s")
     finally:
         svc.stop(timeout=120)
+    if profile is not None:
+        sys.path.insert(0, str(HERE))
+        from _profile_serve import report
+
+        report(profile)
     print(f"median batch {statistics.median(r[0] for r in rows):.2f} s, last batch {rows[-1][0]:.2f} s; "
           f"median track {statistics.median(r[1] for r in rows) * 1000:.0f} ms, "
           f"worst track {max(r[1] for r in rows) * 1000:.0f} ms")

@@ -36,6 +36,7 @@ from patron.identity.graph import (
 )
 from patron.identity.normalize import (
     ANON_PREFIX,
+    USER_ID,
     Ident,
     defining_ident,
     ident_order,
@@ -156,12 +157,21 @@ class Batch:
         found = defining_ident(pid, self.r.members_[pid])
         return found if found is not None else min(self.r.members_[pid], key=ident_order)
 
+    def values(self, pid: str) -> list[tuple[str, str]]:
+        """Person ``pid``'s values of unique kinds. A known person's ``user_id`` is its id (kept
+        nowhere else: most persons have one); other unique kinds are kept in ``values_``."""
+        r = self.r
+        out = list(r.values_.get(pid, {}).items())
+        if USER_ID in r.unique and (USER_ID, pid) in r.members_[pid]:
+            out.append((USER_ID, pid))
+        return out
+
     def clash(self, persons: set[str], fresh: list[Ident]) -> bool:
         """Whether joining ``persons`` and ``fresh`` would give one person two values of a unique kind."""
         seen: dict[str, str] = {}
         unique = self.r.unique
         for p in persons:
-            for kind, value in self.r.values_.get(p, {}).items():
+            for kind, value in self.values(p):
                 if seen.setdefault(kind, value) != value:
                     return True
         for kind, value in fresh:
@@ -249,7 +259,7 @@ class Batch:
                 pid = person_id([ident])
                 self.assign(ident, pid)
                 r.members_.setdefault(pid, set()).add(ident)
-                if ident[0] in r.unique:
+                if ident[0] in r.unique and ident[0] != USER_ID:
                     r.values_.setdefault(pid, {})[ident[0]] = ident[1]
 
         customer_of = {mid: r.person_[event_primary(ids, blocked)] for mid, (_, ids) in events.items()}
@@ -297,7 +307,7 @@ class Batch:
         for ident in fresh:
             self.assign(ident, pid)
             base.add(ident)
-            if ident[0] in r.unique:
+            if ident[0] in r.unique and ident[0] != USER_ID:
                 values[ident[0]] = ident[1]
         r.members_[pid] = base
         if values:
@@ -319,14 +329,16 @@ class Batch:
         changed_ranks = sorted((self.changed[k], k) for k in keys if k in self.changed)
         for group in persons:
             pid = person_id(group)
+            why: tuple[Rank, LinkKey] | None = None  # this batch's first link into the group
             for ident in group:
                 before = r.person_.get(ident)
                 self.assign(ident, pid)
-                if before is not None and before != pid and changed_ranks:
-                    rank, key = next(((rk, k) for rk, k in changed_ranks if not group.isdisjoint(k)), changed_ranks[0])
-                    self.cause.setdefault(before, (rank, key, ident))
+                if before is not None and before != pid and changed_ranks and before not in self.cause:
+                    if why is None:
+                        why = next(((rk, k) for rk, k in changed_ranks if not group.isdisjoint(k)), changed_ranks[0])
+                    self.cause[before] = (why[0], why[1], ident)
             r.members_[pid] = set(group)
-            values = {k: v for k, v in group if k in r.unique}
+            values = {k: v for k, v in group if k in r.unique and k != USER_ID}
             if values:
                 r.values_[pid] = values
         new_links = pruned_links(((rank, k) for k, rank in self.changed.items()), r.blocked_)

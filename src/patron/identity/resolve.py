@@ -23,6 +23,7 @@ from patron.identity.graph import LinkKey, Neighbours, Rank, link_key, prune, pr
 from patron.identity.normalize import (
     DEFAULT_PLACEHOLDERS,
     DEFAULT_UNIQUE,
+    USER_ID,
     Ident,
     Placeholders,
     normalize_identifier,
@@ -130,7 +131,7 @@ def _is_rows(observations: Any) -> bool:
 
 def read_observations(
     observations: Any,
-    cache: dict[tuple[str, Any], str | None] | None = None,
+    cache: dict[tuple[str, Any], tuple[str | None, bool]] | None = None,
     *,
     placeholders: Placeholders | None = None,
     held: list[tuple[str, datetime, str, str]] | None = None,
@@ -143,7 +144,8 @@ def read_observations(
     list of ``(message_id, occurred_at, kind, raw value)`` tuples (the writer's fast path: no
     frame is built; ``occurred_at`` must then already be a naive UTC ``datetime``). Otherwise
     ``occurred_at`` is converted to naive UTC (aware timestamps and ISO strings). ``cache``
-    (``(kind, raw) -> value``) keeps normalized values between calls (an e-mail is hashed once)."""
+    (``(kind, raw) -> (value, is a placeholder)``, for one placeholder list) keeps normalized values
+    between calls (an e-mail is hashed once)."""
     if _is_rows(observations):
         if not observations:
             return []
@@ -172,10 +174,15 @@ def read_observations(
         if k is None:
             k = kind_names[kind] = normalize_kind(kind)
         ck = (k, raw)
-        value = cache[ck] if ck in cache else cache.setdefault(ck, normalize_identifier(k, raw))
+        hit = cache.get(ck)
+        if hit is None:
+            value = normalize_identifier(k, raw)
+            hit = cache[ck] = (value, value is not None and placeholders is not None
+                               and placeholders.matches((k, value)))
+        value, listed = hit
         if value is None:
             continue
-        if placeholders is not None and placeholders.matches((k, value)):
+        if listed:
             if held is not None:
                 held.append((str(mid), ts, k, value))
             continue
@@ -196,7 +203,8 @@ class Resolver:
     the database was reopened (erasure), after another process or resolver wrote to them.
 
     In memory: ``person_`` (identifier → person id), ``members_`` (person id → identifiers),
-    ``values_`` (person id → its values of unique kinds), ``links_`` (link → rank of its
+    ``values_`` (person id → its values of unique kinds other than ``user_id``, which a known
+    person's id is), ``links_`` (link → rank of its
     canonical-first event), ``cluster_`` / ``cluster_members_`` (identifiers of conflicted
     clusters), ``neighbours_`` (who was seen with whom, up to the cap), ``blocked_`` (shared
     identifiers and stored placeholders: they link nobody). About 300 bytes per identifier.
@@ -244,7 +252,7 @@ class Resolver:
             ident = (kind, value)
             self.person_[ident] = cid
             self.members_.setdefault(cid, set()).add(ident)
-            if kind in self.unique:
+            if kind in self.unique and kind != USER_ID:
                 self.values_.setdefault(cid, {})[kind] = value
             if label is not None:
                 self.cluster_[ident] = label
