@@ -143,6 +143,7 @@ class Batch:
                 if label not in labels:
                     labels.add(label)
                     parts.append(r.cluster_members_.pop(label))
+                    r.cluster_hi_.pop(label, None)
             elif i in r.person_:
                 persons.add(r.person_[i])
             else:
@@ -240,6 +241,8 @@ class Batch:
                 dirty |= {r.cluster_[i] for i in k if i in r.cluster_}
                 continue
             fresh = [i for i in k if i not in r.person_]
+            if k == key and self.append(k, rank, dirty):
+                continue
             if not any(i in r.cluster_ for i in k):
                 persons = {r.person_[i] for i in k if i in r.person_}
                 if len(persons) <= 1 and not fresh:
@@ -281,6 +284,43 @@ class Batch:
             remapped=dict(sorted(remapped.items())),
             moved=moved,
         )
+
+    def append(self, key: LinkKey, rank: Rank, dirty: set[str]) -> bool:
+        """Apply a new link to the one conflicted cluster it touches without replaying it, when it
+        ranks after every link of that cluster: the replay would apply it last, on the persons the
+        cluster has now. Returns False (nothing done) when that does not hold."""
+        r = self.r
+        labels = {r.cluster_.get(i) for i in key if i in r.person_ or i in r.cluster_}
+        if len(labels) != 1:
+            return False
+        label = labels.pop()
+        if label is None or label in dirty or not rank > r.cluster_hi_.get(label, rank):
+            return False
+        members = r.cluster_members_[label]
+        for ident in key:
+            if ident not in r.person_:
+                pid = person_id([ident])
+                self.assign(ident, pid)
+                r.members_[pid] = {ident}
+                if ident[0] in r.unique and ident[0] != USER_ID:
+                    r.values_[pid] = {ident[0]: ident[1]}
+                r.cluster_[ident] = label
+                members.add(ident)
+                self.relabelled.add(ident)
+        first = key[0]
+        for other in key[1:]:
+            a, b = r.person_[first], r.person_[other]
+            if a == b:
+                continue
+            va, vb = dict(self.values(a)), dict(self.values(b))
+            clash = sorted(kind for kind in va.keys() & vb.keys() if va[kind] != vb[kind])
+            if clash:
+                kind = clash[0]
+                self.refusals.append(Refusal(rank, key, first, other, kind, tuple(sorted((va[kind], vb[kind])))))
+                continue
+            self.merge({a, b}, [], rank, key)
+        r.cluster_hi_[label] = rank
+        return True
 
     def merge(self, persons: set[str], fresh: list[Ident], rank: Rank, key: LinkKey) -> None:
         """Join ``persons`` and the new identifiers ``fresh`` into one person (no conflict). The
@@ -343,6 +383,7 @@ class Batch:
                 r.values_[pid] = values
         new_links = pruned_links(((rank, k) for k, rank in self.changed.items()), r.blocked_)
         self.refusals.extend(f for f in refusals if new_links.get(f.link) == f.rank)
+        r.cluster_hi_.pop(label, None)
         for comp in components(links, idents):
             if len({r.person_[i] for i in comp}) > 1:
                 lab = _label(comp)
@@ -355,6 +396,12 @@ class Batch:
                 for ident in comp:
                     if r.cluster_.pop(ident, None) is not None:
                         self.relabelled.add(ident)
+        latest: dict[str, Rank] = {}
+        for k, rank in links.items():
+            lab = r.cluster_.get(k[0])
+            if lab is not None and (lab not in latest or rank > latest[lab]):
+                latest[lab] = rank
+        r.cluster_hi_.update(latest)
 
     def stored_links(self, idents: set[Ident]) -> set[LinkKey]:
         table = pa.table({"kind": [k for k, _ in idents], "value": [v for _, v in idents]})

@@ -205,8 +205,8 @@ class Resolver:
     In memory: ``person_`` (identifier → person id), ``members_`` (person id → identifiers),
     ``values_`` (person id → its values of unique kinds other than ``user_id``, which a known
     person's id is), ``links_`` (link → rank of its
-    canonical-first event), ``cluster_`` / ``cluster_members_`` (identifiers of conflicted
-    clusters), ``neighbours_`` (who was seen with whom, up to the cap), ``blocked_`` (shared
+    canonical-first event), ``cluster_`` / ``cluster_members_`` / ``cluster_hi_`` (identifiers of
+    conflicted clusters, and the rank of each one's latest link), ``neighbours_`` (who was seen with whom, up to the cap), ``blocked_`` (shared
     identifiers and stored placeholders: they link nobody). About 300 bytes per identifier.
     """
 
@@ -228,7 +228,7 @@ class Resolver:
     def reset(self) -> None:
         """Forget the in-memory graph; the next :meth:`resolve` reloads it from the tables."""
         self.loaded_ = False
-        for name in ("person_", "members_", "values_", "links_", "cluster_", "cluster_members_", "neighbours_",
+        for name in ("person_", "members_", "values_", "links_", "cluster_", "cluster_members_", "cluster_hi_", "neighbours_",
                      "blocked_", "noted_", "pending_", "columns_", "normalized_"):
             self.__dict__.pop(name, None)
 
@@ -268,6 +268,12 @@ class Resolver:
             self.neighbours_.add(key)
         self.blocked_: set[Ident] = set(self.neighbours_.shared)
         self.blocked_ |= {i for i in self.person_ if self.placeholders.matches(i)}
+        self.cluster_hi_: dict[str, Rank] = {}
+        for key, rank in self.links_.items():
+            k = prune(key, self.blocked_)
+            label = self.cluster_.get(k[0]) if len(k) >= 2 else None
+            if label is not None and (label not in self.cluster_hi_ or rank > self.cluster_hi_[label]):
+                self.cluster_hi_[label] = rank
         self.noted_: set[Ident] = {(k, v) for k, v in con.execute(
             "SELECT DISTINCT cause_kind, cause_value FROM identity_merges WHERE cause_kind IS NOT NULL "
             "AND (starts_with(reason, ?) OR starts_with(reason, ?))", [PLACEHOLDER_REASON, SHARED_REASON]).fetchall()}
