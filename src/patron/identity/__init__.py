@@ -45,10 +45,12 @@ the graph in memory (rebuilt from the tables on start) and, per batch:
    ones move into the largest, unique kinds are checked on each person's values of them, the
    person id comes from the parts' defining identifiers (work proportional to the identifiers
    whose person changes, never to the size of the person joined);
-3. for a link touching a conflicted cluster, or an earlier rank of a known link there, replays
-   that cluster's links (loaded from ``identity_links``) with :func:`replay`. This may *split* a
-   person (a late event, earlier in time, changes which link is refused); the messages whose
-   person changed are returned in :attr:`Resolution.moved`;
+3. for a link touching one conflicted cluster and ranking after all of its links, applies it to
+   the cluster's persons as the replay would (last); for any other link touching a conflicted
+   cluster, or an earlier rank of a known link there, replays that cluster's links (loaded from
+   ``identity_links``) with :func:`replay`. This may *split* a person (a late event, earlier
+   in time, changes which link is refused); the messages whose person changed are returned in
+   :attr:`Resolution.moved`;
 4. for an identifier that became shared (or a stored graph that disagrees with the rules in force
    on start), replays its cluster once, without the blocked identifiers.
 

@@ -7,9 +7,11 @@ Work is proportional to what the batch changes, never to the size of a person it
   person's values of those kinds (``values_``) and derives the new person id from each person's
   defining identifier (:func:`~patron.identity.normalize.person_id` of a union is that of its
   parts' defining identifiers);
-* a link touching a conflicted cluster joins it to the cluster (the smaller part is relabelled);
-  each such cluster is replayed once per batch, and so is the cluster of an identifier that
-  became shared (once in its life);
+* a new link into one conflicted cluster that ranks after all of its links (new devices of its
+  users, arriving in time order) is applied to its persons as the replay would apply it, last;
+* any other link touching a conflicted cluster joins the parts into one cluster (the largest
+  keeps its label, only the others are relabelled), replayed once at the end of the batch; so is
+  the cluster of an identifier that became shared (once in its life);
 * a link through a blocked identifier (shared or placeholder) joins only its other identifiers.
 
 The SQL that stores the result is in :mod:`patron.identity.batch_sql`.
