@@ -14,7 +14,8 @@ Work is proportional to what the batch changes, never to the size of a person it
   the cluster of an identifier that became shared (once in its life);
 * a link through a blocked identifier (shared or placeholder) joins only its other identifiers.
 
-The SQL that stores the result is in :mod:`patron.identity.batch_sql`.
+The SQL that stores the result (and the ``identity_merges`` rows it records) is in
+:mod:`patron.identity.batch_sql`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from patron.identity.graph import (
     LinkKey,
@@ -184,7 +184,7 @@ class Batch:
 
     # -- in memory --
     def run(self, rows: list[tuple[str, datetime, str, str]], held: list[tuple[str, datetime, str, str]]) -> Resolution:
-        from patron.identity.batch_sql import store_batch
+        from patron.identity.batch_sql import merge_rows, store_batch
 
         r = self.r
         events: dict[str, list[Any]] = {}
@@ -277,7 +277,7 @@ class Batch:
         for ident, rank in sorted(first_held.items(), key=lambda kv: kv[1]):
             self.note(ident, rank)
         remapped, split = self.remaps()
-        merges = self.merge_rows(remapped, split, customer_of)
+        merges = merge_rows(self, remapped, split, customer_of)
         moved = store_batch(self, events, remapped, split, merges)
         r.noted_ |= {ident for _, ident, _ in self.notes}
         return Resolution(
@@ -360,7 +360,9 @@ class Batch:
         persons, and split it into its clusters: those holding one person are no longer conflicted."""
         r = self.r
         idents = r.cluster_members_.pop(label)
-        keys = self.stored_links(idents)
+        from patron.identity.batch_sql import stored_links
+
+        keys = stored_links(self.con, idents)
         keys |= {k for k in self.changed if not idents.isdisjoint(k)}
         links = {k: rank for k, rank in pruned_links(((r.links_[k], k) for k in keys), r.blocked_).items()
                  if not idents.isdisjoint(k)}  # a link through a blocked identifier may join nothing here
@@ -405,22 +407,6 @@ class Batch:
                 latest[lab] = rank
         r.cluster_hi_.update(latest)
 
-    def stored_links(self, idents: set[Ident]) -> set[LinkKey]:
-        table = pa.table({"kind": [k for k, _ in idents], "value": [v for _, v in idents]})
-        self.con.register("_patron_identity_cluster", table)
-        try:
-            rows = self.con.execute(
-                "SELECT l.link_key, l.kind, l.value FROM identity_links l WHERE l.link_key IN ("
-                "SELECT m.link_key FROM identity_links m JOIN _patron_identity_cluster c "
-                "ON m.kind = c.kind AND m.value = c.value)"
-            ).fetchall()
-        finally:
-            self.con.unregister("_patron_identity_cluster")
-        groups: dict[str, list[Ident]] = {}
-        for key, kind, value in rows:
-            groups.setdefault(key, []).append((kind, value))
-        return {link_key(ids) for ids in groups.values()}
-
     def remaps(self) -> tuple[dict[str, str], set[str]]:
         """Old person id → new one, for persons that existed before the batch; and the persons
         whose identifiers went to more than one person (splits)."""
@@ -442,44 +428,6 @@ class Batch:
             if len(finals) > 1:
                 split.add(old)
         return remapped, split
-
-    def merge_rows(self, remapped: dict[str, str], split: set[str], customer_of: dict[str, str]) -> list[tuple[Any, ...]]:
-        from patron.identity.batch_sql import now_utc
-
-        now = now_utc()
-        rows: list[tuple[Any, ...]] = []
-        for old, new in sorted(remapped.items()):
-            cause = self.cause.get(old)
-            if cause is None:
-                rows.append((now, new, old, None, None, None, None, f"merged: {old} became {new}"))
-                continue
-            (ts, mid), key, linker = cause
-            others = ", ".join(f"{k}={v}" for k, v in key if (k, v) != linker)
-            reason = f"merged: {linker[0]}={linker[1]} seen with {others} in message {mid}"
-            rows.append((now, new, old, mid, ts, linker[0], linker[1], reason))
-        for old in sorted(split):
-            cause = self.cause.get(old)
-            mid = ts = kind = value = None
-            why = "a late event, earlier in time, changed which links were refused"
-            if cause is not None:
-                (ts, mid), _, (kind, value) = cause
-                why = f"message {mid}, earlier in time, changed which links were refused"
-            if old in self.opened:
-                kind, value = self.opened[old]
-                why = f"{kind}={value} links nobody"
-            rows.append((now, remapped.get(old, old), old, mid, ts, kind, value,
-                         f"split: identifiers of {old} now belong to several persons ({why})"))
-        for f in self.refusals:
-            (ts, mid) = f.rank
-            left, right = self.r.person_[f.left], self.r.person_[f.right]
-            reason = (f"refused: linking {f.left[0]}={f.left[1]} with {f.right[0]}={f.right[1]} would give "
-                      f"one person two values of unique {f.kind} ({', '.join(f.values)})")
-            rows.append((now, left, right, mid, ts, f.right[0], f.right[1], reason))
-        for rank, ident, reason in self.notes:
-            ts, mid = rank if rank is not None else (None, None)
-            owner = self.r.person_.get(ident) or (customer_of.get(mid) if mid is not None else None)
-            rows.append((now, owner, None, mid, ts, ident[0], ident[1], reason))
-        return rows
 
 
 def _defining_target(old: str, moved: set[Ident], current: set[Ident], person: dict[Ident, str]) -> str | None:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from patron.identity.graph import LinkKey
+from patron.identity.graph import LinkKey, link_key
+from patron.identity.normalize import Ident
 from patron.identity.resolve import MERGE_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -196,3 +197,60 @@ def _moves(batch: Batch, remapped: dict[str, str], split: set[str]) -> list[tupl
                       "message_id": _text([f[0] for f in flips]), "kind": _text([f[1] for f in flips]),
                       "value": _text([f[2] for f in flips])})
     return moved
+
+
+def merge_rows(batch: Batch, remapped: dict[str, str], split: set[str], customer_of: dict[str, str]) -> list[tuple[Any, ...]]:
+    """The ``identity_merges`` rows of a batch: merges (with the link that caused each), splits,
+    refused links and blocked identifiers, as tuples of :data:`~patron.identity.resolve.MERGE_COLUMNS`."""
+    now = now_utc()
+    rows: list[tuple[Any, ...]] = []
+    for old, new in sorted(remapped.items()):
+        cause = batch.cause.get(old)
+        if cause is None:
+            rows.append((now, new, old, None, None, None, None, f"merged: {old} became {new}"))
+            continue
+        (ts, mid), key, linker = cause
+        others = ", ".join(f"{k}={v}" for k, v in key if (k, v) != linker)
+        reason = f"merged: {linker[0]}={linker[1]} seen with {others} in message {mid}"
+        rows.append((now, new, old, mid, ts, linker[0], linker[1], reason))
+    for old in sorted(split):
+        cause = batch.cause.get(old)
+        mid = ts = kind = value = None
+        why = "a late event, earlier in time, changed which links were refused"
+        if cause is not None:
+            (ts, mid), _, (kind, value) = cause
+            why = f"message {mid}, earlier in time, changed which links were refused"
+        if old in batch.opened:
+            kind, value = batch.opened[old]
+            why = f"{kind}={value} links nobody"
+        rows.append((now, remapped.get(old, old), old, mid, ts, kind, value,
+                     f"split: identifiers of {old} now belong to several persons ({why})"))
+    for f in batch.refusals:
+        (ts, mid) = f.rank
+        left, right = batch.r.person_[f.left], batch.r.person_[f.right]
+        reason = (f"refused: linking {f.left[0]}={f.left[1]} with {f.right[0]}={f.right[1]} would give "
+                  f"one person two values of unique {f.kind} ({', '.join(f.values)})")
+        rows.append((now, left, right, mid, ts, f.right[0], f.right[1], reason))
+    for rank, ident, reason in batch.notes:
+        ts, mid = rank if rank is not None else (None, None)
+        owner = batch.r.person_.get(ident) or (customer_of.get(mid) if mid is not None else None)
+        rows.append((now, owner, None, mid, ts, ident[0], ident[1], reason))
+    return rows
+
+
+def stored_links(con: duckdb.DuckDBPyConnection, idents: set[Ident]) -> set[LinkKey]:
+    """Every stored link that holds one of ``idents`` (a join of ``identity_links`` on them)."""
+    table = pa.table({"kind": [k for k, _ in idents], "value": [v for _, v in idents]})
+    con.register("_patron_identity_cluster", table)
+    try:
+        rows = con.execute(
+            "SELECT l.link_key, l.kind, l.value FROM identity_links l WHERE l.link_key IN ("
+            "SELECT m.link_key FROM identity_links m JOIN _patron_identity_cluster c "
+            "ON m.kind = c.kind AND m.value = c.value)"
+        ).fetchall()
+    finally:
+        con.unregister("_patron_identity_cluster")
+    groups: dict[str, list[Ident]] = {}
+    for key, kind, value in rows:
+        groups.setdefault(key, []).append((kind, value))
+    return {link_key(ids) for ids in groups.values()}
