@@ -7,7 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from patron.models import MODELS, BaseModel, BetaGeo, ConvergenceError, GammaGamma, compress
+from patron.models import (
+    MODELS,
+    BaseModel,
+    BetaGeo,
+    ConvergenceError,
+    GammaGamma,
+    NotFittedError,
+    compress,
+)
 from patron.models._base import ConvergenceWarning, unique_rows
 
 EXACT_REL_TOL = 1e-9
@@ -138,5 +146,5 @@ def test_input_validation():
         BetaGeo().fit([0], [1.0], [4.0])  # x = 0 with recency > 0
     with pytest.raises(ValueError):
         BetaGeo().fit([1.5], [1.0], [4.0])  # non-integer frequency
-    with pytest.raises(RuntimeError):
+    with pytest.raises(NotFittedError):
         BetaGeo().expected_purchases(1.0)  # not fitted

@@ -171,3 +171,58 @@ def test_predictions_finite_everywhere(a, b, g, d, n, data, n_future):
     assert np.all(np.isfinite(pa)) and np.all((pa >= 0) & (pa <= 1 + 1e-12))
     assert np.all(np.isfinite(ce)) and np.all(ce >= 0) and np.isfinite(ue) and ue >= 0
     assert np.all(ce <= n_future + 1e-9) and ue <= n_future + 1e-9
+
+
+@pytest.fixture(scope="module")
+def donations():
+    """FHS 2010's 1995 donor cohort: (frequency, recency, 6 opportunities, donors)."""
+    import pandas as pd
+
+    from patron.datasets import data_path
+
+    return pd.read_csv(data_path("donations.csv"))
+
+
+def test_probability_of_n_purchases_matches_the_enumerated_process():
+    """FHS eq. 7 against the sum over every purchase/death path (FHS eq. 3 integrated)."""
+    a, b, g, d = 3.0, 0.4, 1.7, 0.8
+    log_c = -special.betaln(a, b) - special.betaln(g, d)
+    n = 4
+    for x in range(n + 1):
+        def integrand(th, p, x=x):
+            dens = math.exp(log_c + (a - 1) * math.log(p) + (b - 1) * math.log1p(-p)
+                            + (g - 1) * math.log(th) + (d - 1) * math.log1p(-th))
+            alive = math.comb(n, x) * p ** x * (1 - p) ** (n - x) * (1 - th) ** n
+            died = sum(th * (1 - th) ** i * math.comb(i, x) * p ** x * (1 - p) ** (i - x)
+                       for i in range(x, n))
+            return (alive + died) * dens
+
+        want = integrate.dblquad(integrand, 0, 1, 0, 1, epsabs=0, epsrel=1e-8)[0]
+        got = BetaGeoBetaBinom.from_params(alpha=a, beta=b, gamma=g, delta=d).probability_of_n_purchases(n, x)
+        assert got == pytest.approx(want, rel=QUADRATURE_REL_TOL)
+
+
+def test_probability_of_n_purchases_sums_to_one_and_matches_fhs_in_sample_fit(donations):
+    model = BetaGeoBetaBinom.from_params(FHS_PARAMS)
+    pmf = model.probability_of_n_purchases(6, np.arange(8))
+    assert pmf[7] == 0.0 and pmf.sum() == pytest.approx(1.0, rel=1e-12)
+    # Hardie's BG/BB spreadsheet (note 010), in-sample fit: 3,454.9 donors with 0 repeat donations
+    # and 1,253.1 with 6, out of 11,104
+    donors = donations["weights"].sum()
+    assert donors == 11_104
+    np.testing.assert_allclose(donors * pmf[[0, 6]], [3454.9, 1253.1], atol=1.0)
+    with pytest.raises(ValueError):
+        model.probability_of_n_purchases(6, 1.5)
+
+
+def test_probability_alive_periods_ahead_matches_fhs_table_6(donations):
+    """FHS 2010 Table 6: P(alive in 2002) for 1995 (0 repeat), 1999 (2) and 2001 (6) donors."""
+    model = BetaGeoBetaBinom.from_params(FHS_PARAMS)
+    got = model.probability_alive([0, 2, 6], [0, 4, 6], [6, 6, 6])
+    np.testing.assert_allclose(got, [0.11, 0.59, 0.93], atol=0.005)
+    now = model.probability_alive([0, 2, 6], [0, 4, 6], [6, 6, 6], periods_ahead=0)
+    later = model.probability_alive([0, 2, 6], [0, 4, 6], [6, 6, 6], periods_ahead=5)
+    assert np.all(now > got) and np.all(got > later)
+    assert now[2] == pytest.approx(1.0)  # donated at the last opportunity: alive then
+    with pytest.raises(ValueError):
+        model.probability_alive([0], [0], [6], periods_ahead=-1)

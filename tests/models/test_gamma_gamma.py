@@ -124,3 +124,25 @@ def test_repeat_buyers_without_positive_spend_are_left_out_and_get_the_populatio
     assert own == pytest.approx(p * (v + 3 * 20.0) / (3 * p + q - 1), rel=1e-12)
     with pytest.raises(ValueError, match="no customer has repeat purchases of positive value"):
         GammaGamma().fit([0.0, 2.0, 1.0], [0.0, 0.0, 0.0])
+
+
+def test_q_constraint_keeps_q_at_least_one():
+    """Spends drawn with q = 0.6 (< 1: no population mean): unconstrained q < 1; constrained
+    q = 1 on the bound, with a lower likelihood; on CDNOW (q = 3.74) the constraint changes
+    nothing (FH 2013's estimates)."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 6, 3000).astype(float)
+    nu = rng.gamma(0.6, 1 / 10.0, x.size)
+    z = rng.gamma(4.0 * x, 1 / nu) / x
+    free = GammaGamma().fit(x, z)
+    held = GammaGamma(q_constraint=True).fit(x, z)
+    assert free.params_["q"] < 1
+    assert held.params_["q"] == pytest.approx(1.0, abs=1e-9)
+    assert held.converged_ and held.log_likelihood_ < free.log_likelihood_
+
+
+def test_q_constraint_is_inactive_on_cdnow(cdnow_spend, fitted):
+    repeat = cdnow_spend[cdnow_spend["frequency"] > 0]
+    held = GammaGamma(q_constraint=True).fit(repeat["frequency"], repeat["monetary_value"])
+    for name in ("p", "q", "v"):
+        assert held.params_[name] == pytest.approx(fitted.params_[name], rel=1e-9)

@@ -3,7 +3,8 @@
 ``MODELS`` maps CLI names to classes; all share :class:`patron.models._base.BaseModel`.
 """
 
-from ._base import BaseModel, ConvergenceError, ConvergenceWarning, compress
+from ._base import BaseModel, ConvergenceError, ConvergenceWarning, NotFittedError, compress
+from ._estimator import PENALIZER_KINDS
 from .beta_geo import BetaGeo
 from .beta_geo_beta_binom import BetaGeoBetaBinom
 from .gamma_gamma import GammaGamma
@@ -13,6 +14,7 @@ from .shifted_beta_geo import ShiftedBetaGeo
 
 __all__ = [
     "MODELS",
+    "PENALIZER_KINDS",
     "BaseModel",
     "BetaGeo",
     "BetaGeoBetaBinom",
@@ -20,6 +22,7 @@ __all__ = [
     "ConvergenceWarning",
     "GammaGamma",
     "ModifiedBetaGeo",
+    "NotFittedError",
     "ParetoNBD",
     "ShiftedBetaGeo",
     "compress",

@@ -29,7 +29,12 @@ The base then sets, after ``fit``: ``params_`` (dict name -> float), ``std_error
 ``covariance_`` (k x k array, natural parameters, order ``param_names``), ``log_likelihood_``
 (unpenalised, float), ``n_customers_`` (sum of weights; int when the weights are integral),
 ``n_rows_`` (distinct rows fitted), ``converged_``, ``convergence_message_``, ``n_starts_used_``,
-``data_fingerprint_``. Helpers for predictions: ``self._params()`` (tuple of floats in
+``data_fingerprint_``. :meth:`from_params` sets the same attributes from known parameters.
+Estimator contract (:mod:`._estimator`): ``get_params``/``set_params`` from the constructor's
+signature, :class:`NotFittedError`, predictions on pandas Series return Series with their index
+(decorate prediction methods with :func:`keeps_index`). ``_time_params`` names the parameters in
+the unit of time (rates), which the ``"lifetimes"`` penalty scales by ``1 / max(T)``, T being
+column ``_time_column`` of the compressed data. Helpers for predictions: ``self._params()`` (tuple of floats in
 ``param_names`` order, raises if not fitted) and :meth:`sample_params` (parametric bootstrap draws).
 
 Transaction models used by :mod:`patron.models.clv` provide ``_conditional_expected_purchases_fn``
@@ -38,8 +43,8 @@ and may provide the faster pair ``_probability_alive_fn`` / ``_expected_given_al
 
 Optimisation (:mod:`patron.models._optimize`)
 ---------------------------------------------
-Minimises ``f(theta) = -LL(theta) / N + penalizer * sum(theta**2)`` over ``theta = log(params)``
-(``N`` = sum of weights; the penalty is lifetimes' L2 penaliser on log-parameters).
+Minimises ``f(theta) = -LL(theta) / N + penalizer * P(theta)`` over ``theta = log(params)``
+(``N`` = sum of weights; ``P`` chosen by ``penalizer_kind``, see :mod:`._estimator`).
 
 1. Start: the model's first guess; with more than ``SUBSAMPLE_MIN_CUSTOMERS`` customers, the
    optimum of the same objective on a random subsample of about ``SUBSAMPLE_CUSTOMERS`` customers
@@ -67,24 +72,25 @@ inverse; if it is not positive definite the covariance and standard errors are N
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from . import _optimize, _persist
 from ._checks import all_integral, check_frequency_recency_T
-from ._rows import compress, unique_rows, wdot
+from ._estimator import EstimatorMixin, NotFittedError, check_settings, keeps_index, penalty_terms
+from ._rows import compress, subsample_rows, unique_rows, wdot
 
 __all__ = [
     "BaseModel",
     "ConvergenceError",
     "ConvergenceWarning",
+    "NotFittedError",
     "check_frequency_recency_T",
     "compress",
+    "keeps_index",
     "unique_rows",
     "wdot",
 ]
@@ -118,13 +124,16 @@ class ConvergenceWarning(UserWarning):
     """Warning issued (instead of :class:`ConvergenceError`) when ``strict=False``."""
 
 
-class BaseModel:
+class BaseModel(EstimatorMixin, _persist.PersistMixin):
     """Base class: maximum likelihood fit in log-parameter space, standard errors, JSON I/O.
 
     Parameters
     ----------
     penalizer : float, default 0
-        L2 penalty on the log-parameters, added to the mean negative log-likelihood (as lifetimes).
+        Weight of the L2 penalty added to the mean negative log-likelihood.
+    penalizer_kind : {"log", "lifetimes"}, default "log"
+        What is penalised: the log-parameters (shrinks towards 1) or, as lifetimes, the
+        parameters (shrinks towards 0); see :mod:`patron.models._estimator`.
     strict : bool, default False
         Raise :class:`ConvergenceError` when the optimiser does not converge (else warn).
     n_starts : int
@@ -138,15 +147,20 @@ class BaseModel:
     _negative_log_likelihood_hessian: ClassVar[Callable[..., Any] | None] = None
     _subsample_start: ClassVar[bool] = True
     """Start large fits from a fit on a subsample (off where Newton needs no help)."""
+    _time_params: ClassVar[tuple[str, ...]] = ()
+    """Parameters in the unit of time (rates such as ``alpha``): scaled for the lifetimes penalty."""
+    _time_column: ClassVar[int] = 2
+    """Index of T among the compressed columns (models with ``_time_params``)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.name:
             _REGISTRY[cls.name] = cls
 
-    def __init__(self, penalizer: float = 0.0, *, strict: bool = False,
+    def __init__(self, penalizer: float = 0.0, *, penalizer_kind: str = "log", strict: bool = False,
                  n_starts: int = DEFAULT_N_STARTS, random_state: int = 0):
         self.penalizer = penalizer
+        self.penalizer_kind = penalizer_kind
         self.strict = strict
         self.n_starts = n_starts
         self.random_state = random_state
@@ -169,22 +183,37 @@ class BaseModel:
     def _objective(self, columns: Any, weights: np.ndarray, *, hessian: bool = False):
         """Per-customer penalised objective f(theta), its gradient (and Hessian)."""
         n_total = float(weights.sum())
-        pen = float(self.penalizer)
         nll_fn = self._negative_log_likelihood_hessian if hessian else self._negative_log_likelihood
 
         def f(theta: np.ndarray):
             with np.errstate(all="ignore"):
                 out = nll_fn(theta, columns, weights)
-            value = out[0] / n_total + pen * float(theta @ theta)
-            g = np.asarray(out[1], dtype=np.float64) / n_total + 2.0 * pen * theta
+                p_value, p_grad, p_hess = self._penalty(theta)
+            value = out[0] / n_total + p_value
+            g = np.asarray(out[1], dtype=np.float64) / n_total + p_grad
             if not (np.isfinite(value) and np.all(np.isfinite(g))):
                 return (np.inf, np.zeros_like(theta), None, out) if hessian else (np.inf, 0 * g)
             if not hessian:
                 return value, g
-            h = np.asarray(out[2], dtype=np.float64) / n_total + 2.0 * pen * np.eye(theta.size)
+            h = np.asarray(out[2], dtype=np.float64) / n_total + np.diag(p_hess)
             return value, g, h, out
 
         return f
+
+    def _penalty(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """The penalty per customer at ``theta``: value, gradient, Hessian diagonal."""
+        return penalty_terms(self.penalizer_kind, float(self.penalizer), theta,
+                             getattr(self, "_penalty_scale", np.ones_like(theta)))
+
+    def _set_penalty_scale(self, columns: tuple[np.ndarray, ...]) -> None:
+        """Per-parameter scale of the lifetimes penalty: 1 / max(T) for ``_time_params``."""
+        scale = np.ones(len(self.param_names))
+        if self._time_params:
+            max_T = float(np.max(columns[self._time_column])) if columns[self._time_column].size else 0.0
+            if max_T > 0:
+                for name in self._time_params:
+                    scale[self.param_names.index(name)] = 1.0 / max_T
+        self._penalty_scale = scale
 
     def _minimize(self, data: Any, weights: np.ndarray, start: np.ndarray, rng, *,
                   step_tol: float = _optimize.NEWTON_STEP_TOL) -> tuple:
@@ -210,6 +239,24 @@ class BaseModel:
                 return found[0], True, found[2], n_used, found[1]
         return theta, ok, str(best.message), n_used, None
 
+    def _log_bounds(self) -> list[tuple[float, float]] | None:
+        """Bounds on the log-parameters tighter than the optimiser's, or None (the default)."""
+        return None
+
+    def _minimize_within(self, data: Any, weights: np.ndarray, theta: np.ndarray, rng,
+                         bounds: list[tuple[float, float]]) -> tuple:
+        """The optimum within ``bounds`` when the unconstrained one lies outside: L-BFGS-B from
+        the unconstrained optimum moved inside (standard errors then by differences)."""
+        start = np.clip(theta, [lo for lo, _ in bounds], [hi for _, hi in bounds])
+        best, ok, messages, n_used = _optimize.lbfgs_multistart(
+            self._objective(data, weights), start, n_starts=self.n_starts, rng=rng, bounds=bounds)
+        if best is None:
+            return None, False, "bounded optimiser returned non-finite values: " + "; ".join(messages), n_used, None
+        held = [n for n, v, (lo, hi) in zip(self.param_names, best.x, bounds, strict=True)
+                if np.isclose(v, lo) or np.isclose(v, hi)]
+        note = f"; {', '.join(held)} held at the bound" if held else ""
+        return np.asarray(best.x, dtype=np.float64), ok, str(best.message) + note, n_used, None
+
     def _fit_compressed(self, columns: tuple[np.ndarray, ...], weights: np.ndarray) -> BaseModel:
         """Fit on compressed rows (output of :func:`compress`) and set all fitted attributes."""
         columns = tuple(np.asarray(c, dtype=np.float64) for c in columns)
@@ -217,6 +264,8 @@ class BaseModel:
         total = float(weights.sum()) if weights.size else 0.0
         if total <= 0:
             raise ValueError("no data to fit (empty input or all weights zero)")
+        check_settings(self.penalizer, self.penalizer_kind)
+        self._set_penalty_scale(columns)
         pending_fingerprint = _persist.fingerprint_later(columns, weights)
         data = self._prepare(columns, weights)
         rng = np.random.default_rng(self.random_state)
@@ -224,21 +273,7 @@ class BaseModel:
         start = np.clip(np.asarray(self._initial_log_params(columns, weights), dtype=np.float64),
                         -bound + 1, bound - 1)
         if self._subsample_start and total > SUBSAMPLE_MIN_CUSTOMERS:
-            # SUBSAMPLE_CUSTOMERS customers drawn with replacement, rows in proportion to weight
-            # (uniformly when every weight is 1, without building the CDF). Sorted draws make the
-            # binary searches walk the CDF in order (cache-friendly, ~3x faster on 500k rows) and
-            # give sorted picks, so runs replace np.unique's sort.
-            if total == weights.size and weights.min() == 1.0:  # every weight 1: uniform rows
-                picks = rng.integers(0, weights.size, SUBSAMPLE_CUSTOMERS)
-                picks.sort()
-            else:
-                cdf = np.cumsum(weights)
-                draws = rng.random(SUBSAMPLE_CUSTOMERS)
-                draws.sort()
-                picks = np.searchsorted(cdf, draws * cdf[-1], side="right")
-                np.minimum(picks, weights.size - 1, out=picks)
-            starts = np.flatnonzero(np.r_[True, picks[1:] != picks[:-1]])
-            rows, counts = picks[starts], np.diff(np.r_[starts, picks.size])
+            rows, counts = subsample_rows(weights, SUBSAMPLE_CUSTOMERS, rng)
             if rows.size > 2 * start.size:
                 sub_cols = tuple(c[rows] for c in columns)
                 sub_w = counts.astype(np.float64)
@@ -248,6 +283,10 @@ class BaseModel:
                 if ok:
                     start = np.clip(theta, -bound + 1, bound - 1)
         theta, ok, message, n_used, raw = self._minimize(data, weights, start, rng)
+        bounds = self._log_bounds()
+        if theta is not None and bounds is not None and any(
+                not lo <= v <= hi for v, (lo, hi) in zip(theta, bounds, strict=True)):
+            theta, ok, message, n_used, raw = self._minimize_within(data, weights, theta, rng, bounds)
         if theta is None:
             self._set_failed(columns, weights, message, n_used, pending_fingerprint())
             return self
@@ -300,9 +339,10 @@ class BaseModel:
             hess = self._natural_hessian(params, data, weights)
         else:
             nll, grad, hess_log = raw
-            pen = float(self.penalizer) * float(weights.sum())
-            grad = np.asarray(grad) + 2.0 * pen * theta
-            hess_log = np.asarray(hess_log) + 2.0 * pen * np.eye(theta.size)
+            n_total = float(weights.sum())
+            _, p_grad, p_hess = self._penalty(theta)
+            grad = np.asarray(grad) + n_total * p_grad
+            hess_log = np.asarray(hess_log) + n_total * np.diag(p_hess)
             hess = (hess_log - np.diag(grad)) / np.outer(params, params)
             hess = 0.5 * (hess + hess.T)
         self.params_ = {n: float(p) for n, p in zip(self.param_names, params, strict=True)}
@@ -337,7 +377,7 @@ class BaseModel:
     # ----------------------------------------------------------------- helpers for predictions
     def _check_fitted(self) -> None:
         if not hasattr(self, "params_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or from_params() first")
 
     def _params(self) -> tuple[float, ...]:
         """Fitted parameters as floats in ``param_names`` order."""
@@ -365,46 +405,6 @@ class BaseModel:
         chol = np.linalg.cholesky(self.log_covariance())
         z = rng.standard_normal((int(n_draws), theta.size))
         return np.exp(theta + z @ chol.T)
-
-    # ----------------------------------------------------------------- save / load
-    def to_dict(self) -> dict[str, Any]:
-        """Fitted state as a JSON-ready dict (NaN written as null); see :mod:`._persist`."""
-        self._check_fitted()
-        return _persist.model_to_dict(self)
-
-    def to_json(self, *, indent: int | None = 2) -> str:
-        """Serialise the fitted model as JSON text (see :meth:`to_dict`)."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-
-    def save(self, path: str | Path) -> None:
-        """Write :meth:`to_json` to ``path`` (UTF-8), through :func:`patron.outputs.atomic_output`."""
-        from patron.outputs import atomic_output
-
-        text = self.to_json()
-        with atomic_output(path) as target:
-            target.write_text(text, encoding="utf-8")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BaseModel:
-        """Rebuild a fitted model from :meth:`to_dict` output.
-
-        Called on :class:`BaseModel` it dispatches on ``data["model"]``; called on a subclass it
-        checks the name matches.
-        """
-        return _persist.model_from_dict(cls, data, _REGISTRY)
-
-    @classmethod
-    def from_json(cls, text: str) -> BaseModel:
-        """Rebuild a fitted model from :meth:`to_json` text."""
-        return cls.from_dict(json.loads(text))
-
-    @classmethod
-    def load(cls, path: str | Path) -> BaseModel:
-        """Read a model written by :meth:`save`."""
-        from patron.outputs import note_file
-
-        note_file(path)
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
     def __repr__(self) -> str:
         if hasattr(self, "params_"):

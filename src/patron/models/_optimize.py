@@ -120,13 +120,15 @@ def newton(f: Callable[[np.ndarray], tuple], theta: np.ndarray, *,
 
 
 def lbfgs_multistart(f: Callable[[np.ndarray], tuple], first: np.ndarray, *, n_starts: int,
-                     rng: np.random.Generator) -> tuple[Any, bool, list[str], int]:
-    """L-BFGS-B from ``first`` then seeded perturbations of it until one converges.
+                     rng: np.random.Generator,
+                     bounds: list[tuple[float, float]] | None = None) -> tuple[Any, bool, list[str], int]:
+    """L-BFGS-B from ``first`` then seeded perturbations of it until one converges, within
+    ``bounds`` (default ``+/-LOG_PARAM_BOUND`` on every log-parameter).
 
     Returns ``(best scipy result or None, converged, messages, starts used)``; the best finite
     result wins, a converged one before any other.
     """
-    bounds = [(-LOG_PARAM_BOUND, LOG_PARAM_BOUND)] * first.size
+    bounds = bounds or [(-LOG_PARAM_BOUND, LOG_PARAM_BOUND)] * first.size
     # L-BFGS-B's updates are tiny BLAS calls; a multi-threaded BLAS spends more time waking its
     # threads than computing (measured ~10 ms vs ~0.8 ms per iteration on 2 cores).
     with threadpool_limits(limits=1, user_api="blas"):
@@ -140,6 +142,7 @@ def _lbfgs_starts(f: Callable[[np.ndarray], tuple], first: np.ndarray, bounds: l
     for i in range(max(1, int(n_starts))):
         x0 = first if i == 0 else np.clip(first + rng.normal(0.0, START_PERTURBATION_SD, k),
                                           -LOG_PARAM_BOUND + 1, LOG_PARAM_BOUND - 1)
+        x0 = np.clip(x0, [lo for lo, _ in bounds], [hi for _, hi in bounds])
         n_used += 1
         res = optimize.minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                                 options=LBFGS_OPTIONS)

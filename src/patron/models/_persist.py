@@ -9,10 +9,12 @@ parameters, order ``param_names``), ``log_likelihood``, ``n_customers``, ``n_row
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -71,8 +73,7 @@ def model_to_dict(model: BaseModel) -> dict[str, Any]:
         "model": model.name,
         "class": type(model).__name__,
         "patron_version": patron_version(),
-        "settings": {"penalizer": model.penalizer, "strict": model.strict,
-                     "n_starts": model.n_starts, "random_state": model.random_state},
+        "settings": model.get_params(),
         "params": {k: _finite_or_none(v) for k, v in model.params_.items()},
         "std_errors": {k: _finite_or_none(v) for k, v in model.std_errors_.items()},
         "covariance": [[_finite_or_none(v) for v in row] for row in model.covariance_],
@@ -109,3 +110,48 @@ def model_from_dict(cls: type[BaseModel], data: Mapping[str, Any],
     model.data_fingerprint_ = data.get("data_fingerprint")
     model.n_starts_used_ = None
     return model
+
+
+class PersistMixin:
+    """JSON save / load of a fitted model (the methods of :class:`BaseModel`)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Fitted state as a JSON-ready dict (NaN written as null); see :mod:`._persist`."""
+        self._check_fitted()  # type: ignore[attr-defined]
+        return model_to_dict(self)  # type: ignore[arg-type]
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Serialise the fitted model as JSON text (see :meth:`to_dict`)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def save(self, path: str | Path) -> None:
+        """Write :meth:`to_json` to ``path`` (UTF-8), through :func:`patron.outputs.atomic_output`."""
+        from patron.outputs import atomic_output
+
+        text = self.to_json()
+        with atomic_output(path) as target:
+            target.write_text(text, encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """Rebuild a fitted model from :meth:`to_dict` output.
+
+        Called on :class:`BaseModel` it dispatches on ``data["model"]``; called on a subclass it
+        checks the name matches.
+        """
+        from ._base import _REGISTRY
+
+        return model_from_dict(cls, data, _REGISTRY)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_json(cls, text: str) -> Any:
+        """Rebuild a fitted model from :meth:`to_json` text."""
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        """Read a model written by :meth:`save`."""
+        from patron.outputs import note_file
+
+        note_file(path)
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))

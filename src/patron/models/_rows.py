@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["compress", "factorize", "group_rows", "unique_rows", "wdot"]
+__all__ = ["compress", "factorize", "group_rows", "subsample_rows", "unique_rows", "wdot"]
 
 SMALL_INTEGER_CODES = 1 << 22
 """Columns of non-negative multiples of 1/D (D a small integer) whose largest multiple is below
@@ -238,3 +238,22 @@ def row_blocks(n: int):
     """Slices ``[i, i + ROW_BLOCK)`` covering ``range(n)``."""
     return (slice(i, min(i + ROW_BLOCK, n)) for i in range(0, n, ROW_BLOCK))
 
+
+
+def subsample_rows(weights: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` customers drawn with replacement from compressed rows, in proportion to their
+    ``weights`` (uniformly when every weight is 1, without building the CDF): the distinct rows
+    drawn (sorted) and how often each was drawn. Sorted draws make the binary searches walk the
+    CDF in order (cache-friendly, ~3x faster on 500k rows) and give sorted picks, so runs
+    replace np.unique's sort."""
+    if float(weights.sum()) == weights.size and weights.min() == 1.0:
+        picks = rng.integers(0, weights.size, size)
+        picks.sort()
+    else:
+        cdf = np.cumsum(weights)
+        draws = rng.random(size)
+        draws.sort()
+        picks = np.searchsorted(cdf, draws * cdf[-1], side="right")
+        np.minimum(picks, weights.size - 1, out=picks)
+    starts = np.flatnonzero(np.r_[True, picks[1:] != picks[:-1]])
+    return picks[starts], np.diff(np.r_[starts, picks.size])

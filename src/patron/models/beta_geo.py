@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import special
 
-from ._base import BaseModel, check_frequency_recency_T, compress, unique_rows, wdot
+from ._base import BaseModel, check_frequency_recency_T, compress, keeps_index, unique_rows, wdot
 from ._rows import factorize
 
 __all__ = [
@@ -379,6 +379,7 @@ class BetaGeo(BaseModel):
 
     name = "bgnbd"
     param_names = ("r", "alpha", "a", "b")
+    _time_params = ("alpha",)
     _shift = 0
     _negative_log_likelihood = staticmethod(negative_log_likelihood)
     _negative_log_likelihood_hessian = staticmethod(negative_log_likelihood_hessian)
@@ -404,25 +405,30 @@ class BetaGeo(BaseModel):
         return np.log([1.0, 1.0 / mean_rate, 1.0, 1.0])
 
     # ---------------------------------------------------------------- predictions
+    @keeps_index
     def expected_purchases(self, t: Any) -> np.ndarray:
         """E[X(t)] for a newly acquired customer; ``t`` in the unit of T."""
         return type(self)._expected_purchases_fn(t, *self._params())
 
+    @keeps_index
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any,
                                        T: Any) -> np.ndarray:
         """Expected purchases in (T, T+t] given (x, t_x, T)."""
         return conditional_expected_shifted(t, frequency, recency, T, *self._params(),
                                             shift=self._shift)
 
+    @keeps_index
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """P(alive at T | x, t_x, T)."""
         return probability_alive_shifted(frequency, recency, T, *self._params(),
                                          shift=self._shift)
 
+    @keeps_index
     def probability_of_n_purchases(self, t: Any, n: Any) -> np.ndarray:
         """P(X(t) = n) for a newly acquired customer."""
         return probability_of_n_shifted(t, n, *self._params(), shift=self._shift)
 
+    @keeps_index
     def conditional_probability_of_purchase(self, t: Any, frequency: Any, recency: Any,
                                             T: Any) -> np.ndarray:
         """P(at least one purchase in (T, T+t] | x, t_x, T); ``t`` in the unit of T."""

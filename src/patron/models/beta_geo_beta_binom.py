@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import special
 
-from ._base import BaseModel, compress, wdot
+from ._base import BaseModel, compress, keeps_index, wdot
 
 __all__ = [
     "BetaGeoBetaBinom",
@@ -25,6 +25,7 @@ __all__ = [
     "log_likelihood",
     "negative_log_likelihood",
     "probability_alive",
+    "probability_of_n_purchases",
 ]
 
 GAMMA_NEAR_ONE = 0.25
@@ -157,14 +158,55 @@ def expected_purchases(n, alpha, beta, gamma, delta) -> np.ndarray:
     return np.where(n > 0, out, 0.0)
 
 
-def probability_alive(frequency, recency, n_periods, alpha, beta, gamma, delta) -> np.ndarray:
-    """P(alive at opportunity n+1 | x, t_x, n) (FHS eq. 11)."""
+def probability_alive(frequency, recency, n_periods, alpha, beta, gamma, delta, *,
+                      periods_ahead: Any = 1) -> np.ndarray:
+    """P(alive at opportunity n + m | x, t_x, n), m = ``periods_ahead`` (FHS eq. 11 for m = 1,
+    the chance of being alive at the next opportunity; m = 0: alive after opportunity n):
+
+        B(alpha+x, beta+n-x)/B(alpha, beta) * B(gamma, delta+n+m)/B(gamma, delta) / L(x, t_x, n).
+    """
     x, tx, n = check_frequency_recency_n(frequency, recency, n_periods)
+    m = np.asarray(periods_ahead, dtype=np.float64)
+    if np.any(m < 0) or np.any(m != np.round(m)):
+        raise ValueError("periods_ahead must hold non-negative integers")
     log_alive, log_died, _, _ = _terms(x, tx, n, alpha, beta, gamma, delta)
     log_l = np.logaddexp(log_alive, special.logsumexp(log_died, axis=1))
     log_next = (special.betaln(alpha + x, beta + n - x) - special.betaln(alpha, beta)
-                + special.betaln(gamma, delta + n + 1.0) - special.betaln(gamma, delta))
+                + special.betaln(gamma, delta + n + m) - special.betaln(gamma, delta))
     return np.exp(log_next - log_l)
+
+
+def probability_of_n_purchases(n_periods, x, alpha, beta, gamma, delta) -> np.ndarray:
+    """P(X(n) = x): the chance that a new customer makes x transactions in n opportunities
+    (FHS eq. 7): alive throughout with x of n, or dying after opportunity i >= x with x of i,
+
+        C(n, x) B(alpha+x, beta+n-x)/B(alpha, beta) B(gamma, delta+n)/B(gamma, delta)
+        + sum_{i=x}^{n-1} C(i, x) B(alpha+x, beta+i-x)/B(alpha, beta) B(gamma+1, delta+i)/B(gamma, delta).
+
+    ``n_periods`` and ``x`` broadcast (integers >= 0); 0 where x > n.
+    """
+    n, x = np.broadcast_arrays(*_as_float(n_periods, x))
+    shape = n.shape
+    n, x = n.ravel(), x.ravel()
+    for name, v in (("n_periods", n), ("x", x)):
+        if not np.all(np.isfinite(v)) or np.any(v < 0) or np.any(v != np.round(v)):
+            raise ValueError(f"{name} must hold non-negative integers")
+    lb_ab, lb_gd = special.betaln(alpha, beta), special.betaln(gamma, delta)
+
+    def log_choose(a, b):
+        return special.gammaln(a + 1.0) - special.gammaln(b + 1.0) - special.gammaln(a - b + 1.0)
+
+    valid = x <= n
+    xs, ns = np.where(valid, x, 0.0), np.where(valid, n, 0.0)
+    alive = np.exp(log_choose(ns, xs) + special.betaln(alpha + xs, beta + ns - xs) - lb_ab
+                   + special.betaln(gamma, delta + ns) - lb_gd)
+    i = np.arange(int(ns.max()) if ns.size else 0, dtype=np.float64)[None, :]
+    inside = (i >= xs[:, None]) & (i < ns[:, None])
+    ic = np.where(inside, i, xs[:, None])
+    terms = (log_choose(ic, xs[:, None]) + special.betaln(alpha + xs[:, None], beta + ic - xs[:, None])
+             - lb_ab + special.betaln(gamma + 1.0, delta + ic) - lb_gd)
+    died = np.where(inside, np.exp(terms), 0.0).sum(axis=1)
+    return np.where(valid, alive + died, 0.0).reshape(shape)
 
 
 def conditional_expected_purchases(n_future, frequency, recency, n_periods, alpha, beta, gamma,
@@ -209,16 +251,26 @@ class BetaGeoBetaBinom(BaseModel):
     def _initial_log_params(self, columns, weights) -> np.ndarray:
         return np.zeros(4)
 
+    @keeps_index
     def expected_purchases(self, n: Any) -> np.ndarray:
         """E[X(n)] for a new customer over n opportunities."""
         return expected_purchases(n, *self._params())
 
+    @keeps_index
     def conditional_expected_purchases(self, n_future: Any, frequency: Any, recency: Any,
                                        n_periods: Any) -> np.ndarray:
         """Expected transactions in the next ``n_future`` opportunities given (x, t_x, n)."""
         return conditional_expected_purchases(n_future, frequency, recency, n_periods,
                                               *self._params())
 
-    def probability_alive(self, frequency: Any, recency: Any, n_periods: Any) -> np.ndarray:
-        """P(alive at opportunity n+1 | x, t_x, n)."""
-        return probability_alive(frequency, recency, n_periods, *self._params())
+    @keeps_index
+    def probability_alive(self, frequency: Any, recency: Any, n_periods: Any, *,
+                          periods_ahead: Any = 1) -> np.ndarray:
+        """P(alive at opportunity n + ``periods_ahead`` | x, t_x, n); by default the next one."""
+        return probability_alive(frequency, recency, n_periods, *self._params(),
+                                 periods_ahead=periods_ahead)
+
+    @keeps_index
+    def probability_of_n_purchases(self, n_periods: Any, x: Any) -> np.ndarray:
+        """P(X(n) = x) for a new customer over ``n_periods`` opportunities (FHS eq. 7)."""
+        return probability_of_n_purchases(n_periods, x, *self._params())

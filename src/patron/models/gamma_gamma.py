@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import special
 
-from ._base import BaseModel, wdot
+from . import _optimize
+from ._base import DEFAULT_N_STARTS, BaseModel, keeps_index, wdot
 from ._checks import all_finite, all_integral
 from ._rows import ROW_BLOCK, factorize, row_blocks
 
@@ -177,6 +178,11 @@ class GammaGamma(BaseModel):
     ``fit(frequency, monetary_value)`` uses customers with frequency > 0 and monetary_value (the
     mean value of their repeat transactions) > 0; the others carry no information on spend, are
     ignored and not counted in ``n_customers_`` (module docstring).
+
+    ``q_constraint=True`` keeps q >= 1 (lifetimes' option of that name): the population mean
+    spend p v / (q - 1) needs q > 1, and a fit with q < 1 would give customers without repeat
+    purchases a negative expected spend; the constrained optimum is found by L-BFGS-B when the
+    unconstrained one has q < 1 (at q = 1 that mean is infinite: such data hardly inform it).
     """
 
     name = "gammagamma"
@@ -184,6 +190,19 @@ class GammaGamma(BaseModel):
     _negative_log_likelihood = staticmethod(negative_log_likelihood)
     _negative_log_likelihood_hessian = staticmethod(negative_log_likelihood_hessian)
     _conditional_expected_average_spend_fn = staticmethod(conditional_expected_average_spend)
+
+    def __init__(self, penalizer: float = 0.0, *, q_constraint: bool = False,
+                 penalizer_kind: str = "log", strict: bool = False, n_starts: int = DEFAULT_N_STARTS,
+                 random_state: int = 0):
+        super().__init__(penalizer, penalizer_kind=penalizer_kind, strict=strict,
+                         n_starts=n_starts, random_state=random_state)
+        self.q_constraint = q_constraint
+
+    def _log_bounds(self) -> list[tuple[float, float]] | None:
+        if not self.q_constraint:
+            return None
+        free = (-_optimize.LOG_PARAM_BOUND, _optimize.LOG_PARAM_BOUND)
+        return [free, (0.0, _optimize.LOG_PARAM_BOUND), free]  # log q >= 0
 
     def fit(self, frequency: Any, monetary_value: Any, *, weights: Any = None) -> GammaGamma:
         """Fit on repeat buyers' (x, zbar); ``weights`` are per-row customer counts."""
@@ -219,6 +238,7 @@ class GammaGamma(BaseModel):
         mean_z = wdot(weights, columns[1]) / float(weights.sum())
         return np.log([1.0, 2.0, mean_z])  # p/(q-1) v = mean spend
 
+    @keeps_index
     def conditional_expected_average_spend(self, frequency: Any, monetary_value: Any) -> np.ndarray:
         """Expected mean transaction value given (x, zbar); population mean when x = 0 or zbar <= 0."""
         return conditional_expected_average_spend(frequency, monetary_value, *self._params())

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import special
 
-from ._base import BaseModel, check_frequency_recency_T, compress, unique_rows, wdot
+from ._base import BaseModel, check_frequency_recency_T, compress, keeps_index, unique_rows, wdot
 
 __all__ = [
     "ParetoNBD",
@@ -317,6 +317,7 @@ class ParetoNBD(BaseModel):
 
     name = "pareto"
     param_names = ("r", "alpha", "s", "beta")
+    _time_params = ("alpha", "beta")
     _negative_log_likelihood = staticmethod(negative_log_likelihood)
     _conditional_expected_purchases_fn = staticmethod(conditional_expected_purchases)
     _expected_purchases_fn = staticmethod(expected_purchases)
@@ -339,15 +340,18 @@ class ParetoNBD(BaseModel):
         return np.log([1.0, 1.0 / mean_rate, 1.0, mean_T])
 
     # ---------------------------------------------------------------- predictions
+    @keeps_index
     def expected_purchases(self, t: Any) -> np.ndarray:
         """E[X(t)] for a newly acquired customer; ``t`` in the unit of T."""
         return expected_purchases(t, *self._params())
 
+    @keeps_index
     def conditional_expected_purchases(self, t: Any, frequency: Any, recency: Any,
                                        T: Any) -> np.ndarray:
         """Expected purchases in (T, T+t] given (x, t_x, T)."""
         return conditional_expected_purchases(t, frequency, recency, T, *self._params())
 
+    @keeps_index
     def discounted_expected_residual_transactions(self, frequency: Any, recency: Any, T: Any, *,
                                                   delta: float) -> np.ndarray:
         """DERT in closed form (FHL 2005, "RFM and CLV", eq. 2); ``delta`` is the continuous
@@ -356,10 +360,20 @@ class ParetoNBD(BaseModel):
 
         return dert(frequency, recency, T, *self._params(), delta=delta)
 
+    @keeps_index
     def probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """P(alive at T | x, t_x, T)."""
         return probability_alive(frequency, recency, T, *self._params())
 
+    @keeps_index
+    def conditional_probability_of_n_purchases(self, t: Any, n: Any, frequency: Any, recency: Any,
+                                               T: Any) -> np.ndarray:
+        """P(exactly n purchases in (T, T+t] | x, t_x, T) (:mod:`patron.models.pareto_pmf`)."""
+        from .pareto_pmf import conditional_probability_of_n_purchases
+
+        return conditional_probability_of_n_purchases(t, n, frequency, recency, T, *self._params())
+
+    @keeps_index
     def conditional_probability_of_purchase(self, t: Any, frequency: Any, recency: Any,
                                             T: Any) -> np.ndarray:
         """P(at least one purchase in (T, T+t] | x, t_x, T); ``t`` in the unit of T."""

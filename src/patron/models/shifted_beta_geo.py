@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from ._base import BaseModel, compress, wdot
+from ._base import BaseModel, compress, keeps_index, wdot
 
 __all__ = [
     "ShiftedBetaGeo",
@@ -169,14 +169,17 @@ class ShiftedBetaGeo(BaseModel):
         columns, w = compress(d, c, weights=weights)
         return self._fit_compressed(columns, w)
 
+    @keeps_index
     def survival_function(self, t: Any) -> np.ndarray:
         """S(t), share of a new cohort still active after t periods."""
         return survival_function(t, *self._params())
 
+    @keeps_index
     def retention_rate(self, t: Any) -> np.ndarray:
         """Retention rate in period t (share of those active at t-1 who renew)."""
         return retention_rate(t, *self._params())
 
+    @keeps_index
     def discounted_expected_residual_lifetime(self, renewals: Any, *,
                                               discount_rate: float) -> np.ndarray:
         """DERL (periods) of a customer who has made ``renewals`` renewals."""
