@@ -5,7 +5,7 @@ any order, with refunds, holdout periods and every grain and unit."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import duckdb
 import numpy as np
@@ -25,11 +25,16 @@ EXACT = 1e-12
 """Both plans compute the same day counts and sums; only the order of float additions differs."""
 
 
+def _end(value: str) -> date:
+    """A date, or a datetime when the text has a time of day (an instant)."""
+    return datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
+
+
 def portable(df: pd.DataFrame, end: str, unit: str, grain: str, holdout_end: str | None) -> pd.DataFrame:
     con = duckdb.connect()
     con.register("t", df)
-    spec = SummarySpec(end=date.fromisoformat(end), unit=unit, grain=grain, table="t",
-                       holdout_end=date.fromisoformat(holdout_end) if holdout_end else None)
+    spec = SummarySpec(end=_end(end), unit=unit, grain=grain, table="t",
+                       holdout_end=_end(holdout_end) if holdout_end else None)
     return con.sql(summary_sql(spec, DUCKDB)).df()
 
 
@@ -62,19 +67,25 @@ rows = st.lists(
 @given(
     data=rows,
     end_offset=st.integers(min_value=0, max_value=380),
-    unit=st.sampled_from(["D", "W", "M"]),
-    grain=st.sampled_from(["D", "W", "M"]),
+    unit=st.sampled_from(["D", "W", "M", "H"]),
+    grain=st.sampled_from(["D", "W", "M", "H"]),
     holdout=st.booleans(),
     slice_orders=st.sampled_from([1, 3, 1 << 20]),
+    end_second=st.one_of(st.none(), st.integers(min_value=0, max_value=86399)),
 )
-def test_list_plan_equals_the_portable_sql(monkeypatch, data, end_offset, unit, grain, holdout, slice_orders):
+def test_list_plan_equals_the_portable_sql(monkeypatch, data, end_offset, unit, grain, holdout, slice_orders,
+                                           end_second):
     """Rows arrive in the order drawn (not sorted by time), and are finished in slices of
-    ``slice_orders`` orders, so out-of-order lists and several threads are exercised."""
+    ``slice_orders`` orders, so out-of-order lists and several threads are exercised. With an
+    hourly grain the ends may be instants (``end_second`` into the day)."""
     monkeypatch.setattr(summary_arrays, "ORDERS_PER_SLICE", slice_orders)
     start = pd.Timestamp("2023-12-20")
     df = drawn_transactions(data, "2023-12-20")
     end = (start + pd.Timedelta(days=end_offset)).date().isoformat()
     hend = (start + pd.Timedelta(days=end_offset + 45)).date().isoformat() if holdout else None
+    if grain == "H" and end_second is not None:
+        end = (start + pd.Timedelta(days=end_offset, seconds=end_second)).isoformat(sep=" ")
+        hend = (start + pd.Timedelta(days=end_offset + 2, seconds=end_second)).isoformat(sep=" ") if holdout else None
     want = portable(df, end, unit, grain, hend)
     if want.empty:
         with pytest.raises(patron.PatronError):
@@ -94,7 +105,7 @@ def test_list_plan_on_a_simulated_base_in_shuffled_order(monkeypatch):
     df = pd.concat([tx, again, refunds]).iloc[rng.permutation(len(tx) + len(again) + len(refunds))].reset_index(drop=True)
     end = (df["occurred_at"].min() + pd.Timedelta(days=200)).date().isoformat()
     hend = (df["occurred_at"].min() + pd.Timedelta(days=300)).date().isoformat()
-    for unit, grain in (("W", "D"), ("D", "D"), ("M", "M"), ("W", "W")):
+    for unit, grain in (("W", "D"), ("D", "D"), ("M", "M"), ("W", "W"), ("H", "H"), ("D", "H")):
         assert_same(patron.summary(df, period=unit, grain=grain, end=end, holdout_end=hend), portable(df, end, unit, grain, hend))
 
 

@@ -15,6 +15,13 @@ when purchases are grouped by day or week."""
 PERIOD_UNITS: dict[str, float] = {"D": 1.0, "W": DAYS_PER_WEEK, "M": DAYS_PER_MONTH}
 """Length of each period unit in days."""
 
+HOURS_PER_DAY: float = 24.0
+"""Hours in one day (summary grain and unit ``H``)."""
+
+SUMMARY_PERIODS: dict[str, float] = {**PERIOD_UNITS, "H": 1.0 / HOURS_PER_DAY}
+"""Grains and units of the customer summary (:mod:`patron.sql.summary`) and their length in
+days: the period units, and hours for data with times of day (lifetimes' ``freq="h"``)."""
+
 DEFAULT_DB: str = "patron.duckdb"
 """Database file used when none is given (relative to the working directory)."""
 

@@ -19,7 +19,11 @@ import pandas as pd
 
 from patron.errors import InputError
 from patron.sql.dialect import DUCKDB
-from patron.sql.tracking import first_purchase_sql, repeat_purchases_by_period_sql
+from patron.sql.tracking import (
+    first_purchase_sql,
+    purchases_by_period_sql,
+    repeat_purchases_by_period_sql,
+)
 from patron.store import reader
 
 DEFAULT_MAX_BUCKET = 7
@@ -103,3 +107,48 @@ def cumulative_tracking(
     ok = (idx >= 0) & (idx < n_periods)
     np.add.at(actual, idx[ok], repeats["repeat_purchases"].to_numpy(dtype=float)[ok])
     return pd.DataFrame({"period": periods.astype(int), "actual": np.cumsum(actual), "expected": expected})
+
+
+def purchases_by_period(source: Any, *, grain: str = "D", start: Any = None, end: Any = None,
+                        mapping: dict[str, str] | None = None) -> pd.DataFrame:
+    """First and repeat purchases per ``grain`` period since the period holding ``start``
+    (default the first order), up to the period holding ``end`` (inclusive; default the last
+    order): columns ``period`` (0, 1, ...), ``first_purchases`` (customers whose first purchase
+    falls in it) and ``repeat_purchases`` (customers with a repeat purchase in it), every period
+    present. ``source`` is a database file or an in-memory table, as for :func:`patron.summary`;
+    computed in the engine (:func:`patron.sql.tracking.purchases_by_period_sql`).
+
+    This is what tracking plots compare with a model's expected cumulative purchases (lifetimes'
+    ``expected_cumulative_transactions``)."""
+    from patron.sql.summary import SummarySpec
+    from patron.store import connect
+    from patron.summary import _register_frame
+
+    grain = grain.upper()
+    SummarySpec(end=date(2000, 1, 1), unit=grain, grain=grain)  # validates the grain
+    frame = source is not None and not isinstance(source, str | os.PathLike)
+    opened = connect(":memory:") if frame else reader(source)
+    with opened as con:
+        table = "transactions"
+        if frame:
+            _register_frame(con, source, mapping)
+            table = "transactions_in"
+        first, last = con.execute(f"SELECT min(occurred_at), max(occurred_at) FROM {table} WHERE amount >= 0").fetchall()[0]
+        if first is None:
+            raise InputError("no purchases to track")
+        start_ts = pd.Timestamp(start if start is not None else first)
+        end_ts = pd.Timestamp(end if end is not None else last)
+        step = {"D": "D", "W": "W", "M": "M", "H": "h"}[grain]
+        start_p, end_p = start_ts.to_period(step), end_ts.to_period(step)
+        stop = (end_p + 1).to_timestamp()
+        sql = purchases_by_period_sql(DUCKDB, grain=grain, start=DUCKDB.timestamp_literal(start_p.to_timestamp().to_pydatetime()),
+                                      stop=DUCKDB.timestamp_literal(stop.to_pydatetime()), table=table)
+        counts = con.execute(sql).fetchdf()
+    n = max(int((end_p - start_p).n) + 1, 0)
+    out = pd.DataFrame({"period": np.arange(n)})
+    for col in ("first_purchases", "repeat_purchases"):
+        values = np.zeros(n, dtype=np.int64)
+        ok = counts["period"].between(0, n - 1)
+        values[counts.loc[ok, "period"].to_numpy(dtype=np.int64)] = counts.loc[ok, col].to_numpy(dtype=np.int64)
+        out[col] = values
+    return out

@@ -19,6 +19,7 @@ import pyarrow as pa
 from patron.errors import InputError, NoDataError
 from patron.ingest.readers import to_arrow
 from patron.settings import get_settings
+from patron.sql.dialect import DUCKDB
 from patron.sql.summary import SummarySpec, check_summary_columns, compress_sql
 from patron.store import connect, reader, table_exists
 from patron.summary_arrays import run_summary
@@ -34,29 +35,68 @@ def _auto_buckets(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return max(1, -(-int(rows) // ROWS_PER_BUCKET))
 
 
-def _as_date(value: str | date | datetime | None, name: str) -> date | None:
+def _as_date(value: str | date | datetime | None, name: str, *, instant: bool = False) -> date | None:
+    """A date (the whole day), or with ``instant`` (hourly grain) a datetime when ``value`` has
+    a time of day: the last instant included."""
     if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value  # type: ignore[return-value]
     if isinstance(value, datetime):
-        return value.date()
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise InputError(f"{name} must be a date like 1997-09-30; got {value!r}") from None
+        stamp = value.replace(tzinfo=None)
+    else:
+        try:
+            stamp = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            try:
+                return date.fromisoformat(str(value)[:10])
+            except ValueError:
+                raise InputError(f"{name} must be a date like 1997-09-30; got {value!r}") from None
+    if instant and len(str(value).strip()) > 10:
+        return stamp
+    return stamp.date()
 
 
 def _register_frame(con: duckdb.DuckDBPyConnection, frame: Any, mapping: Mapping[str, str] | None) -> None:
+    """The in-memory transactions as the view ``transactions_in``; customer ids keep their type
+    (integers stay integers), times become TIMESTAMP and amounts DOUBLE."""
     table = to_arrow(frame)
     m = {"customer_id": "customer_id", "occurred_at": "occurred_at", "amount": "amount", **(mapping or {})}
     missing = [f"{k} (column {v!r})" for k, v in m.items() if v not in table.column_names and k != "amount"]
     if missing:
         raise InputError(f"transactions table lacks {', '.join(missing)}; columns are {', '.join(table.column_names)}")
     con.register("_frame", table)
-    amount = f'CAST("{m["amount"]}" AS DOUBLE)' if m["amount"] in table.column_names else "0.0"
+    q = DUCKDB.ident
+    amount = f"CAST({q(m['amount'])} AS DOUBLE)" if m["amount"] in table.column_names else "0.0"
     con.execute(
-        f"""CREATE TEMP VIEW transactions_in AS SELECT CAST("{m['customer_id']}" AS VARCHAR) AS customer_id,
-        CAST("{m['occurred_at']}" AS TIMESTAMP) AS occurred_at, {amount} AS amount FROM _frame"""
+        f"""CREATE TEMP VIEW transactions_in AS SELECT {q(m['customer_id'])} AS customer_id,
+        CAST({q(m['occurred_at'])} AS TIMESTAMP) AS occurred_at, {amount} AS amount FROM _frame"""
     )
+
+
+def _in_order(con: duckdb.DuckDBPyConnection, result: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    """``result`` sorted by ``keys`` in the engine (parallel; Arrow's single-threaded sort of
+    strings takes several times longer on a million customers)."""
+    con.register("_result", result)
+    try:
+        order = ", ".join(DUCKDB.ident(k) for k in keys)
+        return con.sql(f"SELECT * FROM _result ORDER BY {order}").to_arrow_table()
+    finally:
+        con.unregister("_result")
+
+
+def _as_input_ids(frame: Any, result: Any, mapping: Mapping[str, str] | None) -> Any:
+    """The summary's ``customer_id`` in the dtype of the input pandas column (nullable integers,
+    categories, ...), when the engine's round trip changed it."""
+    import pandas as pd
+
+    column = (mapping or {}).get("customer_id", "customer_id")
+    if isinstance(frame, pd.DataFrame) and "customer_id" in result.columns:
+        dtype = frame[column].dtype
+        if result["customer_id"].dtype != dtype:
+            try:
+                result["customer_id"] = result["customer_id"].astype(dtype)
+            except (TypeError, ValueError):
+                pass
+    return result
 
 
 def _compress(con: duckdb.DuckDBPyConnection, result: pa.Table, columns: tuple[str, ...]) -> pa.Table:
@@ -80,6 +120,7 @@ def _summary_on_spark(source: Any, *, output: Output, **spec: Any) -> Any:
     except ImportError:
         raise InputError("the Spark engine needs pyspark: pip install 'patron[spark]'") from None
     frame = summary_spark(spark_session(get_settings().spark_master), source, **spec).toPandas()
+    frame = frame.sort_values("customer_id", kind="stable", ignore_index=True)
     return pa.Table.from_pandas(frame, preserve_index=False) if output == "arrow" else frame
 
 
@@ -108,15 +149,18 @@ def summary(
         optionally ``amount``; other names via ``mapping``, e.g. ``{"occurred_at": "date"}``).
     period
         Unit of ``recency``, ``T`` and ``duration_holdout``: ``D`` days, ``W`` weeks (7 days),
-        ``M`` months.
+        ``M`` months, ``H`` hours.
     end
         Last day (inclusive) of the calibration period; default the last transaction's day.
+        With ``grain="H"`` it may be a timestamp (``"2015-02-07 13:00"``): orders up to and
+        including that instant.
     holdout_end
         Last day (inclusive) of a holdout period after ``end``; adds ``frequency_holdout``,
         ``monetary_value_holdout`` and ``duration_holdout``.
     grain
         Purchases by one customer within one grain period count as one (``D`` by default, as in
-        the published CDNOW summaries; ``W`` or ``M`` like lifetimes' ``freq='W'``/``'M'``).
+        the published CDNOW summaries; ``W``, ``M`` or ``H`` (hour) like lifetimes'
+        ``freq='W'``/``'M'``/``'h'``).
     output
         ``pandas`` (DataFrame) or ``arrow`` (pyarrow Table).
     memory_limit, threads
@@ -138,15 +182,18 @@ def summary(
     -------
     Columns ``customer_id, frequency, recency, T, monetary_value, n_orders, total_spend, refunded,
     first_purchase, last_purchase`` (+ the holdout columns); definitions in
-    :mod:`patron.sql.summary`.
+    :mod:`patron.sql.summary`. One row per customer, sorted by ``customer_id`` whatever the
+    number of threads (compressed: sorted by the compressed columns); ``customer_id`` keeps the
+    type it has in the input (a pandas column's dtype, the database's VARCHAR).
     """
     engine = (engine or get_settings().engine).lower()
     if engine == "spark":
         return _summary_on_spark(source, period=period, end=end, holdout_end=holdout_end, grain=grain, output=output)
     if engine != "duckdb":
         raise InputError(f"engine must be duckdb or spark; got {engine!r}")
-    end_d = _as_date(end, "end")
-    hold_d = _as_date(holdout_end, "holdout end")
+    hourly = grain.upper() == "H"
+    end_d = _as_date(end, "end", instant=hourly)
+    hold_d = _as_date(holdout_end, "holdout end", instant=hourly)
     frame = source is not None and not isinstance(source, str | os.PathLike)
     db = ":memory:" if frame else source
     if compressed is not None:
@@ -163,7 +210,8 @@ def summary(
         elif not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE --kind transactions first")
         if end_d is None:
-            last = con.execute(f"SELECT CAST(max(occurred_at) AS DATE) FROM {table}").fetchall()[0][0]
+            last_sql = "max(occurred_at)" if hourly else "CAST(max(occurred_at) AS DATE)"
+            last = con.execute(f"SELECT {last_sql} FROM {table}").fetchall()[0][0]
             if last is None:
                 raise NoDataError(f"no transactions in {db if not frame else 'the table'}")
             end_d = last if hold_d is None else None
@@ -182,7 +230,9 @@ def summary(
             result: pa.Table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
             del parts
             if compressed is not None:
-                result = _compress(con, result, tuple(compressed))
+                result = _in_order(con, _compress(con, result, tuple(compressed)), tuple(compressed))
+            else:
+                result = _in_order(con, result, ("customer_id",))
         except ValueError as exc:
             raise InputError(str(exc)) from None
         except duckdb.ConversionException as exc:
@@ -191,4 +241,5 @@ def summary(
         raise NoDataError(f"no purchases on or before {end_d}")
     if output == "arrow":
         return result
-    return result.to_pandas()
+    out = result.to_pandas()
+    return _as_input_ids(source, out, mapping) if frame and compressed is None else out

@@ -26,10 +26,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from patron.constants import PERIOD_UNITS
-from patron.sql.summary import SummarySpec, order_lists_sql
+from patron.sql.summary import UNIT_MICROS, SummarySpec, last_instant, order_lists_sql
 
 MICROSECONDS_PER_DAY = 86_400_000_000
+MICROSECONDS_PER_HOUR = 3_600_000_000
 ORDERS_PER_SLICE = 1 << 18
 """Orders per slice of customers finished at once (arrays of 2 MiB)."""
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -38,7 +38,9 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 def period_key(micros: np.ndarray, grain: str) -> np.ndarray:
     """A number for the ``grain`` period holding each timestamp (``micros``, microseconds since
     1970-01-01), increasing with time: days since 1970-01-01 (``D``), ISO weeks since the week of
-    Monday 1969-12-29 (``W``), or months since January 1970 (``M``)."""
+    Monday 1969-12-29 (``W``), months since January 1970 (``M``) or hours (``H``)."""
+    if grain == "H":
+        return np.floor_divide(micros, MICROSECONDS_PER_HOUR)
     if grain == "D":
         return np.floor_divide(micros, MICROSECONDS_PER_DAY)
     if grain == "W":  # 1970-01-01 was a Thursday, three days after a Monday
@@ -56,14 +58,29 @@ def period_start_day(key: np.ndarray, grain: str) -> np.ndarray:
     return key
 
 
+def period_start_micros(key: np.ndarray, grain: str) -> np.ndarray:
+    """The first instant (microseconds since 1970-01-01) of the periods numbered by :func:`period_key`."""
+    if grain == "H":
+        return key * MICROSECONDS_PER_HOUR
+    return period_start_day(key, grain) * MICROSECONDS_PER_DAY
+
+
 def span(start_key: np.ndarray, end_key: np.ndarray, grain: str, unit: str) -> np.ndarray:
     """Time from the period ``start_key`` to the period ``end_key`` in ``unit``: whole calendar
-    months when grain and unit are both ``M``, otherwise days between the periods' first days
-    divided by the unit's days (as :func:`patron.sql.summary._span`)."""
+    months when grain and unit are both ``M``, otherwise the time between the periods' starts
+    divided by the unit's length (as :func:`patron.sql.summary._span`; both are exact integers
+    of microseconds, so the quotient is the same double as days divided by the unit's days)."""
     if grain == "M" and unit == "M":
         return (end_key - start_key).astype(np.float64)
-    days = period_start_day(end_key, grain) - period_start_day(start_key, grain)
-    return days.astype(np.float64) / PERIOD_UNITS[unit]
+    micros = period_start_micros(end_key, grain) - period_start_micros(start_key, grain)
+    return micros.astype(np.float64) / float(UNIT_MICROS[unit])
+
+
+def _micros(value: date) -> int:
+    """Microseconds since 1970-01-01 of the last instant an end includes."""
+    stamp = last_instant(value)
+    return (stamp.toordinal() - _EPOCH_ORDINAL) * MICROSECONDS_PER_DAY + (
+        (stamp.hour * 3600 + stamp.minute * 60 + stamp.second) * 1_000_000 + stamp.microsecond)
 
 
 @dataclass(frozen=True)
@@ -206,8 +223,8 @@ def _finish_slice(lists: pa.Table, spec: SummarySpec) -> pa.Table:
     if len(micros) > 1:
         micros, amount = _in_time_order(micros, amount, lengths)
     key = period_key(micros, spec.grain)
-    end_day = spec.end.toordinal() - _EPOCH_ORDINAL
-    after_end = (end_day + 1) * MICROSECONDS_PER_DAY
+    end_last = _micros(spec.end)
+    after_end = end_last + 1
     calibration = _mask(micros < after_end)
     purchase = _mask(amount >= 0)
     if calibration is None:
@@ -224,7 +241,7 @@ def _finish_slice(lists: pa.Table, spec: SummarySpec) -> pa.Table:
     # A copy: a column of the engine's result would keep its whole batch (lists included) alive.
     column = lists.column("customer_id")
     ids = pa.concat_arrays(column.chunks) if column.num_chunks else pa.array([], type=column.type)
-    end_key = period_key(np.array([end_day * MICROSECONDS_PER_DAY]), spec.grain)
+    end_key = period_key(np.array([end_last]), spec.grain)
     repeat = np.maximum(cal.n_periods - 1, 1)
     columns: dict[str, pa.Array | pa.ChunkedArray | np.ndarray] = {
         "customer_id": ids if isinstance(keep, slice) else ids.filter(pa.array(keep)),
@@ -239,14 +256,14 @@ def _finish_slice(lists: pa.Table, spec: SummarySpec) -> pa.Table:
         "last_purchase": pa.array(micros[cal.last_order[keep]], type=pa.timestamp("us")),
     }
     if spec.holdout_end is not None:
-        hold_end_day = spec.holdout_end.toordinal() - _EPOCH_ORDINAL
-        hold_rows = (micros >= after_end) & (micros < (hold_end_day + 1) * MICROSECONDS_PER_DAY)
+        hold_last = _micros(spec.holdout_end)
+        hold_rows = (micros >= after_end) & (micros <= hold_last)
         hold = periods(key, amount, lengths, hold_rows if purchase is None else hold_rows & purchase)
         if spec.grain == "M":
-            keys = period_key(np.array([end_day, hold_end_day]) * MICROSECONDS_PER_DAY, "M")
+            keys = period_key(np.array([end_last, hold_last]), "M")
             duration = float(span(keys[:1], keys[1:], "M", spec.unit)[0])
         else:
-            duration = (hold_end_day - end_day) / PERIOD_UNITS[spec.unit]
+            duration = (hold_last - end_last) / float(UNIT_MICROS[spec.unit])
         n_hold = hold.n_periods[keep]
         columns["frequency_holdout"] = n_hold
         columns["monetary_value_holdout"] = np.where(n_hold > 0, hold.value[keep] / np.maximum(n_hold, 1), 0.0)

@@ -142,17 +142,19 @@ def negative_log_likelihood_hessian(
     return -ll, -g * par, -(h * np.outer(par, par) + np.diag(g * par))
 
 
-def conditional_expected_average_spend(x: Any, zbar: Any, p: Any, q: Any, v: Any) -> np.ndarray:
+def conditional_expected_average_spend(x: Any, zbar: Any, p: Any, q: Any, v: Any, *,
+                                       as_observed: bool = False) -> np.ndarray:
     """E[Z | x, zbar] = (p v + p x zbar) / (p x + q - 1) (Fader & Hardie 2013, eq. 5).
 
     For x = 0 this is the population mean p v / (q - 1), the limit of the expression as the
     customer's information (p x) goes to 0. A customer with x > 0 but zbar <= 0 (or NaN) has no
-    observation the model can use (module docstring) and gets the population mean too. The mean
+    observation the model can use (module docstring) and gets the population mean too, unless
+    ``as_observed`` (lifetimes' convention: eq. 5 applied to every row as given). The mean
     exists only when p x + q > 1 (in particular q > 1 for x = 0); elsewhere the result is +inf.
     """
     x, zbar, p, q, v = (np.asarray(a, dtype=np.float64) for a in (x, zbar, p, q, v))
     no_information = (x > 0) & ~(zbar > 0)
-    if no_information.any():  # treated as x = 0: zbar is then ignored
+    if no_information.any() and not as_observed:  # treated as x = 0: zbar is then ignored
         x = np.where(no_information, 0.0, x)
     total = x * zbar  # total repeat spend; zbar is ignored where x = 0 (even if NaN)
     if np.ndim(total) and not all_finite(total):

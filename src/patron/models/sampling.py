@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["sample_beta_geo", "sample_gamma_gamma", "sample_modified_beta_geo"]
+__all__ = ["sample_beta_geo", "sample_beta_geo_transactions", "sample_gamma_gamma", "sample_modified_beta_geo"]
 
 
 def _sample_bg(n: int, r: float, alpha: float, a: float, b: float, T: Any, rng, shift: int):
@@ -30,14 +30,16 @@ def _sample_bg(n: int, r: float, alpha: float, a: float, b: float, T: Any, rng, 
     xs = np.where(pos, x, 1)
     frac = rng.beta(xs, np.where(pos, n_events - x + 1, 1))
     tx = np.where(pos, T_ * frac, 0.0)
-    return {"frequency": x.astype(np.float64), "recency": tx, "T": T_}
+    return {"frequency": x.astype(np.float64), "recency": tx, "T": T_,
+            "lambda": lam, "p": p, "alive": n_events < k_alive}
 
 
 def sample_beta_geo(n: int, *, r: float, alpha: float, a: float, b: float, T: Any,
                     random_state: Any = None) -> dict[str, np.ndarray]:
     """Draw n customers from BG/NBD (FHL 2005); ``T`` scalar or length-n array (time units).
 
-    Returns a dict of float arrays ``frequency``, ``recency``, ``T``.
+    Returns a dict of float arrays ``frequency``, ``recency``, ``T``, the customers' drawn
+    ``lambda`` and ``p``, and ``alive`` (True when not dropped out by T).
     """
     return _sample_bg(int(n), r, alpha, a, b, T, np.random.default_rng(random_state), 0)
 
@@ -46,6 +48,42 @@ def sample_modified_beta_geo(n: int, *, r: float, alpha: float, a: float, b: flo
                              random_state: Any = None) -> dict[str, np.ndarray]:
     """Draw n customers from MBG/NBD (Batislam et al. 2007); as :func:`sample_beta_geo`."""
     return _sample_bg(int(n), r, alpha, a, b, T, np.random.default_rng(random_state), 1)
+
+
+def sample_beta_geo_transactions(n: int, *, r: float, alpha: float, a: float, b: float, T: Any,
+                                 shift: int = 0, random_state: Any = None) -> dict[str, np.ndarray]:
+    """Draw n customers from BG/NBD (``shift=0``) or MBG/NBD (``shift=1``) with the times of their
+    repeat purchases: ``customer`` and ``time`` (time since the customer's first purchase, sorted
+    within each customer), and per customer ``frequency``, ``recency``, ``T``, ``lambda``, ``p``,
+    ``alive`` as :func:`sample_beta_geo`.
+
+    Given N ~ Poisson(lambda T) events in (0, T] they are N sorted uniforms on (0, T]; the
+    customer lives to make K of them (K as in the module docstring), so the purchases are the
+    first min(N, K).
+    """
+    rng = np.random.default_rng(random_state)
+    n = int(n)
+    T_ = np.broadcast_to(np.asarray(T, dtype=np.float64), (n,)).copy()
+    if np.any(T_ <= 0):
+        raise ValueError("T must be positive")
+    lam = rng.gamma(r, 1.0 / alpha, n)
+    p = rng.beta(a, b, n)
+    n_events = rng.poisson(lam * T_)
+    k_alive = rng.geometric(np.clip(p, 1e-300, 1.0)) - shift
+    x = np.minimum(n_events, k_alive)
+    owner = np.repeat(np.arange(n), n_events)
+    times = rng.random(owner.size) * T_[owner]
+    order = np.lexsort((times, owner))
+    owner, times = owner[order], times[order]
+    rank = np.arange(owner.size) - np.repeat(np.cumsum(n_events) - n_events, n_events)
+    keep = rank < x[owner]
+    owner, times = owner[keep], times[keep]
+    recency = np.zeros(n)
+    if owner.size:
+        last = np.flatnonzero(np.r_[owner[1:] != owner[:-1], True])
+        recency[owner[last]] = times[last]
+    return {"customer": owner, "time": times, "frequency": x.astype(np.float64), "recency": recency, "T": T_,
+            "lambda": lam, "p": p, "alive": n_events < k_alive}
 
 
 def sample_gamma_gamma(frequency: Any, *, p: float, q: float, v: float,

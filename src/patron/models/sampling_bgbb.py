@@ -28,7 +28,8 @@ def sample_bgbb(
     """Simulate ``n`` customers over ``n_periods`` opportunities.
 
     Returns ``{"frequency", "recency", "n_periods", "alive"}``; ``alive`` says whether the customer
-    is still alive at opportunity ``n_periods`` (for checking P(alive) predictions).
+    is still alive at opportunity ``n_periods`` (for checking P(alive) predictions); also the
+    drawn ``p``, ``theta`` and ``lifetime`` (opportunities survived).
     """
     rng = np.random.default_rng(random_state)
     p = rng.beta(alpha, beta, n)
@@ -47,4 +48,4 @@ def sample_bgbb(
         last = n_periods - np.argmax(buys[:, ::-1], axis=1)
         tx[sl] = np.where(x[sl] > 0, last, 0)
     return {"frequency": x, "recency": tx, "n_periods": np.full(n, float(n_periods)),
-            "alive": lifetime >= n_periods}
+            "alive": lifetime >= n_periods, "p": p, "theta": theta, "lifetime": lifetime}

@@ -25,7 +25,8 @@ def sample_pareto_nbd(
     time_step: float | None = None,
     random_state: Any = None,
 ) -> dict[str, np.ndarray]:
-    """Simulate ``n`` customers; returns ``{"frequency", "recency", "T"}`` (float arrays).
+    """Simulate ``n`` customers; returns ``{"frequency", "recency", "T"}`` (float arrays) and the
+    drawn ``lambda``, ``mu`` and ``alive`` (lifetime beyond T).
 
     Parameters
     ----------
@@ -51,4 +52,4 @@ def sample_pareto_nbd(
         tx = np.floor(tx / time_step) * time_step
         T_arr = np.floor(T_arr / time_step) * time_step
         tx = np.minimum(tx, T_arr)
-    return {"frequency": x, "recency": tx, "T": T_arr}
+    return {"frequency": x, "recency": tx, "T": T_arr, "lambda": lam, "mu": mu, "alive": omega > T_arr}

@@ -10,7 +10,7 @@ tests, and they add no dependency whose SQL output could change under us between
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,23 @@ class Dialect:
         if self.name == "spark":
             return f"CAST(date_trunc('{unit.upper()}', {day}) AS DATE)"
         return f"CAST(date_trunc('{unit}', {day}) AS DATE)"
+
+    def hour_start(self, ts: str) -> str:
+        """The start of the hour holding the TIMESTAMP expression ``ts`` (grain ``H``)."""
+        if self.name == "spark":
+            return f"date_trunc('HOUR', {ts})"
+        return f"date_trunc('hour', {ts})"
+
+    def micros_between(self, start: str, end: str) -> str:
+        """Microseconds from ``start`` to ``end`` (TIMESTAMP expressions), ``end - start``."""
+        if self.name == "spark":
+            return f"(unix_micros({end}) - unix_micros({start}))"
+        return f"date_diff('microsecond', {start}, {end})"
+
+    @staticmethod
+    def timestamp_literal(value: datetime) -> str:
+        """A TIMESTAMP literal with microseconds, the same in both engines."""
+        return f"TIMESTAMP '{value.isoformat(sep=' ', timespec='microseconds')}'"
 
     def bucket(self, expr: str, n: int) -> str:
         """A bucket number in ``[0, n)`` from a hash of ``expr`` (same value, same bucket)."""

@@ -32,3 +32,26 @@ FROM (SELECT customer_id, day, MIN(day) OVER (PARTITION BY customer_id) AS first
       FROM (SELECT DISTINCT customer_id, CAST(occurred_at AS DATE) AS day FROM {table} WHERE amount >= 0) p) r
 WHERE day > first_day AND day <= {d.date_literal(end)}
 GROUP BY 1 ORDER BY 1"""
+
+
+def purchases_by_period_sql(dialect: Dialect, *, grain: str, start: str, stop: str,
+                            table: str = "transactions") -> str:
+    """First and repeat purchases per ``grain`` period: ``(period, first_purchases,
+    repeat_purchases)`` with ``period`` the number of whole periods from the period holding the
+    TIMESTAMP expression ``start``. A customer's purchases (``amount >= 0``) in one period count
+    once; their first period holds their first purchase, later ones are repeat purchases. Orders
+    at or after the TIMESTAMP expression ``stop`` are left out."""
+    from patron.sql.summary import period_expr, periods_between
+
+    d = dialect
+    p = period_expr(d, grain, "occurred_at")
+    origin = period_expr(d, grain, start)
+    return f"""WITH p AS (
+  SELECT DISTINCT customer_id, {p} AS p FROM {table}
+  WHERE amount >= 0 AND occurred_at >= {start} AND occurred_at < {stop}
+), f AS (SELECT customer_id, MIN(p) AS first_p FROM p GROUP BY customer_id)
+SELECT {periods_between(d, grain, origin, "p.p")} AS period,
+       SUM(CASE WHEN p.p = f.first_p THEN 1 ELSE 0 END) AS first_purchases,
+       SUM(CASE WHEN p.p > f.first_p THEN 1 ELSE 0 END) AS repeat_purchases
+FROM p JOIN f ON p.customer_id = f.customer_id
+GROUP BY 1 ORDER BY 1"""
