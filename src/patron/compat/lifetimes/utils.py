@@ -58,6 +58,8 @@ def _grain(freq: str) -> str:
 def _period_last_instant(stamp: Any, grain: str, datetime_format: str | None = None) -> date | datetime:
     """The end patron's summary takes for a lifetimes end: the whole period holding ``stamp``
     (a date for D, W, M; the hour's last microsecond for H)."""
+    if datetime_format is not None and isinstance(stamp, int | float | np.integer | np.floating):
+        stamp = str(int(stamp))
     ts = pd.Timestamp(pd.to_datetime(stamp, format=datetime_format))
     if ts.tzinfo is not None:
         ts = ts.tz_localize(None)
@@ -71,6 +73,8 @@ def _transactions(transactions: pd.DataFrame, customer_id_col: str, datetime_col
     """The columns patron's summary reads: ``customer_id``, ``occurred_at`` (naive timestamps,
     wall-clock time kept) and ``amount``."""
     when = transactions[datetime_col]
+    if datetime_format is not None and pd.api.types.is_numeric_dtype(when):
+        when = when.astype(str)  # 19970101 with "%Y%m%d": text, as pandas will stop reading numbers so
     if datetime_format is not None or not pd.api.types.is_datetime64_any_dtype(when):
         when = pd.to_datetime(when, format=datetime_format)
     if getattr(when.dt, "tz", None) is not None:
