@@ -113,7 +113,7 @@ def summary(
     period: Annotated[str, typer.Option("--period", help="Unit of recency and T: D, W or M.")] = "W",
     end: Annotated[str | None, typer.Option("--end", help="Last day of the calibration period (inclusive) [default: last transaction].")] = None,
     holdout_end: Annotated[str | None, typer.Option("--holdout-end", help="Last day of a holdout period after --end.")] = None,
-    grain: Annotated[str, typer.Option("--grain", help="Orders within one D/W/M period count as one purchase.")] = "D",
+    grain: Annotated[str, typer.Option("--grain", help="Orders within one D/W/M/H period count as one purchase.")] = "D",
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the summary to a .csv or .parquet file.")] = None,
     memory_limit: Annotated[str | None, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 4GB.")] = None,
     engine: Annotated[str | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].")] = None,
