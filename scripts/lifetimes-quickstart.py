@@ -43,7 +43,7 @@ def main() -> None:
             changed += new != line
             lines.append(new)
         print(f"--- block {i}")
-        exec(compile("\n".join(lines), f"Quickstart block {i}", "exec"), namespace)  # noqa: S102
+        exec(compile("\n".join(lines), f"Quickstart block {i}", "exec"), namespace)
     print(f"ran {len(code)} blocks, {total} non-blank lines, {changed} changed (imports only)")
 
 

@@ -29,7 +29,7 @@ def ran():
     for kind in ("patron.compat.lifetimes", "patron"):
         ns: dict = {}
         for block in _blocks(kind):
-            exec(compile(block, f"guide ({kind})", "exec"), ns)  # noqa: S102
+            exec(compile(block, f"guide ({kind})", "exec"), ns)
         spaces[kind] = ns
     plt.close("all")
     return spaces
