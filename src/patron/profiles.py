@@ -133,7 +133,7 @@ def build_profiles(
     value = settings if settings is not None else value_settings(config)
     day = parse_date(as_of) or last_purchase_day(db)
     summ = summary(db, period="W", end=day)
-    scores = score(summ if value.period == "W" else summary(db, period=value.period, end=day), settings=value)
+    scores = score(summ if value.period == "W" else summary(db, period=value.period, end=day), settings=value, db=db)
     # status reads P(alive) and expected purchases over its own 52 weeks from a weekly model
     same = value.period == "W" and value.horizon == HORIZON_WEEKS
     status = relationship_status(db, as_of=day, config=config, scores=scores if same else None)

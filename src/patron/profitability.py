@@ -152,7 +152,7 @@ def default_scores(db: str | os.PathLike[str] | None, as_of: date, settings: Val
     from patron.value import score
 
     settings = settings or ValueSettings()
-    return score(summary(db, period=settings.period, end=as_of), settings=settings).customers
+    return score(summary(db, period=settings.period, end=as_of), settings=settings, db=db).customers
 
 
 def profitability(

@@ -102,6 +102,13 @@ class Scores:
     method: str
     settings: ValueSettings = field(default_factory=ValueSettings)
     spend_bases: dict[str, int] = field(default_factory=dict)
+    covariate_notes: list[str] = field(default_factory=list)
+    """How the covariates were encoded (one-hot, missing values), when the model has covariates."""
+
+    @property
+    def has_covariates(self) -> bool:
+        """Whether the transaction model is a covariate model (``[value] covariates``)."""
+        return hasattr(self.transaction_model, "coefficients_")
 
     @property
     def population_mean_spend(self) -> float:
@@ -113,7 +120,7 @@ class Scores:
         """The lines to print beside these values: the settings line, and the spend-basis note
         when some customers' repeat purchases total 0 or less."""
         note = spend_note(self.spend_bases, self.population_mean_spend, self.settings.label(currencies))
-        return [self.settings.line(currencies)] + ([note] if note else [])
+        return [self.settings.line(currencies)] + ([note] if note else []) + list(self.covariate_notes)
 
 
 SUMMARY_CHECKS: tuple[tuple[str, str], ...] = (
@@ -184,6 +191,7 @@ def score(
     level: float = 0.95,
     penalizer: float = 0.0,
     random_state: int = 0,
+    db: str | os.PathLike[str] | None = None,
 ) -> Scores:
     """Fit the transaction model and Gamma-Gamma on ``summary`` and score every customer.
 
@@ -207,6 +215,11 @@ def score(
     Gamma-Gamma fit and valued at its population mean spend (``Scores.spend_bases`` counts
     them); a row the models cannot use at all stops with a line naming the customers
     (:func:`check_summary`).
+
+    With ``settings.covariates`` the transaction model has covariates
+    (:mod:`patron.models.covariates`): read from the summary's columns or, for those it lacks,
+    the customer attributes of ``db`` (:func:`patron.covariate_data.join_covariates`); CLV is
+    then :func:`patron.models.clv_covariates.covariate_clv_intervals`.
     """
     scalar_cost = cost_to_serve is None or np.ndim(cost_to_serve) == 0
     s = (settings or ValueSettings()).override(
@@ -218,14 +231,30 @@ def score(
     if s.model not in MODELS:
         raise InputError(f"--model must be one of {', '.join(m for m in TRANSACTION_MODELS if m in MODELS)}; got {s.model!r}")
     check_summary(summary)
-    tm = fit_model(s.model, summary, penalizer=penalizer)
     sm: GammaGamma = fit_model("gammagamma", summary, penalizer=penalizer)  # type: ignore[assignment]
     x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     m = summary["monetary_value"].to_numpy(dtype=float)
     cost = (s.cost_per_customer or None) if scalar_cost else cost_to_serve
-    res = clv_intervals(tm, sm, x, tx, T, m, horizon=s.horizon, discount_rate=s.discount_rate_per_period, margin=s.margin,
-                        cost_to_serve=cost, cost_per_purchase=s.cost_per_order, method=interval_method, n_draws=n_draws,
-                        level=level, random_state=random_state)
+    clv_kw = dict(horizon=s.horizon, discount_rate=s.discount_rate_per_period, margin=s.margin, cost_to_serve=cost,
+                  cost_per_purchase=s.cost_per_order, method=interval_method, n_draws=n_draws, level=level,
+                  random_state=random_state)
+    notes: list[str] = []
+    if s.all_covariates:
+        from patron.covariate_data import join_covariates
+        from patron.models.clv_covariates import covariate_clv_intervals
+
+        encoded = join_covariates(summary, s.all_covariates, db=db)
+        tm = fit_covariate_model(s.model, x, tx, T, encoded, purchase=s.purchase_covariates or s.covariates,
+                                 dropout=s.dropout_covariates or s.covariates, penalizer=penalizer)
+        cov = encoded.frame
+        res = covariate_clv_intervals(tm, sm, x, tx, T, m, cov, **clv_kw)
+        expected = tm.conditional_expected_purchases(s.horizon, x, tx, T, cov)
+        alive = tm.probability_alive(x, tx, T, cov)
+        notes = encoded.notes
+    else:
+        tm = fit_model(s.model, summary, penalizer=penalizer)
+        res = clv_intervals(tm, sm, x, tx, T, m, **clv_kw)
+        expected, alive = tm.conditional_expected_purchases(s.horizon, x, tx, T), tm.probability_alive(x, tx, T)
     spend = sm.conditional_expected_average_spend(x, m)
     codes = _spend_basis_codes(x, m)
     basis = np.array(SPEND_BASES, dtype=object).take(codes)  # shared label objects, none built per customer
@@ -233,8 +262,8 @@ def score(
         {
             "customer_id": summary["customer_id"].to_numpy() if "customer_id" in summary.columns else np.arange(len(summary)),
             "frequency": x, "recency": tx, "T": T, "monetary_value": m,
-            "expected_purchases": tm.conditional_expected_purchases(s.horizon, x, tx, T),
-            "probability_alive": tm.probability_alive(x, tx, T),
+            "expected_purchases": expected,
+            "probability_alive": alive,
             "expected_spend": spend, "spend_basis": basis,
             "discounted_purchases": res.purchases, "expected_revenue": spend * res.purchases,
             "clv": res.clv, "clv_lower": res.lower, "clv_upper": res.upper,
@@ -242,4 +271,31 @@ def score(
     )
     counts = np.bincount(codes, minlength=len(SPEND_BASES))
     return Scores(out, float(res.equity), float(res.equity_lower), float(res.equity_upper), level, tm, sm, s.horizon, s.period,
-                  res.method, s, {b: int(n) for b, n in zip(SPEND_BASES, counts, strict=True)})
+                  res.method, s, {b: int(n) for b, n in zip(SPEND_BASES, counts, strict=True)}, notes)
+
+
+COVARIATE_MODELS = ("bgnbd", "pareto")
+"""Transaction models with a covariate version (:mod:`patron.models.covariates`)."""
+
+
+def fit_covariate_model(name: str, frequency: Any, recency: Any, T: Any, encoded: Any, *, purchase: Any, dropout: Any,
+                        constrained: Any = (), penalizer: float = 0.0, regularization: Any = 0.0, weights: Any = None,
+                        label: str = "summary") -> Any:
+    """Fit the covariate version of ``name`` (bgnbd or pareto) on encoded covariates
+    (:class:`patron.covariate_data.EncodedCovariates`); ``purchase``, ``dropout`` and
+    ``constrained`` name raw covariates (expanded to their encoded columns)."""
+    from patron.models.beta_geo_covariates import BetaGeoCovariates
+    from patron.models.pareto_nbd_covariates import ParetoNBDCovariates
+
+    classes = {"bgnbd": BetaGeoCovariates, "pareto": ParetoNBDCovariates}
+    if name not in classes:
+        raise InputError(f"covariates need model bgnbd or pareto; got {name!r}")
+    for raw in (*purchase, *dropout, *constrained):
+        if raw not in encoded.columns:
+            raise InputError(f"{label}: covariate {raw!r} is not among the covariates read ({', '.join(encoded.columns)})")
+    model = classes[name](encoded.expand(purchase), encoded.expand(dropout), constrained=encoded.expand(constrained),
+                          penalizer=penalizer, regularization=regularization)
+    try:
+        return model.fit(frequency, recency, T, encoded.frame, weights=weights)
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"{label}: {exc}") from None

@@ -57,7 +57,8 @@ SPEND_BASES: tuple[str, ...] = (SPEND_OWN, SPEND_NO_REPEAT, SPEND_NONPOSITIVE)
 FLAGS: dict[str, str] = {
     "model": "--model", "horizon": "--horizon", "period": "--period", "discount_rate": "--discount-rate",
     "margin": "--margin", "cost_per_customer": "--cost-per-customer", "cost_per_order": "--cost-per-order",
-    "currency": "--currency",
+    "currency": "--currency", "covariates": "--covariates", "purchase_covariates": "--purchase-covariates",
+    "dropout_covariates": "--dropout-covariates",
 }
 """The command-line flag that overrides each setting (named in error messages)."""
 
@@ -89,6 +90,26 @@ class ValueSettings(BaseModel):
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
     """ISO 4217 code the values are reported in (a label: amounts are never converted); unset:
     the currency of the transactions when they all carry one."""
+
+    covariates: tuple[str, ...] = ()
+    """Customer covariates of the transaction model (bgnbd or pareto): summary columns or customer
+    attributes, categorical ones one-hot encoded (docs/models.md, "Covariates"); empty: none."""
+    purchase_covariates: tuple[str, ...] | None = None
+    """The covariates acting on the purchase process (default: all of ``covariates``)."""
+    dropout_covariates: tuple[str, ...] | None = None
+    """The covariates acting on the dropout process (default: all of ``covariates``)."""
+
+    @field_validator("covariates", "purchase_covariates", "dropout_covariates", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @property
+    def all_covariates(self) -> tuple[str, ...]:
+        """Every covariate named by ``covariates``, ``purchase_covariates`` and ``dropout_covariates``."""
+        return tuple(dict.fromkeys((*self.covariates, *(self.purchase_covariates or ()), *(self.dropout_covariates or ()))))
 
     @field_validator("period", "currency", mode="before")
     @classmethod
@@ -141,6 +162,8 @@ class ValueSettings(BaseModel):
         if costs:
             parts.append("cost to serve " + " + ".join(costs))
         parts.append(self.label(currencies))
+        if self.all_covariates:
+            parts.append(f"covariates {', '.join(self.all_covariates)}")
         line = ", ".join(parts)
         if len(currencies) > 1:
             line += f" (transactions in {', '.join(currencies)}, summed unconverted)"

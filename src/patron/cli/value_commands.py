@@ -42,15 +42,29 @@ def fit(
     save: Annotated[Path | None, typer.Option("--save", help="Write the fitted model as JSON.")] = None,
     engine: EngineOption = None,
     transactions: TransactionsOption = None,
+    covariates: Annotated[str | None, typer.Option("--covariates", help="Comma-separated covariates of both processes (bgnbd, pareto): summary columns, or with --db customer attributes; categorical ones one-hot encoded.")] = None,
+    purchase_covariates: Annotated[str | None, typer.Option("--purchase-covariates", help="Covariates of the purchase process only.")] = None,
+    dropout_covariates: Annotated[str | None, typer.Option("--dropout-covariates", help="Covariates of the dropout process only.")] = None,
+    constrained: Annotated[str | None, typer.Option("--constrained", help="Covariates with one coefficient shared by both processes.")] = None,
+    regularization: Annotated[str | None, typer.Option("--regularization", help="L2 weight on the covariate effects: one number, or purchase,dropout (as CLVTools' reg.lambdas).")] = None,
+    dynamic_covariates: Annotated[Path | None, typer.Option("--dynamic-covariates", help="With pareto and --db: CSV/Parquet of time-varying covariates (customer_id, period_start, covariates...).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fit a buy-till-you-die or spend model by maximum likelihood.
 
     With --engine spark the compressed statistics are aggregated by Spark and only the distinct
-    rows come to this process, where the model is fitted."""
+    rows come to this process, where the model is fitted. With --covariates (or
+    --purchase-covariates / --dropout-covariates) BG/NBD and Pareto/NBD are fitted with
+    time-invariant covariates; with --dynamic-covariates, the Pareto/NBD with time-varying ones."""
+    from patron.covariate_data import parse_names
     from patron.summary import summary as run_summary
     from patron.value import fit_model, read_summary
 
+    cov_spec = (parse_names(covariates), parse_names(purchase_covariates), parse_names(dropout_covariates), parse_names(constrained))
+    if any(cov_spec) or dynamic_covariates is not None or regularization is not None:
+        _fit_with_covariates(model, summary_file, db, period, end, penalizer, save, cov_spec, regularization, dynamic_covariates,
+                             engine, as_json)
+        return
     engine = (engine or get_settings().engine).lower()
     if engine == "spark":
         if summary_file is not None or db is not None:
@@ -101,6 +115,110 @@ def fit(
                            "(no information on spend; valued at the population mean spend when scored)"])
     if not fitted.converged_:
         err.print(f"warning: the optimiser did not converge: {fitted.convergence_message_}")
+
+
+def _regularization(text: str | None) -> tuple[float, float]:
+    """``--regularization``: one lambda for both processes, or ``purchase,dropout``."""
+    if text is None:
+        return 0.0, 0.0
+    try:
+        parts = [float(p) for p in text.split(",")]
+    except ValueError:
+        raise InputError(f"--regularization must be a number or two numbers purchase,dropout; got {text!r}") from None
+    if len(parts) not in (1, 2) or any(not (p >= 0) for p in parts):
+        raise InputError(f"--regularization must be one or two numbers >= 0; got {text!r}")
+    return (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _fit_with_covariates(model: str, summary_file: Path | None, db: str | None, period: str, end: str | None, penalizer: float,
+                         save: Path | None, spec: tuple, regularization: str | None, dynamic: Path | None, engine: str | None,
+                         as_json: bool) -> None:
+    """``patron fit`` with covariates (docs/models.md, "Covariates")."""
+    from patron.covariate_data import join_covariates
+    from patron.summary import summary as run_summary
+    from patron.value import COVARIATE_MODELS, fit_covariate_model, read_summary
+
+    both, purchase, dropout, constrained = spec
+    lambdas = _regularization(regularization)
+    if model not in COVARIATE_MODELS:
+        raise InputError(f"covariates need model {' or '.join(COVARIATE_MODELS)}; got {model!r}")
+    if (engine or get_settings().engine).lower() != "duckdb":
+        raise InputError("covariates are fitted on the DuckDB engine (--summary or --db)")
+    if (summary_file is None) == (db is None):
+        raise InputError("give exactly one of --summary FILE or --db FILE")
+    purchase, dropout = purchase or both, dropout or both
+    notes: list[str]
+    with spinner(f"fitting {model} with covariates", quiet=as_json):
+        if dynamic is not None:
+            fitted, notes, label = _fit_dynamic(model, db, dynamic, period, end, purchase, dropout, constrained, penalizer, lambdas)
+        else:
+            if summary_file is not None:
+                data, label = read_summary(summary_file), str(summary_file)
+            else:
+                data, label = run_summary(db, period=period, end=end), str(db)
+            names = tuple(dict.fromkeys(purchase + dropout + constrained))
+            if not names:
+                raise InputError("name the covariates: --covariates a,b (or --purchase-covariates / --dropout-covariates)")
+            encoded = join_covariates(data, names, db=db, label=label)
+            x, tx, T = (data[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+            weights = data["weight"].to_numpy(dtype=float) if "weight" in data.columns else None
+            fitted = fit_covariate_model(model, x, tx, T, encoded, purchase=purchase, dropout=dropout, constrained=constrained,
+                                         penalizer=penalizer, regularization=lambdas, weights=weights, label=label)
+            notes = encoded.notes
+    if save is not None:
+        fitted.save(save)
+    result = {
+        "model": model, "params": fitted.params_, "std_errors": fitted.std_errors_,
+        "covariate_effects": fitted.coefficients_, "covariate_std_errors": fitted.coefficient_std_errors_,
+        "time_varying": dynamic is not None, "constrained": list(fitted.design_.constrained),
+        "regularization": {"purchase": lambdas[0], "dropout": lambdas[1]},
+        "log_likelihood": fitted.log_likelihood_, "n_customers": fitted.n_customers_, "converged": bool(fitted.converged_),
+        "notes": notes,
+    }
+    if as_json:
+        _print_json(result)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{model} with {'time-varying ' if dynamic is not None else ''}covariates: log-likelihood "
+                    f"{fitted.log_likelihood_:.4f}, {fitted.n_customers_:,} customers, converged={fitted.converged_}", title_justify="left")
+    for col in ("parameter", "estimate", "std. error"):
+        t.add_column(col, justify="left" if col == "parameter" else "right")
+    for k, v in fitted.params_.items():
+        t.add_row(k, f"{v:.6g}", f"{fitted.std_errors_[k]:.4g}")
+    out.print(t)
+    effects = fitted.covariate_effects()
+    e = Table(title="covariate effects (rate multiplier = exp(effect) per unit; 95% intervals)", title_justify="left")
+    for col in ("process", "covariate", "effect", "std. error", "interval", "rate multiplier"):
+        e.add_column(col, justify="left" if col in ("process", "covariate") else "right")
+    for row in effects.itertuples():
+        e.add_row(row.process, row.covariate, f"{row.effect:+.4f}", f"{row.std_error:.4f}", f"{row.lower:+.3f} to {row.upper:+.3f}",
+                  f"{row.rate_multiplier:.3f} ({row.rate_multiplier_lower:.3f}-{row.rate_multiplier_upper:.3f})")
+    out.print(e)
+    print_value_lines(notes)
+    if not fitted.converged_:
+        err.print(f"warning: the optimiser did not converge: {fitted.convergence_message_}")
+
+
+def _fit_dynamic(model: str, db: str | None, path: Path, period: str, end: str | None, purchase: tuple, dropout: tuple,
+                 constrained: tuple, penalizer: float, lambdas: tuple[float, float]) -> tuple[Any, list[str], str]:
+    """The time-varying Pareto/NBD on ``db``'s customers and the covariate file ``path``."""
+    from patron.dynamic_covariates import dynamic_inputs
+    from patron.models.pareto_nbd_dynamic import ParetoNBDDynamic
+
+    if model != "pareto" or db is None:
+        raise InputError("--dynamic-covariates fits the Pareto/NBD on a database: patron fit pareto --db FILE --dynamic-covariates FILE")
+    names = tuple(dict.fromkeys(purchase + dropout + constrained)) or None
+    data = dynamic_inputs(db, path, period=period, end=end, names=names)
+    given = bool(purchase or dropout)  # neither: every column of the file acts on both processes
+    fitted = ParetoNBDDynamic(purchase if given else None, dropout if given else None, constrained=constrained, penalizer=penalizer,
+                              regularization=lambdas)
+    try:
+        fitted.fit(data.frequency, data.recency, data.T, data.first, data.paths, data.names, data.purchase_counts,
+                   period_length=data.period_length)
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"{path}: {exc}") from None
+    return fitted, data.notes, str(path)
 
 
 def _spend_left_out(data: Any) -> int:
@@ -172,7 +290,7 @@ def _score_on_duckdb(out_file: Path, db: str | None, value: ValueSettings, *, en
 
     with spinner("scoring customers", quiet=quiet):
         data = run_summary(db, period=value.period, end=end)
-        scores = run_score(data, settings=value, interval_method=interval_method, n_draws=n_draws)
+        scores = run_score(data, settings=value, interval_method=interval_method, n_draws=n_draws, db=db)
     write_table(pa.Table.from_pandas(scores.customers, preserve_index=False), out_file)
     currencies = db_currencies(db)
     return _score_info(out_file, value, len(scores.customers), (scores.equity, scores.equity_lower, scores.equity_upper), scores.level,

@@ -138,7 +138,7 @@ def equity_over_time(
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     if fit_model(value.model, data).converged_:  # a fast check first (~30 ms)
-                        s = score(data, settings=value)
+                        s = score(data, settings=value, db=db)
                         row.update(equity=s.equity, equity_lower=s.equity_lower, equity_upper=s.equity_upper)
             except (PatronError, ValueError, FloatingPointError):
                 pass  # too little history to fit at this date: NaN

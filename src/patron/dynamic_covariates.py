@@ -1,0 +1,167 @@
+"""Time-varying covariates from a file, laid over the customers of a database.
+
+The file (CSV or Parquet) has one row per customer and period: ``customer_id``, ``period_start``
+(a date) and numeric covariate columns. Period starts must be equally spaced (e.g. every 7 days);
+the spacing, in the model's time unit (``--period``), is the period length of
+:mod:`patron.models.dynamic_paths`, and the earliest period start is the grid origin.
+
+Odd rows never stop the fit; each rule below is counted and reported:
+
+* a period missing for a customer takes the customer's value of the nearest earlier period (or,
+  before their first row, of their first row);
+* a customer with no row at all takes, per period, the mean over the customers who have it;
+* periods the file does not cover (before its first or after its last start) take the nearest
+  covered period's values; customers acquired before the grid origin are left out of the fit;
+* a row whose ``customer_id`` has no purchase is ignored.
+
+Repeat purchases per period come from the transactions (purchase days after the first, up to the
+calibration end, as the summary counts them: docs/summary.md), so that the likelihood's term
+exp(gamma . x(t_j)) uses the covariates of the period of each purchase.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from patron.constants import PERIOD_UNITS
+from patron.errors import InputError
+
+__all__ = ["DynamicInputs", "dynamic_inputs"]
+
+
+@dataclass
+class DynamicInputs:
+    """What :meth:`patron.models.pareto_nbd_dynamic.ParetoNBDDynamic.fit` takes, for the kept
+    customers (``customer_id``), and the notes about odd rows."""
+
+    customer_id: np.ndarray
+    frequency: np.ndarray
+    recency: np.ndarray
+    T: np.ndarray
+    first: np.ndarray
+    paths: np.ndarray
+    names: tuple[str, ...]
+    purchase_counts: np.ndarray
+    period_length: float
+    origin: date
+    notes: list[str] = field(default_factory=list)
+
+
+def _read(path: str | os.PathLike[str], names: tuple[str, ...] | None) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    from patron.io import read_table
+
+    frame = read_table(path).to_pandas()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for col in ("customer_id", "period_start"):
+        if col not in frame.columns:
+            raise InputError(f"{path}: missing column {col} (columns: {', '.join(frame.columns)})")
+    cov = tuple(names) if names else tuple(c for c in frame.columns if c not in ("customer_id", "period_start"))
+    if not cov:
+        raise InputError(f"{path}: no covariate columns besides customer_id and period_start")
+    for c in cov:
+        if c not in frame.columns:
+            raise InputError(f"{path}: no covariate column {c!r} (columns: {', '.join(frame.columns)})")
+        values = pd.to_numeric(frame[c], errors="coerce")
+        bad = values.isna() & frame[c].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            raise InputError(f"{path}: row {row}, column {c}: {frame[c].iloc[row - 2]!r} is not a number "
+                             "(time-varying covariates must be numeric; encode categories as 0/1 columns)")
+        frame[c] = values
+    starts = pd.to_datetime(frame["period_start"], errors="coerce")
+    if starts.isna().any():
+        row = int(np.flatnonzero(starts.isna().to_numpy())[0]) + 2
+        raise InputError(f"{path}: row {row}, column period_start: {frame['period_start'].iloc[row - 2]!r} is not a date")
+    frame["period_start"] = starts.dt.normalize()
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    return frame, cov
+
+
+def dynamic_inputs(db: str | os.PathLike[str] | None, path: str | os.PathLike[str], *, period: str = "W",
+                   end: str | date | None = None, names: tuple[str, ...] | None = None) -> DynamicInputs:
+    """Summary, covariate paths and repeat purchases per period for every customer of ``db``
+    (module docstring); ``period`` is the model's time unit, ``end`` the calibration end."""
+    from patron.summary import summary as run_summary
+
+    frame, cov = _read(path, names)
+    summ = run_summary(db, period=period, end=end)
+    if summ.empty:
+        raise InputError(f"{db}: no customer with a purchase to fit")
+    unit_days = PERIOD_UNITS[period.upper()]
+    starts = np.sort(frame["period_start"].unique())
+    steps = np.unique(np.diff(starts).astype("timedelta64[D]").astype(int)) if starts.size > 1 else np.array([7])
+    if steps.size != 1 or steps[0] <= 0:
+        raise InputError(f"{path}: period_start values must be equally spaced (found gaps of {', '.join(map(str, steps[:5]))} days)")
+    spacing = int(steps[0])
+    origin = pd.Timestamp(starts[0])
+    notes: list[str] = []
+    first_day = pd.to_datetime(summ["first_purchase"]).dt.normalize()
+    end_day = first_day + pd.to_timedelta(summ["T"].to_numpy(dtype=float) * unit_days, unit="D")
+    before = (first_day < origin).to_numpy()
+    if before.any():
+        notes.append(f"{int(before.sum()):,} customers acquired before the first period ({origin.date()}) left out")
+        summ, first_day, end_day = summ[~before], first_day[~before], end_day[~before]
+    n = len(summ)
+    J = int(np.ceil(((end_day.max() - origin).days + 1) / spacing))
+    J = max(J, starts.size)
+    ids = summ["customer_id"].astype(str).to_numpy()
+    cust_index = pd.Index(ids)
+    ci = cust_index.get_indexer(frame["customer_id"])
+    ignored = int((ci < 0).sum())
+    if ignored:
+        notes.append(f"{ignored:,} covariate rows of customers without a purchase ignored")
+    keep = ci >= 0
+    pj = ((frame["period_start"] - origin).dt.days.to_numpy() // spacing)[keep]
+    ci = ci[keep]
+    k = len(cov)
+    paths = np.full((n, J, k), np.nan)
+    paths[ci, pj] = frame.loc[keep, list(cov)].to_numpy(dtype=float)
+    has_row = np.zeros(n, dtype=bool)
+    has_row[ci] = True
+    filled = int(np.isnan(paths[has_row]).any(axis=2).sum())
+    # forward fill then backward fill along periods, per customer (vectorized over customers)
+    idx = np.where(~np.isnan(paths[:, :, 0]), np.arange(J)[None, :], -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    rows = np.arange(n)[:, None]
+    first_idx = np.argmax(~np.isnan(paths[:, :, 0]), axis=1)
+    idx = np.where(idx < 0, first_idx[:, None], idx)
+    paths = paths[rows, idx]
+    if filled:
+        notes.append(f"{filled:,} customer-periods without a row took the customer's nearest earlier (else first) period's values")
+    if (~has_row).any():
+        means = np.nanmean(np.where(has_row[:, None, None], paths, np.nan), axis=0)
+        paths[~has_row] = means
+        notes.append(f"{int((~has_row).sum()):,} customers without any covariate row took the mean of the others per period")
+    first = (first_day - origin).dt.days.to_numpy(dtype=float) / unit_days
+    counts = _purchase_counts(db, ids, first_day, origin, spacing, J, end_day.max())
+    x = summ["frequency"].to_numpy(dtype=float)
+    diff = np.abs(counts.sum(1) - x) > 0
+    if diff.any():  # purchases the summary does not count (should not happen): trust the summary
+        raise InputError(f"{db}: purchases per period disagree with the summary for {int(diff.sum())} customers")
+    return DynamicInputs(ids, x, summ["recency"].to_numpy(dtype=float), summ["T"].to_numpy(dtype=float), first, paths,
+                         cov, counts, spacing / unit_days, origin.date(), notes)
+
+
+def _purchase_counts(db, ids, first_day, origin, spacing, J, last_day) -> np.ndarray:
+    """Repeat purchases (purchase days after the first, to the calibration end) per customer and
+    period, counted as the summary counts them (distinct days with a purchase, amount >= 0)."""
+    from patron.store import reader
+
+    with reader(db) as con:
+        days = con.execute(
+            "SELECT CAST(customer_id AS VARCHAR) AS customer_id, CAST(occurred_at AS DATE) AS day FROM transactions "
+            "WHERE amount >= 0 AND CAST(occurred_at AS DATE) <= ? GROUP BY 1, 2", [pd.Timestamp(last_day).date()]).df()
+    ci = pd.Index(ids).get_indexer(days["customer_id"])
+    day = pd.to_datetime(days["day"])
+    keep = ci >= 0
+    ci, day = ci[keep], day[keep]
+    repeat = day.to_numpy() > first_day.to_numpy()[ci]
+    pj = ((day - origin).dt.days.to_numpy() // spacing)
+    counts = np.zeros((len(ids), J))
+    np.add.at(counts, (ci[repeat], np.minimum(pj[repeat], J - 1)), 1.0)
+    return counts
