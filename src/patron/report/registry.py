@@ -107,6 +107,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "patron.contact_effect.report_section",
     "patron.referrals.report_section",
     "patron.consent.report_section",
+    "patron.report.covariate_section",
 )
 """Modules that register extra report sections when imported; those not installed are skipped."""
 
