@@ -176,6 +176,8 @@ def _scores_now(scores: Any, now: pd.DataFrame) -> tuple[dict[str, np.ndarray], 
     """P(alive), expected purchases and, when given, P(purchase) for the rows of ``now`` from
     ``scores`` (a DataFrame or a :class:`patron.value.Scores`); also the scores' model, when known."""
     model = getattr(scores, "transaction_model", None)
+    if hasattr(model, "coefficients_"):  # a covariate model needs each customer's covariates: status fits its own
+        model = None
     frame = getattr(scores, "customers", scores)
     need = ("customer_id", "probability_alive", "expected_purchases")
     if not isinstance(frame, pd.DataFrame) or any(c not in frame.columns for c in need):
