@@ -39,7 +39,15 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from patron.models.sampling_covariates import (  # simulators with planted covariate effects (re-exported)
+    sample_beta_geo_covariates,
+    sample_pareto_nbd_covariates,
+    sample_pareto_nbd_dynamic,
+)
 from patron.outputs import atomic_output
+
+COVARIATE_SIMULATORS = (sample_beta_geo_covariates, sample_pareto_nbd_covariates, sample_pareto_nbd_dynamic)
+"""Summary-level simulators with covariates (:mod:`patron.models.sampling_covariates`)."""
 
 DAYS_PER_WEEK = 7.0
 """Days in one week: the model's time unit is the week, timestamps are calendar days."""
