@@ -164,11 +164,14 @@ def ingest_spark(
     _use_utc(spark)
 
     frame, label = _read(spark, source)
-    names = [c for c in frame.columns if c != "_row"]
-    types = {name: _duck_type(t) for name, t in frame.dtypes if name != "_row"}
+    # Input columns are staged by position (as in DuckDB): no input name becomes SQL text.
+    positions = [i for i, c in enumerate(frame.columns) if c != "_row"]
+    names = [frame.columns[i] for i in positions]
     staged = Staged(columns=names, rows_read=0, malformed=Malformed(), typed=True)
+    types = [_duck_type(frame.dtypes[i][1]) for i in positions]
     sources, extras = _resolve_sources(contract, staged, types, mapping_d, label)
-    frame.createOrReplaceTempView(_STAGE)
+    idents = iter(staged.idents)
+    frame.toDF(*["_row" if c == "_row" else next(idents) for c in frame.columns]).createOrReplaceTempView(_STAGE)
 
     derive = contract.key not in sources
     parsed = spark.sql(parsed_select_sql(contract, sources, extras, date_format=date_format, content_hash=derive, dialect=SPARK, stage=_STAGE)).cache()

@@ -41,10 +41,13 @@ def quote_literal(value: str) -> str:
 
 @dataclass(frozen=True)
 class SourceColumn:
-    """A staged input column that feeds a contract column: its staged name and DuckDB type."""
+    """A staged input column that feeds a contract column: its staged name (an identifier the
+    reader chose, :func:`patron.ingest.readers.stage_ident`), its DuckDB type, and the input's own
+    name for it (``label``: the key under ``attributes``; data, only ever written as a literal)."""
 
     name: str
     sql_type: str
+    label: str = ""
 
     @property
     def is_text(self) -> bool:
@@ -182,7 +185,7 @@ def parsed_select_sql(contract: TableContract, sources: dict[str, SourceColumn],
             parts += [f"{parse_expr(col, src, date_format=date_format, dialect=dialect)} AS {col.name}"] + ([f"{raw_expr(src, dialect)} AS {raw}"] if raw != col.name else [])
     if contract.keep_extra_as_attributes:
         if extras:
-            parts.append(f"{dialect.json_object([(e.name, raw_expr(e, dialect)) for e in extras])} AS attributes")
+            parts.append(f"{dialect.json_object([(e.label or e.name, raw_expr(e, dialect)) for e in extras])} AS attributes")
         else:
             parts.append(f"{dialect.typed_null('VARCHAR')} AS attributes")
     select = "SELECT " + ",\n  ".join(parts) + f"\nFROM {stage}"

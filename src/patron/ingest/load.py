@@ -87,22 +87,30 @@ def _parse_mapping(mapping: Mapping[str, str] | Sequence[str] | None, contract: 
     return dict(mapping)
 
 
-def _resolve_sources(contract: TableContract, staged: readers.Staged, types: dict[str, str], mapping: dict[str, str], label: str) -> tuple[dict[str, SourceColumn], list[SourceColumn]]:
-    by_lower = {c.lower(): c for c in staged.columns}
+def _resolve_sources(contract: TableContract, staged: readers.Staged, types: Sequence[str], mapping: dict[str, str], label: str) -> tuple[dict[str, SourceColumn], list[SourceColumn]]:
+    """The staged column feeding each contract column (matched by the input's name, exactly, then
+    ignoring case) and, when the contract keeps them, the other columns. ``types[i]`` is the
+    DuckDB type of staged column ``i``."""
+    exact: dict[str, int] = {}
+    folded: dict[str, int] = {}
+    for i, name in enumerate(staged.columns):
+        exact.setdefault(name, i)
+        folded.setdefault(name.lower(), i)
+    idents = staged.idents
     sources: dict[str, SourceColumn] = {}
     for col in contract.columns:
         wanted = mapping.get(col.name, col.name)
-        found = wanted if wanted in types else by_lower.get(wanted.lower())
+        found = exact.get(wanted, folded.get(wanted.lower()))
         if found is None and col.name in mapping:
             raise InputError(f"{label}: column {wanted!r} (mapped to {col.name}) not found; columns are: {', '.join(staged.columns)}")
         if found is not None:
-            sources[col.name] = SourceColumn(found, types[found])
+            sources[col.name] = SourceColumn(idents[found], types[found], staged.columns[found])
     missing = [c for c in contract.required if c not in sources]
     if missing:
         hint = " ".join(f"--map {m}=COLUMN" for m in missing)
         raise InputError(f"{label}: missing required column {', '.join(missing)} for {contract.name} (columns found: {', '.join(staged.columns) or 'none'}); rename it or use {hint}")
     used = {s.name for s in sources.values()}
-    extras = [SourceColumn(c, types[c]) for c in staged.columns if c not in used] if contract.keep_extra_as_attributes else []
+    extras = [SourceColumn(idents[i], types[i], name) for i, name in enumerate(staged.columns) if idents[i] not in used] if contract.keep_extra_as_attributes else []
     return sources, extras
 
 
@@ -202,7 +210,8 @@ def ingest(
 
     with connect(db_path) as con:
         staged, label = _stage(con, source, columns=columns, delimiter=delimiter, progress=progress)
-        types = {r[0]: r[1] for r in con.execute("DESCRIBE _stage").fetchall() if r[0] != "_row"}
+        described = {r[0]: r[1] for r in con.execute("DESCRIBE _stage").fetchall()}
+        types = [described[i] for i in staged.idents]
         sources, extras = _resolve_sources(contract, staged, types, mapping_d, label)
         if staged.rows_read == 0:
             raise InputError(f"{label}: no data rows")

@@ -1,5 +1,11 @@
 """Streaming readers: turn an input file or in-memory table into a DuckDB relation named
-``_stage`` whose columns are the input's columns plus ``_row``.
+``_stage`` whose columns are the input's columns, in input order, plus ``_row``.
+
+The staged columns are named by position (:func:`stage_ident`: ``_c0``, ``_c1``, ...), never by the
+input's names: a name read from a file (a CSV header cell, a JSON key, a Parquet field) is data,
+and data never becomes SQL text. :attr:`Staged.columns` keeps the input's names, in the same order,
+for matching, messages and the ``attributes`` keys; any name is legal (quotes, semicolons, ``_row``,
+names that differ only in case).
 
 ``_row`` is the 1-based source row number that rejects report: the N-th non-empty record after
 the header line (CSV, whitespace-separated text, JSON Lines), or the N-th row (Parquet, tables).
@@ -23,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from patron.errors import InputError
+from patron.sql.dialect import DUCKDB
 
 BLOCK_BYTES = 16 << 20
 """Bytes read per block from a text file (16 MiB)."""
@@ -52,15 +59,33 @@ class Malformed:
         self.reasons.append(reason)
 
 
+def stage_ident(position: int) -> str:
+    """The name of the staged column holding the input's column number ``position`` (0-based)."""
+    return f"_c{position}"
+
+
 @dataclass
 class Staged:
-    """What a reader produced: input column names, rows read, and malformed rows."""
+    """What a reader produced: input column names, rows read, and malformed rows.
+
+    ``columns[i]`` is the input's name of the staged column :func:`stage_ident` ``(i)``."""
 
     columns: list[str]
     rows_read: int
     malformed: Malformed
     typed: bool = False
     """True when columns keep their source types (Parquet, Arrow); False when all are text."""
+
+    @property
+    def idents(self) -> list[str]:
+        """The staged column names, in input order (:func:`stage_ident`)."""
+        return [stage_ident(i) for i in range(len(self.columns))]
+
+
+def _positional(table: pa.Table) -> pa.Table:
+    """``table`` (input columns then ``_row``) with its input columns renamed by position."""
+    n = table.num_columns - 1
+    return table.rename_columns([stage_ident(i) for i in range(n)] + ["_row"])
 
 
 def file_format(path: Path) -> str:
@@ -116,8 +141,9 @@ def _with_rows(table: pa.Table, first_row: int) -> pa.Table:
 
 
 def _empty_stage(con: duckdb.DuckDBPyConnection, columns: list[str]) -> None:
-    cols = ", ".join(f'NULL::VARCHAR AS "{c}"' for c in columns)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {cols}{', ' if cols else ''}NULL::BIGINT AS _row LIMIT 0")
+    """An empty ``_stage`` with one text column per input column (by position) and ``_row``."""
+    empty = pa.table({stage_ident(i): pa.array([], pa.string()) for i in range(len(columns))} | {"_row": pa.array([], pa.int64())})
+    _append(con, empty, created=False)
 
 
 def stage_delimited(con: duckdb.DuckDBPyConnection, path: Path, *, delimiter: str, columns: list[str] | None, progress: Any = None) -> Staged:
@@ -156,7 +182,7 @@ def stage_delimited(con: duckdb.DuckDBPyConnection, path: Path, *, delimiter: st
             k = np.arange(total, total + table.num_rows, dtype=np.int64)
             bad = np.sort(np.asarray(malformed.rows, dtype=np.int64))
             rows = _number_around(k, bad)
-            table = table.append_column("_row", pa.array(rows))
+            table = _positional(table.append_column("_row", pa.array(rows)))
             _append(con, table, created)
             created = True
             total += table.num_rows
@@ -212,7 +238,7 @@ def stage_whitespace(con: duckdb.DuckDBPyConnection, path: Path, *, columns: lis
         for i in np.flatnonzero(~ok)[:100_000]:
             malformed.add(int(rows[i]), str(arr[int(i)]), f"expected {len(names)} fields, found {int(counts[i])}")
         good = pc.filter(parts, pa.array(ok))
-        table = pa.table({n: pc.list_element(good, j) if len(good) else pa.array([], pa.string()) for j, n in enumerate(names)})
+        table = pa.table({stage_ident(j): pc.list_element(good, j) if len(good) else pa.array([], pa.string()) for j in range(len(names))})
         table = table.append_column("_row", pa.array(rows[ok]))
         _append(con, table, created)
         created = True
@@ -227,8 +253,28 @@ def stage_whitespace(con: duckdb.DuckDBPyConnection, path: Path, *, columns: lis
     return Staged(columns=names, rows_read=total_records, malformed=malformed)
 
 
+JSON_KEYS_SAMPLE = 100_000
+"""JSON Lines objects whose keys make up the columns (the first ones of the file)."""
+
+_IS_OBJECT = "CASE WHEN json_valid(_line) THEN json_type(_line) = 'OBJECT' ELSE FALSE END"
+"""True for a line that is a JSON object (``json_type`` fails on invalid JSON, so it is only
+evaluated for valid lines)."""
+
+
+def json_pointer(key: str) -> str:
+    """The RFC 6901 JSON Pointer of the top-level ``key``: ``/`` then the key with ``~`` written
+    ``~0`` and ``/`` written ``~1``; every other character (quotes, ``$``, dots, brackets) is
+    itself. It is passed to DuckDB as a bound parameter, never as SQL text."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
 def stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, *, progress: Any = None) -> Staged:
-    """Stage a JSON Lines file: one object per line; keys become columns, values text."""
+    """Stage a JSON Lines file: one object per line; keys become columns, values text.
+
+    The keys are those of the first :data:`JSON_KEYS_SAMPLE` objects. Values are extracted in
+    one pass per line with ``json_extract_string(_line, $pointers)``, the list of JSON Pointers
+    (:func:`json_pointer`) bound as a parameter, so no key is ever part of the SQL text; a JSON
+    ``null`` and an absent key are both NULL; a nested object or array is its JSON text."""
     total = 0
     created = False
     for lines in _iter_line_blocks(path):
@@ -251,40 +297,37 @@ def stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, *, progress: Any = N
     keys = [
         r[0]
         for r in con.execute(
-            "SELECT DISTINCT unnest(json_keys(_line)) FROM (SELECT _line FROM _lines WHERE json_valid(_line) "
-            "AND json_type(_line) = 'OBJECT' LIMIT 100000)"
+            f"SELECT DISTINCT unnest(json_keys(_line)) FROM (SELECT _line FROM _lines WHERE {_IS_OBJECT} LIMIT {JSON_KEYS_SAMPLE:d})"
         ).fetchall()
     ]
     keys.sort()
     malformed = Malformed()
-    bad = con.execute(
-        "SELECT _row, _line FROM _lines WHERE NOT json_valid(_line) OR json_type(_line) <> 'OBJECT' ORDER BY _row LIMIT 100000"
-    ).fetchall()
+    bad = con.execute(f"SELECT _row, _line FROM _lines WHERE NOT ({_IS_OBJECT}) ORDER BY _row LIMIT 100000").fetchall()
     for row, text in bad:
         malformed.add(int(row), text, "not a JSON object")
-    cols = ", ".join(
-        f"""CASE WHEN json_type(_line, '$."{k}"') IN ('NULL') THEN NULL ELSE json_extract_string(_line, '$."{k}"') END AS "{k}\""""
-        for k in keys
-    )
+    cols = "".join(f"v[{i + 1}] AS {stage_ident(i)}, " for i in range(len(keys)))
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {cols}{', ' if cols else ''}_row FROM _lines "
-        "WHERE json_valid(_line) AND json_type(_line) = 'OBJECT'"
+        f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {cols}_row "
+        f"FROM (SELECT json_extract_string(_line, $pointers::VARCHAR[]) AS v, _row FROM _lines WHERE {_IS_OBJECT})",
+        {"pointers": [json_pointer(k) for k in keys]},
     )
     con.execute("DROP TABLE _lines")
     return Staged(columns=keys, rows_read=total, malformed=malformed)
 
 
 def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
-    """Stage a Parquet file (or a glob of files) as a view; DuckDB streams it."""
-    src = str(path).replace("'", "''")
+    """Stage a Parquet file as a view; DuckDB streams it. The input's column names come from the
+    file's schema (DuckDB would rename repeated names)."""
+    import pyarrow.parquet as pq
+
     try:
+        names = list(pq.read_schema(path).names)
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW _stage AS SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row "
-            f"FROM read_parquet('{src}', file_row_number = true)"
+            f"CREATE OR REPLACE TEMP VIEW _stage ({''.join(stage_ident(i) + ', ' for i in range(len(names)))}_row) AS "
+            f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 FROM read_parquet({DUCKDB.literal(str(path))}, file_row_number = true)"
         )
-        names = [d[0] for d in con.execute("SELECT * FROM _stage LIMIT 0").description if d[0] != "_row"]
         n = con.execute("SELECT count(*) FROM _stage").fetchall()[0][0]
-    except duckdb.Error as exc:
+    except (duckdb.Error, pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: cannot read as Parquet: {str(exc).splitlines()[0]}") from None
     return Staged(columns=names, rows_read=int(n), malformed=Malformed(), typed=True)
 
@@ -292,10 +335,10 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
 def stage_table(con: duckdb.DuckDBPyConnection, table: Any) -> Staged:
     """Stage an in-memory table: pandas or polars DataFrame, or pyarrow Table."""
     arrow = to_arrow(table)
-    arrow = _with_rows(arrow, 1)
-    con.register("_stage_src", arrow)
+    names = [str(n) for n in arrow.column_names]
+    con.register("_stage_src", _positional(_with_rows(arrow, 1)))
     con.execute("CREATE OR REPLACE TEMP VIEW _stage AS SELECT * FROM _stage_src")
-    return Staged(columns=[n for n in arrow.column_names if n != "_row"], rows_read=arrow.num_rows, malformed=Malformed(), typed=True)
+    return Staged(columns=names, rows_read=arrow.num_rows, malformed=Malformed(), typed=True)
 
 
 def to_arrow(table: Any) -> pa.Table:
