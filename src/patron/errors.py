@@ -28,3 +28,13 @@ class NoDataError(PatronError):
 class OutputError(PatronError):
     """An output file cannot be written: it would overwrite the database or a file the command
     reads, it is a directory, its folder is missing, or the write failed (disk full, permission)."""
+
+
+class IncompleteInputError(InputError):
+    """Part of an input could not be read (damaged or truncated data): the rows read before the
+    damage were checked and stored, and ``result`` (an :class:`~patron.ingest.IngestResult`) says
+    what was stored."""
+
+    def __init__(self, message: str, result: object) -> None:
+        super().__init__(message)
+        self.result = result

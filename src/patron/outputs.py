@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from patron.errors import OutputError
+from patron.sql.dialect import DUCKDB
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -311,6 +312,6 @@ def guard_formulas(table: pa.Table) -> pa.Table:
 
 def guard_formulas_sql(expr: str) -> str:
     """A DuckDB SQL expression: the text ``expr`` guarded as :func:`guard_text` does."""
-    guard = FORMULA_GUARD.replace("'", "''")
-    return (f"CASE WHEN regexp_matches({expr}, '{FORMULA_START}') AND NOT regexp_matches({expr}, '{PLAIN_NUMBER}') "
-            f"THEN '{guard}' || {expr} ELSE {expr} END")
+    lit = DUCKDB.literal
+    return (f"CASE WHEN regexp_matches({expr}, {lit(FORMULA_START)}) AND NOT regexp_matches({expr}, {lit(PLAIN_NUMBER)}) "
+            f"THEN {lit(FORMULA_GUARD)} || {expr} ELSE {expr} END")

@@ -26,6 +26,7 @@ import pandas as pd
 
 from patron.config import section
 from patron.errors import NoDataError
+from patron.sql.dialect import DUCKDB
 from patron.store import connect, reader, table_exists
 from patron.value_settings import ValueSettings, value_settings
 
@@ -80,18 +81,18 @@ def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, t
     for alias, (frame, names) in _SOURCES.items():
         joins.append(f"LEFT JOIN {frame} AS {alias} ON {alias}.customer_id = p.customer_id")
         for n in names:
-            expr = f'{alias}."{n}"'
+            expr = f"{alias}.{DUCKDB.ident(n)}"
             if n in ("clv", "clv_lower", "clv_upper"):
                 expr = f"CASE WHEN s.customer_id IS NULL THEN 0.0 ELSE {expr} END"
             elif n == "status":
                 expr = f"COALESCE({expr}, CASE WHEN s.customer_id IS NULL THEN 'prospect' END)"
-            cols.append(f'CAST({expr} AS {PROFILE_COLUMNS[n]}) AS "{n}"')
+            cols.append(f"CAST({expr} AS {PROFILE_COLUMNS[n]}) AS {DUCKDB.ident(n)}")
     base = f"""SELECT p.customer_id, {day} AS as_of, {', '.join(cols)}
     FROM ({people}) AS p
     {' '.join(joins)}"""
     final = ", ".join(
-        f'CAST(b."{c}" AS {t}) AS "{c}"' if c not in ("recency_score", "frequency_score", "monetary_score", "rfm_score", "value_tier")
-        else f'CAST({"t" if c == "value_tier" else "r"}."{c}" AS {t}) AS "{c}"'
+        f"CAST(b.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}" if c not in ("recency_score", "frequency_score", "monetary_score", "rfm_score", "value_tier")
+        else f"CAST({'t' if c == 'value_tier' else 'r'}.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}"
         for c, t in PROFILE_COLUMNS.items()
     )
     return f"""WITH base AS ({base})

@@ -22,6 +22,7 @@ from patron.errors import InputError
 from patron.outputs import note_file
 from patron.schema import CONTRACTS, INGESTS_DDL, REJECTS_DDL, ddl
 from patron.settings import get_settings
+from patron.sql.dialect import DUCKDB
 
 
 def _session(con: duckdb.DuckDBPyConnection) -> None:
@@ -36,7 +37,7 @@ def _configure(con: duckdb.DuckDBPyConnection, *, memory_limit: str | None, thre
     _session(con)
     limit = memory_limit or settings.memory_limit
     if limit:
-        con.execute(f"SET memory_limit = '{limit}'").fetchall()
+        con.execute(f"SET memory_limit = {DUCKDB.literal(str(limit))}").fetchall()
     n = threads or settings.threads
     if n:
         con.execute(f"SET threads = {int(n)}").fetchall()
@@ -210,7 +211,7 @@ class _Reader:
         settings = get_settings()
         limits = (memory_limit or settings.memory_limit or None, threads or settings.threads or None)
         if limits[0] != self.limits[0]:
-            cursor.execute(f"SET memory_limit = '{limits[0]}'" if limits[0] else "RESET memory_limit").fetchall()
+            cursor.execute(f"SET memory_limit = {DUCKDB.literal(str(limits[0]))}" if limits[0] else "RESET memory_limit").fetchall()
         if limits[1] != self.limits[1]:
             cursor.execute(f"SET threads = {int(limits[1])}" if limits[1] else "RESET threads").fetchall()
         self.limits = limits
@@ -225,14 +226,13 @@ class _Reader:
             if not users:
                 self.count += 1
                 alias = f"patron_read_{self.count}"
-                quoted = key.replace("'", "''")
                 try:
-                    engine.execute(f"ATTACH '{quoted}' AS \"{alias}\" (READ_ONLY)")
+                    engine.execute(f"ATTACH {DUCKDB.literal(key)} AS {DUCKDB.ident(alias)} (READ_ONLY)")
                 except duckdb.Error as exc:
                     raise InputError(_lock_message(path, exc)) from None
             cursor = engine.cursor()
             try:
-                cursor.execute(f'USE "{alias}"')
+                cursor.execute(f"USE {DUCKDB.ident(alias)}")
                 _session(cursor)
                 self._limit(cursor, memory_limit, threads)
             except BaseException:

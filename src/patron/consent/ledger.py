@@ -30,7 +30,7 @@ import pandas as pd
 from patron.consent.policy import CHANNELS
 from patron.consent.times import now_utc, to_utc_naive
 from patron.ingest import IngestResult, ingest
-from patron.ingest.checks import quote_literal
+from patron.sql.dialect import DUCKDB
 from patron.store import connect, table_exists
 
 STATE_COLUMNS: tuple[str, ...] = (
@@ -44,7 +44,7 @@ SEVERITY_SQL = "CASE r.status WHEN 'revoked' THEN 3 WHEN 'denied' THEN 2 ELSE 1 
 
 
 def _channels_sql() -> str:
-    return " UNION ALL ".join(f"SELECT '{c}' AS channel" for c in CHANNELS)
+    return " UNION ALL ".join(f"SELECT {DUCKDB.literal(c)} AS channel" for c in CHANNELS)
 
 
 def state_at_sql(points: str, *, purpose: str | None = None, channel: str | None = None) -> str:
@@ -57,8 +57,8 @@ def state_at_sql(points: str, *, purpose: str | None = None, channel: str | None
     """
     where = []
     if purpose is not None:
-        where.append(f"r.purpose = {quote_literal(purpose)}")
-    chan_filter = f"WHERE ch.channel = {quote_literal(channel)}" if channel is not None else ""
+        where.append(f"r.purpose = {DUCKDB.literal(purpose)}")
+    chan_filter = f"WHERE ch.channel = {DUCKDB.literal(channel)}" if channel is not None else ""
     extra = ("AND " + " AND ".join(where)) if where else ""
     return f"""
 WITH pts AS (SELECT DISTINCT customer_id, as_of FROM {points}),

@@ -55,8 +55,8 @@ from patron.consent.preferences import preferences_at_sql
 from patron.consent.quiet import move_out_of_quiet, valid_zone
 from patron.consent.times import now_utc, to_utc_naive
 from patron.errors import InputError, NoDataError
-from patron.ingest.checks import quote_literal
 from patron.sql.contacts import SENT_CONTACTS
+from patron.sql.dialect import DUCKDB
 from patron.store import connect, table_exists
 
 REASONS: tuple[str, ...] = (
@@ -164,12 +164,12 @@ def _lost_sql(con: Any) -> str:
     prof = _columns(con, "customer_profiles")
     if not {"customer_id", "status"} <= prof:
         return "SELECT NULL::VARCHAR AS customer_id WHERE FALSE"
-    statuses = ", ".join(quote_literal(s) for s in NO_MARKETING_STATUSES)
+    statuses = ", ".join(DUCKDB.literal(s) for s in NO_MARKETING_STATUSES)
     return f"SELECT customer_id FROM ({_latest_profile('status', prof)}) q WHERE status IN ({statuses})"
 
 
 def _base_sql(campaign: Campaign, value_sql: str, lost_sql: str) -> str:
-    key = quote_literal(f"{campaign.seed}:{campaign.name}:")
+    key = DUCKDB.literal(f"{campaign.seed}:{campaign.name}:")
     return f"""
 SELECT t.customer_id,
        k.customer_id IS NOT NULL AS known,
@@ -188,7 +188,7 @@ def caps_sql(campaign: Campaign, now: datetime) -> str:
     ``(a - length, a]`` anchored at ``as_of`` and at every existing contact within ``length`` after it.
     Existing contacts are the sent contacts of the channel (:data:`patron.sql.contacts.SENT_CONTACTS`:
     a holdout record is no contact) and the included contacts other campaigns plan after ``now``."""
-    ch, name, now_sql = quote_literal(campaign.channel), quote_literal(campaign.name), f"TIMESTAMP '{now.isoformat(sep=' ')}'"
+    ch, name, now_sql = DUCKDB.literal(campaign.channel), DUCKDB.literal(campaign.name), f"TIMESTAMP '{now.isoformat(sep=' ')}'"
     return f"""
 WITH ev AS (
   SELECT c.customer_id, c.occurred_at AS t FROM {SENT_CONTACTS} c JOIN _cand p ON p.customer_id = c.customer_id

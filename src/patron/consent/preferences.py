@@ -22,7 +22,7 @@ import pandas as pd
 
 from patron.consent.ledger import _channels_sql
 from patron.consent.times import now_utc, to_utc_naive
-from patron.ingest.checks import quote_literal
+from patron.sql.dialect import DUCKDB
 from patron.store import connect
 
 PREFERENCE_FIELDS: tuple[str, ...] = (
@@ -39,7 +39,7 @@ def preferences_at_sql(points: str, *, channel: str | None = None) -> str:
     specific channel that some record speaks to: ``customer_id, as_of, channel``, the
     :data:`PREFERENCE_FIELDS`, ``occurred_at, preference_id, decided_by``.
     """
-    chan_filter = f"WHERE channel = {quote_literal(channel)}" if channel is not None else ""
+    chan_filter = f"WHERE channel = {DUCKDB.literal(channel)}" if channel is not None else ""
     fields = ", ".join(f"r.{f}" for f in PREFERENCE_FIELDS)
     return f"""
 WITH pts AS (SELECT DISTINCT customer_id, as_of FROM {points}),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from patron.ingest.checks import quote_literal as quote
 from patron.sql.contacts import is_sent
 from patron.sql.dialect import DUCKDB, Dialect
 
@@ -31,10 +30,10 @@ def plus_days(ts: str, days: int) -> str:
     return f"{ts} + INTERVAL '{int(days)}' DAY"
 
 
-def exposures_cte(campaign_id: str | None = None) -> str:
+def exposures_cte(campaign_id: str | None = None, d: Dialect = DUCKDB) -> str:
     """CTE ``exposures(campaign_id, customer_id, exposed_at, in_control)``; one row per campaign
     and customer with a ``sent`` row (``in_control`` is 1 for the holdout arm, 0 for treated)."""
-    where = f" AND campaign_id = {quote(campaign_id)}" if campaign_id is not None else ""
+    where = f" AND campaign_id = {d.literal(campaign_id)}" if campaign_id is not None else ""
     return f"""exposures AS (
   SELECT campaign_id, customer_id, MIN(occurred_at) AS exposed_at,
          MAX(CASE WHEN in_holdout THEN 1 ELSE 0 END) AS in_control
@@ -137,7 +136,7 @@ FEATURES: tuple[str, ...] = (
 def training_sql(*, window_days: int, campaign_id: str | None = None, d: Dialect = DUCKDB) -> str:
     """One row per exposure: features, arm (``in_control``), ``responded`` and ``revenue``."""
     cols = ", ".join(f"f.{c}" for c in FEATURES)
-    return f"""WITH {exposures_cte(campaign_id)},
+    return f"""WITH {exposures_cte(campaign_id, d)},
 {outcome_ctes(window_days)},
 {feature_ctes(d=d)}
 SELECT o.campaign_id, o.customer_id, o.in_control, o.responded, o.revenue, {cols}

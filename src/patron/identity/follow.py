@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from patron.identity.normalize import is_known
 from patron.identity.resolve import Resolution
+from patron.sql.dialect import DUCKDB
 
 FOLLOW_TABLES: tuple[str, ...] = (
     "transactions", "contacts", "consents", "preferences", "feedback", "customers", "events",
@@ -119,9 +120,10 @@ def follow_merges(
                 source = next((c for c in SOURCE_COLUMNS if c in cols[table]), None)
                 if source is None or table == "customers":
                     continue
+                t = DUCKDB.ident(table)
                 n = con.execute(
-                    f'UPDATE "{table}" SET customer_id = m.customer_id FROM _patron_follow_moved m '
-                    f'WHERE "{table}".{source} = m.message_id AND "{table}".customer_id = m.old_customer_id'
+                    f"UPDATE {t} SET customer_id = m.customer_id FROM _patron_follow_moved m "
+                    f"WHERE {t}.{DUCKDB.ident(source)} = m.message_id AND {t}.customer_id = m.old_customer_id"
                 ).fetchall()[0][0]
                 counts[table] = counts.get(table, 0) + int(n)
         finally:
@@ -135,9 +137,9 @@ def follow_merges(
         for table in targets:
             if table == "customers":
                 continue
+            t = DUCKDB.ident(table)
             n = con.execute(
-                f'UPDATE "{table}" SET customer_id = m.new FROM _patron_follow_remap m '
-                f'WHERE "{table}".customer_id = m.old'
+                f"UPDATE {t} SET customer_id = m.new FROM _patron_follow_remap m WHERE {t}.customer_id = m.old"
             ).fetchall()[0][0]
             counts[table] = counts.get(table, 0) + int(n)
     finally:

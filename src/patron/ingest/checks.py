@@ -29,16 +29,6 @@ _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
 
 
-def quote_ident(name: str) -> str:
-    """A double-quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str) -> str:
-    """A single-quoted SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 @dataclass(frozen=True)
 class SourceColumn:
     """A staged input column that feeds a contract column: its staged name (an identifier the

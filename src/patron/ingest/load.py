@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from patron.errors import InputError, OutputError
+from patron.errors import IncompleteInputError, InputError, OutputError
 from patron.ingest import readers
 from patron.ingest.checks import (
     SourceColumn,
@@ -35,11 +35,11 @@ from patron.ingest.checks import (
     occurrence_sql,
     parsed_table_sql,
     problem_selects,
-    quote_literal,
 )
 from patron.outputs import atomic_output, check_output, csv_safe, guard_formulas_sql, note_file
 from patron.schema import CONTRACTS, TableContract
 from patron.settings import get_settings
+from patron.sql.dialect import DUCKDB
 from patron.store import connect
 
 
@@ -75,10 +75,12 @@ def _parse_mapping(mapping: Mapping[str, str] | Sequence[str] | None, contract: 
     if not isinstance(mapping, Mapping):
         parsed: dict[str, str] = {}
         for item in mapping:
+            # The source is everything after the first "=", kept as typed: a column name may
+            # hold "=", spaces, quotes (any name is legal); matching also tries it stripped.
             target, sep, source = item.partition("=")
-            if not sep or not target.strip() or not source.strip():
+            if not sep or not target.strip() or not source:
                 raise InputError(f"--map expects target=source, e.g. occurred_at=date; got {item!r}")
-            parsed[target.strip()] = source.strip()
+            parsed[target.strip()] = source
         mapping = parsed
     known = {c.name for c in contract.columns}
     for target in mapping:
@@ -88,29 +90,55 @@ def _parse_mapping(mapping: Mapping[str, str] | Sequence[str] | None, contract: 
 
 
 def _resolve_sources(contract: TableContract, staged: readers.Staged, types: Sequence[str], mapping: dict[str, str], label: str) -> tuple[dict[str, SourceColumn], list[SourceColumn]]:
-    """The staged column feeding each contract column (matched by the input's name, exactly, then
-    ignoring case) and, when the contract keeps them, the other columns. ``types[i]`` is the
-    DuckDB type of staged column ``i``."""
-    exact: dict[str, int] = {}
-    folded: dict[str, int] = {}
+    """The staged column feeding each contract column and, when the contract keeps them, the
+    other columns. ``types[i]`` is the DuckDB type of staged column ``i``.
+
+    A contract column (or the input name mapped to it) is matched exactly, then ignoring case,
+    then ignoring surrounding spaces. When that finds more than one input column (a repeated
+    header name, or names that differ only in case), the input is refused: ingest cannot tell
+    which column holds the values. Repeated names among the columns kept as ``attributes`` are
+    refused too; repeated names that nothing reads are ignored."""
+    exact: dict[str, list[int]] = {}
+    folded: dict[str, list[int]] = {}
     for i, name in enumerate(staged.columns):
-        exact.setdefault(name, i)
-        folded.setdefault(name.lower(), i)
+        exact.setdefault(name, []).append(i)
+        folded.setdefault(name.lower(), []).append(i)
+
+    def find(wanted: str) -> list[int]:
+        for w in dict.fromkeys((wanted, wanted.strip())):
+            hits = exact.get(w) or folded.get(w.lower())
+            if hits:
+                return hits
+        return []
+
+    def ambiguous(hits: list[int], what: str) -> InputError:
+        where = ", ".join(f"column {i + 1} {staged.columns[i]!r}" for i in hits)
+        return InputError(f"{label}: {len(hits)} columns match {what} ({where}); ingest cannot tell which one to read: rename all but one")
+
     idents = staged.idents
     sources: dict[str, SourceColumn] = {}
     for col in contract.columns:
         wanted = mapping.get(col.name, col.name)
-        found = exact.get(wanted, folded.get(wanted.lower()))
-        if found is None and col.name in mapping:
+        hits = find(wanted)
+        if not hits and col.name in mapping:
             raise InputError(f"{label}: column {wanted!r} (mapped to {col.name}) not found; columns are: {', '.join(staged.columns)}")
-        if found is not None:
+        if len(hits) > 1:
+            raise ambiguous(hits, f"{col.name}" if wanted == col.name else f"{wanted!r} (mapped to {col.name})")
+        if hits:
+            found = hits[0]
             sources[col.name] = SourceColumn(idents[found], types[found], staged.columns[found])
     missing = [c for c in contract.required if c not in sources]
     if missing:
         hint = " ".join(f"--map {m}=COLUMN" for m in missing)
         raise InputError(f"{label}: missing required column {', '.join(missing)} for {contract.name} (columns found: {', '.join(staged.columns) or 'none'}); rename it or use {hint}")
+    if not contract.keep_extra_as_attributes:
+        return sources, []
     used = {s.name for s in sources.values()}
-    extras = [SourceColumn(idents[i], types[i], name) for i, name in enumerate(staged.columns) if idents[i] not in used] if contract.keep_extra_as_attributes else []
+    extras = [SourceColumn(idents[i], types[i], name) for i, name in enumerate(staged.columns) if idents[i] not in used]
+    for e in extras:
+        hits = exact[e.label]
+        if len(hits) > 1:
+            raise ambiguous(hits, f"the attribute {e.label!r}")
     return sources, extras
 
 
@@ -124,7 +152,7 @@ def _stage(con: duckdb.DuckDBPyConnection, source: Any, *, columns: Sequence[str
             raise InputError(f"{path}: is a directory, not a file")
         fmt = readers.file_format(path)
         if fmt == "parquet":
-            return readers.stage_parquet(con, path), str(path)
+            return readers.stage_parquet(con, path, progress=progress), str(path)
         if fmt == "jsonl":
             return readers.stage_jsonl(con, path, progress=progress), str(path)
         delim = readers.resolve_delimiter(path, delimiter)
@@ -244,6 +272,12 @@ def ingest(
     if contract.all_or_nothing and counts["rejected"]:
         first = _first_reason(db_path, ingest_id)
         raise InputError(f"{label}: {first}; nothing stored ({kind} files are stored whole or not at all; {counts['rejected']} bad row{'s' if counts['rejected'] != 1 else ''}, all reasons in {rejects_path})")
+    if staged.incomplete:
+        raise IncompleteInputError(
+            f"{label}: {staged.incomplete}; the {counts['accepted']:,} valid rows read before it were stored "
+            f"(ingest {ingest_id}{', rejects in ' + rejects_path if rejects_path else ''})",
+            result,
+        )
     if counts["accepted"] + counts["already_present"] + counts["updated"] == 0:
         first = _first_reason(db_path, ingest_id)
         raise InputError(f"{label}: no valid rows ({counts['rejected']} rejected; first: {first}); all reasons in {rejects_path}")
@@ -256,7 +290,9 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
     Window functions run only over the (rare) groups of identical rows; duplicates and conflicts
     are found with hash aggregates and joins, which DuckDB can spill to disk.
     """
+    q, lit = DUCKDB.ident, DUCKDB.literal
     key = contract.key
+    k, table = q(key), q(contract.name)
     derive = key not in sources
     con.execute(parsed_table_sql(contract, sources, extras, date_format=date_format, content_hash=derive))
     future_sql = f"TIMESTAMP '{future_limit.isoformat(sep=' ')}'"
@@ -282,7 +318,7 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
         con.execute(f"CREATE OR REPLACE TEMP TABLE _occurrence AS {occurrence_sql(good)}")
         con.execute(
             f"""CREATE OR REPLACE TEMP VIEW _rows AS
-            SELECT p.* REPLACE ({derived_key_sql()} AS {key})
+            SELECT p.* REPLACE ({derived_key_sql()} AS {k})
             FROM _parsed p LEFT JOIN _occurrence o ON o._row = p._row"""
         )
     else:
@@ -291,11 +327,11 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
         con.execute(f"INSERT INTO _problems {duplicate_key_problems_sql(key, good)}")
 
     cols = content_columns(contract)
-    same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM p.{c}" for c in cols)
+    same = " AND ".join(f"t.{q(c)} IS NOT DISTINCT FROM p.{q(c)}" for c in cols)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _stored AS
-        SELECT p._row, p.{key}, ({same}) AS same
-        FROM _rows p JOIN {contract.name} t ON t.{key} = p.{key}
+        SELECT p._row, p.{k}, ({same}) AS same
+        FROM _rows p JOIN {table} t ON t.{k} = p.{k}
         WHERE {ok}"""
     )
     updated = 0
@@ -303,30 +339,30 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
         updated = con.execute("SELECT count(*) FROM _stored WHERE NOT same").fetchall()[0][0]
         if updated:
             con.execute(
-                f"""UPDATE {contract.name} AS t SET
+                f"""UPDATE {table} AS t SET
                 first_seen = coalesce(p.first_seen, t.first_seen),
                 attributes = CAST(json_merge_patch(coalesce(t.attributes, '{{}}'), coalesce(p.attributes, '{{}}')) AS VARCHAR),
-                ingest_id = {quote_literal(ingest_id)}
+                ingest_id = {lit(ingest_id)}
                 FROM _rows p JOIN _stored s ON s._row = p._row
-                WHERE NOT s.same AND t.{key} = p.{key}"""
+                WHERE NOT s.same AND t.{k} = p.{k}"""
             )
     else:
         con.execute(
-            f"""INSERT INTO _problems SELECT _row, {quote_literal(key)}, {key},
-            '{key} "' || {key} || '" is already stored with different values' FROM _stored WHERE NOT same"""
+            f"""INSERT INTO _problems SELECT _row, {lit(key)}, {k},
+            {lit(key + ' "')} || {k} || '" is already stored with different values' FROM _stored WHERE NOT same"""
         )
-    names = [c.name for c in contract.columns]
+    names = ", ".join(q(c.name) for c in contract.columns)
     extra = ", attributes" if contract.keep_extra_as_attributes else ""
     # An all-or-nothing table (a ledger) stores no row of a file that has any bad row.
     blocked = contract.all_or_nothing and con.execute("SELECT count(*) FROM _problems").fetchall()[0][0] > 0
     accepted = 0 if blocked else con.execute(
-        f"INSERT INTO {contract.name} ({', '.join(names)}{extra}, ingest_id) "
-        f"SELECT {', '.join(names)}{extra}, {quote_literal(ingest_id)} FROM _rows p "
+        f"INSERT INTO {table} ({names}{extra}, ingest_id) "
+        f"SELECT {names}{extra}, {lit(ingest_id)} FROM _rows p "
         f"WHERE {ok} AND NOT EXISTS (SELECT 1 FROM _stored s WHERE s._row = p._row)"
     ).fetchall()[0][0]
     already = con.execute("SELECT count(*) FROM _stored WHERE same").fetchall()[0][0]
     con.execute(
-        f"""INSERT INTO rejects SELECT {quote_literal(ingest_id)}, {quote_literal(label)}, {quote_literal(contract.name)},
+        f"""INSERT INTO rejects SELECT {lit(ingest_id)}, {lit(label)}, {lit(contract.name)},
         _row, "column", value, reason, now()::TIMESTAMP FROM _problems"""
     )
     rejected = con.execute("SELECT count(DISTINCT _row) FROM _problems").fetchall()[0][0]
@@ -343,8 +379,8 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, ingest_id: str, path: str, av
     cells = [guard_formulas_sql(c) + f" AS {c}" for c in text] if csv_safe() else text
     with atomic_output(path, avoid=avoid, parents=True) as target:
         con.execute(
-            f"""COPY (SELECT "row", {', '.join(cells)} FROM rejects WHERE ingest_id = {quote_literal(ingest_id)}
-            ORDER BY "row", "column") TO {quote_literal(str(target))} (HEADER, DELIMITER ',')"""
+            f"""COPY (SELECT "row", {', '.join(cells)} FROM rejects WHERE ingest_id = {DUCKDB.literal(ingest_id)}
+            ORDER BY "row", "column") TO {DUCKDB.literal(str(target))} (HEADER, DELIMITER ',')"""
         )
 
 

@@ -9,8 +9,8 @@ names that differ only in case).
 
 ``_row`` is the 1-based source row number that rejects report: the N-th non-empty record after
 the header line (CSV, whitespace-separated text, JSON Lines), or the N-th row (Parquet, tables).
-Text inputs are read in blocks of a few megabytes and appended to a temporary table, so a file
-larger than memory streams through; Parquet is scanned by DuckDB directly.
+Text inputs are read in blocks of a few megabytes and Parquet row group by row group, and
+appended to a temporary table, so a file larger than memory streams through.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from patron.errors import InputError
-from patron.sql.dialect import DUCKDB
 
 BLOCK_BYTES = 16 << 20
 """Bytes read per block from a text file (16 MiB)."""
@@ -75,6 +74,9 @@ class Staged:
     malformed: Malformed
     typed: bool = False
     """True when columns keep their source types (Parquet, Arrow); False when all are text."""
+    incomplete: str | None = None
+    """Why part of the input could not be read (damaged or truncated data), None when whole.
+    The rows read are stored; ingest then fails with this reason."""
 
     @property
     def idents(self) -> list[str]:
@@ -256,9 +258,14 @@ def stage_whitespace(con: duckdb.DuckDBPyConnection, path: Path, *, columns: lis
 JSON_KEYS_SAMPLE = 100_000
 """JSON Lines objects whose keys make up the columns (the first ones of the file)."""
 
-_IS_OBJECT = "CASE WHEN json_valid(_line) THEN json_type(_line) = 'OBJECT' ELSE FALSE END"
-"""True for a line that is a JSON object (``json_type`` fails on invalid JSON, so it is only
-evaluated for valid lines)."""
+_LINE_PROBLEM = (
+    "CASE WHEN NOT json_valid(_line) THEN 'not a JSON object' "
+    "WHEN json_type(_line) <> 'OBJECT' THEN 'not a JSON object' "
+    "WHEN len(json_keys(_line)) <> len(list_distinct(json_keys(_line))) THEN 'repeated key' END"
+)
+"""Why a JSON Lines line cannot be a row, NULL when it can. ``CASE`` evaluates ``json_type`` only
+for valid JSON (it raises on invalid text, such as a lone surrogate). An object with a repeated
+key is refused: JSON leaves its value undefined (DuckDB reads the first, Python the last)."""
 
 
 def json_pointer(key: str) -> str:
@@ -268,13 +275,31 @@ def json_pointer(key: str) -> str:
     return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
+def _repeated_key(line: str) -> str:
+    """The first top-level key that appears twice in the JSON object ``line`` (for the reason)."""
+    import json
+
+    objects: list[list[tuple[str, Any]]] = []  # the hook sees inner objects first, the line's last
+    try:
+        json.loads(line, object_pairs_hook=lambda items: objects.append(items) or {})
+    except (ValueError, RecursionError):
+        return "?"
+    seen: set[str] = set()
+    for key, _ in objects[-1] if objects else []:
+        if key in seen:
+            return key
+        seen.add(key)
+    return "?"
+
+
 def stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, *, progress: Any = None) -> Staged:
     """Stage a JSON Lines file: one object per line; keys become columns, values text.
 
     The keys are those of the first :data:`JSON_KEYS_SAMPLE` objects. Values are extracted in
     one pass per line with ``json_extract_string(_line, $pointers)``, the list of JSON Pointers
     (:func:`json_pointer`) bound as a parameter, so no key is ever part of the SQL text; a JSON
-    ``null`` and an absent key are both NULL; a nested object or array is its JSON text."""
+    ``null`` and an absent key are both NULL; a nested object or array is its JSON text. A line
+    that is not a JSON object, or whose object repeats a key, is a malformed row."""
     total = 0
     created = False
     for lines in _iter_line_blocks(path):
@@ -283,10 +308,8 @@ def stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, *, progress: Any = N
         table = pa.table({"_line": arr})
         table = _with_rows(table, total + 1)
         con.register("_batch", table)
-        if created:
-            con.execute("INSERT INTO _lines SELECT * FROM _batch")
-        else:
-            con.execute("CREATE OR REPLACE TEMP TABLE _lines AS SELECT * FROM _batch")
+        select = f"SELECT _line, _row, {_LINE_PROBLEM} AS _problem FROM _batch"
+        con.execute(f"INSERT INTO _lines {select}" if created else f"CREATE OR REPLACE TEMP TABLE _lines AS {select}")
         con.unregister("_batch")
         created = True
         total += len(arr)
@@ -297,39 +320,67 @@ def stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path, *, progress: Any = N
     keys = [
         r[0]
         for r in con.execute(
-            f"SELECT DISTINCT unnest(json_keys(_line)) FROM (SELECT _line FROM _lines WHERE {_IS_OBJECT} LIMIT {JSON_KEYS_SAMPLE:d})"
+            f"SELECT DISTINCT unnest(json_keys(_line)) FROM (SELECT _line FROM _lines WHERE _problem IS NULL LIMIT {JSON_KEYS_SAMPLE:d})"
         ).fetchall()
     ]
     keys.sort()
     malformed = Malformed()
-    bad = con.execute(f"SELECT _row, _line FROM _lines WHERE NOT ({_IS_OBJECT}) ORDER BY _row LIMIT 100000").fetchall()
-    for row, text in bad:
-        malformed.add(int(row), text, "not a JSON object")
+    bad = con.execute("SELECT _row, _line, _problem FROM _lines WHERE _problem IS NOT NULL ORDER BY _row LIMIT 100000").fetchall()
+    for row, text, problem in bad:
+        if problem == "repeated key":
+            problem = f"the key {_repeated_key(text)!r} appears more than once in the object"
+        malformed.add(int(row), text, problem)
     cols = "".join(f"v[{i + 1}] AS {stage_ident(i)}, " for i in range(len(keys)))
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {cols}_row "
-        f"FROM (SELECT json_extract_string(_line, $pointers::VARCHAR[]) AS v, _row FROM _lines WHERE {_IS_OBJECT})",
+        "FROM (SELECT json_extract_string(_line, $pointers::VARCHAR[]) AS v, _row FROM _lines WHERE _problem IS NULL)",
         {"pointers": [json_pointer(k) for k in keys]},
     )
     con.execute("DROP TABLE _lines")
     return Staged(columns=keys, rows_read=total, malformed=malformed)
 
 
-def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Staged:
-    """Stage a Parquet file as a view; DuckDB streams it. The input's column names come from the
-    file's schema (DuckDB would rename repeated names)."""
+def stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, *, progress: Any = None) -> Staged:
+    """Stage a Parquet file row group by row group (one row group in memory at a time), keeping
+    the columns' types. The input's column names come from the file's schema, as written (DuckDB's
+    own reader renames repeated names and refuses a column named ``file_row_number``).
+
+    A row group that cannot be read (damaged pages, an unreadable type) is one malformed row
+    naming its row range, and the input is marked incomplete; the other row groups are staged."""
     import pyarrow.parquet as pq
 
     try:
-        names = list(pq.read_schema(path).names)
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW _stage ({''.join(stage_ident(i) + ', ' for i in range(len(names)))}_row) AS "
-            f"SELECT * EXCLUDE (file_row_number), file_row_number + 1 FROM read_parquet({DUCKDB.literal(str(path))}, file_row_number = true)"
-        )
-        n = con.execute("SELECT count(*) FROM _stage").fetchall()[0][0]
-    except (duckdb.Error, pa.ArrowException, OSError) as exc:
-        raise InputError(f"{path}: cannot read as Parquet: {str(exc).splitlines()[0]}") from None
-    return Staged(columns=names, rows_read=int(n), malformed=Malformed(), typed=True)
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+        groups = [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)]
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
+    names = list(schema.names)
+    malformed = Malformed()
+    incomplete = None
+    total = 0
+    created = False
+    for g, n in enumerate(groups):
+        try:
+            table = pf.read_row_group(g)
+        except (pa.ArrowException, OSError, ValueError, IndexError) as exc:
+            reason = f"rows {total + 1}-{total + n} (Parquet row group {g + 1} of {len(groups)}) cannot be read: {_first_line(exc)}"
+            malformed.add(total + 1, "", reason)
+            incomplete = incomplete or f"Parquet row group {g + 1} of {len(groups)} is damaged ({_first_line(exc)}); its {n:,} rows were not read"
+            total += n
+            continue
+        _append(con, _positional(_with_rows(table, total + 1)), created)
+        created = True
+        total += n
+        if progress is not None:
+            progress(total)
+    if not created:
+        _append(con, _positional(_with_rows(schema.empty_table(), 1)), created=False)
+    return Staged(columns=names, rows_read=total, malformed=malformed, typed=True, incomplete=incomplete)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def stage_table(con: duckdb.DuckDBPyConnection, table: Any) -> Staged:

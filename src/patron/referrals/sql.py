@@ -16,8 +16,8 @@ NO_CAMPAIGN = "(none)"
 """Scope name of the referrals without a campaign."""
 
 
-def _kinds(kinds: list[str]) -> str:
-    return ", ".join("'" + k.replace("'", "''") + "'" for k in kinds) or "NULL"
+def _kinds(kinds: list[str], dialect: Dialect) -> str:
+    return ", ".join(dialect.literal(k) for k in kinds) or "NULL"
 
 
 def first_purchase_sql(*, has_transactions: bool) -> str:
@@ -39,7 +39,7 @@ def pairs_sql(*, acquisition_kinds: list[str], window_days: float, dialect: Dial
 WITH p AS (
   SELECT referrer_id, referred_id,
     min(occurred_at) AS first_touch,
-    min(CASE WHEN kind IN ({_kinds(acquisition_kinds)}) THEN occurred_at END) AS claimed_at,
+    min(CASE WHEN kind IN ({_kinds(acquisition_kinds, dialect)}) THEN occurred_at END) AS claimed_at,
     min_by(campaign_id, CASE WHEN campaign_id IS NOT NULL THEN occurred_at END) AS campaign_id,
     max(CASE WHEN kind = 'invited' THEN 1 ELSE 0 END) AS was_invited
   FROM referrals
@@ -138,7 +138,7 @@ def sharers_sql(*, invitation_kinds: list[str], by_month: bool, dialect: Dialect
     edge_m = month.format(t="first_touch") if by_month else "CAST(NULL AS DATE)"
     return f"""WITH inv AS (
   SELECT scope, referrer_id, {inv_m} AS month, count(*) AS i, 0 AS c
-  FROM _sharer_rows WHERE kind IN ({_kinds(invitation_kinds)}) GROUP BY 1, 2, 3
+  FROM _sharer_rows WHERE kind IN ({_kinds(invitation_kinds, dialect)}) GROUP BY 1, 2, 3
 ), conv AS (
   SELECT scope, referrer_id, {edge_m} AS month, 0 AS i, count(*) AS c
   FROM _scoped GROUP BY 1, 2, 3

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from patron.ingest.checks import quote_ident as quote
 from patron.rights.rules import REJECTS_TABLE, RightsRules
+from patron.sql.dialect import DUCKDB
 
 TEXT_TYPES: tuple[str, ...] = ("VARCHAR", "TEXT", "STRING", "JSON")
 """Column types scanned as text by the residue check."""
@@ -42,7 +42,7 @@ class Table:
 
     def ref(self, catalog: str | None = None) -> str:
         """Fully qualified reference, optionally in another attached database ``catalog``."""
-        return ".".join(quote(p) for p in (catalog or self.catalog, self.schema, self.name))
+        return ".".join(DUCKDB.ident(p) for p in (catalog or self.catalog, self.schema, self.name))
 
     @property
     def is_rejects(self) -> bool:
@@ -98,7 +98,7 @@ def match_sql(table: Table, ids: Sequence[str]) -> tuple[str, list[str]]:
     parts: list[str] = []
     params: list[str] = []
     for col in table.person_columns:
-        parts.append(f"coalesce(CAST({quote(col)} AS VARCHAR) IN {in_list(len(ids))}, FALSE)")
+        parts.append(f"coalesce(CAST({DUCKDB.ident(col)} AS VARCHAR) IN {in_list(len(ids))}, FALSE)")
         params += list(ids)
     if table.is_rejects:
         parts.append(f'coalesce(CAST("value" AS VARCHAR) IN {in_list(len(ids))}, FALSE)')
@@ -115,7 +115,7 @@ def select_person_rows_sql(table: Table, ids: Sequence[str]) -> tuple[str, list[
     """The rows of ``table`` about the person, ordered by every column (deterministic output)."""
     where, params = match_sql(table, ids)
     order = ", ".join(str(i + 1) for i in range(len(table.columns)))
-    cols = ", ".join(quote(c) for c in table.columns)
+    cols = ", ".join(DUCKDB.ident(c) for c in table.columns)
     return f"SELECT {cols} FROM {table.ref()} WHERE {where} ORDER BY {order}", params
 
 
@@ -155,7 +155,7 @@ def count_sql(table: Table, catalog: str | None = None, where: str | None = None
 def copy_sql(table: Table, target: str, *, where: str | None = None, select: str | None = None) -> str:
     """``INSERT INTO`` ``table`` in the attached database ``target`` the rows of ``table`` (in its
     own database) that satisfy ``where``, selecting ``select`` (default: every column, by name)."""
-    cols = ", ".join(quote(c) for c in table.columns)
+    cols = ", ".join(DUCKDB.ident(c) for c in table.columns)
     return (f"INSERT INTO {table.ref(target)} ({cols}) SELECT {select or cols} FROM {table.ref()}"
             + (f" WHERE {where}" if where else ""))
 
@@ -166,5 +166,5 @@ def residue_sql(table: Table, ids: Sequence[str], catalog: str) -> tuple[str, li
     cols = [c for c, t in zip(table.columns, table.types, strict=True) if t in TEXT_TYPES]
     if not cols:
         return None
-    sums = ", ".join(f"sum(CASE WHEN {quote(c)} IN {in_list(len(ids))} THEN 1 ELSE 0 END)" for c in cols)
+    sums = ", ".join(f"sum(CASE WHEN {DUCKDB.ident(c)} IN {in_list(len(ids))} THEN 1 ELSE 0 END)" for c in cols)
     return f"SELECT {sums} FROM {table.ref(catalog)}", [i for _ in cols for i in ids], cols

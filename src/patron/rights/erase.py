@@ -35,13 +35,13 @@ from patron.rights.catalog import (
     identifiers,
     in_list,
     match_sql,
-    quote,
     residue_sql,
     tables,
 )
 from patron.rights.rules import AUDIT_TABLE, PSEUDONYM_PREFIX, Mode, RightsRules, erasures_ddl
 from patron.schema import CONTRACTS
 from patron.settings import get_settings
+from patron.sql.dialect import DUCKDB
 from patron.store import connect
 
 TARGET_ALIAS = "patron_erasure_target"
@@ -98,7 +98,7 @@ def pseudonymize_sql(table: Table, ids: Sequence[str], *, target: str, pseudonym
     exprs: list[str] = []
     params: list[str] = []
     for col, dtype in zip(table.columns, table.types, strict=True):
-        q = quote(col)
+        q = DUCKDB.ident(col)
         if col in table.person_columns:
             if dtype not in ("VARCHAR", "TEXT", "STRING"):
                 raise InputError(f"[rights] cannot pseudonymize {table.label}.{col}: it is {dtype}, not text; remove {table.label} from pseudonymize_tables")
@@ -211,10 +211,10 @@ def _rewrite(
 
     pseudonym = new_pseudonym()
     report: dict[str, dict[str, int]] = {}
-    target = quote(TARGET_ALIAS)
-    con.execute(f"ATTACH '{str(fresh).replace(chr(39), chr(39) * 2)}' AS {target} (READ_WRITE)").fetchall()
+    target = DUCKDB.ident(TARGET_ALIAS)
+    con.execute(f"ATTACH {DUCKDB.literal(str(fresh))} AS {target} (READ_WRITE)").fetchall()
     try:
-        con.execute(f"COPY FROM DATABASE {quote(source)} TO {target} (SCHEMA)").fetchall()
+        con.execute(f"COPY FROM DATABASE {DUCKDB.ident(source)} TO {target} (SCHEMA)").fetchall()
         con.execute(erasures_ddl(f"{target}.main.{AUDIT_TABLE}")).fetchall()
         con.execute("BEGIN TRANSACTION").fetchall()
         try:

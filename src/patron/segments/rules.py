@@ -37,6 +37,7 @@ from datetime import date
 from typing import Any
 
 from patron.errors import InputError
+from patron.sql.dialect import DUCKDB, SPARK
 
 KEYWORDS = frozenset({"and", "or", "not", "in", "between", "is", "null", "true", "false"})
 """Reserved words of the rule language (case-insensitive)."""
@@ -127,12 +128,12 @@ def quote_identifier(name: str) -> str:
     same text then works in DuckDB and Spark), else double-quoted."""
     if _PLAIN.fullmatch(name) and name.lower() not in SQL_RESERVED:
         return name
-    return '"' + name.replace('"', '""') + '"'
+    return DUCKDB.ident(name)
 
 
 def quote_string(value: str) -> str:
     """``value`` as a single-quoted SQL string literal (quotes doubled)."""
-    return "'" + value.replace("'", "''") + "'"
+    return DUCKDB.literal(value)
 
 
 def quote_identifier_spark(name: str) -> str:
@@ -140,13 +141,13 @@ def quote_identifier_spark(name: str) -> str:
     (Spark reads double quotes as a string)."""
     if _PLAIN.fullmatch(name) and name.lower() not in SQL_RESERVED:
         return name
-    return "`" + name.replace("`", "``") + "`"
+    return SPARK.ident(name)
 
 
 def quote_string_spark(value: str) -> str:
     """``value`` as a Spark SQL string literal: Spark escapes with a backslash (a doubled quote
     would end one literal and start another)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return SPARK.literal(value)
 
 
 class RuleError(InputError):

@@ -51,7 +51,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from patron.ingest.checks import quote_literal
 from patron.service.event_tables import EVENT_COLUMNS
 from patron.service.items import (
     Accepted,
@@ -66,6 +65,7 @@ from patron.service.known import KeyIndex, RecentIds
 from patron.service.mapping import merge_traits
 from patron.service.refunds import check_refunds
 from patron.service.segment import dumps
+from patron.sql.dialect import DUCKDB
 
 log = logging.getLogger("patron.service.commit")
 
@@ -380,7 +380,7 @@ def _stored_orders(cur: duckdb.DuckDBPyConnection, index: KeyIndex, order_ids: l
     suspects = [o for o, maybe in zip(order_ids, index.might_hold(cur, order_ids), strict=True) if maybe]
     if not suspects:
         return set()
-    lst = ", ".join(quote_literal(o) for o in sorted(set(suspects)))
+    lst = ", ".join(DUCKDB.literal(o) for o in sorted(set(suspects)))
     return {r[0] for r in cur.execute(
         f"SELECT DISTINCT order_id FROM transactions WHERE order_id IN ({lst})").fetchall()}
 
@@ -431,7 +431,7 @@ def _write_transactions(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted]
         })
     refund_rows = [r for k, r in refunds.items() if k not in stored and k not in orders]
     if refund_rows:
-        originals = ", ".join(quote_literal(o) for o in sorted({r[2] for r in refund_rows}))
+        originals = ", ".join(DUCKDB.literal(o) for o in sorted({r[2] for r in refund_rows}))
         _insert(cur, _REFUND_SQL.format(orders=originals), {
             "customer_id": _text([cust[r[0]] for r in refund_rows]),
             "refund_key": _text([r[1] for r in refund_rows]),
@@ -499,7 +499,7 @@ def _write_customers(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], c
     if not ids:
         return
     people = sorted({cust[a.event.message_id] for a in ids})
-    lst = ", ".join(quote_literal(p) for p in people)
+    lst = ", ".join(DUCKDB.literal(p) for p in people)
     state: dict[str, list[Any]] = {}
     for cid, first_seen, attributes in cur.execute(
             f"SELECT customer_id, first_seen, attributes FROM customers WHERE customer_id IN ({lst})").fetchall():

@@ -35,9 +35,9 @@ from patron.consent.planner import MONTH_DAYS, WEEK_DAYS, caps_sql
 from patron.consent.policy import ContactPolicy
 from patron.consent.preferences import preferences_at_sql
 from patron.consent.quiet import arc_us, remaining_us, valid_zone
-from patron.ingest.checks import quote_literal
 from patron.rights.export import jsonable
 from patron.service.refresh import has_table
+from patron.sql.dialect import DUCKDB
 
 CHECK_CAMPAIGN = "contact-check"
 """Name of the one-customer campaign a check stands for (other campaigns' plans count toward caps)."""
@@ -91,7 +91,7 @@ def _one(con: Any, sql: str, params: list[Any] | None = None) -> dict[str, Any] 
 
 def points_sql(customer_id: str, at: datetime) -> str:
     """A one-row relation ``(customer_id, as_of)`` as SQL literals (for the planner's builders)."""
-    return (f"(SELECT CAST({quote_literal(customer_id)} AS VARCHAR) AS customer_id, "
+    return (f"(SELECT CAST({DUCKDB.literal(customer_id)} AS VARCHAR) AS customer_id, "
             f"TIMESTAMP '{at.isoformat(sep=' ')}' AS as_of)")
 
 

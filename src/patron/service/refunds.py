@@ -28,10 +28,10 @@ import duckdb
 import pyarrow as pa
 
 from patron.identity.normalize import normalize_identifier, normalize_kind, person_id, primary
-from patron.ingest.checks import quote_literal
 from patron.service.items import Accepted, Rejected, dead_letter, fallback_customer
 from patron.service.known import KeyIndex
 from patron.service.mapping import REFUND_OVERRIDE
+from patron.sql.dialect import DUCKDB
 
 
 def order_owners(cur: duckdb.DuckDBPyConnection, index: KeyIndex, order_ids: list[str]) -> dict[str, str]:
@@ -41,7 +41,7 @@ def order_owners(cur: duckdb.DuckDBPyConnection, index: KeyIndex, order_ids: lis
     suspects = sorted({o for o, maybe in zip(order_ids, index.might_hold(cur, order_ids), strict=True) if maybe})
     if not suspects:
         return {}
-    lst = ", ".join(quote_literal(o) for o in suspects)
+    lst = ", ".join(DUCKDB.literal(o) for o in suspects)
     return dict(cur.execute(f"SELECT order_id, any_value(customer_id) FROM transactions "
                             f"WHERE order_id IN ({lst}) AND amount >= 0 GROUP BY order_id").fetchall())
 

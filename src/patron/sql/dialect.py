@@ -70,7 +70,11 @@ class Dialect:
     # --- spellings used by validated ingest (patron.ingest.checks) ---------------------------
 
     def ident(self, name: str) -> str:
-        """A quoted identifier: ``"name"`` in DuckDB, ```name``` in Spark."""
+        """A quoted identifier: ``"name"`` in DuckDB, ```name``` in Spark.
+
+        :meth:`ident` and :meth:`literal` are patron's only SQL quoting: every name or value that
+        comes from input, configuration, rules or a request and is written into SQL text goes
+        through them (``tests/test_sql_quoting.py`` scans ``src/`` for f-strings that do not)."""
         if self.name == "spark":
             return "`" + name.replace("`", "``") + "`"
         return '"' + name.replace('"', '""') + '"'
