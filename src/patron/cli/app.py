@@ -50,6 +50,7 @@ def ingest(
     date_format: Annotated[str | None, typer.Option("--date-format", help="strftime format of text timestamps, e.g. %Y%m%d.")] = None,
     columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated column names for a file without a header.")] = None,
     delimiter: Annotated[str | None, typer.Option("--delimiter", help="A character, or tab/comma/semicolon/pipe/whitespace [default: sniffed].")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="Encoding of a text file, e.g. latin-1, cp1252, utf-16 [default: a byte-order mark, else utf-8].")] = None,
     rejects_file: Annotated[Path | None, typer.Option("--rejects-file", help="Where to write rejected rows as CSV (with --engine spark: a Parquet folder).")] = None,
     engine: Annotated[str | None, typer.Option("--engine", help="duckdb (store in --db) or spark (Parquet in, checked on Spark, Parquet out) [default: $PATRON_ENGINE or duckdb].")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="With --engine spark: Parquet folder for the accepted rows.")] = None,
@@ -71,7 +72,7 @@ def ingest(
     with counting_progress(f"ingesting {path.name}", quiet=as_json) as progress:
         result = run_ingest(
             path, kind=kind, db=db, mapping=mapping, date_format=date_format, columns=cols,
-            delimiter=delimiter, rejects_file=rejects_file, progress=progress,
+            delimiter=delimiter, encoding=encoding, rejects_file=rejects_file, progress=progress,
         )
     if as_json:
         _print_json(result.to_dict())

@@ -10,7 +10,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 
 def _console(quiet: bool) -> Console:
-    return Console(stderr=True, quiet=quiet)
+    console = Console(stderr=True, quiet=quiet)
+    console.quiet = quiet or not console.is_terminal  # a finished bar would leave a blank line
+    return console
 
 
 @contextmanager

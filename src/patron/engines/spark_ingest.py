@@ -39,7 +39,7 @@ from patron.ingest.checks import (
     parsed_select_sql,
     problem_selects,
 )
-from patron.ingest.load import _parse_mapping, _resolve_sources
+from patron.ingest.columns import parse_mapping, resolve_sources
 from patron.ingest.readers import Malformed, Staged
 from patron.schema import CONTRACTS, TableContract
 from patron.settings import get_settings
@@ -156,7 +156,7 @@ def ingest_spark(
             java_datetime_pattern(date_format)
         except ValueError as exc:
             raise InputError(str(exc)) from None
-    mapping_d = _parse_mapping(mapping, contract)
+    mapping_d = parse_mapping(mapping, contract)
     settings = get_settings()
     tolerance = settings.future_tolerance_hours if future_tolerance_hours is None else future_tolerance_hours
     limit = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None) + timedelta(hours=tolerance)
@@ -169,7 +169,7 @@ def ingest_spark(
     names = [frame.columns[i] for i in positions]
     staged = Staged(columns=names, rows_read=0, malformed=Malformed(), typed=True)
     types = [_duck_type(frame.dtypes[i][1]) for i in positions]
-    sources, extras = _resolve_sources(contract, staged, types, mapping_d, label)
+    sources, extras = resolve_sources(contract, staged, types, mapping_d, label)
     idents = iter(staged.idents)
     frame.toDF(*["_row" if c == "_row" else next(idents) for c in frame.columns]).createOrReplaceTempView(_STAGE)
 

@@ -36,6 +36,11 @@ from patron.ingest.checks import (
     parsed_table_sql,
     problem_selects,
 )
+from patron.ingest.columns import parse_mapping, resolve_sources
+from patron.ingest.delimited import resolve_delimiter, stage_delimited
+from patron.ingest.jsonl import stage_jsonl
+from patron.ingest.parquet import stage_parquet
+from patron.ingest.sources import open_source
 from patron.outputs import atomic_output, check_output, csv_safe, guard_formulas_sql, note_file
 from patron.schema import CONTRACTS, TableContract
 from patron.settings import get_settings
@@ -69,98 +74,26 @@ class IngestResult:
         return asdict(self)
 
 
-def _parse_mapping(mapping: Mapping[str, str] | Sequence[str] | None, contract: TableContract) -> dict[str, str]:
-    if mapping is None:
-        return {}
-    if not isinstance(mapping, Mapping):
-        parsed: dict[str, str] = {}
-        for item in mapping:
-            # The source is everything after the first "=", kept as typed: a column name may
-            # hold "=", spaces, quotes (any name is legal); matching also tries it stripped.
-            target, sep, source = item.partition("=")
-            if not sep or not target.strip() or not source:
-                raise InputError(f"--map expects target=source, e.g. occurred_at=date; got {item!r}")
-            parsed[target.strip()] = source
-        mapping = parsed
-    known = {c.name for c in contract.columns}
-    for target in mapping:
-        if target not in known:
-            raise InputError(f"--map {target}=...: {contract.name} has no column {target!r} (columns: {', '.join(sorted(known))})")
-    return dict(mapping)
-
-
-def _resolve_sources(contract: TableContract, staged: readers.Staged, types: Sequence[str], mapping: dict[str, str], label: str) -> tuple[dict[str, SourceColumn], list[SourceColumn]]:
-    """The staged column feeding each contract column and, when the contract keeps them, the
-    other columns. ``types[i]`` is the DuckDB type of staged column ``i``.
-
-    A contract column (or the input name mapped to it) is matched exactly, then ignoring case,
-    then ignoring surrounding spaces. When that finds more than one input column (a repeated
-    header name, or names that differ only in case), the input is refused: ingest cannot tell
-    which column holds the values. Repeated names among the columns kept as ``attributes`` are
-    refused too; repeated names that nothing reads are ignored."""
-    exact: dict[str, list[int]] = {}
-    folded: dict[str, list[int]] = {}
-    for i, name in enumerate(staged.columns):
-        exact.setdefault(name, []).append(i)
-        folded.setdefault(name.lower(), []).append(i)
-
-    def find(wanted: str) -> list[int]:
-        for w in dict.fromkeys((wanted, wanted.strip())):
-            hits = exact.get(w) or folded.get(w.lower())
-            if hits:
-                return hits
-        return []
-
-    def ambiguous(hits: list[int], what: str) -> InputError:
-        where = ", ".join(f"column {i + 1} {staged.columns[i]!r}" for i in hits)
-        return InputError(f"{label}: {len(hits)} columns match {what} ({where}); ingest cannot tell which one to read: rename all but one")
-
-    idents = staged.idents
-    sources: dict[str, SourceColumn] = {}
-    for col in contract.columns:
-        wanted = mapping.get(col.name, col.name)
-        hits = find(wanted)
-        if not hits and col.name in mapping:
-            raise InputError(f"{label}: column {wanted!r} (mapped to {col.name}) not found; columns are: {', '.join(staged.columns)}")
-        if len(hits) > 1:
-            raise ambiguous(hits, f"{col.name}" if wanted == col.name else f"{wanted!r} (mapped to {col.name})")
-        if hits:
-            found = hits[0]
-            sources[col.name] = SourceColumn(idents[found], types[found], staged.columns[found])
-    missing = [c for c in contract.required if c not in sources]
-    if missing:
-        hint = " ".join(f"--map {m}=COLUMN" for m in missing)
-        raise InputError(f"{label}: missing required column {', '.join(missing)} for {contract.name} (columns found: {', '.join(staged.columns) or 'none'}); rename it or use {hint}")
-    if not contract.keep_extra_as_attributes:
-        return sources, []
-    used = {s.name for s in sources.values()}
-    extras = [SourceColumn(idents[i], types[i], name) for i, name in enumerate(staged.columns) if idents[i] not in used]
-    for e in extras:
-        hits = exact[e.label]
-        if len(hits) > 1:
-            raise ambiguous(hits, f"the attribute {e.label!r}")
-    return sources, extras
-
-
-def _stage(con: duckdb.DuckDBPyConnection, source: Any, *, columns: Sequence[str] | None, delimiter: str | None, progress: Callable[[int], None] | None) -> tuple[readers.Staged, str]:
-    if isinstance(source, str | os.PathLike):
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
-        note_file(path)
-        if path.is_dir():
-            raise InputError(f"{path}: is a directory, not a file")
-        fmt = readers.file_format(path)
-        if fmt == "parquet":
-            return readers.stage_parquet(con, path, progress=progress), str(path)
-        if fmt == "jsonl":
-            return readers.stage_jsonl(con, path, progress=progress), str(path)
-        delim = readers.resolve_delimiter(path, delimiter)
-        cols = list(columns) if columns else None
-        if delim == readers.WHITESPACE:
-            return readers.stage_whitespace(con, path, columns=cols, progress=progress), str(path)
-        return readers.stage_delimited(con, path, delimiter=delim, columns=cols, progress=progress), str(path)
-    return readers.stage_table(con, source), "<table>"
+def _stage(con: duckdb.DuckDBPyConnection, source: Any, *, columns: Sequence[str] | None, delimiter: str | None, encoding: str | None, progress: Callable[[int], None] | None) -> tuple[readers.Staged, str]:
+    if not isinstance(source, str | os.PathLike):
+        return readers.stage_table(con, source), "<table>"
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    note_file(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a file")
+    fmt = readers.file_format(path)
+    if fmt == "parquet":
+        return stage_parquet(con, path, progress=progress), str(path)
+    text = open_source(path, encoding)
+    if fmt == "jsonl":
+        return stage_jsonl(con, text, progress=progress), str(path)
+    delim = resolve_delimiter(text, delimiter)
+    cols = list(columns) if columns else None
+    if delim == readers.WHITESPACE:
+        return readers.stage_whitespace(con, text, columns=cols, progress=progress), str(path)
+    return stage_delimited(con, text, delimiter=delim, columns=cols, progress=progress), str(path)
 
 
 def _default_rejects_file(db: str, source_label: str, kind: str) -> str:
@@ -178,6 +111,7 @@ def ingest(
     date_format: str | None = None,
     columns: Sequence[str] | None = None,
     delimiter: str | None = None,
+    encoding: str | None = None,
     rejects_file: str | os.PathLike[str] | None = None,
     now: datetime | None = None,
     future_tolerance_hours: float | None = None,
@@ -204,6 +138,13 @@ def ingest(
         Column names for a file without a header line.
     delimiter
         A character, or ``tab``/``comma``/``semicolon``/``pipe``/``whitespace``; sniffed when absent.
+    encoding
+        Encoding of a text file (a Python codec name such as ``latin-1``, ``cp1252``, ``utf-16``).
+        A byte-order mark decides when present (unless ``encoding`` names a non-Unicode
+        encoding); the default is UTF-8 (:data:`patron.ingest.sources.DEFAULT_ENCODING`). A row holding bytes that are not
+        valid in the encoding is rejected with the bytes and where they are; nothing is replaced
+        silently. Compressed files (gzip, zstd, bzip2, xz) are recognised by content, whatever
+        their name.
     rejects_file
         Where to write the rejected rows as CSV (default: beside the database,
         ``<input stem>.<kind>.rejects.csv``); written only when rows are rejected.
@@ -219,14 +160,19 @@ def ingest(
     Raises
     ------
     InputError
-        The source is missing or unreadable, lacks a required column, or has no valid row.
+        The source is missing or unreadable, lacks a required column, a column it needs matches
+        several input columns, or it has no valid row.
+    IncompleteInputError
+        Part of the file is damaged or truncated (compressed data that ends early, a Parquet row
+        group that cannot be read): the rows read before it were stored; ``.result`` is the
+        :class:`IngestResult`.
     """
     if kind not in CONTRACTS:
         raise InputError(f"--kind must be one of {', '.join(CONTRACTS)}; got {kind!r}")
     contract = CONTRACTS[kind]
     settings = get_settings()
     db_path = str(db if db is not None else settings.db)
-    mapping_d = _parse_mapping(mapping, contract)
+    mapping_d = parse_mapping(mapping, contract)
     tolerance = settings.future_tolerance_hours if future_tolerance_hours is None else future_tolerance_hours
     limit = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None) + timedelta(hours=tolerance)
     floor = settings.date_floor if date_floor is None else date_floor
@@ -237,27 +183,18 @@ def ingest(
         check_output(rejects_file, avoid=avoid, parents=True)
 
     with connect(db_path) as con:
-        staged, label = _stage(con, source, columns=columns, delimiter=delimiter, progress=progress)
-        described = {r[0]: r[1] for r in con.execute("DESCRIBE _stage").fetchall()}
-        types = [described[i] for i in staged.idents]
-        sources, extras = _resolve_sources(contract, staged, types, mapping_d, label)
-        if staged.rows_read == 0:
-            raise InputError(f"{label}: no data rows")
-        con.execute("BEGIN TRANSACTION")
+        staged, label = _stage(con, source, columns=columns, delimiter=delimiter, encoding=encoding, progress=progress)
+        store = dict(contract=contract, mapping=mapping_d, label=label, ingest_id=ingest_id, date_format=date_format, future_limit=limit,
+                     date_floor=floor, rejects_file=rejects_file, db_path=db_path, avoid=avoid)
         try:
-            counts = _validate_and_store(con, contract, sources, extras, staged, label=label, ingest_id=ingest_id, date_format=date_format, future_limit=limit, date_floor=floor)
-            rejects_path = None
-            if counts["rejected"]:
-                rejects_path = str(Path(rejects_file or _default_rejects_file(db_path, label, kind)).resolve())
-                check_output(rejects_path, avoid=avoid, parents=True)
-            con.execute(
-                "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [ingest_id, label, kind, datetime.now(UTC).replace(tzinfo=None), staged.rows_read, counts["accepted"], counts["rejected"], counts["already_present"], rejects_path],
-            )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            counts, rejects_path = _check_and_store(con, staged, **store)
+        except duckdb.Error as exc:
+            if staged.restage is None or isinstance(exc, duckdb.OutOfMemoryException):
+                raise
+            # The engine failed while reading a lazily staged file (a damaged Parquet page, text
+            # that is not UTF-8): stage it again piece by piece, each bad piece a reject.
+            staged = staged.restage(con)
+            counts, rejects_path = _check_and_store(con, staged, **store)
         if rejects_path:
             try:
                 _write_rejects(con, ingest_id, rejects_path, avoid)
@@ -282,6 +219,34 @@ def ingest(
         first = _first_reason(db_path, ingest_id)
         raise InputError(f"{label}: no valid rows ({counts['rejected']} rejected; first: {first}); all reasons in {rejects_path}")
     return result
+
+
+def _check_and_store(con: duckdb.DuckDBPyConnection, staged: readers.Staged, *, contract: TableContract, mapping: dict[str, str], label: str,
+                     ingest_id: str, date_format: str | None, future_limit: datetime, date_floor: date,
+                     rejects_file: str | os.PathLike[str] | None, db_path: str, avoid: dict[Any, str]) -> tuple[dict[str, int], str | None]:
+    """Match the staged columns, then check and store the rows and book the ingest in one
+    transaction; the counts and the rejects file (None when nothing was rejected)."""
+    described = {r[0]: r[1] for r in con.execute("DESCRIBE _stage").fetchall()}
+    types = [described[i] for i in staged.idents]
+    sources, extras = resolve_sources(contract, staged, types, mapping, label)
+    if staged.rows_read == 0:
+        raise InputError(f"{label}: no data rows")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        counts = _validate_and_store(con, contract, sources, extras, staged, label=label, ingest_id=ingest_id, date_format=date_format, future_limit=future_limit, date_floor=date_floor)
+        rejects_path = None
+        if counts["rejected"]:
+            rejects_path = str(Path(rejects_file or _default_rejects_file(db_path, label, contract.name)).resolve())
+            check_output(rejects_path, avoid=avoid, parents=True)
+        con.execute(
+            "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [ingest_id, label, contract.name, datetime.now(UTC).replace(tzinfo=None), staged.rows_read, counts["accepted"], counts["rejected"], counts["already_present"], rejects_path],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return counts, rejects_path
 
 
 def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], staged: readers.Staged, *, label: str, ingest_id: str, date_format: str | None, future_limit: datetime, date_floor: date) -> dict[str, int]:
