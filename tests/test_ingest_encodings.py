@@ -128,11 +128,27 @@ def test_a_byte_the_given_encoding_cannot_decode_rejects_its_row(tmp_path, db):
     assert rejects(db) == [(2, "column 5 'note': bytes \\x81 at byte 4 are not valid cp1252; is the file in another encoding? check --encoding")]
 
 
-def test_an_unknown_encoding_is_one_line(tmp_path, db, capsys):
+@pytest.mark.parametrize("encoding", ["klingon", "base64", "rot13", "zlib"])
+def test_an_unknown_or_non_text_encoding_is_one_line(tmp_path, db, capsys, encoding):
     path = tmp_path / "orders.csv"
     path.write_text(text())
-    code, err = run(capsys, str(path), "--db", db, "--encoding", "klingon")
-    assert code == 2 and "--encoding 'klingon' is not an encoding" in err
+    code, err = run(capsys, str(path), "--db", db, "--encoding", encoding)
+    assert code == 2 and f"--encoding {encoding!r} is not a text encoding" in err
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_utf16_or_32_given_without_a_mark_is_little_endian(tmp_path, db, encoding):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(text().encode(encoding + "-le"))
+    assert patron.ingest(path, db=db, encoding=encoding).accepted == len(ROWS)
+
+
+@pytest.mark.parametrize("encoding", ["idna", "punycode", "utf-16"])
+def test_text_a_codec_cannot_read_is_one_line(tmp_path, db, capsys, encoding):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(text().encode("latin-1"))
+    code, err = run(capsys, str(path), "--db", db, "--encoding", encoding)
+    assert code == 2 and err.startswith(f"patron: error: {path}: ")
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "txt"])

@@ -137,7 +137,7 @@ class Source:
 
     @property
     def native(self) -> bool:
-        """True when the file's bytes are the UTF-8 text itself (readers may hand it to Arrow)."""
+        """True when the file's bytes are the UTF-8 text itself (read straight from the file)."""
         return self.compression is None and self.encoding == "utf-8"
 
     def open(self) -> io.BufferedReader:
@@ -182,20 +182,28 @@ def open_source(path: Path, encoding: str | None = None) -> Source:
     given = None
     if encoding:
         try:
-            given = codecs.lookup(encoding).name
+            info = codecs.lookup(encoding)
+            if not info._is_text_encoding:  # base64, rot13, zlib, ...: bytes to bytes, str to str
+                raise LookupError(encoding)
+            given = info.name
         except LookupError:
-            raise InputError(f"--encoding {encoding!r} is not an encoding Python knows (e.g. utf-8, latin-1, cp1252, utf-16)") from None
+            raise InputError(f"--encoding {encoding!r} is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252, utf-16)") from None
     source = Source(path, compression, "utf-8", 0)
     head = b""
-    for chunk in _chunks(source, lambda _b: None):
-        head += chunk
-        if len(head) >= 4:
-            break
+    chunks = _chunks(source, lambda _b: None)
+    try:
+        for chunk in chunks:
+            head += chunk
+            if len(head) >= 4:
+                break
+    finally:
+        chunks.close()
     bom = next(((len(m), enc) for m, enc in BOMS if head.startswith(m)), None)
     if bom and (given is None or given.startswith("utf")):
         source.bom, source.encoding = bom
     elif given is not None:
-        source.encoding = "utf-8" if given == "utf-8-sig" else given
+        # Without a mark, UTF-16 and UTF-32 are little-endian (Python's decoders would refuse).
+        source.encoding = {"utf-8-sig": "utf-8", "utf-16": "utf-16-le", "utf-32": "utf-32-le"}.get(given, given)
         source.bom = 3 if given == "utf-8-sig" and head.startswith(BOMS[0][0]) else 0
     elif len(head) >= 4 and head[0] and not head[1] and head[2] and not head[3]:
         source.encoding = "utf-16-le"
@@ -301,15 +309,20 @@ class _TextStream(io.RawIOBase):
         chunk = next(self.chunks, None)
         if chunk is None:
             if self.decoder is not None:
-                self.pending += self.decoder.decode(b"", final=True).encode("utf-8", "surrogatepass")
+                self.pending += self._decode(b"", final=True)
             return False
         if self.skip:
             cut = min(self.skip, len(chunk))
             chunk, self.skip = chunk[cut:], self.skip - cut
-        if self.decoder is not None:
-            chunk = self.decoder.decode(chunk).encode("utf-8", "surrogatepass")
-        self.pending += chunk
+        self.pending += chunk if self.decoder is None else self._decode(chunk)
         return True
+
+    def _decode(self, chunk: bytes, *, final: bool = False) -> bytes:
+        """``chunk`` decoded from the source encoding, as UTF-8 (undecodable bytes escaped)."""
+        try:
+            return self.decoder.decode(chunk, final=final).encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
+        except (UnicodeError, ValueError, TypeError) as exc:  # a codec that cannot escape bytes
+            raise InputError(f"{self.source.path}: cannot read the text as {self.source.encoding}: {exc}") from None
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         hold = self.source.compression is not None
