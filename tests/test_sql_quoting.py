@@ -56,7 +56,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("sql/dialect.py", "unit"): "a fixed word ('week', 'month') chosen from a dict in the same function",
     ("sql/dialect.py", "unit.upper()"): "the same fixed word, upper case for Spark",
     ("cohorts.py", "unit"): "a fixed word ('quarter'/'QUARTER') chosen in the same function",
-    ("sql/summary.py", "stop"): "date.isoformat() of a computed date: digits and dashes",
     ("ingest/checks.py", "key"): "contract.key, passed in by load and spark_ingest (a contract name)",
     ("engines/spark_ingest.py", "key"): "contract.key (a contract name)",
 }
