@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from patron.config import section
-from patron.errors import NoDataError
+from patron.errors import InputError, NoDataError
 from patron.sql.dialect import DUCKDB
-from patron.store import connect, reader, table_exists
+from patron.store import connect, reader, served_elsewhere, table_exists
 from patron.value_settings import ValueSettings, value_settings
 
 if TYPE_CHECKING:
@@ -158,6 +158,29 @@ def build_profiles(
         for name in frames:
             con.unregister(name)
     return result
+
+
+def served_profiles(db: str | os.PathLike[str] | None, *, as_of: date | None,
+                    settings: ValueSettings) -> tuple[pd.DataFrame, date] | None:
+    """Beside a running ``patron serve`` of ``db`` (read from its snapshot, nothing can be
+    written): the profiles its last refresh stored and their date, when they are as of ``as_of``
+    (any date when None) and built with ``settings``, as the dashboard shows them. ``None`` when
+    no other process serves ``db``. Other profiles would have to be written: an
+    :class:`~patron.errors.InputError` says how to get them."""
+    server = served_elsewhere(db)
+    if server is None:
+        return None
+    with reader(db) as con:
+        present = table_exists(con, PROFILE_TABLE) and table_exists(con, SETTINGS_TABLE)
+        stored = con.execute(f"SELECT as_of, settings FROM {SETTINGS_TABLE} LIMIT 1").fetchall() if present else []
+        if stored and (as_of is None or stored[0][0] == as_of) and stored[0][1] == settings_json(settings):
+            return con.execute(f"SELECT * FROM {PROFILE_TABLE} ORDER BY customer_id").df(), stored[0][0]
+    have = (f"the service's last refresh stored them as of {stored[0][0]} with {stored[0][1]}" if stored
+            else "the service has not refreshed them yet")
+    want = f"as of {as_of} " if as_of is not None else ""
+    raise InputError(f"this needs customer_profiles {want}with the value settings {settings_json(settings)} and {have}; "
+                     f"the database is held by patron serve ({server.describe()}): refresh them through it "
+                     f"(POST {server.url}/v1/refresh, with ?as_of=), or run with the service's rules file")
 
 
 def settings_json(settings: ValueSettings) -> str:

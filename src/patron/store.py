@@ -7,9 +7,7 @@ stored and compared in UTC (the session time zone is set to UTC on connect).
 from __future__ import annotations
 
 import atexit
-import json
 import os
-import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -21,6 +19,14 @@ import duckdb
 from patron.errors import InputError
 from patron.outputs import note_file
 from patron.schema import CONTRACTS, INGESTS_DDL, REJECTS_DDL, ddl
+from patron.served import (
+    Server,
+    announce,
+    lock_conflict,
+    no_snapshot,
+    running_server,
+    served_snapshot,
+)
 from patron.settings import get_settings
 from patron.sql.dialect import DUCKDB
 
@@ -51,59 +57,6 @@ def _key(path: str | os.PathLike[str]) -> str:
     return str(Path(path).resolve())
 
 
-def service_file(db: str | os.PathLike[str]) -> Path:
-    """The file beside ``db`` in which a running ``patron serve`` records its pid and address."""
-    p = Path(db)
-    return p.with_name(p.name + ".serve.json")
-
-
-def _service_pid(path: str) -> tuple[int, str] | None:
-    """(pid, address) of the running ``patron serve`` of ``path`` per its marker file, if alive."""
-    try:
-        info = json.loads(service_file(path).read_text(encoding="utf-8"))
-        pid = int(info["pid"])
-        os.kill(pid, 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return pid, str(info.get("url", "?"))
-
-
-LOCK_CONFLICT = re.compile(r'Could not set lock on file "(?P<file>[^"]*)": Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)')
-"""DuckDB's text when another process holds the file (it names the program and its PID)."""
-
-COMMAND_LINE_CHARS = 160
-"""At most this many characters of the holder's command line are quoted."""
-
-
-def command_line(pid: int) -> str | None:
-    """The command line of process ``pid`` (``/proc/<pid>/cmdline``), shortened; ``None`` when
-    it cannot be read (another system, the process gone)."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    text = " ".join(part.decode("utf-8", "replace") for part in raw.split(b"\0") if part)
-    text = " ".join(text.split())
-    return text[: COMMAND_LINE_CHARS - 3] + "..." if len(text) > COMMAND_LINE_CHARS else (text or None)
-
-
-def lock_conflict(exc: BaseException, path: str | None = None) -> str | None:
-    """One line naming who holds the database when ``exc`` is DuckDB's lock conflict, else
-    ``None``: ``database shop.duckdb is in use by process 4242 (python -m patron ingest ...):
-    ...``; when the holder is a running ``patron serve`` of the file, the line says so."""
-    found = LOCK_CONFLICT.search(str(exc))
-    if found is None:
-        return None
-    db = path or found["file"]
-    pid = int(found["pid"])
-    served = _service_pid(db)
-    cmd = command_line(pid) or found["program"]
-    if served is not None and served[0] == pid:
-        return (f"database {db} is held by patron serve (process {pid} at {served[1]}: {cmd}): send changes through "
-                f"the service (its HTTP API) or stop it first")
-    return f"cannot open database {db}: it is in use by process {pid} ({cmd}); wait for it to finish or stop it, then try again"
-
-
 def open_served(db: str | os.PathLike[str], *, memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """Open ``db`` read-write for a service in this process and register it, so that every
     :func:`connect` to the same file in this process gets a cursor of it (DuckDB allows one
@@ -123,6 +76,21 @@ def open_served(db: str | os.PathLike[str], *, memory_limit: str | None = None, 
     return con
 
 
+def served_connection(db: str | os.PathLike[str]) -> duckdb.DuckDBPyConnection | None:
+    """The root connection of ``db`` when this process serves it (:func:`open_served`), else None."""
+    return _SERVED.get(_key(db))
+
+
+def served_elsewhere(db: str | os.PathLike[str] | None) -> Server | None:
+    """The running ``patron serve`` of ``db`` when it is another process (so this one reads its
+    snapshot and cannot write), else None."""
+    path = str(db if db is not None else get_settings().db)
+    if path == ":memory:" or _key(path) in _SERVED:
+        return None
+    server = running_server(path)
+    return server if server is not None and server.pid != os.getpid() else None
+
+
 def close_served(db: str | os.PathLike[str]) -> None:
     """Unregister and close the served database ``db`` (no-op when not served)."""
     con = _SERVED.pop(_key(db), None)
@@ -130,12 +98,25 @@ def close_served(db: str | os.PathLike[str]) -> None:
         con.close()
 
 
-def _lock_message(path: str, exc: Exception) -> str:
-    conflict = lock_conflict(exc, path)
+def _lock_message(path: str, exc: Exception, *, read: bool = False) -> str:
+    """One line for a failed open of ``path`` (``read``: a read-only open, which a running
+    service's snapshot would have answered had there been one)."""
+    conflict = (no_snapshot(exc, path) if read else None) or lock_conflict(exc, path)
     if conflict is not None:
         return conflict
     first = str(exc).splitlines()[0]
     return f"cannot open database {path}: {first}"
+
+
+def _snapshot_instead(path: str, exc: Exception) -> str | None:
+    """The snapshot file to read instead of ``path`` when ``exc`` is the lock of the running
+    ``patron serve`` of ``path`` and it keeps a snapshot (announced once), else ``None``
+    (:mod:`patron.served`)."""
+    snap = served_snapshot(path, exc)
+    if snap is None:
+        return None
+    announce(snap, path)
+    return str(snap.path)
 
 
 @contextmanager
@@ -167,7 +148,10 @@ def connect(
     try:
         con = duckdb.connect(path, read_only=read_only)
     except duckdb.IOException as exc:
-        raise InputError(_lock_message(path, exc)) from None
+        snapshot = _snapshot_instead(path, exc) if read_only else None
+        if snapshot is None:
+            raise InputError(_lock_message(path, exc, read=read_only)) from None
+        con = _open_snapshot(snapshot, path)
     try:
         _configure(con, memory_limit=memory_limit, threads=threads)
         if not read_only:
@@ -178,6 +162,19 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+def _snapshot_error(path: str, snapshot: str, exc: Exception) -> InputError:
+    """The snapshot was replaced and removed between the look and the open (rare): say so."""
+    return InputError(f"cannot open the snapshot of {path} that patron serve keeps ({snapshot}): "
+                      f"{str(exc).splitlines()[0]}; try again")
+
+
+def _open_snapshot(snapshot: str, path: str) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(snapshot, read_only=True)
+    except duckdb.Error as exc:
+        raise _snapshot_error(path, snapshot, exc) from None
 
 
 class _Reader:
@@ -229,7 +226,13 @@ class _Reader:
                 try:
                     engine.execute(f"ATTACH {DUCKDB.literal(key)} AS {DUCKDB.ident(alias)} (READ_ONLY)")
                 except duckdb.Error as exc:
-                    raise InputError(_lock_message(path, exc)) from None
+                    snapshot = _snapshot_instead(path, exc)
+                    if snapshot is None:
+                        raise InputError(_lock_message(path, exc, read=True)) from None
+                    try:
+                        engine.execute(f"ATTACH {DUCKDB.literal(snapshot)} AS {DUCKDB.ident(alias)} (READ_ONLY)")
+                    except duckdb.Error as again:
+                        raise _snapshot_error(path, snapshot, again) from None
             cursor = engine.cursor()
             try:
                 cursor.execute(f"USE {DUCKDB.ident(alias)}")

@@ -11,7 +11,7 @@ import duckdb
 from patron.cli.app import app
 from patron.errors import PatronError
 from patron.outputs import command_scope
-from patron.store import lock_conflict
+from patron.served import lock_conflict
 
 COMMAND_MODULES: tuple[str, ...] = (
     "value_commands",  # fit, score, evaluate

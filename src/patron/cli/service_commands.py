@@ -26,20 +26,31 @@ def serve(
     config: Annotated[Path | None, typer.Option("--config", help=r"Rules file with a \[service] section.")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
 ) -> None:
-    """Serve the Segment-spec event API, the profile API and the dashboard over one database file.
+    """Serve the Segment-spec event API, the profile API, the dashboard and the customers'
+    preference center over one database file.
 
-    While it runs, this process owns the file: other patron commands that open it stop with a
-    message naming the service; send changes through its HTTP API."""
+    While it runs, this process owns the file: commands that change it stop with one line naming
+    the service (send changes through its HTTP API); read-only commands (status, summary,
+    segments, equity, report, export-customer, keys list, ...) read the snapshot the service
+    keeps beside it and say how old it is. A second server on the same file stops with one line
+    naming the running one."""
     import uvicorn
 
+    from patron.errors import InputError
+    from patron.served import Server, remove_marker, running_server, write_marker
     from patron.service import create_app
-    from patron.store import service_file
+    from patron.store import close_served, open_served
 
     path = db or get_settings().db
     application = create_app(path, config=config)
-    marker = service_file(path)
+    running = running_server(path)
+    if running is not None and running.pid != os.getpid():
+        raise InputError(f"database {path} is already served by patron serve ({running.describe()}): "
+                         "stop that one first, or serve another database")
+    open_served(path)  # hold the file from here on: another holder stops us with one line naming it
     url = f"http://{host}:{port}"
-    marker.write_text(json.dumps({"pid": os.getpid(), "url": url}), encoding="utf-8")
+    me = os.getpid()
+    write_marker(path, Server(me, url, application.state.patron.rules.snapshot_every_minutes))
     err.print(f"patron serving {path} at {url} (docs at {url}/docs)")
     # uvicorn shuts down gracefully on SIGTERM, then re-raises the signal with the handler that was
     # there before it: make that handler an orderly exit so the marker below is removed.
@@ -47,11 +58,8 @@ def serve(
     try:
         uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
     finally:
-        try:
-            if json.loads(marker.read_text(encoding="utf-8")).get("pid") == os.getpid():
-                marker.unlink()
-        except (OSError, ValueError):
-            pass
+        close_served(path)
+        remove_marker(path, me)
 
 
 # -- patron keys -----------------------------------------------------------------------------

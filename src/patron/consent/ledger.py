@@ -31,7 +31,7 @@ from patron.consent.policy import CHANNELS
 from patron.consent.times import now_utc, to_utc_naive
 from patron.ingest import IngestResult, ingest
 from patron.sql.dialect import DUCKDB
-from patron.store import connect, table_exists
+from patron.store import reader, table_exists
 
 STATE_COLUMNS: tuple[str, ...] = (
     "customer_id", "purpose", "channel", "status", "granted", "occurred_at", "expires_at", "reason",
@@ -100,7 +100,7 @@ def consent_state(
     The rules are in the module docstring.
     """
     at = to_utc_naive(as_of, where="--as-of") if as_of is not None else now_utc()
-    with connect(db) as con:
+    with reader(db) as con:  # read-only: answers beside a running service (its snapshot)
         if customer_ids is not None:
             ids = pd.DataFrame({"customer_id": [str(c) for c in customer_ids]})
             con.register("_ids", ids)
@@ -116,7 +116,7 @@ def consent_state(
 def consent_history(db: str | os.PathLike[str] | None, customer_id: str) -> pd.DataFrame:
     """Every ledger record of ``customer_id``, oldest first (ties: most restrictive first, as in
     the state rules), with all contract columns."""
-    with connect(db) as con:
+    with reader(db) as con:
         return con.execute(
             f"""SELECT consent_id, customer_id, purpose, channel, status, occurred_at, expires_at, source,
                    lawful_basis, policy_version, ingest_id

@@ -23,7 +23,7 @@ import pandas as pd
 from patron.consent.ledger import _channels_sql
 from patron.consent.times import now_utc, to_utc_naive
 from patron.sql.dialect import DUCKDB
-from patron.store import connect
+from patron.store import reader
 
 PREFERENCE_FIELDS: tuple[str, ...] = (
     "max_per_week", "max_per_month", "topics", "quiet_hours_start", "quiet_hours_end", "time_zone",
@@ -69,7 +69,7 @@ def effective_preferences(
     """The settings in force as of ``as_of`` (default: now, UTC) for every customer with a
     preference record (or for ``customer_ids``), one row per customer and specific channel."""
     at = to_utc_naive(as_of, where="--as-of") if as_of is not None else now_utc()
-    with connect(db) as con:
+    with reader(db) as con:  # read-only: answers beside a running service (its snapshot)
         if customer_ids is not None:
             con.register("_ids", pd.DataFrame({"customer_id": [str(c) for c in customer_ids]}))
             source = "(SELECT DISTINCT customer_id FROM _ids)"

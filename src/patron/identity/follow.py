@@ -56,12 +56,15 @@ def _moves_list(moved: Any) -> list[tuple[str, str, str]]:
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, tables: Iterable[str]) -> dict[str, list[str]]:
-    """Column names of the main-schema ``tables`` that exist, in order."""
+    """Column names of the main-schema ``tables`` that exist, in order (of the connection's own
+    database: another attached to the same instance, such as the snapshot the service writes,
+    is not looked at)."""
     names = list(dict.fromkeys(tables))
     if not names:
         return {}
     rows = con.execute(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_catalog = current_database() "
         f"AND table_name IN ({', '.join('?' * len(names))}) ORDER BY table_name, ordinal_position",
         names,
     ).fetchall()

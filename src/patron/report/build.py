@@ -11,6 +11,7 @@ from pathlib import Path
 from patron.errors import InputError, NoDataError
 from patron.models import ConvergenceError
 from patron.outputs import atomic_output, check_output
+from patron.profiles import served_profiles
 from patron.report import sections as _builtin  # noqa: F401  (registers the built-in sections)
 from patron.report.html import Section, render_page
 from patron.report.registry import (
@@ -22,6 +23,7 @@ from patron.report.registry import (
     section_title,
 )
 from patron.settings import get_settings
+from patron.status import parse_date
 from patron.value_settings import ValueSettings
 
 DEFAULT_TITLE = "Customer equity report"
@@ -65,8 +67,15 @@ def build_report(
     ``as_of`` into ``db`` as a side effect.
     """
     db = str(db if db is not None else get_settings().db)
-    day = resolve_as_of(db, as_of)
-    ctx = ReportContext(db=db, as_of=day, config=config, settings=settings)
+    ctx = ReportContext(db=db, as_of=date.min, config=config, settings=settings)
+    served = served_profiles(db, as_of=parse_date(as_of, "--as-of"), settings=ctx.value())
+    if served is not None:  # beside a running service: its last refresh's profiles, as the dashboard
+        ctx.cache["profiles"], day = served
+        ctx.notes.append(f"The database is held by a running patron serve: this report shows the profiles of its last "
+                         f"score refresh, as of {day.isoformat()}, read from its snapshot.")
+    else:
+        day = resolve_as_of(db, as_of)
+    ctx.as_of = day
     load_section_modules()
     keys = registered_sections()
     if sections is not None:

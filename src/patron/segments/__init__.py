@@ -29,7 +29,13 @@ from pydantic import RootModel
 
 from patron.config import config_path, load_config, section
 from patron.errors import InputError
-from patron.profiles import PROFILE_TABLE, SETTINGS_TABLE, build_profiles, settings_json
+from patron.profiles import (
+    PROFILE_TABLE,
+    SETTINGS_TABLE,
+    build_profiles,
+    served_profiles,
+    settings_json,
+)
 from patron.segments.rfm import RfmRules, rfm_cell_sql
 from patron.segments.rules import (
     Column,
@@ -40,7 +46,7 @@ from patron.segments.rules import (
     quote_string,
     rule_label,
 )
-from patron.status import STATUSES
+from patron.status import STATUSES, parse_date
 from patron.store import reader, table_exists
 from patron.value_settings import ValueSettings, value_settings
 
@@ -91,6 +97,8 @@ def ensure_profiles(db: str | os.PathLike[str] | None, *, as_of: DateArg = None,
     their settings (by hand, or by an older patron, which used the defaults) count as built with
     the defaults."""
     value = settings if settings is not None else value_settings(config)
+    if served_profiles(db, as_of=parse_date(as_of), settings=value) is not None:
+        return value  # beside a running service: its last refresh's profiles, or a one-line error
     with reader(db) as con:
         present = table_exists(con, PROFILE_TABLE)
         current = con.execute(f"SELECT max(as_of) FROM {PROFILE_TABLE}").fetchall()[0][0] if present else None

@@ -57,13 +57,17 @@ def create_app(
         # Score refresh on the [service] refresh_every_minutes schedule; on shutdown wait for a
         # running refresh before the database closes.
         from patron.service.refresh import start_refresher, stop_refresher
+        from patron.service.snapshot import Snapshots
 
+        state.snapshots = Snapshots(state)
+        state.snapshots.start()
         start_refresher(state)
         try:
             yield
         finally:
             stop_refresher(state)
             state.writer.stop()
+            state.snapshots.stop()
             with state.lock.exclusive():  # wait for readers still holding a cursor
                 state.close()
 

@@ -158,10 +158,15 @@ def revoke_key(db_or_con: str | os.PathLike[str] | duckdb.DuckDBPyConnection, ke
 
 
 def list_keys(db_or_con: str | os.PathLike[str] | duckdb.DuckDBPyConnection) -> list[ApiKey]:
-    """Every key (live and revoked), oldest first, without secrets or hashes."""
-    with _connection(db_or_con) as con:
-        ensure_table(con)
-        return _select(con, "", [])
+    """Every key (live and revoked), oldest first, without secrets or hashes. A database file is
+    opened read-only (beside a running service: its snapshot, :mod:`patron.served`)."""
+    if isinstance(db_or_con, duckdb.DuckDBPyConnection):
+        ensure_table(db_or_con)
+        return _select(db_or_con, "", [])
+    from patron.store import reader, table_exists
+
+    with reader(db_or_con) as con:
+        return _select(con, "", []) if table_exists(con, "api_keys") else []
 
 
 def _select(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[ApiKey]:

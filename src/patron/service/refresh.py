@@ -213,6 +213,8 @@ class Refresher:
             self._current = None
         done.set()
         if result.state == "succeeded":
+            if self.state.snapshots is not None:  # the CLI's copy gets the new profiles
+                self.state.snapshots.kick()
             log.info("refresh %s: %d customers as of %s in %.1f s", result.refresh_id, result.customers, result.as_of, result.seconds)
             notify(result)
         else:

@@ -53,6 +53,12 @@ class ServiceRules(BaseModel):
     refresh_every_minutes: float = Field(
         0, ge=0, description="Rebuild scores and profiles every this many minutes (0: only on POST /v1/refresh)."
     )
+    snapshot_every_minutes: float = Field(
+        5.0, ge=0, le=1440,
+        description="Longest time, in minutes, between a change and the read-only snapshot that holds it "
+        "(shop.duckdb.snapshot, read by CLI commands while the service holds the database). The snapshot is also "
+        "rewritten after every score refresh and erasure. 0: keep none (read-only commands then stop with one line).",
+    )
     commit_interval_ms: float = Field(
         2.0, ge=0, le=1000,
         description="Longest a writer waits to gather more events into one commit (group commit), in ms.",

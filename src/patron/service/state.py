@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import duckdb
 
 from patron.service.settings import ServiceRules
-from patron.store import close_served, open_served
+from patron.store import close_served, open_served, served_connection
 
 if TYPE_CHECKING:  # pragma: no cover
     from patron.service.auth import KeyRing
+    from patron.service.snapshot import Snapshots
     from patron.service.writer import Writer
 
 T = TypeVar("T")
@@ -78,11 +79,13 @@ class ServiceState:
     writer: Writer | None = None
     keys: KeyRing | None = None
     refresher: Any = None  # patron.service.refresh's scheduler, when one runs
+    snapshots: Snapshots | None = None  # the read-only copy for the CLI (patron.service.snapshot)
     lock: SharedLock = field(default_factory=SharedLock)
 
     def open(self) -> None:
-        """Open (or reopen) the served database."""
-        self.root = open_served(self.db)
+        """Open (or reopen) the served database (``patron serve`` opens it before the app starts,
+        to hold the file before it writes its marker: that connection is used)."""
+        self.root = served_connection(self.db) or open_served(self.db)
 
     def close(self) -> None:
         """Close the served database."""
@@ -103,7 +106,11 @@ class ServiceState:
 
     def exclusive(self, job: Callable[[Path], T]) -> T:
         """Run ``job(path)`` with the database closed and nobody reading or writing (the writer
-        pauses: it takes the shared lock around each commit); reopen afterwards, even on error."""
+        pauses: it takes the shared lock around each commit); reopen afterwards, even on error.
+
+        Such a job rewrites the file (an erasure): the snapshot of the old file is deleted as soon
+        as the job has run and a new one written before this returns, so no copy outlives what
+        the job removed (:mod:`patron.service.snapshot`)."""
         with self.lock.exclusive():
             if self.writer is not None:
                 self.writer.detach()
@@ -111,6 +118,10 @@ class ServiceState:
             try:
                 return job(Path(self.db))
             finally:
+                if self.snapshots is not None:
+                    self.snapshots.discard()
                 self.open()
                 if self.writer is not None:
                     self.writer.attach()
+                if self.snapshots is not None:
+                    self.snapshots.write_or_log(locked=True)
