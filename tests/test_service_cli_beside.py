@@ -192,3 +192,18 @@ def test_the_snapshot_goes_with_the_service(tmp_path: Path) -> None:
     assert not service_file(tmp_path / "s.duckdb").exists()
     proc = run("status", "--db", "s.duckdb", cwd=tmp_path)  # the file itself again, no note
     assert proc.returncode == 0 and "snapshot" not in proc.stderr, proc.stderr
+
+
+def test_a_killed_service_s_snapshot_is_never_read_and_goes_with_the_next_erasure(tmp_path: Path) -> None:
+    (tmp_path / "o.csv").write_text(ORDERS)
+    assert run("ingest", "o.csv", "--db", "s.duckdb", cwd=tmp_path).returncode == 0
+    with running_service(tmp_path / "s.duckdb") as svc:
+        _wait_for_copy_after(tmp_path / "s.duckdb", 0)
+        svc.kill()  # SIGKILL: no chance to delete it
+    snap = snapshot_file(tmp_path / "s.duckdb")
+    assert snap.exists()
+    proc = run("status", "--db", "s.duckdb", cwd=tmp_path)  # the file itself: the marker's process is gone
+    assert proc.returncode == 0 and "snapshot" not in proc.stderr, proc.stderr
+    proc = run("erase-customer", ERASED, "--db", "s.duckdb", "--yes", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not snap.exists()

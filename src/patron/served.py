@@ -96,6 +96,21 @@ def remove_marker(db: str | os.PathLike[str], pid: int) -> None:
         pass
 
 
+def discard_stale_snapshot(db: str | os.PathLike[str]) -> bool:
+    """Delete the snapshot beside ``db`` when no live service keeps it (one killed before it could
+    delete it: it may hold people erased since). Returns whether a file was deleted."""
+    if running_server(db) is not None:
+        return False
+    found = False
+    for p in (snapshot_file(db), Path(str(snapshot_file(db)) + ".wal")):
+        try:
+            p.unlink()
+            found = True
+        except FileNotFoundError:
+            pass
+    return found
+
+
 # -- who holds the lock -------------------------------------------------------------------------
 
 LOCK_CONFLICT = re.compile(r'Could not set lock on file "(?P<file>[^"]*)": Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)')
