@@ -38,6 +38,10 @@ class Column:
     """A ``timestamp`` column that may lie in the future (an expiry, a pause end): not checked
     against now plus the allowed clock skew."""
     money: bool = False
+    hashed_when_empty: bool = True
+    """Whether an empty value takes part in the content hash that derives a row's key. False for
+    a column added to a contract later: rows that leave it empty keep the key they had before
+    it existed, so re-ingesting an old file adds nothing."""
 
     @property
     def identifier(self) -> bool:
@@ -218,6 +222,8 @@ PREFERENCES = TableContract(
         Column("preferred_channel", "text", "VARCHAR", doc="The channel the customer prefers."),
         Column("paused_until", "timestamp", "TIMESTAMP", future_ok=True,
                doc="No marketing contact before this time (UTC). May lie in the future."),
+        Column("source", "text", "VARCHAR", hashed_when_empty=False,
+               doc="Where it was recorded: a file, `api`, `event`, `preference_center` (the customer's own page), ..."),
     ),
 )
 

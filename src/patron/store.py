@@ -57,6 +57,23 @@ def _key(path: str | os.PathLike[str]) -> str:
     return str(Path(path).resolve())
 
 
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the contract's tables (and ``rejects``, ``ingests``) that are missing, and add the
+    columns a newer contract has to tables an older patron created (one catalogue query; an
+    ``ALTER TABLE ... ADD COLUMN`` only when one is missing)."""
+    for contract in CONTRACTS.values():
+        con.execute(ddl(contract))
+    con.execute(REJECTS_DDL)
+    con.execute(INGESTS_DDL)
+    present = set(con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_catalog = current_database()").fetchall())
+    for contract in CONTRACTS.values():
+        for col in contract.columns:
+            if (contract.name, col.name) not in present:
+                con.execute(f'ALTER TABLE {contract.name} ADD COLUMN "{col.name}" {col.sql_type}')
+
+
 def open_served(db: str | os.PathLike[str], *, memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """Open ``db`` read-write for a service in this process and register it, so that every
     :func:`connect` to the same file in this process gets a cursor of it (DuckDB allows one
@@ -68,10 +85,7 @@ def open_served(db: str | os.PathLike[str], *, memory_limit: str | None = None, 
     except duckdb.IOException as exc:
         raise InputError(_lock_message(path, exc)) from None
     _configure(con, memory_limit=memory_limit, threads=threads)
-    for contract in CONTRACTS.values():
-        con.execute(ddl(contract))
-    con.execute(REJECTS_DDL)
-    con.execute(INGESTS_DDL)
+    create_tables(con)
     _SERVED[_key(path)] = con
     return con
 
@@ -155,10 +169,7 @@ def connect(
     try:
         _configure(con, memory_limit=memory_limit, threads=threads)
         if not read_only:
-            for contract in CONTRACTS.values():
-                con.execute(ddl(contract))
-            con.execute(REJECTS_DDL)
-            con.execute(INGESTS_DDL)
+            create_tables(con)
         yield con
     finally:
         con.close()

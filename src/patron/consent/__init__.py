@@ -8,7 +8,7 @@ from patron.consent.campaign import Campaign, campaign_from_dict, load_campaign,
 from patron.consent.ledger import consent_counts, consent_history, consent_state, record_consent
 from patron.consent.planner import INCLUDED, REASONS, Plan, plan
 from patron.consent.policy import ChannelPolicy, ContactPolicy, contact_policy
-from patron.consent.preferences import effective_preferences
+from patron.consent.preferences import effective_preferences, record_preferences
 
 __all__ = [
     "INCLUDED",
@@ -27,4 +27,5 @@ __all__ = [
     "plan",
     "read_id_list",
     "record_consent",
+    "record_preferences",
 ]

@@ -15,8 +15,9 @@ A preference can only tighten the contact policy (see :mod:`patron.consent.polic
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -24,6 +25,9 @@ from patron.consent.ledger import _channels_sql
 from patron.consent.times import now_utc, to_utc_naive
 from patron.sql.dialect import DUCKDB
 from patron.store import reader
+
+if TYPE_CHECKING:  # pragma: no cover
+    from patron.ingest import IngestResult
 
 PREFERENCE_FIELDS: tuple[str, ...] = (
     "max_per_week", "max_per_month", "topics", "quiet_hours_start", "quiet_hours_end", "time_zone",
@@ -78,3 +82,19 @@ def effective_preferences(
         con.execute(f"CREATE OR REPLACE TEMP TABLE _ppts AS SELECT customer_id, TIMESTAMP '{at.isoformat(sep=' ')}' AS as_of FROM {source} s")
         df = con.execute(preferences_at_sql("_ppts", channel=channel) + " ORDER BY customer_id, channel").df()
     return df.drop(columns=["as_of"]).reset_index(drop=True)
+
+
+def record_preferences(
+    db: str | os.PathLike[str] | None,
+    rows: pd.DataFrame | Iterable[Mapping[str, Any]],
+    *,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Append preference records through the validated ingest (kind ``preferences``), as
+    :func:`patron.consent.record_consent` does for consents: ``customer_id, occurred_at,
+    channel`` and any of :data:`PREFERENCE_FIELDS` (and ``source``). All or nothing: one invalid
+    row and nothing is stored (:class:`~patron.errors.InputError` names the row and field)."""
+    from patron.ingest import ingest
+
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    return ingest(frame, kind="preferences", db=db, now=now)

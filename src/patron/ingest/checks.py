@@ -199,9 +199,14 @@ def content_columns(contract: TableContract) -> list[str]:
 
 def content_hash_sql(contract: TableContract, alias: str = "", dialect: Dialect = DUCKDB) -> str:
     """An md5 of the row's content, stable across runs (used to derive keys): the text of each
-    content column (``\\N`` for NULL) joined by character 31."""
+    content column (``\\N`` for NULL) joined by character 31. A column that is not
+    ``hashed_when_empty`` is left out when NULL (``concat_ws`` skips NULLs), so rows keep the keys
+    they had before the column existed."""
     pre = f"{alias}." if alias else ""
-    return dialect.md5_text([f"coalesce({dialect.to_text(pre + c)}, {dialect.literal(chr(92) + 'N')})" for c in content_columns(contract)])
+    skip = {c.name for c in contract.columns if not c.hashed_when_empty}
+    return dialect.md5_text([dialect.to_text(pre + c) if c in skip
+                             else f"coalesce({dialect.to_text(pre + c)}, {dialect.literal(chr(92) + 'N')})"
+                             for c in content_columns(contract)])
 
 
 def occurrence_sql(good: str) -> str:

@@ -31,6 +31,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "admin_api",  # /v1/keys, /docs, /openapi.json
     "dashboard",  # / and its pages and bundled assets
     "value_api",  # /v1/equity: the dashboard's customer equity and the value settings behind it
+    "ledger_api",  # /v1/customers/{id}/consents and /preferences: the two ledgers by REST
 )
 """Modules under ``patron.service`` each exposing a FastAPI ``router``."""
 

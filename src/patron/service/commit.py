@@ -7,7 +7,7 @@
    memory, its tables get one ``INSERT`` each for new identifiers, links and observations) and
    makes rows stored earlier follow merged persons,
 2. inserts the events (``events``), the rows they map to (``transactions``, ``contacts``,
-   ``consents``), customers' traits (one ``MERGE`` into ``customers``) and the dead letters: one
+   ``consents``, ``preferences``), customers' traits (one ``MERGE`` into ``customers``) and the dead letters: one
    Arrow-backed statement per table that has rows,
 3. commits. Then it records what was stored in the writer's memory (:class:`Known`).
 
@@ -62,6 +62,7 @@ from patron.service.items import (
     is_known,
 )
 from patron.service.known import KeyIndex, RecentIds
+from patron.service.ledger_rows import insert_records
 from patron.service.mapping import merge_traits
 from patron.service.refunds import check_refunds
 from patron.service.segment import dumps
@@ -365,7 +366,7 @@ def _write(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], rules: Any,
     })
     keys = _write_transactions(cur, accepted, cust, known.orders)
     _write_contacts(cur, accepted, cust)
-    _write_consents(cur, accepted, cust)
+    _write_ledgers(cur, accepted, cust)
     _write_customers(cur, accepted, cust)
     return Written({e.message_id for e in evs}, late_dead, keys)
 
@@ -444,7 +445,7 @@ def _write_transactions(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted]
     return [r[1] for r in rows] + [r[1] for r in refund_rows]
 
 
-# --- contacts, consents, customers -------------------------------------------------------------
+# --- contacts, ledgers, customers -------------------------------------------------------------
 
 
 def _write_contacts(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], cust: dict[str, str]) -> None:
@@ -464,24 +465,11 @@ def _write_contacts(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], cu
             })
 
 
-def _write_consents(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], cust: dict[str, str]) -> None:
-    rows = [c for a in accepted for c in a.mapped.consents]
-    if not rows:
-        return
-    _insert(cur, "INSERT INTO consents (consent_id, customer_id, purpose, channel, status, occurred_at, source, "
-            "lawful_basis, policy_version, expires_at, ingest_id) SELECT * FROM _rows", {
-                "consent_id": _text([r[1] for r in rows]),
-                "customer_id": _text([cust[r[0]] for r in rows]),
-                "purpose": _text([r[2] for r in rows]),
-                "channel": _text([r[3] for r in rows]),
-                "status": _text([r[4] for r in rows]),
-                "occurred_at": _times([r[5] for r in rows]),
-                "source": _text([r[6] for r in rows]),
-                "lawful_basis": _text([r[7] for r in rows]),
-                "policy_version": _text([r[8] for r in rows]),
-                "expires_at": _times([r[9] for r in rows]),
-                "ingest_id": _text([r[0] for r in rows]),
-            })
+def _write_ledgers(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], cust: dict[str, str]) -> None:
+    """Append the consent and preference records of the group's events (key and ``ingest_id``: the
+    messageId), on the person identity resolution gave each event."""
+    for kind in ("consents", "preferences"):
+        insert_records(cur, kind, [(cust[mid], mid, rec) for a in accepted for mid, rec in getattr(a.mapped, kind)])
 
 
 _CUSTOMERS_SQL = """MERGE INTO customers USING _rows u ON customers.customer_id = u.customer_id

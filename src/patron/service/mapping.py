@@ -30,10 +30,8 @@ from patron.ingest.plausible import (
     number_value,
     parse_number,
     show,
-    timestamp_problem,
 )
-from patron.schema import CONSENT_CHANNELS, CONSENT_STATUSES
-from patron.service.segment import DATE_FLOOR, Event, EventError, parse_time
+from patron.service.segment import DATE_FLOOR, Event, EventError
 from patron.service.settings import ServiceRules
 
 ORDER_COMPLETED = "Order Completed"
@@ -91,16 +89,17 @@ class Mapped:
     discount, margin)``. ``refunds``: ``(message_id, refund_key, order_id, occurred_at, amount or
     None (full refund: minus the stored order's amount), currency, override)`` (``override``:
     :data:`REFUND_OVERRIDE` was true). ``contacts``: ``(message_id, contact_id, occurred_at,
-    channel, campaign_id, kind, in_holdout)``. ``consents``:
-    ``(message_id, consent_id, purpose, channel, status, occurred_at, source, lawful_basis,
-    policy_version, expires_at)``. ``traits``: identify traits (``None`` for other events).
+    channel, campaign_id, kind, in_holdout)``. ``consents`` and ``preferences``: ``(message_id,
+    record)``, the record a dict of the ledger's contract columns but ``customer_id``
+    (:func:`patron.consent.records.check_record`). ``traits``: identify traits (``None`` for other events).
     ``identifiers``: ``(kind, value)`` pairs the event carries, for identity resolution.
     """
 
     transactions: list[tuple[Any, ...]] = field(default_factory=list)
     refunds: list[tuple[Any, ...]] = field(default_factory=list)
     contacts: list[tuple[Any, ...]] = field(default_factory=list)
-    consents: list[tuple[Any, ...]] = field(default_factory=list)
+    consents: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    preferences: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     traits: dict[str, Any] | None = None
     identifiers: list[tuple[str, str]] = field(default_factory=list)
 
@@ -281,26 +280,32 @@ def _contact(ev: Event, props: dict[str, Any], channel: str, kind: str, out: Map
                          hold if isinstance(hold, bool) else None))
 
 
+def _ledger(kind: str, where: str, ev: Event, props: dict[str, Any], date_floor: datetime) -> dict[str, Any]:
+    """The ledger record an event's properties give, checked by the rules of file ingest
+    (:func:`patron.consent.records.check_record`): ``occurred_at`` the event's time, ``channel``
+    ``any`` and ``source`` ``event`` when absent; other properties are ignored; the key is the
+    event's messageId."""
+    from patron.consent.records import LEDGERS, Limits, RecordProblem, check_record
+
+    contract = LEDGERS[kind]
+    known = {c.name for c in contract.columns} - {"customer_id", contract.key, "occurred_at"}
+    values = {k: v for k, v in props.items() if k in known}
+    limits = Limits.at(ev.received_at, date_floor=date_floor.date())
+    try:
+        row = check_record(kind, values, limits=limits, prefix="properties.",
+                           defaults={"channel": "any", "occurred_at": ev.occurred_at, "source": "event"})
+    except RecordProblem as exc:
+        raise EventError(f"{where}: {exc}") from None
+    row[contract.key] = ev.message_id
+    return row
+
+
 def _consent(ev: Event, props: dict[str, Any], rules: ServiceRules, out: Mapped, date_floor: datetime) -> None:
-    where = rules.consent_event
-    purpose = _text(props.get("purpose"))
-    if purpose is None:
-        raise EventError(f"{where}: properties.purpose is required")
-    channel = (_text(props.get("channel")) or "any").lower()
-    if channel not in CONSENT_CHANNELS:
-        raise EventError(f'{where}: channel "{channel[:20]}" is not one of {", ".join(CONSENT_CHANNELS)}')
-    status = _text(props.get("status"))
-    if status is None:
-        raise EventError(f"{where}: properties.status is required")
-    if status.lower() not in CONSENT_STATUSES:
-        raise EventError(f'{where}: status "{status[:20]}" is not one of {", ".join(CONSENT_STATUSES)}')
-    expires = parse_time(props.get("expires_at"), f"{where}: properties.expires_at")
-    early = None if expires is None else timestamp_problem(expires, floor=date_floor, ceiling=None)
-    if early is not None:
-        raise EventError(f"{where}: properties.expires_at {expires.isoformat()}Z {early}")
-    out.consents.append((ev.message_id, ev.message_id, purpose.lower(), channel, status.lower(),
-                         ev.occurred_at, _text(props.get("source")) or "event",
-                         _text(props.get("lawful_basis")), _text(props.get("policy_version")), expires))
+    out.consents.append((ev.message_id, _ledger("consents", rules.consent_event, ev, props, date_floor)))
+
+
+def _preferences(ev: Event, props: dict[str, Any], rules: ServiceRules, out: Mapped, date_floor: datetime) -> None:
+    out.preferences.append((ev.message_id, _ledger("preferences", rules.preferences_event, ev, props, date_floor)))
 
 
 def _consent_preferences(ev: Event, out: Mapped) -> None:
@@ -316,9 +321,10 @@ def _consent_preferences(ev: Event, out: Mapped) -> None:
         purpose = str(category).strip().lower()
         if not purpose:
             continue
-        out.consents.append((ev.message_id, f"{ev.message_id}/{purpose}", purpose, "any",
-                             "granted" if allowed else "denied", ev.occurred_at, "segment consent", None,
-                             None, None))
+        out.consents.append((ev.message_id, {
+            "consent_id": f"{ev.message_id}/{purpose}", "purpose": purpose, "channel": "any",
+            "status": "granted" if allowed else "denied", "occurred_at": ev.occurred_at, "source": "segment consent",
+            "lawful_basis": None, "policy_version": None, "expires_at": None}))
 
 
 def map_event(ev: Event, rules: ServiceRules, *, date_floor: datetime = DATE_FLOOR) -> Mapped:
@@ -344,6 +350,8 @@ def map_event(ev: Event, rules: ServiceRules, *, date_floor: datetime = DATE_FLO
         _contact(ev, props, channel, kind, out)
     elif name == rules.consent_event:
         _consent(ev, props, rules, out, date_floor)
+    elif name == rules.preferences_event:
+        _preferences(ev, props, rules, out, date_floor)
     elif name == CONSENT_PREFERENCE_UPDATED:
         _consent_preferences(ev, out)
     return out

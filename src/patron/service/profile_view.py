@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -223,10 +224,26 @@ def _scores_and_segments(con: Any, state: ServiceState, customer_id: str) -> tup
     return row, segments
 
 
+def consents_in_force(con: Any, customer_id: str, at: datetime) -> list[dict[str, Any]]:
+    """The consent state of ``customer_id`` at ``at`` (naive UTC), one entry per purpose and
+    channel a ledger record speaks to (the ledger's rules, :func:`patron.consent.ledger.state_at_sql`)."""
+    from patron.consent.ledger import STATE_COLUMNS, state_at_sql
+
+    return [{k: c[k] for k in STATE_COLUMNS if k != "customer_id"}
+            for c in _rows(con, state_at_sql(points_sql(customer_id, at)) + " ORDER BY purpose, channel", [])]
+
+
+def preferences_in_force(con: Any, customer_id: str, at: datetime) -> list[dict[str, Any]]:
+    """The preferences of ``customer_id`` in force at ``at``, per channel a record speaks to
+    (:func:`patron.consent.preferences.preferences_at_sql`)."""
+    from patron.consent.preferences import PREFERENCE_FIELDS, preferences_at_sql
+
+    return [{k: p[k] for k in ("channel", *PREFERENCE_FIELDS, "occurred_at", "decided_by")}
+            for p in _rows(con, preferences_at_sql(points_sql(customer_id, at)) + " ORDER BY channel", [])]
+
+
 def single_view(con: Any, state: ServiceState, customer_id: str) -> dict[str, Any]:
     """The :class:`CustomerView` of ``customer_id`` as JSON data (targeted queries on ``con``)."""
-    from patron.consent.ledger import STATE_COLUMNS, state_at_sql
-    from patron.consent.preferences import PREFERENCE_FIELDS, preferences_at_sql
     from patron.consent.times import now_utc
 
     graph = ("EXISTS (SELECT 1 FROM identities WHERE customer_id = $1)" if has_table(con, "identities") else "FALSE")
@@ -245,11 +262,9 @@ def single_view(con: Any, state: ServiceState, customer_id: str) -> dict[str, An
     except ValueError:
         traits = {"attributes": attributes}
     scores, segments = _scores_and_segments(con, state, customer_id)
-    points = points_sql(customer_id, now_utc())
-    consents = [{k: c[k] for k in STATE_COLUMNS if k != "customer_id"}
-                for c in _rows(con, state_at_sql(points) + " ORDER BY purpose, channel", [])] if has_consents else []
-    prefs = [{k: p[k] for k in ("channel", *PREFERENCE_FIELDS, "occurred_at", "decided_by")}
-             for p in _rows(con, preferences_at_sql(points) + " ORDER BY channel", [])] if has_prefs else []
+    now = now_utc()
+    consents = consents_in_force(con, customer_id, now) if has_consents else []
+    prefs = preferences_in_force(con, customer_id, now) if has_prefs else []
     contacts = _rows(con, f"""SELECT contact_id, occurred_at, channel, kind, campaign_id, in_holdout FROM contacts
         WHERE customer_id = ? ORDER BY occurred_at DESC, contact_id LIMIT {RECENT_ROWS}""", [customer_id]) if has_contacts else []
     orders = _rows(con, f"""SELECT order_id, occurred_at, amount, currency, channel, category FROM transactions

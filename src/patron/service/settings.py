@@ -77,3 +77,7 @@ class ServiceRules(BaseModel):
         "Consent Updated",
         description="Name of the track event that records a consent change into the consent ledger.",
     )
+    preferences_event: str = Field(
+        "Preferences Updated",
+        description="Name of the track event that records a customer's contact preferences into the preferences ledger.",
+    )
