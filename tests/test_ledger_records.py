@@ -14,6 +14,7 @@ import dataclasses
 import itertools
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -78,7 +79,7 @@ def _by_checker(kind: str, record: dict[str, str]) -> dict[str, object] | None:
     return {k: v for k, v in row.items() if k not in (CONSENTS.key, PREFERENCES.key)}
 
 
-def _record(draw, kind: str) -> dict[str, str]:  # noqa: ANN001  (hypothesis' draw)
+def _record(draw: Any, kind: str) -> dict[str, str]:
     fields = FIELDS[kind]
     chosen = draw(st.lists(st.sampled_from([f for f in fields if f in CELLS]), unique=True, max_size=6))
     required = {"consents": ["purpose", "channel", "status", "occurred_at"], "preferences": ["channel", "occurred_at"]}[kind]

@@ -6,7 +6,7 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -122,3 +122,71 @@ def keys_revoke(
         typer.echo(json.dumps(record.to_dict()))
         return
     typer.echo(f"revoked {record.key_id} ({record.role}) at {record.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+# -- patron preference-link ----------------------------------------------------------------------
+
+
+@app.command("preference-link")
+def preference_link(
+    identifier: Annotated[str, typer.Argument(help="Any identifier of the customer: customer id, user id, email, phone.")],
+    db: DbOption = None,
+    hours: Annotated[float | None, typer.Option("--hours", min=0.01, max=2160, help=r"Hours the link is valid [default: \[preference_center] link_hours, 168].")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help=r"Address customers reach the service at [default: \[preference_center] public_url, else the running service's, else http://127.0.0.1:8000].")] = None,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Withdraw every link (and open page) of the customer instead.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", help=r"Rules file with a \[preference_center] section.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print a signed, expiring link to a customer's own page, where they see what is held about
+    them and what they get back, change their consents and preferences, download or erase their
+    data. The link opens that person's page only.
+
+    Beside a running service the link is made from its snapshot; a customer's first link is a
+    change to the database, made through the service then (POST /v1/customers/{id}/preference-link)."""
+    from patron.config import section
+    from patron.consent.times import now_utc
+    from patron.errors import InputError
+    from patron.service.links import LinkError, page_link
+    from patron.service.links import revoke as revoke_links
+    from patron.service.settings import PreferenceCenterRules
+    from patron.store import connect, reader, served_elsewhere
+
+    rules = section("preference_center", PreferenceCenterRules, config)
+    path = db or get_settings().db
+    server = served_elsewhere(path)
+    now = now_utc()
+    if revoke:
+        with connect(path) as con:  # a write: beside a running service this stops with one line naming it
+            customer_id = _resolve(con, identifier)
+            done = revoke_links(con, customer_id, now)
+        if as_json:
+            typer.echo(json.dumps({"customer_id": customer_id, "revoked": done}))
+        else:
+            err.print(f"every link of {customer_id} withdrawn" if done else f"{customer_id} had no link")
+        return
+    base = (base_url or rules.public_url or (server.url if server else "http://127.0.0.1:8000")).rstrip("/")
+    opened = reader(path) if server else connect(path)
+    with opened as con:
+        customer_id = _resolve(con, identifier)
+        try:
+            link = page_link(con, customer_id, hours=hours or rules.link_hours, base_url=base, now=now,
+                             create=server is None)
+        except LinkError as exc:
+            raise InputError(f"{exc}: while patron serve ({server.describe() if server else '?'}) holds {path}, make it "
+                             f"with POST {base}/v1/customers/{{identifier}}/preference-link and an admin key") from None
+    if as_json:
+        typer.echo(json.dumps(link))
+        return
+    err.print(f"link to the page of {customer_id}, valid until {link['expires_at']}:")
+    typer.echo(link["url"])
+
+
+def _resolve(con: Any, identifier: str) -> str:
+    """The person id ``identifier`` names (as the service resolves it), or a one-line error."""
+    from patron.errors import NoDataError
+    from patron.service.profile_view import resolve_customer
+
+    found = resolve_customer(con, identifier)
+    if found is None:
+        raise NoDataError(f"no customer matches {identifier!r}")
+    return str(found)

@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect
 from patron import __version__
 from patron.config import section
 from patron.errors import NoDataError, PatronError
-from patron.service.settings import ServiceRules
+from patron.service.settings import PreferenceCenterRules, ServiceRules
 from patron.service.state import ServiceState
 from patron.settings import get_settings
 
@@ -32,6 +32,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "dashboard",  # / and its pages and bundled assets
     "value_api",  # /v1/equity: the dashboard's customer equity and the value settings behind it
     "ledger_api",  # /v1/customers/{id}/consents and /preferences: the two ledgers by REST
+    "preference_center",  # /preferences: the customer's own page; /v1/customers/{id}/preference-link
 )
 """Modules under ``patron.service`` each exposing a FastAPI ``router``."""
 
@@ -46,7 +47,8 @@ def create_app(
     from patron.service.browser import SecurityHeaders
     from patron.service.writer import Writer
 
-    state = ServiceState(db=str(db), rules=rules or section("service", ServiceRules, config), config=config)
+    state = ServiceState(db=str(db), rules=rules or section("service", ServiceRules, config), config=config,
+                         center=section("preference_center", PreferenceCenterRules, config))
     get_settings()  # a bad PATRON_ setting (date floor, tolerance) fails here, not on the first event
 
     @asynccontextmanager
@@ -55,6 +57,10 @@ def create_app(
         state.keys = KeyRing(state)
         state.writer = Writer(state)
         state.writer.start()
+        from patron.consent.times import now_utc
+        from patron.service.links import ensure_secret
+
+        state.link_secret = state.writer.run(lambda con: ensure_secret(con, now_utc()))
         # Score refresh on the [service] refresh_every_minutes schedule; on shutdown wait for a
         # running refresh before the database closes.
         from patron.service.refresh import start_refresher, stop_refresher

@@ -361,5 +361,7 @@ def require(role: Role | None = None) -> Any:
 
 
 def is_auth_dependency(call: object) -> bool:
-    """Whether ``call`` is a dependency made by :func:`require` (used to check no route is open)."""
-    return isinstance(call, KeyCheck)
+    """Whether ``call`` is a dependency made by :func:`require`, or the customer-page check of
+    :mod:`patron.service.preference_center` (a link instead of a key): used to check no route is
+    open by mistake."""
+    return isinstance(call, KeyCheck) or getattr(type(call), "patron_auth", None) == "customer"

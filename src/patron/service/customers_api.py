@@ -148,12 +148,20 @@ class ErasureReceipt(BaseModel):
 def erase(identifier: str, request: Request,
           transactions: Literal["pseudonymize", "delete"] | None = Query(
               None, description="Keep orders under a random pseudonym, or delete them [default: [rights] transactions].")) -> dict[str, Any]:
-    from patron.rights import erase_customer
-
     state = _state(request)
     with state.reading() as con:
         customer_id = resolve_or_404(con, identifier)
-    result = state.exclusive(lambda path: erase_customer(path, customer_id, transactions=transactions, config=rights_config(state)))
+    return erase_person(state, customer_id, transactions=transactions)
+
+
+def erase_person(state: ServiceState, customer_id: str, *, transactions: str | None = None) -> dict[str, Any]:
+    """Erase ``customer_id`` (:func:`patron.rights.erase_customer`, the database closed meanwhile:
+    :meth:`ServiceState.exclusive`) and return the receipt, without the database path. Also what
+    the customer's own page calls."""
+    from patron.rights import erase_customer
+
+    result = state.exclusive(lambda path: erase_customer(path, customer_id, transactions=transactions,  # type: ignore[arg-type]
+                                                         config=rights_config(state)))
     receipt = result.to_dict()
     receipt.pop("db", None)
     notify(RefreshInfo(refresh_id=result.erasure_id, trigger="erasure", state="succeeded", started_at=result.erased_at,

@@ -208,7 +208,7 @@ _segments = _SegmentCache()
 on_refresh.append(_segments.clear)
 
 
-def _scores_and_segments(con: Any, state: ServiceState, customer_id: str) -> tuple[dict[str, Any] | None, list[str]]:
+def scores_and_segments(con: Any, state: ServiceState, customer_id: str) -> tuple[dict[str, Any] | None, list[str]]:
     """The customer's ``customer_profiles`` row (without the id) and the named segments they are
     in, in one query (segment rules compiled once, evaluated on that row)."""
     if not has_table(con, "customer_profiles"):
@@ -261,7 +261,7 @@ def single_view(con: Any, state: ServiceState, customer_id: str) -> dict[str, An
         traits = json.loads(attributes) if attributes else {}
     except ValueError:
         traits = {"attributes": attributes}
-    scores, segments = _scores_and_segments(con, state, customer_id)
+    scores, segments = scores_and_segments(con, state, customer_id)
     now = now_utc()
     consents = consents_in_force(con, customer_id, now) if has_consents else []
     prefs = preferences_in_force(con, customer_id, now) if has_prefs else []

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
-from patron.service.settings import ServiceRules
+from patron.service.settings import PreferenceCenterRules, ServiceRules
 from patron.store import close_served, open_served, served_connection
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,6 +81,8 @@ class ServiceState:
     refresher: Any = None  # patron.service.refresh's scheduler, when one runs
     snapshots: Snapshots | None = None  # the read-only copy for the CLI (patron.service.snapshot)
     lock: SharedLock = field(default_factory=SharedLock)
+    center: PreferenceCenterRules = field(default_factory=PreferenceCenterRules)  # [preference_center]
+    link_secret: bytes | None = None  # signs the customers' page links (patron.service.links)
 
     def open(self) -> None:
         """Open (or reopen) the served database (``patron serve`` opens it before the app starts,
