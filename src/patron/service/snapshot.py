@@ -25,7 +25,8 @@ How. In one transaction on a cursor of the served database: ``ATTACH`` a tempora
 transaction's start), ``CHECKPOINT`` it, ``DETACH``; then the file gets the database's permissions
 and replaces the old snapshot atomically (``os.replace``): a reader sees the old copy or the new
 one, never half of one. The copy runs under the service's shared lock: events keep being
-committed beside it. On the CDNOW sample (2 MB) a copy takes about 0.15 s.
+committed beside it. A copy takes 0.7 s for an 11.5 MB database (100,000 simulated customers)
+and 5.9 s for 107 MB (1M): medians of ``benchmarks/bench_snapshot.py``.
 """
 
 from __future__ import annotations
