@@ -207,3 +207,37 @@ def test_a_killed_service_s_snapshot_is_never_read_and_goes_with_the_next_erasur
     proc = run("erase-customer", ERASED, "--db", "s.duckdb", "--yes", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert not snap.exists()
+
+
+def test_an_idle_service_marks_its_snapshot_current_without_copying(tmp_path: Path) -> None:
+    """Nothing committed since the copy: the next check moves the file's time (current as of the
+    check) and copies nothing; a committed event makes the next check copy."""
+    from fastapi.testclient import TestClient
+
+    from patron.service import create_app
+    from tests.service_support import create_keys
+
+    db = tmp_path / "idle.duckdb"
+    keys = create_keys(db)
+    snap = snapshot_file(db)
+    with TestClient(create_app(db, config={"service": {"snapshot_every_minutes": SNAPSHOT_MINUTES}})) as client:
+        snapshots = client.app.state.patron.snapshots
+        deadline = time.monotonic() + LIVENESS_SECONDS
+        while snapshots.written < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        copies, first = snapshots.written, snap.stat().st_mtime
+        _wait_for_copy_after(db, first + 0.5)  # a later check touched it
+        assert snapshots.written == copies  # ... without copying
+        r = client.post("/v1/track", auth=(keys["write"], ""), json={
+            "userId": "idle-1", "event": "Order Completed", "messageId": "idle-m1",
+            "properties": {"order_id": "idle-o1", "revenue": 3}})
+        assert r.status_code == 200, r.text
+        acked = time.time()
+        while snapshots.written == copies and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert snapshots.written > copies
+        _wait_for_copy_after(db, acked)
+        con = duckdb.connect(str(snap), read_only=True)
+        assert con.execute("SELECT count(*) FROM transactions WHERE order_id = 'idle-o1'").fetchone()[0] == 1
+        con.close()
+    assert not snap.exists()

@@ -197,7 +197,8 @@ class Refresher:
                     day = as_of or refresh_day(cursor)
                 finally:
                     cursor.close()
-                frame = build_profiles(self.state.db, as_of=day, config=self.state.config)
+                with self.state.changing():
+                    frame = build_profiles(self.state.db, as_of=day, config=self.state.config)
             result = replace(info, state="succeeded", customers=len(frame), as_of=day)
         except PatronError as exc:
             kind = "no_data" if isinstance(exc, NoDataError) else "input"

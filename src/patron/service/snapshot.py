@@ -12,9 +12,11 @@ When it is written (:class:`Snapshots`):
 * after every successful score refresh (:meth:`Snapshots.kick`, from the refresher);
 * after every erasure, *before* the erasure is answered, and the old copy is deleted as soon as
   the erasure has run (:meth:`ServiceState.exclusive <patron.service.state.ServiceState.exclusive>`);
-* every ``[service] snapshot_every_minutes`` (default 5) when the writer committed anything since
-  the last copy (events, ledger changes, keys); when nothing was committed, the file's modification
-  time is moved to the check instead (the copy is known to be current then).
+* every ``[service] snapshot_every_minutes`` (default 5) when a transaction that may change the
+  database (a writer group or job: events, ledger changes, keys; a score refresh) ended since the
+  last copy began, or is running; otherwise the file's modification time is moved to the check
+  (taken before the counts, :meth:`ServiceState.changing <patron.service.state.ServiceState.changing>`):
+  the copy is known to be current then.
 
 So a CLI answer is at most ``snapshot_every_minutes`` plus one copy's duration behind the
 service, and the file's modification time says since when it may be behind. On shutdown the
@@ -71,7 +73,8 @@ class Snapshots:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
-        self._copied_commits: int | None = None
+        self._copied: int | None = None
+        """Changes ended before the last copy began (:meth:`ServiceState.changes`)."""
         self.written = 0
         """Snapshots written (for tests)."""
         self.last_seconds: float | None = None
@@ -122,15 +125,12 @@ class Snapshots:
             self._kick.clear()
             if self._stop.is_set():
                 return
-            commits = self._commits()
-            if kicked or commits != self._copied_commits:
+            when = time.time()  # before the counts: a change that ended before it has begun before them
+            began, ended = self.state.changes()
+            if kicked or began != ended or ended != self._copied:
                 self.write_or_log()
             else:
-                self._touch(time.time())
-
-    def _commits(self) -> int:
-        writer = self.state.writer
-        return writer.commits if writer is not None else 0
+                self._touch(when)
 
     def _touch(self, when: float) -> None:
         """Nothing was committed since the copy: it is current as of ``when``."""
@@ -157,7 +157,7 @@ class Snapshots:
             if self.state.root is None:
                 return
             _remove(tmp, Path(str(tmp) + ".wal"))
-            commits = self._commits()  # before the copy: what is committed later is not in it
+            ended = self.state.changes()[1]  # before the copy: a change ending later counts as new
             started = time.time()
             cur = self.state.root.cursor()
             try:
@@ -186,7 +186,7 @@ class Snapshots:
             os.utime(tmp, (started, started))
             os.replace(tmp, self.path)
             _remove(Path(str(tmp) + ".wal"))
-            self._copied_commits = commits
+            self._copied = ended
             self.written += 1
             self.last_seconds = time.time() - started
         log.info("snapshot %s written in %.2f s", self.path, self.last_seconds)

@@ -83,6 +83,27 @@ class ServiceState:
     lock: SharedLock = field(default_factory=SharedLock)
     center: PreferenceCenterRules = field(default_factory=PreferenceCenterRules)  # [preference_center]
     link_secret: bytes | None = None  # signs the customers' page links (patron.service.links)
+    _changes: list[int] = field(default_factory=lambda: [0, 0])  # transactions begun, ended
+    _changes_guard: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def changing(self) -> Iterator[None]:
+        """Mark a transaction that may change the database (a writer group or job, a score
+        refresh) for the length of the block, ended or failed: the snapshot
+        (:mod:`patron.service.snapshot`) is known current only while none runs and none ended
+        since its copy."""
+        with self._changes_guard:
+            self._changes[0] += 1
+        try:
+            yield
+        finally:
+            with self._changes_guard:
+                self._changes[1] += 1
+
+    def changes(self) -> tuple[int, int]:
+        """(transactions begun, transactions ended) so far, read together."""
+        with self._changes_guard:
+            return self._changes[0], self._changes[1]
 
     def open(self) -> None:
         """Open (or reopen) the served database (``patron serve`` opens it before the app starts,

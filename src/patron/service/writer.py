@@ -289,7 +289,7 @@ class Writer:
 
     def _run_job(self, job: _Job) -> None:
         try:
-            with self.state.lock.shared():
+            with self.state.lock.shared(), self.state.changing():
                 cur = self._cursor()
                 cur.execute("BEGIN TRANSACTION")
                 try:
@@ -314,7 +314,7 @@ class Writer:
         items = [it for s in subs for it in s.items]
         t0 = time.perf_counter()
         try:
-            with self.state.lock.shared():
+            with self.state.lock.shared(), self.state.changing():
                 outcomes = store(self._cursor(), items, self.state.rules, self.identity, self.known)
             self.commits += 1
             log.debug("committed %d items from %d requests in %.1f ms", len(items), len(subs),
