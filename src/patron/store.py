@@ -71,7 +71,7 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     for contract in CONTRACTS.values():
         for col in contract.columns:
             if (contract.name, col.name) not in present:
-                con.execute(f'ALTER TABLE {contract.name} ADD COLUMN "{col.name}" {col.sql_type}')
+                con.execute(f"ALTER TABLE {contract.name} ADD COLUMN {DUCKDB.ident(col.name)} {col.sql_type}")
 
 
 def open_served(db: str | os.PathLike[str], *, memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:

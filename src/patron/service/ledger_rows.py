@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from patron.consent.records import LEDGERS
 from patron.schema import Column
+from patron.sql.dialect import DUCKDB
 
 _ARROW: dict[str, pa.DataType] = {"VARCHAR": pa.string(), "DOUBLE": pa.float64(), "TIMESTAMP": pa.timestamp("us")}
 """Arrow type of each SQL type a ledger column has."""
@@ -35,7 +36,7 @@ def insert_records(cur: duckdb.DuckDBPyConnection, kind: str, rows: Sequence[tup
                for c in contract.columns}
     columns["ingest_id"] = pa.array([ingest for _, ingest, _ in rows], pa.string())
     _rows = pa.table(columns)  # read by DuckDB's replacement scan
-    names = ", ".join(f'"{n}"' for n in columns)
+    names = ", ".join(DUCKDB.ident(n) for n in columns)
     cur.execute(f"INSERT INTO {contract.name} ({names}) SELECT {names} FROM _rows")
     return len(rows)
 

@@ -29,6 +29,7 @@ from patron.rights.export import jsonable
 from patron.service.profile_view import consents_in_force, preferences_in_force, scores_and_segments
 from patron.service.refresh import has_table
 from patron.service.state import ServiceState
+from patron.sql.dialect import DUCKDB
 
 RECENT_ORDERS = 10
 """Orders listed on the page, most recent first."""
@@ -96,7 +97,7 @@ def _events(con: Any, customer_id: str) -> dict[str, Any]:
 
 
 def _rewards(con: Any, customer_id: str) -> dict[str, Any]:
-    kinds = ", ".join(f"'{k}'" for k in REWARD_KINDS)
+    kinds = ", ".join(DUCKDB.literal(k) for k in REWARD_KINDS)
     by_offer = _rows(con, f"""SELECT coalesce(campaign_id, '') AS offer, count(DISTINCT coalesce(referred_id, referral_id)) AS people
         FROM referrals WHERE referrer_id = ? AND kind IN ({kinds}) GROUP BY 1 ORDER BY 2 DESC, 1""", [customer_id])
     return {"referred_people": sum(r["people"] for r in by_offer), "by_offer": by_offer}
