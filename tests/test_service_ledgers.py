@@ -142,3 +142,24 @@ def test_the_ledger_endpoints_need_their_roles(service) -> None:
     assert service.post("/v1/customers/nobody/consents", json=body, auth=(service.keys["admin"], "")).status_code == 404
     bad = service.post("/v1/customers/ann/consents", json={"record": []}, auth=(service.keys["admin"], ""))
     assert bad.status_code == 400 and "records" in bad.json()["error"]
+
+
+def test_two_services_in_one_process_see_their_own_tables(tmp_path: Path) -> None:
+    """What one served database holds says nothing of another served by the same process: the
+    first has planned campaigns (a ``contact_plans`` table), the second never had one, and its
+    contact check still answers (a process-wide memory of tables once answered 500 here)."""
+    answers = []
+    for name, planned in (("first", True), ("second", False)):
+        db = tmp_path / f"{name}.duckdb"
+        keys = create_keys(db)
+        with TestClient(create_app(db), raise_server_exceptions=False) as client:
+            client.keys = keys  # type: ignore[attr-defined]
+            r = client.post("/v1/batch", auth=(keys["write"], ""), json={"batch": [
+                {"type": "identify", "messageId": "i-ann", "userId": "ann", "timestamp": "2025-01-01T00:00:00Z"},
+                _ev("k-ann", "ann", "Consent Updated", purpose="marketing", status="granted"),
+            ]})
+            assert r.status_code == 200, r.text
+            if planned:
+                plan(str(db), {**CAMPAIGN, "target_ids": ["ann"]}, store=True)
+            answers.append(_check(client, "ann")["reason"])
+    assert answers == ["allowed", "allowed"]
