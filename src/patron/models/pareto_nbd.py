@@ -21,9 +21,10 @@ K = max(alpha, beta) + t, z = |alpha - beta| / K and tau = K e^w - max(alpha, be
 The integrand is log-convex and decreasing; after w = sigma (e^u - 1), with sigma the distance to
 its branch point (scaled by 1/max(c, 1)), it is smooth in u and a fixed Gauss-Legendre rule on
 [0, U] (U covering a drop of ``TAIL_LOG_DROP`` nats) is accurate to ~1e-13 relative for
-|log(alpha/beta)| up to ~14. Parameter derivatives are integrals of the same integrand times
-d(log integrand)/d(parameter) on the same nodes, so the gradient is exact to the same precision.
-All evaluation is in log space; nothing overflows for any x, t_x, T.
+|log(alpha/beta)| up to ~14 (:mod:`patron.models.pareto_tail`). Parameter derivatives (first and
+second) are integrals of the same integrand times derivatives of its log on the same nodes, so
+they are exact to the same precision. All evaluation is in log space; nothing overflows for any
+x, t_x, T.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 from scipy import special
 
 from ._base import BaseModel, check_frequency_recency_T, compress, keeps_index, unique_rows, wdot
+from .pareto_tail import CHUNK_ROWS, log_tail_integral
 
 __all__ = [
     "ParetoNBD",
@@ -45,91 +47,9 @@ __all__ = [
     "probability_of_purchase",
 ]
 
-QUADRATURE_NODES = 64
-"""Gauss-Legendre nodes for the tail integral I(t) (one fixed rule, mapped per row)."""
-
-TAIL_LOG_DROP = 45.0
-"""Nats of decay of the integrand (relative to its value at the lower limit) covered by the rule;
-the neglected tail is below exp(-TAIL_LOG_DROP) ~ 3e-20 of the integral."""
-
-CHUNK_ROWS = 16_384
-"""Rows evaluated together (memory: CHUNK_ROWS x QUADRATURE_NODES doubles per temporary)."""
-
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(QUADRATURE_NODES)
-_NODES = 0.5 * (_GL_X + 1.0)
-_WEIGHTS = 0.5 * _GL_W
-
 
 def _as_float(*arrays: Any) -> list[np.ndarray]:
     return [np.asarray(v, dtype=np.float64) for v in arrays]
-
-
-def _log_tail_chunk(x, t, r, alpha, s, beta, grad):
-    """log I(t) (and d log I / d(r, alpha, s, beta)) for 1-D arrays of equal length."""
-    a = r + s + x
-    ge = alpha >= beta
-    K = np.where(ge, alpha, beta) + t
-    omz = (np.where(ge, beta, alpha) + t) / K  # 1 - z, computed without cancellation
-    z = 1.0 - omz
-    c = np.where(ge, s + 1.0, r + x)
-    with np.errstate(divide="ignore"):
-        branch = -np.log(z)  # distance of the integrand's branch point from w = 0 (inf if z = 0)
-    kappa = 1.0 + c * z / (omz * a)  # initial decay rate relative to the asymptotic one (>= 1)
-    sigma = 1.0 / (a + np.maximum(c, 1.0) / branch)
-    U = np.log1p((TAIL_LOG_DROP + np.log(kappa)) / (a * sigma))
-    e_u = np.exp(U[:, None] * _NODES)
-    w = sigma[:, None] * (e_u - 1.0)
-    one_m_ew = -np.expm1(-w)
-    # log((1 - z e^-w) / (1 - z)); log(1 + q) has absolute error ~1e-16, all that matters here
-    log_m_rel = np.log(1.0 + (z / omz)[:, None] * one_m_ew)
-    dphi = -a[:, None] * w - c[:, None] * log_m_rel
-    g = np.exp(np.maximum(dphi, -700.0))  # the clip only avoids slow subnormals
-    g *= e_u
-    g *= (sigma * U)[:, None] * _WEIGHTS  # dw = sigma e^u du on u in [0, U]
-    total = g.sum(axis=1)
-    log_omz = np.log(omz)
-    log_K = np.log(K)
-    log_I = -a * log_K - c * log_omz + np.log(total)
-    if not grad:
-        return log_I, None
-    e_w = (g * w).sum(axis=1) / total
-    e_log_m = log_omz + (g * log_m_rel).sum(axis=1) / total
-    # e^-w / (1 - z e^-w) = (1 - one_m_ew) / (omz * exp(log_m_rel))
-    e_q = (g * ((1.0 - one_m_ew) / (1.0 + (z / omz)[:, None] * one_m_ew))).sum(axis=1) / (
-        total * omz)
-    d_a = -log_K - e_w  # d log I / d a
-    d_c = -e_log_m  # d log I / d c
-    d_big = (-a + c * e_q * omz) / K  # d log I / d(max(alpha, beta))
-    d_small = -c * e_q / K  # d log I / d(min(alpha, beta))
-    d_r = d_a + np.where(ge, 0.0, d_c)
-    d_s = d_a + np.where(ge, d_c, 0.0)
-    d_alpha = np.where(ge, d_big, d_small)
-    d_beta = np.where(ge, d_small, d_big)
-    return log_I, np.stack([d_r, d_alpha, d_s, d_beta])
-
-
-def log_tail_integral(x, t, r, alpha, s, beta, *, grad: bool = False):
-    """log I(t), I(t) = int_t^inf (alpha+tau)^-(r+x) (beta+tau)^-(s+1) dtau; arrays broadcast.
-
-    With ``grad=True`` also returns an array of shape ``(4, *shape)`` holding the partial
-    derivatives of log I with respect to (r, alpha, s, beta).
-    """
-    arrays = np.broadcast_arrays(*_as_float(x, t, r, alpha, s, beta))
-    shape = arrays[0].shape
-    flat = [v.ravel() for v in arrays]
-    n = flat[0].size
-    out = np.empty(n)
-    derivs = np.empty((4, n)) if grad else None
-    with np.errstate(over="ignore", under="ignore"):
-        for start in range(0, n, CHUNK_ROWS):
-            sl = slice(start, start + CHUNK_ROWS)
-            val, d = _log_tail_chunk(*(v[sl] for v in flat), grad)
-            out[sl] = val
-            if grad:
-                derivs[:, sl] = d
-    if grad:
-        return out.reshape(shape), derivs.reshape((4, *shape))
-    return out.reshape(shape)
 
 
 def _log1mexp(d: np.ndarray) -> np.ndarray:
