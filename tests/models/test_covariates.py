@@ -121,6 +121,27 @@ def test_pareto_recovers_planted_effects():
     assert vip.lower < EFFECTS_P["vip"] < vip.upper
 
 
+@pytest.mark.parametrize("cls", [BetaGeoCovariates, ParetoNBDCovariates])
+def test_a_large_base_started_from_a_subsample_reaches_the_same_optimum(cls, monkeypatch):
+    """Weights of 30 put 8,000 rows above SUBSAMPLE_MIN_CUSTOMERS: the fit starts from the
+    optimum on a subsample; the optimum is the one Newton finds from gamma = 0 on all rows."""
+    from patron.models import covariates as covariate_module
+
+    cov, d = _base(8_000, 7, "bgnbd" if cls is BetaGeoCovariates else "pareto")
+    weights = np.full(d["T"].size, 30.0)
+    assert weights.sum() > covariate_module.SUBSAMPLE_MIN_CUSTOMERS
+    calls = []
+    subsampled = covariate_module.subsample_rows
+    monkeypatch.setattr(covariate_module, "subsample_rows", lambda *a: calls.append(1) or subsampled(*a))
+    large = cls().fit(d["frequency"], d["recency"], d["T"], cov, weights=weights)
+    monkeypatch.setattr(covariate_module, "SUBSAMPLE_MIN_CUSTOMERS", float("inf"))
+    direct = cls().fit(d["frequency"], d["recency"], d["T"], cov, weights=weights)
+    assert calls == [1] and large.converged_ and direct.converged_
+    np.testing.assert_allclose(large.theta_, direct.theta_, rtol=0, atol=1e-7)
+    assert large.log_likelihood_ == pytest.approx(direct.log_likelihood_, rel=LL_RTOL)
+    np.testing.assert_allclose(large.theta_covariance_, direct.theta_covariance_, rtol=1e-5)
+
+
 def test_constraint_regularization_and_save_load(tmp_path):
     cov, d = _base(5000, 5, "bgnbd", gp={"vip": 0.5, "region": 0.0}, gd={"vip": 0.5, "region": 0.0})
     free = BetaGeoCovariates().fit(d["frequency"], d["recency"], d["T"], cov)

@@ -29,10 +29,14 @@ gammas), the gradient and Hessian in ``theta`` are sums of per-row terms times c
 the regularisation of CLVTools (``reg.lambdas``: the mean negative log-likelihood plus
 lambda |gamma|^2 per process). ``constrained`` covariates appear in both processes with one shared
 coefficient (CLVTools' ``names.cov.constr``); for the penalty the shared coefficient counts in
-both processes. The fit starts from the model without covariates (gamma = 0) and takes Newton
-steps on the exact (BG/NBD) or per-row differenced (Pareto/NBD) Hessian, with L-BFGS-B restarts
-as a fallback. Standard errors come from the observed information (the Hessian of N f at the
-optimum); ``covariance_`` holds natural base parameters and the gammas.
+both processes. The fit takes Newton steps on the exact Hessian (both models; a model without
+an analytic one differences its per-row gradient), with L-BFGS-B restarts as a fallback, from
+the model without covariates (gamma = 0) or, on more than ``SUBSAMPLE_MIN_CUSTOMERS`` customers,
+from the optimum on a random subsample of about ``SUBSAMPLE_CUSTOMERS`` (itself started from the
+model without covariates): a few standard errors from the full optimum, so the full data see
+three or four Newton steps. Standard errors come from the observed information (the Hessian of
+N f at the optimum, the one Newton stopped at); ``covariance_`` holds natural base parameters
+and the gammas.
 
 Rows are compressed on (x, t_x, T, covariate values) before fitting: discrete covariates
 (channels, flags, regions) compress a large base to a few distinct rows per (x, t_x, T).
@@ -51,7 +55,7 @@ from scipy import special
 
 from . import _optimize
 from ._base import ConvergenceError, ConvergenceWarning, check_frequency_recency_T, compress
-from ._rows import unique_rows
+from ._rows import subsample_rows, unique_rows
 
 __all__ = ["CovariateModel", "CovariateTable", "covariate_table", "effects_table"]
 
@@ -62,6 +66,12 @@ ROW_HESSIAN_LOG_STEP = 1e-4
 """Step in each per-row log-parameter for the central-difference row Hessian (models without an
 analytic one): truncation error ~1e-8 of the curvature, far below what a Newton step or a
 standard error needs."""
+
+SUBSAMPLE_MIN_CUSTOMERS = 200_000
+"""Fits on more customers (sum of weights) start from the optimum on a random subsample."""
+
+SUBSAMPLE_CUSTOMERS = 50_000
+"""Expected number of customers in that subsample."""
 
 _REGISTRY: dict[str, type[CovariateModel]] = {}
 
@@ -171,6 +181,7 @@ class Rows:
         self.n_groups = int(self.group.max()) + 1 if self.group.size else 0
         self.group_rows = np.zeros(self.n_groups, dtype=np.intp)
         self.group_rows[self.group] = np.arange(self.group.size)
+        self.union = union_values
         self.n = float(w.sum())
         self.model_data: Any = None
 
@@ -321,15 +332,16 @@ class CovariateModel:
 
         def f(theta: np.ndarray):
             with np.errstate(all="ignore"):
-                value, grad, hess = self._nll(theta, rows, hessian)
+                raw_nll, grad, hess = self._nll(theta, rows, hessian)
                 pv, pg, ph = self._penalty(theta)
-            value, grad = value / n + pv, grad / n + pg
+            value, grad = raw_nll / n + pv, grad / n + pg
             bad = not (np.isfinite(value) and np.all(np.isfinite(grad)))
             if not hessian:
                 return (np.inf, np.zeros_like(theta)) if bad else (value, grad)
             if bad or not np.all(np.isfinite(hess)):
                 return np.inf, np.zeros_like(theta), None, None
-            return value, grad, hess / n + ph, None
+            hess = hess / n + ph
+            return value, grad, hess, (raw_nll, hess)
 
         return f
 
@@ -355,8 +367,8 @@ class CovariateModel:
         self.design_ = design
         rows.model_data = self._prepare_rows(rows)
         start = self._start(rows)
-        theta, ok, message, raw_hess = self._optimise(rows, start)
-        self._set_results(theta, rows, ok, message, raw_hess)
+        theta, ok, message, at_optimum = self._optimise(rows, start)
+        self._set_results(theta, rows, ok, message, at_optimum)
         if not ok:
             if self.strict:
                 raise ConvergenceError(message)
@@ -364,7 +376,23 @@ class CovariateModel:
         return self
 
     def _start(self, rows: Rows) -> np.ndarray:
-        """The model without covariates fitted on the same rows, all coefficients 0."""
+        """Large bases: the optimum on a random subsample of about ``SUBSAMPLE_CUSTOMERS``
+        customers (found as below, to ``START_STEP_TOL``); otherwise the model without
+        covariates fitted on the same rows, all coefficients 0."""
+        if rows.n > SUBSAMPLE_MIN_CUSTOMERS:
+            rng = np.random.default_rng(self.random_state)
+            pick, counts = subsample_rows(rows.w, SUBSAMPLE_CUSTOMERS, rng)
+            sub = Rows(rows.x[pick], rows.tx[pick], rows.T[pick], counts.astype(np.float64), rows.Xp[pick],
+                       rows.Xd[pick], rows.union[pick])
+            sub.model_data = self._prepare_rows(sub)
+            found = _optimize.newton(self._objective(sub, hessian=True), self._nocov_start(sub),
+                                     step_tol=_optimize.START_STEP_TOL)
+            if found is not None:
+                return found[0]
+        return self._nocov_start(rows)
+
+    def _nocov_start(self, rows: Rows) -> np.ndarray:
+        """The model without covariates fitted on ``rows``, all coefficients 0."""
         nocov = self.nocov_class(penalizer=float(self.penalizer))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -375,12 +403,12 @@ class CovariateModel:
         return np.concatenate([base, np.zeros(self.design_.n_free - len(self.base_names))])
 
     def _optimise(self, rows: Rows, start: np.ndarray):
-        """(theta, converged, message, Hessian of the per-customer objective or None)."""
+        """(theta, converged, message, (negative log-likelihood, Hessian of the per-customer
+        objective) at theta, or None when not finite there)."""
         fh = self._objective(rows, hessian=True)
         found = _optimize.newton(fh, start)
         if found is not None:
-            theta = found[0]
-            return theta, True, found[2], fh(theta)[2]
+            return found[0], True, found[2], found[1]
         rng = np.random.default_rng(self.random_state)
         best, ok, messages, _ = _optimize.lbfgs_multistart(self._objective(rows, hessian=False), start,
                                                            n_starts=self.n_starts, rng=rng)
@@ -390,14 +418,19 @@ class CovariateModel:
         if ok:
             polished = _optimize.newton(fh, theta)
             if polished is not None:
-                return polished[0], True, polished[2], fh(polished[0])[2]
-        return theta, ok, str(best.message), fh(theta)[2]
+                return polished[0], True, polished[2], polished[1]
+        return theta, ok, str(best.message), fh(theta)[3]
 
-    def _set_results(self, theta, rows: Rows, ok: bool, message: str, hess) -> None:
+    def _set_results(self, theta, rows: Any, ok: bool, message: str, at_optimum) -> None:
+        """Fitted attributes from ``theta`` and ``at_optimum`` = (negative log-likelihood,
+        per-customer Hessian) there, either None if unknown (then NaN covariance; the
+        log-likelihood is evaluated)."""
         d = self.design_
         self.theta_ = np.asarray(theta, dtype=np.float64)
-        with np.errstate(all="ignore"):
-            nll, _, _ = self._nll(self.theta_, rows, False)
+        nll, hess = (None, None) if at_optimum is None else at_optimum
+        if nll is None:
+            with np.errstate(all="ignore"):
+                nll, _, _ = self._nll(self.theta_, rows, False)
         self.log_likelihood_ = float(-nll)
         if hess is None:
             hess = np.full((d.n_free, d.n_free), np.nan)

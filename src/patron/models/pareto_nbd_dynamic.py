@@ -198,7 +198,7 @@ class ParetoNBDDynamic(CovariateModel):
         best, ok, messages, _ = _optimize.lbfgs_multistart(f, start, n_starts=self.n_starts, rng=rng)
         theta = start if best is None else np.asarray(best.x, dtype=np.float64)
         message = "; ".join(messages) if best is None else str(best.message)
-        self._set_results(theta, data, ok, message, self._hessian(theta, data))
+        self._set_results(theta, data, ok, message, (None, self._hessian(theta, data)))
         if not ok:
             if self.strict:
                 raise ConvergenceError(message)
