@@ -155,6 +155,9 @@ def load_model(path: str | os.PathLike[str]) -> TransactionModel:
         fitted = TransactionModel.from_json(p.read_text(encoding="utf-8"))
     except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
         raise InputError(f"{p}: not a saved patron model ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    if not isinstance(fitted, TransactionModel):
+        raise InputError(f"{p}: a {fitted.name} model needs each customer's covariates; relationship status uses a model "
+                         "without covariates (save one with patron fit bgnbd --save FILE, no --covariates)")
     return transaction_model(params=fitted)
 
 

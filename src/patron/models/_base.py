@@ -109,7 +109,8 @@ SUBSAMPLE_CUSTOMERS = 50_000
 
 JSON_FORMAT_VERSION = _persist.JSON_FORMAT_VERSION
 
-_REGISTRY: dict[str, type[BaseModel]] = {}
+_REGISTRY = _persist.MODEL_REGISTRY
+"""Model classes by name (shared with the covariate models: :data:`._persist.MODEL_REGISTRY`)."""
 
 
 class ConvergenceError(RuntimeError):
@@ -151,11 +152,6 @@ class BaseModel(EstimatorMixin, _persist.PersistMixin):
     """Parameters in the unit of time (rates such as ``alpha``): scaled for the lifetimes penalty."""
     _time_column: ClassVar[int] = 2
     """Index of T among the compressed columns (models with ``_time_params``)."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.name:
-            _REGISTRY[cls.name] = cls
 
     def __init__(self, penalizer: float = 0.0, *, penalizer_kind: str = "log", strict: bool = False,
                  n_starts: int = DEFAULT_N_STARTS, random_state: int = 0):

@@ -120,6 +120,25 @@ class EstimatorMixin:
         return Tags(estimator_type=None, target_tags=TargetTags(required=False), requires_fit=True)
 
     @classmethod
+    def _checked_params(cls, values: Mapping[str, Any]) -> np.ndarray:
+        """The values of ``param_names`` from ``values`` as an array; ``ValueError`` naming a
+        missing, unknown, non-numeric or non-positive one."""
+        missing = [n for n in cls.param_names if n not in values]
+        extra = [n for n in values if n not in cls.param_names]
+        if missing or extra:
+            raise ValueError(f"{cls.__name__} takes parameters {', '.join(cls.param_names)}; "
+                             + (f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(extra)}"))
+        p = np.empty(len(cls.param_names))
+        for i, name in enumerate(cls.param_names):
+            try:
+                p[i] = float(values[name])
+            except (TypeError, ValueError):
+                raise ValueError(f"parameter {name} must be a number; got {values[name]!r}") from None
+            if not (math.isfinite(p[i]) and p[i] > 0):
+                raise ValueError(f"parameter {name} must be finite and positive; got {values[name]!r}")
+        return p
+
+    @classmethod
     def from_params(cls, params: Mapping[str, float] | None = None, /, *,
                     covariance: Any = None, **named: float) -> Any:
         """A model with known parameters, ready for predictions (no data needed).
@@ -131,41 +150,37 @@ class EstimatorMixin:
         draws; without it standard errors are NaN. ``log_likelihood_`` is NaN and
         ``n_customers_`` None (no data), ``converged_`` True.
         """
-        values = {**(params or {}), **named}
-        missing = [n for n in cls.param_names if n not in values]
-        extra = [n for n in values if n not in cls.param_names]
-        if missing or extra:
-            raise ValueError(f"{cls.__name__} takes parameters {', '.join(cls.param_names)}; "
-                             + (f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(extra)}"))
+        p = cls._checked_params({**(params or {}), **named})
         model = cls()
         k = len(cls.param_names)
-        p = np.empty(k)
-        for i, name in enumerate(cls.param_names):
-            try:
-                p[i] = float(values[name])
-            except (TypeError, ValueError):
-                raise ValueError(f"parameter {name} must be a number; got {values[name]!r}") from None
-            if not (math.isfinite(p[i]) and p[i] > 0):
-                raise ValueError(f"parameter {name} must be finite and positive; got {values[name]!r}")
         model.params_ = {n: float(v) for n, v in zip(cls.param_names, p, strict=True)}
-        if covariance is None:
-            cov = np.full((k, k), np.nan)
-        else:
-            cov = np.array(covariance, dtype=np.float64)
-            if cov.shape != (k, k):
-                raise ValueError(f"covariance must be {k} x {k} (order {', '.join(cls.param_names)})")
-        model.covariance_ = cov
+        model.covariance_ = cov = _checked_covariance(covariance, k, cls.param_names)
         model.covariance_ok_ = bool(np.all(np.isfinite(cov)))
         se = np.sqrt(np.diag(cov)) if model.covariance_ok_ else np.full(k, np.nan)
         model.std_errors_ = {n: float(s) for n, s in zip(cls.param_names, se, strict=True)}
-        model.log_likelihood_ = float("nan")
-        model.n_customers_ = None
-        model.n_rows_ = None
-        model.converged_ = True
-        model.convergence_message_ = "built from known parameters (from_params)"
-        model.n_starts_used_ = 0
-        model.data_fingerprint_ = None
-        return model
+        return _no_data_record(model)
+
+
+def _no_data_record(model: Any) -> Any:
+    """The fit record of a model built from known parameters (no data); returns the model."""
+    model.log_likelihood_ = float("nan")
+    model.n_customers_ = None
+    model.n_rows_ = None
+    model.converged_ = True
+    model.convergence_message_ = "built from known parameters (from_params)"
+    model.n_starts_used_ = 0
+    model.data_fingerprint_ = None
+    return model
+
+
+def _checked_covariance(covariance: Any, k: int, names: Any) -> np.ndarray:
+    """A k x k covariance as a float array (NaN when None); ``ValueError`` for another shape."""
+    if covariance is None:
+        return np.full((k, k), np.nan)
+    cov = np.array(covariance, dtype=np.float64)
+    if cov.shape != (k, k):
+        raise ValueError(f"covariance must be {k} x {k} (order {', '.join(names)})")
+    return cov
 
 
 def _series_index(args: tuple, kwargs: dict) -> Any:

@@ -4,6 +4,11 @@ Layout (``format_version`` 1): ``model`` (registry name), ``class``, ``patron_ve
 ``settings`` (constructor arguments), ``params``, ``std_errors``, ``covariance`` (natural
 parameters, order ``param_names``), ``log_likelihood``, ``n_customers``, ``n_rows``, ``converged``,
 ``convergence_message``, ``data_fingerprint``. Non-finite numbers are written as ``null``.
+Models with more fitted state add top-level keys (:meth:`PersistMixin._extra_state`): the
+covariate models ``covariates`` (names per process, coefficients, the free vector and its
+covariance; :mod:`patron.models.covariates`), the time-varying one also ``period_length``.
+One loader reads them all: ``BaseModel.load`` / ``from_json`` dispatch on ``model`` through
+:data:`MODEL_REGISTRY`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 JSON_FORMAT_VERSION = 1
 """Version of the JSON layout written by :func:`model_to_dict`."""
+
+MODEL_REGISTRY: dict[str, type] = {}
+"""Every model class with a ``name``, by name: what :meth:`PersistMixin.from_dict` dispatches on
+(the models of :mod:`patron.models` and the covariate models alike)."""
 
 
 def patron_version() -> str:
@@ -83,13 +92,29 @@ def model_to_dict(model: BaseModel) -> dict[str, Any]:
         "converged": model.converged_,
         "convergence_message": model.convergence_message_,
         "data_fingerprint": model.data_fingerprint_,
+        **model._extra_state(),
     }
 
 
+def _upgrade(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The current layout from that of the first covariate models (``"covariates": true``,
+    ``theta`` and ``theta_covariance`` at the top level, no standard errors)."""
+    if data.get("covariates") is not True:
+        return data
+    settings = data.get("settings", {})
+    params = data.get("params", {})
+    return {**data, "std_errors": dict.fromkeys(params), "covariance": [],
+            "covariates": {"purchase": settings.get("purchase_covariates", []),
+                           "dropout": settings.get("dropout_covariates", []),
+                           "constrained": settings.get("constrained", []),
+                           "theta": data["theta"], "theta_covariance": data["theta_covariance"]}}
+
+
 def model_from_dict(cls: type[BaseModel], data: Mapping[str, Any],
-                    registry: Mapping[str, type[BaseModel]]) -> BaseModel:
+                    registry: Mapping[str, type]) -> BaseModel:
     """Rebuild a fitted model; ``cls`` is the base class (dispatch on ``data["model"]`` through
     ``registry``) or a subclass (whose name must match)."""
+    data = _upgrade(data)
     name = data.get("model")
     target = registry.get(name) if not cls.name else cls
     if target is None or target.name != name:
@@ -109,11 +134,27 @@ def model_from_dict(cls: type[BaseModel], data: Mapping[str, Any],
     model.convergence_message_ = data.get("convergence_message", "")
     model.data_fingerprint_ = data.get("data_fingerprint")
     model.n_starts_used_ = None
+    model._restore_extra_state(data)
     return model
 
 
 class PersistMixin:
-    """JSON save / load of a fitted model (the methods of :class:`BaseModel`)."""
+    """JSON save / load of a fitted model (the methods of :class:`BaseModel` and of the
+    covariate models); subclasses with a ``name`` are registered in :data:`MODEL_REGISTRY`."""
+
+    name: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            MODEL_REGISTRY[cls.name] = cls
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Fitted state beyond the common layout, as JSON-ready top-level keys (none here)."""
+        return {}
+
+    def _restore_extra_state(self, data: Mapping[str, Any]) -> None:
+        """Restore what :meth:`_extra_state` wrote (nothing here)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Fitted state as a JSON-ready dict (NaN written as null); see :mod:`._persist`."""
@@ -139,9 +180,7 @@ class PersistMixin:
         Called on :class:`BaseModel` it dispatches on ``data["model"]``; called on a subclass it
         checks the name matches.
         """
-        from ._base import _REGISTRY
-
-        return model_from_dict(cls, data, _REGISTRY)  # type: ignore[arg-type]
+        return model_from_dict(cls, data, MODEL_REGISTRY)  # type: ignore[arg-type]
 
     @classmethod
     def from_json(cls, text: str) -> Any:

@@ -44,17 +44,23 @@ Rows are compressed on (x, t_x, T, covariate values) before fitting: discrete co
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy import special
 
-from . import _optimize
+from . import _optimize, _persist
 from ._base import ConvergenceError, ConvergenceWarning, check_frequency_recency_T, compress
+from ._estimator import (
+    EstimatorMixin,
+    NotFittedError,
+    _checked_covariance,
+    _no_data_record,
+    check_settings,
+    penalty_terms,
+)
 from ._rows import subsample_rows, unique_rows
 
 __all__ = ["CovariateModel", "CovariateTable", "covariate_table", "effects_table"]
@@ -73,15 +79,15 @@ SUBSAMPLE_MIN_CUSTOMERS = 200_000
 SUBSAMPLE_CUSTOMERS = 50_000
 """Expected number of customers in that subsample."""
 
-_REGISTRY: dict[str, type[CovariateModel]] = {}
-
 
 class CovariateTable:
     """Covariate columns by name: ``names`` (tuple) and ``values`` (n x k float64 matrix)."""
 
     def __init__(self, names: Sequence[str], values: np.ndarray):
         self.names = tuple(str(n) for n in names)
-        self.values = np.asarray(values, dtype=np.float64).reshape(-1, len(self.names))
+        values = np.asarray(values, dtype=np.float64)
+        self.values = values if values.ndim == 2 and values.shape[1] == len(self.names) else values.reshape(
+            -1, len(self.names))
 
     def columns(self, names: Sequence[str]) -> np.ndarray:
         """The matrix of the named columns (n x len(names)); KeyError naming a missing one."""
@@ -186,8 +192,10 @@ class Rows:
         self.model_data: Any = None
 
 
-class CovariateModel:
-    """Base of the covariate models: fit, standard errors, effects, save/load.
+class CovariateModel(EstimatorMixin, _persist.PersistMixin):
+    """Base of the covariate models: fit, standard errors, effects; scikit-learn's estimator
+    contract and JSON save/load shared with :class:`patron.models.BaseModel`
+    (:mod:`patron.models._estimator`, :mod:`patron.models._persist`).
 
     Parameters
     ----------
@@ -197,7 +205,10 @@ class CovariateModel:
     constrained : sequence of str
         Covariates with one coefficient shared by both processes (CLVTools' ``names.cov.constr``).
     penalizer : float
-        L2 penalty on the log base parameters (as :class:`patron.models.BaseModel`).
+        L2 penalty on the base parameters (as :class:`patron.models.BaseModel`).
+    penalizer_kind : {"log", "lifetimes"}
+        What ``penalizer`` shrinks: the log base parameters (towards 1) or, as lifetimes, the
+        base parameters (towards 0); see :mod:`patron.models._estimator`.
     regularization : float or (float, float)
         lambda of the L2 penalty on the coefficients, per process ``(purchase, dropout)``, added to
         the mean negative log-likelihood (CLVTools' ``reg.lambdas``).
@@ -208,6 +219,7 @@ class CovariateModel:
 
     name: ClassVar[str] = ""
     base_names: ClassVar[tuple[str, ...]] = ()
+    """The base parameters (also ``param_names``, as in :class:`patron.models.BaseModel`)."""
     row_links: ClassVar[tuple[tuple[str, float] | None, ...]] = ()
     """For each per-row log-parameter: (process, sign) of the covariate term added to the log base
     parameter, or None when no covariate acts on it."""
@@ -216,18 +228,18 @@ class CovariateModel:
     nocov_class: ClassVar[Any] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        cls.param_names = cls.base_names
         super().__init_subclass__(**kwargs)
-        if cls.name:
-            _REGISTRY[cls.name] = cls
 
     def __init__(self, purchase_covariates: Sequence[str] | None = None,
                  dropout_covariates: Sequence[str] | None = None, *, constrained: Sequence[str] = (),
-                 penalizer: float = 0.0, regularization: float | Sequence[float] = 0.0,
+                 penalizer: float = 0.0, penalizer_kind: str = "log", regularization: float | Sequence[float] = 0.0,
                  strict: bool = False, n_starts: int = 8, random_state: int = 0):
         self.purchase_covariates = purchase_covariates
         self.dropout_covariates = dropout_covariates
         self.constrained = constrained
         self.penalizer = penalizer
+        self.penalizer_kind = penalizer_kind
         self.regularization = regularization
         self.strict = strict
         self.n_starts = n_starts
@@ -248,10 +260,18 @@ class CovariateModel:
         lp, ld = float(lp), float(ld)
         if not (lp >= 0 and ld >= 0 and np.isfinite(lp) and np.isfinite(ld)):
             raise ValueError(f"regularization must be >= 0; got {reg!r}")
-        pen = float(self.penalizer)
-        if not (pen >= 0 and np.isfinite(pen)):
-            raise ValueError(f"penalizer must be a number >= 0; got {self.penalizer!r}")
+        check_settings(self.penalizer, self.penalizer_kind)
         return lp, ld
+
+    def _set_penalty_scale(self, T: np.ndarray) -> None:
+        """Scale of the lifetimes penalty: 1 / max(T) for the base parameters in the unit of
+        time (those of the model without covariates, ``_time_params``)."""
+        scale = np.ones(len(self.base_names))
+        max_T = float(np.max(T)) if T.size else 0.0
+        if max_T > 0:
+            for name in getattr(self.nocov_class, "_time_params", ()):
+                scale[self.base_names.index(name)] = 1.0 / max_T
+        self._penalty_scale = scale
 
     def _design_for(self, table: CovariateTable) -> Design:
         purchase = table.names if self.purchase_covariates is None else tuple(self.purchase_covariates)
@@ -315,16 +335,19 @@ class CovariateModel:
         return value, -(d.M.T @ grad), -(d.M.T @ H @ d.M)
 
     def _penalty(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """Per-customer penalty: value, gradient and Hessian in the free vector."""
+        """Per-customer penalty: value, gradient and Hessian in the free vector (``penalizer``
+        of ``penalizer_kind`` on the base parameters, ``regularization`` on the coefficients)."""
         d = self.design_
         lp, ld = self._lambdas()
-        kp = len(d.purchase)
-        weights = np.concatenate([np.full(d.n_base, float(self.penalizer)), np.full(kp, lp),
-                                  np.full(len(d.dropout), ld)])
+        nb, kp = d.n_base, len(d.purchase)
         full = d.M @ theta
-        value = float(weights @ (full * full))
-        grad = d.M.T @ (2.0 * weights * full)
-        hess = d.M.T @ np.diag(2.0 * weights) @ d.M
+        scale = getattr(self, "_penalty_scale", np.ones(nb))
+        base_value, base_grad, base_hess = penalty_terms(self.penalizer_kind, float(self.penalizer), full[:nb], scale)
+        weights = np.concatenate([np.full(kp, lp), np.full(len(d.dropout), ld)])
+        gammas = full[nb:]
+        value = base_value + float(weights @ (gammas * gammas))
+        grad = d.M.T @ np.concatenate([base_grad, 2.0 * weights * gammas])
+        hess = d.M.T @ np.diag(np.concatenate([base_hess, 2.0 * weights])) @ d.M
         return value, grad, hess
 
     def _objective(self, rows: Rows, *, hessian: bool):
@@ -359,7 +382,9 @@ class CovariateModel:
         columns, w = compress(x, tx, T_, *union.T, weights=weights)
         if w.size == 0 or w.sum() <= 0:
             raise ValueError("no data to fit (empty input or all weights zero)")
+        pending_fingerprint = _persist.fingerprint_later(columns, w)
         cx, ctx, cT = columns[:3]
+        self._set_penalty_scale(cT)
         cu = np.column_stack(columns[3:]) if len(columns) > 3 else np.zeros((cx.size, 0))
         pick_p = [design.union.index(c) for c in design.purchase]
         pick_d = [design.union.index(c) for c in design.dropout]
@@ -369,6 +394,7 @@ class CovariateModel:
         start = self._start(rows)
         theta, ok, message, at_optimum = self._optimise(rows, start)
         self._set_results(theta, rows, ok, message, at_optimum)
+        self.data_fingerprint_ = pending_fingerprint()
         if not ok:
             if self.strict:
                 raise ConvergenceError(message)
@@ -393,7 +419,7 @@ class CovariateModel:
 
     def _nocov_start(self, rows: Rows) -> np.ndarray:
         """The model without covariates fitted on ``rows``, all coefficients 0."""
-        nocov = self.nocov_class(penalizer=float(self.penalizer))
+        nocov = self.nocov_class(penalizer=float(self.penalizer), penalizer_kind=self.penalizer_kind)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             nocov.fit(rows.x, rows.tx, rows.T, weights=rows.w)
@@ -441,6 +467,8 @@ class CovariateModel:
         self.n_rows_ = int(rows.w.size)
         self.converged_ = bool(ok)
         self.convergence_message_ = message
+        self.n_starts_used_ = 1
+        self.data_fingerprint_ = None
         self._set_named()
 
     def _set_named(self) -> None:
@@ -467,7 +495,39 @@ class CovariateModel:
     # ------------------------------------------------------------------ per-customer parameters
     def _check_fitted(self) -> None:
         if not hasattr(self, "theta_"):
-            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() first")
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or from_params() first")
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, float] | None = None, /, *,  # type: ignore[override]
+                    coefficients: Mapping[str, Mapping[str, float]] | None = None, constrained: Sequence[str] = (),
+                    covariance: Any = None, **named: float) -> CovariateModel:
+        """A model with known parameters, ready for predictions (no data needed), as
+        :meth:`patron.models.BaseModel.from_params`: the base parameters by name or in
+        ``params``, and ``coefficients = {"purchase": {name: gamma}, "dropout": {...}}``
+        (a ``constrained`` covariate with the same value in both). ``covariance``, optional, in
+        the order of ``covariance_names_`` (base parameters, then the free coefficients)."""
+        p = cls._checked_params({**(params or {}), **named})
+        unknown = set(coefficients or {}) - set(PROCESSES)
+        coefficients = {proc: dict((coefficients or {}).get(proc, {})) for proc in PROCESSES}
+        if unknown:
+            raise ValueError(f"coefficients are given per process ({', '.join(PROCESSES)}); got {', '.join(sorted(unknown))}")
+        design = Design(len(cls.base_names), list(coefficients["purchase"]), list(coefficients["dropout"]), constrained)
+        theta = np.log(p).tolist()
+        for proc, cov in design.free_names:
+            values = [float(coefficients[q][cov]) for q in (PROCESSES if proc == "both" else (proc,))]
+            if len(set(values)) != 1 or not np.isfinite(values[0]):
+                raise ValueError(f"coefficient {cov} must be one finite number (shared by both processes if constrained)")
+            theta.append(values[0])
+        model = cls(design.purchase, design.dropout, constrained=design.constrained)
+        model.design_ = design
+        model.theta_ = np.array(theta)
+        natural = _checked_covariance(covariance, design.n_free, ["base parameters", "coefficients"])
+        jac = np.concatenate([p, np.ones(design.n_free - p.size)])
+        model.theta_covariance_ = natural / np.outer(jac, jac)
+        model.covariance_ok_ = bool(np.all(np.isfinite(natural)))
+        _no_data_record(model)
+        model._set_named()
+        return model
 
     def customer_params(self, covariates: Any, *, theta: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         """Each customer's model parameters (r, alpha_i, s|a_i, beta_i|b_i) as arrays, at the
@@ -497,60 +557,33 @@ class CovariateModel:
         return effects_table(self, level=level)
 
     # ------------------------------------------------------------------ save / load
-    def to_dict(self) -> dict[str, Any]:
-        """Fitted state as a JSON-ready dict (NaN as null)."""
-        self._check_fitted()
+    def _extra_state(self) -> dict[str, Any]:
+        """The covariates and coefficients beside :mod:`patron.models._persist`'s layout:
+        ``covariates`` = names per process, constrained ones, coefficients with standard
+        errors, and the free vector ``theta`` with its covariance (NaN as null)."""
+        d = self.design_
 
         def num(v: float) -> float | None:
             return float(v) if np.isfinite(v) else None
 
-        d = self.design_
-        return {
-            "model": self.name, "class": type(self).__name__, "covariates": True,
-            "settings": {"purchase_covariates": list(d.purchase), "dropout_covariates": list(d.dropout),
-                         "constrained": list(d.constrained), "penalizer": self.penalizer,
-                         "regularization": list(self._lambdas()), "strict": self.strict,
-                         "n_starts": self.n_starts, "random_state": self.random_state},
+        return {"covariates": {
+            "purchase": list(d.purchase), "dropout": list(d.dropout), "constrained": list(d.constrained),
+            "coefficients": self.coefficients_,
+            "coefficient_std_errors": {p: {k: num(v) for k, v in c.items()} for p, c in self.coefficient_std_errors_.items()},
             "theta": [num(v) for v in self.theta_],
             "theta_covariance": [[num(v) for v in row] for row in self.theta_covariance_],
-            "params": {k: num(v) for k, v in self.params_.items()},
-            "coefficients": self.coefficients_,
-            "log_likelihood": num(self.log_likelihood_), "n_customers": self.n_customers_,
-            "n_rows": self.n_rows_, "converged": self.converged_, "convergence_message": self.convergence_message_,
-        }
+        }}
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CovariateModel:
-        """Rebuild a fitted model from :meth:`to_dict` output (dispatch on ``model``)."""
-        target = _REGISTRY.get(str(data.get("model"))) if not cls.name else cls
-        if target is None or target.name != data.get("model"):
-            raise ValueError(f"JSON holds model {data.get('model')!r}, cannot load it as {cls.__name__}")
-        model = target(**data["settings"])
-        model.design_ = Design(len(target.base_names), data["settings"]["purchase_covariates"],
-                               data["settings"]["dropout_covariates"], data["settings"]["constrained"])
+    def _restore_extra_state(self, data: Mapping[str, Any]) -> None:
+        state = data["covariates"]
+        self.design_ = Design(len(self.base_names), state["purchase"], state["dropout"], state["constrained"])
         nan = float("nan")
-        model.theta_ = np.array([nan if v is None else v for v in data["theta"]], dtype=np.float64)
-        model.theta_covariance_ = np.array([[nan if v is None else v for v in row] for row in data["theta_covariance"]],
-                                           dtype=np.float64).reshape(model.theta_.size, model.theta_.size)
-        model.covariance_ok_ = bool(np.all(np.isfinite(model.theta_covariance_)))
-        model.log_likelihood_ = nan if data["log_likelihood"] is None else float(data["log_likelihood"])
-        model.n_customers_, model.n_rows_ = data["n_customers"], data.get("n_rows")
-        model.converged_, model.convergence_message_ = bool(data["converged"]), data.get("convergence_message", "")
-        model._set_named()
-        return model
-
-    def save(self, path: str | Path) -> None:
-        """Write the fitted model as JSON (atomically)."""
-        from patron.outputs import atomic_output
-
-        text = json.dumps(self.to_dict(), indent=2, allow_nan=False)
-        with atomic_output(path) as target:
-            target.write_text(text, encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: str | Path) -> CovariateModel:
-        """Read a model written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        self.theta_ = np.array([nan if v is None else v for v in state["theta"]], dtype=np.float64)
+        k = self.theta_.size
+        self.theta_covariance_ = np.array([[nan if v is None else v for v in row] for row in state["theta_covariance"]],
+                                          dtype=np.float64).reshape(k, k)
+        self.covariance_ok_ = bool(np.all(np.isfinite(self.theta_covariance_)))
+        self._set_named()
 
     def __repr__(self) -> str:
         if hasattr(self, "params_"):

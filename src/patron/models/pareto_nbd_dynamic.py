@@ -188,7 +188,8 @@ class ParetoNBDDynamic(CovariateModel):
                             period_length=period_length, weights=weights)
         self.design_ = design
         self.period_length_ = float(period_length)
-        nocov = ParetoNBD(penalizer=float(self.penalizer))
+        self._set_penalty_scale(T_)
+        nocov = ParetoNBD(penalizer=float(self.penalizer), penalizer_kind=self.penalizer_kind)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             nocov.fit(x, tx, T_, weights=data.w)
@@ -204,6 +205,16 @@ class ParetoNBDDynamic(CovariateModel):
                 raise ConvergenceError(message)
             warnings.warn(f"{type(self).__name__} did not converge: {message}", ConvergenceWarning, stacklevel=2)
         return self
+
+    def _extra_state(self) -> dict[str, Any]:
+        """The covariate state and ``period_length``: the length of a covariate period in the
+        model's time unit, which predictions on new paths need."""
+        return {**super()._extra_state(), "period_length": self.period_length_}
+
+    def _restore_extra_state(self, data: Any) -> None:
+        super()._restore_extra_state(data)
+        length = data.get("period_length")
+        self.period_length_ = None if length is None else float(length)
 
     def _nll(self, theta: np.ndarray, data: DynamicData, hessian: bool):  # type: ignore[override]
         d = self.design_
@@ -274,6 +285,8 @@ class ParetoNBDDynamic(CovariateModel):
         """:class:`DynamicData` for predictions (paths of the fitted model's covariate names)."""
         names = tuple(names)
         d = self.design_
+        if period_length is None and getattr(self, "period_length_", None) is None:
+            raise ValueError("this model was saved without its period length: pass period_length")
         paths = np.asarray(paths, dtype=np.float64).reshape(np.size(frequency), -1, len(names))
         X = paths[:, :, [names.index(c) for c in d.purchase]]
         Z = paths[:, :, [names.index(c) for c in d.dropout]]
