@@ -28,7 +28,7 @@ import numpy as np
 from scipy import special
 
 from . import beta_geo
-from ._rows import unique_rows
+from ._rows import row_blocks, unique_rows
 from .beta_geo import BetaGeo
 from .covariates import CovariateModel, Rows
 
@@ -61,70 +61,75 @@ def row_terms(phi: list[np.ndarray], x: np.ndarray, tx: np.ndarray, T: np.ndarra
     ``(ll, g, h)``: ll per row, g of shape (4, n), h of shape (4, 4, n) or None. Natural-parameter
     derivatives (FHL 2005 eq. 6 differentiated; the softplus branch has weight pi = expit(z) and
     curvature pi (1 - pi)) are turned into log-parameter ones by
-    d/dlog p = p d/dp and d2/dlog p dlog q = p q d2/dp dq + [p = q] p d/dp.
+    d/dlog p = p d/dp and d2/dlog p dlog q = p q d2/dp dq + [p = q] p d/dp. Special functions
+    are evaluated per distinct (x, covariate combination), the rest a block of rows at a time
+    (:func:`patron.models._rows.row_blocks`: temporaries that stay in cache).
     """
     n = x.size
-    r, alpha, a, b = (np.exp(np.broadcast_to(p, (n,))) for p in phi)
+    r0 = float(np.exp(phi[0]))
+    alpha, a, b = (np.exp(np.broadcast_to(p, (n,))) for p in phi[1:])
     ga, gb = a[prep.pair_row], b[prep.pair_row]  # per distinct (x, covariate combination)
-    r0 = float(r[0]) if n else 1.0
     px = prep.pair_x
-    inv = prep.pair_of_row
     ab = ga + gb
-    pair_ll = special.betaln(ga, gb + px) - special.betaln(ga, gb) + special.gammaln(r0 + px)
     dig = special.digamma
     ga_ab = dig(ab)
     ga_abx = dig(ab + px)
-    pair_ga = (ga_ab - ga_abx)[inv]  # d/da of the Beta-function terms
-    pair_gb = (dig(gb + px) - dig(gb) + ga_ab - ga_abx)[inv]
-    dig_rx = dig(r0 + px)[inv]
+    pairs = {"ll": special.betaln(ga, gb + px) - special.betaln(ga, gb) + special.gammaln(r0 + px),
+             "ga": ga_ab - ga_abx,  # d/da of the Beta-function terms
+             "gb": dig(gb + px) - dig(gb) + ga_ab - ga_abx, "dig_rx": dig(r0 + px)}
+    consts = {"gammaln_r": special.gammaln(r0), "digamma_r": special.digamma(r0)}
+    if hessian:
+        t_ab, t_abx = special.polygamma(1, ab), special.polygamma(1, ab + px)
+        pairs.update(h_ab=t_ab - t_abx, h_bb=special.polygamma(1, gb + px) - special.polygamma(1, gb) + t_ab - t_abx,
+                     tri_rx=special.polygamma(1, r0 + px))
+        consts["trigamma_r"] = special.polygamma(1, np.array([r0]))[0]
+    ll = np.empty(n)
+    g = np.empty((4, n))
+    H = np.empty((4, 4, n)) if hessian else None
+    for sl in row_blocks(n):
+        _block(sl, ll, g, H, r0, alpha[sl], a[sl], b[sl], x[sl], tx[sl], T[sl], prep, pairs, consts)
+    return ll, g, H
+
+
+def _block(sl, ll, g, H, r, alpha, a, b, x, tx, T, prep, pairs, consts) -> None:
+    """:func:`row_terms` on the rows ``sl``, written into ``ll``, ``g`` and ``H``."""
+    inv = prep.pair_of_row[sl]
     log_aT = np.log(alpha + T)
     iT = 1.0 / (alpha + T)
     rx = r + x
-    ll = pair_ll[inv] - special.gammaln(r0) + r * np.log(alpha) - rx * log_aT
-    rep = prep.repeat
+    rep = prep.repeat[sl]
     bx = np.where(rep, b + x - 1.0, 1.0)
     itx = 1.0 / (alpha + tx)
     dlog = np.where(rep, log_aT - np.log(alpha + tx), 0.0)
     z = np.log(a) - np.log(bx) + rx * dlog
     e = np.exp(-np.minimum(np.abs(z), 700.0))
     soft = np.where(rep, np.maximum(z, 0.0) + np.log1p(e), 0.0)
-    ll = ll + soft
+    ll[sl] = pairs["ll"][inv] - consts["gammaln_r"] + r * np.log(alpha) - rx * log_aT + soft
     pi = np.where(rep, np.where(z >= 0.0, 1.0, e) / (1.0 + e), 0.0)
     Ep = iT - itx
     u = rx * Ep
-    g_r = dig_rx - special.digamma(r0) + np.log(alpha) - log_aT + pi * dlog
-    g_al = r / alpha - rx * iT + pi * u
-    g_a = pair_ga + pi / a
-    g_b = pair_gb - pi / bx
-    nat_g = np.array([g_r, g_al, g_a, g_b])
-    p = np.array([r, alpha, a, b])
-    g = p * nat_g
-    if not hessian:
-        return ll, g, None
+    p = (r, alpha, a, b)
+    g[0, sl] = r * (pairs["dig_rx"][inv] - consts["digamma_r"] + np.log(alpha) - log_aT + pi * dlog)
+    g[1, sl] = alpha * (r / alpha - rx * iT + pi * u)
+    g[2, sl] = a * (pairs["ga"][inv] + pi / a)
+    g[3, sl] = b * (pairs["gb"][inv] - pi / bx)
+    if H is None:
+        return
     sig = np.where(rep, e / (1.0 + e) ** 2, 0.0)
-    tri = special.polygamma(1, np.array([r0]))[0]
-    t_ab, t_abx = special.polygamma(1, ab), special.polygamma(1, ab + px)
-    h_ab_pair = (t_ab - t_abx)[inv]
-    h_bb_pair = (special.polygamma(1, gb + px) - special.polygamma(1, gb) + t_ab - t_abx)[inv]
+    h_ab = pairs["h_ab"][inv]
     F = itx * itx - iT * iT
-    H = np.empty((4, 4, n))
-    H[0, 0] = special.polygamma(1, r0 + px)[inv] - tri + sig * dlog * dlog
-    H[0, 1] = 1.0 / alpha - iT + pi * Ep + sig * dlog * u
-    H[1, 1] = -r / alpha**2 + rx * iT * iT + pi * rx * F + sig * u * u
-    H[0, 2] = sig * dlog / a
-    H[0, 3] = -sig * dlog / bx
-    H[1, 2] = sig * u / a
-    H[1, 3] = -sig * u / bx
-    H[2, 2] = h_ab_pair + (sig - pi) / a**2
-    H[2, 3] = h_ab_pair - sig / (a * bx)
-    H[3, 3] = h_bb_pair + (sig + pi) / bx**2
-    for i in range(4):
-        for j in range(i):
-            H[i, j] = H[j, i]
-    H *= p[:, None] * p[None, :]
-    for i in range(4):
-        H[i, i] += g[i]
-    return ll, g, H
+    nat = {(0, 0): pairs["tri_rx"][inv] - consts["trigamma_r"] + sig * dlog * dlog,
+           (0, 1): 1.0 / alpha - iT + pi * Ep + sig * dlog * u,
+           (1, 1): -r / alpha**2 + rx * iT * iT + pi * rx * F + sig * u * u,
+           (0, 2): sig * dlog / a, (0, 3): -sig * dlog / bx, (1, 2): sig * u / a, (1, 3): -sig * u / bx,
+           (2, 2): h_ab + (sig - pi) / a**2, (2, 3): h_ab - sig / (a * bx),
+           (3, 3): pairs["h_bb"][inv] + (sig + pi) / bx**2}
+    for (i, j), h_ij in nat.items():
+        h_ij = h_ij * (p[i] * p[j])
+        if i == j:
+            h_ij = h_ij + g[i, sl]
+        H[i, j, sl] = h_ij
+        H[j, i, sl] = h_ij
 
 
 class BetaGeoCovariates(CovariateModel):

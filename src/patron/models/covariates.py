@@ -306,31 +306,30 @@ class CovariateModel(EstimatorMixin, _persist.PersistMixin):
         if hessian and h is None:
             h = self._row_hessian_by_differences(phi, rows)
         w = rows.w
-        nb, kp = d.n_base, len(d.purchase)
+        nb = d.n_base
         X = {"purchase": rows.Xp, "dropout": rows.Xd}
-        offset = {"purchase": nb, "dropout": nb + kp}
+        cols = {"purchase": slice(nb, nb + rows.Xp.shape[1]), "dropout": slice(nb + rows.Xp.shape[1], d.n_full)}
+        # the per-row log-parameters a process moves, with the sign of its effect on each
+        links = {p: [(k, lk[1]) for k, lk in enumerate(self.row_links) if lk is not None and lk[0] == p]
+                 for p in PROCESSES if X[p].shape[1]}
         grad = np.zeros(d.n_full)
-        for k, link in enumerate(self.row_links):
-            wg = w * g[k]
-            grad[k] += wg.sum()
-            if link is not None and X[link[0]].shape[1]:
-                o = offset[link[0]]
-                grad[o: o + X[link[0]].shape[1]] += link[1] * (X[link[0]].T @ wg)
+        grad[:nb] = g @ w
+        for p, ks in links.items():
+            grad[cols[p]] = X[p].T @ (w * sum(sign * g[k] for k, sign in ks))
         value = -float(w @ ll)
         if not hessian:
             return value, -(d.M.T @ grad), None
         H = np.zeros((d.n_full, d.n_full))
-        for k, lk in enumerate(self.row_links):
-            for j, lj in enumerate(self.row_links):
-                whk = w * h[k, j]
-                H[k, j] += whk.sum()
-                if lj is not None and X[lj[0]].shape[1]:
-                    o = offset[lj[0]]
-                    H[k, o: o + X[lj[0]].shape[1]] += lj[1] * (X[lj[0]].T @ whk)
-                if lk is not None and lj is not None and X[lk[0]].shape[1] and X[lj[0]].shape[1]:
-                    ok, oj = offset[lk[0]], offset[lj[0]]
-                    block = (X[lk[0]] * (lk[1] * lj[1] * whk)[:, None]).T @ X[lj[0]]
-                    H[ok: ok + block.shape[0], oj: oj + block.shape[1]] += block
+        H[:nb, :nb] = np.einsum("n,kjn->kj", w, h)
+        # s[p][k]: the second derivative in (phi_k, the linear predictor of p), per row
+        s = {p: [w * sum(sign * h[k, j] for j, sign in ks) for k in range(nb)] for p, ks in links.items()}
+        for p, ks in links.items():
+            H[:nb, cols[p]] = np.array([X[p].T @ s[p][k] for k in range(nb)])
+            for q in links:
+                if list(links).index(q) >= list(links).index(p):
+                    c = sum(sign * s[q][k] for k, sign in ks)
+                    H[cols[p], cols[q]] = (X[p] * c[:, None]).T @ X[q]
+                    H[cols[q], cols[p]] = H[cols[p], cols[q]].T
         H[nb:, :nb] = H[:nb, nb:].T
         return value, -(d.M.T @ grad), -(d.M.T @ H @ d.M)
 
