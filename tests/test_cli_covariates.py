@@ -135,3 +135,55 @@ def test_fit_time_varying_covariates_from_a_file(shop_db, tmp_path, capsys):
     pd.DataFrame({"customer_id": ["c1"], "period_start": ["2023-01-02"], "season": ["high"]}).to_csv(bad, index=False)
     assert main(["fit", "pareto", "--db", shop_db, "--dynamic-covariates", str(bad)]) == 2
     assert "row 2, column season" in capsys.readouterr().err
+
+
+def test_score_values_customers_along_their_time_varying_path(shop_db, tmp_path, capsys):
+    """``patron score --dynamic-covariates``: CLV = expected spend x the model's own discounted
+    purchases (ParetoNBDDynamic.discounted_purchases) on covariate paths built here from the
+    file's rule; the [value] setting gives the same scores; the saved model keeps its period."""
+    from patron.models import BaseModel
+    from patron.models.dynamic_paths import dynamic_data
+    from patron.summary import summary
+    from patron.value import dynamic_model
+    from patron.value_settings import value_settings
+
+    origin = pd.Timestamp("2022-12-26")
+    weeks = pd.date_range(origin, periods=120, freq="7D")  # calibration (53 weeks) and the 52-week horizon
+    season = (weeks.month >= 11).astype(float)
+    ids = [f"c{i}" for i in range(3000)]
+    grid = pd.MultiIndex.from_product([ids, weeks], names=["customer_id", "period_start"]).to_frame(index=False)
+    grid["season"] = np.tile(season, len(ids))
+    path = tmp_path / "season.parquet"
+    grid.to_parquet(path)
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--db", shop_db, "--model", "pareto", "--dynamic-covariates", str(path), "--out", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert "time-varying covariates season.parquet" in info["value_settings"]["line"]
+    scores = pd.read_csv(out)
+    rules = tmp_path / "patron.toml"
+    rules.write_text(f'[value]\nmodel = "pareto"\ndynamic_covariates = "{path}"\n')
+    settings = value_settings(rules)
+    summ = summary(shop_db, period="W")
+    model, _, _ = dynamic_model(summ, settings, db=shop_db)  # the model score fitted (same data, deterministic)
+    x, tx, T = (scores[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    first = summ.set_index(summ["customer_id"].astype(str)).loc[scores["customer_id"].astype(str), "first_purchase"]
+    first = ((pd.to_datetime(first).dt.normalize() - origin).dt.days / 7.0).to_numpy()
+    X = np.broadcast_to(season[None, :, None], (x.size, weeks.size, 1))
+    data = dynamic_data(x, tx, T, first, X, X, np.zeros((x.size, 1)), period_length=1.0)
+    purchases = model.discounted_purchases(data, horizon=52.0, discount_rate=settings.discount_rate_per_period)
+    np.testing.assert_allclose(scores["discounted_purchases"], purchases, rtol=1e-9)
+    np.testing.assert_allclose(scores["clv"], scores["expected_spend"] * purchases, rtol=1e-9)
+    np.testing.assert_allclose(scores["expected_purchases"], model.conditional_expected_purchases(52.0, data), rtol=1e-9)
+    assert (scores["clv_lower"] < scores["clv"]).mean() > 0.99 and (scores["clv"] < scores["clv_upper"]).mean() > 0.99
+    again = tmp_path / "again.csv"
+    assert main(["score", "--db", shop_db, "--config", str(rules), "--out", str(again)]) == 0
+    capsys.readouterr()
+    np.testing.assert_allclose(pd.read_csv(again)["clv"], scores["clv"], rtol=1e-12)
+    saved = tmp_path / "dynamic.json"
+    assert main(["fit", "pareto", "--db", shop_db, "--dynamic-covariates", str(path), "--save", str(saved)]) == 0
+    loaded = BaseModel.load(saved)
+    assert loaded.period_length_ == 1.0 and loaded.coefficients_ == model.coefficients_
+    np.testing.assert_allclose(loaded.discounted_purchases(loaded.path_data(x, tx, T, first, X, ["season"]), horizon=52.0,
+                                                           discount_rate=settings.discount_rate_per_period), purchases, rtol=1e-9)
+    assert main(["score", "--db", shop_db, "--dynamic-covariates", str(path), "--out", str(again)]) == 2
+    assert "--model pareto" in capsys.readouterr().err

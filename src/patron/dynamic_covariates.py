@@ -11,8 +11,14 @@ Odd rows never stop the fit; each rule below is counted and reported:
   before their first row, of their first row);
 * a customer with no row at all takes, per period, the mean over the customers who have it;
 * periods the file does not cover (before its first or after its last start) take the nearest
-  covered period's values; customers acquired before the grid origin are left out of the fit;
+  covered period's values; customers acquired before the grid origin are left out of the fit
+  (``keep_early=False``, ``patron fit``) or kept, the grid then starting at the earliest first
+  purchase (``keep_early=True``: scoring values every customer);
 * a row whose ``customer_id`` has no purchase is ignored.
+
+For predictions (``horizon``) the grid reaches every customer's T + horizon; periods after the
+file's last start take each customer's last values (counted when the horizon needs them): the
+future covariate path is then "as last observed" unless the file gives it.
 
 Repeat purchases per period come from the transactions (purchase days after the first, up to the
 calibration end, as the summary counts them: docs/summary.md), so that the likelihood's term
@@ -83,13 +89,17 @@ def _read(path: str | os.PathLike[str], names: tuple[str, ...] | None) -> tuple[
 
 
 def dynamic_inputs(db: str | os.PathLike[str] | None, path: str | os.PathLike[str], *, period: str = "W",
-                   end: str | date | None = None, names: tuple[str, ...] | None = None) -> DynamicInputs:
+                   end: str | date | None = None, names: tuple[str, ...] | None = None, summary: pd.DataFrame | None = None,
+                   horizon: float = 0.0, keep_early: bool = False) -> DynamicInputs:
     """Summary, covariate paths and repeat purchases per period for every customer of ``db``
-    (module docstring); ``period`` is the model's time unit, ``end`` the calibration end."""
+    (module docstring); ``period`` is the model's time unit, ``end`` the calibration end.
+    ``summary``: the customers' summary (with ``first_purchase``) when already computed;
+    ``horizon`` (in ``period`` units): the paths also cover it, for predictions; ``keep_early``:
+    keep customers acquired before the file's first period."""
     from patron.summary import summary as run_summary
 
     frame, cov = _read(path, names)
-    summ = run_summary(db, period=period, end=end)
+    summ = run_summary(db, period=period, end=end) if summary is None else summary
     if summ.empty:
         raise InputError(f"{db}: no customer with a purchase to fit")
     unit_days = PERIOD_UNITS[period.upper()]
@@ -100,15 +110,25 @@ def dynamic_inputs(db: str | os.PathLike[str] | None, path: str | os.PathLike[st
     spacing = int(steps[0])
     origin = pd.Timestamp(starts[0])
     notes: list[str] = []
-    first_day = pd.to_datetime(summ["first_purchase"]).dt.normalize()
+    first_day = pd.to_datetime(summ["first_purchase"]).dt.normalize().reset_index(drop=True)
     end_day = first_day + pd.to_timedelta(summ["T"].to_numpy(dtype=float) * unit_days, unit="D")
     before = (first_day < origin).to_numpy()
-    if before.any():
+    if before.any() and keep_early:
+        early = int(np.ceil((origin - first_day.min()).days / spacing))
+        origin = origin - pd.Timedelta(days=early * spacing)
+        notes.append(f"{int(before.sum()):,} customers acquired before the first period ({pd.Timestamp(starts[0]).date()}) "
+                     f"took its values for the {early:,} periods before it")
+    elif before.any():
         notes.append(f"{int(before.sum()):,} customers acquired before the first period ({origin.date()}) left out")
         summ, first_day, end_day = summ[~before], first_day[~before], end_day[~before]
     n = len(summ)
-    J = int(np.ceil(((end_day.max() - origin).days + 1) / spacing))
-    J = max(J, starts.size)
+    reach = end_day.max() + pd.Timedelta(days=float(horizon) * unit_days)
+    J = int(np.ceil(((reach - origin).days + 1) / spacing))
+    J = max(J, int((pd.Timestamp(starts[-1]) - origin).days // spacing) + 1)
+    beyond = J - 1 - int((pd.Timestamp(starts[-1]) - origin).days // spacing)
+    if horizon > 0 and beyond > 0:
+        notes.append(f"the horizon reaches {beyond:,} periods past the file's last ({pd.Timestamp(starts[-1]).date()}): "
+                     "they take each customer's last values")
     ids = summ["customer_id"].astype(str).to_numpy()
     cust_index = pd.Index(ids)
     ci = cust_index.get_indexer(frame["customer_id"])

@@ -219,7 +219,10 @@ def score(
     With ``settings.covariates`` the transaction model has covariates
     (:mod:`patron.models.covariates`): read from the summary's columns or, for those it lacks,
     the customer attributes of ``db`` (:func:`patron.covariate_data.join_covariates`); CLV is
-    then :func:`patron.models.clv_covariates.covariate_clv_intervals`.
+    then :func:`patron.models.clv_covariates.covariate_clv_intervals`. With
+    ``settings.dynamic_covariates`` it is the time-varying Pareto/NBD on the covariate file and
+    ``db``'s purchases (:func:`dynamic_model`), CLV
+    :func:`patron.models.clv_covariates.dynamic_clv_intervals` along each customer's path.
     """
     scalar_cost = cost_to_serve is None or np.ndim(cost_to_serve) == 0
     s = (settings or ValueSettings()).override(
@@ -239,7 +242,13 @@ def score(
                   cost_per_purchase=s.cost_per_order, method=interval_method, n_draws=n_draws, level=level,
                   random_state=random_state)
     notes: list[str] = []
-    if s.all_covariates:
+    if s.dynamic_covariates:
+        from patron.models.clv_covariates import dynamic_clv_intervals
+
+        tm, data, notes = dynamic_model(summary, s, db=db, penalizer=penalizer)
+        res = dynamic_clv_intervals(tm, sm, data, m, **clv_kw)
+        expected, alive = tm.conditional_expected_purchases(s.horizon, data), tm.probability_alive(data)
+    elif s.all_covariates:
         from patron.covariate_data import join_covariates
         from patron.models.clv_covariates import covariate_clv_intervals
 
@@ -297,5 +306,47 @@ def fit_covariate_model(name: str, frequency: Any, recency: Any, T: Any, encoded
                           penalizer=penalizer, regularization=regularization)
     try:
         return model.fit(frequency, recency, T, encoded.frame, weights=weights)
+    except (ValueError, KeyError) as exc:
+        raise InputError(f"{label}: {exc}") from None
+
+
+def dynamic_model(summary: pd.DataFrame, settings: ValueSettings, *, db: str | os.PathLike[str] | None,
+                  penalizer: float = 0.0) -> tuple[Any, Any, list[str]]:
+    """The time-varying Pareto/NBD of ``settings.dynamic_covariates`` fitted on ``summary``'s
+    customers (every one: those acquired before the file's first period take its values) and
+    ``db``'s purchases per period, with the :class:`patron.models.dynamic_paths.DynamicData`
+    whose paths cover the horizon (for predictions) and the notes on odd rows."""
+    from patron.dynamic_covariates import dynamic_inputs
+
+    s = settings
+    if s.model != "pareto":
+        raise InputError(f"time-varying covariates (--dynamic-covariates) value with the time-varying Pareto/NBD: "
+                         f"use --model pareto (got {s.model})")
+    if db is None:
+        raise InputError("time-varying covariates need the database: its purchases give the periods of the repeat purchases")
+    path = str(s.dynamic_covariates)
+    inputs = dynamic_inputs(db, path, period=s.period, names=s.all_covariates or None, summary=summary, horizon=s.horizon,
+                            keep_early=True)
+    model = fit_dynamic_model(inputs, purchase=s.purchase_covariates or s.covariates,
+                              dropout=s.dropout_covariates or s.covariates, penalizer=penalizer, label=path)
+    data = model.path_data(inputs.frequency, inputs.recency, inputs.T, inputs.first, inputs.paths, inputs.names,
+                           inputs.purchase_counts)
+    return model, data, inputs.notes
+
+
+def fit_dynamic_model(inputs: Any, *, purchase: Any = (), dropout: Any = (), constrained: Any = (), penalizer: float = 0.0,
+                      regularization: Any = 0.0, label: str = "covariates") -> Any:
+    """The time-varying Pareto/NBD fitted on :class:`patron.dynamic_covariates.DynamicInputs`;
+    ``purchase`` and ``dropout`` name the file's columns acting on each process (neither given:
+    every column on both)."""
+    from patron.models.pareto_nbd_dynamic import ParetoNBDDynamic
+
+    purchase, dropout = tuple(purchase), tuple(dropout)
+    given = bool(purchase or dropout)
+    model = ParetoNBDDynamic(purchase if given else None, dropout if given else None, constrained=tuple(constrained),
+                             penalizer=penalizer, regularization=regularization)
+    try:
+        return model.fit(inputs.frequency, inputs.recency, inputs.T, inputs.first, inputs.paths, inputs.names,
+                         inputs.purchase_counts, period_length=inputs.period_length)
     except (ValueError, KeyError) as exc:
         raise InputError(f"{label}: {exc}") from None

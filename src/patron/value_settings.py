@@ -58,7 +58,7 @@ FLAGS: dict[str, str] = {
     "model": "--model", "horizon": "--horizon", "period": "--period", "discount_rate": "--discount-rate",
     "margin": "--margin", "cost_per_customer": "--cost-per-customer", "cost_per_order": "--cost-per-order",
     "currency": "--currency", "covariates": "--covariates", "purchase_covariates": "--purchase-covariates",
-    "dropout_covariates": "--dropout-covariates",
+    "dropout_covariates": "--dropout-covariates", "dynamic_covariates": "--dynamic-covariates",
 }
 """The command-line flag that overrides each setting (named in error messages)."""
 
@@ -98,6 +98,14 @@ class ValueSettings(BaseModel):
     """The covariates acting on the purchase process (default: all of ``covariates``)."""
     dropout_covariates: tuple[str, ...] | None = None
     """The covariates acting on the dropout process (default: all of ``covariates``)."""
+    dynamic_covariates: str | None = None
+    """CSV/Parquet file of time-varying covariates (``customer_id, period_start, covariates...``,
+    equally spaced periods; a path relative to the current directory): the transaction model is
+    then the time-varying Pareto/NBD (``model = "pareto"``), fitted on the database's customers,
+    and CLV follows each customer's covariate path over the horizon (periods past the file's
+    last take the customer's last values). ``covariates`` then name the file's columns acting on
+    both processes (default: all of them), ``purchase_covariates``/``dropout_covariates`` as
+    above (docs/models.md, "Time-varying covariates")."""
 
     @field_validator("covariates", "purchase_covariates", "dropout_covariates", mode="before")
     @classmethod
@@ -162,7 +170,10 @@ class ValueSettings(BaseModel):
         if costs:
             parts.append("cost to serve " + " + ".join(costs))
         parts.append(self.label(currencies))
-        if self.all_covariates:
+        if self.dynamic_covariates:
+            parts.append(f"time-varying covariates {os.path.basename(self.dynamic_covariates)}"
+                         + (f" ({', '.join(self.all_covariates)})" if self.all_covariates else ""))
+        elif self.all_covariates:
             parts.append(f"covariates {', '.join(self.all_covariates)}")
         line = ", ".join(parts)
         if len(currencies) > 1:

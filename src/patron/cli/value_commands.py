@@ -204,20 +204,14 @@ def _fit_dynamic(model: str, db: str | None, path: Path, period: str, end: str |
                  constrained: tuple, penalizer: float, lambdas: tuple[float, float]) -> tuple[Any, list[str], str]:
     """The time-varying Pareto/NBD on ``db``'s customers and the covariate file ``path``."""
     from patron.dynamic_covariates import dynamic_inputs
-    from patron.models.pareto_nbd_dynamic import ParetoNBDDynamic
+    from patron.value import fit_dynamic_model
 
     if model != "pareto" or db is None:
         raise InputError("--dynamic-covariates fits the Pareto/NBD on a database: patron fit pareto --db FILE --dynamic-covariates FILE")
     names = tuple(dict.fromkeys(purchase + dropout + constrained)) or None
     data = dynamic_inputs(db, path, period=period, end=end, names=names)
-    given = bool(purchase or dropout)  # neither: every column of the file acts on both processes
-    fitted = ParetoNBDDynamic(purchase if given else None, dropout if given else None, constrained=constrained, penalizer=penalizer,
-                              regularization=lambdas)
-    try:
-        fitted.fit(data.frequency, data.recency, data.T, data.first, data.paths, data.names, data.purchase_counts,
-                   period_length=data.period_length)
-    except (ValueError, KeyError) as exc:
-        raise InputError(f"{path}: {exc}") from None
+    fitted = fit_dynamic_model(data, purchase=purchase, dropout=dropout, constrained=constrained, penalizer=penalizer,
+                               regularization=lambdas, label=str(path))
     return fitted, data.notes, str(path)
 
 
@@ -301,6 +295,8 @@ def _score_on_spark(out_file: Path, transactions: str | None, value: ValueSettin
                     partition_by: str | None, quiet: bool) -> dict:
     if interval_method != "delta":
         raise InputError("--engine spark computes intervals by the delta method only (--interval-method delta)")
+    if value.all_covariates or value.dynamic_covariates:
+        raise InputError("models with covariates are scored on the DuckDB engine (--db), not --engine spark")
     spark = _spark(transactions, end)
     from pyspark import StorageLevel
 

@@ -2,7 +2,7 @@
 
 ``@value_flags`` (under ``@app.command()``) gives a command the flags ``--model``,
 ``--horizon``, ``--period``, ``--discount-rate``, ``--margin``, ``--cost-per-customer``,
-``--cost-per-order``, ``--currency`` and ``--covariates``, each defaulting to the ``[value]`` section of the rules
+``--cost-per-order``, ``--currency``, ``--covariates`` and ``--dynamic-covariates``, each defaulting to the ``[value]`` section of the rules
 file (the command's ``--config``, else ``$PATRON_CONFIG`` / ``./patron.toml``), and hands the
 command one :class:`~patron.value_settings.ValueSettings` as its ``value`` argument. A flag
 overrides the rules file for that command only. :func:`print_value_lines` prints the settings
@@ -30,6 +30,7 @@ VALUE_FLAGS: dict[str, Any] = {
     "cost_per_order": Annotated[float | None, typer.Option("--cost-per-order", help="Cost to serve one order, in currency \\[default: \\[value] cost_per_order, 0].")],
     "currency": Annotated[str | None, typer.Option("--currency", help="ISO 4217 code the values are reported in (a label, nothing is converted) \\[default: \\[value] currency, else the transactions' own].")],
     "covariates": Annotated[str | None, typer.Option("--covariates", help="Comma-separated customer covariates of the transaction model (summary columns or customer attributes; bgnbd or pareto) \\[default: \\[value] covariates, none].")],
+    "dynamic_covariates": Annotated[str | None, typer.Option("--dynamic-covariates", help="CSV/Parquet of time-varying covariates (customer_id, period_start, covariates...): value with the time-varying Pareto/NBD along each customer's path \\[default: \\[value] dynamic_covariates, none].")],
 }
 """Flag of each value setting (the names of :class:`~patron.value_settings.ValueSettings`)."""
 

@@ -45,7 +45,7 @@ from .clv import (
 )
 from .covariates import CovariateModel, covariate_table
 
-__all__ = ["covariate_clv_intervals", "discounted_purchases"]
+__all__ = ["covariate_clv_intervals", "discounted_purchases", "dynamic_clv_intervals"]
 
 DELTA_STEP = 1e-6
 """Forward-difference step in each element of theta for the delta method."""
@@ -94,29 +94,51 @@ def covariate_clv_intervals(
     *,
     horizon: float,
     discount_rate: float = 0.0,
-    margin: float = 1.0,
-    cost_to_serve: Any = None,
-    cost_per_purchase: float = 0.0,
     step: float = 1.0,
-    groups: Any = None,
-    method: str = "delta",
-    n_draws: int = DEFAULT_N_DRAWS,
-    level: float = 0.95,
-    random_state: Any = 0,
+    **options: Any,
 ) -> CLVResult:
     """CLV per customer and customer equity with intervals (module docstring), as
-    :func:`patron.models.clv.clv_intervals` for a covariate model; ``covariates`` holds the
-    model's columns, one row per customer."""
+    :func:`patron.models.clv.clv_intervals` for a static covariate model; ``covariates`` holds
+    the model's columns, one row per customer. ``options``: ``margin``, ``cost_to_serve``,
+    ``cost_per_purchase``, ``groups``, ``method``, ``n_draws``, ``level``, ``random_state`` as
+    :func:`patron.models.clv.clv_intervals`."""
+    x, tx, T_ = (np.asarray(v, dtype=np.float64).ravel() for v in (frequency, recency, T))
+    table = covariate_table(covariates, x.size)
+
+    def purchases(theta: np.ndarray | None = None) -> np.ndarray:
+        return discounted_purchases(transaction_model, x, tx, T_, table, horizon=horizon, discount_rate=discount_rate,
+                                    step=step, theta=theta)
+
+    return _intervals(transaction_model, spend_model, x, monetary_value, purchases, **options)
+
+
+def dynamic_clv_intervals(transaction_model: Any, spend_model: Any, data: Any, monetary_value: Any, *, horizon: float,
+                          discount_rate: float = 0.0, step: float = 1.0, **options: Any) -> CLVResult:
+    """:func:`covariate_clv_intervals` for the time-varying Pareto/NBD: P_i from
+    :meth:`patron.models.pareto_nbd_dynamic.ParetoNBDDynamic.discounted_purchases` under the
+    future covariate paths of ``data`` (a :class:`patron.models.dynamic_paths.DynamicData` whose
+    paths cover every customer's T + ``horizon``)."""
+
+    def purchases(theta: np.ndarray | None = None) -> np.ndarray:
+        return transaction_model.discounted_purchases(data, horizon=horizon, discount_rate=discount_rate, step=step,
+                                                      theta=theta)
+
+    return _intervals(transaction_model, spend_model, data.x, monetary_value, purchases, **options)
+
+
+def _intervals(tm: Any, sm: Any, x: np.ndarray, monetary_value: Any, purchases_at: Any, *, margin: float = 1.0,
+               cost_to_serve: Any = None, cost_per_purchase: float = 0.0, groups: Any = None, method: str = "delta",
+               n_draws: int = DEFAULT_N_DRAWS, level: float = 0.95, random_state: Any = 0) -> CLVResult:
+    """CLV and equity with intervals from ``purchases_at(theta)``, the discounted expected
+    purchases of every customer at the transaction model's free vector ``theta`` (None: the
+    fitted one)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}; got {method!r}")
     if not 0 < level < 1:
         raise ValueError("level must be between 0 and 1")
-    tm, sm = transaction_model, spend_model
-    x, tx, T_, m = (np.asarray(v, dtype=np.float64).ravel() for v in (frequency, recency, T, monetary_value))
+    m = np.asarray(monetary_value, dtype=np.float64).ravel()
     cost = None if cost_to_serve is None else np.broadcast_to(np.asarray(cost_to_serve, dtype=np.float64), x.shape)
-    table = covariate_table(covariates, x.size)
-    kw = dict(horizon=horizon, discount_rate=discount_rate, step=step)
-    purchases = discounted_purchases(tm, x, tx, T_, table, **kw)
+    purchases = purchases_at(None)
     offset = _offset(cost_per_purchase, margin)
     spend = _spend(sm, x, m, offset=offset)
     point = margin * spend * purchases
@@ -133,7 +155,7 @@ def covariate_clv_intervals(
         for j in range(theta.size):
             moved = theta.copy()
             moved[j] += DELTA_STEP
-            d_t.append((discounted_purchases(tm, x, tx, T_, table, theta=moved, **kw) - purchases) / DELTA_STEP)
+            d_t.append((purchases_at(moved) - purchases) / DELTA_STEP)
         var = spend * spend * _quadratic_form(d_t, tm.log_covariance())
         grad_t = np.array([_group_sums(spend * d, codes, n_groups) for d in d_t]).T
         grad_s = None
@@ -154,9 +176,8 @@ def covariate_clv_intervals(
         sp = None if sm is None else sm.sample_params(n_draws, random_state=rng)
         values = np.empty((int(n_draws), x.size))
         for i in range(int(n_draws)):
-            p_i = discounted_purchases(tm, x, tx, T_, table, theta=thetas[i], **kw)
             s_i = _spend(sm, x, m, None if sp is None else tuple(sp[i]), offset)
-            values[i] = margin * s_i * p_i - (0.0 if cost is None else cost)
+            values[i] = margin * s_i * purchases_at(thetas[i]) - (0.0 if cost is None else cost)
         tail = 100.0 * (1.0 - level) / 2.0
         lower, upper = np.percentile(values, [tail, 100.0 - tail], axis=0)
         eq = np.stack([_group_sums(v, codes, n_groups) for v in values])

@@ -1,5 +1,6 @@
 """Report section "Who buys more, who leaves sooner": the covariate effects of the transaction
-model, shown only when ``[value] covariates`` is configured (docs/models.md, "Covariates")."""
+model, shown only when ``[value] covariates`` (or ``dynamic_covariates``) is configured
+(docs/models.md, "Covariates")."""
 
 from __future__ import annotations
 
@@ -28,14 +29,17 @@ def effects_figure(effects) -> go.Figure:
 def covariate_section(db: str, ctx: ReportContext) -> Section | None:
     """The effects table and figure of the covariate model fitted with the report's settings."""
     value = ctx.value()
-    if not value.all_covariates:
+    if not (value.all_covariates or value.dynamic_covariates):
         return None
     from patron.covariate_data import join_covariates
     from patron.summary import summary
-    from patron.value import fit_covariate_model
+    from patron.value import dynamic_model, fit_covariate_model
 
     def fit():
         data = summary(db, period=value.period, end=ctx.as_of)
+        if value.dynamic_covariates:
+            model, _, dynamic_notes = dynamic_model(data, value, db=db)
+            return model, dynamic_notes
         encoded = join_covariates(data, value.all_covariates, db=db)
         x, tx, T = (data[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
         model = fit_covariate_model(value.model, x, tx, T, encoded, purchase=value.purchase_covariates or value.covariates,
@@ -46,7 +50,8 @@ def covariate_section(db: str, ctx: ReportContext) -> Section | None:
     effects = model.covariate_effects()
     table = effects[["process", "covariate", "effect", "std_error", "lower", "upper", "rate_multiplier", "multiplies"]]
     significant = effects[(effects["lower"] > 0) | (effects["upper"] < 0)]
-    intro = (f"The {value.model} model fitted with customer covariates: each effect multiplies what the last column "
+    kind = "time-varying covariates" if value.dynamic_covariates else "customer covariates"
+    intro = (f"The {value.model} model fitted with {kind}: each effect multiplies what the last column "
              "names by exp(effect) per unit of the covariate (a level against the most common one for categories). "
              "These are associations in the data, not the effect of changing a customer's attributes.")
     lines = [f"{len(significant)} of {len(effects)} effects have a 95% interval that excludes 0.",
