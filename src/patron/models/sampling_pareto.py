@@ -33,8 +33,15 @@ def sample_pareto_nbd(
     T : float or array of length n
         Observation length of each customer (time unit of ``alpha`` and ``beta``).
     time_step : float, optional
-        If given, purchase times are truncated to multiples of ``time_step`` (e.g. ``1/7`` for
-        daily data in weeks), as a summary built from dated transactions would be.
+        If given, recency is recorded on a grid of ``time_step`` (e.g. ``1/7`` for daily data in
+        weeks), as a summary built from dated transactions is: the acquisition falls at a uniform
+        instant of its step and purchase days are counted from the acquisition's, so recency is
+        ``floor((u + t_x) / time_step) * time_step`` with u ~ U(0, time_step): within one step of
+        t_x, unbiased, and at most T when T is on the grid (``T`` itself is kept as given: the
+        observation length). Truncating t_x alone (``floor(t_x / time_step)``, this sampler's
+        earlier rule) records every last purchase half a step early on average, which the
+        likelihood reads as earlier dropout: at 100k weekly customers with daily dates beta came
+        out 0.42 low (1.3 standard errors) against 0.002 with this rule (benchmarks/README.md).
     random_state : seed or numpy Generator.
     """
     rng = np.random.default_rng(random_state)
@@ -49,7 +56,6 @@ def sample_pareto_nbd(
     with np.errstate(divide="ignore"):
         tx = np.where(x > 0, tau * u ** (1.0 / np.maximum(x, 1.0)), 0.0)
     if time_step is not None:
-        tx = np.floor(tx / time_step) * time_step
-        T_arr = np.floor(T_arr / time_step) * time_step
-        tx = np.minimum(tx, T_arr)
+        offset = rng.random(n) * time_step
+        tx = np.where(x > 0, np.minimum(np.floor((tx + offset) / time_step) * time_step, T_arr), 0.0)
     return {"frequency": x, "recency": tx, "T": T_arr, "lambda": lam, "mu": mu, "alive": omega > T_arr}
