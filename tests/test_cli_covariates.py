@@ -131,6 +131,13 @@ def test_fit_time_varying_covariates_from_a_file(shop_db, tmp_path, capsys):
     assert "1 covariate rows of customers without a purchase ignored" in notes
     assert "1,500 customers without any covariate row" in notes
     assert "1 customer-periods without a row" in notes
+    # scoring: paths reach the 52-week horizon past the file's last period; those periods have
+    # their own note and are not counted again as periods without a row (only c0's gap is)
+    assert main(["score", "--db", shop_db, "--model", "pareto", "--dynamic-covariates", str(path),
+                 "--out", str(tmp_path / "scores.csv"), "--json"]) == 0
+    score_notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any(n.startswith("the horizon reaches ") and "periods past the file's last" in n for n in score_notes)
+    assert [n.split()[0] for n in score_notes if "customer-periods without a row" in n] == ["1"], score_notes
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"customer_id": ["c1"], "period_start": ["2023-01-02"], "season": ["high"]}).to_csv(bad, index=False)
     assert main(["fit", "pareto", "--db", shop_db, "--dynamic-covariates", str(bad)]) == 2

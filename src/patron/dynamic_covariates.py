@@ -143,7 +143,9 @@ def dynamic_inputs(db: str | os.PathLike[str] | None, path: str | os.PathLike[st
     paths[ci, pj] = frame.loc[keep, list(cov)].to_numpy(dtype=float)
     has_row = np.zeros(n, dtype=bool)
     has_row[ci] = True
-    filled = int(np.isnan(paths[has_row]).any(axis=2).sum())
+    # periods the file covers; those before or after it are counted by their own notes
+    lo, hi = ((pd.Timestamp(t) - origin).days // spacing for t in (starts[0], starts[-1]))
+    filled = int(np.isnan(paths[has_row, lo:hi + 1]).any(axis=2).sum())
     # forward fill then backward fill along periods, per customer (vectorized over customers)
     idx = np.where(~np.isnan(paths[:, :, 0]), np.arange(J)[None, :], -1)
     np.maximum.accumulate(idx, axis=1, out=idx)
@@ -152,7 +154,8 @@ def dynamic_inputs(db: str | os.PathLike[str] | None, path: str | os.PathLike[st
     idx = np.where(idx < 0, first_idx[:, None], idx)
     paths = paths[rows, idx]
     if filled:
-        notes.append(f"{filled:,} customer-periods without a row took the customer's nearest earlier (else first) period's values")
+        notes.append(f"{filled:,} customer-periods without a row in the file's span took the customer's nearest "
+                     "earlier (else first) period's values")
     if (~has_row).any():
         means = np.nanmean(np.where(has_row[:, None, None], paths, np.nan), axis=0)
         paths[~has_row] = means
