@@ -115,29 +115,44 @@ def test_score_and_report_use_the_covariate_model_when_configured(shop_db, tmp_p
 
 
 def test_fit_time_varying_covariates_from_a_file(shop_db, tmp_path, capsys):
+    """Odd rows of the file are treated and each kind counted once: a row of a customer without a
+    purchase, customers without rows, a period missing inside a customer's window (a period
+    before their first purchase is never read, so not counted), an empty value, a repeated row."""
+    from patron.summary import summary
+
     weeks = pd.date_range("2022-12-26", periods=60, freq="7D")
     ids = [f"c{i}" for i in range(0, 3000, 2)]  # half the customers have covariate rows
     grid = pd.MultiIndex.from_product([ids, weeks], names=["customer_id", "period_start"]).to_frame(index=False)
     grid["season"] = (grid["period_start"].dt.month >= 11).astype(float)
-    grid = grid[~((grid["customer_id"] == "c0") & (grid["period_start"] == weeks[5]))]  # one missing period
+    acquired = pd.Timestamp(summary(shop_db).set_index("customer_id").loc["c0", "first_purchase"]).normalize()
+    before, after = weeks[weeks + pd.Timedelta(days=6) < acquired][0], weeks[weeks > acquired][2]
+    grid = grid[~((grid["customer_id"] == "c0") & grid["period_start"].isin([before, after]))]
+    grid.loc[(grid["customer_id"] == "c2") & (grid["period_start"] == weeks[30]), "season"] = np.nan  # an empty cell
+    repeated = grid[(grid["customer_id"] == "c4") & (grid["period_start"] == weeks[30])].assign(season=1.0)
     extra = pd.DataFrame({"customer_id": ["nobody"], "period_start": [weeks[0]], "season": [0.0]})
     path = tmp_path / "dyn.csv"
-    pd.concat([grid, extra]).to_csv(path, index=False)
+    pd.concat([grid, repeated, extra]).to_csv(path, index=False)
     assert main(["fit", "pareto", "--db", shop_db, "--dynamic-covariates", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["time_varying"] and set(out["covariate_effects"]["purchase"]) == {"season"}
     assert np.isfinite(out["covariate_std_errors"]["dropout"]["season"])
-    notes = " ".join(out["notes"])
-    assert "1 covariate rows of customers without a purchase ignored" in notes
-    assert "1,500 customers without any covariate row" in notes
-    assert "1 customer-periods without a row" in notes
+    notes = out["notes"]
+
+    def count(fragment, lines):
+        return [n.split()[0] for n in lines if fragment in n]
+
+    assert count("covariate rows of customers without a purchase ignored", notes) == ["1"]
+    assert count("customers without any covariate row", notes) == ["1,500"]
+    assert count("customer-periods without a row", notes) == ["1"], notes
+    assert count("rows with an empty covariate value", notes) == ["1"]
+    assert count("repeated rows of a customer and period", notes) == ["1"]
     # scoring: paths reach the 52-week horizon past the file's last period; those periods have
     # their own note and are not counted again as periods without a row (only c0's gap is)
     assert main(["score", "--db", shop_db, "--model", "pareto", "--dynamic-covariates", str(path),
                  "--out", str(tmp_path / "scores.csv"), "--json"]) == 0
     score_notes = json.loads(capsys.readouterr().out)["notes"]
-    assert any(n.startswith("the horizon reaches ") and "periods past the file's last" in n for n in score_notes)
-    assert [n.split()[0] for n in score_notes if "customer-periods without a row" in n] == ["1"], score_notes
+    assert count("periods past the file's last", score_notes) == ["the"]
+    assert count("customer-periods without a row", score_notes) == ["1"], score_notes
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"customer_id": ["c1"], "period_start": ["2023-01-02"], "season": ["high"]}).to_csv(bad, index=False)
     assert main(["fit", "pareto", "--db", shop_db, "--dynamic-covariates", str(bad)]) == 2

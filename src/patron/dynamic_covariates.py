@@ -8,7 +8,10 @@ the spacing, in the model's time unit (``--period``), is the period length of
 Odd rows never stop the fit; each rule below is counted and reported:
 
 * a period missing for a customer takes the customer's value of the nearest earlier period (or,
-  before their first row, of their first row);
+  before their first row, of their first row); counted over the periods the model reads (from
+  the acquisition's to the one of T, or of T + horizon, within the file's periods);
+* an empty value takes the customer's nearest earlier (else first) value of that covariate (else
+  the others' mean); of rows repeating a customer and period, the last in the file is kept;
 * a customer with no row at all takes, per period, the mean over the customers who have it;
 * periods the file does not cover (before its first or after its last start) take the nearest
   covered period's values; customers acquired before the grid origin are left out of the fit
@@ -121,45 +124,19 @@ def dynamic_inputs(db: str | os.PathLike[str] | None, path: str | os.PathLike[st
     elif before.any():
         notes.append(f"{int(before.sum()):,} customers acquired before the first period ({origin.date()}) left out")
         summ, first_day, end_day = summ[~before], first_day[~before], end_day[~before]
-    n = len(summ)
     reach = end_day.max() + pd.Timedelta(days=float(horizon) * unit_days)
     J = int(np.ceil(((reach - origin).days + 1) / spacing))
-    J = max(J, int((pd.Timestamp(starts[-1]) - origin).days // spacing) + 1)
-    beyond = J - 1 - int((pd.Timestamp(starts[-1]) - origin).days // spacing)
+    span = ((pd.Timestamp(starts[0]) - origin).days // spacing, (pd.Timestamp(starts[-1]) - origin).days // spacing)
+    J = max(J, span[1] + 1)
+    beyond = J - 1 - span[1]
     if horizon > 0 and beyond > 0:
         notes.append(f"the horizon reaches {beyond:,} periods past the file's last ({pd.Timestamp(starts[-1]).date()}): "
                      "they take each customer's last values")
     ids = summ["customer_id"].astype(str).to_numpy()
-    cust_index = pd.Index(ids)
-    ci = cust_index.get_indexer(frame["customer_id"])
-    ignored = int((ci < 0).sum())
-    if ignored:
-        notes.append(f"{ignored:,} covariate rows of customers without a purchase ignored")
-    keep = ci >= 0
-    pj = ((frame["period_start"] - origin).dt.days.to_numpy() // spacing)[keep]
-    ci = ci[keep]
-    k = len(cov)
-    paths = np.full((n, J, k), np.nan)
-    paths[ci, pj] = frame.loc[keep, list(cov)].to_numpy(dtype=float)
-    has_row = np.zeros(n, dtype=bool)
-    has_row[ci] = True
-    # periods the file covers; those before or after it are counted by their own notes
-    lo, hi = ((pd.Timestamp(t) - origin).days // spacing for t in (starts[0], starts[-1]))
-    filled = int(np.isnan(paths[has_row, lo:hi + 1]).any(axis=2).sum())
-    # forward fill then backward fill along periods, per customer (vectorized over customers)
-    idx = np.where(~np.isnan(paths[:, :, 0]), np.arange(J)[None, :], -1)
-    np.maximum.accumulate(idx, axis=1, out=idx)
-    rows = np.arange(n)[:, None]
-    first_idx = np.argmax(~np.isnan(paths[:, :, 0]), axis=1)
-    idx = np.where(idx < 0, first_idx[:, None], idx)
-    paths = paths[rows, idx]
-    if filled:
-        notes.append(f"{filled:,} customer-periods without a row in the file's span took the customer's nearest "
-                     "earlier (else first) period's values")
-    if (~has_row).any():
-        means = np.nanmean(np.where(has_row[:, None, None], paths, np.nan), axis=0)
-        paths[~has_row] = means
-        notes.append(f"{int((~has_row).sum()):,} customers without any covariate row took the mean of the others per period")
+    # each customer's periods the model reads: from the acquisition's to the one of T (+ horizon)
+    last_day = np.minimum((end_day - origin).dt.days.to_numpy() + float(horizon) * unit_days, J * spacing - 1)
+    window = ((first_day - origin).dt.days.to_numpy() // spacing, np.floor(last_day / spacing).astype(int))
+    paths = _lay_paths(frame, cov, ids, origin, spacing, J, window, span, notes)
     first = (first_day - origin).dt.days.to_numpy(dtype=float) / unit_days
     counts = _purchase_counts(db, ids, first_day, origin, spacing, J, end_day.max())
     x = summ["frequency"].to_numpy(dtype=float)
@@ -168,6 +145,59 @@ def dynamic_inputs(db: str | os.PathLike[str] | None, path: str | os.PathLike[st
         raise InputError(f"{db}: purchases per period disagree with the summary for {int(diff.sum())} customers")
     return DynamicInputs(ids, x, summ["recency"].to_numpy(dtype=float), summ["T"].to_numpy(dtype=float), first, paths,
                          cov, counts, spacing / unit_days, origin.date(), notes)
+
+
+def _lay_paths(frame: pd.DataFrame, cov: tuple[str, ...], ids: np.ndarray, origin: pd.Timestamp, spacing: int, J: int,
+               window: tuple[np.ndarray, np.ndarray], span: tuple[int, int], notes: list[str]) -> np.ndarray:
+    """Covariate paths (n, J, k) of the customers ``ids`` from the file's rows, odd rows treated
+    and counted in ``notes`` (module docstring). ``window``: each customer's first and last period
+    the model reads; ``span``: the file's first and last period on the grid."""
+    n, k = ids.size, len(cov)
+    ci = pd.Index(ids).get_indexer(frame["customer_id"])
+    ignored = int((ci < 0).sum())
+    if ignored:
+        notes.append(f"{ignored:,} covariate rows of customers without a purchase ignored")
+    keep = ci >= 0
+    ci = ci[keep]
+    pj = (frame["period_start"] - origin).dt.days.to_numpy()[keep] // spacing
+    values = frame.loc[keep, list(cov)].to_numpy(dtype=float)
+    cell = ci * J + pj
+    last = np.unique(cell[::-1], return_index=True)[1]
+    if last.size < cell.size:
+        notes.append(f"{cell.size - last.size:,} repeated rows of a customer and period: the last in the file kept")
+        pick = cell.size - 1 - last
+        ci, pj, values = ci[pick], pj[pick], values[pick]
+    empty = int(np.isnan(values).any(axis=1).sum())
+    if empty:
+        notes.append(f"{empty:,} rows with an empty covariate value: it took the customer's nearest earlier (else first) "
+                     "value of that covariate, else the others' mean")
+    paths = np.full((n, J, k), np.nan)
+    paths[ci, pj] = values
+    has_row = np.zeros(n, dtype=bool)
+    has_row[ci] = True
+    present = np.zeros((n, J), dtype=bool)
+    present[ci, pj] = True
+    period = np.arange(J)[None, :]
+    read = (period >= np.maximum(window[0], span[0])[:, None]) & (period <= np.minimum(window[1], span[1])[:, None])
+    filled = int((read & ~present)[has_row].sum())
+    if filled:
+        notes.append(f"{filled:,} customer-periods without a row took the customer's nearest earlier (else first) period's "
+                     "values (periods from the acquisition to T or the horizon, within the file's)")
+    # per column: forward fill along periods, before the first value that value (vectorized)
+    seen = ~np.isnan(paths)
+    idx = np.where(seen, np.arange(J)[None, :, None], -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    idx = np.where(idx < 0, np.argmax(seen, axis=1)[:, None, :], idx)
+    paths = np.take_along_axis(paths, idx, axis=1)
+    if (~has_row).any():
+        notes.append(f"{int((~has_row).sum()):,} customers without any covariate row took the mean of the others per period")
+    gaps = np.isnan(paths)
+    if gaps.any():  # customers without a row, or whose rows leave a column empty: the others' mean
+        means = np.nanmean(np.where(has_row[:, None, None], paths, np.nan), axis=0)
+        if np.isnan(means).any():
+            raise InputError(f"covariate {cov[int(np.flatnonzero(np.isnan(means).any(axis=0))[0])]} has no value in the file")
+        paths = np.where(gaps, means[None], paths)
+    return paths
 
 
 def _purchase_counts(db, ids, first_day, origin, spacing, J, last_day) -> np.ndarray:
