@@ -157,6 +157,10 @@ def test_fit_time_varying_covariates_from_a_file(shop_db, tmp_path, capsys):
     pd.DataFrame({"customer_id": ["c1"], "period_start": ["2023-01-02"], "season": ["high"]}).to_csv(bad, index=False)
     assert main(["fit", "pareto", "--db", shop_db, "--dynamic-covariates", str(bad)]) == 2
     assert "row 2, column season" in capsys.readouterr().err
+    empty = tmp_path / "empty.csv"
+    grid.assign(promo=np.nan).to_csv(empty, index=False)
+    assert main(["fit", "pareto", "--db", shop_db, "--dynamic-covariates", str(empty)]) == 2
+    assert f"{empty}: column promo has no value for any customer with a purchase" in capsys.readouterr().err
 
 
 def test_score_values_customers_along_their_time_varying_path(shop_db, tmp_path, capsys):

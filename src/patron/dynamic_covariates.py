@@ -136,7 +136,7 @@ def dynamic_inputs(db: str | os.PathLike[str] | None, path: str | os.PathLike[st
     # each customer's periods the model reads: from the acquisition's to the one of T (+ horizon)
     last_day = np.minimum((end_day - origin).dt.days.to_numpy() + float(horizon) * unit_days, J * spacing - 1)
     window = ((first_day - origin).dt.days.to_numpy() // spacing, np.floor(last_day / spacing).astype(int))
-    paths = _lay_paths(frame, cov, ids, origin, spacing, J, window, span, notes)
+    paths = _lay_paths(frame, cov, ids, origin, spacing, J, window, span, notes, path)
     first = (first_day - origin).dt.days.to_numpy(dtype=float) / unit_days
     counts = _purchase_counts(db, ids, first_day, origin, spacing, J, end_day.max())
     x = summ["frequency"].to_numpy(dtype=float)
@@ -148,7 +148,8 @@ def dynamic_inputs(db: str | os.PathLike[str] | None, path: str | os.PathLike[st
 
 
 def _lay_paths(frame: pd.DataFrame, cov: tuple[str, ...], ids: np.ndarray, origin: pd.Timestamp, spacing: int, J: int,
-               window: tuple[np.ndarray, np.ndarray], span: tuple[int, int], notes: list[str]) -> np.ndarray:
+               window: tuple[np.ndarray, np.ndarray], span: tuple[int, int], notes: list[str],
+               path: str | os.PathLike[str]) -> np.ndarray:
     """Covariate paths (n, J, k) of the customers ``ids`` from the file's rows, odd rows treated
     and counted in ``notes`` (module docstring). ``window``: each customer's first and last period
     the model reads; ``span``: the file's first and last period on the grid."""
@@ -195,7 +196,8 @@ def _lay_paths(frame: pd.DataFrame, cov: tuple[str, ...], ids: np.ndarray, origi
     if gaps.any():  # customers without a row, or whose rows leave a column empty: the others' mean
         means = np.nanmean(np.where(has_row[:, None, None], paths, np.nan), axis=0)
         if np.isnan(means).any():
-            raise InputError(f"covariate {cov[int(np.flatnonzero(np.isnan(means).any(axis=0))[0])]} has no value in the file")
+            name = cov[int(np.flatnonzero(np.isnan(means).any(axis=0))[0])]
+            raise InputError(f"{path}: column {name} has no value for any customer with a purchase")
         paths = np.where(gaps, means[None], paths)
     return paths
 
