@@ -142,3 +142,16 @@ def test_files_of_the_first_covariate_models_still_load(pareto_fit):
     back = BaseModel.from_dict(legacy)
     assert type(back) is ParetoNBDCovariates and back.coefficients_ == model.coefficients_
     np.testing.assert_array_equal(back.covariance_, model.covariance_)
+
+
+def test_every_setting_of_the_covariate_models_is_documented():
+    """docs/models.md's settings table has a row per constructor argument of the covariate models
+    (as tests/test_value_settings.py does for [value]), and names fit's period_length."""
+    import inspect
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text(encoding="utf-8")
+    for cls in CLASSES:
+        for name in list(inspect.signature(cls.__init__).parameters)[1:]:
+            assert f"| `{name}` |" in doc, (cls.__name__, name)
+    assert "`period_length`" in doc
