@@ -194,7 +194,9 @@ def _lay_paths(frame: pd.DataFrame, cov: tuple[str, ...], ids: np.ndarray, origi
         notes.append(f"{int((~has_row).sum()):,} customers without any covariate row took the mean of the others per period")
     gaps = np.isnan(paths)
     if gaps.any():  # customers without a row, or whose rows leave a column empty: the others' mean
-        means = np.nanmean(np.where(has_row[:, None, None], paths, np.nan), axis=0)
+        known = has_row[:, None, None] & ~gaps
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(known, paths, 0.0).sum(axis=0) / known.sum(axis=0)
         if np.isnan(means).any():
             name = cov[int(np.flatnonzero(np.isnan(means).any(axis=0))[0])]
             raise InputError(f"{path}: column {name} has no value for any customer with a purchase")
