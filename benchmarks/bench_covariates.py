@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_covariates.py                 # 1M customers, 5 repeats
     .venv/bin/python benchmarks/bench_covariates.py --customers 200000 --repeats 3
+    .venv/bin/python benchmarks/bench_covariates.py --repeats 3 --base-file /tmp/base.npz   # then the peer:
+    PYTHONPATH=/tmp/peer/src .venv/bin/python benchmarks/bench_covariates.py --repeats 3 --base-file /tmp/base.npz
 
 Simulates a base with :mod:`patron.models.sampling_covariates` (weekly time unit, cohorts over 52
 weeks observed to week 104, purchase days on a daily grid: ``time_step = 1/7``) and three
@@ -10,8 +12,10 @@ processes with planted effects. For each model the fit runs ``--repeats`` times,
 process after a warm-up fit on 20k customers; it prints the median and the spread of the wall
 time, the distinct rows fitted after compression and the estimates beside the truth. The peer is
 the same model without covariates on the same summary (BetaGeo, ParetoNBD): the ratio says what
-the covariates cost. Timings are printed, never asserted; the machine is shared, so quote medians
-and ratios.
+the covariates cost. ``--base-file`` saves the simulated bases on the first run and reads them on
+the next, so another version of patron (e.g. ``git archive COMMIT src | tar -x -C /tmp/peer`` and
+``PYTHONPATH=/tmp/peer/src``) fits the same customers side by side. Timings are printed, never
+asserted; the machine is shared, so quote medians and ratios.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
+import patron
 from patron.models import BetaGeo, ParetoNBD
 from patron.models.beta_geo_covariates import BetaGeoCovariates
 from patron.models.pareto_nbd_covariates import ParetoNBDCovariates
@@ -50,6 +56,26 @@ def base(kind: str, n: int, seed: int):
     return cov, d
 
 
+def bases(kind: str, n: int, path: str | None):
+    """(warm-up base of 20k, timed base of ``n``) for ``kind``, read from ``path`` when it exists
+    (written there otherwise): each base is (covariates, {frequency, recency, T})."""
+    if path is None:
+        return base(kind, 20_000, 99), base(kind, n, 1)
+    file = Path(path)
+    saved = dict(np.load(file)) if file.exists() else {}
+    out = []
+    for tag, size, seed in (("warm", 20_000, 99), ("timed", n, 1)):
+        key = f"{kind}:{tag}:{size}:"
+        if not any(k.startswith(key) for k in saved):
+            cov, d = base(kind, size, seed)
+            saved.update({key + "cov:" + k: v for k, v in cov.items()})
+            saved.update({key + k: d[k] for k in ("frequency", "recency", "T")})
+            np.savez(file, **saved)
+        cov = {k[len(key) + 4:]: v for k, v in saved.items() if k.startswith(key + "cov:")}
+        out.append((cov, {k: saved[key + k] for k in ("frequency", "recency", "T")}))
+    return out[0], out[1]
+
+
 def timed(fn) -> tuple[float, object]:
     t0 = time.perf_counter()
     out = fn()
@@ -61,20 +87,20 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--models", default="bgnbd,pareto")
+    ap.add_argument("--base-file", help="NPZ file of the simulated bases: written if missing, else read")
     args = ap.parse_args()
     classes = {"bgnbd": (BetaGeoCovariates, BetaGeo), "pareto": (ParetoNBDCovariates, ParetoNBD)}
     for kind in args.models.split(","):
         cls, plain_cls = classes[kind]
-        wcov, wd = base(kind, 20_000, 99)
+        (wcov, wd), (cov, d) = bases(kind, args.customers, args.base_file)
         cls().fit(wd["frequency"], wd["recency"], wd["T"], wcov)  # warm-up (imports, caches)
-        cov, d = base(kind, args.customers, 1)
         times, plain_times, model = [], [], None
         for _ in range(args.repeats):
             dt_, model = timed(lambda c=cls, d=d, cov=cov: c().fit(d["frequency"], d["recency"], d["T"], cov))
             times.append(dt_)
             plain_times.append(timed(lambda c=plain_cls, d=d: c().fit(d["frequency"], d["recency"], d["T"]))[0])
         med, pmed = statistics.median(times), statistics.median(plain_times)
-        print(f"{kind} with 3 covariates, {args.customers:,} customers: median {med:.2f} s "
+        print(f"{kind} with 3 covariates (patron at {Path(patron.__file__).parents[1]}), {args.customers:,} customers: median {med:.2f} s "
               f"(min {min(times):.2f}, max {max(times):.2f}; {args.repeats} runs), {model.n_rows_:,} distinct rows; "
               f"without covariates {pmed:.2f} s (ratio {med / pmed:.1f}); converged={model.converged_}")
         for proc, truth in (("purchase", GAMMA_PURCHASE), ("dropout", GAMMA_DROPOUT)):
