@@ -2,9 +2,11 @@
 
 The expected result comes from a reference written here from the documented definition (module
 docstring of :mod:`patron.identity`): links applied in (occurred_at, message_id) order, a join
-refused when a person would hold two values of a unique kind, person id = smallest user_id, else
-"anon:" + smallest anonymous_id. It shares no code with the package except the e-mail
-normalization, which the test re-derives with hashlib.
+refused when a person would hold two values of a unique kind (``customer_id`` always is), person id
+= smallest customer_id (a customers file's id), else smallest user_id, else "anon:" + smallest
+anonymous_id; a customer_id and a user_id of the same text are linked before anything else. It
+shares no code with the package except the e-mail normalization, which the test re-derives with
+hashlib.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ ANONS = ["a1", "a2", "a3", "a4"]
 EMAILS = [["ann@x.io", " Ann@X.io", "ANN@x.io "], ["bob@x.io", "Bob@X.IO"]]
 """Raw spellings of two addresses: every spelling of one address must match the same person."""
 
-ORDER = {"user_id": 0, "email": 1, "phone": 2, "anonymous_id": 9}
+ORDER = {"customer_id": -1, "user_id": 0, "email": 1, "phone": 2, "anonymous_id": 9}
+CUSTOMERS = ["u1", "c7", "c8"]
+"""Customer ids of rows of a customers file; ``u1`` is also a userId of the events."""
 
 
 def _email_key(raw: str) -> str:
@@ -48,6 +52,10 @@ def reference(events: list[tuple[str, datetime, list[tuple[str, str]]]], unique:
         if len(ids) > 1 and (ids not in links or (ts, mid) < links[ids]):
             links[ids] = (ts, mid)
     parent = {i: i for _, ids in norm.values() for i in ids}
+    unique = set(unique) | {"customer_id"}
+    for kind, value in list(parent):  # the same text as a file's customer id and as a userId: first
+        if kind == "customer_id" and ("user_id", value) in parent:
+            links[frozenset({(kind, value), ("user_id", value)})] = (datetime.min, "")
 
     def root(i):
         while parent[i] != i:
@@ -72,7 +80,8 @@ def reference(events: list[tuple[str, datetime, list[tuple[str, str]]]], unique:
         groups.setdefault(root(i), []).append(i)
     person = {}
     for members in groups.values():
-        users = sorted(v for k, v in members if k == "user_id")
+        users = (sorted(v for k, v in members if k == "customer_id")
+                 or sorted(v for k, v in members if k == "user_id"))
         anons = sorted(v for k, v in members if k == "anonymous_id")
         pid = users[0] if users else ("anon:" + anons[0] if anons else "anon:" + "=".join(min(members, key=_canon)))
         for i in members:
@@ -96,6 +105,19 @@ def event_sets(draw):
             ids.append(("email", draw(st.sampled_from(spellings))))
         ts = BASE + timedelta(minutes=draw(st.integers(0, 5)))  # few distinct times: ties on message_id
         events.append((f"m{j:02d}", ts, ids))
+    return events
+
+
+@st.composite
+def file_and_event_sets(draw):
+    """Events as above, plus rows of a customers file (a customer id with an e-mail or not) that
+    arrive among them; one customer id is also a userId of the events."""
+    events = draw(event_sets())
+    for j in range(draw(st.integers(1, 4))):
+        ids = [("customer_id", draw(st.sampled_from(CUSTOMERS)))]
+        if draw(st.integers(0, 3)) > 0:
+            ids.append(("email", draw(st.sampled_from(draw(st.sampled_from(EMAILS))))))
+        events.append((f"f{j:02d}", BASE + timedelta(minutes=draw(st.integers(0, 5))), ids))
     return events
 
 
@@ -166,6 +188,19 @@ def test_same_result_for_any_order_and_batching(events, unique, data):
     assert person == expected_person
     assert by_event == expected_events
     assert by_order == expected_events
+
+
+@PROFILE
+@given(events=file_and_event_sets(), unique=UNIQUE, data=st.data())
+def test_customers_of_files_and_events_give_the_same_result_for_any_order(events, unique, data):
+    """Rows of customers files (their customer id and e-mail) among the events: one graph, the
+    same result whatever arrives first."""
+    expected_person, expected_events = reference(events, set(unique))
+    order = data.draw(st.permutations(events), label="arrival order")
+    cuts = data.draw(st.lists(st.integers(0, len(order)), max_size=5), label="batch cuts")
+    person, by_event, _ = _run(_split(list(order), cuts), unique, keep_resolver=True)
+    assert person == expected_person
+    assert by_event == expected_events
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -82,6 +82,7 @@ from patron.identity.lookup import find_customer, identities_of, identity_counts
 from patron.identity.normalize import (
     ANON_PREFIX,
     ANONYMOUS_ID,
+    CUSTOMER_ID,
     EMAIL,
     PHONE,
     USER_ID,
@@ -101,7 +102,7 @@ from patron.identity.resolve import (
 from patron.identity.tables import IDENTITY_DDL, IDENTITY_TABLES, ensure_tables
 
 __all__ = [
-    "ANONYMOUS_ID", "ANON_PREFIX", "EMAIL", "FOLLOW_TABLES", "IDENTITY_DDL", "IDENTITY_TABLES",
+    "ANONYMOUS_ID", "ANON_PREFIX", "CUSTOMER_ID", "EMAIL", "FOLLOW_TABLES", "IDENTITY_DDL", "IDENTITY_TABLES",
     "MERGE_COLUMNS", "PHONE", "SOURCE_COLUMNS", "USER_ID", "Refusal", "Resolution", "Resolver",
     "conflict", "ensure_tables", "find_customer", "follow_merges", "identities_of", "identity_counts", "is_known",
     "list_merges", "merge_customers", "normalize_identifier", "person_id", "read_observations",

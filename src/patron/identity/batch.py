@@ -38,12 +38,15 @@ from patron.identity.graph import (
 )
 from patron.identity.normalize import (
     ANON_PREFIX,
-    USER_ID,
+    NAMING_KINDS,
+    SAME_ID_RANK,
     Ident,
     defining_ident,
     ident_order,
+    implicit_value,
     person_id,
     primary,
+    same_id_twin,
 )
 from patron.identity.resolve import MERGE_COLUMNS, PLACEHOLDER_REASON, SHARED_REASON, Resolution
 
@@ -161,13 +164,24 @@ class Batch:
         return found if found is not None else min(self.r.members_[pid], key=ident_order)
 
     def values(self, pid: str) -> list[tuple[str, str]]:
-        """Person ``pid``'s values of unique kinds. A known person's ``user_id`` is its id (kept
-        nowhere else: most persons have one); other unique kinds are kept in ``values_``."""
+        """Person ``pid``'s values of unique kinds. A known person's ``customer_id`` or ``user_id``
+        equal to its id is kept nowhere else (most persons have one); other values of unique kinds
+        are kept in ``values_``."""
         r = self.r
         out = list(r.values_.get(pid, {}).items())
-        if USER_ID in r.unique and (USER_ID, pid) in r.members_[pid]:
-            out.append((USER_ID, pid))
+        members = r.members_[pid]
+        for kind in NAMING_KINDS:
+            if kind in r.unique and (kind, pid) in members:
+                out.append((kind, pid))
         return out
+
+    def keep_values(self, pid: str, values: dict[str, str]) -> None:
+        """Store person ``pid``'s values of unique kinds, but those its id already is."""
+        kept = {k: v for k, v in values.items() if not implicit_value(pid, k, v)}
+        if kept:
+            self.r.values_[pid] = kept
+        else:
+            self.r.values_.pop(pid, None)
 
     def clash(self, persons: set[str], fresh: list[Ident]) -> bool:
         """Whether joining ``persons`` and ``fresh`` would give one person two values of a unique kind."""
@@ -207,6 +221,12 @@ class Batch:
             best = self.changed.get(key) or r.links_.get(key)
             if best is None or rank < best:
                 self.changed[key] = rank
+        for ident in seen:  # a customer id of the files that events send as their userId, and back
+            twin = same_id_twin(ident)
+            if twin is not None and ident not in r.person_ and (twin in r.person_ or twin in seen):
+                key = link_key((ident, twin))
+                if key not in r.links_:
+                    self.changed[key] = SAME_ID_RANK
         ordered = sorted(self.changed.items(), key=lambda kv: kv[1])
 
         # Identifiers this batch makes shared, then clusters to replay (theirs, and what load found).
@@ -264,7 +284,7 @@ class Batch:
                 pid = person_id([ident])
                 self.assign(ident, pid)
                 r.members_.setdefault(pid, set()).add(ident)
-                if ident[0] in r.unique and ident[0] != USER_ID:
+                if ident[0] in r.unique and not implicit_value(pid, *ident):
                     r.values_.setdefault(pid, {})[ident[0]] = ident[1]
 
         customer_of = {mid: r.person_[event_primary(ids, blocked)] for mid, (_, ids) in events.items()}
@@ -304,7 +324,7 @@ class Batch:
                 pid = person_id([ident])
                 self.assign(ident, pid)
                 r.members_[pid] = {ident}
-                if ident[0] in r.unique and ident[0] != USER_ID:
+                if ident[0] in r.unique and not implicit_value(pid, *ident):
                     r.values_[pid] = {ident[0]: ident[1]}
                 r.cluster_[ident] = label
                 members.add(ident)
@@ -331,16 +351,18 @@ class Batch:
         r = self.r
         pid = person_id([self.defining(p) for p in persons] + fresh)
         ordered = sorted(persons, key=lambda p: (-len(r.members_[p]), p))
+        values: dict[str, str] = {}
+        for p in ordered:
+            values.update(self.values(p))
+            r.values_.pop(p, None)
         base_p = ordered[0] if ordered else None
         base = r.members_.pop(base_p) if base_p is not None else set()
-        values = r.values_.pop(base_p, {}) if base_p is not None else {}
         if base_p is not None and base_p != pid:
             for ident in base:
                 self.assign(ident, pid)
             self.cause.setdefault(base_p, (rank, key, next((i for i in key if i in base), key[0])))
         for p in ordered[1:]:
             moved_ids = r.members_.pop(p)
-            values.update(r.values_.pop(p, {}))
             if p != pid:
                 for ident in moved_ids:
                     self.assign(ident, pid)
@@ -349,11 +371,10 @@ class Batch:
         for ident in fresh:
             self.assign(ident, pid)
             base.add(ident)
-            if ident[0] in r.unique and ident[0] != USER_ID:
+            if ident[0] in r.unique:
                 values[ident[0]] = ident[1]
         r.members_[pid] = base
-        if values:
-            r.values_[pid] = values
+        self.keep_values(pid, values)
 
     def recompute(self, label: str) -> None:
         """Replay the links of a conflicted cluster (blocked identifiers taken out), install its
@@ -382,7 +403,7 @@ class Batch:
                         why = next(((rk, k) for rk, k in changed_ranks if not group.isdisjoint(k)), changed_ranks[0])
                     self.cause[before] = (why[0], why[1], ident)
             r.members_[pid] = set(group)
-            values = {k: v for k, v in group if k in r.unique and k != USER_ID}
+            values = {k: v for k, v in group if k in r.unique and not implicit_value(pid, k, v)}
             if values:
                 r.values_[pid] = values
         new_links = pruned_links(((rank, k) for k, rank in self.changed.items()), r.blocked_)

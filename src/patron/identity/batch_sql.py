@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from patron.identity.graph import LinkKey, link_key
-from patron.identity.normalize import Ident
+from patron.identity.normalize import SAME_ID_RANK, Ident
 from patron.identity.resolve import MERGE_COLUMNS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -211,6 +211,10 @@ def merge_rows(batch: Batch, remapped: dict[str, str], split: set[str], customer
             continue
         (ts, mid), key, linker = cause
         others = ", ".join(f"{k}={v}" for k, v in key if (k, v) != linker)
+        if (ts, mid) == SAME_ID_RANK:  # no event: the same text under both naming kinds
+            reason = f"merged: {linker[0]}={linker[1]} and {others} name the same person"
+            rows.append((now, new, old, None, None, linker[0], linker[1], reason))
+            continue
         reason = f"merged: {linker[0]}={linker[1]} seen with {others} in message {mid}"
         rows.append((now, new, old, mid, ts, linker[0], linker[1], reason))
     for old in sorted(split):

@@ -8,6 +8,7 @@ import duckdb
 
 from patron.identity.normalize import (
     ANONYMOUS_ID,
+    CUSTOMER_ID,
     EMAIL,
     PHONE,
     USER_ID,
@@ -27,8 +28,8 @@ def find_customer(con: duckdb.DuckDBPyConnection, identifier: str, kind: str | N
     With ``kind`` (``user_id``, ``anonymous_id``, ``email``, ``phone``, a trait name) the raw value
     is normalized (an e-mail address is trimmed, lower-cased and hashed) and looked up. Without it,
     the first match in this order: a person id itself (in ``identities`` or ``customers``), a
-    ``user_id``, an ``anonymous_id``, an e-mail address (or its SHA-256 hex), a phone number, any
-    other identifier kind.
+    customer id of the files, a ``user_id``, an ``anonymous_id``, an e-mail address (or its SHA-256
+    hex), a phone number, any other identifier kind.
     """
     text = str(identifier)
     has_ids = table_exists(con, "identities")
@@ -49,7 +50,7 @@ def find_customer(con: duckdb.DuckDBPyConnection, identifier: str, kind: str | N
         return text
     if not has_ids:
         return None
-    candidates: list[tuple[str, str]] = [(USER_ID, text), (ANONYMOUS_ID, text)]
+    candidates: list[tuple[str, str]] = [(CUSTOMER_ID, text), (USER_ID, text), (ANONYMOUS_ID, text)]
     stripped = text.strip().lower()
     if "@" in text:
         email = normalize_identifier(EMAIL, text)
@@ -65,7 +66,7 @@ def find_customer(con: duckdb.DuckDBPyConnection, identifier: str, kind: str | N
     params: list[Any] = [p for pair in candidates for p in pair]
     rows = con.execute(
         f"SELECT kind, value, customer_id FROM identities WHERE {clauses} "
-        "OR (kind NOT IN ('user_id', 'anonymous_id', 'email', 'phone') AND value = ?)",
+        "OR (kind NOT IN ('customer_id', 'user_id', 'anonymous_id', 'email', 'phone') AND value = ?)",
         [*params, text.strip()],
     ).fetchall()
     if not rows:
@@ -74,8 +75,8 @@ def find_customer(con: duckdb.DuckDBPyConnection, identifier: str, kind: str | N
     return best[2]
 
 
-_KIND_RANK_SQL = ("CASE i.kind WHEN 'user_id' THEN 0 WHEN 'email' THEN 1 WHEN 'phone' THEN 2 "
-                  "WHEN 'anonymous_id' THEN 9 ELSE 5 END")
+_KIND_RANK_SQL = ("CASE i.kind WHEN 'customer_id' THEN 0 WHEN 'user_id' THEN 1 WHEN 'email' THEN 2 "
+                  "WHEN 'phone' THEN 3 WHEN 'anonymous_id' THEN 9 ELSE 5 END")
 """The canonical rank of a kind (:func:`~patron.identity.normalize.ident_order`), in SQL."""
 
 
@@ -85,8 +86,8 @@ def identities_of(
     """The identifiers of a person: ``kind``, ``value`` (an e-mail as its SHA-256 hex),
     ``first_seen_at``, ``last_seen_at`` (naive UTC event times).
 
-    Ordered by kind in canonical order (``user_id``, ``email``, ``phone``, other kinds,
-    ``anonymous_id``), then most recently seen first, then by value; ``limit`` and ``offset`` page
+    Ordered by kind in canonical order (``customer_id``, ``user_id``, ``email``, ``phone``, other
+    kinds, ``anonymous_id``), then most recently seen first, then by value; ``limit`` and ``offset`` page
     through them (a person may hold thousands of anonymous ids: see :func:`identity_counts`)."""
     if not table_exists(con, "identities"):
         return []

@@ -21,14 +21,17 @@ import pyarrow as pa
 
 from patron.identity.graph import LinkKey, Neighbours, Rank, link_key, prune, pruned_links, replay
 from patron.identity.normalize import (
+    CUSTOMER_ID,
     DEFAULT_PLACEHOLDERS,
     DEFAULT_UNIQUE,
-    USER_ID,
+    SAME_ID_RANK,
     Ident,
     Placeholders,
+    implicit_value,
     normalize_identifier,
     normalize_kind,
     person_id,
+    same_id_twin,
 )
 from patron.identity.tables import ensure_tables
 
@@ -98,14 +101,15 @@ class Resolution:
 
 def unique_kinds(rules: Any = None) -> frozenset[str]:
     """The unique identifier kinds of ``rules`` (a ``ServiceRules``, a list of kinds, or None for
-    the default ``["user_id"]``)."""
+    the default ``["customer_id", "user_id"]``). ``customer_id`` is always unique: a row of a
+    ``customers`` file is one customer, and two rows are never one person."""
     if rules is None:
         kinds: Iterable[str] = DEFAULT_UNIQUE
     elif hasattr(rules, "unique_identifiers"):
         kinds = rules.unique_identifiers
     else:
         kinds = rules
-    return frozenset(normalize_kind(k) for k in kinds)
+    return frozenset(normalize_kind(k) for k in kinds) | {CUSTOMER_ID}
 
 
 def _as_arrow(observations: Any) -> pa.Table:
@@ -254,7 +258,7 @@ class Resolver:
             ident = (kind, value)
             self.person_[ident] = cid
             self.members_.setdefault(cid, set()).add(ident)
-            if kind in self.unique and kind != USER_ID:
+            if kind in self.unique and not implicit_value(cid, kind, value):
                 self.values_.setdefault(cid, {})[kind] = value
             if label is not None:
                 self.cluster_[ident] = label
@@ -371,9 +375,13 @@ def resolve_all(
         if len(ids) >= 2:
             key = link_key(ids)
             links[key] = min(links.get(key, (ts, mid)), (ts, mid))
+    for ident in idents:
+        twin = same_id_twin(ident)
+        if twin is not None and twin in idents:
+            links[link_key((ident, twin))] = SAME_ID_RANK
     neighbours = Neighbours(max_linked_identifiers)
     for key in links:
         neighbours.add(key)
     kept = pruned_links(((rank, key) for key, rank in links.items()), neighbours.shared)
-    persons, _ = replay([(rank, key) for key, rank in kept.items()], idents, frozenset(unique))
+    persons, _ = replay([(rank, key) for key, rank in kept.items()], idents, frozenset(unique) | {CUSTOMER_ID})
     return {i: person_id(group) for group in persons for i in group}

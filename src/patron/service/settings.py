@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from patron.identity.normalize import DEFAULT_PLACEHOLDERS
+from patron.identity.normalize import DEFAULT_PLACEHOLDERS, DEFAULT_UNIQUE
 from patron.identity.resolve import DEFAULT_MAX_LINKED
 
 MAX_EVENT_BYTES: int = 32 * 1024
@@ -30,15 +30,15 @@ class ServiceRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     unique_identifiers: list[str] = Field(
-        default_factory=lambda: ["user_id"],
+        default_factory=lambda: list(DEFAULT_UNIQUE),
         description="Identifier kinds of which a person has at most one value: two different values never "
-        "merge (a shared device does not fuse two people). Kinds: user_id, anonymous_id, email, phone, or a "
-        "trait name listed in identity_traits.",
+        "merge (a shared device does not fuse two people). Kinds: customer_id (the id of a customers file "
+        "row: always unique), user_id, anonymous_id, email, phone, or a trait name listed in identity_traits.",
     )
     identity_traits: list[str] = Field(
         default_factory=lambda: ["email", "phone"],
-        description="Traits of identify events (and context.traits) that identify a person; email is "
-        "lower-cased and trimmed, then matched by its SHA-256.",
+        description="Traits of identify events (and context.traits), and columns of customers files, that "
+        "identify a person; email is lower-cased and trimmed, then matched by its SHA-256.",
     )
     placeholder_identifiers: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PLACEHOLDERS),
