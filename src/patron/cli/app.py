@@ -54,10 +54,12 @@ def ingest(
     rejects_file: Annotated[Path | None, typer.Option("--rejects-file", help="Where to write rejected rows as CSV (with --engine spark: a Parquet folder).")] = None,
     engine: Annotated[str | None, typer.Option("--engine", help="duckdb (store in --db) or spark (Parquet in, checked on Spark, Parquet out) [default: $PATRON_ENGINE or duckdb].")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="With --engine spark: Parquet folder for the accepted rows.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help=r"Rules file whose \[service] identity rules link a customers file's ids, emails and phones (default: $PATRON_CONFIG or ./patron.toml).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Validate a file against the data contract and store its good rows; bad rows go to the
-    rejects table and a rejects CSV with row, column and reason.
+    rejects table and a rejects CSV with row, column and reason. The customers of a customers
+    file enter the identity graph: a person of the events with the same email or phone joins them.
 
     With --engine spark the Parquet input is checked by Spark with the same rules and the good rows
     are written as Parquet to --out (there is no store on Spark, so keys already stored are not checked)."""
@@ -72,7 +74,7 @@ def ingest(
     with counting_progress(f"ingesting {path.name}", quiet=as_json) as progress:
         result = run_ingest(
             path, kind=kind, db=db, mapping=mapping, date_format=date_format, columns=cols,
-            delimiter=delimiter, encoding=encoding, rejects_file=rejects_file, progress=progress,
+            delimiter=delimiter, encoding=encoding, rejects_file=rejects_file, progress=progress, config=config,
         )
     if as_json:
         _print_json(result.to_dict())
@@ -82,6 +84,8 @@ def ingest(
         f"{result.already_present:,} already present" + (f", {result.updated:,} updated" if result.updated else "")
         + f" (from {result.rows_read:,} rows of {result.source} into {result.db})"
     )
+    if result.merged:
+        out.print(f"{result.merged:,} person(s) of the events joined customers of this file (patron.identity: same email or phone)")
     if result.rejects_file:
         out.print(f"rejected rows and reasons: {result.rejects_file}")
 

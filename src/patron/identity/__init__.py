@@ -72,13 +72,24 @@ Use in the service (the events writer, on its own cursor inside its transaction)
     # insert rows using res.customer_of (message_id -> customer_id)
     # on rollback or after the database was reopened: resolver.reset()
 
-Lookups: :func:`find_customer` (any identifier → person id), :func:`identities_of` (paged),
-:func:`identity_counts`, :func:`list_merges`.
+Lookups: :func:`resolve_identifier` (any identifier → person id, what every surface uses),
+:func:`find_customer` (the graph alone), :func:`identities_of` (paged), :func:`identity_counts`,
+:func:`list_merges`.
+
+Customers of files: a ``customers`` file's ids, e-mails and phones enter the same graph at ingest
+(kind ``customer_id``, :mod:`patron.identity.files`); a person holding a file customer id is named
+by it.
 """
 
 from patron.identity.follow import FOLLOW_TABLES, SOURCE_COLUMNS, follow_merges, merge_customers
 from patron.identity.graph import Refusal, conflict, replay
-from patron.identity.lookup import find_customer, identities_of, identity_counts, list_merges
+from patron.identity.lookup import (
+    find_customer,
+    identities_of,
+    identity_counts,
+    list_merges,
+    resolve_identifier,
+)
 from patron.identity.normalize import (
     ANON_PREFIX,
     ANONYMOUS_ID,
@@ -106,5 +117,5 @@ __all__ = [
     "MERGE_COLUMNS", "PHONE", "SOURCE_COLUMNS", "USER_ID", "Refusal", "Resolution", "Resolver",
     "conflict", "ensure_tables", "find_customer", "follow_merges", "identities_of", "identity_counts", "is_known",
     "list_merges", "merge_customers", "normalize_identifier", "person_id", "read_observations",
-    "replay", "resolve_all", "resolve_events", "unique_kinds",
+    "replay", "resolve_all", "resolve_events", "resolve_identifier", "unique_kinds",
 ]

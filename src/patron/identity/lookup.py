@@ -22,6 +22,56 @@ _PHONE_CHARS = set("+-(). 0123456789")
 _HEX = set("0123456789abcdef")
 
 
+def _exact_customer(con: duckdb.DuckDBPyConnection, identifier: str) -> str | None:
+    """A customer id equal to ``identifier`` in ``customers``, ``transactions`` or
+    ``customer_profiles`` (people known from files the identity graph never saw)."""
+    tables = [t for t in ("customers", "transactions", "customer_profiles") if table_exists(con, t)]
+    if not tables:
+        return None
+    union = " UNION ALL ".join(f"SELECT customer_id FROM {t} WHERE customer_id = $1" for t in tables)
+    row = con.execute(f"{union} LIMIT 1", [identifier]).fetchall()
+    return str(row[0][0]) if row else None
+
+
+def _trait_customer(con: duckdb.DuckDBPyConnection, identifier: str) -> str | None:
+    """A customer whose ``attributes`` email (any case) or phone (any format) is ``identifier``:
+    a customer of a file the identity graph has not seen yet (a database from before file
+    customers entered it, until the service or an ingest of customers enters them)."""
+    if not table_exists(con, "customers"):
+        return None
+    phone = normalize_identifier(PHONE, identifier) if set(identifier) <= _PHONE_CHARS else None
+    by_phone = ("OR regexp_replace(trim(json_extract_string(attributes, '$.phone')), '[^0-9+]', '', 'g') = $2"
+                if phone else "")
+    row = con.execute(
+        f"""SELECT customer_id FROM customers
+        WHERE lower(trim(json_extract_string(attributes, '$.email'))) = lower(trim($1)) {by_phone}
+        ORDER BY customer_id LIMIT 1""",
+        [identifier, phone] if phone else [identifier],
+    ).fetchall()
+    return str(row[0][0]) if row else None
+
+
+def resolve_identifier(con: duckdb.DuckDBPyConnection, identifier: str) -> str | None:
+    """The person id (``customer_id``) that ``identifier`` names, whatever it is, or None: what
+    every surface (the single view, the contact check, export and erasure, the CLI) resolves.
+
+    In order: the identity graph (:func:`find_customer`: a person id, a customer id of the files,
+    a ``userId``, an ``anonymousId``, an e-mail in any case, a phone in any format, other identity
+    traits), which knows where merged persons went; then a customer id of ``customers``,
+    ``transactions`` or ``customer_profiles`` (people of files only); then an e-mail or phone in
+    ``customers.attributes``."""
+    identifier = str(identifier).strip()
+    if not identifier:
+        return None
+    found = find_customer(con, identifier)
+    if found is not None:
+        return str(found)
+    found = _exact_customer(con, identifier)
+    if found is not None:
+        return found
+    return _trait_customer(con, identifier)
+
+
 def find_customer(con: duckdb.DuckDBPyConnection, identifier: str, kind: str | None = None) -> str | None:
     """The person id of ``identifier``, or None when nobody has it.
 

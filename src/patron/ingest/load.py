@@ -55,7 +55,7 @@ class IngestResult:
     ``accepted``: new rows stored. ``rejected``: input rows that could not be used (each is listed
     in the ``rejects`` table and in ``rejects_file``). ``already_present``: valid rows that were
     already stored with the same content (a re-ingest). ``updated``: rows whose stored values were
-    updated (customers only).
+    updated (customers only). ``merged``: persons the customers joined in the identity graph.
     """
 
     accepted: int
@@ -68,6 +68,9 @@ class IngestResult:
     source: str
     db: str
     ingest_id: str
+    merged: int = 0
+    """``customers`` only: persons of the identity graph that the file's customers joined (an event
+    person whose e-mail or phone is a file customer's; see :mod:`patron.identity.files`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``accepted``, ``rejected`` and ``rejects_file`` come first."""
@@ -117,6 +120,7 @@ def ingest(
     future_tolerance_hours: float | None = None,
     date_floor: date | None = None,
     progress: Callable[[int], None] | None = None,
+    config: str | os.PathLike[str] | dict[str, Any] | None = None,
 ) -> IngestResult:
     """Ingest ``source`` into the ``kind`` table of the database ``db``.
 
@@ -156,6 +160,10 @@ def ingest(
         ``docs/data-contract.md``, *Plausibility rules*.
     progress
         Called with the number of rows read so far, for progress bars.
+    config
+        Rules file (path or parsed dict; default ``$PATRON_CONFIG`` or ``./patron.toml``): a
+        ``customers`` file's ids, e-mails and phones enter the identity graph under its
+        ``[service]`` identity rules, in the same transaction (:mod:`patron.identity.files`).
 
     Raises
     ------
@@ -185,7 +193,7 @@ def ingest(
     with connect(db_path) as con:
         staged, label = _stage(con, source, columns=columns, delimiter=delimiter, encoding=encoding, progress=progress)
         store = dict(contract=contract, mapping=mapping_d, label=label, ingest_id=ingest_id, date_format=date_format, future_limit=limit,
-                     date_floor=floor, rejects_file=rejects_file, db_path=db_path, avoid=avoid)
+                     date_floor=floor, rejects_file=rejects_file, db_path=db_path, avoid=avoid, config=config)
         try:
             counts, rejects_path = _check_and_store(con, staged, **store)
         except duckdb.Error as exc:
@@ -204,7 +212,7 @@ def ingest(
     result = IngestResult(
         accepted=counts["accepted"], rejected=counts["rejected"], rejects_file=rejects_path,
         already_present=counts["already_present"], updated=counts["updated"], rows_read=staged.rows_read,
-        kind=kind, source=label, db=db_path, ingest_id=ingest_id,
+        kind=kind, source=label, db=db_path, ingest_id=ingest_id, merged=counts.get("merged", 0),
     )
     if contract.all_or_nothing and counts["rejected"]:
         first = _first_reason(db_path, ingest_id)
@@ -223,9 +231,11 @@ def ingest(
 
 def _check_and_store(con: duckdb.DuckDBPyConnection, staged: readers.Staged, *, contract: TableContract, mapping: dict[str, str], label: str,
                      ingest_id: str, date_format: str | None, future_limit: datetime, date_floor: date,
-                     rejects_file: str | os.PathLike[str] | None, db_path: str, avoid: dict[Any, str]) -> tuple[dict[str, int], str | None]:
-    """Match the staged columns, then check and store the rows and book the ingest in one
-    transaction; the counts and the rejects file (None when nothing was rejected)."""
+                     rejects_file: str | os.PathLike[str] | None, db_path: str, avoid: dict[Any, str],
+                     config: Any = None) -> tuple[dict[str, int], str | None]:
+    """Match the staged columns, then check and store the rows, book the ingest and (a customers
+    file) enter its customers into the identity graph in one transaction; the counts and the
+    rejects file (None when nothing was rejected)."""
     described = {r[0]: r[1] for r in con.execute("DESCRIBE _stage").fetchall()}
     types = [described[i] for i in staged.idents]
     sources, extras = resolve_sources(contract, staged, types, mapping, label)
@@ -242,11 +252,23 @@ def _check_and_store(con: duckdb.DuckDBPyConnection, staged: readers.Staged, *, 
             "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [ingest_id, label, contract.name, datetime.now(UTC).replace(tzinfo=None), staged.rows_read, counts["accepted"], counts["rejected"], counts["already_present"], rejects_path],
         )
+        counts["merged"] = _resolve_identities(con, contract, ingest_id, config)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     return counts, rejects_path
+
+
+def _resolve_identities(con: duckdb.DuckDBPyConnection, contract: TableContract, ingest_id: str, config: Any) -> int:
+    """A ``customers`` file: its customers enter the identity graph (and the rows of event persons
+    they join follow them). Returns the number of persons merged into others."""
+    if contract.name != "customers":
+        return 0
+    from patron.identity.files import resolve_file_customers
+
+    res = resolve_file_customers(con, config, ingest_id=ingest_id)
+    return len(res.remapped) if res is not None else 0
 
 
 def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], staged: readers.Staged, *, label: str, ingest_id: str, date_format: str | None, future_limit: datetime, date_floor: date) -> dict[str, int]:

@@ -133,6 +133,19 @@ class Identity:
 
         ensure_tables(con)
 
+    def enter_file_customers(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Enter customers of files that are not in the identity graph (a database from before they
+        entered it at ingest) into it, in one transaction (:mod:`patron.identity.files`)."""
+        from patron.identity.files import resolve_file_customers
+
+        con.execute("BEGIN TRANSACTION")
+        try:
+            resolve_file_customers(con, self.rules)
+            con.execute("COMMIT")
+        except BaseException:
+            _rollback(con)
+            raise
+
     def resolve(self, con: duckdb.DuckDBPyConnection, accepted: list[Accepted]) -> Resolved:
         """Resolve the events' identifiers, record links and merges, and make earlier rows follow
         merged persons (before the group's own rows are inserted)."""

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from patron.errors import NoDataError
-from patron.identity import find_customer, identities_of, identity_counts, list_merges
+from patron.identity import identities_of, identity_counts, list_merges, resolve_identifier
 from patron.rights.export import jsonable
 from patron.service.contact_check import points_sql
 from patron.service.refresh import RefreshInfo, has_table, on_refresh, refresher
@@ -34,50 +34,14 @@ view counts all of them (``identity_counts``) and ``GET /v1/customers/{identifie
 pages through the rest: one person may hold thousands of anonymous ids."""
 
 IDENTIFYING_TRAITS: tuple[str, ...] = ("email", "phone")
-"""Keys of ``customers.attributes`` matched by the fallback resolver (email case-insensitively)."""
-
-
-def _exact_customer(con: Any, identifier: str) -> str | None:
-    """A customer id equal to ``identifier`` (in customers, transactions or the profiles)."""
-    profiles = ("UNION ALL SELECT customer_id FROM customer_profiles WHERE customer_id = $1"
-                if has_table(con, "customer_profiles") else "")
-    row = con.execute(
-        f"""SELECT customer_id FROM customers WHERE customer_id = $1
-            UNION ALL SELECT customer_id FROM transactions WHERE customer_id = $1
-            {profiles} LIMIT 1""",
-        [identifier],
-    ).fetchall()
-    return str(row[0][0]) if row else None
-
-
-def _trait_customer(con: Any, identifier: str) -> str | None:
-    """A customer whose ``attributes`` email (case-insensitive) or phone equals ``identifier``
-    (people ingested from files, whom the identity graph never saw)."""
-    row = con.execute(
-        """SELECT customer_id FROM customers
-        WHERE lower(trim(json_extract_string(attributes, '$.email'))) = lower($1)
-           OR trim(json_extract_string(attributes, '$.phone')) = $1
-        ORDER BY customer_id LIMIT 1""",
-        [identifier],
-    ).fetchall()
-    return str(row[0][0]) if row else None
+"""Keys of ``customers.attributes`` listed in the single view's identities (``source`` traits)."""
 
 
 def resolve_customer(con: Any, identifier: str) -> str | None:
-    """The person id (``customer_id``) that ``identifier`` names, or None. In order: a customer id
-    itself; :func:`patron.identity.find_customer` (the identity graph: userId, anonymousId, email,
-    phone, other identity traits); an email or phone in ``customers.attributes`` (data ingested
-    from files never enters the identity graph)."""
-    identifier = identifier.strip()
-    if not identifier:
-        return None
-    found = _exact_customer(con, identifier)
-    if found is not None:
-        return found
-    found = find_customer(con, identifier)
-    if found is not None:
-        return str(found)
-    return _trait_customer(con, identifier)
+    """The person id (``customer_id``) that ``identifier`` names, or None
+    (:func:`patron.identity.resolve_identifier`: the identity graph first, then ids and traits of
+    people it never saw)."""
+    return resolve_identifier(con, identifier)
 
 
 def graph_identities(con: Any, customer_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:

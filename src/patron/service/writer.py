@@ -132,6 +132,7 @@ class Writer:
             cur = self._cursor()
             create_event_tables(cur)
             self.identity.ensure(cur)
+            self.identity.enter_file_customers(cur)
             self.identity.resolver.load(cur)
             self.known.load(cur)
         self._freeze()
