@@ -136,15 +136,21 @@ PERSON_TABLES: dict[str, tuple[str, ...]] = {
     "scores": ("customer_id",),
     "incremental_value": ("customer_id",),
     "analytics.notes": ("customer_id",),
+    "identities": ("customer_id",),
+    "identity_links": ("customer_id",),
+    "identity_observations": ("customer_id",),
 }
 """The tables the fixture puts the person in, with their person columns (written by hand)."""
 
 PERSON_ROWS: dict[str, int] = {
     "customers": 1, "transactions": 4, "contacts": 3, "consents": 2, "preferences": 1, "feedback": 1,
     "referrals": 3, "scores": 1, "incremental_value": 1, "analytics.notes": 1, "rejects": 1,
+    "identities": 2, "identity_links": 2, "identity_observations": 2,
 }
 """How many rows about the person each table holds, counted from the data above by hand (referrals:
-as referrer, as referred by id, as referred by email; rejects: the repeated customers row)."""
+as referrer, as referred by id, as referred by email; rejects: the repeated customers row; the
+identity graph: their customer id and e-mail, one link of the two, observed once, from the
+customers file)."""
 
 
 def file_bytes(db: str) -> bytes:

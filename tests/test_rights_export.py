@@ -149,21 +149,36 @@ def test_extra_person_columns_from_the_rules(shop: str, tmp_path: Path) -> None:
     assert got["tables"]["loyalty_cards"] == [{"member": PERSON, "card": "gold"}]
 
 
-def test_match_sql_is_plain_portable_sql() -> None:
-    """The predicate is pinned by hand: text equality per person column, NULL never matching."""
-    from patron.rights.catalog import Table, match_sql
+def test_rows_are_matched_by_any_spelling_of_the_persons_identifiers() -> None:
+    """The predicate on hand-made rows: an id as text, an e-mail in any case and with spaces, a
+    phone in any format (with or without the country code); another customer, a longer id that
+    contains the person's, and NULL never match. Rejects: a quoted id in a reason, a malformed
+    line holding the e-mail or the id as a field; an unquoted short id in a reason does not."""
+    import duckdb
 
-    table = Table("db", "main", "referrals", False, ("referral_id", "referrer_id", "referred_id"),
+    from patron.rights.catalog import Table, match_sql
+    from patron.rights.person import Person
+
+    person = Person("c-17", ids={"c-17"})
+    person.add_email("Ann.Zqxj@Example.org")
+    person.add_phone("+1 (555) 010-7788")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE referrals (referral_id VARCHAR, referrer_id VARCHAR, referred_id VARCHAR)")
+    con.execute("""INSERT INTO referrals VALUES ('r1', 'c-17', 'x'), ('r2', 'x', ' ANN.ZQXJ@example.ORG '),
+        ('r3', 'x', '555.010.7788'), ('r4', 'x', '+15550107788'), ('r5', 'x', 'c-170'), ('r6', NULL, NULL),
+        ('r7', 'x', 'ann@example.org'), ('r8', 'x', '010-7788')""")
+    table = Table("memory", "main", "referrals", False, ("referral_id", "referrer_id", "referred_id"),
                   ("VARCHAR",) * 3, person_columns=("referrer_id", "referred_id"))
-    sql, params = match_sql(table, ["a", "b@x.org"])
-    assert sql == ('(coalesce(CAST("referrer_id" AS VARCHAR) IN (?, ?), FALSE) OR '
-                   'coalesce(CAST("referred_id" AS VARCHAR) IN (?, ?), FALSE))')
-    assert params == ["a", "b@x.org", "a", "b@x.org"]
-    rejects = Table("db", "main", "rejects", False, ("value", "reason"), ("VARCHAR",) * 2)
-    sql, params = match_sql(rejects, ["a"])
-    assert sql == ('(coalesce(CAST("value" AS VARCHAR) IN (?), FALSE) OR '
-                   'coalesce(instr(CAST("reason" AS VARCHAR), ?) > 0, FALSE))')
-    assert params == ["a", '"a"']
+    where, params = match_sql(table, person)
+    assert [r[0] for r in con.execute(f"SELECT referral_id FROM referrals WHERE {where} ORDER BY 1", params).fetchall()] \
+        == ["r1", "r2", "r3", "r4"]
+    con.execute('CREATE TABLE rejects ("row" BIGINT, value VARCHAR, reason VARCHAR)')
+    con.execute("""INSERT INTO rejects VALUES (1, 'c-17', 'duplicate customer_id'), (2, NULL, 'customer_id "c-17" twice'),
+        (3, 'c-99,1997-01-01,ann.zqxj@example.org', 'expected 3 fields'), (4, 'c-17;x;y', 'expected 4 fields'),
+        (5, 'c-99', 'row 17 of c-17 file'), (6, 'c-99', 'duplicate customer_id "c-99"')""")
+    rejects = Table("memory", "main", "rejects", False, ("row", "value", "reason"), ("BIGINT", "VARCHAR", "VARCHAR"))
+    where, params = match_sql(rejects, person)
+    assert [r[0] for r in con.execute(f'SELECT "row" FROM rejects WHERE {where} ORDER BY 1', params).fetchall()] == [1, 2, 3, 4]
 
 
 def test_the_streamed_export_is_the_same_document(shop: str, doc: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

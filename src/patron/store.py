@@ -7,6 +7,8 @@ stored and compared in UTC (the session time zone is set to UTC on connect).
 from __future__ import annotations
 
 import atexit
+import fcntl
+import glob
 import os
 import tempfile
 import threading
@@ -74,12 +76,85 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
                 con.execute(f"ALTER TABLE {contract.name} ADD COLUMN {DUCKDB.ident(col.name)} {col.sql_type}")
 
 
+ERASING_INFIX = ".erasing-"
+"""Middle of the name of the copy an erasure writes beside the database (``.<db>.erasing-<hex>``,
+and its ``.wal``): see :mod:`patron.rights.erase`."""
+
+
+def erasure_lock_path(db: str | os.PathLike[str]) -> Path:
+    """The lock file an erasure of ``db`` holds (``.<db>.erasure.lock``, empty): one erasure at a
+    time, and leftovers are only removed when no erasure holds it."""
+    p = Path(db)
+    return p.with_name(f".{p.name}.erasure.lock")
+
+
+def erasure_copies(db: str | os.PathLike[str]) -> list[Path]:
+    """Copies (and their write-ahead logs) that erasures of ``db`` wrote beside it."""
+    p = Path(db)
+    return sorted(p.parent.glob(f".{glob.escape(p.name)}{ERASING_INFIX}*"))
+
+
+@contextmanager
+def erasure_lock(db: str | os.PathLike[str], *, wait: bool = True) -> Iterator[bool]:
+    """Hold the erasure lock of ``db`` for the block: an exclusive ``flock`` on
+    ``.<db>.erasure.lock`` (released by the kernel when the process dies, ``kill -9`` included),
+    the file removed when the block ends. Yields whether it was taken (always, when ``wait``;
+    without ``wait``, False when another process or thread holds it). A lock taken on a file that
+    its holder removed meanwhile is taken again on the new file, so two holders never overlap."""
+    path = erasure_lock_path(db)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            yield False
+            return
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the previous holder removed the file after we opened it: take the new one
+    try:
+        yield True
+    finally:
+        try:
+            path.unlink()
+        except FileNotFoundError:  # pragma: no cover - removed by hand
+            pass
+        os.close(fd)  # releases the lock
+
+
+def remove_interrupted_erasures(db: str | os.PathLike[str]) -> list[Path]:
+    """Remove the copies an interrupted erasure (a process killed while it copied) left beside
+    ``db``, unless an erasure runs now; returns the files removed. An erasure replaces the database
+    with its copy in one atomic rename, so a copy left behind was never put in place: the database
+    is the one from before the erasure, which was not done (run it again). Called whenever a
+    database file is opened (:func:`connect`, :func:`open_served`, :func:`reader`)."""
+    if str(db) == ":memory:" or not erasure_copies(db) or not Path(db).parent.is_dir():
+        return []
+    removed: list[Path] = []
+    with erasure_lock(db, wait=False) as free:
+        if not free:
+            return []
+        for leftover in erasure_copies(db):
+            try:
+                leftover.unlink()
+                removed.append(leftover)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
 def open_served(db: str | os.PathLike[str], *, memory_limit: str | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """Open ``db`` read-write for a service in this process and register it, so that every
     :func:`connect` to the same file in this process gets a cursor of it (DuckDB allows one
     writing process per file; inside it, any number of cursors)."""
     path = str(db)
     note_file(path, "the database")
+    remove_interrupted_erasures(path)
     try:
         con = duckdb.connect(path)
     except duckdb.IOException as exc:
@@ -159,6 +234,8 @@ def connect(
     if read_only and path != ":memory:" and not Path(path).exists():
         raise InputError(f"database {path} does not exist: ingest transactions first (patron ingest FILE --db {path})")
     note_file(path, "the database")  # an output of the command may not overwrite it
+    if path != ":memory:":
+        remove_interrupted_erasures(path)
     try:
         con = duckdb.connect(path, read_only=read_only)
     except duckdb.IOException as exc:
@@ -328,6 +405,7 @@ def reader(
     if not Path(path).exists():
         raise InputError(f"database {path} does not exist: ingest transactions first (patron ingest FILE --db {path})")
     note_file(path, "the database")
+    remove_interrupted_erasures(path)
     cursor = _READER.attach(path, memory_limit, threads)
     try:
         yield cursor

@@ -32,9 +32,9 @@ KEY_BYTES: int = 32
 """Length of the key (256 bits, the output size of SHA-256)."""
 
 
-def ensure_secret_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create :data:`SECRET_TABLE` when missing."""
-    con.execute(f"CREATE TABLE IF NOT EXISTS {SECRET_TABLE} (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
+def secret_ddl(ref: str = SECRET_TABLE) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` of :data:`SECRET_TABLE` at ``ref``."""
+    return f"CREATE TABLE IF NOT EXISTS {ref} (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
 
 
 def database_key(con: duckdb.DuckDBPyConnection, *, create: bool = True) -> bytes | None:
@@ -49,7 +49,7 @@ def database_key(con: duckdb.DuckDBPyConnection, *, create: bool = True) -> byte
             return bytes.fromhex(row[0][0])
     if not create:
         return None
-    ensure_secret_table(con)
+    con.execute(secret_ddl())
     key = secrets.token_bytes(KEY_BYTES)
     con.execute(f"INSERT INTO {SECRET_TABLE} VALUES (?, ?) ON CONFLICT DO NOTHING", [DIGEST_KEY, key.hex()])
     return bytes.fromhex(con.execute(f"SELECT value FROM {SECRET_TABLE} WHERE name = ?", [DIGEST_KEY]).fetchall()[0][0])

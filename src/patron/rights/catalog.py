@@ -1,19 +1,25 @@
 """Where a person's data lives: the database's tables found from its catalogue, and the SQL that
-selects a person's rows. Builders return SQL text and parameters; :func:`tables` and
-:func:`identifiers` run the two catalogue queries.
-
-The SQL is plain (``information_schema``, ``CAST``, ``IN``, ``coalesce``, ``instr``,
-``row_number()``), so it reads the same on DuckDB and Spark.
+selects a person's rows. Builders return SQL text and parameters; :func:`tables` runs the
+catalogue query. Who the person is, and how a value is recognised as theirs, is
+:mod:`patron.rights.person`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 
+from patron.rights.person import (
+    Person,
+    column_match_params,
+    column_match_sql,
+    contains_params,
+    contains_sql,
+    fields_match_sql,
+    quoted_sql,
+)
 from patron.rights.rules import REJECTS_TABLE, RightsRules
 from patron.sql.dialect import DUCKDB
 
@@ -90,61 +96,46 @@ def in_list(n: int) -> str:
     return "(" + ", ".join("?" * n) + ")"
 
 
-def match_sql(table: Table, ids: Sequence[str]) -> tuple[str, list[str]]:
-    """A predicate true for the rows of ``table`` about the person with identifiers ``ids``, and
-    its parameters. Person columns match by text equality; the rejects table by ``value`` equality
-    or ``reason`` containing an identifier in double quotes (as ingest writes values into reasons,
-    so that a short id such as ``1`` does not match every reason with a digit 1). Never NULL."""
+def match_sql(table: Table, person: Person, alias: str | None = None) -> tuple[str, list[Any]]:
+    """A predicate true for the rows of ``table`` about ``person``, and its parameters (columns
+    qualified by ``alias`` when given). Never NULL.
+
+    * a person column (:data:`~patron.rights.rules.PERSON_COLUMNS` and ``[rights]
+      extra_person_columns``) that names them (:meth:`~patron.rights.person.Person.names`: an id,
+      an e-mail in any case, a phone in any format);
+    * the rejects table: a ``value`` that names them, or one of its fields does (a malformed line),
+      or that contains one of their e-mails, phones or long ids; a ``reason`` that quotes an id in
+      double quotes (as ingest writes values into reasons, so that a short id such as ``1`` does not
+      match every reason with a digit 1) or contains an e-mail, phone or long id;
+    * rows found by the person's identifiers outside any column (``person.rows``: dead letters
+      whose identifiers resolve to them)."""
+    pre = f"{DUCKDB.ident(alias)}." if alias else ""
     parts: list[str] = []
-    params: list[str] = []
+    params: list[Any] = []
     for col in table.person_columns:
-        parts.append(f"coalesce(CAST({DUCKDB.ident(col)} AS VARCHAR) IN {in_list(len(ids))}, FALSE)")
-        params += list(ids)
+        parts.append(column_match_sql(pre + DUCKDB.ident(col)))
+        params += column_match_params(person)
     if table.is_rejects:
-        parts.append(f'coalesce(CAST("value" AS VARCHAR) IN {in_list(len(ids))}, FALSE)')
-        params += list(ids)
-        for ident in ids:  # ingest quotes values in reasons: duplicate customer_id "c1" (first at row 1)
-            parts.append('coalesce(instr(CAST("reason" AS VARCHAR), ?) > 0, FALSE)')
-            params.append(f'"{ident}"')
+        value, reason = pre + '"value"', pre + '"reason"'
+        parts += [column_match_sql(value), fields_match_sql(value), contains_sql(value), quoted_sql(reason),
+                  contains_sql(reason)]
+        params += [*column_match_params(person), *column_match_params(person), *contains_params(person),
+                   person.exact(), *contains_params(person)]
+    rows = person.rows.get(table.label)
+    if rows:
+        parts.append(f"list_contains(?::BIGINT[], {pre}rowid)")
+        params.append(sorted(rows))
     if not parts:
         return "FALSE", []
     return "(" + " OR ".join(parts) + ")", params
 
 
-def select_person_rows_sql(table: Table, ids: Sequence[str]) -> tuple[str, list[str]]:
+def select_person_rows_sql(table: Table, person: Person) -> tuple[str, list[Any]]:
     """The rows of ``table`` about the person, ordered by every column (deterministic output)."""
-    where, params = match_sql(table, ids)
+    where, params = match_sql(table, person)
     order = ", ".join(str(i + 1) for i in range(len(table.columns)))
     cols = ", ".join(DUCKDB.ident(c) for c in table.columns)
     return f"SELECT {cols} FROM {table.ref()} WHERE {where} ORDER BY {order}", params
-
-
-def identity_attributes_sql(customers: Table) -> str:
-    """The ``attributes`` JSON text of the customer ``?``."""
-    return f"SELECT attributes FROM {customers.ref()} WHERE CAST(customer_id AS VARCHAR) = ?"
-
-
-def identifiers(
-    con: duckdb.DuckDBPyConnection, found: Sequence[Table], customer_id: str, rules: RightsRules
-) -> list[str]:
-    """The person's identifiers: ``customer_id`` first, then the values of the identity
-    attributes (``[rights] identity_attributes``) in the person's ``customers.attributes``."""
-    ids = [customer_id]
-    customers = next((t for t in found if t.label == "customers" and not t.is_view), None)
-    if customers is None or "attributes" not in customers.columns or "customer_id" not in customers.columns:
-        return ids
-    wanted = {k.lower() for k in rules.identity_attributes}
-    for (text,) in con.execute(identity_attributes_sql(customers), [customer_id]).fetchall():
-        try:
-            attrs = json.loads(text) if text else {}
-        except (TypeError, ValueError):
-            continue
-        if not isinstance(attrs, dict):
-            continue
-        for key, value in attrs.items():
-            if key.lower() in wanted and isinstance(value, str | int) and str(value).strip():
-                ids.append(str(value).strip())
-    return list(dict.fromkeys(ids))
 
 
 def count_sql(table: Table, catalog: str | None = None, where: str | None = None) -> str:
@@ -160,11 +151,24 @@ def copy_sql(table: Table, target: str, *, where: str | None = None, select: str
             + (f" WHERE {where}" if where else ""))
 
 
-def residue_sql(table: Table, ids: Sequence[str], catalog: str) -> tuple[str, list[str], list[str]] | None:
-    """Per text column of ``table`` in ``catalog``: how many values equal one of ``ids``. Returns
-    SQL, parameters and the column names, or ``None`` when the table has no text column."""
+RESIDUE_SKIPPED: tuple[str, ...] = ("erasures", "suppressed_identifiers", "patron_secret")
+"""Tables the residue check skips: they hold random receipt numbers, keyed digests and the key,
+where a short id could occur among hex digits by chance."""
+
+
+def residue_sql(table: Table, person: Person, catalog: str, *, contained: bool) -> tuple[str, list[Any], list[str]] | None:
+    """Per text column of ``table`` in ``catalog``: how many values name the person (and, with
+    ``contained``, contain one of their e-mails, phones or long ids). Returns SQL, parameters and
+    the column names, or ``None`` when the table has no text column (or is skipped)."""
     cols = [c for c, t in zip(table.columns, table.types, strict=True) if t in TEXT_TYPES]
-    if not cols:
+    if not cols or table.label in RESIDUE_SKIPPED:
         return None
-    sums = ", ".join(f"sum(CASE WHEN {DUCKDB.ident(c)} IN {in_list(len(ids))} THEN 1 ELSE 0 END)" for c in cols)
-    return f"SELECT {sums} FROM {table.ref(catalog)}", [i for _ in cols for i in ids], cols
+    sums, params = [], []
+    for c in cols:
+        cond = column_match_sql(DUCKDB.ident(c))
+        params += column_match_params(person)
+        if contained:
+            cond = f"({cond} OR {contains_sql(DUCKDB.ident(c))})"
+            params += contains_params(person)
+        sums.append(f"count_if({cond})")
+    return f"SELECT {', '.join(sums)} FROM {table.ref(catalog)}", params, cols

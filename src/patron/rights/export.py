@@ -15,7 +15,8 @@ from typing import Any
 
 from patron.config import section
 from patron.errors import NoDataError
-from patron.rights.catalog import Table, identifiers, select_person_rows_sql, tables
+from patron.rights.catalog import Table, select_person_rows_sql
+from patron.rights.erase import _identity_traits, find_person
 from patron.rights.rules import RightsRules
 from patron.settings import get_settings
 from patron.store import reader
@@ -79,8 +80,10 @@ class _Export:
         self.include_views = include_views
         rules = section("rights", RightsRules, config)
         self.con = stack.enter_context(reader(db))
-        self.found = [t for t in tables(self.con, rules) if t.about_people]
-        self.ids = identifiers(self.con, self.found, self.customer_id, rules)
+        found, self.person = find_person(self.con, customer_id, rules, _identity_traits(config))
+        self.customer_id = self.person.customer_id
+        self.found = [t for t in found if t.about_people]
+        self.ids = self.person.listed()
         self.notes: list[str] = []
 
     def sections(self) -> list[tuple[str, list[Table]]]:
@@ -95,7 +98,7 @@ class _Export:
         for table in self.found:
             if table.is_view:
                 continue
-            sql, params = select_person_rows_sql(table, self.ids)
+            sql, params = select_person_rows_sql(table, self.person)
             if self.con.execute(f"SELECT EXISTS ({sql})", params).fetchall()[0][0]:
                 return
         raise self.nothing_held()
@@ -107,7 +110,7 @@ class _Export:
     def records(self, table: Table) -> Iterator[dict[str, Any]]:
         """The table's rows about the person as JSON objects (a view that cannot be read yields
         nothing and adds a note)."""
-        sql, params = select_person_rows_sql(table, self.ids)
+        sql, params = select_person_rows_sql(table, self.person)
         try:
             cur = self.con.execute(sql, params)
         except Exception as exc:  # a broken view must not block the export of the tables
@@ -129,13 +132,16 @@ def export_customer(
     config: str | os.PathLike[str] | dict[str, Any] | None = None,
     include_views: bool = True,
 ) -> dict[str, Any]:
-    """Everything held about the person ``customer_id`` in the database ``db``, as JSON data.
+    """Everything held about the person ``customer_id`` (or any identifier of theirs: a user id,
+    an anonymous id, an e-mail in any case, a phone) in the database ``db``, as JSON data: exactly
+    the rows :func:`~patron.rights.erase_customer` removes (or keeps under a pseudonym).
 
+    The person is followed through every identifier they ever had (:mod:`patron.rights.person`).
     Every table with a person column (:data:`~patron.rights.rules.PERSON_COLUMNS`, plus ``[rights]
-    extra_person_columns``) contributes its rows whose person column equals one of the person's
-    identifiers (the id and, from ``customers.attributes``, the ``[rights] identity_attributes``
-    such as ``email``); the ``rejects`` table contributes rows whose value equals an identifier or
-    whose reason contains one. ``customers.attributes`` is decoded from JSON text.
+    extra_person_columns``) contributes its rows whose person column names them (an id, an e-mail
+    in any case, a phone in any format); the ``rejects`` table contributes rows whose value or a
+    field of it names them or whose reason quotes one; ``dead_letters`` the dead letters whose
+    identifiers resolve to them. ``customers.attributes`` is decoded from JSON text.
 
     Returns ``{"customer_id", "exported_at", "identifiers", "tables": {table: [row, ...]},
     "views": {view: [row, ...]}}``: every table about people appears (with ``[]`` when it holds

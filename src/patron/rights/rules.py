@@ -87,10 +87,11 @@ class RightsRules(BaseModel):
     """Keys of ``customers.attributes`` whose values also identify the person (e.g. a referral
     whose ``referred_id`` is an email address). Their values are matched like the id."""
 
-    residue_check: Literal["equals", "off"] = "equals"
-    """After the rewrite, ``equals`` scans every text column of every table for a value equal to
-    one of the person's identifiers and aborts the erasure (nothing changed) if one is left, naming
-    the table and column; ``off`` skips the scan."""
+    residue_check: Literal["contains", "equals", "off"] = "contains"
+    """After the rewrite, scan every text column of every table and abort the erasure (nothing
+    changed) naming the table and column if something still names the person: ``contains`` (a
+    value naming them, or containing their e-mail, phone or an id of at least 6 characters, in any
+    case), ``equals`` (a value naming them), ``off`` (no scan)."""
 
     @field_validator("pseudonymize_tables")
     @classmethod

@@ -46,11 +46,14 @@ import json
 import logging
 from collections import deque
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from patron.rights.suppress import Suppression
+from patron.rights.suppress import record as record_suppressed
 from patron.service.event_tables import EVENT_COLUMNS
 from patron.service.items import (
     Accepted,
@@ -65,6 +68,7 @@ from patron.service.known import KeyIndex, RecentIds
 from patron.service.ledger_rows import insert_records
 from patron.service.mapping import merge_traits
 from patron.service.refunds import check_refunds
+from patron.service.screen import screen
 from patron.service.segment import dumps
 from patron.sql.dialect import DUCKDB
 
@@ -85,20 +89,27 @@ group is taken as a fault of some event's content (:func:`_isolate`)."""
 
 @dataclass
 class Known:
-    """The writer's memory between groups: recent messageIds and the index of stored order ids."""
+    """The writer's memory between groups: recent messageIds, the index of stored order ids and
+    the suppression list of erased persons (with what a group drops and lifts, until it commits)."""
 
     recent: RecentIds = field(default_factory=RecentIds)
     orders: KeyIndex = field(default_factory=lambda: KeyIndex("transactions", "order_id"))
+    suppressed: Suppression = field(default_factory=Suppression)
+    dropped: int = 0
+    lifted: list[str] = field(default_factory=list)
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Read the recent messageIds and the order ids from the tables (on start)."""
+        """Read the recent messageIds, the order ids and the suppression list (on start)."""
         self.recent.load(con)
         self.orders.load(con)
+        self.suppressed.load(con)
 
     def tables_changed(self) -> None:
-        """Tables may have changed behind the writer (a job, a reopened file): the order index is
-        read again on next use. Recent messageIds are kept (see :class:`RecentIds`)."""
+        """Tables may have changed behind the writer (a job, a reopened file): the order index and
+        the suppression list are read again on next use. Recent messageIds are kept (see
+        :class:`RecentIds`)."""
         self.orders.reset()
+        self.suppressed.reset()
 
 
 # --- identity ----------------------------------------------------------------------------------
@@ -146,6 +157,20 @@ class Identity:
             _rollback(con)
             raise
 
+    def person_of(self, con: duckdb.DuckDBPyConnection, payload: str | None, rules: Any) -> str | None:
+        """The person of a dead letter: that of the first identifier its payload carries
+        (:func:`patron.identity.payload.payload_identifiers`, canonical order) that the graph knows;
+        None when it knows none (the dead letter keeps its best-effort id)."""
+        from patron.identity.payload import payload_identifiers
+
+        idents = payload_identifiers(payload, rules.identity_traits) if payload else []
+        if not idents:
+            return None
+        resolver = self.resolver
+        if not resolver.loaded_:
+            resolver.load(con)
+        return next((resolver.person_[i] for i in idents if i in resolver.person_), None)
+
     def resolve(self, con: duckdb.DuckDBPyConnection, accepted: list[Accepted]) -> Resolved:
         """Resolve the events' identifiers, record links and merges, and make earlier rows follow
         merged persons (before the group's own rows are inserted)."""
@@ -177,11 +202,15 @@ def store(cur: duckdb.DuckDBPyConnection, items: list[Item], rules: Any, identit
     """Store a group of items in one transaction on ``cur`` and return their outcomes, in order
     (module docstring). Raises the database's error when the group cannot be committed (nothing of
     it is stored; the identity graph is reset)."""
-    outcomes: list[Outcome | None] = [None] * len(items)
+    items, outcomes, dropped, lifted = screen(cur, items, rules, known.suppressed)
+    known.dropped += dropped
+    known.lifted += lifted
     first: dict[str, int] = {}
     candidates: list[Accepted] = []
     dead: list[Rejected] = []
     for i, it in enumerate(items):
+        if outcomes[i] is not None:
+            continue  # dropped: it names an erased person (patron.rights.suppress)
         if isinstance(it, Rejected):
             dead.append(it)
             outcomes[i] = Outcome(it.message_id, "rejected", it.reason)
@@ -192,7 +221,7 @@ def store(cur: duckdb.DuckDBPyConnection, items: list[Item], rules: Any, identit
         first[mid] = i
         candidates.append(it)
     written = Written()
-    if candidates or dead:
+    if candidates or dead or known.dropped or known.lifted:
         try:
             written = _commit(cur, candidates, dead, rules, identity, known)
         except ENVIRONMENT_ERRORS:
@@ -307,12 +336,16 @@ def _transaction(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], dead:
     cur.execute("BEGIN TRANSACTION")
     try:
         written = _write(cur, accepted, rules, identity, known)
-        _insert_dead(cur, dead + written.late_dead)
+        _insert_dead(cur, dead + written.late_dead, rules, identity)
+        if known.dropped or known.lifted:
+            record_suppressed(cur, known.dropped, known.lifted, datetime.now(UTC).date())
         cur.execute("COMMIT")
     except BaseException:
         _rollback(cur)
         identity.reset()  # the in-memory graph holds the rolled-back links
+        known.suppressed.reset()  # and the suppression list the group's lifts (recorded by the retry)
         raise
+    known.dropped, known.lifted = 0, []
     return written
 
 
@@ -525,10 +558,11 @@ def _write_customers(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], c
     })
 
 
-def _insert_dead(cur: duckdb.DuckDBPyConnection, dead: list[Rejected]) -> None:
+def _insert_dead(cur: duckdb.DuckDBPyConnection, dead: list[Rejected], rules: Any, identity: Identity) -> None:
     if not dead:
         return
-    rows = list({d.dead_letter_id: d for d in dead}.values())
+    rows = [replace(d, customer_id=identity.person_of(cur, d.payload, rules) or d.customer_id)
+            for d in {d.dead_letter_id: d for d in dead}.values()]
     _insert(cur, "INSERT INTO dead_letters SELECT * FROM _rows ON CONFLICT DO NOTHING", {
         "dead_letter_id": _text([d.dead_letter_id for d in rows]),
         "received_at": _times([d.received_at for d in rows]),

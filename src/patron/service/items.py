@@ -38,10 +38,12 @@ class Rejected:
 @dataclass(slots=True)
 class Outcome:
     """What became of one submitted item: ``stored`` (new), ``duplicate`` (its messageId was
-    already stored: nothing changed) or ``rejected`` (kept as a dead letter with ``error``)."""
+    already stored: nothing changed), ``suppressed`` (it names an erased person: dropped, answered
+    as stored; :mod:`patron.rights.suppress`) or ``rejected`` (kept as a dead letter with
+    ``error``, unless it names an erased person)."""
 
     message_id: str | None
-    status: Literal["stored", "duplicate", "rejected"]
+    status: Literal["stored", "duplicate", "suppressed", "rejected"]
     error: str | None = None
 
 
