@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "consent_commands",  # consent, plan
     "contact_commands",  # contact-effect
     "rights_commands",  # export-customer, erase-customer
+    "customer_commands",  # customer, contact-check
     "referral_commands",  # referrals
     "service_commands",  # serve, keys
 )

@@ -16,7 +16,7 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file 
 
 @app.command()
 def consent(
-    customer_id: Annotated[str | None, typer.Argument(help="A customer id: their consent state and full ledger history.")] = None,
+    customer_id: Annotated[str | None, typer.Argument(help="Any identifier of a customer (customer id, userId, email, phone): their consent state and full ledger history.")] = None,
     db: DbOption = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="State as of this ISO time (UTC unless an offset is given) [default: now].")] = None,
     as_json: JsonOption = False,
@@ -39,6 +39,11 @@ def consent(
             t.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
         out.print(t)
         return
+    from patron.identity import resolve_identifier
+    from patron.store import reader
+
+    with reader(db) as con:  # any identifier of the person: their customer id, user id, email, phone
+        customer_id = resolve_identifier(con, customer_id) or customer_id
     state = consent_state(db, as_of=as_of, customer_ids=[customer_id])
     history = consent_history(db, customer_id)
     if as_json:

@@ -17,7 +17,7 @@ ConfigOption = Annotated[
 
 @app.command("export-customer")
 def export_customer_command(
-    customer_id: Annotated[str, typer.Argument(help="The person's customer_id.")],
+    customer_id: Annotated[str, typer.Argument(help="Any identifier of the person: customer id, userId, anonymousId, email (any case), phone.")],
     db: DbOption = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the JSON document here instead of stdout.")] = None,
     config: ConfigOption = None,
@@ -42,7 +42,7 @@ def export_customer_command(
 
 @app.command("erase-customer")
 def erase_customer_command(
-    customer_id: Annotated[str, typer.Argument(help="The person's customer_id.")],
+    customer_id: Annotated[str, typer.Argument(help="Any identifier of the person: customer id, userId, anonymousId, email (any case), phone.")],
     db: DbOption = None,
     mode: Annotated[
         str | None,
@@ -82,5 +82,10 @@ def erase_customer_command(
         t.add_row(name, f"{counts['deleted']:,}", f"{counts['pseudonymized']:,}")
     out.print(t)
     out.print(f"{result.rows_deleted:,} rows deleted, {result.rows_pseudonymized:,} kept under a pseudonym; {result.db} rewritten")
+    if result.scrubbed:
+        out.print(f"{sum(result.scrubbed.values()):,} value(s) of other people's rows that named them replaced: "
+                  + ", ".join(f"{k} {v:,}" for k, v in sorted(result.scrubbed.items())))
+    out.print(f"{result.suppressed:,} keyed digest(s) of their identifiers and messageIds on the suppression list "
+              "(replays of their events are dropped)")
     for path in result.rejects_files:
         err.print(f"warning: the rejects file {path} (outside the database) still holds erased rows: clean or delete it")

@@ -20,6 +20,7 @@ The SQL that stores the result (and the ``identity_merges`` rows it records) is 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -54,9 +55,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from patron.identity.resolve import Resolver
 
 
-def _label(idents: set[Ident]) -> str:
-    kind, value = min(idents, key=ident_order)
-    return f"c:{kind}={value}"
+def _label() -> str:
+    """A new cluster label: ``c:`` and 16 random hex digits. Opaque: a label never names an
+    identifier (it would outlive the erasure of its person in the rows of others)."""
+    return "c:" + secrets.token_hex(8)
 
 
 def event_primary(idents: set[Ident], blocked: set[Ident]) -> Ident:
@@ -110,14 +112,13 @@ class Batch:
     def relabel(self, parts: list[set[Ident]], labels: set[str], dirty: set[str]) -> None:
         """Make ``parts`` (from :meth:`gather`) one conflicted cluster, to replay at the end of the
         batch. When the largest part is a conflicted cluster it keeps its label and only the other
-        parts are relabelled (a cluster's label names one of its identifiers, so labels stay
-        unique)."""
+        parts are relabelled (labels are random: :func:`_label`)."""
         r = self.r
         base = max(parts, key=len)
         label = r.cluster_.get(next(iter(base))) if base else None
         keep = label is not None and label in labels
         if not keep:
-            label = _label(set().union(*parts))
+            label = _label()
             base = set(base)  # it may be a person's set of identifiers: never grown in place
         assert label is not None
         for part in parts:
@@ -409,9 +410,10 @@ class Batch:
         new_links = pruned_links(((rank, k) for k, rank in self.changed.items()), r.blocked_)
         self.refusals.extend(f for f in refusals if new_links.get(f.link) == f.rank)
         r.cluster_hi_.pop(label, None)
-        for comp in components(links, idents):
+        reuse: str | None = label  # the largest conflicted part keeps the label: fewer rows rewritten
+        for comp in sorted(components(links, idents), key=len, reverse=True):
             if len({r.person_[i] for i in comp}) > 1:
-                lab = _label(comp)
+                lab, reuse = reuse or _label(), None
                 r.cluster_members_[lab] = comp
                 for ident in comp:
                     if r.cluster_.get(ident) != lab:

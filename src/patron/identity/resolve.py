@@ -33,7 +33,7 @@ from patron.identity.normalize import (
     person_id,
     same_id_twin,
 )
-from patron.identity.tables import ensure_tables
+from patron.identity.tables import ensure_tables, rename_legacy_labels
 
 MERGE_COLUMNS: tuple[str, ...] = (
     "merged_at", "customer_id", "merged_id", "cause_message_id", "cause_occurred_at", "cause_kind",
@@ -247,6 +247,7 @@ class Resolver:
         link between two persons that nothing refused (after a cap was raised), is queued in
         ``pending_``; the next :meth:`resolve` replays those clusters."""
         ensure_tables(con)
+        rename_legacy_labels(con)
         self.person_: dict[Ident, str] = {}
         self.members_: dict[str, set[Ident]] = {}
         self.values_: dict[str, dict[str, str]] = {}

@@ -38,6 +38,7 @@ import pyarrow as pa
 from patron.identity.batch_sql import link_hash
 from patron.identity.graph import link_key
 from patron.identity.keyed import keyed_digest
+from patron.identity.tables import LEGACY_LABEL
 from patron.rights.catalog import TEXT_TYPES, Table, match_sql
 from patron.rights.person import (
     ERASED,
@@ -48,9 +49,6 @@ from patron.rights.person import (
     contains_sql,
 )
 from patron.sql.dialect import DUCKDB
-
-LEGACY_CLUSTER_LABEL = "c:%=%"
-"""``LIKE`` pattern of cluster labels named after an identifier (before opaque labels)."""
 
 TOKEN_PREFIX = "erased:"
 """Start of the opaque token that replaces an erased messageId in rows kept."""
@@ -179,7 +177,7 @@ def _legacy_labels(con: duckdb.DuckDBPyConnection, t: Table, plan: Plan) -> None
     """Cluster labels named after an identifier (``c:kind=value``) get opaque names."""
     renamed: dict[str, str] = {}
     for rowid, label in con.execute(f"SELECT rowid, cluster_id FROM {t.ref()} WHERE cluster_id LIKE ?",
-                                    [LEGACY_CLUSTER_LABEL]).fetchall():
+                                    [LEGACY_LABEL]).fetchall():
         new = renamed.setdefault(label, "c:" + secrets.token_hex(8))
         plan.change(t.label, rowid, "cluster_id", new)
 

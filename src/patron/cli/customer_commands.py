@@ -1,0 +1,98 @@
+"""Commands about one person named by any identifier: ``patron customer`` (the single view) and
+``patron contact-check`` (may they be contacted now?). The same code answers
+``GET /v1/customers/{identifier}`` and ``POST /v1/contacts/check`` in ``patron serve``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from patron.cli.app import DbOption, JsonOption, app, out
+
+IdentifierArgument = Annotated[str, typer.Argument(
+    help="Any identifier of the person: customer id, userId, anonymousId, email (any case) or phone (any format).")]
+CHANNELS: tuple[str, ...] = ("email", "sms", "push", "mail", "phone", "in_app")
+"""Channels a contact check speaks of (as ``POST /v1/contacts/check``)."""
+
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", help=r"Rules file (\[segments], \[contact_policy], \[rfm]) [default: $PATRON_CONFIG or ./patron.toml].")]
+
+
+def _resolved(con: Any, identifier: str) -> str:
+    from patron.errors import NoDataError
+    from patron.identity import resolve_identifier
+
+    found = resolve_identifier(con, identifier)
+    if found is None:
+        raise NoDataError(f"no customer matches {identifier!r}")
+    return found
+
+
+@app.command("customer")
+def customer_command(identifier: IdentifierArgument, db: DbOption = None, config: ConfigOption = None,
+                     as_json: JsonOption = False) -> None:
+    """The single view of one person: identities, traits, scores of the last profiles build
+    (patron profiles, or a refresh of the service), segments, consents, preferences, recent orders
+    and contacts, identity merges; the same whichever identifier names them."""
+    from patron.config import section
+    from patron.service.profile_view import single_view
+    from patron.service.settings import ServiceRules
+    from patron.service.state import ServiceState
+    from patron.store import reader
+
+    state = ServiceState(db=str(db) if db else "", rules=section("service", ServiceRules, config), config=config)
+    with reader(db) as con:
+        view = single_view(con, state, _resolved(con, identifier))
+    if as_json:
+        typer.echo(json.dumps(view, default=str))
+        return
+    scores = view.get("scores") or {}
+    out.print(f"[bold]{view['customer_id']}[/]" + (f" ({scores.get('status')}: {scores.get('status_reason')})" if scores else
+                                                   " (no scores yet: run patron profiles)"))
+    if scores:
+        out.print(f"CLV {scores.get('clv'):,.2f} [{scores.get('clv_lower'):,.2f}, {scores.get('clv_upper'):,.2f}], "
+                  f"P(alive) {scores.get('probability_alive'):.2f}, {scores.get('n_orders')} orders as of {scores.get('as_of')}")
+    out.print("identities: " + ", ".join(f"{i['kind']}={i['value']}" for i in view["identities"]))
+    out.print("consents: " + (", ".join(f"{c['purpose']}/{c['channel']} {c['reason']}" for c in view["consents"]) or "none"))
+    out.print(f"recent orders: {len(view['recent_orders'])}, recent contacts: {len(view['recent_contacts'])}, "
+              f"segments: {', '.join(view['segments']) or 'none'}")
+
+
+@app.command("contact-check")
+def contact_check_command(
+    identifier: IdentifierArgument,
+    channel: Annotated[str, typer.Option("--channel", help="email, sms, push, mail, phone or in_app.")],
+    purpose: Annotated[str, typer.Option("--purpose", help=r"A marketing purpose (needs consent) or a transactional one (\[contact_policy]).")] = "marketing",
+    at: Annotated[str | None, typer.Option("--at", help="When the message would go out (ISO 8601; no offset = UTC) [default: now].")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", help="Topic of the message.")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """May this person be contacted on this channel for this purpose at this time? The contact
+    planner's rules for one person (docs/consent.md); a no is an answer (exit 0), with its reason."""
+    from patron.consent.policy import contact_policy
+    from patron.errors import InputError
+    from patron.identity import resolve_identifier
+    from patron.service.contact_check import check_contact, parse_at
+    from patron.store import reader
+
+    if channel not in CHANNELS:
+        raise InputError(f"--channel must be one of {', '.join(CHANNELS)}; got {channel!r}")
+    try:
+        when = parse_at(dt.datetime.fromisoformat(at.replace("Z", "+00:00")) if at else None)
+    except ValueError:
+        raise InputError(f"--at: not an ISO 8601 time: {at!r}") from None
+    policy = contact_policy(config)
+    with reader(db) as con:
+        decision = check_contact(con, resolve_identifier(con, identifier), channel=channel, purpose=purpose, at=when,
+                                 policy=policy, config=config, topic=topic, identifier=identifier)
+    if as_json:
+        typer.echo(decision.model_dump_json())
+        return
+    verdict = "[green]allowed[/]" if decision.allowed else f"[red]not allowed[/] ({decision.reason})"
+    out.print(f"{decision.customer_id or identifier}: {verdict}: {decision.message}")
