@@ -131,9 +131,12 @@ def remove_interrupted_erasures(db: str | os.PathLike[str]) -> list[Path]:
     """Remove the copies an interrupted erasure (a process killed while it copied) left beside
     ``db``, unless an erasure runs now; returns the files removed. An erasure replaces the database
     with its copy in one atomic rename, so a copy left behind was never put in place: the database
-    is the one from before the erasure, which was not done (run it again). Called whenever a
-    database file is opened (:func:`connect`, :func:`open_served`, :func:`reader`)."""
-    if str(db) == ":memory:" or not erasure_copies(db) or not Path(db).parent.is_dir():
+    is the one from before the erasure, which was not done (run it again); a lock file left by a
+    process killed after the rename goes too. Called whenever a database file is opened
+    (:func:`connect`, :func:`open_served`, :func:`reader`)."""
+    if str(db) == ":memory:" or not Path(db).parent.is_dir():
+        return []
+    if not erasure_copies(db) and not erasure_lock_path(db).exists():
         return []
     removed: list[Path] = []
     with erasure_lock(db, wait=False) as free:

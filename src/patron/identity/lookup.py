@@ -120,9 +120,30 @@ def find_customer(con: duckdb.DuckDBPyConnection, identifier: str, kind: str | N
         [*params, text.strip()],
     ).fetchall()
     if not rows:
-        return None
+        return _phone_customer(con, text)
     best = min(rows, key=lambda r: ident_order((r[0], r[1])))
     return best[2]
+
+
+MIN_PHONE_SUFFIX = 7
+"""Fewest digits (leading zeros dropped) a phone number must have to be matched without its
+country code."""
+
+
+def _phone_customer(con: duckdb.DuckDBPyConnection, text: str) -> str | None:
+    """The person of a phone number written without (or with another) country code or trunk
+    zero (``06 12 34 56 78`` for ``+33 6 12 34 56 78``): the one person whose phone's digits end
+    with the text's or the other way round; None when none or several do."""
+    if not set(text.strip()) <= _PHONE_CHARS:
+        return None
+    digits = "".join(ch for ch in text if ch.isdigit()).lstrip("0")
+    if len(digits) < MIN_PHONE_SUFFIX:
+        return None
+    found = con.execute(
+        "SELECT DISTINCT customer_id FROM (SELECT customer_id, ltrim(regexp_replace(value, '[^0-9]', '', 'g'), '0') AS d "
+        "FROM identities WHERE kind = 'phone') WHERE length(d) >= $2 AND (ends_with(d, $1) OR ends_with($1, d)) LIMIT 2",
+        [digits, MIN_PHONE_SUFFIX]).fetchall()
+    return str(found[0][0]) if len(found) == 1 else None
 
 
 _KIND_RANK_SQL = ("CASE i.kind WHEN 'customer_id' THEN 0 WHEN 'user_id' THEN 1 WHEN 'email' THEN 2 "

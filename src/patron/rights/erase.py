@@ -41,6 +41,7 @@ import pyarrow as pa
 
 from patron.config import section
 from patron.errors import InputError, NoDataError, PatronError
+from patron.identity.follow import SOURCE_COLUMNS
 from patron.identity.keyed import DIGEST_KEY, SECRET_TABLE, database_key, secret_ddl
 from patron.rights.catalog import Table, copy_sql, count_sql, match_sql, residue_sql, tables
 from patron.rights.person import (
@@ -114,7 +115,8 @@ def new_pseudonym() -> str:
 def pseudonymize_sql(table: Table, person: Person, *, target: str, pseudonym: str, key: str | None) -> tuple[str, list[Any]]:
     """``INSERT`` into ``table`` of the attached database ``target`` of the person's rows with every
     person column that names them replaced by ``pseudonym`` and (when ``key`` is given) the key
-    column replaced by ``<pseudonym>-<n>`` (n = 1, 2, ... in key order); other columns kept.
+    column replaced by ``<pseudonym>-<n>`` (n = 1, 2, ... in key order), a source column
+    (``message_id``, ``ingest_id``) holding one of their messageIds set to NULL; other columns kept.
     Returns the SQL and its parameters."""
     where, where_params = match_sql(table, person)
     exprs: list[str] = []
@@ -129,6 +131,9 @@ def pseudonymize_sql(table: Table, person: Person, *, target: str, pseudonym: st
         elif col == key:
             exprs.append(f"? || '-' || CAST(row_number() OVER (ORDER BY {q}) AS VARCHAR)")
             params.append(pseudonym)
+        elif col in SOURCE_COLUMNS:  # the messageId of the person's event the row came from: erased too
+            exprs.append(f"CASE WHEN list_contains(?::VARCHAR[], CAST({q} AS VARCHAR)) THEN NULL ELSE {q} END")
+            params.append(sorted(person.messages))
         else:
             exprs.append(q)
     return copy_sql(table, target, where=where, select=", ".join(exprs)), params + where_params

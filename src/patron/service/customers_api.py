@@ -140,6 +140,10 @@ class ErasureReceipt(BaseModel):
     rows_pseudonymized: int
     tables: dict[str, dict[str, int]]
     rejects_files: list[str]
+    scrubbed: dict[str, int] = Field(default_factory=dict, description="Values of other people's rows that named "
+                                     "the person and were replaced, per table.column.")
+    suppressed: int = Field(0, description="Keyed digests of the person's identifiers and messageIds added to the "
+                            "suppression list (replays of their events are dropped).")
 
 
 @router.delete("/v1/customers/{identifier}", tags=["customers"], response_model=ErasureReceipt,
