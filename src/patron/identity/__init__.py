@@ -8,11 +8,14 @@ Definitions
 * An **event** (one ``message_id``) carries a set of identifiers; its **rank** is
   ``(occurred_at, message_id)``. A set of two or more identifiers seen together is a **link**; the
   rank of a link is the smallest rank of the events that carried exactly that set.
-* Some kinds are **unique** (``[service] unique_identifiers``, default ``["user_id"]``): a person
-  holds at most one value of each.
+* Some kinds are **unique** (``[service] unique_identifiers``, default ``["customer_id",
+  "user_id"]``; ``customer_id``, the id of a row of a customers file, always is): a person holds at
+  most one value of each. ``customer_id`` X and ``user_id`` X are linked first, whichever arrives
+  first (the same text names the same person).
 * **The result** is defined on the *set* of observations, never on arrival order: apply the links
   in canonical order (by rank); a link joins its first identifier (canonical order of identifiers:
-  ``user_id``, ``email``, ``phone``, other kinds, ``anonymous_id``) with each of the others, and a
+  ``customer_id``, ``user_id``, ``email``, ``phone``, other kinds, ``anonymous_id``) with each of
+  the others, and a
   join that would give one person two values of a unique kind is **refused** (recorded, with its
   reason). A shared device seen with two user ids therefore joins the first user (by event time)
   and the second stays a separate person.
@@ -22,7 +25,8 @@ Definitions
   (over every link) is **shared**: it is taken out of every link and stays a person of its own.
   Both are functions of the set of events, so the result still is; shared identifiers and
   placeholders are **blocked** (they link nobody), recorded once each in ``identity_merges``.
-* The **person id**: the person's ``user_id`` (the smallest, if ``user_id`` is not unique); else
+* The **person id**: the person's ``customer_id`` (a customer of the files keeps the id the files
+  know); else its ``user_id`` (the smallest, if ``user_id`` is not unique); else
   ``"anon:" + `` its smallest ``anonymous_id``; else ``"anon:kind=value"`` of its first identifier.
   A function of the person's identifiers only, so it does not change with event order, and an
   anonymous profile never gives its id to a known person: when they merge, the ``user_id`` wins.

@@ -343,7 +343,7 @@ def resolve_events(
     identifiers each event carries together (an identify with userId, anonymousId and email is
     three rows with one message_id). Values are raw: this function normalizes them (emails are
     hashed). ``rules`` gives the unique kinds (``ServiceRules`` or a list; default
-    ``["user_id"]``).
+    ``["customer_id", "user_id"]``).
 
     Without ``resolver`` the graph is read from the tables on every call (fine for tests and
     one-off use); the service keeps one :class:`Resolver` and passes it (or calls
