@@ -11,15 +11,7 @@ from typing import Any
 
 import duckdb
 
-from patron.rights.person import (
-    Person,
-    column_match_params,
-    column_match_sql,
-    contains_params,
-    contains_sql,
-    fields_match_sql,
-    quoted_sql,
-)
+from patron.rights.person import Person, column_match, contains, fields_match, quoted
 from patron.rights.rules import REJECTS_TABLE, RightsRules
 from patron.sql.dialect import DUCKDB
 
@@ -112,15 +104,14 @@ def match_sql(table: Table, person: Person, alias: str | None = None) -> tuple[s
     pre = f"{DUCKDB.ident(alias)}." if alias else ""
     parts: list[str] = []
     params: list[Any] = []
-    for col in table.person_columns:
-        parts.append(column_match_sql(pre + DUCKDB.ident(col)))
-        params += column_match_params(person)
+    built = [column_match(pre + DUCKDB.ident(col), person) for col in table.person_columns]
     if table.is_rejects:
         value, reason = pre + '"value"', pre + '"reason"'
-        parts += [column_match_sql(value), fields_match_sql(value), contains_sql(value), quoted_sql(reason),
-                  contains_sql(reason)]
-        params += [*column_match_params(person), *column_match_params(person), *contains_params(person),
-                   person.exact(), *contains_params(person)]
+        built += [column_match(value, person), fields_match(value, person), contains(value, person),
+                  quoted(reason, person), contains(reason, person)]
+    for sql, p in built:
+        parts.append(sql)
+        params += p
     rows = person.rows.get(table.label)
     if rows:
         parts.append(f"list_contains(?::BIGINT[], {pre}rowid)")
@@ -165,10 +156,11 @@ def residue_sql(table: Table, person: Person, catalog: str, *, contained: bool) 
         return None
     sums, params = [], []
     for c in cols:
-        cond = column_match_sql(DUCKDB.ident(c))
-        params += column_match_params(person)
+        cond, p = column_match(DUCKDB.ident(c), person)
+        params += p
         if contained:
-            cond = f"({cond} OR {contains_sql(DUCKDB.ident(c))})"
-            params += contains_params(person)
+            more, p = contains(DUCKDB.ident(c), person)
+            cond = f"({cond} OR {more})"
+            params += p
         sums.append(f"count_if({cond})")
     return f"SELECT {', '.join(sums)} FROM {table.ref(catalog)}", params, cols

@@ -44,13 +44,7 @@ from patron.errors import InputError, NoDataError, PatronError
 from patron.identity.follow import SOURCE_COLUMNS
 from patron.identity.keyed import DIGEST_KEY, SECRET_TABLE, database_key, secret_ddl
 from patron.rights.catalog import Table, copy_sql, count_sql, match_sql, residue_sql, tables
-from patron.rights.person import (
-    Person,
-    column_match_params,
-    column_match_sql,
-    gather,
-    resolve_dead_letters,
-)
+from patron.rights.person import Person, column_match, gather, resolve_dead_letters
 from patron.rights.rules import AUDIT_TABLE, PSEUDONYM_PREFIX, Mode, RightsRules, erasures_ddl
 from patron.rights.scrub import Plan, build_plan, plan_tables, planned_copy_sql
 from patron.rights.suppress import SUPPRESSED_TABLE, digests, suppression_ddl
@@ -126,8 +120,9 @@ def pseudonymize_sql(table: Table, person: Person, *, target: str, pseudonym: st
         if col in table.person_columns:
             if dtype not in ("VARCHAR", "TEXT", "STRING"):
                 raise InputError(f"[rights] cannot pseudonymize {table.label}.{col}: it is {dtype}, not text; remove {table.label} from pseudonymize_tables")
-            exprs.append(f"CASE WHEN {column_match_sql(q)} THEN ? ELSE {q} END")
-            params += [*column_match_params(person), pseudonym]
+            named, p = column_match(q, person)
+            exprs.append(f"CASE WHEN {named} THEN ? ELSE {q} END")
+            params += [*p, pseudonym]
         elif col == key:
             exprs.append(f"? || '-' || CAST(row_number() OVER (ORDER BY {q}) AS VARCHAR)")
             params.append(pseudonym)

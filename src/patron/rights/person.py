@@ -349,52 +349,74 @@ def _owners(con: duckdb.DuckDBPyConnection, idents: Iterable[tuple[str, str]]) -
         "ON i.kind = p.kind AND i.value = p.value").fetchall()}
 
 
-def column_match_sql(col: str) -> str:
-    """SQL true when text column ``col`` (a quoted name or expression) names the person, with
-    three list parameters: the exact texts, the e-mail addresses (lower case), the phone digits."""
+PHONE_SEPARATORS = r"[\s().\-/]*"
+"""What may stand between two digits of a phone number written by hand."""
+
+MAX_PREFIX_DIGITS: int = 3
+"""Leading digits of a stored phone number that another spelling may leave out (a country code)."""
+
+LIST_LIMIT: int = 64
+"""Above this many exact texts, a whole-value match is a semi-join, not a list search per row."""
+
+
+def _phone_alternatives(person: Person) -> str | None:
+    """A regular expression of the person's phone numbers as written in any format: each number's
+    digits (leading zeros dropped) with separators allowed between them, with up to
+    :data:`MAX_PREFIX_DIGITS` leading digits left out (never below :data:`MIN_PHONE_DIGITS`)."""
+    alts = set()
+    for d in person.phones:
+        for k in range(min(MAX_PREFIX_DIGITS, len(d) - MIN_PHONE_DIGITS) + 1):
+            alts.add(PHONE_SEPARATORS.join(d[k:]))
+    return "|".join(sorted(alts)) if alts else None
+
+
+def column_match(col: str, person: Person, *, in_lambda: bool = False) -> tuple[str, list[Any]]:
+    """SQL true when the whole value of text column ``col`` (a quoted name or an expression) names
+    the person (:meth:`Person.names`), and its parameters. ``in_lambda``: for use inside a lambda
+    (no subquery)."""
     text = f"CAST({col} AS VARCHAR)"
-    digits = f"ltrim(regexp_replace({text}, '[^0-9]', '', 'g'), '0')"
-    return (f"coalesce(list_contains(?::VARCHAR[], {text}) OR list_contains(?::VARCHAR[], lower(trim({text}))) "
-            f"OR (regexp_full_match(trim({text}), '{_PHONE_VALUE.pattern}') AND {_digit_match(digits)}), FALSE)")
+    exact = person.exact()
+    if len(exact) > LIST_LIMIT and not in_lambda:
+        parts, params = [f"{text} IN (SELECT unnest(?::VARCHAR[]))"], [exact]
+    else:
+        parts, params = [f"list_contains(?::VARCHAR[], {text})"], [exact]
+    if person.emails:
+        parts.append(f"list_contains(?::VARCHAR[], lower(trim({text})))")
+        params.append(sorted(person.emails))
+    phones = _phone_alternatives(person)
+    if phones is not None:  # another country code or trunk zero before it: the digits end with theirs
+        parts.append(f"regexp_full_match({text}, ?)")
+        params.append(rf"\s*\+?[\d\s().\-/]*?(?:{phones}){PHONE_SEPARATORS}")
+    return f"coalesce({' OR '.join(parts)}, FALSE)", params
 
 
-def column_match_params(person: Person) -> list[Any]:
-    """The parameters of :func:`column_match_sql`."""
-    return [person.exact(), sorted(person.emails), sorted(person.phones)]
+def contains(col: str, person: Person) -> tuple[str, list[Any]]:
+    """SQL true when text column ``col`` holds, in any case, one of the person's needles
+    (:meth:`Person.contained`) or one of their phone numbers in any format; one regular expression
+    (RE2 runs an alternation of literals in one pass)."""
+    alts = [re.escape(n) for n in person.contained()]
+    phones = _phone_alternatives(person)
+    if phones is not None:
+        alts.append(rf"(?:^|[^0-9])(?:{phones})(?:[^0-9]|$)")
+    if not alts:
+        return "FALSE", []
+    return f"coalesce(regexp_matches(lower(CAST({col} AS VARCHAR)), ?), FALSE)", ["|".join(alts)]
 
 
-def _digit_match(digits: str) -> str:
-    return (f"(length({digits}) >= {MIN_PHONE_DIGITS} AND list_bool_or(list_transform(?::VARCHAR[], "
-            f"lambda p: p = {digits} OR suffix(p, {digits}) OR suffix({digits}, p))))")
-
-
-def contains_sql(col: str) -> str:
-    """SQL true when text column ``col`` holds one of the person's needles or phone numbers in any
-    format (:meth:`Person.mentioned_in`); two list parameters (:func:`contains_params`)."""
-    text = f"CAST({col} AS VARCHAR)"
-    found = f"regexp_extract_all({text}, '{_PHONE_TEXT.pattern}')"
-    digits = "ltrim(regexp_replace(m, '[^0-9]', '', 'g'), '0')"
-    return (f"coalesce(list_bool_or(list_transform(?::VARCHAR[], lambda n: contains(lower({text}), n))) "
-            f"OR list_bool_or(list_transform({found}, lambda m: {_digit_match(digits)})), FALSE)")
-
-
-def contains_params(person: Person) -> list[Any]:
-    """The parameters of :func:`contains_sql`."""
-    return [person.contained(), sorted(person.phones)]
-
-
-def fields_match_sql(col: str) -> str:
+def fields_match(col: str, person: Person) -> tuple[str, list[Any]]:
     """SQL true when one of the fields of text ``col`` split at ``, ; | tab`` (a malformed CSV line)
-    names the person: its own three parameters, as :func:`column_match_sql`."""
+    names the person."""
+    inner, params = column_match("trim(x, chr(32) || chr(34) || chr(39))", person, in_lambda=True)
     return (f"coalesce(list_bool_or(list_transform(string_split_regex(CAST({col} AS VARCHAR), '[,;|\\t]'), "
-            f"lambda x: {column_match_sql('trim(x, chr(32) || chr(34) || chr(39))')})), FALSE)")
+            f"lambda x: {inner})), FALSE)", params)
 
 
-def quoted_sql(col: str) -> str:
+def quoted(col: str, person: Person) -> tuple[str, list[Any]]:
     """SQL true when ``col`` holds one of the exact texts in double quotes (as ingest writes values
-    into reasons: ``duplicate customer_id "c1" (first at row 1)``); one list parameter."""
-    return f"coalesce(list_bool_or(list_transform(?::VARCHAR[], lambda i: contains(CAST({col} AS VARCHAR), '\"' || i || '\"'))), FALSE)"
+    into reasons: ``duplicate customer_id "c1" (first at row 1)``)."""
+    return (f"coalesce(list_bool_or(list_transform(?::VARCHAR[], lambda i: contains(CAST({col} AS VARCHAR), "
+            f"'\"' || i || '\"'))), FALSE)", [person.exact()])
 
 
-__all__ = ["ERASED", "MIN_CONTAINED", "Person", "column_match_params", "column_match_sql", "contains_params",
-           "contains_sql", "fields_match_sql", "gather", "phone_digits", "quoted_sql", "resolve_dead_letters"]
+__all__ = ["ERASED", "MIN_CONTAINED", "Person", "column_match", "contains", "fields_match", "gather", "phone_digits",
+           "quoted", "resolve_dead_letters"]

@@ -40,14 +40,7 @@ from patron.identity.graph import link_key
 from patron.identity.keyed import keyed_digest
 from patron.identity.tables import LEGACY_LABEL
 from patron.rights.catalog import TEXT_TYPES, Table, match_sql
-from patron.rights.person import (
-    ERASED,
-    Person,
-    column_match_params,
-    column_match_sql,
-    contains_params,
-    contains_sql,
-)
+from patron.rights.person import ERASED, Person, column_match, contains
 from patron.sql.dialect import DUCKDB
 
 TOKEN_PREFIX = "erased:"
@@ -207,8 +200,13 @@ def _text_pass(con: duckdb.DuckDBPyConnection, t: Table, person: Person, plan: P
     if not cols:
         return
     not_theirs, params = _not_theirs(t, person)
-    hits = " OR ".join(f"({contains_sql(DUCKDB.ident(c))} AND NOT {column_match_sql(DUCKDB.ident(c))})" for c in cols)
-    hit_params = [p for _ in cols for p in (*contains_params(person), *column_match_params(person))]
+    conds, hit_params = [], []
+    for c in cols:
+        found, p1 = contains(DUCKDB.ident(c), person)
+        named, p2 = column_match(DUCKDB.ident(c), person)
+        conds.append(f"({found} AND NOT {named})")
+        hit_params += p1 + p2
+    hits = " OR ".join(conds)
     cur = con.execute(
         f"SELECT rowid, {', '.join(DUCKDB.ident(c) for c in cols)} FROM {t.ref()} WHERE {not_theirs} AND "
         f"(({hits}) OR list_contains(?::BIGINT[], rowid))",
