@@ -347,7 +347,8 @@ def _copy_table(con: duckdb.DuckDBPyConnection, t: Table, person: Person,
 
 
 def _rejects_files(con: duckdb.DuckDBPyConnection, found: Sequence[Table], person: Person) -> list[str]:
-    """Rejects CSV files (``ingests.rejects_file``) of the ingests whose rejects rows name the person."""
+    """Rejects CSV files (``ingests.rejects_file``) of the ingests whose rejects rows name the person,
+    as they are on disk (a path may itself be named after the person: it is yours to clean)."""
     rejects = next((t for t in found if t.is_rejects), None)
     ingests = next((t for t in found if t.label == "ingests"), None)
     if rejects is None or ingests is None or not {"ingest_id", "rejects_file"} <= set(ingests.columns) or "ingest_id" not in rejects.columns:
@@ -355,7 +356,7 @@ def _rejects_files(con: duckdb.DuckDBPyConnection, found: Sequence[Table], perso
     where, params = match_sql(rejects, person)
     sql = (f"SELECT DISTINCT i.rejects_file FROM {ingests.ref()} AS i WHERE i.rejects_file IS NOT NULL AND i.ingest_id IN "
            f"(SELECT ingest_id FROM {rejects.ref()} WHERE {where}) ORDER BY 1")
-    return [person.scrub(r[0]) if person.mentioned_in(r[0]) else r[0] for r in con.execute(sql, params).fetchall()]
+    return [r[0] for r in con.execute(sql, params).fetchall()]
 
 
 def _verify(
