@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -28,6 +29,8 @@ import pytest
 import patron
 from patron.identity import resolve_identifier
 from patron.rights import export_customer
+from patron.service.contact_check import contact_decision
+from patron.service.profile_view import customer_view
 from tests.service_support import Service, create_keys, free_port
 
 FILE_ID = "c-zq17"
@@ -168,6 +171,8 @@ def test_the_cli_and_the_python_api_answer_the_same_person(world):
         assert (decision["allowed"], decision["customer_id"]) == (True, FILE_ID)
         consent = json.loads(_cli("consent", ident, "--db", db, "--json"))
         assert consent["customer_id"] == FILE_ID and [s["reason"] for s in consent["state"]] == ["granted"]
+    assert customer_view(db, WEB_EMAIL)["scores"] == json.loads(_cli("customer", FILE_ID, "--db", db, "--json"))["scores"]
+    assert contact_decision(db, "+33612345678", channel="email", at=datetime(2024, 3, 6, 12)).customer_id == FILE_ID
     doc = export_customer(db, WEB_EMAIL)
     assert doc["customer_id"] == FILE_ID
     assert sorted(r["order_id"] for r in doc["tables"]["transactions"]) == sorted(ORDERS)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -22,31 +22,15 @@ ConfigOption = Annotated[Path | None, typer.Option(
     "--config", help=r"Rules file (\[segments], \[contact_policy], \[rfm]) [default: $PATRON_CONFIG or ./patron.toml].")]
 
 
-def _resolved(con: Any, identifier: str) -> str:
-    from patron.errors import NoDataError
-    from patron.identity import resolve_identifier
-
-    found = resolve_identifier(con, identifier)
-    if found is None:
-        raise NoDataError(f"no customer matches {identifier!r}")
-    return found
-
-
 @app.command("customer")
 def customer_command(identifier: IdentifierArgument, db: DbOption = None, config: ConfigOption = None,
                      as_json: JsonOption = False) -> None:
     """The single view of one person: identities, traits, scores of the last profiles build
     (patron profiles, or a refresh of the service), segments, consents, preferences, recent orders
     and contacts, identity merges; the same whichever identifier names them."""
-    from patron.config import section
-    from patron.service.profile_view import single_view
-    from patron.service.settings import ServiceRules
-    from patron.service.state import ServiceState
-    from patron.store import reader
+    from patron.service.profile_view import customer_view
 
-    state = ServiceState(db=str(db) if db else "", rules=section("service", ServiceRules, config), config=config)
-    with reader(db) as con:
-        view = single_view(con, state, _resolved(con, identifier))
+    view = customer_view(db, identifier, config=config)
     if as_json:
         typer.echo(json.dumps(view, default=str))
         return
@@ -75,22 +59,16 @@ def contact_check_command(
 ) -> None:
     """May this person be contacted on this channel for this purpose at this time? The contact
     planner's rules for one person (docs/consent.md); a no is an answer (exit 0), with its reason."""
-    from patron.consent.policy import contact_policy
     from patron.errors import InputError
-    from patron.identity import resolve_identifier
-    from patron.service.contact_check import check_contact, parse_at
-    from patron.store import reader
+    from patron.service.contact_check import contact_decision
 
     if channel not in CHANNELS:
         raise InputError(f"--channel must be one of {', '.join(CHANNELS)}; got {channel!r}")
     try:
-        when = parse_at(dt.datetime.fromisoformat(at.replace("Z", "+00:00")) if at else None)
+        when = dt.datetime.fromisoformat(at.replace("Z", "+00:00")) if at else None
     except ValueError:
         raise InputError(f"--at: not an ISO 8601 time: {at!r}") from None
-    policy = contact_policy(config)
-    with reader(db) as con:
-        decision = check_contact(con, resolve_identifier(con, identifier), channel=channel, purpose=purpose, at=when,
-                                 policy=policy, config=config, topic=topic, identifier=identifier)
+    decision = contact_decision(db, identifier, channel=channel, purpose=purpose, at=when, topic=topic, config=config)
     if as_json:
         typer.echo(decision.model_dump_json())
         return

@@ -227,4 +227,20 @@ def parse_at(value: datetime | None) -> datetime:
     return value
 
 
-__all__ = ["ALLOWED", "CHECK_CAMPAIGN", "ContactDecision", "check_contact", "parse_at"]
+def contact_decision(db: Any, identifier: str, *, channel: str, purpose: str = "marketing",
+                     at: datetime | None = None, topic: str | None = None, config: Any = None) -> ContactDecision:
+    """May the person ``identifier`` names (any identifier) in the database file ``db`` be contacted
+    on ``channel`` for ``purpose`` at ``at`` (default now; naive = UTC)? Outside a running service:
+    what ``POST /v1/contacts/check`` and ``patron contact-check`` answer."""
+    from patron.consent.policy import contact_policy
+    from patron.identity import resolve_identifier
+    from patron.store import reader
+
+    when = parse_at(at)
+    policy = contact_policy(config)
+    with reader(db) as con:
+        return check_contact(con, resolve_identifier(con, identifier), channel=channel, purpose=purpose, at=when,
+                             policy=policy, config=config, topic=topic, identifier=identifier)
+
+
+__all__ = ["ALLOWED", "CHECK_CAMPAIGN", "ContactDecision", "check_contact", "contact_decision", "parse_at"]

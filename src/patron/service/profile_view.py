@@ -242,3 +242,18 @@ def single_view(con: Any, state: ServiceState, customer_id: str) -> dict[str, An
         "segments": segments, "consents": consents, "preferences": prefs, "recent_contacts": contacts,
         "recent_orders": orders, "merges": merges_of(con, customer_id) if has_merges else [],
     }
+
+
+def customer_view(db: Any, identifier: str, *, config: Any = None) -> dict[str, Any]:
+    """The single view (:class:`CustomerView` as JSON data) of the person ``identifier`` names (any
+    identifier: :func:`patron.identity.resolve_identifier`) in the database file ``db``, outside a
+    running service: what ``GET /v1/customers/{identifier}`` and ``patron customer`` answer (scores
+    from the stored ``customer_profiles``; ``scores_refreshed_at`` is None). Raises
+    :class:`~patron.errors.NoDataError` when nobody has the identifier."""
+    from patron.config import section
+    from patron.service.settings import ServiceRules
+    from patron.store import reader
+
+    state = ServiceState(db=str(db), rules=section("service", ServiceRules, config), config=config)
+    with reader(db) as con:
+        return single_view(con, state, resolve_or_404(con, identifier))
