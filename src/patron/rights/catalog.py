@@ -1,17 +1,19 @@
 """Where a person's data lives: the database's tables found from its catalogue, and the SQL that
 selects a person's rows. Builders return SQL text and parameters; :func:`tables` runs the
-catalogue query. Who the person is, and how a value is recognised as theirs, is
-:mod:`patron.rights.person`.
+catalogue query. Who the person is, and when a value names them, is :mod:`patron.rights.person`;
+the builders here say the same in SQL (:func:`column_match` for a whole value, :func:`contains`
+inside text).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
-from patron.rights.person import Person, column_match, contains, fields_match, quoted
+from patron.rights.person import MIN_PHONE_DIGITS, Person
 from patron.rights.rules import REJECTS_TABLE, RightsRules
 from patron.sql.dialect import DUCKDB
 
@@ -82,6 +84,79 @@ def tables(con: duckdb.DuckDBPyConnection, rules: RightsRules, catalog: str | No
         ))
     return found
 
+
+# -- whether a value names the person ---------------------------------------------------------
+
+PHONE_SEPARATORS = r"[\s().\-/]*"
+"""What may stand between two digits of a phone number written by hand."""
+
+MAX_PREFIX_DIGITS: int = 3
+"""Leading digits of a stored phone number that another spelling may leave out (a country code)."""
+
+LIST_LIMIT: int = 64
+"""Above this many exact texts, a whole-value match is a semi-join, not a list search per row."""
+
+
+def _phone_alternatives(person: Person) -> str | None:
+    """A regular expression of the person's phone numbers as written in any format: each number's
+    digits (leading zeros dropped) with separators allowed between them, with up to
+    :data:`MAX_PREFIX_DIGITS` leading digits left out (never below :data:`MIN_PHONE_DIGITS`)."""
+    alts = set()
+    for d in person.phones:
+        for k in range(min(MAX_PREFIX_DIGITS, len(d) - MIN_PHONE_DIGITS) + 1):
+            alts.add(PHONE_SEPARATORS.join(d[k:]))
+    return "|".join(sorted(alts)) if alts else None
+
+
+def column_match(col: str, person: Person, *, in_lambda: bool = False) -> tuple[str, list[Any]]:
+    """SQL true when the whole value of text column ``col`` (a quoted name or an expression) names
+    the person (:meth:`Person.names`), and its parameters. ``in_lambda``: for use inside a lambda
+    (no subquery)."""
+    text = f"CAST({col} AS VARCHAR)"
+    exact = person.exact()
+    if len(exact) > LIST_LIMIT and not in_lambda:
+        parts, params = [f"{text} IN (SELECT unnest(?::VARCHAR[]))"], [exact]
+    else:
+        parts, params = [f"list_contains(?::VARCHAR[], {text})"], [exact]
+    if person.emails:
+        parts.append(f"list_contains(?::VARCHAR[], lower(trim({text})))")
+        params.append(sorted(person.emails))
+    phones = _phone_alternatives(person)
+    if phones is not None:  # another country code or trunk zero before it: the digits end with theirs
+        parts.append(f"regexp_full_match({text}, ?)")
+        params.append(rf"\s*\+?[\d\s().\-/]*?(?:{phones}){PHONE_SEPARATORS}")
+    return f"coalesce({' OR '.join(parts)}, FALSE)", params
+
+
+def contains(col: str, person: Person) -> tuple[str, list[Any]]:
+    """SQL true when text column ``col`` holds, in any case, one of the person's needles
+    (:meth:`Person.contained`) or one of their phone numbers in any format; one regular expression
+    (RE2 runs an alternation of literals in one pass)."""
+    alts = [re.escape(n) for n in person.contained()]
+    phones = _phone_alternatives(person)
+    if phones is not None:
+        alts.append(rf"(?:^|[^0-9])(?:{phones})(?:[^0-9]|$)")
+    if not alts:
+        return "FALSE", []
+    return f"coalesce(regexp_matches(lower(CAST({col} AS VARCHAR)), ?), FALSE)", ["|".join(alts)]
+
+
+def fields_match(col: str, person: Person) -> tuple[str, list[Any]]:
+    """SQL true when one of the fields of text ``col`` split at ``, ; | tab`` (a malformed CSV line)
+    names the person."""
+    inner, params = column_match("trim(x, chr(32) || chr(34) || chr(39))", person, in_lambda=True)
+    return (f"coalesce(list_bool_or(list_transform(string_split_regex(CAST({col} AS VARCHAR), '[,;|\\t]'), "
+            f"lambda x: {inner})), FALSE)", params)
+
+
+def quoted(col: str, person: Person) -> tuple[str, list[Any]]:
+    """SQL true when ``col`` holds one of the exact texts in double quotes (as ingest writes values
+    into reasons: ``duplicate customer_id "c1" (first at row 1)``)."""
+    return (f"coalesce(list_bool_or(list_transform(?::VARCHAR[], lambda i: contains(CAST({col} AS VARCHAR), "
+            f"'\"' || i || '\"'))), FALSE)", [person.exact()])
+
+
+# -- the person's rows ------------------------------------------------------------------------
 
 def in_list(n: int) -> str:
     """``(?, ?, ...)`` with ``n`` placeholders."""

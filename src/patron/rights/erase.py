@@ -43,8 +43,16 @@ from patron.config import section
 from patron.errors import InputError, NoDataError, PatronError
 from patron.identity.follow import SOURCE_COLUMNS
 from patron.identity.keyed import DIGEST_KEY, SECRET_TABLE, database_key, secret_ddl
-from patron.rights.catalog import Table, copy_sql, count_sql, match_sql, residue_sql, tables
-from patron.rights.person import Person, column_match, gather, resolve_dead_letters
+from patron.rights.catalog import (
+    Table,
+    column_match,
+    copy_sql,
+    count_sql,
+    match_sql,
+    residue_sql,
+    tables,
+)
+from patron.rights.person import Person, gather, identity_traits, resolve_dead_letters
 from patron.rights.rules import AUDIT_TABLE, PSEUDONYM_PREFIX, Mode, RightsRules, erasures_ddl
 from patron.rights.scrub import Plan, build_plan, plan_tables, planned_copy_sql
 from patron.rights.suppress import SUPPRESSED_TABLE, digests, suppression_ddl
@@ -56,8 +64,6 @@ from patron.store import connect, erasure_lock, remove_interrupted_erasures
 TARGET_ALIAS = "patron_erasure_target"
 """Name under which the fresh database file is attached during the rewrite."""
 
-DEFAULT_TRAITS: tuple[str, ...] = ("email", "phone")
-"""Identity traits read from dead letters when the rules file has no ``[service] identity_traits``."""
 
 
 @dataclass
@@ -202,7 +208,7 @@ def erase_customer(
     if mode not in ("pseudonymize", "delete"):
         raise InputError(f"erasure mode must be pseudonymize or delete; got {mode!r}")
     path = _db_path(db)
-    traits = _identity_traits(config)
+    traits = identity_traits(config)
     erased_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(tzinfo=None)
     with erasure_lock(path):
         remove_interrupted_erasures(path)  # nothing else holds the lock: a copy here is a dead one's
@@ -221,16 +227,6 @@ def erase_customer(
             raise
         _remove(Path(str(path) + ".wal"))
     return result
-
-
-def _identity_traits(config: Any) -> list[str]:
-    """``[service] identity_traits`` of the rules file (where dead letters carry identifiers)."""
-    from patron.config import load_config
-
-    data = config if isinstance(config, dict) else load_config(config)
-    service = data.get("service") if isinstance(data, dict) else None
-    found = service.get("identity_traits") if isinstance(service, dict) else None
-    return [str(t) for t in found] if isinstance(found, list) else list(DEFAULT_TRAITS)
 
 
 def find_person(con: duckdb.DuckDBPyConnection, identifier: str, rules: RightsRules, traits: Sequence[str]) -> tuple[list[Table], Person]:

@@ -16,7 +16,8 @@ from typing import Any
 from patron.config import section
 from patron.errors import NoDataError
 from patron.rights.catalog import Table, select_person_rows_sql
-from patron.rights.erase import _identity_traits, find_person
+from patron.rights.erase import find_person
+from patron.rights.person import identity_traits
 from patron.rights.rules import RightsRules
 from patron.settings import get_settings
 from patron.store import reader
@@ -80,7 +81,7 @@ class _Export:
         self.include_views = include_views
         rules = section("rights", RightsRules, config)
         self.con = stack.enter_context(reader(db))
-        found, self.person = find_person(self.con, customer_id, rules, _identity_traits(config))
+        found, self.person = find_person(self.con, customer_id, rules, identity_traits(config))
         self.customer_id = self.person.customer_id
         self.found = [t for t in found if t.about_people]
         self.ids = self.person.listed()

@@ -40,7 +40,7 @@ from patron.identity.normalize import (
     ident_order,
     normalize_identifier,
 )
-from patron.identity.payload import payload_identifiers
+from patron.identity.payload import DEFAULT_TRAITS, payload_identifiers
 from patron.rights.rules import RightsRules
 
 MIN_CONTAINED: int = 6
@@ -291,6 +291,17 @@ def gather(con: duckdb.DuckDBPyConnection, customer_id: str, rules: RightsRules)
     return p
 
 
+def identity_traits(config: Any) -> list[str]:
+    """``[service] identity_traits`` of the rules file (``config``: a path, a parsed dict or None):
+    the traits that carry identifiers in events and dead letters; default ``email`` and ``phone``."""
+    from patron.config import load_config
+
+    data = config if isinstance(config, dict) else load_config(config)
+    service = data.get("service") if isinstance(data, dict) else None
+    found = service.get("identity_traits") if isinstance(service, dict) else None
+    return [str(t) for t in found] if isinstance(found, list) else list(DEFAULT_TRAITS)
+
+
 DEAD_LETTER_CHUNK: int = 10_000
 """Dead letters read at a time when they are resolved at erasure."""
 
@@ -349,74 +360,5 @@ def _owners(con: duckdb.DuckDBPyConnection, idents: Iterable[tuple[str, str]]) -
         "ON i.kind = p.kind AND i.value = p.value").fetchall()}
 
 
-PHONE_SEPARATORS = r"[\s().\-/]*"
-"""What may stand between two digits of a phone number written by hand."""
-
-MAX_PREFIX_DIGITS: int = 3
-"""Leading digits of a stored phone number that another spelling may leave out (a country code)."""
-
-LIST_LIMIT: int = 64
-"""Above this many exact texts, a whole-value match is a semi-join, not a list search per row."""
-
-
-def _phone_alternatives(person: Person) -> str | None:
-    """A regular expression of the person's phone numbers as written in any format: each number's
-    digits (leading zeros dropped) with separators allowed between them, with up to
-    :data:`MAX_PREFIX_DIGITS` leading digits left out (never below :data:`MIN_PHONE_DIGITS`)."""
-    alts = set()
-    for d in person.phones:
-        for k in range(min(MAX_PREFIX_DIGITS, len(d) - MIN_PHONE_DIGITS) + 1):
-            alts.add(PHONE_SEPARATORS.join(d[k:]))
-    return "|".join(sorted(alts)) if alts else None
-
-
-def column_match(col: str, person: Person, *, in_lambda: bool = False) -> tuple[str, list[Any]]:
-    """SQL true when the whole value of text column ``col`` (a quoted name or an expression) names
-    the person (:meth:`Person.names`), and its parameters. ``in_lambda``: for use inside a lambda
-    (no subquery)."""
-    text = f"CAST({col} AS VARCHAR)"
-    exact = person.exact()
-    if len(exact) > LIST_LIMIT and not in_lambda:
-        parts, params = [f"{text} IN (SELECT unnest(?::VARCHAR[]))"], [exact]
-    else:
-        parts, params = [f"list_contains(?::VARCHAR[], {text})"], [exact]
-    if person.emails:
-        parts.append(f"list_contains(?::VARCHAR[], lower(trim({text})))")
-        params.append(sorted(person.emails))
-    phones = _phone_alternatives(person)
-    if phones is not None:  # another country code or trunk zero before it: the digits end with theirs
-        parts.append(f"regexp_full_match({text}, ?)")
-        params.append(rf"\s*\+?[\d\s().\-/]*?(?:{phones}){PHONE_SEPARATORS}")
-    return f"coalesce({' OR '.join(parts)}, FALSE)", params
-
-
-def contains(col: str, person: Person) -> tuple[str, list[Any]]:
-    """SQL true when text column ``col`` holds, in any case, one of the person's needles
-    (:meth:`Person.contained`) or one of their phone numbers in any format; one regular expression
-    (RE2 runs an alternation of literals in one pass)."""
-    alts = [re.escape(n) for n in person.contained()]
-    phones = _phone_alternatives(person)
-    if phones is not None:
-        alts.append(rf"(?:^|[^0-9])(?:{phones})(?:[^0-9]|$)")
-    if not alts:
-        return "FALSE", []
-    return f"coalesce(regexp_matches(lower(CAST({col} AS VARCHAR)), ?), FALSE)", ["|".join(alts)]
-
-
-def fields_match(col: str, person: Person) -> tuple[str, list[Any]]:
-    """SQL true when one of the fields of text ``col`` split at ``, ; | tab`` (a malformed CSV line)
-    names the person."""
-    inner, params = column_match("trim(x, chr(32) || chr(34) || chr(39))", person, in_lambda=True)
-    return (f"coalesce(list_bool_or(list_transform(string_split_regex(CAST({col} AS VARCHAR), '[,;|\\t]'), "
-            f"lambda x: {inner})), FALSE)", params)
-
-
-def quoted(col: str, person: Person) -> tuple[str, list[Any]]:
-    """SQL true when ``col`` holds one of the exact texts in double quotes (as ingest writes values
-    into reasons: ``duplicate customer_id "c1" (first at row 1)``)."""
-    return (f"coalesce(list_bool_or(list_transform(?::VARCHAR[], lambda i: contains(CAST({col} AS VARCHAR), "
-            f"'\"' || i || '\"'))), FALSE)", [person.exact()])
-
-
-__all__ = ["ERASED", "MIN_CONTAINED", "Person", "column_match", "contains", "fields_match", "gather", "phone_digits",
-           "quoted", "resolve_dead_letters"]
+__all__ = ["ERASED", "MIN_CONTAINED", "MIN_PHONE_DIGITS", "Person", "gather", "identity_traits", "phone_digits",
+           "resolve_dead_letters"]

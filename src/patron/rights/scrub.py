@@ -39,8 +39,8 @@ from patron.identity.batch_sql import link_hash
 from patron.identity.graph import link_key
 from patron.identity.keyed import keyed_digest
 from patron.identity.tables import LEGACY_LABEL
-from patron.rights.catalog import TEXT_TYPES, Table, match_sql
-from patron.rights.person import ERASED, Person, column_match, contains
+from patron.rights.catalog import TEXT_TYPES, Table, column_match, contains, match_sql
+from patron.rights.person import ERASED, Person
 from patron.sql.dialect import DUCKDB
 
 TOKEN_PREFIX = "erased:"
