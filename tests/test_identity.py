@@ -256,3 +256,17 @@ def test_replay_keeps_unique_values_when_the_lower_ranked_root_survives():
     persons, refusals = replay(links, [u1, a1, ea, eb], {"user_id", "email"})
     assert {u1, a1, ea} in persons and {eb} in persons
     assert [(f.rank, f.kind, f.values) for f in refusals] == [((t, "m3"), "email", ("A", "B"))]
+
+
+def test_cluster_labels_never_name_an_identifier_and_old_ones_are_renamed(con):
+    """A shared device seen with two users is a conflicted cluster; its label is opaque, and a
+    label of an older database (named after the cluster's first identifier) is renamed on load."""
+    w = Writer(con)
+    w.send(("m1", 0, {"user_id": "u-first", "anonymous_id": "dev"}, None),
+           ("m2", 1, {"user_id": "u-second", "anonymous_id": "dev"}, None))
+    labels = {r[0] for r in con.execute("SELECT DISTINCT cluster_id FROM identities WHERE cluster_id IS NOT NULL").fetchall()}
+    assert len(labels) == 1 and not any(v in label for label in labels for v in ("u-first", "u-second", "dev", "="))
+    con.execute("UPDATE identities SET cluster_id = 'c:user_id=u-first' WHERE cluster_id IS NOT NULL")
+    Resolver().load(con)
+    renamed = {r[0] for r in con.execute("SELECT DISTINCT cluster_id FROM identities WHERE cluster_id IS NOT NULL").fetchall()}
+    assert len(renamed) == 1 and "u-first" not in next(iter(renamed))

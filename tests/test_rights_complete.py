@@ -389,3 +389,19 @@ def test_a_service_killed_during_an_erasure_leaves_no_copy(template, tmp_path):
     finally:
         svc.stop()
     assert leftovers(db) == [] and traces(db) == []
+
+
+def test_the_export_holds_every_row_the_erasure_removes(template, tmp_path):
+    """Right of access and right to erasure see the same person: per table, the export's rows are
+    the rows the erasure deletes or keeps under a pseudonym (dead letters, rejects, referrals by
+    another spelling, the identity graph included)."""
+    from patron.rights import export_customer
+
+    db, _ = copy_world(template, tmp_path)
+    doc = export_customer(db, EMAIL.upper())
+    result = erase_customer(db, WEB_ID)
+    exported = {t: len(rows) for t, rows in doc["tables"].items() if rows}
+    erased = {t: c["deleted"] + c["pseudonymized"] for t, c in result.tables.items() if c["deleted"] + c["pseudonymized"]}
+    assert exported == erased
+    assert {"dead_letters", "rejects", "referrals", "events", "identities", "identity_observations"} <= set(exported)
+    assert doc["customer_id"] == PERSON and {WEB_ID, ANON_ID, EMAIL.lower(), PHONE} <= set(doc["identifiers"])
