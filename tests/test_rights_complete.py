@@ -405,3 +405,18 @@ def test_the_export_holds_every_row_the_erasure_removes(template, tmp_path):
     assert exported == erased
     assert {"dead_letters", "rejects", "referrals", "events", "identities", "identity_observations"} <= set(exported)
     assert doc["customer_id"] == PERSON and {WEB_ID, ANON_ID, EMAIL.lower(), PHONE} <= set(doc["identifiers"])
+
+
+def test_a_file_ingested_again_says_it_names_an_erased_person(template, tmp_path):
+    """Files are not filtered (the business's own record), but the ingest counts and reports the
+    rows that name an erased person: the person's row of the customers file, once."""
+    db, _ = copy_world(template, tmp_path)
+    erase_customer(db, PERSON)
+    again = tmp_path / "again.csv"
+    again.write_text(Path(template[0].parent / "customers.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    warned = _cli("ingest", str(again), "--kind", "customers", "--db", str(db))
+    assert "warning: 1 row(s) of this file name a person erased before" in " ".join(warned.stderr.split())
+    (tmp_path / "second").mkdir()
+    db2, _ = copy_world(template, tmp_path / "second")
+    erase_customer(db2, PERSON)
+    assert patron.ingest(str(again), kind="customers", db=str(db2)).erased_before == 1

@@ -86,6 +86,9 @@ def ingest(
     )
     if result.merged:
         out.print(f"{result.merged:,} person(s) of the events joined customers of this file (patron.identity: same email or phone)")
+    if result.erased_before:
+        err.print(f"warning: {result.erased_before:,} row(s) of this file name a person erased before (their id, email or "
+                  "phone is on the suppression list): stored again; remove them from the source system too")
     if result.rejects_file:
         out.print(f"rejected rows and reasons: {result.rejects_file}")
 

@@ -18,6 +18,7 @@ the time of the ingest.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,20 +99,35 @@ def file_observations(con: duckdb.DuckDBPyConnection, rules: Any, *, ingest_id: 
             for kind, value in idents]
 
 
+@dataclass
+class FileResolution:
+    """What entering file customers into the graph did: the observations made (``(message_id,
+    occurred_at, kind, raw value)``, one message per customer row) and the resolution (None when
+    there was nothing to enter)."""
+
+    observations: list[tuple[str, datetime, str, str]] = field(default_factory=list)
+    resolution: Resolution | None = None
+
+    @property
+    def merged(self) -> int:
+        """Persons merged into others."""
+        return len(self.resolution.remapped) if self.resolution is not None else 0
+
+
 def resolve_file_customers(con: duckdb.DuckDBPyConnection, rules: Any = None, *,
-                           ingest_id: str | None = None) -> Resolution | None:
+                           ingest_id: str | None = None) -> FileResolution:
     """Enter the file customers that are not in the identity graph yet (those of ``ingest_id``,
     and any earlier ones) into it, and make the rows of persons they joined follow; inside the
-    caller's transaction. Returns the resolution (None when there was nothing to enter).
+    caller's transaction.
 
     ``rules``: a ``ServiceRules``, a rules-file path or dict, or None (the rules file in use)."""
     rules = identity_rules(rules)
     ensure_tables(con)
     observations = file_observations(con, rules, ingest_id=ingest_id)
     if not observations:
-        return None
+        return FileResolution()
     resolver = Resolver(rules)
     res = resolver.resolve(con, observations)
     if res.changed:
         resolver.follow(con, res)
-    return res
+    return FileResolution(observations, res)

@@ -71,6 +71,10 @@ class IngestResult:
     merged: int = 0
     """``customers`` only: persons of the identity graph that the file's customers joined (an event
     person whose e-mail or phone is a file customer's; see :mod:`patron.identity.files`)."""
+    erased_before: int = 0
+    """``customers`` only: rows of the file whose id, e-mail or phone belongs to a person erased
+    before (on the suppression list, :mod:`patron.rights.suppress`): stored again, since a file is
+    the business's own record; remove them from the source system too."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``accepted``, ``rejected`` and ``rejects_file`` come first."""
@@ -213,6 +217,7 @@ def ingest(
         accepted=counts["accepted"], rejected=counts["rejected"], rejects_file=rejects_path,
         already_present=counts["already_present"], updated=counts["updated"], rows_read=staged.rows_read,
         kind=kind, source=label, db=db_path, ingest_id=ingest_id, merged=counts.get("merged", 0),
+        erased_before=counts.get("erased_before", 0),
     )
     if contract.all_or_nothing and counts["rejected"]:
         first = _first_reason(db_path, ingest_id)
@@ -252,7 +257,7 @@ def _check_and_store(con: duckdb.DuckDBPyConnection, staged: readers.Staged, *, 
             "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [ingest_id, label, contract.name, datetime.now(UTC).replace(tzinfo=None), staged.rows_read, counts["accepted"], counts["rejected"], counts["already_present"], rejects_path],
         )
-        counts["merged"] = _resolve_identities(con, contract, ingest_id, config)
+        counts["merged"], counts["erased_before"] = _resolve_identities(con, contract, ingest_id, config)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -260,15 +265,20 @@ def _check_and_store(con: duckdb.DuckDBPyConnection, staged: readers.Staged, *, 
     return counts, rejects_path
 
 
-def _resolve_identities(con: duckdb.DuckDBPyConnection, contract: TableContract, ingest_id: str, config: Any) -> int:
+def _resolve_identities(con: duckdb.DuckDBPyConnection, contract: TableContract, ingest_id: str, config: Any) -> tuple[int, int]:
     """A ``customers`` file: its customers enter the identity graph (and the rows of event persons
-    they join follow them). Returns the number of persons merged into others."""
+    they join follow them). Returns the number of persons merged into others, and of rows naming a
+    person erased before."""
     if contract.name != "customers":
-        return 0
+        return 0, 0
     from patron.identity.files import resolve_file_customers
+    from patron.rights.suppress import erased_among
 
-    res = resolve_file_customers(con, config, ingest_id=ingest_id)
-    return len(res.remapped) if res is not None else 0
+    done = resolve_file_customers(con, config, ingest_id=ingest_id)
+    rows: dict[str, list[tuple[str, str]]] = {}
+    for mid, _, kind, value in done.observations:
+        rows.setdefault(mid, []).append((kind, value))
+    return done.merged, erased_among(con, list(rows.values()))
 
 
 def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], staged: readers.Staged, *, label: str, ingest_id: str, date_format: str | None, future_limit: datetime, date_floor: date) -> dict[str, int]:

@@ -24,7 +24,8 @@ consent management sends). That event is stored, the identifiers it carries leav
 are counted as ``returned``), and from then on their events are stored: a new person, since
 nothing of the erased one is left to join. The messageIds stay on the list forever, so the old
 events never come back. Files: rows of an ingested ``customers`` file are not filtered (a file is
-the business's own record: remove the person from the source system too).
+the business's own record: remove the person from the source system too); the ingest counts the
+rows that name an erased person (:func:`erased_among`) and says so.
 """
 
 from __future__ import annotations
@@ -179,6 +180,26 @@ def record(con: duckdb.DuckDBPyConnection, dropped: int, lifted: list[str], day:
         con.execute(f"INSERT INTO {COUNTS_TABLE} VALUES (?, ?, ?) ON CONFLICT (day) DO UPDATE SET "
                     "events = events + excluded.events, returned = returned + excluded.returned",
                     [day, dropped, len(lifted)])
+
+
+def erased_among(con: duckdb.DuckDBPyConnection, groups: list[list[tuple[str, str]]]) -> int:
+    """How many of ``groups`` (the raw identifiers ``(kind, value)`` of a record each) hold an
+    identifier on the suppression list (none when the list is empty or missing)."""
+    if not groups:
+        return 0
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main' "
+                         "AND table_catalog = current_database()", [SUPPRESSED_TABLE]).fetchall()[0][0]
+    if not exists:
+        return 0
+    listed = {r[0] for r in con.execute(f"SELECT digest FROM {SUPPRESSED_TABLE}").fetchall()}
+    key = database_key(con, create=False)
+    if not listed or key is None:
+        return 0
+    n = 0
+    for group in groups:
+        pairs = [(k, v) for k, v in ((k, normalize_identifier(k, raw)) for k, raw in group) if v is not None]
+        n += any(keyed_digest(key, k, v) in listed for k, v in pairs)
+    return n
 
 
 def payload_dict(text: Any) -> dict[str, Any]:
