@@ -53,6 +53,9 @@ COUNTS_TABLE: str = "suppressed_events"
 MESSAGE_KIND: str = "message_id"
 """Kind under which messageIds are digested."""
 
+DIGEST_CACHE: int = 100_000
+"""Identifier digests the service's writer remembers (about 200 bytes each)."""
+
 
 def suppression_ddl(ref: str = SUPPRESSED_TABLE) -> str:
     """``CREATE TABLE IF NOT EXISTS`` of the list at ``ref``."""
@@ -94,10 +97,24 @@ class Suppression:
         self.loaded = False
         self.key: bytes | None = None
         self.erased_at: dict[str, datetime] = {}
+        self._digests: dict[tuple[str, str], str] = {}
+
+    def digest(self, kind: str, value: str) -> str:
+        """The keyed digest of an identifier, remembered (an identifier comes back with every event
+        of its person; at most :data:`DIGEST_CACHE` are kept, the memory emptied beyond)."""
+        ident = (kind, value)
+        found = self._digests.get(ident)
+        if found is None:
+            assert self.key is not None
+            if len(self._digests) >= DIGEST_CACHE:
+                self._digests.clear()
+            found = self._digests[ident] = keyed_digest(self.key, kind, value)
+        return found
 
     def reset(self) -> None:
         self.loaded = False
         self.erased_at = {}
+        self._digests = {}
 
     def load(self, con: duckdb.DuckDBPyConnection) -> Suppression:
         """Read the list (and the key, created when missing)."""
@@ -113,10 +130,9 @@ class Suppression:
 
     def hits(self, pairs: Iterable[tuple[str, str]]) -> dict[str, datetime]:
         """The digests of ``pairs`` on the list, with their erasure time."""
-        assert self.key is not None
         found = {}
         for kind, value in pairs:
-            d = keyed_digest(self.key, kind, value)
+            d = self.digest(kind, value)
             if d in self.erased_at:
                 found[d] = self.erased_at[d]
         return found
@@ -136,13 +152,13 @@ class Suppression:
         * ``(None, [], set())``: nothing on the list."""
         if not self:
             return None, [], set()
-        if message_id is not None and self.hits([(MESSAGE_KIND, message_id)]):
-            return "replay", [], set()
+        assert self.key is not None
+        if message_id is not None and keyed_digest(self.key, MESSAGE_KIND, message_id) in self.erased_at:
+            return "replay", [], set()  # a messageId comes once: not remembered
         if not identifiers:
             return None, [], set()
         ordered = sorted(set(identifiers), key=ident_order)
-        assert self.key is not None
-        hit = {i: keyed_digest(self.key, *i) for i in ordered}
+        hit = {i: self.digest(*i) for i in ordered}
         hit = {i: d for i, d in hit.items() if d in self.erased_at}
         if not hit:
             return None, [], set()
