@@ -1,7 +1,8 @@
 """Erasure that leaves nothing (issue 16, item 2): after erasure through the API and the CLI, no
 identifier, e-mail (any case), e-mail hash, phone (any format) or trait of the person occurs in any
 byte of the database file or its write-ahead log, dead letters and other persons' rows included;
-a replay after a restart does not bring them back; a kill -9 during an erasure leaves no copy.
+a replay after a restart does not bring them back; a kill -9 during an erasure leaves no copy. The
+snapshot a running service keeps for the CLI (``shop.duckdb.snapshot``) is scanned the same way.
 
 The person, ``c-zqxj-17``, is everywhere the issue found traces: a customers file (e-mail, phone,
 name, city) and a malformed line of it holding the e-mail, orders in a file whose *name* holds the
@@ -35,6 +36,7 @@ import pytest
 
 import patron
 from patron.rights import erase_customer
+from patron.served import snapshot_file, snapshot_tmp
 from patron.store import erasure_copies, erasure_lock_path
 from tests.service_support import Service, create_keys, free_port
 from tests.test_rights_data import needles
@@ -72,6 +74,21 @@ def traces(db: Path) -> list[str]:
 def leftovers(db: Path) -> list[str]:
     """Files an erasure may leave beside the database: copies, their logs, the lock."""
     return [p.name for p in [*erasure_copies(db), erasure_lock_path(db)] if p.exists()]
+
+
+def snapshots(db: Path) -> list[Path]:
+    """The service's snapshot of the database beside it, and snapshots being (or left half) written."""
+    snap = snapshot_file(db)
+    return sorted(p for p in db.parent.glob(f"*{snap.name}*") if p.is_file())
+
+
+def wait_for_snapshot(db: Path, timeout: float = 60.0) -> Path:
+    """The service's snapshot once it is written (at start-up, on its thread)."""
+    snap, deadline = snapshot_file(db), time.monotonic() + timeout
+    while not snap.exists():
+        assert time.monotonic() < deadline, "the service wrote no snapshot"
+        time.sleep(0.05)
+    return snap
 
 
 # -- the world -----------------------------------------------------------------------------------
@@ -238,9 +255,13 @@ def test_erasure_through_the_api_leaves_no_byte_and_replays_do_not_recreate(temp
     svc = Service(db=db, port=free_port(), keys=keys, log=tmp_path / "serve.log")
     svc.start(timeout=90)
     try:
+        assert traces(wait_for_snapshot(db)), "control: the snapshot for the CLI holds the person"
         with svc.client("admin") as c:
             r = c.delete(f"/v1/customers/{EMAIL.upper()}")
             assert r.status_code == 200, r.text
+            # the snapshot is written again before the erasure is answered, without the person
+            assert [p.name for p in snapshots(db)] == [snapshot_file(db).name]
+            assert traces(snapshot_file(db)) == []
             receipt = r.json()
             assert CORE not in r.text.lower() and receipt["suppressed"] > 0
             assert receipt["tables"]["dead_letters"] == {"deleted": 2, "pseudonymized": 0}
@@ -362,6 +383,7 @@ def test_a_service_killed_during_an_erasure_leaves_no_copy(template, tmp_path):
     db, keys = copy_world(template, tmp_path)
     svc = Service(db=db, port=free_port(), keys=keys, log=tmp_path / "serve.log")
     svc.start(timeout=90)
+    assert traces(wait_for_snapshot(db)), "control: the snapshot for the CLI holds the person"
     seen: list[list[str]] = []
 
     def erase() -> None:
@@ -379,6 +401,7 @@ def test_a_service_killed_during_an_erasure_leaves_no_copy(template, tmp_path):
     svc.kill()
     worker.join()
     assert any(n.startswith(f".{db.name}.erasing-") for n in seen[0]), "the kill came during the copy"
+    assert snapshots(db) == [], "the service's snapshot (a copy of the person) outlived the killed erasure"
     svc.start(timeout=90)
     try:
         assert leftovers(db) == []
@@ -386,9 +409,42 @@ def test_a_service_killed_during_an_erasure_leaves_no_copy(template, tmp_path):
             if c.get(f"/v1/customers/{PERSON}").status_code == 200:  # not done: erase again
                 assert c.delete(f"/v1/customers/{PERSON}").status_code == 200
             assert c.get(f"/v1/customers/{OTHER}").status_code == 200
+        assert traces(snapshot_file(db)) == []
     finally:
         svc.stop()
-    assert leftovers(db) == [] and traces(db) == []
+    assert leftovers(db) == [] and traces(db) == [] and snapshots(db) == []
+
+
+def _dead_pid() -> int:
+    """The process id of a process that has ended."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("surface", ["cli", "serve"])
+def test_snapshots_left_by_a_killed_service_go_with_the_next_erasure_or_start(template, tmp_path, surface):
+    """A service killed while it kept (or wrote) its snapshot leaves a whole copy of the database
+    beside it: the next erasure (CLI) or the next start of the service deletes them, and a
+    snapshot being written by a live process is left alone."""
+    db, keys = copy_world(template, tmp_path)
+    dead = [snapshot_file(db), snapshot_tmp(db, _dead_pid())]
+    live = snapshot_tmp(db, os.getpid())  # this test process is alive: not a dead writer's
+    for p in [*dead, live]:
+        p.write_bytes(db.read_bytes())
+    assert all(traces(p) for p in dead)
+    if surface == "cli":
+        _cli("erase-customer", PERSON, "--db", str(db), "--yes")
+        assert snapshots(db) == [live]
+    else:
+        svc = Service(db=db, port=free_port(), keys=keys, log=tmp_path / "serve.log")
+        svc.start(timeout=90)
+        try:
+            assert not dead[1].exists() and live.exists()
+        finally:
+            svc.stop()
+        assert snapshots(db) == [live]
+    live.unlink()
 
 
 def test_the_export_holds_every_row_the_erasure_removes(template, tmp_path):

@@ -18,6 +18,7 @@ The marker, ``shop.duckdb.serve.json``, holds the service's ``pid``, ``url`` and
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -96,13 +97,44 @@ def remove_marker(db: str | os.PathLike[str], pid: int) -> None:
         pass
 
 
+def snapshot_tmp(db: str | os.PathLike[str], pid: int) -> Path:
+    """The file into which process ``pid`` writes the next snapshot of ``db`` before it replaces
+    the snapshot (``.shop.duckdb.snapshot.<pid>.tmp``)."""
+    snap = snapshot_file(db)
+    return snap.with_name(f".{snap.name}.{pid}.tmp")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # pragma: no cover - another user's process: alive
+        return True
+    return True
+
+
+def dead_snapshot_copies(db: str | os.PathLike[str]) -> list[Path]:
+    """Half-written snapshots of ``db`` (and their logs) whose writer is gone: a service killed
+    while it copied the database (a whole copy of it, people erased since included)."""
+    snap = snapshot_file(db)
+    found = []
+    for p in snap.parent.glob(f".{glob.escape(snap.name)}.*.tmp*"):
+        pid = p.name[len(snap.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            found.append(p)
+    return sorted(found)
+
+
 def discard_stale_snapshot(db: str | os.PathLike[str]) -> bool:
     """Delete the snapshot beside ``db`` when no live service keeps it (one killed before it could
-    delete it: it may hold people erased since). Returns whether a file was deleted."""
-    if running_server(db) is not None:
-        return False
+    delete it: it may hold people erased since), and half-written snapshots of dead writers
+    (:func:`dead_snapshot_copies`) in any case. Returns whether a file was deleted."""
+    files = dead_snapshot_copies(db)
+    if running_server(db) is None:
+        files += [snapshot_file(db), Path(str(snapshot_file(db)) + ".wal")]
     found = False
-    for p in (snapshot_file(db), Path(str(snapshot_file(db)) + ".wal")):
+    for p in files:
         try:
             p.unlink()
             found = True

@@ -65,10 +65,6 @@ def erase_customer_command(
         err.print("nothing erased")
         raise typer.Exit(1)
     result = erase_customer(db, customer_id, transactions=mode, config=config)  # type: ignore[arg-type]
-    from patron.served import discard_stale_snapshot
-    from patron.settings import get_settings
-
-    discard_stale_snapshot(db or get_settings().db)  # a killed service's copy still holds the person
     if as_json:
         _print_json(result.to_dict())
         return

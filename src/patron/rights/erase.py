@@ -21,7 +21,11 @@ after a checkpoint that folds a leftover write-ahead log into it).
 kernel releases when the process dies) while it works: one erasure at a time, and the next process
 that opens the database (any CLI command, ``patron serve``) removes a copy left by a killed one
 (:func:`patron.store.remove_interrupted_erasures`). A kill before the rename leaves the database as
-it was (the erasure was not done: run it again); after the rename it is done.
+it was (the erasure was not done: run it again); after the rename it is done. The snapshot a
+``patron serve`` keeps beside the database for the CLI (:mod:`patron.service.snapshot`) is deleted
+before the rewrite when no live service keeps it (one killed: it may hold the person), and so are
+snapshots half-written by killed services; a running service deletes its own before the rewrite
+and writes a new one after it.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from patron.rights.rules import AUDIT_TABLE, PSEUDONYM_PREFIX, Mode, RightsRules
 from patron.rights.scrub import Plan, build_plan, plan_tables, planned_copy_sql
 from patron.rights.suppress import SUPPRESSED_TABLE, digests, suppression_ddl
 from patron.schema import CONTRACTS
+from patron.served import discard_stale_snapshot
 from patron.settings import get_settings
 from patron.sql.dialect import DUCKDB
 from patron.store import connect, erasure_lock, remove_interrupted_erasures
@@ -212,6 +217,7 @@ def erase_customer(
     erased_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(tzinfo=None)
     with erasure_lock(path):
         remove_interrupted_erasures(path)  # nothing else holds the lock: a copy here is a dead one's
+        discard_stale_snapshot(path)  # a killed service's snapshot (or half of one) still holds the person
         _fold_wal(path)
         fresh = path.with_name(f".{path.name}.erasing-{uuid.uuid4().hex}")
         try:

@@ -7,11 +7,12 @@ database beside it (``shop.duckdb.snapshot``, :func:`patron.served.snapshot_file
 
 When it is written (:class:`Snapshots`):
 
-* at start-up (a snapshot left by a service that was killed is removed first: it may hold people
-  erased since);
+* at start-up (a snapshot left by a service that was killed is removed first, and so is one it
+  was writing: they may hold people erased since);
 * after every successful score refresh (:meth:`Snapshots.kick`, from the refresher);
-* after every erasure, *before* the erasure is answered, and the old copy is deleted as soon as
-  the erasure has run (:meth:`ServiceState.exclusive <patron.service.state.ServiceState.exclusive>`);
+* after every erasure, *before* the erasure is answered; the old copy is deleted before the
+  erasure begins, so a service killed during an erasure leaves none of it
+  (:meth:`ServiceState.exclusive <patron.service.state.ServiceState.exclusive>`);
 * every ``[service] snapshot_every_minutes`` (default 5) when a transaction that may change the
   database (a writer group or job: events, ledger changes, keys; a score refresh) ended since the
   last copy began, or is running; otherwise the file's modification time is moved to the check
@@ -42,7 +43,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from patron.served import snapshot_file
+from patron.served import dead_snapshot_copies, snapshot_file, snapshot_tmp
 from patron.sql.dialect import DUCKDB
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,7 +86,7 @@ class Snapshots:
         return self.minutes > 0
 
     def _tmp(self) -> Path:
-        return self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        return snapshot_tmp(self.state.db, os.getpid())
 
     def discard(self) -> None:
         """Delete the snapshot (and a half-written one)."""
@@ -94,8 +95,10 @@ class Snapshots:
 
     # -- life cycle --
     def start(self) -> None:
-        """Remove a snapshot left behind, then write one and keep it fresh on a thread."""
+        """Remove a snapshot left behind (and half-written ones of killed services), then write one
+        and keep it fresh on a thread."""
         self.discard()
+        _remove(*dead_snapshot_copies(self.state.db))
         if not self.enabled:
             return
         self._stop.clear()

@@ -131,18 +131,18 @@ class ServiceState:
         """Run ``job(path)`` with the database closed and nobody reading or writing (the writer
         pauses: it takes the shared lock around each commit); reopen afterwards, even on error.
 
-        Such a job rewrites the file (an erasure): the snapshot of the old file is deleted as soon
-        as the job has run and a new one written before this returns, so no copy outlives what
-        the job removed (:mod:`patron.service.snapshot`)."""
+        Such a job rewrites the file (an erasure): the snapshot of the old file is deleted before
+        the job begins (a kill -9 during the job leaves no copy of what it removes) and a new one
+        written before this returns (:mod:`patron.service.snapshot`)."""
         with self.lock.exclusive():
             if self.writer is not None:
                 self.writer.detach()
             self.close()
             try:
-                return job(Path(self.db))
-            finally:
                 if self.snapshots is not None:
                     self.snapshots.discard()
+                return job(Path(self.db))
+            finally:
                 self.open()
                 if self.writer is not None:
                     self.writer.attach()
