@@ -2,7 +2,8 @@
 same person arriving as web events under another userId, with the same e-mail in another case.
 
 Both orders of arrival, through a real ``patron serve`` (the single view, the scores of a refresh,
-the contact check), the CLI (``patron customer``, ``patron contact-check``, ``patron consent``,
+the contact check; then preferences by the REST ledger, an event and a page link, each under
+another identifier), the CLI (``patron customer``, ``patron contact-check``, ``patron consent``,
 ``patron export-customer``) and the Python API (:func:`patron.identity.resolve_identifier`,
 :func:`patron.rights.export_customer`).
 
@@ -10,7 +11,8 @@ Expected values are written by hand from the rows below: the file customer ``c-z
 orders (30.00 and 20.00) and a consent to e-mail marketing; the web user ``web-zq7`` identifies
 with ``ANN.ZQXJ@Example.ORG`` (the file says ``ann.zqxj@example.org``) and buys once (12.50). One
 person, named ``c-zq17`` (a file customer keeps the id the files know), with 3 orders worth 62.50,
-allowed to be e-mailed, whichever identifier is used.
+allowed to be e-mailed, whichever identifier is used; then paused from e-mail (until 2024-04-01)
+by a record sent under the web e-mail.
 """
 
 from __future__ import annotations
@@ -114,9 +116,31 @@ def world(request, tmp_path_factory):
             views = {i: c.get(f"/v1/customers/{i}") for i in IDENTIFIERS}
             checks = {i: c.post("/v1/contacts/check", json={"customer": i, "channel": "email", "at": AT}) for i in IDENTIFIERS}
             merges = c.get("/v1/merges", params={"customer": FILE_ID}).json()
+            ledgers = _change_preferences(svc, c)
     finally:
         svc.stop()
-    return {"db": db, "views": views, "checks": checks, "merges": merges, "order": request.param}
+    return {"db": db, "views": views, "checks": checks, "merges": merges, "order": request.param, **ledgers}
+
+
+PAUSED_UNTIL = "2024-04-01T00:00:00Z"
+"""The pause the person asks for through the REST ledger (after :data:`AT`)."""
+
+
+def _change_preferences(svc: Service, admin: httpx.Client) -> dict:
+    """The ledgers and the customer's own page (issue 16, items 3-4) by other identifiers: a pause
+    of e-mail by REST under the web e-mail, a ``Preferences Updated`` event under the web userId,
+    a page link asked for by the phone; then the contact check by every identifier."""
+    paused = admin.post(f"/v1/customers/{WEB_EMAIL}/preferences", json={"records": [
+        {"channel": "email", "paused_until": PAUSED_UNTIL, "occurred_at": "2024-03-05T00:00:00Z", "preference_id": "zq-p1"}]})
+    event = httpx.post(svc.url + "/v1/track", auth=svc.auth("write"), timeout=30, json={
+        "type": "track", "messageId": "zq-p2", "userId": WEB_ID, "event": "Preferences Updated",
+        "properties": {"channel": "sms", "topics": ["news"]}, "timestamp": "2024-03-05T01:00:00Z"})
+    assert event.status_code == 200, event.text
+    link = admin.post("/v1/customers/+33612345678/preference-link")
+    history = admin.get(f"/v1/customers/{ANON_ID}/preferences").json()
+    after = {i: admin.post("/v1/contacts/check", json={"customer": i, "channel": "email", "at": AT}).json()
+             for i in IDENTIFIERS}
+    return {"paused": paused, "link": link, "history": history, "after": after}
 
 
 def test_every_identifier_answers_one_person_in_the_single_view(world):
@@ -168,12 +192,28 @@ def test_the_cli_and_the_python_api_answer_the_same_person(world):
         view = json.loads(_cli("customer", ident, "--db", db, "--json"))
         assert view["customer_id"] == FILE_ID and view["scores"]["n_orders"] == len(ORDERS)
         decision = json.loads(_cli("contact-check", ident, "--channel", "email", "--at", AT, "--db", db, "--json"))
-        assert (decision["allowed"], decision["customer_id"]) == (True, FILE_ID)
+        assert (decision["allowed"], decision["reason"], decision["customer_id"]) == (False, "paused", FILE_ID)  # the pause
         consent = json.loads(_cli("consent", ident, "--db", db, "--json"))
         assert consent["customer_id"] == FILE_ID and [s["reason"] for s in consent["state"]] == ["granted"]
     assert customer_view(db, WEB_EMAIL)["scores"] == json.loads(_cli("customer", FILE_ID, "--db", db, "--json"))["scores"]
-    assert contact_decision(db, "+33612345678", channel="email", at=datetime(2024, 3, 6, 12)).customer_id == FILE_ID
+    decided = contact_decision(db, "+33612345678", channel="email", at=datetime(2024, 3, 6, 12))
+    assert (decided.customer_id, decided.reason) == (FILE_ID, "paused")
     doc = export_customer(db, WEB_EMAIL)
     assert doc["customer_id"] == FILE_ID
     assert sorted(r["order_id"] for r in doc["tables"]["transactions"]) == sorted(ORDERS)
-    assert {e["message_id"] for e in doc["tables"]["events"]} == {"zq-m0", "zq-m1", "zq-m2"}
+    assert {e["message_id"] for e in doc["tables"]["events"]} == {"zq-m0", "zq-m1", "zq-m2", "zq-p2"}
+    assert sorted(r["preference_id"] for r in doc["tables"]["preferences"]) == ["zq-p1", "zq-p2"]
+
+
+def test_preferences_by_any_identifier_reach_the_one_person(world):
+    """Items 3-4 beside item 1: a REST ledger call by the web e-mail, a preferences event under the
+    web userId and a page link asked for by the phone all land on the file customer, and the
+    contact check by every identifier honours the pause."""
+    assert world["paused"].status_code == 201 and world["paused"].json()["customer_id"] == FILE_ID, world["paused"].text
+    assert world["link"].status_code == 201 and world["link"].json()["customer_id"] == FILE_ID, world["link"].text
+    history = world["history"]
+    assert history["customer_id"] == FILE_ID
+    assert sorted((h["preference_id"], h["channel"], h["source"]) for h in history["history"]) == [
+        ("zq-p1", "email", "api"), ("zq-p2", "sms", "event")]
+    for ident, d in world["after"].items():
+        assert (d["allowed"], d["reason"], d["customer_id"]) == (False, "paused", FILE_ID), (ident, d)
