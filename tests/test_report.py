@@ -346,7 +346,7 @@ def test_build_report_selects_sections_and_rejects_unknown(tiny_db, only_custom_
 def test_resolve_as_of(tiny_db):
     assert resolve_as_of(tiny_db) == date(2024, 3, 5)
     assert resolve_as_of(tiny_db, "2024-02-15") == date(2024, 2, 15)
-    with pytest.raises(InputError, match="--as-of"):
+    with pytest.raises(InputError, match=r"^as_of must be a date"):
         resolve_as_of(tiny_db, "not a date")
 
 

@@ -157,7 +157,7 @@ def test_cli_bad_as_of_in_a_subprocess(base_db, tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert lines == ["patron: error: --as-of must be a date like 1998-06-30; got 'June 30'"], proc.stderr
+    assert lines == ["patron: error: --as-of must be a date like 1997-09-30; got 'June 30'"], proc.stderr
 
 
 def test_cdnow_every_customer_has_one_status(tmp_path):

@@ -1,6 +1,6 @@
 """Acquisition cohorts: retention and cumulative revenue per customer by periods since acquisition.
 
-Definitions (as of ``as_of``, inclusive; default the day of the last transaction):
+Definitions (as of ``as_of``, inclusive; default the day of the last purchase):
 
 * Orders are transaction rows with ``amount >= 0`` on or before ``as_of`` (refunds excluded), as
   in :mod:`patron.loyalty`.
@@ -23,8 +23,9 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from patron.dates import DayArg
 from patron.errors import InputError, NoDataError
-from patron.loyalty import DateArg, open_transactions, orders_cte, resolve_as_of
+from patron.loyalty import open_transactions, orders_cte, resolve_as_of
 from patron.sql.dialect import DUCKDB, Dialect
 
 FREQUENCIES: dict[str, str] = {"M": "calendar month", "Q": "calendar quarter", "W": "ISO week (Monday)"}
@@ -91,7 +92,7 @@ def _period_ends_on(day: date, freq: str) -> bool:
     return nxt.day == 1 and nxt.month in (1, 4, 7, 10)
 
 
-def cohorts(db: str | os.PathLike[str] | None = None, *, freq: str = "M", as_of: DateArg = None) -> pd.DataFrame:
+def cohorts(db: str | os.PathLike[str] | None = None, *, freq: str = "M", as_of: DayArg = None) -> pd.DataFrame:
     """Retention and revenue by acquisition cohort and period since acquisition, long format:
     :data:`COHORT_COLUMNS` (definitions in the module docstring), sorted by cohort and period."""
     freq = freq.upper()

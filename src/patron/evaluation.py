@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from patron.dates import parse_day, purchase_span
 from patron.errors import InputError
 from patron.sql.dialect import DUCKDB
 from patron.sql.tracking import (
@@ -87,7 +88,7 @@ def cumulative_tracking(
     """Cumulative repeat purchases per period since ``start`` (the cohort's first day) up to
     ``end``: columns ``period`` (1, 2, ...: end of the period, in ``unit``), ``actual`` and
     ``expected``. Use it with customers acquired from ``start`` on (one cohort)."""
-    start_d, end_d = date.fromisoformat(str(start)[:10]), date.fromisoformat(str(end)[:10])
+    start_d, end_d = parse_day(start, "start"), parse_day(end, "end")
     with reader(db) as con:
         firsts = con.execute(first_purchase_sql(DUCKDB, start=start_d, unit=unit)).fetchdf()
         repeats = con.execute(repeat_purchases_by_period_sql(DUCKDB, start=start_d, end=end_d, unit=unit)).fetchdf()
@@ -133,11 +134,9 @@ def purchases_by_period(source: Any, *, grain: str = "D", start: Any = None, end
         if frame:
             _register_frame(con, source, mapping)
             table = "transactions_in"
-        first, last = con.execute(f"SELECT min(occurred_at), max(occurred_at) FROM {table} WHERE amount >= 0").fetchall()[0]
-        if first is None:
-            raise InputError("no purchases to track")
-        start_ts = pd.Timestamp(start if start is not None else first)
-        end_ts = pd.Timestamp(end if end is not None else last)
+        first, last = purchase_span(con, table, instant=True, where="the transactions")
+        start_ts = pd.Timestamp(parse_day(start, "start", instant=True) or first)
+        end_ts = pd.Timestamp(parse_day(end, "end", instant=True) or last)
         step = {"D": "D", "W": "W", "M": "M", "H": "h"}[grain]
         start_p, end_p = start_ts.to_period(step), end_ts.to_period(step)
         stop = (end_p + 1).to_timestamp()

@@ -1,7 +1,7 @@
 """Loyalty judged by behaviour: does a customer come back, come back faster, spend more each time,
 buy only with a discount, and in which categories?
 
-Definitions (all as of ``as_of``, a DATE, inclusive; default the day of the last transaction):
+Definitions (all as of ``as_of``, a DATE, inclusive; default the day of the last purchase, :func:`patron.dates.default_as_of`):
 
 * **Orders** are transaction rows with ``amount >= 0`` on or before ``as_of``. Refunds
   (``amount < 0``) are excluded from every loyalty measure. A zero-amount order (a free item) is an
@@ -40,7 +40,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 import duckdb
@@ -49,12 +49,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from patron.config import section
-from patron.errors import InputError, NoDataError
+from patron.dates import DayArg, default_as_of, parse_day
+from patron.errors import NoDataError
 from patron.sql.dialect import DUCKDB, Dialect
 from patron.store import reader, table_exists
 
 ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
-DateArg = str | date | datetime | None
 
 
 class LoyaltyRules(BaseModel):
@@ -89,18 +89,6 @@ LOYALTY_COLUMNS: tuple[str, ...] = (
 
 # --- opening the store and resolving the as-of date (shared by cohorts and profitability) ------
 
-def to_date(value: DateArg, name: str = "as_of") -> date | None:
-    """``value`` as a date (``None`` stays ``None``); a malformed string is an InputError."""
-    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
-        return value
-    if isinstance(value, datetime):
-        return value.date()
-    try:
-        return date.fromisoformat(str(value).strip()[:10])
-    except ValueError:
-        raise InputError(f"{name} must be a date like 1997-09-30; got {value!r}") from None
-
-
 @contextmanager
 def open_transactions(db: str | os.PathLike[str] | None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to ``db`` that holds a ``transactions`` table (else NoDataError)."""
@@ -110,15 +98,10 @@ def open_transactions(db: str | os.PathLike[str] | None) -> Iterator[duckdb.Duck
         yield con
 
 
-def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: DateArg) -> date:
-    """``as_of`` as a date, by default the day of the last transaction (NoDataError if none)."""
-    day = to_date(as_of)
-    if day is not None:
-        return day
-    last = con.execute("SELECT CAST(max(occurred_at) AS DATE) FROM transactions").fetchall()[0][0]
-    if last is None:
-        raise NoDataError("no transactions in the database: run patron ingest FILE --kind transactions first")
-    return last
+def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: DayArg) -> date:
+    """``as_of`` as a date, by default the day of the last purchase (:func:`patron.dates.default_as_of`;
+    NoDataError if none)."""
+    return parse_day(as_of) or default_as_of(con)
 
 
 # --- SQL ----------------------------------------------------------------------------------------
@@ -241,7 +224,7 @@ ORDER BY customer_id, revenue DESC, category"""
 
 # --- Python API ---------------------------------------------------------------------------------
 
-def loyalty(db: str | os.PathLike[str] | None = None, *, as_of: DateArg = None, config: ConfigArg = None) -> pd.DataFrame:
+def loyalty(db: str | os.PathLike[str] | None = None, *, as_of: DayArg = None, config: ConfigArg = None) -> pd.DataFrame:
     """One row per customer with an order on or before ``as_of``: :data:`LOYALTY_COLUMNS`
     (definitions in the module docstring; thresholds from the ``[loyalty]`` rules section).
 
@@ -258,7 +241,7 @@ def loyalty(db: str | os.PathLike[str] | None = None, *, as_of: DateArg = None, 
     return frame
 
 
-def category_shares(db: str | os.PathLike[str] | None = None, *, as_of: DateArg = None) -> pd.DataFrame:
+def category_shares(db: str | os.PathLike[str] | None = None, *, as_of: DayArg = None) -> pd.DataFrame:
     """Columns ``customer_id, category, revenue, share``: each customer's order revenue per
     category and its share of the customer's categorised revenue (orders without a category are
     left out; empty when no order has a category)."""
@@ -329,7 +312,7 @@ def summarize_loyalty(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def loyalty_overview(db: str | os.PathLike[str] | None = None, *, as_of: DateArg = None, config: ConfigArg = None) -> dict[str, Any]:
+def loyalty_overview(db: str | os.PathLike[str] | None = None, *, as_of: DayArg = None, config: ConfigArg = None) -> dict[str, Any]:
     """Headline loyalty figures as of ``as_of``, a JSON-ready dict.
 
     ``return_rate``: share of customers who ``returned``; ``days_to_second_purchase_median`` /

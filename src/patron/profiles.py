@@ -111,7 +111,7 @@ def build_profiles(
     write: bool = True,
     settings: ValueSettings | None = None,
 ) -> pd.DataFrame:
-    """Build the customer profile table as of ``as_of`` (default: the day of the last transaction).
+    """Build the customer profile table as of ``as_of`` (default: the day of the last purchase).
 
     Every column is defined in docs/segments.md (:data:`PROFILE_COLUMNS`). The per-customer
     parts come from the modules named in the module docstring; the join, RFM scores and tiers run
@@ -123,16 +123,17 @@ def build_profiles(
     Returns the profiles as a DataFrame, one row per customer (prospects included), sorted by
     ``customer_id``.
     """
+    from patron.dates import parse_day
     from patron.loyalty import loyalty
     from patron.profitability import profitability
     from patron.segments.rfm import RfmRules
     from patron.segments.tiers import TierRules
-    from patron.status import HORIZON_WEEKS, last_purchase_day, parse_date, relationship_status
+    from patron.status import HORIZON_WEEKS, last_purchase_day, relationship_status
     from patron.summary import summary
     from patron.value import score
 
     value = settings if settings is not None else value_settings(config)
-    day = parse_date(as_of) or last_purchase_day(db)
+    day = parse_day(as_of) or last_purchase_day(db)
     summ = summary(db, period="W", end=day)
     scores = score(summ if value.period == "W" else summary(db, period=value.period, end=day), settings=value, db=db)
     # status reads P(alive) and expected purchases over its own 52 weeks from a weekly model

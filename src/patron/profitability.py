@@ -1,6 +1,6 @@
 """Customer profitability: margin, cost-to-serve from contacts, and CLV net of both.
 
-Definitions (as of ``as_of``, inclusive; default the day of the last transaction). Customers are
+Definitions (as of ``as_of``, inclusive; default the day of the last purchase). Customers are
 those with an order (``amount >= 0``) on or before ``as_of``, as in :func:`patron.summary`.
 
 * ``revenue``: sum of ``amount`` over all the customer's transactions to ``as_of``, refunds
@@ -43,8 +43,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from patron.config import section
 from patron.constants import DAYS_PER_WEEK
+from patron.dates import DayArg
 from patron.errors import InputError, NoDataError
-from patron.loyalty import ConfigArg, DateArg, open_transactions, resolve_as_of
+from patron.loyalty import ConfigArg, open_transactions, resolve_as_of
 from patron.sql.contacts import SENT_CONTACTS
 from patron.sql.dialect import DUCKDB, Dialect
 from patron.store import table_exists
@@ -159,7 +160,7 @@ def profitability(
     db: str | os.PathLike[str] | None = None,
     *,
     scores: pd.DataFrame | None = None,
-    as_of: DateArg = None,
+    as_of: DayArg = None,
     config: ConfigArg = None,
     horizon_weeks: float | None = None,
     settings: ValueSettings | None = None,

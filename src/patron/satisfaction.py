@@ -1,6 +1,6 @@
 """Satisfaction against behaviour: do customers who say they are happy actually come back?
 
-Definitions (as of ``as_of``, inclusive; default the day of the last transaction):
+Definitions (as of ``as_of``, inclusive; default the day of the last purchase):
 
 * Each customer's **first** response of each ``kind`` (lower-cased) on or before ``as_of`` is
   used, so that what they did afterwards can be observed for as long as possible.
@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from patron.loyalty import DateArg, open_transactions, orders_cte, resolve_as_of
+from patron.dates import DayArg
+from patron.loyalty import open_transactions, orders_cte, resolve_as_of
 from patron.sql.dialect import DUCKDB, Dialect
 from patron.store import table_exists
 
@@ -93,7 +94,7 @@ def _bands(kind: str, score: pd.Series) -> tuple[pd.Series, pd.Series]:
     return "q" + (codes + 1).astype(int).astype(str) + " " + edges, codes
 
 
-def feedback_behaviour(db: str | os.PathLike[str] | None = None, *, as_of: DateArg = None) -> pd.DataFrame:
+def feedback_behaviour(db: str | os.PathLike[str] | None = None, *, as_of: DayArg = None) -> pd.DataFrame:
     """One row per customer and feedback kind: ``customer_id, kind, score, feedback_day,
     days_after, n_orders, spend, returned, purchases_after, purchases_after_per_year``
     (definitions in the module docstring); empty when there is no feedback."""
@@ -108,7 +109,7 @@ def feedback_behaviour(db: str | os.PathLike[str] | None = None, *, as_of: DateA
     return frame
 
 
-def satisfaction_vs_loyalty(db: str | os.PathLike[str] | None = None, *, as_of: DateArg = None) -> pd.DataFrame:
+def satisfaction_vs_loyalty(db: str | os.PathLike[str] | None = None, *, as_of: DayArg = None) -> pd.DataFrame:
     """Loyalty behaviour by satisfaction band, per feedback kind: :data:`SATISFACTION_COLUMNS`
     (definitions in the module docstring). An empty DataFrame when no feedback was ingested."""
     frame = feedback_behaviour(db, as_of=as_of)

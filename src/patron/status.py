@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from patron.dates import default_as_of, parse_day
 from patron.errors import InputError, NoDataError
 from patron.models import MODELS
 from patron.models import BaseModel as TransactionModel
@@ -65,29 +66,12 @@ STATUS_COLUMNS: tuple[str, ...] = (
 )
 """Columns of :func:`relationship_status`, in order."""
 
-def parse_date(value: str | date | datetime | None, name: str = "as_of") -> date | None:
-    """``value`` as a date (``None`` stays ``None``); a bad text is an :class:`InputError`."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip()[:10])
-    except ValueError:
-        raise InputError(f"{name} must be a date like 1998-06-30; got {value!r}") from None
-
-
 def last_purchase_day(db: str | os.PathLike[str] | None) -> date:
-    """Day of the last purchase in ``db`` (the default ``as_of``)."""
+    """Day of the last purchase in ``db``: the default ``as_of`` (:func:`patron.dates.default_as_of`)."""
     with reader(db) as con:
         if not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE --kind transactions first")
-        last = con.execute("SELECT CAST(max(occurred_at) AS DATE) FROM transactions WHERE amount >= 0").fetchall()[0][0]
-    if last is None:
-        raise NoDataError(f"no purchases in {db or get_settings().db}")
-    return last
+        return default_as_of(con, where=str(db or get_settings().db))
 
 
 def prospects_sql(as_of: date, dialect: Dialect = DUCKDB) -> str:
@@ -249,7 +233,7 @@ def assess(
     """:func:`relationship_status` and the fitted transaction model behind it (for backtests that
     ask the same model what it expected)."""
     rules = status_rules(config)
-    as_of_d = parse_date(as_of) or last_purchase_day(db)
+    as_of_d = parse_day(as_of) or last_purchase_day(db)
     before_d = as_of_d - timedelta(days=rules.lookback_days)
     now = summary(db, period="W", end=as_of_d)
     given, fitted = _scores_now(scores, now) if scores is not None else ({}, None)

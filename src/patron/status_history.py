@@ -15,13 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from patron.dates import parse_day, purchase_span
 from patron.errors import InputError, NoDataError
 from patron.models import BaseModel as TransactionModel
 from patron.status import (
     STATUSES,
     StatusRules,
-    last_purchase_day,
-    parse_date,
     relationship_status,
     status_rules,
 )
@@ -43,14 +42,12 @@ LADDER: dict[str, int] = {"lost": 0, "lapsed": 1, "at_risk": 2, "cooling": 3, "a
 counts moves from :data:`BACK_FROM` to a higher rank."""
 
 
-def _first_purchase_day(db: str | os.PathLike[str] | None) -> date:
+def _purchase_days(db: str | os.PathLike[str] | None) -> tuple[date, date]:
+    """Days of the first and of the last purchase in ``db`` (:func:`patron.dates.purchase_span`)."""
     with reader(db) as con:
         if not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions")
-        first = con.execute("SELECT CAST(min(occurred_at) AS DATE) FROM transactions WHERE amount >= 0").fetchall()[0][0]
-    if first is None:
-        raise NoDataError(f"no purchases in {db}")
-    return first
+        return purchase_span(con, where=str(db))
 
 
 def as_of_dates(
@@ -65,8 +62,10 @@ def as_of_dates(
     alias = FREQUENCIES.get(freq.upper())
     if alias is None:
         raise InputError(f"freq must be one of {', '.join(FREQUENCIES)}; got {freq!r}")
-    start_d = parse_date(start, "start") or _first_purchase_day(db)
-    end_d = parse_date(end, "end") or last_purchase_day(db)
+    start_d, end_d = parse_day(start, "start"), parse_day(end, "end")
+    if start_d is None or end_d is None:
+        first, last = _purchase_days(db)
+        start_d, end_d = start_d or first, end_d or last
     if start_d > end_d:
         raise InputError(f"start {start_d} is after end {end_d}")
     days = [d.date() for d in pd.date_range(start_d, end_d, freq=alias)]
@@ -120,7 +119,7 @@ def migration_matrix(
     are :data:`STATUSES`; every cell is present (zeros included). Each date is assessed with the
     model fitted on the history known then (or with fixed ``params``).
     """
-    start, stop = parse_date(from_date, "from date"), parse_date(to_date, "to date")
+    start, stop = parse_day(from_date, "from_date"), parse_day(to_date, "to_date")
     if start is None or stop is None:
         raise InputError("give both the from date and the to date")
     if start >= stop:

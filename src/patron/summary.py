@@ -16,6 +16,7 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
+from patron.dates import default_as_of, parse_day
 from patron.errors import InputError, NoDataError
 from patron.ingest.readers import to_arrow
 from patron.settings import get_settings
@@ -33,26 +34,6 @@ ROWS_PER_BUCKET = 12_500_000
 def _auto_buckets(con: duckdb.DuckDBPyConnection, table: str) -> int:
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     return max(1, -(-int(rows) // ROWS_PER_BUCKET))
-
-
-def _as_date(value: str | date | datetime | None, name: str, *, instant: bool = False) -> date | None:
-    """A date (the whole day), or with ``instant`` (hourly grain) a datetime when ``value`` has
-    a time of day: the last instant included."""
-    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
-        return value  # type: ignore[return-value]
-    if isinstance(value, datetime):
-        stamp = value.replace(tzinfo=None)
-    else:
-        try:
-            stamp = datetime.fromisoformat(str(value).strip())
-        except ValueError:
-            try:
-                return date.fromisoformat(str(value)[:10])
-            except ValueError:
-                raise InputError(f"{name} must be a date like 1997-09-30; got {value!r}") from None
-    if instant and len(str(value).strip()) > 10:
-        return stamp
-    return stamp.date()
 
 
 def _register_frame(con: duckdb.DuckDBPyConnection, frame: Any, mapping: Mapping[str, str] | None) -> None:
@@ -151,7 +132,8 @@ def summary(
         Unit of ``recency``, ``T`` and ``duration_holdout``: ``D`` days, ``W`` weeks (7 days),
         ``M`` months, ``H`` hours.
     end
-        Last day (inclusive) of the calibration period; default the last transaction's day.
+        Last day (inclusive) of the calibration period; default the day of the last purchase
+        (:func:`patron.dates.default_as_of`).
         With ``grain="H"`` it may be a timestamp (``"2015-02-07 13:00"``): orders up to and
         including that instant.
     holdout_end
@@ -192,8 +174,8 @@ def summary(
     if engine != "duckdb":
         raise InputError(f"engine must be duckdb or spark; got {engine!r}")
     hourly = grain.upper() == "H"
-    end_d = _as_date(end, "end", instant=hourly)
-    hold_d = _as_date(holdout_end, "holdout end", instant=hourly)
+    end_d = parse_day(end, "end", instant=hourly)
+    hold_d = parse_day(holdout_end, "holdout_end", instant=hourly)
     frame = source is not None and not isinstance(source, str | os.PathLike)
     db = ":memory:" if frame else source
     if compressed is not None:
@@ -210,13 +192,9 @@ def summary(
         elif not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE --kind transactions first")
         if end_d is None:
-            last_sql = "max(occurred_at)" if hourly else "CAST(max(occurred_at) AS DATE)"
-            last = con.execute(f"SELECT {last_sql} FROM {table}").fetchall()[0][0]
-            if last is None:
-                raise NoDataError(f"no transactions in {db if not frame else 'the table'}")
-            end_d = last if hold_d is None else None
-            if end_d is None:
-                raise InputError("give the calibration end (--end) when asking for a holdout period")
+            if hold_d is not None:
+                raise InputError("holdout_end needs end, the last day of the calibration period")
+            end_d = default_as_of(con, table, instant=hourly, where=str(db) if not frame else "the table")
         try:
             spec = SummarySpec(end=end_d, unit=period.upper(), grain=grain.upper(), holdout_end=hold_d, table=table)
         except ValueError as exc:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from patron.backtest.outcomes import LEVEL, Backtest, group_outcomes, observed_window, outcomes
 from patron.config import section
-from patron.status import parse_date
+from patron.dates import parse_day
 
 GONE_STATUSES: tuple[str, ...] = ("lapsed", "lost")
 """Statuses counted in ``gone_share``."""
@@ -67,7 +67,7 @@ def segment_backtest(
     from patron.segments.rfm import RFM_CELLS, RfmRules, rfm_cell_sql
     from patron.segments.rules import compile_rule, rule_label
 
-    window = observed_window(db, parse_date(as_of, "as_of"), horizon)
+    window = observed_window(db, parse_day(as_of, "as_of"), horizon)
     defs = definitions(config=config, rules=rules)
     profiles = build_profiles(db, as_of=window.as_of, config=config, write=False)
     bins = section("rfm", RfmRules, config).bins

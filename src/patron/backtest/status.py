@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from patron.backtest.outcomes import LEVEL, Backtest, group_outcomes, observed_window, outcomes
+from patron.dates import parse_day
 from patron.models import BaseModel as TransactionModel
-from patron.status import STATUSES, StatusRules, assess, parse_date, status_rules
+from patron.status import STATUSES, StatusRules, assess, status_rules
 
 ORDERED_STATUSES: tuple[str, ...] = ("active", "cooling", "at_risk", "lapsed", "lost")
 """Statuses whose share buying again must fall in this order."""
@@ -98,7 +99,7 @@ def status_backtest(
     have no prediction.
     """
     rules = status_rules(config)
-    window = observed_window(db, parse_date(as_of, "as_of"), horizon)
+    window = observed_window(db, parse_day(as_of, "as_of"), horizon)
     statuses, fitted = assess(db, as_of=window.as_of, config=rules, model=model, params=params)
     frame = outcomes(db, window, statuses["customer_id"])
     frame["status"] = statuses["status"].to_numpy()

@@ -119,7 +119,7 @@ def _ingest_on_spark(path: Path, *, kind: str, mapping: list[str] | None, date_f
 def summary(
     db: DbOption = None,
     period: Annotated[str, typer.Option("--period", help="Unit of recency and T: D, W or M.")] = "W",
-    end: Annotated[str | None, typer.Option("--end", help="Last day of the calibration period (inclusive) [default: last transaction].")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last day of the calibration period (inclusive) [default: last purchase].")] = None,
     holdout_end: Annotated[str | None, typer.Option("--holdout-end", help="Last day of a holdout period after --end.")] = None,
     grain: Annotated[str, typer.Option("--grain", help="Orders within one D/W/M/H period count as one purchase.")] = "D",
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the summary to a .csv or .parquet file.")] = None,

@@ -80,9 +80,9 @@ def backtest_status(
     who bought again and their purchases (95% intervals) beside the model's prediction."""
     from patron.backtest import check_horizon, status_backtest
     from patron.backtest.status import ALL_BUYERS, LOST_MAX_RATIO
-    from patron.status import parse_date
+    from patron.dates import parse_day
 
-    day = parse_date(as_of, "--as-of")
+    day = parse_day(as_of, "--as-of")
     _check(horizon, check_horizon)
     with spinner("backtesting statuses", quiet=as_json):
         result = status_backtest(db, as_of=day, horizon=horizon, config=config, model=model)
@@ -131,10 +131,10 @@ def backtest_segments(
     share who bought again, their purchases and spend (95% intervals), beside all buyers."""
     from patron.backtest import check_horizon
     from patron.backtest.segments import segment_backtest
+    from patron.dates import parse_day
     from patron.errors import InputError
-    from patron.status import parse_date
 
-    day = parse_date(as_of, "--as-of")
+    day = parse_day(as_of, "--as-of")
     _check(horizon, check_horizon)
     if rules is not None and not rules.is_file():
         raise InputError(f"--rules: file {rules} does not exist")

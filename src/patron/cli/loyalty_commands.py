@@ -16,7 +16,7 @@ from patron.cli.progress import spinner
 from patron.cli.value_options import print_value_lines, value_flags
 from patron.value_settings import PERIOD_NAMES, ValueSettings
 
-AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 \\[default: day of the last transaction].")]
+AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 \\[default: day of the last purchase].")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file \\[default: $PATRON_CONFIG or ./patron.toml].")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="Write the per-customer (or long) table to a .csv or .parquet file.")]
 

@@ -20,7 +20,7 @@ from patron.value_settings import ValueSettings
 def report(
     out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write, e.g. report.html.")],
     db: DbOption = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Report date (default: the day of the last transaction).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Report date (default: the day of the last purchase).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Rules file (default: $PATRON_CONFIG, else ./patron.toml).")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Title of the report.")] = None,
     as_json: JsonOption = False,

@@ -24,9 +24,9 @@ OutOption = Annotated[Path | None, typer.Option("--out", help="Also write the ta
 
 
 def _check_date(value: str | None, name: str) -> None:
-    from patron.status import parse_date
+    from patron.dates import parse_day
 
-    parse_date(value, name)
+    parse_day(value, name)
 
 
 def _money(v: float) -> str:

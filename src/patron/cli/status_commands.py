@@ -39,10 +39,11 @@ def status(
 
     With --engine spark, customers are classified on the executors by the same code and only the
     counts per status come back (--as-of and --transactions are then required)."""
+    from patron.dates import parse_day
     from patron.settings import get_settings
-    from patron.status import load_model, parse_date, relationship_status, status_counts
+    from patron.status import load_model, relationship_status, status_counts
 
-    parse_date(as_of, "--as-of")
+    parse_day(as_of, "--as-of")
     if (engine or get_settings().engine).lower() == "spark":
         counts, n, day = _status_on_spark(transactions, customers, as_of=as_of, config=config, model=model,
                                           out_file=out_file, quiet=as_json)
@@ -109,10 +110,11 @@ def migration(
     """Migration matrix: customers by status at --from (rows) and at --to (columns), with how many
     slipped (new/active/cooling to at_risk/lapsed/lost) and how many came back (at_risk/lapsed/lost
     to a better status)."""
-    from patron.status import load_model, parse_date
+    from patron.dates import parse_day
+    from patron.status import load_model
     from patron.status_history import migration_flows, migration_matrix
 
-    parse_date(from_date, "--from"), parse_date(to_date, "--to")
+    parse_day(from_date, "--from"), parse_day(to_date, "--to")
     fixed = load_model(model_file) if model_file is not None else None
     with spinner("assessing status at both dates", quiet=as_json):
         matrix = migration_matrix(db, from_date=from_date, to_date=to_date, config=config, model=model, params=fixed)

@@ -37,7 +37,7 @@ def fit(
     summary_file: Annotated[Path | None, typer.Option("--summary", help="CSV/Parquet summary (frequency, recency, T, ...; optional weight column).")] = None,
     db: DbOption = None,
     period: Annotated[str, typer.Option("--period", help="With --db: unit of recency and T (D, W, M).")] = "W",
-    end: Annotated[str | None, typer.Option("--end", help="With --db: calibration end [default: last transaction].")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="With --db: calibration end [default: last purchase].")] = None,
     penalizer: Annotated[float, typer.Option("--penalizer", help="L2 penalty on log-parameters (as lifetimes).")] = 0.0,
     save: Annotated[Path | None, typer.Option("--save", help="Write the fitted model as JSON.")] = None,
     engine: EngineOption = None,
@@ -230,7 +230,7 @@ def _spend_left_out(data: Any) -> int:
 def score(
     out_file: Annotated[Path, typer.Option("--out", help="Per-customer scores (.csv or .parquet).")],
     db: DbOption = None,
-    end: Annotated[str | None, typer.Option("--end", help="Calibration end [default: last transaction].")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Calibration end [default: last purchase].")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Rules file whose \\[value] section sets the flags' defaults \\[default: $PATRON_CONFIG or ./patron.toml].")] = None,
     interval_method: Annotated[str, typer.Option("--interval-method", help="delta (fast) or bootstrap (parametric, --draws draws).")] = "delta",
     n_draws: Annotated[int, typer.Option("--draws", help="Draws of the parametric bootstrap.")] = 200,

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
+from patron.dates import parse_day
 from patron.errors import InputError, NoDataError
 from patron.models import ConvergenceError
 from patron.outputs import atomic_output, check_output
@@ -23,7 +24,6 @@ from patron.report.registry import (
     section_title,
 )
 from patron.settings import get_settings
-from patron.status import parse_date
 from patron.value_settings import ValueSettings
 
 DEFAULT_TITLE = "Customer equity report"
@@ -37,9 +37,9 @@ def resolve_as_of(db: str | os.PathLike[str], as_of: str | date | datetime | Non
     Raises :class:`NoDataError` when ``db`` holds no transactions and :class:`InputError` for a
     date that does not parse.
     """
-    from patron.status import last_purchase_day, parse_date
+    from patron.status import last_purchase_day
 
-    return parse_date(as_of, "--as-of") or last_purchase_day(db)
+    return parse_day(as_of, "as_of") or last_purchase_day(db)
 
 
 def build_report(
@@ -55,7 +55,7 @@ def build_report(
     """The customer equity report for ``db`` as one self-contained HTML document.
 
     ``db``: database file (default ``patron.duckdb`` or ``$PATRON_DB``). ``as_of``: report date
-    (default: day of the last transaction). ``config``: rules file (path or dict). ``sections``:
+    (default: day of the last purchase). ``config``: rules file (path or dict). ``sections``:
     keys of the sections to include, in report order (default: every registered section; see
     :func:`patron.report.registered_sections`). ``on_section`` is called with each section's
     title before it is built (progress display). ``settings``: the value settings of every CLV in
@@ -68,7 +68,7 @@ def build_report(
     """
     db = str(db if db is not None else get_settings().db)
     ctx = ReportContext(db=db, as_of=date.min, config=config, settings=settings)
-    served = served_profiles(db, as_of=parse_date(as_of, "--as-of"), settings=ctx.value())
+    served = served_profiles(db, as_of=parse_day(as_of, "as_of"), settings=ctx.value())
     if served is not None:  # beside a running service: its last refresh's profiles, as the dashboard
         ctx.cache["profiles"], day = served
         ctx.notes.append(f"The database is held by a running patron serve: this report shows the profiles of its last "

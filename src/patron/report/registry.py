@@ -49,7 +49,7 @@ class ReportContext:
     """What every section builder gets besides the database: the as-of date, the rules file, a
     cache shared between sections, and notes for the report's closing section.
 
-    ``as_of`` is the report date (a day; default the day of the last transaction). ``settings``
+    ``as_of`` is the report date (a day; default the day of the last purchase). ``settings``
     are the value settings every CLV of the report is computed with (default: the ``[value]``
     section of ``config``; the dashboard gives those the stored profiles were built with).
     """

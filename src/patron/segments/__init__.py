@@ -20,7 +20,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from datetime import date, datetime
 from typing import Any
 
 import duckdb
@@ -28,6 +27,7 @@ import pandas as pd
 from pydantic import RootModel
 
 from patron.config import config_path, load_config, section
+from patron.dates import DayArg, parse_day
 from patron.errors import InputError
 from patron.profiles import (
     PROFILE_TABLE,
@@ -46,7 +46,7 @@ from patron.segments.rules import (
     quote_string,
     rule_label,
 )
-from patron.status import STATUSES, parse_date
+from patron.status import STATUSES
 from patron.store import reader, table_exists
 from patron.value_settings import ValueSettings, value_settings
 
@@ -60,7 +60,6 @@ BUILTIN_SEGMENTS: dict[str, str] = {
 """Segments defined without any rules file (see docs/segments.md for what each means)."""
 
 ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
-DateArg = str | date | datetime | None
 
 
 class SegmentRules(RootModel[dict[str, str]]):
@@ -89,7 +88,7 @@ def definitions(*, config: ConfigArg = None, rules: str | os.PathLike[str] | Non
     return out
 
 
-def ensure_profiles(db: str | os.PathLike[str] | None, *, as_of: DateArg = None, config: ConfigArg = None,
+def ensure_profiles(db: str | os.PathLike[str] | None, *, as_of: DayArg = None, config: ConfigArg = None,
                     settings: ValueSettings | None = None) -> ValueSettings:
     """Build ``customer_profiles`` when it is absent, when ``as_of`` differs from its date, or
     when it was built with other value settings than ``settings`` (default: the ``[value]``
@@ -97,7 +96,7 @@ def ensure_profiles(db: str | os.PathLike[str] | None, *, as_of: DateArg = None,
     their settings (by hand, or by an older patron, which used the defaults) count as built with
     the defaults."""
     value = settings if settings is not None else value_settings(config)
-    if served_profiles(db, as_of=parse_date(as_of), settings=value) is not None:
+    if served_profiles(db, as_of=parse_day(as_of), settings=value) is not None:
         return value  # beside a running service: its last refresh's profiles, or a one-line error
     with reader(db) as con:
         present = table_exists(con, PROFILE_TABLE)
@@ -154,7 +153,7 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, rules: list[tuple[str, str]])
         raise exc from None
 
 
-def evaluate(db: str | os.PathLike[str] | None, rule_text: str, *, name: str = "rule", config: ConfigArg = None, as_of: DateArg = None,
+def evaluate(db: str | os.PathLike[str] | None, rule_text: str, *, name: str = "rule", config: ConfigArg = None, as_of: DayArg = None,
              settings: ValueSettings | None = None) -> pd.DataFrame:
     """The customers (column ``customer_id``, sorted) for whom ``rule_text`` is true, evaluated
     by the engine over ``customer_profiles`` (built first when absent, of another ``as_of`` or of
@@ -209,7 +208,7 @@ def segment_table(
     config: ConfigArg = None,
     rules: str | os.PathLike[str] | None = None,
     segments: dict[str, str] | None = None,
-    as_of: DateArg = None,
+    as_of: DayArg = None,
     settings: ValueSettings | None = None,
 ) -> pd.DataFrame:
     """Every segment with ``segment, rule, customers, total_clv, mean_clv, equity_share`` and one

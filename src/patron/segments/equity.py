@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from patron.config import section
+from patron.dates import parse_day, purchase_span
 from patron.errors import InputError, NoDataError, PatronError
 from patron.profiles import PROFILE_TABLE
 from patron.segments.rfm import RfmRules
@@ -88,15 +89,6 @@ def period_ends(start: date, end: date, freq: str = "M") -> list[date]:
     return out
 
 
-def _day(value: str | date | datetime | None, name: str) -> date | None:
-    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
-        return value  # type: ignore[return-value]
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise InputError(f"{name} must be a date like 1997-09-30; got {value!r}") from None
-
-
 def equity_over_time(
     db: str | os.PathLike[str] | None = None,
     *,
@@ -121,10 +113,8 @@ def equity_over_time(
     with reader(db) as con:
         if not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE first")
-        first, last = con.execute("SELECT CAST(min(occurred_at) AS DATE), CAST(max(occurred_at) AS DATE) FROM transactions").fetchall()[0]
-        if first is None:
-            raise NoDataError(f"no transactions in {db}")
-        lo, hi = _day(start, "start") or first, _day(end, "end") or last
+        first, last = purchase_span(con, where=str(db))
+        lo, hi = parse_day(start, "start") or first, parse_day(end, "end") or last
         if hi < lo:
             raise InputError(f"end {hi} is before start {lo}")
         days = period_ends(lo, hi, freq)

@@ -33,9 +33,9 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
+from patron.dates import parse_day
 from patron.errors import InputError
 from patron.sql.dialect import DUCKDB, SPARK
 
@@ -387,8 +387,8 @@ class _Compiler:
         if kind == "text" and other_kind == "date" and tok.kind in ("string", "word"):
             raw = tok.text[1:-1] if tok.kind == "string" else tok.text
             try:
-                date.fromisoformat(raw[:10])
-            except ValueError:
+                parse_day(raw, instant=True)
+            except InputError:
                 raise self.fail(f'"{raw}" is not a date like 1997-06-30', tok.pos) from None
             return f"CAST({self.quote(raw)} AS TIMESTAMP)"
         return sql

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from patron.dates import default_as_of
 from patron.errors import NoDataError, PatronError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,15 +90,15 @@ def _now() -> datetime:
 
 
 def refresh_day(con: Any) -> date:
-    """The as-of date of a service refresh: the day of the last purchase (``amount >= 0``),
-    capped at today UTC. Raises :class:`NoDataError` when there is no purchase yet."""
-    last = con.execute(
-        "SELECT CAST(max(occurred_at) AS DATE) FROM transactions WHERE amount >= 0"
-    ).fetchall()[0][0]
-    if last is None:
+    """The as-of date of a service refresh: the day of the last purchase
+    (:func:`patron.dates.default_as_of`), capped at today UTC. Raises :class:`NoDataError` when
+    there is no purchase yet."""
+    try:
+        last = default_as_of(con)
+    except NoDataError:
         raise NoDataError(
             "no purchases yet: send Order Completed events (or ingest transactions) before refreshing scores"
-        )
+        ) from None
     return min(last, _now().date())
 
 
