@@ -15,7 +15,7 @@ child process (so peak RSS is the step's own and a slow peer step can be cut off
 * predict for all customers: conditional expected purchases over 52 weeks, P(alive) and CLV over
   12 steps of 4.345 weeks at 1% per step (lifetimes' ``customer_lifetime_value(time=12,
   discount_rate=0.01, freq="W")``; patron ``customer_lifetime_value(horizon=12*4.345,
-  step=4.345, discount_rate=0.01)``, the same definition).
+  step=4.345, discount_rate_per_step=0.01)``, the same definition).
 
 Prints medians, ratios (lifetimes / patron), peak RSS, and the agreement: relative difference of
 the maximised log-likelihoods and of the predictions. Timings are printed, never asserted.
@@ -104,7 +104,7 @@ def worker(args) -> dict:
                 T,
                 m,
                 horizon=CLV_STEPS * WEEKS_PER_MONTH_LIFETIMES,
-                discount_rate=DISCOUNT_PER_STEP,
+                discount_rate_per_step=DISCOUNT_PER_STEP,
                 step=WEEKS_PER_MONTH_LIFETIMES,
             )
             seconds.append(time.perf_counter() - began)

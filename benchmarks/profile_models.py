@@ -117,7 +117,7 @@ def profile(x, tx, T, m, repeat: int, label: str) -> dict:
         clv = customer_lifetime_value(bg, gg, x, tx, T, m,
                                       horizon=CLV_STEPS * WEEKS_PER_MONTH_LIFETIMES,
                                       step=WEEKS_PER_MONTH_LIFETIMES,
-                                      discount_rate=DISCOUNT_PER_STEP)
+                                      discount_rate_per_step=DISCOUNT_PER_STEP)
         return expected, alive, clv
 
     report("predict", *timed(predict, repeat)[:3])
@@ -127,7 +127,7 @@ def profile(x, tx, T, m, repeat: int, label: str) -> dict:
         alive = bg.probability_alive(x, tx, T)
         spend = gg.conditional_expected_average_spend(x, m)
         res = clv_intervals(bg, gg, x, tx, T, m, horizon=HORIZON_WEEKS,
-                            discount_rate=WEEKLY_DISCOUNT)
+                            discount_rate_per_step=WEEKLY_DISCOUNT)
         return expected, alive, spend, res
 
     med, runs, cpu, (_, _, _, res) = timed(score, repeat)

@@ -196,7 +196,7 @@ def test_score_values_customers_along_their_time_varying_path(shop_db, tmp_path,
     first = ((pd.to_datetime(first).dt.normalize() - origin).dt.days / 7.0).to_numpy()
     X = np.broadcast_to(season[None, :, None], (x.size, weeks.size, 1))
     data = dynamic_data(x, tx, T, first, X, X, np.zeros((x.size, 1)), period_length=1.0)
-    purchases = model.discounted_purchases(data, horizon=52.0, discount_rate=settings.discount_rate_per_period)
+    purchases = model.discounted_purchases(data, horizon=52.0, discount_rate_per_step=settings.discount_rate_per_period)
     np.testing.assert_allclose(scores["discounted_purchases"], purchases, rtol=1e-9)
     np.testing.assert_allclose(scores["clv"], scores["expected_spend"] * purchases, rtol=1e-9)
     np.testing.assert_allclose(scores["expected_purchases"], model.conditional_expected_purchases(52.0, data), rtol=1e-9)
@@ -210,6 +210,6 @@ def test_score_values_customers_along_their_time_varying_path(shop_db, tmp_path,
     loaded = BaseModel.load(saved)
     assert loaded.period_length_ == 1.0 and loaded.coefficients_ == model.coefficients_
     np.testing.assert_allclose(loaded.discounted_purchases(loaded.path_data(x, tx, T, first, X, ["season"]), horizon=52.0,
-                                                           discount_rate=settings.discount_rate_per_period), purchases, rtol=1e-9)
+                                                           discount_rate_per_step=settings.discount_rate_per_period), purchases, rtol=1e-9)
     assert main(["score", "--db", shop_db, "--dynamic-covariates", str(path), "--out", str(again)]) == 2
     assert "--model pareto" in capsys.readouterr().err

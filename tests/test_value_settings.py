@@ -248,7 +248,7 @@ def independent_equity(db: str, *, margin: float = 0.3) -> float:
     x, tx, T, m = (s[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value"))
     bg, gg = BetaGeo().fit(x, tx, T), GammaGamma().fit(x, m)
     weekly = 1.05 ** (7 / 365.25) - 1  # 5% a year, per week
-    clv = customer_lifetime_value(bg, gg, x, tx, T, m, horizon=26, discount_rate=weekly, margin=margin,
+    clv = customer_lifetime_value(bg, gg, x, tx, T, m, horizon=26, discount_rate_per_step=weekly, margin=margin,
                                   cost_per_purchase=0.5, cost_to_serve=1.0)
     return float(clv.sum())
 

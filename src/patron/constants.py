@@ -8,9 +8,13 @@ from datetime import date
 DAYS_PER_WEEK: float = 7.0
 """Days in one week (period unit ``W``)."""
 
-DAYS_PER_MONTH: float = 365.25 / 12.0
-"""Mean days in one Gregorian month (30.4375), used to express day spans in months (unit ``M``)
-when purchases are grouped by day or week."""
+DAYS_PER_YEAR: float = 365.25
+"""Mean days in one year (Julian year; the Gregorian mean is 365.2425): turns an annual discount
+rate into a per-period one and counts purchases per year."""
+
+DAYS_PER_MONTH: float = DAYS_PER_YEAR / 12.0
+"""Mean days in one month (30.4375), used to express day spans in months (unit ``M``) when
+purchases are grouped by day or week."""
 
 PERIOD_UNITS: dict[str, float] = {"D": 1.0, "W": DAYS_PER_WEEK, "M": DAYS_PER_MONTH}
 """Length of each period unit in days."""
@@ -32,3 +36,13 @@ DEFAULT_DATE_FLOOR: date = date(1900, 1, 1)
 """A timestamp before this date is rejected at ingest and by the service (``PATRON_DATE_FLOOR``).
 Earlier dates are typing errors (``0024`` for ``2024``), placeholders (``0001-01-01``) or a sign
 read as a year (``-2024-01-01``)."""
+
+DEFAULT_HORIZON_WEEKS: float = 52.0
+"""Default horizon of customer value and of expected purchases, in weeks (the ``[value]``
+``horizon`` in its default weekly ``period``, status's ``expected_purchases``, the referral
+comparison's CLV)."""
+
+DEFAULT_DISCOUNT_RATE: float = 0.10
+"""Default **annual** discount rate of customer value (0.10 = 10% a year): the ``[value]``
+``discount_rate`` and the referral comparison's ``annual_discount_rate``. Models take a rate per
+period or step; :attr:`patron.value_settings.ValueSettings.discount_rate_per_period` converts."""

@@ -10,8 +10,8 @@ Definitions (as of ``as_of``, inclusive; default the day of the last purchase):
 * Behaviour (orders: ``amount >= 0``, purchases: order days, as in :mod:`patron.loyalty`):
   ``returned`` (a purchase on a later day than the first), ``n_orders``, ``spend`` (order
   amounts) over the whole history to ``as_of``; ``purchases_after``: purchase days strictly after
-  the response day; ``purchases_after_per_year``: that count per 365.25 days from the response day
-  to ``as_of`` (NULL for a response on ``as_of`` itself).
+  the response day; ``purchases_after_per_year``: that count per 365.25 days
+  (:data:`~patron.constants.DAYS_PER_YEAR`) from the response day to ``as_of`` (NULL for a response on ``as_of`` itself).
 * ``spearman_rho`` / ``spearman_p``: Spearman rank correlation (SciPy) between score and
   ``purchases_after_per_year`` over the kind's customers with a follow-up window (NaN when either
   is constant or fewer than 3 customers), repeated on each band row of the kind.
@@ -26,13 +26,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from patron.constants import DAYS_PER_YEAR
 from patron.dates import DayArg
 from patron.loyalty import open_transactions, orders_cte, resolve_as_of
 from patron.sql.dialect import DUCKDB, Dialect
 from patron.store import table_exists
-
-DAYS_PER_YEAR = 365.25
-"""Mean days per year, for purchases per year after a response."""
 
 MAX_RAW_BANDS = 5
 """A kind other than nps/csat with at most this many distinct scores is banded by raw score."""

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from patron.constants import DEFAULT_HORIZON_WEEKS
 from patron.dates import default_as_of, parse_day
 from patron.errors import InputError, NoDataError
 from patron.models import MODELS
@@ -52,8 +53,9 @@ from patron.status_rules import (  # noqa: F401  (re-exported: the rules are par
 from patron.store import reader, table_exists
 from patron.summary import summary
 
-HORIZON_WEEKS: float = 52.0
-"""Horizon of ``expected_purchases``, in weeks."""
+HORIZON_WEEKS: float = DEFAULT_HORIZON_WEEKS
+"""Horizon of ``expected_purchases``, in weeks (the default value horizon,
+:data:`patron.constants.DEFAULT_HORIZON_WEEKS`)."""
 
 TRANSACTION_MODELS: tuple[str, ...] = ("bgnbd", "mbgnbd", "pareto")
 """Models that give P(alive), P(purchase) and expected purchases from (frequency, recency, T)."""

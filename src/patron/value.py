@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from patron.constants import DAYS_PER_YEAR
 from patron.errors import InputError
 from patron.io import read_table
 from patron.models import MODELS, BaseModel, GammaGamma
 from patron.models.clv import clv_intervals
-from patron.value_settings import DAYS_PER_YEAR, SPEND_BASES, ValueSettings, spend_note
+from patron.value_settings import SPEND_BASES, ValueSettings, spend_note
 
 __all__ = [
     "DAYS_PER_YEAR", "MODEL_DATA", "TRANSACTION_MODELS", "Scores", "check_summary", "fit_model", "read_summary", "score",
@@ -238,7 +239,7 @@ def score(
     x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     m = summary["monetary_value"].to_numpy(dtype=float)
     cost = (s.cost_per_customer or None) if scalar_cost else cost_to_serve
-    clv_kw = dict(horizon=s.horizon, discount_rate=s.discount_rate_per_period, margin=s.margin, cost_to_serve=cost,
+    clv_kw = dict(horizon=s.horizon, discount_rate_per_step=s.discount_rate_per_period, margin=s.margin, cost_to_serve=cost,
                   cost_per_purchase=s.cost_per_order, method=interval_method, n_draws=n_draws, level=level,
                   random_state=random_state)
     notes: list[str] = []

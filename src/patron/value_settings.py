@@ -39,11 +39,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from patron.constants import DAYS_PER_WEEK, PERIOD_UNITS
+from patron.constants import (
+    DAYS_PER_WEEK,
+    DAYS_PER_YEAR,
+    DEFAULT_DISCOUNT_RATE,
+    DEFAULT_HORIZON_WEEKS,
+    PERIOD_UNITS,
+)
 from patron.errors import InputError
-
-DAYS_PER_YEAR = 365.25
-"""Mean days per Gregorian year, to turn an annual discount rate into a per-period one."""
 
 PERIOD_NAMES: dict[str, str] = {"D": "days", "W": "weeks", "M": "months"}
 """How a horizon in each period unit is printed."""
@@ -73,11 +76,11 @@ class ValueSettings(BaseModel):
 
     model: Literal["bgnbd", "pareto", "mbgnbd"] = "bgnbd"
     """Transaction model fitted with Gamma-Gamma: bgnbd, pareto or mbgnbd."""
-    horizon: float = Field(52.0, gt=0, allow_inf_nan=False)
+    horizon: float = Field(DEFAULT_HORIZON_WEEKS, gt=0, allow_inf_nan=False)
     """Horizon of CLV, in ``period`` units."""
     period: Literal["D", "W", "M"] = "W"
     """Unit of the summary the models are fitted on and of the horizon: days, weeks, months."""
-    discount_rate: float = Field(0.10, ge=0, allow_inf_nan=False)
+    discount_rate: float = Field(DEFAULT_DISCOUNT_RATE, ge=0, allow_inf_nan=False)
     """Annual discount rate (0.10 = 10% a year), converted to the period unit."""
     margin: float = Field(1.0, gt=0, le=1)
     """Share of spend that is margin, in (0, 1]; 1 states CLV as revenue."""
@@ -137,7 +140,7 @@ class ValueSettings(BaseModel):
     @property
     def discount_rate_per_period(self) -> float:
         """The per-period rate equivalent to the annual ``discount_rate``:
-        ``(1 + annual)^(days per period / 365.25) - 1``."""
+        ``(1 + annual)^(days per period / DAYS_PER_YEAR) - 1`` (:data:`patron.constants.DAYS_PER_YEAR`)."""
         return math.expm1(math.log1p(self.discount_rate) * self.days_per_period / DAYS_PER_YEAR)
 
     @property

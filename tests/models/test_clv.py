@@ -60,7 +60,7 @@ def test_clv_matches_independent_computation(models, cdnow_spend, row):
     d = cdnow_spend.iloc[[row]]
     args = [d[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value")]
     rate = per_period_rate(0.10, 52)
-    got = customer_lifetime_value(bg, gg, *args, horizon=20, discount_rate=rate, margin=0.3,
+    got = customer_lifetime_value(bg, gg, *args, horizon=20, discount_rate_per_step=rate, margin=0.3,
                                   step=4.0)
     ref = _independent_clv(bg, gg, *(a[0] for a in args), 20, rate, 0.3, 4.0)
     assert got[0] == pytest.approx(ref, rel=NUMERIC_REL_TOL)
@@ -74,9 +74,9 @@ def test_cost_to_serve_and_equity_by_group(models, cdnow_spend):
     bg, gg = models
     d = cdnow_spend
     args = [d[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value")]
-    base = customer_lifetime_value(bg, gg, *args, horizon=13, discount_rate=0.002, margin=0.3)
+    base = customer_lifetime_value(bg, gg, *args, horizon=13, discount_rate_per_step=0.002, margin=0.3)
     cost = np.full(len(d), 0.5)
-    net = customer_lifetime_value(bg, gg, *args, horizon=13, discount_rate=0.002, margin=0.3,
+    net = customer_lifetime_value(bg, gg, *args, horizon=13, discount_rate_per_step=0.002, margin=0.3,
                                   cost_to_serve=cost)
     np.testing.assert_allclose(net, base - 0.5, rtol=EXACT_REL_TOL)
     groups = np.where(d["frequency"] > 0, "repeat", "one-off")
@@ -94,7 +94,7 @@ def test_interval_width_agrees_with_delta_method(models, cdnow_spend):
     bg, gg = models
     d = cdnow_spend
     args = [d[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value")]
-    kw = dict(horizon=26.0, discount_rate=0.002, margin=0.3, step=13.0)
+    kw = dict(horizon=26.0, discount_rate_per_step=0.002, margin=0.3, step=13.0)
     res = clv_intervals(bg, gg, *args, method="bootstrap", n_draws=400, random_state=7, **kw)
     assert res.n_draws == 400 and "bootstrap" in res.method
     assert res.equity == pytest.approx(res.clv.sum(), rel=EXACT_REL_TOL)
@@ -161,7 +161,7 @@ def test_delta_intervals_match_independent_delta_method(models, cdnow_spend):
     bg, gg = models
     d = cdnow_spend
     args = [d[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value")]
-    kw = dict(horizon=26.0, discount_rate=0.002, margin=0.3, step=13.0)
+    kw = dict(horizon=26.0, discount_rate_per_step=0.002, margin=0.3, step=13.0)
     res = clv_intervals(bg, gg, *args, level=0.9, **kw)
     assert res.n_draws == 0 and res.method.startswith("delta")
     rows = [0, 1, 5, 100, 2000]
@@ -178,7 +178,7 @@ def test_delta_and_bootstrap_widths_agree_per_customer(models, cdnow_spend):
     bg, gg = models
     d = cdnow_spend
     args = [d[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value")]
-    kw = dict(horizon=52.0, step=4.0, discount_rate=0.008, margin=0.3)
+    kw = dict(horizon=52.0, step=4.0, discount_rate_per_step=0.008, margin=0.3)
     delta = clv_intervals(bg, gg, *args, **kw)
     boot = clv_intervals(bg, gg, *args, method="bootstrap", n_draws=400, random_state=11, **kw)
     ratio = (boot.upper - boot.lower) / (delta.upper - delta.lower)
@@ -194,7 +194,7 @@ def test_delta_equity_by_group_and_cost(models, cdnow_spend):
     d = cdnow_spend
     args = [d[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value")]
     groups = np.where(d["frequency"] > 2, "high", "low")
-    kw = dict(horizon=13.0, discount_rate=0.002, margin=0.3)
+    kw = dict(horizon=13.0, discount_rate_per_step=0.002, margin=0.3)
     by_group = clv_intervals(bg, gg, *args, groups=groups, cost_to_serve=0.25, **kw)
     for label in ("high", "low"):
         members = groups == label
@@ -221,7 +221,7 @@ def test_generic_path_equals_factored_path(models, cdnow_spend):
     generic.__class__ = _NoFactoredHooks
     d = cdnow_spend
     args = [d[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value")]
-    kw = dict(horizon=30.0, discount_rate=0.01, margin=0.5, step=4.0)
+    kw = dict(horizon=30.0, discount_rate_per_step=0.01, margin=0.5, step=4.0)
     np.testing.assert_allclose(customer_lifetime_value(generic, gg, *args, **kw),
                                customer_lifetime_value(bg, gg, *args, **kw), rtol=1e-12)
     # a small max_cells forces several chunks
@@ -243,7 +243,7 @@ def test_cost_per_purchase_and_discounted_purchases_match_independent_computatio
     d = cdnow_spend.iloc[[row]]
     args = [d[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value")]
     rate = per_period_rate(0.10, 52)
-    kw = dict(horizon=20, discount_rate=rate, margin=0.3, step=4.0)
+    kw = dict(horizon=20, discount_rate_per_step=rate, margin=0.3, step=4.0)
     got = customer_lifetime_value(bg, gg, *args, cost_per_purchase=0.8, cost_to_serve=1.5, **kw)
     revenue = _independent_clv(bg, gg, *(a[0] for a in args), 20, rate, 1.0, 4.0)  # spend x P
     p, q, v = (gg.params_[k] for k in ("p", "q", "v"))
@@ -261,7 +261,7 @@ def test_delta_intervals_with_a_cost_per_purchase_match_independent_delta_method
     bg, gg = models
     d = cdnow_spend
     args = [d[c].to_numpy(float) for c in ("frequency", "recency", "T", "monetary_value")]
-    kw = dict(horizon=26.0, discount_rate=0.002, margin=0.3, step=13.0, cost_per_purchase=2.5)
+    kw = dict(horizon=26.0, discount_rate_per_step=0.002, margin=0.3, step=13.0, cost_per_purchase=2.5)
     res = clv_intervals(bg, gg, *args, **kw)
     rows = [0, 1, 5, 100, 2000]
     sd = _independent_delta_sd(bg, gg, args, rows, **kw)

@@ -285,14 +285,14 @@ def test_clv_with_covariates_is_the_plain_clv_at_gamma_zero_and_intervals_agree(
     m = sample_gamma_gamma(x, p=6.0, q=4.0, v=15.0, random_state=5)
     sm = GammaGamma().fit(x[x > 0], m[x > 0])
     model = BetaGeoCovariates().fit(x, tx, T, cov)
-    delta = covariate_clv_intervals(model, sm, x, tx, T, m, cov, horizon=52, discount_rate=0.002)
-    boot = covariate_clv_intervals(model, sm, x, tx, T, m, cov, horizon=52, discount_rate=0.002, method="bootstrap",
+    delta = covariate_clv_intervals(model, sm, x, tx, T, m, cov, horizon=52, discount_rate_per_step=0.002)
+    boot = covariate_clv_intervals(model, sm, x, tx, T, m, cov, horizon=52, discount_rate_per_step=0.002, method="bootstrap",
                                    n_draws=100, random_state=1)
     assert (boot.equity_upper - boot.equity_lower) == pytest.approx(delta.equity_upper - delta.equity_lower, rel=0.25)
     plain = BetaGeo().fit(x, tx, T)
     model.theta_ = np.concatenate([np.log(list(plain.params_.values())), np.zeros(model.theta_.size - 4)])
-    at_zero = covariate_clv_intervals(model, sm, x, tx, T, m, cov, horizon=52, discount_rate=0.002)
-    reference = clv_intervals(plain, sm, x, tx, T, m, horizon=52, discount_rate=0.002)
+    at_zero = covariate_clv_intervals(model, sm, x, tx, T, m, cov, horizon=52, discount_rate_per_step=0.002)
+    reference = clv_intervals(plain, sm, x, tx, T, m, horizon=52, discount_rate_per_step=0.002)
     np.testing.assert_allclose(at_zero.clv, reference.clv, rtol=1e-9)
 
 

@@ -68,7 +68,7 @@ def test_derl_matches_direct_sum():
         t = np.arange(n, n + 20_000)
         direct = np.sum(survival_function(t, alpha, beta) / survival_function(n - 1, alpha, beta)
                         * np.exp(-(t - n) * np.log(1.1)))
-        assert discounted_expected_residual_lifetime(renewals, alpha, beta, discount_rate=0.1) \
+        assert discounted_expected_residual_lifetime(renewals, alpha, beta, discount_rate_per_period=0.1) \
             == pytest.approx(direct, rel=1e-10)
 
 
@@ -134,6 +134,6 @@ def test_wald_interval_coverage():
 def test_predictions_finite_everywhere(alpha, beta, t, d):
     s = survival_function(t, alpha, beta)
     r = retention_rate(max(t, 1), alpha, beta)
-    derl = discounted_expected_residual_lifetime(min(t, 1000), alpha, beta, discount_rate=d)
+    derl = discounted_expected_residual_lifetime(min(t, 1000), alpha, beta, discount_rate_per_period=d)
     assert 0 <= s <= 1 and 0 <= r <= 1
     assert np.isfinite(derl) and 0 <= derl <= (1 + d) / d + 1e-9

@@ -18,13 +18,14 @@ from typing import Annotated, Any
 
 import typer
 
+from patron.constants import DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_WEEKS
 from patron.value_settings import value_settings
 
 VALUE_FLAGS: dict[str, Any] = {
     "model": Annotated[str | None, typer.Option("--model", help="Transaction model: bgnbd, pareto or mbgnbd \\[default: \\[value] model, bgnbd].")],
     "period": Annotated[str | None, typer.Option("--period", help="Time unit of the summary and of --horizon: D, W or M \\[default: \\[value] period, W].")],
-    "horizon": Annotated[float | None, typer.Option("--horizon", help="Horizon of CLV, in --period units \\[default: \\[value] horizon, 52].")],
-    "discount_rate": Annotated[float | None, typer.Option("--discount-rate", help="Annual discount rate, e.g. 0.1 for 10% \\[default: \\[value] discount_rate, 0.1].")],
+    "horizon": Annotated[float | None, typer.Option("--horizon", help=f"Horizon of CLV, in --period units \\[default: \\[value] horizon, {DEFAULT_HORIZON_WEEKS:g}].")],
+    "discount_rate": Annotated[float | None, typer.Option("--discount-rate", help=f"Annual discount rate, e.g. 0.1 for 10% \\[default: \\[value] discount_rate, {DEFAULT_DISCOUNT_RATE:g}].")],
     "margin": Annotated[float | None, typer.Option("--margin", help="Share of spend that is margin, (0-1] \\[default: \\[value] margin, 1].")],
     "cost_per_customer": Annotated[float | None, typer.Option("--cost-per-customer", help="Cost to serve one customer over the horizon, in currency \\[default: \\[value] cost_per_customer, 0].")],
     "cost_per_order": Annotated[float | None, typer.Option("--cost-per-order", help="Cost to serve one order, in currency \\[default: \\[value] cost_per_order, 0].")],

@@ -6,12 +6,16 @@ Definition (discrete discounting, in the transaction model's time unit)::
 
 with ``C_i(t)`` the expected purchases in (T_i, T_i + t] given the customer's history
 (``conditional_expected_purchases``), ``t_k = min(k * step, horizon)``, ``K = ceil(horizon / step)``,
-``d`` the discount rate **per step** (default step = 1 time unit of the model, e.g. one week), and
+``d`` the discount rate **per step** (``discount_rate_per_step``; default step = 1 time unit of the
+model, e.g. one week: a weekly rate), and
 ``E[spend_i]`` the Gamma-Gamma conditional expected average spend (or values you supply).
 ``cost_i`` (cost to serve) is the present value of the cost over the horizon, in currency, subtracted
 as given; ``c`` (``cost_per_purchase``) is a cost per purchase, in currency, discounted like the
 purchases. The sum is the customer's *discounted expected purchases* P_i. To use an annual rate,
-convert it with :func:`per_period_rate`.
+convert it with :func:`per_period_rate` (:func:`patron.value.score` takes the annual rate of the
+``[value]`` settings and does this). ``discount_rate`` is the old, deprecated name of
+``discount_rate_per_step``; in patron's settings and :func:`patron.value.score` ``discount_rate``
+is always annual.
 
 Customer equity is the sum of CLV, overall or by any grouping array.
 
@@ -62,6 +66,7 @@ above serves every model.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,12 +182,21 @@ def _prepare_inputs(frequency, recency, T, monetary_value, cost_to_serve):
     return (*flat[:4], flat[4] if cost_to_serve is not None else None)
 
 
+def _rate_per_step(rate: float, old_name: float | None) -> float:
+    """The discount rate per step, from ``discount_rate_per_step`` or its deprecated old name."""
+    if old_name is None:
+        return rate
+    warnings.warn("discount_rate is renamed discount_rate_per_step (a rate per step of the model's time unit, "
+                  "not annual); the old name will be removed", DeprecationWarning, stacklevel=3)
+    return old_name
+
+
 def _purchases_per_row(model: BaseModel, x: np.ndarray, tx: np.ndarray, T: np.ndarray, *, horizon: float,
-                       step: float, discount_rate: float, max_cells: int):
+                       step: float, discount_rate_per_step: float, max_cells: int):
     """Distinct rows, period ends, discount factors, and the discounted expected purchases per
     distinct row at the fitted parameters: the set-up every CLV computation shares."""
     ends = _period_ends(horizon, step)
-    disc = (1.0 + discount_rate) ** -np.arange(1, ends.size + 1)
+    disc = (1.0 + discount_rate_per_step) ** -np.arange(1, ends.size + 1)
     rows = _Rows(x, tx, T)
     return rows, ends, disc, _discounted_purchases(model, model._params(), rows, ends, disc, max_cells)
 
@@ -196,7 +210,8 @@ def customer_lifetime_value(
     monetary_value: Any,
     *,
     horizon: float,
-    discount_rate: float = 0.0,
+    discount_rate_per_step: float = 0.0,
+    discount_rate: float | None = None,
     margin: float = 1.0,
     cost_to_serve: Any = None,
     cost_per_purchase: float = 0.0,
@@ -207,13 +222,15 @@ def customer_lifetime_value(
 
     ``transaction_model``: a fitted BG/NBD-type model (BetaGeo, ModifiedBetaGeo, ParetoNBD, ...).
     ``spend_model``: a fitted GammaGamma, or None to use ``monetary_value`` as the expected spend.
-    ``horizon`` and ``step`` are in the transaction model's time unit; ``discount_rate`` per step.
+    ``horizon`` and ``step`` are in the transaction model's time unit; ``discount_rate_per_step``
+    is the discount rate per step (``discount_rate``: its deprecated old name).
     ``cost_to_serve`` (per customer, present value) and ``cost_per_purchase`` in currency.
     """
     shape = np.broadcast(*(np.asarray(v) for v in (frequency, recency, T, monetary_value))).shape
     x, tx, T_, m, cost = _prepare_inputs(frequency, recency, T, monetary_value, cost_to_serve)
     rows, _, _, per_row = _purchases_per_row(transaction_model, x, tx, T_, horizon=horizon, step=step,
-                                             discount_rate=discount_rate, max_cells=max_cells)
+                                             discount_rate_per_step=_rate_per_step(discount_rate_per_step, discount_rate),
+                                                         max_cells=max_cells)
     purchases = per_row[rows.of_customer]
     value = margin * _spend(spend_model, x, m, offset=_offset(cost_per_purchase, margin)) * purchases
     if cost is not None:
@@ -349,7 +366,8 @@ def equity_gradients(
     monetary_value: Any,
     *,
     horizon: float,
-    discount_rate: float = 0.0,
+    discount_rate_per_step: float = 0.0,
+    discount_rate: float | None = None,
     margin: float = 1.0,
     cost_per_purchase: float = 0.0,
     step: float = 1.0,
@@ -362,13 +380,15 @@ def equity_gradients(
     Equity and gradients are sums over customers, so the results for disjoint batches add up to
     those of the whole base; :func:`equity_variance` turns the totals into the delta-method
     variance that :func:`clv_intervals` reports.
+    ``horizon``, ``step`` and ``discount_rate_per_step`` as in :func:`customer_lifetime_value`.
     """
     x, tx, T_, m, _ = _prepare_inputs(frequency, recency, T, monetary_value, None)
     k_t, k_s = len(transaction_model.param_names), len(spend_model.param_names)
     if x.size == 0:
         return 0.0, np.zeros(k_t), np.zeros(k_s)
     rows, ends, disc, purchases_row = _purchases_per_row(transaction_model, x, tx, T_, horizon=horizon, step=step,
-                                                         discount_rate=discount_rate, max_cells=max_cells)
+                                                         discount_rate_per_step=_rate_per_step(discount_rate_per_step, discount_rate),
+                                                         max_cells=max_cells)
     purchases = purchases_row[rows.of_customer]
     offset = _offset(cost_per_purchase, margin)
     spend = _spend(spend_model, x, m, offset=offset)
@@ -421,7 +441,8 @@ def clv_intervals(
     monetary_value: Any,
     *,
     horizon: float,
-    discount_rate: float = 0.0,
+    discount_rate_per_step: float = 0.0,
+    discount_rate: float | None = None,
     margin: float = 1.0,
     cost_to_serve: Any = None,
     cost_per_purchase: float = 0.0,
@@ -438,7 +459,8 @@ def clv_intervals(
     ``method``: ``"delta"`` (default; ``n_draws`` and ``random_state`` unused) or
     ``"bootstrap"``. ``groups``: optional array (one label per customer) for equity by group, then
     ``equity``, ``equity_lower`` and ``equity_upper`` are dicts label -> value.
-    ``cost_to_serve`` (per customer, present value) and ``cost_per_purchase`` are in currency.
+    ``cost_to_serve`` (per customer, present value) and ``cost_per_purchase`` are in currency;
+    ``horizon``, ``step`` and ``discount_rate_per_step`` as in :func:`customer_lifetime_value`.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}; got {method!r}")
@@ -446,7 +468,8 @@ def clv_intervals(
         raise ValueError("level must be between 0 and 1")
     x, tx, T_, m, cost = _prepare_inputs(frequency, recency, T, monetary_value, cost_to_serve)
     rows, ends, disc, purchases_row = _purchases_per_row(transaction_model, x, tx, T_, horizon=horizon, step=step,
-                                                         discount_rate=discount_rate, max_cells=max_cells)
+                                                         discount_rate_per_step=_rate_per_step(discount_rate_per_step, discount_rate),
+                                                         max_cells=max_cells)
     offset = _offset(cost_per_purchase, margin)
     purchases = purchases_row[rows.of_customer]
     point = margin * _spend(spend_model, x, m, offset=offset) * purchases

@@ -65,10 +65,11 @@ def _alive_and_given(model: CovariateModel, ends: np.ndarray, x, tx, T, params):
     return alive, given
 
 
-def discounted_purchases(model: CovariateModel, x, tx, T, covariates, *, horizon: float, discount_rate: float,
-                         step: float = 1.0, theta: np.ndarray | None = None) -> np.ndarray:
+def discounted_purchases(model: CovariateModel, x, tx, T, covariates, *, horizon: float,
+                         discount_rate_per_step: float, step: float = 1.0, theta: np.ndarray | None = None) -> np.ndarray:
     """P_i (module docstring) for every row of (x, t_x, T, covariates), at ``theta`` (default:
-    the fitted one). Evaluated once per distinct row."""
+    the fitted one), discounted at ``discount_rate_per_step`` per step. Evaluated once per
+    distinct row."""
     x, tx, T = (np.asarray(v, dtype=np.float64).ravel() for v in (x, tx, T))
     table = covariate_table(covariates, x.size)
     union = table.columns(model.design_.union)
@@ -77,7 +78,7 @@ def discounted_purchases(model: CovariateModel, x, tx, T, covariates, *, horizon
     params = model.customer_params(sub, theta=theta)
     k = math.ceil(horizon / step - 1e-12)
     ends = np.minimum(np.arange(1, k + 1) * step, horizon)
-    disc = (1.0 + discount_rate) ** -np.arange(1, k + 1)
+    disc = (1.0 + discount_rate_per_step) ** -np.arange(1, k + 1)
     weights = disc - np.append(disc[1:], 0.0)  # summation by parts
     alive, given = _alive_and_given(model, ends, ux, utx, uT, params)
     return (alive * np.einsum("k,kn->n", weights, given))[inv]
@@ -93,7 +94,7 @@ def covariate_clv_intervals(
     covariates: Any,
     *,
     horizon: float,
-    discount_rate: float = 0.0,
+    discount_rate_per_step: float = 0.0,
     step: float = 1.0,
     **options: Any,
 ) -> CLVResult:
@@ -106,22 +107,23 @@ def covariate_clv_intervals(
     table = covariate_table(covariates, x.size)
 
     def purchases(theta: np.ndarray | None = None) -> np.ndarray:
-        return discounted_purchases(transaction_model, x, tx, T_, table, horizon=horizon, discount_rate=discount_rate,
+        return discounted_purchases(transaction_model, x, tx, T_, table, horizon=horizon,
+                                    discount_rate_per_step=discount_rate_per_step,
                                     step=step, theta=theta)
 
     return _intervals(transaction_model, spend_model, x, monetary_value, purchases, **options)
 
 
 def dynamic_clv_intervals(transaction_model: Any, spend_model: Any, data: Any, monetary_value: Any, *, horizon: float,
-                          discount_rate: float = 0.0, step: float = 1.0, **options: Any) -> CLVResult:
+                          discount_rate_per_step: float = 0.0, step: float = 1.0, **options: Any) -> CLVResult:
     """:func:`covariate_clv_intervals` for the time-varying Pareto/NBD: P_i from
     :meth:`patron.models.pareto_nbd_dynamic.ParetoNBDDynamic.discounted_purchases` under the
     future covariate paths of ``data`` (a :class:`patron.models.dynamic_paths.DynamicData` whose
     paths cover every customer's T + ``horizon``)."""
 
     def purchases(theta: np.ndarray | None = None) -> np.ndarray:
-        return transaction_model.discounted_purchases(data, horizon=horizon, discount_rate=discount_rate, step=step,
-                                                      theta=theta)
+        return transaction_model.discounted_purchases(data, horizon=horizon, discount_rate_per_step=discount_rate_per_step,
+                                                      step=step, theta=theta)
 
     return _intervals(transaction_model, spend_model, data.x, monetary_value, purchases, **options)
 

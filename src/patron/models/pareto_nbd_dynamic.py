@@ -269,16 +269,17 @@ class ParetoNBDDynamic(CovariateModel):
         self._check_fitted()
         return self._future(data, np.array([float(t)]))[1][:, 0]
 
-    def discounted_purchases(self, data: DynamicData, *, horizon: float, discount_rate: float,
+    def discounted_purchases(self, data: DynamicData, *, horizon: float, discount_rate_per_step: float,
                              step: float = 1.0, theta: np.ndarray | None = None) -> np.ndarray:
         """sum_k (E[Y(T, T+t_k)] - E[Y(T, T+t_{k-1})]) / (1 + d)^k, t_k = min(k step, horizon):
-        the discounted expected purchases of :mod:`patron.models.clv` under the future path."""
+        the discounted expected purchases of :mod:`patron.models.clv` under the future path, with
+        d = ``discount_rate_per_step``."""
         self._check_fitted()
         k = math.ceil(horizon / step - 1e-12)
         ends = np.minimum(np.arange(1, k + 1) * step, horizon)
         _, cum = self._future(data, ends, theta)
         inc = np.diff(np.concatenate([np.zeros((cum.shape[0], 1)), cum], axis=1), axis=1)
-        return inc @ (1.0 + discount_rate) ** -np.arange(1, k + 1)
+        return inc @ (1.0 + discount_rate_per_step) ** -np.arange(1, k + 1)
 
     def path_data(self, frequency, recency, T, first, paths, names, purchase_counts=None, *,
                   period_length: float | None = None) -> DynamicData:

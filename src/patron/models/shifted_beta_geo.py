@@ -95,21 +95,21 @@ def retention_rate(t: Any, alpha: Any, beta: Any) -> np.ndarray:
 
 
 def discounted_expected_residual_lifetime(
-    renewals: Any, alpha: Any, beta: Any, *, discount_rate: float
+    renewals: Any, alpha: Any, beta: Any, *, discount_rate_per_period: float
 ) -> np.ndarray:
     """DERL of a customer who has made ``renewals`` = n-1 renewals (is starting period n):
     sum_{t>=n} S(t)/S(n-1) / (1+d)^(t-n) = (beta+n-1)/(alpha+beta+n-1)
     * 2F1(1, beta+n; alpha+beta+n; 1/(1+d)) (Fader & Hardie 2010, "Customer-Base Valuation in a
     Contractual Setting: The Perils of Ignoring Heterogeneity", Marketing Science 29(1), eq. 6),
-    in periods (multiply by the per-period margin for residual value). ``discount_rate`` > 0 per
-    period.
+    in periods (multiply by the per-period margin for residual value). ``discount_rate_per_period``
+    (d) > 0 per contract period, not annual.
     """
-    if not discount_rate > 0:
-        raise ValueError("discount_rate must be positive")
+    if not discount_rate_per_period > 0:
+        raise ValueError("discount_rate_per_period must be positive")
     n = np.asarray(renewals, dtype=np.float64) + 1.0
     alpha, beta = np.asarray(alpha, dtype=np.float64), np.asarray(beta, dtype=np.float64)
     first = (beta + n - 1.0) / (alpha + beta + n - 1.0)
-    return first * _hyp2f1_one(beta + n, alpha + beta + n, 1.0 / (1.0 + discount_rate))
+    return first * _hyp2f1_one(beta + n, alpha + beta + n, 1.0 / (1.0 + discount_rate_per_period))
 
 
 SERIES_BLOCK = 1024
@@ -181,7 +181,8 @@ class ShiftedBetaGeo(BaseModel):
 
     @keeps_index
     def discounted_expected_residual_lifetime(self, renewals: Any, *,
-                                              discount_rate: float) -> np.ndarray:
-        """DERL (periods) of a customer who has made ``renewals`` renewals."""
+                                              discount_rate_per_period: float) -> np.ndarray:
+        """DERL (periods) of a customer who has made ``renewals`` renewals, discounted at
+        ``discount_rate_per_period`` per period."""
         return discounted_expected_residual_lifetime(renewals, *self._params(),
-                                                     discount_rate=discount_rate)
+                                                     discount_rate_per_period=discount_rate_per_period)

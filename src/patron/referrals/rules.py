@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from patron.config import section
+from patron.constants import DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_WEEKS
 from patron.schema import REFERRAL_KINDS
 
 
@@ -41,10 +42,10 @@ class ReferralRules(BaseModel):
     level: float = Field(0.95, gt=0, lt=1)
     """Confidence level of every interval (K, amplification, referred-vs-not differences)."""
 
-    clv_horizon_weeks: float = Field(52.0, gt=0)
+    clv_horizon_weeks: float = Field(DEFAULT_HORIZON_WEEKS, gt=0)
     """Horizon of the CLV used in the comparison and the referral value, in weeks."""
 
-    annual_discount_rate: float = Field(0.1, ge=0)
+    annual_discount_rate: float = Field(DEFAULT_DISCOUNT_RATE, ge=0)
     """Annual discount rate of that CLV (0.1 for 10% a year)."""
 
     largest_cascades: int = Field(3, ge=1)

@@ -227,7 +227,7 @@ def _customer_lifetime_value(transaction_prediction_model: Any, frequency: Any, 
     values = customer_lifetime_value(native, None, np.asarray(frequency, dtype=np.float64),
                                      np.asarray(recency, dtype=np.float64), np.asarray(T, dtype=np.float64),
                                      np.asarray(monetary_value, dtype=np.float64), horizon=time * factor,
-                                     step=factor, discount_rate=discount_rate)
+                                     step=factor, discount_rate_per_step=discount_rate)
     index = frequency.index if isinstance(frequency, pd.Series) else pd.RangeIndex(len(values))
     return pd.Series(values, index=index, name="clv")
 
