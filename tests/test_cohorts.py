@@ -102,7 +102,7 @@ def test_retention_matrix(db):
 
 
 def test_bad_freq(db):
-    with pytest.raises(InputError, match="--freq"):
+    with pytest.raises(InputError, match=r"^freq must be one of"):
         cohorts(db, freq="Y")
 
 

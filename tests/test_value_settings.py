@@ -86,9 +86,13 @@ def test_a_bad_setting_names_section_and_key(raw, message):
         value_settings({"value": raw})
 
 
-def test_a_bad_flag_names_the_flag():
-    with pytest.raises(InputError, match="--discount-rate"):
+def test_a_bad_value_names_the_parameter_and_the_cli_its_flag(tmp_path, capsys):
+    with pytest.raises(InputError, match=r"^discount_rate: Input should be greater than or equal to 0 \(got -0.1\)$"):
         value_settings({}, discount_rate=-0.1)
+    from patron.cli import main
+
+    assert main(["score", "--db", str(tmp_path / "none.duckdb"), "--out", str(tmp_path / "s.csv"), "--discount-rate", "-0.1"]) == 2
+    assert capsys.readouterr().err.strip() == "patron: error: --discount-rate: Input should be greater than or equal to 0 (got -0.1)"
 
 
 def test_currency_comes_from_the_data_when_not_set(tmp_path):

@@ -97,7 +97,7 @@ def cohorts(db: str | os.PathLike[str] | None = None, *, freq: str = "M", as_of:
     :data:`COHORT_COLUMNS` (definitions in the module docstring), sorted by cohort and period."""
     freq = freq.upper()
     if freq not in FREQUENCIES:
-        raise InputError(f"--freq must be one of {', '.join(FREQUENCIES)}; got {freq!r}")
+        raise InputError(f"freq must be one of {', '.join(FREQUENCIES)}; got {freq!r}", parameters=("freq",))
     with open_transactions(db) as con:
         day = resolve_as_of(con, as_of)
         raw = con.sql(cohorts_sql(day, freq)).df()

@@ -141,7 +141,7 @@ def join_covariates(summary: pd.DataFrame, names: Sequence[str], *, db: str | os
     if db is None:
         missing = [n for n in names if n not in summary.columns]
         raise InputError(f"{label}: covariate {', '.join(missing)} is not a column of the summary "
-                         "(give it as a column, or use --db to read customer attributes)")
+                         "(give it as a column, or give db to read customer attributes)", parameters=("db",))
     attrs = attributes_from_db(db, names)
     ids = summary["customer_id"].astype(str).reset_index(drop=True)
     joined = pd.DataFrame({"customer_id": ids}).merge(attrs, on="customer_id", how="left")

@@ -75,7 +75,7 @@ def parse_day(value: DayArg, name: str = "as_of", *, instant: bool = False) -> d
 
 
 def _not_a_day(value: Any, name: str) -> InputError:
-    return InputError(f"{name} must be a date like {EXAMPLE_DAY}; got {value!r}")
+    return InputError(f"{name} must be a date like {EXAMPLE_DAY}; got {value!r}", parameters=(name,))
 
 
 def purchase_span_sql(table: str = "transactions", *, instant: bool = False) -> str:

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 
 class PatronError(Exception):
-    """A problem with the user's input or settings, described in one line."""
+    """A problem with the user's input or settings, described in one line.
+
+    The message names arguments by their Python parameter names (``interval_method must be delta
+    or bootstrap``), never by a command-line flag: ``parameters`` lists the names it mentions, the
+    first mention of each being the parameter, so that a surface can write them its own way (the
+    CLI writes the running command's flag: ``--interval-method must be ...``).
+    """
 
     exit_code: int = 2
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, parameters: tuple[str, ...] = ()) -> None:
         super().__init__(" ".join(message.split()))
+        self.parameters = tuple(parameters)
 
 
 class InputError(PatronError):

@@ -58,7 +58,8 @@ def holdout_comparison(model: Any, summary: pd.DataFrame, *, max_bucket: int = D
     need = ("frequency", "recency", "T", "frequency_holdout", "duration_holdout")
     missing = [c for c in need if c not in summary.columns]
     if missing:
-        raise InputError(f"the summary lacks {', '.join(missing)}: compute it with a holdout end (--holdout-end)")
+        raise InputError(f"the summary lacks {', '.join(missing)}: compute it with a holdout end (holdout_end)",
+                         parameters=("holdout_end",))
     x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     actual = summary["frequency_holdout"].to_numpy(dtype=float)
     predicted = np.asarray(model.conditional_expected_purchases(summary["duration_holdout"].to_numpy(dtype=float), x, tx, T), dtype=float)

@@ -193,7 +193,7 @@ def summary(
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE --kind transactions first")
         if end_d is None:
             if hold_d is not None:
-                raise InputError("holdout_end needs end, the last day of the calibration period")
+                raise InputError("holdout_end needs end, the last day of the calibration period", parameters=("holdout_end", "end"))
             end_d = default_as_of(con, table, instant=hourly, where=str(db) if not frame else "the table")
         try:
             spec = SummarySpec(end=end_d, unit=period.upper(), grain=grain.upper(), holdout_end=hold_d, table=table)

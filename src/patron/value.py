@@ -231,9 +231,10 @@ def score(
         cost_per_customer=float(cost_to_serve) if scalar_cost and cost_to_serve is not None else None,
     )
     if interval_method not in ("delta", "bootstrap"):
-        raise InputError(f"--interval-method must be delta or bootstrap; got {interval_method!r}")
+        raise InputError(f"interval_method must be delta or bootstrap; got {interval_method!r}", parameters=("interval_method",))
     if s.model not in MODELS:
-        raise InputError(f"--model must be one of {', '.join(m for m in TRANSACTION_MODELS if m in MODELS)}; got {s.model!r}")
+        raise InputError(f"model must be one of {', '.join(m for m in TRANSACTION_MODELS if m in MODELS)}; got {s.model!r}",
+                         parameters=("model",))
     check_summary(summary)
     sm: GammaGamma = fit_model("gammagamma", summary, penalizer=penalizer)  # type: ignore[assignment]
     x, tx, T = (summary[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
@@ -321,8 +322,8 @@ def dynamic_model(summary: pd.DataFrame, settings: ValueSettings, *, db: str | o
 
     s = settings
     if s.model != "pareto":
-        raise InputError(f"time-varying covariates (--dynamic-covariates) value with the time-varying Pareto/NBD: "
-                         f"use --model pareto (got {s.model})")
+        raise InputError(f"time-varying covariates (dynamic_covariates) value with the time-varying Pareto/NBD: "
+                         f"use model pareto (got {s.model})", parameters=("dynamic_covariates", "model"))
     if db is None:
         raise InputError("time-varying covariates need the database: its purchases give the periods of the repeat purchases")
     path = str(s.dynamic_covariates)

@@ -4,8 +4,8 @@ Every figure patron states about customer value -- CLV, customer equity, net CLV
 with these settings, read once per command: ``patron score``, ``profiles``, ``segments``,
 ``equity``, ``profitability``, ``report``, the service's refresh and dashboard, and the Python API
 (:func:`patron.value.score`, :func:`patron.profiles.build_profiles`, ...). The defaults are the
-same everywhere; a command's flags (``--horizon``, ``--discount-rate``, ``--margin``, ...) override
-them for that command only. Example::
+same everywhere; a command's flags (``--horizon``, ``--discount-rate``, ``--margin``, ...) and the
+Python API's arguments override them for that call only. Example::
 
     [value]
     horizon = 52              # in `period` units
@@ -56,14 +56,6 @@ SPEND_NO_REPEAT = "population_mean: no repeat purchase"
 SPEND_NONPOSITIVE = "population_mean: repeat purchases total 0 or less"
 SPEND_BASES: tuple[str, ...] = (SPEND_OWN, SPEND_NO_REPEAT, SPEND_NONPOSITIVE)
 """Values of the ``spend_basis`` column (see the module docstring)."""
-
-FLAGS: dict[str, str] = {
-    "model": "--model", "horizon": "--horizon", "period": "--period", "discount_rate": "--discount-rate",
-    "margin": "--margin", "cost_per_customer": "--cost-per-customer", "cost_per_order": "--cost-per-order",
-    "currency": "--currency", "covariates": "--covariates", "purchase_covariates": "--purchase-covariates",
-    "dropout_covariates": "--dropout-covariates", "dynamic_covariates": "--dynamic-covariates",
-}
-"""The command-line flag that overrides each setting (named in error messages)."""
 
 CURRENCY_NOT_SET = "currency not set"
 """What the settings line says when neither ``[value] currency`` nor the data name a currency."""
@@ -150,12 +142,13 @@ class ValueSettings(BaseModel):
 
     def override(self, **values: Any) -> ValueSettings:
         """These settings with ``values`` replacing them (``None`` values are ignored); an
-        invalid value is an :class:`InputError` naming its flag."""
+        invalid value is an :class:`InputError` naming its parameter (``horizon: ...``; the CLI
+        writes the flag)."""
         given = {k: v for k, v in values.items() if v is not None}
         if not given:
             return self
         data = {k: getattr(self, k) for k in self.model_fields_set} | given
-        return _validate(data, lambda key: FLAGS.get(key, key))
+        return _validate(data)
 
     def label(self, currencies: tuple[str, ...] = ()) -> str:
         """The currency the values are stated in: ``currency``, else the only currency of the
@@ -193,13 +186,14 @@ def _percent(share: float) -> str:
     return f"{share * 100:.4g}%"
 
 
-def _validate(data: Mapping[str, Any], where: Any) -> ValueSettings:
+def _validate(data: Mapping[str, Any]) -> ValueSettings:
     try:
         return ValueSettings.model_validate(dict(data))
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "(section)"
-        raise InputError(f"{where(key)}: {first['msg']} (got {first.get('input')!r})") from None
+        raise InputError(f"{key}: {first['msg']} (got {first.get('input')!r})",
+                         parameters=tuple(str(p) for p in first["loc"][:1])) from None
 
 
 def value_settings(config: str | os.PathLike[str] | dict[str, Any] | ValueSettings | None = None, **overrides: Any) -> ValueSettings:

@@ -47,12 +47,13 @@ def check_horizon(horizon: str) -> tuple[float, str]:
     :class:`~patron.errors.InputError` in one line."""
     match = _HORIZON.match(str(horizon))
     if not match or float(match.group(1)) <= 0:
-        raise InputError(f"horizon must look like 26W, 182D or 6M (a positive number of days, weeks or months); got {horizon!r}")
+        raise InputError(f"horizon must look like 26W, 182D or 6M (a positive number of days, weeks or months); got {horizon!r}",
+                         parameters=("horizon",))
     n, unit = float(match.group(1)), match.group(2).upper()
     if unit == "M" and n != int(n):
-        raise InputError(f"horizon in months must be whole months; got {horizon!r}")
+        raise InputError(f"horizon in months must be whole months; got {horizon!r}", parameters=("horizon",))
     if unit != "M" and n * (DAYS_PER_WEEK if unit == "W" else 1.0) != int(n * (DAYS_PER_WEEK if unit == "W" else 1.0)):
-        raise InputError(f"horizon must be a whole number of days; got {horizon!r}")
+        raise InputError(f"horizon must be a whole number of days; got {horizon!r}", parameters=("horizon",))
     return n, unit
 
 

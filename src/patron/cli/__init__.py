@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from importlib import import_module
 
@@ -33,13 +34,52 @@ for _module in COMMAND_MODULES:
     import_module(f"patron.cli.{_module}")
 
 
+def command_flags(argv: list[str]) -> dict[str, str]:
+    """The options of the command ``argv`` runs, by name -> its long flag: by the command's
+    Python parameter name (``interval_method`` -> ``--interval-method``, ``from_date`` ->
+    ``--from``) and by the flag's own name (``out`` -> ``--out`` for a parameter ``out_file``);
+    empty when ``argv`` names no command."""
+    import typer
+
+    command = typer.main.get_command(app)  # a group (Typer carries its own copy of click)
+    words = [a for a in argv if not a.startswith("-")]
+    while hasattr(command, "commands") and words:
+        sub = command.commands.get(words.pop(0))
+        if sub is None:
+            return {}
+        command = sub
+    flags: dict[str, str] = {}
+    for p in command.params:
+        if p.param_type_name == "option" and p.name:
+            flag = next((o for o in p.opts if o.startswith("--")), p.opts[0])
+            flags[p.name] = flag
+            flags.setdefault(flag.lstrip("-").replace("-", "_"), flag)
+    return flags
+
+
+def flag_message(exc: PatronError, argv: list[str]) -> str:
+    """``exc``'s one line with the parameters it names (:attr:`PatronError.parameters`) written
+    as the running command's flags (the first mention of each); a parameter the command has no
+    flag for keeps its Python name."""
+    text = str(exc)
+    if not exc.parameters:
+        return text
+    flags = command_flags(argv)
+    for name in exc.parameters:
+        flag = flags.get(name)
+        if flag is not None:  # the first mention as a word of its own (not inside a path or a longer name)
+            text = re.sub(rf"(?:(?<=^)|(?<=[\s(])){re.escape(name)}(?=$|[\s:;,)])", flag, text, count=1)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``patron`` console script; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
         with command_scope():  # outputs never overwrite the database or a file of the command
-            app(args=argv, prog_name="patron")  # standalone: usage errors print and exit 2
+            app(args=args, prog_name="patron")  # standalone: usage errors print and exit 2
     except PatronError as exc:
-        print(f"patron: error: {exc}", file=sys.stderr)
+        print(f"patron: error: {flag_message(exc, args)}", file=sys.stderr)
         return exc.exit_code
     except duckdb.OutOfMemoryException as exc:
         first = str(exc).splitlines()[0]

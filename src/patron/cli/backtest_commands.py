@@ -49,13 +49,8 @@ def _mean(v: Any, low: Any, high: Any, digits: int = 2) -> str:
 
 
 def _check(horizon: str, check: Any) -> None:
-    """A bad --horizon is reported, naming the option, before any work."""
-    from patron.errors import InputError
-
-    try:
-        check(horizon)
-    except InputError as exc:
-        raise InputError(f"--{exc}") from None
+    """A bad --horizon is reported before any work (:func:`patron.cli.main` names the flag)."""
+    check(horizon)
 
 
 def _payload(result: Any, out_file: Path | None) -> dict[str, Any]:
@@ -82,7 +77,7 @@ def backtest_status(
     from patron.backtest.status import ALL_BUYERS, LOST_MAX_RATIO
     from patron.dates import parse_day
 
-    day = parse_day(as_of, "--as-of")
+    day = parse_day(as_of, "as_of")
     _check(horizon, check_horizon)
     with spinner("backtesting statuses", quiet=as_json):
         result = status_backtest(db, as_of=day, horizon=horizon, config=config, model=model)
@@ -134,7 +129,7 @@ def backtest_segments(
     from patron.dates import parse_day
     from patron.errors import InputError
 
-    day = parse_day(as_of, "--as-of")
+    day = parse_day(as_of, "as_of")
     _check(horizon, check_horizon)
     if rules is not None and not rules.is_file():
         raise InputError(f"--rules: file {rules} does not exist")

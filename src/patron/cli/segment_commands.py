@@ -63,7 +63,7 @@ def segments(
     from patron.errors import InputError
     from patron.segments import segment_table
 
-    _check_date(as_of, "--as-of")
+    _check_date(as_of, "as_of")
     if rules is not None and not rules.is_file():
         raise InputError(f"--rules: file {rules} does not exist")
     with spinner("evaluating segments", quiet=as_json):
@@ -112,7 +112,7 @@ def profiles(
     \\[value] section of the rules file (the flags override it)."""
     from patron.profiles import build_profiles
 
-    _check_date(as_of, "--as-of")
+    _check_date(as_of, "as_of")
     with spinner("building customer profiles", quiet=as_json):
         frame = build_profiles(db, as_of=as_of, config=config, settings=value)
     write_frame(frame, out_file)
@@ -159,7 +159,7 @@ def equity(
 
     if over_time and by is not None:
         raise InputError("give either --by COLUMN or --over-time, not both")
-    for day, name in ((as_of, "--as-of"), (start, "--start"), (end, "--end")):
+    for day, name in ((as_of, "as_of"), (start, "start"), (end, "end")):
         _check_date(day, name)
     with spinner("computing customer equity", quiet=as_json):
         if over_time:

@@ -43,7 +43,7 @@ def status(
     from patron.settings import get_settings
     from patron.status import load_model, relationship_status, status_counts
 
-    parse_day(as_of, "--as-of")
+    parse_day(as_of, "as_of")
     if (engine or get_settings().engine).lower() == "spark":
         counts, n, day = _status_on_spark(transactions, customers, as_of=as_of, config=config, model=model,
                                           out_file=out_file, quiet=as_json)
@@ -114,7 +114,7 @@ def migration(
     from patron.status import load_model
     from patron.status_history import migration_flows, migration_matrix
 
-    parse_day(from_date, "--from"), parse_day(to_date, "--to")
+    parse_day(from_date, "from_date"), parse_day(to_date, "to_date")
     fixed = load_model(model_file) if model_file is not None else None
     with spinner("assessing status at both dates", quiet=as_json):
         matrix = migration_matrix(db, from_date=from_date, to_date=to_date, config=config, model=model, params=fixed)

@@ -99,7 +99,7 @@ def consent_state(
     that a record speaks to; columns :data:`STATE_COLUMNS` (timestamps UTC, ``granted`` bool).
     The rules are in the module docstring.
     """
-    at = to_utc_naive(as_of, where="--as-of") if as_of is not None else now_utc()
+    at = to_utc_naive(as_of, where="as_of") if as_of is not None else now_utc()
     with reader(db) as con:  # read-only: answers beside a running service (its snapshot)
         if customer_ids is not None:
             ids = pd.DataFrame({"customer_id": [str(c) for c in customer_ids]})

@@ -119,7 +119,7 @@ class Plan:
 
         p = Path(path)
         if p.suffix.lower() not in (".csv", ".parquet"):
-            raise InputError(f"--out {p}: must end in .csv or .parquet")
+            raise InputError(f"{p}: a plan is written to a .csv or .parquet file")
         frame = self.table.assign(campaign=self.campaign.name, plan_id=self.plan_id)
         return write_table(pa.Table.from_pandas(frame, preserve_index=False), p)
 

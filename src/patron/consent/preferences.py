@@ -72,7 +72,7 @@ def effective_preferences(
 ) -> pd.DataFrame:
     """The settings in force as of ``as_of`` (default: now, UTC) for every customer with a
     preference record (or for ``customer_ids``), one row per customer and specific channel."""
-    at = to_utc_naive(as_of, where="--as-of") if as_of is not None else now_utc()
+    at = to_utc_naive(as_of, where="as_of") if as_of is not None else now_utc()
     with reader(db) as con:  # read-only: answers beside a running service (its snapshot)
         if customer_ids is not None:
             con.register("_ids", pd.DataFrame({"customer_id": [str(c) for c in customer_ids]}))

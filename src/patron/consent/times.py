@@ -11,7 +11,8 @@ from patron.errors import InputError
 def to_utc_naive(value: datetime | date | str, *, where: str = "time") -> datetime:
     """``value`` as a naive UTC datetime. Text is ISO 8601; a value without an offset is UTC.
 
-    Raises :class:`InputError` naming ``where`` when text cannot be parsed.
+    Raises :class:`InputError` naming ``where`` (a parameter name, or a place such as a row) when
+    text cannot be parsed.
     """
     if isinstance(value, str):
         text = value.strip()
@@ -20,7 +21,8 @@ def to_utc_naive(value: datetime | date | str, *, where: str = "time") -> dateti
         try:
             value = datetime.fromisoformat(text)
         except ValueError:
-            raise InputError(f"{where}: {value!r} is not an ISO 8601 timestamp such as 2024-03-31T09:00:00+02:00") from None
+            raise InputError(f"{where}: {value!r} is not an ISO 8601 timestamp such as 2024-03-31T09:00:00+02:00",
+                             parameters=(where,) if where.isidentifier() else ()) from None
     elif isinstance(value, date) and not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
     if value.tzinfo is not None:

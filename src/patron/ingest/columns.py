@@ -24,13 +24,14 @@ def parse_mapping(mapping: Mapping[str, str] | Sequence[str] | None, contract: T
             # hold "=", spaces, quotes (any name is legal); matching also tries it stripped.
             target, sep, source = item.partition("=")
             if not sep or not target.strip() or not source:
-                raise InputError(f"--map expects target=source, e.g. occurred_at=date; got {item!r}")
+                raise InputError(f"mapping expects target=source, e.g. occurred_at=date; got {item!r}", parameters=("mapping",))
             parsed[target.strip()] = source
         mapping = parsed
     known = {c.name for c in contract.columns}
     for target in mapping:
         if target not in known:
-            raise InputError(f"--map {target}=...: {contract.name} has no column {target!r} (columns: {', '.join(sorted(known))})")
+            raise InputError(f"mapping {target}=...: {contract.name} has no column {target!r} (columns: {', '.join(sorted(known))})",
+                             parameters=("mapping",))
     return dict(mapping)
 
 
@@ -74,8 +75,9 @@ def resolve_sources(contract: TableContract, staged: Staged, types: Sequence[str
             sources[col.name] = SourceColumn(idents[found], types[found], staged.columns[found])
     missing = [c for c in contract.required if c not in sources]
     if missing:
-        hint = " ".join(f"--map {m}=COLUMN" for m in missing)
-        raise InputError(f"{label}: missing required column {', '.join(missing)} for {contract.name} (columns found: {', '.join(staged.columns) or 'none'}); rename it or use {hint}")
+        hint = "mapping " + ", ".join(f"{m}=COLUMN" for m in missing)
+        raise InputError(f"{label}: missing required column {', '.join(missing)} for {contract.name} (columns found: {', '.join(staged.columns) or 'none'}); rename it or use {hint}",
+                         parameters=("mapping",))
     if not contract.keep_extra_as_attributes:
         return sources, []
     used = {s.name for s in sources.values()}

@@ -44,7 +44,8 @@ def resolve_delimiter(source: Source, delimiter: str | None) -> str:
     if delimiter:
         d = _DELIMITER_NAMES.get(delimiter.lower(), delimiter)
         if d != WHITESPACE and (len(d) != 1 or d in "\"\r\n"):
-            raise InputError(f"--delimiter must be one character (not a quote or line break) or one of {', '.join(_DELIMITER_NAMES)}; got {delimiter!r}")
+            raise InputError(f"delimiter must be one character (not a quote or line break) or one of {', '.join(_DELIMITER_NAMES)}; got {delimiter!r}",
+                             parameters=("delimiter",))
         return d
     with source.open() as fh:
         head = fh.read(64 << 10).decode("utf-8", "replace")

@@ -180,7 +180,7 @@ def ingest(
         :class:`IngestResult`.
     """
     if kind not in CONTRACTS:
-        raise InputError(f"--kind must be one of {', '.join(CONTRACTS)}; got {kind!r}")
+        raise InputError(f"kind must be one of {', '.join(CONTRACTS)}; got {kind!r}", parameters=("kind",))
     contract = CONTRACTS[kind]
     settings = get_settings()
     db_path = str(db if db is not None else settings.db)

@@ -187,7 +187,8 @@ def open_source(path: Path, encoding: str | None = None) -> Source:
                 raise LookupError(encoding)
             given = info.name
         except LookupError:
-            raise InputError(f"--encoding {encoding!r} is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252, utf-16)") from None
+            raise InputError(f"encoding {encoding!r} is not a text encoding Python knows (e.g. utf-8, latin-1, cp1252, utf-16)",
+                             parameters=("encoding",)) from None
     source = Source(path, compression, "utf-8", 0)
     head = b""
     chunks = _chunks(source, lambda _b: None)

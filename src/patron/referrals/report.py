@@ -59,7 +59,7 @@ def referral_report(
     c = cascades(db, config=config)
     if campaign is not None and campaign not in set(c.trees["scope"]):
         known = ", ".join(sorted(set(c.trees["scope"]) - {"(all)"})) or "none"
-        raise InputError(f"--campaign {campaign!r} has no referrals; campaigns are: {known}")
+        raise InputError(f"campaign {campaign!r} has no referrals; campaigns are: {known}", parameters=("campaign",))
     comparison, note = None, ""
     if compare:
         try:

@@ -105,7 +105,7 @@ def write_report(db: str | os.PathLike[str] | None, out: str | os.PathLike[str],
     (UTF-8, folders created); returns the path."""
     path = Path(out)
     if path.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"--out must end in .html; got {path}")
+        raise InputError(f"out must end in .html; got {path}", parameters=("out",))
     check_output(path, parents=True)  # refused before the work, not after
     text = build_report(db, **kw)  # type: ignore[arg-type]
     with atomic_output(path, parents=True) as target:

@@ -57,7 +57,7 @@ def equity_by(db: str | os.PathLike[str] | None, by: str, *, config: Any = None,
 
             close = difflib.get_close_matches(column, list(cols), n=1)
             hint = f" (did you mean {close[0]}?)" if close else f"; columns: {', '.join(cols)}"
-            raise InputError(f"--by: unknown profile column {by!r}{hint}")
+            raise InputError(f"by: unknown profile column {by!r}{hint}", parameters=("by",))
         expr = cols[column].sql
         sql = f"""SELECT g.{quote_identifier(column)}, g.customers, g.equity, g.mean_clv,
     CASE WHEN tot.equity > 0 THEN g.equity / tot.equity END AS equity_share
