@@ -147,3 +147,44 @@ def test_cli_profiles_and_equity_over_time_json(cdnow_db, profiles, tmp_path, ca
     assert abs(rows[-1]["equity"] - info["customer_equity"]) <= EQUITY_REL_TOLERANCE * info["customer_equity"]
     assert main(["profiles", "--db", cdnow_db, "--as-of", "1998-13-01"]) == 2
     assert "--as-of" in capsys.readouterr().err
+
+
+def test_profiles_compute_the_weekly_summary_once_and_open_the_file_once(cdnow_db, profiles, monkeypatch):
+    """build_profiles used to compute the weekly summary as of ``as_of`` twice (itself, then
+    inside relationship_status) and to attach the file to the reading engine 7 times. Now: the
+    summary as of ``as_of`` and the one ``lookback_days`` before it (status's trend), one
+    attachment for every read, and the write. The profiles are the same."""
+    import importlib
+
+    import patron.store as store
+
+    summary_module = importlib.import_module("patron.summary")
+    ends, attaches = [], []
+    run_summary, attach = summary_module.run_summary, store._READER.attach
+
+    def counted_summary(con, spec, **kw):
+        ends.append(spec.end)
+        return run_summary(con, spec, **kw)
+
+    def counted_attach(path, *args, **kw):
+        if store._key(path) not in store._READER.attached:
+            attaches.append(path)
+        return attach(path, *args, **kw)
+
+    monkeypatch.setattr(summary_module, "run_summary", counted_summary)
+    monkeypatch.setattr(store._READER, "attach", counted_attach)
+    again = build_profiles(cdnow_db, write=False)
+    from patron.status import status_rules
+
+    lookback = status_rules(None).lookback_days
+    assert sorted(ends) == [(CDNOW_LAST_DAY - pd.Timedelta(days=lookback)).date(), CDNOW_LAST_DAY.date()]
+    assert attaches == [cdnow_db]
+    pd.testing.assert_frame_equal(again, profiles)
+
+
+def test_status_from_a_given_weekly_summary_is_status_from_its_own(cdnow_db):
+    from patron.status import relationship_status
+
+    weekly = patron.summary(cdnow_db, period="W", end=CDNOW_LAST_DAY.date())
+    own = relationship_status(cdnow_db)
+    pd.testing.assert_frame_equal(relationship_status(cdnow_db, weekly_summary=weekly), own)

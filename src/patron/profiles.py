@@ -133,14 +133,15 @@ def build_profiles(
     from patron.value import score
 
     value = settings if settings is not None else value_settings(config)
-    day = parse_day(as_of) or last_purchase_day(db)
-    summ = summary(db, period="W", end=day)
-    scores = score(summ if value.period == "W" else summary(db, period=value.period, end=day), settings=value, db=db)
-    # status reads P(alive) and expected purchases over its own 52 weeks from a weekly model
-    same = value.period == "W" and value.horizon == HORIZON_WEEKS
-    status = relationship_status(db, as_of=day, config=config, scores=scores if same else None)
-    loyal = loyalty(db, as_of=day, config=config)
-    profit = profitability(db, scores=scores.customers, as_of=day, config=config, settings=value)
+    with reader(db):  # one attachment of db for every read below (the readers they open share it)
+        day = parse_day(as_of) or last_purchase_day(db)
+        summ = summary(db, period="W", end=day)  # the weekly summary, computed once: scores and status use it
+        scores = score(summ if value.period == "W" else summary(db, period=value.period, end=day), settings=value, db=db)
+        # status reads P(alive) and expected purchases over its own 52 weeks from a weekly model
+        same = value.period == "W" and value.horizon == HORIZON_WEEKS
+        status = relationship_status(db, as_of=day, config=config, scores=scores if same else None, weekly_summary=summ)
+        loyal = loyalty(db, as_of=day, config=config)
+        profit = profitability(db, scores=scores.customers, as_of=day, config=config, settings=value)
     frames = {"_p_summary": summ, "_p_scores": scores.customers, "_p_status": status, "_p_loyalty": loyal, "_p_profit": profit}
     rfm, tiers = section("rfm", RfmRules, config), section("tiers", TierRules, config)
     with connect(db, read_only=not write) as con:

@@ -194,6 +194,7 @@ def relationship_status(
     scores: Any = None,
     model: str = "bgnbd",
     params: Mapping[str, float] | TransactionModel | None = None,
+    weekly_summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per customer (prospects included) with their relationship status as of ``as_of``.
 
@@ -215,12 +216,17 @@ def relationship_status(
     params
         Fixed model parameters (e.g. ``{"r": 0.24, "alpha": 4.41, "a": 0.79, "b": 2.43}``, rates
         per week) or a fitted model, instead of fitting.
+    weekly_summary
+        The weekly summary as of ``as_of`` (``patron.summary(db, period="W", end=as_of)``) when
+        the caller has it already (:func:`patron.profiles.build_profiles`), so that it is not
+        computed twice; by default computed here.
 
     Returns
     -------
     Columns :data:`STATUS_COLUMNS`. Prospects have NaN/NaT purchase columns and ``n_orders`` 0.
     """
-    return assess(db, as_of=as_of, config=config, scores=scores, model=model, params=params)[0]
+    return assess(db, as_of=as_of, config=config, scores=scores, model=model, params=params,
+                  weekly_summary=weekly_summary)[0]
 
 
 def assess(
@@ -231,13 +237,14 @@ def assess(
     scores: Any = None,
     model: str = "bgnbd",
     params: Mapping[str, float] | TransactionModel | None = None,
+    weekly_summary: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, TransactionModel]:
     """:func:`relationship_status` and the fitted transaction model behind it (for backtests that
     ask the same model what it expected)."""
     rules = status_rules(config)
     as_of_d = parse_day(as_of) or last_purchase_day(db)
     before_d = as_of_d - timedelta(days=rules.lookback_days)
-    now = summary(db, period="W", end=as_of_d)
+    now = weekly_summary if weekly_summary is not None else summary(db, period="W", end=as_of_d)
     given, fitted = _scores_now(scores, now) if scores is not None else ({}, None)
     if params is not None or fitted is None:
         fitted = transaction_model(model, params, now)
