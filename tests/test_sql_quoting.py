@@ -39,8 +39,7 @@ NAME_LIKE = re.compile(
 )
 """Variable names that hold a name (rule 3)."""
 
-QUOTERS = frozenset({"ident", "literal", "quote_identifier", "quote_string", "quote_identifier_spark",
-                     "quote_string_spark", "date_literal", "stage_ident", "json_pointer"})
+QUOTERS = frozenset({"ident", "literal", "quote_identifier", "date_literal", "stage_ident", "json_pointer"})
 """Functions whose result is quoted SQL (the dialect's, and thin wrappers that call it)."""
 
 SAFE_CALLS = frozenset({"int", "float", "len", "round", "isoformat", "strftime"})
@@ -243,3 +242,29 @@ def test_the_scan_finds_the_patterns_of_issue_18(module, code):
 )
 def test_the_scan_accepts_quoted_names(module, code):
     assert findings(code, module) == []
+
+
+def test_segment_names_are_quoted_by_the_dialect():
+    """The rule language's identifiers delegate to Dialect.ident: bare when plain and unreserved
+    (readable SQL, the same in both engines), else the engine's own quoting."""
+    from patron.segments.rules import columns_from_types, quote_identifier
+    from patron.sql.dialect import DUCKDB, SPARK
+
+    assert quote_identifier("clv") == quote_identifier("clv", SPARK) == "clv"
+    for name in ('my "col"', "select", "a`b", "o'brien"):
+        assert quote_identifier(name) == DUCKDB.ident(name)
+        assert quote_identifier(name, SPARK) == SPARK.ident(name)
+    assert columns_from_types({"a`b": "string"}, dialect="spark")["a`b"].sql == "`a``b`"
+
+
+def test_a_channel_name_from_the_rules_file_is_a_literal_whatever_it_holds():
+    """contact_cost_sql dropped a channel whose name held an apostrophe (costed as 'other')."""
+    import duckdb
+
+    from patron.profitability import CostRules, contact_cost_sql
+    from patron.sql.dialect import DUCKDB, SPARK
+
+    rules = CostRules(other=0.5, channels={"O'Brien post": 1.25, "fax": 0.75})
+    for channel, cost in (("o'brien post", 1.25), ("FAX", 0.75), ("pigeon", 0.5)):
+        assert duckdb.sql(f"SELECT {contact_cost_sql(rules, DUCKDB.literal(channel))}").fetchall() == [(cost,)]
+    assert SPARK.literal("o'brien post") in contact_cost_sql(rules, "channel", SPARK)

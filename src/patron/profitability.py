@@ -95,10 +95,11 @@ class CostRules(BaseModel):
         return named | {k.lower(): float(v) for k, v in self.channels.items()}
 
 
-def contact_cost_sql(rules: CostRules, channel: str = "channel") -> str:
+def contact_cost_sql(rules: CostRules, channel: str = "channel", dialect: Dialect = DUCKDB) -> str:
     """SQL expression: the cost of one contact on the channel ``channel`` (a column expression),
-    from ``rules`` (channel matched lower-cased; unknown channels cost ``other``)."""
-    cases = " ".join(f"WHEN '{ch}' THEN {cost!r}" for ch, cost in rules.per_channel().items() if "'" not in ch)
+    from ``rules`` (channel matched lower-cased; unknown channels cost ``other``); the channel
+    names of the rules file are ``dialect``'s literals, any character included."""
+    cases = " ".join(f"WHEN {dialect.literal(ch)} THEN {cost!r}" for ch, cost in rules.per_channel().items())
     return f"CASE lower({channel}) {cases} ELSE {rules.other!r} END"
 
 
@@ -114,7 +115,7 @@ def profitability_sql(as_of: date, rules: CostRules | None = None, dialect: Dial
     counted = "margin IS NOT NULL" if rate is None else "TRUE"
     contacts = (
         f"""SELECT customer_id, COUNT(*) AS contacts, MIN({day}) AS first_contact,
-         SUM({contact_cost_sql(r)}) AS contact_cost
+         SUM({contact_cost_sql(r, dialect=d)}) AS contact_cost
   FROM {SENT_CONTACTS} s WHERE {day} <= {end} GROUP BY customer_id"""
         if with_contacts else
         "SELECT CAST(NULL AS VARCHAR) AS customer_id, 0 AS contacts, CAST(NULL AS DATE) AS first_contact, 0.0 AS contact_cost WHERE 1 = 0"

@@ -35,9 +35,9 @@ def membership_sql(compiled: dict[str, str], rfm_cell: str) -> str:
     """``customer_id, segment, kind`` for every member of each segment (name -> compiled WHERE
     clause) and the named RFM cell of every buyer, over ``customer_profiles``."""
     from patron.profiles import PROFILE_TABLE
-    from patron.segments.rules import quote_string
+    from patron.sql.dialect import DUCKDB
 
-    parts = [f"SELECT customer_id, {quote_string(name)} AS segment, 'segment' AS kind FROM {PROFILE_TABLE} WHERE {where}"
+    parts = [f"SELECT customer_id, {DUCKDB.literal(name)} AS segment, 'segment' AS kind FROM {PROFILE_TABLE} WHERE {where}"
              for name, where in compiled.items()]
     parts.append(f"SELECT customer_id, {rfm_cell} AS segment, 'rfm_cell' AS kind FROM {PROFILE_TABLE} WHERE recency_score IS NOT NULL")
     return "\nUNION ALL\n".join(parts)

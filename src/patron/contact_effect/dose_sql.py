@@ -87,7 +87,7 @@ def customer_months_ctes(*, top: int, segments: Segments = "value_tier", tiers: 
   FROM transactions t GROUP BY t.customer_id, {month_t}
 ),
 sent AS (
-  SELECT c.customer_id, {month_c} AS month, COUNT(*) AS n_sent, SUM(CAST({contact_cost_sql(costs or CostRules(), "c.channel")} AS DOUBLE)) AS cost
+  SELECT c.customer_id, {month_c} AS month, COUNT(*) AS n_sent, SUM(CAST({contact_cost_sql(costs or CostRules(), "c.channel", d)} AS DOUBLE)) AS cost
   FROM contacts c WHERE {is_sent("c")} GROUP BY c.customer_id, {month_c}
 ),
 ends AS (

@@ -180,7 +180,7 @@ def merge_customers(
     if "customer_id" not in columns:
         return 0
     ids = sorted(set(mapping) | set(mapping.values()))
-    quoted = ", ".join(f'"{c}"' for c in columns)
+    quoted = ", ".join(DUCKDB.ident(c) for c in columns)
     rows = con.execute(
         f"SELECT {quoted} FROM customers WHERE customer_id IN ({', '.join('?' * len(ids))})", ids
     ).fetchall()

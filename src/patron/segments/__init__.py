@@ -43,9 +43,9 @@ from patron.segments.rules import (
     columns_from_types,
     compile_rule,
     quote_identifier,
-    quote_string,
     rule_label,
 )
+from patron.sql.dialect import DUCKDB
 from patron.status import STATUSES
 from patron.store import reader, table_exists
 from patron.value_settings import ValueSettings, value_settings
@@ -187,9 +187,9 @@ def members(db: str | os.PathLike[str] | None, name_or_rule: str, *, config: Con
 def segment_table_sql(compiled: dict[str, tuple[str, str]]) -> str:
     """One SELECT listing each segment (name -> (rule text, compiled SQL)) with its size, total and
     mean CLV, equity share (segment CLV / CLV of every profile) and a count per status."""
-    status_cols = ", ".join(f"COALESCE(SUM(CASE WHEN status = {quote_string(s)} THEN 1 ELSE 0 END), 0) AS {quote_identifier(s)}" for s in STATUSES)
+    status_cols = ", ".join(f"COALESCE(SUM(CASE WHEN status = {DUCKDB.literal(s)} THEN 1 ELSE 0 END), 0) AS {quote_identifier(s)}" for s in STATUSES)
     parts = [
-        f"""SELECT {i} AS _order, {quote_string(name)} AS segment, {quote_string(text)} AS rule, COUNT(*) AS customers,
+        f"""SELECT {i} AS _order, {DUCKDB.literal(name)} AS segment, {DUCKDB.literal(text)} AS rule, COUNT(*) AS customers,
     COALESCE(SUM(clv), 0.0) AS total_clv, AVG(clv) AS mean_clv, {status_cols}
 FROM {PROFILE_TABLE} WHERE {where}"""
         for i, (name, (text, where)) in enumerate(compiled.items())

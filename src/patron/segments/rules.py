@@ -37,7 +37,7 @@ from typing import Any
 
 from patron.dates import parse_day
 from patron.errors import InputError
-from patron.sql.dialect import DUCKDB, SPARK
+from patron.sql.dialect import DIALECTS, DUCKDB, Dialect
 
 KEYWORDS = frozenset({"and", "or", "not", "in", "between", "is", "null", "true", "false"})
 """Reserved words of the rule language (case-insensitive)."""
@@ -102,8 +102,8 @@ def column_kind(sql_type: str) -> str:
 def columns_from_types(types: Mapping[str, str], *, dialect: str = "duckdb") -> dict[str, Column]:
     """Rule columns for a table whose columns have these SQL types (name -> type); ``dialect``
     ``spark`` quotes identifiers Spark's way (backticks) and reads Spark's type names."""
-    quote = quote_identifier_spark if dialect == "spark" else quote_identifier
-    return {name: Column(quote(name), column_kind(SPARK_TYPES.get(t.lower(), t))) for name, t in types.items()}
+    d = DIALECTS[dialect]
+    return {name: Column(quote_identifier(name, d), column_kind(SPARK_TYPES.get(t.lower(), t))) for name, t in types.items()}
 
 
 SPARK_TYPES: dict[str, str] = {"string": "VARCHAR", "long": "BIGINT", "int": "INTEGER", "short": "SMALLINT",
@@ -123,31 +123,14 @@ SQL_RESERVED = frozenset(
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def quote_identifier(name: str) -> str:
+def quote_identifier(name: str, dialect: Dialect = DUCKDB) -> str:
     """``name`` as a SQL identifier: bare when it is a plain word that no engine reserves (the
-    same text then works in DuckDB and Spark), else double-quoted."""
+    same readable text then works in DuckDB and Spark), else quoted by ``dialect``'s
+    :meth:`~patron.sql.dialect.Dialect.ident` (the one quoting helper: double quotes in DuckDB,
+    backticks in Spark, which reads double quotes as a string)."""
     if _PLAIN.fullmatch(name) and name.lower() not in SQL_RESERVED:
         return name
-    return DUCKDB.ident(name)
-
-
-def quote_string(value: str) -> str:
-    """``value`` as a single-quoted SQL string literal (quotes doubled)."""
-    return DUCKDB.literal(value)
-
-
-def quote_identifier_spark(name: str) -> str:
-    """``name`` as a Spark SQL identifier: bare when plain and unreserved, else in backticks
-    (Spark reads double quotes as a string)."""
-    if _PLAIN.fullmatch(name) and name.lower() not in SQL_RESERVED:
-        return name
-    return SPARK.ident(name)
-
-
-def quote_string_spark(value: str) -> str:
-    """``value`` as a Spark SQL string literal: Spark escapes with a backslash (a doubled quote
-    would end one literal and start another)."""
-    return SPARK.literal(value)
+    return dialect.ident(name)
 
 
 class RuleError(InputError):
@@ -160,7 +143,7 @@ class _Compiler:
     def __init__(self, text: str, columns: Mapping[str, Column], where: str, known_values: Mapping[str, tuple[str, ...]],
                  dialect: str = "duckdb") -> None:
         self.text, self.columns, self.where, self.known = text, columns, where, known_values
-        self.quote = quote_string_spark if dialect == "spark" else quote_string
+        self.quote = DIALECTS[dialect].literal
         self.lower = {k.lower(): k for k in columns}
         self.tokens = list(self._tokenize())
         self.i = 0

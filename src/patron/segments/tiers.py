@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from patron.segments.rules import quote_string
+from patron.sql.dialect import DUCKDB
 
 
 class TierRules(BaseModel):
@@ -60,7 +60,7 @@ def tiers_sql(source: str, rules: TierRules | None = None) -> str:
     """SELECT of ``customer_id, value_tier`` for the buyers in ``source`` (a table or subquery
     with ``customer_id, clv, n_orders``; rows with NULL ``n_orders`` are prospects, left out)."""
     rules = rules or TierRules()
-    names = [quote_string(n) for n in rules.names]
+    names = [DUCKDB.literal(n) for n in rules.names]
     if rules.method == "threshold":
         whens = " ".join(f"WHEN clv >= {float(t)!r} THEN {n}" for t, n in zip(rules.thresholds, names, strict=False))
         return f"SELECT customer_id, CASE {whens} ELSE {names[-1]} END AS value_tier FROM {source} WHERE n_orders IS NOT NULL"
