@@ -41,8 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
-
 from patron.errors import OutputError
 from patron.sql.dialect import DUCKDB
 
@@ -70,9 +68,12 @@ such as ``-1+cmd|'/C calc'!A0`` is guarded."""
 FORMULA_GUARD = "'"
 """Prefix that makes a spreadsheet show a cell as text (OWASP's recommendation)."""
 
-WRITE_ERRORS: tuple[type[BaseException], ...] = (OSError, duckdb.IOException)
-"""Exceptions of a failed write (Arrow's I/O errors are ``OSError``; DuckDB ``COPY`` raises
-``duckdb.IOException``)."""
+def write_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions of a failed write (Arrow's I/O errors are ``OSError``; DuckDB ``COPY`` raises
+    ``duckdb.IOException``). A function, so that importing this module does not import DuckDB."""
+    import duckdb
+
+    return (OSError, duckdb.IOException)
 
 
 # -- the files of the running command ------------------------------------------------------------
@@ -235,7 +236,7 @@ def atomic_output(path: str | os.PathLike[str], *, avoid: Mapping[str | os.PathL
     if special:
         try:
             yield target
-        except WRITE_ERRORS as exc:
+        except write_errors() as exc:
             raise write_error(given, exc) from None
         return
     tmp = target.with_name(f".patron-{secrets.token_hex(4)}-{target.name}")
@@ -254,7 +255,7 @@ def atomic_output(path: str | os.PathLike[str], *, avoid: Mapping[str | os.PathL
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, target)
-    except WRITE_ERRORS as exc:
+    except write_errors() as exc:
         _discard(tmp)
         raise write_error(given, exc) from None
     except BaseException:

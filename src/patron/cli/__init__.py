@@ -7,12 +7,9 @@ import re
 import sys
 from importlib import import_module
 
-import duckdb
-
 from patron.cli.app import app
 from patron.errors import PatronError
 from patron.outputs import command_scope
-from patron.served import lock_conflict
 
 COMMAND_MODULES: tuple[str, ...] = (
     "value_commands",  # fit, score, evaluate
@@ -81,23 +78,38 @@ def main(argv: list[str] | None = None) -> int:
     except PatronError as exc:
         print(f"patron: error: {flag_message(exc, args)}", file=sys.stderr)
         return exc.exit_code
-    except duckdb.OutOfMemoryException as exc:
-        first = str(exc).splitlines()[0]
-        print(f"patron: error: the database engine ran out of memory ({first}); raise PATRON_MEMORY_LIMIT or --memory-limit", file=sys.stderr)
-        return 1
-    except duckdb.Error as exc:
-        conflict = lock_conflict(exc)  # a lock met after the first open (e.g. an ATTACH)
-        if conflict is not None:
-            print(f"patron: error: {conflict}", file=sys.stderr)
-            return 2
-        print(f"patron: error: database engine: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        code = _database_error(exc)
+        if code is None:
+            raise
+        return code
     except KeyboardInterrupt:
         print("patron: interrupted", file=sys.stderr)
         return 130
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0
+
+
+def _database_error(exc: Exception) -> int | None:
+    """Print one line for an error of the database engine and return the exit code; ``None`` for
+    any other exception. DuckDB is looked up in ``sys.modules`` (a command that raised one of its
+    errors has imported it), so that the CLI starts without importing it."""
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is None or not isinstance(exc, duckdb.Error):
+        return None
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        first = str(exc).splitlines()[0]
+        print(f"patron: error: the database engine ran out of memory ({first}); raise PATRON_MEMORY_LIMIT or --memory-limit", file=sys.stderr)
+        return 1
+    from patron.served import lock_conflict
+
+    conflict = lock_conflict(exc)  # a lock met after the first open (e.g. an ATTACH)
+    if conflict is not None:
+        print(f"patron: error: {conflict}", file=sys.stderr)
+        return 2
+    print(f"patron: error: database engine: {str(exc).splitlines()[0]}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

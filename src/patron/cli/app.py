@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from patron.cli.progress import counting_progress, spinner
 from patron.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from patron.settings import Settings
 
 app = typer.Typer(
     name="patron",
@@ -19,8 +23,35 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+
+
+class _LazyConsole:
+    """A Rich console made on first use, so that ``patron --help`` and ``patron version`` do not
+    import Rich's console machinery."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return getattr(self._console, name)
+
+
+out: Console = _LazyConsole(stderr=False)  # type: ignore[assignment]
+err: Console = _LazyConsole(stderr=True)  # type: ignore[assignment]
+
+
+def get_settings() -> Settings:
+    """:func:`patron.settings.get_settings`, imported when a command runs (Pydantic Settings
+    takes a noticeable part of a start-up)."""
+    from patron.settings import get_settings as settings
+
+    return settings()
+
 
 DbOption = Annotated[str | None, typer.Option("--db", help="DuckDB database file \\[default: patron.duckdb or $PATRON_DB].")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of text.")]

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
 from patron.cli.output import records
 from patron.cli.progress import spinner
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _pp(v: float) -> str:

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
 from patron.cli.output import json_safe, records, write_frame
 from patron.cli.progress import spinner
-from patron.cli.value_options import print_value_lines, value_flags
-from patron.value_settings import PERIOD_NAMES, ValueSettings
+from patron.cli.value_options import default_value, period_name, print_value_lines, value_flags
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from patron.value_settings import ValueSettings
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 \\[default: day of the last purchase].")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file \\[default: $PATRON_CONFIG or ./patron.toml].")]
@@ -156,13 +159,13 @@ def profitability(
     from patron.profitability import profitability as run_profitability
     from patron.value_settings import db_currencies, spend_counts, spend_note
 
-    value = value or ValueSettings()
+    value = value or default_value()
     with spinner("scoring customers and costing contacts", quiet=as_json):
         frame = run_profitability(db, as_of=as_of, config=config, settings=value)
     write_frame(frame, out_file)
     currencies = db_currencies(db)
     spend = spend_counts(frame["spend_basis"])
-    horizon = f"next {value.horizon:g} {PERIOD_NAMES[value.period]}"
+    horizon = f"next {value.horizon:g} {period_name(value.period)}"
     known = frame["margin_rate"].notna()
     figures = {
         "customers": len(frame),

@@ -5,15 +5,18 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def json_safe(value: Any) -> Any:
     """A JSON-safe scalar: ``None``, pandas NA/NaT and non-finite floats become null; a timestamp
     at midnight becomes its ISO date (``2024-03-31``), another timestamp its ISO date and time;
     NumPy scalars become Python ones."""
+    import pandas as pd
+
     if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and not math.isfinite(value)):
         return None
     if isinstance(value, datetime):

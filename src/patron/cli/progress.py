@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _console(quiet: bool) -> Console:
+    from rich.console import Console
+
     console = Console(stderr=True, quiet=quiet)
     console.quiet = quiet or not console.is_terminal  # a finished bar would leave a blank line
     return console
@@ -18,6 +21,8 @@ def _console(quiet: bool) -> Console:
 @contextmanager
 def counting_progress(label: str, *, quiet: bool = False, unit: str = "rows") -> Iterator[Callable[[int], None]]:
     """A progress line counting rows (or ``unit``) done; yields the callback to report the count."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} " + unit), TimeElapsedColumn(), console=_console(quiet), transient=True) as bar:
         task = bar.add_task(label, total=None)
         yield lambda n: bar.update(task, completed=n)
@@ -26,6 +31,8 @@ def counting_progress(label: str, *, quiet: bool = False, unit: str = "rows") ->
 @contextmanager
 def spinner(label: str, *, quiet: bool = False) -> Iterator[None]:
     """A spinner with elapsed time for a step whose progress cannot be counted."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_console(quiet), transient=True) as bar:
         bar.add_task(label, total=None)
         yield

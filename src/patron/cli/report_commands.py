@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
-from patron.cli.value_options import print_value_lines, value_flags
-from patron.value_settings import ValueSettings
+from patron.cli.value_options import default_value, print_value_lines, value_flags
+
+if TYPE_CHECKING:
+    from patron.value_settings import ValueSettings
 
 
 @app.command()
@@ -30,6 +30,9 @@ def report(
     cohort retention, CLV distribution, loyalty, top segments) as one HTML file that opens
     without a network. CLV follows the \\[value] section of the rules file (the flags override
     it); the report states the settings."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from patron.report import write_report
 
     started = time.perf_counter()
@@ -43,7 +46,7 @@ def report(
     from patron.store import reader
     from patron.value_settings import data_currencies, spend_note
 
-    value = value or ValueSettings()
+    value = value or default_value()
     with reader(db) as con:
         currencies, spend = data_currencies(con), profile_spend_counts(con)
     if as_json:

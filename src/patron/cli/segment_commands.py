@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
 from patron.cli.output import records, write_frame
 from patron.cli.progress import spinner
-from patron.cli.value_options import print_value_lines, value_flags
-from patron.value_settings import ValueSettings
+from patron.cli.value_options import default_value, print_value_lines, value_flags
+
+if TYPE_CHECKING:
+    from patron.value_settings import ValueSettings
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the profiles, e.g. 1998-06-30 \\[default: the stored profiles, else the day of the last purchase].")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file (\\[value], \\[segments], \\[rfm], \\[tiers], \\[status], ...) \\[default: $PATRON_CONFIG or ./patron.toml].")]
@@ -69,7 +71,7 @@ def segments(
     with spinner("evaluating segments", quiet=as_json):
         table = segment_table(db, config=config, rules=rules, as_of=as_of, settings=value)
     write_frame(table, out_file)
-    info, lines = _value_info(db, value or ValueSettings())
+    info, lines = _value_info(db, value or default_value())
     if as_json:
         _print_json({"segments": records(table), "out": str(out_file) if out_file else None} | info)
         return
@@ -116,7 +118,7 @@ def profiles(
     with spinner("building customer profiles", quiet=as_json):
         frame = build_profiles(db, as_of=as_of, config=config, settings=value)
     write_frame(frame, out_file)
-    value_info, lines = _value_info(db, value or ValueSettings())
+    value_info, lines = _value_info(db, value or default_value())
     day = str(frame["as_of"].iloc[0])[:10] if len(frame) else str(as_of)
     counts = frame["status"].value_counts().to_dict()
     tiers = frame["value_tier"].value_counts().to_dict()
@@ -167,7 +169,7 @@ def equity(
         else:
             table = equity_by(db, by or "value_tier", config=config, as_of=as_of, settings=value)
     write_frame(table, out_file)
-    info, lines = _value_info(db, value or ValueSettings())
+    info, lines = _value_info(db, value or default_value())
     if over_time:  # the spend note is about the profiles; each date has its own customers
         lines = lines[:1]
         info.pop("spend_basis")

@@ -10,8 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from patron.cli.app import DbOption, JsonOption, app, err
-from patron.settings import get_settings
+from patron.cli.app import DbOption, JsonOption, app, err, get_settings
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from patron.cli.app import DbOption, JsonOption, _print_json, app, err, out
+from patron.cli.app import DbOption, JsonOption, _print_json, app, err, get_settings, out
 from patron.cli.progress import spinner
-from patron.cli.value_options import print_value_lines, value_flags
+from patron.cli.value_options import default_value, period_name, print_value_lines, value_flags
 from patron.errors import InputError
-from patron.settings import get_settings
-from patron.value_settings import PERIOD_NAMES, ValueSettings
+
+if TYPE_CHECKING:
+    from patron.value_settings import ValueSettings
 
 EngineOption = Annotated[str | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].")]
 TransactionsOption = Annotated[str | None, typer.Option("--transactions", help="With --engine spark: Parquet file or folder of transactions.")]
@@ -245,7 +246,7 @@ def score(
     CLV follows the \\[value] section of the rules file; the flags override it for this command.
     With --engine spark, customers are scored on the executors and --out is a Parquet folder
     (partitioned by --partition-by); customer equity and its interval are aggregated by Spark."""
-    value = value or ValueSettings()
+    value = value or default_value()
     engine = (engine or get_settings().engine).lower()
     if engine == "spark":
         info = _score_on_spark(out_file, transactions, value, end=end, interval_method=interval_method, partition_by=partition_by, quiet=as_json)
@@ -257,7 +258,7 @@ def score(
         _print_json(info)
         return
     out.print(
-        f"customer equity over {value.horizon:g} {PERIOD_NAMES[value.period]}: [bold]{info['customer_equity']:,.2f}[/] "
+        f"customer equity over {value.horizon:g} {period_name(value.period)}: [bold]{info['customer_equity']:,.2f}[/] "
         f"({info['level']:.0%} interval {info['customer_equity_lower']:,.2f} to {info['customer_equity_upper']:,.2f}); "
         f"{info['customers']:,} customers scored to {out_file}"
     )

@@ -14,12 +14,14 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from patron.constants import DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_WEEKS
-from patron.value_settings import value_settings
+
+if TYPE_CHECKING:
+    from patron.value_settings import ValueSettings
 
 VALUE_FLAGS: dict[str, Any] = {
     "model": Annotated[str | None, typer.Option("--model", help="Transaction model: bgnbd, pareto or mbgnbd \\[default: \\[value] model, bgnbd].")],
@@ -40,13 +42,16 @@ def value_flags(command: Callable[..., None]) -> Callable[..., None]:
     """Give ``command`` the :data:`VALUE_FLAGS` in place of its ``value`` parameter, which then
     receives the resolved :class:`~patron.value_settings.ValueSettings` (rules file of the
     command's ``config`` parameter, overridden by the flags given)."""
-    signature = inspect.signature(command, eval_str=True)
-    kept = [p for p in signature.parameters.values() if p.name != "value"]
+    signature = inspect.signature(command)  # the annotations as written: ``value``'s is not resolved,
+    # so that a command module need not import Pydantic models before the command runs
+    kept = [p.replace(annotation=_resolve(p.annotation, command)) for p in signature.parameters.values() if p.name != "value"]
     added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint)
              for name, hint in VALUE_FLAGS.items() if name not in signature.parameters]
 
     @functools.wraps(command)
     def run(**kwargs: Any) -> None:
+        from patron.value_settings import value_settings
+
         flags = {name: kwargs.pop(name) for name in VALUE_FLAGS if name in kwargs}
         command(**kwargs, value=value_settings(kwargs.get("config"), **flags))
 
@@ -54,6 +59,28 @@ def value_flags(command: Callable[..., None]) -> Callable[..., None]:
         *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept), *added])
     run.__annotations__ = {p.name: p.annotation for p in (*kept, *added)}
     return run
+
+
+def _resolve(annotation: Any, command: Callable[..., None]) -> Any:
+    """The annotation ``annotation`` of ``command`` evaluated in the command's module (a string
+    under ``from __future__ import annotations``), as ``inspect.signature(eval_str=True)`` does."""
+    if not isinstance(annotation, str):
+        return annotation
+    return eval(annotation, command.__globals__)  # the module's own source, as typing.get_type_hints
+
+
+def default_value() -> ValueSettings:
+    """The ``[value]`` defaults, for a command called without the :func:`value_flags` wrapper."""
+    from patron.value_settings import ValueSettings
+
+    return ValueSettings()
+
+
+def period_name(period: str) -> str:
+    """Plural name of a period code (``W`` -> ``weeks``), :data:`patron.value_settings.PERIOD_NAMES`."""
+    from patron.value_settings import PERIOD_NAMES
+
+    return PERIOD_NAMES[period]
 
 
 def print_value_lines(lines: Iterable[str | None]) -> None:

@@ -1,0 +1,62 @@
+"""``import patron`` and ``import patron.cli`` import no heavy library (issue 21: the ``patron``
+command starts at once), and every public name of ``patron`` still resolves.
+
+Each check runs in a fresh interpreter (``sys.modules`` of the test process already holds
+everything) and reads ``sys.modules`` afterwards: a functional check, not a timing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("pandas", "duckdb", "pyarrow", "numpy", "scipy", "fastapi", "uvicorn", "plotly", "matplotlib",
+         "sklearn", "pyspark", "pydantic", "pydantic_settings")
+"""Libraries a start-up must not import (Pydantic too: the settings are read when a command runs)."""
+
+PARSING = {"pydantic", "pydantic_core"}
+"""What Typer itself imports to parse a command line (its coercion builds Pydantic adapters, even
+for ``--help``): allowed once a command runs, not on import."""
+
+
+def imported_after(code: str) -> set[str]:
+    """Top-level names of the modules imported by running ``code`` in a fresh interpreter."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("code", ["import patron", "import patron.cli", "from patron.cli import app, main"])
+def test_start_up_imports_nothing_heavy(code: str) -> None:
+    assert imported_after(code) & set(HEAVY) == set()
+
+
+def test_version_command_imports_nothing_heavy() -> None:
+    code = "from patron.cli import main\nmain(['version'])"
+    assert imported_after(code) & (set(HEAVY) - PARSING) == set()
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = "from patron.cli import main\nmain(['summary', '--help'])"
+    assert imported_after(code) & (set(HEAVY) - PARSING) == set()
+
+
+def test_every_public_name_resolves() -> None:
+    code = ("import patron\nfor name in patron.__all__:\n    assert getattr(patron, name) is not None, name\n"
+            "exec(f'from patron import {\", \".join(patron.__all__)}')\n"
+            "import patron.ingest, patron.summary\n"  # the modules of the same names do not hide the functions
+            "assert callable(patron.ingest) and callable(patron.summary)\n"
+            "from patron.summary import summary\nassert patron.summary is summary\n"
+            "from patron.ingest import IngestResult, ingest\nassert patron.ingest is ingest and patron.IngestResult is IngestResult\n"
+            "assert patron.__version__ and set(patron.__all__) <= set(dir(patron))")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_public_names_are_the_documented_ones() -> None:
+    import patron
+
+    assert set(patron.__all__) == {"IngestResult", "InputError", "PatronError", "__version__", "ingest", "summary"}
+    with pytest.raises(AttributeError):
+        patron.no_such_name  # noqa: B018
