@@ -16,10 +16,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from patron.evaluation import HoldoutComparison
-from patron.outputs import atomic_output, output_folder
+from patron.extras import require
+
+require("report", "patron.plots", modules=("matplotlib",))
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from patron.evaluation import HoldoutComparison  # noqa: E402
+from patron.outputs import atomic_output, output_folder  # noqa: E402
 
 
 def _grid(model_fn: Any, *, max_frequency: int, T: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -96,10 +96,8 @@ def _summary_on_spark(source: Any, *, output: Output, **spec: Any) -> Any:
         raise InputError("the Spark engine reads transactions from Parquet: give --transactions PATH")
     if not spec.get("end"):
         raise InputError("the Spark engine needs the calibration end (--end)")
-    try:
-        from patron.engines.spark import spark_session, summary_spark
-    except ImportError:
-        raise InputError("the Spark engine needs pyspark: pip install 'patron[spark]'") from None
+    # without pyspark: MissingExtraError, one line naming the spark extra
+    from patron.engines.spark import spark_session, summary_spark
     frame = summary_spark(spark_session(get_settings().spark_master), source, **spec).toPandas()
     frame = frame.sort_values("customer_id", kind="stable", ignore_index=True)
     return pa.Table.from_pandas(frame, preserve_index=False) if output == "arrow" else frame

@@ -128,11 +128,9 @@ def _ingest_on_spark(path: Path, *, kind: str, mapping: list[str] | None, date_f
                      out_dir: Path | None, rejects_dir: Path | None, as_json: bool) -> None:
     if out_dir is None:
         raise InputError("with --engine spark give --out FOLDER for the accepted rows (Parquet)")
-    try:
-        from patron.engines.spark import spark_session
-        from patron.engines.spark_ingest import ingest_spark
-    except ImportError:
-        raise InputError("the Spark engine needs pyspark: pip install 'patron[spark]'") from None
+    # without pyspark: MissingExtraError, one line naming the spark extra
+    from patron.engines.spark import spark_session
+    from patron.engines.spark_ingest import ingest_spark
     from patron.settings import get_settings
 
     rejects = rejects_dir or out_dir.with_name(out_dir.name + "_rejects")

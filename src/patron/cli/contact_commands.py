@@ -52,6 +52,10 @@ def contact_effect(
 
     if learner not in ("t", "x") or base not in ("gbm", "logistic"):
         raise InputError(f"--learner must be t or x and --base gbm or logistic; got {learner!r}, {base!r}")
+    if uplift:
+        from patron.extras import require
+
+        require("uplift", "patron contact-effect --uplift")
     result: dict[str, Any] = {}
     with spinner("measuring campaign lift", quiet=as_json):
         lift = campaign_effect(db, campaign_id=campaign, window_days=window_days, config=config)

@@ -53,6 +53,13 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
         out.print(line, highlight=False)
     if report is None:
         return
+    from patron.extras import MissingExtraError, require
+
+    try:
+        require("report", "the demo's HTML report", modules=("plotly",))
+    except MissingExtraError as exc:
+        err.print(f"report not written: {exc}", markup=False, highlight=False)
+        return
     from patron.report import write_report
 
     began = time.perf_counter()

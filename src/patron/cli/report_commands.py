@@ -33,6 +33,9 @@ def report(
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from patron.extras import require
+
+    require("report", "patron report", modules=("plotly",))
     from patron.report import write_report
 
     started = time.perf_counter()

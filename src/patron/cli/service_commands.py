@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from patron.cli.app import DbOption, JsonOption, app, err, get_settings
+from patron.extras import require
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
@@ -33,6 +34,7 @@ def serve(
     segments, equity, report, export-customer, keys list, ...) read the snapshot the service
     keeps beside it and say how old it is. A second server on the same file stops with one line
     naming the running one."""
+    require("service", "patron serve")
     import uvicorn
 
     from patron.errors import InputError
@@ -79,6 +81,7 @@ def keys_create(
     Send it as the HTTP Basic user name with an empty password (the Segment and RudderStack SDKs'
     write key) or as Authorization: Bearer KEY. While patron serve holds the database, create keys
     through POST /v1/keys instead."""
+    require("service", "patron keys create")
     from patron.service.auth import create_key_record
 
     record, key = create_key_record(db or get_settings().db, role, name)
@@ -93,6 +96,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(db: DbOption = None, as_json: JsonOption = False) -> None:
     """List API keys (live and revoked) without secrets."""
+    require("service", "patron keys list")
     from patron.service.auth import list_keys
 
     keys = list_keys(db or get_settings().db)
@@ -114,6 +118,7 @@ def keys_revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke an API key: requests carrying it get 401 from then on."""
+    require("service", "patron keys revoke")
     from patron.service.auth import revoke_key
 
     record = revoke_key(db or get_settings().db, key_id)
@@ -145,6 +150,7 @@ def preference_link(
     from patron.config import section
     from patron.consent.times import now_utc
     from patron.errors import InputError
+    require("service", "patron preference-link")
     from patron.service.links import LinkError, page_link
     from patron.service.links import revoke as revoke_links
     from patron.service.settings import PreferenceCenterRules

@@ -80,11 +80,9 @@ def _status_on_spark(transactions: str | None, customers: str | None, *, as_of: 
     """Counts per status (as :func:`patron.status.status_counts`), customers and the date, from Spark."""
     if not transactions or not as_of:
         raise InputError("with --engine spark give --transactions PATH (Parquet) and --as-of DATE")
-    try:
-        from patron.engines.spark import spark_session
-        from patron.engines.spark_status import status_counts_spark, status_spark
-    except ImportError:
-        raise InputError("the Spark engine needs pyspark: pip install 'patron[spark]'") from None
+    # without pyspark: MissingExtraError, one line naming the spark extra
+    from patron.engines.spark import spark_session
+    from patron.engines.spark_status import status_counts_spark, status_spark
     from patron.settings import get_settings
 
     with spinner("assessing relationship status on Spark", quiet=quiet):

@@ -25,10 +25,8 @@ def _spark(transactions: str | None, end: str | None) -> Any:  # a SparkSession 
         raise InputError("the Spark engine reads transactions from Parquet: give --transactions PATH")
     if not end:
         raise InputError("the Spark engine needs the calibration end (--end)")
-    try:
-        from patron.engines.spark import spark_session
-    except ImportError:
-        raise InputError("the Spark engine needs pyspark: pip install 'patron[spark]'") from None
+    # without pyspark: MissingExtraError, one line naming the spark extra
+    from patron.engines.spark import spark_session
     return spark_session(get_settings().spark_master)
 
 
@@ -346,6 +344,10 @@ def evaluate(
     from patron.summary import summary as run_summary
     from patron.value import TRANSACTION_MODELS, fit_model
 
+    if plots is not None:
+        from patron.extras import require
+
+        require("report", "patron evaluate --plots", modules=("matplotlib",))
     names = model or [m for m in TRANSACTION_MODELS if m in MODELS]
     with spinner("evaluating", quiet=as_json):
         data = run_summary(db, period=period, end=end, holdout_end=holdout_end)

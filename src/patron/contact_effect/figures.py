@@ -7,13 +7,16 @@ computes the results from a database and leaves out what the data cannot support
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from patron.contact_effect.lift import Config, campaign_effect
 from patron.errors import PatronError
+from patron.extras import graph_objects
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 PERCENT: float = 100.0
 """Percentage points per unit of a share."""
@@ -21,6 +24,7 @@ PERCENT: float = 100.0
 
 def lift_figure(lift: pd.DataFrame) -> go.Figure:
     """Response-rate lift (percentage points) per campaign with its interval as error bars."""
+    go = graph_objects("contact-effect figures")
     d = lift.dropna(subset=["response_lift"])
     fig = go.Figure(go.Scatter(
         x=d["campaign_id"].astype(str), y=d["response_lift"] * PERCENT, mode="markers",
@@ -40,6 +44,7 @@ def lift_figure(lift: pd.DataFrame) -> go.Figure:
 
 def qini_figure(curve: pd.DataFrame, *, label: str = "model") -> go.Figure:
     """The Qini curve of an uplift model against random targeting."""
+    go = graph_objects("contact-effect figures")
     fig = go.Figure()
     fig.add_scatter(x=curve["fraction"] * PERCENT, y=curve["qini"] * PERCENT, mode="lines", name=label)
     fig.add_scatter(x=curve["fraction"] * PERCENT, y=curve["random"] * PERCENT, mode="lines", name="random", line_dash="dash")
@@ -51,6 +56,9 @@ def qini_figure(curve: pd.DataFrame, *, label: str = "model") -> go.Figure:
 def dose_figure(curves: pd.DataFrame) -> go.Figure:
     """Per segment: the effect of each further contact on the share of months with a purchase
     (adjusted, percentage points, with intervals) and the unsubscribe rate, by contacts per month."""
+    graph_objects("contact-effect figures")  # the report extra, or one line naming it
+    from plotly.subplots import make_subplots
+
     fig = make_subplots(rows=1, cols=2, subplot_titles=("effect of one more contact on months with a purchase (pp)",
                                                         "unsubscribes (% of months)"))
     for segment, g in curves.sort_values("bin_order").groupby("segment", sort=True):

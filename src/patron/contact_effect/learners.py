@@ -21,13 +21,9 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import clone
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
+
+from patron.extras import require
 
 LEARNERS: tuple[str, ...] = ("t", "x")
 """Meta-learners: ``t`` (two models) and ``x`` (Künzel's X-learner)."""
@@ -47,6 +43,12 @@ segments)."""
 
 
 def _bases(base: str, seed: int) -> tuple[Any, Any]:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if base == "gbm":
         kw: dict[str, Any] = dict(GBM_PARAMS, random_state=seed)
         return HistGradientBoostingClassifier(**kw), HistGradientBoostingRegressor(**kw)
@@ -93,6 +95,7 @@ class UpliftModel:
         """Fit on features ``X`` (n x p), arm ``treated`` (bool) and response ``y`` (0/1)."""
         if self.learner not in LEARNERS:
             raise ValueError(f"learner must be one of {', '.join(LEARNERS)}; got {self.learner!r}")
+        require("uplift", "patron.contact_effect.UpliftModel")
         x = transform(X)
         w = np.asarray(treated).astype(bool)
         r = np.asarray(y).astype(int)
@@ -103,6 +106,8 @@ class UpliftModel:
             return self._fit(x, w, r)
 
     def _fit(self, x: np.ndarray, w: np.ndarray, r: np.ndarray) -> UpliftModel:
+        from sklearn.base import clone
+
         clf, reg = _bases(self.base, self.seed)
         self.mu1_ = clone(clf).fit(x[w], r[w])
         self.mu0_ = clone(clf).fit(x[~w], r[~w])

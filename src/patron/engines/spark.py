@@ -26,11 +26,12 @@ from typing import Any
 
 import pandas as pd
 
-try:
-    from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql import functions as F
-except ImportError as exc:  # pragma: no cover - exercised only without pyspark
-    raise ImportError("patron.engines.spark needs pyspark: pip install 'patron[spark]'") from exc
+from patron.extras import require
+
+require("spark", "the Spark engine")  # one line naming the extra, before pyspark is imported
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from patron.errors import InputError, NoDataError
 from patron.models import BaseModel

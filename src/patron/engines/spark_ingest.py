@@ -25,6 +25,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from patron.extras import require
+
+require("spark", "the Spark engine")  # one line naming the extra, before pyspark is imported
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException

@@ -18,6 +18,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from patron.extras import require
+
+require("spark", "the Spark engine")  # one line naming the extra, before pyspark is imported
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType

@@ -19,6 +19,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from patron.extras import require
+
+require("spark", "the Spark engine")  # one line naming the extra, before pyspark is imported
+
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F

@@ -8,15 +8,18 @@ over its leaves; computed one generation at a time.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from patron.errors import PatronError
+from patron.extras import graph_objects
 from patron.referrals.cascades import Cascades, cascades
 from patron.referrals.sql import ALL
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 
 def tree_layout(nodes: pd.DataFrame) -> pd.DataFrame:
@@ -52,6 +55,7 @@ def tree_layout(nodes: pd.DataFrame) -> pd.DataFrame:
 
 def cascade_tree_figure(nodes: pd.DataFrame, *, title: str) -> go.Figure:
     """A picture of one cascade: edges from each person to the people they brought."""
+    go = graph_objects("referral figures")
     t = tree_layout(nodes)
     pos = t.set_index("customer_id")[["x", "y"]]
     kids = t[t["parent_id"].notna()]
@@ -68,6 +72,7 @@ def cascade_tree_figure(nodes: pd.DataFrame, *, title: str) -> go.Figure:
 
 
 def _size_figure(c: Cascades) -> go.Figure:
+    go = graph_objects("referral figures")
     sizes = c.trees.loc[c.trees["scope"] == ALL, "size"].value_counts().sort_index()
     fig = go.Figure(go.Bar(x=sizes.index.astype(int), y=sizes.to_numpy()))
     fig.update_layout(title="Cascade sizes (people per cascade, seed included)", xaxis_title="cascade size",
@@ -76,6 +81,7 @@ def _size_figure(c: Cascades) -> go.Figure:
 
 
 def _k_figure(c: Cascades) -> go.Figure:
+    go = graph_objects("referral figures")
     from patron.referrals.viral import viral_by_month
 
     k = viral_by_month(c, campaign=ALL)
@@ -89,6 +95,7 @@ def _k_figure(c: Cascades) -> go.Figure:
 
 
 def _comparison_figure(differences: pd.DataFrame) -> go.Figure:
+    go = graph_objects("referral figures")
     d = differences.dropna(subset=["difference"])
     fig = go.Figure(go.Scatter(
         x=d["difference"], y=d["metric"], mode="markers",

@@ -7,9 +7,13 @@ plotly.js once and needs no network to view. Its sections come from a registry
 
 from __future__ import annotations
 
-from patron.report.build import build_report, resolve_as_of, write_report
-from patron.report.html import Metric, Section, render_page
-from patron.report.registry import (
+from patron.extras import require
+
+require("report", "patron.report", modules=("plotly",))  # the report draws with Plotly only
+
+from patron.report.build import build_report, resolve_as_of, write_report  # noqa: E402
+from patron.report.html import Metric, Section, render_page  # noqa: E402
+from patron.report.registry import (  # noqa: E402
     ReportContext,
     SectionBuilder,
     register_section,

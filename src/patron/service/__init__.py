@@ -8,10 +8,15 @@ it, one writer thread owns every write (:mod:`patron.service.writer`: group comm
 the file by path as usual: :mod:`patron.store` hands them the served database instead of a second
 one.
 
->>> from patron.service import create_app   # doctest: +SKIP
+Needs the service extra (``pip install 'patron[service]'``): without it, importing this package
+raises :class:`~patron.extras.MissingExtraError` (an ``ImportError``) naming it.
 """
 
-from patron.service.app import create_app
-from patron.service.settings import ServiceRules
+from patron.extras import require
+
+require("service", "patron.service")
+
+from patron.service.app import create_app  # noqa: E402
+from patron.service.settings import ServiceRules  # noqa: E402
 
 __all__ = ["ServiceRules", "create_app"]

@@ -44,6 +44,9 @@ EXTRAPOLATION = 1.5
 
 
 def _pyplot() -> Any:
+    from patron.extras import require
+
+    require("report", "patron.compat.lifetimes.plotting", modules=("matplotlib",))
     from matplotlib import pyplot as plt
 
     return plt
