@@ -115,6 +115,9 @@ def test_contact_effect_and_referrals_import_without_their_extras(monkeypatch: p
     without(monkeypatch, "sklearn", "plotly", reload=("patron.contact_effect", "patron.referrals", "patron.backtest"))
     for module in ("patron.contact_effect", "patron.referrals", "patron.backtest"):
         importlib.import_module(module)
+    # a report section says which extra the report needs, whatever it imports first
+    with pytest.raises(MissingExtraError, match=re.escape(line("report", "patron.report"))):
+        importlib.import_module("patron.backtest.report_section")
     from patron.contact_effect.figures import lift_figure
 
     with pytest.raises(MissingExtraError, match=re.escape(line("report", "contact-effect figures"))):

@@ -6,17 +6,20 @@ since, beside what the model expected (:func:`patron.backtest.status_backtest`).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from patron.backtest.outcomes import Backtest
 from patron.backtest.status import ALL_BUYERS, status_backtest
 from patron.errors import PatronError
+from patron.extras import graph_objects
 from patron.models import ConvergenceError
 from patron.report import Metric, Section, register_section
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 LOOKBACK_MONTHS = 3
 """The statuses checked are those of this many months before the report date (a quarter)."""
@@ -32,6 +35,7 @@ def backtest_figure(result: Backtest) -> go.Figure:
     """Share of each status's customers who bought again in the window (bars, 95% Wilson interval
     as error bars), the model's prediction for the group (diamonds) and the share of all buyers
     (dashed line)."""
+    go = graph_objects("the backtest figure")
     from patron.report.figures import STATUS_COLORS, _layout
 
     rows = result.table[(result.table["status"] != ALL_BUYERS) & (result.table["customers"] > 0)]

@@ -58,7 +58,7 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
     try:
         require("report", "the demo's HTML report", modules=("plotly",))
     except MissingExtraError as exc:
-        err.print(f"report not written: {exc}", markup=False, highlight=False)
+        err.print(f"report not written: {exc}", markup=False, highlight=False, soft_wrap=True)
         return
     from patron.report import write_report
 
