@@ -16,12 +16,26 @@ if TYPE_CHECKING:
 
     from patron.settings import Settings
 
-app = typer.Typer(
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+"""Click settings of every command: ``-h`` as well as ``--help``."""
+
+
+def typer_app(**kwargs: Any) -> typer.Typer:
+    """A Typer app (the root or a group of subcommands) with the house settings.
+
+    Help is rendered by Click as plain text, not Rich markup: a help text is shown as written, so
+    ``[value]`` or ``[default: W]`` stay (Rich would take them for style tags and drop them), and
+    Click joins the lines of each paragraph and wraps them to the terminal, so hard-wrapped
+    docstrings do not print ragged (a paragraph starting with a ``\\b`` line keeps its lines).
+    """
+    return typer.Typer(rich_markup_mode=None, context_settings=CONTEXT_SETTINGS,
+                       pretty_exceptions_enable=False, **kwargs)
+
+
+app = typer_app(
     name="patron",
     help="Manage customer relationships by what they are worth.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
 )
 
 
@@ -53,12 +67,21 @@ def get_settings() -> Settings:
     return settings()
 
 
-DbOption = Annotated[str | None, typer.Option("--db", help="DuckDB database file \\[default: patron.duckdb or $PATRON_DB].")]
+DbOption = Annotated[str | None, typer.Option("--db", help="DuckDB database file [default: patron.duckdb or $PATRON_DB].")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of text.")]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from patron import __version__
+
+        typer.echo(f"patron {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print patron's version and exit.")] = False,
     csv_raw: Annotated[bool, typer.Option("--csv-raw", help="Write CSV cells that begin with =, +, -, @, tab or CR as they are, without the apostrophe that stops spreadsheets running them as formulas (also PATRON_CSV_SAFE=false).")] = False,
 ) -> None:
     """Manage customer relationships by what they are worth."""
@@ -80,8 +103,8 @@ def ingest(
     mapping: Annotated[list[str] | None, typer.Option("--map", help="target=source column mapping, e.g. --map occurred_at=date (repeatable).")] = None,
     date_format: Annotated[str | None, typer.Option("--date-format", help="strftime format of text timestamps, e.g. %Y%m%d.")] = None,
     columns: Annotated[str | None, typer.Option("--columns", help="Comma-separated column names for a file without a header.")] = None,
-    delimiter: Annotated[str | None, typer.Option("--delimiter", help="A character, or tab/comma/semicolon/pipe/whitespace \\[default: sniffed].")] = None,
-    encoding: Annotated[str | None, typer.Option("--encoding", help="Encoding of a text file, e.g. latin-1, cp1252, utf-16 \\[default: a byte-order mark, else utf-8].")] = None,
+    delimiter: Annotated[str | None, typer.Option("--delimiter", help="A character, or tab/comma/semicolon/pipe/whitespace [default: sniffed].")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="Encoding of a text file, e.g. latin-1, cp1252, utf-16 [default: a byte-order mark, else utf-8].")] = None,
     rejects_file: Annotated[Path | None, typer.Option("--rejects-file", help="Where to write rejected rows as CSV (with --engine spark: a Parquet folder).")] = None,
     engine: Annotated[str | None, typer.Option("--engine", help="duckdb (store in --db) or spark (Parquet in, checked on Spark, Parquet out) [default: $PATRON_ENGINE or duckdb].")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="With --engine spark: Parquet folder for the accepted rows.")] = None,

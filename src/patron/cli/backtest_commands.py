@@ -9,20 +9,20 @@ from typing import Annotated, Any
 
 import typer
 
-from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+from patron.cli.app import DbOption, JsonOption, _print_json, app, out, typer_app
 from patron.cli.output import json_safe, records, write_frame
 from patron.cli.progress import spinner
 
-backtest_app = typer.Typer(
+backtest_app = typer_app(
     name="backtest",
     help="Check patron's labels against what customers did next: statuses or segments as of a past date.",
     no_args_is_help=True,
 )
 app.add_typer(backtest_app, name="backtest")
 
-AsOfOption = Annotated[str | None, typer.Option("--as-of", help="The past date of the labels, e.g. 1997-12-31 \\[default: the latest date whose whole horizon is in the data].")]
+AsOfOption = Annotated[str | None, typer.Option("--as-of", help="The past date of the labels, e.g. 1997-12-31 [default: the latest date whose whole horizon is in the data].")]
 HorizonOption = Annotated[str, typer.Option("--horizon", help="How long to follow the customers: 26W (weeks), 182D (days) or 6M (months); cut at the end of the data.")]
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file (\\[status], \\[segments], ...) \\[default: $PATRON_CONFIG or ./patron.toml].")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file ([status], [segments], ...) [default: $PATRON_CONFIG or ./patron.toml].")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="Also write the table to a .csv or .parquet file.")]
 
 
@@ -117,7 +117,7 @@ def backtest_segments(
     db: DbOption = None,
     as_of: AsOfOption = None,
     horizon: HorizonOption = "26W",
-    rules: Annotated[Path | None, typer.Option("--rules", help="TOML file whose \\[segments] section adds or replaces segments.")] = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="TOML file whose [segments] section adds or replaces segments.")] = None,
     config: ConfigOption = None,
     out_file: OutOption = None,
     as_json: JsonOption = False,

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from patron.value_settings import ValueSettings
 
-AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 \\[default: day of the last purchase].")]
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file \\[default: $PATRON_CONFIG or ./patron.toml].")]
+AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 [default: day of the last purchase].")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file [default: $PATRON_CONFIG or ./patron.toml].")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="Write the per-customer (or long) table to a .csv or .parquet file.")]
 
 
@@ -155,7 +155,7 @@ def profitability(
 ) -> None:
     """Customer profitability: margin, cost-to-serve from contacts sent (cost per channel from the
     costs section of the rules file), and CLV net of both (per customer in --out). CLV follows
-    the \\[value] section of the rules file (the flags override it)."""
+    the [value] section of the rules file (the flags override it)."""
     from patron.profitability import profitability as run_profitability
     from patron.value_settings import db_currencies, spend_counts, spend_note
 

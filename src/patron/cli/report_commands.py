@@ -28,7 +28,7 @@ def report(
 ) -> None:
     """Write the customer equity report (equity over time and by segment, status and migration,
     cohort retention, CLV distribution, loyalty, top segments) as one HTML file that opens
-    without a network. CLV follows the \\[value] section of the rules file (the flags override
+    without a network. CLV follows the [value] section of the rules file (the flags override
     it); the report states the settings."""
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

@@ -17,8 +17,8 @@ from patron.cli.value_options import default_value, print_value_lines, value_fla
 if TYPE_CHECKING:
     from patron.value_settings import ValueSettings
 
-AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the profiles, e.g. 1998-06-30 \\[default: the stored profiles, else the day of the last purchase].")]
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file (\\[value], \\[segments], \\[rfm], \\[tiers], \\[status], ...) \\[default: $PATRON_CONFIG or ./patron.toml].")]
+AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the profiles, e.g. 1998-06-30 [default: the stored profiles, else the day of the last purchase].")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file ([value], [segments], [rfm], [tiers], [status], ...) [default: $PATRON_CONFIG or ./patron.toml].")]
 OutOption = Annotated[Path | None, typer.Option("--out", help="Also write the table to a .csv or .parquet file.")]
 
 
@@ -53,7 +53,7 @@ def _value_info(db: str | None, value: ValueSettings) -> tuple[dict, list[str | 
 def segments(
     db: DbOption = None,
     as_of: AsOfOption = None,
-    rules: Annotated[Path | None, typer.Option("--rules", help="TOML file whose \\[segments] section adds or replaces segments (name = \"rule\").")] = None,
+    rules: Annotated[Path | None, typer.Option("--rules", help="TOML file whose [segments] section adds or replaces segments (name = \"rule\").")] = None,
     config: ConfigOption = None,
     out_file: OutOption = None,
     as_json: JsonOption = False,
@@ -61,7 +61,7 @@ def segments(
 ) -> None:
     """Every segment (built-in and from the rules files) with its size, total and mean CLV,
     share of customer equity, and status mix; rules are evaluated in the database. CLV follows
-    the \\[value] section of the rules file (the flags override it)."""
+    the [value] section of the rules file (the flags override it)."""
     from patron.errors import InputError
     from patron.segments import segment_table
 
@@ -103,7 +103,7 @@ def segments(
 @value_flags
 def profiles(
     db: DbOption = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Date of the profiles, e.g. 1998-06-30 \\[default: day of the last purchase].")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Date of the profiles, e.g. 1998-06-30 [default: day of the last purchase].")] = None,
     config: ConfigOption = None,
     out_file: OutOption = None,
     as_json: JsonOption = False,
@@ -111,7 +111,7 @@ def profiles(
 ) -> None:
     """Build (or refresh) the customer_profiles table: one row per customer with summary, CLV,
     status, loyalty, profitability, RFM scores and value tier as of a date. CLV follows the
-    \\[value] section of the rules file (the flags override it)."""
+    [value] section of the rules file (the flags override it)."""
     from patron.profiles import build_profiles
 
     _check_date(as_of, "as_of")
@@ -146,8 +146,8 @@ def equity(
     by: Annotated[str | None, typer.Option("--by", help="Profile column to group by: category (top_category), value_tier, status, rfm_cell, ...")] = None,
     over_time: Annotated[bool, typer.Option("--over-time", help="Customer equity as of each period end, re-fitting the models at each date.")] = False,
     as_of: AsOfOption = None,
-    start: Annotated[str | None, typer.Option("--start", help="With --over-time: first date \\[default: first purchase].")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="With --over-time: last date \\[default: last purchase].")] = None,
+    start: Annotated[str | None, typer.Option("--start", help="With --over-time: first date [default: first purchase].")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="With --over-time: last date [default: last purchase].")] = None,
     freq: Annotated[str, typer.Option("--freq", help="With --over-time: M (month ends), Q (quarter ends) or Y (year ends).")] = "M",
     config: ConfigOption = None,
     out_file: OutOption = None,
@@ -155,7 +155,7 @@ def equity(
     value: ValueSettings | None = None,
 ) -> None:
     """Customer equity (sum of CLV) by a profile column (default value_tier), or over time with
-    its interval. CLV follows the \\[value] section of the rules file (the flags override it)."""
+    its interval. CLV follows the [value] section of the rules file (the flags override it)."""
     from patron.errors import InputError
     from patron.segments import equity_by, equity_over_time
 

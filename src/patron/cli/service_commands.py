@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from patron.cli.app import DbOption, JsonOption, app, err, get_settings
+from patron.cli.app import DbOption, JsonOption, app, err, get_settings, typer_app
 from patron.extras import require
 
 
@@ -65,7 +65,7 @@ def serve(
 
 # -- patron keys -----------------------------------------------------------------------------
 
-keys_app = typer.Typer(help="API keys of the service: create (shown once), list, revoke.", no_args_is_help=True)
+keys_app = typer_app(help="API keys of the service: create (shown once), list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 

@@ -230,7 +230,7 @@ def score(
     out_file: Annotated[Path, typer.Option("--out", help="Per-customer scores (.csv or .parquet).")],
     db: DbOption = None,
     end: Annotated[str | None, typer.Option("--end", help="Calibration end [default: last purchase].")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="Rules file whose \\[value] section sets the flags' defaults \\[default: $PATRON_CONFIG or ./patron.toml].")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Rules file whose [value] section sets the flags' defaults [default: $PATRON_CONFIG or ./patron.toml].")] = None,
     interval_method: Annotated[str, typer.Option("--interval-method", help="delta (fast) or bootstrap (parametric, --draws draws).")] = "delta",
     n_draws: Annotated[int, typer.Option("--draws", help="Draws of the parametric bootstrap.")] = 200,
     engine: EngineOption = None,
@@ -241,7 +241,7 @@ def score(
 ) -> None:
     """Score every customer: expected purchases, P(alive), expected spend, CLV with interval; and customer equity.
 
-    CLV follows the \\[value] section of the rules file; the flags override it for this command.
+    CLV follows the [value] section of the rules file; the flags override it for this command.
     With --engine spark, customers are scored on the executors and --out is a Parquet folder
     (partitioned by --partition-by); customer equity and its interval are aggregated by Spark."""
     value = value or default_value()

@@ -24,16 +24,16 @@ if TYPE_CHECKING:
     from patron.value_settings import ValueSettings
 
 VALUE_FLAGS: dict[str, Any] = {
-    "model": Annotated[str | None, typer.Option("--model", help="Transaction model: bgnbd, pareto or mbgnbd \\[default: \\[value] model, bgnbd].")],
-    "period": Annotated[str | None, typer.Option("--period", help="Time unit of the summary and of --horizon: D, W or M \\[default: \\[value] period, W].")],
-    "horizon": Annotated[float | None, typer.Option("--horizon", help=f"Horizon of CLV, in --period units \\[default: \\[value] horizon, {DEFAULT_HORIZON_WEEKS:g}].")],
-    "discount_rate": Annotated[float | None, typer.Option("--discount-rate", help=f"Annual discount rate, e.g. 0.1 for 10% \\[default: \\[value] discount_rate, {DEFAULT_DISCOUNT_RATE:g}].")],
-    "margin": Annotated[float | None, typer.Option("--margin", help="Share of spend that is margin, (0-1] \\[default: \\[value] margin, 1].")],
-    "cost_per_customer": Annotated[float | None, typer.Option("--cost-per-customer", help="Cost to serve one customer over the horizon, in currency \\[default: \\[value] cost_per_customer, 0].")],
-    "cost_per_order": Annotated[float | None, typer.Option("--cost-per-order", help="Cost to serve one order, in currency \\[default: \\[value] cost_per_order, 0].")],
-    "currency": Annotated[str | None, typer.Option("--currency", help="ISO 4217 code the values are reported in (a label, nothing is converted) \\[default: \\[value] currency, else the transactions' own].")],
-    "covariates": Annotated[str | None, typer.Option("--covariates", help="Comma-separated customer covariates of the transaction model (summary columns or customer attributes; bgnbd or pareto) \\[default: \\[value] covariates, none].")],
-    "dynamic_covariates": Annotated[str | None, typer.Option("--dynamic-covariates", help="CSV/Parquet of time-varying covariates (customer_id, period_start, covariates...): value with the time-varying Pareto/NBD along each customer's path \\[default: \\[value] dynamic_covariates, none].")],
+    "model": Annotated[str | None, typer.Option("--model", help="Transaction model: bgnbd, pareto or mbgnbd [default: [value] model, bgnbd].")],
+    "period": Annotated[str | None, typer.Option("--period", help="Time unit of the summary and of --horizon: D, W or M [default: [value] period, W].")],
+    "horizon": Annotated[float | None, typer.Option("--horizon", help=f"Horizon of CLV, in --period units [default: [value] horizon, {DEFAULT_HORIZON_WEEKS:g}].")],
+    "discount_rate": Annotated[float | None, typer.Option("--discount-rate", help=f"Annual discount rate, e.g. 0.1 for 10% [default: [value] discount_rate, {DEFAULT_DISCOUNT_RATE:g}].")],
+    "margin": Annotated[float | None, typer.Option("--margin", help="Share of spend that is margin, (0-1] [default: [value] margin, 1].")],
+    "cost_per_customer": Annotated[float | None, typer.Option("--cost-per-customer", help="Cost to serve one customer over the horizon, in currency [default: [value] cost_per_customer, 0].")],
+    "cost_per_order": Annotated[float | None, typer.Option("--cost-per-order", help="Cost to serve one order, in currency [default: [value] cost_per_order, 0].")],
+    "currency": Annotated[str | None, typer.Option("--currency", help="ISO 4217 code the values are reported in (a label, nothing is converted) [default: [value] currency, else the transactions' own].")],
+    "covariates": Annotated[str | None, typer.Option("--covariates", help="Comma-separated customer covariates of the transaction model (summary columns or customer attributes; bgnbd or pareto) [default: [value] covariates, none].")],
+    "dynamic_covariates": Annotated[str | None, typer.Option("--dynamic-covariates", help="CSV/Parquet of time-varying covariates (customer_id, period_start, covariates...): value with the time-varying Pareto/NBD along each customer's path [default: [value] dynamic_covariates, none].")],
 }
 """Flag of each value setting (the names of :class:`~patron.value_settings.ValueSettings`)."""
 
