@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from patron.cli.choices import Engine, Kind, SummaryUnit, choice
 from patron.cli.progress import counting_progress, spinner
 from patron.errors import InputError
 
@@ -98,7 +99,7 @@ def _print_json(data: Any) -> None:
 @app.command()
 def ingest(
     path: Annotated[Path, typer.Argument(help="CSV/TSV/whitespace-separated text, Parquet, or JSON Lines file.")],
-    kind: Annotated[str, typer.Option("--kind", help="transactions, customers, contacts, feedback, consents, preferences, referrals or offers.")] = "transactions",
+    kind: Annotated[Kind, typer.Option("--kind", help="Kind of input: the data contract its rows are checked against.", **choice())] = "transactions",
     db: DbOption = None,
     mapping: Annotated[list[str] | None, typer.Option("--map", help="target=source column mapping, e.g. --map occurred_at=date (repeatable).")] = None,
     date_format: Annotated[str | None, typer.Option("--date-format", help="strftime format of text timestamps, e.g. %Y%m%d.")] = None,
@@ -106,7 +107,7 @@ def ingest(
     delimiter: Annotated[str | None, typer.Option("--delimiter", help="A character, or tab/comma/semicolon/pipe/whitespace [default: sniffed].")] = None,
     encoding: Annotated[str | None, typer.Option("--encoding", help="Encoding of a text file, e.g. latin-1, cp1252, utf-16 [default: a byte-order mark, else utf-8].")] = None,
     rejects_file: Annotated[Path | None, typer.Option("--rejects-file", help="Where to write rejected rows as CSV (with --engine spark: a Parquet folder).")] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="duckdb (store in --db) or spark (Parquet in, checked on Spark, Parquet out) [default: $PATRON_ENGINE or duckdb].")] = None,
+    engine: Annotated[Engine | None, typer.Option("--engine", help="duckdb (store in --db) or spark (Parquet in, checked on Spark, Parquet out) [default: $PATRON_ENGINE or duckdb].", **choice())] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="With --engine spark: Parquet folder for the accepted rows.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help=r"Rules file whose \[service] identity rules link a customers file's ids, emails and phones (default: $PATRON_CONFIG or ./patron.toml).")] = None,
     as_json: JsonOption = False,
@@ -170,13 +171,13 @@ def _ingest_on_spark(path: Path, *, kind: str, mapping: list[str] | None, date_f
 @app.command()
 def summary(
     db: DbOption = None,
-    period: Annotated[str, typer.Option("--period", help="Unit of recency and T: D, W or M.")] = "W",
+    period: Annotated[SummaryUnit, typer.Option("--period", help="Unit of recency and T: D, W or M.", **choice())] = "W",
     end: Annotated[str | None, typer.Option("--end", help="Last day of the calibration period (inclusive) [default: last purchase].")] = None,
     holdout_end: Annotated[str | None, typer.Option("--holdout-end", help="Last day of a holdout period after --end.")] = None,
-    grain: Annotated[str, typer.Option("--grain", help="Orders within one D/W/M/H period count as one purchase.")] = "D",
+    grain: Annotated[SummaryUnit, typer.Option("--grain", help="Orders within one D/W/M/H period count as one purchase.", **choice())] = "D",
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the summary to a .csv or .parquet file.")] = None,
     memory_limit: Annotated[str | None, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 4GB.")] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].")] = None,
+    engine: Annotated[Engine | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].", **choice())] = None,
     transactions: Annotated[str | None, typer.Option("--transactions", help="With --engine spark: Parquet file or folder of transactions.")] = None,
     as_json: JsonOption = False,
 ) -> None:

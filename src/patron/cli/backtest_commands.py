@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out, typer_app
+from patron.cli.choices import TransactionModel, choice
 from patron.cli.output import json_safe, records, write_frame
 from patron.cli.progress import spinner
 
@@ -67,7 +68,7 @@ def backtest_status(
     as_of: AsOfOption = None,
     horizon: HorizonOption = "26W",
     config: ConfigOption = None,
-    model: Annotated[str, typer.Option("--model", help="Transaction model behind the statuses: bgnbd, mbgnbd or pareto.")] = "bgnbd",
+    model: Annotated[TransactionModel, typer.Option("--model", help="Transaction model behind the statuses: bgnbd, mbgnbd or pareto.", **choice())] = "bgnbd",
     out_file: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:

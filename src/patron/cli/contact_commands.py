@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+from patron.cli.choices import Learner, UpliftBase, choice
 from patron.cli.output import records
 from patron.cli.progress import spinner
 
@@ -32,8 +33,8 @@ def contact_effect(
     campaign: Annotated[str | None, typer.Option("--campaign", help="Only this campaign id (default: every campaign).")] = None,
     window_days: Annotated[int | None, typer.Option("--window-days", min=1, help="Outcome window in days after the send (default: window_days of the contact_effect rules, 30).")] = None,
     uplift: Annotated[bool, typer.Option("--uplift", help="Fit an uplift model, evaluate it (Qini, uplift at k) and write table incremental_value.")] = False,
-    learner: Annotated[str, typer.Option("--learner", help="Uplift meta-learner: t or x.")] = "t",
-    base: Annotated[str, typer.Option("--base", help="Uplift base model: gbm or logistic.")] = "gbm",
+    learner: Annotated[Learner, typer.Option("--learner", help="Uplift meta-learner: t or x.", **choice())] = "t",
+    base: Annotated[UpliftBase, typer.Option("--base", help="Uplift base model: gbm or logistic.", **choice())] = "gbm",
     dose: Annotated[bool, typer.Option("--dose", help="Dose-response of contacts per month vs purchases and unsubscribes; over-contacted segments.")] = False,
     config: Annotated[Path | None, typer.Option("--config", help="Rules file with a contact_effect section (default: $PATRON_CONFIG or ./patron.toml).")] = None,
     as_json: JsonOption = False,

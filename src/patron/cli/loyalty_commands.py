@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+from patron.cli.choices import CohortFrequency, CohortValue, choice
 from patron.cli.output import json_safe, records, write_frame
 from patron.cli.progress import spinner
 from patron.cli.value_options import default_value, period_name, print_value_lines, value_flags
@@ -101,10 +102,10 @@ def _print_satisfaction(table: pd.DataFrame) -> None:
 @app.command()
 def cohorts(
     db: DbOption = None,
-    freq: Annotated[str, typer.Option("--freq", help="Cohort and period length: M (month), Q (quarter) or W (ISO week).")] = "M",
+    freq: Annotated[CohortFrequency, typer.Option("--freq", help="Cohort and period length: M (month), Q (quarter) or W (ISO week).", **choice())] = "M",
     as_of: AsOfOption = None,
     periods: Annotated[int, typer.Option("--periods", min=1, help="Periods since acquisition shown in the table.")] = 12,
-    value: Annotated[str, typer.Option("--value", help="Cell value: retention or cumulative_revenue_per_customer.")] = "retention",
+    value: Annotated[CohortValue, typer.Option("--value", help="Cell value: retention or cumulative_revenue_per_customer.", **choice())] = "retention",
     out_file: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+from patron.cli.choices import EquityFrequency, choice
 from patron.cli.output import records, write_frame
 from patron.cli.progress import spinner
 from patron.cli.value_options import default_value, print_value_lines, value_flags
@@ -148,7 +149,7 @@ def equity(
     as_of: AsOfOption = None,
     start: Annotated[str | None, typer.Option("--start", help="With --over-time: first date [default: first purchase].")] = None,
     end: Annotated[str | None, typer.Option("--end", help="With --over-time: last date [default: last purchase].")] = None,
-    freq: Annotated[str, typer.Option("--freq", help="With --over-time: M (month ends), Q (quarter ends) or Y (year ends).")] = "M",
+    freq: Annotated[EquityFrequency, typer.Option("--freq", help="With --over-time: M (month ends), Q (quarter ends) or Y (year ends).", **choice())] = "M",
     config: ConfigOption = None,
     out_file: OutOption = None,
     as_json: JsonOption = False,

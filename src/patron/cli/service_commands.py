@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from patron.cli.app import DbOption, JsonOption, app, err, get_settings, typer_app
+from patron.cli.choices import LogLevel, Role, choice
 from patron.extras import require
 
 
@@ -24,7 +25,7 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
     config: Annotated[Path | None, typer.Option("--config", help=r"Rules file with a \[service] section.")] = None,
-    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+    log_level: Annotated[LogLevel, typer.Option("--log-level", help="uvicorn log level.", **choice())] = "warning",
 ) -> None:
     """Serve the Segment-spec event API, the profile API, the dashboard and the customers'
     preference center over one database file.
@@ -71,7 +72,7 @@ app.add_typer(keys_app, name="keys")
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option("--role", help="write (event ingestion), read (profiles, scores, dashboard) or admin (everything).")],
+    role: Annotated[Role, typer.Option("--role", help="write (event ingestion), read (profiles, scores, dashboard) or admin (everything).", **choice())],
     name: Annotated[str | None, typer.Option("--name", help="A label, e.g. the sending system.")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,

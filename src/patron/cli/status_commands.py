@@ -9,13 +9,14 @@ from typing import Annotated, Any
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, out
+from patron.cli.choices import Engine, TransactionModel, choice
 from patron.cli.output import records, write_frame
 from patron.cli.progress import spinner
 from patron.errors import InputError
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 [default: day of the last purchase].")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file with a [status] section [default: $PATRON_CONFIG or ./patron.toml].")]
-ModelOption = Annotated[str, typer.Option("--model", help="Transaction model giving P(alive): bgnbd, mbgnbd or pareto.")]
+ModelOption = Annotated[TransactionModel, typer.Option("--model", help="Transaction model giving P(alive): bgnbd, mbgnbd or pareto.", **choice())]
 ModelFileOption = Annotated[Path | None, typer.Option("--model-file", help="Use this fitted model (JSON from patron fit MODEL --save FILE) instead of fitting.")]
 
 
@@ -28,7 +29,7 @@ def status(
     model: ModelOption = "bgnbd",
     model_file: ModelFileOption = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write every customer's status and reason to a .csv or .parquet file (with --engine spark: a Parquet folder).")] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].")] = None,
+    engine: Annotated[Engine | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].", **choice())] = None,
     transactions: Annotated[str | None, typer.Option("--transactions", help="With --engine spark: Parquet file or folder of transactions.")] = None,
     customers: Annotated[str | None, typer.Option("--customers", help="With --engine spark: Parquet of known customers (adds prospects).")] = None,
     as_json: JsonOption = False,

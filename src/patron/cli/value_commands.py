@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, err, get_settings, out
+from patron.cli.choices import Engine, IntervalMethod, Model, Period, TransactionModel, choice
 from patron.cli.progress import spinner
 from patron.cli.value_options import default_value, period_name, print_value_lines, value_flags
 from patron.errors import InputError
@@ -15,7 +16,7 @@ from patron.errors import InputError
 if TYPE_CHECKING:
     from patron.value_settings import ValueSettings
 
-EngineOption = Annotated[str | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].")]
+EngineOption = Annotated[Engine | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].", **choice())]
 TransactionsOption = Annotated[str | None, typer.Option("--transactions", help="With --engine spark: Parquet file or folder of transactions.")]
 
 
@@ -32,10 +33,10 @@ def _spark(transactions: str | None, end: str | None) -> Any:  # a SparkSession 
 
 @app.command()
 def fit(
-    model: Annotated[str, typer.Argument(help="bgnbd, pareto, mbgnbd, bgbb, sbg or gammagamma.")],
+    model: Annotated[Model, typer.Argument(help="The model to fit (BG/NBD, Pareto/NBD, MBG/NBD, BG/BB, sBG, Gamma-Gamma).", **choice())],
     summary_file: Annotated[Path | None, typer.Option("--summary", help="CSV/Parquet summary (frequency, recency, T, ...; optional weight column).")] = None,
     db: DbOption = None,
-    period: Annotated[str, typer.Option("--period", help="With --db: unit of recency and T (D, W, M).")] = "W",
+    period: Annotated[Period, typer.Option("--period", help="With --db: unit of recency and T (D, W, M).", **choice())] = "W",
     end: Annotated[str | None, typer.Option("--end", help="With --db: calibration end [default: last purchase].")] = None,
     penalizer: Annotated[float, typer.Option("--penalizer", help="L2 penalty on log-parameters (as lifetimes).")] = 0.0,
     save: Annotated[Path | None, typer.Option("--save", help="Write the fitted model as JSON.")] = None,
@@ -231,7 +232,7 @@ def score(
     db: DbOption = None,
     end: Annotated[str | None, typer.Option("--end", help="Calibration end [default: last purchase].")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Rules file whose [value] section sets the flags' defaults [default: $PATRON_CONFIG or ./patron.toml].")] = None,
-    interval_method: Annotated[str, typer.Option("--interval-method", help="delta (fast) or bootstrap (parametric, --draws draws).")] = "delta",
+    interval_method: Annotated[IntervalMethod, typer.Option("--interval-method", help="delta (fast) or bootstrap (parametric, --draws draws).", **choice())] = "delta",
     n_draws: Annotated[int, typer.Option("--draws", help="Draws of the parametric bootstrap.")] = 200,
     engine: EngineOption = None,
     transactions: TransactionsOption = None,
@@ -333,8 +334,8 @@ def evaluate(
     end: Annotated[str, typer.Option("--end", help="Calibration end (inclusive).")],
     holdout_end: Annotated[str, typer.Option("--holdout-end", help="Holdout end (inclusive).")],
     db: DbOption = None,
-    model: Annotated[list[str] | None, typer.Option("--model", help="Model(s) to evaluate: bgnbd, pareto, mbgnbd (repeatable) [default: all].")] = None,
-    period: Annotated[str, typer.Option("--period", help="Time unit (D, W, M).")] = "W",
+    model: Annotated[list[TransactionModel] | None, typer.Option("--model", help="Model(s) to evaluate: bgnbd, pareto, mbgnbd (repeatable) [default: all].", **choice())] = None,
+    period: Annotated[Period, typer.Option("--period", help="Time unit (D, W, M).", **choice())] = "W",
     plots: Annotated[Path | None, typer.Option("--plots", help="Folder for PNG plots and evaluation.html.")] = None,
     as_json: JsonOption = False,
 ) -> None:

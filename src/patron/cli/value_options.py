@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from patron.cli.choices import Period, TransactionModel, choice
 from patron.constants import DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_WEEKS
 
 if TYPE_CHECKING:
     from patron.value_settings import ValueSettings
 
 VALUE_FLAGS: dict[str, Any] = {
-    "model": Annotated[str | None, typer.Option("--model", help="Transaction model: bgnbd, pareto or mbgnbd [default: [value] model, bgnbd].")],
-    "period": Annotated[str | None, typer.Option("--period", help="Time unit of the summary and of --horizon: D, W or M [default: [value] period, W].")],
+    "model": Annotated[TransactionModel | None, typer.Option("--model", help="Transaction model: bgnbd, pareto or mbgnbd [default: [value] model, bgnbd].", **choice())],
+    "period": Annotated[Period | None, typer.Option("--period", help="Time unit of the summary and of --horizon: D, W or M [default: [value] period, W].", **choice())],
     "horizon": Annotated[float | None, typer.Option("--horizon", help=f"Horizon of CLV, in --period units [default: [value] horizon, {DEFAULT_HORIZON_WEEKS:g}].")],
     "discount_rate": Annotated[float | None, typer.Option("--discount-rate", help=f"Annual discount rate, e.g. 0.1 for 10% [default: [value] discount_rate, {DEFAULT_DISCOUNT_RATE:g}].")],
     "margin": Annotated[float | None, typer.Option("--margin", help="Share of spend that is margin, (0-1] [default: [value] margin, 1].")],

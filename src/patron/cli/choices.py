@@ -1,0 +1,64 @@
+"""The fixed sets of values CLI options accept, as enumerations, so that ``--help`` lists them and
+a wrong value is Click's one-line error (``Invalid value for '--period': 'X' is not one of 'D',
+'W', 'M'.``, exit 2) before a command runs.
+
+Spellings are matched without regard to case (``--period w``, ``--engine SPARK``), as the library
+accepted them before; the command receives the canonical spelling as a plain ``str``
+(:func:`choice`). Each set is the library's own where importing it is cheap; a test checks the
+others against the library (``tests/test_cli_choices.py``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from patron.constants import PERIOD_UNITS, SUMMARY_PERIODS
+from patron.schema import CONTRACTS
+
+
+def _choices(name: str, values: Any) -> type[StrEnum]:
+    return StrEnum(name, {str(v): str(v) for v in values})  # type: ignore[return-value]
+
+
+Period = _choices("Period", PERIOD_UNITS)
+"""Units of the value settings' ``period`` and of ``--horizon``: D, W, M."""
+SummaryUnit = _choices("SummaryUnit", SUMMARY_PERIODS)
+"""Units of a summary's recency and T and of its purchase grain: D, W, M, H."""
+Kind = _choices("Kind", CONTRACTS)
+"""Kinds of input ``patron ingest`` stores (the data contracts)."""
+Engine = _choices("Engine", ("duckdb", "spark"))
+"""Engines that run patron's SQL (:data:`patron.engines.ENGINES`)."""
+TransactionModel = _choices("TransactionModel", ("bgnbd", "pareto", "mbgnbd"))
+"""Models that predict purchases (:data:`patron.value.TRANSACTION_MODELS`)."""
+Model = _choices("Model", ("bgnbd", "pareto", "mbgnbd", "bgbb", "sbg", "gammagamma"))
+"""Every model ``patron fit`` fits (:data:`patron.models.MODELS`)."""
+IntervalMethod = _choices("IntervalMethod", ("delta", "bootstrap"))
+"""Methods of CLV intervals (:data:`patron.models.clv.METHODS`)."""
+Learner = _choices("Learner", ("t", "x"))
+"""Uplift meta-learners (:data:`patron.contact_effect.learners.LEARNERS`)."""
+UpliftBase = _choices("UpliftBase", ("gbm", "logistic"))
+"""Uplift base models (:data:`patron.contact_effect.learners.BASES`)."""
+CohortFrequency = _choices("CohortFrequency", ("M", "Q", "W"))
+"""Cohort and period lengths (:data:`patron.cohorts.FREQUENCIES`)."""
+CohortValue = _choices("CohortValue", ("retention", "cumulative_revenue_per_customer"))
+"""Cell values of the cohort table."""
+EquityFrequency = _choices("EquityFrequency", ("M", "Q", "Y"))
+"""Period ends of equity over time (:data:`patron.segments.equity.FREQUENCIES`)."""
+Role = _choices("Role", ("write", "read", "admin"))
+"""Roles of the service's API keys (:data:`patron.service.auth.ROLES`)."""
+LogLevel = _choices("LogLevel", ("critical", "error", "warning", "info", "debug", "trace"))
+"""uvicorn's log levels."""
+
+
+def _plain(value: Any) -> Any:
+    """The canonical spelling(s) as plain ``str`` (``None`` and lists kept)."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value.value if isinstance(value, StrEnum) else value
+
+
+def choice() -> dict[str, Any]:
+    """Keyword arguments of ``typer.Option``/``typer.Argument`` for an option annotated with one
+    of the enumerations above: any case accepted, a plain ``str`` handed to the command."""
+    return {"case_sensitive": False, "callback": _plain}
