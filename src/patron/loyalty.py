@@ -230,7 +230,16 @@ def loyalty(db: str | os.PathLike[str] | None = None, *, as_of: DayArg = None, c
 
     Examples
     --------
-    >>> patron.loyalty.loyalty("shop.duckdb", as_of="2024-12-31")  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> import patron
+    >>> from patron.simulate import simulate_transactions
+    >>> db = os.path.join(tempfile.mkdtemp(), "shop.duckdb")
+    >>> orders = simulate_transactions(300, seed=1).to_pandas()  # 300 customers, 2024-2025
+    >>> patron.ingest(orders, kind="transactions", db=db).rejected
+    0
+    >>> table = loyalty(db, as_of="2025-06-30")
+    >>> len(table), list(table.columns) == list(LOYALTY_COLUMNS)
+    (300, True)
     """
     rules = section("loyalty", LoyaltyRules, config)
     with open_transactions(db) as con:

@@ -1,7 +1,7 @@
 """Customer-managed contact: the consent ledger, the customer's preferences, the contact policy,
 campaign files and the contact planner.
 
->>> from patron.consent import consent_state, plan   # doctest: +SKIP
+>>> from patron.consent import consent_state, plan
 """
 
 from patron.consent.campaign import Campaign, campaign_from_dict, load_campaign, read_id_list
