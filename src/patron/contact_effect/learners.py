@@ -80,9 +80,16 @@ class UpliftModel:
         of campaign data, one thread is faster than contended OpenMP threads; ``None``: the
         libraries' default).
 
-    Attributes set by :meth:`fit`: ``mu0_``, ``mu1_`` (response models of control and treated),
-    ``tau0_``, ``tau1_`` (X-learner effect models, else ``None``), ``propensity_`` (share treated),
-    ``n_treated_``, ``n_control_``.
+    Attributes
+    ----------
+    mu0_, mu1_
+        Response models of control and treated (set by :meth:`fit`, as all of these).
+    tau0_, tau1_
+        X-learner effect models; ``None`` for the T-learner.
+    propensity_
+        Share of customers treated.
+    n_treated_, n_control_
+        Customers in each arm.
     """
 
     def __init__(self, learner: str = "t", base: str = "gbm", seed: int = 0, threads: int | None = 1) -> None:

@@ -118,8 +118,11 @@ def fit_uplift(
     as_of
         Time the scoring features are measured at (default: just after the latest transaction or contact).
 
-    Raises :class:`~patron.errors.NoDataError` when either arm has fewer than
-    ``uplift_min_per_arm`` exposures or ``uplift_min_responders`` responders.
+    Raises
+    ------
+    NoDataError
+        When either arm has fewer than ``uplift_min_per_arm`` exposures or
+        ``uplift_min_responders`` responders.
     """
     r = rules(config)
     days = int(window_days if window_days is not None else r.window_days)
