@@ -108,6 +108,9 @@ def test_version_option(capsys: pytest.CaptureFixture[str]) -> None:
 def test_shell_completion_is_offered(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     shown = help_of((), "--help", capsys, monkeypatch)
     assert "--install-completion" in shown and "--show-completion" in shown
+    # Typer detects the user's shell from the parent process (none under pytest-xdist); its own
+    # switch for tests makes --show-completion take the shell as a value instead
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     assert main(["--show-completion", "bash"]) == 0
     script = capsys.readouterr().out
     assert "_PATRON_COMPLETE=complete_bash" in script and "complete " in script

@@ -112,7 +112,7 @@ def test_contact_effect_and_referrals_import_without_their_extras(monkeypatch: p
     uplift models need an extra, checked when they are used."""
     import importlib
 
-    without(monkeypatch, "sklearn", "plotly", reload=("patron.contact_effect", "patron.referrals", "patron.backtest"))
+    without(monkeypatch, "sklearn", "plotly", reload=("patron.contact_effect", "patron.referrals", "patron.backtest", "patron.report"))
     for module in ("patron.contact_effect", "patron.referrals", "patron.backtest"):
         importlib.import_module(module)
     # a report section says which extra the report needs, whatever it imports first

@@ -74,12 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         with command_scope():  # outputs never overwrite the database or a file of the command
-            app(args=args, prog_name="patron")  # standalone: usage errors print and exit 2
+            code = app(args=args, prog_name="patron", standalone_mode=False)
     except PatronError as exc:
         print(f"patron: error: {flag_message(exc, args)}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:
-        code = _database_error(exc)
+        code = _usage_error(exc)
+        if code is None:
+            code = _database_error(exc)
         if code is None:
             raise
         return code
@@ -88,7 +90,29 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return 0
+    return code if isinstance(code, int) else 0  # a command's typer.Exit(code), else 0
+
+
+def _usage_error(exc: Exception) -> int | None:
+    """Print one line for an error of the command line itself (an unknown option, a value outside
+    an option's choices: Click's usage errors, exit 2) and return the exit code, as for every other
+    error; ``None`` for any other exception. A group given no command prints its help instead.
+
+    Click's classes are matched by name: Typer ships its own copy of Click."""
+    kinds = {c.__name__ for c in type(exc).__mro__}
+    if "NoArgsIsHelpError" in kinds:
+        exc.show()  # type: ignore[attr-defined]
+        return int(exc.exit_code)  # type: ignore[attr-defined]
+    if "Abort" in kinds:
+        print("patron: aborted", file=sys.stderr)
+        return 1
+    if "ClickException" not in kinds:
+        return None
+    message = " ".join(exc.format_message().replace("Value error, ", "").split())  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see {ctx.command_path} -h)" if ctx is not None else ""
+    print(f"patron: error: {message}{hint}", file=sys.stderr)
+    return int(exc.exit_code)  # type: ignore[attr-defined]
 
 
 def _database_error(exc: Exception) -> int | None:
