@@ -8,12 +8,12 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pyspark  # noqa: F401  (the test environment has the spark extra: a missing pyspark fails)
 import pytest
 
 import patron
 from patron.datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, load_cdnow
 
-pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'patron[spark]')")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.spark,

@@ -3,7 +3,7 @@ trace of the person.
 
 The built-in report sections show aggregates only, so the test registers a section that lists
 every customer of the profile table by id: after the erasure it shows the pseudonym under which the
-person's purchases are kept (the control that the listing would show the id) and no identifier. Skipped while ``patron.profiles`` / ``patron.report`` are not installed.
+person's purchases are kept (the control that the listing would show the id) and no identifier.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import patron.profiles as profiles
+import patron.report as report
 from patron.rights import erase_customer
 from patron.store import connect
 from tests.test_rights_data import MARKERS, PERSON, build_database, bytes_hits, text_hits
-
-profiles = pytest.importorskip("patron.profiles")
-report = pytest.importorskip("patron.report")
 
 SECTION = "rights_test_customers"
 """Key of the test's customer-listing report section."""

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pyspark  # noqa: F401  (the test environment has the spark extra: a missing pyspark fails)
 import pytest
 
 import patron
@@ -31,7 +32,6 @@ from patron.errors import InputError
 from patron.simulate import simulate_transactions
 from patron.value import fit_model, score
 
-pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'patron[spark]')")
 if shutil.which("java") is None:
     pytest.skip("Spark needs Java 17 on the PATH and `java` was not found", allow_module_level=True)
 

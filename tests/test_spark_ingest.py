@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pyspark  # noqa: F401  (the test environment has the spark extra: a missing pyspark fails)
 import pytest
 
 import patron
@@ -24,7 +25,6 @@ from patron.schema import CONSENT_CHANNELS, CONTACT_KINDS, CONTRACTS
 from patron.sql.dialect import SPARK, java_datetime_pattern
 from patron.store import connect
 
-pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'patron[spark]')")
 if shutil.which("java") is None:
     pytest.skip("Spark needs Java 17 on the PATH and `java` was not found", allow_module_level=True)
 
