@@ -4,7 +4,7 @@
 
 Runs each command ``--repeat`` times in a fresh process, alternating the commands so that all see
 the same load on this shared machine, and prints the median, min and max wall-clock seconds of
-the whole process (interpreter start, imports, the command, exit):
+the whole process (interpreter start, imports, the command, exit) and its median CPU seconds:
 
 * ``patron version``
 * ``patron --help``
@@ -19,6 +19,7 @@ a regression names the import that caused it. Timings are printed, never asserte
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,11 +35,18 @@ COMMANDS: dict[str, list[str]] = {
 }
 
 
-def time_once(cmd: list[str]) -> float:
-    """Wall-clock seconds of one run of ``cmd`` in a fresh process (output discarded)."""
-    began = time.perf_counter()
+def children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_once(cmd: list[str]) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system) seconds of one run of ``cmd`` in a fresh process
+    (output discarded). On a loaded machine the CPU time is the steadier of the two."""
+    cpu, began = children_cpu(), time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - began
+    return time.perf_counter() - began, children_cpu() - cpu
 
 
 def import_times(top: int) -> list[tuple[int, str]]:
@@ -61,13 +69,17 @@ def main() -> None:
     for cmd in COMMANDS.values():  # warm the file cache once, untimed
         time_once(cmd)
     runs: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    cpu: dict[str, list[float]] = {name: [] for name in COMMANDS}
     for _ in range(args.repeat):
         for name, cmd in COMMANDS.items():
-            runs[name].append(time_once(cmd))
-    print(f"whole process, {args.repeat} runs each (seconds)")
-    print(f"{'command':32s} {'median':>7s} {'min':>7s} {'max':>7s}")
+            wall, used = time_once(cmd)
+            runs[name].append(wall)
+            cpu[name].append(used)
+    print(f"whole process, {args.repeat} runs each (seconds; CPU = user + system)")
+    print(f"{'command':32s} {'median':>7s} {'min':>7s} {'max':>7s} {'CPU med':>8s}")
     for name, values in runs.items():
-        print(f"{name:32s} {statistics.median(values):7.3f} {min(values):7.3f} {max(values):7.3f}")
+        print(f"{name:32s} {statistics.median(values):7.3f} {min(values):7.3f} {max(values):7.3f} "
+              f"{statistics.median(cpu[name]):8.3f}")
     if args.importtime:
         print("\nslowest imports of `import patron.cli` (cumulative µs, -X importtime)")
         for micros, module in import_times(15):

@@ -60,3 +60,13 @@ def test_public_names_are_the_documented_ones() -> None:
     assert set(patron.__all__) == {"IngestResult", "InputError", "PatronError", "__version__", "ingest", "summary"}
     with pytest.raises(AttributeError):
         patron.no_such_name  # noqa: B018
+
+
+def test_version_is_the_installed_one() -> None:
+    """``patron.__version__`` comes from ``patron/_version.py`` (cheap), which pyproject.toml reads:
+    the installed metadata says the same."""
+    from importlib.metadata import version
+
+    import patron
+
+    assert patron.__version__ == version("patron")
