@@ -47,13 +47,32 @@ class _LazyConsole:
     def __init__(self, *, stderr: bool) -> None:
         self._stderr = stderr
         self._console: Console | None = None
+        self._saved: dict[str, Any] = {}
 
-    def __getattr__(self, name: str) -> Any:
+    def _made(self) -> Console:
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(stderr=self._stderr)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._made(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """``out.width = 250`` sets the console's width; ``del out.width`` puts back the value it
+        had before (what ``monkeypatch.setattr`` does when it undoes)."""
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        console = self._made()
+        self._saved.setdefault(name, getattr(console, name))
+        setattr(console, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name not in self._saved:
+            raise AttributeError(name)
+        setattr(self._made(), name, self._saved.pop(name))
 
 
 out: Console = _LazyConsole(stderr=False)  # type: ignore[assignment]
