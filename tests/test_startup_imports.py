@@ -70,3 +70,22 @@ def test_version_is_the_installed_one() -> None:
     import patron
 
     assert patron.__version__ == version("patron")
+
+
+def test_a_command_builds_only_itself() -> None:
+    """``patron summary ...`` hands Typer an app holding ``summary`` alone (Typer builds every
+    command it holds on each run); anything else gets the whole app."""
+    import typer.main
+
+    from patron.cli import _app_for, app
+
+    def names(typer_app: object) -> set[str]:
+        return set(typer.main.get_command(typer_app).commands)  # type: ignore[arg-type]
+
+    everything = names(app)
+    assert len(everything) > 25
+    assert names(_app_for(["summary", "--db", "x"])) == {"summary"}
+    assert names(_app_for(["keys", "list"])) == {"keys"}
+    assert names(_app_for(["contact-effect", "-h"])) == {"contact-effect"}
+    for argv in ([], ["-h"], ["--csv-raw", "summary"], ["sumary"]):
+        assert names(_app_for(argv)) == everything, argv
