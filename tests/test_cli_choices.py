@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import typer.main
@@ -16,7 +16,7 @@ from patron.cli import app, main
 from patron.cli import choices as C
 
 CHOICE_FLAGS = ("--period", "--grain", "--model", "--engine", "--kind", "--interval-method", "--learner",
-                "--base", "--freq", "--value", "--role", "--log-level")
+                "--base", "--freq", "--value", "--role", "--log-level", "--mode", "--channel")
 """Flags that take a fixed set of values wherever a command has them."""
 
 
@@ -100,7 +100,8 @@ def test_the_sets_are_the_librarys() -> None:
     from patron.engines import ENGINES
     from patron.models import MODELS
     from patron.models.clv import METHODS
-    from patron.schema import CONTRACTS
+    from patron.rights.rules import Mode
+    from patron.schema import CONSENT_CHANNELS, CONTRACTS
     from patron.segments.equity import FREQUENCIES as EQUITY_FREQUENCIES
     from patron.service.auth import ROLES
     from patron.value import TRANSACTION_MODELS
@@ -122,3 +123,5 @@ def test_the_sets_are_the_librarys() -> None:
     assert values(C.EquityFrequency) == set(EQUITY_FREQUENCIES)
     assert values(C.Role) == set(ROLES)
     assert values(C.LogLevel) == set(uvicorn.config.LOG_LEVELS)
+    assert values(C.ErasureMode) == set(get_args(Mode))
+    assert values(C.Channel) == set(CONSENT_CHANNELS) - {"any"}

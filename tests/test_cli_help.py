@@ -57,6 +57,7 @@ def test_help_keeps_every_bracketed_word(path: tuple[str, ...], command: Any,
     bracketed = [b for text in texts(command) for b in re.findall(r"\[[^\[\]]*\]", text)]
     for words in bracketed:
         assert squeeze(words) in shown, f"{' '.join(path)} --help lost {words!r}"
+    assert "\\[" not in shown, f"{' '.join(path)} --help shows a markup escape"
 
 
 def _paragraphs(help_text: str) -> Iterator[list[str]]:

@@ -44,6 +44,8 @@ CLI_CASES = [
     (["keys", "list", "--db", "{db}"], ("fastapi",), "service", "patron keys list"),
     (["keys", "create", "--role", "read", "--db", "{db}"], ("fastapi",), "service", "patron keys create"),
     (["preference-link", "c1", "--db", "{db}"], ("fastapi",), "service", "patron preference-link"),
+    (["customer", "c1", "--db", "{db}"], ("fastapi",), "service", "patron customer"),
+    (["contact-check", "c1", "--channel", "email", "--db", "{db}"], ("fastapi",), "service", "patron contact-check"),
     (["report", "--out", "{tmp}/r.html", "--db", "{db}"], ("plotly",), "report", "patron report"),
     (["evaluate", "--end", "2024-06-30", "--holdout-end", "2024-12-31", "--plots", "{tmp}/plots", "--db", "{db}"],
      ("matplotlib",), "report", "patron evaluate --plots"),

@@ -128,7 +128,7 @@ def ingest(
     rejects_file: Annotated[Path | None, typer.Option("--rejects-file", help="Where to write rejected rows as CSV (with --engine spark: a Parquet folder).")] = None,
     engine: Annotated[Engine | None, typer.Option("--engine", help="duckdb (store in --db) or spark (Parquet in, checked on Spark, Parquet out) [default: $PATRON_ENGINE or duckdb].", **choice())] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="With --engine spark: Parquet folder for the accepted rows.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help=r"Rules file whose \[service] identity rules link a customers file's ids, emails and phones (default: $PATRON_CONFIG or ./patron.toml).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Rules file whose [service] identity rules link a customers file's ids, emails and phones (default: $PATRON_CONFIG or ./patron.toml).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Validate a file against the data contract and store its good rows; bad rows go to the

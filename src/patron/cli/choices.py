@@ -49,6 +49,10 @@ Role = _choices("Role", ("write", "read", "admin"))
 """Roles of the service's API keys (:data:`patron.service.auth.ROLES`)."""
 LogLevel = _choices("LogLevel", ("critical", "error", "warning", "info", "debug", "trace"))
 """uvicorn's log levels."""
+ErasureMode = _choices("ErasureMode", ("pseudonymize", "delete"))
+"""What an erasure does with the person's transactions (:data:`patron.rights.rules.Mode`)."""
+Channel = _choices("Channel", ("email", "sms", "push", "mail", "phone", "in_app"))
+"""Channels a contact check speaks of (:data:`patron.schema.CONSENT_CHANNELS` but ``any``)."""
 
 
 def _plain(value: Any) -> Any:

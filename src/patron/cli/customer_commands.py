@@ -12,14 +12,13 @@ from typing import Annotated
 import typer
 
 from patron.cli.app import DbOption, JsonOption, app, out
+from patron.cli.choices import Channel, choice
 
 IdentifierArgument = Annotated[str, typer.Argument(
     help="Any identifier of the person: customer id, userId, anonymousId, email (any case) or phone (any format).")]
-CHANNELS: tuple[str, ...] = ("email", "sms", "push", "mail", "phone", "in_app")
-"""Channels a contact check speaks of (as ``POST /v1/contacts/check``)."""
 
 ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", help=r"Rules file (\[segments], \[contact_policy], \[rfm]) [default: $PATRON_CONFIG or ./patron.toml].")]
+    "--config", help="Rules file ([segments], [contact_policy], [rfm]) [default: $PATRON_CONFIG or ./patron.toml].")]
 
 
 @app.command("customer")
@@ -28,6 +27,9 @@ def customer_command(identifier: IdentifierArgument, db: DbOption = None, config
     """The single view of one person: identities, traits, scores of the last profiles build
     (patron profiles, or a refresh of the service), segments, consents, preferences, recent orders
     and contacts, identity merges; the same whichever identifier names them."""
+    from patron.extras import require
+
+    require("service", "patron customer")  # the single view is the service's code (patron.service)
     from patron.service.profile_view import customer_view
 
     view = customer_view(db, identifier, config=config)
@@ -49,8 +51,8 @@ def customer_command(identifier: IdentifierArgument, db: DbOption = None, config
 @app.command("contact-check")
 def contact_check_command(
     identifier: IdentifierArgument,
-    channel: Annotated[str, typer.Option("--channel", help="email, sms, push, mail, phone or in_app.")],
-    purpose: Annotated[str, typer.Option("--purpose", help=r"A marketing purpose (needs consent) or a transactional one (\[contact_policy]).")] = "marketing",
+    channel: Annotated[Channel, typer.Option("--channel", help="The channel the message would go out on.", **choice())],
+    purpose: Annotated[str, typer.Option("--purpose", help="A marketing purpose (needs consent) or a transactional one ([contact_policy]).")] = "marketing",
     at: Annotated[str | None, typer.Option("--at", help="When the message would go out (ISO 8601; no offset = UTC) [default: now].")] = None,
     topic: Annotated[str | None, typer.Option("--topic", help="Topic of the message.")] = None,
     db: DbOption = None,
@@ -60,10 +62,11 @@ def contact_check_command(
     """May this person be contacted on this channel for this purpose at this time? The contact
     planner's rules for one person (docs/consent.md); a no is an answer (exit 0), with its reason."""
     from patron.errors import InputError
+    from patron.extras import require
+
+    require("service", "patron contact-check")  # the contact check is the service's code (patron.service)
     from patron.service.contact_check import contact_decision
 
-    if channel not in CHANNELS:
-        raise InputError(f"--channel must be one of {', '.join(CHANNELS)}; got {channel!r}")
     try:
         when = dt.datetime.fromisoformat(at.replace("Z", "+00:00")) if at else None
     except ValueError:

@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 
 from patron.cli.app import DbOption, JsonOption, _print_json, app, err, out
+from patron.cli.choices import ErasureMode, choice
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help=r"Rules file with a \[rights] section (default: $PATRON_CONFIG or ./patron.toml).")
+    Path | None, typer.Option("--config", help="Rules file with a [rights] section (default: $PATRON_CONFIG or ./patron.toml).")
 ]
 
 
@@ -45,8 +46,8 @@ def erase_customer_command(
     customer_id: Annotated[str, typer.Argument(help="Any identifier of the person: customer id, userId, anonymousId, email (any case), phone.")],
     db: DbOption = None,
     mode: Annotated[
-        str | None,
-        typer.Option("--mode", help=r"pseudonymize (keep transactions under a random pseudonym) or delete (default: \[rights] transactions, else pseudonymize)."),
+        ErasureMode | None,
+        typer.Option("--mode", help="pseudonymize (keep transactions under a random pseudonym) or delete (default: [rights] transactions, else pseudonymize).", **choice()),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     config: ConfigOption = None,

@@ -24,7 +24,7 @@ def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
-    config: Annotated[Path | None, typer.Option("--config", help=r"Rules file with a \[service] section.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Rules file with a [service] section.")] = None,
     log_level: Annotated[LogLevel, typer.Option("--log-level", help="uvicorn log level.", **choice())] = "warning",
 ) -> None:
     """Serve the Segment-spec event API, the profile API, the dashboard and the customers'
@@ -136,10 +136,10 @@ def keys_revoke(
 def preference_link(
     identifier: Annotated[str, typer.Argument(help="Any identifier of the customer: customer id, user id, email, phone.")],
     db: DbOption = None,
-    hours: Annotated[float | None, typer.Option("--hours", min=0.01, max=2160, help=r"Hours the link is valid [default: \[preference_center] link_hours, 168].")] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help=r"Address customers reach the service at [default: \[preference_center] public_url, else the running service's, else http://127.0.0.1:8000].")] = None,
+    hours: Annotated[float | None, typer.Option("--hours", min=0.01, max=2160, help="Hours the link is valid [default: [preference_center] link_hours, 168].")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Address customers reach the service at [default: [preference_center] public_url, else the running service's, else http://127.0.0.1:8000].")] = None,
     revoke: Annotated[bool, typer.Option("--revoke", help="Withdraw every link (and open page) of the customer instead.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", help=r"Rules file with a \[preference_center] section.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Rules file with a [preference_center] section.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print a signed, expiring link to a customer's own page, where they see what is held about
