@@ -43,9 +43,6 @@ CLI_CASES = [
     (["serve", "--db", "{db}"], ("uvicorn",), "service", "patron serve"),
     (["keys", "list", "--db", "{db}"], ("fastapi",), "service", "patron keys list"),
     (["keys", "create", "--role", "read", "--db", "{db}"], ("fastapi",), "service", "patron keys create"),
-    (["preference-link", "c1", "--db", "{db}"], ("fastapi",), "service", "patron preference-link"),
-    (["customer", "c1", "--db", "{db}"], ("fastapi",), "service", "patron customer"),
-    (["contact-check", "c1", "--channel", "email", "--db", "{db}"], ("fastapi",), "service", "patron contact-check"),
     (["report", "--out", "{tmp}/r.html", "--db", "{db}"], ("plotly",), "report", "patron report"),
     (["evaluate", "--end", "2024-06-30", "--holdout-end", "2024-12-31", "--plots", "{tmp}/plots", "--db", "{db}"],
      ("matplotlib",), "report", "patron evaluate --plots"),
@@ -69,25 +66,44 @@ def test_cli_names_the_missing_extra_in_one_line(args: list[str], missing: tuple
     assert err.splitlines() == [f"patron: error: {line(extra, feature)}"]
 
 
-@pytest.mark.parametrize(("module", "missing", "extra"), [
-    ("patron.service", "fastapi", "service"),
-    ("patron.report", "plotly", "report"),
-    ("patron.plots", "matplotlib", "report"),
-    ("patron.engines.spark", "pyspark", "spark"),
-    ("patron.engines.spark_status", "pyspark", "spark"),
-    ("patron.engines.spark_ingest", "pyspark", "spark"),
-    ("patron.engines.spark_score", "pyspark", "spark"),
+@pytest.mark.parametrize(("module", "missing", "extra", "feature"), [
+    ("patron.service.app", "fastapi", "service", "patron.service.create_app"),
+    ("patron.report", "plotly", "report", "patron.report"),
+    ("patron.plots", "matplotlib", "report", "patron.plots"),
+    ("patron.engines.spark", "pyspark", "spark", "the Spark engine"),
+    ("patron.engines.spark_status", "pyspark", "spark", "the Spark engine"),
+    ("patron.engines.spark_ingest", "pyspark", "spark", "the Spark engine"),
+    ("patron.engines.spark_score", "pyspark", "spark", "the Spark engine"),
 ])
-def test_python_api_raises_an_import_error_naming_the_extra(module: str, missing: str, extra: str,
+def test_python_api_raises_an_import_error_naming_the_extra(module: str, missing: str, extra: str, feature: str,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
     without(monkeypatch, missing, reload=(module, "patron.engines.spark"))
     with pytest.raises(ImportError) as caught:
         importlib.import_module(module)
-    feature = "the Spark engine" if extra == "spark" else module
     assert isinstance(caught.value, MissingExtraError)
     assert str(caught.value) == line(extra, feature)
+
+
+def test_create_app_names_the_service_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    without(monkeypatch, "fastapi", reload=("patron.service",))
+    with pytest.raises(MissingExtraError, match=re.escape(line("service", "patron.service.create_app"))):
+        from patron.service import create_app  # noqa: F401
+
+
+def test_what_answers_without_http_imports_without_the_service_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rules' models, the single view, the contact check and page links (patron customer,
+    patron contact-check, the identity rules of a customers file ingest) need no FastAPI."""
+    import importlib
+
+    without(monkeypatch, "fastapi", "starlette", "uvicorn", reload=("patron.service", "patron.identity.files"))
+    for module in ("patron.service.settings", "patron.service.profile_view", "patron.service.contact_check",
+                   "patron.service.links", "patron.identity.files"):
+        importlib.import_module(module)
+    from patron.service import ServiceRules
+
+    assert ServiceRules().identity_traits is not None
 
 
 def test_uplift_model_names_the_uplift_extra(monkeypatch: pytest.MonkeyPatch) -> None:

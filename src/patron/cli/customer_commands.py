@@ -27,9 +27,6 @@ def customer_command(identifier: IdentifierArgument, db: DbOption = None, config
     """The single view of one person: identities, traits, scores of the last profiles build
     (patron profiles, or a refresh of the service), segments, consents, preferences, recent orders
     and contacts, identity merges; the same whichever identifier names them."""
-    from patron.extras import require
-
-    require("service", "patron customer")  # the single view is the service's code (patron.service)
     from patron.service.profile_view import customer_view
 
     view = customer_view(db, identifier, config=config)
@@ -62,9 +59,6 @@ def contact_check_command(
     """May this person be contacted on this channel for this purpose at this time? The contact
     planner's rules for one person (docs/consent.md); a no is an answer (exit 0), with its reason."""
     from patron.errors import InputError
-    from patron.extras import require
-
-    require("service", "patron contact-check")  # the contact check is the service's code (patron.service)
     from patron.service.contact_check import contact_decision
 
     try:

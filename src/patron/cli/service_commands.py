@@ -151,7 +151,6 @@ def preference_link(
     from patron.config import section
     from patron.consent.times import now_utc
     from patron.errors import InputError
-    require("service", "patron preference-link")
     from patron.service.links import LinkError, page_link
     from patron.service.links import revoke as revoke_links
     from patron.service.settings import PreferenceCenterRules

@@ -8,15 +8,29 @@ it, one writer thread owns every write (:mod:`patron.service.writer`: group comm
 the file by path as usual: :mod:`patron.store` hands them the served database instead of a second
 one.
 
-Needs the service extra (``pip install 'patron[service]'``): without it, importing this package
-raises :class:`~patron.extras.MissingExtraError` (an ``ImportError``) naming it.
+The HTTP service needs the service extra (``pip install 'patron[service]'``): without it,
+:func:`create_app` (and :mod:`patron.service.app`) raises :class:`~patron.extras.MissingExtraError`
+(an ``ImportError``) naming it. The parts that answer without HTTP (the rules' models, the single
+view, the contact check, page links) import in the core: the package imports its names on first use.
 """
 
-from patron.extras import require
+from __future__ import annotations
 
-require("service", "patron.service")
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from patron.service.app import create_app  # noqa: E402
-from patron.service.settings import ServiceRules  # noqa: E402
+if TYPE_CHECKING:
+    from patron.service.app import create_app
+    from patron.service.settings import ServiceRules
 
 __all__ = ["ServiceRules", "create_app"]
+
+_LAZY = {"create_app": "patron.service.app", "ServiceRules": "patron.service.settings"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'patron.service' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value

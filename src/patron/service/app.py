@@ -10,18 +10,22 @@ from contextlib import asynccontextmanager
 from importlib import import_module
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
+from patron.extras import require
 
-from patron import __version__
-from patron.config import section
-from patron.errors import NoDataError, PatronError
-from patron.service.settings import PreferenceCenterRules, ServiceRules
-from patron.service.state import ServiceState
-from patron.settings import get_settings
+require("service", "patron.service.create_app")  # one line naming the extra, before FastAPI
+
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import JSONResponse, Response  # noqa: E402
+from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
+from starlette.requests import ClientDisconnect  # noqa: E402
+
+from patron import __version__  # noqa: E402
+from patron.config import section  # noqa: E402
+from patron.errors import NoDataError, PatronError  # noqa: E402
+from patron.service.settings import PreferenceCenterRules, ServiceRules  # noqa: E402
+from patron.service.state import ServiceState  # noqa: E402
+from patron.settings import get_settings  # noqa: E402
 
 log = logging.getLogger("patron.service")
 
