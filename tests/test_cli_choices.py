@@ -1,6 +1,6 @@
 """Options that take one of a fixed set of values (issue 21): ``--help`` lists the set, a value
-outside it is Click's error, printed as one line (``patron: error: ...``) with exit 2 before the
-command runs, any case is accepted as
+outside it is one line in the library's wording (``patron: error: --freq must be one of M, Q, W;
+got 'X'``) with exit 2 before the command runs, any case is accepted as
 before, and each set is the one the library accepts."""
 
 from __future__ import annotations
@@ -43,9 +43,8 @@ def test_a_value_outside_the_set_is_a_one_line_usage_error(path: tuple[str, ...]
     code = main([*path, flag, "no-such-value", "--db", str(tmp_path / "none.duckdb")] if flag != "--db" else [*path, flag])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.count("\n") == 1, err  # one line, as every patron error
-    assert err.startswith(f"patron: error: Invalid value for '{flag}': 'no-such-value' is not one of "), err
-    assert err.rstrip().endswith(f"(see patron {' '.join(path)} -h)")
+    assert err.count("\n") == 1, err  # one line, as every patron error, in the library's wording
+    assert re.fullmatch(rf"patron: error: {re.escape(flag)} must be one of [^;]+; got 'no-such-value'\n", err), err
     assert not (tmp_path / "none.duckdb").exists()
 
 
@@ -61,7 +60,8 @@ def test_help_lists_the_values(path: tuple[str, ...], flag: str, capsys: pytest.
 
 def test_fit_model_argument_is_a_choice(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fit", "no-such-model"]) == 2
-    assert capsys.readouterr().err.startswith("patron: error: Invalid value for 'model': 'no-such-model' is not one of 'bgnbd'")
+    assert capsys.readouterr().err == ("patron: error: model must be one of bgnbd, pareto, mbgnbd, bgbb, sbg, "
+                                       "gammagamma; got 'no-such-model'\n")
 
 
 @pytest.fixture(scope="module")

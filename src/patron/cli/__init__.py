@@ -131,10 +131,24 @@ def _usage_error(exc: Exception) -> int | None:
     if "ClickException" not in kinds:
         return None
     message = " ".join(exc.format_message().replace("Value error, ", "").split())  # type: ignore[attr-defined]
+    choice = _choice_error(exc, message)
     ctx = getattr(exc, "ctx", None)
     hint = f" (see {ctx.command_path} -h)" if ctx is not None else ""
-    print(f"patron: error: {message}{hint}", file=sys.stderr)
+    print(f"patron: error: {choice or message + hint}", file=sys.stderr)
     return int(exc.exit_code)  # type: ignore[attr-defined]
+
+
+def _choice_error(exc: Exception, message: str) -> str | None:
+    """For a value outside an option's choices, the library's wording with the flag and the
+    canonical spellings (``--freq must be one of M, Q, W; got 'X'``: the same line as the Python
+    API's ``freq must be one of ...``); ``None`` for any other usage error."""
+    param = getattr(exc, "param", None)
+    values = getattr(getattr(param, "type_descriptor", None), "choices", None)
+    given = re.search(r"'([^']*)' is not one of ", message)
+    if not values or given is None:
+        return None
+    flag = next((o for o in param.opts if o.startswith("--")), param.name)  # type: ignore[union-attr]
+    return f"{flag} must be one of {', '.join(str(getattr(v, 'value', v)) for v in values)}; got {given.group(1)!r}"
 
 
 def _database_error(exc: Exception) -> int | None:
