@@ -127,6 +127,12 @@ def erasure_lock(db: str | os.PathLike[str], *, wait: bool = True) -> Iterator[b
         os.close(fd)  # releases the lock
 
 
+def remove_files(*paths: str | os.PathLike[str]) -> None:
+    """Delete each of ``paths``; one that does not exist is skipped."""
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
+
+
 def remove_interrupted_erasures(db: str | os.PathLike[str]) -> list[Path]:
     """Remove the copies an interrupted erasure (a process killed while it copied) left beside
     ``db``, unless an erasure runs now; returns the files removed. An erasure replaces the database

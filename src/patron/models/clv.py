@@ -495,6 +495,15 @@ def clv_intervals(
             transaction_model, spend_model, x, m, cost, rows, ends, disc, margin, codes, n_groups,
             int(n_draws), level, random_state, max_cells, offset)
         draws = int(n_draws)
+    return clv_result(point, lower, upper, eq_lo, eq_hi, groups, level, draws, method, purchases)
+
+
+def clv_result(point: np.ndarray, lower: np.ndarray, upper: np.ndarray, eq_lo: np.ndarray,
+               eq_hi: np.ndarray, groups: Any, level: float, draws: int, method: str,
+               purchases: np.ndarray) -> CLVResult:
+    """A :class:`CLVResult` from per-customer values and their interval, and the equity interval's
+    bounds per group (one bound for the whole base when ``groups`` is None, else one per group in
+    the order of :func:`customer_equity`'s keys)."""
     if groups is None:
         equity, e_lo, e_hi = float(point.sum()), float(eq_lo[0]), float(eq_hi[0])
     else:

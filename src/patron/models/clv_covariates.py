@@ -40,7 +40,7 @@ from .clv import (
     _offset,
     _quadratic_form,
     _spend,
-    customer_equity,
+    clv_result,
     equity_variance,
 )
 from .covariates import CovariateModel, covariate_table
@@ -185,10 +185,4 @@ def _intervals(tm: Any, sm: Any, x: np.ndarray, monetary_value: Any, purchases_a
         eq = np.stack([_group_sums(v, codes, n_groups) for v in values])
         eq_lo, eq_hi = np.percentile(eq, [tail, 100.0 - tail], axis=0)
         draws = int(n_draws)
-    if groups is None:
-        equity, e_lo, e_hi = float(point.sum()), float(eq_lo[0]), float(eq_hi[0])
-    else:
-        equity = customer_equity(point, groups)
-        e_lo = {k: float(v) for k, v in zip(equity, eq_lo, strict=True)}
-        e_hi = {k: float(v) for k, v in zip(equity, eq_hi, strict=True)}
-    return CLVResult(point, lower, upper, equity, e_lo, e_hi, level, draws, METHODS[method], purchases)
+    return clv_result(point, lower, upper, eq_lo, eq_hi, groups, level, draws, method, purchases)

@@ -64,7 +64,7 @@ from patron.schema import CONTRACTS
 from patron.served import discard_stale_snapshot
 from patron.settings import get_settings
 from patron.sql.dialect import DUCKDB
-from patron.store import connect, erasure_lock, remove_interrupted_erasures
+from patron.store import connect, erasure_lock, remove_files, remove_interrupted_erasures
 
 TARGET_ALIAS = "patron_erasure_target"
 """Name under which the fresh database file is attached during the rewrite."""
@@ -169,14 +169,6 @@ def _fold_wal(path: Path) -> None:
             con.execute("CHECKPOINT").fetchall()
 
 
-def _remove(*paths: Path) -> None:
-    for p in paths:
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
-
-
 def erase_customer(
     db: str | os.PathLike[str] | None,
     customer_id: str,
@@ -229,9 +221,9 @@ def erase_customer(
                 os.chmod(fresh, stat.S_IMODE(os.stat(path).st_mode))
                 os.replace(fresh, path)  # the original is still open read-only: no writer in between
         except BaseException:
-            _remove(fresh, Path(str(fresh) + ".wal"))
+            remove_files(fresh, Path(str(fresh) + ".wal"))
             raise
-        _remove(Path(str(path) + ".wal"))
+        remove_files(Path(str(path) + ".wal"))
     return result
 
 

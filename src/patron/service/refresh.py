@@ -104,7 +104,7 @@ def refresh_day(con: Any) -> date:
 
 def has_table(con: Any, name: str) -> bool:
     """Whether the main schema of ``con``'s database holds table ``name``, asked of the catalogue
-    each time (about 0.6 ms). Not remembered across calls: one process may serve several
+    each time. Not remembered across calls: one process may serve several
     databases (an application embedding two apps, the test suite), and a table one of them holds
     says nothing of the others."""
     return bool(con.execute(

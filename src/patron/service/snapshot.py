@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 
 from patron.served import dead_snapshot_copies, snapshot_file, snapshot_tmp
 from patron.sql.dialect import DUCKDB
+from patron.store import remove_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from patron.service.state import ServiceState
@@ -53,14 +54,6 @@ log = logging.getLogger("patron.service.snapshot")
 
 ALIAS = "patron_snapshot"
 """Name under which the snapshot being written is attached to the served database's instance."""
-
-
-def _remove(*paths: Path) -> None:
-    for p in paths:
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
 
 
 class Snapshots:
@@ -91,14 +84,14 @@ class Snapshots:
     def discard(self) -> None:
         """Delete the snapshot (and a half-written one)."""
         tmp = self._tmp()
-        _remove(self.path, Path(str(self.path) + ".wal"), tmp, Path(str(tmp) + ".wal"))
+        remove_files(self.path, Path(str(self.path) + ".wal"), tmp, Path(str(tmp) + ".wal"))
 
     # -- life cycle --
     def start(self) -> None:
         """Remove a snapshot left behind (and half-written ones of killed services), then write one
         and keep it fresh on a thread."""
         self.discard()
-        _remove(*dead_snapshot_copies(self.state.db))
+        remove_files(*dead_snapshot_copies(self.state.db))
         if not self.enabled:
             return
         self._stop.clear()
@@ -159,7 +152,7 @@ class Snapshots:
         with (nullcontext() if locked else self.state.lock.shared()), self._write_lock:
             if self.state.root is None:
                 return
-            _remove(tmp, Path(str(tmp) + ".wal"))
+            remove_files(tmp, Path(str(tmp) + ".wal"))
             ended = self.state.changes()[1]  # before the copy: a change ending later counts as new
             started = time.time()
             cur = self.state.root.cursor()
@@ -178,7 +171,7 @@ class Snapshots:
                 finally:
                     cur.execute(f"DETACH {DUCKDB.ident(ALIAS)}")
             except BaseException:
-                _remove(tmp, Path(str(tmp) + ".wal"))
+                remove_files(tmp, Path(str(tmp) + ".wal"))
                 raise
             finally:
                 cur.close()
@@ -188,7 +181,7 @@ class Snapshots:
                 pass
             os.utime(tmp, (started, started))
             os.replace(tmp, self.path)
-            _remove(Path(str(tmp) + ".wal"))
+            remove_files(Path(str(tmp) + ".wal"))
             self._copied = ended
             self.written += 1
             self.last_seconds = time.time() - started
