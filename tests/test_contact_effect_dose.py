@@ -22,7 +22,7 @@ from patron.contact_effect import (
     simulate_dose_response,
 )
 from patron.contact_effect.dose import ALL, dose_cells, dose_table
-from patron.contact_effect.stats import mantel_haenszel_difference
+from patron.intervals import mantel_haenszel_difference
 from patron.store import connect
 
 EXACT = 1e-12

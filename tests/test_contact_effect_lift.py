@@ -15,8 +15,8 @@ from scipy import stats
 
 from patron.cli import main
 from patron.contact_effect import campaign_effect, simulate_experiment
-from patron.contact_effect.stats import newcombe_interval, welch_interval, wilson_interval
 from patron.errors import InputError, NoDataError
+from patron.intervals import newcombe_interval, welch_interval, wilson_interval
 from patron.store import connect
 
 EXACT = 1e-9

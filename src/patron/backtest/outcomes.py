@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from patron.contact_effect.stats import wilson_interval
 from patron.errors import InputError
+from patron.intervals import wilson_interval
 from patron.store import reader, table_exists
 
 DAYS_PER_WEEK = 7.0

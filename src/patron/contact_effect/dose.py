@@ -10,7 +10,7 @@ effect of the k-th contact (``gain``) is therefore the Mantel-Haenszel differenc
 months with a purchase between dose ``k`` and dose ``k - 1`` *within strata* of customer-months
 that were alike at the month start -- same calendar month, same recency band, same band of
 months with a purchase, same segment -- with Sato's interval
-(:func:`patron.contact_effect.stats.mantel_haenszel_difference`). ``gain_crude`` is the plain
+(:func:`patron.intervals.mantel_haenszel_difference`). ``gain_crude`` is the plain
 difference, for comparison. A step is **eligible** when both doses hold at least
 ``dose_min_customer_months`` customer-months in strata that hold both.
 
@@ -51,13 +51,13 @@ from patron.contact_effect.dose_sql import (
 )
 from patron.contact_effect.lift import Config
 from patron.contact_effect.rules import ContactEffectRules, rules
-from patron.contact_effect.stats import (
+from patron.errors import NoDataError
+from patron.intervals import (
     mantel_haenszel_difference,
     newcombe_interval,
     wilson_interval,
     z_value,
 )
-from patron.errors import NoDataError
 from patron.profitability import CostRules
 from patron.segments.tiers import TierRules
 from patron.store import reader, table_exists

@@ -25,8 +25,8 @@ import pandas as pd
 
 from patron.contact_effect.rules import rules
 from patron.contact_effect.sql import campaign_arms_sql
-from patron.contact_effect.stats import newcombe_interval, welch_interval, wilson_interval, z_value
 from patron.errors import NoDataError
+from patron.intervals import newcombe_interval, welch_interval, wilson_interval, z_value
 from patron.store import reader, table_exists
 
 Config = str | os.PathLike[str] | dict[str, Any] | None

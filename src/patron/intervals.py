@@ -1,4 +1,5 @@
-"""Interval estimates for differences between a treated and a control group, vectorised over rows.
+"""Interval estimates for shares and for differences between a treated and a control group,
+vectorised over rows (used by the backtests and the measured effect of contact).
 
 * :func:`wilson_interval` — Wilson score interval of a proportion (Wilson 1927).
 * :func:`newcombe_interval` — Newcombe's hybrid score interval for a difference of proportions
