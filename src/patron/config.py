@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from patron.errors import InputError
-from patron.outputs import note_file
+from patron.scope import note_file
 
 DEFAULT_CONFIG = "patron.toml"
 """Rules file read from the working directory when no other is named."""

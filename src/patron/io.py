@@ -11,7 +11,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from patron.errors import InputError
-from patron.outputs import atomic_output, csv_safe, guard_formulas, note_file
+from patron.outputs import atomic_output, guard_formulas
+from patron.scope import csv_safe, note_file
 
 
 def write_table(table: pa.Table, path: str | os.PathLike[str], *, csv_safe_cells: bool | None = None,

@@ -10,8 +10,9 @@ Every user-named output is written through :func:`atomic_output` (tables through
     are followed), or a file that belongs to one: its write-ahead log ``<db>.wal`` or the marker
     ``<db>.serve.json`` of a running ``patron serve``;
   - a file the running command uses otherwise: its database, input and rules files, its other
-    outputs (noted by :func:`note_file` within a :func:`command_scope`: every CLI command runs in
-    one), and the files a caller names in ``avoid`` (e.g. an ingest's source);
+    outputs (noted by :func:`patron.scope.note_file` within a :func:`patron.scope.command_scope`:
+    every CLI command runs in one), and the files a caller names in ``avoid`` (e.g. an ingest's
+    source);
   - a directory, or a path whose folder does not exist (unless the caller creates folders).
 
 * **Whole or not at all**: the output goes to a temporary file in the same folder
@@ -26,7 +27,8 @@ Every user-named output is written through :func:`atomic_output` (tables through
   line naming the file.
 
 CSV cells that a spreadsheet would run as a formula are neutralised: :func:`guard_formulas`
-(tables) and :func:`guard_formulas_sql` (SQL ``COPY``), unless :func:`csv_safe` says not to.
+(tables) and :func:`guard_formulas_sql` (SQL ``COPY``), unless :func:`patron.scope.csv_safe` says not
+to.
 """
 
 from __future__ import annotations
@@ -37,11 +39,11 @@ import secrets
 import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from patron.errors import OutputError
+from patron.scope import note_file, noted_files
 from patron.sql.dialect import DUCKDB
 
 if TYPE_CHECKING:
@@ -76,55 +78,6 @@ def write_errors() -> tuple[type[BaseException], ...]:
     return (OSError, duckdb.IOException)
 
 
-# -- the files of the running command ------------------------------------------------------------
-@dataclass
-class _Scope:
-    files: dict[str, str] = field(default_factory=dict)
-    """Resolved path -> what it is to the command (``the database``, ``an input``, ``an output``)."""
-    csv_safe: bool | None = None
-    """``False`` when the command was run with ``--csv-raw``."""
-
-
-_SCOPES: list[_Scope] = []
-
-
-@contextmanager
-def command_scope() -> Iterator[None]:
-    """Run one command: within the block, every file noted by :func:`note_file` (the database,
-    inputs, rules files, outputs already written) is one that an output may not overwrite. The
-    CLI runs each command in one; outside any, only the database checks and ``avoid`` apply."""
-    _SCOPES.append(_Scope())
-    try:
-        yield
-    finally:
-        _SCOPES.pop()
-
-
-def note_file(path: str | os.PathLike[str], role: str = "an input") -> None:
-    """Record that the running command uses ``path`` as ``role`` (no-op outside a
-    :func:`command_scope`, and for ``:memory:``)."""
-    if _SCOPES and str(path) != ":memory:":
-        _SCOPES[-1].files.setdefault(os.path.realpath(path), role)
-
-
-def set_csv_raw() -> None:
-    """Write this command's CSV files without formula guards (``patron --csv-raw``)."""
-    if _SCOPES:
-        _SCOPES[-1].csv_safe = False
-
-
-def csv_safe(value: bool | None = None) -> bool:
-    """Whether CSV output is guarded: ``value`` when given, else ``--csv-raw`` of the running
-    command, else the setting ``PATRON_CSV_SAFE`` (default true)."""
-    if value is not None:
-        return value
-    if _SCOPES and _SCOPES[-1].csv_safe is not None:
-        return _SCOPES[-1].csv_safe
-    from patron.settings import get_settings
-
-    return get_settings().csv_safe
-
-
 # -- checks -----------------------------------------------------------------------------------
 def is_database(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a regular file with a DuckDB header."""
@@ -156,7 +109,7 @@ def write_error(path: str | os.PathLike[str], exc: BaseException) -> OutputError
 
 
 def _used_as(target: Path, st: os.stat_result | None, avoid: Mapping[str, str]) -> str | None:
-    used = dict(_SCOPES[-1].files) if _SCOPES else {}
+    used = noted_files()
     for p, role in avoid.items():
         used.setdefault(os.path.realpath(p), role)
     for p, role in used.items():

@@ -19,8 +19,8 @@ from pathlib import Path
 import duckdb
 
 from patron.errors import InputError
-from patron.outputs import note_file
 from patron.schema import CONTRACTS, INGESTS_DDL, REJECTS_DDL, ddl
+from patron.scope import note_file
 from patron.served import (
     Server,
     announce,

@@ -14,7 +14,7 @@ import typer.main
 
 from patron.cli.app import app
 from patron.errors import PatronError
-from patron.outputs import command_scope
+from patron.scope import command_scope
 
 COMMAND_MODULES: tuple[str, ...] = (
     "value_commands",  # fit, score, evaluate

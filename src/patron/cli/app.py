@@ -106,7 +106,7 @@ def _options(
 ) -> None:
     """Manage customer relationships by what they are worth."""
     if csv_raw:
-        from patron.outputs import set_csv_raw
+        from patron.scope import set_csv_raw
 
         set_csv_raw()
 

@@ -41,7 +41,7 @@ from pydantic import (
 from patron.consent.policy import CHANNELS, ContactPolicy, contact_policy
 from patron.consent.times import to_utc_naive
 from patron.errors import InputError
-from patron.outputs import note_file
+from patron.scope import note_file
 
 
 class Campaign(BaseModel):

@@ -41,8 +41,9 @@ from patron.ingest.delimited import resolve_delimiter, stage_delimited
 from patron.ingest.jsonl import stage_jsonl
 from patron.ingest.parquet import stage_parquet
 from patron.ingest.sources import open_source
-from patron.outputs import atomic_output, check_output, csv_safe, guard_formulas_sql, note_file
+from patron.outputs import atomic_output, check_output, guard_formulas_sql
 from patron.schema import CONTRACTS, TableContract
+from patron.scope import csv_safe, note_file
 from patron.settings import get_settings
 from patron.sql.dialect import DUCKDB
 from patron.store import connect

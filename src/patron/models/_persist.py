@@ -190,7 +190,7 @@ class PersistMixin:
     @classmethod
     def load(cls, path: str | Path) -> Any:
         """Read a model written by :meth:`save`."""
-        from patron.outputs import note_file
+        from patron.scope import note_file
 
         note_file(path)
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
