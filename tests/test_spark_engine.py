@@ -37,13 +37,7 @@ if shutil.which("java") is None:
 
 from pyspark.sql import functions as F
 
-from patron.engines.spark import (
-    SHORT_RUN_JAVA_OPTIONS,
-    fit_spark,
-    spark_session,
-    sufficient_statistics_spark,
-    summary_spark,
-)
+from patron.engines.spark import SHORT_RUN_JAVA_OPTIONS, spark_session
 from patron.engines.spark_score import (
     SCORE_COLUMNS,
     equity_interval_spark,
@@ -51,6 +45,7 @@ from patron.engines.spark_score import (
     score_spark,
     write_scores,
 )
+from patron.engines.spark_summary import fit_spark, sufficient_statistics_spark, summary_spark
 from tests.spark_support import SPARK_MODULE_MARKS
 
 pytestmark = SPARK_MODULE_MARKS

@@ -97,7 +97,8 @@ def _summary_on_spark(source: Any, *, output: Output, **spec: Any) -> Any:
     if not spec.get("end"):
         raise InputError("the Spark engine needs the calibration end (--end)")
     # without pyspark: MissingExtraError, one line naming the spark extra
-    from patron.engines.spark import spark_session, summary_spark
+    from patron.engines.spark import spark_session
+    from patron.engines.spark_summary import summary_spark
     frame = summary_spark(spark_session(get_settings().spark_master), source, **spec).toPandas()
     frame = frame.sort_values("customer_id", kind="stable", ignore_index=True)
     return pa.Table.from_pandas(frame, preserve_index=False) if output == "arrow" else frame
@@ -153,7 +154,7 @@ def summary(
     engine
         ``duckdb`` (default, or ``$PATRON_ENGINE``) or ``spark``: then ``source`` is a Parquet file
         or folder of transactions (or a Spark DataFrame) and the same SQL runs on Spark
-        (:mod:`patron.engines.spark`; master from ``$PATRON_SPARK_MASTER``).
+        (:mod:`patron.engines.spark_summary`; master from ``$PATRON_SPARK_MASTER``).
     buckets
         Summarise customers in this many hash buckets, one query each, so that each aggregation
         fits in memory; default: one bucket per :data:`ROWS_PER_BUCKET` transactions.

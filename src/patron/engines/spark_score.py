@@ -99,13 +99,13 @@ def score_spark(
     cost_per_customer: float = 0.0,
     cost_per_order: float = 0.0,
 ) -> DataFrame:
-    """Score every customer of a Spark ``summary`` (from :func:`~patron.engines.spark.summary_spark`)
+    """Score every customer of a Spark ``summary`` (from :func:`~patron.engines.spark_summary.summary_spark`)
     on the executors; a lazy DataFrame with the summary's columns, :data:`SCORE_COLUMNS` and
     ``spend_basis``.
 
     ``horizon`` is in ``period`` units (the summary's); ``discount_rate`` is annual, converted
     per period as :func:`patron.value.score` does; the costs to serve are in currency. The models are fitted ones, e.g. from
-    :func:`~patron.engines.spark.fit_spark` (``bgnbd``, ``mbgnbd`` or ``pareto``, and
+    :func:`~patron.engines.spark_summary.fit_spark` (``bgnbd``, ``mbgnbd`` or ``pareto``, and
     ``gammagamma``). The executors need patron installed in their Python.
     """
     _check_summary(summary)
