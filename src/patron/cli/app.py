@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from patron.cli.choices import Engine, Kind, SummaryUnit, choice
+from patron.cli.output import print_overview
 from patron.cli.progress import counting_progress, spinner
 from patron.errors import InputError
 
@@ -216,31 +217,9 @@ def summary(
     if as_json:
         _print_json({"customers": table.num_rows, "out": str(out_file) if out_file else None, "overview": figures.to_dict()})
         return
-    _print_overview(figures, unit=period.upper())
+    print_overview(out, figures, unit=period.upper())
     if out_file is not None:
         out.print(f"summary of {table.num_rows:,} customers written to {out_file}")
-
-
-def _print_overview(fig: Any, *, unit: str) -> None:
-    from rich.table import Table
-
-    t = Table(title="Customer base", show_header=False, title_justify="left")
-    t.add_column("figure")
-    t.add_column("value", justify="right")
-    t.add_row("customers", f"{fig.customers:,}")
-    t.add_row("repeat buyers", f"{fig.repeat_buyers:,} ({fig.repeat_share:.1%})")
-    t.add_row("orders", f"{fig.orders:,}")
-    t.add_row("revenue (net of refunds)", f"{fig.revenue:,.2f}")
-    t.add_row("revenue per customer", f"{fig.revenue_per_customer:,.2f}")
-    t.add_row("repeat purchases per customer (mean)", f"{fig.frequency_mean:.3f}")
-    fq = fig.frequency_quantiles
-    t.add_row("repeat purchases: median / p95 / max", f"{fq['median']:g} / {fq['p95']:g} / {fq['max']:g}")
-    t.add_row(f"recency, mean ({unit})", f"{fig.recency_mean:.2f}")
-    t.add_row(f"T, mean ({unit})", f"{fig.T_mean:.2f}")
-    mq = fig.monetary_value_quantiles
-    t.add_row("repeat order value: median / p95", f"{mq['median']:,.2f} / {mq['p95']:,.2f}")
-    t.add_row("purchases from / to", f"{fig.first_purchase[:10]} / {fig.last_purchase[:10]}")
-    out.print(t)
 
 
 @app.command()

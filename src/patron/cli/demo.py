@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from patron.cli.output import print_overview
 from patron.datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, data_path
 from patron.ingest import ingest
 from patron.insights import overview
@@ -26,9 +27,7 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
     out.print(f"ingest: {result.accepted:,} new, {result.already_present:,} already present, {result.rejected:,} rejected -> {db}")
     with err.status("summarising"):
         cal = summary(db, period="W", end=CDNOW_CALIBRATION_END, holdout_end=CDNOW_HOLDOUT_END)
-    from patron.cli.app import _print_overview
-
-    _print_overview(overview(cal), unit="W")
+    print_overview(out, overview(cal), unit="W")
     out.print(
         f"calibration to {CDNOW_CALIBRATION_END}, holdout to {CDNOW_HOLDOUT_END}: "
         f"{int(cal['frequency_holdout'].sum()):,} repeat purchases in the holdout by "
