@@ -99,8 +99,9 @@ def worker_spark(args) -> dict:
     from pyspark import StorageLevel
 
     from patron.engines.spark import spark_session
+    from patron.engines.spark_fit import fit_spark_summary
     from patron.engines.spark_score import equity_interval_spark, score_spark, write_scores
-    from patron.engines.spark_summary import fit_spark_summary, summary_spark
+    from patron.engines.spark_summary import summary_spark
 
     steps: dict[str, float] = {}
     kw = dict(horizon=52.0, period="W", discount_rate=0.1, margin=1.0)

@@ -38,6 +38,7 @@ if shutil.which("java") is None:
 from pyspark.sql import functions as F
 
 from patron.engines.spark import SHORT_RUN_JAVA_OPTIONS, spark_session
+from patron.engines.spark_fit import fit_spark
 from patron.engines.spark_score import (
     SCORE_COLUMNS,
     equity_interval_spark,
@@ -45,7 +46,7 @@ from patron.engines.spark_score import (
     score_spark,
     write_scores,
 )
-from patron.engines.spark_summary import fit_spark, sufficient_statistics_spark, summary_spark
+from patron.engines.spark_summary import sufficient_statistics_spark, summary_spark
 from tests.spark_support import SPARK_MODULE_MARKS
 
 pytestmark = SPARK_MODULE_MARKS

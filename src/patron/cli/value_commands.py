@@ -73,7 +73,7 @@ def fit(
         raise InputError("give exactly one of --summary FILE or --db FILE")
     with spinner(f"fitting {model} ({engine})", quiet=as_json):
         if engine == "spark":
-            from patron.engines.spark_summary import fit_spark
+            from patron.engines.spark_fit import fit_spark
 
             fitted = fit_spark(model, _spark(transactions, end), transactions, period=period, end=end, penalizer=penalizer)
         elif summary_file is not None:
@@ -300,13 +300,14 @@ def _score_on_spark(out_file: Path, transactions: str | None, value: ValueSettin
     spark = _spark(transactions, end)
     from pyspark import StorageLevel
 
+    from patron.engines.spark_fit import fit_spark_summary
     from patron.engines.spark_score import (
         equity_interval_spark,
         score_spark,
         spend_basis_counts_spark,
         write_scores,
     )
-    from patron.engines.spark_summary import fit_spark_summary, summary_spark
+    from patron.engines.spark_summary import summary_spark
     from patron.models.clv import METHODS
     from patron.value_settings import spend_note
 

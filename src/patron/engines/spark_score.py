@@ -105,7 +105,7 @@ def score_spark(
 
     ``horizon`` is in ``period`` units (the summary's); ``discount_rate`` is annual, converted
     per period as :func:`patron.value.score` does; the costs to serve are in currency. The models are fitted ones, e.g. from
-    :func:`~patron.engines.spark_summary.fit_spark` (``bgnbd``, ``mbgnbd`` or ``pareto``, and
+    :func:`~patron.engines.spark_fit.fit_spark` (``bgnbd``, ``mbgnbd`` or ``pareto``, and
     ``gammagamma``). The executors need patron installed in their Python.
     """
     _check_summary(summary)

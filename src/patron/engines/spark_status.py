@@ -2,7 +2,7 @@
 
 * :func:`status_spark`: the summaries as of the assessment date and as of the cooling lookback
   date come from the shared summary SQL (:func:`~patron.engines.spark_summary.summary_spark`), the model
-  is fitted on their compressed statistics (:func:`~patron.engines.spark_summary.fit_spark_summary`), and
+  is fitted on their compressed statistics (:func:`~patron.engines.spark_fit.fit_spark_summary`), and
   each Arrow batch of customers is classified on the executors by
   :func:`patron.status.classify` -- the function :func:`patron.status.relationship_status` uses.
   Prospects come from :func:`patron.status.prospects_sql`, the same SQL text in Spark's dialect.
@@ -30,7 +30,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
 
 from patron.engines.spark import _as_date, register_transactions
-from patron.engines.spark_summary import fit_spark_summary, summary_spark
+from patron.engines.spark_fit import fit_spark_summary
+from patron.engines.spark_summary import summary_spark
 from patron.errors import InputError
 from patron.sql.dialect import SPARK
 from patron.status import StatusRules, classify, predict, prospects_sql, status_rules

@@ -1,4 +1,4 @@
-"""The customer summary, compressed sufficient statistics and model fits on Apache Spark.
+"""The customer summary and its compressed sufficient statistics on Apache Spark.
 
 The SQL is not written here. :func:`summary_spark` registers the transactions as a temporary
 view named ``transactions`` and runs the text of :func:`patron.sql.summary.summary_sql` rendered
@@ -7,9 +7,10 @@ for the :data:`~patron.sql.dialect.SPARK` dialect, the same builder DuckDB runs 
 :mod:`patron.sql.dialect`). So the two engines cannot drift apart: there is one definition.
 
 What reaches the driver: :func:`summary_spark` returns a lazy Spark DataFrame (one row per
-customer, left on the cluster); :func:`sufficient_statistics_spark` and :func:`fit_spark` bring
-back only the *distinct* rows of the columns a model needs, with ``weight`` = the number of
-customers sharing them (a few thousand to a few million rows, whatever the number of customers).
+customer, left on the cluster); :func:`sufficient_statistics_spark` brings back only the
+*distinct* rows of the columns a model needs, with ``weight`` = the number of customers sharing them
+(a few thousand to a few million rows, whatever the number of customers). The fits on those rows are
+in :mod:`patron.engines.spark_fit`.
 
 Dates are UTC days (:func:`patron.engines.spark.spark_session` and
 :func:`~patron.engines.spark.register_transactions` set the session time zone to UTC).
@@ -26,10 +27,8 @@ import pandas as pd
 
 from patron.engines.spark import TRANSACTIONS_VIEW, _as_date, register_transactions
 from patron.errors import InputError, NoDataError
-from patron.models import BaseModel
 from patron.sql.dialect import SPARK
-from patron.sql.summary import SummarySpec, compress_sql, sufficient_statistics_sql, summary_sql
-from patron.value import MODEL_DATA, fit_model
+from patron.sql.summary import SummarySpec, sufficient_statistics_sql, summary_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -103,53 +102,3 @@ def sufficient_statistics_spark(
     if rows.empty:
         raise NoDataError(f"no purchases on or before {spec.end}")
     return rows
-
-
-def fit_spark(
-    model_name: str,
-    spark: SparkSession,
-    transactions: DataFrame | str | os.PathLike[str],
-    *,
-    period: str = "W",
-    end: str | date | datetime,
-    holdout_end: str | date | datetime | None = None,
-    grain: str = "D",
-    penalizer: float = 0.0,
-    max_rows: int = DEFAULT_MAX_DRIVER_ROWS,
-) -> BaseModel:
-    """Fit the model called ``model_name`` (``bgnbd``, ``mbgnbd``, ``pareto``, ``gammagamma``) on
-    the compressed statistics of :func:`sufficient_statistics_spark`, on the driver, exactly as
-    :func:`patron.value.fit_model` fits locally (each distinct row weighted by its customers)."""
-    columns = MODEL_DATA.get(model_name)
-    if columns is None:
-        raise InputError(f"model {model_name!r} cannot be fitted from a Spark summary; "
-                         f"choose one of {', '.join(MODEL_DATA)}")
-    stats = sufficient_statistics_spark(spark, transactions, columns=columns, period=period, end=end,
-                                        holdout_end=holdout_end, grain=grain, max_rows=max_rows)
-    return fit_model(model_name, stats, penalizer=penalizer, label="Spark summary")
-
-
-SUMMARY_VIEW = "patron_summary"
-"""Temporary view name of a summary DataFrame given to :func:`fit_spark_summary`."""
-
-
-def fit_spark_summary(model_name: str, summary: DataFrame, *, penalizer: float = 0.0,
-                      max_rows: int = DEFAULT_MAX_DRIVER_ROWS) -> BaseModel:
-    """As :func:`fit_spark`, from a summary already computed by :func:`summary_spark` (persist it
-    first when it serves several fits and the scoring: the transactions are then read once). The
-    summary is compressed on the cluster by the same SQL as the other engines (``compress_sql``)."""
-    columns = MODEL_DATA.get(model_name)
-    if columns is None:
-        raise InputError(f"model {model_name!r} cannot be fitted from a Spark summary; "
-                         f"choose one of {', '.join(MODEL_DATA)}")
-    missing = [c for c in columns if c not in summary.columns]
-    if missing:
-        raise InputError(f"summary lacks column {', '.join(missing)} for {model_name}")
-    summary.createOrReplaceTempView(SUMMARY_VIEW)
-    rows = summary.sparkSession.sql(compress_sql(SUMMARY_VIEW, tuple(columns))).limit(max_rows + 1).toPandas()
-    if len(rows) > max_rows:
-        raise InputError(f"more than {max_rows:,} distinct ({', '.join(columns)}) rows: too many for the driver; "
-                         "use a coarser grain or period, or raise max_rows")
-    if rows.empty:
-        raise NoDataError("the summary has no customers")
-    return fit_model(model_name, rows, penalizer=penalizer, label="Spark summary")
