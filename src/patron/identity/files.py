@@ -28,6 +28,7 @@ import pyarrow as pa
 from patron.identity.keyed import database_key, keyed_digest
 from patron.identity.normalize import CUSTOMER_ID, normalize_kind
 from patron.identity.resolve import Resolution, Resolver
+from patron.identity.rules import IdentityRules
 from patron.identity.tables import ensure_tables
 
 FILE_MESSAGE_PREFIX: str = "file:"
@@ -43,16 +44,16 @@ entered the graph). Rows that identify events wrote are not file rows (their ``i
 messageId, not an ingest of kind customers)."""
 
 
-def identity_rules(config: Any = None) -> Any:
-    """The identity rules of the rules file: its ``[service]`` section (unique identifiers, identity
-    traits, placeholders, cap), the same the service resolves events with."""
+def identity_rules(config: Any = None) -> IdentityRules:
+    """The identity rules of the rules file: the identity keys of its ``[service]`` section (unique
+    identifiers, identity traits, placeholders, cap), the same the service resolves events with
+    (``config`` may be the service's :class:`~patron.service.settings.ServiceRules`, which extends
+    :class:`~patron.identity.rules.IdentityRules`)."""
     from patron.config import section
-    from patron.service.settings import ServiceRules  # only the section's model
 
-
-    if isinstance(config, ServiceRules):
+    if isinstance(config, IdentityRules):
         return config
-    return section("service", ServiceRules, config)
+    return section("service", IdentityRules, config)
 
 
 def _trait_values(attributes: Any, traits: list[str]) -> list[tuple[str, str]]:
@@ -120,7 +121,7 @@ def resolve_file_customers(con: duckdb.DuckDBPyConnection, rules: Any = None, *,
     and any earlier ones) into it, and make the rows of persons they joined follow; inside the
     caller's transaction.
 
-    ``rules``: a ``ServiceRules``, a rules-file path or dict, or None (the rules file in use)."""
+    ``rules``: an ``IdentityRules`` (or the service's ``ServiceRules``), a rules-file path or dict, or None (the rules file in use)."""
     rules = identity_rules(rules)
     ensure_tables(con)
     observations = file_observations(con, rules, ingest_id=ingest_id)

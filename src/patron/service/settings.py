@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from patron.identity.normalize import DEFAULT_PLACEHOLDERS, DEFAULT_UNIQUE
-from patron.identity.resolve import DEFAULT_MAX_LINKED
+from patron.identity.rules import IdentityRules
 
 MAX_EVENT_BYTES: int = 32 * 1024
 """Largest single event the Segment HTTP API accepts (32 KB), in bytes of JSON."""
@@ -17,8 +16,9 @@ MAX_BATCH_BYTES: int = 500 * 1024
 decoding)."""
 
 
-class ServiceRules(BaseModel):
-    """``[service]``: how the service ingests, resolves identities and refreshes scores.
+class ServiceRules(IdentityRules):
+    """``[service]``: how the service ingests, resolves identities and refreshes scores (the identity
+    keys are declared by :class:`patron.identity.rules.IdentityRules`, which ingest reads too).
 
     Example::
 
@@ -29,29 +29,6 @@ class ServiceRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    unique_identifiers: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_UNIQUE),
-        description="Identifier kinds of which a person has at most one value: two different values never "
-        "merge (a shared device does not fuse two people). Kinds: customer_id (the id of a customers file "
-        "row: always unique), user_id, anonymous_id, email, phone, or a trait name listed in identity_traits.",
-    )
-    identity_traits: list[str] = Field(
-        default_factory=lambda: ["email", "phone"],
-        description="Traits of identify events (and context.traits), and columns of customers files, that "
-        "identify a person; email is lower-cased and trimmed, then matched by its SHA-256.",
-    )
-    placeholder_identifiers: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_PLACEHOLDERS),
-        description="Identifier values that name nobody (compared trimmed and case-insensitively, for every "
-        "kind): they never link anyone, and an event carrying one belongs to the person of its other "
-        "identifiers. The first sighting of each is recorded in identity_merges. [] to list none.",
-    )
-    max_linked_identifiers: int = Field(
-        DEFAULT_MAX_LINKED, ge=0,
-        description="An identifier seen with more than this many distinct other identifiers is shared "
-        "(a placeholder nobody listed, a shared account or device): it links nobody from then on, the links "
-        "made through it are undone, and this is recorded in identity_merges. 0: no cap.",
-    )
     refresh_every_minutes: float = Field(
         0, ge=0, description="Rebuild scores and profiles every this many minutes (0: only on POST /v1/refresh)."
     )
