@@ -23,10 +23,10 @@ from pathlib import Path
 STAGES: tuple[tuple[str, str], ...] = (
     ("patron/service/auth.py", "auth (key check)"),
     ("patron/service/body.py", "body (read, gunzip, JSON)"),
-    ("patron/service/segment.py", "validation (Segment models)"),
+    ("patron/service/segment_spec.py", "validation (Segment models)"),
     ("pydantic", "validation (Segment models)"),
     ("patron/service/mapping.py", "mapping (event -> rows)"),
-    ("patron/identity", "identity resolution"),
+    ("patron/people/identity", "identity resolution"),
     ("patron/service/writer.py", "writer (Python)"),
     ("patron/service/commit.py", "writer (Python)"),
     ("patron/service/known.py", "writer (Python)"),

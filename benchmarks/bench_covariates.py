@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/bench_covariates.py --repeats 3 --base-file /tmp/base.npz   # then the peer:
     PYTHONPATH=/tmp/peer/src .venv/bin/python benchmarks/bench_covariates.py --repeats 3 --base-file /tmp/base.npz
 
-Simulates a base with :mod:`patron.models.sampling_covariates` (weekly time unit, cohorts over 52
+Simulates a base with :mod:`patron.value.models.sampling_covariates` (weekly time unit, cohorts over 52
 weeks observed to week 104, purchase days on a daily grid: ``time_step = 1/7``) and three
 covariates: a channel with three levels (two one-hot columns) and a binary flag, acting on both
 processes with planted effects. For each model the fit runs ``--repeats`` times, each in this
@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 
 import patron
-from patron.models import BetaGeo, ParetoNBD
-from patron.models.beta_geo_covariates import BetaGeoCovariates
-from patron.models.pareto_nbd_covariates import ParetoNBDCovariates
-from patron.models.sampling_covariates import (
+from patron.value.models import BetaGeo, ParetoNBD
+from patron.value.models.beta_geo_covariates import BetaGeoCovariates
+from patron.value.models.pareto_nbd_covariates import ParetoNBDCovariates
+from patron.value.models.sampling_covariates import (
     sample_beta_geo_covariates,
     sample_pareto_nbd_covariates,
 )

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-ERASE = ("import sys, time; from patron.rights import erase_customer; t = time.perf_counter(); "
+ERASE = ("import sys, time; from patron.people.rights import erase_customer; t = time.perf_counter(); "
          "erase_customer(sys.argv[1], sys.argv[2]); print(time.perf_counter() - t)")
 
 
@@ -36,13 +36,13 @@ def build(root: Path, n_events: int, seed: int = 7) -> tuple[Path, str]:
     """The database (module docstring) and the id of the customer to erase."""
     import patron
     from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
-    from patron.datasets import data_path
+    from patron.data.datasets import data_path
+    from patron.data.store import connect
     from patron.service.commit import Identity, Known, store
     from patron.service.event_tables import create_event_tables
     from patron.service.events_api import prepare
     from patron.service.settings import ServiceRules
     from patron.service.state import ServiceState
-    from patron.store import connect
 
     db = root / "bench.duckdb"
     patron.ingest(data_path("CDNOW_sample.txt"), kind="transactions", db=str(db), columns=CDNOW_SAMPLE_COLUMNS,

@@ -1,6 +1,6 @@
 """Throughput of identity resolution as the events writer uses it (not a test).
 
-Feeds N events in batches into one :class:`patron.identity.Resolver` on a fresh DuckDB file, each
+Feeds N events in batches into one :class:`patron.people.identity.Resolver` on a fresh DuckDB file, each
 batch in its own transaction followed by ``follow_merges``, and prints events/s. Events: 80% tracks
 with a (userId, anonymousId) pair or an anonymous id seen before; 20% carry a new identifier (a new
 device of a known user, a new anonymous visitor, or an identify with an e-mail), and an anonymous
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from patron.identity import Resolver
-from patron.store import connect
+from patron.data.store import connect
+from patron.people.identity import Resolver
 
 
 def make_batches(n_events: int, batch: int, new_share: float, seed: int = 7) -> list[pa.Table]:

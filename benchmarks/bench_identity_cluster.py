@@ -16,10 +16,10 @@ the person's single view (``GET /v1/customers/{user}``) and of its export
     .venv/bin/python benchmarks/bench_identity_cluster.py --cap 0            # no cap: one person of 25,001
     .venv/bin/python benchmarks/bench_identity_cluster.py --user guest       # a listed placeholder
     .venv/bin/python benchmarks/bench_identity_cluster.py --spread           # baseline: a new userId each
-    .venv/bin/python benchmarks/bench_identity_cluster.py --resolver-only    # patron.identity alone
+    .venv/bin/python benchmarks/bench_identity_cluster.py --resolver-only    # patron.people.identity alone
 
 ``--cap N`` starts the server with ``[service] max_linked_identifiers = N`` (default: the
-default, 1,000). ``--resolver-only`` feeds the same links to one :class:`patron.identity.Resolver`
+default, 1,000). ``--resolver-only`` feeds the same links to one :class:`patron.people.identity.Resolver`
 on a fresh DuckDB file (each batch in its own transaction, as the writer does) and prints the time
 of each batch: the identity work alone, without HTTP, validation and the other tables.
 
@@ -60,11 +60,11 @@ def identify_batch(user: str, n: int, tag: str, *, spread: bool = False) -> list
 
 
 def resolver_only(args: argparse.Namespace) -> int:
-    """The same links through :class:`patron.identity.Resolver` alone; prints per-batch times."""
+    """The same links through :class:`patron.people.identity.Resolver` alone; prints per-batch times."""
     import tempfile
 
-    from patron.identity import Resolver
-    from patron.store import connect
+    from patron.data.store import connect
+    from patron.people.identity import Resolver
 
     times = []
     with tempfile.TemporaryDirectory() as tmp, connect(Path(tmp) / "resolver.duckdb") as con:
@@ -137,12 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cap", type=int, default=None,
                    help="[service] max_linked_identifiers for the server (0: no cap; default: the default)")
     p.add_argument("--spread", action="store_true", help="a new userId per event (baseline: no shared person)")
-    p.add_argument("--resolver-only", action="store_true", help="time patron.identity.Resolver alone")
+    p.add_argument("--resolver-only", action="store_true", help="time patron.people.identity.Resolver alone")
     p.add_argument("--profile", action="store_true", help="run the server under _profile_serve and print by stage")
     args = p.parse_args(argv)
     if args.resolver_only:
         if args.cap is None:
-            from patron.identity.resolve import DEFAULT_MAX_LINKED
+            from patron.people.identity.resolve import DEFAULT_MAX_LINKED
             args.cap = DEFAULT_MAX_LINKED
         return resolver_only(args)
 

@@ -3,7 +3,7 @@
     scripts/peer-venv.sh                                  # once: lifetimes in .venv-lifetimes
     .venv/bin/python benchmarks/bench_models.py           # 100k and 1M customers
 
-For each ``--customers`` size: simulates a customer base with :mod:`patron.simulate` (the CDNOW
+For each ``--customers`` size: simulates a customer base with :mod:`patron.value.simulate` (the CDNOW
 BG/NBD + Gamma-Gamma estimates, its defaults), builds the weekly summary with ``patron.summary``
 (end = start + observation days) and writes it to ``benchmarks/out/``; then, each step in its own
 child process (so peak RSS is the step's own and a slow peer step can be cut off by
@@ -59,7 +59,7 @@ def ensure_summary(n_customers: int, seed: int) -> Path:
     import pyarrow.parquet as pq
 
     import patron
-    from patron.simulate import simulate_transactions
+    from patron.value.simulate import simulate_transactions
 
     path = OUT / f"summary_models_{n_customers}_{seed}.parquet"
     if path.exists():
@@ -81,8 +81,8 @@ def ensure_summary(n_customers: int, seed: int) -> Path:
 def worker(args) -> dict:
     import pyarrow.parquet as pq
 
-    from patron.models import BetaGeo, GammaGamma, ParetoNBD
-    from patron.models.clv import customer_lifetime_value
+    from patron.value.models import BetaGeo, GammaGamma, ParetoNBD
+    from patron.value.models.clv import customer_lifetime_value
 
     data = pq.read_table(args.parquet)
     f, r, T, m = (

@@ -1,4 +1,4 @@
-"""Benchmark: what the plausibility rules (patron.ingest.plausible) cost, against the engines' bare casts.
+"""Benchmark: what the plausibility rules (patron.data.ingest.plausible) cost, against the engines' bare casts.
 
 Files. One DuckDB table of N text rows (default 2M) shaped like an export: a timestamp (half
 ``2024-03-31 14:05:00``, half ``2024-03-31T14:05:00Z``), an amount (``123.45``) and two ids.
@@ -8,7 +8,7 @@ Timed, each the median of ``--repeat`` runs of ``SELECT count(expr)``:
 * ``number_sql`` against ``TRY_CAST(x AS DOUBLE)`` (which reads ``1_000`` as 1000);
 * ``id_problem_sql`` on two id columns against ``upper(x)`` (one pass over the same characters).
 
-Events. :func:`patron.ingest.plausible.parse_timestamp` against ``datetime.fromisoformat`` (no
+Events. :func:`patron.data.ingest.plausible.parse_timestamp` against ``datetime.fromisoformat`` (no
 grammar, no range) on an SDK's timestamp, and ``id_text`` against ``str.strip``, in microseconds.
 
     .venv/bin/python benchmarks/bench_plausible.py [--rows 2000000] [--repeat 5]
@@ -24,7 +24,7 @@ from datetime import datetime
 
 import duckdb
 
-from patron.ingest.plausible import (
+from patron.data.ingest.plausible import (
     id_problem_sql,
     id_text,
     number_sql,

@@ -1,6 +1,6 @@
 """The cost of the snapshot a running service keeps for the CLI (patron.service.snapshot).
 
-Builds a database of simulated customers (patron.simulate, BG/NBD + Gamma-Gamma with the CDNOW
+Builds a database of simulated customers (patron.value.simulate, BG/NBD + Gamma-Gamma with the CDNOW
 estimates but r = 1.0: about 6.4 orders per customer), opens it as ``patron serve`` does, and
 times the copy (``COPY FROM DATABASE`` in one transaction, ``CHECKPOINT``, atomic replace) several
 times; prints the database size, the median and the spread of the copy time, and how long a
@@ -20,8 +20,8 @@ OUT = Path(__file__).resolve().parent / "out" / "snapshot"
 
 
 def build(customers: int) -> Path:
-    from patron.ingest import ingest
-    from patron.simulate import write_simulated
+    from patron.data.ingest import ingest
+    from patron.value.simulate import write_simulated
 
     OUT.mkdir(parents=True, exist_ok=True)
     db = OUT / f"snap-{customers}.duckdb"
@@ -40,11 +40,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
 
-    from patron.served import snapshot_file
+    from patron.data.served import snapshot_file
+    from patron.data.store import reader
     from patron.service.settings import ServiceRules
     from patron.service.snapshot import Snapshots
     from patron.service.state import ServiceState
-    from patron.store import reader
 
     db = build(args.customers)
     state = ServiceState(db=str(db), rules=ServiceRules())

@@ -13,7 +13,7 @@ its own child process:
   and write the scores as Parquet (``score_spark`` + ``write_scores``), customer equity and its
   interval on the cluster (``equity_interval_spark``);
 * **duckdb**: load the Parquet file into a patron database (one ``INSERT ... FROM read_parquet``,
-  timed apart), ``patron.summary`` to pandas, ``patron.value.score`` (the same fits, scores and
+  timed apart), ``patron.summary`` to pandas, ``patron.value.scoring.score`` (the same fits, scores and
   equity interval) and write the scores as Parquet.
 
 Figures: seconds per step, the pipeline's throughput in transactions per second per core (two
@@ -98,10 +98,10 @@ def _timed(steps: dict[str, float], name: str, fn):
 def worker_spark(args) -> dict:
     from pyspark import StorageLevel
 
-    from patron.engines.spark import spark_session
-    from patron.engines.spark_fit import fit_spark_summary
-    from patron.engines.spark_score import equity_interval_spark, score_spark, write_scores
-    from patron.engines.spark_summary import summary_spark
+    from patron.data.engines.spark import spark_session
+    from patron.value.spark_fit import fit_spark_summary
+    from patron.value.spark_score import equity_interval_spark, score_spark, write_scores
+    from patron.value.spark_summary import summary_spark
 
     steps: dict[str, float] = {}
     kw = dict(horizon=52.0, period="W", discount_rate=0.1, margin=1.0)
@@ -122,9 +122,9 @@ def worker_duckdb(args) -> dict:
     import pyarrow as pa
 
     import patron
-    from patron.io import write_table
-    from patron.store import connect
-    from patron.value import score
+    from patron.data.io import write_table
+    from patron.data.store import connect
+    from patron.value.scoring import score
 
     steps: dict[str, float] = {}
     db = Path(args.scores).with_suffix(".duckdb")

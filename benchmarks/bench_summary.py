@@ -5,7 +5,7 @@ Default run (about 1M customers, 6.4M transactions)::
     scripts/peer-venv.sh                       # once: lifetimes in .venv-lifetimes
     .venv/bin/python benchmarks/bench_summary.py
 
-1. Simulates ``--customers`` customers with :func:`patron.simulate.write_simulated` (BENCH_PARAMS:
+1. Simulates ``--customers`` customers with :func:`patron.value.simulate.write_simulated` (BENCH_PARAMS:
    the CDNOW BG/NBD + Gamma-Gamma estimates with r raised from 0.2426 to 1.0, so a customer makes
    6.4 purchases on average, E[X(T)] from Fader, Hardie & Lee 2005 eq. 9) into a Parquet file under
    ``benchmarks/out/`` (reused when present).
@@ -17,7 +17,7 @@ Default run (about 1M customers, 6.4M transactions)::
    ``RELATIVE_TOLERANCE`` after dividing lifetimes' day-based times by 7.
 4. Prints medians, ratios and peak memory, and writes them to ``benchmarks/out/*.json``. The
    summary's first call in its process is printed apart: it starts the process's reading engine
-   (:func:`patron.store.reader`) cold, later calls reuse the memory the engine keeps. A one-shot
+   (:func:`patron.data.store.reader`) cold, later calls reuse the memory the engine keeps. A one-shot
    ``patron summary`` on the command line pays what the first call does.
 
 ``--transactions-100m`` instead simulates about 100M transactions, ingests them once and times
@@ -91,7 +91,7 @@ def expected_orders_per_customer(params: dict[str, float]) -> float:
 
 def ensure_data(path: Path, n_customers: int, seed: int) -> dict:
     """Write the simulated Parquet file unless a file with the same recipe exists."""
-    from patron.simulate import BLOCK_CUSTOMERS, write_simulated
+    from patron.value.simulate import BLOCK_CUSTOMERS, write_simulated
 
     recipe = {
         "customers": n_customers,
@@ -185,7 +185,7 @@ def worker_summary(args) -> dict:
 def load_directly(parquet: Path, db: Path) -> dict:
     """Fill the contract's ``transactions`` table straight from Parquet with one DuckDB INSERT,
     bypassing patron.ingest's row checks (100M mode: the summary is what is timed)."""
-    from patron.store import connect
+    from patron.data.store import connect
 
     began = time.perf_counter()
     with connect(db) as con:

@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-from patron.identity.keyed import database_key, keyed_digest
-from patron.rights.suppress import Suppression, suppression_ddl
+from patron.people.identity.keyed import database_key, keyed_digest
+from patron.people.rights.suppress import Suppression, suppression_ddl
 from patron.service.events_api import prepare
 from patron.service.screen import screen
 from patron.service.settings import ServiceRules

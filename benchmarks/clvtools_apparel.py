@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from patron.models.pareto_nbd_covariates import ParetoNBDCovariates
+from patron.value.models.pareto_nbd_covariates import ParetoNBDCovariates
 
 PUBLISHED = {
     "unconstrained": ({}, -5821.0627, {"r": 1.8378, "alpha": 92.9123, "s": 0.5920, "beta": 49.6227,

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/covariate_recovery.py --seeds 100 --first-seed 50 --models bgnbd
     .venv/bin/python benchmarks/covariate_recovery.py --seeds 10 --customers 20000 --models bgnbd
 
-For each seed: a base of ``--customers`` customers drawn with :mod:`patron.models.sampling_covariates`
+For each seed: a base of ``--customers`` customers drawn with :mod:`patron.value.models.sampling_covariates`
 (channel with three levels, a binary flag, and a standard-normal score; weekly unit, T from 52 to
 104 weeks on a daily grid; Pareto/NBD recency recorded in whole days from the acquisition's day,
 ``time_step=1/7``), planted effects on both processes (below), the covariate model fitted, and
@@ -26,9 +26,9 @@ import time
 import numpy as np
 from scipy import stats
 
-from patron.models.beta_geo_covariates import BetaGeoCovariates
-from patron.models.pareto_nbd_covariates import ParetoNBDCovariates
-from patron.models.sampling_covariates import (
+from patron.value.models.beta_geo_covariates import BetaGeoCovariates
+from patron.value.models.pareto_nbd_covariates import ParetoNBDCovariates
+from patron.value.models.sampling_covariates import (
     sample_beta_geo_covariates,
     sample_pareto_nbd_covariates,
 )

@@ -1,8 +1,8 @@
 """Dose-response against a planted truth: does "justified contacts per month" find the planted optimum?
 
-For each scenario, simulated customers (patron.contact_effect.simulate_dose: targeting sends more
+For each scenario, simulated customers (patron.contact.effect.simulate_dose: targeting sends more
 contacts to customers who bought recently and often, and more in November and December) are
-written to a database and analysed by patron.contact_effect.dose_response, once per seed. The
+written to a database and analysed by patron.contact.effect.dose_response, once per seed. The
 table gives, per scenario, the planted optimum (from the simulation's own purchase probabilities)
 and how many seeds recover it, with the adjusted estimate (patron's) and with the same rule on
 unadjusted comparisons (every customer-month of a segment in one stratum), to show what the
@@ -19,9 +19,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from patron.contact_effect.dose import ALL, dose_cells, dose_table
-from patron.contact_effect.simulate_dose import planted_effect, simulate_dose_response
-from patron.store import connect
+from patron.contact.effect.dose import ALL, dose_cells, dose_table
+from patron.contact.effect.simulate_dose import planted_effect, simulate_dose_response
+from patron.data.store import connect
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "rises to 3, then falls": {"effect": planted_effect(3)},

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import patron
-from patron.datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, load_cdnow
-from patron.evaluation import holdout_comparison
-from patron.value import fit_model
+from patron.data.datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, load_cdnow
+from patron.value.evaluation import holdout_comparison
+from patron.value.scoring import fit_model
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"

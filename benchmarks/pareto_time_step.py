@@ -7,7 +7,7 @@ Not a timing. For each seed a weekly base without covariates (r 0.8, alpha 5, s 
 from 52 to 104 weeks on a daily grid) is drawn with exact purchase times, then its recency is
 recorded on a daily grid (``step = 1/7`` week) in two ways: truncating the exact time of the last
 purchase, ``floor(t_x / step) * step`` (the sampler's earlier rule), and the rule of
-:func:`patron.models.sampling_pareto.sample_pareto_nbd` with ``time_step``: acquisition at a
+:func:`patron.value.models.sampling_pareto.sample_pareto_nbd` with ``time_step``: acquisition at a
 uniform instant of its day, days counted from the acquisition's, ``floor((u + t_x) / step) *
 step``. The same plain Pareto/NBD is fitted to all three; prints each fit's estimates and each
 rule's mean shift of beta from the exact-time fit, in units of beta's standard error.
@@ -19,8 +19,8 @@ import argparse
 
 import numpy as np
 
-from patron.models import ParetoNBD
-from patron.models.sampling_pareto import sample_pareto_nbd
+from patron.value.models import ParetoNBD
+from patron.value.models.sampling_pareto import sample_pareto_nbd
 
 TRUTH = dict(r=0.8, alpha=5.0, s=0.6, beta=12.0)
 STEP = 1 / 7

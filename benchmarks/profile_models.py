@@ -5,7 +5,7 @@
 
 Data (cached as Parquet under ``--cache-dir``, default ``/tmp/patron_profile``):
 
-* 1M: ``patron.simulate.simulate_transactions(1_000_000, seed=1)`` summarised with
+* 1M: ``patron.value.simulate.simulate_transactions(1_000_000, seed=1)`` summarised with
   ``patron.summary(table, period="W")`` — a realistic whole-day base (recency and T are whole days
   divided by 7, so they take few distinct values).
 * 10M: 10,000,000 rows drawn with replacement from the 1M summary (seed 10), not a fresh
@@ -60,7 +60,7 @@ def summary_1m(cache: Path) -> pd.DataFrame:
     path = cache / f"summary_1m_seed{SEED_1M}.parquet"
     if not path.exists():
         import patron
-        from patron.simulate import simulate_transactions
+        from patron.value.simulate import simulate_transactions
 
         table = simulate_transactions(1_000_000, seed=SEED_1M)
         patron.summary(table, period="W")[["customer_id", *COLUMNS]].to_parquet(path)
@@ -92,8 +92,8 @@ def timed(fn, repeat: int) -> tuple[float, list[float], list[float], object]:
 
 
 def profile(x, tx, T, m, repeat: int, label: str) -> dict:
-    from patron.models import BetaGeo, GammaGamma
-    from patron.models.clv import clv_intervals, customer_lifetime_value
+    from patron.value.models import BetaGeo, GammaGamma
+    from patron.value.models.clv import clv_intervals, customer_lifetime_value
 
     out: dict = {"customers": int(x.size)}
 

@@ -19,7 +19,7 @@ mkdir -p "$scratch/lifetimes/datasets"
 rm -rf "$scratch/tests"
 cp -r "$src/tests" "$scratch/tests"
 sed -i 's/pandas\.util\.testing/pandas.testing/g' "$scratch"/tests/*.py
-for f in "$here"/src/patron/datasets/data/*.{csv,txt}; do ln -sf "$f" "$scratch/lifetimes/datasets/"; done
+for f in "$here"/src/patron/data/datasets/data/*.{csv,txt}; do ln -sf "$f" "$scratch/lifetimes/datasets/"; done
 cat > "$scratch/lifetimes/__init__.py" <<'PY'
 """Module alias: `lifetimes` is patron.compat.lifetimes (for running lifetimes' tests)."""
 import importlib

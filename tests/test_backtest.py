@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 
 import patron
-from patron.backtest import check_horizon, group_outcomes, horizon_end, status_backtest
-from patron.backtest.status import ALL_BUYERS, ORDERED_STATUSES
 from patron.cli import main
 from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
-from patron.datasets import data_path
+from patron.data.datasets import data_path
 from patron.errors import InputError
-from patron.simulate import simulate_transactions
-from patron.status import relationship_status
+from patron.relationship.backtest import check_horizon, group_outcomes, horizon_end, status_backtest
+from patron.relationship.backtest.status import ALL_BUYERS, ORDERED_STATUSES
+from patron.relationship.status import relationship_status
+from patron.value.simulate import simulate_transactions
 
 PLANTED_TOLERANCE = 0.03
 """The model's predicted share of a status against the planted truth's (absolute)."""
@@ -175,7 +175,7 @@ def test_segment_names_hold_on_cdnow(sample_db, as_of):
     lowest mean CLV of the nine. Now: no champion is lapsed or lost and champions buy the most
     next; cant_lose_them holds customers at risk whose CLV is second only to champions and who
     buy again more than the average buyer; lost_low_value buys again less than half as often."""
-    from patron.backtest.segments import segment_backtest
+    from patron.relationship.backtest.segments import segment_backtest
 
     result = segment_backtest(sample_db, as_of=as_of, horizon="26W")
     t = result.table.set_index(["kind", "segment"])
@@ -193,8 +193,8 @@ def test_segment_names_hold_on_cdnow(sample_db, as_of):
 
 
 def test_segment_backtest_leaves_the_stored_profiles_alone(sample_db):
-    from patron.backtest.segments import segment_backtest
-    from patron.profiles import build_profiles, read_profiles
+    from patron.relationship.backtest.segments import segment_backtest
+    from patron.relationship.profiles import build_profiles, read_profiles
 
     build_profiles(sample_db)
     before = read_profiles(sample_db)
@@ -210,7 +210,7 @@ def test_segment_backtest_leaves_the_stored_profiles_alone(sample_db):
 def test_report_section_shows_last_quarters_statuses_against_what_followed(sample_db):
     """The section beside the status chart: statuses of 1998-03-31 (a quarter before the report
     date) against purchases to 1998-06-30, as patron backtest status gives them."""
-    from patron.backtest.report_section import SECTION_KEY, status_backtest_section
+    from patron.report.backtest_section import SECTION_KEY, status_backtest_section
     from patron.report.html import section_html
     from patron.report.registry import ReportContext, registered_sections
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from patron.datasets import data_path
-from patron.value_settings import SPEND_NO_REPEAT, SPEND_NONPOSITIVE, SPEND_OWN
+from patron.data.datasets import data_path
+from patron.value.settings import SPEND_NO_REPEAT, SPEND_NONPOSITIVE, SPEND_OWN
 
 pytestmark = [pytest.mark.slow]
 

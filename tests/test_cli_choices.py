@@ -93,18 +93,18 @@ def test_any_case_is_accepted_and_means_the_same(shop: str, capsys: pytest.Captu
 def test_the_sets_are_the_librarys() -> None:
     import uvicorn.config
 
-    from patron.cohorts import COHORT_COLUMNS
-    from patron.cohorts import FREQUENCIES as COHORT_FREQUENCIES
     from patron.constants import PERIOD_UNITS, SUMMARY_PERIODS
-    from patron.contact_effect.learners import BASES, LEARNERS
-    from patron.engines import ENGINES
-    from patron.models import MODELS
-    from patron.models.clv import METHODS
-    from patron.rights.rules import Mode
-    from patron.schema import CONSENT_CHANNELS, CONTRACTS
-    from patron.segments.equity import FREQUENCIES as EQUITY_FREQUENCIES
+    from patron.contact.effect.learners import BASES, LEARNERS
+    from patron.data.engines import ENGINES
+    from patron.data.schema import CONSENT_CHANNELS, CONTRACTS
+    from patron.people.rights.rules import Mode
+    from patron.relationship.cohorts import COHORT_COLUMNS
+    from patron.relationship.cohorts import FREQUENCIES as COHORT_FREQUENCIES
+    from patron.relationship.segments.equity import FREQUENCIES as EQUITY_FREQUENCIES
     from patron.service.auth import ROLES
-    from patron.value import TRANSACTION_MODELS
+    from patron.value.models import MODELS
+    from patron.value.models.clv import METHODS
+    from patron.value.scoring import TRANSACTION_MODELS
 
     def values(enum: Any) -> set[str]:
         return {m.value for m in enum}

@@ -12,7 +12,7 @@ import pytest
 
 import patron
 from patron.cli import main
-from patron.models.sampling_covariates import sample_beta_geo_covariates
+from patron.value.models.sampling_covariates import sample_beta_geo_covariates
 
 PLANTED_APP = 0.8
 """Purchase effect of channel "app" against "web" (the most common channel) in the simulation."""
@@ -118,7 +118,7 @@ def test_fit_time_varying_covariates_from_a_file(shop_db, tmp_path, capsys):
     """Odd rows of the file are treated and each kind counted once: a row of a customer without a
     purchase, customers without rows, a period missing inside a customer's window (a period
     before their first purchase is never read, so not counted), an empty value, a repeated row."""
-    from patron.summary import summary
+    from patron.value.summary import summary
 
     weeks = pd.date_range("2022-12-26", periods=60, freq="7D")
     ids = [f"c{i}" for i in range(0, 3000, 2)]  # half the customers have covariate rows
@@ -167,11 +167,11 @@ def test_score_values_customers_along_their_time_varying_path(shop_db, tmp_path,
     """``patron score --dynamic-covariates``: CLV = expected spend x the model's own discounted
     purchases (ParetoNBDDynamic.discounted_purchases) on covariate paths built here from the
     file's rule; the [value] setting gives the same scores; the saved model keeps its period."""
-    from patron.models import BaseModel
-    from patron.models.dynamic_paths import dynamic_data
-    from patron.summary import summary
-    from patron.value import dynamic_model
-    from patron.value_settings import value_settings
+    from patron.value.models import BaseModel
+    from patron.value.models.dynamic_paths import dynamic_data
+    from patron.value.scoring import dynamic_model
+    from patron.value.settings import value_settings
+    from patron.value.summary import summary
 
     origin = pd.Timestamp("2022-12-26")
     weeks = pd.date_range(origin, periods=120, freq="7D")  # calibration (53 weeks) and the 52-week horizon

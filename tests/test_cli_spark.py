@@ -12,7 +12,7 @@ import pyspark  # noqa: F401  (the test environment has the spark extra: a missi
 import pytest
 
 import patron
-from patron.datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, load_cdnow
+from patron.data.datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, load_cdnow
 
 pytestmark = [
     pytest.mark.slow,

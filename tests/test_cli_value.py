@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from patron.datasets import data_path
+from patron.data.datasets import data_path
 
 PUBLISHED_REL_TOLERANCE = 1e-3
 """Published estimates are given to 4-5 significant digits."""

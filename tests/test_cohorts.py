@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
-from patron.cohorts import cohorts, cohorts_sql, retention_matrix
-from patron.datasets import data_path, load_cdnow
+from patron.data.datasets import data_path, load_cdnow
+from patron.data.dialect import SPARK
+from patron.data.ingest import ingest
 from patron.errors import InputError
-from patron.ingest import ingest
-from patron.sql.dialect import SPARK
+from patron.relationship.cohorts import cohorts, cohorts_sql, retention_matrix
 
 EXACT = 1e-12
 """Tolerance for ratios of small integers."""
@@ -114,7 +114,7 @@ def test_sql_is_portable():
 @pytest.mark.parametrize("dialect", ["duckdb", "spark"])
 def test_sql_snapshot(dialect):
     """If this fails after an intended change, regenerate tests/snapshots/cohorts_*.sql and review the diff."""
-    from patron.sql.dialect import DIALECTS
+    from patron.data.dialect import DIALECTS
 
     snapshot = Path(__file__).parent / "snapshots" / f"cohorts_{dialect}.sql"
     assert cohorts_sql(date(1997, 9, 30), "M", DIALECTS[dialect]) + "\n" == snapshot.read_text()

@@ -18,16 +18,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from patron.cli import main
-from patron.consent import (
+from patron.contact.consent import (
     consent_counts,
     consent_history,
     consent_state,
     effective_preferences,
     record_consent,
 )
+from patron.data.ingest import ingest
+from patron.data.store import connect
 from patron.errors import InputError
-from patron.ingest import ingest
-from patron.store import connect
 
 from .test_planner_properties import SEVERITY, T0, Rec, ref_granted
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from patron.consent import contact_policy
-from patron.consent.quiet import US_PER_HOUR, move_out_of_quiet, remaining_us
+from patron.contact.consent import contact_policy
+from patron.contact.consent.quiet import US_PER_HOUR, move_out_of_quiet, remaining_us
 from patron.errors import InputError
 
 

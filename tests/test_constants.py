@@ -22,11 +22,11 @@ COMPAT = ("compat",)
 """Packages that keep another library's parameter names and units (lifetimes' and PyMC-Marketing's
 ``discount_rate`` is monthly, as their users know it)."""
 
-ANNUAL = {("value.py", "score"), ("engines/spark_score.py", "score_spark"),
-          ("engines/spark_score.py", "equity_interval_spark")}
+ANNUAL = {("value/scoring.py", "score"), ("value/spark_score.py", "score_spark"),
+          ("value/spark_score.py", "equity_interval_spark")}
 """Functions whose ``discount_rate`` is annual (their docstrings say so)."""
 
-DEPRECATED = {("models/clv.py", name) for name in ("customer_lifetime_value", "equity_gradients", "clv_intervals")}
+DEPRECATED = {("value/models/clv.py", name) for name in ("customer_lifetime_value", "equity_gradients", "clv_intervals")}
 """Functions that still accept the old name of ``discount_rate_per_step`` with a DeprecationWarning."""
 
 
@@ -60,9 +60,9 @@ def test_only_annual_rates_are_called_discount_rate():
 
 
 def test_the_value_defaults_come_from_one_place():
-    from patron.referrals.rules import ReferralRules
-    from patron.status import HORIZON_WEEKS
-    from patron.value_settings import ValueSettings
+    from patron.network.rules import ReferralRules
+    from patron.relationship.status import HORIZON_WEEKS
+    from patron.value.settings import ValueSettings
 
     value, referrals = ValueSettings(), ReferralRules()
     assert (value.horizon, value.period, value.discount_rate) == (constants.DEFAULT_HORIZON_WEEKS, "W", constants.DEFAULT_DISCOUNT_RATE)
@@ -73,14 +73,14 @@ def test_the_value_defaults_come_from_one_place():
 
 def test_the_annual_rate_becomes_a_weekly_one():
     """10% a year compounds to 10% over 365.25 days: (1 + d_week)^(365.25 / 7) = 1.1."""
-    from patron.value_settings import ValueSettings
+    from patron.value.settings import ValueSettings
 
     weekly = ValueSettings(discount_rate=0.10, period="W").discount_rate_per_period
     assert (1.0 + weekly) ** (365.25 / 7.0) == pytest.approx(1.10, rel=1e-12)
 
 
 def test_the_old_name_of_the_rate_per_step_still_works_and_warns(cdnow_models):
-    from patron.models.clv import customer_lifetime_value
+    from patron.value.models.clv import customer_lifetime_value
 
     bg, gg, data = cdnow_models
     new = customer_lifetime_value(bg, gg, *data, horizon=13, discount_rate_per_step=0.002)
@@ -95,8 +95,8 @@ def test_the_old_name_of_the_rate_per_step_still_works_and_warns(cdnow_models):
 
 @pytest.fixture(scope="module")
 def cdnow_models():
-    from patron.datasets import load_cdnow_summary_with_transactions
-    from patron.models import BetaGeo, GammaGamma
+    from patron.data.datasets import load_cdnow_summary_with_transactions
+    from patron.value.models import BetaGeo, GammaGamma
 
     money = load_cdnow_summary_with_transactions()
     data = tuple(money[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value"))

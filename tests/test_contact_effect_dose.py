@@ -1,8 +1,8 @@
-"""Dose-response and over-contact (patron.contact_effect.dose, .dose_sql, .simulate_dose).
+"""Dose-response and over-contact (patron.contact.effect.dose, .dose_sql, .simulate_dose).
 
 Expected values come from hand-made customer-months (worked out in the comments), from the
 closed-form Wald variance and simulated coverage for the Mantel-Haenszel interval, and from
-simulations with a planted dose effect and targeted contacts (patron.contact_effect.simulate_dose),
+simulations with a planted dose effect and targeted contacts (patron.contact.effect.simulate_dose),
 whose true optimum is computed from the simulated purchase probabilities, not by the code under test.
 """
 
@@ -15,15 +15,15 @@ import pandas as pd
 import pytest
 
 from patron.cli import main
-from patron.contact_effect import (
+from patron.contact.effect import (
     dose_response,
     over_contacted,
     planted_effect,
     simulate_dose_response,
 )
-from patron.contact_effect.dose import ALL, dose_cells, dose_table
-from patron.intervals import mantel_haenszel_difference
-from patron.store import connect
+from patron.contact.effect.dose import ALL, dose_cells, dose_table
+from patron.data.store import connect
+from patron.value.intervals import mantel_haenszel_difference
 
 EXACT = 1e-12
 """Tolerance of exact arithmetic."""
@@ -245,8 +245,8 @@ def test_contacts_that_cannot_have_mattered_do_not_pay_on_cdnow(tmp_path) -> Non
     have changed what anyone bought, so no contact pays, for every tier. A plain comparison is fooled
     by the targeting (recent, frequent buyers get more contacts) into justifying several a month.
     Seeds 0-5 all give 0 for every tier (and 5 or more unadjusted for all customers)."""
-    from patron.contact_effect import targeted_contacts
-    from patron.datasets import load_cdnow
+    from patron.contact.effect import targeted_contacts
+    from patron.data.datasets import load_cdnow
 
     orders = load_cdnow(full=True)
     orders["order_id"] = [f"o{i}" for i in range(len(orders))]

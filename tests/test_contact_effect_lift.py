@@ -1,8 +1,8 @@
-"""Campaign lift against a holdout (patron.contact_effect.lift, .stats, the CLI).
+"""Campaign lift against a holdout (patron.contact.effect.lift, .stats, the CLI).
 
 Expected values come from hand-made data (arithmetic in the comments), from the published examples
 of Newcombe (1998), from SciPy's own Welch t-test and Wilson interval, and from simulations with a
-known true effect (patron.contact_effect.simulate)."""
+known true effect (patron.contact.effect.simulate)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 from scipy import stats
 
 from patron.cli import main
-from patron.contact_effect import campaign_effect, simulate_experiment
+from patron.contact.effect import campaign_effect, simulate_experiment
+from patron.data.store import connect
 from patron.errors import InputError, NoDataError
-from patron.intervals import newcombe_interval, welch_interval, wilson_interval
-from patron.store import connect
+from patron.value.intervals import newcombe_interval, welch_interval, wilson_interval
 
 EXACT = 1e-9
 """Tolerance of exact arithmetic."""
@@ -221,7 +221,7 @@ def test_ingested_contacts_file_end_to_end(tmp_path, capsys: pytest.CaptureFixtu
 def test_every_rule_and_option_is_documented() -> None:
     from pathlib import Path
 
-    from patron.contact_effect import ContactEffectRules
+    from patron.contact.effect import ContactEffectRules
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "contact-effect.md").read_text()
     for name in ContactEffectRules.model_fields:
@@ -234,8 +234,8 @@ def test_every_rule_and_option_is_documented() -> None:
 def test_sql_builders_speak_both_dialects() -> None:
     from datetime import datetime
 
-    from patron.contact_effect import dose_sql, sql
-    from patron.sql.dialect import DUCKDB, SPARK
+    from patron.contact.effect import dose_sql, sql
+    from patron.data.dialect import DUCKDB, SPARK
 
     built = {
         name: (fn(d=DUCKDB), fn(d=SPARK))
@@ -255,7 +255,7 @@ def test_sql_builders_speak_both_dialects() -> None:
 
 
 def test_headline_counts_only_proven_campaigns() -> None:
-    from patron.contact_effect import revenue_headline
+    from patron.contact.effect import revenue_headline
 
     # A raised revenue, B lowered it (both intervals exclude 0), C's interval includes 0, D has no holdout
     lift = pd.DataFrame({
@@ -277,7 +277,7 @@ def test_headline_counts_only_proven_campaigns() -> None:
 
 
 def test_unproven_campaign_is_not_a_headline(hand_db: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from patron.contact_effect.report_section import contact_effect_section
+    from patron.report.contact_effect_section import contact_effect_section
 
     # spring: revenue per customer 150, 0, 0, 0 treated vs 40, 0, 0 control: the interval includes 0
     lift = campaign_effect(hand_db).set_index("campaign_id")

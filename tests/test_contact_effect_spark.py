@@ -8,11 +8,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from patron.contact_effect import planted_effect, simulate_dose_response
-from patron.contact_effect.dose_sql import dose_cells_sql, recent_contacts_sql
-from patron.engines.spark import SHORT_RUN_JAVA_OPTIONS, spark_session
-from patron.sql.dialect import DUCKDB, SPARK
-from patron.store import connect
+from patron.contact.effect import planted_effect, simulate_dose_response
+from patron.contact.effect.dose_sql import dose_cells_sql, recent_contacts_sql
+from patron.data.dialect import DUCKDB, SPARK
+from patron.data.engines.spark import SHORT_RUN_JAVA_OPTIONS, spark_session
+from patron.data.store import connect
 from tests.spark_support import SPARK_MODULE_MARKS
 
 pytestmark = SPARK_MODULE_MARKS

@@ -1,8 +1,8 @@
-"""Uplift models and their evaluation (patron.contact_effect.uplift, .learners, .qini).
+"""Uplift models and their evaluation (patron.contact.effect.uplift, .learners, .qini).
 
 Expected values come from hand-worked Qini curves (arithmetic in the comments) and from simulated
 experiments whose heterogeneous effect is known: segment A responds +10 percentage points to the
-campaign, segment B not at all (patron.contact_effect.simulate)."""
+campaign, segment B not at all (patron.contact.effect.simulate)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patron.cli import main
-from patron.contact_effect import (
+from patron.contact.effect import (
     INCREMENTAL_VALUE_COLUMNS,
     fit_uplift,
     qini_coefficient,
@@ -23,8 +23,8 @@ from patron.contact_effect import (
     simulate_experiment,
     uplift_at_k,
 )
+from patron.data.store import connect
 from patron.errors import NoDataError
-from patron.store import connect
 
 EXACT = 1e-12
 """Tolerance of exact arithmetic."""
@@ -152,8 +152,8 @@ def test_cli_uplift_json(experiment: tuple[str, dict], capsys: pytest.CaptureFix
 
 
 def test_report_figures_and_section(experiment: tuple[str, dict]) -> None:
-    from patron.contact_effect import report_figures
-    from patron.contact_effect.report_section import contact_effect_section
+    from patron.contact.effect import report_figures
+    from patron.report.contact_effect_section import contact_effect_section
 
     db, _ = experiment
     figures = dict(report_figures(db))

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from patron.data.ingest import ingest
+from patron.data.store import reader
 from patron.dates import default_as_of, parse_day, purchase_span
 from patron.errors import InputError, NoDataError
-from patron.ingest import ingest
-from patron.store import reader
 
 LAST_PURCHASE = date(2024, 3, 10)
 """Day of the last order of :data:`HISTORY` (by construction)."""
@@ -87,14 +87,14 @@ def test_refunds_only_is_no_purchase(tmp_path):
 @pytest.mark.filterwarnings("ignore:GammaGamma did not converge")  # three customers: the fit is not the point
 def test_every_analysis_defaults_to_the_last_purchase(db):
     """Run without a date, each analysis states (or computes with) the last order's day."""
-    from patron.cohorts import cohorts
-    from patron.loyalty import loyalty
-    from patron.profitability import profitability
+    from patron.relationship.cohorts import cohorts
+    from patron.relationship.loyalty import loyalty
+    from patron.relationship.profitability import profitability
+    from patron.relationship.segments.equity import equity_over_time
+    from patron.relationship.status import relationship_status
+    from patron.relationship.status_history import as_of_dates
     from patron.report.build import resolve_as_of
-    from patron.segments.equity import equity_over_time
-    from patron.status import relationship_status
-    from patron.status_history import as_of_dates
-    from patron.summary import summary
+    from patron.value.summary import summary
 
     assert (relationship_status(db, params={"r": 0.5, "alpha": 5.0, "a": 0.5, "b": 2.0})["as_of"] == LAST_PURCHASE).all()
     assert resolve_as_of(db) == LAST_PURCHASE

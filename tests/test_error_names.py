@@ -1,6 +1,6 @@
 """Library errors name parameters; the CLI writes the running command's flag for them.
 
-A Python user of ``patron.cohorts(db, freq="X")`` reads ``freq must be one of ...``; the same
+A Python user of ``patron.relationship.cohorts(db, freq="X")`` reads ``freq must be one of ...``; the same
 mistake on the command line reads ``--freq must be one of ...``.
 """
 
@@ -22,16 +22,16 @@ COMMAND_HINT = re.compile(r"patron [a-z-]+ [^;)]*--[a-z]")
 """A remedy that names a command to run (``run patron ingest FILE --kind transactions first``):
 a command line by design, not a parameter named by its flag."""
 
-SPARK_ORCHESTRATION = {("summary.py", "the Spark engine reads transactions from Parquet: give --transactions PATH"),
-                       ("summary.py", "the Spark engine needs the calibration end (--end)")}
-"""Spark orchestration of the summary, which moves into ``patron.engines`` with the typed engine
+SPARK_ORCHESTRATION = {("value/summary.py", "the Spark engine reads transactions from Parquet: give --transactions PATH"),
+                       ("value/summary.py", "the Spark engine needs the calibration end (--end)")}
+"""Spark orchestration of the summary, which moves into ``patron.data.engines`` with the typed engine
 (issue 21, its own change); its messages move with it."""
 
 
 def _raised_texts():
     for path in sorted(SRC.rglob("*.py")):
         rel = path.relative_to(SRC).as_posix()
-        if rel.startswith(("cli/", "engines/")):
+        if rel.startswith(("cli/", "data/engines/")):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Raise) and node.exc is not None:
@@ -70,8 +70,8 @@ def test_command_flags_follow_groups_and_stop_at_unknown_words():
 
 
 def test_the_same_mistake_in_python_and_on_the_command_line(tmp_path, capsys):
-    from patron.cohorts import cohorts
-    from patron.ingest import ingest
+    from patron.data.ingest import ingest
+    from patron.relationship.cohorts import cohorts
 
     db = str(tmp_path / "c.duckdb")
     ingest(pd.DataFrame({"customer_id": ["a"], "occurred_at": ["2024-01-05"], "amount": [3.0]}), kind="transactions", db=db)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import patron
-from patron.evaluation import cumulative_tracking, holdout_comparison
-from patron.simulate import simulate_transactions
-from patron.value import fit_model
+from patron.value.evaluation import cumulative_tracking, holdout_comparison
+from patron.value.scoring import fit_model
+from patron.value.simulate import simulate_transactions
 
 FORECAST_REL_TOLERANCE = 0.08
 """A correctly specified BG/NBD forecasts a 20,000-customer cohort's total holdout purchases to a

@@ -58,7 +58,7 @@ CLI_CASES = [
 def test_cli_names_the_missing_extra_in_one_line(args: list[str], missing: tuple[str, ...], extra: str, feature: str,
                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    without(monkeypatch, *missing, reload=("patron.engines.spark", "patron.service", "patron.report", "patron.plots"))
+    without(monkeypatch, *missing, reload=("patron.data.engines.spark", "patron.service", "patron.report", "patron.value.plots"))
     argv = [a.format(db=tmp_path / "shop.duckdb", tmp=tmp_path) for a in args]
     code = main(argv)
     err = capsys.readouterr().err
@@ -69,17 +69,17 @@ def test_cli_names_the_missing_extra_in_one_line(args: list[str], missing: tuple
 @pytest.mark.parametrize(("module", "missing", "extra", "feature"), [
     ("patron.service.app", "fastapi", "service", "patron.service.create_app"),
     ("patron.report", "plotly", "report", "patron.report"),
-    ("patron.plots", "matplotlib", "report", "patron.plots"),
-    ("patron.engines.spark", "pyspark", "spark", "the Spark engine"),
-    ("patron.engines.spark_status", "pyspark", "spark", "the Spark engine"),
-    ("patron.engines.spark_ingest", "pyspark", "spark", "the Spark engine"),
-    ("patron.engines.spark_score", "pyspark", "spark", "the Spark engine"),
+    ("patron.value.plots", "matplotlib", "report", "patron.value.plots"),
+    ("patron.data.engines.spark", "pyspark", "spark", "the Spark engine"),
+    ("patron.relationship.spark_status", "pyspark", "spark", "the Spark engine"),
+    ("patron.data.ingest.spark", "pyspark", "spark", "the Spark engine"),
+    ("patron.value.spark_score", "pyspark", "spark", "the Spark engine"),
 ])
 def test_python_api_raises_an_import_error_naming_the_extra(module: str, missing: str, extra: str, feature: str,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 
-    without(monkeypatch, missing, reload=(module, "patron.engines.spark"))
+    without(monkeypatch, missing, reload=(module, "patron.data.engines.spark"))
     with pytest.raises(ImportError) as caught:
         importlib.import_module(module)
     assert isinstance(caught.value, MissingExtraError)
@@ -97,9 +97,9 @@ def test_what_answers_without_http_imports_without_the_service_extra(monkeypatch
     patron contact-check, the identity rules of a customers file ingest) need no FastAPI."""
     import importlib
 
-    without(monkeypatch, "fastapi", "starlette", "uvicorn", reload=("patron.service", "patron.identity.files"))
+    without(monkeypatch, "fastapi", "starlette", "uvicorn", reload=("patron.service", "patron.people.identity.files"))
     for module in ("patron.service.settings", "patron.service.profile_view", "patron.service.contact_check",
-                   "patron.service.links", "patron.identity.files"):
+                   "patron.service.links", "patron.people.identity.files"):
         importlib.import_module(module)
     from patron.service import ServiceRules
 
@@ -109,11 +109,11 @@ def test_what_answers_without_http_imports_without_the_service_extra(monkeypatch
 def test_uplift_model_names_the_uplift_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
-    from patron.contact_effect import UpliftModel
+    from patron.contact.effect import UpliftModel
 
     without(monkeypatch, "sklearn")
     x, treated, y = np.zeros((4, 1)), np.array([1, 1, 0, 0]), np.array([0, 1, 0, 1])
-    with pytest.raises(ImportError, match=re.escape(line("uplift", "patron.contact_effect.UpliftModel"))):
+    with pytest.raises(ImportError, match=re.escape(line("uplift", "patron.contact.effect.UpliftModel"))):
         UpliftModel().fit(x, treated, y)
 
 
@@ -130,13 +130,13 @@ def test_contact_effect_and_referrals_import_without_their_extras(monkeypatch: p
     uplift models need an extra, checked when they are used."""
     import importlib
 
-    without(monkeypatch, "sklearn", "plotly", reload=("patron.contact_effect", "patron.referrals", "patron.backtest", "patron.report"))
-    for module in ("patron.contact_effect", "patron.referrals", "patron.backtest"):
+    without(monkeypatch, "sklearn", "plotly", reload=("patron.contact.effect", "patron.network", "patron.relationship.backtest", "patron.report"))
+    for module in ("patron.contact.effect", "patron.network", "patron.relationship.backtest"):
         importlib.import_module(module)
     # a report section says which extra the report needs, whatever it imports first
     with pytest.raises(MissingExtraError, match=re.escape(line("report", "patron.report"))):
-        importlib.import_module("patron.backtest.report_section")
-    from patron.contact_effect.figures import lift_figure
+        importlib.import_module("patron.report.backtest_section")
+    from patron.contact.effect.figures import lift_figure
 
     with pytest.raises(MissingExtraError, match=re.escape(line("report", "contact-effect figures"))):
         lift_figure(None)  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Identity resolution scenarios, on a real DuckDB store with the contract's tables.
 
-Expected person ids follow the documented rule (patron.identity docstring): a person's user_id,
+Expected person ids follow the documented rule (patron.people.identity docstring): a person's user_id,
 else "anon:" + smallest anonymousId; expected hashes are computed here with hashlib.
 """
 
@@ -15,7 +15,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from patron.identity import (
+from patron.data.store import connect
+from patron.people.identity import (
     Resolver,
     find_customer,
     follow_merges,
@@ -24,8 +25,7 @@ from patron.identity import (
     normalize_identifier,
     resolve_events,
 )
-from patron.identity.tables import IDENTITY_TABLES
-from patron.store import connect
+from patron.people.identity.tables import IDENTITY_TABLES
 
 T0 = datetime(2024, 5, 1, 9, 0)
 
@@ -226,7 +226,7 @@ def test_normalize_identifier():
 def test_observations_as_rows_are_read_like_a_frame_and_stored_with_their_times(con):
     """The writer's fast path (a list of tuples, no frame) gives the rows and the stored
     observations written out here by hand; an e-mail is stored as its SHA-256 only."""
-    from patron.identity import read_observations
+    from patron.people.identity import read_observations
 
     rows = [("m1", T0, "user_id", "u1"), ("m1", T0, "Email", " U1@X.io "), ("m2", T0 + timedelta(hours=1), "anonymous_id", "a9"),
             ("m2", T0 + timedelta(hours=1), "phone", "  ")]
@@ -248,7 +248,7 @@ def test_replay_keeps_unique_values_when_the_lower_ranked_root_survives():
     """u1 joins a1, then a1 brings e-mail A (the person's root stays u1, the earlier identifier):
     the person now holds e-mail A, so a later link of a1 with e-mail B must be refused. (A merge
     that kept the surviving root's unique values stale once let B in.)"""
-    from patron.identity import replay
+    from patron.people.identity import replay
 
     t = datetime(2024, 3, 1)
     u1, a1, ea, eb = ("user_id", "u1"), ("anonymous_id", "a1"), ("email", "A"), ("email", "B")

@@ -4,8 +4,8 @@ same person arriving as web events under another userId, with the same e-mail in
 Both orders of arrival, through a real ``patron serve`` (the single view, the scores of a refresh,
 the contact check; then preferences by the REST ledger, an event and a page link, each under
 another identifier), the CLI (``patron customer``, ``patron contact-check``, ``patron consent``,
-``patron export-customer``) and the Python API (:func:`patron.identity.resolve_identifier`,
-:func:`patron.rights.export_customer`).
+``patron export-customer``) and the Python API (:func:`patron.people.identity.resolve_identifier`,
+:func:`patron.people.rights.export_customer`).
 
 Expected values are written by hand from the rows below: the file customer ``c-zq17`` has two file
 orders (30.00 and 20.00) and a consent to e-mail marketing; the web user ``web-zq7`` identifies
@@ -29,8 +29,8 @@ import pandas as pd
 import pytest
 
 import patron
-from patron.identity import resolve_identifier
-from patron.rights import export_customer
+from patron.people.identity import resolve_identifier
+from patron.people.rights import export_customer
 from patron.service.contact_check import contact_decision
 from patron.service.profile_view import customer_view
 from tests.service_support import Service, create_keys, free_port

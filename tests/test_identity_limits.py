@@ -1,7 +1,7 @@
 """Identity work stays proportional to what changed (issue 18): one person's cluster growing large
 does not make every later batch slower.
 
-Work is counted, not timed: the Python lines executed inside :mod:`patron.identity` per batch
+Work is counted, not timed: the Python lines executed inside :mod:`patron.people.identity` per batch
 (``sys.settrace``), a deterministic measure of the in-memory work (a loop over a cluster's
 identifiers is one line event per identifier).
 """
@@ -15,17 +15,17 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import patron.identity
-from patron.identity import Resolver, follow_merges
-from patron.store import connect
+import patron.people.identity
+from patron.data.store import connect
+from patron.people.identity import Resolver, follow_merges
 from tests.test_identity_properties import BASE, _canon, _email_key, _frame, _split, reference
 
-IDENTITY_DIR = str(Path(patron.identity.__file__).parent)
+IDENTITY_DIR = str(Path(patron.people.identity.__file__).parent)
 T0 = datetime(2024, 5, 1, 9, 0)
 
 
 def _lines_executed(fn) -> int:
-    """Line events inside patron.identity while ``fn()`` runs."""
+    """Line events inside patron.people.identity while ``fn()`` runs."""
     count = 0
 
     def local(frame, event, arg):

@@ -1,7 +1,7 @@
 """Identity resolution does not depend on the order or the batching in which events arrive.
 
 The expected result comes from a reference written here from the documented definition (module
-docstring of :mod:`patron.identity`): links applied in (occurred_at, message_id) order, a join
+docstring of :mod:`patron.people.identity`): links applied in (occurred_at, message_id) order, a join
 refused when a person would hold two values of a unique kind (``customer_id`` always is), person id
 = smallest customer_id (a customers file's id), else smallest user_id, else "anon:" + smallest
 anonymous_id; a customer_id and a user_id of the same text are linked before anything else. It
@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patron.identity import Resolver, follow_merges, resolve_events
-from patron.store import connect
+from patron.data.store import connect
+from patron.people.identity import Resolver, follow_merges, resolve_events
 
 BASE = datetime(2024, 3, 1)
 USERS = ["u1", "u2", "u3"]

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import patron
-from patron.datasets import data_path
+from patron.data.datasets import data_path
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 EXPECTED = {("a", 10.0), ("b", 2.5)}

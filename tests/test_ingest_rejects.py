@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 import patron
-from patron.ingest import readers
+from patron.data.ingest import readers
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -2,9 +2,9 @@
 checked by the rules of file ingest (issue 16, item 3).
 
 The independent reference is file ingest itself: the same record written as a one-row table of
-text cells and stored with :func:`patron.ingest.ingest` (kind ``consents`` or ``preferences``).
+text cells and stored with :func:`patron.data.ingest.ingest` (kind ``consents`` or ``preferences``).
 A property test draws records from valid and invalid cell values and holds
-:func:`patron.consent.records.check_records` to it: accepted by one exactly when accepted by the
+:func:`patron.contact.consent.records.check_records` to it: accepted by one exactly when accepted by the
 other, with the same stored values.
 """
 
@@ -22,11 +22,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patron.consent.records import Limits, check_records
+from patron.contact.consent.records import Limits, check_records
+from patron.data.ingest import ingest
+from patron.data.ingest.checks import content_hash_sql
+from patron.data.schema import CONSENTS, PREFERENCES
 from patron.errors import InputError
-from patron.ingest import ingest
-from patron.ingest.checks import content_hash_sql
-from patron.schema import CONSENTS, PREFERENCES
 
 NOW = datetime(2025, 3, 12, 12, 0, 0)
 """The clock of both sides (naive UTC): ingest's ``now``, the checker's limits."""
@@ -163,7 +163,7 @@ def test_an_older_database_gets_the_new_column(tmp_path: Path) -> None:
                     "channel VARCHAR, max_per_week DOUBLE, max_per_month DOUBLE, topics VARCHAR, quiet_hours_start DOUBLE, "
                     "quiet_hours_end DOUBLE, time_zone VARCHAR, preferred_channel VARCHAR, paused_until TIMESTAMP, "
                     "ingest_id VARCHAR)")
-    from patron.consent import record_preferences
+    from patron.contact.consent import record_preferences
 
     record_preferences(db, [{"customer_id": "c1", "occurred_at": "2024-01-01", "channel": "email", "max_per_week": 1,
                              "source": "web form"}])

@@ -13,10 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
-from patron.datasets import data_path
+from patron.data.datasets import data_path
+from patron.data.dialect import SPARK
+from patron.data.ingest import ingest
 from patron.errors import InputError, NoDataError
-from patron.ingest import ingest
-from patron.loyalty import (
+from patron.relationship.loyalty import (
     category_revenue,
     category_shares,
     loyalty,
@@ -24,8 +25,7 @@ from patron.loyalty import (
     loyalty_overview,
     loyalty_sql,
 )
-from patron.sql.dialect import SPARK
-from patron.summary import summary
+from patron.value.summary import summary
 
 EXACT = 1e-12
 """Tolerance for sums and ratios of a handful of exact decimal values."""
@@ -249,7 +249,7 @@ def test_sql_snapshot(dialect):
     """If this fails after an intended change, regenerate tests/snapshots/loyalty_*.sql and review the diff."""
     from datetime import date
 
-    from patron.sql.dialect import DIALECTS
+    from patron.data.dialect import DIALECTS
 
     snapshot = Path(__file__).parent / "snapshots" / f"loyalty_{dialect}.sql"
     assert loyalty_sql(date(1997, 9, 30), dialect=DIALECTS[dialect]) + "\n" == snapshot.read_text()
@@ -338,10 +338,10 @@ def test_cli_commands(tmp_path, capsys):
 
 
 def test_docs_name_every_rule_and_column():
-    from patron.cohorts import COHORT_COLUMNS
-    from patron.loyalty import LOYALTY_COLUMNS, LoyaltyRules
-    from patron.profitability import PROFITABILITY_COLUMNS, CostRules
-    from patron.satisfaction import SATISFACTION_COLUMNS
+    from patron.relationship.cohorts import COHORT_COLUMNS
+    from patron.relationship.loyalty import LOYALTY_COLUMNS, LoyaltyRules
+    from patron.relationship.profitability import PROFITABILITY_COLUMNS, CostRules
+    from patron.relationship.satisfaction import SATISFACTION_COLUMNS
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "loyalty.md").read_text()
     for model in (LoyaltyRules, CostRules):
@@ -406,7 +406,7 @@ ORDER = st.tuples(st.sampled_from("abc"), st.integers(0, 120), st.sampled_from([
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(ORDER, min_size=1, max_size=25), steady=st.sampled_from([0.0, 0.1, 0.3]), min_gaps=st.integers(2, 4))
 def test_sql_matches_reference_implementation(rows, steady, min_gaps):
-    from patron.loyalty import LoyaltyRules
+    from patron.relationship.loyalty import LoyaltyRules
 
     frame = pd.DataFrame(rows, columns=["customer_id", "day", "amount", "discount"])
     frame["occurred_at"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame["day"], unit="D")

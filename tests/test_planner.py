@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from patron.cli import main
-from patron.consent import Plan, load_campaign, plan, read_id_list, record_consent
-from patron.consent.planner import PLANS_DDL
+from patron.contact.consent import Plan, load_campaign, plan, read_id_list, record_consent
+from patron.contact.consent.planner import PLANS_DDL
+from patron.data.ingest import ingest
+from patron.data.store import connect
 from patron.errors import InputError, NoDataError
-from patron.ingest import ingest
-from patron.store import connect
 
 SEND = "2024-03-01T10:00:00Z"
 """A Friday, 10:00 UTC: 19:00 in Tokyo, 05:00 in New York."""
@@ -216,7 +216,7 @@ def test_cli_plan_writes_file_and_json(db: str, tmp_path: Path, capsys: pytest.C
 
 
 def test_segment_rule_target_uses_customer_profiles(db: str) -> None:
-    """Target by a segment rule (patron.segments.members); the rule n_orders >= 2 is checked by hand."""
+    """Target by a segment rule (patron.relationship.segments.members); the rule n_orders >= 2 is checked by hand."""
     ids = [f"s{i}" for i in range(12)]
     rows = [(c, f"2024-01-{d:02d}", 10.0) for i, c in enumerate(ids) for d in range(1, 2 + i % 3)]
     ingest(pd.DataFrame(rows, columns=["customer_id", "occurred_at", "amount"]), kind="transactions", db=db)

@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patron.consent import plan
-from patron.consent.planner import PLANS_DDL
+from patron.contact.consent import plan
+from patron.contact.consent.planner import PLANS_DDL
+from patron.data.store import connect
 from patron.errors import InputError
-from patron.store import connect
 
 T0 = datetime(2024, 3, 10)
 """Reference instant of the generated data (naive UTC)."""

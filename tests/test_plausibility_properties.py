@@ -1,7 +1,7 @@
 """Files and events read values by one rule: the SQL that validated ingest runs (DuckDB dialect)
 and the Python the service runs accept the same texts and give the same values.
 
-Two independent implementations of :mod:`patron.ingest.plausible`'s patterns: DuckDB's casts,
+Two independent implementations of :mod:`patron.data.ingest.plausible`'s patterns: DuckDB's casts,
 ICU time zones and RE2 on one side, Python's ``float``, ``datetime``, :mod:`zoneinfo` and ``re`` on
 the other. Hypothesis draws texts near the grammar (valid layouts, near misses, random characters)
 and each batch is checked in one query.
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patron.ingest.plausible import (
+from patron.data.ingest.plausible import (
     Implausible,
     id_problem,
     id_problem_sql,
@@ -35,7 +35,7 @@ ZONES = ["Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkat
 @pytest.fixture(scope="module")
 def con():
     c = duckdb.connect()
-    c.execute("SET TimeZone = 'UTC'")  # what patron.store sets; the rule must not depend on it
+    c.execute("SET TimeZone = 'UTC'")  # what patron.data.store sets; the rule must not depend on it
     yield c
     c.close()
 

@@ -1,7 +1,7 @@
 """The customer profile table on the CDNOW sample (2,357 customers, Fader & Hardie).
 
 Expected values come from the raw file read with pandas (orders, spend, first and last purchase),
-from an independent call of :func:`patron.value.score` (customer equity), and from independent
+from an independent call of :func:`patron.value.scoring.score` (customer equity), and from independent
 NumPy computations of the RFM and tier rules; none from the profile code itself."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import pytest
 
 import patron
 from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
-from patron.datasets import data_path
-from patron.profiles import PROFILE_COLUMNS, build_profiles, read_profiles
-from patron.segments import equity_over_time
-from patron.value import score
+from patron.data.datasets import data_path
+from patron.relationship.profiles import PROFILE_COLUMNS, build_profiles, read_profiles
+from patron.relationship.segments import equity_over_time
+from patron.value.scoring import score
 
 CDNOW_CUSTOMERS = 2357
 """Customers in the CDNOW sample (Fader, Hardie & Lee 2005)."""
@@ -156,9 +156,9 @@ def test_profiles_compute_the_weekly_summary_once_and_open_the_file_once(cdnow_d
     attachment for every read, and the write. The profiles are the same."""
     import importlib
 
-    import patron.store as store
+    import patron.data.store as store
 
-    summary_module = importlib.import_module("patron.summary")
+    summary_module = importlib.import_module("patron.value.summary")
     ends, attaches = [], []
     run_summary, attach = summary_module.run_summary, store._READER.attach
 
@@ -174,7 +174,7 @@ def test_profiles_compute_the_weekly_summary_once_and_open_the_file_once(cdnow_d
     monkeypatch.setattr(summary_module, "run_summary", counted_summary)
     monkeypatch.setattr(store._READER, "attach", counted_attach)
     again = build_profiles(cdnow_db, write=False)
-    from patron.status import status_rules
+    from patron.relationship.status import status_rules
 
     lookback = status_rules(None).lookback_days
     assert sorted(ends) == [(CDNOW_LAST_DAY - pd.Timedelta(days=lookback)).date(), CDNOW_LAST_DAY.date()]
@@ -183,7 +183,7 @@ def test_profiles_compute_the_weekly_summary_once_and_open_the_file_once(cdnow_d
 
 
 def test_status_from_a_given_weekly_summary_is_status_from_its_own(cdnow_db):
-    from patron.status import relationship_status
+    from patron.relationship.status import relationship_status
 
     weekly = patron.summary(cdnow_db, period="W", end=CDNOW_LAST_DAY.date())
     own = relationship_status(cdnow_db)

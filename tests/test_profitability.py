@@ -1,5 +1,5 @@
 """Profitability arithmetic on a constructed history with given contact costs and scores, and a CDNOW
-smoke test against the summary and patron.value.score."""
+smoke test against the summary and patron.value.scoring.score."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
-from patron.datasets import data_path
+from patron.data.datasets import data_path
+from patron.data.ingest import ingest
 from patron.errors import InputError
-from patron.ingest import ingest
-from patron.profitability import CostRules, profitability
+from patron.relationship.profitability import CostRules, profitability
 
 EXACT = 1e-9
 """Tolerance for a few multiplications and divisions of exact decimals."""
@@ -108,8 +108,8 @@ def test_cdnow_default_scores(tmp_path, capsys):
     import json
 
     from patron.cli import main
-    from patron.summary import summary
-    from patron.value import score
+    from patron.value.scoring import score
+    from patron.value.summary import summary
 
     db = str(tmp_path / "cdnow.duckdb")
     ingest(data_path("CDNOW_sample.txt"), kind="transactions", db=db, columns=CDNOW_SAMPLE_COLUMNS, mapping={"occurred_at": "date"}, date_format="%Y%m%d")

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patron.cli import main
-from patron.ingest import ingest
-from patron.referrals import (
+from patron.data.ingest import ingest
+from patron.network import (
     ReferralRules,
     campaign_summary,
     cascades,
@@ -30,8 +30,8 @@ from patron.referrals import (
     tree_layout,
     viral_by_month,
 )
-from patron.referrals.compare import METRICS
-from patron.referrals.viral import ANOMALY_REASONS
+from patron.network.compare import METRICS
+from patron.network.viral import ANOMALY_REASONS
 
 TOL = 1e-9
 """Tolerance of exact (hand-computed) values."""

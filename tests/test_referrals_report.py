@@ -4,7 +4,7 @@ referrals were ingested, absent (with no error) when none were."""
 from __future__ import annotations
 
 import patron
-from patron.referrals import report_figures, simulate_referrals
+from patron.network import report_figures, simulate_referrals
 from patron.report import build_report
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from patron.ingest import ingest
-from patron.referrals import campaign_summary, cascades, compare_referred, simulate_referrals
-from patron.store import connect
+from patron.data.ingest import ingest
+from patron.data.store import connect
+from patron.network import campaign_summary, cascades, compare_referred, simulate_referrals
 
 MIN_COVERED = 16
 """Of 20 replicate simulations, at least this many 95% intervals must cover the truth

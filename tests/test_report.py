@@ -273,7 +273,7 @@ def test_page_has_sections_in_order_with_escaped_text_and_a_table():
 @pytest.fixture
 def tiny_db(tmp_path):
     """Three customers, last transaction on 2024-03-05."""
-    from patron.ingest import ingest
+    from patron.data.ingest import ingest
 
     csv = tmp_path / "t.csv"
     csv.write_text(

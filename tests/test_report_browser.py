@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
-from patron.datasets import data_path
-from patron.ingest import ingest
+from patron.data.datasets import data_path
+from patron.data.ingest import ingest
 from patron.report import write_report
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]

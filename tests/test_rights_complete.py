@@ -35,9 +35,9 @@ import pandas as pd
 import pytest
 
 import patron
-from patron.rights import erase_customer
-from patron.served import snapshot_file, snapshot_tmp
-from patron.store import erasure_copies, erasure_lock_path
+from patron.data.served import snapshot_file, snapshot_tmp
+from patron.data.store import erasure_copies, erasure_lock_path
+from patron.people.rights import erase_customer
 from tests.service_support import Service, create_keys, free_port
 from tests.test_rights_data import needles
 
@@ -321,7 +321,7 @@ committed copy, just before the copy replaces the database, just after."""
 
 _STOPPER = textwrap.dedent('''
     import os, sys, time
-    import patron.rights.erase as erase
+    import patron.people.rights.erase as erase
     stage, marker, db, who = sys.argv[1:5]
 
     def stop(where):
@@ -451,7 +451,7 @@ def test_the_export_holds_every_row_the_erasure_removes(template, tmp_path):
     """Right of access and right to erasure see the same person: per table, the export's rows are
     the rows the erasure deletes or keeps under a pseudonym (dead letters, rejects, referrals by
     another spelling, the identity graph included)."""
-    from patron.rights import export_customer
+    from patron.people.rights import export_customer
 
     db, _ = copy_world(template, tmp_path)
     doc = export_customer(db, EMAIL.upper())

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 import patron
-from patron.store import connect
+from patron.data.store import connect
 
 PERSON = "cust-ZQXJ-4471"
 """The person to export and erase: an id that occurs nowhere by chance."""

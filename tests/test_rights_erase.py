@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-import patron.rights.erase as erase_module
+import patron.people.rights.erase as erase_module
 from patron.cli import main
+from patron.data.store import connect
 from patron.errors import InputError, NoDataError
-from patron.rights import erase_customer
-from patron.store import connect
+from patron.people.rights import erase_customer
 from tests.test_rights_data import (
     BYSTANDER,
     EMAIL,

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from patron.cli import main
+from patron.data.store import connect
 from patron.errors import NoDataError
-from patron.rights import PERSON_COLUMNS, export_customer
-from patron.store import connect
+from patron.people.rights import PERSON_COLUMNS, export_customer
 from tests.test_rights_data import (
     BYSTANDER,
     EMAIL,
@@ -156,8 +156,8 @@ def test_rows_are_matched_by_any_spelling_of_the_persons_identifiers() -> None:
     line holding the e-mail or the id as a field; an unquoted short id in a reason does not."""
     import duckdb
 
-    from patron.rights.catalog import Table, match_sql
-    from patron.rights.person import Person
+    from patron.people.rights.catalog import Table, match_sql
+    from patron.people.rights.person import Person
 
     person = Person("c-17", ids={"c-17"})
     person.add_email("Ann.Zqxj@Example.org")
@@ -184,7 +184,7 @@ def test_rows_are_matched_by_any_spelling_of_the_persons_identifiers() -> None:
 def test_the_streamed_export_is_the_same_document(shop: str, doc: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """export_chunks (what the service streams) writes the document export_customer returns, also
     when rows come in several reads (chunks of 2 rows here)."""
-    import patron.rights.export as export
+    import patron.people.rights.export as export
 
     monkeypatch.setattr(export, "EXPORT_CHUNK_ROWS", 2)
     pieces = list(export.export_chunks(shop, PERSON))

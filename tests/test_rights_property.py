@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from patron.rights import erase_customer
-from patron.store import connect
+from patron.data.store import connect
+from patron.people.rights import erase_customer
 from tests.test_rights_data import bytes_hits, text_hits
 
 MONEY_TOL = 1e-6

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import patron.profiles as profiles
+import patron.relationship.profiles as profiles
 import patron.report as report
-from patron.rights import erase_customer
-from patron.store import connect
+from patron.data.store import connect
+from patron.people.rights import erase_customer
 from tests.test_rights_data import MARKERS, PERSON, build_database, bytes_hits, text_hits
 
 SECTION = "rights_test_customers"

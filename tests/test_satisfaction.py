@@ -9,8 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from patron.ingest import ingest
-from patron.satisfaction import SATISFACTION_COLUMNS, feedback_behaviour, satisfaction_vs_loyalty
+from patron.data.ingest import ingest
+from patron.relationship.satisfaction import (
+    SATISFACTION_COLUMNS,
+    feedback_behaviour,
+    satisfaction_vs_loyalty,
+)
 
 EXACT = 1e-12
 """Tolerance for ratios of small integers."""

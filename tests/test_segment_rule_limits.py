@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from patron.segments.rules import MAX_DEPTH, RuleError, columns_from_types, compile_rule
+from patron.relationship.segments.rules import (
+    MAX_DEPTH,
+    RuleError,
+    columns_from_types,
+    compile_rule,
+)
 from tests.test_cli import one_line_error, run
 
 

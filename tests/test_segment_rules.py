@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patron.errors import InputError
-from patron.segments.rules import RuleError, columns_from_types, compile_rule
+from patron.relationship.segments.rules import RuleError, columns_from_types, compile_rule
 
 TYPES = {"id": "INTEGER", "status": "VARCHAR", "clv": "DOUBLE", "share": "DOUBLE", "flag": "BOOLEAN", "first_purchase": "TIMESTAMP", "T": "DOUBLE"}
 COLUMNS = columns_from_types(TYPES)

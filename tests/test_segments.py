@@ -16,12 +16,12 @@ import pytest
 
 from patron.cli import main
 from patron.config import section
+from patron.data.store import connect
 from patron.errors import InputError
-from patron.profiles import PROFILE_COLUMNS
-from patron.segments import definitions, equity_by, members, segment_table
-from patron.segments.rfm import RfmRules, rfm_sql
-from patron.segments.tiers import TierRules, tiers_sql
-from patron.store import connect
+from patron.relationship.profiles import PROFILE_COLUMNS
+from patron.relationship.rfm import RfmRules, rfm_sql
+from patron.relationship.segments import definitions, equity_by, members, segment_table
+from patron.relationship.tiers import TierRules, tiers_sql
 
 SHARE_TOLERANCE = 1e-12
 """Shares and sums of a few hand values agree to rounding."""
@@ -302,8 +302,8 @@ def test_cli_segments_and_equity_json(profiles_db, tmp_path, capsys):
 def test_docs_describe_every_column_segment_cell_and_setting():
     from pathlib import Path
 
-    from patron.segments import BUILTIN_SEGMENTS
-    from patron.segments.rfm import RFM_CELLS
+    from patron.relationship.rfm import RFM_CELLS
+    from patron.relationship.segments import BUILTIN_SEGMENTS
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "segments.md").read_text()
     for column in PROFILE_COLUMNS:
@@ -321,7 +321,7 @@ def test_docs_describe_every_column_segment_cell_and_setting():
 
 
 def test_evaluate_runs_a_rule(profiles_db):
-    from patron.segments import evaluate
+    from patron.relationship.segments import evaluate
 
     assert evaluate(profiles_db, "value_tier in [gold, silver] and clv < 150", name="mid")["customer_id"].tolist() == ["c04", "c05", "c08"]
     with pytest.raises(InputError, match=r'^segment "mid": unknown column "clvv"'):
@@ -336,10 +336,10 @@ SNAPSHOTS = __import__("pathlib").Path(__file__).parent / "snapshots"
 def generated_sql() -> dict[str, str]:
     from datetime import date
 
-    from patron.profiles import profiles_sql
-    from patron.segments import BUILTIN_SEGMENTS, segment_table_sql
-    from patron.segments.rules import columns_from_types, compile_rule
-    from patron.sql.dialect import SPARK
+    from patron.data.dialect import SPARK
+    from patron.relationship.profiles import profiles_sql
+    from patron.relationship.segments import BUILTIN_SEGMENTS, segment_table_sql
+    from patron.relationship.segments.rules import columns_from_types, compile_rule
 
     cols = columns_from_types(PROFILE_COLUMNS)
     compiled = {name: (rule, compile_rule(rule, cols, name=name)) for name, rule in BUILTIN_SEGMENTS.items()}

@@ -19,7 +19,7 @@ import duckdb
 import httpx
 import pytest
 
-from patron.served import service_file, snapshot_file
+from patron.data.served import service_file, snapshot_file
 from tests.service_support import running_service
 from tests.test_cli import one_line_error, run
 

@@ -4,7 +4,7 @@ Data: the bundled CDNOW sample (Fader & Hardie) ingested before the server start
 consents, preferences and contacts for a few customers written with ``patron ingest``.
 
 Where expected values come from:
-* scores: :func:`patron.profiles.build_profiles` run on a **copy** of the database before the
+* scores: :func:`patron.relationship.profiles.build_profiles` run on a **copy** of the database before the
   server starts (the CLI path, another process state), never the service's answer;
 * orders: the raw CDNOW file read with pandas;
 * contact checks: the ledger rows this file writes and the contact policy this file configures
@@ -28,8 +28,8 @@ import pytest
 
 import patron
 from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
-from patron.datasets import data_path
-from patron.profiles import build_profiles
+from patron.data.datasets import data_path
+from patron.relationship.profiles import build_profiles
 from tests.service_support import running_service
 
 CDNOW_CUSTOMERS = 2357
@@ -273,7 +273,7 @@ def test_contact_check_follows_the_ledger_and_policy(refreshed, svc, world):
 def test_contact_check_agrees_with_the_planner(refreshed, svc, world):
     """The planner (the CLI's ``patron plan`` code) on the independent copy, one campaign per
     case, gives the same reason as the service's one-customer check."""
-    from patron.consent import plan
+    from patron.contact.consent import plan
 
     who = world["who"]
     ids = [*who.values(), *list(world["expected"].index[:5])]

@@ -68,9 +68,9 @@ def orders() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, orders: pd.DataFrame):
-    from patron.consent import record_consent
-    from patron.ingest import ingest
-    from patron.profiles import build_profiles
+    from patron.contact.consent import record_consent
+    from patron.data.ingest import ingest
+    from patron.relationship.profiles import build_profiles
 
     folder = tmp_path_factory.mktemp("dashboard")
     db = folder / "d.duckdb"

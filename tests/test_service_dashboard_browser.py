@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
-from patron.datasets import data_path
-from patron.ingest import ingest
+from patron.data.datasets import data_path
+from patron.data.ingest import ingest
 from tests.service_support import running_service
 from tests.test_report_browser import DRAWN_JS
 
@@ -43,7 +43,7 @@ UNKNOWN_LOOKUP = f"/v1/customers/{UNKNOWN}"
 def service(tmp_path_factory: pytest.TempPathFactory):
     """``patron serve`` on the CDNOW sample (ingested as ``patron demo`` does), scores refreshed
     through ``POST /v1/refresh``."""
-    from patron.consent import record_consent
+    from patron.contact.consent import record_consent
 
     db = tmp_path_factory.mktemp("dashboard-browser") / "cdnow.duckdb"
     ingest(data_path("CDNOW_sample.txt"), kind="transactions", db=str(db), columns=CDNOW_SAMPLE_COLUMNS,

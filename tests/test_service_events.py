@@ -200,7 +200,7 @@ def test_email_and_sms_events_become_contacts(run: dict[str, Any]) -> None:
 
 
 def test_consent_events_reach_the_ledger(run: dict[str, Any]) -> None:
-    from patron.consent import consent_state
+    from patron.contact.consent import consent_state
 
     assert run["consent"].status_code == 200
     rows = _rows(run["db"], "SELECT consent_id, customer_id, purpose, channel, status, lawful_basis, policy_version "
@@ -312,7 +312,7 @@ def test_writer_redoes_a_group_holding_an_old_retry(tmp_path: Path) -> None:
     from patron.service.event_tables import create_event_tables
     from patron.service.items import Accepted
     from patron.service.mapping import map_event
-    from patron.service.segment import check_event
+    from patron.service.segment_spec import check_event
     from patron.service.settings import ServiceRules
 
     rules = ServiceRules()
@@ -350,7 +350,7 @@ def test_writer_redoes_a_group_whose_commit_finds_the_event_stored(tmp_path: Pat
     from patron.service.items import Accepted
     from patron.service.known import KeyIndex
     from patron.service.mapping import map_event
-    from patron.service.segment import check_event
+    from patron.service.segment_spec import check_event
     from patron.service.settings import ServiceRules
 
     rules = ServiceRules()

@@ -383,7 +383,7 @@ def test_a_storage_failure_of_one_event_spares_the_rest_of_its_group(tmp_path: P
     from patron.service.app import create_app
     from patron.service.items import Accepted
     from patron.service.mapping import map_event
-    from patron.service.segment import check_event
+    from patron.service.segment_spec import check_event
 
     app = create_app(tmp_path / "w.duckdb")
     state = app.state.patron

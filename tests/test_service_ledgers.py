@@ -4,7 +4,7 @@ append to the ledgers with the all-or-nothing rule of ledger files, and the cont
 planner honour what they appended.
 
 Expected decisions come from the ledger rules of docs/consent.md applied by hand to the records this
-file sends (the rule is named beside each case); the planner is :func:`patron.consent.plan` (``patron plan``'s
+file sends (the rule is named beside each case); the planner is :func:`patron.contact.consent.plan` (``patron plan``'s
 code) on the served database.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from patron.consent import plan
+from patron.contact.consent import plan
+from patron.data.store import connect
 from patron.service import create_app
-from patron.store import connect
 from tests.service_support import create_keys
 
 AT = "2025-03-12T12:00:00Z"
@@ -61,7 +61,7 @@ def _check(client: TestClient, customer: str, channel: str = "email", **extra: A
 
 
 def _count(db: Path, table: str) -> int:
-    """Rows of ``table``, read through patron.store (in this process: a cursor of the served file)."""
+    """Rows of ``table``, read through patron.data.store (in this process: a cursor of the served file)."""
     with connect(db) as con:
         return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from patron.consent.times import now_utc
+from patron.contact.consent.times import now_utc
 from patron.service import create_app
 from patron.service.links import SESSION, mint
 from tests.service_support import create_keys
@@ -246,7 +246,7 @@ def test_browser_safety_of_the_page(svc) -> None:
 
 
 def test_the_page_s_changes_reach_the_planner(svc, tmp_path: Path) -> None:
-    from patron.consent import plan
+    from patron.contact.consent import plan
 
     campaign = {"name": "pc-test", "purpose": "marketing", "channel": "email", "target_ids": ["ann"],
                 "send_at": _noon_tomorrow()}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from patron.consent.times import now_utc
+from patron.contact.consent.times import now_utc
 from tests.service_support import running_service
 from tests.test_cli import run
 

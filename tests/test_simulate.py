@@ -18,7 +18,7 @@ import pytest
 from scipy.integrate import quad
 from scipy.special import betaln, hyp2f1
 
-from patron.simulate import (
+from patron.value.simulate import (
     BLOCK_CUSTOMERS,
     CDNOW_BGNBD,
     CDNOW_GAMMA_GAMMA,

@@ -22,31 +22,31 @@ import pyspark  # noqa: F401  (the test environment has the spark extra: a missi
 import pytest
 
 import patron
-from patron.datasets import (
+from patron.data.datasets import (
     CDNOW_CALIBRATION_END,
     CDNOW_HOLDOUT_END,
     load_cdnow,
     load_cdnow_summary_with_transactions,
 )
 from patron.errors import InputError
-from patron.simulate import simulate_transactions
-from patron.value import fit_model, score
+from patron.value.scoring import fit_model, score
+from patron.value.simulate import simulate_transactions
 
 if shutil.which("java") is None:
     pytest.skip("Spark needs Java 17 on the PATH and `java` was not found", allow_module_level=True)
 
 from pyspark.sql import functions as F
 
-from patron.engines.spark import SHORT_RUN_JAVA_OPTIONS, spark_session
-from patron.engines.spark_fit import fit_spark
-from patron.engines.spark_score import (
+from patron.data.engines.spark import SHORT_RUN_JAVA_OPTIONS, spark_session
+from patron.value.spark_fit import fit_spark
+from patron.value.spark_score import (
     SCORE_COLUMNS,
     equity_interval_spark,
     equity_spark,
     score_spark,
     write_scores,
 )
-from patron.engines.spark_summary import sufficient_statistics_spark, summary_spark
+from patron.value.spark_summary import sufficient_statistics_spark, summary_spark
 from tests.spark_support import SPARK_MODULE_MARKS
 
 pytestmark = SPARK_MODULE_MARKS
@@ -261,8 +261,8 @@ def cdnow_db(cdnow, tmp_path_factory) -> tuple[str, str]:
 
 def test_status_on_spark_same_as_duckdb(spark, cdnow_db, cdnow_parquet):
     """Every customer's status, reason, P(purchase) and P(alive) from Spark equal relationship_status's."""
-    from patron.engines.spark_status import status_spark
-    from patron.status import relationship_status
+    from patron.relationship.spark_status import status_spark
+    from patron.relationship.status import relationship_status
 
     db, customers = cdnow_db
     got = _sorted(status_spark(spark, cdnow_parquet, as_of=STATUS_AS_OF, customers=customers).toPandas(), ["customer_id"])
@@ -288,9 +288,9 @@ SEGMENT_RULES = (
 
 
 def test_segment_rules_on_spark_same_as_duckdb(spark, cdnow_db, tmp_path):
-    from patron.engines.spark_status import segment_spark
-    from patron.profiles import build_profiles
-    from patron.segments import evaluate
+    from patron.relationship.profiles import build_profiles
+    from patron.relationship.segments import evaluate
+    from patron.relationship.spark_status import segment_spark
 
     db, _ = cdnow_db
     profiles = build_profiles(db, as_of=STATUS_AS_OF)
@@ -304,7 +304,7 @@ def test_segment_rules_on_spark_same_as_duckdb(spark, cdnow_db, tmp_path):
 
 
 def test_segment_rule_errors_on_spark_name_the_rule(spark, tmp_path):
-    from patron.engines.spark_status import segment_spark
+    from patron.relationship.spark_status import segment_spark
 
     frame = spark.createDataFrame(pd.DataFrame({"customer_id": ["a"], "clv": [1.0]}))
     with pytest.raises(InputError, match=r'segment "vip".*unknown column "clvv"'):

@@ -20,16 +20,16 @@ import pyspark  # noqa: F401  (the test environment has the spark extra: a missi
 import pytest
 
 import patron
+from patron.data.dialect import SPARK, java_datetime_pattern
+from patron.data.schema import CONSENT_CHANNELS, CONTACT_KINDS, CONTRACTS
+from patron.data.store import connect
 from patron.errors import InputError
-from patron.schema import CONSENT_CHANNELS, CONTACT_KINDS, CONTRACTS
-from patron.sql.dialect import SPARK, java_datetime_pattern
-from patron.store import connect
 
 if shutil.which("java") is None:
     pytest.skip("Spark needs Java 17 on the PATH and `java` was not found", allow_module_level=True)
 
-from patron.engines.spark import SHORT_RUN_JAVA_OPTIONS, spark_session
-from patron.engines.spark_ingest import REJECT_COLUMNS, ingest_spark
+from patron.data.engines.spark import SHORT_RUN_JAVA_OPTIONS, spark_session
+from patron.data.ingest.spark import REJECT_COLUMNS, ingest_spark
 from tests.spark_support import SPARK_MODULE_MARKS
 
 pytestmark = SPARK_MODULE_MARKS

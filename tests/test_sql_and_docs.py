@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from patron.cli import app
-from patron.schema import CONTRACTS
+from patron.data.dialect import DIALECTS
+from patron.data.schema import CONTRACTS
 from patron.settings import Settings
-from patron.sql.dialect import DIALECTS
-from patron.sql.summary import SummarySpec, summary_sql
+from patron.value.summary_sql import SummarySpec, summary_sql
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOTS = Path(__file__).parent / "snapshots"

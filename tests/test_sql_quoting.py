@@ -1,5 +1,5 @@
 """No name or value is written into SQL text except through the dialect's quoting
-(:meth:`patron.sql.dialect.Dialect.ident` and :meth:`~patron.sql.dialect.Dialect.literal`).
+(:meth:`patron.data.dialect.Dialect.ident` and :meth:`~patron.data.dialect.Dialect.literal`).
 
 The scan reads every module of ``src/patron`` (``ast``) and looks at the f-strings that build SQL
 (their text holds an SQL keyword). Three rules:
@@ -7,7 +7,7 @@ The scan reads every module of ``src/patron`` (``ast``) and looks at the f-strin
 1. **No hand quoting.** An interpolation written between quote characters (``'{x}'``, ``"{x}"``,
    ```{x}```) is a literal or identifier quoted by hand, without escaping: issue 18's CSV header
    injection was ``f'NULL::VARCHAR AS "{c}"'``, its JSON key injection ``'$."{k}"'``.
-2. **No hand escaping.** ``.replace("'", "''")`` and its kin appear only in ``sql/dialect.py``.
+2. **No hand escaping.** ``.replace("'", "''")`` and its kin appear only in ``data/dialect.py``.
 3. **Names read from files are quoted.** In the modules that handle input columns (validated
    ingest on DuckDB and Spark), every interpolated value whose name says it is a name (``name``,
    ``key``, ``column``, ``label``, ...) is quoted, or is a name declared by the data contract
@@ -45,18 +45,18 @@ QUOTERS = frozenset({"ident", "literal", "quote_identifier", "date_literal", "st
 SAFE_CALLS = frozenset({"int", "float", "len", "round", "isoformat", "strftime"})
 """Calls whose result is a number or a date's digits: nothing to quote."""
 
-INPUT_NAME_MODULES = ("ingest/", "engines/spark_ingest.py")
+INPUT_NAME_MODULES = ("data/ingest/", "data/ingest/spark.py")
 """Modules that handle the names of input columns (rule 3)."""
 
 CONTRACT_ROOTS = frozenset({"contract", "col"})
-"""Roots of names declared by the data contract (:mod:`patron.schema`), not read from input."""
+"""Roots of names declared by the data contract (:mod:`patron.data.schema`), not read from input."""
 
 ALLOWED: dict[tuple[str, str], str] = {
-    ("sql/dialect.py", "unit"): "a fixed word ('week', 'month') chosen from a dict in the same function",
-    ("sql/dialect.py", "unit.upper()"): "the same fixed word, upper case for Spark",
-    ("cohorts.py", "unit"): "a fixed word ('quarter'/'QUARTER') chosen in the same function",
-    ("ingest/checks.py", "key"): "contract.key, passed in by load and spark_ingest (a contract name)",
-    ("engines/spark_ingest.py", "key"): "contract.key (a contract name)",
+    ("data/dialect.py", "unit"): "a fixed word ('week', 'month') chosen from a dict in the same function",
+    ("data/dialect.py", "unit.upper()"): "the same fixed word, upper case for Spark",
+    ("relationship/cohorts.py", "unit"): "a fixed word ('quarter'/'QUARTER') chosen in the same function",
+    ("data/ingest/checks.py", "key"): "contract.key, passed in by load and spark_ingest (a contract name)",
+    ("data/ingest/spark.py", "key"): "contract.key (a contract name)",
 }
 """``(module, interpolated expression)`` -> why it is safe without the quoting helper."""
 
@@ -194,7 +194,7 @@ def findings(source: str, module: str) -> list[str]:
                 and _root(expr) not in CONTRACT_ROOTS
             ):
                 out.append(f"{module}:{part.lineno}: {{{shown}}} is a name written into SQL unquoted: use dialect.ident/literal")
-    if module != "sql/dialect.py":
+    if module != "data/dialect.py":
         for node in ast.walk(tree):
             if _called(node) == "replace" and len(node.args) == 2:
                 a, b = (ast.unparse(x) for x in node.args)
@@ -219,13 +219,13 @@ def test_every_allowed_interpolation_still_exists():
     ("module", "code"),
     [
         # issue 18: the empty stage of a CSV whose header had a payload
-        ("ingest/readers.py", "def f(columns):\n    return ', '.join(f'NULL::VARCHAR AS \"{c}\"' for c in columns)\n"),
+        ("data/ingest/readers.py", "def f(columns):\n    return ', '.join(f'NULL::VARCHAR AS \"{c}\"' for c in columns)\n"),
         # issue 18: JSON Lines keys spliced into JSON paths and aliases
-        ("ingest/readers.py", "def f(keys):\n    return [f\"json_extract_string(_line, '$.\\\"{k}\\\"') AS x\" for k in keys]\n"),
-        ("ingest/load.py", "def f(con, staged):\n    for name in staged.columns:\n        con.execute(f'SELECT {name} FROM _stage')\n"),
-        ("store.py", "def f(con, limit):\n    con.execute(f\"SET memory_limit = '{limit}'\")\n"),
-        ("rights/erase.py", "def f(con, p):\n    con.execute(f\"ATTACH '{p.replace(chr(39), chr(39) * 2)}' AS x\")\n"),
-        ("referrals/sql.py", "def f(kinds):\n    return ', '.join(\"'\" + k.replace(\"'\", \"''\") + \"'\" for k in kinds)\n"),
+        ("data/ingest/readers.py", "def f(keys):\n    return [f\"json_extract_string(_line, '$.\\\"{k}\\\"') AS x\" for k in keys]\n"),
+        ("data/ingest/load.py", "def f(con, staged):\n    for name in staged.columns:\n        con.execute(f'SELECT {name} FROM _stage')\n"),
+        ("data/store.py", "def f(con, limit):\n    con.execute(f\"SET memory_limit = '{limit}'\")\n"),
+        ("people/rights/erase.py", "def f(con, p):\n    con.execute(f\"ATTACH '{p.replace(chr(39), chr(39) * 2)}' AS x\")\n"),
+        ("network/sql.py", "def f(kinds):\n    return ', '.join(\"'\" + k.replace(\"'\", \"''\") + \"'\" for k in kinds)\n"),
     ],
 )
 def test_the_scan_finds_the_patterns_of_issue_18(module, code):
@@ -235,9 +235,9 @@ def test_the_scan_finds_the_patterns_of_issue_18(module, code):
 @pytest.mark.parametrize(
     ("module", "code"),
     [
-        ("ingest/readers.py", "def f(n):\n    return ', '.join(f'v[{i + 1}] AS {stage_ident(i)}' for i in range(n))\n"),
-        ("ingest/load.py", "def f(con, contract, key):\n    q = DUCKDB.ident\n    k = q(key)\n    con.execute(f'SELECT {k} FROM {q(contract.name)} WHERE x = {DUCKDB.literal(key)}')\n"),
-        ("ingest/load.py", "def f(con):\n    for t in ('_a', '_b'):\n        con.execute(f'DROP TABLE IF EXISTS {t}')\n"),
+        ("data/ingest/readers.py", "def f(n):\n    return ', '.join(f'v[{i + 1}] AS {stage_ident(i)}' for i in range(n))\n"),
+        ("data/ingest/load.py", "def f(con, contract, key):\n    q = DUCKDB.ident\n    k = q(key)\n    con.execute(f'SELECT {k} FROM {q(contract.name)} WHERE x = {DUCKDB.literal(key)}')\n"),
+        ("data/ingest/load.py", "def f(con):\n    for t in ('_a', '_b'):\n        con.execute(f'DROP TABLE IF EXISTS {t}')\n"),
     ],
 )
 def test_the_scan_accepts_quoted_names(module, code):
@@ -247,8 +247,8 @@ def test_the_scan_accepts_quoted_names(module, code):
 def test_segment_names_are_quoted_by_the_dialect():
     """The rule language's identifiers delegate to Dialect.ident: bare when plain and unreserved
     (readable SQL, the same in both engines), else the engine's own quoting."""
-    from patron.segments.rules import columns_from_types, quote_identifier
-    from patron.sql.dialect import DUCKDB, SPARK
+    from patron.data.dialect import DUCKDB, SPARK
+    from patron.relationship.segments.rules import columns_from_types, quote_identifier
 
     assert quote_identifier("clv") == quote_identifier("clv", SPARK) == "clv"
     for name in ('my "col"', "select", "a`b", "o'brien"):
@@ -261,8 +261,8 @@ def test_a_channel_name_from_the_rules_file_is_a_literal_whatever_it_holds():
     """contact_cost_sql dropped a channel whose name held an apostrophe (costed as 'other')."""
     import duckdb
 
-    from patron.profitability import CostRules, contact_cost_sql
-    from patron.sql.dialect import DUCKDB, SPARK
+    from patron.data.dialect import DUCKDB, SPARK
+    from patron.relationship.profitability import CostRules, contact_cost_sql
 
     rules = CostRules(other=0.5, channels={"O'Brien post": 1.25, "fax": 0.75})
     for channel, cost in (("o'brien post", 1.25), ("FAX", 0.75), ("pigeon", 0.5)):

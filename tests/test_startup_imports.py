@@ -46,10 +46,10 @@ def test_help_imports_nothing_heavy() -> None:
 def test_every_public_name_resolves() -> None:
     code = ("import patron\nfor name in patron.__all__:\n    assert getattr(patron, name) is not None, name\n"
             "exec(f'from patron import {\", \".join(patron.__all__)}')\n"
-            "import patron.ingest, patron.summary\n"  # the modules of the same names do not hide the functions
+            "import patron.data.ingest, patron.value.summary\n"  # the modules of the same names do not hide the functions
             "assert callable(patron.ingest) and callable(patron.summary)\n"
-            "from patron.summary import summary\nassert patron.summary is summary\n"
-            "from patron.ingest import IngestResult, ingest\nassert patron.ingest is ingest and patron.IngestResult is IngestResult\n"
+            "from patron.value.summary import summary\nassert patron.summary is summary\n"
+            "from patron.data.ingest import IngestResult, ingest\nassert patron.ingest is ingest and patron.IngestResult is IngestResult\n"
             "assert patron.__version__ and set(patron.__all__) <= set(dir(patron))")
     subprocess.run([sys.executable, "-c", code], check=True)
 

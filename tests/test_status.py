@@ -4,7 +4,7 @@ The model parameters are fixed (no fitting), so every number behind a label is c
 independently from the closed forms of Fader, Hardie & Lee (2005), "Counting your customers the
 easy way", Marketing Science 24(2): eq. 11 (P(alive)), eq. 10 (conditional expected purchases,
 with scipy's 2F1 in its original, untransformed form), and P(a purchase in the next t weeks) =
-P(alive) [1 - ((alpha+T)/(alpha+T+t))^(r+x)] (derived in patron.models.beta_geo and checked there
+P(alive) [1 - ((alpha+T)/(alpha+T+t))^(r+x)] (derived in patron.value.models.beta_geo and checked there
 against an integral over the posterior).
 """
 
@@ -19,7 +19,7 @@ from scipy.special import hyp2f1
 
 import patron
 from patron.errors import InputError
-from patron.status import STATUSES, StatusRules, relationship_status, status_counts
+from patron.relationship.status import STATUSES, StatusRules, relationship_status, status_counts
 
 AS_OF = date(2024, 6, 30)
 

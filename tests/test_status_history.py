@@ -14,9 +14,9 @@ import pytest
 import patron
 from patron.cli import main
 from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
-from patron.datasets import data_path
-from patron.status import STATUSES, StatusRules, relationship_status, status_counts
-from patron.status_history import (
+from patron.data.datasets import data_path
+from patron.relationship.status import STATUSES, StatusRules, relationship_status, status_counts
+from patron.relationship.status_history import (
     NOT_YET,
     as_of_dates,
     migration_flows,
@@ -164,8 +164,8 @@ def test_cdnow_every_customer_has_one_status(tmp_path):
     db = str(tmp_path / "cdnow.duckdb")
     patron.ingest(data_path("CDNOW_sample.txt"), kind="transactions", db=db, columns=CDNOW_SAMPLE_COLUMNS, mapping={"occurred_at": "date"}, date_format="%Y%m%d")
     st = relationship_status(db)
-    # reusing scores from patron.value.score gives the same statuses as fitting here
-    from patron.value import score
+    # reusing scores from patron.value.scoring.score gives the same statuses as fitting here
+    from patron.value.scoring import score
 
     scored = score(patron.summary(db, period="W", end="1998-06-30"), model="bgnbd")
     again = relationship_status(db, scores=scored)

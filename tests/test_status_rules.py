@@ -10,8 +10,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patron.sql.dialect import DUCKDB, SPARK
-from patron.status import StatusRules, classify, prospects_sql
+from patron.data.dialect import DUCKDB, SPARK
+from patron.relationship.status import StatusRules, classify, prospects_sql
 
 AS_OF, BEFORE = date(2024, 6, 30), date(2024, 4, 1)
 

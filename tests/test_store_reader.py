@@ -1,4 +1,4 @@
-"""The process's reading engine (:func:`patron.store.reader`): a database file is attached to it
+"""The process's reading engine (:func:`patron.data.store.reader`): a database file is attached to it
 only for the length of a block, so that writers (here or in another process) are never locked out
 and readers never see a stale copy; a forked child gets its own engine; limits follow each call."""
 
@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 import patron
+from patron.data.store import connect, reader
 from patron.errors import InputError
-from patron.store import connect, reader
 
 
 def _ingest(db: str, rows: list[tuple[str, str, str, float]], tmp_path, name: str) -> None:

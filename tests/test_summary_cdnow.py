@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import patron
-from patron.datasets import (
+from patron.data.datasets import (
     CDNOW_CALIBRATION_END,
     CDNOW_HOLDOUT_END,
     data_path,

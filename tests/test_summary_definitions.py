@@ -50,7 +50,7 @@ def test_purchase_on_the_cutoff_day_is_in_and_after_it_is_out():
 
 def test_refunds_are_not_purchases_but_reduce_spend():
     """lifetimes would count a refund-only day as a repeat purchase; patron does not (documented
-    in patron.sql.summary): the refund is netted in total_spend and reported in refunded."""
+    in patron.value.summary_sql): the refund is netted in total_spend and reported in refunded."""
     base = [("a", "2024-01-01", 50.0), ("a", "2024-01-10", 20.0)]
     with_refund = [*base, ("a", "2024-01-12", -20.0)]
     r0 = one(tx(base), period="D", end="2024-01-31")

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import patron
-from patron import summary_arrays
+from patron.value import summary_arrays
 
 THREADS = (1, 2, 4)
 

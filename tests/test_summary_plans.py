@@ -1,5 +1,5 @@
 """The DuckDB summary plan (one aggregation into per-customer lists, finished with NumPy in
-``patron.summary_arrays``) equals the portable SQL of ``patron.sql.summary.summary_sql`` (the
+``patron.value.summary_arrays``) equals the portable SQL of ``patron.value.summary_sql.summary_sql`` (the
 query Spark runs, itself checked against lifetimes and the published CDNOW summary), on rows in
 any order, with refunds, holdout periods and every grain and unit."""
 
@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import patron
-from patron import summary_arrays
-from patron.simulate import simulate_transactions
-from patron.sql.dialect import DUCKDB
-from patron.sql.summary import SummarySpec, summary_sql
+from patron.data.dialect import DUCKDB
+from patron.value import summary_arrays
+from patron.value.simulate import simulate_transactions
+from patron.value.summary_sql import SummarySpec, summary_sql
 from tests.reference_summary import drawn_transactions
 
 EXACT = 1e-12

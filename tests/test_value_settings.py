@@ -3,7 +3,7 @@
 Expected values come from an independent pandas reading of the planted rows (who made only
 zero-value repeat purchases), from the Gamma-Gamma population mean p v / (q - 1) of the fitted
 parameters (Fader & Hardie 2013, eq. 5 with x = 0), and from the model-level CLV function
-(:func:`patron.models.clv.customer_lifetime_value`, itself checked against quadrature in
+(:func:`patron.value.models.clv.customer_lifetime_value`, itself checked against quadrature in
 tests/models/test_clv.py) called with the settings' arithmetic done here by hand; never from the
 settings plumbing under test.
 """
@@ -21,12 +21,12 @@ import pytest
 
 import patron
 from patron.cli import main
-from patron.datasets import load_cdnow
+from patron.data.datasets import load_cdnow
 from patron.errors import InputError
-from patron.models import BetaGeo, GammaGamma
-from patron.models.clv import customer_lifetime_value
-from patron.value import score
-from patron.value_settings import (
+from patron.value.models import BetaGeo, GammaGamma
+from patron.value.models.clv import customer_lifetime_value
+from patron.value.scoring import score
+from patron.value.settings import (
     SPEND_NO_REPEAT,
     SPEND_NONPOSITIVE,
     SPEND_OWN,
@@ -100,7 +100,7 @@ def test_currency_comes_from_the_data_when_not_set(tmp_path):
     frame = pd.DataFrame({"customer_id": ["a", "a", "b"], "occurred_at": ["2024-01-01", "2024-02-01", "2024-01-05"],
                           "amount": [10.0, 12.0, 8.0], "currency": ["eur", "EUR", "EUR"]})
     patron.ingest(frame, kind="transactions", db=db)
-    from patron.value_settings import db_currencies
+    from patron.value.settings import db_currencies
 
     assert db_currencies(db) == ("EUR",)
     assert ValueSettings().line(db_currencies(db)).endswith(", EUR")

@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any
 from patron.errors import InputError, PatronError
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
-    from patron.ingest import IngestResult, ingest
-    from patron.summary import summary
+    from patron.data.ingest import IngestResult, ingest
+    from patron.value.summary import summary
 
 __all__ = ["IngestResult", "InputError", "PatronError", "__version__", "ingest", "summary"]
 
 _LAZY: dict[str, tuple[str, str]] = {
-    "IngestResult": ("patron.ingest", "IngestResult"),
-    "ingest": ("patron.ingest", "ingest"),
-    "summary": ("patron.summary", "summary"),
+    "IngestResult": ("patron.data.ingest", "IngestResult"),
+    "ingest": ("patron.data.ingest", "ingest"),
+    "summary": ("patron.value.summary", "summary"),
 }
 """Public name -> (module, attribute) imported on first access."""
 

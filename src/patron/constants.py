@@ -23,7 +23,7 @@ HOURS_PER_DAY: float = 24.0
 """Hours in one day (summary grain and unit ``H``)."""
 
 SUMMARY_PERIODS: dict[str, float] = {**PERIOD_UNITS, "H": 1.0 / HOURS_PER_DAY}
-"""Grains and units of the customer summary (:mod:`patron.sql.summary`) and their length in
+"""Grains and units of the customer summary (:mod:`patron.value.summary_sql`) and their length in
 days: the period units, and hours for data with times of day (lifetimes' ``freq="h"``)."""
 
 DEFAULT_DB: str = "patron.duckdb"
@@ -45,4 +45,4 @@ comparison's CLV)."""
 DEFAULT_DISCOUNT_RATE: float = 0.10
 """Default **annual** discount rate of customer value (0.10 = 10% a year): the ``[value]``
 ``discount_rate`` and the referral comparison's ``annual_discount_rate``. Models take a rate per
-period or step; :attr:`patron.value_settings.ValueSettings.discount_rate_per_period` converts."""
+period or step; :attr:`patron.value.settings.ValueSettings.discount_rate_per_period` converts."""

@@ -5,7 +5,7 @@ Every ``as_of``, ``end``, ``start`` (and the like) that patron's functions take 
 :func:`default_as_of`: the day of the **last purchase**.
 
 A *purchase* is a transaction with ``amount >= 0`` (zero-value orders included); a refund
-(``amount < 0``) is not one, as in the customer summary (:mod:`patron.sql.summary`). So a refund
+(``amount < 0``) is not one, as in the customer summary (:mod:`patron.value.summary_sql`). So a refund
 booked after the last order does not move the default day: every customer's ``T`` and every
 "days since" is measured to the last day anyone bought.
 

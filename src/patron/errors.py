@@ -39,7 +39,7 @@ class OutputError(PatronError):
 
 class IncompleteInputError(InputError):
     """Part of an input could not be read (damaged or truncated data): the rows read before the
-    damage were checked and stored, and ``result`` (an :class:`~patron.ingest.IngestResult`) says
+    damage were checked and stored, and ``result`` (an :class:`~patron.data.ingest.IngestResult`) says
     what was stored."""
 
     def __init__(self, message: str, result: object) -> None:

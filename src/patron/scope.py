@@ -2,7 +2,7 @@
 
 Every CLI command runs in one :func:`command_scope`. Within it, :func:`note_file` records each file
 the command uses (the database, input and rules files, outputs already written), so that an output
-may not overwrite any of them (:func:`patron.outputs.atomic_output` asks :func:`noted_files`);
+may not overwrite any of them (:func:`patron.data.outputs.atomic_output` asks :func:`noted_files`);
 :func:`set_csv_raw` records ``patron --csv-raw``. Outside any scope (the Python API) nothing is
 recorded: only the checks on the database and the files a caller names apply.
 

@@ -152,7 +152,7 @@ class TestBetaGeo:
         assert bgf.data is not None and bgf.generate_new_data is not None  # the fitter itself untouched
 
     def test_not_converging_is_lifetimes_convergence_error(self, monkeypatch, cdnow):
-        from patron.models import BetaGeo, ConvergenceError
+        from patron.value.models import BetaGeo, ConvergenceError
 
         def fails(self, *args, **kwargs):
             raise ConvergenceError("ABNORMAL_TERMINATION_IN_LNSRCH")

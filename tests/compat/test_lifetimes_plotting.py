@@ -17,7 +17,7 @@ from scipy import stats
 import patron.compat.lifetimes as lifetimes
 from patron.compat.lifetimes import generate_data, plotting, utils
 from patron.compat.lifetimes.datasets import load_cdnow_summary, load_transaction_data
-from patron.models import BetaGeo, BetaGeoBetaBinom, ParetoNBD
+from patron.value.models import BetaGeo, BetaGeoBetaBinom, ParetoNBD
 
 SIGMAS = 4.0
 """Monte Carlo checks: within this many standard errors of the truth."""
@@ -169,7 +169,7 @@ def test_pareto_and_mbg_simulations_match_the_models():
     want = float(ParetoNBD.from_params(params).expected_purchases(39.0))
     assert abs(sim["frequency"].mean() - want) < SIGMAS * sim["frequency"].std() / np.sqrt(len(sim))
     assert set(sim.columns) >= {"lambda", "mu", "alive"}
-    from patron.models import ModifiedBetaGeo
+    from patron.value.models import ModifiedBetaGeo
 
     mbg = generate_data.modified_beta_geometric_nbd_model(39.0, 0.525, 6.183, 0.891, 1.614, size=40_000)
     want = float(ModifiedBetaGeo.from_params(r=0.525, alpha=6.183, a=0.891, b=1.614).expected_purchases(39.0))

@@ -9,7 +9,7 @@ import pytest
 
 import patron.compat as compat
 from patron.compat.lifetimes.datasets import load_cdnow_summary_data_with_monetary_value
-from patron.models import BetaGeo, GammaGamma
+from patron.value.models import BetaGeo, GammaGamma
 
 
 @pytest.fixture

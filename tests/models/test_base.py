@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from patron.models import (
+from patron.value.models import (
     MODELS,
     BaseModel,
     BetaGeo,
@@ -16,7 +16,7 @@ from patron.models import (
     NotFittedError,
     compress,
 )
-from patron.models._base import ConvergenceWarning, unique_rows
+from patron.value.models._base import ConvergenceWarning, unique_rows
 
 EXACT_REL_TOL = 1e-9
 SAMPLING_TOL_SD = 4.0  # Monte Carlo check: allowed deviation in standard errors of the mean

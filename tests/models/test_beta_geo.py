@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
-from patron.models import BetaGeo
-from patron.models import beta_geo as bg
-from patron.models._base import compress
+from patron.value.models import BetaGeo
+from patron.value.models import beta_geo as bg
+from patron.value.models._base import compress
 from tests.models.strategies import history, param_st
 
 PUBLISHED_REL_TOL = 1e-3  # published figures have 4-5 significant digits ("within 0.1%")
@@ -171,7 +171,7 @@ Z95 = stats.norm.ppf(0.975)
 @pytest.mark.parametrize("truth", [dict(r=0.25, alpha=4.0, a=0.8, b=2.5),
                                    dict(r=1.5, alpha=10.0, a=2.0, b=6.0)])
 def test_wald_interval_coverage(truth):
-    from patron.models.sampling import sample_beta_geo
+    from patron.value.models.sampling import sample_beta_geo
 
     misses = 0
     for seed in range(COVERAGE_SEEDS):

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
-from patron.models._base import compress
-from patron.models.beta_geo_beta_binom import (
+from patron.value.models._base import compress
+from patron.value.models.beta_geo_beta_binom import (
     BetaGeoBetaBinom,
     conditional_expected_purchases,
     expected_purchases,
@@ -19,7 +19,7 @@ from patron.models.beta_geo_beta_binom import (
     negative_log_likelihood,
     probability_alive,
 )
-from patron.models.sampling_bgbb import sample_bgbb
+from patron.value.models.sampling_bgbb import sample_bgbb
 
 # FHS 2010, section 4: estimates on the 1995 donor cohort (11,104 people, 6 opportunities).
 FHS_PARAMS = {"alpha": 1.204, "beta": 0.750, "gamma": 0.657, "delta": 2.783}
@@ -178,7 +178,7 @@ def donations():
     """FHS 2010's 1995 donor cohort: (frequency, recency, 6 opportunities, donors)."""
     import pandas as pd
 
-    from patron.datasets import data_path
+    from patron.data.datasets import data_path
 
     return pd.read_csv(data_path("donations.csv"))
 

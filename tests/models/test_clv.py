@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from patron.models import BetaGeo, GammaGamma
-from patron.models.clv import (
+from patron.value.models import BetaGeo, GammaGamma
+from patron.value.models.clv import (
     clv_intervals,
     customer_equity,
     customer_lifetime_value,
@@ -256,7 +256,7 @@ def test_cost_per_purchase_and_discounted_purchases_match_independent_computatio
 
 
 def test_delta_intervals_with_a_cost_per_purchase_match_independent_delta_method(models, cdnow_spend):
-    from patron.models.clv import equity_gradients
+    from patron.value.models.clv import equity_gradients
 
     bg, gg = models
     d = cdnow_spend

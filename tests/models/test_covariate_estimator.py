@@ -12,11 +12,11 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from patron.errors import InputError
-from patron.models import BaseModel, BetaGeo, NotFittedError, ParetoNBD
-from patron.models.beta_geo_covariates import BetaGeoCovariates
-from patron.models.pareto_nbd_covariates import ParetoNBDCovariates
-from patron.models.pareto_nbd_dynamic import ParetoNBDDynamic
-from patron.models.sampling_covariates import sample_pareto_nbd_covariates
+from patron.value.models import BaseModel, BetaGeo, NotFittedError, ParetoNBD
+from patron.value.models.beta_geo_covariates import BetaGeoCovariates
+from patron.value.models.pareto_nbd_covariates import ParetoNBDCovariates
+from patron.value.models.pareto_nbd_dynamic import ParetoNBDDynamic
+from patron.value.models.sampling_covariates import sample_pareto_nbd_covariates
 
 CLASSES = [BetaGeoCovariates, ParetoNBDCovariates, ParetoNBDDynamic]
 
@@ -99,7 +99,7 @@ def test_saved_model_loads_through_the_loader_of_every_model(pareto_fit, tmp_pat
 
 
 def test_status_refuses_a_covariate_model_file_with_a_reason(pareto_fit, tmp_path):
-    from patron.status import load_model
+    from patron.relationship.status import load_model
 
     path = tmp_path / "m.json"
     pareto_fit[0].save(path)

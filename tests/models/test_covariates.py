@@ -1,6 +1,6 @@
 """Covariate models checked against truth: the models without covariates (gamma = 0), finite
 differences, CLVTools' parametrization through the static-as-dynamic identity, and simulated
-bases with planted effects (patron.models.sampling_covariates)."""
+bases with planted effects (patron.value.models.sampling_covariates)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from patron.models import BetaGeo, GammaGamma, ParetoNBD
-from patron.models.beta_geo_covariates import BetaGeoCovariates
-from patron.models.clv import clv_intervals
-from patron.models.clv_covariates import covariate_clv_intervals
-from patron.models.covariates import CovariateModel, Rows, covariate_table
-from patron.models.dynamic_paths import dynamic_data
-from patron.models.pareto_nbd_covariates import ParetoNBDCovariates
-from patron.models.pareto_nbd_dynamic import ParetoNBDDynamic, log_likelihood_terms
-from patron.models.sampling import sample_gamma_gamma
-from patron.models.sampling_covariates import (
+from patron.value.models import BetaGeo, GammaGamma, ParetoNBD
+from patron.value.models.beta_geo_covariates import BetaGeoCovariates
+from patron.value.models.clv import clv_intervals
+from patron.value.models.clv_covariates import covariate_clv_intervals
+from patron.value.models.covariates import CovariateModel, Rows, covariate_table
+from patron.value.models.dynamic_paths import dynamic_data
+from patron.value.models.pareto_nbd_covariates import ParetoNBDCovariates
+from patron.value.models.pareto_nbd_dynamic import ParetoNBDDynamic, log_likelihood_terms
+from patron.value.models.sampling import sample_gamma_gamma
+from patron.value.models.sampling_covariates import (
     sample_beta_geo_covariates,
     sample_pareto_nbd_covariates,
     sample_pareto_nbd_dynamic,
@@ -125,7 +125,7 @@ def test_pareto_recovers_planted_effects():
 def test_a_large_base_started_from_a_subsample_reaches_the_same_optimum(cls, monkeypatch):
     """Weights of 30 put 8,000 rows above SUBSAMPLE_MIN_CUSTOMERS: the fit starts from the
     optimum on a subsample; the optimum is the one Newton finds from gamma = 0 on all rows."""
-    from patron.models import covariates as covariate_module
+    from patron.value.models import covariates as covariate_module
 
     cov, d = _base(8_000, 7, "bgnbd" if cls is BetaGeoCovariates else "pareto")
     weights = np.full(d["T"].size, 30.0)
@@ -207,7 +207,7 @@ def _split_histories(kind, cov, gp, gd, n, seed):
         return (d["frequency"], d["recency"], d["T"]), d["frequency_holdout"]
     # BG/NBD: dropout happens at purchases, so draw the 78-week history and cut it at week 39
     rng = np.random.default_rng(seed)
-    from patron.models.sampling_covariates import linear_predictor
+    from patron.value.models.sampling_covariates import linear_predictor
 
     alpha_i = TRUTH_BG["alpha"] * np.exp(-linear_predictor(cov, gp))
     scale = np.exp(linear_predictor(cov, gd))

@@ -11,7 +11,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from patron.models import (
+from patron.value.models import (
     MODELS,
     PENALIZER_KINDS,
     BetaGeo,

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
-from patron.models import GammaGamma
-from patron.models import gamma_gamma as gg
-from patron.models._base import compress
+from patron.value.models import GammaGamma
+from patron.value.models import gamma_gamma as gg
+from patron.value.models._base import compress
 
 PUBLISHED_REL_TOL = 1e-3
 GRADIENT_REL_TOL = 1e-6
@@ -89,7 +89,7 @@ Z95 = stats.norm.ppf(0.975)
 
 @pytest.mark.slow
 def test_wald_interval_coverage():
-    from patron.models.sampling import sample_gamma_gamma
+    from patron.value.models.sampling import sample_gamma_gamma
 
     truth = dict(p=6.0, q=3.7, v=15.0)
     misses = 0

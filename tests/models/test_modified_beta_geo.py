@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
-from patron.models import ModifiedBetaGeo
-from patron.models import beta_geo as bg
-from patron.models import modified_beta_geo as mbg
-from patron.models._base import compress
+from patron.value.models import ModifiedBetaGeo
+from patron.value.models import beta_geo as bg
+from patron.value.models import modified_beta_geo as mbg
+from patron.value.models._base import compress
 from tests.models.strategies import history, param_st
 
 PUBLISHED_REL_TOL = 1e-3
@@ -108,7 +108,7 @@ Z95 = stats.norm.ppf(0.975)
 
 @pytest.mark.slow
 def test_wald_interval_coverage():
-    from patron.models.sampling import sample_modified_beta_geo
+    from patron.value.models.sampling import sample_modified_beta_geo
 
     truth = dict(r=0.5, alpha=6.0, a=0.9, b=1.6)
     misses = 0

@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from patron.models import BetaGeo, GammaGamma, ModifiedBetaGeo, _base
-from patron.models import beta_geo as bg
-from patron.models import gamma_gamma as gg
-from patron.models._base import compress
+from patron.value.models import BetaGeo, GammaGamma, ModifiedBetaGeo, _base
+from patron.value.models import beta_geo as bg
+from patron.value.models import gamma_gamma as gg
+from patron.value.models._base import compress
 
 HESSIAN_REL_TOL = 1e-5  # analytic Hessian vs central differences of the analytic gradient
 OPTIMUM_REL_TOL = 1e-7  # two optimisers reaching the same optimum (L-BFGS-B stops at ftol 1e-13)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from patron.models import ParetoNBD
-from patron.models.pareto_dert import continuous_rate
+from patron.value.models import ParetoNBD
+from patron.value.models.pareto_dert import continuous_rate
 
 QUADRATURE_REL_TOLERANCE = 1e-6
 """The closed form and adaptive quadrature of the same integral agree to quadrature accuracy."""
@@ -67,7 +67,7 @@ def test_dert_is_finite_and_positive_on_valid_input(x, frac, T, r, alpha, s, bet
 def test_log_tricomi_u_matches_scipy_where_scipy_is_finite():
     from scipy import special
 
-    from patron.models.pareto_dert import log_tricomi_u_diagonal
+    from patron.value.models.pareto_dert import log_tricomi_u_diagonal
 
     z = np.geomspace(1e-3, 200, 60)
     for s in (0.3, 0.6062, 1.0, 1.7, 3.0, 8.0):

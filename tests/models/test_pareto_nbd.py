@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from patron.models.pareto_nbd import (
+from patron.value.models.pareto_nbd import (
     ParetoNBD,
     conditional_expected_purchases,
     expected_purchases,
@@ -20,7 +20,7 @@ from patron.models.pareto_nbd import (
     prepare,
     probability_alive,
 )
-from patron.models.sampling_pareto import sample_pareto_nbd
+from patron.value.models.sampling_pareto import sample_pareto_nbd
 
 # Fader, Hardie & Lee (2005), "RFM and CLV: Using Iso-Value Curves for Customer Base Analysis",
 # JMR 42(4), Pareto/NBD on the CDNOW calibration period (2,357 customers, 39 weeks).

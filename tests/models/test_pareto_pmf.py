@@ -1,4 +1,4 @@
-"""Pareto/NBD P(X(T, T+t) = n | x, t_x, T) (patron.models.pareto_pmf): against adaptive
+"""Pareto/NBD P(X(T, T+t) = n | x, t_x, T) (patron.value.models.pareto_pmf): against adaptive
 quadrature of its integral, its mean against the closed-form conditional expectation (SMC 1987
 eq. 22), and summing to one."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special
 
-from patron.models import ParetoNBD
+from patron.value.models import ParetoNBD
 
 BTYD_CDNOW = {"r": 0.5534, "alpha": 10.5802, "s": 0.6061, "beta": 11.6562}
 """Pareto/NBD estimates on CDNOW in the BTYD walkthrough (R package BTYD)."""

@@ -1,4 +1,4 @@
-"""The Pareto/NBD tail integral's second derivatives (patron.models.pareto_tail) against central
+"""The Pareto/NBD tail integral's second derivatives (patron.value.models.pareto_tail) against central
 differences of its first derivatives, which test_pareto_nbd.py checks against differences of
 the value, itself checked against scipy.integrate."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from patron.models.pareto_tail import HESSIAN_PAIRS, log_tail_integral
+from patron.value.models.pareto_tail import HESSIAN_PAIRS, log_tail_integral
 
 HESSIAN_RTOL = 1e-6
 """Analytic vs central-difference second derivatives (relative step 1e-6: difference error

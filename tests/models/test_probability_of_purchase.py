@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from patron.models import BetaGeo, ModifiedBetaGeo, ParetoNBD
-from patron.models import beta_geo as bg
+from patron.value.models import BetaGeo, ModifiedBetaGeo, ParetoNBD
+from patron.value.models import beta_geo as bg
 
 NUMERIC_REL_TOL = 1e-6
 """Closed form or fixed-rule integral against adaptive two-dimensional quadrature."""
@@ -123,7 +123,7 @@ def test_bounds_and_monotone_in_the_horizon(cls):
 def test_pareto_nbd_many_customers_once_per_distinct_history():
     """Above DEDUPE_MIN_ROWS rows the integral runs once per distinct (x, T), in chunks: the same
     numbers as row by row."""
-    from patron.models import pareto_nbd
+    from patron.value.models import pareto_nbd
 
     rng = np.random.default_rng(3)
     n = pareto_nbd.DEDUPE_MIN_ROWS + 5_000

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patron.models import _rows
-from patron.models._rows import compress, factorize, group_rows, unique_rows, wdot
+from patron.value.models import _rows
+from patron.value.models._rows import compress, factorize, group_rows, unique_rows, wdot
 
 EXACT_REL_TOL = 1e-12
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from patron.models.sampling_sbg import sample_sbg
-from patron.models.shifted_beta_geo import (
+from patron.value.models.sampling_sbg import sample_sbg
+from patron.value.models.shifted_beta_geo import (
     ShiftedBetaGeo,
     discounted_expected_residual_lifetime,
     negative_log_likelihood,

@@ -162,7 +162,7 @@ def _database_error(exc: Exception) -> int | None:
         first = str(exc).splitlines()[0]
         print(f"patron: error: the database engine ran out of memory ({first}); raise PATRON_MEMORY_LIMIT or --memory-limit", file=sys.stderr)
         return 1
-    from patron.served import lock_conflict
+    from patron.data.served import lock_conflict
 
     conflict = lock_conflict(exc)  # a lock met after the first open (e.g. an ATTACH)
     if conflict is not None:

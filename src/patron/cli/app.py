@@ -138,7 +138,7 @@ def ingest(
 
     With --engine spark the Parquet input is checked by Spark with the same rules and the good rows
     are written as Parquet to --out (there is no store on Spark, so keys already stored are not checked)."""
-    from patron.ingest import ingest as run_ingest
+    from patron.data.ingest import ingest as run_ingest
     from patron.settings import get_settings
 
     if (engine or get_settings().engine).lower() == "spark":
@@ -160,7 +160,7 @@ def ingest(
         + f" (from {result.rows_read:,} rows of {result.source} into {result.db})"
     )
     if result.merged:
-        out.print(f"{result.merged:,} person(s) of the events joined customers of this file (patron.identity: same email or phone)")
+        out.print(f"{result.merged:,} person(s) of the events joined customers of this file (patron.people.identity: same email or phone)")
     if result.erased_before:
         err.print(f"warning: {result.erased_before:,} row(s) of this file name a person erased before (their id, email or "
                   "phone is on the suppression list): stored again; remove them from the source system too")
@@ -173,8 +173,8 @@ def _ingest_on_spark(path: Path, *, kind: str, mapping: list[str] | None, date_f
     if out_dir is None:
         raise InputError("with --engine spark give --out FOLDER for the accepted rows (Parquet)")
     # without pyspark: MissingExtraError, one line naming the spark extra
-    from patron.engines.spark import spark_session
-    from patron.engines.spark_ingest import ingest_spark
+    from patron.data.engines.spark import spark_session
+    from patron.data.ingest.spark import ingest_spark
     from patron.settings import get_settings
 
     rejects = rejects_dir or out_dir.with_name(out_dir.name + "_rejects")
@@ -202,10 +202,10 @@ def summary(
     as_json: JsonOption = False,
 ) -> None:
     """Per-customer frequency, recency, T and monetary value (lifetimes definitions), computed in SQL."""
-    from patron.insights import overview
-    from patron.io import write_table
+    from patron.data.io import write_table
+    from patron.report.insights import overview
     from patron.settings import get_settings
-    from patron.summary import summary as run_summary
+    from patron.value.summary import summary as run_summary
 
     engine = (engine or get_settings().engine).lower()
     source = transactions if engine == "spark" else db
@@ -241,7 +241,7 @@ def simulate(
     as_json: JsonOption = False,
 ) -> None:
     """Draw a customer base from BG/NBD + Gamma-Gamma with known parameters (rates per week)."""
-    from patron.simulate import write_simulated
+    from patron.value.simulate import write_simulated
 
     if out_file.suffix.lower() not in (".csv", ".parquet"):
         raise InputError(f"--out must end in .csv or .parquet; got {out_file}")

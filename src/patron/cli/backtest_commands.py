@@ -74,9 +74,9 @@ def backtest_status(
 ) -> None:
     """Statuses as of a past date against purchases in the horizon after it: per status the share
     who bought again and their purchases (95% intervals) beside the model's prediction."""
-    from patron.backtest import check_horizon, status_backtest
-    from patron.backtest.status import ALL_BUYERS, LOST_MAX_RATIO
     from patron.dates import parse_day
+    from patron.relationship.backtest import check_horizon, status_backtest
+    from patron.relationship.backtest.status import ALL_BUYERS, LOST_MAX_RATIO
 
     day = parse_day(as_of, "as_of")
     _check(horizon, check_horizon)
@@ -125,10 +125,10 @@ def backtest_segments(
 ) -> None:
     """Segments and named RFM cells as of a past date against the horizon after it: per segment the
     share who bought again, their purchases and spend (95% intervals), beside all buyers."""
-    from patron.backtest import check_horizon
-    from patron.backtest.segments import segment_backtest
     from patron.dates import parse_day
     from patron.errors import InputError
+    from patron.relationship.backtest import check_horizon
+    from patron.relationship.backtest.segments import segment_backtest
 
     day = parse_day(as_of, "as_of")
     _check(horizon, check_horizon)

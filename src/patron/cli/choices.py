@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from patron.constants import PERIOD_UNITS, SUMMARY_PERIODS
-from patron.schema import CONTRACTS
+from patron.data.schema import CONTRACTS
 
 
 def _choices(name: str, values: Any) -> type[StrEnum]:
@@ -28,31 +28,31 @@ SummaryUnit = _choices("SummaryUnit", SUMMARY_PERIODS)
 Kind = _choices("Kind", CONTRACTS)
 """Kinds of input ``patron ingest`` stores (the data contracts)."""
 Engine = _choices("Engine", ("duckdb", "spark"))
-"""Engines that run patron's SQL (:data:`patron.engines.ENGINES`)."""
+"""Engines that run patron's SQL (:data:`patron.data.engines.ENGINES`)."""
 TransactionModel = _choices("TransactionModel", ("bgnbd", "pareto", "mbgnbd"))
-"""Models that predict purchases (:data:`patron.value.TRANSACTION_MODELS`)."""
+"""Models that predict purchases (:data:`patron.value.scoring.TRANSACTION_MODELS`)."""
 Model = _choices("Model", ("bgnbd", "pareto", "mbgnbd", "bgbb", "sbg", "gammagamma"))
-"""Every model ``patron fit`` fits (:data:`patron.models.MODELS`)."""
+"""Every model ``patron fit`` fits (:data:`patron.value.models.MODELS`)."""
 IntervalMethod = _choices("IntervalMethod", ("delta", "bootstrap"))
-"""Methods of CLV intervals (:data:`patron.models.clv.METHODS`)."""
+"""Methods of CLV intervals (:data:`patron.value.models.clv.METHODS`)."""
 Learner = _choices("Learner", ("t", "x"))
-"""Uplift meta-learners (:data:`patron.contact_effect.learners.LEARNERS`)."""
+"""Uplift meta-learners (:data:`patron.contact.effect.learners.LEARNERS`)."""
 UpliftBase = _choices("UpliftBase", ("gbm", "logistic"))
-"""Uplift base models (:data:`patron.contact_effect.learners.BASES`)."""
+"""Uplift base models (:data:`patron.contact.effect.learners.BASES`)."""
 CohortFrequency = _choices("CohortFrequency", ("M", "Q", "W"))
-"""Cohort and period lengths (:data:`patron.cohorts.FREQUENCIES`)."""
+"""Cohort and period lengths (:data:`patron.relationship.cohorts.FREQUENCIES`)."""
 CohortValue = _choices("CohortValue", ("retention", "cumulative_revenue_per_customer"))
 """Cell values of the cohort table."""
 EquityFrequency = _choices("EquityFrequency", ("M", "Q", "Y"))
-"""Period ends of equity over time (:data:`patron.segments.equity.FREQUENCIES`)."""
+"""Period ends of equity over time (:data:`patron.relationship.segments.equity.FREQUENCIES`)."""
 Role = _choices("Role", ("write", "read", "admin"))
 """Roles of the service's API keys (:data:`patron.service.auth.ROLES`)."""
 LogLevel = _choices("LogLevel", ("critical", "error", "warning", "info", "debug", "trace"))
 """uvicorn's log levels."""
 ErasureMode = _choices("ErasureMode", ("pseudonymize", "delete"))
-"""What an erasure does with the person's transactions (:data:`patron.rights.rules.Mode`)."""
+"""What an erasure does with the person's transactions (:data:`patron.people.rights.rules.Mode`)."""
 Channel = _choices("Channel", ("email", "sms", "push", "mail", "phone", "in_app"))
-"""Channels a contact check speaks of (:data:`patron.schema.CONSENT_CHANNELS` but ``any``)."""
+"""Channels a contact check speaks of (:data:`patron.data.schema.CONSENT_CHANNELS` but ``any``)."""
 
 
 def _plain(value: Any) -> Any:

@@ -25,7 +25,7 @@ def consent(
     customers granted / denied / revoked / expired per purpose and channel."""
     from rich.table import Table
 
-    from patron.consent import consent_counts, consent_history, consent_state
+    from patron.contact.consent import consent_counts, consent_history, consent_state
 
     if customer_id is None:
         counts = consent_counts(db, as_of=as_of)
@@ -39,8 +39,8 @@ def consent(
             t.add_row(*[f"{v:,}" if isinstance(v, int) else str(v) for v in row])
         out.print(t)
         return
-    from patron.identity import resolve_identifier
-    from patron.store import reader
+    from patron.data.store import reader
+    from patron.people.identity import resolve_identifier
 
     with reader(db) as con:  # any identifier of the person: their customer id, user id, email, phone
         customer_id = resolve_identifier(con, customer_id) or customer_id
@@ -77,7 +77,7 @@ def plan_command(
     quiet hours, pause, status, holdout). The plan is stored in contact_plans."""
     from rich.table import Table
 
-    from patron.consent import plan as make_plan
+    from patron.contact.consent import plan as make_plan
 
     result = make_plan(db, campaign, now=now, config=config)
     if out_file is not None:

@@ -41,14 +41,14 @@ def contact_effect(
 ) -> None:
     """Measured effect of contact: per campaign, response rate, purchases and revenue vs the holdout
     with 95% intervals; optionally an uplift model (--uplift) and dose-response (--dose)."""
-    from patron.contact_effect import (
+    from patron.contact.effect import (
         campaign_effect,
         dose_response,
         fit_uplift,
         over_contacted_segments,
         revenue_headline,
     )
-    from patron.contact_effect.dose import CAVEAT
+    from patron.contact.effect.dose import CAVEAT
     from patron.errors import InputError
 
     if learner not in ("t", "x") or base not in ("gbm", "logistic"):
@@ -93,7 +93,7 @@ def _money(v: float) -> str:
 def _print_lift(lift: pd.DataFrame, headline: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from patron.contact_effect.lift import revenue_headline_text
+    from patron.contact.effect.lift import revenue_headline_text
 
     level = float(lift["level"].iloc[0])
     t = Table(title=f"Campaign lift vs holdout (window {int(lift['window_days'].iloc[0])} days; {level:.0%} intervals; lifts in percentage points or currency)", title_justify="left")

@@ -8,10 +8,10 @@ from pathlib import Path
 from rich.console import Console
 
 from patron.cli.output import print_overview
-from patron.datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, data_path
-from patron.ingest import ingest
-from patron.insights import overview
-from patron.summary import summary
+from patron.data.datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, data_path
+from patron.data.ingest import ingest
+from patron.report.insights import overview
+from patron.value.summary import summary
 
 CDNOW_SAMPLE_COLUMNS = ["master_customer_id", "customer_id", "date", "number_of_cds", "amount"]
 
@@ -33,8 +33,8 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
         f"{int(cal['frequency_holdout'].sum()):,} repeat purchases in the holdout by "
         f"{int((cal['frequency_holdout'] > 0).sum()):,} customers"
     )
-    from patron.value import score
-    from patron.value_settings import ValueSettings
+    from patron.value.scoring import score
+    from patron.value.settings import ValueSettings
 
     value = ValueSettings(currency="USD")  # the [value] defaults; CDNOW's amounts are US dollars
     with err.status("fitting BG/NBD and Gamma-Gamma, scoring CLV"):

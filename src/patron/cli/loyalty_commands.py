@@ -18,7 +18,7 @@ from patron.cli.value_options import default_value, period_name, print_value_lin
 if TYPE_CHECKING:
     import pandas as pd
 
-    from patron.value_settings import ValueSettings
+    from patron.value.settings import ValueSettings
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 [default: day of the last purchase].")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file [default: $PATRON_CONFIG or ./patron.toml].")]
@@ -46,8 +46,13 @@ def loyalty(
 ) -> None:
     """Loyalty by behaviour: return rate and time to the second purchase, inter-purchase and spend
     trends, discount dependency vs full-price buyers, revenue by category (per customer in --out)."""
-    from patron.loyalty import category_revenue, category_shares, loyalty, summarize_loyalty
-    from patron.satisfaction import satisfaction_vs_loyalty
+    from patron.relationship.loyalty import (
+        category_revenue,
+        category_shares,
+        loyalty,
+        summarize_loyalty,
+    )
+    from patron.relationship.satisfaction import satisfaction_vs_loyalty
 
     with spinner("measuring loyalty behaviour", quiet=as_json):
         frame = loyalty(db, as_of=as_of, config=config)
@@ -111,8 +116,8 @@ def cohorts(
 ) -> None:
     """Acquisition cohorts (by first-purchase month): retention and cumulative revenue per customer
     by periods since acquisition, as a matrix (long table in --out)."""
-    from patron.cohorts import cohorts as run_cohorts
-    from patron.cohorts import retention_matrix
+    from patron.relationship.cohorts import cohorts as run_cohorts
+    from patron.relationship.cohorts import retention_matrix
 
     with spinner("building cohorts", quiet=as_json):
         frame = run_cohorts(db, freq=freq, as_of=as_of)
@@ -157,8 +162,8 @@ def profitability(
     """Customer profitability: margin, cost-to-serve from contacts sent (cost per channel from the
     costs section of the rules file), and CLV net of both (per customer in --out). CLV follows
     the [value] section of the rules file (the flags override it)."""
-    from patron.profitability import profitability as run_profitability
-    from patron.value_settings import db_currencies, spend_counts, spend_note
+    from patron.relationship.profitability import profitability as run_profitability
+    from patron.value.settings import db_currencies, spend_counts, spend_note
 
     value = value or default_value()
     with spinner("scoring customers and costing contacts", quiet=as_json):

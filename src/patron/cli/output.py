@@ -42,13 +42,13 @@ def write_frame(frame: pd.DataFrame, path: str | Path | None) -> None:
         return
     import pyarrow as pa
 
-    from patron.io import write_table
+    from patron.data.io import write_table
 
     write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
 
 
 def print_overview(console: Console, fig: Any, *, unit: str) -> None:
-    """Print the figures of :func:`patron.insights.overview` as a table (``unit``: the period unit
+    """Print the figures of :func:`patron.report.insights.overview` as a table (``unit``: the period unit
     of recency and T)."""
     from rich.table import Table
 

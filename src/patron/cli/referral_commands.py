@@ -32,7 +32,7 @@ def referrals(
 ) -> None:
     """Referral cascades per campaign: reach, generations, K with interval, amplification,
     structural virality, and referred vs other customers acquired in the same months."""
-    from patron.referrals import referral_report
+    from patron.network import referral_report
 
     with spinner("building referral cascades", quiet=as_json):
         report = referral_report(db, campaign=campaign, config=config, compare=compare)

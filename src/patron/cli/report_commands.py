@@ -12,7 +12,7 @@ from patron.cli.app import DbOption, JsonOption, _print_json, app, out
 from patron.cli.value_options import default_value, print_value_lines, value_flags
 
 if TYPE_CHECKING:
-    from patron.value_settings import ValueSettings
+    from patron.value.settings import ValueSettings
 
 
 @app.command()
@@ -45,9 +45,9 @@ def report(
         path = write_report(db, out_file, as_of=as_of, config=config, title=title, settings=value,
                             on_section=lambda name: bar.update(task, description=f"building report: {name}"))
     seconds = time.perf_counter() - started
-    from patron.profiles import profile_spend_counts
-    from patron.store import reader
-    from patron.value_settings import data_currencies, spend_note
+    from patron.data.store import reader
+    from patron.relationship.profiles import profile_spend_counts
+    from patron.value.settings import data_currencies, spend_note
 
     value = value or default_value()
     with reader(db) as con:

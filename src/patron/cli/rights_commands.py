@@ -25,14 +25,14 @@ def export_customer_command(
 ) -> None:
     """Everything held about one person (every table with a person column, rejects naming them),
     as one JSON document."""
-    from patron.rights import export_customer
+    from patron.people.rights import export_customer
 
     doc = export_customer(db, customer_id, config=config)
     text = json.dumps(doc, indent=2, ensure_ascii=False)
     if out_file is None:
         typer.echo(text)
         return
-    from patron.outputs import atomic_output
+    from patron.data.outputs import atomic_output
 
     with atomic_output(out_file) as target:
         target.write_text(text + "\n", encoding="utf-8")
@@ -56,7 +56,7 @@ def erase_customer_command(
     """Erase everything held about one person, rewrite the database file so no byte of it remains,
     and record the erasure (without personal data) in the erasures table."""
     from patron.errors import InputError
-    from patron.rights import erase_customer
+    from patron.people.rights import erase_customer
 
     if mode is not None and mode not in ("pseudonymize", "delete"):
         raise InputError(f"--mode must be pseudonymize or delete; got {mode!r}")

@@ -16,7 +16,7 @@ from patron.cli.progress import spinner
 from patron.cli.value_options import default_value, print_value_lines, value_flags
 
 if TYPE_CHECKING:
-    from patron.value_settings import ValueSettings
+    from patron.value.settings import ValueSettings
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the profiles, e.g. 1998-06-30 [default: the stored profiles, else the day of the last purchase].")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file ([value], [segments], [rfm], [tiers], [status], ...) [default: $PATRON_CONFIG or ./patron.toml].")]
@@ -39,9 +39,9 @@ def _money(v: float) -> str:
 def _value_info(db: str | None, value: ValueSettings) -> tuple[dict, list[str | None]]:
     """The settings behind the stated values (JSON) and the lines to print: the settings line and
     the note on customers valued at the population mean spend (from the stored profiles)."""
-    from patron.profiles import profile_spend_counts
-    from patron.store import reader
-    from patron.value_settings import data_currencies, spend_note
+    from patron.data.store import reader
+    from patron.relationship.profiles import profile_spend_counts
+    from patron.value.settings import data_currencies, spend_note
 
     with reader(db) as con:
         currencies = data_currencies(con)
@@ -64,7 +64,7 @@ def segments(
     share of customer equity, and status mix; rules are evaluated in the database. CLV follows
     the [value] section of the rules file (the flags override it)."""
     from patron.errors import InputError
-    from patron.segments import segment_table
+    from patron.relationship.segments import segment_table
 
     _check_date(as_of, "as_of")
     if rules is not None and not rules.is_file():
@@ -79,7 +79,7 @@ def segments(
     from rich.markup import escape
     from rich.table import Table
 
-    from patron.status import STATUSES
+    from patron.relationship.status import STATUSES
 
     t = Table(title="Segments (a customer may be in several; equity share = segment CLV / all CLV)", title_justify="left")
     t.add_column("segment", no_wrap=True)
@@ -113,7 +113,7 @@ def profiles(
     """Build (or refresh) the customer_profiles table: one row per customer with summary, CLV,
     status, loyalty, profitability, RFM scores and value tier as of a date. CLV follows the
     [value] section of the rules file (the flags override it)."""
-    from patron.profiles import build_profiles
+    from patron.relationship.profiles import build_profiles
 
     _check_date(as_of, "as_of")
     with spinner("building customer profiles", quiet=as_json):
@@ -158,7 +158,7 @@ def equity(
     """Customer equity (sum of CLV) by a profile column (default value_tier), or over time with
     its interval. CLV follows the [value] section of the rules file (the flags override it)."""
     from patron.errors import InputError
-    from patron.segments import equity_by, equity_over_time
+    from patron.relationship.segments import equity_by, equity_over_time
 
     if over_time and by is not None:
         raise InputError("give either --by COLUMN or --over-time, not both")

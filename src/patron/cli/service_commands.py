@@ -38,10 +38,10 @@ def serve(
     require("service", "patron serve")
     import uvicorn
 
+    from patron.data.served import Server, remove_marker, running_server, write_marker
+    from patron.data.store import close_served, open_served
     from patron.errors import InputError
-    from patron.served import Server, remove_marker, running_server, write_marker
     from patron.service import create_app
-    from patron.store import close_served, open_served
 
     path = db or get_settings().db
     application = create_app(path, config=config)
@@ -149,12 +149,12 @@ def preference_link(
     Beside a running service the link is made from its snapshot; a customer's first link is a
     change to the database, made through the service then (POST /v1/customers/{id}/preference-link)."""
     from patron.config import section
-    from patron.consent.times import now_utc
+    from patron.contact.consent.times import now_utc
+    from patron.data.store import connect, reader, served_elsewhere
     from patron.errors import InputError
     from patron.service.links import LinkError, page_link
     from patron.service.links import revoke as revoke_links
     from patron.service.settings import PreferenceCenterRules
-    from patron.store import connect, reader, served_elsewhere
 
     rules = section("preference_center", PreferenceCenterRules, config)
     path = db or get_settings().db

@@ -41,8 +41,8 @@ def status(
     With --engine spark, customers are classified on the executors by the same code and only the
     counts per status come back (--as-of and --transactions are then required)."""
     from patron.dates import parse_day
+    from patron.relationship.status import load_model, relationship_status, status_counts
     from patron.settings import get_settings
-    from patron.status import load_model, relationship_status, status_counts
 
     parse_day(as_of, "as_of")
     if (engine or get_settings().engine).lower() == "spark":
@@ -61,7 +61,7 @@ def status(
         return
     from rich.table import Table
 
-    from patron.status import status_rules
+    from patron.relationship.status import status_rules
 
     horizon = status_rules(config).horizon_label()
     t = Table(title=f"Relationship status as of {day}: {n:,} customers", title_justify="left")
@@ -78,12 +78,12 @@ def status(
 
 def _status_on_spark(transactions: str | None, customers: str | None, *, as_of: str | None, config: Path | None,
                      model: str, out_file: Path | None, quiet: bool) -> tuple[Any, int, str]:
-    """Counts per status (as :func:`patron.status.status_counts`), customers and the date, from Spark."""
+    """Counts per status (as :func:`patron.relationship.status.status_counts`), customers and the date, from Spark."""
     if not transactions or not as_of:
         raise InputError("with --engine spark give --transactions PATH (Parquet) and --as-of DATE")
     # without pyspark: MissingExtraError, one line naming the spark extra
-    from patron.engines.spark import spark_session
-    from patron.engines.spark_status import status_counts_spark, status_spark
+    from patron.data.engines.spark import spark_session
+    from patron.relationship.spark_status import status_counts_spark, status_spark
     from patron.settings import get_settings
 
     with spinner("assessing relationship status on Spark", quiet=quiet):
@@ -110,8 +110,8 @@ def migration(
     slipped (new/active/cooling to at_risk/lapsed/lost) and how many came back (at_risk/lapsed/lost
     to a better status)."""
     from patron.dates import parse_day
-    from patron.status import load_model
-    from patron.status_history import migration_flows, migration_matrix
+    from patron.relationship.status import load_model
+    from patron.relationship.status_history import migration_flows, migration_matrix
 
     parse_day(from_date, "from_date"), parse_day(to_date, "to_date")
     fixed = load_model(model_file) if model_file is not None else None

@@ -14,7 +14,7 @@ from patron.cli.value_options import default_value, period_name, print_value_lin
 from patron.errors import InputError
 
 if TYPE_CHECKING:
-    from patron.value_settings import ValueSettings
+    from patron.value.settings import ValueSettings
 
 EngineOption = Annotated[Engine | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].", **choice())]
 TransactionsOption = Annotated[str | None, typer.Option("--transactions", help="With --engine spark: Parquet file or folder of transactions.")]
@@ -27,7 +27,7 @@ def _spark(transactions: str | None, end: str | None) -> Any:  # a SparkSession 
     if not end:
         raise InputError("the Spark engine needs the calibration end (--end)")
     # without pyspark: MissingExtraError, one line naming the spark extra
-    from patron.engines.spark import spark_session
+    from patron.data.engines.spark import spark_session
     return spark_session(get_settings().spark_master)
 
 
@@ -56,9 +56,9 @@ def fit(
     rows come to this process, where the model is fitted. With --covariates (or
     --purchase-covariates / --dropout-covariates) BG/NBD and Pareto/NBD are fitted with
     time-invariant covariates; with --dynamic-covariates, the Pareto/NBD with time-varying ones."""
-    from patron.covariate_data import parse_names
-    from patron.summary import summary as run_summary
-    from patron.value import fit_model, read_summary
+    from patron.value.covariate_data import parse_names
+    from patron.value.scoring import fit_model, read_summary
+    from patron.value.summary import summary as run_summary
 
     cov_spec = (parse_names(covariates), parse_names(purchase_covariates), parse_names(dropout_covariates), parse_names(constrained))
     if any(cov_spec) or dynamic_covariates is not None or regularization is not None:
@@ -73,13 +73,13 @@ def fit(
         raise InputError("give exactly one of --summary FILE or --db FILE")
     with spinner(f"fitting {model} ({engine})", quiet=as_json):
         if engine == "spark":
-            from patron.engines.spark_fit import fit_spark
+            from patron.value.spark_fit import fit_spark
 
             fitted = fit_spark(model, _spark(transactions, end), transactions, period=period, end=end, penalizer=penalizer)
         elif summary_file is not None:
             data, label = read_summary(summary_file), str(summary_file)
         else:
-            from patron.value import MODEL_DATA
+            from patron.value.scoring import MODEL_DATA
 
             columns = MODEL_DATA.get(model)
             data, label = run_summary(db, period=period, end=end, compressed=columns), str(db)
@@ -134,9 +134,9 @@ def _fit_with_covariates(model: str, summary_file: Path | None, db: str | None, 
                          save: Path | None, spec: tuple, regularization: str | None, dynamic: Path | None, engine: str | None,
                          as_json: bool) -> None:
     """``patron fit`` with covariates (docs/models.md, "Covariates")."""
-    from patron.covariate_data import join_covariates
-    from patron.summary import summary as run_summary
-    from patron.value import COVARIATE_MODELS, fit_covariate_model, read_summary
+    from patron.value.covariate_data import join_covariates
+    from patron.value.scoring import COVARIATE_MODELS, fit_covariate_model, read_summary
+    from patron.value.summary import summary as run_summary
 
     both, purchase, dropout, constrained = spec
     lambdas = _regularization(regularization)
@@ -203,8 +203,8 @@ def _fit_with_covariates(model: str, summary_file: Path | None, db: str | None, 
 def _fit_dynamic(model: str, db: str | None, path: Path, period: str, end: str | None, purchase: tuple, dropout: tuple,
                  constrained: tuple, penalizer: float, lambdas: tuple[float, float]) -> tuple[Any, list[str], str]:
     """The time-varying Pareto/NBD on ``db``'s customers and the covariate file ``path``."""
-    from patron.dynamic_covariates import dynamic_inputs
-    from patron.value import fit_dynamic_model
+    from patron.value.dynamic_covariates import dynamic_inputs
+    from patron.value.scoring import fit_dynamic_model
 
     if model != "pareto" or db is None:
         raise InputError("--dynamic-covariates fits the Pareto/NBD on a database: patron fit pareto --db FILE --dynamic-covariates FILE")
@@ -277,10 +277,10 @@ def _score_on_duckdb(out_file: Path, db: str | None, value: ValueSettings, *, en
                      quiet: bool) -> dict:
     import pyarrow as pa
 
-    from patron.io import write_table
-    from patron.summary import summary as run_summary
-    from patron.value import score as run_score
-    from patron.value_settings import db_currencies
+    from patron.data.io import write_table
+    from patron.value.scoring import score as run_score
+    from patron.value.settings import db_currencies
+    from patron.value.summary import summary as run_summary
 
     with spinner("scoring customers", quiet=quiet):
         data = run_summary(db, period=value.period, end=end)
@@ -300,16 +300,16 @@ def _score_on_spark(out_file: Path, transactions: str | None, value: ValueSettin
     spark = _spark(transactions, end)
     from pyspark import StorageLevel
 
-    from patron.engines.spark_fit import fit_spark_summary
-    from patron.engines.spark_score import (
+    from patron.value.models.clv import METHODS
+    from patron.value.settings import spend_note
+    from patron.value.spark_fit import fit_spark_summary
+    from patron.value.spark_score import (
         equity_interval_spark,
         score_spark,
         spend_basis_counts_spark,
         write_scores,
     )
-    from patron.engines.spark_summary import summary_spark
-    from patron.models.clv import METHODS
-    from patron.value_settings import spend_note
+    from patron.value.spark_summary import summary_spark
 
     kw = dict(horizon=value.horizon, period=value.period, discount_rate=value.discount_rate, margin=value.margin,
               cost_per_customer=value.cost_per_customer, cost_per_order=value.cost_per_order)
@@ -341,10 +341,10 @@ def evaluate(
     as_json: JsonOption = False,
 ) -> None:
     """Fit on the calibration period and compare each model's holdout forecast with what customers did."""
-    from patron.evaluation import cumulative_tracking, holdout_comparison
-    from patron.models import MODELS
-    from patron.summary import summary as run_summary
-    from patron.value import TRANSACTION_MODELS, fit_model
+    from patron.value.evaluation import cumulative_tracking, holdout_comparison
+    from patron.value.models import MODELS
+    from patron.value.scoring import TRANSACTION_MODELS, fit_model
+    from patron.value.summary import summary as run_summary
 
     if plots is not None:
         from patron.extras import require
@@ -358,7 +358,7 @@ def evaluate(
             fitted = fit_model(name, data)
             results[name] = (fitted, holdout_comparison(fitted, data))
     if plots is not None:
-        from patron import plots as P
+        from patron.value import plots as P
 
         start = str(data["first_purchase"].min())[:10]
         figures, tables = [], []
@@ -373,7 +373,7 @@ def evaluate(
             ]
             tables.append((f"{name}: calibration vs holdout", comp.by_frequency))
         P.write_figures(plots, figures)
-        from patron.outputs import atomic_output
+        from patron.data.outputs import atomic_output
 
         page = P.html_page("patron: model evaluation", figures, tables=tables)
         with atomic_output(plots / "evaluation.html") as target:

@@ -4,7 +4,7 @@
 ``--horizon``, ``--period``, ``--discount-rate``, ``--margin``, ``--cost-per-customer``,
 ``--cost-per-order``, ``--currency``, ``--covariates`` and ``--dynamic-covariates``, each defaulting to the ``[value]`` section of the rules
 file (the command's ``--config``, else ``$PATRON_CONFIG`` / ``./patron.toml``), and hands the
-command one :class:`~patron.value_settings.ValueSettings` as its ``value`` argument. A flag
+command one :class:`~patron.value.settings.ValueSettings` as its ``value`` argument. A flag
 overrides the rules file for that command only. :func:`print_value_lines` prints the settings
 line (and any spend-basis note) beside the values a command states.
 """
@@ -22,7 +22,7 @@ from patron.cli.choices import Period, TransactionModel, choice
 from patron.constants import DEFAULT_DISCOUNT_RATE, DEFAULT_HORIZON_WEEKS
 
 if TYPE_CHECKING:
-    from patron.value_settings import ValueSettings
+    from patron.value.settings import ValueSettings
 
 VALUE_FLAGS: dict[str, Any] = {
     "model": Annotated[TransactionModel | None, typer.Option("--model", help="Transaction model: bgnbd, pareto or mbgnbd [default: [value] model, bgnbd].", **choice())],
@@ -36,12 +36,12 @@ VALUE_FLAGS: dict[str, Any] = {
     "covariates": Annotated[str | None, typer.Option("--covariates", help="Comma-separated customer covariates of the transaction model (summary columns or customer attributes; bgnbd or pareto) [default: [value] covariates, none].")],
     "dynamic_covariates": Annotated[str | None, typer.Option("--dynamic-covariates", help="CSV/Parquet of time-varying covariates (customer_id, period_start, covariates...): value with the time-varying Pareto/NBD along each customer's path [default: [value] dynamic_covariates, none].")],
 }
-"""Flag of each value setting (the names of :class:`~patron.value_settings.ValueSettings`)."""
+"""Flag of each value setting (the names of :class:`~patron.value.settings.ValueSettings`)."""
 
 
 def value_flags(command: Callable[..., None]) -> Callable[..., None]:
     """Give ``command`` the :data:`VALUE_FLAGS` in place of its ``value`` parameter, which then
-    receives the resolved :class:`~patron.value_settings.ValueSettings` (rules file of the
+    receives the resolved :class:`~patron.value.settings.ValueSettings` (rules file of the
     command's ``config`` parameter, overridden by the flags given)."""
     signature = inspect.signature(command)  # the annotations as written: ``value``'s is not resolved,
     # so that a command module need not import Pydantic models before the command runs
@@ -51,7 +51,7 @@ def value_flags(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def run(**kwargs: Any) -> None:
-        from patron.value_settings import value_settings
+        from patron.value.settings import value_settings
 
         flags = {name: kwargs.pop(name) for name in VALUE_FLAGS if name in kwargs}
         command(**kwargs, value=value_settings(kwargs.get("config"), **flags))
@@ -72,14 +72,14 @@ def _resolve(annotation: Any, command: Callable[..., None]) -> Any:
 
 def default_value() -> ValueSettings:
     """The ``[value]`` defaults, for a command called without the :func:`value_flags` wrapper."""
-    from patron.value_settings import ValueSettings
+    from patron.value.settings import ValueSettings
 
     return ValueSettings()
 
 
 def period_name(period: str) -> str:
-    """Plural name of a period code (``W`` -> ``weeks``), :data:`patron.value_settings.PERIOD_NAMES`."""
-    from patron.value_settings import PERIOD_NAMES
+    """Plural name of a period code (``W`` -> ``weeks``), :data:`patron.value.settings.PERIOD_NAMES`."""
+    from patron.value.settings import PERIOD_NAMES
 
     return PERIOD_NAMES[period]
 

@@ -5,7 +5,7 @@
 * :mod:`patron.compat.pymc_marketing`: PyMC-Marketing's CLV data conventions (``rfm_summary``,
   ``rfm_train_test_split``, frame-first models), also importable from here.
 
-Neither holds a second implementation of any model: numbers come from :mod:`patron.models` and
+Neither holds a second implementation of any model: numbers come from :mod:`patron.value.models` and
 :func:`patron.summary`. docs/migrating-from-lifetimes.md maps every call.
 """
 

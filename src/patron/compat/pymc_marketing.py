@@ -4,7 +4,7 @@
 ``model.expected_purchases(future_t=...)``, ...). The mapping from PyMC-Marketing's calls is in
 docs/migrating-from-lifetimes.md.
 
-The models are maximum-likelihood fits (patron's :mod:`patron.models`), so predictions are point
+The models are maximum-likelihood fits (patron's :mod:`patron.value.models`), so predictions are point
 estimates returned as pandas Series indexed by ``customer_id``, where PyMC-Marketing returns
 posterior draws (xarray, ``chain`` x ``draw`` x ``customer_id``); ``fit_summary()`` gives the
 estimates with standard errors where PyMC-Marketing gives posterior summaries. PyMC-Marketing's
@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from patron.models import BaseModel, BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD
+from patron.value.models import BaseModel, BetaGeo, GammaGamma, ModifiedBetaGeo, ParetoNBD
 
 from .lifetimes import fitters as _lifetimes_fitters
 from .lifetimes import utils as _lifetimes_utils
@@ -132,25 +132,25 @@ class _PurchaseModel(_FrameModel):
 
 
 class BetaGeoModel(_PurchaseModel):
-    """BG/NBD (:class:`patron.models.BetaGeo`) on a frame ``customer_id, frequency, recency, T``."""
+    """BG/NBD (:class:`patron.value.models.BetaGeo`) on a frame ``customer_id, frequency, recency, T``."""
 
     _native = BetaGeo
 
 
 class ModifiedBetaGeoModel(_PurchaseModel):
-    """MBG/NBD (:class:`patron.models.ModifiedBetaGeo`) on the same frame."""
+    """MBG/NBD (:class:`patron.value.models.ModifiedBetaGeo`) on the same frame."""
 
     _native = ModifiedBetaGeo
 
 
 class ParetoNBDModel(_PurchaseModel):
-    """Pareto/NBD (:class:`patron.models.ParetoNBD`) on the same frame."""
+    """Pareto/NBD (:class:`patron.value.models.ParetoNBD`) on the same frame."""
 
     _native = ParetoNBD
 
 
 class GammaGammaModel(_FrameModel):
-    """Gamma-Gamma (:class:`patron.models.GammaGamma`) on a frame ``customer_id, frequency,
+    """Gamma-Gamma (:class:`patron.value.models.GammaGamma`) on a frame ``customer_id, frequency,
     monetary_value``: customers with frequency 0 (or no positive spend) are left out of the fit and
     valued at the population mean (patron's rule)."""
 

@@ -8,11 +8,10 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 
+from patron.data.outputs import atomic_output, check_output
 from patron.dates import parse_day
 from patron.errors import InputError, NoDataError
-from patron.models import ConvergenceError
-from patron.outputs import atomic_output, check_output
-from patron.profiles import served_profiles
+from patron.relationship.profiles import served_profiles
 from patron.report import sections as _builtin  # noqa: F401  (registers the built-in sections)
 from patron.report.html import Section, render_page
 from patron.report.registry import (
@@ -24,7 +23,8 @@ from patron.report.registry import (
     section_title,
 )
 from patron.settings import get_settings
-from patron.value_settings import ValueSettings
+from patron.value.models import ConvergenceError
+from patron.value.settings import ValueSettings
 
 DEFAULT_TITLE = "Customer equity report"
 """Title of the report when none is given."""
@@ -32,12 +32,12 @@ DEFAULT_TITLE = "Customer equity report"
 
 def resolve_as_of(db: str | os.PathLike[str], as_of: str | date | datetime | None = None) -> date:
     """The report date: ``as_of`` as a day, or the day of the last purchase in ``db`` (the same
-    default as the profiles it shows: :func:`patron.status.last_purchase_day`).
+    default as the profiles it shows: :func:`patron.relationship.status.last_purchase_day`).
 
     Raises :class:`NoDataError` when ``db`` holds no transactions and :class:`InputError` for a
     date that does not parse.
     """
-    from patron.status import last_purchase_day
+    from patron.relationship.status import last_purchase_day
 
     return parse_day(as_of, "as_of") or last_purchase_day(db)
 

@@ -31,9 +31,9 @@ def covariate_section(db: str, ctx: ReportContext) -> Section | None:
     value = ctx.value()
     if not (value.all_covariates or value.dynamic_covariates):
         return None
-    from patron.covariate_data import join_covariates
-    from patron.summary import summary
-    from patron.value import dynamic_model, fit_covariate_model
+    from patron.value.covariate_data import join_covariates
+    from patron.value.scoring import dynamic_model, fit_covariate_model
+    from patron.value.summary import summary
 
     def fit():
         data = summary(db, period=value.period, end=ctx.as_of)

@@ -260,7 +260,7 @@ def loyalty_trends_figure(mix: pd.DataFrame) -> go.Figure:
 def satisfaction_figure(table: pd.DataFrame, *, value: str = "return_rate") -> go.Figure:
     """Loyalty behaviour (``value``, by default the return rate) by satisfaction band, one group of
     bars per feedback kind; ``table`` has columns ``kind, band, band_order, customers, <value>``
-    (:func:`patron.satisfaction.satisfaction_vs_loyalty`). Bars follow ``band_order`` in each kind."""
+    (:func:`patron.relationship.satisfaction.satisfaction_vs_loyalty`). Bars follow ``band_order`` in each kind."""
     fig = go.Figure()
     for i, (kind, part) in enumerate(table.sort_values(["kind", "band_order"]).groupby("kind", sort=True)):
         fig.add_trace(go.Bar(

@@ -6,7 +6,7 @@ with :mod:`patron.report.figures`, and returns a :class:`~patron.report.html.Sec
 when it has nothing to show (e.g. no contacts ingested). Sections appear in the report in the
 order of their ``order`` number, then by key.
 
-Adding a section from another part of patron::
+Adding a section::
 
     from patron.report import Section, register_section
 
@@ -17,10 +17,11 @@ Adding a section from another part of patron::
             return None
         return Section("contact_effect", "Contact effect", figures=[my_figure(table)])
 
-in a module named in :data:`SECTION_MODULES` (e.g. ``patron/contact_effect/report_section.py``):
-:func:`load_section_modules` imports each of those that exists before a report is built, so the
-section appears without editing the report package. A module elsewhere can be registered by
-importing it before calling :func:`patron.report.build_report`.
+in a module of the report named in :data:`SECTION_MODULES` (e.g.
+``patron/report/contact_effect_section.py``): :func:`load_section_modules` imports each of those
+that exists before a report is built. Sections live in the report, which imports the stages it
+shows; a stage never imports the report (docs/architecture.md). A module elsewhere (a user's) can
+be registered by importing it before calling :func:`patron.report.build_report`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from patron.report.html import Section
-from patron.value_settings import ValueSettings, db_currencies, value_settings
+from patron.value.settings import ValueSettings, db_currencies, value_settings
 
 T = TypeVar("T")
 
@@ -82,7 +83,7 @@ class ReportContext:
     def profiles(self) -> pd.DataFrame:
         """The customer profile table as of :attr:`as_of` (built once, and written to the
         ``customer_profiles`` table so that segment and equity queries see it)."""
-        from patron.profiles import build_profiles
+        from patron.relationship.profiles import build_profiles
 
         return self.memo("profiles", lambda: build_profiles(self.db, as_of=self.as_of, config=self.config, write=True,
                                                             settings=self.value()))
@@ -103,10 +104,9 @@ class _Entry:
 _REGISTRY: dict[str, _Entry] = {}
 
 SECTION_MODULES: tuple[str, ...] = (
-    "patron.backtest.report_section",
-    "patron.contact_effect.report_section",
-    "patron.referrals.report_section",
-    "patron.consent.report_section",
+    "patron.report.backtest_section",
+    "patron.report.contact_effect_section",
+    "patron.report.referrals_section",
     "patron.report.covariate_section",
 )
 """Modules that register extra report sections when imported; those not installed are skipped."""

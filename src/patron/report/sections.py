@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from patron.errors import NoDataError
-from patron.models import ConvergenceError
 from patron.report import figures as F
 from patron.report.html import Metric, Section
 from patron.report.registry import ReportContext, optional_module, register_section
-from patron.value_settings import PERIOD_NAMES, db_currencies, spend_counts, spend_note
+from patron.value.models import ConvergenceError
+from patron.value.settings import PERIOD_NAMES, db_currencies, spend_counts, spend_note
 
 T = TypeVar("T")
 
@@ -97,7 +97,7 @@ def purchasers(profiles: pd.DataFrame) -> pd.DataFrame:
 def equity_now(ctx: ReportContext) -> tuple[float, float, float, str]:
     """Customer equity at the report date with its interval and where the interval comes from.
 
-    Uses the last point of :func:`patron.segments.equity_over_time` when it falls on the report
+    Uses the last point of :func:`patron.relationship.segments.equity_over_time` when it falls on the report
     date (the equity interval of the fitted model); otherwise the sum of per-customer CLVs with
     the sums of their bounds, which is wider than the equity interval.
     """
@@ -113,7 +113,7 @@ def equity_now(ctx: ReportContext) -> tuple[float, float, float, str]:
 
 
 def _equity_history(db: str, ctx: ReportContext) -> pd.DataFrame | None:
-    fn = _api(ctx, "equity over time", "patron.segments:equity_over_time")
+    fn = _api(ctx, "equity over time", "patron.relationship.segments:equity_over_time")
     if fn is None:
         return None
     start = months_before(ctx.as_of, EQUITY_HISTORY_MONTHS)
@@ -121,7 +121,7 @@ def _equity_history(db: str, ctx: ReportContext) -> pd.DataFrame | None:
 
 
 def _segment_table(db: str, ctx: ReportContext) -> pd.DataFrame | None:
-    fn = _api(ctx, "segments", "patron.segments:segment_table")
+    fn = _api(ctx, "segments", "patron.relationship.segments:segment_table")
     if fn is None:
         return None
     ctx.profiles()  # segment_table reads the stored customer_profiles table
@@ -131,7 +131,7 @@ def _segment_table(db: str, ctx: ReportContext) -> pd.DataFrame | None:
 @register_section("headline", order=10, title="Headline numbers")
 def headline_section(db: str, ctx: ReportContext) -> Section | None:
     """Customers, prospects, customer equity with its interval, active share, mean CLV."""
-    if _api(ctx, "headline", "patron.profiles:build_profiles") is None:
+    if _api(ctx, "headline", "patron.relationship.profiles:build_profiles") is None:
         return None
     try:
         _equity_history(db, ctx)  # for the interval of equity; the equity section reports a failure
@@ -167,7 +167,7 @@ def equity_section(db: str, ctx: ReportContext) -> Section | None:
     table = _attempt(ctx, "equity by segment", lambda: _segment_table(db, ctx))
     if table is not None and (table["customers"] > 0).any():
         figs.append(F.equity_by_segment_figure(table[table["customers"] > 0], top=TOP_SEGMENTS))
-    by = _api(ctx, "equity by tier and category", "patron.segments:equity_by")
+    by = _api(ctx, "equity by tier and category", "patron.relationship.segments:equity_by")
     if by is not None:
         ctx.profiles()
         for column, title in (("value_tier", "Customer equity by value tier"), ("top_category", "Customer equity by top category")):
@@ -188,12 +188,12 @@ def equity_section(db: str, ctx: ReportContext) -> Section | None:
 @register_section("status", order=30, title="Relationship status")
 def status_section(db: str, ctx: ReportContext) -> Section | None:
     """Status distribution today and migration over the last quarter."""
-    if _api(ctx, "status", "patron.profiles:build_profiles") is None:
+    if _api(ctx, "status", "patron.relationship.profiles:build_profiles") is None:
         return None
     prof = ctx.profiles()
     counts = prof["status"].value_counts().rename_axis("status").reset_index(name="customers")
     figs = [F.status_distribution_figure(counts)]
-    migration = _api(ctx, "status migration", "patron.status:migration_matrix", "patron.status_history:migration_matrix")
+    migration = _api(ctx, "status migration", "patron.relationship.status:migration_matrix", "patron.relationship.status_history:migration_matrix")
     if migration is not None:
         start = months_before(ctx.as_of, MIGRATION_MONTHS)
         matrix = nonzero_matrix(_attempt(ctx, "status migration", lambda: ctx.memo(
@@ -208,7 +208,7 @@ def status_section(db: str, ctx: ReportContext) -> Section | None:
 @register_section("cohorts", order=40, title="Acquisition cohorts")
 def cohorts_section(db: str, ctx: ReportContext) -> Section | None:
     """Retention heatmap and cumulative revenue per customer by first-purchase month."""
-    fn = _api(ctx, "cohorts", "patron.cohorts:cohorts")
+    fn = _api(ctx, "cohorts", "patron.relationship.cohorts:cohorts")
     if fn is None:
         return None
     table = ctx.memo("cohorts", lambda: fn(db, freq="M", as_of=ctx.as_of))
@@ -230,7 +230,7 @@ def cohorts_section(db: str, ctx: ReportContext) -> Section | None:
 @register_section("clv", order=50, title="Customer lifetime value")
 def clv_section(db: str, ctx: ReportContext) -> Section | None:
     """Histogram of CLV over customers with a purchase."""
-    if _api(ctx, "CLV", "patron.profiles:build_profiles") is None:
+    if _api(ctx, "CLV", "patron.relationship.profiles:build_profiles") is None:
         return None
     buyers = purchasers(ctx.profiles())
     if buyers.empty:
@@ -246,10 +246,10 @@ def clv_section(db: str, ctx: ReportContext) -> Section | None:
 @register_section("loyalty", order=60, title="Loyalty behaviour")
 def loyalty_section(db: str, ctx: ReportContext) -> Section | None:
     """Shares coming back, shortening/lengthening inter-purchase times, rising/falling spend,
-    discount-dependent vs full price (:mod:`patron.loyalty`), and revenue by category."""
-    if _api(ctx, "loyalty", "patron.loyalty:loyalty_mix") is None:
+    discount-dependent vs full price (:mod:`patron.relationship.loyalty`), and revenue by category."""
+    if _api(ctx, "loyalty", "patron.relationship.loyalty:loyalty_mix") is None:
         return None
-    import patron.loyalty as mod
+    import patron.relationship.loyalty as mod
 
     frame = ctx.memo("loyalty", lambda: mod.loyalty(db, as_of=ctx.as_of, config=ctx.config))
     mix = mod.loyalty_mix(frame)
@@ -278,7 +278,7 @@ def loyalty_section(db: str, ctx: ReportContext) -> Section | None:
 @register_section("satisfaction", order=65, title="Satisfaction and behaviour")
 def satisfaction_section(db: str, ctx: ReportContext) -> Section | None:
     """Return rate by satisfaction band (NPS, CSAT, ...) when feedback was ingested."""
-    fn = _api(ctx, "satisfaction", "patron.satisfaction:satisfaction_vs_loyalty")
+    fn = _api(ctx, "satisfaction", "patron.relationship.satisfaction:satisfaction_vs_loyalty")
     if fn is None:
         return None
     table = fn(db, as_of=ctx.as_of)
@@ -309,7 +309,7 @@ def segments_section(db: str, ctx: ReportContext) -> Section | None:
 
 
 def segment_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """A segment table (:func:`patron.segments.segment_table`) for reading: the count column of
+    """A segment table (:func:`patron.relationship.segments.segment_table`) for reading: the count column of
     each status folded into one ``status mix`` text (``"active 335 · lapsed 74"``, statuses with
     no customer left out), other columns kept in order."""
     statuses = [c for c in F.STATUS_ORDER if c in table.columns]

@@ -5,7 +5,7 @@ One process owns the database file while it serves (DuckDB lets one process writ
 it, one writer thread owns every write (:mod:`patron.service.writer`: group commit, dedup by
 ``messageId``, dead letters); request handlers read through short-lived cursors
 (:meth:`ServiceState.reading`). The library's own functions (profiles, export, the planner) open
-the file by path as usual: :mod:`patron.store` hands them the served database instead of a second
+the file by path as usual: :mod:`patron.data.store` hands them the served database instead of a second
 one.
 
 The HTTP service needs the service extra (``pip install 'patron[service]'``): without it,

@@ -61,7 +61,7 @@ def create_app(
         state.keys = KeyRing(state)
         state.writer = Writer(state)
         state.writer.start()
-        from patron.consent.times import now_utc
+        from patron.contact.consent.times import now_utc
         from patron.service.links import ensure_secret
 
         state.link_secret = state.writer.run(lambda con: ensure_secret(con, now_utc()))

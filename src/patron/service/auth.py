@@ -109,7 +109,7 @@ def _connection(db_or_con: str | os.PathLike[str] | duckdb.DuckDBPyConnection) -
     if isinstance(db_or_con, duckdb.DuckDBPyConnection):
         yield db_or_con
         return
-    from patron.store import connect
+    from patron.data.store import connect
 
     with connect(db_or_con) as con:
         yield con
@@ -159,11 +159,11 @@ def revoke_key(db_or_con: str | os.PathLike[str] | duckdb.DuckDBPyConnection, ke
 
 def list_keys(db_or_con: str | os.PathLike[str] | duckdb.DuckDBPyConnection) -> list[ApiKey]:
     """Every key (live and revoked), oldest first, without secrets or hashes. A database file is
-    opened read-only (beside a running service: its snapshot, :mod:`patron.served`)."""
+    opened read-only (beside a running service: its snapshot, :mod:`patron.data.served`)."""
     if isinstance(db_or_con, duckdb.DuckDBPyConnection):
         ensure_table(db_or_con)
         return _select(db_or_con, "", [])
-    from patron.store import reader, table_exists
+    from patron.data.store import reader, table_exists
 
     with reader(db_or_con) as con:
         return _select(con, "", []) if table_exists(con, "api_keys") else []

@@ -52,8 +52,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from patron.rights.suppress import Suppression
-from patron.rights.suppress import record as record_suppressed
+from patron.data.dialect import DUCKDB
+from patron.people.rights.suppress import Suppression
+from patron.people.rights.suppress import record as record_suppressed
 from patron.service.event_tables import EVENT_COLUMNS
 from patron.service.items import (
     Accepted,
@@ -70,8 +71,7 @@ from patron.service.mapping import merge_traits
 from patron.service.refunds import check_refunds
 from patron.service.resolving import Identity
 from patron.service.screen import screen
-from patron.service.segment import dumps
-from patron.sql.dialect import DUCKDB
+from patron.service.segment_spec import dumps
 
 log = logging.getLogger("patron.service.commit")
 
@@ -138,7 +138,7 @@ def store(cur: duckdb.DuckDBPyConnection, items: list[Item], rules: Any, identit
     dead: list[Rejected] = []
     for i, it in enumerate(items):
         if outcomes[i] is not None:
-            continue  # dropped: it names an erased person (patron.rights.suppress)
+            continue  # dropped: it names an erased person (patron.people.rights.suppress)
         if isinstance(it, Rejected):
             dead.append(it)
             outcomes[i] = Outcome(it.message_id, "rejected", it.reason)

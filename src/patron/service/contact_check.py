@@ -1,16 +1,16 @@
 """May this customer be contacted on this channel for this purpose now? The planner's rules for one
 customer at one instant, fast enough to call before every send.
 
-:func:`patron.consent.plan` answers the same question for a whole campaign, but costs about 100 ms
+:func:`patron.contact.consent.plan` answers the same question for a whole campaign, but costs about 100 ms
 for one customer (DataFrame merges, holdout draws, plan bookkeeping). This module applies the same
-rules, in the same order of precedence (:data:`patron.consent.REASONS`), with the planner's own SQL
-builders -- :func:`~patron.consent.ledger.state_at_sql` (consent ledger),
-:func:`~patron.consent.preferences.preferences_at_sql` (preferences) and
-:func:`~patron.consent.planner.caps_sql` (rolling caps, counting contacts sent -- a holdout record
-is none, :mod:`patron.sql.contacts` -- and other campaigns' planned contacts) -- and its quiet-hours arithmetic
-(:func:`~patron.consent.quiet.remaining_us`), for a campaign of one customer whose send window is
+rules, in the same order of precedence (:data:`patron.contact.consent.REASONS`), with the planner's own SQL
+builders -- :func:`~patron.contact.consent.ledger.state_at_sql` (consent ledger),
+:func:`~patron.contact.consent.preferences.preferences_at_sql` (preferences) and
+:func:`~patron.contact.consent.planner.caps_sql` (rolling caps, counting contacts sent -- a holdout record
+is none, :mod:`patron.data.sent_contacts` -- and other campaigns' planned contacts) -- and its quiet-hours arithmetic
+(:func:`~patron.contact.consent.quiet.remaining_us`), for a campaign of one customer whose send window is
 the single instant ``at``: a time inside quiet hours is a "no" (the planner would delay the send,
-but "now" cannot be delayed). A test checks the answer against :func:`patron.consent.plan`.
+but "now" cannot be delayed). A test checks the answer against :func:`patron.contact.consent.plan`.
 
 Rules, first that applies wins: ``unknown_customer``; for a marketing purpose then ``no_consent`` /
 ``denied`` / ``revoked`` / ``expired``, ``paused``, ``lost`` (status in ``customer_profiles``),
@@ -29,15 +29,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from pydantic import BaseModel, Field, field_serializer
 
-from patron.consent.campaign import Campaign, campaign_from_dict
-from patron.consent.ledger import state_at_sql
-from patron.consent.planner import MONTH_DAYS, WEEK_DAYS, caps_sql
-from patron.consent.policy import ContactPolicy
-from patron.consent.preferences import preferences_at_sql
-from patron.consent.quiet import arc_us, remaining_us, valid_zone
-from patron.rights.export import jsonable
+from patron.contact.consent.campaign import Campaign, campaign_from_dict
+from patron.contact.consent.ledger import state_at_sql
+from patron.contact.consent.planner import MONTH_DAYS, WEEK_DAYS, caps_sql
+from patron.contact.consent.policy import ContactPolicy
+from patron.contact.consent.preferences import preferences_at_sql
+from patron.contact.consent.quiet import arc_us, remaining_us, valid_zone
+from patron.data.dialect import DUCKDB
+from patron.people.rights.export import jsonable
 from patron.service.refresh import has_table
-from patron.sql.dialect import DUCKDB
 
 CHECK_CAMPAIGN = "contact-check"
 """Name of the one-customer campaign a check stands for (other campaigns' plans count toward caps)."""
@@ -232,9 +232,9 @@ def contact_decision(db: Any, identifier: str, *, channel: str, purpose: str = "
     """May the person ``identifier`` names (any identifier) in the database file ``db`` be contacted
     on ``channel`` for ``purpose`` at ``at`` (default now; naive = UTC)? Outside a running service:
     what ``POST /v1/contacts/check`` and ``patron contact-check`` answer."""
-    from patron.consent.policy import contact_policy
-    from patron.identity import resolve_identifier
-    from patron.store import reader
+    from patron.contact.consent.policy import contact_policy
+    from patron.data.store import reader
+    from patron.people.identity import resolve_identifier
 
     when = parse_at(at)
     policy = contact_policy(config)

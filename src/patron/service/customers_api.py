@@ -86,7 +86,7 @@ def identities(identifier: str, request: Request,
 
 @router.get("/v1/customers/{identifier}/export", tags=["customers"],
             dependencies=[require("admin")], response_class=StreamingResponse,
-            responses={200: {"description": "The export document (patron.rights.export_customer), streamed.",
+            responses={200: {"description": "The export document (patron.people.rights.export_customer), streamed.",
                              "content": {"application/json": {"schema": {"type": "object"}}}}},
             summary="Everything held about a customer, as one JSON document, streamed (admin)")
 def export(identifier: str, request: Request) -> StreamingResponse:
@@ -100,7 +100,7 @@ def export(identifier: str, request: Request) -> StreamingResponse:
 
 def _export_stream(state: ServiceState, customer_id: str) -> Iterator[str]:
     """The export's pieces, read under the shared lock (the database is not reopened meanwhile)."""
-    from patron.rights.export import export_chunks
+    from patron.people.rights.export import export_chunks
 
     with state.reading():
         yield from export_chunks(state.db, customer_id, config=rights_config(state))
@@ -159,10 +159,10 @@ def erase(identifier: str, request: Request,
 
 
 def erase_person(state: ServiceState, customer_id: str, *, transactions: str | None = None) -> dict[str, Any]:
-    """Erase ``customer_id`` (:func:`patron.rights.erase_customer`, the database closed meanwhile:
+    """Erase ``customer_id`` (:func:`patron.people.rights.erase_customer`, the database closed meanwhile:
     :meth:`ServiceState.exclusive`) and return the receipt, without the database path. Also what
     the customer's own page calls."""
-    from patron.rights import erase_customer
+    from patron.people.rights import erase_customer
 
     result = state.exclusive(lambda path: erase_customer(path, customer_id, transactions=transactions,  # type: ignore[arg-type]
                                                          config=rights_config(state)))
@@ -205,7 +205,7 @@ class ContactCheck(BaseModel):
              dependencies=[require("read")],
              summary="May this customer be contacted on this channel for this purpose now? (read)")
 def contacts_check(body: ContactCheck, request: Request) -> ContactDecision:
-    from patron.consent.policy import contact_policy
+    from patron.contact.consent.policy import contact_policy
 
     state = _state(request)
     at = parse_at(body.at)

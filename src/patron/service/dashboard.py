@@ -28,14 +28,14 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from patron.data.store import table_exists
 from patron.errors import NoDataError
-from patron.models import ConvergenceError
-from patron.profiles import PROFILE_TABLE, profile_settings
+from patron.relationship.profiles import PROFILE_TABLE, profile_settings
 from patron.service import pages
 from patron.service.app import service_state
 from patron.service.auth import require
 from patron.service.state import ServiceState
-from patron.store import table_exists
+from patron.value.models import ConvergenceError
 
 log = logging.getLogger("patron.service.dashboard")
 
@@ -271,7 +271,7 @@ def customers_page(request: Request) -> HTMLResponse:
 @router.get("/consent", response_class=HTMLResponse, summary="Consent state")
 def consent_page(request: Request) -> HTMLResponse:
     """Customers by consent state per purpose and channel, as of now (the consent ledger's rules)."""
-    from patron.consent import consent_counts
+    from patron.contact.consent import consent_counts
 
     state = service_state(request)
     now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)  # the ledger stores naive UTC

@@ -2,7 +2,7 @@
 (events that could not be stored, with the reason).
 
 Both have a ``customer_id`` column so that data-rights export and erasure
-(:mod:`patron.rights`) find a person's events and dead letters (dead letters: best effort, the
+(:mod:`patron.people.rights`) find a person's events and dead letters (dead letters: best effort, the
 ``userId`` or ``'anon:' + anonymousId`` of the event when it has one, since a rejected event never
 went through identity resolution). Times are naive UTC ``TIMESTAMP``; ``payload`` is the event's
 JSON text as received (batch-level ``context``/``sentAt`` merged in, ``messageId`` set).

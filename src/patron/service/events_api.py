@@ -2,7 +2,7 @@
 ``/v1/screen``, ``/v1/group``, ``/v1/batch`` (write role), and ``GET /v1/dead-letters`` (admin).
 
 The hot path reads the body once (gzip and size limits: :mod:`patron.service.body`), decodes the
-JSON once, checks each event by hand (:func:`~patron.service.segment.check_event`; the Pydantic
+JSON once, checks each event by hand (:func:`~patron.service.segment_spec.check_event`; the Pydantic
 models only describe the bodies in the OpenAPI schema), maps it
 (:func:`~patron.service.mapping.map_event`) and hands everything to the writer's group commit.
 The answer comes after ``COMMIT``.
@@ -39,14 +39,14 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from patron.ingest.plausible import floor_datetime
+from patron.data.ingest.plausible import floor_datetime
 from patron.service.auth import require
 from patron.service.body import read_body
 from patron.service.event_tables import MAX_DEAD_PAYLOAD
 from patron.service.items import Accepted, Item, Outcome, dead_letter
 from patron.service.json_body import Unreadable, parse_events
 from patron.service.mapping import map_event
-from patron.service.segment import (
+from patron.service.segment_spec import (
     MODELS,
     EventError,
     check_event,

@@ -10,7 +10,7 @@ from typing import Literal
 
 from patron.service.event_tables import MAX_DEAD_PAYLOAD
 from patron.service.mapping import Mapped
-from patron.service.segment import Event
+from patron.service.segment_spec import Event
 
 
 @dataclass(slots=True)
@@ -39,7 +39,7 @@ class Rejected:
 class Outcome:
     """What became of one submitted item: ``stored`` (new), ``duplicate`` (its messageId was
     already stored: nothing changed), ``suppressed`` (it names an erased person: dropped, answered
-    as stored; :mod:`patron.rights.suppress`) or ``rejected`` (kept as a dead letter with
+    as stored; :mod:`patron.people.rights.suppress`) or ``rejected`` (kept as a dead letter with
     ``error``, unless it names an erased person)."""
 
     message_id: str | None

@@ -4,7 +4,7 @@ A body is UTF-8 text (a leading BOM is allowed; invalid bytes, and surrogates en
 are errors naming the byte), nested at most :data:`MAX_JSON_DEPTH` levels; :func:`parse_json`
 answers anything else with a 400 naming what is wrong, and never raises another exception (a
 ``RecursionError`` is caught). An integer longer than Python converts (4,300 digits,
-``sys.get_int_max_str_digits``) is read as a float (:func:`patron.ingest.plausible.json_int`):
+``sys.get_int_max_str_digits``) is read as a float (:func:`patron.data.ingest.plausible.json_int`):
 a bad value of its event, which the event's checks reject where a number or an id is expected,
 not an unreadable body. A string holding a lone UTF-16 surrogate escape
 (``"\\ud800"``: JavaScript that cut a string in the middle of an emoji) has it replaced by
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from fastapi import HTTPException
 
-from patron.ingest.plausible import json_int
+from patron.data.ingest.plausible import json_int
 
 MAX_JSON_DEPTH: int = 64
 """Deepest nesting of arrays and objects accepted in a JSON body, the body's own levels included

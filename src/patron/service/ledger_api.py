@@ -4,7 +4,7 @@ ledger (state in force and every record).
 * ``POST /v1/customers/{identifier}/consents`` and ``.../preferences`` (admin): body
   ``{"records": [{...}, ...]}``, each record the ledger's contract columns but ``customer_id``
   (the person the identifier names). Checked by the rules of file ingest
-  (:mod:`patron.consent.records`), **all or nothing**: one bad record and nothing is stored (400
+  (:mod:`patron.contact.consent.records`), **all or nothing**: one bad record and nothing is stored (400
   naming the record and field). ``occurred_at`` defaults to now, ``channel`` to ``any``,
   ``source`` to ``api``. A record may carry its own key (``consent_id`` / ``preference_id``): a
   retried request then stores nothing twice (the same key with other values is a 409, nothing
@@ -26,7 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from patron.consent.records import LEDGERS, check_records
+from patron.contact.consent.records import LEDGERS, check_records
 from patron.errors import PatronError
 from patron.service.auth import require
 from patron.service.body import read_json
@@ -144,7 +144,7 @@ class LedgerView(BaseModel):
 
 def history(con: Any, kind: str, customer_id: str) -> list[dict[str, Any]]:
     """Every record of ``customer_id`` in the ledger ``kind``, oldest first (ties by key)."""
-    from patron.rights.export import jsonable
+    from patron.people.rights.export import jsonable
 
     contract = LEDGERS[kind]
     cols = [c.name for c in contract.columns]
@@ -154,7 +154,7 @@ def history(con: Any, kind: str, customer_id: str) -> list[dict[str, Any]]:
 
 
 def _view(request: Request, identifier: str, kind: str) -> dict[str, Any]:
-    from patron.consent.times import now_utc
+    from patron.contact.consent.times import now_utc
 
     state: ServiceState = request.app.state.patron
     with state.reading() as con:

@@ -2,7 +2,7 @@
 Arrow-backed ``INSERT`` per ledger, for the group commit of events
 (:mod:`patron.service.commit`) and for the REST endpoints and the preference center
 (:mod:`patron.service.ledger_api`). Records are checked before they get here
-(:mod:`patron.consent.records`); nothing here judges them.
+(:mod:`patron.contact.consent.records`); nothing here judges them.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from patron.consent.records import LEDGERS
-from patron.schema import Column
-from patron.sql.dialect import DUCKDB
+from patron.contact.consent.records import LEDGERS
+from patron.data.dialect import DUCKDB
+from patron.data.schema import Column
 
 _ARROW: dict[str, pa.DataType] = {"VARCHAR": pa.string(), "DOUBLE": pa.float64(), "TIMESTAMP": pa.timestamp("us")}
 """Arrow type of each SQL type a ledger column has."""

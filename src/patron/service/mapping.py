@@ -1,14 +1,14 @@
 """From Segment events to the rows of patron's tables (transactions, contacts, consents, customers)
 and to the identifiers that identity resolution links.
 
-:func:`map_event` looks at one checked :class:`~patron.service.segment.Event` and returns the
+:func:`map_event` looks at one checked :class:`~patron.service.segment_spec.Event` and returns the
 rows it implies, each starting with the event's ``messageId`` and without ``customer_id`` (the
 writer fills it after identity resolution, for a whole group of events at once, and inserts every
 table with one Arrow-backed ``INSERT ... SELECT``). Invalid business content raises
-:class:`~patron.service.segment.EventError` with a one-line reason; the writer keeps such an event
+:class:`~patron.service.segment_spec.EventError` with a one-line reason; the writer keeps such an event
 in ``dead_letters`` instead of storing it.
 
-The rules follow the data contract (:mod:`patron.schema`) and validated ingest: money is a finite
+The rules follow the data contract (:mod:`patron.data.schema`) and validated ingest: money is a finite
 number (text such as ``"12.50"`` is accepted, as in CSV ingest), ``discount`` is not negative,
 ``currency`` is three letters (stored upper case), choices (contact kind, consent channel and
 status) are lower-cased and must be among the contract's values. The event time was already
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from patron.ingest.plausible import (
+from patron.data.ingest.plausible import (
     Implausible,
     id_text,
     money_problem,
@@ -31,7 +31,7 @@ from patron.ingest.plausible import (
     parse_number,
     show,
 )
-from patron.service.segment import DATE_FLOOR, Event, EventError
+from patron.service.segment_spec import DATE_FLOOR, Event, EventError
 from patron.service.settings import ServiceRules
 
 ORDER_COMPLETED = "Order Completed"
@@ -91,7 +91,7 @@ class Mapped:
     :data:`REFUND_OVERRIDE` was true). ``contacts``: ``(message_id, contact_id, occurred_at,
     channel, campaign_id, kind, in_holdout)``. ``consents`` and ``preferences``: ``(message_id,
     record)``, the record a dict of the ledger's contract columns but ``customer_id``
-    (:func:`patron.consent.records.check_record`). ``traits``: identify traits (``None`` for other events).
+    (:func:`patron.contact.consent.records.check_record`). ``traits``: identify traits (``None`` for other events).
     ``identifiers``: ``(kind, value)`` pairs the event carries, for identity resolution.
     """
 
@@ -125,9 +125,9 @@ def identifiers(ev: Event, rules: ServiceRules) -> list[tuple[str, str]]:
     """``(kind, raw value)`` identifiers ``ev`` carries: ``user_id`` (userId), ``anonymous_id``
     (anonymousId; an alias's previousId, :data:`PREVIOUS_ID_KIND`), and each trait of
     ``rules.identity_traits`` found in ``traits`` (identify) or ``context.traits``. Values are
-    raw text: :func:`patron.identity.normalize_identifier` normalizes them (an email is trimmed,
+    raw text: :func:`patron.people.identity.normalize_identifier` normalizes them (an email is trimmed,
     lower-cased and stored as its SHA-256 only). A trait value that breaks the id rule
-    (:func:`patron.ingest.plausible.id_text`: an object, a list, a fraction, an invisible
+    (:func:`patron.data.ingest.plausible.id_text`: an object, a list, a fraction, an invisible
     character, ...) raises :class:`EventError`."""
     out: list[tuple[str, str]] = []
     if ev.user_id is not None:
@@ -154,7 +154,7 @@ def identifiers(ev: Event, rules: ServiceRules) -> list[tuple[str, str]]:
 
 
 def _number(props: dict[str, Any], key: str, where: str) -> float | None:
-    """``props[key]`` by the number rule of :mod:`patron.ingest.plausible` (finite; numeric text as
+    """``props[key]`` by the number rule of :mod:`patron.data.ingest.plausible` (finite; numeric text as
     in file ingest), ``None`` when absent or empty."""
     v = props.get(key)
     if v is None or v == "":
@@ -215,7 +215,7 @@ def order_amount(props: dict[str, Any], where: str) -> float | None:
     """The order's value: ``revenue``, else ``total``, else the sum of ``products[].price *
     quantity`` (quantity 1 when absent); ``None`` when none is given. Every product, every partial
     sum and the result are checked by the money rule (finite, at most
-    :data:`~patron.ingest.plausible.MAX_MONEY` in absolute value)."""
+    :data:`~patron.data.ingest.plausible.MAX_MONEY` in absolute value)."""
     for key in ("revenue", "total"):
         x = _number(props, key, where)
         if x is not None:
@@ -282,10 +282,10 @@ def _contact(ev: Event, props: dict[str, Any], channel: str, kind: str, out: Map
 
 def _ledger(kind: str, where: str, ev: Event, props: dict[str, Any], date_floor: datetime) -> dict[str, Any]:
     """The ledger record an event's properties give, checked by the rules of file ingest
-    (:func:`patron.consent.records.check_record`): ``occurred_at`` the event's time, ``channel``
+    (:func:`patron.contact.consent.records.check_record`): ``occurred_at`` the event's time, ``channel``
     ``any`` and ``source`` ``event`` when absent; other properties are ignored; the key is the
     event's messageId."""
-    from patron.consent.records import LEDGERS, Limits, RecordProblem, check_record
+    from patron.contact.consent.records import LEDGERS, Limits, RecordProblem, check_record
 
     contract = LEDGERS[kind]
     known = {c.name for c in contract.columns} - {"customer_id", contract.key, "occurred_at"}
@@ -329,7 +329,7 @@ def _consent_preferences(ev: Event, out: Mapped) -> None:
 
 def map_event(ev: Event, rules: ServiceRules, *, date_floor: datetime = DATE_FLOOR) -> Mapped:
     """The rows ``ev`` implies (see :class:`Mapped` and ``docs/service.md``). Raises
-    :class:`~patron.service.segment.EventError` for invalid business content (``date_floor``: the
+    :class:`~patron.service.segment_spec.EventError` for invalid business content (``date_floor``: the
     earliest plausible time, for ``expires_at``)."""
     out = Mapped(identifiers=identifiers(ev, rules))
     if ev.type == "identify":

@@ -33,8 +33,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from patron.consent.quiet import valid_zone
-from patron.consent.times import now_utc
+from patron.contact.consent.quiet import valid_zone
+from patron.contact.consent.times import now_utc
 from patron.errors import NoDataError, PatronError
 from patron.service.auth import require
 from patron.service.body import read_body, read_json
@@ -343,7 +343,7 @@ async def change_preferences(request: Request, claims: Claims = SESSION_AUTH) ->
 
 @router.get(PAGE_PATH + "/export", include_in_schema=False)
 def export(request: Request, claims: Claims = SESSION_AUTH) -> StreamingResponse:
-    """Everything held about the person (:func:`patron.rights.export.export_chunks`), as a file."""
+    """Everything held about the person (:func:`patron.people.rights.export.export_chunks`), as a file."""
     state = _state(request)
     chunks = _export_stream(state, claims.customer_id)
     first = next(chunks)  # nothing held: 404 before a byte is sent
@@ -353,7 +353,7 @@ def export(request: Request, claims: Claims = SESSION_AUTH) -> StreamingResponse
 
 
 def _export_stream(state: ServiceState, customer_id: str) -> Iterator[str]:
-    from patron.rights.export import export_chunks
+    from patron.people.rights.export import export_chunks
 
     with state.reading():
         yield from export_chunks(state.db, customer_id, config=rights_config(state))

@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from patron.errors import NoDataError
-from patron.identity import identities_of, identity_counts, list_merges, resolve_identifier
-from patron.rights.export import jsonable
+from patron.people.identity import identities_of, identity_counts, list_merges, resolve_identifier
+from patron.people.rights.export import jsonable
 from patron.service.contact_check import points_sql
 from patron.service.refresh import RefreshInfo, has_table, on_refresh, refresher
 from patron.service.state import ServiceState
@@ -39,14 +39,14 @@ IDENTIFYING_TRAITS: tuple[str, ...] = ("email", "phone")
 
 def resolve_customer(con: Any, identifier: str) -> str | None:
     """The person id (``customer_id``) that ``identifier`` names, or None
-    (:func:`patron.identity.resolve_identifier`: the identity graph first, then ids and traits of
+    (:func:`patron.people.identity.resolve_identifier`: the identity graph first, then ids and traits of
     people it never saw)."""
     return resolve_identifier(con, identifier)
 
 
 def graph_identities(con: Any, customer_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
     """A page of the identity graph's identifiers of a person (an email as its SHA-256), as JSON
-    data with ``source`` graph (order: :func:`patron.identity.identities_of`)."""
+    data with ``source`` graph (order: :func:`patron.people.identity.identities_of`)."""
     return [{**jsonable(i), "source": "graph"} for i in identities_of(con, customer_id, limit=limit, offset=offset)]
 
 
@@ -152,9 +152,9 @@ class _SegmentCache:
             if key in self._compiled:
                 return self._compiled[key]
         from patron.config import section
-        from patron.segments import KNOWN_VALUES, definitions, profile_columns
-        from patron.segments.rfm import RfmRules
-        from patron.segments.rules import compile_rule
+        from patron.relationship.rfm import RfmRules
+        from patron.relationship.segments import KNOWN_VALUES, definitions, profile_columns
+        from patron.relationship.segments.rules import compile_rule
 
         cols = profile_columns(con, bins=section("rfm", RfmRules, state.config).bins)
         out = []
@@ -190,8 +190,8 @@ def scores_and_segments(con: Any, state: ServiceState, customer_id: str) -> tupl
 
 def consents_in_force(con: Any, customer_id: str, at: datetime) -> list[dict[str, Any]]:
     """The consent state of ``customer_id`` at ``at`` (naive UTC), one entry per purpose and
-    channel a ledger record speaks to (the ledger's rules, :func:`patron.consent.ledger.state_at_sql`)."""
-    from patron.consent.ledger import STATE_COLUMNS, state_at_sql
+    channel a ledger record speaks to (the ledger's rules, :func:`patron.contact.consent.ledger.state_at_sql`)."""
+    from patron.contact.consent.ledger import STATE_COLUMNS, state_at_sql
 
     return [{k: c[k] for k in STATE_COLUMNS if k != "customer_id"}
             for c in _rows(con, state_at_sql(points_sql(customer_id, at)) + " ORDER BY purpose, channel", [])]
@@ -199,8 +199,8 @@ def consents_in_force(con: Any, customer_id: str, at: datetime) -> list[dict[str
 
 def preferences_in_force(con: Any, customer_id: str, at: datetime) -> list[dict[str, Any]]:
     """The preferences of ``customer_id`` in force at ``at``, per channel a record speaks to
-    (:func:`patron.consent.preferences.preferences_at_sql`)."""
-    from patron.consent.preferences import PREFERENCE_FIELDS, preferences_at_sql
+    (:func:`patron.contact.consent.preferences.preferences_at_sql`)."""
+    from patron.contact.consent.preferences import PREFERENCE_FIELDS, preferences_at_sql
 
     return [{k: p[k] for k in ("channel", *PREFERENCE_FIELDS, "occurred_at", "decided_by")}
             for p in _rows(con, preferences_at_sql(points_sql(customer_id, at)) + " ORDER BY channel", [])]
@@ -208,7 +208,7 @@ def preferences_in_force(con: Any, customer_id: str, at: datetime) -> list[dict[
 
 def single_view(con: Any, state: ServiceState, customer_id: str) -> dict[str, Any]:
     """The :class:`CustomerView` of ``customer_id`` as JSON data (targeted queries on ``con``)."""
-    from patron.consent.times import now_utc
+    from patron.contact.consent.times import now_utc
 
     graph = ("EXISTS (SELECT 1 FROM identities WHERE customer_id = $1)" if has_table(con, "identities") else "FALSE")
     merged = ("EXISTS (SELECT 1 FROM identity_merges WHERE customer_id = $1 OR merged_id = $1)"
@@ -246,13 +246,13 @@ def single_view(con: Any, state: ServiceState, customer_id: str) -> dict[str, An
 
 def customer_view(db: Any, identifier: str, *, config: Any = None) -> dict[str, Any]:
     """The single view (:class:`CustomerView` as JSON data) of the person ``identifier`` names (any
-    identifier: :func:`patron.identity.resolve_identifier`) in the database file ``db``, outside a
+    identifier: :func:`patron.people.identity.resolve_identifier`) in the database file ``db``, outside a
     running service: what ``GET /v1/customers/{identifier}`` and ``patron customer`` answer (scores
     from the stored ``customer_profiles``; ``scores_refreshed_at`` is None). Raises
     :class:`~patron.errors.NoDataError` when nobody has the identifier."""
     from patron.config import section
+    from patron.data.store import reader
     from patron.service.settings import ServiceRules
-    from patron.store import reader
 
     state = ServiceState(db=str(db), rules=section("service", ServiceRules, config), config=config)
     with reader(db) as con:

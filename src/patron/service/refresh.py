@@ -1,11 +1,11 @@
 """Score refresh inside the service: the CLI's ``patron profiles`` on the served database, on
 demand (``POST /v1/refresh``) or every ``[service] refresh_every_minutes``.
 
-What a refresh runs. Exactly :func:`patron.profiles.build_profiles` -- the code behind
+What a refresh runs. Exactly :func:`patron.relationship.profiles.build_profiles` -- the code behind
 ``patron profiles`` -- which rebuilds the ``customer_profiles`` table: weekly summary, CLV with its
 95% interval (``patron score``'s BG/NBD + Gamma-Gamma, 52 weeks, 10% a year), P(alive), expected
 purchases, relationship status and its reason, loyalty, profitability, RFM scores and value tier.
-Inside the service :func:`patron.store.connect` hands the library a cursor of the served database,
+Inside the service :func:`patron.data.store.connect` hands the library a cursor of the served database,
 so the library runs unchanged. (``patron score`` writes a file and stores nothing; its numbers are
 the profile columns, so nothing more needs to run.)
 
@@ -175,7 +175,7 @@ class Refresher:
         return self._last
 
     def _run(self, info: RefreshInfo, as_of: date | None, done: threading.Event) -> None:
-        from patron.profiles import build_profiles
+        from patron.relationship.profiles import build_profiles
 
         t0 = time.perf_counter()
         try:

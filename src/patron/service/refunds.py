@@ -27,11 +27,16 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from patron.identity.normalize import normalize_identifier, normalize_kind, person_id, primary
+from patron.data.dialect import DUCKDB
+from patron.people.identity.normalize import (
+    normalize_identifier,
+    normalize_kind,
+    person_id,
+    primary,
+)
 from patron.service.items import Accepted, Rejected, dead_letter, fallback_customer
 from patron.service.known import KeyIndex
 from patron.service.mapping import REFUND_OVERRIDE
-from patron.sql.dialect import DUCKDB
 
 
 def order_owners(cur: duckdb.DuckDBPyConnection, index: KeyIndex, order_ids: list[str]) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """The writer's identity resolution (:class:`Identity`): the in-memory graph of
-:class:`patron.identity.Resolver` used inside the writer's transaction, the person of a dead
+:class:`patron.people.identity.Resolver` used inside the writer's transaction, the person of a dead
 letter, and the customers of files entered at start."""
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ class Resolved:
 
 
 class Identity:
-    """The writer's identity resolution: :class:`patron.identity.Resolver` (graph held in memory,
+    """The writer's identity resolution: :class:`patron.people.identity.Resolver` (graph held in memory,
     reset after a rollback or a reopen) inside the writer's transaction."""
 
     def __init__(self, rules: Any) -> None:
-        from patron.identity import Resolver
+        from patron.people.identity import Resolver
 
         self.rules = rules
         self.resolver = Resolver(rules)
@@ -37,14 +37,14 @@ class Identity:
 
     def ensure(self, con: duckdb.DuckDBPyConnection) -> None:
         """Create the identity tables."""
-        from patron.identity import ensure_tables
+        from patron.people.identity import ensure_tables
 
         ensure_tables(con)
 
     def enter_file_customers(self, con: duckdb.DuckDBPyConnection) -> None:
         """Enter customers of files that are not in the identity graph (a database from before they
-        entered it at ingest) into it, in one transaction (:mod:`patron.identity.files`)."""
-        from patron.identity.files import resolve_file_customers
+        entered it at ingest) into it, in one transaction (:mod:`patron.people.identity.files`)."""
+        from patron.people.identity.files import resolve_file_customers
 
         con.execute("BEGIN TRANSACTION")
         try:
@@ -59,9 +59,9 @@ class Identity:
 
     def person_of(self, con: duckdb.DuckDBPyConnection, payload: str | None, rules: Any) -> str | None:
         """The person of a dead letter: that of the first identifier its payload carries
-        (:func:`patron.identity.payload.payload_identifiers`, canonical order) that the graph knows;
+        (:func:`patron.people.identity.payload.payload_identifiers`, canonical order) that the graph knows;
         None when it knows none (the dead letter keeps its best-effort id)."""
-        from patron.identity.payload import payload_identifiers
+        from patron.people.identity.payload import payload_identifiers
 
         idents = payload_identifiers(payload, rules.identity_traits) if payload else []
         if not idents:

@@ -1,5 +1,5 @@
 """The suppression list at the door of the writer: events and dead letters that name an erased
-person are dropped, or stored without the erased identifiers (:mod:`patron.rights.suppress` holds
+person are dropped, or stored without the erased identifiers (:mod:`patron.people.rights.suppress` holds
 the rule and the list; this module applies it to a group of :mod:`patron.service.items`)."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import Any
 
 import duckdb
 
-from patron.identity.normalize import Placeholders, normalize_identifier
-from patron.identity.payload import payload_identifiers
-from patron.rights.suppress import ERASED_TEXT, Suppression, grants_consent, strip_json
+from patron.people.identity.normalize import Placeholders, normalize_identifier
+from patron.people.identity.payload import payload_identifiers
+from patron.people.rights.suppress import ERASED_TEXT, Suppression, grants_consent, strip_json
 from patron.service.items import Accepted, Item, Outcome
-from patron.service.segment import dumps
+from patron.service.segment_spec import dumps
 
 
 def _usable(pairs: list[tuple[str, str]], placeholders: Placeholders) -> list[tuple[str, str]]:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from patron.identity.rules import IdentityRules
+from patron.people.identity.rules import IdentityRules
 
 MAX_EVENT_BYTES: int = 32 * 1024
 """Largest single event the Segment HTTP API accepts (32 KB), in bytes of JSON."""
@@ -18,7 +18,7 @@ decoding)."""
 
 class ServiceRules(IdentityRules):
     """``[service]``: how the service ingests, resolves identities and refreshes scores (the identity
-    keys are declared by :class:`patron.identity.rules.IdentityRules`, which ingest reads too).
+    keys are declared by :class:`patron.people.identity.rules.IdentityRules`, which ingest reads too).
 
     Example::
 

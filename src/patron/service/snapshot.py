@@ -1,9 +1,9 @@
 """The read-only snapshot of the served database, for CLI commands that read while the service runs.
 
 DuckDB refuses every other process while the service holds the file, so the service copies the
-database beside it (``shop.duckdb.snapshot``, :func:`patron.served.snapshot_file`) and
-:mod:`patron.store` opens that copy when a read-only command meets the service's lock (see
-:mod:`patron.served` for the reading side).
+database beside it (``shop.duckdb.snapshot``, :func:`patron.data.served.snapshot_file`) and
+:mod:`patron.data.store` opens that copy when a read-only command meets the service's lock (see
+:mod:`patron.data.served` for the reading side).
 
 When it is written (:class:`Snapshots`):
 
@@ -43,9 +43,9 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from patron.served import dead_snapshot_copies, snapshot_file, snapshot_tmp
-from patron.sql.dialect import DUCKDB
-from patron.store import remove_files
+from patron.data.dialect import DUCKDB
+from patron.data.served import dead_snapshot_copies, snapshot_file, snapshot_tmp
+from patron.data.store import remove_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from patron.service.state import ServiceState

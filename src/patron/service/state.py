@@ -1,7 +1,7 @@
 """What a running service holds: the served database, its writer, its keys, its rules.
 
 Concurrency model. DuckDB allows one writing *process* per file and, inside it, many cursors. The
-service opens the file once (:func:`patron.store.open_served`); the writer thread
+service opens the file once (:func:`patron.data.store.open_served`); the writer thread
 (:class:`~patron.service.writer.Writer`) makes every change to event-fed tables; request handlers
 read through :meth:`ServiceState.reading` (a cursor and a shared lock). Operations that rewrite the
 file (erasure) run under :meth:`ServiceState.exclusive`, which waits for readers and the writer,
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
+from patron.data.store import close_served, open_served, served_connection
 from patron.service.settings import PreferenceCenterRules, ServiceRules
-from patron.store import close_served, open_served, served_connection
 
 if TYPE_CHECKING:  # pragma: no cover
     from patron.service.auth import KeyRing

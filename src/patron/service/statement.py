@@ -24,12 +24,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from patron.identity import identities_of, identity_counts
-from patron.rights.export import jsonable
+from patron.data.dialect import DUCKDB
+from patron.people.identity import identities_of, identity_counts
+from patron.people.rights.export import jsonable
 from patron.service.profile_view import consents_in_force, preferences_in_force, scores_and_segments
 from patron.service.refresh import has_table
 from patron.service.state import ServiceState
-from patron.sql.dialect import DUCKDB
 
 RECENT_ORDERS = 10
 """Orders listed on the page, most recent first."""

@@ -3,7 +3,7 @@
 The figures are those of the stored ``customer_profiles`` (the last refresh, the same table the
 dashboard and ``GET /v1/customers/{id}`` read): customers with a purchase, customer equity (the
 sum of their CLV) and the sums of the per-customer interval bounds, customers per spend basis,
-and the value settings the profiles were built with (``[value]``, :mod:`patron.value_settings`)
+and the value settings the profiles were built with (``[value]``, :mod:`patron.value.settings`)
 with their one-line statement. The same settings give the same equity as ``patron score``,
 ``patron profiles``, ``patron equity`` and ``patron report``.
 """
@@ -16,10 +16,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from patron.errors import NoDataError
-from patron.profiles import PROFILE_TABLE, profile_settings, profile_spend_counts
+from patron.relationship.profiles import PROFILE_TABLE, profile_settings, profile_spend_counts
 from patron.service.auth import require
 from patron.service.refresh import has_table
-from patron.value_settings import data_currencies, spend_note
+from patron.value.settings import data_currencies, spend_note
 
 router = APIRouter()
 

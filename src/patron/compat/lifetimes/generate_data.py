@@ -1,6 +1,6 @@
 """lifetimes' ``generate_data``: simulated customers from BG/NBD, MBG/NBD, Pareto/NBD and BG/BB
-with known parameters, drawn by patron's vectorised samplers (:mod:`patron.models.sampling`,
-:mod:`patron.models.sampling_pareto`, :mod:`patron.models.sampling_bgbb`).
+with known parameters, drawn by patron's vectorised samplers (:mod:`patron.value.models.sampling`,
+:mod:`patron.value.models.sampling_pareto`, :mod:`patron.value.models.sampling_bgbb`).
 
 The draws follow NumPy's global random state (``np.random.seed`` makes them repeat), as in
 lifetimes, through one seed taken from it per call; with the same seed,
@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patron.models.sampling import (
+from patron.value.models.sampling import (
     sample_beta_geo_transactions,
 )
-from patron.models.sampling_bgbb import sample_bgbb
-from patron.models.sampling_pareto import sample_pareto_nbd
+from patron.value.models.sampling_bgbb import sample_bgbb
+from patron.value.models.sampling_pareto import sample_pareto_nbd
 
 __all__ = [
     "beta_geometric_beta_binom_model",

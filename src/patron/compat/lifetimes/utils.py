@@ -1,6 +1,6 @@
 """lifetimes' ``utils``: customer summaries from transactions, alive paths, tracking and CLV,
-computed by patron's engine (:func:`patron.summary`, :func:`patron.evaluation.purchases_by_period`,
-:func:`patron.models.clv.customer_lifetime_value`).
+computed by patron's engine (:func:`patron.summary`, :func:`patron.value.evaluation.purchases_by_period`,
+:func:`patron.value.models.clv.customer_lifetime_value`).
 
 ``freq`` is a lifetimes (pandas) period: ``"D"``, ``"W"`` (weeks Monday to Sunday), ``"M"``
 (calendar months) or ``"h"`` (hours); purchases in one period count once and durations are in
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from patron.errors import PatronError
-from patron.models import ConvergenceError as _NativeConvergenceError
+from patron.value.models import ConvergenceError as _NativeConvergenceError
 
 __all__ = [
     "calculate_alive_path",
@@ -45,7 +45,7 @@ hours), kept so that ``time`` months give lifetimes' horizon."""
 
 class ConvergenceError(_NativeConvergenceError, ValueError):
     """The model did not converge (a ``ValueError`` as in lifetimes, and patron's
-    :class:`patron.models.ConvergenceError`)."""
+    :class:`patron.value.models.ConvergenceError`)."""
 
 
 def _grain(freq: str) -> str:
@@ -191,7 +191,7 @@ def expected_cumulative_transactions(model: Any, transactions: pd.DataFrame, dat
     frame = _transactions(transactions, customer_id_col, datetime_col, None, datetime_format)
     start = frame["occurred_at"].min()
     start_p = start.to_period(PANDAS_FREQ[grain])
-    from patron.evaluation import purchases_by_period
+    from patron.value.evaluation import purchases_by_period
 
     counts = purchases_by_period(frame, grain=grain, start=start, end=(start_p + int(t)).to_timestamp())
     firsts = counts["first_purchases"].to_numpy(dtype=np.float64)
@@ -219,8 +219,8 @@ def _customer_lifetime_value(transaction_prediction_model: Any, frequency: Any, 
                              freq: str = "D") -> pd.Series:
     """Discounted CLV over ``time`` months: sum over months k of monetary value x expected
     purchases in month k / (1 + discount_rate)^k, months of :data:`PERIODS_PER_MONTH` periods of
-    ``freq`` (the unit of T); computed by :func:`patron.models.clv.customer_lifetime_value`."""
-    from patron.models.clv import customer_lifetime_value
+    ``freq`` (the unit of T); computed by :func:`patron.value.models.clv.customer_lifetime_value`."""
+    from patron.value.models.clv import customer_lifetime_value
 
     factor = PERIODS_PER_MONTH[str(freq).upper()]
     native = getattr(transaction_prediction_model, "_model", transaction_prediction_model)

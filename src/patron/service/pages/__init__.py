@@ -147,7 +147,7 @@ def _query(value: str) -> str:
 
 def consent_body(counts: pd.DataFrame) -> str:
     """Consent state as of now: customers by purpose and channel (columns of
-    :func:`patron.consent.consent_counts`), with totals."""
+    :func:`patron.contact.consent.consent_counts`), with totals."""
     if counts.empty:
         return empty_state("No consent records yet",
                            "Consent changes arrive as track events named in [service] consent_event (default "

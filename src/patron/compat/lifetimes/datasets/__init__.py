@@ -1,5 +1,5 @@
 """lifetimes' ``datasets``: the same example data, read from patron's bundled copies
-(:mod:`patron.datasets`; provenance in its ``data/README.md``)."""
+(:mod:`patron.data.datasets`; provenance in its ``data/README.md``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from patron.datasets import data_path
+from patron.data.datasets import data_path
 
 __all__ = [
     "load_cdnow_summary",

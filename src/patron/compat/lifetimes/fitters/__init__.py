@@ -1,4 +1,4 @@
-"""lifetimes' fitters as adapters over patron's models (:mod:`patron.models`).
+"""lifetimes' fitters as adapters over patron's models (:mod:`patron.value.models`).
 
 Each ``*Fitter`` holds a fitted native model in ``_model`` and presents it the lifetimes way:
 ``params_`` a pandas Series, ``data`` the fitted data, ``summary``, ``variance_matrix_``,
@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from patron.models import BaseModel
-from patron.models import ConvergenceError as NativeConvergenceError
+from patron.value.models import BaseModel
+from patron.value.models import ConvergenceError as NativeConvergenceError
 
 __all__ = ["BaseFitter"]
 

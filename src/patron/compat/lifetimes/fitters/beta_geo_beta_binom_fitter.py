@@ -1,5 +1,5 @@
 """``BetaGeoBetaBinomFitter`` (BG/BB, Fader, Hardie & Shang 2010) over
-:class:`patron.models.BetaGeoBetaBinom`."""
+:class:`patron.value.models.BetaGeoBetaBinom`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patron.models import BetaGeoBetaBinom
+from patron.value.models import BetaGeoBetaBinom
 
 from ..utils import _check_inputs
 from . import BaseFitter, DataGenerator, like_input

@@ -1,4 +1,4 @@
-"""``BetaGeoFitter`` (BG/NBD, Fader, Hardie & Lee 2005) over :class:`patron.models.BetaGeo`."""
+"""``BetaGeoFitter`` (BG/NBD, Fader, Hardie & Lee 2005) over :class:`patron.value.models.BetaGeo`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patron.models import BetaGeo
+from patron.value.models import BetaGeo
 
 from ..utils import _check_inputs, _scale_time
 from . import BaseFitter, DataGenerator, like_input

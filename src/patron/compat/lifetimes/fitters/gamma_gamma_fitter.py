@@ -1,5 +1,5 @@
 """``GammaGammaFitter`` (Fader & Hardie 2013, "The Gamma-Gamma Model of Monetary Value") over
-:class:`patron.models.GammaGamma`."""
+:class:`patron.value.models.GammaGamma`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patron.models import GammaGamma
-from patron.models.gamma_gamma import conditional_expected_average_spend
+from patron.value.models import GammaGamma
+from patron.value.models.gamma_gamma import conditional_expected_average_spend
 
 from ..utils import _check_inputs, _customer_lifetime_value
 from . import BaseFitter
@@ -19,7 +19,7 @@ class GammaGammaFitter(BaseFitter):
     """Gamma-Gamma spend model: transaction values Gamma(p, nu), nu ~ Gamma(q, v).
 
     As lifetimes documents, ``fit`` takes repeat customers only: a monetary value of 0 or less
-    raises ``ValueError`` (patron's own :class:`patron.models.GammaGamma` leaves such customers
+    raises ``ValueError`` (patron's own :class:`patron.value.models.GammaGamma` leaves such customers
     out of the fit and values them at the population mean instead).
     """
 

@@ -1,11 +1,11 @@
 """``ModifiedBetaGeoFitter`` (MBG/NBD, Batislam, Denizel & Filiztekin 2007) over
-:class:`patron.models.ModifiedBetaGeo`."""
+:class:`patron.value.models.ModifiedBetaGeo`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from patron.models import ModifiedBetaGeo
+from patron.value.models import ModifiedBetaGeo
 
 from .beta_geo_fitter import BetaGeoFitter
 

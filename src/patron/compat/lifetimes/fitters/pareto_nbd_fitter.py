@@ -1,5 +1,5 @@
 """``ParetoNBDFitter`` (Pareto/NBD, Schmittlein, Morrison & Colombo 1987) over
-:class:`patron.models.ParetoNBD`."""
+:class:`patron.value.models.ParetoNBD`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from patron.models import ParetoNBD
+from patron.value.models import ParetoNBD
 
 from ..utils import _check_inputs, _scale_time
 from . import BaseFitter, DataGenerator, like_input
@@ -75,5 +75,5 @@ class ParetoNBDFitter(BaseFitter):
     def conditional_probability_of_n_purchases_up_to_time(self, n: Any, t: Any, frequency: Any,
                                                           recency: Any, T: Any) -> Any:
         """P(exactly n purchases in (T, T+t] | history) (the quantity of FH note 028; computed as in
-        :mod:`patron.models.pareto_pmf`). At t = 0 it is 1 for n = 0 (lifetimes returned 0)."""
+        :mod:`patron.value.models.pareto_pmf`). At t = 0 it is 1 for n = 0 (lifetimes returned 0)."""
         return like_input(self._model.conditional_probability_of_n_purchases(t, n, frequency, recency, T))

@@ -1,0 +1,103 @@
+"""Plotly figures of contact effects for the HTML report: :func:`report_figures`.
+
+Each figure builder takes a result (a DataFrame) and returns a figure; :func:`report_figures`
+computes the results from a database and leaves out what the data cannot support.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from patron.contact.effect.lift import Config, campaign_effect
+from patron.errors import PatronError
+from patron.extras import graph_objects
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+PERCENT: float = 100.0
+"""Percentage points per unit of a share."""
+
+
+def lift_figure(lift: pd.DataFrame) -> go.Figure:
+    """Response-rate lift (percentage points) per campaign with its interval as error bars."""
+    go = graph_objects("contact-effect figures")
+    d = lift.dropna(subset=["response_lift"])
+    fig = go.Figure(go.Scatter(
+        x=d["campaign_id"].astype(str), y=d["response_lift"] * PERCENT, mode="markers",
+        error_y={"type": "data", "symmetric": False,
+                 "array": (d["response_lift_upper"] - d["response_lift"]) * PERCENT,
+                 "arrayminus": (d["response_lift"] - d["response_lift_lower"]) * PERCENT},
+        customdata=d[["n_treated", "n_control"]].to_numpy(),
+        hovertemplate="%{x}: %{y:.2f} pp<br>treated %{customdata[0]:,}, control %{customdata[1]:,}<extra></extra>",
+        name="response lift",
+    ))
+    level = float(d["level"].iloc[0]) if len(d) else 0.95
+    fig.add_hline(y=0, line_dash="dot", line_color="grey")
+    fig.update_layout(title=f"Campaign lift in response rate vs holdout ({level:.0%} intervals)",
+                      xaxis_title="campaign", yaxis_title="response rate lift (percentage points)")
+    return fig
+
+
+def qini_figure(curve: pd.DataFrame, *, label: str = "model") -> go.Figure:
+    """The Qini curve of an uplift model against random targeting."""
+    go = graph_objects("contact-effect figures")
+    fig = go.Figure()
+    fig.add_scatter(x=curve["fraction"] * PERCENT, y=curve["qini"] * PERCENT, mode="lines", name=label)
+    fig.add_scatter(x=curve["fraction"] * PERCENT, y=curve["random"] * PERCENT, mode="lines", name="random", line_dash="dash")
+    fig.update_layout(title="Qini curve of the uplift model (held-out customers)", xaxis_title="customers targeted (%)",
+                      yaxis_title="incremental responders (% of customers)")
+    return fig
+
+
+def dose_figure(curves: pd.DataFrame) -> go.Figure:
+    """Per segment: the effect of each further contact on the share of months with a purchase
+    (adjusted, percentage points, with intervals) and the unsubscribe rate, by contacts per month."""
+    graph_objects("contact-effect figures")  # the report extra, or one line naming it
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("effect of one more contact on months with a purchase (pp)",
+                                                        "unsubscribes (% of months)"))
+    for segment, g in curves.sort_values("bin_order").groupby("segment", sort=True):
+        for col, (rate, lo, hi) in enumerate((("gain", "gain_lower", "gain_upper"),
+                                              ("unsubscribe_rate", "unsubscribe_rate_lower", "unsubscribe_rate_upper")), start=1):
+            fig.add_scatter(
+                x=g["dose_bin"], y=g[rate] * PERCENT, mode="lines+markers", name=str(segment), legendgroup=str(segment),
+                showlegend=col == 1, row=1, col=col,
+                error_y={"type": "data", "symmetric": False, "array": (g[hi] - g[rate]) * PERCENT,
+                         "arrayminus": (g[rate] - g[lo]) * PERCENT},
+            )
+    fig.add_hline(y=0, line_dash="dot", line_color="grey", row=1, col=1)
+    fig.update_xaxes(title_text="contacts received in the month")
+    fig.update_layout(title="Dose-response: contacts per month vs purchases and unsubscribes (within alike customer-months; observational)")
+    return fig
+
+
+def report_figures(db: str | os.PathLike[str] | None = None, *, config: Config = None, uplift: bool = True) -> list[tuple[str, go.Figure]]:
+    """``(name, figure)`` pairs for the report: ``campaign_lift``, ``qini`` (when an uplift model
+    can be fitted; set ``uplift=False`` to skip the fit) and ``dose_response``. Figures whose data
+    are missing are left out; nothing is written to the database."""
+    from patron.contact.effect.dose import dose_response
+    from patron.contact.effect.uplift import fit_uplift
+
+    figures: list[tuple[str, go.Figure]] = []
+    try:
+        lift = campaign_effect(db, config=config)
+        if lift["response_lift"].notna().any():
+            figures.append(("campaign_lift", lift_figure(lift)))
+    except PatronError:
+        return figures
+    if uplift:
+        try:
+            res = fit_uplift(db, config=config, score=False, write=False)
+            figures.append(("qini", qini_figure(res.qini_curve, label=res.label)))
+        except PatronError:
+            pass
+    try:
+        figures.append(("dose_response", dose_figure(dose_response(db, config=config))))
+    except PatronError:
+        pass
+    return figures

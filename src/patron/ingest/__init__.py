@@ -1,5 +1,0 @@
-"""Validated ingest of transactions, customers and contacts (see :func:`ingest`)."""
-
-from patron.ingest.load import IngestResult, ingest
-
-__all__ = ["IngestResult", "ingest"]

@@ -1,0 +1,134 @@
+"""RFM scores (recency, frequency, monetary value), computed in SQL with ``NTILE``.
+
+Each score runs from 1 (worst) to ``bins`` (best) and splits the customers who have bought into
+``bins`` groups of equal size (the first ``n mod bins`` groups hold one customer more, which is
+what ``NTILE`` does):
+
+- **recency score**: by time since the last purchase (days from ``last_purchase`` to ``as_of``;
+  fewer days is better). With ``[rfm] recency_days_since_last = false`` it is by lifetimes'
+  ``recency`` instead (age of the customer at the last purchase, weeks; more is better).
+- **frequency score**: by ``n_orders`` (all orders up to ``as_of``; more is better).
+- **monetary score**: by ``total_spend`` (net spend up to ``as_of``; more is better).
+
+``rfm_score`` is the three digits as text, e.g. ``'545'`` (with ``bins`` of 10 or more the digits
+are separated by dashes, ``'10-3-7'``). Prospects (no purchase) have no scores (NULL).
+
+**Ties.** ``NTILE`` numbers rows in sort order, so customers with the *same* value may land in
+adjacent scores when a group boundary falls among them (CDNOW: most customers bought once, so
+their frequency scores are spread over the lowest groups). patron breaks ties by ``customer_id``
+so the result is reproducible. With ``[rfm] ties = "together"`` equal values always share a score:
+``1 + floor(bins * (rank - 1) / n)``, ``rank`` being the SQL ``RANK()`` (1 + the number of
+customers with a worse value); groups are then unequal in size.
+
+**Named RFM cells** (:func:`rfm_cell_sql`) cross a *recency level* read from the relationship
+status (high: new or active; mid: cooling or at_risk; low: lapsed or lost; see
+:mod:`patron.relationship.status_rules`) with a *frequency level* read from the frequency score (low: score <=
+40% of ``bins``, mid, high: score > 60% of ``bins``; with 5 bins low is 1-2, mid 3, high 4-5). The
+nine cells cover every buyer exactly once:
+
+==========  =================  ===================  ==================
+R \\ F      low                mid                  high
+==========  =================  ===================  ==================
+high        new_customers      potential_loyalists  champions
+mid         about_to_sleep     need_attention       cant_lose_them
+low         lost               hibernating          lapsed_regulars
+==========  =================  ===================  ==================
+
+The recency level comes from the status rather than the recency score because the status is what
+patron checks against what customers did next (``patron backtest status``): on CDNOW as of
+1997-12-31 the lowest two recency quintiles held only lapsed and lost customers, so a cell called
+``cant_lose_them`` (low recency score, high frequency) had the lowest mean CLV of the nine; read
+from the status it holds frequent buyers who are cooling or at risk (``patron backtest segments``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from patron.data.dialect import DUCKDB, Dialect
+
+RFM_CELLS: dict[tuple[str, str], str] = {
+    ("high", "low"): "new_customers", ("high", "mid"): "potential_loyalists", ("high", "high"): "champions",
+    ("mid", "low"): "about_to_sleep", ("mid", "mid"): "need_attention", ("mid", "high"): "cant_lose_them",
+    ("low", "low"): "lost", ("low", "mid"): "hibernating", ("low", "high"): "lapsed_regulars",
+}
+"""Named RFM cell of each (recency level, frequency level)."""
+
+RECENCY_LEVELS: dict[str, str] = {
+    "new": "high", "active": "high", "cooling": "mid", "at_risk": "mid", "lapsed": "low", "lost": "low",
+}
+"""Recency level of the named cells for each status of a buyer."""
+
+LOW_SHARE = 0.4
+"""A score at most this share of ``bins`` is *low* for the named cells."""
+
+HIGH_SHARE = 0.6
+"""A score above this share of ``bins`` is *high* for the named cells."""
+
+
+class RfmRules(BaseModel):
+    """The ``[rfm]`` section of the rules file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bins: int = Field(5, ge=2, le=100)
+    """Number of score groups (5 = quintiles); scores run from 1 to ``bins``."""
+    recency_days_since_last: bool = True
+    """Score recency by days since the last purchase (classic RFM); false: by lifetimes' recency
+    (weeks from first to last purchase)."""
+    ties: Literal["split", "together"] = "split"
+    """``split``: NTILE, equal groups, tied values may get adjacent scores (broken by customer_id);
+    ``together``: tied values share a score, groups may be unequal."""
+
+
+def _score(value: str, ascending: bool, rules: RfmRules) -> str:
+    """SQL of one score column: ``bins`` for the best value. ``ascending`` is true when larger is
+    better."""
+    order = f"{value} {'ASC' if ascending else 'DESC'}"
+    if rules.ties == "split":
+        return f"NTILE({rules.bins}) OVER (ORDER BY {order}, customer_id)"
+    return f"CAST(1 + FLOOR({rules.bins} * (RANK() OVER (ORDER BY {order}) - 1) / CAST(COUNT(*) OVER () AS DOUBLE)) AS INTEGER)"
+
+
+def rfm_sql(source: str, rules: RfmRules | None = None, dialect: Dialect = DUCKDB) -> str:
+    """SELECT of ``customer_id, recency_score, frequency_score, monetary_score, rfm_score`` for
+    the buyers in ``source`` (a table or subquery with ``customer_id, as_of, last_purchase,
+    recency, n_orders, total_spend``; rows with NULL ``n_orders`` are prospects and are left out).
+    """
+    rules = rules or RfmRules()
+    if rules.recency_days_since_last:
+        recency = _score("days_since_last", False, rules)  # fewer days is better
+        days = dialect.days_between("CAST(last_purchase AS DATE)", "CAST(as_of AS DATE)")
+    else:
+        recency = _score("recency", True, rules)
+        days = "CAST(NULL AS DOUBLE)"
+    sep = "'-'" if rules.bins >= 10 else "''"
+    return f"""SELECT customer_id, recency_score, frequency_score, monetary_score,
+    CAST(recency_score AS VARCHAR) || {sep} || CAST(frequency_score AS VARCHAR) || {sep} || CAST(monetary_score AS VARCHAR) AS rfm_score
+FROM (
+    SELECT customer_id,
+        CAST({recency} AS INTEGER) AS recency_score,
+        CAST({_score("n_orders", True, rules)} AS INTEGER) AS frequency_score,
+        CAST({_score("total_spend", True, rules)} AS INTEGER) AS monetary_score
+    FROM (SELECT customer_id, recency, n_orders, total_spend, {days} AS days_since_last
+          FROM {source} WHERE n_orders IS NOT NULL) AS buyers
+) AS scored"""
+
+
+def _level(score: str, bins: int) -> str:
+    return f"CASE WHEN {score} <= {LOW_SHARE * bins!r} THEN 'low' WHEN {score} > {HIGH_SHARE * bins!r} THEN 'high' ELSE 'mid' END"
+
+
+def _recency_level() -> str:
+    whens = " ".join(f"WHEN status = '{status}' THEN '{level}'" for status, level in RECENCY_LEVELS.items())
+    return f"CASE {whens} END"
+
+
+def rfm_cell_sql(bins: int = 5) -> str:
+    """SQL expression naming the RFM cell (see the module docstring) of a ``customer_profiles``
+    row from its ``status`` and ``frequency_score``; NULL for prospects."""
+    r, f = _recency_level(), _level("frequency_score", bins)
+    whens = " ".join(f"WHEN {r} = '{rl}' AND {f} = '{fl}' THEN '{name}'" for (rl, fl), name in RFM_CELLS.items())
+    return f"(CASE WHEN recency_score IS NULL THEN NULL {whens} END)"

@@ -1,0 +1,165 @@
+"""Status over time: statuses recomputed as of month ends, and migration between two dates.
+
+Each as-of date is assessed exactly as :func:`patron.relationship.status.relationship_status` would on that day:
+the model is re-fitted on the history known then (so the history shows what an analyst would have
+seen at each month end, not a hindsight reassessment).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from patron.data.store import reader, table_exists
+from patron.dates import parse_day, purchase_span
+from patron.errors import InputError, NoDataError
+from patron.relationship.status import (
+    STATUSES,
+    StatusRules,
+    relationship_status,
+    status_rules,
+)
+from patron.value.models import BaseModel as TransactionModel
+
+NOT_YET = "not_yet_customer"
+"""Row label of the migration matrix for customers not yet known (no purchase, not in
+``customers``) at the first date."""
+
+FREQUENCIES: dict[str, str] = {"M": "ME", "Q": "QE", "Y": "YE"}
+"""``freq`` of :func:`status_history` (month, quarter, year ends) as pandas offset aliases."""
+
+SLIPPING_FROM = ("new", "active", "cooling")
+SLIPPING_TO = ("at_risk", "lapsed", "lost")
+BACK_FROM = ("at_risk", "lapsed", "lost")
+
+LADDER: dict[str, int] = {"lost": 0, "lapsed": 1, "at_risk": 2, "cooling": 3, "active": 4, "new": 4}
+"""Rank of each buyer's status by the chance of buying again (higher is better); ``came_back``
+counts moves from :data:`BACK_FROM` to a higher rank."""
+
+
+def _purchase_days(db: str | os.PathLike[str] | None) -> tuple[date, date]:
+    """Days of the first and of the last purchase in ``db`` (:func:`patron.dates.purchase_span`)."""
+    with reader(db) as con:
+        if not table_exists(con, "transactions"):
+            raise NoDataError(f"database {db} holds no transactions")
+        return purchase_span(con, where=str(db))
+
+
+def as_of_dates(
+    db: str | os.PathLike[str] | None = None,
+    *,
+    start: str | date | datetime | None = None,
+    end: str | date | datetime | None = None,
+    freq: str = "M",
+) -> list[date]:
+    """Period ends (``freq`` M, Q or Y) from ``start`` to ``end`` inclusive, plus ``end`` itself
+    when it is not a period end. Defaults: the day of the first and of the last purchase."""
+    alias = FREQUENCIES.get(freq.upper())
+    if alias is None:
+        raise InputError(f"freq must be one of {', '.join(FREQUENCIES)}; got {freq!r}")
+    start_d, end_d = parse_day(start, "start"), parse_day(end, "end")
+    if start_d is None or end_d is None:
+        first, last = _purchase_days(db)
+        start_d, end_d = start_d or first, end_d or last
+    if start_d > end_d:
+        raise InputError(f"start {start_d} is after end {end_d}")
+    days = [d.date() for d in pd.date_range(start_d, end_d, freq=alias)]
+    if not days or days[-1] != end_d:
+        days.append(end_d)
+    return days
+
+
+def status_history(
+    db: str | os.PathLike[str] | None = None,
+    *,
+    start: str | date | datetime | None = None,
+    end: str | date | datetime | None = None,
+    freq: str = "M",
+    config: str | os.PathLike[str] | dict[str, Any] | StatusRules | None = None,
+    model: str = "bgnbd",
+    params: Mapping[str, float] | TransactionModel | None = None,
+) -> pd.DataFrame:
+    """Every customer's status as of each date of :func:`as_of_dates` (month ends by default).
+
+    Columns ``as_of, customer_id, status, probability_alive``; one row per customer known at each
+    date (prospects included); dates at which nobody had bought yet or the model cannot be fitted
+    (too little history) are left out. The model is re-fitted at each date on the history known then
+    (unless fixed ``params`` or a fitted model are given, as in :func:`relationship_status`).
+    """
+    rules = status_rules(config)
+    frames = []
+    for day in as_of_dates(db, start=start, end=end, freq=freq):
+        try:
+            st = relationship_status(db, as_of=day, config=rules, model=model, params=params)
+        except (NoDataError, InputError):
+            continue  # nobody had bought yet, or the model cannot be fitted on the history of that day
+        frames.append(st[["as_of", "customer_id", "status", "probability_alive"]])
+    if not frames:
+        raise NoDataError("no purchases on or before any of the as-of dates")
+    return pd.concat(frames, ignore_index=True)
+
+
+def migration_matrix(
+    db: str | os.PathLike[str] | None = None,
+    *,
+    from_date: str | date | datetime,
+    to_date: str | date | datetime,
+    config: str | os.PathLike[str] | dict[str, Any] | StatusRules | None = None,
+    model: str = "bgnbd",
+    params: Mapping[str, float] | TransactionModel | None = None,
+) -> pd.DataFrame:
+    """Counts of customers by status at ``from_date`` (rows) and at ``to_date`` (columns).
+
+    Rows are :data:`NOT_YET` (customers unknown at ``from_date``) then :data:`STATUSES`; columns
+    are :data:`STATUSES`; every cell is present (zeros included). Each date is assessed with the
+    model fitted on the history known then (or with fixed ``params``).
+    """
+    start, stop = parse_day(from_date, "from_date"), parse_day(to_date, "to_date")
+    if start is None or stop is None:
+        raise InputError("give both the from date and the to date")
+    if start >= stop:
+        raise InputError(f"from date {start} must be before to date {stop}")
+    rules = status_rules(config)
+    after = relationship_status(db, as_of=stop, config=rules, model=model, params=params)[["customer_id", "status"]]
+    try:
+        before = relationship_status(db, as_of=start, config=rules, model=model, params=params)[["customer_id", "status"]]
+    except NoDataError:
+        before = after.iloc[:0]
+    pairs = after.merge(before, on="customer_id", how="left", suffixes=("_to", "_from"))
+    pairs["status_from"] = pairs["status_from"].fillna(NOT_YET)
+    rows, cols = [NOT_YET, *STATUSES], list(STATUSES)
+    i = pd.Categorical(pairs["status_from"], categories=rows).codes
+    j = pd.Categorical(pairs["status_to"], categories=cols).codes
+    counts = np.zeros((len(rows), len(cols)), dtype=np.int64)
+    np.add.at(counts, (i, j), 1)
+    matrix = pd.DataFrame(counts, index=pd.Index(rows, name="from_status"), columns=pd.Index(cols, name="to_status"))
+    return matrix
+
+
+def _block(matrix: pd.DataFrame, rows: tuple[str, ...], cols: tuple[str, ...]) -> int:
+    return int(matrix.loc[list(rows), list(cols)].to_numpy().sum())
+
+
+def migration_flows(matrix: pd.DataFrame) -> dict[str, int]:
+    """The headline flows of a :func:`migration_matrix`:
+
+    * ``active_to_at_risk``: active at the first date, at_risk at the second;
+    * ``slipped``: new/active/cooling -> at_risk/lapsed/lost;
+    * ``came_back``: at_risk/lapsed/lost -> a status of higher :data:`LADDER` rank (lapsed ->
+      at_risk, at_risk -> cooling, lost -> new, ...);
+    * ``acquired``: not yet a customer or a prospect -> any status with a purchase;
+    * ``unchanged``: the same status at both dates (the diagonal).
+    """
+    buying = tuple(s for s in STATUSES if s != "prospect")
+    return {
+        "active_to_at_risk": int(matrix.loc["active", "at_risk"]),
+        "slipped": _block(matrix, SLIPPING_FROM, SLIPPING_TO),
+        "came_back": int(sum(matrix.loc[f, t] for f in BACK_FROM for t in LADDER if LADDER[t] > LADDER[f])),
+        "acquired": _block(matrix, (NOT_YET, "prospect"), buying),
+        "unchanged": int(sum(matrix.loc[s, s] for s in STATUSES)),
+    }
