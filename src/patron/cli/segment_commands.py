@@ -57,18 +57,23 @@ def segments(
     rules: Annotated[Path | None, typer.Option("--rules", help="TOML file whose [segments] section adds or replaces segments (name = \"rule\").")] = None,
     config: ConfigOption = None,
     out_file: OutOption = None,
+    members: Annotated[str | None, typer.Option("--members", help="Write the members of this segment (customer id, status, value tier, CLV and its interval, P(alive), orders, spend, purchase days, RFM score; by customer id) to --out FILE (.csv or .parquet) instead of the segment table.")] = None,
     as_json: JsonOption = False,
     value: ValueSettings | None = None,
 ) -> None:
     """Every segment (built-in and from the rules files) with its size, total and mean CLV,
     share of customer equity, and status mix; rules are evaluated in the database. CLV follows
-    the [value] section of the rules file (the flags override it)."""
+    the [value] section of the rules file (the flags override it). With --members NAME, the
+    segment's member list is written to --out instead (by the engine, streamed to the file)."""
     from patron.errors import InputError
     from patron.relationship.segments import segment_table
 
     _check_date(as_of, "as_of")
     if rules is not None and not rules.is_file():
         raise InputError(f"--rules: file {rules} does not exist")
+    if members is not None:
+        _write_members(db, members, out_file, as_of=as_of, config=config, rules=rules, as_json=as_json, value=value)
+        return
     with spinner("evaluating segments", quiet=as_json):
         table = segment_table(db, config=config, rules=rules, as_of=as_of, settings=value)
     write_frame(table, out_file)
@@ -98,6 +103,26 @@ def segments(
     print_value_lines(lines)
     if out_file is not None:
         out.print(f"segments written to {out_file}")
+
+
+def _write_members(db: str | None, name: str, out_file: Path | None, *, as_of: str | None, config: Path | None,
+                   rules: Path | None, as_json: bool, value: ValueSettings | None) -> None:
+    """``patron segments --members NAME --out FILE``: the member list of one segment to a file."""
+    from rich.markup import escape
+
+    from patron.errors import InputError
+    from patron.relationship.segments import ensure_profiles, write_members
+
+    if out_file is None:
+        raise InputError("--members needs --out FILE (.csv or .parquet) to write the member list to")
+    with spinner(f"writing the members of {name}", quiet=as_json):
+        if as_of is not None:
+            ensure_profiles(db, as_of=as_of, config=config, settings=value)
+        count = write_members(db, name, out_file, config=config, rules=rules, settings=value)
+    if as_json:
+        _print_json({"segment": name, "members": count, "out": str(out_file)})
+        return
+    out.print(f"{count:,} members of segment [bold]{escape(name)}[/] written to {escape(str(out_file))}", highlight=False)
 
 
 @app.command()

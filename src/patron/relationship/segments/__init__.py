@@ -184,6 +184,83 @@ def members(db: str | os.PathLike[str] | None, name_or_rule: str, *, config: Con
     return frame["customer_id"].rename("customer_id")
 
 
+MEMBER_COLUMNS: tuple[str, ...] = (
+    "customer_id", "status", "value_tier", "clv", "clv_lower", "clv_upper", "probability_alive",
+    "expected_purchases", "n_orders", "total_spend", "first_purchase", "last_purchase", "rfm_score",
+)
+"""Columns of a segment's member list (those of them the stored ``customer_profiles`` has), in
+this order: the person id, status, value tier, CLV with its 95% interval (in the profiles'
+currency), P(alive) (0-1), expected purchases over the value horizon, orders, total spend, the
+first and last purchase days and the RFM score."""
+
+
+def segment_where(con: duckdb.DuckDBPyConnection, name: str, *, config: ConfigArg = None,
+                  rules: str | os.PathLike[str] | None = None) -> str:
+    """The SQL condition (over ``customer_profiles``) of the defined segment ``name``
+    (:func:`definitions`), compiled from its rule. An unknown name is a
+    :class:`~patron.errors.NoDataError` naming the defined segments (and the closest one)."""
+    from patron.errors import NoDataError
+
+    defs = definitions(config=config, rules=rules)
+    if name not in defs:
+        close = difflib.get_close_matches(name, list(defs), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise NoDataError(f'unknown segment "{name}"{hint}; defined: {", ".join(defs) or "none"}')
+    text, source = defs[name]
+    return _compile(con, text, name, source, config)
+
+
+def member_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """:data:`MEMBER_COLUMNS` that the stored ``customer_profiles`` table has, in that order."""
+    have = set(profile_columns(con))
+    return [c for c in MEMBER_COLUMNS if c in have]
+
+
+def members_sql(where: str, columns: list[str], *, after: bool = False, limit: int | None = None,
+                guard: bool = False) -> str:
+    """One SELECT of a segment's members: ``columns`` of ``customer_profiles`` for the rows where
+    ``where`` (a compiled rule) holds, ordered by ``customer_id``. ``after``: only ids greater than
+    the one bound parameter ``?`` (keyset paging); ``limit``: at most that many rows; ``guard``:
+    text columns prefixed as :func:`patron.data.outputs.guard_formulas_sql` does, for CSV."""
+    from patron.data.outputs import guard_formulas_sql
+
+    text = {"customer_id", "status", "value_tier", "rfm_score"}
+    cols = ", ".join(
+        f"{guard_formulas_sql(f'CAST({quote_identifier(c)} AS VARCHAR)')} AS {quote_identifier(c)}" if guard and c in text
+        else quote_identifier(c)
+        for c in columns)
+    page = " AND customer_id > ?" if after else ""
+    tail = f" LIMIT {int(limit)}" if limit is not None else ""
+    return f"SELECT {cols} FROM {PROFILE_TABLE} WHERE ({where}){page} ORDER BY customer_id{tail}"
+
+
+def write_members(db: str | os.PathLike[str] | None, name: str, path: str | os.PathLike[str], *, config: ConfigArg = None,
+                  rules: str | os.PathLike[str] | None = None, settings: ValueSettings | None = None,
+                  csv_safe_cells: bool | None = None) -> int:
+    """Write the members of the defined segment ``name`` (:data:`MEMBER_COLUMNS`, ordered by
+    ``customer_id``) to ``path`` (``.parquet``/``.pq``, else CSV with a header row) by the
+    engine's ``COPY``, streamed from the database without passing through Python; returns how
+    many. CSV text cells a spreadsheet could run as formulas are guarded (the ``PATRON_CSV_SAFE``
+    setting, or ``csv_safe_cells``). ``customer_profiles`` is built first when absent or of other
+    value settings."""
+    from pathlib import Path
+
+    from patron.data.outputs import atomic_output
+    from patron.scope import csv_safe
+
+    ensure_profiles(db, config=config, settings=settings)
+    out = Path(path)
+    parquet = out.suffix.lower() in (".parquet", ".pq")
+    with reader(db) as con:
+        where = segment_where(con, name, config=config, rules=rules)
+        columns = member_columns(con)
+        sql = members_sql(where, columns, guard=not parquet and csv_safe(csv_safe_cells))
+        options = "FORMAT parquet" if parquet else "FORMAT csv, HEADER true"
+        with atomic_output(out) as target:
+            _run(con, f"COPY ({sql}) TO {DUCKDB.literal(str(target))} ({options})", [(rule_label(name), where)])
+        return int(con.execute(f"SELECT count(*) FROM {PROFILE_TABLE} WHERE {where}").fetchone()[0])
+
+
 def segment_table_sql(compiled: dict[str, tuple[str, str]]) -> str:
     """One SELECT listing each segment (name -> (rule text, compiled SQL)) with its size, total and
     mean CLV, equity share (segment CLV / CLV of every profile) and a count per status."""
@@ -232,6 +309,7 @@ def segment_table(
 from patron.relationship.segments.equity import equity_by, equity_over_time  # noqa: E402  (uses ensure_profiles)
 
 __all__ = [
-    "BUILTIN_SEGMENTS", "RuleError", "compile_rule", "definitions", "equity_by", "equity_over_time", "evaluate",
-    "members", "segment_table", "segment_table_sql",
+    "BUILTIN_SEGMENTS", "MEMBER_COLUMNS", "RuleError", "compile_rule", "definitions", "equity_by", "equity_over_time",
+    "evaluate", "member_columns", "members", "members_sql", "segment_table", "segment_table_sql", "segment_where",
+    "write_members",
 ]
