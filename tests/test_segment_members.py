@@ -68,3 +68,97 @@ def test_unknown_segment_is_one_line_naming_the_closest(profiles_db, tmp_path, c
     assert not (tmp_path / "x.csv").exists()
     assert main(["segments", "--db", profiles_db, "--members", "champions"]) == 2
     assert "--members needs --out" in capsys.readouterr().err
+
+
+# --- GET /v1/segments/{name}/members ----------------------------------------------------------
+
+SERVICE_RULES = {"segments": {"everyone": "clv >= 0", "big": "clv >= 100", "formula": "status = 'lost'"}}
+"""Segments of the served rules file: everyone (the 10 hand profiles), big (c01-c04), formula (c07)."""
+
+
+@pytest.fixture
+def served(profiles_db):  # noqa: F811
+    from fastapi.testclient import TestClient
+
+    from patron.service import create_app
+    from tests.service_support import create_keys
+
+    with connect(profiles_db) as con:  # an id a spreadsheet would run, for the CSV guard
+        con.execute("UPDATE customer_profiles SET customer_id = '=c07' WHERE customer_id = 'c07'")
+    keys = create_keys(profiles_db)
+    with TestClient(create_app(profiles_db, config=SERVICE_RULES), raise_server_exceptions=False) as client:
+        client.keys = keys  # type: ignore[attr-defined]
+        yield client
+
+
+def _get(client, path: str, role: str = "read", **params):
+    return client.get(path, params=params, auth=(client.keys[role], ""))
+
+
+def test_route_pages_through_every_member_by_cursor(served):
+    expected = ["=c07", "c01", "c02", "c03", "c04", "c05", "c06", "c08", "c09", "c10"]  # by id: "=" before letters
+    seen, cursor, pages = [], None, 0
+    while True:
+        r = _get(served, "/v1/segments/everyone/members", limit=3, **({"cursor": cursor} if cursor else {}))
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["total"] == 10 and body["limit"] == 3 and body["rule"] == "clv >= 0" and body["as_of"] == "2024-12-31"
+        seen += [m["customer_id"] for m in body["members"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == expected and pages == 4  # 3 + 3 + 3 + 1
+    first = _get(served, "/v1/segments/big/members").json()
+    assert [(m["customer_id"], m["clv"], m["status"], m["value_tier"]) for m in first["members"]] == [
+        (k, BY_ID[k][2], BY_ID[k][1], BY_ID[k][3]) for k in ("c01", "c02", "c03", "c04")]
+    assert first["next_cursor"] is None and first["total"] == 4
+
+
+def test_route_csv_streams_all_members_guarded_and_pages_with_link(served, monkeypatch):
+    import io
+
+    from patron.service import segments_api
+
+    monkeypatch.setattr(segments_api, "CSV_CHUNK", 4)  # 10 members: chunks of 4, 4, 2
+    r = _get(served, "/v1/segments/everyone/members", format="csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 'filename="everyone-members.csv"' in r.headers["content-disposition"]
+    frame = pd.read_csv(io.StringIO(r.text), dtype={"customer_id": str})
+    # by stored id ("=" sorts before letters), the id a spreadsheet would run prefixed with "'"
+    assert frame["customer_id"].tolist() == ["'=c07", "c01", "c02", "c03", "c04", "c05", "c06", "c08", "c09", "c10"]
+    assert dict(zip(frame["customer_id"], frame["clv"], strict=True))["c01"] == 500.0
+    page = _get(served, "/v1/segments/everyone/members", format="csv", limit=6)
+    assert len(pd.read_csv(io.StringIO(page.text))) == 6
+    assert page.headers["link"].startswith("</v1/segments/everyone/members?format=csv&limit=6&cursor=")
+    rest = _get(served, "/v1/segments/everyone/members", format="csv", limit=6, cursor=page.headers["x-next-cursor"])
+    assert pd.read_csv(io.StringIO(rest.text), dtype={"customer_id": str})["customer_id"].tolist() == ["c06", "c08", "c09", "c10"]
+    assert "x-next-cursor" not in rest.headers and "link" not in rest.headers
+
+
+def test_route_refuses_unknown_segments_bad_cursors_and_missing_keys(served):
+    r = _get(served, "/v1/segments/bigg/members")
+    assert r.status_code == 404 and r.json()["error"].startswith('unknown segment "bigg" (did you mean big?); defined: ')
+    r = _get(served, "/v1/segments/big/members", cursor="%%%")
+    assert r.status_code == 400 and "cursor" in r.json()["error"]
+    assert served.get("/v1/segments/big/members").status_code == 401
+    assert _get(served, "/v1/segments/big/members", role="write").status_code == 403
+    assert _get(served, "/v1/segments/big/members", limit=0).status_code == 422
+    assert _get(served, "/v1/segments/big/members", format="xml").status_code == 422
+    spec = served.get("/openapi.json", auth=(served.keys["read"], "")).json()
+    route = spec["paths"]["/v1/segments/{name}/members"]["get"]
+    assert {p["name"] for p in route["parameters"]} == {"name", "limit", "cursor", "format"}
+    assert "text/csv" in route["responses"]["200"]["content"]
+
+
+def test_route_without_scores_is_404(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from patron.service import create_app
+    from tests.service_support import create_keys
+
+    db = tmp_path / "empty.duckdb"
+    keys = create_keys(db)
+    with TestClient(create_app(db), raise_server_exceptions=False) as client:
+        r = client.get("/v1/segments/champions/members", auth=(keys["read"], ""))
+    assert r.status_code == 404 and "no scores yet" in r.json()["error"]

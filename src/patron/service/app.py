@@ -37,6 +37,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "value_api",  # /v1/equity: the dashboard's customer equity and the value settings behind it
     "ledger_api",  # /v1/customers/{id}/consents and /preferences: the two ledgers by REST
     "preference_center",  # /preferences: the customer's own page; /v1/customers/{id}/preference-link
+    "segments_api",  # /v1/segments/{name}/members: a segment's member list, paged, JSON or CSV
 )
 """Modules under ``patron.service`` each exposing a FastAPI ``router``."""
 
