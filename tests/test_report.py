@@ -430,4 +430,6 @@ def test_user_text_in_figures_cannot_close_the_script():
     fig = F.equity_by_segment_figure(pd.DataFrame({"segment": [evil], "total_clv": [1.0]}))
     page = render_page("T", [Section("s", "S", figures=[fig], tables=[("t", pd.DataFrame({"segment": [evil]}))])])
     assert evil not in page
-    assert page.count("<script") == 2  # the plotly.js bundle and the one figure
+    # the plotly.js bundle, the one figure, the table's JSON data block (never run) and tables.js
+    assert page.count("<script") == 4
+    assert page.count('<script type="application/json" class="table-data">') == 1

@@ -1,14 +1,18 @@
 """Assemble report sections into one self-contained HTML document.
 
-The page inlines the plotly.js bundle once and each figure as a ``<div>`` with its own small
-script; it has no external scripts, style sheets, fonts or images, so it opens without a network.
+The page inlines the plotly.js bundle once, each figure as a ``<div>`` with its own small
+script, and the tables script (``tables.js``: sort, filter and CSV download of every table); it
+has no external scripts, style sheets, fonts or images, so it opens without a network.
 """
 
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,9 +35,27 @@ h1{font-size:1.7em;margin-bottom:.1em}h2{font-size:1.3em;margin-top:2em;border-b
 table.data{border-collapse:collapse;background:#fff;font-size:.9em;margin:1em 0}
 table.data th,table.data td{border:1px solid #e5e7eb;padding:3px 9px;vertical-align:top}
 table.data th{background:#f3f4f6}table.data .num{text-align:right;white-space:nowrap}table.data .text{text-align:left}
-nav ul{columns:2;padding-left:1.2em}.table{overflow-x:auto}
+nav ul{columns:2;padding-left:1.2em}.table{overflow-x:auto;max-width:100%}
+.table-tools{display:flex;flex-wrap:wrap;align-items:center;gap:.6em;margin:.6em 0 -.4em;font-size:.85em}
+.table-tools input{padding:.25em .5em;border:1px solid #cbd5e1;border-radius:6px;font:inherit;min-width:14em}
+.table-tools .table-count{color:#6b7280}
+.table-tools button{padding:.25em .8em;border:1px solid #2563eb;border-radius:6px;background:#fff;color:#2563eb;font:inherit;cursor:pointer}
+table.data th.sortable{cursor:pointer;user-select:none}
+table.data th[aria-sort=ascending]::after{content:" \\25B2";font-size:.7em}
+table.data th[aria-sort=descending]::after{content:" \\25BC";font-size:.7em}
 """
 """Style sheet of the page (inline; system fonts only)."""
+
+
+TABLES_JS = Path(__file__).resolve().with_name("tables.js")
+"""The script that makes every table sortable, filterable and downloadable as CSV (inlined in the
+report; served as ``/static/tables.js`` by the dashboard)."""
+
+
+@cache
+def tables_script() -> str:
+    """Text of :data:`TABLES_JS`."""
+    return TABLES_JS.read_text(encoding="utf-8")
 
 
 PERCENT_COLUMNS: frozenset[str] = frozenset({"equity_share", "share", "retention", "return_rate"})
@@ -83,10 +105,33 @@ def _cells(column: pd.Series, float_format: str, percent: bool = False) -> tuple
     return [html.escape("" if pd.isna(x) else str(x)) for x in column], False
 
 
+_JSON_IN_HTML = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+"""Characters escaped in JSON put inside an HTML element (no ``</script>`` can occur)."""
+
+
+def _json_value(value: object) -> object:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()  # type: ignore[union-attr]
+    if hasattr(value, "item"):
+        return value.item()  # type: ignore[union-attr]
+    return str(value)
+
+
+def table_data(frame: pd.DataFrame) -> str:
+    """The table's data, unformatted, as a JSON data block (``<script type="application/json"
+    class="table-data">``, which browsers never run): ``{"columns": [...], "rows": [[...], ...]}``,
+    rows in the table's order, missing values ``null``. ``tables.js`` sorts on these values
+    (numbers as numbers) and writes them to the CSV a reader downloads."""
+    values = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
+    rows = [[None if isinstance(v, float) and not np.isfinite(v) else v for v in row] for row in values]
+    text = json.dumps({"columns": [str(c) for c in frame.columns], "rows": rows}, default=_json_value, allow_nan=False)
+    return f'<script type="application/json" class="table-data">{text.translate(_JSON_IN_HTML)}</script>'
+
+
 def table_html(frame: pd.DataFrame, *, float_format: str = "{:,.2f}", percent: Collection[str] = PERCENT_COLUMNS) -> str:
     """A small DataFrame (a report table, tens of rows) as an HTML table: escaped text, numbers
     formatted and right-aligned (columns named in ``percent`` as percentages), headers with ``_``
-    shown as spaces."""
+    shown as spaces; followed by the unformatted data (:func:`table_data`) for ``tables.js``."""
     columns = [_cells(frame[c], float_format, str(c) in percent) for c in frame.columns]
     head = "".join(f'<th class="{"num" if numeric else "text"}">{html.escape(str(c).replace("_", " "))}</th>'
                    for c, (_, numeric) in zip(frame.columns, columns, strict=True))
@@ -94,7 +139,8 @@ def table_html(frame: pd.DataFrame, *, float_format: str = "{:,.2f}", percent: C
         "<tr>" + "".join(f'<td class="{"num" if numeric else "text"}">{cells[i]}</td>' for cells, numeric in columns) + "</tr>"
         for i in range(len(frame))
     )
-    return f'<div class="table"><table class="data"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+    return (f'<div class="table"><table class="data"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+            f"{table_data(frame)}</div>")
 
 
 FigureRenderer = Callable[[go.Figure, str], str]
@@ -137,5 +183,5 @@ def render_page(title: str, sections: Sequence[Section], *, subtitle: str = "") 
         body.append(f'<p class="subtitle">{html.escape(subtitle)}</p>')
     body.append(f"<nav><ul>{toc}</ul></nav></header><main>")
     body.extend(section_html(s) for s in sections)
-    body.append("</main></body></html>\n")
+    body.append(f"</main><script>{tables_script()}</script></body></html>\n")
     return head + "\n".join(body)

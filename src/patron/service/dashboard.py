@@ -67,6 +67,7 @@ STATIC: dict[str, str] = {
     "dashboard.css": "text/css; charset=utf-8",
     "customers.js": "text/javascript; charset=utf-8",
     pages.FIGURES_JS: "text/javascript; charset=utf-8",
+    pages.TABLES_JS: "text/javascript; charset=utf-8",
     pages.PLOTLY_JS: "text/javascript; charset=utf-8",
 }
 """Assets under ``/static``, with their content types."""

@@ -27,7 +27,7 @@ from plotly.io.json import to_json_plotly
 
 from patron import __version__
 from patron.report.html import CSS as REPORT_CSS
-from patron.report.html import PLOT_CONFIG, Section, section_html, table_html
+from patron.report.html import PLOT_CONFIG, Section, section_html, table_html, tables_script
 
 HERE = Path(__file__).resolve().parent
 """Folder of the page templates and assets."""
@@ -40,6 +40,10 @@ PLOTLY_JS = "plotly.min.js"
 
 FIGURES_JS = "figures.js"
 """The script that draws a page's figures from their JSON data blocks."""
+
+TABLES_JS = "tables.js"
+"""The report's tables script (:data:`patron.report.html.TABLES_JS`): every table of every page
+sortable, filterable and downloadable as CSV."""
 
 
 def plotly_js_path() -> Path:
@@ -57,7 +61,9 @@ def stylesheet() -> str:
 
 @cache
 def script(name: str) -> str:
-    """Text of the page script ``name`` (``customers.js``)."""
+    """Text of the page script ``name`` (``customers.js``; ``tables.js`` is the report's)."""
+    if name == TABLES_JS:
+        return tables_script()
     return (HERE / name).read_text(encoding="utf-8")
 
 
@@ -70,13 +76,13 @@ def page(title: str, body: str, *, path: str, subtitle: str = "", db: str = "", 
          scripts: Sequence[str] = ()) -> str:
     """A whole page: ``body`` (HTML, already safe) inside the shell with the navigation (``path``
     marks the current page). ``plotly`` loads the bundled plotly.js in the head and
-    ``figures.js``, which draws the page's figures, at the end; ``scripts`` are further
-    ``/static`` scripts loaded at the end."""
+    ``figures.js``, which draws the page's figures, at the end; ``tables.js`` (sort, filter, CSV
+    of every table) follows on every page, then ``scripts``, further ``/static`` scripts."""
     current = ' class="current" aria-current="page"'
     nav = "".join(f'<a href="{href}"{current if href == path else ""}>{html.escape(name)}</a>' for href, name in PAGES)
     head = f'<script src="/static/{PLOTLY_JS}"></script>' if plotly else ""
     tail = "".join(f'<script src="/static/{html.escape(s)}"></script>'
-                   for s in ([FIGURES_JS] if plotly else []) + list(scripts))
+                   for s in ([FIGURES_JS] if plotly else []) + [TABLES_JS] + list(scripts))
     return _layout().substitute(
         title=html.escape(title), subtitle=html.escape(subtitle), nav=nav, head=head, body=body + tail,
         version=html.escape(__version__), db=html.escape(Path(db).name) if db else "the service database",
