@@ -25,6 +25,7 @@ from patron.service.auth import require
 from patron.service.contact_check import ContactDecision, check_contact, parse_at
 from patron.service.profile_view import (
     CustomerView,
+    found_by,
     identity_page,
     merges_of,
     resolve_customer,
@@ -57,7 +58,9 @@ def get_customer(identifier: str, request: Request) -> dict[str, Any]:
     state = _state(request)
     with state.reading() as con:
         customer_id = resolve_or_404(con, identifier)
-        return single_view(con, state, customer_id)
+        view = single_view(con, state, customer_id)
+        view["found_by"] = found_by(con, identifier, customer_id, view["traits"])
+        return view
 
 
 class IdentityPage(BaseModel):

@@ -139,11 +139,64 @@ def build_overview(state: ServiceState, version: DataVersion | None) -> str:
                 section, missing = None, "This part could not be built; the service log says why."
             ctx.timings[key] = time.perf_counter() - started
             blocks.append(pages.section_block(key, title, section, missing))
+        blocks.append(members_block(con, state))
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in ctx.notes)
     body = "\n".join(blocks) + (f'<section id="notes"><h2>Notes</h2>{notes}</section>' if notes else "")
     subtitle = (f"as of {as_of.isoformat()} · {len(profiles):,} profiles from the last refresh · "
                 f"built {datetime.now().strftime('%Y-%m-%d %H:%M:%S')} in {sum(ctx.timings.values()):.1f} s")
     return pages.page("Dashboard", body, path="/", subtitle=subtitle, db=state.db, plotly=True)
+
+
+def members_block(con: object, state: ServiceState) -> str:
+    """The "Segment members" part of the overview: each segment in force with its size and a link
+    to download its members as CSV (``GET /v1/segments/{name}/members?format=csv``: the same read
+    key, every member streamed) or to read the first page as JSON. A segment whose rule cannot
+    be compiled is left out (and logged)."""
+    from urllib.parse import quote
+
+    from patron.config import section
+    from patron.relationship.rfm import RfmRules
+    from patron.relationship.segments import (
+        KNOWN_VALUES,
+        definitions,
+        profile_columns,
+        segment_table_sql,
+    )
+    from patron.relationship.segments.rules import compile_rule
+
+    cols = profile_columns(con, bins=section("rfm", RfmRules, state.config).bins)  # type: ignore[arg-type]
+    compiled: dict[str, tuple[str, str]] = {}
+    for name, (text, source) in definitions(config=state.config).items():
+        try:
+            compiled[name] = (text, compile_rule(text, cols, name=name, source=source, known_values=KNOWN_VALUES))
+        except Exception as exc:  # a broken rule must not take the overview down
+            log.warning("segment %s left out of the member list: %s", name, exc)
+    if not compiled:
+        return ""
+    try:
+        sizes = dict(con.execute(f"SELECT segment, customers FROM ({segment_table_sql(compiled)})").fetchall())  # type: ignore[attr-defined]
+    except Exception:
+        log.exception("segment sizes for the member list failed")
+        return ""
+    rows = []
+    for name, (text, _) in compiled.items():
+        path = f"/v1/segments/{quote(name, safe='')}/members"
+        n = int(sizes.get(name, 0))
+        rows.append(
+            f'<tr><td class="text">{html.escape(name)}</td><td class="text">{html.escape(text)}</td>'
+            f'<td class="num" data-v="{n}">{n:,}</td>'
+            f'<td class="text" data-v="{html.escape(path)}?format=csv"><a class="members-csv" data-segment="{html.escape(name)}" '
+            f'href="{html.escape(path)}?format=csv" download="{html.escape(name)}-members.csv">CSV</a> · '
+            f'<a class="members-json" href="{html.escape(path)}">JSON</a></td></tr>')
+    head = ("<tr>" + "".join(f'<th class="{c}" data-col="{k}">{t}</th>' for k, t, c in (
+        ("segment", "segment", "text"), ("rule", "rule", "text"), ("customers", "customers", "num"),
+        ("members", "members", "text"))) + "</tr>")
+    return ('<section id="segment-members"><h2>Segment members</h2>'
+            '<p class="intro">Every member of a segment, with their status, value tier, CLV and its interval, P(alive), '
+            "orders and spend: CSV downloads the whole list (by customer id), JSON shows it a page at a time "
+            "(GET /v1/segments/{name}/members, the same read key as this page).</p>"
+            f'<div class="table"><table class="data" data-name="segment-members"><thead>{head}</thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div></section>")
 
 
 def _no_scores(state: ServiceState) -> str:

@@ -67,6 +67,41 @@ def _identities(con: Any, customer_id: str, traits: dict[str, Any], *, graph: bo
     return out
 
 
+FOUND_BY_KINDS: tuple[str, ...] = ("customer_id", "user_id", "email", "phone", "anonymous_id")
+"""Identifier kinds tried, in this order, to say which one a lookup matched (``found_by``)."""
+
+
+def found_by(con: Any, identifier: str, customer_id: str, traits: dict[str, Any]) -> dict[str, str]:
+    """How ``identifier`` led to the person ``customer_id``: ``{"identifier", "kind"}``, where
+    ``kind`` is ``customer_id`` (the person id itself), an identity-graph kind whose stored value
+    the identifier normalizes to (an e-mail in any case, a phone in any format), ``email``/``phone``
+    when it is the person's trait, else ``identifier`` (matched otherwise: a merged id, a phone
+    written without its country code). Targeted queries on the person's rows only."""
+    from patron.people.identity import normalize_identifier
+
+    text = str(identifier).strip()
+    if text == customer_id:
+        return {"identifier": text, "kind": "customer_id"}
+    if has_table(con, "identities"):
+        candidates = [(k, normalize_identifier(k, text)) for k in FOUND_BY_KINDS]
+        pairs = [(k, v) for k, v in candidates if v]
+        if pairs:
+            clauses = " OR ".join("(kind = ? AND value = ?)" for _ in pairs)
+            rows = con.execute(f"SELECT kind FROM identities WHERE customer_id = ? AND ({clauses})",
+                               [customer_id, *[x for pair in pairs for x in pair]]).fetchall()
+            kinds = {r[0] for r in rows}
+            for kind in FOUND_BY_KINDS:
+                if kind in kinds:
+                    return {"identifier": text, "kind": kind}
+            if rows:
+                return {"identifier": text, "kind": str(rows[0][0])}
+    for kind in IDENTIFYING_TRAITS:
+        value = traits.get(kind)
+        if value and normalize_identifier(kind, str(value)) == normalize_identifier(kind, text):
+            return {"identifier": text, "kind": kind}
+    return {"identifier": text, "kind": "identifier"}
+
+
 def merges_of(con: Any, customer_id: str | None) -> list[dict[str, Any]]:
     """Merges (and refused merges) into ``customer_id``, or all, newest first, as JSON data."""
     return [jsonable(m) for m in list_merges(con, customer_id)]
@@ -127,6 +162,9 @@ class CustomerView(BaseModel):
                                                   "(in_holdout true: held out of the campaign, nothing was sent).")
     recent_orders: list[dict[str, Any]] = Field(description=f"Last {RECENT_ROWS} orders and refunds, newest first.")
     merges: list[dict[str, Any]] = Field(description="Identity merges into this person, with their cause.")
+    found_by: dict[str, str] | None = Field(
+        None, description="The identifier looked up and its kind (customer_id, user_id, email, phone, anonymous_id, "
+        "another identity kind, or identifier when it matched otherwise, e.g. a merged id).")
 
 
 def _rows(con: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
