@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from patron.report.html import Section, render_page
+from tests.test_report_browser import cdnow_report  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -120,3 +121,41 @@ def test_report_table_sorts_filters_and_downloads(chromium: Path, tmp_path: Path
     assert [float(r[2]) if r[2] else None for r in got[1:]] == [None if np.isnan(v) else v for v in order["mean_clv"]]
     assert [float(r[3]) for r in got[1:]] == order["equity_share"].tolist()
     assert (ARTIFACTS / "report-table.png").stat().st_size > 5_000
+
+
+def test_cdnow_report_every_table_has_tools_and_the_segment_csv_is_the_segment_table(
+        chromium: Path, tmp_path: Path, cdnow_report: tuple[Path, float]) -> None:  # noqa: F811
+    """The CDNOW report: each table has its filter, count and CSV button; the top segments
+    table's CSV holds the rows of :func:`patron.relationship.segments.segment_table` on the same
+    database (names, sizes, total CLV: unformatted)."""
+    from playwright.sync_api import sync_playwright
+
+    from patron.relationship.segments import segment_table
+
+    path, _ = cdnow_report
+    expected = segment_table(str(path.parent / "cdnow.duckdb")).set_index("segment")
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--headless=new"])
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file://", "blob:"))
+                          else route.abort())
+            page = context.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            counts = page.evaluate("() => [document.querySelectorAll('table.data').length, "
+                                   "document.querySelectorAll('.table-tools .table-filter').length, "
+                                   "document.querySelectorAll('.table-tools .table-csv').length]")
+            with page.expect_download() as info:
+                page.click("#segments .table-csv")
+            info.value.save_as(tmp_path / "segments.csv")
+        finally:
+            browser.close()
+    assert errors == []
+    assert counts[0] >= 2 and counts == [counts[0]] * 3, counts  # status backtest, top segments
+    got = pd.read_csv(tmp_path / "segments.csv").set_index("segment")
+    assert set(got.index) <= set(expected.index) and len(got) >= 3
+    for name, row in got.iterrows():
+        assert row["customers"] == expected.loc[name, "customers"], name
+        assert abs(row["total_clv"] - expected.loc[name, "total_clv"]) <= 1e-9 * max(1.0, abs(row["total_clv"])), name
