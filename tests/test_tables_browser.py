@@ -159,3 +159,33 @@ def test_cdnow_report_every_table_has_tools_and_the_segment_csv_is_the_segment_t
     for name, row in got.iterrows():
         assert row["customers"] == expected.loc[name, "customers"], name
         assert abs(row["total_clv"] - expected.loc[name, "total_clv"]) <= 1e-9 * max(1.0, abs(row["total_clv"])), name
+
+
+TRICKY = ["=1+1", "+33612345678", "-12", "-1+cmd|' /C calc'!A0", "@SUM(A1)", "\tx", "plain, with comma", 'say "hi"',
+          "+", "-1.5e3", "é ünïcode"]
+"""Text cells for the CSV guard: formulas, numbers written as text (left alone), quotes, commas."""
+
+
+def test_csv_guard_and_quoting_match_patrons_csv_files(chromium: Path, tmp_path: Path) -> None:
+    """The page's CSV cells equal :func:`patron.data.outputs.guard_text` of each value (the guard
+    of patron's own CSV files, an independent implementation in Python), read back by Python's
+    csv module."""
+    from playwright.sync_api import sync_playwright
+
+    from patron.data.outputs import guard_text
+
+    frame = pd.DataFrame({"value": TRICKY, "n": range(len(TRICKY))})
+    path = tmp_path / "tricky.html"
+    path.write_text(render_page("Tricky", [Section("tricky", "Tricky", tables=[("Cells", frame)])]), encoding="utf-8")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--headless=new"])
+        try:
+            page = browser.new_page()
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            text = page.evaluate("() => window.patronTables.toCsv(document.querySelector('#tricky table.data'))")
+        finally:
+            browser.close()
+    rows = read_csv_text(text)
+    assert rows[0] == ["value", "n"]
+    assert [r[0] for r in rows[1:]] == [guard_text(v) for v in TRICKY]
+    assert [int(r[1]) for r in rows[1:]] == list(range(len(TRICKY)))
