@@ -296,3 +296,61 @@ def test_customer_page_with_credentials_in_the_url_titles_the_person_and_shows_t
             assert part["text"] == _fmt(value), key
     assert len(api["recent_orders"]) >= 2 and parts["traits"]["kv"]
     assert (ARTIFACTS / "customer.png").stat().st_size > 10_000
+
+
+def test_segment_member_pages_follow_the_api_pages(chromium: Path, service, tmp_path: Path) -> None:
+    """``/segments?name=...``: page after page (by the Next link) the rows are the API's pages of
+    the same size; the page's CSV holds that page; the "all" link downloads every member; an
+    unknown name is a 404 page that says so."""
+    from playwright.sync_api import sync_playwright
+
+    svc, _ = service
+    with svc.client("read") as client:
+        sizes = {n: client.get(f"/v1/segments/{n}/members", params={"limit": 1}).json()["total"]
+                 for n in ("champions", "at_risk_valuable", "lost_low_value")}
+        name = max(sizes, key=lambda n: sizes[n])
+        per_page = 40
+        pages, cursor = [], None
+        while len(pages) < 3:
+            body = client.get(f"/v1/segments/{name}/members",
+                              params={"limit": per_page, **({"cursor": cursor} if cursor else {})}).json()
+            pages.append([m["customer_id"] for m in body["members"]])
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        everyone = _api_members(client, name)[1]
+    assert len(pages) >= 2, f"{name} has {sizes[name]} members: too few for pages of {per_page}"
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = _browser(pw, chromium)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True,
+                                          http_credentials={"username": svc.keys["read"], "password": ""})
+            page = context.new_page()
+            _watch(page, errors)
+            assert page.goto(svc.url + f"/segments?name={name}&limit={per_page}", wait_until="load").status == 200
+            seen = []
+            for i in range(len(pages)):
+                page.wait_for_selector("#members .table-tools")
+                seen.append([r["cells"][0] for r in page.evaluate(ROWS_JS, "members")])
+                if i == 0:
+                    page.screenshot(path=str(ARTIFACTS / "segment-members.png"), full_page=True)
+                    with page.expect_download() as info:
+                        page.click("#members .table-csv")
+                    info.value.save_as(tmp_path / "page.csv")
+                if i + 1 < len(pages):
+                    page.click("a.members-next")
+                    page.wait_for_load_state("load")
+            with page.expect_download() as info:
+                page.click("a.members-all")
+            info.value.save_as(tmp_path / "all.csv")
+            missing = page.goto(svc.url + "/segments?name=champs", wait_until="load")
+            assert missing.status == 404
+            assert "unknown segment" in page.inner_text("#members-error")
+        finally:
+            browser.close()
+    assert errors == [] or all("404" in e for e in errors), errors
+    assert seen == pages
+    first = pd.read_csv(tmp_path / "page.csv", dtype={"customer_id": str})
+    assert first["customer_id"].tolist() == pages[0]
+    assert pd.read_csv(tmp_path / "all.csv", dtype={"customer_id": str})["customer_id"].tolist() == everyone

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from patron.data.store import table_exists
@@ -187,13 +187,15 @@ def members_block(con: object, state: ServiceState) -> str:
             f'<td class="num" data-v="{n}">{n:,}</td>'
             f'<td class="text" data-v="{html.escape(path)}?format=csv"><a class="members-csv" data-segment="{html.escape(name)}" '
             f'href="{html.escape(path)}?format=csv" download="{html.escape(name)}-members.csv">CSV</a> · '
+            f'<a class="members-page" href="/segments?name={html.escape(quote(name, safe=""))}">pages</a> · '
             f'<a class="members-json" href="{html.escape(path)}">JSON</a></td></tr>')
     head = ("<tr>" + "".join(f'<th class="{c}" data-col="{k}">{t}</th>' for k, t, c in (
         ("segment", "segment", "text"), ("rule", "rule", "text"), ("customers", "customers", "num"),
         ("members", "members", "text"))) + "</tr>")
     return ('<section id="segment-members"><h2>Segment members</h2>'
             '<p class="intro">Every member of a segment, with their status, value tier, CLV and its interval, P(alive), '
-            "orders and spend: CSV downloads the whole list (by customer id), JSON shows it a page at a time "
+            "orders and spend: CSV downloads the whole list (by customer id), pages shows it here a page at a time, "
+            "JSON is the API's page "
             "(GET /v1/segments/{name}/members, the same read key as this page).</p>"
             f'<div class="table"><table class="data" data-name="segment-members"><thead>{head}</thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div></section>")
@@ -320,6 +322,41 @@ def customers_page(request: Request) -> HTMLResponse:
     body = pages.customers_body(examples)
     return HTMLResponse(pages.page("Customers", body, path="/customers", db=state.db,
                                    subtitle="the single view of one person", scripts=["customers.js"]))
+
+
+MEMBERS_PER_PAGE = 100
+"""Members on one page of the dashboard's segment member list (``/segments?name=...``)."""
+
+
+@router.get("/segments", response_class=HTMLResponse, summary="Segment members")
+def segments_page(request: Request, name: str | None = Query(None, max_length=200),
+                  cursor: str | None = Query(None, max_length=2048),
+                  limit: int = Query(MEMBERS_PER_PAGE, ge=1, le=1000)) -> HTMLResponse:
+    """Without ``name``: every segment with its size and links. With ``name``: one page of the
+    segment's members (``GET /v1/segments/{name}/members``, the same read key), a link to the next
+    page and one to download every member as CSV."""
+    from patron.errors import PatronError
+    from patron.service.segments_api import decode_cursor, member_page
+
+    state = service_state(request)
+    if not name:
+        with state.reading() as con:
+            block = members_block(con, state) if table_exists(con, PROFILE_TABLE) else ""
+        body = block or pages.empty_state("No segment members yet",
+                                          "Once scores are refreshed (POST /v1/refresh), each segment's members are "
+                                          "listed here.", key="members-empty")
+        return HTMLResponse(pages.page("Segments", body, path="/segments", db=state.db,
+                                       subtitle="who is in each segment"))
+    try:
+        data = member_page(state, name, decode_cursor(cursor) if cursor else None, limit)
+    except PatronError as exc:
+        code = 404 if isinstance(exc, NoDataError) else 400
+        body = pages.empty_state("No such member list", str(exc), key="members-error")
+        return HTMLResponse(pages.page("Segments", body, path="/segments", db=state.db, subtitle=name),
+                            status_code=code)
+    body = pages.members_body(data, cursor=cursor)
+    return HTMLResponse(pages.page(f"Segment {name}", body, path="/segments", db=state.db,
+                                   subtitle=f"{data['total']:,} members · as of {data['as_of']}"))
 
 
 @router.get("/consent", response_class=HTMLResponse, summary="Consent state")

@@ -166,7 +166,6 @@ def segment_members(
     cursor: Annotated[str | None, Query(max_length=MAX_CURSOR, description="next_cursor of the previous page.")] = None,
     format: Annotated[Literal["json", "csv"], Query(description="json (a MemberPage) or csv.")] = "json",
 ) -> Any:
-    from patron.relationship.profiles import PROFILE_TABLE
 
     state: ServiceState = request.app.state.patron
     after = decode_cursor(cursor) if cursor is not None else None
@@ -188,9 +187,15 @@ def segment_members(
             headers["X-Next-Cursor"] = token
             headers["Link"] = _next_link(name, token, limit)
         return Response(_csv(rows, header=True, guard=guard), media_type="text/csv; charset=utf-8", headers=headers)
-    from patron.people.rights.export import jsonable
+    return member_page(state, name, after, limit or DEFAULT_PAGE)
 
-    size = limit or DEFAULT_PAGE
+
+def member_page(state: ServiceState, name: str, after: str | None, size: int) -> dict[str, Any]:
+    """One page of the segment ``name`` as JSON data (:class:`MemberPage`): the members after the
+    id ``after`` (from the first when None), at most ``size``. Also the dashboard's member page."""
+    from patron.people.rights.export import jsonable
+    from patron.relationship.profiles import PROFILE_TABLE
+
     with state.reading() as con:
         rule, where, columns = _segment(con, state, name)
         cur = _page(con, where, columns, after, size)
@@ -200,7 +205,8 @@ def segment_members(
                                    f"WHERE ({where})", []).fetchone()
         more = len(members) == size and _more(con, where, members[-1]["customer_id"])
     return {"segment": name, "rule": rule, "as_of": str(as_of)[:10] if as_of is not None else None, "total": int(total),
-            "limit": size, "members": members, "next_cursor": encode_cursor(members[-1]["customer_id"]) if more else None}
+            "limit": size, "members": members, "next_cursor": encode_cursor(members[-1]["customer_id"]) if more else None,
+            "columns": names}
 
 
 def _next_link(name: str, cursor: str, limit: int) -> str:

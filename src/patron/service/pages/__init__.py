@@ -32,7 +32,8 @@ from patron.report.html import PLOT_CONFIG, Section, section_html, table_html, t
 HERE = Path(__file__).resolve().parent
 """Folder of the page templates and assets."""
 
-PAGES: tuple[tuple[str, str], ...] = (("/", "Overview"), ("/customers", "Customers"), ("/consent", "Consent"))
+PAGES: tuple[tuple[str, str], ...] = (("/", "Overview"), ("/customers", "Customers"), ("/segments", "Segments"),
+                                      ("/consent", "Consent"))
 """Dashboard pages in navigation order: (path, name)."""
 
 PLOTLY_JS = "plotly.min.js"
@@ -149,6 +150,30 @@ def _query(value: str) -> str:
     from urllib.parse import quote
 
     return quote(value, safe="")
+
+
+def members_body(data: dict, *, cursor: str | None) -> str:
+    """One page of a segment's members (:func:`patron.service.segments_api.member_page`): the
+    rule, which members are shown, the table (sortable, filterable, its CSV is the page), a link to
+    the next page and to the first, and one to download every member as CSV."""
+    from urllib.parse import urlencode
+
+    name = str(data["segment"])
+    quoted = _query(name)
+    members = pd.DataFrame(data["members"], columns=data.get("columns") or None)
+    links = [f'<a class="members-all" href="/v1/segments/{html.escape(quoted)}/members?format=csv" '
+             f'download="{html.escape(name)}-members.csv">Download all {int(data["total"]):,} members as CSV</a>']
+    if cursor:
+        links.append(f'<a class="members-first" href="/segments?{html.escape(urlencode({"name": name, "limit": data["limit"]}))}">'
+                     "First page</a>")
+    if data.get("next_cursor"):
+        query = urlencode({"name": name, "limit": data["limit"], "cursor": data["next_cursor"]})
+        links.append(f'<a class="members-next" rel="next" href="/segments?{html.escape(query)}">Next page</a>')
+    shown = (f"{len(members):,} members on this page, by customer id" if len(members) else "No member on this page.")
+    return (f'<p class="intro" id="members-rule">Rule: <code>{html.escape(str(data["rule"]))}</code></p>'
+            f'<p class="note" id="members-shown">{shown}</p>'
+            f'<p class="members-links">{" · ".join(links)}</p>'
+            f'<section id="members"><h2>Members</h2>{table_html(members) if len(members) else ""}</section>')
 
 
 def consent_body(counts: pd.DataFrame) -> str:
