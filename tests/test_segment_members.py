@@ -162,3 +162,17 @@ def test_route_without_scores_is_404(tmp_path):
     with TestClient(create_app(db), raise_server_exceptions=False) as client:
         r = client.get("/v1/segments/champions/members", auth=(keys["read"], ""))
     assert r.status_code == 404 and "no scores yet" in r.json()["error"]
+
+
+def test_dashboard_member_pages(served):
+    r = _get(served, "/segments")
+    assert r.status_code == 200 and 'href="/segments?name=big"' in r.text and 'data-segment="everyone"' in r.text
+    r = _get(served, "/segments", name="big", limit=3)
+    assert r.status_code == 200 and r.text.count("<tr>") == 1 + 3  # header + c01, c02, c03
+    assert "Next page" in r.text and "Download all 4 members as CSV" in r.text
+    cursor = r.text.split('class="members-next" rel="next" href="/segments?')[1].split('"')[0].replace("&amp;", "&")
+    r = served.get("/segments?" + cursor, auth=(served.keys["read"], ""))
+    assert r.status_code == 200 and r.text.count("<tr>") == 2 and ">c04<" in r.text and "Next page" not in r.text
+    assert _get(served, "/segments", name="bigg").status_code == 404
+    assert _get(served, "/segments", name="big", cursor="%%%").status_code == 400
+    assert served.get("/segments").status_code == 401
