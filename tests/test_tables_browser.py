@@ -48,7 +48,7 @@ def read_csv_text(text: str) -> list[list[str]]:
 
 
 def check_table_tools(page, section: str, frame: pd.DataFrame, *, numeric: str, text: str, needle: str,
-                      download_to: Path) -> list[list[str]]:
+                      download_to: Path, file_name: str | None = None) -> list[list[str]]:
     """In ``section`` of ``page``: clicking ``numeric``'s header sorts the rows by ``frame``'s values
     as numbers (missing last), again descending; typing ``needle`` in the filter hides exactly the
     rows whose text lacks it; the CSV download holds every row (filtered or not). Returns the CSV
@@ -81,6 +81,8 @@ def check_table_tools(page, section: str, frame: pd.DataFrame, *, numeric: str, 
     with page.expect_download() as info:
         page.click(f"#{section} .table-csv")
     info.value.save_as(download_to)
+    if file_name is not None:
+        assert info.value.suggested_filename == file_name
     page.fill(f"#{section} .table-filter", "")
     return read_csv_text(download_to.read_text(encoding="utf-8"))
 
@@ -104,7 +106,7 @@ def test_report_table_sorts_filters_and_downloads(chromium: Path, tmp_path: Path
             page.goto(path.resolve().as_uri(), wait_until="load")
             assert page.locator("#hand .table-filter").count() == 1
             got = check_table_tools(page, "hand", HAND, numeric="customers", text="segment", needle="ta",
-                                    download_to=tmp_path / "hand.csv")
+                                    download_to=tmp_path / "hand.csv", file_name="hand-segments.csv")
             # customers sorted by number: 2 (delta), 9 (alpha), 10 (=cmd), 40 (epsilon), 100 (beta)
             check_table_tools(page, "hand", HAND, numeric="mean_clv", text="segment", needle="alpha",
                               download_to=tmp_path / "hand2.csv")

@@ -120,16 +120,19 @@
     count.textContent = needle ? `${shown} of ${rows.length} rows` : `${rows.length} rows`;
   }
 
+  // The download's file name (without .csv): the table's data-name, else its section id and the
+  // heading above it; letters, digits, "_" and "-" only.
   function fileName(table) {
-    const named = table.getAttribute("data-name");
-    if (named) return named;
-    const section = table.closest("section, .card");
-    let heading = null;
-    for (let el = (table.closest(".table") || table).previousElementSibling; el; el = el.previousElementSibling) {
-      if (/^H[1-4]$/.test(el.tagName)) { heading = el; break; }
+    let base = table.getAttribute("data-name");
+    if (!base) {
+      const section = table.closest("section, .card");
+      let heading = null;
+      for (let el = (table.closest(".table") || table).previousElementSibling; el; el = el.previousElementSibling) {
+        if (/^H[1-4]$/.test(el.tagName)) { heading = el; break; }
+      }
+      base = [section && section.id, heading && heading.textContent].filter(Boolean).join("-");
     }
-    const base = [section && section.id, heading && heading.textContent].filter(Boolean).join("-") || "table";
-    return base.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 80) || "table";
+    return String(base || "table").toLowerCase().replace(/[^a-z0-9_]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 80) || "table";
   }
 
   function download(table) {
