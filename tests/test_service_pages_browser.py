@@ -268,12 +268,18 @@ def test_customer_page_with_credentials_in_the_url_titles_the_person_and_shows_t
             page.wait_for_function("() => { const e = document.getElementById('found-by'); "
                                    "return e !== null && e.textContent.includes('email'); }")
             by_email = page.inner_text("#found-by")
+            page.fill("#customer-id", person)
+            page.click("form#lookup button")
+            page.wait_for_function("() => { const e = document.getElementById('found-by'); "
+                                   "return e !== null && !e.textContent.includes('email'); }")
+            by_id = page.inner_text("#found-by")
         finally:
             browser.close()
     assert errors == [] and outside == []
     assert title == NAME
     assert found == f"person id {person} · found by phone {PHONE}"
     assert by_email == f"person id {person} · found by email {EMAIL.upper()}"
+    assert by_id == f"person id {person}"  # looked up by the person id itself: nothing more to say
     # every part of the API's view is on the page, with the same facts
     shown = set(api) - {"customer_id", "found_by"}
     assert set(parts) == shown

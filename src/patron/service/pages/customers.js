@@ -126,6 +126,7 @@
 
   function foundBy(id, data) {
     const f = isPlain(data.found_by) ? data.found_by : {kind: "identifier", identifier: id};
+    if (f.kind === "customer_id") return `person id ${data.customer_id}`;  // looked up by the person id itself
     const kind = KINDS[f.kind] || label(f.kind || "identifier");
     return `person id ${data.customer_id} · found by ${kind} ${f.identifier ?? id}`;
   }
