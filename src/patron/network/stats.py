@@ -3,6 +3,10 @@
 Trees are given as arrays over nodes: ``parent`` (index of the parent node, -1 for a root),
 ``depth`` (0 for a root) and ``tree`` (index of the tree). Loops run over generations, never over
 nodes.
+
+The intervals for referred vs other customers (Welch, Newcombe) are those of
+:mod:`patron.value.intervals`, the one implementation the backtests and the contact effect use
+too; this module wraps them as :class:`Estimate` values.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+
+from patron.value.intervals import newcombe_interval, welch_interval, z_value
 
 
 def subtree_sizes(parent: np.ndarray, depth: np.ndarray) -> np.ndarray:
@@ -40,11 +45,6 @@ def structural_virality(parent: np.ndarray, depth: np.ndarray, tree: np.ndarray)
     with np.errstate(invalid="ignore", divide="ignore"):
         virality = np.where(n > 1, 2.0 * wiener / (n * (n - 1.0)), np.nan)
     return n, virality
-
-
-def z_value(level: float) -> float:
-    """Two-sided standard normal quantile for a ``level`` interval (1.96 for 0.95)."""
-    return float(stats.norm.ppf(0.5 + level / 2.0))
 
 
 @dataclass(frozen=True)
@@ -90,39 +90,22 @@ def ratio_from_sums(n: float, num: float, den: float, num_sq: float, den_sq: flo
 
 
 def welch(a: np.ndarray, b: np.ndarray, *, level: float) -> Estimate:
-    """Difference of means ``mean(a) - mean(b)`` with the Welch t interval (Welch-Satterthwaite df)."""
+    """Difference of means ``mean(a) - mean(b)`` (non-finite values left out) with the Welch t
+    interval of :func:`patron.value.intervals.welch_interval`; all NaN when a group has fewer than
+    two values."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if len(a) < 2 or len(b) < 2:
         return Estimate(float("nan"), float("nan"), float("nan"), level, "welch")
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    diff = float(a.mean() - b.mean())
-    se = float(np.sqrt(va + vb))
-    if se == 0:
-        return Estimate(diff, diff, diff, level, "welch")
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    half = float(stats.t.ppf(0.5 + level / 2.0, df)) * se
-    return Estimate(diff, diff - half, diff + half, level, "welch")
-
-
-def wilson(successes: float, n: float, *, level: float) -> tuple[float, float]:
-    """Wilson score interval of a proportion."""
-    z = z_value(level)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
+    diff, lower, upper = welch_interval(a.mean(), a.var(ddof=1), len(a), b.mean(), b.var(ddof=1), len(b), level=level)
+    return Estimate(float(diff), float(lower), float(upper), level, "welch")
 
 
 def newcombe(xa: float, na: float, xb: float, nb: float, *, level: float) -> Estimate:
     """Difference of proportions ``xa/na - xb/nb`` with Newcombe's hybrid score interval
-    (Newcombe 1998, method 10), built from the two Wilson intervals."""
+    (Newcombe 1998, method 10) of :func:`patron.value.intervals.newcombe_interval`; all NaN when a
+    group is empty."""
     if na < 1 or nb < 1:
         return Estimate(float("nan"), float("nan"), float("nan"), level, "newcombe")
-    pa, pb = xa / na, xb / nb
-    la, ua = wilson(xa, na, level=level)
-    lb, ub = wilson(xb, nb, level=level)
-    d = pa - pb
-    lower = d - np.sqrt((pa - la) ** 2 + (ub - pb) ** 2)
-    upper = d + np.sqrt((ua - pa) ** 2 + (pb - lb) ** 2)
-    return Estimate(float(d), float(lower), float(upper), level, "newcombe")
+    diff, lower, upper = newcombe_interval(xa, na, xb, nb, level=level)
+    return Estimate(float(diff), float(lower), float(upper), level, "newcombe")
