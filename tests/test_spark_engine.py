@@ -239,6 +239,52 @@ def test_scores_on_executors_same_as_local(spark, request, base, tmp_path):
             assert row["equity"].item() == pytest.approx(total, rel=SCORE_REL_TOLERANCE)
 
 
+def test_default_value_settings_give_the_same_clv_on_both_engines(spark, cdnow, cdnow_parquet):
+    """``score_spark`` and ``equity_interval_spark`` given no value settings use the one set of
+    defaults (:class:`~patron.value.settings.ValueSettings`: 52 weeks, 10% a year, margin 1), as
+    :func:`patron.value.scoring.score` does; and those defaults matter (a 0% rate, the old Spark
+    default, gives another CLV)."""
+    end = CDNOW_CALIBRATION_END
+    tm, sm = fit_spark("bgnbd", None, cdnow_parquet, end=end), fit_spark("gammagamma", spark, cdnow_parquet, end=end)
+    summary = summary_spark(spark, cdnow_parquet, end=end)
+    local = score(patron.summary(cdnow, end=end))
+    expected = _sorted(local.customers, ["customer_id"])
+    got = _sorted(score_spark(summary, tm, sm).toPandas(), ["customer_id"])
+    for col in ("clv", "discounted_purchases", "expected_purchases"):
+        np.testing.assert_allclose(got[col].to_numpy(float), expected[col].to_numpy(float), rtol=SCORE_REL_TOLERANCE, err_msg=col)
+    equity, lower, upper = equity_interval_spark(summary, tm, sm)
+    assert equity == pytest.approx(local.equity, rel=SCORE_REL_TOLERANCE)
+    assert (lower, upper) == pytest.approx((local.equity_lower, local.equity_upper), rel=INTERVAL_REL_TOLERANCE)
+    undiscounted = equity_interval_spark(summary, tm, sm, discount_rate=0.0)[0]
+    assert undiscounted > equity * 1.03  # a year at 10%: about 5% more without discounting
+
+
+def test_score_on_spark_from_python_same_as_local(spark, cdnow, cdnow_parquet, tmp_path):
+    """The whole of ``patron score --engine spark`` from the Python API (no CLI): scores written as
+    Parquet, equity and its interval, spend bases and the settings line, equal to the local score
+    with the same value settings."""
+    from patron.value.settings import ValueSettings
+    from patron.value.spark_score import score_on_spark
+
+    settings = ValueSettings(model="pareto", horizon=26, margin=0.3, discount_rate=0.05, cost_per_order=0.5)
+    res = score_on_spark(cdnow_parquet, tmp_path / "scores", end=CDNOW_CALIBRATION_END, settings=settings, spark=spark)
+    local = score(patron.summary(cdnow, end=CDNOW_CALIBRATION_END), settings=settings)
+    assert res.customers == len(local.customers) == 2357
+    assert res.equity == pytest.approx(local.equity, rel=SCORE_REL_TOLERANCE)
+    assert (res.equity_lower, res.equity_upper) == pytest.approx((local.equity_lower, local.equity_upper), rel=INTERVAL_REL_TOLERANCE)
+    assert res.spend_bases == local.spend_bases and res.level == local.level and res.method == local.method
+    assert res.notes[0] == settings.line()
+    got = _sorted(pq.read_table(tmp_path / "scores").to_pandas(), ["customer_id"])
+    expected = _sorted(local.customers, ["customer_id"])
+    np.testing.assert_allclose(got["clv"].to_numpy(float), expected["clv"].to_numpy(float), rtol=SCORE_REL_TOLERANCE)
+    with pytest.raises(InputError, match=r"^interval_method must be delta on the Spark engine") as caught:
+        score_on_spark(cdnow_parquet, tmp_path / "x", end=CDNOW_CALIBRATION_END, interval_method="bootstrap", spark=spark)
+    assert caught.value.parameters == ("interval_method",)
+    with pytest.raises(InputError, match=r"^end is needed on the Spark engine"):
+        score_on_spark(cdnow_parquet, tmp_path / "x", end=None, spark=spark)  # type: ignore[arg-type]
+    assert not (tmp_path / "x").exists()
+
+
 # ---------------------------------------------------------------- status and segment rules
 
 
@@ -275,6 +321,21 @@ def test_status_on_spark_same_as_duckdb(spark, cdnow_db, cdnow_parquet):
                 "expected_purchases", "days_since_last_purchase"):
         np.testing.assert_allclose(got[col].to_numpy(float), expected[col].to_numpy(float), rtol=SCORE_REL_TOLERANCE,
                                    equal_nan=True, err_msg=col)
+
+
+def test_status_on_spark_from_python_counts_as_duckdb(spark, cdnow_db, cdnow_parquet, tmp_path):
+    """``patron status --engine spark`` from the Python API: the counts per status equal
+    status_counts of relationship_status, and the statuses written to ``out`` are every customer's."""
+    from patron.relationship.spark_status import status_on_spark
+    from patron.relationship.status import relationship_status, status_counts
+
+    db, customers = cdnow_db
+    counts = status_on_spark(cdnow_parquet, as_of=STATUS_AS_OF, customers=customers, out=tmp_path / "statuses", spark=spark)
+    expected = status_counts(relationship_status(db, as_of=STATUS_AS_OF))
+    assert counts["status"].tolist() == expected["status"].tolist()
+    assert counts["count"].tolist() == expected["count"].tolist()
+    np.testing.assert_allclose(counts["mean_probability_alive"], expected["mean_probability_alive"], rtol=SCORE_REL_TOLERANCE)
+    assert pq.read_table(tmp_path / "statuses").num_rows == int(expected["count"].sum())
 
 
 SEGMENT_RULES = (

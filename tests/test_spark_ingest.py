@@ -346,3 +346,19 @@ def test_dataframe_source_is_numbered_in_order(spark, tmp_path):
     _, rejects = _spark_out(tmp_path / "out", tmp_path / "rej")
     assert _matches(_triples(rejects), EXPECTED_KEYED_REJECTS)
     assert counts == {"rows_read": 6, "accepted": 3, "rejected": 3}
+
+
+def test_ingest_on_spark_from_python_defaults_the_rejects_folder(spark, tmp_path):
+    """``patron ingest --engine spark`` from the Python API: the same counts as ingest_spark, the
+    rejects beside ``out`` by default, and without ``out`` one line naming the parameter."""
+    from patron.data.ingest.spark import ingest_on_spark
+
+    src = _write(KEYED, tmp_path / "keyed.parquet")
+    result = ingest_on_spark(src, out=tmp_path / "orders", spark=spark)
+    assert result == {"rows_read": 6, "accepted": 3, "rejected": 3, "kind": "transactions", "out": str(tmp_path / "orders"),
+                      "rejects": str(tmp_path / "orders_rejects"), "engine": "spark"}
+    rows, rejects = _spark_out(tmp_path / "orders", tmp_path / "orders_rejects")
+    assert len(rows) == 3 and _matches(_triples(rejects), EXPECTED_KEYED_REJECTS)
+    with pytest.raises(InputError, match=r"^out is needed on the Spark engine") as caught:
+        ingest_on_spark(src, out=None, spark=spark)
+    assert caught.value.parameters == ("out",)

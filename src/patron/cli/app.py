@@ -138,10 +138,10 @@ def ingest(
 
     With --engine spark the Parquet input is checked by Spark with the same rules and the good rows
     are written as Parquet to --out (there is no store on Spark, so keys already stored are not checked)."""
+    from patron.data.engines import resolve_engine
     from patron.data.ingest import ingest as run_ingest
-    from patron.settings import get_settings
 
-    if (engine or get_settings().engine).lower() == "spark":
+    if resolve_engine(engine) is Engine.SPARK:
         _ingest_on_spark(path, kind=kind, mapping=mapping, date_format=date_format, out_dir=out_dir,
                          rejects_dir=rejects_file, as_json=as_json)
         return
@@ -170,22 +170,17 @@ def ingest(
 
 def _ingest_on_spark(path: Path, *, kind: str, mapping: list[str] | None, date_format: str | None,
                      out_dir: Path | None, rejects_dir: Path | None, as_json: bool) -> None:
-    if out_dir is None:
-        raise InputError("with --engine spark give --out FOLDER for the accepted rows (Parquet)")
     # without pyspark: MissingExtraError, one line naming the spark extra
-    from patron.data.engines.spark import spark_session
-    from patron.data.ingest.spark import ingest_spark
-    from patron.settings import get_settings
+    from patron.data.ingest.spark import ingest_on_spark
 
-    rejects = rejects_dir or out_dir.with_name(out_dir.name + "_rejects")
     with spinner(f"checking {path.name} on Spark", quiet=as_json):
-        counts = ingest_spark(spark_session(get_settings().spark_master), str(path), kind=kind, out=out_dir,
-                              rejects_out=rejects, mapping=mapping, date_format=date_format)
+        result = ingest_on_spark(str(path), out=out_dir, kind=kind, rejects_out=rejects_dir, mapping=mapping,
+                                 date_format=date_format)
     if as_json:
-        _print_json({**counts, "kind": kind, "out": str(out_dir), "rejects": str(rejects), "engine": "spark"})
+        _print_json(result)
         return
-    out.print(f"{kind}: [bold]{counts['accepted']:,}[/] accepted, [bold]{counts['rejected']:,}[/] rejected "
-              f"(from {counts['rows_read']:,} rows of {path}) -> {out_dir}; rejects in {rejects}")
+    out.print(f"{kind}: [bold]{result['accepted']:,}[/] accepted, [bold]{result['rejected']:,}[/] rejected "
+              f"(from {result['rows_read']:,} rows of {path}) -> {out_dir}; rejects in {result['rejects']}")
 
 
 @app.command()
@@ -202,13 +197,13 @@ def summary(
     as_json: JsonOption = False,
 ) -> None:
     """Per-customer frequency, recency, T and monetary value (lifetimes definitions), computed in SQL."""
+    from patron.data.engines import resolve_engine
     from patron.data.io import write_table
     from patron.report.insights import overview
-    from patron.settings import get_settings
     from patron.value.summary import summary as run_summary
 
-    engine = (engine or get_settings().engine).lower()
-    source = transactions if engine == "spark" else db
+    engine = resolve_engine(engine)
+    source = transactions if engine is Engine.SPARK else db
     with spinner(f"summarising customers ({engine})", quiet=as_json):
         table = run_summary(source, period=period, end=end, holdout_end=holdout_end, grain=grain, output="arrow", memory_limit=memory_limit, engine=engine)
     if out_file is not None:

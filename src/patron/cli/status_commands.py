@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -12,7 +12,6 @@ from patron.cli.app import DbOption, JsonOption, _print_json, app, out
 from patron.cli.choices import Engine, TransactionModel, choice
 from patron.cli.output import records, write_frame
 from patron.cli.progress import spinner
-from patron.errors import InputError
 
 AsOfOption = Annotated[str | None, typer.Option("--as-of", help="Date of the assessment, e.g. 1998-06-30 [default: day of the last purchase].")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="Rules file with a [status] section [default: $PATRON_CONFIG or ./patron.toml].")]
@@ -40,14 +39,18 @@ def status(
 
     With --engine spark, customers are classified on the executors by the same code and only the
     counts per status come back (--as-of and --transactions are then required)."""
+    from patron.data.engines import resolve_engine
     from patron.dates import parse_day
     from patron.relationship.status import load_model, relationship_status, status_counts
-    from patron.settings import get_settings
 
     parse_day(as_of, "as_of")
-    if (engine or get_settings().engine).lower() == "spark":
-        counts, n, day = _status_on_spark(transactions, customers, as_of=as_of, config=config, model=model,
-                                          out_file=out_file, quiet=as_json)
+    if resolve_engine(engine) is Engine.SPARK:
+        # without pyspark: MissingExtraError, one line naming the spark extra
+        from patron.relationship.spark_status import status_on_spark
+
+        with spinner("assessing relationship status on Spark", quiet=as_json):
+            counts = status_on_spark(transactions, as_of=as_of, config=config, model=model, customers=customers, out=out_file)
+        n, day = int(counts["count"].sum()), str(as_of)
     else:
         fixed = load_model(model_file) if model_file is not None else None
         with spinner("assessing relationship status", quiet=as_json):
@@ -74,26 +77,6 @@ def status(
     out.print(t)
     if out_file is not None:
         out.print(f"statuses and reasons of {n:,} customers written to {out_file}")
-
-
-def _status_on_spark(transactions: str | None, customers: str | None, *, as_of: str | None, config: Path | None,
-                     model: str, out_file: Path | None, quiet: bool) -> tuple[Any, int, str]:
-    """Counts per status (as :func:`patron.relationship.status.status_counts`), customers and the date, from Spark."""
-    if not transactions or not as_of:
-        raise InputError("with --engine spark give --transactions PATH (Parquet) and --as-of DATE")
-    # without pyspark: MissingExtraError, one line naming the spark extra
-    from patron.data.engines.spark import spark_session
-    from patron.relationship.spark_status import status_counts_spark, status_spark
-    from patron.settings import get_settings
-
-    with spinner("assessing relationship status on Spark", quiet=quiet):
-        spark = spark_session(get_settings().spark_master)
-        statuses = status_spark(spark, transactions, as_of=as_of, config=config, model=model, customers=customers)
-        if out_file is not None:
-            statuses.write.mode("overwrite").parquet(str(out_file))
-            statuses = spark.read.parquet(str(out_file))
-        counts = status_counts_spark(statuses)
-    return counts, int(counts["count"].sum()), str(as_of)
 
 
 @app.command()

@@ -11,6 +11,7 @@ from patron.cli.app import DbOption, JsonOption, _print_json, app, err, get_sett
 from patron.cli.choices import Engine, IntervalMethod, Model, Period, TransactionModel, choice
 from patron.cli.progress import spinner
 from patron.cli.value_options import default_value, period_name, print_value_lines, value_flags
+from patron.data.engines import resolve_engine
 from patron.errors import InputError
 
 if TYPE_CHECKING:
@@ -18,17 +19,6 @@ if TYPE_CHECKING:
 
 EngineOption = Annotated[Engine | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].", **choice())]
 TransactionsOption = Annotated[str | None, typer.Option("--transactions", help="With --engine spark: Parquet file or folder of transactions.")]
-
-
-def _spark(transactions: str | None, end: str | None) -> Any:  # a SparkSession (pyspark is optional)
-    """The Spark session for a CLI command, after checking its inputs (one-line errors)."""
-    if not transactions:
-        raise InputError("the Spark engine reads transactions from Parquet: give --transactions PATH")
-    if not end:
-        raise InputError("the Spark engine needs the calibration end (--end)")
-    # without pyspark: MissingExtraError, one line naming the spark extra
-    from patron.data.engines.spark import spark_session
-    return spark_session(get_settings().spark_master)
 
 
 @app.command()
@@ -65,17 +55,18 @@ def fit(
         _fit_with_covariates(model, summary_file, db, period, end, penalizer, save, cov_spec, regularization, dynamic_covariates,
                              engine, as_json)
         return
-    engine = (engine or get_settings().engine).lower()
-    if engine == "spark":
+    engine = resolve_engine(engine)
+    if engine is Engine.SPARK:
         if summary_file is not None or db is not None:
             raise InputError("with --engine spark give --transactions PATH (not --summary or --db)")
     elif (summary_file is None) == (db is None):
         raise InputError("give exactly one of --summary FILE or --db FILE")
     with spinner(f"fitting {model} ({engine})", quiet=as_json):
-        if engine == "spark":
+        if engine is Engine.SPARK:
+            # without pyspark: MissingExtraError, one line naming the spark extra
             from patron.value.spark_fit import fit_spark
 
-            fitted = fit_spark(model, _spark(transactions, end), transactions, period=period, end=end, penalizer=penalizer)
+            fitted = fit_spark(model, None, transactions, period=period, end=end, penalizer=penalizer)
         elif summary_file is not None:
             data, label = read_summary(summary_file), str(summary_file)
         else:
@@ -83,7 +74,7 @@ def fit(
 
             columns = MODEL_DATA.get(model)
             data, label = run_summary(db, period=period, end=end, compressed=columns), str(db)
-        if engine != "spark":
+        if engine is not Engine.SPARK:
             fitted = fit_model(model, data, penalizer=penalizer, label=label)
     if save is not None:
         fitted.save(save)
@@ -95,7 +86,7 @@ def fit(
         "n_customers": fitted.n_customers_,
         "converged": bool(fitted.converged_),
     }
-    left_out = _spend_left_out(data) if model == "gammagamma" and engine != "spark" else 0
+    left_out = _spend_left_out(data) if model == "gammagamma" and engine is not Engine.SPARK else 0
     if left_out:
         result["left_out"] = left_out
     if as_json:
@@ -142,7 +133,7 @@ def _fit_with_covariates(model: str, summary_file: Path | None, db: str | None, 
     lambdas = _regularization(regularization)
     if model not in COVARIATE_MODELS:
         raise InputError(f"covariates need model {' or '.join(COVARIATE_MODELS)}; got {model!r}")
-    if (engine or get_settings().engine).lower() != "duckdb":
+    if resolve_engine(engine) is not Engine.DUCKDB:
         raise InputError("covariates are fitted on the DuckDB engine (--summary or --db)")
     if (summary_file is None) == (db is None):
         raise InputError("give exactly one of --summary FILE or --db FILE")
@@ -246,8 +237,7 @@ def score(
     With --engine spark, customers are scored on the executors and --out is a Parquet folder
     (partitioned by --partition-by); customer equity and its interval are aggregated by Spark."""
     value = value or default_value()
-    engine = (engine or get_settings().engine).lower()
-    if engine == "spark":
+    if resolve_engine(engine) is Engine.SPARK:
         info = _score_on_spark(out_file, transactions, value, end=end, interval_method=interval_method, partition_by=partition_by, quiet=as_json)
     else:
         if partition_by is not None:
@@ -293,40 +283,14 @@ def _score_on_duckdb(out_file: Path, db: str | None, value: ValueSettings, *, en
 
 def _score_on_spark(out_file: Path, transactions: str | None, value: ValueSettings, *, end: str | None, interval_method: str,
                     partition_by: str | None, quiet: bool) -> dict:
-    if interval_method != "delta":
-        raise InputError("--engine spark computes intervals by the delta method only (--interval-method delta)")
-    if value.all_covariates or value.dynamic_covariates:
-        raise InputError("models with covariates are scored on the DuckDB engine (--db), not --engine spark")
-    spark = _spark(transactions, end)
-    from pyspark import StorageLevel
+    # without pyspark: MissingExtraError, one line naming the spark extra
+    from patron.value.spark_score import score_on_spark
 
-    from patron.value.models.clv import METHODS
-    from patron.value.settings import spend_note
-    from patron.value.spark_fit import fit_spark_summary
-    from patron.value.spark_score import (
-        equity_interval_spark,
-        score_spark,
-        spend_basis_counts_spark,
-        write_scores,
-    )
-    from patron.value.spark_summary import summary_spark
-
-    kw = dict(horizon=value.horizon, period=value.period, discount_rate=value.discount_rate, margin=value.margin,
-              cost_per_customer=value.cost_per_customer, cost_per_order=value.cost_per_order)
-    summary = summary_spark(spark, transactions, period=value.period, end=end).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        with spinner("fitting on Spark statistics", quiet=quiet):
-            tm = fit_spark_summary(value.model, summary)
-            sm = fit_spark_summary("gammagamma", summary)
-        with spinner("scoring customers on the executors", quiet=quiet):
-            write_scores(score_spark(summary, tm, sm, **kw), out_file, partition_by=partition_by)
-            equity = equity_interval_spark(summary, tm, sm, **kw)
-            customers = summary.count()
-            spend = spend_basis_counts_spark(summary)
-    finally:
-        summary.unpersist()
-    note = spend_note(spend, float(sm.conditional_expected_average_spend(0.0, 0.0)), value.label())
-    info = _score_info(out_file, value, int(customers), equity, 0.95, METHODS["delta"], spend, [value.line()] + ([note] if note else []), ())
+    with spinner("scoring customers on Spark", quiet=quiet):
+        res = score_on_spark(transactions, out_file, end=end, settings=value, interval_method=interval_method,  # type: ignore[arg-type]
+                             partition_by=partition_by)
+    info = _score_info(out_file, value, res.customers, (res.equity, res.equity_lower, res.equity_upper), res.level, res.method,
+                       res.spend_bases, res.notes, ())
     return info | {"engine": "spark"}
 
 

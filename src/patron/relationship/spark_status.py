@@ -6,6 +6,8 @@
   each Arrow batch of customers is classified on the executors by
   :func:`patron.relationship.status.classify` -- the function :func:`patron.relationship.status.relationship_status` uses.
   Prospects come from :func:`patron.relationship.status.prospects_sql`, the same SQL text in Spark's dialect.
+* :func:`status_on_spark`: the whole of ``patron status --engine spark`` from Python (statuses,
+  optionally written as Parquet, and their counts).
 * :func:`segment_spark`: a segment rule compiled by :func:`patron.relationship.segments.rules.compile_rule`
   for Spark and evaluated as a filter on a Spark DataFrame of customer profiles.
 """
@@ -20,9 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patron.extras import require
+from patron.data.engines import require_spark, require_spark_inputs
 
-require("spark", "the Spark engine")  # one line naming the extra, before pyspark is imported
+require_spark()  # one line naming the extra, before pyspark is imported
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -31,7 +33,6 @@ from pyspark.sql.types import DoubleType, LongType, StringType, StructField, Str
 
 from patron.data.dialect import SPARK
 from patron.data.engines.spark import _as_date, register_transactions
-from patron.errors import InputError
 from patron.relationship.status import StatusRules, classify, predict, prospects_sql, status_rules
 from patron.value.spark_fit import fit_spark_summary
 from patron.value.spark_summary import summary_spark
@@ -92,9 +93,8 @@ def status_spark(
     ``customers`` (a DataFrame or Parquet path with ``customer_id`` and optionally
     ``first_seen``) adds ``prospect`` rows for known people with no purchase by ``as_of``.
     """
-    as_of_d = _as_date(as_of, "as_of")
-    if as_of_d is None:
-        raise InputError("give the assessment date (as_of=...) for statuses on Spark")
+    require_spark_inputs(transactions, as_of, day_name="as_of")
+    as_of_d: date = _as_date(as_of, "as_of")  # type: ignore[assignment]  # not None: checked above
     rules = status_rules(config)
     before_d = as_of_d - timedelta(days=rules.lookback_days)
     now = summary_spark(spark, transactions, period="W", end=as_of_d).persist(StorageLevel.MEMORY_AND_DISK)
@@ -144,6 +144,33 @@ def status_counts_spark(statuses: DataFrame) -> pd.DataFrame:
         "mean_probability_purchase": by["mean_q"].reindex(list(STATUSES)).to_numpy(dtype=float),
         "mean_probability_alive": by["mean_p"].reindex(list(STATUSES)).to_numpy(dtype=float),
     })
+
+
+def status_on_spark(
+    transactions: DataFrame | str | os.PathLike[str],
+    *,
+    as_of: str | date | datetime,
+    config: Any = None,
+    model: str = "bgnbd",
+    customers: DataFrame | str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    spark: SparkSession | None = None,
+) -> pd.DataFrame:
+    """Counts per status of every customer as of ``as_of``, as ``patron status --engine spark``
+    computes them: :func:`status_spark` on ``transactions`` (Parquet file or folder, or a Spark
+    DataFrame), written first to ``out`` as a Parquet folder when given (then counted from what was
+    written, so the statuses are computed once), and counted on the cluster
+    (:func:`status_counts_spark`: the frame :func:`patron.relationship.status.status_counts`
+    gives). ``spark``: the session (default :func:`patron.data.engines.spark.spark_session`)."""
+    from patron.data.engines.spark import spark_session
+
+    require_spark_inputs(transactions, as_of, day_name="as_of")
+    session = spark if spark is not None else spark_session()
+    statuses = status_spark(session, transactions, as_of=as_of, config=config, model=model, customers=customers)
+    if out is not None:
+        statuses.write.mode("overwrite").parquet(os.fspath(out))
+        statuses = session.read.parquet(os.fspath(out))
+    return status_counts_spark(statuses)
 
 
 def segment_spark(profiles: DataFrame, rule: str, *, name: str = "rule", bins: int = 5) -> DataFrame:

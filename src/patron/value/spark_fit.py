@@ -8,6 +8,7 @@ import os
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from patron.data.engines import require_spark_inputs
 from patron.errors import InputError, NoDataError
 from patron.value.models import BaseModel
 from patron.value.scoring import MODEL_DATA, fit_model
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 def fit_spark(
     model_name: str,
-    spark: SparkSession,
+    spark: SparkSession | None,
     transactions: DataFrame | str | os.PathLike[str],
     *,
     period: str = "W",
@@ -32,11 +33,18 @@ def fit_spark(
 ) -> BaseModel:
     """Fit the model called ``model_name`` (``bgnbd``, ``mbgnbd``, ``pareto``, ``gammagamma``) on
     the compressed statistics of :func:`sufficient_statistics_spark`, on the driver, exactly as
-    :func:`patron.value.scoring.fit_model` fits locally (each distinct row weighted by its customers)."""
+    :func:`patron.value.scoring.fit_model` fits locally (each distinct row weighted by its customers).
+    ``spark`` ``None``: the session of :func:`patron.data.engines.spark.spark_session` (master
+    ``$PATRON_SPARK_MASTER`` or local), as ``patron fit --engine spark``."""
     columns = MODEL_DATA.get(model_name)
     if columns is None:
         raise InputError(f"model {model_name!r} cannot be fitted from a Spark summary; "
                          f"choose one of {', '.join(MODEL_DATA)}")
+    require_spark_inputs(transactions, end)
+    if spark is None:
+        from patron.data.engines.spark import spark_session
+
+        spark = spark_session()
     stats = sufficient_statistics_spark(spark, transactions, columns=columns, period=period, end=end,
                                         holdout_end=holdout_end, grain=grain, max_rows=max_rows)
     return fit_model(model_name, stats, penalizer=penalizer, label="Spark summary")

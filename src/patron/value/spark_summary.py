@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from patron.data.dialect import SPARK
+from patron.data.engines import require_spark_inputs
 from patron.data.engines.spark import TRANSACTIONS_VIEW, _as_date, register_transactions
 from patron.errors import InputError, NoDataError
 from patron.value.summary_sql import SummarySpec, sufficient_statistics_sql, summary_sql
@@ -39,10 +40,9 @@ four float64 columns (x, t_x, T, weight) that is 160 MB of arrays, about 0.5 GB 
 Arrow copies during the transfer."""
 
 
-def _spec(period: str, end: Any, holdout_end: Any, grain: str) -> SummarySpec:
-    end_d = _as_date(end, "end")
-    if end_d is None:
-        raise InputError("give the calibration end date (end=...) for a summary on Spark")
+def _spec(transactions: Any, period: str, end: Any, holdout_end: Any, grain: str) -> SummarySpec:
+    require_spark_inputs(transactions, end)
+    end_d: date = _as_date(end, "end")  # type: ignore[assignment]  # not None: checked above
     try:
         return SummarySpec(end=end_d, unit=period.upper(), grain=grain.upper(),
                            holdout_end=_as_date(holdout_end, "holdout end"), table=TRANSACTIONS_VIEW)
@@ -67,7 +67,7 @@ def summary_spark(
     duration_holdout`` with ``holdout_end``); ``recency``, ``T`` and ``duration_holdout`` in
     ``period`` units (D, W = 7 days, M). ``end`` and ``holdout_end`` are inclusive UTC days.
     """
-    spec = _spec(period, end, holdout_end, grain)
+    spec = _spec(transactions, period, end, holdout_end, grain)
     register_transactions(spark, transactions)
     return spark.sql(summary_sql(spec, SPARK))
 
@@ -89,7 +89,7 @@ def sufficient_statistics_spark(
     Raises :class:`~patron.errors.InputError` if there are more than ``max_rows`` distinct rows
     (see :data:`DEFAULT_MAX_DRIVER_ROWS`), :class:`~patron.errors.NoDataError` if none.
     """
-    spec = _spec(period, end, holdout_end, grain)
+    spec = _spec(transactions, period, end, holdout_end, grain)
     try:
         sql = sufficient_statistics_sql(spec, SPARK, tuple(columns))
     except ValueError as exc:

@@ -17,11 +17,11 @@ import duckdb
 import pyarrow as pa
 
 from patron.data.dialect import DUCKDB
+from patron.data.engines import Engine, require_spark_inputs, resolve_engine
 from patron.data.ingest.readers import to_arrow
 from patron.data.store import connect, reader, table_exists
 from patron.dates import default_as_of, parse_day
 from patron.errors import InputError, NoDataError
-from patron.settings import get_settings
 from patron.value.summary_arrays import run_summary
 from patron.value.summary_sql import SummarySpec, check_summary_columns, compress_sql
 
@@ -92,14 +92,11 @@ def _compress(con: duckdb.DuckDBPyConnection, result: pa.Table, columns: tuple[s
 
 def _summary_on_spark(source: Any, *, output: Output, **spec: Any) -> Any:
     """The summary computed by Spark (see :func:`summary`), collected to the driver."""
-    if source is None or (isinstance(source, str | os.PathLike) and not str(source).strip()):
-        raise InputError("the Spark engine reads transactions from Parquet: give --transactions PATH")
-    if not spec.get("end"):
-        raise InputError("the Spark engine needs the calibration end (--end)")
+    require_spark_inputs(source, spec.get("end"))
     # without pyspark: MissingExtraError, one line naming the spark extra
     from patron.data.engines.spark import spark_session
     from patron.value.spark_summary import summary_spark
-    frame = summary_spark(spark_session(get_settings().spark_master), source, **spec).toPandas()
+    frame = summary_spark(spark_session(), source, **spec).toPandas()
     frame = frame.sort_values("customer_id", kind="stable", ignore_index=True)
     return pa.Table.from_pandas(frame, preserve_index=False) if output == "arrow" else frame
 
@@ -117,7 +114,7 @@ def summary(
     threads: int | None = None,
     compressed: tuple[str, ...] | None = None,
     buckets: int | None = None,
-    engine: str | None = None,
+    engine: str | Engine | None = None,
 ) -> Any:
     """One row per customer with the sufficient statistics of buy-till-you-die models.
 
@@ -154,7 +151,9 @@ def summary(
     engine
         ``duckdb`` (default, or ``$PATRON_ENGINE``) or ``spark``: then ``source`` is a Parquet file
         or folder of transactions (or a Spark DataFrame) and the same SQL runs on Spark
-        (:mod:`patron.value.spark_summary`; master from ``$PATRON_SPARK_MASTER``).
+        (:mod:`patron.value.spark_summary`; master from ``$PATRON_SPARK_MASTER``). An
+        :class:`~patron.data.engines.Engine` or its name in any case
+        (:func:`patron.data.engines.resolve_engine`); another name is an ``InputError``.
     buckets
         Summarise customers in this many hash buckets, one query each, so that each aggregation
         fits in memory; default: one bucket per :data:`ROWS_PER_BUCKET` transactions.
@@ -167,11 +166,8 @@ def summary(
     number of threads (compressed: sorted by the compressed columns); ``customer_id`` keeps the
     type it has in the input (a pandas column's dtype, the database's VARCHAR).
     """
-    engine = (engine or get_settings().engine).lower()
-    if engine == "spark":
+    if resolve_engine(engine) is Engine.SPARK:
         return _summary_on_spark(source, period=period, end=end, holdout_end=holdout_end, grain=grain, output=output)
-    if engine != "duckdb":
-        raise InputError(f"engine must be duckdb or spark; got {engine!r}")
     hourly = grain.upper() == "H"
     end_d = parse_day(end, "end", instant=hourly)
     hold_d = parse_day(holdout_end, "holdout_end", instant=hourly)

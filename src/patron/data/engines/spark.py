@@ -18,14 +18,15 @@ import sys
 import warnings
 from datetime import date, datetime
 
-from patron.extras import require
+from patron.data.engines import require_spark
 
-require("spark", "the Spark engine")  # one line naming the extra, before pyspark is imported
+require_spark()  # one line naming the extra, before pyspark is imported
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from patron.errors import InputError
+from patron.settings import get_settings
 
 TRANSACTIONS_VIEW = "transactions"
 """Name of the temporary view the summary SQL reads (replaced on every call)."""
@@ -73,8 +74,9 @@ def spark_session(master: str | None = None, *, app_name: str = "patron", remote
     Parameters
     ----------
     master
-        Spark master of a new session; default :data:`DEFAULT_LOCAL_MASTER`, except in a script
-        launched by ``spark-submit``, where its ``--master`` and ``--conf`` apply.
+        Spark master of a new session; default the setting ``PATRON_SPARK_MASTER``, else
+        :data:`DEFAULT_LOCAL_MASTER`, except in a script launched by ``spark-submit``, where its
+        ``--master`` and ``--conf`` apply.
     app_name
         Application name of a new local session.
     remote
@@ -94,6 +96,8 @@ def spark_session(master: str | None = None, *, app_name: str = "patron", remote
     refused = [k for k in conf if k in DOWNLOAD_CONF]
     if refused or "--packages" in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
         raise ValueError(f"patron does not download jars; remove {', '.join(refused) or '--packages from PYSPARK_SUBMIT_ARGS'}")
+    if master is None:
+        master = get_settings().spark_master
     if remote is not None:
         spark = SparkSession.builder.remote(remote).getOrCreate()
         _apply_runtime_conf(spark, conf)

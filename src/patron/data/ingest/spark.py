@@ -25,9 +25,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from patron.extras import require
+from patron.data.engines import require_spark
 
-require("spark", "the Spark engine")  # one line naming the extra, before pyspark is imported
+require_spark()  # one line naming the extra, before pyspark is imported
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -186,6 +186,40 @@ def ingest_spark(
         parsed.unpersist()
         for view in (_STAGE, _PARSED, _PROBLEMS):
             spark.catalog.dropTempView(view)
+
+
+def rejects_folder(out: str | os.PathLike[str]) -> Path:
+    """The default rejects folder beside ``out``: ``orders`` -> ``orders_rejects``."""
+    path = Path(out)
+    return path.with_name(path.name + "_rejects")
+
+
+def ingest_on_spark(
+    source: DataFrame | str | os.PathLike[str],
+    *,
+    out: str | os.PathLike[str] | None,
+    kind: str = "transactions",
+    rejects_out: str | os.PathLike[str] | None = None,
+    mapping: Mapping[str, str] | Sequence[str] | None = None,
+    date_format: str | None = None,
+    spark: SparkSession | None = None,
+) -> dict[str, Any]:
+    """``patron ingest --engine spark`` from Python: :func:`ingest_spark` in ``spark`` (default
+    :func:`patron.data.engines.spark.spark_session`, whose master is ``$PATRON_SPARK_MASTER`` or
+    local), the rejects in ``rejects_out`` (default :func:`rejects_folder` of ``out``).
+
+    Returns ingest_spark's counts with ``kind``, ``out``, ``rejects`` (the folders, as text) and
+    ``engine`` (``"spark"``). Without ``out`` (there is no store on Spark: the accepted rows go to
+    a Parquet folder) an :class:`~patron.errors.InputError` naming ``out``."""
+    if out is None or not str(out).strip():
+        raise InputError("out is needed on the Spark engine: a folder for the accepted rows (Parquet)", parameters=("out",))
+    from patron.data.engines import Engine
+    from patron.data.engines.spark import spark_session
+
+    rejects = Path(rejects_out) if rejects_out is not None else rejects_folder(out)
+    counts = ingest_spark(spark if spark is not None else spark_session(), source, kind=kind, out=out,
+                          rejects_out=rejects, mapping=mapping, date_format=date_format)
+    return {**counts, "kind": kind, "out": os.fspath(out), "rejects": str(rejects), "engine": Engine.SPARK.value}
 
 
 def _check_and_write(spark: SparkSession, parsed: DataFrame, contract: TableContract, sources: dict[str, SourceColumn], *,
