@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.resolver_only:
         if args.cap is None:
-            from patron.people.identity.resolve import DEFAULT_MAX_LINKED
+            from patron.people.identity.outcome import DEFAULT_MAX_LINKED
             args.cap = DEFAULT_MAX_LINKED
         return resolver_only(args)
 

@@ -110,9 +110,8 @@ from patron.people.identity.normalize import (
     normalize_identifier,
     person_id,
 )
+from patron.people.identity.outcome import MERGE_COLUMNS, Resolution
 from patron.people.identity.resolve import (
-    MERGE_COLUMNS,
-    Resolution,
     Resolver,
     read_observations,
     resolve_all,

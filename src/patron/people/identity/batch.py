@@ -23,7 +23,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
@@ -43,21 +43,18 @@ from patron.people.identity.normalize import (
     SAME_ID_RANK,
     Ident,
     defining_ident,
+    event_primary,
     ident_order,
     implicit_value,
     person_id,
-    primary,
     same_id_twin,
 )
-from patron.people.identity.resolve import (
+from patron.people.identity.outcome import (
     MERGE_COLUMNS,
     PLACEHOLDER_REASON,
     SHARED_REASON,
     Resolution,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from patron.people.identity.resolve import Resolver
 
 
 def _label() -> str:
@@ -66,17 +63,12 @@ def _label() -> str:
     return "c:" + secrets.token_hex(8)
 
 
-def event_primary(idents: set[Ident], blocked: set[Ident]) -> Ident:
-    """The identifier that decides whose an event is: the first in canonical order that is not
-    blocked (its ``user_id`` when it has a usable one), else the first of all."""
-    usable = [i for i in idents if i not in blocked] if blocked else idents
-    return primary(usable or idents)
-
-
 class Batch:
     """The in-memory update of one batch, then :func:`~patron.people.identity.batch_sql.store_batch`."""
 
-    def __init__(self, resolver: Resolver, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, resolver: Any, con: duckdb.DuckDBPyConnection) -> None:
+        """``resolver``: the :class:`~patron.people.identity.resolve.Resolver` whose graph this
+        batch updates (not imported here: the resolver imports this module)."""
         self.r = resolver
         self.con = con
         self.old_person: dict[Ident, str | None] = {}

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from patron.people.identity.graph import LinkKey, link_key
-from patron.people.identity.normalize import SAME_ID_RANK, Ident
-from patron.people.identity.resolve import MERGE_COLUMNS
+from patron.people.identity.normalize import SAME_ID_RANK, Ident, event_primary
+from patron.people.identity.outcome import MERGE_COLUMNS
 
-if TYPE_CHECKING:  # pragma: no cover
-    from patron.people.identity.batch import Batch
+BatchState = Any
+"""A :class:`patron.people.identity.batch.Batch`, the in-memory update these statements store
+(not imported here: the batch imports this module, and the import would run in a circle)."""
 
 
 def now_utc() -> datetime:
@@ -48,7 +49,7 @@ def _run_with(con: duckdb.DuckDBPyConnection, sql: str, columns: dict[str, Any])
 
 
 def store_batch(
-    batch: Batch,
+    batch: BatchState,
     events: dict[str, list[Any]],
     remapped: dict[str, str],
     split: set[str],
@@ -106,8 +107,7 @@ def store_batch(
     return moved
 
 
-def _insert_observations(batch: Batch, events: dict[str, list[Any]]) -> None:
-    from patron.people.identity.batch import event_primary
+def _insert_observations(batch: BatchState, events: dict[str, list[Any]]) -> None:
 
     r = batch.r
     cols: list[list[Any]] = [[], [], [], [], [], []]
@@ -127,7 +127,7 @@ def _insert_observations(batch: Batch, events: dict[str, list[Any]]) -> None:
                   "customer_id": _text(cols[5])})
 
 
-def _write_links(batch: Batch) -> None:
+def _write_links(batch: BatchState) -> None:
     r = batch.r
     new: list[list[Any]] = [[], [], [], [], [], []]
     earlier: list[list[Any]] = [[], [], []]
@@ -154,14 +154,13 @@ def _write_links(batch: Batch) -> None:
                       "occurred_at": _times(earlier[2])})
 
 
-def _moves(batch: Batch, remapped: dict[str, str], split: set[str]) -> list[tuple[str, str, str]]:
+def _moves(batch: BatchState, remapped: dict[str, str], split: set[str]) -> list[tuple[str, str, str]]:
     """Earlier messages whose person is not where ``remapped`` sends the rest: messages of split
     persons, and messages carrying an identifier that became blocked or unblocked (the identifier
     that decides whose a message is may then be another one; ``is_primary`` moves with it).
 
     Read before the observations are rewritten: a message's person was that of its primary
-    observation; it now is that of :func:`~patron.people.identity.batch.event_primary`."""
-    from patron.people.identity.batch import event_primary
+    observation; it now is that of :func:`~patron.people.identity.normalize.event_primary`."""
 
     con, r = batch.con, batch.r
     olds = sorted(split)
@@ -199,9 +198,9 @@ def _moves(batch: Batch, remapped: dict[str, str], split: set[str]) -> list[tupl
     return moved
 
 
-def merge_rows(batch: Batch, remapped: dict[str, str], split: set[str], customer_of: dict[str, str]) -> list[tuple[Any, ...]]:
+def merge_rows(batch: BatchState, remapped: dict[str, str], split: set[str], customer_of: dict[str, str]) -> list[tuple[Any, ...]]:
     """The ``identity_merges`` rows of a batch: merges (with the link that caused each), splits,
-    refused links and blocked identifiers, as tuples of :data:`~patron.people.identity.resolve.MERGE_COLUMNS`."""
+    refused links and blocked identifiers, as tuples of :data:`~patron.people.identity.outcome.MERGE_COLUMNS`."""
     now = now_utc()
     rows: list[tuple[Any, ...]] = []
     for old, new in sorted(remapped.items()):

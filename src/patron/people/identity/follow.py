@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from patron.data.dialect import DUCKDB
 from patron.people.identity.normalize import is_known
-from patron.people.identity.resolve import Resolution
+from patron.people.identity.outcome import Resolution
 
 FOLLOW_TABLES: tuple[str, ...] = (
     "transactions", "contacts", "consents", "preferences", "feedback", "customers", "events",

@@ -224,3 +224,10 @@ def same_id_twin(ident: Ident) -> Ident | None:
     if kind == USER_ID:
         return (CUSTOMER_ID, value)
     return None
+
+
+def event_primary(idents: set[Ident], blocked: set[Ident]) -> Ident:
+    """The identifier that decides whose an event is: the first in canonical order that is not
+    blocked (its ``user_id`` when it has a usable one), else the first of all."""
+    usable = [i for i in idents if i not in blocked] if blocked else idents
+    return primary(usable or idents)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from patron.people.identity.normalize import DEFAULT_PLACEHOLDERS, DEFAULT_UNIQUE
-from patron.people.identity.resolve import DEFAULT_MAX_LINKED
+from patron.people.identity.outcome import DEFAULT_MAX_LINKED
 
 
 class IdentityRules(BaseModel):

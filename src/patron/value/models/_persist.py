@@ -1,4 +1,4 @@
-"""JSON save / load of fitted models (the layout behind :meth:`BaseModel.to_json` and friends).
+"""JSON save / load of fitted models (the layout behind :meth:`~patron.value.models.BaseModel.to_json` and friends).
 
 Layout (``format_version`` 1): ``model`` (registry name), ``class``, ``patron_version``,
 ``settings`` (constructor arguments), ``params``, ``std_errors``, ``covariance`` (natural
@@ -20,12 +20,9 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ._base import BaseModel
 
 JSON_FORMAT_VERSION = 1
 """Version of the JSON layout written by :func:`model_to_dict`."""
@@ -75,7 +72,33 @@ def _none_to_nan(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
-def model_to_dict(model: BaseModel) -> dict[str, Any]:
+class FittedModel(Protocol):
+    """What saving and loading read and set on a model (:class:`~patron.value.models.BaseModel`
+    and the covariate models alike). Written as a protocol so that this module, which the model
+    classes import, imports none of them (no import circle inside :mod:`patron.value.models`)."""
+
+    name: ClassVar[str]
+    param_names: ClassVar[tuple[str, ...]]
+    params_: dict[str, float]
+    std_errors_: dict[str, float]
+    covariance_: np.ndarray
+    covariance_ok_: bool
+    log_likelihood_: float
+    n_customers_: Any
+    n_rows_: Any
+    converged_: bool
+    convergence_message_: str
+    data_fingerprint_: str | None
+    n_starts_used_: Any
+
+    def get_params(self) -> dict[str, Any]: ...
+
+    def _extra_state(self) -> dict[str, Any]: ...
+
+    def _restore_extra_state(self, data: Mapping[str, Any]) -> None: ...
+
+
+def model_to_dict(model: FittedModel) -> dict[str, Any]:
     """Fitted state of ``model`` as a JSON-ready dict (NaN written as null)."""
     return {
         "format_version": JSON_FORMAT_VERSION,
@@ -110,8 +133,8 @@ def _upgrade(data: Mapping[str, Any]) -> Mapping[str, Any]:
                            "theta": data["theta"], "theta_covariance": data["theta_covariance"]}}
 
 
-def model_from_dict(cls: type[BaseModel], data: Mapping[str, Any],
-                    registry: Mapping[str, type]) -> BaseModel:
+def model_from_dict(cls: type[FittedModel], data: Mapping[str, Any],
+                    registry: Mapping[str, type]) -> FittedModel:
     """Rebuild a fitted model; ``cls`` is the base class (dispatch on ``data["model"]`` through
     ``registry``) or a subclass (whose name must match)."""
     data = _upgrade(data)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from .pareto_nbd import log_likelihood
+from .pareto_likelihood import log_likelihood
 
 
 def continuous_rate(annual_rate: float, periods_per_year: float) -> float:

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy import special
 
-from . import pareto_nbd
+from . import pareto_likelihood, pareto_nbd
 from ._rows import row_blocks, unique_rows
 from .covariates import CovariateModel, Rows
 from .pareto_nbd import ParetoNBD
@@ -99,7 +99,7 @@ def _block(sl, ll, g, H, r, s, alpha, beta, x, tx, T, prep, tail, per_x, consts)
     """:func:`row_terms` on the rows ``sl``, written into ``ll``, ``g`` and ``H``."""
     it_x, it_T, code = prep.idx_tx[sl], prep.idx_T[sl], prep.x_code[sl]
     log_I_tx, log_I_T = tail[0][it_x], tail[0][it_T]
-    log_alive, log_died = pareto_nbd._log_parts(x, tx, T, r, alpha, s, beta, log_I_tx, log_I_T)
+    log_alive, log_died = pareto_likelihood._log_parts(x, tx, T, r, alpha, s, beta, log_I_tx, log_I_T)
     log_sum = np.logaddexp(log_alive, log_died)
     ll[sl] = per_x[0][code] - consts[0] + r * np.log(alpha) + s * np.log(beta) + log_sum
     p_alive = np.exp(log_alive - log_sum)

@@ -46,7 +46,9 @@ from . import _optimize
 from ._base import ConvergenceError, ConvergenceWarning
 from .covariates import CovariateModel, Design
 from .dynamic_paths import DynamicData, dynamic_data
-from .pareto_nbd import ParetoNBD, _log1mexp, log_tail_integral
+from .pareto_likelihood import _log1mexp
+from .pareto_nbd import ParetoNBD
+from .pareto_tail import log_tail_integral
 
 __all__ = ["ParetoNBDDynamic", "log_likelihood_terms"]
 

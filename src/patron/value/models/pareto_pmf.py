@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from .pareto_nbd import probability_alive
+from .pareto_likelihood import probability_alive
 
 __all__ = ["conditional_probability_of_n_purchases"]
 
