@@ -172,3 +172,32 @@ def test_extras_agree_with_pyproject() -> None:
     assert "patron[all]" in extras["test"]
     assert core == {"duckdb", "pyarrow", "numpy", "scipy", "threadpoolctl", "pandas", "typer", "rich",
                     "pydantic", "pydantic-settings"}
+
+
+EXTRA_MODULES = ("fastapi", "uvicorn", "plotly", "matplotlib", "sklearn", "pyspark")
+"""Every package an extra brings that patron imports (:data:`EXTRAS`)."""
+
+
+def test_the_core_commands_run_without_any_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """``pip install patron`` (core) runs ingest, summary, fit and score (issue 21; the summary
+    once printed its overview through the report package, which needs Plotly)."""
+    assert set(EXTRA_MODULES) == {m for modules in EXTRAS.values() for m in modules}
+    without(monkeypatch, *EXTRA_MODULES, reload=("patron.report", "patron.value.plots", "patron.service",
+                                                 "patron.data.engines.spark"))
+    from patron.data.datasets import data_path
+
+    monkeypatch.chdir(tmp_path)
+    columns = "master_customer_id,customer_id,date,number_of_cds,amount"
+    steps = [
+        ["ingest", str(data_path("CDNOW_sample.txt")), "--db", "c.duckdb", "--columns", columns, "--map", "occurred_at=date",
+         "--date-format", "%Y%m%d", "--json"],
+        ["summary", "--db", "c.duckdb", "--end", "1997-09-30", "--json"],
+        ["fit", "bgnbd", "--db", "c.duckdb", "--end", "1997-09-30", "--json"],
+        ["score", "--db", "c.duckdb", "--end", "1997-09-30", "--out", "scores.csv", "--json"],
+    ]
+    for argv in steps:
+        assert main(argv) == 0, (argv, capsys.readouterr().err)
+    out = capsys.readouterr().out.splitlines()
+    assert '"customers": 2357' in out[1] and '"n_customers": 2357' in out[2]
+    assert (tmp_path / "scores.csv").read_text().count("\n") == 2357 + 1

@@ -199,7 +199,7 @@ def summary(
     """Per-customer frequency, recency, T and monetary value (lifetimes definitions), computed in SQL."""
     from patron.data.engines import resolve_engine
     from patron.data.io import write_table
-    from patron.report.insights import overview
+    from patron.value.overview import overview
     from patron.value.summary import summary as run_summary
 
     engine = resolve_engine(engine)

@@ -10,7 +10,7 @@ from rich.console import Console
 from patron.cli.output import print_overview
 from patron.data.datasets import CDNOW_CALIBRATION_END, CDNOW_HOLDOUT_END, data_path
 from patron.data.ingest import ingest
-from patron.report.insights import overview
+from patron.value.overview import overview
 from patron.value.summary import summary
 
 CDNOW_SAMPLE_COLUMNS = ["master_customer_id", "customer_id", "date", "number_of_cds", "amount"]

@@ -48,7 +48,7 @@ def write_frame(frame: pd.DataFrame, path: str | Path | None) -> None:
 
 
 def print_overview(console: Console, fig: Any, *, unit: str) -> None:
-    """Print the figures of :func:`patron.report.insights.overview` as a table (``unit``: the period unit
+    """Print the figures of :func:`patron.value.overview.overview` as a table (``unit``: the period unit
     of recency and T)."""
     from rich.table import Table
 

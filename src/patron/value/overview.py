@@ -1,4 +1,6 @@
-"""Figures that describe a customer base from its summary (the demo's short report)."""
+"""Headline figures of a customer base from its summary (customers, repeat buyers, orders, revenue,
+quantiles): what `patron summary` and the demo print. In the value stage, beside the summary, so
+that the core prints them without the report extra."""
 
 from __future__ import annotations
 
