@@ -9,8 +9,8 @@ For each variant, in a fresh temporary folder:
    'patron[all]'`` would; wheels may come from pip's cache or the configured find-links);
 2. on-disk size of what was installed: per distribution, the files of its ``RECORD``
    (``importlib.metadata``, run by the new venv's interpreter) -- file sizes (MiB = 2**20 bytes)
-   and allocated blocks (what ``du`` counts); the total of ``site-packages``; the number of
-   distributions. ``pip`` itself (and ``setuptools`` if the venv has it) comes with the venv, not
+   and allocated blocks (what ``du`` counts); the total of ``site-packages`` and how much of it
+   is the packages' own test suites (folders named ``tests``); the number of distributions. ``pip`` itself (and ``setuptools`` if the venv has it) comes with the venv, not
    with patron: listed, but left out of the totals;
 3. download size: ``pip download`` of the same requirement into an empty folder (the wheels a
    machine without a cache fetches), summed.
@@ -53,13 +53,15 @@ for dist in metadata.distributions():
         size += st.st_size
         blocks += st.st_blocks * 512
     out[name] = {"version": dist.version, "bytes": size, "allocated": blocks}
-total = allocated = 0
+total = allocated = tests = 0
 for folder, _, names in os.walk(site):
+    in_tests = "tests" in os.path.relpath(folder, site).split(os.sep)
     for n in names:
         st = os.lstat(os.path.join(folder, n))
         total += st.st_size
         allocated += st.st_blocks * 512
-print(json.dumps({"site_packages": site, "total": total, "total_allocated": allocated, "dists": out}))
+        tests += st.st_size if in_tests else 0
+print(json.dumps({"site_packages": site, "total": total, "total_allocated": allocated, "tests": tests, "dists": out}))
 """
 
 EXTRA_CHECKS: list[tuple[str, list[str]]] = [
@@ -139,6 +141,7 @@ def report(variant: str, info: dict, wheels: dict, top: int) -> dict:
     print(f"on disk, patron and its dependencies: {total / MIB:,.1f} MiB of files, {allocated / MIB:,.1f} MiB allocated")
     print(f"site-packages as a whole (venv tools included): {info['total'] / MIB:,.1f} MiB of files, "
           f"{info['total_allocated'] / MIB:,.1f} MiB allocated")
+    print(f"of which the packages' own test suites (folders named tests): {info['tests'] / MIB:,.1f} MiB")
     print(f"{'distribution':<28} {'version':<14} {'MiB':>8} {'share':>7}")
     for name, d in sorted(own.items(), key=lambda kv: -kv[1]["bytes"])[:top]:
         print(f"{name:<28} {d['version']:<14} {d['bytes'] / MIB:>8.1f} {d['bytes'] / total:>7.1%}")
