@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from patron.constants import PERIOD_UNITS, SUMMARY_PERIODS
-from patron.data.engines import Engine
+from patron.data.engines import Engine as _LibraryEngine
 from patron.data.schema import CONTRACTS
 
 
@@ -28,7 +28,7 @@ SummaryUnit = _choices("SummaryUnit", SUMMARY_PERIODS)
 """Units of a summary's recency and T and of its purchase grain: D, W, M, H."""
 Kind = _choices("Kind", CONTRACTS)
 """Kinds of input ``patron ingest`` stores (the data contracts)."""
-Engine = Engine
+Engine = _LibraryEngine
 """Engines that run patron's SQL: the library's own :class:`patron.data.engines.Engine`."""
 TransactionModel = _choices("TransactionModel", ("bgnbd", "pareto", "mbgnbd"))
 """Models that predict purchases (:data:`patron.value.scoring.TRANSACTION_MODELS`)."""
