@@ -38,6 +38,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "ledger_api",  # /v1/customers/{id}/consents and /preferences: the two ledgers by REST
     "preference_center",  # /preferences: the customer's own page; /v1/customers/{id}/preference-link
     "segments_api",  # /v1/segments/{name}/members: a segment's member list, paged, JSON or CSV
+    "dialogue_api",  # /v1/triggers, /v1/firings: triggers through the gate to webhooks (patron.service.dialogue)
 )
 """Modules under ``patron.service`` each exposing a FastAPI ``router``."""
 
@@ -55,6 +56,9 @@ def create_app(
     state = ServiceState(db=str(db), rules=rules or section("service", ServiceRules, config), config=config,
                          center=section("preference_center", PreferenceCenterRules, config))
     get_settings()  # a bad PATRON_ setting (date floor, tolerance) fails here, not on the first event
+    from patron.service.dialogue import ServiceDialogue, load_rules
+
+    dialogue_rules = load_rules(config)  # [[triggers]], [[destinations]]: a wrong one stops the start, in one line
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,9 +78,12 @@ def create_app(
         state.snapshots = Snapshots(state)
         state.snapshots.start()
         start_refresher(state)
+        state.dialogue = ServiceDialogue(state, dialogue_rules)
+        state.dialogue.start()
         try:
             yield
         finally:
+            state.dialogue.stop()
             stop_refresher(state)
             state.writer.stop()
             state.snapshots.stop()

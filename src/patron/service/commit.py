@@ -98,6 +98,9 @@ class Known:
     suppressed: Suppression = field(default_factory=Suppression)
     dropped: int = 0
     lifted: list[str] = field(default_factory=list)
+    triggers: Any = None
+    """The service's triggers (:class:`patron.service.dialogue.ServiceDialogue`) or None: called
+    with each transaction's stored events (``fire``), then told of its commit or rollback."""
 
     def load(self, con: duckdb.DuckDBPyConnection) -> None:
         """Read the recent messageIds, the order ids and the suppression list (on start)."""
@@ -269,11 +272,15 @@ def _transaction(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], dead:
             record_suppressed(cur, known.dropped, known.lifted, datetime.now(UTC).date())
         cur.execute("COMMIT")
     except BaseException:
+        if known.triggers is not None:
+            known.triggers.rolled_back()
         _rollback(cur)
         identity.reset()  # the in-memory graph holds the rolled-back links
         known.suppressed.reset()  # and the suppression list the group's lifts (recorded by the retry)
         raise
     known.dropped, known.lifted = 0, []
+    if known.triggers is not None:
+        known.triggers.committed()
     return written
 
 
@@ -342,6 +349,8 @@ def _write(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], rules: Any,
     _write_contacts(cur, accepted, cust)
     _write_ledgers(cur, accepted, cust)
     _write_customers(cur, accepted, cust)
+    if known.triggers is not None:  # trigger firings, in the transaction of the events that cause them
+        known.triggers.fire(cur, accepted, cust)
     return Written({e.message_id for e in evs}, late_dead, keys)
 
 

@@ -83,6 +83,7 @@ class ServiceState:
     lock: SharedLock = field(default_factory=SharedLock)
     center: PreferenceCenterRules = field(default_factory=PreferenceCenterRules)  # [preference_center]
     link_secret: bytes | None = None  # signs the customers' page links (patron.service.links)
+    dialogue: Any = None  # triggers, outbox and webhook delivery (patron.service.dialogue)
     _changes: list[int] = field(default_factory=lambda: [0, 0])  # transactions begun, ended
     _changes_guard: threading.Lock = field(default_factory=threading.Lock)
 

@@ -1,0 +1,455 @@
+"""The outbox: one row per trigger firing, written in the transaction of what caused it, and the
+decision each firing gets through the contact gate.
+
+Table ``trigger_firings`` (one row per firing, keyed by a deterministic ``firing_id``):
+
+``state``
+    ``scheduled`` waiting for ``due_at`` (a delay, or quiet hours: ``reason = quiet_hours``);
+    ``pending`` decided to send, waiting for delivery; ``delivered`` accepted by the destination
+    (a 2xx); ``dead`` given up after the destination's ``max_attempts`` (``last_error`` says why);
+    ``held_out`` in the trigger's random holdout, never sent; ``excluded`` refused by the gate
+    (``reason`` is the planner's exclusion code: no_consent, denied, revoked, expired, paused, lost,
+    topic, unknown_time_zone, cap_reached, unknown_customer; or ``send_if`` when the person no longer
+    satisfies the trigger's send-time rule); ``cancelled`` the condition stopped holding before the
+    delay passed (``reason = unless``) or the trigger was deleted (``trigger_deleted``).
+
+Firing ids. ``sha256(trigger, cause)`` where the cause is the event's messageId (an event trigger),
+the status move and refresh day (a status trigger) or the segment change and refresh day; with
+``once = true`` the cause is the person, so a person fires the trigger at most once. A replayed
+event never reaches this module (the writer drops known messageIds), and a firing id already in
+the table is not inserted again (``ON CONFLICT DO NOTHING``).
+
+The gate. :func:`decide` runs :func:`patron.contact.consent.check.check_contact` -- the function
+behind ``/v1/contacts/check``, which applies the planner's rules and SQL builders -- for each due
+firing at the decision time, in the transaction that writes the decision. A firing in quiet hours
+is moved to the end of the quiet period (``due_at``) and decided again then. The holdout draw is
+the planner's: ``u = int(md5(f"0:{trigger}:{customer_id}")[:13], 16) / 16**13``, held out when
+``u < holdout``; it is drawn among persons the gate lets through, so the two arms are comparable.
+
+Contacts. A firing decided ``pending`` writes a ``contacts`` row (``kind = 'sent'``,
+``campaign_id`` = the trigger, ``contact_id`` = the firing id) at once, so the caps of the next
+decision, profitability and ``patron contact-effect --campaign TRIGGER`` count it; a held-out
+firing writes the holdout row (``in_holdout = true``) that is the effect's control arm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from patron.contact.consent.check import check_contact, has_table
+from patron.contact.consent.planner import HASH_DIGITS
+from patron.contact.consent.policy import ContactPolicy, contact_policy
+from patron.contact.dialogue.rules import DialogueRules, Trigger, parse_delay
+from patron.data.dialect import DUCKDB
+
+FIRINGS_DDL = """CREATE TABLE IF NOT EXISTS trigger_firings (
+  firing_id VARCHAR PRIMARY KEY,
+  trigger VARCHAR NOT NULL,
+  customer_id VARCHAR NOT NULL,
+  cause VARCHAR NOT NULL,
+  caused_at TIMESTAMP NOT NULL,
+  created_at TIMESTAMP NOT NULL,
+  due_at TIMESTAMP NOT NULL,
+  state VARCHAR NOT NULL,
+  reason VARCHAR,
+  decided_at TIMESTAMP,
+  destination VARCHAR NOT NULL,
+  channel VARCHAR NOT NULL,
+  purpose VARCHAR NOT NULL,
+  body VARCHAR,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at TIMESTAMP,
+  last_error VARCHAR,
+  delivered_at TIMESTAMP
+)"""
+"""The outbox (module docstring). Times are naive UTC."""
+
+TRIGGERS_DDL = """CREATE TABLE IF NOT EXISTS dialogue_triggers (
+  name VARCHAR PRIMARY KEY,
+  definition VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL
+)"""
+"""Triggers created through the API (``definition``: the trigger as JSON); the rules file's
+triggers are not stored here."""
+
+STATUSES_DDL = """CREATE TABLE IF NOT EXISTS dialogue_statuses (
+  customer_id VARCHAR PRIMARY KEY,
+  status VARCHAR
+)"""
+"""Each person's status at the last refresh the dialogue saw (status triggers diff against it)."""
+
+MEMBERS_DDL = """CREATE TABLE IF NOT EXISTS dialogue_members (
+  trigger VARCHAR NOT NULL,
+  customer_id VARCHAR NOT NULL
+)"""
+"""The members of each segment trigger's segment at the last refresh the dialogue saw."""
+
+STATES: tuple[str, ...] = ("scheduled", "pending", "delivered", "dead", "held_out", "excluded", "cancelled")
+"""States of a firing (module docstring)."""
+
+SENDING_STATES: tuple[str, ...] = ("pending", "delivered", "dead")
+"""States of a firing decided to be sent."""
+
+HOLDOUT_SEED = 0
+"""Seed of the holdout draw (the planner's formula with this seed)."""
+
+DEFAULT_MAX_AGE = timedelta(days=1)
+"""An event that happened longer than this before it arrived (a backfill, an import) fires no
+trigger: a thank-you for an order of last year is not a dialogue."""
+
+
+def create_tables(con: Any) -> None:
+    """Create the outbox and the dialogue's memory tables when missing."""
+    for ddl in (FIRINGS_DDL, TRIGGERS_DDL, STATUSES_DDL, MEMBERS_DDL):
+        con.execute(ddl)
+
+
+def firing_id(trigger: str, cause: str) -> str:
+    """The deterministic id of the firing of ``trigger`` for ``cause`` (32 hex digits)."""
+    return hashlib.sha256(f"{trigger}\x1f{cause}".encode()).hexdigest()[:32]
+
+
+def holdout_draw(trigger: str, customer_id: str) -> float:
+    """The planner's uniform draw in [0, 1) for ``customer_id`` in campaign ``trigger``."""
+    digest = hashlib.md5(f"{HOLDOUT_SEED}:{trigger}:{customer_id}".encode()).hexdigest()
+    return int(digest[:HASH_DIGITS], 16) / 16**HASH_DIGITS
+
+
+# --- what an event looks like to a trigger ----------------------------------------------------
+
+
+@dataclass(slots=True)
+class EventFacts:
+    """What triggers need of one stored event: its messageId, person, name, times (naive UTC),
+    and the event as a dict (for ``where`` conditions)."""
+
+    message_id: str
+    customer_id: str
+    event: str | None
+    occurred_at: datetime
+    received_at: datetime
+    raw: dict[str, Any]
+
+
+_MISSING = object()
+
+
+def _get(raw: dict[str, Any], path: str) -> Any:
+    cur: Any = raw
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return _MISSING
+        cur = cur[part]
+    return cur
+
+
+def _compare(value: Any, op: str, want: Any) -> bool:
+    if op == "exists":
+        return (value is not _MISSING) == bool(want)
+    if value is _MISSING:
+        return False
+    if op == "=":
+        return bool(value == want)
+    if op == "!=":
+        return bool(value != want)
+    if op == "in":
+        return value in want
+    if isinstance(value, bool) or isinstance(want, bool):
+        return False
+    if isinstance(value, int | float) and isinstance(want, int | float):
+        a, b = float(value), float(want)
+    elif isinstance(value, str) and isinstance(want, str):
+        a, b = value, want  # type: ignore[assignment]
+    else:
+        return False  # a number against text never holds
+    return {">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b}[op]
+
+
+def matches(trigger: Trigger, ev: EventFacts) -> bool:
+    """Whether the event trigger ``trigger`` fires on ``ev`` (name and every ``where`` condition)."""
+    if trigger.on != "event" or ev.event != trigger.event:
+        return False
+    for path, cond in trigger.where.items():
+        value = _get(ev.raw, path)
+        ops = cond if isinstance(cond, dict) else {"=": cond}
+        if not all(_compare(value, op, want) for op, want in ops.items()):
+            return False
+    return True
+
+
+# --- the firings ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Firing:
+    """A firing to insert (state ``scheduled``; decided at once when due)."""
+
+    firing_id: str
+    trigger: str
+    customer_id: str
+    cause: str
+    caused_at: datetime
+    due_at: datetime
+    destination: str
+    channel: str
+    purpose: str
+
+
+def _insert_firings(con: Any, firings: Sequence[Firing], now: datetime) -> list[str]:
+    """Insert the firings whose id is new; return the ids inserted."""
+    unique = list({f.firing_id: f for f in firings}.values())
+    if not unique:
+        return []
+    ids = ", ".join(DUCKDB.literal(f.firing_id) for f in unique)
+    present = {r[0] for r in con.execute(f"SELECT firing_id FROM trigger_firings WHERE firing_id IN ({ids})").fetchall()}
+    new = [f for f in unique if f.firing_id not in present]
+    if not new:
+        return []
+    con.executemany(
+        "INSERT INTO trigger_firings (firing_id, trigger, customer_id, cause, caused_at, created_at, due_at, state, "
+        "destination, channel, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?) ON CONFLICT DO NOTHING",
+        [[f.firing_id, f.trigger, f.customer_id, f.cause, f.caused_at, now, f.due_at, f.destination, f.channel,
+          f.purpose] for f in new],
+    )
+    return [f.firing_id for f in new]
+
+
+def _firing(t: Trigger, customer_id: str, cause: str, caused_at: datetime, now: datetime) -> Firing:
+    fid = firing_id(t.name, f"once\x1f{customer_id}" if t.once else cause)
+    return Firing(fid, t.name, customer_id, cause, caused_at, now + t.delay_td, t.destination, t.channel, t.purpose)
+
+
+@dataclass
+class Decided:
+    """What one call of :func:`decide` did: firing ids by the state they were given."""
+
+    by_state: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, state: str, fid: str) -> None:
+        self.by_state.setdefault(state, []).append(fid)
+
+    @property
+    def sending(self) -> int:
+        """Firings decided to be sent."""
+        return len(self.by_state.get("pending", []))
+
+
+class Dialogue:
+    """The triggers of one database: fires them on events and refreshes, decides due firings.
+
+    ``clock`` returns the naive-UTC now (injectable for tests). Each method takes an open cursor
+    inside the caller's transaction and writes nothing outside it."""
+
+    def __init__(self, rules: DialogueRules, *, config: Any = None, policy: ContactPolicy | None = None,
+                 clock: Callable[[], datetime] | None = None, max_age: timedelta = DEFAULT_MAX_AGE) -> None:
+        from patron.contact.consent.times import now_utc
+
+        self.file_rules = rules
+        self.config = config
+        self.policy = policy or contact_policy(config)
+        self.clock: Callable[[], datetime] = clock or now_utc
+        self.max_age = max_age
+        self.api_triggers: list[Trigger] = []
+        self._compiled: dict[str, str] = {}
+
+    # -- the triggers in force ---------------------------------------------------------------
+    @property
+    def triggers(self) -> list[Trigger]:
+        """The rules file's triggers, then those created through the API."""
+        return [*self.file_rules.triggers, *self.api_triggers]
+
+    def trigger(self, name: str) -> Trigger | None:
+        return next((t for t in self.triggers if t.name == name), None)
+
+    def load(self, con: Any) -> None:
+        """Create the tables and read the triggers created through the API."""
+        create_tables(con)
+        rows = con.execute("SELECT definition FROM dialogue_triggers ORDER BY created_at, name").fetchall()
+        self.api_triggers = [Trigger.model_validate_json(r[0]) for r in rows]
+        self._compiled.clear()
+
+    # -- firing on events ----------------------------------------------------------------------
+    def fire_events(self, con: Any, events: Iterable[EventFacts]) -> list[str]:
+        """Insert the firings the stored ``events`` cause and decide those due now; returns the
+        ids of the firings decided to be sent (their delivery can start once committed)."""
+        event_triggers = [t for t in self.triggers if t.on == "event"]
+        if not event_triggers:
+            return []
+        now = self.clock()
+        firings = [
+            _firing(t, ev.customer_id, ev.message_id, ev.occurred_at, now)
+            for ev in events if now - ev.occurred_at <= self.max_age
+            for t in event_triggers if matches(t, ev)
+        ]
+        new = _insert_firings(con, firings, now)
+        if not new:
+            return []
+        return self.decide(con, now, ids=new).by_state.get("pending", [])
+
+    # -- firing on refreshes -------------------------------------------------------------------
+    def fire_status_changes(self, con: Any) -> list[str]:
+        """After a refresh: fire the status triggers for persons whose status in
+        ``customer_profiles`` moved since the last refresh seen, then remember the statuses.
+        The first refresh seen only records them (no move is known). Returns the ids to send."""
+        if not has_table(con, "customer_profiles"):
+            return []
+        now = self.clock()
+        seen_before = con.execute("SELECT count(*) FROM dialogue_statuses").fetchall()[0][0] > 0
+        moves = con.execute(
+            """SELECT p.customer_id, d.status, p.status FROM customer_profiles p
+               JOIN dialogue_statuses d ON d.customer_id = p.customer_id
+               WHERE p.status IS DISTINCT FROM d.status""").fetchall() if seen_before else []
+        con.execute("DELETE FROM dialogue_statuses")
+        con.execute("INSERT INTO dialogue_statuses SELECT customer_id, any_value(status) FROM customer_profiles "
+                    "GROUP BY customer_id")
+        day = now.date().isoformat()
+        firings = [
+            _firing(t, cid, f"status\x1f{old}\x1f{new}\x1f{day}", now, now)
+            for t in self.triggers if t.on == "status"
+            for cid, old, new in moves
+            if (not t.status_from or old in t.status_from) and (not t.status_to or new in t.status_to)
+        ]
+        new_ids = _insert_firings(con, firings, now)
+        return self.decide(con, now, ids=new_ids).by_state.get("pending", []) if new_ids else []
+
+    def fire_segment_changes(self, con: Any) -> list[str]:
+        """After a refresh: fire the segment triggers for persons who entered (or left) their
+        segment since the last refresh seen; the first refresh seen only records the members."""
+        seg = [t for t in self.triggers if t.on == "segment"]
+        if not seg or not has_table(con, "customer_profiles"):
+            return []
+        now = self.clock()
+        day = now.date().isoformat()
+        firings: list[Firing] = []
+        for t in seg:
+            rule = self._rule(con, t.name, t.segment or "")
+            known = con.execute("SELECT count(*) FROM dialogue_members WHERE trigger = ?", [t.name]).fetchall()[0][0] > 0
+            con.execute("CREATE OR REPLACE TEMP TABLE _members AS SELECT DISTINCT customer_id FROM customer_profiles "
+                        f"WHERE {rule}")
+            if known:
+                if t.change == "enter":
+                    sql = ("SELECT customer_id FROM _members EXCEPT SELECT customer_id FROM dialogue_members "
+                           "WHERE trigger = ?")
+                else:
+                    sql = ("SELECT customer_id FROM dialogue_members WHERE trigger = ? EXCEPT "
+                           "SELECT customer_id FROM _members")
+                firings += [_firing(t, r[0], f"segment\x1f{t.change}\x1f{r[0]}\x1f{day}", now, now)
+                            for r in con.execute(sql, [t.name]).fetchall()]
+            con.execute("DELETE FROM dialogue_members WHERE trigger = ?", [t.name])
+            con.execute("INSERT INTO dialogue_members SELECT ?, customer_id FROM _members", [t.name])
+            con.execute("DROP TABLE _members")
+        new_ids = _insert_firings(con, firings, now)
+        return self.decide(con, now, ids=new_ids).by_state.get("pending", []) if new_ids else []
+
+    def _rule(self, con: Any, name: str, text: str) -> str:
+        """The SQL condition of a segment rule over ``customer_profiles`` (compiled once)."""
+        key = f"{name}\x1f{text}"
+        if key not in self._compiled:
+            from patron.relationship.segments import KNOWN_VALUES, profile_columns
+            from patron.relationship.segments.rules import compile_rule
+
+            self._compiled[key] = compile_rule(text, profile_columns(con), name=f"trigger {name}",
+                                               known_values=KNOWN_VALUES)
+        return self._compiled[key]
+
+    # -- deciding ------------------------------------------------------------------------------
+    def due_count(self, con: Any) -> int:
+        """Scheduled firings whose time has come."""
+        return int(con.execute("SELECT count(*) FROM trigger_firings WHERE state = 'scheduled' AND due_at <= ?",
+                               [self.clock()]).fetchall()[0][0])
+
+    def decide(self, con: Any, now: datetime | None = None, *, ids: Sequence[str] | None = None,
+               limit: int = 1000) -> Decided:
+        """Decide the scheduled firings due at ``now`` (only ``ids`` when given), oldest first,
+        one after the other (a send counts toward the caps of the next decision)."""
+        now = now or self.clock()
+        where = "state = 'scheduled' AND due_at <= ?"
+        params: list[Any] = [now]
+        if ids is not None:
+            if not ids:
+                return Decided()
+            where += f" AND firing_id IN ({', '.join(DUCKDB.literal(i) for i in ids)})"
+        rows = con.execute(
+            f"SELECT firing_id, trigger, customer_id, cause, caused_at FROM trigger_firings WHERE {where} "
+            f"ORDER BY due_at, created_at, firing_id LIMIT {int(limit)}", params).fetchall()
+        out = Decided()
+        for fid, name, cid, cause, caused_at in rows:
+            state, reason, due, body = self._decide_one(con, fid, name, cid, cause, caused_at, now)
+            con.execute("UPDATE trigger_firings SET state = ?, reason = ?, decided_at = ?, due_at = ?, body = ? "
+                        "WHERE firing_id = ?", [state, reason, now, due, body, fid])
+            out.add(state, fid)
+        return out
+
+    def _decide_one(self, con: Any, fid: str, name: str, cid: str, cause: str, caused_at: datetime,
+                    now: datetime) -> tuple[str, str, datetime, str | None]:
+        t = self.trigger(name)
+        if t is None:
+            return "cancelled", "trigger_deleted", now, None
+        if t.unless:
+            later = con.execute(
+                "SELECT message_id FROM events WHERE customer_id = ? AND event = ? AND occurred_at > ? "
+                "AND message_id <> ? LIMIT 1", [cid, t.unless, caused_at, cause]).fetchall()
+            if later:
+                return "cancelled", "unless", now, None
+        if t.send_if:
+            if not has_table(con, "customer_profiles"):
+                return "excluded", "send_if", now, None
+            rule = self._rule(con, t.name, t.send_if)
+            ok = con.execute(f"SELECT bool_or({rule}) FROM customer_profiles WHERE customer_id = ?", [cid]).fetchall()
+            if not ok or not ok[0][0]:
+                return "excluded", "send_if", now, None
+        decision = check_contact(con, cid, channel=t.channel, purpose=t.purpose, at=now, policy=self.policy,
+                                 config=self.config, topic=t.topic)
+        if decision.reason == "quiet_hours" and decision.details.get("quiet_until"):
+            until = decision.details["quiet_until"]
+            return "scheduled", "quiet_hours", max(until, now + timedelta(seconds=1)), None
+        if not decision.allowed:
+            return "excluded", decision.reason, now, None
+        if t.holdout > 0 and holdout_draw(t.name, cid) < t.holdout:
+            self._contact(con, fid, cid, t, now, cause, holdout=True)
+            return "held_out", "holdout", now, None
+        self._contact(con, fid, cid, t, now, cause, holdout=False)
+        return "pending", "allowed", now, self._body(con, fid, cid, t, cause, caused_at, now)
+
+    def _contact(self, con: Any, fid: str, cid: str, t: Trigger, now: datetime, cause: str, *, holdout: bool) -> None:
+        con.execute(
+            "INSERT INTO contacts (contact_id, customer_id, occurred_at, channel, campaign_id, kind, in_holdout, "
+            "ingest_id) VALUES (?, ?, ?, ?, ?, 'sent', ?, ?)", [fid, cid, now, t.channel, t.name, holdout, cause])
+
+    def _body(self, con: Any, fid: str, cid: str, t: Trigger, cause: str, caused_at: datetime, now: datetime) -> str:
+        traits = con.execute("SELECT attributes FROM customers WHERE customer_id = ?", [cid]).fetchall()
+        try:
+            attrs = json.loads(traits[0][0]) if traits and traits[0][0] else {}
+        except ValueError:
+            attrs = {}
+        return json.dumps({
+            "firing_id": fid, "trigger": t.name, "customer_id": cid, "traits": attrs if isinstance(attrs, dict) else {},
+            "channel": t.channel, "purpose": t.purpose, "message": t.message, "topic": t.topic,
+            "cause": cause if t.on == "event" else cause.replace("\x1f", " "),
+            "caused_at": caused_at.isoformat() + "Z", "decided_at": now.isoformat() + "Z",
+        }, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def parse_delay_or_none(text: str | None) -> timedelta | None:
+    """:func:`parse_delay` of ``text`` (None stays None)."""
+    return parse_delay(text) if text else None
+
+
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "FIRINGS_DDL",
+    "SENDING_STATES",
+    "STATES",
+    "Decided",
+    "Dialogue",
+    "EventFacts",
+    "create_tables",
+    "firing_id",
+    "holdout_draw",
+    "matches",
+]
