@@ -339,3 +339,33 @@ def test_triggers_are_created_listed_and_deleted_through_the_api_with_the_admin_
     time.sleep(0.5)
     assert len(receiver.to("/hook")) == 1
     assert [t["name"] for t in client.get("/v1/triggers", auth=admin).json()] == ["from_file"]
+
+
+# --- status triggers fire after a refresh ---------------------------------------------------------
+
+
+def test_a_status_trigger_fires_when_a_refresh_moves_a_status(start: Start, receiver: Receiver) -> None:
+    from patron.service.refresh import RefreshInfo, notify
+
+    config = {"destinations": [dest(receiver)],
+              "triggers": [{"name": "at_risk", "on": "status", "status_to": ["at_risk"], "purpose": "account",
+                            "destination": "crm"}]}
+    client = start(config)
+    send(client, *[{"type": "identify", "messageId": f"i-{p}", "userId": p} for p in ("ann", "bob")])
+    state = client.app.state.patron
+
+    def refreshed(statuses: dict[str, str]) -> None:
+        """A refresh that gave these statuses: the profile table written, then the refresh listeners."""
+        def job(con: Any) -> None:
+            con.execute("CREATE OR REPLACE TABLE customer_profiles (customer_id VARCHAR, status VARCHAR)")
+            con.executemany("INSERT INTO customer_profiles VALUES (?, ?)", list(statuses.items()))
+        state.writer.run(job)
+        notify(RefreshInfo(refresh_id="r", trigger="api", state="succeeded", started_at=real_now()))
+
+    refreshed({"ann": "active", "bob": "active"})
+    refreshed({"ann": "at_risk", "bob": "active"})
+    assert receiver.wait(lambda rx: len(rx.to("/hook")) >= 1)
+    refreshed({"ann": "at_risk", "bob": "cooling"})
+    time.sleep(0.5)
+    assert [r.json["customer_id"] for r in receiver.to("/hook")] == ["ann"]
+    assert receiver.to("/hook")[0].json["cause"] == f"status active at_risk {real_now().date().isoformat()}"

@@ -121,6 +121,31 @@ def _facts(con: Any, customer_id: str, purpose: str) -> tuple[bool, str | None, 
     return bool(row[0]), row[1], bool(row[2]), bool(row[3])
 
 
+Facts = tuple[bool, str | None, bool, bool]
+"""What :func:`_facts` tells of one customer: known, status, any consent record for the purpose,
+any preference record."""
+
+
+def facts_many(con: Any, customer_ids: list[str], purpose: str) -> dict[str, Facts]:
+    """:func:`_facts` for many customers in one query (the customers of a batch of decisions:
+    :mod:`patron.contact.dialogue`), by customer id."""
+    import pyarrow as pa
+
+    if not customer_ids:
+        return {}
+    _ids = pa.table({"customer_id": pa.array(sorted(set(customer_ids)), pa.string())})
+    status = ("(SELECT any_value(status) AS status, customer_id FROM customer_profiles GROUP BY customer_id)"
+              if has_table(con, "customer_profiles") else "(SELECT NULL::VARCHAR AS status, NULL::VARCHAR AS customer_id)")
+    rows = con.execute(
+        f"""SELECT i.customer_id,
+                   i.customer_id IN (SELECT customer_id FROM customers) OR i.customer_id IN (SELECT customer_id FROM transactions),
+                   s.status,
+                   i.customer_id IN (SELECT customer_id FROM consents WHERE purpose = $1),
+                   i.customer_id IN (SELECT customer_id FROM preferences)
+            FROM _ids i LEFT JOIN {status} s ON s.customer_id = i.customer_id""", [purpose]).fetchall()
+    return {r[0]: (bool(r[1]), r[2], bool(r[3]), bool(r[4])) for r in rows}
+
+
 NO_PLANS_SQL = ("SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMP AS send_at, NULL::BOOLEAN AS included, "
                 "NULL::VARCHAR AS channel, NULL::VARCHAR AS campaign WHERE FALSE")
 """An empty ``contact_plans`` for a database where no campaign was ever planned."""
@@ -151,9 +176,10 @@ def _nan(v: Any) -> float:
 
 def check_contact(con: Any, customer_id: str | None, *, channel: str, purpose: str, at: datetime,
                   policy: ContactPolicy, config: Any = None, topic: str | None = None,
-                  identifier: str | None = None) -> ContactDecision:
+                  identifier: str | None = None, facts: Facts | None = None) -> ContactDecision:
     """Decide for ``customer_id`` (None: no customer matched ``identifier``) at the naive-UTC
-    instant ``at`` on the open cursor ``con`` (see the module docstring for the rules)."""
+    instant ``at`` on the open cursor ``con`` (see the module docstring for the rules).
+    ``facts``: the customer's :func:`facts_many` row when the caller read them for a batch."""
     camp = _campaign(customer_id or "?", channel, purpose, at, topic, policy, config)
     marketing = camp.message_class == "marketing"
 
@@ -161,7 +187,11 @@ def check_contact(con: Any, customer_id: str | None, *, channel: str, purpose: s
         return ContactDecision(allowed=reason == ALLOWED, reason=reason, message=message, customer_id=customer_id,
                                channel=channel, purpose=purpose, message_class=camp.message_class, at=at, details=details)
 
-    known, status, has_consent, has_prefs = _facts(con, customer_id, purpose) if customer_id is not None else (False, None, False, False)
+    if customer_id is None:
+        facts = (False, None, False, False)
+    elif facts is None:
+        facts = _facts(con, customer_id, purpose)
+    known, status, has_consent, has_prefs = facts
     if not known:
         return answer("unknown_customer", f"no customer matches {identifier or customer_id!r}")
     if not marketing:
@@ -239,4 +269,4 @@ def parse_at(value: datetime | None) -> datetime:
     return value
 
 
-__all__ = ["ALLOWED", "CHECK_CAMPAIGN", "ContactDecision", "check_contact", "has_table", "parse_at", "points_sql"]
+__all__ = ["ALLOWED", "CHECK_CAMPAIGN", "ContactDecision", "check_contact", "facts_many", "has_table", "parse_at", "points_sql"]

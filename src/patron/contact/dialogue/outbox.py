@@ -41,11 +41,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from patron.contact.consent.check import check_contact, has_table
+import pyarrow as pa
+
+from patron.contact.consent.check import check_contact, facts_many, has_table
 from patron.contact.consent.planner import HASH_DIGITS
 from patron.contact.consent.policy import ContactPolicy, contact_policy
 from patron.contact.dialogue.rules import DialogueRules, Trigger, parse_delay
 from patron.data.dialect import DUCKDB
+from patron.errors import InputError
 
 FIRINGS_DDL = """CREATE TABLE IF NOT EXISTS trigger_firings (
   firing_id VARCHAR PRIMARY KEY,
@@ -205,17 +208,27 @@ def _insert_firings(con: Any, firings: Sequence[Firing], now: datetime) -> list[
     unique = list({f.firing_id: f for f in firings}.values())
     if not unique:
         return []
-    ids = ", ".join(DUCKDB.literal(f.firing_id) for f in unique)
-    present = {r[0] for r in con.execute(f"SELECT firing_id FROM trigger_firings WHERE firing_id IN ({ids})").fetchall()}
+    _ids = pa.table({"firing_id": pa.array([f.firing_id for f in unique], pa.string())})  # read by DuckDB
+    present = {r[0] for r in con.execute(
+        "SELECT t.firing_id FROM trigger_firings t SEMI JOIN _ids i ON i.firing_id = t.firing_id").fetchall()}
     new = [f for f in unique if f.firing_id not in present]
     if not new:
         return []
-    con.executemany(
+    _rows = pa.table({
+        "firing_id": pa.array([f.firing_id for f in new], pa.string()),
+        "trigger": pa.array([f.trigger for f in new], pa.string()),
+        "customer_id": pa.array([f.customer_id for f in new], pa.string()),
+        "cause": pa.array([f.cause for f in new], pa.string()),
+        "caused_at": pa.array([f.caused_at for f in new], pa.timestamp("us")),
+        "due_at": pa.array([f.due_at for f in new], pa.timestamp("us")),
+        "destination": pa.array([f.destination for f in new], pa.string()),
+        "channel": pa.array([f.channel for f in new], pa.string()),
+        "purpose": pa.array([f.purpose for f in new], pa.string()),
+    })
+    con.execute(
         "INSERT INTO trigger_firings (firing_id, trigger, customer_id, cause, caused_at, created_at, due_at, state, "
-        "destination, channel, purpose) VALUES (?, ?, ?, ?, ?, ?, ?, 'scheduled', ?, ?, ?) ON CONFLICT DO NOTHING",
-        [[f.firing_id, f.trigger, f.customer_id, f.cause, f.caused_at, now, f.due_at, f.destination, f.channel,
-          f.purpose] for f in new],
-    )
+        "destination, channel, purpose) SELECT firing_id, trigger, customer_id, cause, caused_at, ?, due_at, "
+        "'scheduled', destination, channel, purpose FROM _rows ON CONFLICT DO NOTHING", [now])
     return [f.firing_id for f in new]
 
 
@@ -365,74 +378,133 @@ class Dialogue:
 
     def decide(self, con: Any, now: datetime | None = None, *, ids: Sequence[str] | None = None,
                limit: int = 1000) -> Decided:
-        """Decide the scheduled firings due at ``now`` (only ``ids`` when given), oldest first,
-        one after the other (a send counts toward the caps of the next decision)."""
+        """Decide the scheduled firings due at ``now`` (only ``ids`` when given), oldest first.
+        ``limit`` bounds a scheduler's round; firings named by ``ids`` are all decided.
+
+        Set-based where it can be: the persons' facts are read in one query per purpose, the
+        contacts rows, the decisions and the bodies are written with one statement each. The
+        gate itself runs per firing; a person's second firing in the same batch is decided after
+        the first one's contact row is written, so it counts toward the caps."""
         now = now or self.clock()
         where = "state = 'scheduled' AND due_at <= ?"
-        params: list[Any] = [now]
         if ids is not None:
             if not ids:
                 return Decided()
             where += f" AND firing_id IN ({', '.join(DUCKDB.literal(i) for i in ids)})"
+            limit = max(limit, len(ids))
         rows = con.execute(
             f"SELECT firing_id, trigger, customer_id, cause, caused_at FROM trigger_firings WHERE {where} "
-            f"ORDER BY due_at, created_at, firing_id LIMIT {int(limit)}", params).fetchall()
+            f"ORDER BY due_at, created_at, firing_id LIMIT {int(limit)}", [now]).fetchall()
         out = Decided()
+        if not rows:
+            return out
+        by_purpose: dict[str, list[str]] = {}
+        for _, name, cid, _, _ in rows:
+            t = self.trigger(name)
+            if t is not None:
+                by_purpose.setdefault(t.purpose, []).append(cid)
+        facts = {p: facts_many(con, ids_, p) for p, ids_ in by_purpose.items()}
+        contacts: list[list[Any]] = []
+        decided: list[list[Any]] = []
+        sending: list[tuple[str, str, Trigger, str, datetime]] = []
+        batch_people: set[str] = set()
         for fid, name, cid, cause, caused_at in rows:
-            state, reason, due, body = self._decide_one(con, fid, name, cid, cause, caused_at, now)
-            con.execute("UPDATE trigger_firings SET state = ?, reason = ?, decided_at = ?, due_at = ?, body = ? "
-                        "WHERE firing_id = ?", [state, reason, now, due, body, fid])
+            if cid in batch_people:  # the person's earlier firing must count toward the caps
+                _insert_contacts(con, contacts)
+                contacts, batch_people = [], set()
+            batch_people.add(cid)
+            t = self.trigger(name)
+            state, reason, due = self._decide_one(con, t, cid, cause, caused_at, now,
+                                                  facts.get(t.purpose, {}).get(cid) if t else None)
+            if t is not None and state in ("pending", "held_out"):
+                contacts.append([fid, cid, now, t.channel, t.name, "sent", state == "held_out", cause])
+            if state == "pending" and t is not None:
+                sending.append((fid, cid, t, cause, caused_at))
+            decided.append([fid, state, reason, due])
             out.add(state, fid)
+        _insert_contacts(con, contacts)
+        bodies = self._bodies(con, sending, now)
+        _update_decisions(con, [[*d, now, bodies.get(d[0])] for d in decided])
         return out
 
-    def _decide_one(self, con: Any, fid: str, name: str, cid: str, cause: str, caused_at: datetime,
-                    now: datetime) -> tuple[str, str, datetime, str | None]:
-        t = self.trigger(name)
+    def _decide_one(self, con: Any, t: Trigger | None, cid: str, cause: str, caused_at: datetime, now: datetime,
+                    facts: Any) -> tuple[str, str, datetime]:
         if t is None:
-            return "cancelled", "trigger_deleted", now, None
+            return "cancelled", "trigger_deleted", now
         if t.unless:
             later = con.execute(
                 "SELECT message_id FROM events WHERE customer_id = ? AND event = ? AND occurred_at > ? "
                 "AND message_id <> ? LIMIT 1", [cid, t.unless, caused_at, cause]).fetchall()
             if later:
-                return "cancelled", "unless", now, None
+                return "cancelled", "unless", now
         if t.send_if:
             if not has_table(con, "customer_profiles"):
-                return "excluded", "send_if", now, None
-            rule = self._rule(con, t.name, t.send_if)
+                return "excluded", "send_if", now
+            try:
+                rule = self._rule(con, t.name, t.send_if)
+            except InputError:
+                return "excluded", "send_if_invalid", now
             ok = con.execute(f"SELECT bool_or({rule}) FROM customer_profiles WHERE customer_id = ?", [cid]).fetchall()
             if not ok or not ok[0][0]:
-                return "excluded", "send_if", now, None
+                return "excluded", "send_if", now
         decision = check_contact(con, cid, channel=t.channel, purpose=t.purpose, at=now, policy=self.policy,
-                                 config=self.config, topic=t.topic)
+                                 config=self.config, topic=t.topic, facts=facts)
         if decision.reason == "quiet_hours" and decision.details.get("quiet_until"):
             until = decision.details["quiet_until"]
-            return "scheduled", "quiet_hours", max(until, now + timedelta(seconds=1)), None
+            return "scheduled", "quiet_hours", max(until, now + timedelta(seconds=1))
         if not decision.allowed:
-            return "excluded", decision.reason, now, None
+            return "excluded", decision.reason, now
         if t.holdout > 0 and holdout_draw(t.name, cid) < t.holdout:
-            self._contact(con, fid, cid, t, now, cause, holdout=True)
-            return "held_out", "holdout", now, None
-        self._contact(con, fid, cid, t, now, cause, holdout=False)
-        return "pending", "allowed", now, self._body(con, fid, cid, t, cause, caused_at, now)
+            return "held_out", "holdout", now
+        return "pending", "allowed", now
 
-    def _contact(self, con: Any, fid: str, cid: str, t: Trigger, now: datetime, cause: str, *, holdout: bool) -> None:
-        con.execute(
-            "INSERT INTO contacts (contact_id, customer_id, occurred_at, channel, campaign_id, kind, in_holdout, "
-            "ingest_id) VALUES (?, ?, ?, ?, ?, 'sent', ?, ?)", [fid, cid, now, t.channel, t.name, holdout, cause])
-
-    def _body(self, con: Any, fid: str, cid: str, t: Trigger, cause: str, caused_at: datetime, now: datetime) -> str:
-        traits = con.execute("SELECT attributes FROM customers WHERE customer_id = ?", [cid]).fetchall()
-        try:
-            attrs = json.loads(traits[0][0]) if traits and traits[0][0] else {}
-        except ValueError:
-            attrs = {}
-        return json.dumps({
-            "firing_id": fid, "trigger": t.name, "customer_id": cid, "traits": attrs if isinstance(attrs, dict) else {},
+    def _bodies(self, con: Any, sending: list[tuple[str, str, Trigger, str, datetime]], now: datetime) -> dict[str, str]:
+        """The JSON each firing to send posts, with the person's traits (one query)."""
+        if not sending:
+            return {}
+        _ids = pa.table({"customer_id": pa.array(sorted({s[1] for s in sending}), pa.string())})  # read by DuckDB
+        traits: dict[str, dict[str, Any]] = {}
+        for cid, attributes in con.execute(
+                "SELECT c.customer_id, any_value(c.attributes) FROM customers c SEMI JOIN _ids i "
+                "ON i.customer_id = c.customer_id GROUP BY c.customer_id").fetchall():
+            try:
+                attrs = json.loads(attributes) if attributes else {}
+            except ValueError:
+                attrs = {}
+            traits[cid] = attrs if isinstance(attrs, dict) else {}
+        return {fid: json.dumps({
+            "firing_id": fid, "trigger": t.name, "customer_id": cid, "traits": traits.get(cid, {}),
             "channel": t.channel, "purpose": t.purpose, "message": t.message, "topic": t.topic,
-            "cause": cause if t.on == "event" else cause.replace("\x1f", " "),
+            "cause": cause.replace("\x1f", " "),
             "caused_at": caused_at.isoformat() + "Z", "decided_at": now.isoformat() + "Z",
-        }, separators=(",", ":"), ensure_ascii=False, default=str)
+        }, separators=(",", ":"), ensure_ascii=False, default=str) for fid, cid, t, cause, caused_at in sending}
+
+
+def _insert_contacts(con: Any, rows: list[list[Any]]) -> None:
+    """Insert ``contacts`` rows (one statement)."""
+    if not rows:
+        return
+    cols = list(zip(*rows, strict=True))
+    _rows = pa.table({
+        "contact_id": pa.array(cols[0], pa.string()), "customer_id": pa.array(cols[1], pa.string()),
+        "occurred_at": pa.array(cols[2], pa.timestamp("us")), "channel": pa.array(cols[3], pa.string()),
+        "campaign_id": pa.array(cols[4], pa.string()), "kind": pa.array(cols[5], pa.string()),
+        "in_holdout": pa.array(cols[6], pa.bool_()), "ingest_id": pa.array(cols[7], pa.string())})
+    con.execute("INSERT INTO contacts (contact_id, customer_id, occurred_at, channel, campaign_id, kind, in_holdout, "
+                "ingest_id) SELECT * FROM _rows")
+
+
+def _update_decisions(con: Any, rows: list[list[Any]]) -> None:
+    """Write the decisions ``[firing_id, state, reason, due_at, decided_at, body]`` (one statement)."""
+    if not rows:
+        return
+    cols = list(zip(*rows, strict=True))
+    _rows = pa.table({
+        "firing_id": pa.array(cols[0], pa.string()), "state": pa.array(cols[1], pa.string()),
+        "reason": pa.array(cols[2], pa.string()), "due_at": pa.array(cols[3], pa.timestamp("us")),
+        "decided_at": pa.array(cols[4], pa.timestamp("us")), "body": pa.array(cols[5], pa.string())})
+    con.execute("UPDATE trigger_firings SET state = r.state, reason = r.reason, due_at = r.due_at, "
+                "decided_at = r.decided_at, body = r.body FROM _rows r WHERE trigger_firings.firing_id = r.firing_id")
 
 
 def parse_delay_or_none(text: str | None) -> timedelta | None:
