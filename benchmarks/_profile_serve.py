@@ -99,6 +99,7 @@ def main() -> None:
     p.add_argument("--db", required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--config", default=None, help="Rules file (as patron serve --config)")
     args = p.parse_args()
 
     import uvicorn
@@ -119,7 +120,7 @@ def main() -> None:
     threading.setprofile(start_thread_profiler)
     main_prof = cProfile.Profile()
     profiles.append(main_prof)
-    app = create_app(args.db)
+    app = create_app(args.db, config=args.config)
     # uvicorn re-raises the SIGTERM it caught after its graceful shutdown; with the default
     # handler that would end the process before the stats are written.
     signal.signal(signal.SIGTERM, lambda *_: None)

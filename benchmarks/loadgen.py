@@ -376,7 +376,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         key = str(status)
         ok = acked_ids(status, body, req.ids) if isinstance(status, int) else []
         if ok and acked_file is not None:
-            acked_file.write("\n".join(ok) + "\n")
+            if args.acked_times:  # wall-clock time of the acknowledgement beside each id
+                stamp = f"\t{time.time():.6f}"
+                acked_file.write("".join(i + stamp + "\n" for i in ok))
+            else:
+                acked_file.write("\n".join(ok) + "\n")
             acked_file.flush()
         if not (isinstance(status, int) and 200 <= status < 300) and key not in tally.first_error:
             tally.first_error[key] = body[:300].decode("utf-8", "replace")
@@ -503,6 +507,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--gzip", action="store_true", help="gzip request bodies (timed run)")
     p.add_argument("--acked", help="Append acknowledged messageIds to this file")
+    p.add_argument("--acked-times", action="store_true",
+                   help="Write 'messageId<TAB>unix time' lines to --acked (the time the 2xx arrived)")
     p.add_argument("--sent", help="Fixed set: write every messageId to this file first")
     p.add_argument("--json-out", help="Also write the summary as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="Print only the JSON summary")

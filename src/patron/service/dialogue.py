@@ -76,7 +76,12 @@ class ServiceDialogue:
         assert self.state.writer is not None
         self.state.writer.run(self.dialogue.load)
         self.state.writer.known.triggers = self
-        self.deliverer = Deliverer(self.state.reading, self.state.writer.run,
+        writer = self.state.writer
+
+        def write(fn: Any) -> Any:  # the outbox's jobs touch no person or order
+            return writer.run(fn, people=False)
+
+        self.deliverer = Deliverer(self.state.reading, write,
                                    {d.name: d for d in self.dialogue.file_rules.destinations},
                                    clock=self.dialogue.clock, on_round=self._scheduled)
         self.deliverer.start()
@@ -124,13 +129,13 @@ class ServiceDialogue:
         with self.state.reading() as con:
             due = self.dialogue.due_count(con)
         if due and self.state.writer is not None:
-            self.state.writer.run(lambda con: self.dialogue.decide(con))
+            self.state.writer.run(lambda con: self.dialogue.decide(con), people=False)
 
     def decide_due(self, now: datetime | None = None) -> dict[str, list[str]]:
         """Decide the scheduled firings due at ``now`` (default the clock) on the writer; returns
         the firing ids by the state given. The deliverer does this every round."""
         assert self.state.writer is not None
-        out = self.state.writer.run(lambda con: self.dialogue.decide(con, now)).by_state
+        out = self.state.writer.run(lambda con: self.dialogue.decide(con, now), people=False).by_state
         if out.get("pending") and self.deliverer is not None:
             self.deliverer.kick()
         return out
@@ -142,7 +147,8 @@ class ServiceDialogue:
             return
         try:
             sent = self.state.writer.run(
-                lambda con: [*self.dialogue.fire_status_changes(con), *self.dialogue.fire_segment_changes(con)])
+                lambda con: [*self.dialogue.fire_status_changes(con), *self.dialogue.fire_segment_changes(con)],
+                people=False)
         except Exception:  # a refresh's listeners must not fail it; the next refresh diffs again
             log.exception("status and segment triggers failed after a refresh")
             return
@@ -161,7 +167,7 @@ class ServiceDialogue:
                         [trigger.name, trigger.model_dump_json(), now_utc()])
             self.dialogue.load(con)
 
-        self.state.writer.run(job)
+        self.state.writer.run(job, people=False)
 
     def delete_trigger(self, name: str) -> None:
         """Remove the API trigger ``name``; its scheduled firings are cancelled when due."""
@@ -171,7 +177,7 @@ class ServiceDialogue:
             con.execute("DELETE FROM dialogue_triggers WHERE name = ?", [name])
             self.dialogue.load(con)
 
-        self.state.writer.run(job)
+        self.state.writer.run(job, people=False)
 
 
 __all__ = ["ServiceDialogue", "load_rules"]

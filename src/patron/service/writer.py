@@ -99,6 +99,8 @@ class _Submission:
 class _Job:
     fn: Callable[[duckdb.DuckDBPyConnection], Any]
     future: concurrent.futures.Future[Any]
+    people: bool = True
+    """Whether the job may change persons or orders (the writer then reads them again)."""
 
 
 class Writer:
@@ -197,17 +199,21 @@ class Writer:
         self._put(_Submission(items, cf, None), len(items))
         return cf.result(timeout)
 
-    def _job_future(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> concurrent.futures.Future[T]:
+    def _job_future(self, fn: Callable[[duckdb.DuckDBPyConnection], T], people: bool = True,
+                    ) -> concurrent.futures.Future[T]:
         cf: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._put(_Job(fn, cf))
+        self._put(_Job(fn, cf, people))
         return cf
 
-    def run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    def run(self, fn: Callable[[duckdb.DuckDBPyConnection], T], *, people: bool = True) -> T:
         """Run ``fn(con)`` on the writer thread inside its own transaction (committed when ``fn``
-        returns, rolled back when it raises) and return its result (or raise its exception)."""
+        returns, rolled back when it raises) and return its result (or raise its exception).
+        ``people=False`` promises that ``fn`` changes no person, identifier or order (the outbox
+        of :mod:`patron.service.dialogue`): the identity graph and order index are then kept
+        instead of being read again (a reload costs tens of ms)."""
         if threading.current_thread() is self._thread:
             return fn(self._cursor())  # already inside the writer's transaction
-        return self._job_future(fn).result()
+        return self._job_future(fn, people).result()
 
     async def arun(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """:meth:`run` for coroutines."""
@@ -303,8 +309,9 @@ class Writer:
                         pass
                     raise
                 finally:  # a job may have changed persons or orders (erasure, merges, ingest)
-                    self.identity.reset()
-                    self.known.tables_changed()
+                    if job.people:
+                        self.identity.reset()
+                        self.known.tables_changed()
             self.commits += 1
         except BaseException as exc:
             job.future.set_exception(exc)

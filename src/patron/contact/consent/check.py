@@ -126,14 +126,21 @@ Facts = tuple[bool, str | None, bool, bool]
 any preference record."""
 
 
-def facts_many(con: Any, customer_ids: list[str], purpose: str) -> dict[str, Facts]:
+def facts_many(con: Any, customer_ids: list[str], purpose: str, *, marketing: bool = True) -> dict[str, Facts]:
     """:func:`_facts` for many customers in one query (the customers of a batch of decisions:
-    :mod:`patron.contact.dialogue`), by customer id."""
+    :mod:`patron.contact.dialogue`), by customer id. For a transactional purpose
+    (``marketing`` False) only whether each is known is read (nothing else decides)."""
     import pyarrow as pa
 
     if not customer_ids:
         return {}
     _ids = pa.table({"customer_id": pa.array(sorted(set(customer_ids)), pa.string())})
+    if not marketing:
+        rows = con.execute(
+            """SELECT i.customer_id, i.customer_id IN (SELECT customer_id FROM customers SEMI JOIN _ids USING (customer_id))
+                   OR i.customer_id IN (SELECT customer_id FROM transactions SEMI JOIN _ids USING (customer_id))
+               FROM _ids i""").fetchall()
+        return {r[0]: (bool(r[1]), None, False, False) for r in rows}
     status = ("(SELECT any_value(status) AS status, customer_id FROM customer_profiles GROUP BY customer_id)"
               if has_table(con, "customer_profiles") else "(SELECT NULL::VARCHAR AS status, NULL::VARCHAR AS customer_id)")
     rows = con.execute(

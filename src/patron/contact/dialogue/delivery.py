@@ -54,6 +54,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+
 from patron._version import __version__
 from patron.contact.dialogue.rules import Destination
 
@@ -65,6 +67,11 @@ MAX_BACKOFF_S = 300.0
 """Longest backoff, in seconds."""
 POLL_S = 0.25
 """Longest sleep between two rounds when nothing wakes the deliverer, in seconds."""
+SCHEDULE_S = 0.5
+"""Longest time between two runs of ``on_round`` (the scheduler of delayed firings), in seconds."""
+RECORD_S = 0.25
+"""Shortest time between two transactions recording delivery outcomes, in seconds (outcomes wait
+in memory meanwhile: a kill -9 then posts those firings again, with the same idempotency key)."""
 WORKERS = 8
 """Requests in flight at once (over all destinations)."""
 BATCH = 200
@@ -159,6 +166,8 @@ class Deliverer:
         self._next_start: dict[str, float] = {}
         self._rng = random.Random()
         self.rounds = 0
+        self._last_schedule = 0.0
+        self._last_record = 0.0
 
     def start(self) -> None:
         self._stop.clear()
@@ -195,11 +204,14 @@ class Deliverer:
                 self._stop.wait(1.0)
 
     def round(self) -> int:
-        """One round: record finished attempts, run ``on_round``, start due posts. Returns the
-        posts started."""
+        """One round: record finished attempts (at most every :data:`RECORD_S`: each record is a
+        transaction), run ``on_round``, start due posts. Returns the posts started."""
         self.rounds += 1
-        self._record()
-        if self.on_round is not None:
+        if time.monotonic() - self._last_record >= RECORD_S:
+            self._last_record = time.monotonic()
+            self._record()
+        if self.on_round is not None and time.monotonic() - self._last_schedule >= SCHEDULE_S:
+            self._last_schedule = time.monotonic()
             self.on_round()
         now = self.clock()
         with self.reading() as con:
@@ -261,10 +273,15 @@ class Deliverer:
                 rows.append([a.firing_id, "dead", a.attempts, None, a.reason, None])
 
         def apply(con: Any) -> None:
-            con.executemany(
-                "UPDATE trigger_firings SET state = ?, attempts = ?, next_attempt_at = ?, "
-                "last_error = coalesce(?, last_error), delivered_at = ? WHERE firing_id = ? AND state = 'pending'",
-                [[s, n, nxt, err, at, fid] for fid, s, n, nxt, err, at in rows])
+            cols = list(zip(*rows, strict=True))
+            _rows = pa.table({
+                "firing_id": pa.array(cols[0], pa.string()), "state": pa.array(cols[1], pa.string()),
+                "attempts": pa.array(cols[2], pa.int32()), "next_attempt_at": pa.array(cols[3], pa.timestamp("us")),
+                "error": pa.array(cols[4], pa.string()), "delivered_at": pa.array(cols[5], pa.timestamp("us"))})
+            con.execute(
+                "UPDATE trigger_firings SET state = r.state, attempts = r.attempts, next_attempt_at = r.next_attempt_at, "
+                "last_error = coalesce(r.error, trigger_firings.last_error), delivered_at = r.delivered_at FROM _rows r "
+                "WHERE trigger_firings.firing_id = r.firing_id AND trigger_firings.state = 'pending'")
 
         try:
             self.write(apply)

@@ -35,7 +35,6 @@ firing writes the holdout row (``in_holdout = true``) that is the effect's contr
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,7 +46,6 @@ from patron.contact.consent.check import check_contact, facts_many, has_table
 from patron.contact.consent.planner import HASH_DIGITS
 from patron.contact.consent.policy import ContactPolicy, contact_policy
 from patron.contact.dialogue.rules import DialogueRules, Trigger, parse_delay
-from patron.data.dialect import DUCKDB
 from patron.errors import InputError
 
 FIRINGS_DDL = """CREATE TABLE IF NOT EXISTS trigger_firings (
@@ -203,35 +201,6 @@ class Firing:
     purpose: str
 
 
-def _insert_firings(con: Any, firings: Sequence[Firing], now: datetime) -> list[str]:
-    """Insert the firings whose id is new; return the ids inserted."""
-    unique = list({f.firing_id: f for f in firings}.values())
-    if not unique:
-        return []
-    _ids = pa.table({"firing_id": pa.array([f.firing_id for f in unique], pa.string())})  # read by DuckDB
-    present = {r[0] for r in con.execute(
-        "SELECT t.firing_id FROM trigger_firings t SEMI JOIN _ids i ON i.firing_id = t.firing_id").fetchall()}
-    new = [f for f in unique if f.firing_id not in present]
-    if not new:
-        return []
-    _rows = pa.table({
-        "firing_id": pa.array([f.firing_id for f in new], pa.string()),
-        "trigger": pa.array([f.trigger for f in new], pa.string()),
-        "customer_id": pa.array([f.customer_id for f in new], pa.string()),
-        "cause": pa.array([f.cause for f in new], pa.string()),
-        "caused_at": pa.array([f.caused_at for f in new], pa.timestamp("us")),
-        "due_at": pa.array([f.due_at for f in new], pa.timestamp("us")),
-        "destination": pa.array([f.destination for f in new], pa.string()),
-        "channel": pa.array([f.channel for f in new], pa.string()),
-        "purpose": pa.array([f.purpose for f in new], pa.string()),
-    })
-    con.execute(
-        "INSERT INTO trigger_firings (firing_id, trigger, customer_id, cause, caused_at, created_at, due_at, state, "
-        "destination, channel, purpose) SELECT firing_id, trigger, customer_id, cause, caused_at, ?, due_at, "
-        "'scheduled', destination, channel, purpose FROM _rows ON CONFLICT DO NOTHING", [now])
-    return [f.firing_id for f in new]
-
-
 def _firing(t: Trigger, customer_id: str, cause: str, caused_at: datetime, now: datetime) -> Firing:
     fid = firing_id(t.name, f"once\x1f{customer_id}" if t.once else cause)
     return Firing(fid, t.name, customer_id, cause, caused_at, now + t.delay_td, t.destination, t.channel, t.purpose)
@@ -299,10 +268,7 @@ class Dialogue:
             for ev in events if now - ev.occurred_at <= self.max_age
             for t in event_triggers if matches(t, ev)
         ]
-        new = _insert_firings(con, firings, now)
-        if not new:
-            return []
-        return self.decide(con, now, ids=new).by_state.get("pending", [])
+        return self._fire(con, firings, now)
 
     # -- firing on refreshes -------------------------------------------------------------------
     def fire_status_changes(self, con: Any) -> list[str]:
@@ -327,8 +293,7 @@ class Dialogue:
             for cid, old, new in moves
             if (not t.status_from or old in t.status_from) and (not t.status_to or new in t.status_to)
         ]
-        new_ids = _insert_firings(con, firings, now)
-        return self.decide(con, now, ids=new_ids).by_state.get("pending", []) if new_ids else []
+        return self._fire(con, firings, now)
 
     def fire_segment_changes(self, con: Any) -> list[str]:
         """After a refresh: fire the segment triggers for persons who entered (or left) their
@@ -356,8 +321,7 @@ class Dialogue:
             con.execute("DELETE FROM dialogue_members WHERE trigger = ?", [t.name])
             con.execute("INSERT INTO dialogue_members SELECT ?, customer_id FROM _members", [t.name])
             con.execute("DROP TABLE _members")
-        new_ids = _insert_firings(con, firings, now)
-        return self.decide(con, now, ids=new_ids).by_state.get("pending", []) if new_ids else []
+        return self._fire(con, firings, now)
 
     def _rule(self, con: Any, name: str, text: str) -> str:
         """The SQL condition of a segment rule over ``customer_profiles`` (compiled once)."""
@@ -376,40 +340,60 @@ class Dialogue:
         return int(con.execute("SELECT count(*) FROM trigger_firings WHERE state = 'scheduled' AND due_at <= ?",
                                [self.clock()]).fetchall()[0][0])
 
-    def decide(self, con: Any, now: datetime | None = None, *, ids: Sequence[str] | None = None,
-               limit: int = 1000) -> Decided:
-        """Decide the scheduled firings due at ``now`` (only ``ids`` when given), oldest first.
-        ``limit`` bounds a scheduler's round; firings named by ``ids`` are all decided.
-
-        Set-based where it can be: the persons' facts are read in one query per purpose, the
-        contacts rows, the decisions and the bodies are written with one statement each. The
-        gate itself runs per firing; a person's second firing in the same batch is decided after
-        the first one's contact row is written, so it counts toward the caps."""
+    def decide(self, con: Any, now: datetime | None = None, *, limit: int = 1000) -> Decided:
+        """Decide the scheduled firings due at ``now`` (default the clock), oldest first, at most
+        ``limit`` (one round of the scheduler); the decisions and bodies are written with one
+        ``UPDATE``."""
         now = now or self.clock()
-        where = "state = 'scheduled' AND due_at <= ?"
-        if ids is not None:
-            if not ids:
-                return Decided()
-            where += f" AND firing_id IN ({', '.join(DUCKDB.literal(i) for i in ids)})"
-            limit = max(limit, len(ids))
         rows = con.execute(
-            f"SELECT firing_id, trigger, customer_id, cause, caused_at FROM trigger_firings WHERE {where} "
-            f"ORDER BY due_at, created_at, firing_id LIMIT {int(limit)}", [now]).fetchall()
+            "SELECT firing_id, trigger, customer_id, cause, caused_at FROM trigger_firings WHERE state = 'scheduled' "
+            f"AND due_at <= ? ORDER BY due_at, created_at, firing_id LIMIT {int(limit)}", [now]).fetchall()
         out = Decided()
         if not rows:
             return out
+        decided = self._judge(con, rows, now, out)
+        _write_decisions(con, decided, now, update=True)
+        return out
+
+    def _fire(self, con: Any, firings: Sequence[Firing], now: datetime) -> list[str]:
+        """Store new ``firings``: those due now decided first, then every one inserted with its
+        decision and body in one statement (a firing id already stored is skipped). Returns the
+        ids decided to be sent."""
+        unique = list({f.firing_id: f for f in firings}.values())
+        if not unique:
+            return []
+        if any(t.once for t in self.triggers):  # a person's second firing of a once-trigger has a known id
+            _ids = pa.table({"firing_id": pa.array([f.firing_id for f in unique], pa.string())})
+            present = {r[0] for r in con.execute(
+                "SELECT t.firing_id FROM trigger_firings t SEMI JOIN _ids i ON i.firing_id = t.firing_id").fetchall()}
+            unique = [f for f in unique if f.firing_id not in present]
+        out = Decided()
+        due = [f for f in sorted(unique, key=lambda f: (f.due_at, f.firing_id)) if f.due_at <= now]
+        decided = {d[0]: d for d in self._judge(
+            con, [(f.firing_id, f.trigger, f.customer_id, f.cause, f.caused_at) for f in due], now, out)}
+        rows = [decided.get(f.firing_id) or [f.firing_id, "scheduled", None, f.due_at] for f in unique]
+        _write_decisions(con, rows, now, update=False, new={f.firing_id: f for f in unique})
+        return out.by_state.get("pending", [])
+
+    def _judge(self, con: Any, rows: Sequence[tuple[str, str, str, str, datetime]], now: datetime,
+               out: Decided) -> list[list[Any]]:
+        """Decide ``rows`` (firing_id, trigger, customer_id, cause, caused_at) at ``now``: the
+        persons' facts are read in one query per purpose; the gate runs per firing; the contacts
+        rows of the sends and holdouts are written with one statement (a person's second firing in
+        the batch is decided after the first one's row is written, so it counts toward the caps).
+        Returns ``[firing_id, state, reason, due_at]`` per row."""
         by_purpose: dict[str, list[str]] = {}
         for _, name, cid, _, _ in rows:
             t = self.trigger(name)
             if t is not None:
                 by_purpose.setdefault(t.purpose, []).append(cid)
-        facts = {p: facts_many(con, ids_, p) for p, ids_ in by_purpose.items()}
+        facts = {p: facts_many(con, ids_, p, marketing=p not in self.policy.transactional_purposes)
+                 for p, ids_ in by_purpose.items()}
         contacts: list[list[Any]] = []
         decided: list[list[Any]] = []
-        sending: list[tuple[str, str, Trigger, str, datetime]] = []
         batch_people: set[str] = set()
         for fid, name, cid, cause, caused_at in rows:
-            if cid in batch_people:  # the person's earlier firing must count toward the caps
+            if cid in batch_people:
                 _insert_contacts(con, contacts)
                 contacts, batch_people = [], set()
             batch_people.add(cid)
@@ -418,14 +402,10 @@ class Dialogue:
                                                   facts.get(t.purpose, {}).get(cid) if t else None)
             if t is not None and state in ("pending", "held_out"):
                 contacts.append([fid, cid, now, t.channel, t.name, "sent", state == "held_out", cause])
-            if state == "pending" and t is not None:
-                sending.append((fid, cid, t, cause, caused_at))
-            decided.append([fid, state, reason, due])
+            decided.append([fid, state, reason, due, t.message if t else None, t.topic if t else None])
             out.add(state, fid)
         _insert_contacts(con, contacts)
-        bodies = self._bodies(con, sending, now)
-        _update_decisions(con, [[*d, now, bodies.get(d[0])] for d in decided])
-        return out
+        return decided
 
     def _decide_one(self, con: Any, t: Trigger | None, cid: str, cause: str, caused_at: datetime, now: datetime,
                     facts: Any) -> tuple[str, str, datetime]:
@@ -458,27 +438,6 @@ class Dialogue:
             return "held_out", "holdout", now
         return "pending", "allowed", now
 
-    def _bodies(self, con: Any, sending: list[tuple[str, str, Trigger, str, datetime]], now: datetime) -> dict[str, str]:
-        """The JSON each firing to send posts, with the person's traits (one query)."""
-        if not sending:
-            return {}
-        _ids = pa.table({"customer_id": pa.array(sorted({s[1] for s in sending}), pa.string())})  # read by DuckDB
-        traits: dict[str, dict[str, Any]] = {}
-        for cid, attributes in con.execute(
-                "SELECT c.customer_id, any_value(c.attributes) FROM customers c SEMI JOIN _ids i "
-                "ON i.customer_id = c.customer_id GROUP BY c.customer_id").fetchall():
-            try:
-                attrs = json.loads(attributes) if attributes else {}
-            except ValueError:
-                attrs = {}
-            traits[cid] = attrs if isinstance(attrs, dict) else {}
-        return {fid: json.dumps({
-            "firing_id": fid, "trigger": t.name, "customer_id": cid, "traits": traits.get(cid, {}),
-            "channel": t.channel, "purpose": t.purpose, "message": t.message, "topic": t.topic,
-            "cause": cause.replace("\x1f", " "),
-            "caused_at": caused_at.isoformat() + "Z", "decided_at": now.isoformat() + "Z",
-        }, separators=(",", ":"), ensure_ascii=False, default=str) for fid, cid, t, cause, caused_at in sending}
-
 
 def _insert_contacts(con: Any, rows: list[list[Any]]) -> None:
     """Insert ``contacts`` rows (one statement)."""
@@ -494,17 +453,55 @@ def _insert_contacts(con: Any, rows: list[list[Any]]) -> None:
                 "ingest_id) SELECT * FROM _rows")
 
 
-def _update_decisions(con: Any, rows: list[list[Any]]) -> None:
-    """Write the decisions ``[firing_id, state, reason, due_at, decided_at, body]`` (one statement)."""
+BODY_SQL = """CASE WHEN r.state = 'pending' THEN json_object(
+  'firing_id', f.firing_id, 'trigger', f.trigger, 'customer_id', f.customer_id,
+  'traits', coalesce((SELECT try_cast(any_value(c.attributes) AS JSON) FROM customers c
+                      WHERE c.customer_id = f.customer_id), '{}'::JSON),
+  'channel', f.channel, 'purpose', f.purpose, 'message', r.message, 'topic', r.topic,
+  'cause', replace(f.cause, chr(31), ' '),
+  'caused_at', strftime(f.caused_at, '%Y-%m-%dT%H:%M:%S.%fZ'),
+  'decided_at', strftime(r.decided_at, '%Y-%m-%dT%H:%M:%S.%fZ'))::VARCHAR END"""
+"""The JSON a firing to send posts (``f``: the firing's columns, ``r``: its decision), with the
+person's traits from ``customers`` at decision time."""
+
+
+def _write_decisions(con: Any, rows: list[list[Any]], now: datetime, *, update: bool,
+                     new: dict[str, Firing] | None = None) -> None:
+    """Write decisions ``[firing_id, state, reason, due_at, message, topic]`` and the bodies of the
+    sends: an ``UPDATE`` of stored firings, or (``new``) the ``INSERT`` of the new firings."""
     if not rows:
         return
-    cols = list(zip(*rows, strict=True))
-    _rows = pa.table({
+    cols = list(zip(*[row + [None] * (6 - len(row)) for row in rows], strict=True))
+    table: dict[str, pa.Array] = {
         "firing_id": pa.array(cols[0], pa.string()), "state": pa.array(cols[1], pa.string()),
         "reason": pa.array(cols[2], pa.string()), "due_at": pa.array(cols[3], pa.timestamp("us")),
-        "decided_at": pa.array(cols[4], pa.timestamp("us")), "body": pa.array(cols[5], pa.string())})
-    con.execute("UPDATE trigger_firings SET state = r.state, reason = r.reason, due_at = r.due_at, "
-                "decided_at = r.decided_at, body = r.body FROM _rows r WHERE trigger_firings.firing_id = r.firing_id")
+        "message": pa.array(cols[4], pa.string()), "topic": pa.array(cols[5], pa.string()),
+        "decided_at": pa.array([now if s != "scheduled" or reason else None for s, reason in zip(cols[1], cols[2], strict=True)],
+                               pa.timestamp("us")),
+    }
+    if update:
+        _rows = pa.table(table)
+        body = BODY_SQL.replace("f.", "trigger_firings.")
+        con.execute(f"UPDATE trigger_firings SET state = r.state, reason = r.reason, due_at = r.due_at, "
+                    f"decided_at = r.decided_at, body = {body} FROM _rows r WHERE trigger_firings.firing_id = r.firing_id")
+        return
+    assert new is not None
+    fs = [new[i] for i in cols[0]]
+    for name, values, kind in (("trigger", [f.trigger for f in fs], pa.string()),
+                               ("customer_id", [f.customer_id for f in fs], pa.string()),
+                               ("cause", [f.cause for f in fs], pa.string()),
+                               ("caused_at", [f.caused_at for f in fs], pa.timestamp("us")),
+                               ("destination", [f.destination for f in fs], pa.string()),
+                               ("channel", [f.channel for f in fs], pa.string()),
+                               ("purpose", [f.purpose for f in fs], pa.string())):
+        table[name] = pa.array(values, kind)
+    _rows = pa.table(table)
+    con.execute(
+        "INSERT INTO trigger_firings (firing_id, trigger, customer_id, cause, caused_at, created_at, due_at, state, "
+        "reason, decided_at, destination, channel, purpose, body) "
+        f"SELECT f.firing_id, f.trigger, f.customer_id, f.cause, f.caused_at, ?, f.due_at, f.state, f.reason, "
+        f"f.decided_at, f.destination, f.channel, f.purpose, {BODY_SQL.replace('r.', 'f.')} FROM _rows f "
+        "ON CONFLICT DO NOTHING", [now])
 
 
 def parse_delay_or_none(text: str | None) -> timedelta | None:
