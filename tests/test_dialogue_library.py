@@ -205,3 +205,19 @@ def test_contact_effect_recovers_a_planted_trigger_effect(tmp_path: Path) -> Non
     assert (row["campaign_id"], row["n_treated"], row["n_control"]) == ("thanks", n - len(held), len(held))
     assert row["response_lift_lower"] <= p1 - p0 <= row["response_lift_upper"]
     assert row["response_lift_lower"] > 0
+    # the report's section lists the trigger with the same counts and the lift
+    from patron.report.dialogue_section import dialogue_section, trigger_table
+
+    table = trigger_table(str(db))
+    got = table.set_index("trigger").loc["thanks"]
+    assert (got["firings"], got["sends"], got["held_out"], got["excluded"], got["dead"]) == (n, n - len(held), len(held), 0, 0)
+    assert got["response_lift_lower"] <= p1 - p0 <= got["response_lift_upper"]
+    section = dialogue_section(str(db), object())
+    assert section is not None and section.tables[0][1].shape[0] == 1
+
+
+def test_the_report_leaves_the_section_out_when_no_trigger_fired(tmp_path: Path) -> None:
+    from patron.report.dialogue_section import dialogue_section
+
+    db = database(tmp_path / "n.duckdb", ["a"])
+    assert dialogue_section(str(db), object()) is None

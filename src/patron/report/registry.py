@@ -108,6 +108,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "patron.report.contact_effect_section",
     "patron.report.referrals_section",
     "patron.report.covariate_section",
+    "patron.report.dialogue_section",
 )
 """Modules that register extra report sections when imported; those not installed are skipped."""
 

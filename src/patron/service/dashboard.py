@@ -53,6 +53,7 @@ OVERVIEW_SECTIONS: tuple[tuple[str, str, str], ...] = (
      "No campaign contacts with a random holdout are recorded, so the effect of contacting cannot be measured "
      "yet. Contacts arrive as email/SMS delivery events or through patron ingest --kind contacts."),
     ("referrals", "Word of mouse", "No referrals are recorded."),
+    ("triggers", "Triggers", "No trigger has fired: declare [[triggers]] in the rules file (docs/dialogue.md)."),
 )
 """Report sections on the overview, in order: (key, title, what the empty state says). Sections
 not registered in this installation are left out."""
