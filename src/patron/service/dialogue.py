@@ -74,8 +74,10 @@ class ServiceDialogue:
     def start(self) -> None:
         """Create the tables, read the API's triggers, start delivering (undelivered firings resume)."""
         assert self.state.writer is not None
-        self.state.writer.run(self.dialogue.load)
+        self.state.writer.run(self.dialogue.load, people=False)
         self.state.writer.known.triggers = self
+        if not self.dialogue.file_rules.destinations:
+            return  # no destination: no trigger can be declared, nothing to deliver (no thread, no cost)
         writer = self.state.writer
 
         def write(fn: Any) -> Any:  # the outbox's jobs touch no person or order

@@ -57,6 +57,7 @@ from typing import Any
 import pyarrow as pa
 
 from patron._version import __version__
+from patron.contact.dialogue.outbox import PENDING_SQL, body_of
 from patron.contact.dialogue.rules import Destination
 
 log = logging.getLogger("patron.dialogue.delivery")
@@ -215,13 +216,11 @@ class Deliverer:
             self.on_round()
         now = self.clock()
         with self.reading() as con:
-            rows = con.execute(
-                "SELECT firing_id, destination, body, attempts FROM trigger_firings WHERE state = 'pending' "
-                "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY due_at, firing_id LIMIT ?",
-                [now, BATCH + len(self._in_flight)]).fetchall()
+            rows = con.execute(PENDING_SQL, [now, BATCH + len(self._in_flight)]).fetchall()
         started = 0
         mono = time.monotonic()
-        for fid, dest_name, body, attempts in rows:
+        for row in rows:
+            fid, dest_name, attempts = row[0], row[1], row[2]
             if fid in self._in_flight:
                 continue
             dest = self.destinations.get(dest_name)
@@ -234,7 +233,7 @@ class Deliverer:
                 continue  # rate limit: a later round
             self._next_start[dest_name] = max(at, mono) + 1.0 / dest.rate_per_second
             self._in_flight.add(fid)
-            fut = self._pool.submit(post, dest, fid, body or "{}", secret=self._secrets.get(dest_name))
+            fut = self._pool.submit(post, dest, fid, body_of(row), secret=self._secrets.get(dest_name))
             fut.add_done_callback(lambda f, fid=fid, n=attempts + 1, d=dest_name: self._posted(f, fid, n, d))
             started += 1
         if any(v > time.monotonic() for v in self._next_start.values()) and rows and started < len(rows):
