@@ -236,7 +236,10 @@ class Dialogue:
         from patron.contact.consent.times import now_utc
 
         self.file_rules = rules
-        self.config = config
+        from patron.config import load_config
+
+        # parsed once: each decision reads the policy and campaign rules from it (a path would be read each time)
+        self.config = config if isinstance(config, dict) else load_config(config)
         self.policy = policy or contact_policy(config)
         self.clock: Callable[[], datetime] = clock or now_utc
         self.max_age = max_age
