@@ -41,12 +41,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import logging
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -117,25 +117,56 @@ class Attempt:
     destination: str
 
 
+_local = threading.local()
+
+
+def _connection(url: urllib.parse.SplitResult, timeout: float, *, fresh: bool = False) -> http.client.HTTPConnection:
+    """This thread's keep-alive connection to ``url``'s host (a new one when ``fresh``)."""
+    pool: dict[tuple[str, str, int | None], http.client.HTTPConnection] = _local.__dict__.setdefault("pool", {})
+    key = (url.scheme, url.hostname or "", url.port)
+    conn = pool.get(key)
+    if conn is None or fresh:
+        if conn is not None:
+            conn.close()
+        cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        conn = cls(url.hostname or "", url.port, timeout=timeout)
+        pool[key] = conn
+    conn.timeout = timeout
+    return conn
+
+
 def post(dest: Destination, firing_id: str, body: str, *, secret: bytes | None) -> tuple[bool, bool, str | None]:
-    """POST ``body`` to ``dest``; returns ``(ok, retryable, reason)``."""
+    """POST ``body`` to ``dest`` on a kept-alive connection (one per delivery thread and host; a
+    connection the server closed is opened again once); returns ``(ok, retryable, reason)``."""
     data = body.encode()
     ts = str(int(time.time()))
     headers = {"Content-Type": "application/json", "Idempotency-Key": firing_id, "X-Patron-Timestamp": ts,
                "User-Agent": f"patron/{__version__}"}
     if secret is not None:
         headers["X-Patron-Signature"] = sign(secret, ts, data)
-    req = urllib.request.Request(dest.url, data=data, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=dest.timeout_seconds) as resp:
+    url = urllib.parse.urlsplit(dest.url)
+    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    for attempt in (0, 1):
+        conn = _connection(url, dest.timeout_seconds, fresh=attempt > 0)
+        try:
+            conn.request("POST", path, body=data, headers=headers)
+            resp = conn.getresponse()
             resp.read(64 * 1024)
+            if resp.will_close:
+                conn.close()
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+            conn.close()
+            if attempt == 0:
+                continue  # a kept-alive connection the receiver had closed: once more on a new one
+            return False, True, f"{type(exc).__name__}: {exc}"[:300]
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            conn.close()
+            return False, True, f"{type(exc).__name__}: {exc}"[:300]
+        code = resp.status
+        if 200 <= code < 300:
             return True, False, None
-    except urllib.error.HTTPError as exc:
-        code = exc.code
         return False, code >= 500 or code in RETRY_STATUSES, f"HTTP {code}"
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return False, True, f"{type(exc).__name__}: {reason}"[:300]
+    return False, True, "connection closed"  # pragma: no cover - the loop returns
 
 
 Outbox = Any
