@@ -369,3 +369,18 @@ def test_a_status_trigger_fires_when_a_refresh_moves_a_status(start: Start, rece
     time.sleep(0.5)
     assert [r.json["customer_id"] for r in receiver.to("/hook")] == ["ann"]
     assert receiver.to("/hook")[0].json["cause"] == f"status active at_risk {real_now().date().isoformat()}"
+
+
+def test_a_person_the_database_does_not_know_is_not_sent_even_a_transactional_message(
+        start: Start, receiver: Receiver) -> None:
+    config = {"destinations": [dest(receiver)],
+              "triggers": [{"name": "any_order", "event": "Order Completed", "purpose": "order", "destination": "crm"},
+                           {"name": "welcome", "event": "Signed Up", "purpose": "account", "destination": "crm"}]}
+    client = start(config)
+    # an order stores its buyer (known); a track event alone stores no customer (unknown)
+    send(client, order("o1", "olga"), track("s1", "stranger", "Signed Up"))
+    assert receiver.wait(lambda rx: len(rx.to("/hook")) >= 1)
+    time.sleep(0.5)
+    assert [r.json["customer_id"] for r in receiver.to("/hook")] == ["olga"]
+    rows = {r["customer_id"]: (r["state"], r["reason"]) for r in firings(client)}
+    assert rows["stranger"] == ("excluded", "unknown_customer")

@@ -350,7 +350,7 @@ def _write(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], rules: Any,
     _write_ledgers(cur, accepted, cust)
     _write_customers(cur, accepted, cust)
     if known.triggers is not None:  # trigger firings, in the transaction of the events that cause them
-        known.triggers.fire(cur, accepted, cust)
+        known.triggers.fire(cur, accepted, cust, keys)
     return Written({e.message_id for e in evs}, late_dead, keys)
 
 

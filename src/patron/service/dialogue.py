@@ -109,11 +109,17 @@ class ServiceDialogue:
             self.deliverer = None
 
     # -- the writer's hooks (writer thread, inside the group's transaction) --
-    def fire(self, cur: Any, accepted: list[Accepted], cust: dict[str, str]) -> None:
+    def fire(self, cur: Any, accepted: list[Accepted], cust: dict[str, str], order_keys: list[str]) -> None:
+        """Fire the event triggers on the group's stored events (``order_keys``: the order ids the
+        transaction inserted; with identify traits they tell which persons it certainly stored)."""
         if not any(t.on == "event" for t in self.dialogue.triggers):
             return
+        keys = set(order_keys)
+        stored = {cust[a.event.message_id] for a in accepted
+                  if a.mapped.traits is not None or any(t[1] in keys for t in a.mapped.transactions)}
         facts = [EventFacts(a.event.message_id, cust[a.event.message_id], a.event.event, a.event.occurred_at,
-                            a.event.received_at, a.event.raw) for a in accepted if a.event.type == "track"]
+                            a.event.received_at, a.event.raw, cust[a.event.message_id] in stored)
+                 for a in accepted if a.event.type == "track"]
         if facts and self.dialogue.fire_events(cur, facts):
             self._fired.value = True
 

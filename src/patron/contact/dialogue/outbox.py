@@ -139,6 +139,9 @@ class EventFacts:
     occurred_at: datetime
     received_at: datetime
     raw: dict[str, Any]
+    stored_person: bool = False
+    """Whether this event's transaction wrote the person to ``customers`` or ``transactions`` (an
+    identify, an order): the person is then known, which is all a transactional decision needs."""
 
 
 _MISSING = object()
@@ -270,12 +273,13 @@ class Dialogue:
         if not event_triggers:
             return []
         now = self.clock()
+        events = list(events)
         firings = [
             _firing(t, ev.customer_id, ev.message_id, ev.occurred_at, now)
             for ev in events if now - ev.occurred_at <= self.max_age
             for t in event_triggers if matches(t, ev)
         ]
-        return self._fire(con, firings, now)
+        return self._fire(con, firings, now, known={ev.customer_id for ev in events if ev.stored_person})
 
     # -- firing on refreshes -------------------------------------------------------------------
     def fire_status_changes(self, con: Any) -> list[str]:
@@ -362,7 +366,8 @@ class Dialogue:
         _write_decisions(con, decided, now, update=True)
         return out
 
-    def _fire(self, con: Any, firings: Sequence[Firing], now: datetime, *, check: bool = False) -> list[str]:
+    def _fire(self, con: Any, firings: Sequence[Firing], now: datetime, *, check: bool = False,
+              known: set[str] | None = None) -> list[str]:
         """Store new ``firings``: those due now decided first, then every one inserted with its
         decision in one statement (a firing id already stored is skipped). Returns the
         ids decided to be sent."""
@@ -379,25 +384,32 @@ class Dialogue:
         out = Decided()
         due = [f for f in sorted(unique, key=lambda f: (f.due_at, f.firing_id)) if f.due_at <= now]
         decided = {d[0]: d for d in self._judge(
-            con, [(f.firing_id, f.trigger, f.customer_id, f.cause, f.caused_at) for f in due], now, out)}
+            con, [(f.firing_id, f.trigger, f.customer_id, f.cause, f.caused_at) for f in due], now, out,
+            known=known)}
         rows = [decided.get(f.firing_id) or [f.firing_id, "scheduled", None, f.due_at] for f in unique]
         _write_decisions(con, rows, now, update=False, new={f.firing_id: f for f in unique})
         return out.by_state.get("pending", [])
 
     def _judge(self, con: Any, rows: Sequence[tuple[str, str, str, str, datetime]], now: datetime,
-               out: Decided) -> list[list[Any]]:
+               out: Decided, known: set[str] | None = None) -> list[list[Any]]:
         """Decide ``rows`` (firing_id, trigger, customer_id, cause, caused_at) at ``now``: the
         persons' facts are read in one query per purpose; the gate runs per firing; the contacts
         rows of the sends and holdouts are written with one statement (a person's second firing in
         the batch is decided after the first one's row is written, so it counts toward the caps).
+        ``known``: persons this transaction wrote to ``customers`` or ``transactions``; for a
+        transactional purpose their facts need no query (known is all that decides).
         Returns ``[firing_id, state, reason, due_at]`` per row."""
         by_purpose: dict[str, list[str]] = {}
         for _, name, cid, _, _ in rows:
             t = self.trigger(name)
             if t is not None:
                 by_purpose.setdefault(t.purpose, []).append(cid)
-        facts = {p: facts_many(con, ids_, p, marketing=p not in self.policy.transactional_purposes)
-                 for p, ids_ in by_purpose.items()}
+        facts: dict[str, dict[str, Any]] = {}
+        for p, ids_ in by_purpose.items():
+            marketing = p not in self.policy.transactional_purposes
+            sure = {} if marketing or not known else {c: (True, None, False, False) for c in ids_ if c in known}
+            rest = [c for c in ids_ if c not in sure]
+            facts[p] = {**sure, **(facts_many(con, rest, p, marketing=marketing) if rest else {})}
         contacts: list[list[Any]] = []
         decided: list[list[Any]] = []
         batch_people: set[str] = set()
