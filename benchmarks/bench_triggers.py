@@ -42,7 +42,7 @@ def one_run(args: argparse.Namespace, out: Path, run: int) -> dict[str, float]:
     from patron.service.auth import create_key
 
     os.environ[SECRET_ENV] = "bench-secret"
-    with Receiver() as rx:
+    with Receiver(http10=args.close) as rx:
         cfg = out / f"patron-{run}.toml"
         cfg.write_text(f"""
 [[destinations]]
@@ -105,6 +105,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--profile", type=Path, help="Run the server under cProfile, stats written to this file")
+    ap.add_argument("--close", action="store_true", help="The receiver closes each connection (HTTP/1.0)")
     ap.add_argument("--no-trigger", action="store_true", help="Declare no trigger (the event API alone, for comparison)")
     args = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="bench-triggers-"))

@@ -42,6 +42,8 @@ class Receiver:
     always: dict[str, int] = field(default_factory=dict)
     requests: list[Received] = field(default_factory=list)
     accepted: dict[str, Received] = field(default_factory=dict)
+    http10: bool = False
+    """Answer as HTTP/1.0 (a new connection per request) instead of keeping connections alive."""
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -54,7 +56,7 @@ class Receiver:
         rx = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver
+            protocol_version = "HTTP/1.0" if rx.http10 else "HTTP/1.1"  # keep-alive, as a real receiver
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
