@@ -384,3 +384,20 @@ def test_a_person_the_database_does_not_know_is_not_sent_even_a_transactional_me
     assert [r.json["customer_id"] for r in receiver.to("/hook")] == ["olga"]
     rows = {r["customer_id"]: (r["state"], r["reason"]) for r in firings(client)}
     assert rows["stranger"] == ("excluded", "unknown_customer")
+
+
+def test_erasing_a_person_removes_their_firings(start: Start, receiver: Receiver) -> None:
+    config = {"destinations": [dest(receiver)],
+              "triggers": [{"name": "thank_you", "event": "Order Completed", "purpose": "order", "destination": "crm"}]}
+    client = start(config)
+    send(client, {"type": "identify", "messageId": "i-eve", "userId": "eve", "traits": {"email": "eve@example.com"}},
+         order("e1", "eve"), order("b1", "bert"))
+    assert receiver.wait(lambda rx: len(rx.accepted) >= 2)
+    r = client.delete("/v1/customers/eve", auth=(client.keys["admin"], ""))  # type: ignore[attr-defined]
+    assert r.status_code == 200, r.text
+    assert [f["customer_id"] for f in firings(client)] == ["bert"]
+    client.__exit__(None, None, None)
+    with duckdb.connect(str(client.db), read_only=True) as con:  # type: ignore[attr-defined]
+        left = con.execute("SELECT count(*) FROM trigger_firings WHERE customer_id = 'eve' "
+                           "OR coalesce(cause, '') LIKE '%eve%'").fetchall()[0][0]
+    assert left == 0
