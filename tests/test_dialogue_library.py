@@ -221,3 +221,20 @@ def test_the_report_leaves_the_section_out_when_no_trigger_fired(tmp_path: Path)
 
     db = database(tmp_path / "n.duckdb", ["a"])
     assert dialogue_section(str(db), object()) is None
+
+
+def test_a_segment_rule_the_profiles_cannot_answer_skips_only_its_trigger(tmp_path: Path) -> None:
+    db = database(tmp_path / "r.duckdb", ["a", "b"])
+    d = dialogue([
+        {"name": "broken", "on": "segment", "segment": "no_such_column > 1", "purpose": "account", "destination": "crm"},
+        {"name": "gold", "on": "segment", "segment": "value_tier = 'gold'", "purpose": "account", "destination": "crm"},
+    ])
+    with connect(db) as con:
+        d.load(con)
+        profiles(con, {"a": ("active", "silver"), "b": ("active", "silver")})
+        d.fire_segment_changes(con)
+        with pytest.raises(InputError, match="trigger broken"):
+            d.check_rules(con, d.trigger("broken"))
+        profiles(con, {"a": ("active", "gold"), "b": ("active", "silver")})
+        d.fire_segment_changes(con)
+        assert {k: v[0] for k, v in states(con).items()} == {("gold", "a"): "pending"}

@@ -66,6 +66,11 @@ async def create_trigger(request: Request) -> dict[str, Any]:
         check_purposes(DialogueRules.model_construct(triggers=[trigger], destinations=[]), d.dialogue.policy, "trigger")
     except InputError as exc:
         raise HTTPException(422, str(exc)) from None
+    try:
+        with state.reading() as con:
+            d.dialogue.check_rules(con, trigger)
+    except InputError as exc:
+        raise HTTPException(422, str(exc)) from None
     await run_in_threadpool(d.create_trigger, trigger)
     return {**trigger.model_dump(mode="json"), "source": "api"}
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,6 +51,8 @@ from patron.contact.consent.planner import HASH_DIGITS
 from patron.contact.consent.policy import ContactPolicy, contact_policy
 from patron.contact.dialogue.rules import DialogueRules, Trigger, parse_delay
 from patron.errors import InputError
+
+log = logging.getLogger("patron.dialogue")
 
 FIRINGS_DDL = """CREATE TABLE IF NOT EXISTS trigger_firings (
   firing_id VARCHAR PRIMARY KEY,
@@ -90,9 +93,10 @@ STATUSES_DDL = """CREATE TABLE IF NOT EXISTS dialogue_statuses (
 
 MEMBERS_DDL = """CREATE TABLE IF NOT EXISTS dialogue_members (
   trigger VARCHAR NOT NULL,
-  customer_id VARCHAR NOT NULL
+  customer_id VARCHAR
 )"""
-"""The members of each segment trigger's segment at the last refresh the dialogue saw."""
+"""The members of each segment trigger's segment at the last refresh the dialogue saw, and one
+row with no ``customer_id`` per trigger saying that a refresh was seen (the segment may be empty)."""
 
 STATES: tuple[str, ...] = ("scheduled", "pending", "delivered", "dead", "held_out", "excluded", "cancelled")
 """States of a firing (module docstring)."""
@@ -316,23 +320,37 @@ class Dialogue:
         day = now.date().isoformat()
         firings: list[Firing] = []
         for t in seg:
-            rule = self._rule(con, t.name, t.segment or "")
+            try:
+                rule = self._rule(con, t.name, t.segment or "")
+            except InputError as exc:  # a rule the profile table cannot answer: this trigger only is skipped
+                log.warning("segment trigger %s skipped: %s", t.name, exc)
+                continue
             known = con.execute("SELECT count(*) FROM dialogue_members WHERE trigger = ?", [t.name]).fetchall()[0][0] > 0
             con.execute("CREATE OR REPLACE TEMP TABLE _members AS SELECT DISTINCT customer_id FROM customer_profiles "
                         f"WHERE {rule}")
             if known:
                 if t.change == "enter":
                     sql = ("SELECT customer_id FROM _members EXCEPT SELECT customer_id FROM dialogue_members "
-                           "WHERE trigger = ?")
+                           "WHERE trigger = ? AND customer_id IS NOT NULL")
                 else:
-                    sql = ("SELECT customer_id FROM dialogue_members WHERE trigger = ? EXCEPT "
-                           "SELECT customer_id FROM _members")
+                    sql = ("SELECT customer_id FROM dialogue_members WHERE trigger = ? AND customer_id IS NOT NULL "
+                           "EXCEPT SELECT customer_id FROM _members")
                 firings += [_firing(t, r[0], f"segment\x1f{t.change}\x1f{r[0]}\x1f{day}", now, now)
                             for r in con.execute(sql, [t.name]).fetchall()]
             con.execute("DELETE FROM dialogue_members WHERE trigger = ?", [t.name])
-            con.execute("INSERT INTO dialogue_members SELECT ?, customer_id FROM _members", [t.name])
+            con.execute("INSERT INTO dialogue_members SELECT ?, customer_id FROM _members UNION ALL SELECT ?, NULL",
+                        [t.name, t.name])
             con.execute("DROP TABLE _members")
         return self._fire(con, firings, now, check=True)
+
+    def check_rules(self, con: Any, trigger: Trigger) -> None:
+        """Compile ``trigger``'s segment rules against the profile table when it exists (raises a
+        one-line :class:`InputError` naming the trigger); without profiles they are checked when
+        first used."""
+        if has_table(con, "customer_profiles"):
+            for text in (trigger.segment, trigger.send_if):
+                if text:
+                    self._rule(con, trigger.name, text)
 
     def _rule(self, con: Any, name: str, text: str) -> str:
         """The SQL condition of a segment rule over ``customer_profiles`` (compiled once)."""
