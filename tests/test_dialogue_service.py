@@ -401,3 +401,16 @@ def test_erasing_a_person_removes_their_firings(start: Start, receiver: Receiver
         left = con.execute("SELECT count(*) FROM trigger_firings WHERE customer_id = 'eve' "
                            "OR coalesce(cause, '') LIKE '%eve%'").fetchall()[0][0]
     assert left == 0
+
+
+def test_a_destination_gets_at_most_its_rate_of_requests(start: Start, receiver: Receiver) -> None:
+    rate, n = 5.0, 8
+    config = {"destinations": [dest(receiver, rate_per_second=rate)],
+              "triggers": [{"name": "t", "event": "Order Completed", "purpose": "order", "destination": "crm"}]}
+    client = start(config)
+    send(client, *[order(f"r{i}", f"p{i}") for i in range(n)])  # one commit: all pending at once
+    assert receiver.wait(lambda rx: len(rx.accepted) >= n, timeout=30)
+    times = sorted(r.at for r in receiver.to("/hook"))
+    gaps = [b - a for a, b in pairwise(times)]
+    assert min(gaps) >= 0.8 / rate  # spaced 1/rate apart (a little scheduling slack)
+    assert times[-1] - times[0] >= (n - 1) * 0.9 / rate
