@@ -70,9 +70,10 @@ POLL_S = 0.25
 """Longest sleep between two rounds when nothing wakes the deliverer, in seconds."""
 SCHEDULE_S = 0.5
 """Longest time between two runs of ``on_round`` (the scheduler of delayed firings), in seconds."""
-RECORD_S = 0.25
-"""Shortest time between two transactions recording delivery outcomes, in seconds (outcomes wait
-in memory meanwhile: a kill -9 then posts those firings again, with the same idempotency key)."""
+RECORD_S = 1.0
+"""Shortest time between two transactions recording successful deliveries, in seconds (they wait
+in memory meanwhile: a kill -9 then posts those firings again, with the same idempotency key); a
+failure is recorded at the next round, so that its retry is scheduled on time."""
 WORKERS = 8
 """Requests in flight at once (over all destinations)."""
 BATCH = 200
@@ -236,10 +237,13 @@ class Deliverer:
                 self._stop.wait(1.0)
 
     def round(self) -> int:
-        """One round: record finished attempts (at most every :data:`RECORD_S`: each record is a
-        transaction), run ``on_round``, start due posts. Returns the posts started."""
+        """One round: record finished attempts (each record is a transaction: successes at most
+        every :data:`RECORD_S`, failures at once), run ``on_round``, start due posts. Returns the
+        posts started."""
         self.rounds += 1
-        if time.monotonic() - self._last_record >= RECORD_S:
+        with self._done_lock:
+            failed = any(not a.ok for a in self._done)
+        if failed or time.monotonic() - self._last_record >= RECORD_S:  # a failure: its retry time at once
             self._last_record = time.monotonic()
             self._record()
         if self.on_round is not None and time.monotonic() - self._last_schedule >= SCHEDULE_S:
