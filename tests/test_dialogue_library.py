@@ -102,6 +102,9 @@ def test_rules_errors_name_the_trigger_and_field() -> None:
     with pytest.raises(InputError, match=r"on = status"):
         dialogue_rules({"triggers": [{"name": "t", "on": "segment", "segment": "x", "status_to": ["lost"],
                                       "destination": "crm"}], "destinations": DEST})
+    with pytest.raises(InputError, match=r"trigger t: status_to: 'at-risk' is not a status"):
+        dialogue_rules({"triggers": [{"name": "t", "on": "status", "status_to": ["at-risk"], "destination": "crm"}],
+                        "destinations": DEST})
     with pytest.raises(InputError, match=r"triggers must be an array of tables"):
         dialogue_rules({"triggers": {"name": "t"}})
     assert dialogue_rules({}) == DialogueRules()

@@ -163,6 +163,16 @@ class Trigger(BaseModel):
             raise ValueError(f"{value!r} is not a channel ({', '.join(CHANNELS)})")
         return value
 
+    @field_validator("status_from", "status_to")
+    @classmethod
+    def _statuses(cls, value: list[str] | None) -> list[str] | None:
+        from patron.relationship.status import STATUSES
+
+        bad = [v for v in value or [] if v not in STATUSES]
+        if bad:
+            raise ValueError(f"{', '.join(map(repr, bad))} is not a status ({', '.join(STATUSES)})")
+        return value
+
     @field_validator("delay")
     @classmethod
     def _delay(cls, value: str | None) -> str | None:
