@@ -71,13 +71,25 @@ def cascade_tree_figure(nodes: pd.DataFrame, *, title: str) -> go.Figure:
     return fig
 
 
-def _size_figure(c: Cascades) -> go.Figure:
+def size_figure(sizes: pd.Series) -> go.Figure:
+    """Cascades per size (``sizes``: count of cascades indexed by size, people per cascade), bars on
+    a log count axis whose ticks are 1-2-5 steps of each decade (:func:`patron.display.log_ticks`),
+    labelled as plain counts."""
     go = graph_objects("referral figures")
-    sizes = c.trees.loc[c.trees["scope"] == ALL, "size"].value_counts().sort_index()
-    fig = go.Figure(go.Bar(x=sizes.index.astype(int), y=sizes.to_numpy()))
-    fig.update_layout(title="Cascade sizes (people per cascade, seed included)", xaxis_title="cascade size",
-                      yaxis={"title": "cascades", "type": "log"}, template="plotly_white")
+    from patron.display import log_ticks, tick_text
+
+    sizes = sizes.sort_index()
+    counts = sizes.to_numpy(dtype=float)
+    fig = go.Figure(go.Bar(x=sizes.index.astype(int), y=counts, hovertemplate="%{y:,} cascades of %{x} people<extra></extra>"))
+    ticks = log_ticks(1.0, float(counts.max())) if counts.size else []
+    fig.update_layout(title="Cascade sizes (people per cascade, seed included)", xaxis_title="cascade size (people)",
+                      yaxis={"title": "cascades (log scale)", "type": "log", "tickvals": ticks, "ticktext": tick_text(ticks)},
+                      template="plotly_white")
     return fig
+
+
+def _size_figure(c: Cascades) -> go.Figure:
+    return size_figure(c.trees.loc[c.trees["scope"] == ALL, "size"].value_counts())
 
 
 def _k_figure(c: Cascades) -> go.Figure:
@@ -94,22 +106,61 @@ def _k_figure(c: Cascades) -> go.Figure:
     return fig
 
 
-def _comparison_figure(differences: pd.DataFrame) -> go.Figure:
+METRIC_UNITS: dict[str, tuple[str, str]] = {
+    "repeat_rate": ("repeat rate", "pp"), "purchase_rate": ("repeat purchases per week", "purchases"),
+    "clv": ("CLV", "money"), "probability_alive": ("P(alive)", "pp"), "discount_order_share": ("share of orders on discount", "pp"),
+}
+"""How each compared metric (:data:`patron.network.compare.METRICS`) is named and its unit: ``pp``
+(a difference of shares, drawn in percentage points), ``money`` (in the reporting currency) or a
+count per week."""
+
+
+def comparison_figure(differences: pd.DataFrame, *, currency: str | None = None) -> go.Figure:
+    """Referred minus other customers, one small panel per unit (money, percentage points,
+    repeat purchases per week), each with its own axis and the no-difference line, so that a CLV
+    difference in money does not shrink the rate differences to dots. ``differences`` as
+    :func:`patron.network.compare.compare_referred` returns (shares as fractions)."""
     go = graph_objects("referral figures")
-    d = differences.dropna(subset=["difference"])
-    fig = go.Figure(go.Scatter(
-        x=d["difference"], y=d["metric"], mode="markers",
-        error_x={"type": "data", "symmetric": False, "array": d["upper"] - d["difference"], "arrayminus": d["difference"] - d["lower"]},
-    ))
-    fig.add_vline(x=0, line_dash="dash")
-    fig.update_layout(title="Referred minus other customers acquired in the same months", xaxis_title="difference", template="plotly_white")
+    from plotly.subplots import make_subplots
+
+    from patron.display import money_title
+
+    d = differences.dropna(subset=["difference"]).reset_index(drop=True)
+    units = [METRIC_UNITS.get(str(m), (str(m), "value"))[1] for m in d["metric"]]
+    groups = list(dict.fromkeys(units))
+    titles = {"pp": "difference (percentage points)", "money": money_title("difference", currency),
+              "purchases": "difference (repeat purchases per week)", "value": "difference"}
+    fig = make_subplots(rows=len(groups) or 1, cols=1, subplot_titles=[titles[g] for g in groups] or [""],
+                        vertical_spacing=0.18 if len(groups) > 1 else 0.1)
+    for row, unit in enumerate(groups, start=1):
+        part = d[[u == unit for u in units]]
+        scale = 100.0 if unit == "pp" else 1.0
+        labels = [METRIC_UNITS.get(str(m), (str(m), ""))[0] for m in part["metric"]]
+        value = part["difference"].to_numpy(dtype=float) * scale
+        fig.add_trace(go.Scatter(
+            x=value, y=labels, mode="markers", showlegend=False, marker={"size": 10},
+            error_x={"type": "data", "symmetric": False, "array": part["upper"].to_numpy(dtype=float) * scale - value,
+                     "arrayminus": value - part["lower"].to_numpy(dtype=float) * scale},
+            hovertemplate="%{y}: %{x:+,.2f}" + {"pp": " pp", "money": "", "purchases": " purchases"}.get(unit, "") + "<extra></extra>",
+        ), row=row, col=1)
+        fig.add_vline(x=0, line_dash="dash", row=row, col=1)
+        if unit == "money":
+            from patron.display import plotly_money_axis
+
+            fig.update_xaxes(**plotly_money_axis(currency), row=row, col=1)
+    fig.update_layout(title="Referred minus other customers acquired in the same months (one panel per unit)",
+                      height=max(320, 150 * len(groups) + 100), template="plotly_white")
     return fig
 
 
+def _comparison_figure(differences: pd.DataFrame, currency: str | None = None) -> go.Figure:
+    return comparison_figure(differences, currency=currency)
+
+
 def report_figures(db: str | os.PathLike[str] | None = None, *, config: Any = None,
-                   cascade: Cascades | None = None) -> list[tuple[str, go.Figure]]:
+                   cascade: Cascades | None = None, currency: str | None = None) -> list[tuple[str, go.Figure]]:
     """The referral section of the HTML report: ``(name, figure)`` pairs (``cascade``: already
-    built cascades of ``db``, to avoid building them again)."""
+    built cascades of ``db``, to avoid building them again; ``currency``: of the CLV difference)."""
     c = cascade if cascade is not None else cascades(db, config=config)
     figures: list[tuple[str, go.Figure]] = []
     big = c.trees[(c.trees["scope"] == ALL) & (c.trees["size"] >= 2) & (c.trees["size"] <= c.rules.max_tree_nodes)]
@@ -122,7 +173,7 @@ def report_figures(db: str | os.PathLike[str] | None = None, *, config: Any = No
     try:
         from patron.network.compare import compare_referred
 
-        figures.append(("referral_referred_vs_other", _comparison_figure(compare_referred(db, cascade=c).differences)))
+        figures.append(("referral_referred_vs_other", _comparison_figure(compare_referred(db, cascade=c).differences, currency)))
     except PatronError:
         pass
     return figures

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from patron.contact.effect.dose import CAVEAT, dose_response, over_contacted_segments
 from patron.contact.effect.figures import dose_figure, lift_figure, qini_figure
 from patron.contact.effect.lift import campaign_effect, revenue_headline, revenue_headline_text
 from patron.contact.effect.uplift import fit_uplift
+from patron.display import money, money_title, percent, points, yes_no
 from patron.errors import PatronError
 from patron.report import Metric, Section, register_section
 
@@ -18,13 +20,49 @@ LIFT_TABLE = {
     "incremental_revenue": "incremental revenue", "incremental_revenue_lower": "revenue low",
     "incremental_revenue_upper": "revenue high", "revenue_proven": "proven", "unsubscribe_lift": "unsubscribe lift",
 }
-"""Columns of the lift table shown in the report, and their headings."""
+"""Columns of the campaign lift results and their short names (:func:`lift_table` shows them)."""
+
+
+def lift_table(measured: pd.DataFrame, currency: str | None = None) -> pd.DataFrame:
+    """The lift per campaign for reading, one unit per column: response rates in %, response and
+    unsubscribe lifts in percentage points (``+1.5 pp``, as the lift chart), incremental revenue in
+    ``currency`` with its interval, ``proven`` as yes / no."""
+    m = measured.reset_index(drop=True)
+
+    def interval(lo: pd.Series, hi: pd.Series, fmt) -> list[str]:
+        return [f"{fmt(a)} to {fmt(b)}" if np.isfinite(a) and np.isfinite(b) else "" for a, b in
+                zip(lo.to_numpy(dtype=float), hi.to_numpy(dtype=float), strict=True)]
+
+    cash = lambda v: money(v, currency, decimals=0, sign=True)  # noqa: E731
+    out = pd.DataFrame({
+        "campaign": m["campaign_id"].astype(str),
+        "treated": m["n_treated"].astype("int64"), "control": m["n_control"].astype("int64"),
+        "response treated (%)": [percent(v) for v in m["response_rate_treated"]],
+        "response control (%)": [percent(v) for v in m["response_rate_control"]],
+        "response lift (pp)": [points(v, decimals=2) for v in m["response_lift"]],
+        "lift interval (pp)": interval(m["response_lift_lower"], m["response_lift_upper"], lambda v: points(v, decimals=2)),
+        money_title("incremental revenue", currency): [cash(v) for v in m["incremental_revenue"]],
+        money_title("revenue interval", currency): interval(m["incremental_revenue_lower"], m["incremental_revenue_upper"], cash),
+        "revenue proven": [yes_no(v) for v in m["revenue_proven"]],
+    })
+    if "unsubscribe_lift" in m.columns:
+        out["unsubscribe lift (pp)"] = [points(v, decimals=2) for v in m["unsubscribe_lift"]]
+    return out
+
+
+OVER_CONTACT_TABLE = {
+    "segment": "segment", "justified_contacts": "justified contacts per month", "customer_months": "customer-months",
+    "months_beyond": "customer-months beyond it", "share_beyond": "share beyond", "unsubscribe_rise": "unsubscribes rise",
+    "over_contacted": "over-contacted",
+}
+"""Columns of the over-contact table shown, and their headings (booleans print as yes / no)."""
 
 
 @register_section("contact_effect", order=80, title="Contact effect")
 def contact_effect_section(db: str, ctx: object) -> Section | None:
     """Lift per campaign, the uplift model's Qini curve, dose-response and over-contacted segments."""
     config = getattr(ctx, "config", None)
+    currency = ctx.currency() if hasattr(ctx, "currency") else None
     try:
         lift = campaign_effect(db, config=config)
     except PatronError:
@@ -34,29 +72,39 @@ def contact_effect_section(db: str, ctx: object) -> Section | None:
                   intro="Campaigns against their random holdout: the share of customers who bought within the outcome "
                         "window, purchases and revenue, with confidence intervals. See docs/contact-effect.md.")
     if len(measured):
-        sec.metrics.append(Metric("campaigns with a holdout", f"{len(measured):,}"))
+        sec.metrics.append(Metric("campaigns with a holdout", f"{len(measured):,}", "",
+                                  "Campaigns whose contacts had a random holdout, so their effect can be measured."))
         h = revenue_headline(lift)
-        value = (f"{h['incremental_revenue']:+,.0f}" if h["proven"] else "none proven")
-        detail = (f"{h['level']:.0%} interval {h['incremental_revenue_lower']:+,.0f} to {h['incremental_revenue_upper']:+,.0f}; "
+        cash = lambda v: money(v, currency, decimals=0, sign=True)  # noqa: E731
+        value = (cash(h["incremental_revenue"]) if h["proven"] else "none proven")
+        detail = (f"{h['level']:.0%} interval {cash(h['incremental_revenue_lower'])} to {cash(h['incremental_revenue_upper'])}; "
                   f"{h['proven']} of {h['proven'] + h['unproven']} campaigns proven" if h["proven"] else
                   f"no campaign's revenue lift interval excludes 0 ({h['unproven']} measured)")
-        sec.metrics.append(Metric("incremental revenue, proven campaigns", value, detail))
+        sec.metrics.append(Metric("incremental revenue, proven campaigns", value, detail,
+                                  "Revenue of contacted customers beyond their holdout's, summed over campaigns whose "
+                                  "interval excludes 0."))
         sec.notes.append(revenue_headline_text(h))
         sec.figures.append(lift_figure(lift))
-        sec.tables.append(("Lift per campaign", measured[list(LIFT_TABLE)].rename(columns=LIFT_TABLE)))
+        sec.tables.append(("Lift per campaign (lifts in percentage points)", lift_table(measured, currency)))
     else:
         sec.notes.append("No campaign has a holdout: its effect cannot be measured.")
     try:
         res = fit_uplift(db, config=config, score=False, write=False)
         sec.figures.append(qini_figure(res.qini_curve, label=res.label))
-        sec.metrics.append(Metric("Qini coefficient (held out)", f"{res.qini_coefficient:.4f}", f"random score {res.qini_random:.4f}"))
+        sec.metrics.append(Metric("Qini coefficient (held out)", f"{res.qini_coefficient:.4f}", f"random score {res.qini_random:.4f}",
+                                  "Area between the uplift model's Qini curve and random targeting, on held-out customers."))
     except PatronError as exc:
         sec.notes.append(f"No uplift model: {exc}")
     try:
         curves = dose_response(db, config=config)
         sec.figures.append(dose_figure(curves))
         seg = over_contacted_segments(curves)
-        sec.tables.append(("Over-contact by segment (segments as of each month's start)", pd.DataFrame(seg)))
+        seg = pd.DataFrame(seg)
+        if "share_beyond" in seg.columns:
+            seg["share_beyond"] = [percent(v) for v in seg["share_beyond"]]
+        cols = [c for c in OVER_CONTACT_TABLE if c in seg.columns]
+        sec.tables.append(("Over-contact by segment (segments as of each month's start)",
+                           seg[cols].rename(columns=OVER_CONTACT_TABLE)))
         sec.notes.append(f"Dose-response: {CAVEAT}")
     except PatronError as exc:
         sec.notes.append(f"No dose-response: {exc}")

@@ -2,8 +2,10 @@
 
 Each function takes the table another part of patron returns (equity over time, a segment table,
 a migration matrix, cohorts, per-customer CLV) and draws it without reading files or databases, so
-that the figure's data can be checked against its input. Money is in the currency of the
-transactions; shares are fractions in [0, 1] shown as percentages.
+that the figure's data can be checked against its input. Money is in the reporting currency
+(``currency``: an ISO code or the settings label, shown by :mod:`patron.display` as a symbol or
+code on axes and hovers); shares are fractions in [0, 1] shown as percentages. Categories are drawn
+in their meaningful order (:func:`patron.relationship.categories.category_order`), not by size.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-STATUS_ORDER: tuple[str, ...] = ("prospect", "new", "active", "cooling", "at_risk", "lapsed", "lost")
+from patron.display import hover_money, money, money_title, plotly_money_axis
+from patron.relationship.categories import category_order
+from patron.relationship.status_rules import STATUSES
+
+STATUS_ORDER: tuple[str, ...] = STATUSES
 """Relationship statuses in the order they are drawn (from not yet a customer to gone)."""
 
 STATUS_COLORS: dict[str, str] = {
@@ -67,15 +73,40 @@ def _layout(fig: go.Figure, title: str, *, height: int = 420, **kw: object) -> g
 
 def _status_sorted(labels: Sequence[str]) -> list[str]:
     """Known statuses first in :data:`STATUS_ORDER`, then any others in their given order."""
-    known = [s for s in STATUS_ORDER if s in set(labels)]
-    return known + [s for s in labels if s not in STATUS_ORDER]
+    return category_order("status", labels)
+
+
+def _money_axis(fig: go.Figure, axis: str, currency: str | None) -> None:
+    (fig.update_yaxes if axis == "y" else fig.update_xaxes)(**plotly_money_axis(currency))
+
+
+def equity_gaps(frame: pd.DataFrame) -> list[str]:
+    """Why points of an equity history have no value or no interval, one line per kind of gap
+    (``frame`` as :func:`equity_over_time_figure` takes it); empty when every point has both."""
+    df = frame.sort_values("as_of")
+    days = pd.to_datetime(df["as_of"]).dt.strftime("%Y-%m-%d").to_numpy()
+    equity = df["equity"].to_numpy(dtype=float)
+    notes = []
+    missing = ~np.isfinite(equity)
+    if missing.any():
+        notes.append(f"No customer equity on {', '.join(days[missing])}: the models could not be fitted on the purchases "
+                     "up to that day (too little history, or the fit did not converge), so that point and its interval "
+                     "are left empty.")
+    if {"equity_lower", "equity_upper"} <= set(df.columns):
+        no_band = np.isfinite(equity) & ~(np.isfinite(df["equity_lower"].to_numpy(dtype=float))
+                                          & np.isfinite(df["equity_upper"].to_numpy(dtype=float)))
+        if no_band.any():
+            notes.append(f"No interval on {', '.join(days[no_band])}: the parameter uncertainty could not be computed "
+                         "there (a singular information matrix, typically with little history).")
+    return notes
 
 
 def equity_over_time_figure(frame: pd.DataFrame, *, currency: str = "") -> go.Figure:
     """Customer equity at each as-of date with its interval as a shaded band.
 
     ``frame`` has columns ``as_of, equity`` and optionally ``equity_lower, equity_upper``
-    (the interval of total CLV); one row per as-of date.
+    (the interval of total CLV, in ``currency``); one row per as-of date. Points without a value
+    are gaps in the line (:func:`equity_gaps` says why).
     """
     df = frame.sort_values("as_of")
     x = pd.to_datetime(df["as_of"])
@@ -85,32 +116,49 @@ def equity_over_time_figure(frame: pd.DataFrame, *, currency: str = "") -> go.Fi
                                  line={"width": 0}, name="upper", showlegend=False, hoverinfo="skip"))
         fig.add_trace(go.Scatter(x=x, y=df["equity_lower"].to_numpy(dtype=float), mode="lines",
                                  line={"width": 0}, fill="tonexty", fillcolor="rgba(37,99,235,0.18)",
-                                 name="interval", hoverinfo="skip"))
+                                 name="95% interval", hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=x, y=df["equity"].to_numpy(dtype=float), mode="lines+markers",
-                             line={"color": ACCENT, "width": 2}, name="customer equity"))
-    return _layout(fig, "Customer equity over time", yaxis_title=f"total CLV {currency}".strip(),
-                   xaxis_title="as of", hovermode="x unified")
+                             line={"color": ACCENT, "width": 2}, name="customer equity",
+                             hovertemplate=f"{hover_money('y', currency, fmt=',.0f')}<extra>customer equity</extra>"))
+    fig = _layout(fig, "Customer equity over time", yaxis_title=money_title("total CLV", currency),
+                  xaxis_title="as of", hovermode="x unified")
+    _money_axis(fig, "y", currency)
+    return fig
 
 
 def bar_figure(frame: pd.DataFrame, *, label: str, value: str, title: str, top: int | None = 15,
-               value_title: str | None = None, percent: bool = False) -> go.Figure:
-    """Bars of ``value`` per ``label``, largest first, at most ``top`` bars (all when ``None``)."""
+               value_title: str | None = None, percent: bool = False, order: Sequence[str] | None = None,
+               currency: str | None = None) -> go.Figure:
+    """Bars of ``value`` per ``label``, largest first, at most ``top`` bars (all when ``None``);
+    with ``order`` (e.g. :func:`~patron.relationship.categories.category_order` of the tiers) the
+    bars follow that order instead. ``currency``: ``value`` is an amount in it (axis ticks and
+    hover carry the currency)."""
     df = frame.sort_values(value, ascending=False)
     if top is not None:
         df = df.head(top)
+    if order is not None:
+        df = df.set_index(df[label].astype(str)).reindex(list(order)).dropna(subset=[value]).reset_index(drop=True)
+    hover = (f"%{{x}}: {hover_money('y', currency, fmt=',.0f')}<extra></extra>" if currency is not None
+             else "%{x}: %{y:.1%}<extra></extra>" if percent else None)
     fig = go.Figure(go.Bar(x=df[label].astype(str).to_numpy(), y=df[value].to_numpy(dtype=float),
-                           marker_color=ACCENT, name=value))
-    fig = _layout(fig, title, yaxis_title=value_title or value)
+                           marker_color=ACCENT, name=value, hovertemplate=hover))
+    title_y = value_title or value
+    fig = _layout(fig, title, yaxis_title=money_title(title_y, currency) if currency is not None else title_y)
+    if order is not None:
+        fig.update_xaxes(categoryorder="array", categoryarray=df[label].astype(str).tolist())
     if percent:
         fig.update_yaxes(tickformat=".0%")
+    elif currency is not None:
+        _money_axis(fig, "y", currency)
     return fig
 
 
 def equity_by_segment_figure(table: pd.DataFrame, *, label: str = "segment", value: str = "total_clv",
-                             top: int | None = 15) -> go.Figure:
-    """Customer equity (total CLV) of each segment, largest first (a segment table as input)."""
+                             top: int | None = 15, currency: str | None = None) -> go.Figure:
+    """Customer equity (total CLV, in ``currency``) of each segment, largest first (a segment
+    table as input)."""
     return bar_figure(table, label=label, value=value, title="Customer equity by segment", top=top,
-                      value_title="total CLV")
+                      value_title="total CLV", currency=currency)
 
 
 def status_distribution_figure(counts: pd.DataFrame) -> go.Figure:
@@ -125,7 +173,10 @@ def status_distribution_figure(counts: pd.DataFrame) -> go.Figure:
 
 def migration_heatmap(matrix: pd.DataFrame, *, from_label: str = "from", to_label: str = "to") -> go.Figure:
     """Status migration between two dates: rows are statuses at the earlier date, columns at the
-    later one, cells are customer counts (``z`` is the matrix itself, in its row/column order)."""
+    later one, cells are customer counts (``z`` is the matrix, rows and columns in status order:
+    :func:`~patron.relationship.categories.category_order`)."""
+    matrix = matrix.reindex(index=_status_sorted([str(i) for i in matrix.index]),
+                            columns=_status_sorted([str(c) for c in matrix.columns])) if len(matrix) else matrix
     z = matrix.to_numpy(dtype=float)
     rows = z.sum(axis=1, keepdims=True)
     share = np.divide(z, rows, out=np.zeros_like(z), where=rows > 0)
@@ -163,14 +214,19 @@ def cohort_retention_heatmap(cohorts: pd.DataFrame, *, max_periods: int | None =
     return fig
 
 
-def cohort_revenue_figure(cohorts: pd.DataFrame, *, value: str = "cumulative_revenue_per_customer") -> go.Figure:
-    """Cumulative revenue per acquired customer by periods since acquisition, one line per cohort."""
+def cohort_revenue_figure(cohorts: pd.DataFrame, *, value: str = "cumulative_revenue_per_customer",
+                          currency: str | None = None) -> go.Figure:
+    """Cumulative revenue per acquired customer (in ``currency``) by periods since acquisition,
+    one line per cohort."""
     fig = go.Figure()
     for cohort, part in cohorts.sort_values(["cohort", "period"]).groupby("cohort", sort=True):
         fig.add_trace(go.Scatter(x=part["period"].to_numpy(), y=part[value].to_numpy(dtype=float),
-                                 mode="lines", name=_label(cohort)))
-    return _layout(fig, "Cumulative revenue per customer by cohort", xaxis_title="periods since first purchase",
-                   yaxis_title="revenue per customer")
+                                 mode="lines", name=_label(cohort),
+                                 hovertemplate=f"period %{{x}}: {hover_money('y', currency)}<extra>{_label(cohort)}</extra>"))
+    fig = _layout(fig, "Cumulative revenue per customer by cohort", xaxis_title="periods since first purchase",
+                  yaxis_title=money_title("revenue per customer", currency))
+    _money_axis(fig, "y", currency)
+    return fig
 
 
 def _label(value: object) -> str:
@@ -182,7 +238,7 @@ def _label(value: object) -> str:
 
 
 def clv_histogram(clv: pd.Series | np.ndarray, *, log: bool | None = None, bins: int = HISTOGRAM_BINS,
-                  floor_quantile: float = LOG_FLOOR_QUANTILE) -> go.Figure:
+                  floor_quantile: float = LOG_FLOOR_QUANTILE, currency: str | None = None) -> go.Figure:
     """Distribution of CLV over customers, binned here so the page stays small at any size.
 
     ``log=None`` chooses a log10 axis when positive CLVs are skewed (sample skewness above
@@ -190,7 +246,7 @@ def clv_histogram(clv: pd.Series | np.ndarray, *, log: bool | None = None, bins:
     counted in the title instead, and values below the ``floor_quantile`` quantile of the positive
     CLVs are counted in the first bar (so a few near-zero CLVs do not stretch the axis over many
     decades). Bars are drawn at bin centres with the bins' widths (on the log axis: widths in
-    log10 units, ticks labelled in money).
+    log10 units, ticks labelled in money, in ``currency``).
     """
     values = np.asarray(clv, dtype=float)
     values = values[np.isfinite(values)]
@@ -206,25 +262,29 @@ def clv_histogram(clv: pd.Series | np.ndarray, *, log: bool | None = None, bins:
         fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges),
                                marker_color=ACCENT, name="customers",
                                customdata=np.stack([10 ** edges[:-1], 10 ** edges[1:]], axis=1),
-                               hovertemplate="CLV %{customdata[0]:,.2f} to %{customdata[1]:,.2f}: %{y:,} customers<extra></extra>"))
+                               hovertemplate=(f"CLV {hover_money('customdata[0]', currency)} to {hover_money('customdata[1]', currency)}: "
+                                              "%{y:,} customers<extra></extra>")))
         decades = np.arange(np.floor(edges[0]), np.ceil(edges[-1]) + 1)
         ticks = (decades[:, None] + np.log10([1.0, 2.0, 5.0])[None, :]).ravel()
         ticks = ticks[(ticks >= edges[0] - 1e-9) & (ticks <= edges[-1] + 1e-9)]
-        fig.update_xaxes(tickvals=ticks, ticktext=[f"{10 ** t:,.{max(0, int(-np.floor(t + 1e-9)))}f}" for t in ticks],
+        fig.update_xaxes(tickvals=ticks, ticktext=[money(10 ** t, currency, decimals=max(0, int(-np.floor(t + 1e-9))))
+                                                   for t in ticks],
                          range=[edges[0], edges[-1]])
         n_out = values.size - positive.size
         notes = ["log scale"]
         if n_floor:
-            notes.append(f"{n_floor:,} below {10 ** floor:,.2g} in the first bar")
+            notes.append(f"{n_floor:,} below {money(10 ** floor, currency)} in the first bar")
         if n_out:
             notes.append(f"{n_out:,} customers with CLV ≤ 0 not shown")
         title += f" ({'; '.join(notes)})"
-        xtitle = "CLV (log scale)"
+        xtitle = money_title("CLV", currency) + ", log scale"
     else:
         counts, edges = np.histogram(values, bins=bins) if values.size else (np.array([], dtype=np.int64), np.array([0.0]))
         fig = go.Figure(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges),
-                               marker_color=ACCENT, name="customers"))
-        xtitle = "CLV"
+                               marker_color=ACCENT, name="customers",
+                               hovertemplate=f"CLV about {hover_money('x', currency)}: %{{y:,}} customers<extra></extra>"))
+        _money_axis(fig, "x", currency)
+        xtitle = money_title("CLV", currency)
     return _layout(fig, title, xaxis_title=xtitle, yaxis_title="customers", bargap=0.02)
 
 

@@ -19,6 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from patron.display import yes_no
+
 PLOT_CONFIG: dict[str, object] = {"displaylogo": False, "responsive": True}
 """Plotly config of every figure: no plotly logo (a link out) in the mode bar; resize with the page."""
 
@@ -30,7 +32,7 @@ h1{font-size:1.7em;margin-bottom:.1em}h2{font-size:1.3em;margin-top:2em;border-b
 .metrics{display:flex;flex-wrap:wrap;gap:1em;margin:1em 0}
 .metric{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:.8em 1.1em;min-width:12em}
 .metric .label{font-size:.85em;color:#6b7280}.metric .value{font-size:1.6em;font-weight:600}
-.metric .detail{font-size:.8em;color:#6b7280}
+.metric .detail{font-size:.8em;color:#6b7280}.metric .definition{font-size:.75em;color:#6b7280;font-style:italic;max-width:22em}
 .figure{background:#fff;border:1px solid #e5e7eb;border-radius:8px;margin:1em 0;padding:.3em}
 table.data{border-collapse:collapse;background:#fff;font-size:.9em;margin:1em 0}
 table.data th,table.data td{border:1px solid #e5e7eb;padding:3px 9px;vertical-align:top}
@@ -64,11 +66,14 @@ PERCENT_COLUMNS: frozenset[str] = frozenset({"equity_share", "share", "retention
 
 @dataclass(frozen=True)
 class Metric:
-    """A headline number: ``label``, its formatted ``value`` and an optional ``detail`` line."""
+    """A headline number: ``label``, its formatted ``value``, an optional ``detail`` line and its
+    one-line ``definition`` (what is counted, in which unit), shown in small text below the number
+    and as the card's hover title."""
 
     label: str
     value: str
     detail: str = ""
+    definition: str = ""
 
 
 @dataclass
@@ -93,11 +98,21 @@ def figure_html(fig: go.Figure, div_id: str) -> str:
     return f'<div class="figure">{body}</div>'
 
 
+def _is_boolean(column: pd.Series) -> bool:
+    """Whether ``column`` holds booleans (a bool dtype, or objects that are all bools or missing)."""
+    if pd.api.types.is_bool_dtype(column):
+        return True
+    present = column.dropna() if column.dtype == object else ()
+    return len(present) > 0 and all(isinstance(x, bool | np.bool_) for x in present)
+
+
 def _cells(column: pd.Series, float_format: str, percent: bool = False) -> tuple[list[str], bool]:
     """A column's cells as escaped text, and whether it is numeric (right-aligned). Numbers that
     are all whole print without decimals, shares (``percent``) as percentages; missing values
-    print empty."""
-    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+    print empty; booleans print as ``yes`` / ``no`` (:func:`patron.display.yes_no`)."""
+    if _is_boolean(column):
+        return [yes_no(x) for x in column], False
+    if pd.api.types.is_numeric_dtype(column):
         v = column.to_numpy(dtype=float, na_value=np.nan)
         finite = v[np.isfinite(v)]
         fmt = "{:.1%}" if percent else "{:,.0f}" if np.all(finite == np.round(finite)) else float_format
@@ -147,6 +162,10 @@ FigureRenderer = Callable[[go.Figure, str], str]
 """Draws one figure as HTML given its element id (:func:`figure_html` for the report file)."""
 
 
+def _title(text: str) -> str:
+    return f' title="{html.escape(text, quote=True)}"' if text else ""
+
+
 def section_html(section: Section, *, figure: FigureRenderer = figure_html) -> str:
     """One section as HTML; each figure drawn by ``figure`` (the dashboard draws them without
     inline scripts, for its Content-Security-Policy)."""
@@ -155,8 +174,10 @@ def section_html(section: Section, *, figure: FigureRenderer = figure_html) -> s
         parts.append(f'<p class="intro">{html.escape(section.intro)}</p>')
     if section.metrics:
         cards = "".join(
-            f'<div class="metric"><div class="label">{html.escape(m.label)}</div><div class="value">{html.escape(m.value)}</div>'
-            + (f'<div class="detail">{html.escape(m.detail)}</div>' if m.detail else "") + "</div>"
+            f'<div class="metric"{_title(m.definition)}><div class="label">{html.escape(m.label)}</div>'
+            f'<div class="value">{html.escape(m.value)}</div>'
+            + (f'<div class="detail">{html.escape(m.detail)}</div>' if m.detail else "")
+            + (f'<div class="definition">{html.escape(m.definition)}</div>' if m.definition else "") + "</div>"
             for m in section.metrics
         )
         parts.append(f'<div class="metrics">{cards}</div>')

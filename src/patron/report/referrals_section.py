@@ -25,7 +25,7 @@ def referrals_section(db: str, ctx: object) -> Section | None:
     try:
         c = cascades(db, config=config)
         summary = campaign_summary(c)
-        figures = report_figures(db, config=config, cascade=c)
+        figures = report_figures(db, config=config, cascade=c, currency=ctx.currency() if hasattr(ctx, "currency") else None)
     except PatronError:
         return None
     sec = Section("referrals", "Word of mouse",

@@ -74,6 +74,12 @@ class ReportContext:
         with the currency of the data when the settings name none."""
         return self.memo("value_line", lambda: self.value().line(db_currencies(self.db)))
 
+    def currency(self) -> str:
+        """The currency every amount of this report is stated in: ``[value] currency``, else the
+        transactions' only currency, else :data:`patron.value.settings.CURRENCY_NOT_SET` (shown by
+        :mod:`patron.display` as a symbol, a code, or nothing)."""
+        return self.memo("currency", lambda: self.value().label(db_currencies(self.db)))
+
     def memo(self, key: str, compute: Callable[[], T]) -> T:
         """``compute()`` once per report, under ``key``; later calls return the cached value."""
         if key not in self.cache:

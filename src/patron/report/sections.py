@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from patron.display import money, money_title
 from patron.errors import NoDataError
+from patron.relationship.categories import category_order
 from patron.report import figures as F
 from patron.report.html import Metric, Section
 from patron.report.registry import ReportContext, optional_module, register_section
@@ -41,10 +43,6 @@ ACTIVE_STATUSES: tuple[str, ...] = ("new", "active")
 
 MODEL_NAMES: dict[str, str] = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
 """How each transaction model is named in the report."""
-
-
-def _money(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.2f}"
 
 
 def months_before(day: date, months: int) -> date:
@@ -142,13 +140,18 @@ def headline_section(db: str, ctx: ReportContext) -> Section | None:
     n = len(buyers)
     equity, lower, upper, how = equity_now(ctx)
     value = ctx.value()
+    cur = ctx.currency()
+    horizon = f"{value.horizon:g} {PERIOD_NAMES[value.period]}"
     metrics = [
-        Metric("customers", f"{n:,}", f"{len(prof) - n:,} prospects" if len(prof) > n else "with at least one purchase"),
-        Metric("customer equity", _money(equity), f"{how} {_money(lower)} to {_money(upper)}"),
+        Metric("customers", f"{n:,}", f"{len(prof) - n:,} prospects" if len(prof) > n else "with at least one purchase",
+               "People with at least one purchase up to the report date (prospects, who have none, counted apart)."),
+        Metric("customer equity", money(equity, cur), f"{how} {money(lower, cur)} to {money(upper, cur)}",
+               f"Sum of every customer's lifetime value over the next {horizon}, discounted to the report date."),
         Metric("active share", f"{buyers['status'].isin(ACTIVE_STATUSES).mean():.1%}" if n else "n/a",
-               "status new or active"),
-        Metric("mean CLV", _money(equity / n) if n else "n/a",
-               f"per customer, next {value.horizon:g} {PERIOD_NAMES[value.period]}"),
+               "status new or active",
+               "Share of customers (with a purchase) whose relationship status is new or active."),
+        Metric("mean CLV", money(equity / n, cur) if n else "n/a", f"per customer, next {horizon}",
+               "Customer equity divided by the number of customers with a purchase."),
     ]
     notes = [n for n in (spend_note(spend_counts(prof.get("spend_basis", ())), currency=value.label(db_currencies(db))),) if n]
     return Section("headline", "Headline numbers", intro=(
@@ -159,14 +162,18 @@ def headline_section(db: str, ctx: ReportContext) -> Section | None:
 
 @register_section("equity", order=20, title="Customer equity")
 def equity_section(db: str, ctx: ReportContext) -> Section | None:
-    """Customer equity at month ends (with interval), by segment, by value tier and by category."""
-    figs = []
+    """Customer equity at month ends (with interval), by segment, by value tier (in tier order) and
+    by category."""
+    figs: list = []
+    notes: list[str] = []
+    cur = ctx.currency()
     history = _attempt(ctx, "customer equity over time", lambda: _equity_history(db, ctx))
     if history is not None and history["equity"].notna().any():
-        figs.append(F.equity_over_time_figure(history))
+        figs.append(F.equity_over_time_figure(history, currency=cur))
+        notes.extend(F.equity_gaps(history))
     table = _attempt(ctx, "equity by segment", lambda: _segment_table(db, ctx))
     if table is not None and (table["customers"] > 0).any():
-        figs.append(F.equity_by_segment_figure(table[table["customers"] > 0], top=TOP_SEGMENTS))
+        figs.append(F.equity_by_segment_figure(table[table["customers"] > 0], top=TOP_SEGMENTS, currency=cur))
     by = _api(ctx, "equity by tier and category", "patron.relationship.segments:equity_by")
     if by is not None:
         ctx.profiles()
@@ -175,14 +182,15 @@ def equity_section(db: str, ctx: ReportContext) -> Section | None:
                                                                             settings=ctx.value()))
             groups = None if groups is None else groups.dropna(subset=[column])
             if groups is not None and not groups.empty:
+                order = category_order(column, groups[column], config=ctx.config) if column == "value_tier" else None
                 figs.append(F.bar_figure(groups, label=column, value="equity", title=title, top=TOP_SEGMENTS,
-                                         value_title="total CLV"))
+                                         value_title="total CLV", order=order, currency=cur))
     if not figs:
         return None
     return Section("equity", "Customer equity", intro=(
         "Customer equity recomputed as of each month end (models refitted on the purchases up to that day) with "
-        "its interval, then split by segment (segments may overlap), by value tier and by the category where "
-        f"each customer spends most. {ctx.value_line()}."), figures=figs)
+        "its interval, then split by segment (segments may overlap), by value tier (most valuable tier first) and "
+        f"by the category where each customer spends most. {ctx.value_line()}."), figures=figs, notes=notes)
 
 
 @register_section("status", order=30, title="Relationship status")
@@ -221,7 +229,7 @@ def cohorts_section(db: str, ctx: ReportContext) -> Section | None:
         table = table[table["cohort"].isin(keep)]
     figs = [F.cohort_retention_heatmap(table)]
     if "cumulative_revenue_per_customer" in table.columns:
-        figs.append(F.cohort_revenue_figure(table))
+        figs.append(F.cohort_revenue_figure(table, currency=ctx.currency()))
     return Section("cohorts", "Acquisition cohorts", intro=(
         "Customers grouped by the month of their first purchase: the share who bought again in each "
         "later month, and revenue per acquired customer accumulated over time."), figures=figs, notes=notes)
@@ -238,8 +246,9 @@ def clv_section(db: str, ctx: ReportContext) -> Section | None:
     clv = buyers["clv"].to_numpy(dtype=float)
     q = np.quantile(clv, [0.5, 0.9, 0.99])
     top_decile = np.sort(clv)[::-1][: max(1, len(clv) // 10)].sum() / clv.sum() if clv.sum() > 0 else float("nan")
-    return Section("clv", "Customer lifetime value", figures=[F.clv_histogram(clv)], notes=[
-        f"Median CLV {_money(q[0])}, 90th percentile {_money(q[1])}, 99th percentile {_money(q[2])}; "
+    cur = ctx.currency()
+    return Section("clv", "Customer lifetime value", figures=[F.clv_histogram(clv, currency=cur)], notes=[
+        f"Median CLV {money(q[0], cur)}, 90th percentile {money(q[1], cur)}, 99th percentile {money(q[2], cur)}; "
         f"the top 10% of customers hold {top_decile:.0%} of customer equity.", f"{ctx.value_line()}."])
 
 
@@ -302,7 +311,9 @@ def segments_section(db: str, ctx: ReportContext) -> Section | None:
     table = _segment_table(db, ctx)
     if table is None or table.empty:
         return None
-    top = segment_summary(table.sort_values("total_clv", ascending=False).head(TOP_SEGMENTS))
+    cur = ctx.currency()
+    top = segment_summary(table.sort_values("total_clv", ascending=False).head(TOP_SEGMENTS)).rename(columns={
+        "total_clv": money_title("total CLV", cur), "mean_clv": money_title("mean CLV", cur)})
     return Section("segments", "Top segments", tables=[(f"Top {len(top)} segments by customer equity", top)],
                    notes=["Segments are the built-in ones and those of the rules file ([segments]); a customer can be "
                           "in several, so equity shares need not add up to 100%.", f"{ctx.value_line()}."])

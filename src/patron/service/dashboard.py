@@ -363,14 +363,16 @@ def segments_page(request: Request, name: str | None = Query(None, max_length=20
 @router.get("/consent", response_class=HTMLResponse, summary="Consent state")
 def consent_page(request: Request) -> HTMLResponse:
     """Customers by consent state per purpose and channel, as of now (the consent ledger's rules)."""
-    from patron.contact.consent import consent_counts
+    from patron.contact.consent import consent_counts, consent_state
 
     state = service_state(request)
     now = datetime.now(UTC).replace(microsecond=0, tzinfo=None)  # the ledger stores naive UTC
     with state.reading() as con:
         present = table_exists(con, "consents") and con.execute("SELECT count(*) FROM consents").fetchone()[0] > 0
         counts = consent_counts(state.db, as_of=now) if present else pd.DataFrame()
-    return HTMLResponse(pages.page("Consent", pages.consent_body(counts), path="/consent", db=state.db,
+        people = (consent_state(state.db, as_of=now).groupby("reason")["customer_id"].nunique() if present
+                  else pd.Series(dtype="int64"))
+    return HTMLResponse(pages.page("Consent", pages.consent_body(counts, people), path="/consent", db=state.db,
                                    subtitle=f"as of {now.isoformat(sep=' ')} UTC"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from patron.contact.effect.lift import Config, campaign_effect
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
 
 PERCENT: float = 100.0
 """Percentage points per unit of a share."""
+
+DOSE_MIN_SEGMENT_MONTHS = 100
+"""Segments with fewer customer-months than this are left out of the dose-response figure (their
+intervals span most of the scale and squash the others' curves); the figure's title says which."""
+
+CLIP_PAD = 0.15
+"""Margin added around the estimates' range when an axis is clipped (share of the range)."""
 
 
 def lift_figure(lift: pd.DataFrame) -> go.Figure:
@@ -53,26 +61,73 @@ def qini_figure(curve: pd.DataFrame, *, label: str = "model") -> go.Figure:
     return fig
 
 
-def dose_figure(curves: pd.DataFrame) -> go.Figure:
+def _clipped_range(values: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> list[float] | None:
+    """An axis range around the estimates ``values`` (padded by :data:`CLIP_PAD`) when some
+    interval (``lower``..``upper``) reaches beyond it; ``None`` when every interval fits."""
+    v = values[np.isfinite(values)]
+    if not v.size:
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    pad = max(hi - lo, abs(hi), abs(lo), 1e-9) * CLIP_PAD
+    lo, hi = min(lo, 0.0) - pad, max(hi, 0.0) + pad
+    ends = np.concatenate([lower[np.isfinite(lower)], upper[np.isfinite(upper)]])
+    return [lo, hi] if ends.size and (ends.min() < lo or ends.max() > hi) else None
+
+
+def dose_figure(curves: pd.DataFrame, *, min_months: int = DOSE_MIN_SEGMENT_MONTHS) -> go.Figure:
     """Per segment: the effect of each further contact on the share of months with a purchase
-    (adjusted, percentage points, with intervals) and the unsubscribe rate, by contacts per month."""
+    (adjusted, percentage points, with intervals) and the unsubscribe rate (% of months), by
+    contacts per month; one panel per unit.
+
+    Segments with fewer than ``min_months`` customer-months are left out and named in the title;
+    segments follow ``all``, then status and tier order
+    (:func:`patron.relationship.categories.category_order`). When an interval reaches beyond the
+    estimates' range, the axis is clipped to that range (padded) and the title says so."""
     graph_objects("contact-effect figures")  # the report extra, or one line naming it
     from plotly.subplots import make_subplots
 
+    from patron.display import ordered
+    from patron.relationship.categories import kind_order
+
+    size = curves.groupby("segment", sort=False)["customer_months"].sum()
+    small = size[size < min_months]
+    shown = curves[~curves["segment"].isin(small.index)]
+    order = ordered(shown["segment"], ("all", *kind_order("status"), *kind_order("value_tier")))
     fig = make_subplots(rows=1, cols=2, subplot_titles=("effect of one more contact on months with a purchase (pp)",
                                                         "unsubscribes (% of months)"))
-    for segment, g in curves.sort_values("bin_order").groupby("segment", sort=True):
-        for col, (rate, lo, hi) in enumerate((("gain", "gain_lower", "gain_upper"),
-                                              ("unsubscribe_rate", "unsubscribe_rate_lower", "unsubscribe_rate_upper")), start=1):
+    clipped = []
+    for col, (rate, lo, hi) in enumerate((("gain", "gain_lower", "gain_upper"),
+                                          ("unsubscribe_rate", "unsubscribe_rate_lower", "unsubscribe_rate_upper")), start=1):
+        for segment in order:
+            g = shown[shown["segment"].astype(str) == segment].sort_values("bin_order")
             fig.add_scatter(
-                x=g["dose_bin"], y=g[rate] * PERCENT, mode="lines+markers", name=str(segment), legendgroup=str(segment),
+                x=g["dose_bin"], y=g[rate] * PERCENT, mode="lines+markers", name=segment, legendgroup=segment,
                 showlegend=col == 1, row=1, col=col,
                 error_y={"type": "data", "symmetric": False, "array": (g[hi] - g[rate]) * PERCENT,
                          "arrayminus": (g[rate] - g[lo]) * PERCENT},
+                customdata=g["customer_months"].to_numpy(),
+                hovertemplate=f"{segment}, %{{x}} contacts: %{{y:.2f}}{' pp' if col == 1 else '%'}"
+                              "<br>%{customdata:,} customer-months<extra></extra>",
             )
+        arr = [shown[c].to_numpy(dtype=float) * PERCENT for c in (rate, lo, hi)]
+        bounds = _clipped_range(*arr)
+        if bounds is not None:
+            fig.update_yaxes(range=bounds, row=1, col=col)
+            clipped.append("effect" if col == 1 else "unsubscribes")
     fig.add_hline(y=0, line_dash="dot", line_color="grey", row=1, col=1)
     fig.update_xaxes(title_text="contacts received in the month")
-    fig.update_layout(title="Dose-response: contacts per month vs purchases and unsubscribes (within alike customer-months; observational)")
+    fig.update_yaxes(title_text="percentage points", row=1, col=1)
+    fig.update_yaxes(title_text="% of customer-months", row=1, col=2)
+    notes = []
+    if len(small):
+        notes.append(f"left out, under {min_months:,} customer-months: "
+                     + ", ".join(f"{s} ({int(n):,})" for s, n in small.items()))
+    if clipped:
+        notes.append(f"{' and '.join(clipped)} axis clipped to the estimates; wider intervals run off it")
+    fig.update_layout(title="Dose-response: contacts per month vs purchases and unsubscribes (within alike customer-months; "
+                            "observational)" + (f"<br><sub>{'; '.join(notes)}</sub>" if notes else ""),
+                      margin={"t": 90 if notes else 60})
+    fig.layout.meta = {"left_out": [str(s) for s in small.index], "clipped": clipped}
     return fig
 
 

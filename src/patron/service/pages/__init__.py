@@ -176,9 +176,13 @@ def members_body(data: dict, *, cursor: str | None) -> str:
             f'<section id="members"><h2>Members</h2>{table_html(members) if len(members) else ""}</section>')
 
 
-def consent_body(counts: pd.DataFrame) -> str:
+def consent_body(counts: pd.DataFrame, people: pd.Series | None = None) -> str:
     """Consent state as of now: customers by purpose and channel (columns of
-    :func:`patron.contact.consent.consent_counts`), with totals."""
+    :func:`patron.contact.consent.consent_counts`), with totals.
+
+    The headline counts *people* (``people``: distinct customers with at least one purpose and
+    channel in each state, indexed by state) and, below each, the *people x channels* it sums over
+    (one customer denying "any" channel counts once per channel), labelled as such."""
     if counts.empty:
         return empty_state("No consent records yet",
                            "Consent changes arrive as track events named in [service] consent_event (default "
@@ -189,11 +193,21 @@ def consent_body(counts: pd.DataFrame) -> str:
     frame["customers"] = frame[states].sum(axis=1)
     frame["granted_share"] = frame["granted"] / frame["customers"].where(frame["customers"] > 0)
     totals = frame[states].sum()
-    cards = "".join(
-        f'<div class="metric"><div class="label">{html.escape(s)}</div><div class="value">{int(totals[s]):,}</div>'
-        '<div class="detail">customer × purpose × channel</div></div>'
-        for s in states
-    )
+    definition = ("People with at least one purpose and channel in this state as of now; below, the people x purpose x "
+                  "channel pairs in it (one person counts once per channel).")
+
+    def card(state: str) -> str:
+        pairs = f"{int(totals[state]):,} people × purpose × channel"
+        if people is None:
+            value, label = f"{int(totals[state]):,}", f"{state} (people × purpose × channel)"
+            detail = ""
+        else:
+            value, label, detail = f"{int(people.get(state, 0)):,}", f"people {state}", pairs
+        return (f'<div class="metric" title="{html.escape(definition, quote=True)}"><div class="label">{html.escape(label)}</div>'
+                f'<div class="value">{value}</div>' + (f'<div class="detail">{html.escape(detail)}</div>' if detail else "")
+                + f'<div class="definition">{html.escape(definition)}</div></div>')
+
+    cards = "".join(card(s) for s in states)
     return (f'<div class="metrics" id="consent-totals">{cards}</div>'
             '<p class="intro">Each customer counts once per purpose and channel, under the state their deciding '
             "ledger record gives as of now (latest record wins; a more restrictive record wins a tie; expired "

@@ -1,0 +1,163 @@
+"""Units, words and orders in the report's figures and tables (issue 24, items 1 and 2), each on
+hand-made inputs whose answer is written out here: currency on money axes and headlines,
+percentage points for lifts, booleans as words, people vs people x channels, tier / status
+order, readable log ticks, one panel per unit, tiny groups left out with the rule stated."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from patron.contact.effect.figures import dose_figure
+from patron.network.figures import comparison_figure, size_figure
+from patron.report import figures as F
+from patron.report.contact_effect_section import lift_table
+from patron.report.html import Metric, Section, section_html, table_html
+from patron.service.pages import consent_body
+
+
+def test_tier_bars_follow_tier_order_not_equity():
+    # equity order gold > silver > platinum > bronze (the issue's screenshot); tier order is fixed
+    groups = pd.DataFrame({"value_tier": ["gold", "silver", "platinum", "bronze"], "equity": [400.0, 300.0, 200.0, 100.0]})
+    from patron.relationship.categories import category_order
+
+    order = category_order("value_tier", groups["value_tier"], config={})
+    fig = F.bar_figure(groups, label="value_tier", value="equity", title="t", order=order, currency="USD")
+    assert list(fig.data[0].x) == ["platinum", "gold", "silver", "bronze"]
+    assert list(fig.data[0].y) == [200.0, 400.0, 300.0, 100.0]
+    assert fig.layout.yaxis.tickprefix == "$" and fig.layout.yaxis.title.text == "equity ($)"
+
+
+def test_tier_order_follows_the_rules_file():
+    from patron.relationship.categories import category_order
+
+    config = {"tiers": {"names": ["top", "middle", "rest"], "shares": [0.1, 0.3]}}
+    assert category_order("value_tier", ["rest", "top", "middle", None], config=config) == ["top", "middle", "rest", "None"]
+
+
+def test_migration_heatmap_rows_and_columns_in_status_order():
+    m = pd.DataFrame([[1, 2], [3, 4]], index=["lost", "active"], columns=["lost", "new"])
+    fig = F.migration_heatmap(m)
+    assert list(fig.data[0].y) == ["active", "lost"] and list(fig.data[0].x) == ["new", "lost"]
+    assert np.asarray(fig.data[0].z, dtype=float).tolist() == [[4.0, 3.0], [2.0, 1.0]]
+
+
+@pytest.mark.parametrize(("currency", "key", "unit"), [("USD", "tickprefix", "$"), ("CHF", "ticksuffix", " CHF")])
+def test_money_axes_carry_the_currency(currency, key, unit):
+    frame = pd.DataFrame({"as_of": pd.to_datetime(["2024-01-31", "2024-02-29"]), "equity": [100.0, 120.0],
+                          "equity_lower": [90.0, 110.0], "equity_upper": [110.0, 130.0]})
+    fig = F.equity_over_time_figure(frame, currency=currency)
+    assert fig.layout.yaxis[key] == unit
+    assert fig.layout.yaxis.title.text == f"total CLV ({unit.strip()})"
+    hist = F.clv_histogram(np.r_[np.full(50, 1.0), np.geomspace(2, 5000, 200)], log=True, currency=currency)
+    labels = list(hist.layout.xaxis.ticktext)
+    assert labels and all(unit.strip() in t for t in labels)
+
+
+def test_equity_gaps_say_why_a_month_is_empty():
+    frame = pd.DataFrame({"as_of": pd.to_datetime(["2024-01-31", "2024-02-29", "2024-03-31"]),
+                          "equity": [np.nan, 120.0, 130.0], "equity_lower": [np.nan, np.nan, 125.0],
+                          "equity_upper": [np.nan, np.nan, 135.0]})
+    notes = F.equity_gaps(frame)
+    assert len(notes) == 2
+    assert "2024-01-31" in notes[0] and "could not be fitted" in notes[0]
+    assert "2024-02-29" in notes[1] and "No interval" in notes[1] and "2024-03-31" not in " ".join(notes)
+    full = frame.iloc[2:]
+    assert F.equity_gaps(full) == []
+
+
+def test_table_prints_booleans_as_words():
+    frame = pd.DataFrame({"segment": ["a", "b", "c"], "over_contacted": [True, False, True],
+                          "unsubscribes_rise": pd.Series([True, None, False], dtype=object)})
+    text = table_html(frame)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", text)
+    assert cells == ["a", "yes", "yes", "b", "no", "", "c", "yes", "no"]
+    assert "True" not in text and "False" not in text
+
+
+def test_lift_table_states_lifts_in_points_and_revenue_in_currency():
+    measured = pd.DataFrame({
+        "campaign_id": ["spring"], "n_treated": [900], "n_control": [100],
+        "response_rate_treated": [0.15], "response_rate_control": [0.10],
+        "response_lift": [0.05], "response_lift_lower": [0.01], "response_lift_upper": [0.09],
+        "incremental_revenue": [1200.0], "incremental_revenue_lower": [300.0], "incremental_revenue_upper": [2100.0],
+        "revenue_proven": [True], "unsubscribe_lift": [-0.002],
+    })
+    t = lift_table(measured, "USD").iloc[0]
+    assert t["response lift (pp)"] == "+5.00 pp"
+    assert t["lift interval (pp)"] == "+1.00 pp to +9.00 pp"
+    assert t["response treated (%)"] == "15.0%"
+    assert t["incremental revenue ($)"] == "+$1,200"
+    assert t["revenue interval ($)"] == "+$300 to +$2,100"
+    assert t["revenue proven"] == "yes"
+    assert t["unsubscribe lift (pp)"] == "-0.20 pp"
+
+
+def test_headline_cards_show_a_definition_on_hover_and_below():
+    sec = Section("headline", "Headline", metrics=[Metric("customer equity", "$1,234", "95% interval", "Sum of CLV.")])
+    page = section_html(sec)
+    assert '<div class="metric" title="Sum of CLV.">' in page
+    assert '<div class="definition">Sum of CLV.</div>' in page
+
+
+def test_cascade_size_axis_ticks_are_one_two_five():
+    sizes = pd.Series([120, 30, 7, 2, 1], index=[2, 3, 4, 6, 11])  # cascades per size
+    fig = size_figure(sizes)
+    assert list(fig.layout.yaxis.tickvals) == [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
+    assert list(fig.layout.yaxis.ticktext) == ["1", "2", "5", "10", "20", "50", "100"]
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_referred_vs_other_puts_each_unit_on_its_own_panel():
+    diff = pd.DataFrame({
+        "metric": ["repeat_rate", "purchase_rate", "clv", "probability_alive"],
+        "difference": [0.04, 0.02, 35.0, -0.01], "lower": [0.01, 0.0, 10.0, -0.05], "upper": [0.07, 0.04, 60.0, 0.03],
+    })
+    fig = comparison_figure(diff, currency="USD")
+    by_axis = {t.xaxis: (list(t.y), list(np.round(t.x, 9))) for t in fig.data}
+    assert len(by_axis) == 3  # percentage points, purchases per week, money
+    rates = next(v for v in by_axis.values() if "repeat rate" in v[0])
+    assert rates == (["repeat rate", "P(alive)"], [4.0, -1.0])  # fractions drawn as points
+    money_axis = next(k for k, v in by_axis.items() if v[0] == ["CLV"])
+    assert fig.layout["xaxis" + money_axis[1:]].tickprefix == "$"
+
+
+def _curves(segment: str, months: int, gain: float, spread: float) -> pd.DataFrame:
+    return pd.DataFrame({
+        "segment": segment, "dose_bin": ["0", "1", "2"], "bin_order": [0, 1, 2], "customer_months": [months] * 3,
+        "gain": [np.nan, gain, gain / 2], "gain_lower": [np.nan, gain - spread, gain / 2 - spread],
+        "gain_upper": [np.nan, gain + spread, gain / 2 + spread],
+        "unsubscribe_rate": [0.01, 0.012, 0.015], "unsubscribe_rate_lower": [0.005, 0.008, 0.01],
+        "unsubscribe_rate_upper": [0.015, 0.016, 0.02],
+    })
+
+
+def test_dose_response_leaves_out_a_tiny_segment_and_says_so():
+    curves = pd.concat([_curves("all", 5000, 0.02, 0.005), _curves("active", 3000, 0.03, 0.01),
+                        _curves("unknown", 1, 0.4, 0.4)], ignore_index=True)
+    fig = dose_figure(curves, min_months=100)
+    names = [t.name for t in fig.data if t.showlegend]
+    assert names == ["all", "active"]
+    assert "unknown (3)" in fig.layout.title.text and "100 customer-months" in fig.layout.title.text
+
+
+def test_dose_response_clips_an_axis_a_wide_interval_would_crush():
+    curves = pd.concat([_curves("all", 5000, 0.02, 0.005), _curves("active", 3000, 0.02, 0.5)], ignore_index=True)
+    fig = dose_figure(curves)
+    low, high = fig.layout.yaxis.range
+    assert low < 0 < 2.0 < high < 50.0  # estimates up to 2 pp; the ±50 pp interval runs off the axis
+    assert "clipped" in fig.layout.title.text
+
+
+def test_consent_headline_counts_people_and_names_people_channel_pairs():
+    channels = ["email", "sms", "push", "mail", "phone", "in_app"]
+    counts = pd.DataFrame({"purpose": "marketing", "channel": channels, "granted": 0, "denied": 1, "revoked": 0, "expired": 0})
+    people = pd.Series({"denied": 1})  # one person denied "any": six channels
+    page = consent_body(counts, people)
+    card = re.search(r'<div class="label">people denied</div><div class="value">([\d,]+)</div>'
+                     r'<div class="detail">([^<]*)</div>', page)
+    assert card is not None and card.group(1) == "1"
+    assert card.group(2) == "6 people × purpose × channel"
