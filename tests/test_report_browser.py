@@ -36,7 +36,7 @@ DRAWN_JS = """
   const box = svg ? svg.getBoundingClientRect() : {width: 0, height: 0};
   const marks = Array.from(div.querySelectorAll(
     '.scatterlayer .trace path.js-line, .scatterlayer .trace path.point, .scatterlayer .trace path.js-fill,'
-    + ' .barlayer .point path, .heatmaplayer image, .hm image'));
+    + ' .barlayer .point path, .waterfalllayer .point path, .heatmaplayer image, .hm image'));
   const visible = marks.filter(el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; });
   return {id: div.id, plotly: div.classList.contains('js-plotly-plot'), width: box.width, height: box.height,
           marks: visible.length};

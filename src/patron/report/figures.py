@@ -126,6 +126,67 @@ def equity_over_time_figure(frame: pd.DataFrame, *, currency: str = "") -> go.Fi
     return fig
 
 
+MOVEMENT_PARTS: dict[str, str] = {
+    "new_customers": "new customers", "lost_customers": "silent customers (value fading)",
+    "returning_customers": "returning customers' purchases", "rate_estimates": "re-estimated purchase rates",
+    "spend_estimates": "re-estimated spend",
+}
+"""The parts of a change in customer equity (:mod:`patron.relationship.segments.movement`), in
+evaluation order, and their names in the report."""
+
+MOVEMENT_NOTE = (
+    "How a month's change is split (docs/report.md, \"What moved customer equity\"): the models are refitted on the "
+    "purchases up to every month end; new customers are valued with the previous month's models; customers already "
+    "there are revalued with the previous models on their new history (those who did not buy in the month lose value "
+    "as they stay silent, those who bought change it by their purchases); then the purchase-rate model and the spend "
+    "model are swapped for the refitted ones. The five parts add up to the change exactly; the first month of the "
+    "window has no earlier month to change from.")
+"""The note beside the equity waterfall."""
+
+
+def equity_waterfall(steps: pd.DataFrame, *, currency: str | None = None) -> go.Figure:
+    """A Plotly Waterfall of the latest month with a movement: equity at the previous month end,
+    the five parts of :data:`MOVEMENT_PARTS` (``steps`` as
+    :func:`patron.relationship.segments.movement.equity_movement` returns them, in currency) and
+    the equity at the month end as the total."""
+    done = steps[steps["change"].notna()].sort_values("as_of")
+    last = done.iloc[-1]
+    parts = list(MOVEMENT_PARTS)
+    start, end = pd.Timestamp(last["previous"]).strftime("%Y-%m-%d"), pd.Timestamp(last["as_of"]).strftime("%Y-%m-%d")
+    x = [f"equity {start}", *MOVEMENT_PARTS.values(), f"equity {end}"]
+    y = [float(last["equity_start"]), *(float(last[p]) for p in parts), float(last["equity_end"])]
+    fig = go.Figure(go.Waterfall(
+        x=x, y=y, measure=["absolute", *["relative"] * len(parts), "total"],
+        text=[money(v, currency, decimals=0, sign=0 < i < len(y) - 1) for i, v in enumerate(y)], textposition="outside",
+        increasing={"marker": {"color": "#16a34a"}}, decreasing={"marker": {"color": "#dc2626"}},
+        totals={"marker": {"color": ACCENT}}, connector={"line": {"color": "#9aa5b1"}},
+        hovertemplate=f"%{{x}}: {hover_money('y', currency, fmt=',.0f')}<extra></extra>", name="equity movement",
+    ))
+    low = min(np.cumsum(y[:-1]).min(), y[-1], y[0])
+    high = max(np.cumsum(y[:-1]).max(), y[-1], y[0])
+    pad = (high - low) * 0.25 or abs(high) * 0.05 or 1.0
+    fig = _layout(fig, f"What moved customer equity, {start} → {end} (models refitted)", height=460,
+                  yaxis_title=money_title("customer equity", currency), showlegend=False)
+    fig.update_yaxes(range=[max(0.0, low - pad) if low >= 0 else low - pad, high + pad], **plotly_money_axis(currency))
+    return fig
+
+
+def equity_movement_table(steps: pd.DataFrame, *, currency: str | None = None) -> pd.DataFrame:
+    """The movement of every month as text in ``currency``: month end, equity at the previous
+    month end, each part (signed), equity at the month end, and why a month has no movement."""
+    rows = steps.sort_values("as_of")
+    cash = lambda v, sign=False: "" if not np.isfinite(v) else money(v, currency, decimals=0, sign=sign)  # noqa: E731
+    out = pd.DataFrame({"month end": pd.to_datetime(rows["as_of"]).dt.strftime("%Y-%m-%d").to_numpy()})
+    out[money_title("equity before", currency)] = [cash(v) for v in rows["equity_start"].to_numpy(dtype=float)]
+    for part, name in MOVEMENT_PARTS.items():
+        out[name] = [cash(v, True) for v in rows[part].to_numpy(dtype=float)]
+    out[money_title("equity after", currency)] = [cash(v) for v in rows["equity_end"].to_numpy(dtype=float)]
+    out["new / returning / silent customers"] = [f"{a:,} / {b:,} / {c:,}" if w == "" else "" for a, b, c, w in
+                                                 zip(rows["new"], rows["returning"], rows["silent"], rows["why"], strict=True)]
+    out["note"] = rows["why"].fillna("").to_numpy()
+    return out
+
+
 def bar_figure(frame: pd.DataFrame, *, label: str, value: str, title: str, top: int | None = 15,
                value_title: str | None = None, percent: bool = False, order: Sequence[str] | None = None,
                currency: str | None = None) -> go.Figure:

@@ -110,12 +110,24 @@ def equity_now(ctx: ReportContext) -> tuple[float, float, float, str]:
             "sum of per-customer bounds")
 
 
-def _equity_history(db: str, ctx: ReportContext) -> pd.DataFrame | None:
-    fn = _api(ctx, "equity over time", "patron.relationship.segments:equity_over_time")
+def _equity_movement(db: str, ctx: ReportContext) -> Any:
+    """Customer equity at each month end of the window with what moved it
+    (:func:`patron.relationship.segments.movement.equity_movement`, models refitted each month),
+    computed once per report; ``None`` when that module is not installed."""
+    fn = _api(ctx, "equity over time", "patron.relationship.segments.movement:equity_movement")
     if fn is None:
         return None
     start = months_before(ctx.as_of, EQUITY_HISTORY_MONTHS)
-    return ctx.memo("equity_over_time", lambda: fn(db, start=start, end=ctx.as_of, freq="M", settings=ctx.value()))
+    return ctx.memo("equity_movement", lambda: fn(db, start=start, end=ctx.as_of, freq="M", settings=ctx.value()))
+
+
+def _equity_history(db: str, ctx: ReportContext) -> pd.DataFrame | None:
+    if "equity_over_time" not in ctx.cache:
+        movement = _equity_movement(db, ctx)
+        if movement is None:
+            return None
+        ctx.cache["equity_over_time"] = movement.history
+    return ctx.cache["equity_over_time"]
 
 
 def _segment_table(db: str, ctx: ReportContext) -> pd.DataFrame | None:
@@ -166,11 +178,20 @@ def equity_section(db: str, ctx: ReportContext) -> Section | None:
     by category."""
     figs: list = []
     notes: list[str] = []
+    tables: list[tuple[str, pd.DataFrame]] = []
     cur = ctx.currency()
     history = _attempt(ctx, "customer equity over time", lambda: _equity_history(db, ctx))
     if history is not None and history["equity"].notna().any():
         figs.append(F.equity_over_time_figure(history, currency=cur))
         notes.extend(F.equity_gaps(history))
+        movement = ctx.cache.get("equity_movement")
+        if movement is not None and movement.steps["change"].notna().any():
+            figs.append(F.equity_waterfall(movement.steps, currency=cur))
+            tables.append(("What moved customer equity each month (models refitted at every month end)",
+                           F.equity_movement_table(movement.steps, currency=cur)))
+            notes.append(F.MOVEMENT_NOTE)
+        if movement is not None:
+            notes.extend(movement.notes)
     table = _attempt(ctx, "equity by segment", lambda: _segment_table(db, ctx))
     if table is not None and (table["customers"] > 0).any():
         figs.append(F.equity_by_segment_figure(table[table["customers"] > 0], top=TOP_SEGMENTS, currency=cur))
@@ -190,7 +211,7 @@ def equity_section(db: str, ctx: ReportContext) -> Section | None:
     return Section("equity", "Customer equity", intro=(
         "Customer equity recomputed as of each month end (models refitted on the purchases up to that day) with "
         "its interval, then split by segment (segments may overlap), by value tier (most valuable tier first) and "
-        f"by the category where each customer spends most. {ctx.value_line()}."), figures=figs, notes=notes)
+        f"by the category where each customer spends most. {ctx.value_line()}."), figures=figs, tables=tables, notes=notes)
 
 
 @register_section("status", order=30, title="Relationship status")
