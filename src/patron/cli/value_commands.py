@@ -301,19 +301,28 @@ def evaluate(
     db: DbOption = None,
     model: Annotated[list[TransactionModel] | None, typer.Option("--model", help="Model(s) to evaluate: bgnbd, pareto, mbgnbd (repeatable) [default: all].", **choice())] = None,
     period: Annotated[Period, typer.Option("--period", help="Time unit (D, W, M).", **choice())] = "W",
-    plots: Annotated[Path | None, typer.Option("--plots", help="Folder for PNG plots and evaluation.html.")] = None,
+    out_file: Annotated[Path, typer.Option("--out", help="HTML page of the evaluation figures (Plotly, opens offline).")] = Path("evaluation.html"),
+    png: Annotated[Path | None, typer.Option("--png", "--plots", help="Also write each figure as a PNG file (Matplotlib) into this folder.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Fit on the calibration period and compare each model's holdout forecast with what customers did."""
+    """Fit on the calibration period and compare each model's holdout forecast with what customers did.
+
+    Writes the figures (calibration vs holdout, cumulative tracking, expected purchases and P(alive)
+    by frequency and recency) as one HTML page with Plotly (``--out``, default evaluation.html);
+    ``--png DIR`` also writes them as PNG files with Matplotlib."""
+    from patron.extras import require
     from patron.value.evaluation import cumulative_tracking, holdout_comparison
     from patron.value.models import MODELS
     from patron.value.scoring import TRANSACTION_MODELS, fit_model
     from patron.value.summary import summary as run_summary
 
-    if plots is not None:
-        from patron.extras import require
+    require("report", "patron evaluate", modules=("plotly",))
+    if png is not None:
+        require("report", "patron evaluate --png", modules=("matplotlib",))
+    if out_file.suffix.lower() not in (".html", ".htm"):
+        from patron.errors import InputError
 
-        require("report", "patron evaluate --plots", modules=("matplotlib",))
+        raise InputError(f"--out must end in .html; got {out_file}", parameters=("out",))
     names = model or [m for m in TRANSACTION_MODELS if m in MODELS]
     with spinner("evaluating", quiet=as_json):
         data = run_summary(db, period=period, end=end, holdout_end=holdout_end)
@@ -321,32 +330,43 @@ def evaluate(
         for name in names:
             fitted = fit_model(name, data)
             results[name] = (fitted, holdout_comparison(fitted, data))
-    if plots is not None:
-        from patron.value import plots as P
+    from patron.report.evaluation_section import evaluation_page, model_figures
+    from patron.report.html import Section
 
-        start = str(data["first_purchase"].min())[:10]
-        figures, tables = [], []
-        for name, (fitted, comp) in results.items():
-            T = float(data["T"].max())
-            track = cumulative_tracking(fitted, db or get_settings().db, start=start, end=holdout_end, unit=period.upper())
-            figures += [
+    start = str(data["first_purchase"].min())[:10]
+    T = float(data["T"].max())
+    sections, png_figures = [], []
+    for name, (fitted, comp) in results.items():
+        track = cumulative_tracking(fitted, db or get_settings().db, start=start, end=holdout_end, unit=period.upper())
+        figs = model_figures(name, fitted, comp, track, T=T, unit=period.upper())
+        sections.append(Section(name, name, intro=(
+            f"Fitted on the purchases up to {end}; holdout to {holdout_end}. Log-likelihood {fitted.log_likelihood_:,.2f}; "
+            f"holdout purchases actual {comp.actual_total:,.0f}, predicted {comp.predicted_total:,.1f}; per-customer MAE "
+            f"{comp.mae:.4f}, RMSE {comp.rmse:.4f}."), figures=[f for _, f in figs],
+            tables=[(f"{name}: calibration vs holdout", comp.by_frequency)]))
+        if png is not None:
+            from patron.value import plots as P
+
+            png_figures += [
                 (f"{name}_holdout", P.holdout_plot(comp)),
                 (f"{name}_tracking", P.tracking_plot(track, calibration_end_period=T, unit=period.upper())),
                 (f"{name}_frequency_recency", P.frequency_recency_heatmap(fitted, T=T)),
                 (f"{name}_probability_alive", P.probability_alive_matrix(fitted, T=T)),
             ]
-            tables.append((f"{name}: calibration vs holdout", comp.by_frequency))
-        P.write_figures(plots, figures)
-        from patron.data.outputs import atomic_output
+    from patron.data.outputs import atomic_output, check_output
 
-        page = P.html_page("patron: model evaluation", figures, tables=tables)
-        with atomic_output(plots / "evaluation.html") as target:
-            target.write_text(page, encoding="utf-8")
+    check_output(out_file, parents=True)
+    page = evaluation_page("patron: model evaluation", sections, subtitle=f"calibration to {end}, holdout to {holdout_end}, period {period}")
+    with atomic_output(out_file, parents=True) as target:
+        target.write_text(page, encoding="utf-8")
+    if png is not None:
+        from patron.value import plots as P
+
+        P.write_figures(png, png_figures)
     if as_json:
         _print_json({name: {"params": f.params_, "log_likelihood": f.log_likelihood_, **c.to_dict()} for name, (f, c) in results.items()})
         return
     for name, (fitted, comp) in results.items():
         out.print(f"[bold]{name}[/]: log-likelihood {fitted.log_likelihood_:.2f}; holdout purchases actual {comp.actual_total:,.0f}, "
                   f"predicted {comp.predicted_total:,.1f}; per-customer MAE {comp.mae:.4f}, RMSE {comp.rmse:.4f}")
-    if plots is not None:
-        out.print(f"plots written to {plots}/ (open {plots}/evaluation.html)")
+    out.print(f"figures written to {out_file} (Plotly; opens offline)" + (f"; PNG files in {png}/" if png is not None else ""))

@@ -111,6 +111,7 @@ _REGISTRY: dict[str, _Entry] = {}
 
 SECTION_MODULES: tuple[str, ...] = (
     "patron.report.backtest_section",
+    "patron.report.evaluation_section",
     "patron.report.contact_effect_section",
     "patron.report.referrals_section",
     "patron.report.covariate_section",

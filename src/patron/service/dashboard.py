@@ -47,6 +47,8 @@ OVERVIEW_SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("status", "Relationship status", "No customer has a status yet."),
     ("status_backtest", "How right were last quarter's statuses",
      "Statuses cannot be checked yet: it needs buyers a quarter before the last refresh's date."),
+    ("model_check", "How well the model forecasts",
+     "The model cannot be checked yet: it needs purchases before and during the last quarter before the last refresh's date."),
     ("clv", "Customer lifetime value", "No customer with a purchase has been scored yet."),
     ("segments", "Top segments", "No segment is defined or none has members."),
     ("contact_effect", "Contact effect",

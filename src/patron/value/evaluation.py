@@ -78,6 +78,19 @@ def holdout_comparison(model: Any, summary: pd.DataFrame, *, max_bucket: int = D
     )
 
 
+def model_grid(model_fn: Any, *, max_frequency: int, T: float, points: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``model_fn(frequency, recency, T)`` on a grid: frequencies ``0..max_frequency`` (rows),
+    ``points`` recencies from 0 to ``T`` (columns), customers observed for ``T`` periods; cells
+    that cannot occur (frequency 0 with recency > 0) are NaN. Returns ``(x, tx, Z)``."""
+    x = np.arange(max_frequency + 1, dtype=float)
+    tx = np.linspace(0.0, T, points)
+    X, TX = np.meshgrid(x, tx, indexing="ij")
+    valid = ~((X == 0) & (TX > 0))
+    Z = np.full(X.shape, np.nan)
+    Z[valid] = model_fn(X[valid], TX[valid], np.full(int(valid.sum()), T))
+    return x, tx, Z
+
+
 def cumulative_tracking(
     model: Any,
     db: str | os.PathLike[str],

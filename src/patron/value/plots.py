@@ -24,17 +24,11 @@ require("report", "patron.value.plots", modules=("matplotlib",))
 from matplotlib.figure import Figure  # noqa: E402
 
 from patron.data.outputs import atomic_output, output_folder  # noqa: E402
-from patron.value.evaluation import HoldoutComparison  # noqa: E402
+from patron.value.evaluation import HoldoutComparison, model_grid  # noqa: E402
 
 
 def _grid(model_fn: Any, *, max_frequency: int, T: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    x = np.arange(max_frequency + 1, dtype=float)
-    tx = np.linspace(0.0, T, 60)
-    X, TX = np.meshgrid(x, tx, indexing="ij")
-    valid = ~((X == 0) & (TX > 0))
-    Z = np.full(X.shape, np.nan)
-    Z[valid] = model_fn(X[valid], TX[valid], np.full(valid.sum(), T))
-    return x, tx, Z
+    return model_grid(model_fn, max_frequency=max_frequency, T=T)
 
 
 def frequency_recency_heatmap(model: Any, *, T: float, t: float = 1.0, max_frequency: int = 20) -> Figure:
