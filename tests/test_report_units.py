@@ -142,6 +142,7 @@ def test_dose_response_leaves_out_a_tiny_segment_and_says_so():
     names = [t.name for t in fig.data if t.showlegend]
     assert names == ["all", "active"]
     assert "unknown (3)" in fig.layout.title.text and "100 customer-months" in fig.layout.title.text
+    assert fig.layout.yaxis.range is None and "clipped" not in fig.layout.title.text  # narrow intervals: no clip
 
 
 def test_dose_response_clips_an_axis_a_wide_interval_would_crush():

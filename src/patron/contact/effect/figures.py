@@ -29,6 +29,13 @@ intervals span most of the scale and squash the others' curves); the figure's ti
 CLIP_PAD = 0.15
 """Margin added around the estimates' range when an axis is clipped (share of the range)."""
 
+CRUSH_FACTOR = 3.0
+"""An axis is clipped when the intervals would make it this many times longer than the estimates
+need (the curves would then fill a third of the panel or less)."""
+
+MIN_CLIP_HALF_RANGE = 1.0
+"""Margin (percentage points) around a clipped axis whose estimates are all 0."""
+
 
 def lift_figure(lift: pd.DataFrame) -> go.Figure:
     """Response-rate lift (percentage points) per campaign with its interval as error bars."""
@@ -62,16 +69,20 @@ def qini_figure(curve: pd.DataFrame, *, label: str = "model") -> go.Figure:
 
 
 def _clipped_range(values: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> list[float] | None:
-    """An axis range around the estimates ``values`` (padded by :data:`CLIP_PAD`) when some
-    interval (``lower``..``upper``) reaches beyond it; ``None`` when every interval fits."""
+    """An axis range around the estimates ``values`` and 0 (padded by :data:`CLIP_PAD`) when the
+    intervals (``lower``..``upper``) would stretch the axis beyond :data:`CRUSH_FACTOR` times that
+    range; ``None`` when they fit well enough."""
     v = values[np.isfinite(values)]
     if not v.size:
         return None
-    lo, hi = float(v.min()), float(v.max())
-    pad = max(hi - lo, abs(hi), abs(lo), 1e-9) * CLIP_PAD
-    lo, hi = min(lo, 0.0) - pad, max(hi, 0.0) + pad
+    lo, hi = min(float(v.min()), 0.0), max(float(v.max()), 0.0)
+    pad = (hi - lo) * CLIP_PAD or MIN_CLIP_HALF_RANGE
+    lo, hi = lo - pad, hi + pad
     ends = np.concatenate([lower[np.isfinite(lower)], upper[np.isfinite(upper)]])
-    return [lo, hi] if ends.size and (ends.min() < lo or ends.max() > hi) else None
+    if not ends.size:
+        return None
+    full = max(hi, float(ends.max())) - min(lo, float(ends.min()))
+    return [lo, hi] if full > CRUSH_FACTOR * (hi - lo) else None
 
 
 def dose_figure(curves: pd.DataFrame, *, min_months: int = DOSE_MIN_SEGMENT_MONTHS) -> go.Figure:
@@ -126,7 +137,7 @@ def dose_figure(curves: pd.DataFrame, *, min_months: int = DOSE_MIN_SEGMENT_MONT
         notes.append(f"{' and '.join(clipped)} axis clipped to the estimates; wider intervals run off it")
     fig.update_layout(title="Dose-response: contacts per month vs purchases and unsubscribes (within alike customer-months; "
                             "observational)" + (f"<br><sub>{'; '.join(notes)}</sub>" if notes else ""),
-                      margin={"t": 90 if notes else 60})
+                      margin={"t": 120 if notes else 80})
     fig.layout.meta = {"left_out": [str(s) for s in small.index], "clipped": clipped}
     return fig
 

@@ -26,8 +26,9 @@ cannot be fitted has no equity and neither it nor the next has a movement. Covar
 (``[value] covariates``, ``dynamic_covariates``) are not decomposed (the value of a customer then
 depends on covariates that may change too); the equity history is still returned.
 
-Computed per customer with NumPy (:func:`patron.value.models.clv.customer_lifetime_value`), five CLV
-evaluations per period end; the models are those :func:`patron.value.scoring.score` fits.
+Computed per customer with NumPy (:func:`patron.value.models.clv.customer_lifetime_value`): two CLV
+evaluations per period end besides the scores themselves (``V(M_c, D_c)`` is each date's scored
+``clv``); the models are those :func:`patron.value.scoring.score` fits.
 """
 
 from __future__ import annotations
@@ -92,20 +93,23 @@ def _values(tm: Any, sm: Any, frame: pd.DataFrame, value: ValueSettings) -> np.n
 
 
 def decompose(previous: pd.DataFrame, current: pd.DataFrame, models_previous: tuple[Any, Any],
-              models_current: tuple[Any, Any], value: ValueSettings, *, since: Any) -> dict[str, float]:
+              models_current: tuple[Any, Any], value: ValueSettings, *, since: Any,
+              values_previous: np.ndarray | None = None, values_current: np.ndarray | None = None) -> dict[str, float]:
     """The parts of :data:`COMPONENTS` of the change between two summaries (``customer_id,
     frequency, recency, T, monetary_value, last_purchase``) valued with their own models
     (``(transaction, spend)`` fitted on each), plus ``equity_start, equity_end, change`` and the
     customers ``new, returning, silent``. A customer bought in between when their
-    ``last_purchase`` is after ``since`` (the earlier period end). Pure function."""
+    ``last_purchase`` is after ``since`` (the earlier period end). ``values_previous`` /
+    ``values_current``: each summary's CLVs under its own models when already computed (the
+    scores' ``clv``, in the summaries' row order); computed here otherwise. Pure function."""
     tp, sp = models_previous
     tc, sc = models_current
     prev_ids = previous["customer_id"].astype(str).to_numpy()
     cur_ids = current["customer_id"].astype(str).to_numpy()
-    v_pp = _values(tp, sp, previous, value)                 # V(M_p, D_p)
+    v_pp = values_previous if values_previous is not None else _values(tp, sp, previous, value)  # V(M_p, D_p)
     v_pc = _values(tp, sp, current, value)                  # V(M_p, D_c)
     v_mix = _values(tc, sp, current, value)                 # V(theta_c, phi_p, D_c)
-    v_cc = _values(tc, sc, current, value)                  # V(M_c, D_c)
+    v_cc = values_current if values_current is not None else _values(tc, sc, current, value)     # V(M_c, D_c)
     in_prev = pd.Index(prev_ids).get_indexer(cur_ids)       # row of each current customer at p, -1 if new
     existing = in_prev >= 0
     last = pd.to_datetime(current["last_purchase"]).to_numpy() if "last_purchase" in current else None
@@ -164,7 +168,7 @@ def equity_movement(
                     if fit_model(value.model, frame).converged_:
                         s = score(frame, settings=value, db=db)
                         row.update(equity=s.equity, equity_lower=s.equity_lower, equity_upper=s.equity_upper)
-                        fitted = (s.transaction_model, s.spend_model)
+                        fitted = (s.transaction_model, s.spend_model, s.customers["clv"].to_numpy(dtype=float))
             except (PatronError, ValueError, FloatingPointError):
                 pass
         rows.append(row)
@@ -187,7 +191,9 @@ def equity_movement(
         else:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
-                step.update(decompose(frames[i - 1], frames[i], models[i - 1], models[i], value, since=days[i - 1]))
+                (tp, sp, vp), (tc, sc, vc) = models[i - 1], models[i]
+                step.update(decompose(frames[i - 1], frames[i], (tp, sp), (tc, sc), value, since=days[i - 1],
+                                      values_previous=vp, values_current=vc))
         steps.append(step)
     notes = [] if plain else ["Equity changes are not decomposed with covariate models ([value] covariates)."]
     return EquityMovement(history, pd.DataFrame(steps), True, notes)
