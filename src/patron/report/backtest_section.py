@@ -98,11 +98,14 @@ def status_backtest_section(db: str, ctx: Any) -> Section | None:
         "Statuses are right when the share falls from active to lost and lost customers buy again far less than "
         "the average buyer. See docs/status.md."))
     ratio = checks.get("lost_vs_base", float("nan"))
-    sec.metrics.append(Metric("bought again, all buyers", _pct(result.base_rate), f"{result.window.weeks:.1f} weeks"))
+    sec.metrics.append(Metric("bought again, all buyers", _pct(result.base_rate), f"{result.window.weeks:.1f} weeks",
+                              "Share of customers with a purchase by the start of the window who bought again in it."))
     sec.metrics.append(Metric("order active to lost", "holds" if checks.get("falls") else "broken",
-                              " > ".join(checks.get("statuses", []))))
+                              " > ".join(checks.get("statuses", [])),
+                              "Whether the share who bought again falls status by status from active to lost."))
     if math.isfinite(ratio):
-        sec.metrics.append(Metric("lost vs all buyers", f"{ratio:.2f} x", "at most 0.5 x expected"))
+        sec.metrics.append(Metric("lost vs all buyers", f"{ratio:.2f} x", "at most 0.5 x expected",
+                                  "Share of lost customers who bought again divided by the share of all buyers."))
     sec.figures.append(backtest_figure(result))
     sec.tables.append((f"Statuses on {result.window.as_of} and purchases to {result.window.observed_end}", backtest_table(result)))
     if checks.get("outside"):

@@ -17,6 +17,13 @@ CAMPAIGN_TABLE = {
 }
 """Columns of the per-campaign table shown in the report (those present), and their headings."""
 
+METRIC_DEFINITIONS = {
+    "reach": "People in referral cascades, the seed customers who started them included.",
+    "k": "Invitations per sharer times conversions per invitation: new customers per sharer.",
+    "amplification": "People in cascades per seed customer (the mean cascade size, seed included).",
+}
+"""The one-line definition under each headline number of the section."""
+
 
 @register_section("referrals", order=85, title="Word of mouse")
 def referrals_section(db: str, ctx: object) -> Section | None:
@@ -37,7 +44,8 @@ def referrals_section(db: str, ctx: object) -> Section | None:
         for key, label in (("reach", "people reached"), ("k", "viral coefficient K"), ("amplification", "amplification")):
             if key in summary.columns and overall[key] == overall[key]:
                 value = overall[key]
-                sec.metrics.append(Metric(label, f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"))
+                sec.metrics.append(Metric(label, f"{value:,.2f}" if isinstance(value, float) else f"{value:,}", "",
+                                          METRIC_DEFINITIONS[key]))
     sec.figures.extend(fig for _, fig in figures)
     cols = [c for c in CAMPAIGN_TABLE if c in summary.columns]
     if cols:

@@ -287,9 +287,11 @@ def loyalty_section(db: str, ctx: ReportContext) -> Section | None:
     if mix.empty:
         return None
     summary = mod.summarize_loyalty(frame)
-    metrics = [Metric("return rate", f"{summary['return_rate']:.1%}", f"{summary['returned']:,} of {summary['customers']:,} came back")]
+    metrics = [Metric("return rate", f"{summary['return_rate']:.1%}", f"{summary['returned']:,} of {summary['customers']:,} came back",
+                      "Share of customers with a purchase who made a second one.")]
     if summary.get("days_to_second_purchase_median") is not None:
-        metrics.append(Metric("days to second purchase", f"{summary['days_to_second_purchase_median']:,.0f}", "median, over those who came back"))
+        metrics.append(Metric("days to second purchase", f"{summary['days_to_second_purchase_median']:,.0f}", "median, over those who came back",
+                              "Days from a customer's first purchase to their second, the median over those who came back."))
     figs = [F.loyalty_trends_figure(mix)]
     categories = mod.category_revenue(mod.category_shares(db, as_of=ctx.as_of))
     if not categories.empty:
@@ -319,7 +321,8 @@ def satisfaction_section(db: str, ctx: ReportContext) -> Section | None:
         f"{rows['spearman_rho'].iloc[0]:+.2f} (p = {rows['spearman_p'].iloc[0]:.3g}, {int(rows['n_correlated'].iloc[0]):,} customers)."
         for kind, rows in table.groupby("kind", sort=True) if np.isfinite(rows["spearman_rho"].iloc[0])
     ]
-    shown = table[["kind", "band", "customers", "return_rate", "mean_orders", "mean_spend", "mean_purchases_after_per_year"]]
+    shown = table[["kind", "band", "customers", "return_rate", "mean_orders", "mean_spend", "mean_purchases_after_per_year"]].rename(
+        columns={"mean_spend": money_title("mean spend", ctx.currency())})
     return Section("satisfaction", "Satisfaction and behaviour", intro=(
         "Do customers who say they are satisfied behave loyally? Each customer's first answer of each survey "
         "against whether they came back and how often they bought afterwards."),
