@@ -162,3 +162,12 @@ def test_consent_headline_counts_people_and_names_people_channel_pairs():
                      r'<div class="detail">([^<]*)</div>', page)
     assert card is not None and card.group(1) == "1"
     assert card.group(2) == "6 people × purpose × channel"
+
+
+def test_dose_segments_follow_all_then_status_then_tier_order():
+    from patron.contact.effect.figures import segment_order
+
+    assert segment_order(["silver", "all", "bronze", "gold", "platinum", "lost", "active", "other"], config={}) == \
+        ["all", "active", "lost", "platinum", "gold", "silver", "bronze", "other"]
+    config = {"tiers": {"names": ["vip", "rest"], "shares": [0.2]}}
+    assert segment_order(["rest", "vip", "all"], config=config) == ["all", "vip", "rest"]

@@ -134,6 +134,11 @@ def test_report_states_units_orders_and_words(chromium: Path, report: Path) -> N
     assert row["campaign"] == "autumn" and row["response lift (pp)"] == EXPECTED_LIFT
     assert row["revenue proven"] in ("yes", "no")
     assert "True" not in cells and "False" not in cells
+    over = next(t for t in lift_rows if "over-contacted" in t["head"])
+    segments = [r[0] for r in over["rows"]]
+    assert segments == [s for s in ["all", *TIER_ORDER] if s in segments] and len(segments) >= 3  # not alphabetical
+    flags = [r[over["head"].index("over-contacted")] for r in over["rows"]]
+    assert set(flags) <= {"yes", "no"}
 
 
 def test_evaluate_page_is_plotly_and_opens_offline(chromium: Path, report: Path, tmp_path: Path) -> None:

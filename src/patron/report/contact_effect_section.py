@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from patron.contact.effect.dose import CAVEAT, dose_response, over_contacted_segments
-from patron.contact.effect.figures import dose_figure, lift_figure, qini_figure
+from patron.contact.effect.figures import dose_figure, lift_figure, qini_figure, segment_order
 from patron.contact.effect.lift import campaign_effect, revenue_headline, revenue_headline_text
 from patron.contact.effect.uplift import fit_uplift
 from patron.display import money, money_title, percent, points, yes_no
@@ -97,9 +97,12 @@ def contact_effect_section(db: str, ctx: object) -> Section | None:
         sec.notes.append(f"No uplift model: {exc}")
     try:
         curves = dose_response(db, config=config)
-        sec.figures.append(dose_figure(curves))
+        sec.figures.append(dose_figure(curves, config=config))
         seg = over_contacted_segments(curves)
         seg = pd.DataFrame(seg)
+        if "segment" in seg.columns:  # all, then statuses / tiers in their order, not alphabetical
+            rank = {s: i for i, s in enumerate(segment_order(seg["segment"], config=config))}
+            seg = seg.iloc[np.argsort([rank[str(s)] for s in seg["segment"]], kind="stable")]
         if "share_beyond" in seg.columns:
             seg["share_beyond"] = [percent(v) for v in seg["share_beyond"]]
         cols = [c for c in OVER_CONTACT_TABLE if c in seg.columns]

@@ -7,7 +7,7 @@ computes the results from a database and leaves out what the data cannot support
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -85,25 +85,30 @@ def _clipped_range(values: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> 
     return [lo, hi] if full > CRUSH_FACTOR * (hi - lo) else None
 
 
-def dose_figure(curves: pd.DataFrame, *, min_months: int = DOSE_MIN_SEGMENT_MONTHS) -> go.Figure:
+def segment_order(segments: Any, *, config: Config = None) -> list[str]:
+    """Dose-response segments in a meaningful order: ``all`` first, then statuses (new to lost) and
+    value tiers (most valuable first, as ``[tiers]`` of ``config``), others last."""
+    from patron.display import ordered
+    from patron.relationship.categories import kind_order
+
+    return ordered(segments, ("all", *kind_order("status"), *kind_order("value_tier", config=config)))
+
+
+def dose_figure(curves: pd.DataFrame, *, min_months: int = DOSE_MIN_SEGMENT_MONTHS, config: Config = None) -> go.Figure:
     """Per segment: the effect of each further contact on the share of months with a purchase
     (adjusted, percentage points, with intervals) and the unsubscribe rate (% of months), by
     contacts per month; one panel per unit.
 
     Segments with fewer than ``min_months`` customer-months are left out and named in the title;
-    segments follow ``all``, then status and tier order
-    (:func:`patron.relationship.categories.category_order`). When an interval reaches beyond the
+    segments follow :func:`segment_order` (tiers as ``[tiers]`` of ``config`` names them). When an interval reaches beyond the
     estimates' range, the axis is clipped to that range (padded) and the title says so."""
     graph_objects("contact-effect figures")  # the report extra, or one line naming it
     from plotly.subplots import make_subplots
 
-    from patron.display import ordered
-    from patron.relationship.categories import kind_order
-
     size = curves.groupby("segment", sort=False)["customer_months"].sum()
     small = size[size < min_months]
     shown = curves[~curves["segment"].isin(small.index)]
-    order = ordered(shown["segment"], ("all", *kind_order("status"), *kind_order("value_tier")))
+    order = segment_order(shown["segment"], config=config)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("effect of one more contact on months with a purchase (pp)",
                                                         "unsubscribes (% of months)"))
     clipped = []
@@ -163,7 +168,7 @@ def report_figures(db: str | os.PathLike[str] | None = None, *, config: Config =
         except PatronError:
             pass
     try:
-        figures.append(("dose_response", dose_figure(dose_response(db, config=config))))
+        figures.append(("dose_response", dose_figure(dose_response(db, config=config), config=config)))
     except PatronError:
         pass
     return figures
