@@ -143,7 +143,7 @@ def equity_movement(
     """Customer equity at each period end from ``start`` to ``end`` (as
     :func:`~patron.relationship.segments.equity_over_time`: models refitted at each date, interval
     for parameter uncertainty) and the decomposition of each change (module docstring)."""
-    from patron.value.scoring import fit_model, score
+    from patron.value.scoring import score
 
     value = settings if settings is not None else value_settings(config)
     with reader(db) as con:
@@ -165,8 +165,8 @@ def equity_movement(
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    if fit_model(value.model, frame).converged_:
-                        s = score(frame, settings=value, db=db)
+                    s = score(frame, settings=value, db=db)  # one fit per date; a fit that did not converge counts as none
+                    if getattr(s.transaction_model, "converged_", True):
                         row.update(equity=s.equity, equity_lower=s.equity_lower, equity_upper=s.equity_upper)
                         fitted = (s.transaction_model, s.spend_model, s.customers["clv"].to_numpy(dtype=float))
             except (PatronError, ValueError, FloatingPointError):
