@@ -171,3 +171,27 @@ def test_dose_segments_follow_all_then_status_then_tier_order():
         ["all", "active", "lost", "platinum", "gold", "silver", "bronze", "other"]
     config = {"tiers": {"names": ["vip", "rest"], "shares": [0.2]}}
     assert segment_order(["rest", "vip", "all"], config=config) == ["all", "vip", "rest"]
+
+
+def test_k_by_month_axis_is_clipped_only_when_a_thin_month_would_flatten_the_rest():
+    from patron.network.figures import k_figure
+
+    months = pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"])
+    narrow = pd.DataFrame({"month": months, "k": [0.30, 0.35, 0.32], "k_lower": [0.25, 0.30, 0.27],
+                           "k_upper": [0.35, 0.40, 0.37]})
+    fig = k_figure(narrow)
+    assert fig.layout.yaxis.range is None and "clipped" not in fig.layout.title.text
+    thin = narrow.assign(k_upper=[0.35, 0.40, 4.0], k_lower=[0.25, 0.30, 0.0])  # March: two sharers
+    fig = k_figure(thin)
+    low, high = fig.layout.yaxis.range
+    assert low < 0 and 0.35 < high < 1.0 and "clipped" in fig.layout.title.text
+
+
+def test_covariate_effects_log_axis_ticks_are_one_two_five():
+    from patron.report.covariate_section import effects_figure
+
+    effects = pd.DataFrame({"process": ["purchase", "purchase", "dropout"], "covariate": ["app", "vip", "app"],
+                            "rate_multiplier": [0.6, 1.5, 3.0], "rate_multiplier_lower": [0.45, 1.1, 2.1],
+                            "rate_multiplier_upper": [0.8, 2.0, 3.9]})
+    fig = effects_figure(effects)
+    assert list(fig.layout.xaxis.tickvals) == [0.5, 1.0, 2.0] and list(fig.layout.xaxis.ticktext) == ["0.5", "1", "2"]

@@ -164,6 +164,42 @@ def log_ticks(low: float, high: float) -> list[float]:
     return [float(f"{t:.12g}") for t in ticks if low * (1 - eps) <= t <= high * (1 + eps)]
 
 
+CRUSH_FACTOR = 3.0
+"""An axis is clipped to its estimates when their intervals would make it more than this many
+times longer than the estimates need (the estimates would fill a third of it or less)."""
+
+CLIP_PAD = 0.15
+"""Margin added on each side of a clipped axis (share of the estimates' range)."""
+
+
+def clip_range(values: Any, lower: Any, upper: Any, *, min_half_range: float = 1.0,
+               include_zero: bool = True) -> list[float] | None:
+    """An axis range around the estimates ``values`` (and 0 when ``include_zero``), padded by
+    :data:`CLIP_PAD`, when the intervals ``lower``..``upper`` would stretch the axis more than
+    :data:`CRUSH_FACTOR` times that range; ``None`` when they fit (draw the axis as usual).
+    ``min_half_range``: margin when every estimate is the same value.
+
+    >>> clip_range([1.0, 2.0], [0.0, 1.0], [2.0, 3.0]) is None
+    True
+    >>> clip_range([1.0, 2.0], [-40.0, 1.0], [2.0, 60.0])
+    [-0.3, 2.3]
+    """
+    import numpy as np
+
+    v, lo_, hi_ = (np.asarray(a, dtype=float).ravel() for a in (values, lower, upper))
+    v = v[np.isfinite(v)]
+    ends = np.concatenate([lo_[np.isfinite(lo_)], hi_[np.isfinite(hi_)]])
+    if not v.size or not ends.size:
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    if include_zero:
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+    pad = (hi - lo) * CLIP_PAD or min_half_range
+    lo, hi = lo - pad, hi + pad
+    full = max(hi, float(ends.max())) - min(lo, float(ends.min()))
+    return [round(lo, 12), round(hi, 12)] if full > CRUSH_FACTOR * (hi - lo) else None
+
+
 def tick_text(values: Sequence[float]) -> list[str]:
     """Tick labels for :func:`log_ticks`: whole numbers with thousands separators, small values
     with the decimals they need (``0.05``)."""

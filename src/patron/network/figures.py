@@ -93,16 +93,29 @@ def _size_figure(c: Cascades) -> go.Figure:
 
 
 def _k_figure(c: Cascades) -> go.Figure:
-    go = graph_objects("referral figures")
     from patron.network.viral import viral_by_month
 
-    k = viral_by_month(c, campaign=ALL)
+    return k_figure(viral_by_month(c, campaign=ALL), level=c.rules.level)
+
+
+def k_figure(k: pd.DataFrame, *, level: float = 0.95) -> go.Figure:
+    """K by month of invitation (``k``: ``month, k, k_lower, k_upper``) with its interval as a
+    band; when the intervals of a few thin months would flatten the others, the axis is clipped to
+    the estimates (:func:`patron.display.clip_range`) and the title says so."""
+    go = graph_objects("referral figures")
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=k["month"], y=k["k_upper"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=k["month"], y=k["k_lower"], mode="lines", line={"width": 0}, fill="tonexty",
-                             name=f"{c.rules.level:.0%} interval", hoverinfo="skip"))
+                             name=f"{level:.0%} interval", hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=k["month"], y=k["k"], mode="lines+markers", name="K"))
-    fig.update_layout(title="Viral coefficient K by month of invitation", yaxis_title="conversions per sharer", template="plotly_white")
+    title = "Viral coefficient K by month of invitation"
+    from patron.display import clip_range
+
+    bounds = clip_range(k["k"], k["k_lower"], k["k_upper"], min_half_range=0.1)
+    if bounds is not None:  # months with few sharers have intervals that would flatten the others
+        fig.update_yaxes(range=bounds)
+        title += "<br><sub>axis clipped to the estimates; wider intervals (months with few sharers) run off it</sub>"
+    fig.update_layout(title=title, yaxis_title="conversions per sharer", template="plotly_white")
     return fig
 
 

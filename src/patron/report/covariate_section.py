@@ -4,6 +4,7 @@ model, shown only when ``[value] covariates`` (or ``dynamic_covariates``) is con
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 
 from patron.report.html import Section
@@ -20,6 +21,13 @@ def effects_figure(effects) -> go.Figure:
                      arrayminus=effects["rate_multiplier"] - effects["rate_multiplier_lower"]),
         hovertemplate="%{y}: x%{x:.3f}<extra></extra>"))
     fig.add_vline(x=1.0, line_dash="dot")
+    from patron.display import log_ticks, tick_text
+
+    ends = np.concatenate([np.asarray(effects[c], dtype=float) for c in ("rate_multiplier_lower", "rate_multiplier_upper", "rate_multiplier")])
+    ends = ends[np.isfinite(ends) & (ends > 0)]
+    ticks = log_ticks(float(min(ends.min(), 1.0)), float(max(ends.max(), 1.0))) if ends.size else []
+    if len(ticks) >= 3:  # 1-2-5 steps of each decade, as plain numbers (else Plotly's own)
+        fig.update_xaxes(tickvals=ticks, ticktext=tick_text(ticks))
     fig.update_layout(xaxis_type="log", xaxis_title="rate multiplier per unit of the covariate (95% interval)",
                       height=max(260, 60 + 40 * len(labels)), margin=dict(l=10, r=10, t=30, b=40))
     return fig

@@ -26,13 +26,6 @@ DOSE_MIN_SEGMENT_MONTHS = 100
 """Segments with fewer customer-months than this are left out of the dose-response figure (their
 intervals span most of the scale and squash the others' curves); the figure's title says which."""
 
-CLIP_PAD = 0.15
-"""Margin added around the estimates' range when an axis is clipped (share of the range)."""
-
-CRUSH_FACTOR = 3.0
-"""An axis is clipped when the intervals would make it this many times longer than the estimates
-need (the curves would then fill a third of the panel or less)."""
-
 MIN_CLIP_HALF_RANGE = 1.0
 """Margin (percentage points) around a clipped axis whose estimates are all 0."""
 
@@ -69,20 +62,10 @@ def qini_figure(curve: pd.DataFrame, *, label: str = "model") -> go.Figure:
 
 
 def _clipped_range(values: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> list[float] | None:
-    """An axis range around the estimates ``values`` and 0 (padded by :data:`CLIP_PAD`) when the
-    intervals (``lower``..``upper``) would stretch the axis beyond :data:`CRUSH_FACTOR` times that
-    range; ``None`` when they fit well enough."""
-    v = values[np.isfinite(values)]
-    if not v.size:
-        return None
-    lo, hi = min(float(v.min()), 0.0), max(float(v.max()), 0.0)
-    pad = (hi - lo) * CLIP_PAD or MIN_CLIP_HALF_RANGE
-    lo, hi = lo - pad, hi + pad
-    ends = np.concatenate([lower[np.isfinite(lower)], upper[np.isfinite(upper)]])
-    if not ends.size:
-        return None
-    full = max(hi, float(ends.max())) - min(lo, float(ends.min()))
-    return [lo, hi] if full > CRUSH_FACTOR * (hi - lo) else None
+    """:func:`patron.display.clip_range` with a margin of :data:`MIN_CLIP_HALF_RANGE` points."""
+    from patron.display import clip_range
+
+    return clip_range(values, lower, upper, min_half_range=MIN_CLIP_HALF_RANGE)
 
 
 def segment_order(segments: Any, *, config: Config = None) -> list[str]:
