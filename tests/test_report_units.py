@@ -195,3 +195,28 @@ def test_covariate_effects_log_axis_ticks_are_one_two_five():
                             "rate_multiplier_upper": [0.8, 2.0, 3.9]})
     fig = effects_figure(effects)
     assert list(fig.layout.xaxis.tickvals) == [0.5, 1.0, 2.0] and list(fig.layout.xaxis.ticktext) == ["0.5", "1", "2"]
+
+
+def test_consent_headline_from_the_ledger_one_any_denial_is_one_person_six_channels(tmp_path):
+    from patron.contact.consent import consent_counts, consent_state, record_consent
+    from patron.data.ingest import ingest
+    from patron.service.pages import consent_people
+
+    db = str(tmp_path / "c.duckdb")
+    orders = tmp_path / "o.csv"
+    pd.DataFrame({"customer_id": ["a", "b"], "order_id": ["1", "2"], "occurred_at": ["2024-01-02", "2024-01-03"],
+                  "amount": [10.0, 20.0]}).to_csv(orders, index=False)
+    ingest(orders, kind="transactions", db=db)
+    record_consent(db, [
+        {"customer_id": "a", "purpose": "marketing", "channel": "any", "status": "denied", "occurred_at": "2024-01-05"},
+        {"customer_id": "b", "purpose": "marketing", "channel": "email", "status": "granted", "occurred_at": "2024-01-05"},
+    ])
+    state = consent_state(db, as_of="2024-02-01")
+    people = consent_people(state)
+    counts = consent_counts(db, as_of="2024-02-01")
+    assert int(people["denied"]) == 1 and int(people["granted"]) == 1
+    pairs = int(counts["denied"].sum())
+    assert pairs == state.loc[state["customer_id"] == "a", "channel"].nunique() > 1  # one per channel "any" covers
+    page = consent_body(counts, people)
+    assert '<div class="label">people denied</div><div class="value">1</div>' in page
+    assert f"{pairs} people × purpose × channel" in page

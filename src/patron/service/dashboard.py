@@ -372,8 +372,7 @@ def consent_page(request: Request) -> HTMLResponse:
     with state.reading() as con:
         present = table_exists(con, "consents") and con.execute("SELECT count(*) FROM consents").fetchone()[0] > 0
         counts = consent_counts(state.db, as_of=now) if present else pd.DataFrame()
-        people = (consent_state(state.db, as_of=now).groupby("reason")["customer_id"].nunique() if present
-                  else pd.Series(dtype="int64"))
+        people = pages.consent_people(consent_state(state.db, as_of=now)) if present else None
     return HTMLResponse(pages.page("Consent", pages.consent_body(counts, people), path="/consent", db=state.db,
                                    subtitle=f"as of {now.isoformat(sep=' ')} UTC"))
 

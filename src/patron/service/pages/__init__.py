@@ -176,6 +176,15 @@ def members_body(data: dict, *, cursor: str | None) -> str:
             f'<section id="members"><h2>Members</h2>{table_html(members) if len(members) else ""}</section>')
 
 
+def consent_people(state: pd.DataFrame) -> pd.Series:
+    """People in each consent state (``granted``, ``denied``, ...): distinct customers with at
+    least one purpose and channel in it, from :func:`patron.contact.consent.consent_state` (one row
+    per customer, purpose and channel; a record for channel "any" becomes one row per channel)."""
+    if state.empty:
+        return pd.Series(dtype="int64")
+    return state.groupby("reason")["customer_id"].nunique()
+
+
 def consent_body(counts: pd.DataFrame, people: pd.Series | None = None) -> str:
     """Consent state as of now: customers by purpose and channel (columns of
     :func:`patron.contact.consent.consent_counts`), with totals.
