@@ -161,7 +161,7 @@ def model_check_section(db: str, ctx: Any) -> Section | None:
     sec = Section(SECTION_KEY, SECTION_TITLE, intro=(
         f"The {name} model fitted on the purchases up to {cal_end.isoformat()} only, against what those customers did "
         f"from then to {ctx.as_of.isoformat()} ({HOLDOUT_MONTHS} months held out): mean purchases in the holdout by "
-        "purchases before, and the cohort's cumulative repeat purchases. `patron evaluate` draws the same figures "
+        "purchases before, and the cohort's cumulative repeat purchases. The command patron evaluate draws the same figures "
         "for any calibration and holdout dates."))
     sec.metrics.append(Metric("holdout purchases, model / actual", f"{ratio:.2f} x" if np.isfinite(ratio) else "n/a",
                               f"{comparison.predicted_total:,.0f} expected, {comparison.actual_total:,.0f} made",
