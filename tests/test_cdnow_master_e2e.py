@@ -112,7 +112,7 @@ def test_same_settings_same_equity_and_every_output_states_them(run):
     assert run["profiles"]["customer_equity"] == pytest.approx(equity, rel=EQUITY_REL_TOLERANCE)
     assert sum(r["equity"] for r in run["equity"]["rows"]) == pytest.approx(equity, rel=EQUITY_REL_TOLERANCE)
     assert run["profitability"]["clv"] == pytest.approx(equity, rel=EQUITY_REL_TOLERANCE)
-    shown = re.search(r'<div class="label">customer equity</div><div class="value">([\d,.]+)</div>', run["report"])
+    shown = re.search(r'<div class="label">customer equity</div><div class="value">\$([\d,.]+)</div>', run["report"])
     assert shown and float(shown.group(1).replace(",", "")) == pytest.approx(equity, abs=0.5)
     for step in ("score", "profiles", "equity", "profitability"):
         assert run[step]["value_settings"]["line"] == LINE, step

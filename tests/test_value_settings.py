@@ -283,7 +283,7 @@ def test_same_settings_same_equity_in_every_command(sample_db, tmp_path, capsys)
 
     page = build_report(db, config=str(rules), sections=["headline", "equity"])
     assert LINE in page
-    shown = re.search(r'<div class="label">customer equity</div><div class="value">([\d,.]+)</div>', page)
+    shown = re.search(r'<div class="label">customer equity</div><div class="value">\$([\d,.]+)</div>', page)
     assert shown and float(shown.group(1).replace(",", "")) == pytest.approx(truth, abs=0.5)
     # a flag overrides the rules file for that command only
     moved = _run_json(capsys, "score", *config, "--out", str(tmp_path / "s2.parquet"), "--margin", "0.6")
