@@ -142,4 +142,6 @@ def test_waterfall_draws_the_latest_month_from_start_to_end(movement):
     assert fig.layout.yaxis.tickprefix == "$" and "refitted" in fig.layout.title.text
     table = F.equity_movement_table(movement.steps, currency="USD")
     assert table["note"].iloc[0].startswith("first period end")
-    assert table.columns[1] == "equity before ($)"
+    assert table.columns[1] == "equity before ($)" and "new customers ($)" in table.columns
+    assert table["equity after ($)"].iloc[-1] == last["equity_end"] and table["new customers"].iloc[-1] == last["new"]
+    assert table["new customers"].isna().iloc[0]  # no movement in the first month: no counts either

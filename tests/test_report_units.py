@@ -86,14 +86,16 @@ def test_lift_table_states_lifts_in_points_and_revenue_in_currency():
         "incremental_revenue": [1200.0], "incremental_revenue_lower": [300.0], "incremental_revenue_upper": [2100.0],
         "revenue_proven": [True], "unsubscribe_lift": [-0.002],
     })
-    t = lift_table(measured, "USD").iloc[0]
-    assert t["response lift (pp)"] == "+5.00 pp"
-    assert t["lift interval (pp)"] == "+1.00 pp to +9.00 pp"
-    assert t["response treated (%)"] == "15.0%"
-    assert t["incremental revenue ($)"] == "+$1,200"
-    assert t["revenue interval ($)"] == "+$300 to +$2,100"
-    assert t["revenue proven"] == "yes"
-    assert t["unsubscribe lift (pp)"] == "-0.20 pp"
+    table = lift_table(measured, "USD")
+    t = table.iloc[0]
+    assert t["response lift (pp)"] == pytest.approx(5.0)  # the 0.05 is five points, not 0.05
+    assert (t["lift low (pp)"], t["lift high (pp)"]) == (pytest.approx(1.0), pytest.approx(9.0))
+    assert t["response treated (%)"] == pytest.approx(15.0)
+    assert t["incremental revenue ($)"] == 1200.0 and t["revenue low ($)"] == 300.0
+    assert t["unsubscribe lift (pp)"] == pytest.approx(-0.2)
+    cells = dict(zip(table.columns, re.findall(r"<td[^>]*>(.*?)</td>", table_html(table)), strict=True))
+    assert cells["response lift (pp)"] == "5" and cells["revenue proven"] == "yes"  # whole numbers print without decimals
+    assert cells["incremental revenue ($)"] == "1,200"
 
 
 def test_headline_cards_show_a_definition_on_hover_and_below():

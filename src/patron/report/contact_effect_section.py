@@ -6,10 +6,16 @@ import numpy as np
 import pandas as pd
 
 from patron.contact.effect.dose import CAVEAT, dose_response, over_contacted_segments
-from patron.contact.effect.figures import dose_figure, lift_figure, qini_figure, segment_order
+from patron.contact.effect.figures import (
+    PERCENT,
+    dose_figure,
+    lift_figure,
+    qini_figure,
+    segment_order,
+)
 from patron.contact.effect.lift import campaign_effect, revenue_headline, revenue_headline_text
 from patron.contact.effect.uplift import fit_uplift
-from patron.display import money, money_title, percent, points, yes_no
+from patron.display import money, money_title
 from patron.errors import PatronError
 from patron.report import Metric, Section, register_section
 
@@ -24,35 +30,32 @@ LIFT_TABLE = {
 
 
 def lift_table(measured: pd.DataFrame, currency: str | None = None) -> pd.DataFrame:
-    """The lift per campaign for reading, one unit per column: response rates in %, response and
-    unsubscribe lifts in percentage points (``+1.5 pp``, as the lift chart), incremental revenue in
-    ``currency`` with its interval, ``proven`` as yes / no."""
+    """The lift per campaign for reading and sorting, one unit per column, named in its header:
+    response rates in %, response and unsubscribe lifts and their interval in percentage points (as
+    the lift chart), incremental revenue and its interval in ``currency``, ``revenue proven`` a
+    boolean (printed yes / no). Cells are numbers, so that the report's tables sort them as numbers
+    and download them unformatted."""
     m = measured.reset_index(drop=True)
-
-    def interval(lo: pd.Series, hi: pd.Series, fmt) -> list[str]:
-        return [f"{fmt(a)} to {fmt(b)}" if np.isfinite(a) and np.isfinite(b) else "" for a, b in
-                zip(lo.to_numpy(dtype=float), hi.to_numpy(dtype=float), strict=True)]
-
-    cash = lambda v: money(v, currency, decimals=0, sign=True)  # noqa: E731
+    pp = lambda c: m[c].to_numpy(dtype=float) * PERCENT  # noqa: E731
     out = pd.DataFrame({
         "campaign": m["campaign_id"].astype(str),
         "treated": m["n_treated"].astype("int64"), "control": m["n_control"].astype("int64"),
-        "response treated (%)": [percent(v) for v in m["response_rate_treated"]],
-        "response control (%)": [percent(v) for v in m["response_rate_control"]],
-        "response lift (pp)": [points(v, decimals=2) for v in m["response_lift"]],
-        "lift interval (pp)": interval(m["response_lift_lower"], m["response_lift_upper"], lambda v: points(v, decimals=2)),
-        money_title("incremental revenue", currency): [cash(v) for v in m["incremental_revenue"]],
-        money_title("revenue interval", currency): interval(m["incremental_revenue_lower"], m["incremental_revenue_upper"], cash),
-        "revenue proven": [yes_no(v) for v in m["revenue_proven"]],
+        "response treated (%)": pp("response_rate_treated"), "response control (%)": pp("response_rate_control"),
+        "response lift (pp)": pp("response_lift"), "lift low (pp)": pp("response_lift_lower"),
+        "lift high (pp)": pp("response_lift_upper"),
+        money_title("incremental revenue", currency): m["incremental_revenue"].to_numpy(dtype=float),
+        money_title("revenue low", currency): m["incremental_revenue_lower"].to_numpy(dtype=float),
+        money_title("revenue high", currency): m["incremental_revenue_upper"].to_numpy(dtype=float),
+        "revenue proven": m["revenue_proven"].astype(bool).to_numpy(),
     })
     if "unsubscribe_lift" in m.columns:
-        out["unsubscribe lift (pp)"] = [points(v, decimals=2) for v in m["unsubscribe_lift"]]
+        out["unsubscribe lift (pp)"] = pp("unsubscribe_lift")
     return out
 
 
 OVER_CONTACT_TABLE = {
     "segment": "segment", "justified_contacts": "justified contacts per month", "customer_months": "customer-months",
-    "months_beyond": "customer-months beyond it", "share_beyond": "share beyond", "unsubscribe_rise": "unsubscribes rise",
+    "months_beyond": "customer-months beyond it", "share_beyond": "share beyond (%)", "unsubscribe_rise": "unsubscribes rise",
     "over_contacted": "over-contacted",
 }
 """Columns of the over-contact table shown, and their headings (booleans print as yes / no)."""
@@ -104,7 +107,7 @@ def contact_effect_section(db: str, ctx: object) -> Section | None:
             rank = {s: i for i, s in enumerate(segment_order(seg["segment"], config=config))}
             seg = seg.iloc[np.argsort([rank[str(s)] for s in seg["segment"]], kind="stable")]
         if "share_beyond" in seg.columns:
-            seg["share_beyond"] = [percent(v) for v in seg["share_beyond"]]
+            seg["share_beyond"] = seg["share_beyond"].to_numpy(dtype=float) * PERCENT
         cols = [c for c in OVER_CONTACT_TABLE if c in seg.columns]
         sec.tables.append(("Over-contact by segment (segments as of each month's start)",
                            seg[cols].rename(columns=OVER_CONTACT_TABLE)))

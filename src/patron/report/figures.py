@@ -172,17 +172,19 @@ def equity_waterfall(steps: pd.DataFrame, *, currency: str | None = None) -> go.
 
 
 def equity_movement_table(steps: pd.DataFrame, *, currency: str | None = None) -> pd.DataFrame:
-    """The movement of every month as text in ``currency``: month end, equity at the previous
-    month end, each part (signed), equity at the month end, and why a month has no movement."""
-    rows = steps.sort_values("as_of")
-    cash = lambda v, sign=False: "" if not np.isfinite(v) else money(v, currency, decimals=0, sign=sign)  # noqa: E731
+    """The movement of every month for reading and sorting: month end, equity at the previous
+    month end, each part (signed), equity at the month end (amounts in ``currency``, named in the
+    headers; numbers, so the report's tables sort and download them as numbers), the customers
+    new, returning and silent in the month, and why a month has no movement."""
+    rows = steps.sort_values("as_of").reset_index(drop=True)
+    moved = (rows["why"].fillna("") == "").to_numpy()
     out = pd.DataFrame({"month end": pd.to_datetime(rows["as_of"]).dt.strftime("%Y-%m-%d").to_numpy()})
-    out[money_title("equity before", currency)] = [cash(v) for v in rows["equity_start"].to_numpy(dtype=float)]
+    out[money_title("equity before", currency)] = rows["equity_start"].to_numpy(dtype=float)
     for part, name in MOVEMENT_PARTS.items():
-        out[name] = [cash(v, True) for v in rows[part].to_numpy(dtype=float)]
-    out[money_title("equity after", currency)] = [cash(v) for v in rows["equity_end"].to_numpy(dtype=float)]
-    out["new / returning / silent customers"] = [f"{a:,} / {b:,} / {c:,}" if w == "" else "" for a, b, c, w in
-                                                 zip(rows["new"], rows["returning"], rows["silent"], rows["why"], strict=True)]
+        out[money_title(name, currency)] = rows[part].to_numpy(dtype=float)
+    out[money_title("equity after", currency)] = rows["equity_end"].to_numpy(dtype=float)
+    for group in ("new", "returning", "silent"):
+        out[f"{group} customers"] = pd.array(np.where(moved, rows[group].to_numpy(), pd.NA), dtype="Int64")
     out["note"] = rows["why"].fillna("").to_numpy()
     return out
 
