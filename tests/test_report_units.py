@@ -222,3 +222,12 @@ def test_consent_headline_from_the_ledger_one_any_denial_is_one_person_six_chann
     page = consent_body(counts, people)
     assert '<div class="label">people denied</div><div class="value">1</div>' in page
     assert f"{pairs} people × purpose × channel" in page
+
+
+def test_customer_list_states_clv_in_the_currency():
+    from patron.service.pages import customers_body
+
+    examples = pd.DataFrame({"customer_id": ["c1", "c2"], "clv": [1234.5, 12.5], "status": ["active", "lost"]})
+    page = customers_body(examples, "GBP")
+    assert "CLV £1,234 · active" in page and "CLV £12.50 · lost" in page
+    assert "CLV 1,234 · active" in customers_body(examples, "currency not set")  # no currency known: a bare number

@@ -36,6 +36,7 @@ from patron.service.app import service_state
 from patron.service.auth import require
 from patron.service.state import ServiceState
 from patron.value.models import ConvergenceError
+from patron.value.settings import ValueSettings, data_currencies
 
 log = logging.getLogger("patron.service.dashboard")
 
@@ -322,7 +323,8 @@ def customers_page(request: Request) -> HTMLResponse:
                 f"ORDER BY clv DESC, customer_id LIMIT {EXAMPLE_CUSTOMERS}").df()
         else:
             examples = pd.DataFrame(columns=["customer_id", "clv", "status"])
-    body = pages.customers_body(examples)
+        currency = (profile_settings(con) or ValueSettings()).label(data_currencies(con))
+    body = pages.customers_body(examples, currency)
     return HTMLResponse(pages.page("Customers", body, path="/customers", db=state.db,
                                    subtitle="the single view of one person", scripts=["customers.js"]))
 

@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 from plotly.io.json import to_json_plotly
 
 from patron import __version__
+from patron.display import money
 from patron.report.html import CSS as REPORT_CSS
 from patron.report.html import PLOT_CONFIG, Section, section_html, table_html, tables_script
 
@@ -121,9 +122,9 @@ def section_block(key: str, title: str, section: Section | None, missing: str) -
             + empty_state("Nothing to show yet", missing, key=f"{key}-empty") + "</section>")
 
 
-def customers_body(examples: pd.DataFrame) -> str:
+def customers_body(examples: pd.DataFrame, currency: str | None = None) -> str:
     """The lookup form, where the single view is drawn, and links to a few customers (the
-    highest CLVs: columns ``customer_id, clv, status``) to start from."""
+    highest CLVs: columns ``customer_id, clv, status``, in ``currency``) to start from."""
     form = (
         '<form class="lookup" id="lookup" role="search">'
         '<label for="customer-id" class="visually-hidden">Customer</label>'
@@ -140,7 +141,7 @@ def customers_body(examples: pd.DataFrame) -> str:
                                   "CLV are listed here.", key="examples-empty")
     items = "".join(
         f'<li><a href="/customers?id={html.escape(_query(str(r.customer_id)))}">{html.escape(str(r.customer_id))}</a>'
-        f' <span class="note">CLV {float(r.clv):,.2f} · {html.escape(str(r.status))}</span></li>'
+        f' <span class="note">CLV {html.escape(money(float(r.clv), currency))} · {html.escape(str(r.status))}</span></li>'
         for r in examples.itertuples()
     )
     return form + f'<h2>Highest CLV</h2><ul class="examples" id="examples">{items}</ul>'
