@@ -29,7 +29,7 @@ from patron.data.engines import require_spark
 
 require_spark()  # one line naming the extra, before pyspark is imported
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
@@ -96,14 +96,13 @@ def _read(spark: SparkSession, source: Any) -> tuple[DataFrame, str]:
     except (AnalysisException, LookupError):
         # Not read from files: number rows in the DataFrame's partition order (one partition).
         return frame.withColumn("_row", F.row_number().over(_order_by_id())), label
-    # Row n of a file follows every row of the files before it (by path): per-file counts are
-    # small, so the offsets are computed on the driver and joined back (no global sort).
-    counts = located.groupBy("__file").count().orderBy("__file").collect()
-    offsets, total = [], 0
-    for row in counts:
-        offsets.append((row["__file"], total))
-        total += row["count"]
-    spark_offsets = frame.sparkSession.createDataFrame(offsets, "__file string, __offset bigint")
+    # Row n of a file follows every row of the files before it (by path): the offsets are running
+    # sums over the per-file counts (one row per file, so one small partition), joined back (no
+    # global sort). All in the JVM: no Python runs on the executors for an ingest (a DataFrame
+    # made from a Python list would need a Python worker there).
+    before = Window.orderBy("__file").rowsBetween(Window.unboundedPreceding, -1)
+    spark_offsets = (located.groupBy("__file").count()
+                     .select("__file", F.coalesce(F.sum("count").over(before), F.lit(0)).alias("__offset")))
     numbered = located.join(F.broadcast(spark_offsets), "__file").withColumn(
         "_row", (F.col("__offset") + F.col("__index") + 1).cast("bigint")
     )
@@ -111,8 +110,6 @@ def _read(spark: SparkSession, source: Any) -> tuple[DataFrame, str]:
 
 
 def _order_by_id() -> Any:
-    from pyspark.sql import Window
-
     return Window.orderBy(F.monotonically_increasing_id())
 
 
