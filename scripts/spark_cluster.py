@@ -120,17 +120,29 @@ def _is_spark_daemon(pid: int) -> bool:
     return b"org.apache.spark.deploy.master.Master" in cmdline or b"org.apache.spark.deploy.worker.Worker" in cmdline
 
 
+def group_members(pgids: set[int]) -> list[int]:
+    """Live (not zombie) processes whose process group is one of ``pgids``, from /proc (Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command: state, ppid, pgrp, ...
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) in pgids:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def kill_group(pgid: int, grace: float = STOP_GRACE_SECONDS) -> None:
-    """SIGTERM the process group ``pgid``, then SIGKILL it if anything of it is left after ``grace`` s."""
+    """SIGTERM the process group ``pgid``, then SIGKILL it if anything of it is left after ``grace`` s.
+    (A zombie left for the caller to reap does not count as left.)"""
     try:
         os.killpg(pgid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
+        if not group_members({pgid}):
             return
         time.sleep(0.2)
     try:
@@ -278,16 +290,7 @@ class StandaloneCluster:
 
     def group_pids(self) -> list[int]:
         """Every live process in the daemons' process groups: daemons, executors, Python workers."""
-        groups = {proc.pid for proc in self.processes.values()}
-        found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[2]) in groups:  # fields after the command: state, ppid, pgrp, ...
-                found.append(int(stat.parent.name))
-        return found
+        return group_members({proc.pid for proc in self.processes.values()})
 
     def write_state(self) -> None:
         """Write ``state.json`` (master URL, UI port, process ids) for ``status`` and ``stop``."""

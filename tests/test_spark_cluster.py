@@ -52,7 +52,11 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 """Fixed 'now' of both ingests (CDNOW is 1997-98; the planted future row is 2030)."""
 
 FLOAT_REL_TOLERANCE = 1e-12
-"""Sums of amounts may differ in the last bits between engines (order of addition)."""
+"""Sums and means of amounts differ in the last bits between the engines, which add the same doubles in
+another order (measured on CDNOW: up to 5 ulp for monetary_value, 2 for total_spend, in local mode too)."""
+
+AMOUNT_SUMS = ("monetary_value", "total_spend", "refunded", "monetary_value_holdout")
+"""Summary columns that sum amounts; every other column must be equal exactly."""
 
 PARAM_REL_TOLERANCE = 1e-9
 SCORE_REL_TOLERANCE = 1e-9
@@ -219,10 +223,11 @@ def test_summary_on_cluster_same_as_duckdb(spark, ingested, duck):
     assert list(got.columns) == list(expected.columns) and len(got) == len(expected) == 2357
     for col in expected.columns:
         g, e = got[col].to_numpy(), expected[col].to_numpy()
-        if e.dtype.kind == "f":
+        assert g.dtype.kind == e.dtype.kind, col
+        if col in AMOUNT_SUMS:
             np.testing.assert_allclose(g, e, rtol=FLOAT_REL_TOLERANCE, atol=0, err_msg=col)
-        else:
-            assert (g == e).all(), col
+        else:  # counts, dates, and recency/T/duration (whole days / 7: one IEEE division each)
+            assert (g == e).all(), (col, np.flatnonzero(g != e)[:5])
 
 
 def test_fits_scores_and_equity_on_cluster_same_as_duckdb(spark, ingested, duck, tmp_path):
