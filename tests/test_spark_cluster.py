@@ -326,3 +326,20 @@ def test_both_executors_ran_tasks(spark, cluster, ingested):
     logs = cluster.executor_logs(app)
     assert len(logs) == 2
     assert all("Finished task" in log for log in logs)
+
+
+@pytest.mark.parametrize(("master", "on_loopback"), [
+    ("local[2]", True), ("spark://127.0.0.1:7077", True), ("spark://localhost:7077", True),
+    ("spark://10.0.0.5:7077", False), ("spark://master-a:7077,master-b:7077", False),
+    ("spark://127.0.0.1:7077,master-b:7077", False), ("yarn", False), ("k8s://https://127.0.0.1:6443", False),
+])
+def test_a_session_binds_to_loopback_only_when_the_cluster_is_on_this_machine(master, on_loopback):
+    """A driver bound to 127.0.0.1 cannot be reached by executors on other machines, and 4 shuffle
+    partitions are a laptop's: both are left to Spark (or the user) when the master is elsewhere."""
+    from patron.data.engines.spark import session_conf
+
+    conf = session_conf(master)
+    assert (conf.get("spark.driver.host"), conf.get("spark.driver.bindAddress")) == (
+        ("127.0.0.1", "127.0.0.1") if on_loopback else (None, None))
+    assert ("spark.sql.shuffle.partitions" in conf) is on_loopback
+    assert conf["spark.sql.session.timeZone"] == "UTC"

@@ -111,7 +111,7 @@ def spark_session(master: str | None = None, *, app_name: str = "patron", remote
         settings = {"spark.sql.session.timeZone": SESSION_TIME_ZONE, **conf}
     else:
         builder = builder.master(master or DEFAULT_LOCAL_MASTER).appName(app_name)
-        settings = {**LOCAL_CONF, **conf}
+        settings = {**session_conf(master or DEFAULT_LOCAL_MASTER), **conf}
         # Python workers of a local session run this interpreter (patron importable), unless set.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         # A local session talks to itself only: bind to loopback rather than the host's address.
@@ -122,6 +122,26 @@ def spark_session(master: str | None = None, *, app_name: str = "patron", remote
     spark = builder.getOrCreate()
     _use_utc(spark)
     return spark
+
+
+ELSEWHERE_DROPPED_CONF: tuple[str, ...] = ("spark.driver.host", "spark.driver.bindAddress", "spark.sql.shuffle.partitions")
+"""Settings of :data:`LOCAL_CONF` not applied when the master is on another machine: executors there must
+reach the driver at its network address (Spark's default, or ``SPARK_LOCAL_IP``), and a cluster's
+shuffles need more than a local session's partitions (Spark's default 200, or the cluster's setting)."""
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def session_conf(master: str) -> dict[str, str]:
+    """The settings :func:`spark_session` gives a new session of ``master`` (before the caller's):
+    :data:`LOCAL_CONF` for ``local[...]`` and for a cluster whose master is on this machine's
+    loopback (``spark://127.0.0.1:7077``), which then stays on loopback; without
+    :data:`ELSEWHERE_DROPPED_CONF` for a master elsewhere (``spark://host:7077``, ``yarn``,
+    ``k8s://...``)."""
+    hosts = [part.split("//")[-1].rsplit(":", 1)[0] for part in master.split(",")] if master.startswith("spark://") else []
+    if master.startswith("local") or (hosts and all(h in LOOPBACK_HOSTS for h in hosts)):
+        return dict(LOCAL_CONF)
+    return {k: v for k, v in LOCAL_CONF.items() if k not in ELSEWHERE_DROPPED_CONF}
 
 
 def _apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:

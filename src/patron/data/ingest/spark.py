@@ -29,7 +29,7 @@ from patron.data.engines import require_spark
 
 require_spark()  # one line naming the extra, before pyspark is imported
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
@@ -100,6 +100,8 @@ def _read(spark: SparkSession, source: Any) -> tuple[DataFrame, str]:
     # sums over the per-file counts (one row per file, so one small partition), joined back (no
     # global sort). All in the JVM: no Python runs on the executors for an ingest (a DataFrame
     # made from a Python list would need a Python worker there).
+    from pyspark.sql import Window
+
     before = Window.orderBy("__file").rowsBetween(Window.unboundedPreceding, -1)
     spark_offsets = (located.groupBy("__file").count()
                      .select("__file", F.coalesce(F.sum("count").over(before), F.lit(0)).alias("__offset")))
@@ -110,6 +112,8 @@ def _read(spark: SparkSession, source: Any) -> tuple[DataFrame, str]:
 
 
 def _order_by_id() -> Any:
+    from pyspark.sql import Window
+
     return Window.orderBy(F.monotonically_increasing_id())
 
 
