@@ -78,11 +78,12 @@ def _kind(proc: psutil.Process) -> str:
 
 
 class TreeMemory:
-    """Peak summed RSS (MiB) per kind of process: this process, its descendants, and every process in
-    the cluster's process groups (``pgids``), sampled every :data:`SAMPLE_SECONDS`."""
+    """Peak summed RSS (MiB) per kind of process: this process, its descendants, and the cluster's
+    daemons (``daemons``) with their descendants (executors, and the executors' Python daemons and
+    workers, which PySpark puts in process groups of their own), sampled every :data:`SAMPLE_SECONDS`."""
 
-    def __init__(self, pgids: set[int]) -> None:
-        self.pgids = pgids
+    def __init__(self, daemons: set[int]) -> None:
+        self.daemons = daemons
         self.peak = dict.fromkeys(KIND_ORDER, 0.0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -90,13 +91,13 @@ class TreeMemory:
     def _processes(self) -> list[psutil.Process]:
         me = psutil.Process()
         found = {p.pid: p for p in me.children(recursive=True)}
-        if self.pgids:
-            for p in psutil.process_iter():
-                try:
-                    if os.getpgid(p.pid) in self.pgids:
-                        found.setdefault(p.pid, p)
-                except (psutil.Error, ProcessLookupError):
-                    continue
+        for pid in self.daemons:
+            try:
+                daemon = psutil.Process(pid)
+                for p in (daemon, *daemon.children(recursive=True)):
+                    found.setdefault(p.pid, p)
+            except psutil.Error:
+                continue
         return list(found.values())
 
     def _run(self) -> None:
@@ -145,8 +146,8 @@ def worker(args) -> dict:
         conf |= {"spark.executor.memory": args.executor_memory, "spark.scheduler.minRegisteredResourcesRatio": "1.0"}
     steps: dict[str, float] = {}
     kw = dict(horizon=52.0, period="W", discount_rate=0.1, margin=1.0)
-    pgids = {int(p) for p in args.pgids.split(",")} if args.pgids else set()
-    with TreeMemory(pgids) as memory:
+    daemons = {int(p) for p in args.daemons.split(",")} if args.daemons else set()
+    with TreeMemory(daemons) as memory:
         spark = _timed(steps, "start session", lambda: spark_session(args.master, **conf))
         summary = summary_spark(spark, args.parquet, end=args.end).persist(StorageLevel.MEMORY_AND_DISK)
         _timed(steps, "summary (persisted)", summary.count)
@@ -160,9 +161,9 @@ def worker(args) -> dict:
     return {"steps": steps, "equity": equity, "params": tm.params_, "memory_mb": memory.peak, "executors": executors}
 
 
-def run_child(mode: str, args, master: str, pgids: set[int], scores: Path) -> dict:
+def run_child(mode: str, args, master: str, daemons: set[int], scores: Path) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "--master", master,
-               "--pgids", ",".join(map(str, sorted(pgids))), "--parquet", str(args.parquet), "--scores", str(scores),
+               "--daemons", ",".join(map(str, sorted(daemons))), "--parquet", str(args.parquet), "--scores", str(scores),
                "--end", args.end, "--local-memory", args.local_memory, "--driver-memory", args.driver_memory,
                "--executor-memory", args.executor_memory, "--shuffle-partitions", str(args.shuffle_partitions)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -188,7 +189,7 @@ def main() -> None:
     parser.add_argument("--shuffle-partitions", type=int, default=4, help="spark.sql.shuffle.partitions of both [4].")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--master", help=argparse.SUPPRESS)
-    parser.add_argument("--pgids", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--daemons", default="", help=argparse.SUPPRESS)
     parser.add_argument("--parquet", help=argparse.SUPPRESS)
     parser.add_argument("--scores", help=argparse.SUPPRESS)
     parser.add_argument("--end", default=end_date(), help=argparse.SUPPRESS)
@@ -216,12 +217,12 @@ def main() -> None:
             cluster.start()
             print(f"cluster {cluster.master_url}: master + {CORES} workers (1 core, {args.executor_memory} each) "
                   f"registered in {time.perf_counter() - started:.1f} s")
-            pgids = {p.pid for p in cluster.processes.values()}
+            daemons = {p.pid for p in cluster.processes.values()}
             for run in range(args.repeat):
                 for mode in ("local", "cluster"):
                     scores = root / f"scores-{mode}-{run}"
                     master = f"local[{CORES}]" if mode == "local" else cluster.master_url
-                    res = run_child(mode, args, master, pgids if mode == "cluster" else set(), scores)
+                    res = run_child(mode, args, master, daemons if mode == "cluster" else set(), scores)
                     results[mode].append(res)
                     mem = res["memory_mb"]
                     print(f"  {mode:7s} run {run + 1}: pipeline {pipeline_seconds(res):6.1f} s "
@@ -229,8 +230,9 @@ def main() -> None:
                           + ", ".join(f"{k} {v:.1f} s" for k, v in res["steps"].items() if k != "start session"))
                     print("           peak MiB: " + ", ".join(f"{k} {mem[k]:,.0f}" for k in KIND_ORDER))
         finally:
+            seen = cluster.process_pids()  # daemons, executors, executors' Python daemons and workers
             cluster.stop()
-        left = spark_cluster.group_members(pgids)
+        left = spark_cluster.process_tree(set(seen))
         print(f"cluster stopped; processes of it left: {len(left)}")
 
     print("\nmedians over", args.repeat, "run(s) of each mode:")

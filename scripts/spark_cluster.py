@@ -24,8 +24,9 @@ From Python (tests, benchmarks), :class:`StandaloneCluster` is a context manager
     with StandaloneCluster(Path(tmp)) as cluster:
         spark = spark_session(cluster.master_url)
 
-Each daemon is its own process group (the worker's executors and their Python workers belong to the
-worker's group), so stopping kills whole groups: SIGTERM, then SIGKILL after a grace period. Started
+Each daemon is its own process group (the worker's executors belong to the worker's group), so stopping
+kills whole groups: SIGTERM, then SIGKILL after a grace period; the executors' Python daemons, which
+PySpark puts in groups of their own, are found by parentage before the kill and ended after it. Started
 from Python with ``die_with_parent=True`` (the default there), the daemons also get SIGTERM from the
 kernel when the process that started them dies, so a killed test run leaves no JVM behind.
 
@@ -120,16 +121,37 @@ def _is_spark_daemon(pid: int) -> bool:
     return b"org.apache.spark.deploy.master.Master" in cmdline or b"org.apache.spark.deploy.worker.Worker" in cmdline
 
 
-def group_members(pgids: set[int]) -> list[int]:
-    """Live (not zombie) processes whose process group is one of ``pgids``, from /proc (Linux)."""
-    found = []
+def _proc_table() -> dict[int, tuple[str, int, int]]:
+    """pid -> (state, ppid, pgrp) of every process, from /proc (Linux)."""
+    table = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()  # after the command: state, ppid, pgrp, ...
         except (OSError, IndexError):
             continue
-        if fields[0] != "Z" and int(fields[2]) in pgids:
-            found.append(int(stat.parent.name))
+        table[int(stat.parent.name)] = (fields[0], int(fields[1]), int(fields[2]))
+    return table
+
+
+def group_members(pgids: set[int]) -> list[int]:
+    """Live (not zombie) processes whose process group is one of ``pgids``."""
+    return [pid for pid, (state, _, pgrp) in _proc_table().items() if state != "Z" and pgrp in pgids]
+
+
+def process_tree(roots: set[int]) -> list[int]:
+    """Live (not zombie) processes among ``roots`` and their descendants. PySpark's Python daemon
+    puts itself (and the Python workers it forks) in a process group of its own, so an executor's
+    Python workers are found by parentage, not by group."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (_, ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], [r for r in roots if r in table]
+    while todo:
+        pid = todo.pop()
+        if table[pid][0] != "Z":
+            found.append(pid)
+        todo.extend(children.get(pid, []))
     return found
 
 
@@ -266,7 +288,10 @@ class StandaloneCluster:
 
     # ------------------------------------------------------------------ stop
     def stop(self) -> None:
-        """End every daemon's process group (executors and their Python workers included)."""
+        """End every daemon's process group (the worker's executors are in it), then whatever else
+        descended from the daemons (the executors' Python daemons and workers, which PySpark puts
+        in groups of their own)."""
+        descendants = process_tree({proc.pid for proc in self.processes.values()})
         for name, proc in reversed(list(self.processes.items())):
             kill_group(proc.pid)
             try:
@@ -274,6 +299,7 @@ class StandaloneCluster:
             except subprocess.TimeoutExpired:
                 pass
             del self.processes[name]
+        _end_processes(descendants)
         (self.root / "state.json").unlink(missing_ok=True)
 
     def __enter__(self) -> StandaloneCluster:
@@ -288,15 +314,34 @@ class StandaloneCluster:
         return [p.read_text(errors="replace") for i in range(1, self.n_workers + 1)
                 for p in sorted((self.root / f"work-{i}" / app_id).glob("*/stderr"))]
 
-    def group_pids(self) -> list[int]:
-        """Every live process in the daemons' process groups: daemons, executors, Python workers."""
-        return group_members({proc.pid for proc in self.processes.values()})
+    def process_pids(self) -> list[int]:
+        """Every live process of the cluster: daemons, executors, executors' Python daemons and workers."""
+        return process_tree({proc.pid for proc in self.processes.values()})
 
     def write_state(self) -> None:
         """Write ``state.json`` (master URL, UI port, process ids) for ``status`` and ``stop``."""
         state = {"master_url": self.master_url, "ui_port": self.ui_port,
                  "pids": {name: proc.pid for name, proc in self.processes.items()}}
         (self.root / "state.json").write_text(json.dumps(state, indent=1))
+
+
+def _end_processes(pids: list[int], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGTERM those of ``pids`` still alive (and not zombies), SIGKILL them after ``grace`` s."""
+    def alive() -> list[int]:
+        table = _proc_table()
+        return [p for p in pids if p in table and table[p][0] != "Z"]
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in alive():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not alive():
+            return
 
 
 class _Exited(Exception):
@@ -346,11 +391,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({k: info[k] for k in ("url", "status", "aliveworkers", "cores", "coresused")} |
                          {"activeapps": [a["id"] for a in info["activeapps"]]}))
         return 0
+    daemons = {pid for name, pid in state["pids"].items() if _is_spark_daemon(pid)}
+    descendants = process_tree(daemons)
     for name, pid in reversed(list(state["pids"].items())):
-        if _is_spark_daemon(pid):
+        if pid in daemons:
             kill_group(pid)
         else:
             print(f"{name} ({pid}) already gone", file=sys.stderr)
+    _end_processes(descendants)
     (root / "state.json").unlink()
     shutil.rmtree(root / "local", ignore_errors=True)
     print(f"stopped the cluster at {state['master_url']}")

@@ -9,11 +9,12 @@ equity and its interval, relationship status -- through the public API in one se
 compared with the DuckDB engine's on the same data (and the rejects with hand-written expectations).
 
 It also proves what docs/spark.md says executors need: with the executors' Python made unstartable,
-ingest, the summary and the fits still run (pure Spark SQL; only a few statistic rows come to the
-driver), while scoring fails (it runs patron's NumPy code on the executors).
+ingest, the summary and the fits still run (pure Spark SQL; only the distinct statistic rows come to
+the driver), while scoring and status fail (they run patron's NumPy code on the executors).
 
-One cluster and one Spark session serve the module (about 2-3 minutes on 2 busy cores); its own xdist
-group, so it never shares a pytest process with a local-mode Spark session.
+One cluster and one Spark session serve the module (about 2-3 minutes on 2 busy cores). Its own xdist
+group lets it run beside the local-mode Spark modules; in one process they run one after the other
+(each stops its session; the session fixture checks that none is active).
 """
 
 from __future__ import annotations
@@ -85,6 +86,13 @@ def _load_cluster_module():
     return module
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     spark_cluster = _load_cluster_module()
@@ -95,9 +103,10 @@ def cluster(tmp_path_factory):
         state = running.state()
         assert state["aliveworkers"] == 2 and state["cores"] == 2, state
         yield running
-        started = running.group_pids()  # daemons, executors, executors' Python workers
-    left = [pid for pid in started if Path(f"/proc/{pid}").exists()]
-    assert len(started) >= 3 and not left, f"processes left after stop: {left}"
+        # daemons, executors, executors' Python daemons and workers (seen while the session ran)
+        started = set(running.process_pids()) | set(getattr(running, "seen_with_session", ()))
+    left = [pid for pid in started if _alive(pid)]
+    assert not left, f"processes left after stop: {left}"
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +181,7 @@ def spark(cluster, cli_scores):
     try:
         assert session.sparkContext.master == cluster.master_url
         yield session
+        cluster.seen_with_session = cluster.process_pids()
     finally:
         session.stop()
 
@@ -294,8 +304,10 @@ def test_cli_score_on_cluster_same_as_duckdb(cli_scores):
 
 def test_executors_need_python_only_for_scoring_and_status(spark, raw, ingested, tmp_path):
     """With the executors' Python unstartable, ingest, the summary and the fits run (Spark SQL; the
-    fits collect the distinct statistic rows through Arrow on the driver); scoring does not."""
+    fits collect the distinct statistic rows through Arrow on the driver); scoring and status do not
+    (they run patron's code on the executors)."""
     from patron.data.ingest.spark import ingest_spark
+    from patron.relationship.spark_status import status_spark
     from patron.value.spark_fit import fit_spark
     from patron.value.spark_score import score_spark
     from patron.value.spark_summary import summary_spark
@@ -314,6 +326,8 @@ def test_executors_need_python_only_for_scoring_and_status(spark, raw, ingested,
         sm = fit_spark("gammagamma", spark, str(clean), end=CDNOW_CALIBRATION_END)
         with pytest.raises(Exception, match="no-python-here"):
             score_spark(summary, tm, sm, **VALUE).count()
+        with pytest.raises(Exception, match="no-python-here"):
+            status_spark(spark, str(clean), as_of=STATUS_AS_OF).count()
     finally:
         context.pythonExec = working
 
@@ -326,6 +340,9 @@ def test_both_executors_ran_tasks(spark, cluster, ingested):
     logs = cluster.executor_logs(app)
     assert len(logs) == 2
     assert all("Finished task" in log for log in logs)
+    commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in cluster.process_pids() if _alive(pid)]
+    assert sum(b"CoarseGrainedExecutorBackend" in c for c in commands) == 2
+    assert sum(b"pyspark.daemon" in c for c in commands) >= 1  # Python started by an executor, found by parentage
 
 
 @pytest.mark.parametrize(("master", "on_loopback"), [
