@@ -89,6 +89,22 @@ def period_ends(start: date, end: date, freq: str = "M") -> list[date]:
     return out
 
 
+def summaries_at_period_ends(db: str | os.PathLike[str] | None, start: Any, end: Any, freq: str,
+                             unit: str) -> tuple[list[date], list[pd.DataFrame]]:
+    """The period ends from ``start`` to ``end`` (default: the first and last purchase day) and the
+    customer summary as of each, in periods of ``unit`` (one read of the database)."""
+    with reader(db) as con:
+        if not table_exists(con, "transactions"):
+            raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE first")
+        first, last = purchase_span(con, where=str(db))
+        lo, hi = parse_day(start, "start") or first, parse_day(end, "end") or last
+        if hi < lo:
+            raise InputError(f"end {hi} is before start {lo}")
+        days = period_ends(lo, hi, freq)
+        frames = [run_summary(con, SummarySpec(end=d, unit=unit)).to_pandas() for d in days]
+    return days, frames
+
+
 def equity_over_time(
     db: str | os.PathLike[str] | None = None,
     *,
@@ -110,15 +126,7 @@ def equity_over_time(
 
     value = settings if settings is not None else value_settings(config)
 
-    with reader(db) as con:
-        if not table_exists(con, "transactions"):
-            raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE first")
-        first, last = purchase_span(con, where=str(db))
-        lo, hi = parse_day(start, "start") or first, parse_day(end, "end") or last
-        if hi < lo:
-            raise InputError(f"end {hi} is before start {lo}")
-        days = period_ends(lo, hi, freq)
-        frames = [run_summary(con, SummarySpec(end=d, unit=value.period)).to_pandas() for d in days]
+    days, frames = summaries_at_period_ends(db, start, end, freq, value.period)
     rows = []
     for d, frame in zip(days, frames, strict=True):
         row: dict[str, Any] = {"as_of": d, "customers": len(frame), "equity": math.nan, "equity_lower": math.nan, "equity_upper": math.nan}

@@ -43,13 +43,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patron.data.store import reader, table_exists
-from patron.dates import parse_day, purchase_span
-from patron.errors import InputError, NoDataError, PatronError
-from patron.relationship.segments.equity import period_ends
+from patron.errors import PatronError
+from patron.relationship.segments.equity import summaries_at_period_ends
 from patron.value.settings import ValueSettings, value_settings
-from patron.value.summary_arrays import run_summary
-from patron.value.summary_sql import SummarySpec
 
 COMPONENTS: tuple[str, ...] = ("new_customers", "lost_customers", "returning_customers", "rate_estimates", "spend_estimates")
 """The parts of each change in customer equity, in the order they are evaluated (module docstring)."""
@@ -146,15 +142,7 @@ def equity_movement(
     from patron.value.scoring import score
 
     value = settings if settings is not None else value_settings(config)
-    with reader(db) as con:
-        if not table_exists(con, "transactions"):
-            raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE first")
-        first, last = purchase_span(con, where=str(db))
-        lo, hi = parse_day(start, "start") or first, parse_day(end, "end") or last
-        if hi < lo:
-            raise InputError(f"end {hi} is before start {lo}")
-        days = period_ends(lo, hi, freq)
-        frames = [run_summary(con, SummarySpec(end=d, unit=value.period)).to_pandas() for d in days]
+    days, frames = summaries_at_period_ends(db, start, end, freq, value.period)
     plain = not (value.all_covariates or value.dynamic_covariates)
     rows, models = [], []
     for d, frame in zip(days, frames, strict=True):
