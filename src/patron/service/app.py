@@ -75,11 +75,13 @@ def create_app(
         from patron.service.refresh import start_refresher, stop_refresher
         from patron.service.snapshot import Snapshots
 
+        # The dialogue creates its tables (a commit) before the first snapshot is copied, so that an
+        # idle service's snapshot stays current without a second copy.
+        state.dialogue = ServiceDialogue(state, dialogue_rules)
+        state.dialogue.start()
         state.snapshots = Snapshots(state)
         state.snapshots.start()
         start_refresher(state)
-        state.dialogue = ServiceDialogue(state, dialogue_rules)
-        state.dialogue.start()
         try:
             yield
         finally:
