@@ -74,6 +74,10 @@ RECORD_S = 1.0
 """Shortest time between two transactions recording successful deliveries, in seconds (they wait
 in memory meanwhile: a kill -9 then posts those firings again, with the same idempotency key); a
 failure is recorded at the next round, so that its retry is scheduled on time."""
+ROUND_GAP_S = 0.02
+"""Shortest time between two rounds, in seconds: wake-ups that come closer together (a commit of
+events, a failed post) are served by one round, so that the deliverer's reads stay off the writer's
+interpreter time at high firing rates."""
 WORKERS = 8
 """Requests in flight at once (over all destinations)."""
 BATCH = 200
@@ -175,6 +179,16 @@ Outbox = Any
 giving a cursor on committed data) and ``write(fn)`` (runs ``fn(cursor)`` in one transaction)."""
 
 
+def _post_at(slot: float, dest: Destination, firing_id: str, body: str, *,
+             secret: bytes | None) -> tuple[bool, bool, str | None]:
+    """:func:`post` at the monotonic time ``slot`` (the destination's rate limit): one round
+    schedules every post due before the next round, each in its own slot."""
+    wait = slot - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+    return post(dest, firing_id, body, secret=secret)
+
+
 class Deliverer:
     """Posts pending firings to their destinations (module docstring). ``destinations`` by name;
     ``clock`` the naive-UTC now; ``on_round`` (optional) runs each round with the cursor-taking
@@ -227,6 +241,7 @@ class Deliverer:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(POLL_S)
+            self._stop.wait(ROUND_GAP_S)
             self._wake.clear()
             if self._stop.is_set():
                 break
@@ -263,12 +278,12 @@ class Deliverer:
                 self._finish(Attempt(fid, False, False, f"destination {dest_name!r} is no longer declared",
                                      attempts + 1, dest_name))
                 continue
-            at = self._next_start.get(dest_name, 0.0)
-            if at > mono:
-                continue  # rate limit: a later round
-            self._next_start[dest_name] = max(at, mono) + 1.0 / dest.rate_per_second
+            slot = max(self._next_start.get(dest_name, 0.0), mono)
+            if slot > mono + POLL_S:
+                continue  # rate limit: past the next round's time, a later round
+            self._next_start[dest_name] = slot + 1.0 / dest.rate_per_second
             self._in_flight.add(fid)
-            fut = self._pool.submit(post, dest, fid, body_of(row), secret=self._secrets.get(dest_name))
+            fut = self._pool.submit(_post_at, slot, dest, fid, body_of(row), secret=self._secrets.get(dest_name))
             fut.add_done_callback(lambda f, fid=fid, n=attempts + 1, d=dest_name: self._posted(f, fid, n, d))
             started += 1
         if any(v > time.monotonic() for v in self._next_start.values()) and rows and started < len(rows):
@@ -281,7 +296,8 @@ class Deliverer:
         except Exception as exc:  # pragma: no cover - post catches what urllib raises
             ok, retry, reason = False, True, f"{type(exc).__name__}: {exc}"[:300]
         self._finish(Attempt(fid, ok, retry, reason, attempts, dest))
-        self._wake.set()
+        if not ok:  # a failure is recorded (and its retry scheduled) at once; successes wait for RECORD_S
+            self._wake.set()
 
     def _finish(self, attempt: Attempt) -> None:
         with self._done_lock:
