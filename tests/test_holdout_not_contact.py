@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from patron.contact.consent import plan
+from patron.contact.consent.check import check_contact
 from patron.contact.consent.planner import PLANS_DDL
 from patron.contact.consent.policy import contact_policy
 from patron.data.store import connect
 from patron.relationship.profitability import profitability
-from patron.service.contact_check import check_contact
 
 T0 = datetime(2024, 3, 10, 12)
 """Reference instant of the generated histories (naive UTC)."""

@@ -8,14 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from patron.contact.consent.check import (
-    ALLOWED,
-    CHECK_CAMPAIGN,
-    ContactDecision,
-    check_contact,
-    parse_at,
-    points_sql,
-)
+from patron.contact.consent.check import ContactDecision, check_contact, parse_at
 
 
 def contact_decision(db: Any, identifier: str, *, channel: str, purpose: str = "marketing",
@@ -34,5 +27,4 @@ def contact_decision(db: Any, identifier: str, *, channel: str, purpose: str = "
                              policy=policy, config=config, topic=topic, identifier=identifier)
 
 
-__all__ = ["ALLOWED", "CHECK_CAMPAIGN", "ContactDecision", "check_contact", "contact_decision", "parse_at",
-           "points_sql"]
+__all__ = ["contact_decision"]

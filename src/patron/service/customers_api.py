@@ -20,9 +20,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from patron.contact.consent.check import ContactDecision, check_contact, parse_at
 from patron.errors import InputError
 from patron.service.auth import require
-from patron.service.contact_check import ContactDecision, check_contact, parse_at
 from patron.service.profile_view import (
     CustomerView,
     found_by,

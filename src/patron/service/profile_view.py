@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from patron.contact.consent.check import points_sql
 from patron.errors import NoDataError
 from patron.people.identity import identities_of, identity_counts, list_merges, resolve_identifier
 from patron.people.rights.export import jsonable
-from patron.service.contact_check import points_sql
 from patron.service.refresh import RefreshInfo, has_table, on_refresh, refresher
 from patron.service.state import ServiceState
 

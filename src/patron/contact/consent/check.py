@@ -37,6 +37,7 @@ from patron.contact.consent.policy import ContactPolicy
 from patron.contact.consent.preferences import preferences_at_sql
 from patron.contact.consent.quiet import arc_us, move_out_of_quiet, remaining_us, valid_zone
 from patron.data.dialect import DUCKDB
+from patron.data.store import table_exists
 from patron.people.rights.export import jsonable
 
 CHECK_CAMPAIGN = "contact-check"
@@ -81,15 +82,6 @@ def _campaign(customer_id: str, channel: str, purpose: str, at: datetime, topic:
     )
 
 
-def has_table(con: Any, name: str) -> bool:
-    """Whether the main schema of ``con``'s database holds table ``name``, asked of the catalogue
-    each time (one process may serve several databases)."""
-    return bool(con.execute(
-        "SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'main' "
-        "AND table_name = ?", [name]
-    ).fetchall())
-
-
 def _one(con: Any, sql: str, params: list[Any] | None = None) -> dict[str, Any] | None:
     cur = con.execute(sql, params or [])
     row = cur.fetchone()
@@ -110,7 +102,7 @@ def _facts(con: Any, customer_id: str, purpose: str) -> tuple[bool, str | None, 
     whether they have any consent record for ``purpose`` and any preference record (the ledger
     queries are skipped when not)."""
     status = ("(SELECT status FROM customer_profiles WHERE customer_id = $1 LIMIT 1)"
-              if has_table(con, "customer_profiles") else "NULL")
+              if table_exists(con, "customer_profiles") else "NULL")
     row = con.execute(
         f"""SELECT EXISTS (SELECT 1 FROM customers WHERE customer_id = $1)
                 OR EXISTS (SELECT 1 FROM transactions WHERE customer_id = $1), {status},
@@ -142,7 +134,7 @@ def facts_many(con: Any, customer_ids: list[str], purpose: str, *, marketing: bo
                FROM _ids i""").fetchall()
         return {r[0]: (bool(r[1]), None, False, False) for r in rows}
     status = ("(SELECT any_value(status) AS status, customer_id FROM customer_profiles GROUP BY customer_id)"
-              if has_table(con, "customer_profiles") else "(SELECT NULL::VARCHAR AS status, NULL::VARCHAR AS customer_id)")
+              if table_exists(con, "customer_profiles") else "(SELECT NULL::VARCHAR AS status, NULL::VARCHAR AS customer_id)")
     rows = con.execute(
         f"""SELECT i.customer_id,
                    i.customer_id IN (SELECT customer_id FROM customers) OR i.customer_id IN (SELECT customer_id FROM transactions),
@@ -252,7 +244,7 @@ def check_contact(con: Any, customer_id: str | None, *, channel: str, purpose: s
             return answer("quiet_hours", f"{local:%H:%M} in {zone} is within the {who}'s quiet hours "
                           f"({_hours(float(start))}-{_hours(float(end))})", **details)
 
-    caps = _one(con, _with_cand(caps_sql(camp, at), points, plans=has_table(con, "contact_plans"))) or {"week_max": 0, "month_max": 0}
+    caps = _one(con, _with_cand(caps_sql(camp, at), points, plans=table_exists(con, "contact_plans"))) or {"week_max": 0, "month_max": 0}
     week_n, month_n = int(caps["week_max"] or 0), int(caps["month_max"] or 0)
     week_cap = float(np.fmin(np.floor(_nan(pref.get("max_per_week"))), np.inf if chan.max_per_week is None else chan.max_per_week))
     month_cap = float(np.fmin(np.floor(_nan(pref.get("max_per_month"))), np.inf if chan.max_per_month is None else chan.max_per_month))
@@ -276,4 +268,4 @@ def parse_at(value: datetime | None) -> datetime:
     return value
 
 
-__all__ = ["ALLOWED", "CHECK_CAMPAIGN", "ContactDecision", "check_contact", "facts_many", "has_table", "parse_at", "points_sql"]
+__all__ = ["ALLOWED", "CHECK_CAMPAIGN", "ContactDecision", "check_contact", "facts_many", "parse_at", "points_sql"]

@@ -46,10 +46,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from patron.contact.consent.check import check_contact, facts_many, has_table
+from patron.contact.consent.check import check_contact, facts_many
 from patron.contact.consent.planner import HASH_DIGITS
 from patron.contact.consent.policy import ContactPolicy, contact_policy
 from patron.contact.dialogue.rules import DialogueRules, Trigger, parse_delay
+from patron.data.store import table_exists
 from patron.errors import InputError
 
 log = logging.getLogger("patron.dialogue")
@@ -290,7 +291,7 @@ class Dialogue:
         """After a refresh: fire the status triggers for persons whose status in
         ``customer_profiles`` moved since the last refresh seen, then remember the statuses.
         The first refresh seen only records them (no move is known). Returns the ids to send."""
-        if not has_table(con, "customer_profiles"):
+        if not table_exists(con, "customer_profiles"):
             return []
         now = self.clock()
         seen_before = con.execute("SELECT count(*) FROM dialogue_statuses").fetchall()[0][0] > 0
@@ -314,7 +315,7 @@ class Dialogue:
         """After a refresh: fire the segment triggers for persons who entered (or left) their
         segment since the last refresh seen; the first refresh seen only records the members."""
         seg = [t for t in self.triggers if t.on == "segment"]
-        if not seg or not has_table(con, "customer_profiles"):
+        if not seg or not table_exists(con, "customer_profiles"):
             return []
         now = self.clock()
         day = now.date().isoformat()
@@ -347,7 +348,7 @@ class Dialogue:
         """Compile ``trigger``'s segment rules against the profile table when it exists (raises a
         one-line :class:`InputError` naming the trigger); without profiles they are checked when
         first used."""
-        if has_table(con, "customer_profiles"):
+        if table_exists(con, "customer_profiles"):
             for text in (trigger.segment, trigger.send_if):
                 if text:
                     self._rule(con, trigger.name, text)
@@ -457,7 +458,7 @@ class Dialogue:
             if later:
                 return "cancelled", "unless", now
         if t.send_if:
-            if not has_table(con, "customer_profiles"):
+            if not table_exists(con, "customer_profiles"):
                 return "excluded", "send_if", now
             try:
                 rule = self._rule(con, t.name, t.send_if)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from patron.contact.consent.check import has_table
 from patron.data.dialect import DUCKDB
+from patron.data.store import table_exists
 
 STATS_SQL = """SELECT trigger,
   count(*) AS firings,
@@ -31,7 +31,7 @@ once, dead-lettered."""
 def trigger_stats(con: Any, names: list[str] | None = None) -> list[dict[str, Any]]:
     """One dict per trigger (``names`` first, in order, then any other trigger with firings):
     :data:`COUNTS` and ``exclusions`` (reason -> firings)."""
-    if not has_table(con, "trigger_firings"):
+    if not table_exists(con, "trigger_firings"):
         rows: list[tuple[Any, ...]] = []
         reasons: list[tuple[Any, ...]] = []
     else:
@@ -51,7 +51,7 @@ def trigger_stats(con: Any, names: list[str] | None = None) -> list[dict[str, An
 def firing_list(con: Any, *, trigger: str | None = None, state: str | None = None, customer_id: str | None = None,
                 limit: int = 100) -> list[dict[str, Any]]:
     """Firings, newest first, as JSON-ready dicts (times ISO 8601 UTC with ``Z``)."""
-    if not has_table(con, "trigger_firings"):
+    if not table_exists(con, "trigger_firings"):
         return []
     where = ["TRUE"]
     for col, value in (("trigger", trigger), ("state", state), ("customer_id", customer_id)):
