@@ -17,7 +17,8 @@ from patron.scope import csv_safe, note_file
 
 def write_table(table: pa.Table, path: str | os.PathLike[str], *, csv_safe_cells: bool | None = None,
                 avoid: Mapping[str | os.PathLike[str], str] | None = None) -> Path:
-    """Write ``table`` to ``path`` as Parquet (``.parquet``/``.pq``) or CSV (anything else),
+    """Write ``table`` to ``path`` as Parquet (``.parquet``/``.pq``), Arrow IPC
+    (``.arrow``/``.feather``/``.ipc``) or CSV (anything else),
     through :func:`patron.data.outputs.atomic_output` (never over the database or a file of the same
     command, whole or not at all, one-line errors).
 
@@ -26,9 +27,14 @@ def write_table(table: pa.Table, path: str | os.PathLike[str], *, csv_safe_cells
     setting ``PATRON_CSV_SAFE``, or ``patron --csv-raw``). Parquet is written as it is."""
     p = Path(path)
     parquet = p.suffix.lower() in (".parquet", ".pq")
+    arrow = p.suffix.lower() in (".arrow", ".feather", ".ipc")
     with atomic_output(p, avoid=avoid) as target:
         if parquet:
             pq.write_table(table, target)
+        elif arrow:
+            import pyarrow.feather as feather
+
+            feather.write_feather(table, str(target), compression="uncompressed")
         else:
             pacsv.write_csv(guard_formulas(table) if csv_safe(csv_safe_cells) else table, target)
     return p

@@ -270,8 +270,35 @@ OFFERS = TableContract(
     ),
 )
 
+# --- interactions (engagement issue) ------------------------------------------------------------
+INTERACTION_CHANNELS: tuple[str, ...] = ("web", "app", "email", "device", "store", "other")
+"""Channels of an interaction: a web page, a mobile app, an e-mail, a connected device, a store,
+anything else."""
+
+INTERACTIONS = TableContract(
+    name="interactions",
+    key="interaction_id",
+    derive_key=True,
+    doc="One row per touchpoint between purchases: a page or screen view, a product view, an e-mail "
+        "open or click, a device heartbeat, a store visit, ... (read by patron.relationship.engagement).",
+    columns=(
+        Column("interaction_id", "text", "VARCHAR", required=True,
+               doc="Unique interaction id; derived from the row when the input has no such column."),
+        Column("customer_id", "text", "VARCHAR", required=True, doc="Who interacted."),
+        Column("occurred_at", "timestamp", "TIMESTAMP", required=True, doc="When (UTC)."),
+        Column("channel", "choice", "VARCHAR", required=True, choices=INTERACTION_CHANNELS,
+               doc="One of " + ", ".join(INTERACTION_CHANNELS) + "."),
+        Column("kind", "text", "VARCHAR", required=True,
+               doc="What happened, lower snake case: page_view, screen_view, product_view, email_open, "
+                   "email_click, heartbeat, store_visit, content_view, ..."),
+        Column("object", "text", "VARCHAR", doc="The page, product, campaign or content id concerned."),
+        Column("value", "number", "DOUBLE", doc="A measure of the interaction (seconds spent, items, ...), when it has one."),
+    ),
+)
+
 CONTRACTS: dict[str, TableContract] = {
-    t.name: t for t in (TRANSACTIONS, CUSTOMERS, CONTACTS, FEEDBACK, CONSENTS, PREFERENCES, REFERRALS, OFFERS)
+    t.name: t for t in (TRANSACTIONS, CUSTOMERS, CONTACTS, FEEDBACK, CONSENTS, PREFERENCES, REFERRALS, OFFERS,
+                          INTERACTIONS)
 }
 """Every table that ``patron ingest --kind`` accepts, by name."""
 

@@ -28,6 +28,7 @@ from patron.config import section
 from patron.data.dialect import DUCKDB
 from patron.data.store import connect, reader, served_elsewhere, table_exists
 from patron.errors import InputError, NoDataError
+from patron.relationship.engagement import ENGAGEMENT_PROFILE_COLUMNS, ProfilePiece, profile_piece
 from patron.value.settings import ValueSettings, value_settings
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ PROFILE_COLUMNS: dict[str, str] = {
     "discount_order_share": "DOUBLE", "discount_revenue_share": "DOUBLE", "discount_dependent": "BOOLEAN", "top_category": "VARCHAR",
     "margin_total": "DOUBLE", "contact_cost": "DOUBLE", "clv_net": "DOUBLE",
     "recency_score": "INTEGER", "frequency_score": "INTEGER", "monetary_score": "INTEGER", "rfm_score": "VARCHAR", "value_tier": "VARCHAR",
+    **ENGAGEMENT_PROFILE_COLUMNS,
 }
 """Columns of ``customer_profiles`` and their SQL types, in order (see docs/segments.md)."""
 
@@ -66,10 +68,12 @@ _SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
 ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
 
 
-def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, tiers: TierRules | None = None) -> str:
+def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, tiers: TierRules | None = None,
+                 engagement: ProfilePiece | None = None) -> str:
     """The SELECT that joins the registered frames (``_p_summary``, ``_p_scores``, ``_p_status``,
     ``_p_loyalty``, ``_p_profit``) and, when ``prospects``, the ``customers`` table into the
-    profile rows, with RFM scores and value tiers."""
+    profile rows, with RFM scores and value tiers, and the engagement columns of ``engagement``
+    (:func:`patron.relationship.engagement.profile_piece`; NULL without it)."""
     from patron.relationship.rfm import rfm_sql
     from patron.relationship.tiers import tiers_sql
 
@@ -77,6 +81,9 @@ def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, t
     people = "SELECT customer_id FROM _p_summary"
     if prospects:
         people += f" UNION SELECT CAST(customer_id AS VARCHAR) FROM customers WHERE first_seen IS NULL OR CAST(first_seen AS DATE) <= {day}"
+    piece = engagement or ProfilePiece()
+    if piece.people:
+        people += f" UNION {piece.people}"
     cols, joins = [], []
     for alias, (frame, names) in _SOURCES.items():
         joins.append(f"LEFT JOIN {frame} AS {alias} ON {alias}.customer_id = p.customer_id")
@@ -91,7 +98,8 @@ def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, t
     FROM ({people}) AS p
     {' '.join(joins)}"""
     final = ", ".join(
-        f"CAST(b.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}" if c not in ("recency_score", "frequency_score", "monetary_score", "rfm_score", "value_tier")
+        f"CAST({piece.exprs[c]} AS {t}) AS {DUCKDB.ident(c)}" if c in piece.exprs
+        else f"CAST(b.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}" if c not in ("recency_score", "frequency_score", "monetary_score", "rfm_score", "value_tier")
         else f"CAST({'t' if c == 'value_tier' else 'r'}.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}"
         for c, t in PROFILE_COLUMNS.items()
     )
@@ -100,6 +108,7 @@ SELECT {final}
 FROM base AS b
 LEFT JOIN ({rfm_sql('base', rfm)}) AS r ON r.customer_id = b.customer_id
 LEFT JOIN ({tiers_sql('base', tiers)}) AS t ON t.customer_id = b.customer_id
+{piece.join}
 ORDER BY b.customer_id"""
 
 
@@ -149,7 +158,8 @@ def build_profiles(
             frame = frame.copy()
             frame["customer_id"] = frame["customer_id"].astype(str)
             con.register(name, frame)
-        sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm, tiers=tiers)
+        sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm, tiers=tiers,
+                           engagement=profile_piece(con, day, config))
         if write:
             con.execute(f"CREATE OR REPLACE TABLE {PROFILE_TABLE} AS {sql}").fetchall()
             con.execute(f"CREATE OR REPLACE TABLE {SETTINGS_TABLE} (as_of DATE, settings VARCHAR)")

@@ -10,6 +10,9 @@ vectorised over rows (used by the backtests and the measured effect of contact).
 * :func:`mantel_haenszel_difference` — the Mantel-Haenszel risk difference over strata
   (Greenland & Robins 1985, *Biometrics* 41:55-68) with Sato's variance (Sato 1989, *Biometrics*
   45:1323-1324), which stays valid with many small strata.
+* :func:`ratio_interval` — a ratio of two sums over the same units (actual over predicted
+  purchases), with the linearised (sandwich) variance of the ratio estimator (Cochran 1977,
+  *Sampling Techniques*, section 6.4).
 
 All take NumPy arrays (or scalars) and return arrays; a row with no data gives NaN.
 """
@@ -96,3 +99,25 @@ def mantel_haenszel_difference(
         half = z_value(level) * np.sqrt(np.maximum((d * p + q) / total**2, 0.0))
     d = np.where(total > 0, d, np.nan)
     return d, d - half, d + half, total
+
+
+def ratio_interval(sum_y: ArrayLike, sum_x: ArrayLike, sum_yy: ArrayLike, sum_xy: ArrayLike, sum_xx: ArrayLike,
+                   n: ArrayLike, *, level: float = 0.95) -> Interval:
+    """``(ratio, lower, upper)`` for ``R = sum(y) / sum(x)`` over ``n`` units (e.g. customers'
+    actual and predicted purchases), from the sums ``sum(y)``, ``sum(x)``, ``sum(y^2)``,
+    ``sum(x y)``, ``sum(x^2)`` of each row's units.
+
+    Normal interval around ``R`` with the linearised variance of a ratio estimator,
+    ``n / (n - 1) * sum((y - R x)^2) / sum(x)^2``, where ``sum((y - R x)^2) = sum(y^2) - 2 R
+    sum(x y) + R^2 sum(x^2)``; the lower limit is clipped at 0. NaN when ``sum(x)`` is not positive
+    or ``n < 2``.
+    """
+    y, x, yy, xy, xx, k = (np.asarray(a, dtype=float) for a in (sum_y, sum_x, sum_yy, sum_xy, sum_xx, n))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = y / x
+        rss = np.maximum(yy - 2.0 * r * xy + r * r * xx, 0.0)
+        se = np.sqrt(k / (k - 1.0) * rss) / x
+    half = z_value(level) * se
+    bad = ~(x > 0) | (k < 2)
+    r, lo, hi = (np.where(bad, np.nan, a) for a in (r, np.maximum(r - half, 0.0), r + half))
+    return r, lo, hi

@@ -135,7 +135,7 @@ def ingest(
         A CSV/TSV/whitespace-separated text file, a Parquet file, a JSON Lines file, or a pandas or
         polars DataFrame or pyarrow Table.
     kind
-        a table of the contract: ``transactions``, ``customers``, ``contacts``, ``feedback``, ``consents``, ``preferences``, ``referrals`` or ``offers`` (see ``docs/data-contract.md``).
+        a table of the contract: ``transactions``, ``customers``, ``contacts``, ``feedback``, ``consents``, ``preferences``, ``referrals``, ``offers`` or ``interactions`` (see ``docs/data-contract.md``).
     db
         DuckDB database file (default ``patron.duckdb``, or ``$PATRON_DB``).
     mapping

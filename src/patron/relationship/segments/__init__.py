@@ -31,6 +31,7 @@ from patron.data.dialect import DUCKDB
 from patron.data.store import reader, table_exists
 from patron.dates import DayArg, parse_day
 from patron.errors import InputError
+from patron.relationship.engagement import ENGAGED_NOT_BUYING
 from patron.relationship.profiles import (
     PROFILE_TABLE,
     SETTINGS_TABLE,
@@ -56,6 +57,7 @@ BUILTIN_SEGMENTS: dict[str, str] = {
     "discount_hunters": "discount_dependent",
     "full_price_loyalists": "returned and discount_order_share = 0 and status in [new, active, cooling]",
     "lost_low_value": "status in [lapsed, lost] and value_tier = 'bronze'",
+    "engaged_not_buying": ENGAGED_NOT_BUYING,
 }
 """Segments defined without any rules file (see docs/segments.md for what each means)."""
 

@@ -1,0 +1,430 @@
+"""Engagement from every touchpoint: interactions per customer and week, an engagement score, its
+trend, and whether engagement predicts purchases (docs/engagement.md).
+
+**Interactions** are the rows of the contract table ``interactions`` (files: ``patron ingest --kind
+interactions``) and the service's stored events that are touchpoints (:func:`events_interactions_sql`:
+``page`` -> web ``page_view``, ``screen`` -> app ``screen_view``, track ``Product Viewed``,
+``Email Opened``, ``Email Link Clicked``, ``Device Heartbeat``, ``Store Visited``, ``Content Viewed``
+(:data:`EVENT_INTERACTIONS`)), read together by :func:`interactions_sql`. Everything below runs in
+SQL in the engine; no Python touches a customer.
+
+**Per customer and calendar week** (:func:`weekly_sql`, ISO weeks starting Monday): interactions,
+interactions per channel (``web, app, email, device, store, other``), active days (days with at
+least one interaction, 0-7), the weekly score ``100 * active_days / 7`` (percent of the week's days
+active) and the recency at the week's end (days from the last interaction of the week to its
+Sunday). :func:`weekly_kinds_sql` gives the same weeks by channel and kind (long form).
+
+**Per customer as of a day** (:func:`customer_sql`, the ``engagement_*`` profile columns):
+
+* ``engagement_score`` (percent of days active, 0-100): the share of the last ``7 * weeks`` days
+  up to and including ``as_of`` (default 12 weeks, 84 days) on which the customer had at least one
+  interaction, times 100. Equal to the mean, over those ``weeks`` 7-day blocks, of the block's
+  ``100 * active_days / 7``. Every touchpoint counts the same: a day is active or not, so a burst of
+  100 page views on one day counts as one active day (no channel can swamp the score).
+* ``engagement_trend`` (score points per week): the least-squares slope of the block scores
+  against the block number (oldest block 0, the block ending ``as_of`` ``weeks - 1``), in SQL from
+  sums (blocks without interactions count as 0).
+* ``engagement_trend_label``: ``rising`` when the slope is at least ``+trend_threshold`` (default
+  1 point per week, i.e. about 12 points over 12 weeks), ``falling`` when at most
+  ``-trend_threshold``, else ``flat``.
+* ``engagement_recency_days`` (days): from the last interaction on or before ``as_of`` to ``as_of``.
+* ``engagement_active_days_7``, ``_28``, ``_90`` (days): days with an interaction among the last
+  7, 28, 90 days up to ``as_of``; ``engagement_interactions_90`` (count) and
+  ``engagement_channels_90`` (distinct channels, 0-6) over the last 90 days.
+* ``engagement_band``: ``high`` (score at least ``high_score``, default 25: one day in four),
+  ``medium`` (at least ``medium_score``, default 10), ``low`` (above 0), ``none`` (0).
+
+Customers who never interacted (on or before ``as_of``) get NULL in every column.
+
+**Does engagement predict purchases?** :func:`engagement_lift` splits time at a calibration end,
+fits BG/NBD on the purchases before it, and compares, per engagement band at the calibration end
+(quartiles of the score among engaged buyers), the purchases customers actually made in the holdout
+with those the model predicted: ``lift = actual / predicted`` with a 95% interval
+(:func:`patron.value.intervals.ratio_interval`). A lift above 1 in high bands and below 1 in low
+bands means engagement carries information the purchase history does not.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from patron.config import section
+from patron.data.dialect import DUCKDB, Dialect
+from patron.data.schema import INTERACTION_CHANNELS
+from patron.data.store import reader, table_exists
+from patron.errors import InputError, NoDataError
+
+ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
+
+INTERACTION_COLUMNS: tuple[str, ...] = ("interaction_id", "customer_id", "occurred_at", "channel", "kind", "object", "value")
+"""Columns of the interactions source (the contract table and the events mapped to it)."""
+
+EVENT_INTERACTIONS: dict[str, tuple[str | None, str, str]] = {
+    "Product Viewed": (None, "product_view", "coalesce(json_extract_string(payload, '$.properties.product_id'), "
+                                             "json_extract_string(payload, '$.properties.sku'))"),
+    "Content Viewed": (None, "content_view", "json_extract_string(payload, '$.properties.content_id')"),
+    "Email Opened": ("email", "email_open", "_campaign"),
+    "Email Link Clicked": ("email", "email_click", "_campaign"),
+    "Device Heartbeat": ("device", "heartbeat", "coalesce(json_extract_string(payload, '$.properties.device_id'), "
+                                                "json_extract_string(payload, '$.context.device.id'))"),
+    "Store Visited": ("store", "store_visit", "json_extract_string(payload, '$.properties.store_id')"),
+}
+"""Track event name -> (channel, kind, SQL of ``object`` over the event's ``payload``). A channel of
+``None`` is ``app`` when the event came from a mobile app (``context.app`` present) and ``web``
+otherwise. ``_campaign`` is the e-mail's campaign (``properties.campaign_id``, else
+``campaign_name``, else ``context.campaign.name``), as in the ``contacts`` mapping."""
+
+_CAMPAIGN = ("coalesce(json_extract_string(payload, '$.properties.campaign_id'), "
+             "json_extract_string(payload, '$.properties.campaign_name'), "
+             "json_extract_string(payload, '$.context.campaign.name'))")
+
+ENGAGEMENT_PROFILE_COLUMNS: dict[str, str] = {
+    "engagement_score": "DOUBLE", "engagement_trend": "DOUBLE", "engagement_trend_label": "VARCHAR",
+    "engagement_band": "VARCHAR", "engagement_recency_days": "INTEGER",
+    "engagement_active_days_7": "INTEGER", "engagement_active_days_28": "INTEGER", "engagement_active_days_90": "INTEGER",
+    "engagement_interactions_90": "BIGINT", "engagement_channels_90": "INTEGER", "engagement_days_since_purchase": "INTEGER",
+}
+"""The engagement columns of ``customer_profiles`` (module docstring; docs/segments.md), in order.
+``engagement_days_since_purchase``: days from the last purchase to ``as_of`` (NULL: never bought),
+so that a rule can say "engaged but not buying" (:data:`ENGAGED_NOT_BUYING`)."""
+
+TREND_LABELS: tuple[str, ...] = ("rising", "flat", "falling")
+"""Values of ``engagement_trend_label``."""
+
+BANDS: tuple[str, ...] = ("high", "medium", "low", "none")
+"""Values of ``engagement_band``, most engaged first."""
+
+ENGAGED_NOT_BUYING = "engagement_band = 'high' and (engagement_days_since_purchase is null or engagement_days_since_purchase > 90)"
+"""The built-in segment ``engaged_not_buying``: active on at least one day in four over the score's
+window (band ``high``) and no purchase in the last 90 days, or none ever."""
+
+
+class EngagementRules(BaseModel):
+    """The ``[engagement]`` section of the rules file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weeks: int = Field(12, ge=2, le=104, description="7-day blocks of the score and the trend (12: 84 days).")
+    trend_threshold: float = Field(1.0, gt=0, description="Slope (score points per week) from which the trend is rising or falling.")
+    high_score: float = Field(25.0, gt=0, le=100, description="Score (percent of days active) from which the band is high.")
+    medium_score: float = Field(10.0, gt=0, le=100, description="Score from which the band is medium (else low when above 0).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EngagementRules:
+        if self.medium_score > self.high_score:
+            raise ValueError("medium_score must not exceed high_score")
+        return self
+
+
+def engagement_rules(config: ConfigArg = None) -> EngagementRules:
+    """The ``[engagement]`` section of ``config`` (defaults when absent)."""
+    return section("engagement", EngagementRules, config)
+
+
+# ------------------------------------------------------------------------------------ sources
+
+def _columns(con: Any, table: str) -> set[str]:
+    return {d[0] for d in con.execute(f"SELECT * FROM {DUCKDB.ident(table)} LIMIT 0").description}
+
+
+def events_interactions_sql() -> str:
+    """The service's stored ``events`` that are touchpoints, as rows of ``interactions`` (DuckDB
+    SQL; ``interaction_id`` is the event's ``messageId``). Events of no person are left out."""
+    app = "json_extract(payload, '$.context.app') IS NOT NULL"
+    names = ", ".join(DUCKDB.literal(n) for n in EVENT_INTERACTIONS)
+    channel = " ".join(
+        f"WHEN event = {DUCKDB.literal(n)} THEN {DUCKDB.literal(c) if c else f'CASE WHEN {app} THEN {chr(39)}app{chr(39)} ELSE {chr(39)}web{chr(39)} END'}"
+        for n, (c, _, _) in EVENT_INTERACTIONS.items())
+    kind = " ".join(f"WHEN event = {DUCKDB.literal(n)} THEN {DUCKDB.literal(k)}" for n, (_, k, _) in EVENT_INTERACTIONS.items())
+    obj = " ".join(f"WHEN event = {DUCKDB.literal(n)} THEN {_CAMPAIGN if o == '_campaign' else o}" for n, (_, _, o) in EVENT_INTERACTIONS.items())
+    page_obj = "coalesce(json_extract_string(payload, '$.properties.path'), json_extract_string(payload, '$.properties.url'), event)"
+    return f"""SELECT message_id AS interaction_id, customer_id, occurred_at,
+    CASE WHEN type = 'page' THEN 'web' WHEN type = 'screen' THEN 'app' ELSE CASE {channel} END END AS channel,
+    CASE WHEN type = 'page' THEN 'page_view' WHEN type = 'screen' THEN 'screen_view' ELSE CASE {kind} END END AS kind,
+    CAST(CASE WHEN type = 'page' THEN {page_obj} WHEN type = 'screen' THEN event ELSE CASE {obj} END END AS VARCHAR) AS object,
+    CAST(NULL AS DOUBLE) AS value
+FROM events
+WHERE customer_id IS NOT NULL AND (type IN ('page', 'screen') OR (type = 'track' AND event IN ({names})))"""
+
+
+def interactions_sql(con: Any) -> str | None:
+    """SQL of every interaction the database open on ``con`` holds: the ``interactions`` table and
+    the touchpoints among the service's ``events`` (:func:`events_interactions_sql`); ``None`` when
+    it has neither table."""
+    cols = ", ".join(INTERACTION_COLUMNS)
+    parts = []
+    if table_exists(con, "interactions"):
+        parts.append(f"SELECT {cols} FROM interactions")
+    if table_exists(con, "events") and {"type", "event", "payload", "customer_id"} <= _columns(con, "events"):
+        parts.append(events_interactions_sql())
+    return " UNION ALL ".join(parts) if parts else None
+
+
+# ------------------------------------------------------------------------------------ weekly
+
+def _daily_sql(source: str, as_of: date | None, dialect: Dialect, start: date | None = None) -> str:
+    """One row per customer and active day: interactions, and interactions per channel."""
+    day = "CAST(occurred_at AS DATE)"
+    where = ["customer_id IS NOT NULL"]
+    if as_of is not None:
+        where.append(f"{day} <= {dialect.date_literal(as_of)}")
+    if start is not None:
+        where.append(f"{day} >= {dialect.date_literal(start)}")
+    per_channel = ", ".join(f"sum(CASE WHEN channel = '{c}' THEN 1 ELSE 0 END) AS n_{c}" for c in INTERACTION_CHANNELS)
+    return f"""SELECT CAST(customer_id AS VARCHAR) AS customer_id, {day} AS day, count(*) AS n, {per_channel}
+    FROM ({source}) AS src WHERE {' AND '.join(where)} GROUP BY 1, 2"""
+
+
+WEEKLY_COLUMNS: tuple[str, ...] = (
+    "customer_id", "week_start", "interactions", *(f"interactions_{c}" for c in INTERACTION_CHANNELS),
+    "active_days", "channels", "score", "recency_days",
+)
+"""Columns of the per-customer-week table (:func:`weekly_sql`)."""
+
+
+def weekly_sql(source: str, *, as_of: date | None = None, dialect: Dialect = DUCKDB, start: date | None = None) -> str:
+    """Per customer and ISO week (``week_start``, a Monday) of the interactions of ``source`` (a
+    SELECT with ``customer_id, occurred_at, channel``) up to ``as_of`` (inclusive, all when None):
+    ``interactions`` (count), ``interactions_<channel>``, ``active_days`` (0-7), ``channels``
+    (distinct channels used, 0-6), ``score`` (``100 * active_days / 7``, percent) and
+    ``recency_days`` (days from the week's last interaction to its Sunday, or to ``as_of`` when the
+    week holds ``as_of``). Only weeks with an interaction have a row. Portable SQL (DuckDB, Spark)."""
+    week = dialect.period_start("d.day", "W")
+    sums = ", ".join(f"sum(d.n_{c}) AS interactions_{c}" for c in INTERACTION_CHANNELS)
+    channels = " + ".join(f"max(CASE WHEN d.n_{c} > 0 THEN 1 ELSE 0 END)" for c in INTERACTION_CHANNELS)
+    end = f"date_add({week}, 6)"
+    if as_of is not None:
+        end = f"CASE WHEN date_add({week}, 6) > {dialect.date_literal(as_of)} THEN {dialect.date_literal(as_of)} ELSE date_add({week}, 6) END"
+    return f"""SELECT d.customer_id, {week} AS week_start, sum(d.n) AS interactions, {sums},
+    CAST(count(*) AS INTEGER) AS active_days, CAST({channels} AS INTEGER) AS channels,
+    100.0 * count(*) / 7.0 AS score, CAST(min({dialect.days_between('d.day', end)}) AS INTEGER) AS recency_days
+FROM ({_daily_sql(source, as_of, dialect, start)}) AS d
+GROUP BY d.customer_id, {week}"""
+
+
+def weekly_kinds_sql(source: str, *, as_of: date | None = None, dialect: Dialect = DUCKDB, start: date | None = None) -> str:
+    """Per customer, ISO week, channel and kind: ``interactions`` (count) and ``active_days``."""
+    day = "CAST(occurred_at AS DATE)"
+    where = ["customer_id IS NOT NULL"]
+    if as_of is not None:
+        where.append(f"{day} <= {dialect.date_literal(as_of)}")
+    if start is not None:
+        where.append(f"{day} >= {dialect.date_literal(start)}")
+    week = dialect.period_start(day, "W")
+    return f"""SELECT CAST(customer_id AS VARCHAR) AS customer_id, {week} AS week_start, channel, kind,
+    count(*) AS interactions, CAST(count(DISTINCT {day}) AS INTEGER) AS active_days
+FROM ({source}) AS src WHERE {' AND '.join(where)}
+GROUP BY 1, 2, 3, 4"""
+
+
+# ------------------------------------------------------------------------------------ per customer
+
+def customer_sql(source: str, as_of: date, rules: EngagementRules | None = None, *, dialect: Dialect = DUCKDB,
+                 last_purchase: str | None = None) -> str:
+    """Per customer with an interaction on or before ``as_of``: the ``engagement_*`` columns of
+    :data:`ENGAGEMENT_PROFILE_COLUMNS` (module docstring) but ``engagement_days_since_purchase``,
+    plus ``customer_id``. ``source`` is a SELECT with ``customer_id, occurred_at, channel``.
+    Portable SQL (DuckDB, Spark).
+
+    The trend is the least-squares slope of ``y_b = 100 * active_days_b / 7`` on ``x_b`` over the
+    ``N = weeks`` blocks ``b`` (block ``k`` = the days ``as_of - 7k - 6 .. as_of - 7k``; ``x = N - 1
+    - k``): ``(N Sxy - Sx Sy) / (N Sxx - Sx^2)`` with ``Sx = N(N-1)/2``, ``Sxx = (N-1)N(2N-1)/6``;
+    blocks without interactions add 0 to ``Sxy`` and ``Sy``, so only active days are summed."""
+    r = rules or EngagementRules()
+    n = r.weeks
+    sx, sxx = n * (n - 1) / 2.0, (n - 1) * n * (2 * n - 1) / 6.0
+    lit = dialect.date_literal(as_of)
+    age = dialect.days_between("d.day", lit)
+    x = f"({n - 1} - floor({age} / 7))"
+    in_window = f"{age} < {7 * n}"
+    score = f"100.0 * sum(CASE WHEN {in_window} THEN 1 ELSE 0 END) / {7 * n}.0"
+    sxy = f"sum(CASE WHEN {in_window} THEN {x} * (100.0 / 7.0) ELSE 0 END)"
+    sy = f"sum(CASE WHEN {in_window} THEN 100.0 / 7.0 ELSE 0 END)"
+    slope = f"({n} * {sxy} - {sx} * {sy}) / {n * sxx - sx * sx}"
+    channels = " + ".join(f"max(CASE WHEN {age} < 90 AND d.n_{c} > 0 THEN 1 ELSE 0 END)" for c in INTERACTION_CHANNELS)
+    inner = f"""SELECT d.customer_id, {score} AS engagement_score, {slope} AS engagement_trend,
+    CAST(min({age}) AS INTEGER) AS engagement_recency_days,
+    CAST(sum(CASE WHEN {age} < 7 THEN 1 ELSE 0 END) AS INTEGER) AS engagement_active_days_7,
+    CAST(sum(CASE WHEN {age} < 28 THEN 1 ELSE 0 END) AS INTEGER) AS engagement_active_days_28,
+    CAST(sum(CASE WHEN {age} < 90 THEN 1 ELSE 0 END) AS INTEGER) AS engagement_active_days_90,
+    CAST(sum(CASE WHEN {age} < 90 THEN d.n ELSE 0 END) AS BIGINT) AS engagement_interactions_90,
+    CAST({channels} AS INTEGER) AS engagement_channels_90
+FROM ({_daily_sql(source, as_of, dialect)}) AS d
+GROUP BY d.customer_id"""
+    t = float(r.trend_threshold)
+    return f"""SELECT e.customer_id, e.engagement_score, e.engagement_trend,
+    CASE WHEN e.engagement_trend >= {t} THEN 'rising' WHEN e.engagement_trend <= {-t} THEN 'falling' ELSE 'flat' END AS engagement_trend_label,
+    CASE WHEN e.engagement_score >= {float(r.high_score)} THEN 'high' WHEN e.engagement_score >= {float(r.medium_score)} THEN 'medium'
+         WHEN e.engagement_score > 0 THEN 'low' ELSE 'none' END AS engagement_band,
+    e.engagement_recency_days, e.engagement_active_days_7, e.engagement_active_days_28, e.engagement_active_days_90,
+    e.engagement_interactions_90, e.engagement_channels_90
+FROM ({inner}) AS e"""
+
+
+def _null_exprs() -> dict[str, str]:
+    return {c: f"CAST(NULL AS {t})" for c, t in ENGAGEMENT_PROFILE_COLUMNS.items()}
+
+
+@dataclass(frozen=True)
+class ProfilePiece:
+    """The engagement part of the ``customer_profiles`` SELECT (:func:`profile_piece`): a ``LEFT
+    JOIN`` clause, the SQL expression of each column of :data:`ENGAGEMENT_PROFILE_COLUMNS`, and a
+    SELECT of extra people to profile (or ``None``). The default is no join and NULL columns."""
+
+    join: str = ""
+    exprs: dict[str, str] = field(default_factory=_null_exprs)
+    people: str | None = None
+
+
+def profile_piece(con: Any, as_of: date, config: ConfigArg = None, *, alias: str = "eg", base: str = "b") -> ProfilePiece:
+    """The engagement part of ``customer_profiles`` (:mod:`patron.relationship.profiles`) as of
+    ``as_of`` from the interactions of the database open on ``con``: the join (on
+    ``{base}.customer_id``) of :func:`customer_sql`, its columns, and everyone with an interaction
+    on or before ``as_of`` as people to profile (prospects when they never bought). Without an
+    interactions source every column is NULL but ``engagement_days_since_purchase``, which reads
+    ``{base}.last_purchase``."""
+    exprs = _null_exprs()
+    since = DUCKDB.days_between(f"CAST({base}.last_purchase AS DATE)", DUCKDB.date_literal(as_of))
+    exprs["engagement_days_since_purchase"] = since
+    source = interactions_sql(con)
+    if source is None:
+        return ProfilePiece(exprs=exprs)
+    for c in ENGAGEMENT_PROFILE_COLUMNS:
+        if c != "engagement_days_since_purchase":
+            exprs[c] = f"{alias}.{c}"
+    join = f"LEFT JOIN ({customer_sql(source, as_of, engagement_rules(config))}) AS {alias} ON {alias}.customer_id = {base}.customer_id"
+    people = (f"SELECT DISTINCT CAST(customer_id AS VARCHAR) FROM ({source}) AS src "
+              f"WHERE customer_id IS NOT NULL AND CAST(occurred_at AS DATE) <= {DUCKDB.date_literal(as_of)}")
+    return ProfilePiece(join=join, exprs=exprs, people=people)
+
+
+# ------------------------------------------------------------------------------------ Python API
+
+@dataclass(frozen=True)
+class Engagement:
+    """What :func:`engagement` computed: the per-customer-week table (:data:`WEEKLY_COLUMNS`), the
+    per-customer summary (``customer_id`` + the ``engagement_*`` columns but
+    ``engagement_days_since_purchase``), optionally the weeks by channel and kind, the day, rules."""
+
+    weekly: Any
+    customers: Any
+    kinds: Any | None
+    as_of: date
+    rules: EngagementRules
+
+
+def last_interaction_day(con: Any) -> date | None:
+    """The day of the last interaction in the database open on ``con`` (None without any)."""
+    source = interactions_sql(con)
+    if source is None:
+        return None
+    row = con.execute(f"SELECT CAST(max(occurred_at) AS DATE) FROM ({source}) AS src").fetchall()
+    return row[0][0] if row and row[0][0] is not None else None
+
+
+def engagement(db: str | os.PathLike[str] | None = None, *, as_of: Any = None, config: ConfigArg = None,
+               since: Any = None, kinds: bool = False, output: str = "pandas") -> Engagement:
+    """Engagement per customer-week and per customer as of ``as_of`` (default: the day of the
+    last interaction) from the interactions of ``db`` (module docstring). ``since`` limits the
+    weekly tables to weeks from that day. ``output``: ``pandas`` or ``arrow``."""
+    from patron.dates import parse_day
+
+    rules = engagement_rules(config)
+    with reader(db) as con:
+        source = interactions_sql(con)
+        day = parse_day(as_of) or last_interaction_day(con)
+        if source is None or day is None:
+            raise NoDataError(f"database {db} has no interactions: ingest a file with patron ingest --kind interactions, "
+                              "or send page, screen or track events to patron serve")
+        start = parse_day(since, "since")
+        if start is not None and start > day:
+            raise InputError(f"since {start} is after as_of {day}", parameters=("since", "as_of"))
+
+        def run(sql: str) -> Any:
+            rel = con.sql(sql)
+            return rel.to_arrow_table() if output == "arrow" else rel.df()
+
+        weekly = run(f"SELECT * FROM ({weekly_sql(source, as_of=day, start=start)}) ORDER BY customer_id, week_start")
+        customers = run(f"SELECT * FROM ({customer_sql(source, day, rules)}) ORDER BY customer_id")
+        by_kind = run(f"SELECT * FROM ({weekly_kinds_sql(source, as_of=day, start=start)}) ORDER BY 1, 2, 3, 4") if kinds else None
+    return Engagement(weekly=weekly, customers=customers, kinds=by_kind, as_of=day, rules=rules)
+
+
+# ------------------------------------------------------------------------------------ lift
+
+@dataclass(frozen=True)
+class EngagementLift:
+    """Holdout purchases vs the BG/NBD prediction per engagement band (:func:`engagement_lift`).
+
+    ``bands``: one row per band, lowest first: ``band`` (``none``, ``q1`` .. ``q4``: quartiles of
+    the score among buyers with any engagement), ``customers``, ``score_min``, ``score_max``
+    (percent), ``actual`` (holdout purchases), ``predicted`` (BG/NBD expectation over the holdout),
+    ``lift`` (actual / predicted) and ``lift_lower``, ``lift_upper`` (95% interval)."""
+
+    bands: pd.DataFrame
+    calibration_end: date
+    holdout_end: date
+    holdout_weeks: int
+
+
+def engagement_lift(db: str | os.PathLike[str] | None = None, *, calibration_end: Any = None, holdout_end: Any = None,
+                    holdout_weeks: int = 26, config: ConfigArg = None, level: float = 0.95) -> EngagementLift:
+    """Whether engagement predicts purchases beyond BG/NBD: the holdout lift by engagement band.
+
+    Time splits at ``calibration_end`` (default ``holdout_end`` minus ``holdout_weeks`` weeks;
+    ``holdout_end`` defaults to the day of the last purchase). BG/NBD is fitted on the weekly
+    summary of purchases up to ``calibration_end``; the engagement score is taken as of
+    ``calibration_end`` (the model and the bands see nothing of the holdout). Customers who bought
+    before ``calibration_end`` are banded: ``none`` (no interaction in the score's window) and the
+    quartiles ``q1`` .. ``q4`` of the score among the others. Per band, actual holdout purchases
+    (the summary's ``frequency_holdout``: repeat purchase days) are compared with the model's
+    expected purchases over the holdout's length: ``lift = sum(actual) / sum(predicted)``, with the
+    interval of :func:`patron.value.intervals.ratio_interval` (customers as the sampling unit)."""
+    from patron.dates import parse_day
+    from patron.relationship.status import last_purchase_day
+    from patron.value.intervals import ratio_interval
+    from patron.value.scoring import fit_model
+    from patron.value.summary import summary
+
+    rules = engagement_rules(config)
+    end = parse_day(holdout_end, "holdout_end") or last_purchase_day(db)
+    cal = parse_day(calibration_end, "calibration_end") or end - timedelta(weeks=holdout_weeks)
+    if cal >= end:
+        raise InputError(f"calibration_end {cal} must be before holdout_end {end}", parameters=("calibration_end", "holdout_end"))
+    summ = summary(db, period="W", end=cal, holdout_end=end)
+    if summ.empty:
+        raise NoDataError(f"no customer bought on or before {cal}")
+    model = fit_model("bgnbd", summ)
+    duration = float(summ["duration_holdout"].iloc[0])
+    predicted = np.asarray(model.conditional_expected_number_of_purchases_up_to_time(
+        duration, summ["frequency"].to_numpy(float), summ["recency"].to_numpy(float), summ["T"].to_numpy(float)), dtype=float)
+    frame = pd.DataFrame({"customer_id": summ["customer_id"].astype(str), "actual": summ["frequency_holdout"].to_numpy(float),
+                          "predicted": predicted})
+    with reader(db) as con:
+        source = interactions_sql(con)
+        if source is None:
+            raise NoDataError(f"database {db} has no interactions to band customers by")
+        con.register("_lift_frame", frame)
+        try:
+            sql = f"""WITH e AS ({customer_sql(source, cal, rules)}),
+j AS (SELECT f.customer_id, f.actual, f.predicted, COALESCE(e.engagement_score, 0.0) AS score FROM _lift_frame AS f
+      LEFT JOIN e ON e.customer_id = f.customer_id),
+b AS (SELECT *, CASE WHEN score = 0 THEN 'none' ELSE 'q' || CAST(ntile(4) OVER (PARTITION BY score > 0 ORDER BY score) AS VARCHAR) END AS band FROM j)
+SELECT band, count(*) AS customers, min(score) AS score_min, max(score) AS score_max,
+    sum(actual) AS actual, sum(predicted) AS predicted, sum(actual * actual) AS saa, sum(actual * predicted) AS sap,
+    sum(predicted * predicted) AS spp
+FROM b GROUP BY band ORDER BY band = 'none' DESC, band"""
+            bands = con.sql(sql).df()
+        finally:
+            con.unregister("_lift_frame")
+    lift, lo, hi = ratio_interval(bands["actual"], bands["predicted"], bands["saa"], bands["sap"], bands["spp"], bands["customers"], level=level)
+    bands = bands.drop(columns=["saa", "sap", "spp"]).assign(lift=lift, lift_lower=lo, lift_upper=hi)
+    bands["customers"] = bands["customers"].astype("int64")
+    return EngagementLift(bands=bands.reset_index(drop=True), calibration_end=cal, holdout_end=end, holdout_weeks=round((end - cal).days / 7))
