@@ -402,9 +402,9 @@ def engagement_lift(db: str | os.PathLike[str] | None = None, *, calibration_end
     if summ.empty:
         raise NoDataError(f"no customer bought on or before {cal}")
     model = fit_model("bgnbd", summ)
-    duration = float(summ["duration_holdout"].iloc[0])
-    predicted = np.asarray(model.conditional_expected_number_of_purchases_up_to_time(
-        duration, summ["frequency"].to_numpy(float), summ["recency"].to_numpy(float), summ["T"].to_numpy(float)), dtype=float)
+    predicted = np.asarray(model.conditional_expected_purchases(
+        summ["duration_holdout"].to_numpy(float), summ["frequency"].to_numpy(float), summ["recency"].to_numpy(float),
+        summ["T"].to_numpy(float)), dtype=float)
     frame = pd.DataFrame({"customer_id": summ["customer_id"].astype(str), "actual": summ["frequency_holdout"].to_numpy(float),
                           "predicted": predicted})
     with reader(db) as con:
@@ -428,3 +428,63 @@ FROM b GROUP BY band ORDER BY band = 'none' DESC, band"""
     bands = bands.drop(columns=["saa", "sap", "spp"]).assign(lift=lift, lift_lower=lo, lift_upper=hi)
     bands["customers"] = bands["customers"].astype("int64")
     return EngagementLift(bands=bands.reset_index(drop=True), calibration_end=cal, holdout_end=end, holdout_weeks=round((end - cal).days / 7))
+
+
+# ------------------------------------------------------------------------------------ simulation
+
+SIMULATED_CHANNEL_MIX: dict[str, float] = {"web": 0.45, "app": 0.25, "email": 0.15, "device": 0.10, "store": 0.05}
+"""Share of simulated interactions per channel (:func:`simulate_interactions`)."""
+
+SIMULATED_KINDS: dict[str, tuple[str, ...]] = {
+    "web": ("page_view", "product_view", "content_view"), "app": ("screen_view", "product_view"),
+    "email": ("email_open", "email_click"), "device": ("heartbeat",), "store": ("store_visit",),
+}
+"""Kinds of simulated interactions per channel, drawn uniformly."""
+
+
+def planted_activity(rate: np.ndarray, *, correlated: bool, seed: int, low: float = 0.02, high: float = 0.42) -> np.ndarray:
+    """Each customer's daily probability of an active day: ``low + (high - low) * u``, with ``u``
+    the customer's rank of ``rate`` (e.g. the BG/NBD purchase rate) among customers scaled to
+    (0, 1] when ``correlated`` (more purchases, more engagement: Spearman correlation 1 between
+    the two rates), else an independent uniform draw (engagement says nothing of purchases)."""
+    rate = np.asarray(rate, dtype=float)
+    if correlated:
+        u = (np.argsort(np.argsort(rate, kind="stable"), kind="stable") + 1.0) / len(rate)
+    else:
+        u = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,))).random(len(rate))
+    return low + (high - low) * u
+
+
+def simulate_interactions(customer_ids: Any, daily_probability: Any, *, start: date, days: int, seed: int,
+                          extra_per_day: float = 0.5, last_day: Any = None) -> pd.DataFrame:
+    """Interactions of the customers ``customer_ids`` from ``start`` for ``days`` days: each day is
+    active with the customer's ``daily_probability`` (independently), up to the customer's
+    ``last_day`` (dates, NaT for no end; e.g. the day a simulated customer dropped out: a customer
+    who left stops interacting; default none), an active day holds ``1 +
+    Poisson(extra_per_day)`` interactions at uniform times of the day, each of a channel drawn from
+    :data:`SIMULATED_CHANNEL_MIX` and a kind from :data:`SIMULATED_KINDS`. Vectorised (memory about
+    ``len(customer_ids) * days`` bytes); same seed, same rows. Columns of the ``interactions``
+    contract but ``interaction_id`` and ``value``."""
+    ids = np.asarray(customer_ids, dtype=object)
+    prob = np.asarray(daily_probability, dtype=float)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2,)))
+    active = rng.random((len(ids), days), dtype=np.float32) < prob[:, None].astype(np.float32)
+    if last_day is not None:
+        offset = (pd.to_datetime(pd.Series(last_day)) - pd.Timestamp(start)).dt.days.to_numpy(dtype=float, na_value=np.inf)
+        active &= np.arange(days)[None, :] <= offset[:, None]
+    who, day = np.nonzero(active)
+    per_day = 1 + rng.poisson(extra_per_day, size=len(who))
+    who, day = np.repeat(who, per_day), np.repeat(day, per_day)
+    seconds = rng.integers(0, 86_400, size=len(who))
+    channels = np.array(list(SIMULATED_CHANNEL_MIX), dtype=object)
+    ch = rng.choice(len(channels), size=len(who), p=np.array(list(SIMULATED_CHANNEL_MIX.values())))
+    kind = np.empty(len(who), dtype=object)
+    for i, c in enumerate(channels):  # one vectorised draw per channel (5 channels), not per row
+        rows = np.flatnonzero(ch == i)
+        options = np.array(SIMULATED_KINDS[c], dtype=object)
+        kind[rows] = options[rng.integers(0, len(options), size=len(rows))]
+    base = np.datetime64(start.isoformat(), "s")
+    occurred = base + (day.astype("int64") * 86_400 + seconds).astype("timedelta64[s]")
+    frame = pd.DataFrame({"customer_id": ids[who], "occurred_at": occurred.astype("datetime64[us]"),
+                          "channel": channels[ch], "kind": kind, "object": None})
+    return frame.sort_values(["customer_id", "occurred_at"], kind="stable").reset_index(drop=True)
