@@ -79,3 +79,5 @@ def test_ratio_interval_against_a_direct_computation():
     se = np.sqrt(len(y) / (len(y) - 1) * ((y - ratio * x) ** 2).sum()) / x.sum()
     assert r == pytest.approx(ratio) and lo == pytest.approx(ratio - 1.959964 * se) and hi == pytest.approx(ratio + 1.959964 * se)
     assert np.isnan(ratio_interval(1.0, 0.0, 1.0, 0.0, 0.0, 5)[0]) and np.isnan(ratio_interval(1.0, 1.0, 1.0, 1.0, 1.0, 1)[1])
+    zero = ratio_interval(0.0, 10.0, 0.0, 0.0, 30.0, 50)
+    assert (zero[0], zero[1]) == (0.0, 0.0) and zero[2] == pytest.approx(3.6889 / 10.0, rel=1e-4)

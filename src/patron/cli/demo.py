@@ -50,6 +50,7 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
     )
     for line in scores.notes():
         out.print(line, highlight=False)
+    _engagement_demo(db, out, err)
     if report is None:
         return
     from patron.extras import MissingExtraError, require
@@ -65,3 +66,21 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
     with err.status("writing the customer equity report (status, loyalty, segments, cohorts, equity over time)") as status:
         path = write_report(db, report, settings=value, on_section=lambda title: status.update(f"report: {title}"))
     out.print(f"report: [bold]{path.resolve()}[/] ({time.perf_counter() - began:.1f} s; open it in a browser, no network needed)")
+
+
+def _engagement_demo(db: str, out: Console, err: Console) -> None:
+    """Ingest the bundled simulated interactions of the CDNOW customers (data README: seed, rates,
+    correlation with purchases) and show engagement and whether it predicts purchases."""
+    from patron.relationship.engagement import engagement_lift, write_engagement
+
+    with err.status("ingesting simulated interactions (cdnow_interactions.parquet)"):
+        result = ingest(data_path("cdnow_interactions.parquet"), kind="interactions", db=db)
+    out.print(f"interactions (simulated, see the data README): {result.accepted:,} new, {result.already_present:,} already present")
+    eng = write_engagement(db, as_of=CDNOW_HOLDOUT_END)
+    out.print(f"engagement as of {eng['as_of']}: {eng['customers']:,} customers, mean score {eng['mean_score']:.1f}% of days active; "
+              + "trend " + ", ".join(f"{k} {v:,}" for k, v in eng["trend"].items()))
+    with err.status("engagement lift: BG/NBD to 1997-12-30, holdout to 1998-06-30"):
+        lift = engagement_lift(db, holdout_end=CDNOW_HOLDOUT_END)
+    out.print(f"holdout purchases / BG/NBD prediction by engagement band at {lift.calibration_end}:")
+    out.print(lift.bands[["band", "customers", "actual", "predicted", "lift", "lift_lower", "lift_upper"]].to_string(
+        index=False, float_format=lambda v: f"{v:,.2f}"))

@@ -38,43 +38,36 @@ def engagement(
     """Engagement from every touchpoint (interactions table and the service's page, screen and
     touchpoint events): per customer and week, and per customer the score (percent of days
     active), its trend (points per week), band and recency."""
-    from patron.data.io import write_table
-    from patron.relationship.engagement import engagement as run_engagement
-    from patron.relationship.engagement import engagement_lift
+    from patron.relationship.engagement import engagement_lift, write_engagement
 
     with spinner("summarising interactions", quiet=as_json):
-        result = run_engagement(db, as_of=as_of, since=since, config=config, kinds=kinds_out is not None, output="arrow")
-    for path, table in ((out_file, result.weekly), (customers_out, result.customers), (kinds_out, result.kinds)):
-        if path is not None and table is not None:
-            write_table(table, path)
-    cust = result.customers.to_pandas()
-    labels = cust["engagement_trend_label"].value_counts().to_dict()
-    bands = cust["engagement_band"].value_counts().to_dict()
+        result = write_engagement(db, out=out_file, customers_out=customers_out, kinds_out=kinds_out, as_of=as_of,
+                                  since=since, config=config)
     lifted = None
     if lift:
         with spinner("fitting BG/NBD on the calibration period", quiet=as_json):
             lifted = engagement_lift(db, calibration_end=calibration_end, holdout_weeks=holdout_weeks, config=config)
     if as_json:
-        payload: dict[str, Any] = {
-            "as_of": str(result.as_of), "customers": len(cust), "customer_weeks": result.weekly.num_rows,
-            "mean_score": float(cust["engagement_score"].mean()) if len(cust) else None,
-            "trend": {k: int(labels.get(k, 0)) for k in ("rising", "flat", "falling")},
-            "bands": {k: int(bands.get(k, 0)) for k in ("high", "medium", "low", "none")},
-            "out": str(out_file) if out_file else None, "customers_out": str(customers_out) if customers_out else None,
-        }
+        payload: dict[str, Any] = {k: v for k, v in result.items() if k != "rules"}
+        payload["as_of"] = str(result["as_of"])
+        payload |= {"out": str(out_file) if out_file else None, "customers_out": str(customers_out) if customers_out else None,
+                    "kinds_out": str(kinds_out) if kinds_out else None}
         if lifted is not None:
+            bands = lifted.bands.astype(object).where(lifted.bands.notna(), None)
             payload["lift"] = {"calibration_end": str(lifted.calibration_end), "holdout_end": str(lifted.holdout_end),
-                               "bands": lifted.bands.astype(object).where(lifted.bands.notna(), None).to_dict(orient="records")}
+                               "bands": bands.to_dict(orient="records")}
         _print_json(payload)
         return
-    out.print(f"engagement as of {result.as_of}: {len(cust):,} customers with interactions, "
-              f"{result.weekly.num_rows:,} customer-weeks; mean score {_num(cust['engagement_score'].mean())}% of days active")
-    out.print("trend: " + ", ".join(f"{k} {int(labels.get(k, 0)):,}" for k in ("rising", "flat", "falling"))
-              + f" (threshold {result.rules.trend_threshold:g} points/week over {result.rules.weeks} weeks)")
-    out.print("band: " + ", ".join(f"{k} {int(bands.get(k, 0)):,}" for k in ("high", "medium", "low", "none")))
-    for path, what in ((out_file, "per-customer-week table"), (customers_out, "per-customer engagement"), (kinds_out, "weeks by channel and kind")):
+    rules = result["rules"]
+    out.print(f"engagement as of {result['as_of']}: {result['customers']:,} customers with interactions; "
+              f"mean score {_num(result['mean_score'])}% of days active over {rules.weeks} weeks")
+    out.print("trend: " + ", ".join(f"{k} {v:,}" for k, v in result["trend"].items())
+              + f" (threshold {rules.trend_threshold:g} points/week)")
+    out.print("band: " + ", ".join(f"{k} {v:,}" for k, v in result["bands"].items()))
+    for path, what, key in ((out_file, "per-customer-week table", "weekly_rows"), (customers_out, "per-customer engagement", "customers"),
+                            (kinds_out, "weeks by channel and kind", "kinds_rows")):
         if path is not None:
-            out.print(f"{what} written to {path}")
+            out.print(f"{what} ({result[key]:,} rows) written to {path}")
     if lifted is not None:
         from rich.table import Table
 

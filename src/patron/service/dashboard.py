@@ -57,6 +57,9 @@ OVERVIEW_SECTIONS: tuple[tuple[str, str, str], ...] = (
      "yet. Contacts arrive as email/SMS delivery events or through patron ingest --kind contacts."),
     ("referrals", "Word of mouse", "No referrals are recorded."),
     ("triggers", "Triggers", "No trigger has fired: declare [[triggers]] in the rules file (docs/dialogue.md)."),
+    ("engagement", "Engagement over time",
+     "No interactions are recorded: page, screen and touchpoint events (Product Viewed, Email Opened, Device Heartbeat, ...) "
+     "or patron ingest --kind interactions (docs/engagement.md)."),
 )
 """Report sections on the overview, in order: (key, title, what the empty state says). Sections
 not registered in this installation are left out."""

@@ -109,8 +109,10 @@ def ratio_interval(sum_y: ArrayLike, sum_x: ArrayLike, sum_yy: ArrayLike, sum_xy
 
     Normal interval around ``R`` with the linearised variance of a ratio estimator,
     ``n / (n - 1) * sum((y - R x)^2) / sum(x)^2``, where ``sum((y - R x)^2) = sum(y^2) - 2 R
-    sum(x y) + R^2 sum(x^2)``; the lower limit is clipped at 0. NaN when ``sum(x)`` is not positive
-    or ``n < 2``.
+    sum(x y) + R^2 sum(x^2)``; the lower limit is clipped at 0. When ``sum(y)`` is 0 (no event in
+    the row, where that variance is 0) the interval is ``[0, -ln((1 - level) / 2) / sum(x)]``, the
+    exact Poisson upper limit for 0 events (3.689 / sum(x) at 95%). NaN when ``sum(x)`` is not
+    positive or ``n < 2``.
     """
     y, x, yy, xy, xx, k = (np.asarray(a, dtype=float) for a in (sum_y, sum_x, sum_yy, sum_xy, sum_xx, n))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -118,6 +120,9 @@ def ratio_interval(sum_y: ArrayLike, sum_x: ArrayLike, sum_yy: ArrayLike, sum_xy
         rss = np.maximum(yy - 2.0 * r * xy + r * r * xx, 0.0)
         se = np.sqrt(k / (k - 1.0) * rss) / x
     half = z_value(level) * se
+    with np.errstate(invalid="ignore", divide="ignore"):
+        zero_upper = -np.log((1.0 - level) / 2.0) / x
+    upper = np.where(y == 0, zero_upper, r + half)
     bad = ~(x > 0) | (k < 2)
-    r, lo, hi = (np.where(bad, np.nan, a) for a in (r, np.maximum(r - half, 0.0), r + half))
+    r, lo, hi = (np.where(bad, np.nan, a) for a in (r, np.maximum(r - half, 0.0), upper))
     return r, lo, hi
