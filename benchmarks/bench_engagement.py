@@ -15,7 +15,7 @@ Timed separately, each in its own child process (so that peak RSS is the step's 
    validated ingest: checks, derived keys, rejects), or ``--load direct``: one ``INSERT ... FROM
    read_parquet`` (what a bulk load of checked data costs);
 2. **summary**: :func:`patron.relationship.engagement.write_engagement` with ``memory_limit``
-   (default 4GB) and ``threads`` (default 2): the per-customer-week table and the per-customer
+   (default 3GB, so that the whole process stays within 4 GB) and ``threads`` (default 2): the per-customer-week table and the per-customer
    score, trend, band and recency, written as Parquet by the engine.
 
 Prints wall-clock seconds (median of ``--repeat`` runs of the summary), CPU seconds, peak RSS
@@ -137,7 +137,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE if DEFAULT_CACHE.parent.exists() else HERE / "out" / "engagement")
     ap.add_argument("--load", choices=("ingest", "direct"), default="ingest")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--memory-limit", default="4GB")
+    ap.add_argument("--memory-limit", default="3GB", help="DuckDB memory limit of the summary (the process stays within about 1 GB more).")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-ingest", action="store_true", help="Reuse the database of an earlier run.")
     a = ap.parse_args()

@@ -174,6 +174,12 @@ def _bit(dialect: Dialect, k: str) -> str:
     return f"shiftleft(1, {k})" if dialect.name == "spark" else f"(CAST(1 AS INTEGER) << CAST({k} AS INTEGER))"
 
 
+def _dbl(value: float) -> str:
+    """A DOUBLE literal the same in both engines (Spark reads ``100.0`` as a DECIMAL, and DECIMAL
+    arithmetic rounds to 6 places)."""
+    return f"CAST({float(value)!r} AS DOUBLE)"
+
+
 def _channel_index() -> str:
     """The channel's bit number: its place in :data:`INTERACTION_CHANNELS` (others: ``other``'s)."""
     cases = " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(INTERACTION_CHANNELS))
@@ -189,7 +195,7 @@ def _rows_sql(source: str, as_of: date | None, dialect: Dialect, start: date | N
         where.append(f"{day} <= {dialect.date_literal(as_of)}")
     if start is not None:
         where.append(f"{day} >= {dialect.date_literal(start)}")
-    return f"""SELECT CAST(customer_id AS VARCHAR) AS customer_id, {day} AS day, channel, {_channel_index()} AS ch
+    return f"""SELECT CAST(customer_id AS {dialect.type_name("VARCHAR")}) AS customer_id, {day} AS day, channel, {_channel_index()} AS ch
     FROM ({source}) AS src WHERE {' AND '.join(where)}"""
 
 
@@ -212,7 +218,7 @@ def weekly_sql(source: str, *, as_of: date | None = None, dialect: Dialect = DUC
     day of week)`` and the channels those of ``bit_or(1 << channel)``, so no ``DISTINCT`` is
     needed (what keeps 50M interactions within seconds and a few GB)."""
     week = dialect.period_start("r.day", "W")
-    sums = ", ".join(f"sum(CASE WHEN w.ch = {i} THEN 1 ELSE 0 END) AS interactions_{c}" for i, c in enumerate(INTERACTION_CHANNELS))
+    sums = ", ".join(f"count_if(w.ch = {i}) AS interactions_{c}" for i, c in enumerate(INTERACTION_CHANNELS))
     end = "date_add(w.week_start, 6)"
     if as_of is not None:
         end = f"CASE WHEN date_add(w.week_start, 6) > {dialect.date_literal(as_of)} THEN {dialect.date_literal(as_of)} ELSE date_add(w.week_start, 6) END"
@@ -220,7 +226,7 @@ def weekly_sql(source: str, *, as_of: date | None = None, dialect: Dialect = DUC
     return f"""SELECT w.customer_id, w.week_start, count(*) AS interactions, {sums},
     CAST(bit_count(bit_or({_bit(dialect, dow)})) AS INTEGER) AS active_days,
     CAST(bit_count(bit_or({_bit(dialect, 'w.ch')})) AS INTEGER) AS channels,
-    100.0 * bit_count(bit_or({_bit(dialect, dow)})) / 7.0 AS score,
+    {_dbl(100.0)} * bit_count(bit_or({_bit(dialect, dow)})) / {_dbl(7.0)} AS score,
     CAST({dialect.days_between('max(w.day)', end)} AS INTEGER) AS recency_days
 FROM (SELECT r.customer_id, r.day, r.ch, {week} AS week_start FROM ({_rows_sql(source, as_of, dialect, start)}) AS r) AS w
 GROUP BY w.customer_id, w.week_start"""
@@ -265,7 +271,7 @@ def customer_sql(source: str, as_of: date, rules: EngagementRules | None = None,
     span = max(7 * n, 91)
     age = dialect.days_between("r.day", lit)
     blocks = f"""SELECT a.customer_id, a.k, bit_or({_bit(dialect, 'a.age - 7 * a.k')}) AS mask,
-        sum(CASE WHEN a.age < 90 THEN 1 ELSE 0 END) AS n90, bit_or(CASE WHEN a.age < 90 THEN {_bit(dialect, 'a.ch')} ELSE 0 END) AS ch90
+        count_if(a.age < 90) AS n90, bit_or(CASE WHEN a.age < 90 THEN {_bit(dialect, 'a.ch')} ELSE 0 END) AS ch90
     FROM (SELECT r.customer_id, r.ch, {age} AS age, CAST(floor({age} / 7) AS INTEGER) AS k
           FROM ({_rows_sql(source, as_of, dialect)}) AS r WHERE {age} < {span}) AS a
     GROUP BY a.customer_id, a.k"""
@@ -280,10 +286,10 @@ def customer_sql(source: str, as_of: date, rules: EngagementRules | None = None,
     FROM ({blocks}) AS b GROUP BY b.customer_id"""
     last = f"""SELECT r.customer_id, max(r.day) AS last_day FROM ({_rows_sql(source, as_of, dialect)}) AS r GROUP BY r.customer_id"""
     per_day = 100.0 / 7.0
-    sy = f"COALESCE(w.active_window, 0) * {per_day}"
-    sxy = f"COALESCE(w.x_active, 0) * {per_day}"
-    slope = f"({n} * {sxy} - {sx} * {sy}) / {n * sxx - sx * sx}"
-    score = f"100.0 * COALESCE(w.active_window, 0) / {7 * n}.0"
+    sy = f"COALESCE(w.active_window, 0) * {_dbl(per_day)}"
+    sxy = f"COALESCE(w.x_active, 0) * {_dbl(per_day)}"
+    slope = f"({_dbl(n)} * {sxy} - {_dbl(sx)} * {sy}) / {_dbl(n * sxx - sx * sx)}"
+    score = f"{_dbl(100.0)} * COALESCE(w.active_window, 0) / {_dbl(7 * n)}"
     t = float(r.trend_threshold)
     return f"""SELECT e.customer_id, e.engagement_score, e.engagement_trend,
     CASE WHEN e.engagement_trend >= {t} THEN 'rising' WHEN e.engagement_trend <= {-t} THEN 'falling' ELSE 'flat' END AS engagement_trend_label,
@@ -444,12 +450,12 @@ def write_engagement(db: str | os.PathLike[str] | None = None, *, out: str | os.
         if start is not None and start > day:
             raise InputError(f"since {start} is after as_of {day}", parameters=("since", "as_of"))
         result: dict[str, Any] = {"as_of": day}
-        weekly = f"SELECT * FROM ({weekly_sql(source, as_of=day, start=start)}) ORDER BY customer_id, week_start"
+        weekly = weekly_sql(source, as_of=day, start=start)  # unordered: sorting 25M rows would cost more than the summary
         cust_sql = customer_sql(source, day, rules)
         if out is not None:
             result["weekly_rows"] = _copy(con, weekly, out, ("customer_id",), csv_safe_cells)
         if kinds_out is not None:
-            kinds = f"SELECT * FROM ({weekly_kinds_sql(source, as_of=day, start=start)}) ORDER BY 1, 2, 3, 4"
+            kinds = weekly_kinds_sql(source, as_of=day, start=start)
             result["kinds_rows"] = _copy(con, kinds, kinds_out, ("customer_id", "channel", "kind"), csv_safe_cells)
         con.execute(f"CREATE TEMP TABLE _engagement_customers AS {cust_sql}")
         try:
