@@ -227,3 +227,43 @@ def test_no_interactions_is_one_line_error(tmp_path):
     patron.ingest(pd.DataFrame({"customer_id": ["a"], "occurred_at": ["2024-01-01"], "amount": [1.0]}), kind="transactions", db=db, now=NOW)
     with pytest.raises(patron.PatronError, match="no interactions"):
         engagement(db)
+
+
+def test_cli_writes_weekly_customers_and_kinds(hand_db, tmp_path, capsys):
+    from patron.cli import main
+
+    weekly, customers, kinds = tmp_path / "w.parquet", tmp_path / "c.csv", tmp_path / "k.arrow"
+    code = main(["engagement", "--db", hand_db, "--as-of", str(AS_OF), "--out", str(weekly), "--customers-out", str(customers),
+                 "--kinds-out", str(kinds), "--json"])
+    assert code == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["customers"] == 4 and payload["trend"] == {"rising": 1, "flat": 2, "falling": 1}
+    assert payload["bands"] == {"high": 1, "medium": 1, "low": 1, "none": 1}
+    w = pd.read_parquet(weekly)
+    assert len(w) == payload["weekly_rows"] == 1 + 12 + 4 + 1  # a: 1 week, b: 12, c: 4 (28 days from a Monday), d: 1
+    c = pd.read_csv(customers, dtype={"customer_id": str})
+    assert list(c["customer_id"]) == ["a", "b", "c", "d"]
+    import pyarrow.feather as feather
+
+    k = feather.read_table(kinds).to_pandas()
+    assert int(k["interactions"].sum()) == len(hand_rows()) - 1  # all but e's, after as_of
+
+
+def test_cli_csv_output_guards_formulas(tmp_path, capsys):
+    from patron.cli import main
+
+    db = str(tmp_path / "f.duckdb")
+    path = tmp_path / "i.csv"
+    path.write_text("customer_id,occurred_at,channel,kind\n=HYPERLINK(1),2024-01-01,web,page_view\n")
+    patron.ingest(path, kind="interactions", db=db, now=NOW)
+    out = tmp_path / "c.csv"
+    assert main(["engagement", "--db", db, "--customers-out", str(out)]) == 0
+    assert out.read_text().splitlines()[1].startswith("'=HYPERLINK(1)")
+
+
+def test_cli_lift_without_enough_purchases_is_one_line(hand_db, capsys):
+    from patron.cli import main
+
+    code = main(["engagement", "--db", hand_db, "--lift", "--calibration-end", "2024-06-01"])
+    err = capsys.readouterr().err
+    assert code != 0 and err.startswith("patron: error:") and len(err.strip().splitlines()) == 1

@@ -409,7 +409,7 @@ def _copy(con: Any, sql: str, path: str | os.PathLike[str], text_columns: tuple[
             import pyarrow as pa
 
             rows = 0
-            batches = con.sql(sql).fetch_record_batch(1 << 17)
+            batches = con.sql(sql).to_arrow_reader(1 << 17)
             with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_file(sink, batches.schema) as writer:
                 for batch in batches:
                     writer.write_batch(batch)
