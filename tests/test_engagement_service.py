@@ -13,7 +13,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from tests.service_support import running_service
+from tests.service_support import Service, create_keys, free_port
 from tests.test_service_dashboard import synthetic_orders
 
 pytestmark = [pytest.mark.slow]
@@ -29,8 +29,12 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     csv = folder / "orders.csv"
     orders.to_csv(csv, index=False)
     ingest(csv, kind="transactions", db=str(db))
-    with running_service(db) as svc:
+    svc = Service(db=db, port=free_port(), keys=create_keys(db), log=db.with_suffix(".serve.log"))
+    svc.start(timeout=180.0)  # a loaded machine can take more than the usual 30 s
+    try:
         yield svc, orders
+    finally:
+        svc.stop()
 
 
 def _at(day: pd.Timestamp, hour: int) -> str:
