@@ -267,3 +267,19 @@ def test_cli_lift_without_enough_purchases_is_one_line(hand_db, capsys):
     code = main(["engagement", "--db", hand_db, "--lift", "--calibration-end", "2024-06-01"])
     err = capsys.readouterr().err
     assert code != 0 and err.startswith("patron: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_jsonl_and_parquet_files_ingest_as_interactions(tmp_path):
+    rows = hand_rows()[:5]  # customer a's five interactions
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text("\n".join(json.dumps({k: v for k, v in r.items() if v is not None}) for r in rows) + "\n")
+    parquet = tmp_path / "a.parquet"
+    frame = pd.DataFrame(rows)
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"])
+    frame.to_parquet(parquet)
+    for path in (jsonl, parquet):
+        db = str(tmp_path / f"{path.suffix[1:]}.duckdb")
+        assert patron.ingest(path, kind="interactions", db=db, now=NOW).accepted == 5
+        assert patron.ingest(path, kind="interactions", db=db, now=NOW).already_present == 5  # derived keys: nothing twice
+        got = engagement(db, as_of=AS_OF).customers
+        assert got["engagement_active_days_7"].tolist() == [3] and got["engagement_interactions_90"].tolist() == [5]

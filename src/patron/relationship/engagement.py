@@ -596,7 +596,7 @@ def engagement_lift(db: str | os.PathLike[str] | None = None, *, calibration_end
             sql = f"""WITH e AS ({customer_sql(source, cal, rules)}),
 j AS (SELECT f.customer_id, f.actual, f.predicted, COALESCE(e.engagement_score, 0.0) AS score FROM _lift_frame AS f
       LEFT JOIN e ON e.customer_id = f.customer_id),
-b AS (SELECT *, CASE WHEN score = 0 THEN 'none' ELSE 'q' || CAST(ntile(4) OVER (PARTITION BY score > 0 ORDER BY score) AS VARCHAR) END AS band FROM j)
+b AS (SELECT *, CASE WHEN score = 0 THEN 'none' ELSE 'q' || CAST(ntile(4) OVER (PARTITION BY score > 0 ORDER BY score, customer_id) AS VARCHAR) END AS band FROM j)
 SELECT band, count(*) AS customers, min(score) AS score_min, max(score) AS score_max,
     sum(actual) AS actual, sum(predicted) AS predicted, sum(actual * actual) AS saa, sum(actual * predicted) AS sap,
     sum(predicted * predicted) AS spp
