@@ -283,3 +283,14 @@ def test_jsonl_and_parquet_files_ingest_as_interactions(tmp_path):
         assert patron.ingest(path, kind="interactions", db=db, now=NOW).already_present == 5  # derived keys: nothing twice
         got = engagement(db, as_of=AS_OF).customers
         assert got["engagement_active_days_7"].tolist() == [3] and got["engagement_interactions_90"].tolist() == [5]
+
+
+def test_an_event_with_a_broken_payload_is_left_out(tmp_path):
+    db = str(tmp_path / "broken.duckdb")
+    good = _event("g1", "page", "p", AS_OF, "Home")
+    broken = ("b1", "page", "Home", "p", "p", None, None, None, good[8], good[9], good[10], "{not json")
+    with duckdb.connect(db) as con:
+        con.execute(EVENTS_DDL)
+        con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [good, broken])
+    got = engagement(db, as_of=AS_OF).customers
+    assert got["engagement_interactions_90"].tolist() == [1]

@@ -136,7 +136,8 @@ def _columns(con: Any, table: str) -> set[str]:
 
 def events_interactions_sql() -> str:
     """The service's stored ``events`` that are touchpoints, as rows of ``interactions`` (DuckDB
-    SQL; ``interaction_id`` is the event's ``messageId``). Events of no person are left out."""
+    SQL; ``interaction_id`` is the event's ``messageId``). Events of no person, and any whose
+    payload is not valid JSON (the service stores none; a hand-edited table might), are left out."""
     app = "json_extract(payload, '$.context.app') IS NOT NULL"
     names = ", ".join(DUCKDB.literal(n) for n in EVENT_INTERACTIONS)
     channel = " ".join(
@@ -151,7 +152,7 @@ def events_interactions_sql() -> str:
     CAST(CASE WHEN type = 'page' THEN {page_obj} WHEN type = 'screen' THEN event ELSE CASE {obj} END END AS VARCHAR) AS object,
     CAST(NULL AS DOUBLE) AS value
 FROM events
-WHERE customer_id IS NOT NULL AND (type IN ('page', 'screen') OR (type = 'track' AND event IN ({names})))"""
+WHERE customer_id IS NOT NULL AND (type IN ('page', 'screen') OR (type = 'track' AND event IN ({names}))) AND json_valid(payload)"""
 
 
 def interactions_sql(con: Any) -> str | None:
