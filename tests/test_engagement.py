@@ -294,3 +294,20 @@ def test_an_event_with_a_broken_payload_is_left_out(tmp_path):
         con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [good, broken])
     got = engagement(db, as_of=AS_OF).customers
     assert got["engagement_interactions_90"].tolist() == [1]
+
+
+def test_anonymous_visitors_are_not_profiled_for_page_views_alone(tmp_path):
+    db = str(tmp_path / "anon.duckdb")
+    tx = pd.DataFrame({"customer_id": ["buyer", "buyer", "buyer2", "buyer2", "buyer3"],
+                       "occurred_at": ["2023-10-01", "2024-03-01", "2023-11-01", "2024-01-15", "2024-02-01"],
+                       "amount": [10.0, 20.0, 30.0, 40.0, 50.0]})
+    patron.ingest(tx, kind="transactions", db=db, now=NOW)
+    known = _event("k1", "page", "member", AS_OF, "Home")
+    anonymous = ("a1", "page", "Home", "anon-1", None, "a-1", None, None, known[8], known[9], known[10], json.dumps({"type": "page"}))
+    with duckdb.connect(db) as con:
+        con.execute(EVENTS_DDL)
+        con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", [known, anonymous])
+    prof = build_profiles(db, as_of=AS_OF).set_index("customer_id")
+    assert sorted(prof.index) == ["buyer", "buyer2", "buyer3", "member"]
+    assert prof.loc["member", "status"] == "prospect" and prof.loc["member", "engagement_active_days_7"] == 1
+    assert sorted(engagement(db, as_of=AS_OF).customers["customer_id"]) == ["anon-1", "member"]  # both engaged

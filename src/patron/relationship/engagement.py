@@ -134,10 +134,11 @@ def _columns(con: Any, table: str) -> set[str]:
     return {d[0] for d in con.execute(f"SELECT * FROM {DUCKDB.ident(table)} LIMIT 0").description}
 
 
-def events_interactions_sql() -> str:
+def events_interactions_sql(*, known_only: bool = False) -> str:
     """The service's stored ``events`` that are touchpoints, as rows of ``interactions`` (DuckDB
     SQL; ``interaction_id`` is the event's ``messageId``). Events of no person, and any whose
-    payload is not valid JSON (the service stores none; a hand-edited table might), are left out."""
+    payload is not valid JSON (the service stores none; a hand-edited table might), are left out.
+    ``known_only``: only events sent with a ``userId`` (not anonymous visitors)."""
     app = "json_extract(payload, '$.context.app') IS NOT NULL"
     names = ", ".join(DUCKDB.literal(n) for n in EVENT_INTERACTIONS)
     channel = " ".join(
@@ -152,19 +153,19 @@ def events_interactions_sql() -> str:
     CAST(CASE WHEN type = 'page' THEN {page_obj} WHEN type = 'screen' THEN event ELSE CASE {obj} END END AS VARCHAR) AS object,
     CAST(NULL AS DOUBLE) AS value
 FROM events
-WHERE customer_id IS NOT NULL AND (type IN ('page', 'screen') OR (type = 'track' AND event IN ({names}))) AND json_valid(payload)"""
+WHERE customer_id IS NOT NULL AND (type IN ('page', 'screen') OR (type = 'track' AND event IN ({names}))) AND json_valid(payload){" AND user_id IS NOT NULL" if known_only else ""}"""
 
 
-def interactions_sql(con: Any) -> str | None:
+def interactions_sql(con: Any, *, known_only: bool = False) -> str | None:
     """SQL of every interaction the database open on ``con`` holds: the ``interactions`` table and
-    the touchpoints among the service's ``events`` (:func:`events_interactions_sql`); ``None`` when
-    it has neither table."""
+    the touchpoints among the service's ``events`` (:func:`events_interactions_sql`, ``known_only``
+    as there); ``None`` when it has neither table."""
     cols = ", ".join(INTERACTION_COLUMNS)
     parts = []
     if table_exists(con, "interactions"):
         parts.append(f"SELECT {cols} FROM interactions")
     if table_exists(con, "events") and {"type", "event", "payload", "customer_id"} <= _columns(con, "events"):
-        parts.append(events_interactions_sql())
+        parts.append(events_interactions_sql(known_only=known_only))
     return " UNION ALL ".join(parts) if parts else None
 
 
@@ -325,7 +326,9 @@ def profile_piece(con: Any, as_of: date, config: ConfigArg = None, *, alias: str
     """The engagement part of ``customer_profiles`` (:mod:`patron.relationship.profiles`) as of
     ``as_of`` from the interactions of the database open on ``con``: the join (on
     ``{base}.customer_id``) of :func:`customer_sql`, its columns, and everyone with an interaction
-    on or before ``as_of`` as people to profile (prospects when they never bought). Without an
+    on or before ``as_of`` as people to profile (prospects when they never bought): the people of
+    the ``interactions`` table and of events sent with a ``userId`` (an anonymous visitor's page
+    views alone do not make a profile; one already profiled gets its columns). Without an
     interactions source every column is NULL but ``engagement_days_since_purchase``, which reads
     ``{base}.last_purchase``."""
     exprs = _null_exprs()
@@ -338,7 +341,8 @@ def profile_piece(con: Any, as_of: date, config: ConfigArg = None, *, alias: str
         if c != "engagement_days_since_purchase":
             exprs[c] = f"{alias}.{c}"
     join = f"LEFT JOIN ({customer_sql(source, as_of, engagement_rules(config))}) AS {alias} ON {alias}.customer_id = {base}.customer_id"
-    people = (f"SELECT DISTINCT CAST(customer_id AS VARCHAR) FROM ({source}) AS src "
+    known = interactions_sql(con, known_only=True)  # anonymous visitors are not profiled for their page views alone
+    people = (f"SELECT DISTINCT CAST(customer_id AS VARCHAR) FROM ({known}) AS src "
               f"WHERE customer_id IS NOT NULL AND CAST(occurred_at AS DATE) <= {DUCKDB.date_literal(as_of)}")
     return ProfilePiece(join=join, exprs=exprs, people=people)
 
