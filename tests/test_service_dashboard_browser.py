@@ -48,6 +48,7 @@ def service(tmp_path_factory: pytest.TempPathFactory):
     db = tmp_path_factory.mktemp("dashboard-browser") / "cdnow.duckdb"
     ingest(data_path("CDNOW_sample.txt"), kind="transactions", db=str(db), columns=CDNOW_SAMPLE_COLUMNS,
            mapping={"occurred_at": "date"}, date_format="%Y%m%d")
+    ingest(data_path("cdnow_interactions.parquet"), kind="interactions", db=str(db))  # the demo's simulated touchpoints
     record_consent(str(db), CONSENTS)
     with running_service(db) as svc:
         with svc.client("admin") as admin:
@@ -103,9 +104,10 @@ def test_dashboard_pages_render_in_chromium(chromium: Path, service) -> None:
             # overview: every report part the CDNOW data allow, each plot drawn
             response = page.goto(origin + "/", wait_until="load", timeout=120_000)
             assert response is not None and response.status == 200
-            for key in ("headline", "equity", "status", "clv", "segments", "contact_effect"):
+            for key in ("headline", "equity", "status", "clv", "segments", "contact_effect", "engagement"):
                 assert page.locator(f"section#{key}").count() == 1, key
-            assert _plots_drawn(page, "overview") >= 5  # equity over time, by segment, status, migration, CLV
+            assert page.locator("section#engagement .plotly-graph-div").count() == 3  # by channel, by status, lift
+            assert _plots_drawn(page, "overview") >= 8  # equity over time, by segment, status, migration, CLV, engagement
             page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
 
             # consent state
