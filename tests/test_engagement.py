@@ -311,3 +311,16 @@ def test_anonymous_visitors_are_not_profiled_for_page_views_alone(tmp_path):
     assert sorted(prof.index) == ["buyer", "buyer2", "buyer3", "member"]
     assert prof.loc["member", "status"] == "prospect" and prof.loc["member", "engagement_active_days_7"] == 1
     assert sorted(engagement(db, as_of=AS_OF).customers["customer_id"]) == ["anon-1", "member"]  # both engaged
+
+
+def test_report_section_without_enough_purchases_for_the_lift_keeps_the_series(hand_db):
+    from patron.report import build_report
+
+    # every purchase after the lift's calibration end (26 weeks before as_of): nothing to fit on
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b", "b"], "occurred_at": ["2024-01-02", "2024-03-20", "2024-01-05", "2024-03-01"],
+                       "amount": [10.0, 20.0, 30.0, 40.0]})
+    patron.ingest(tx, kind="transactions", db=hand_db, now=NOW)
+    page = build_report(hand_db, as_of=AS_OF, sections=["engagement"])
+    section = page[page.index('<section id="engagement">'):]
+    assert "Customers active per week, by channel" in section
+    assert "Holdout lift by engagement band not computed" in section

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from patron.errors import PatronError
 from patron.report.html import Metric, Section
 from patron.report.registry import ReportContext, register_section
+from patron.value.models import ConvergenceError
 
 WEEKS = 52
 """Weeks of history shown."""
@@ -83,7 +84,7 @@ def engagement_section(db: str, ctx: ReportContext) -> Section | None:
     sec.figures += [channel_figure(series.by_channel), segment_figure(series.by_segment, label)]
     try:
         lift = ctx.memo("engagement_lift", lambda: engagement_lift(db, holdout_end=ctx.as_of, config=ctx.config))
-    except PatronError as exc:
+    except (PatronError, ConvergenceError) as exc:  # too few purchases to fit, or no fit: the series still show
         sec.notes.append(f"Holdout lift by engagement band not computed: {exc}")
     else:
         bands = lift.bands
