@@ -266,9 +266,11 @@ def test_rules_changed_between_runs_are_applied_to_the_stored_graph():
         assert feed.events()["k2"] == "anon:email=" + _email_key("ann@x.io")
 
 
-def test_a_small_request_joins_the_next_group_ahead_of_a_backlog_of_large_batches():
-    """Structure, not timing: with three batches of 5,000 events queued before a single track, the
-    writer's next group holds the track (before issue 18 it came fourth, after every batch)."""
+def test_the_writer_takes_journal_records_in_order_and_never_overtakes_a_job():
+    """Structure, not timing: groups follow the journal's order (its applied position is the last
+    record of a group, so no record may overtake another), and a job is never overtaken. A small
+    request no longer waits behind large batches for its answer: it is acknowledged once durable
+    in the journal (issue 18 then issue 22; patron.service.journal)."""
     import concurrent.futures
     from types import SimpleNamespace
 
@@ -276,16 +278,16 @@ def test_a_small_request_joins_the_next_group_ahead_of_a_backlog_of_large_batche
     from patron.service.writer import MAX_GROUP_EVENTS, Writer, _Job, _Submission
 
     writer = Writer(SimpleNamespace(rules=ServiceRules(commit_interval_ms=0)))
-    big = [_Submission([object()] * MAX_GROUP_EVENTS, concurrent.futures.Future(), None) for _ in range(3)]
-    track = _Submission([object()], concurrent.futures.Future(), None)
+    big = [_Submission([object()] * MAX_GROUP_EVENTS, None, None, seq=n + 1) for n in range(3)]
+    track = _Submission([object()], None, None, seq=4)
     job = _Job(lambda con: None, concurrent.futures.Future())
-    late = _Submission([object()], concurrent.futures.Future(), None)
+    late = _Submission([object()], None, None, seq=5)
     for entry in (*big, track, job, late):
         writer._queue.append(entry)
         writer._queued_events += len(getattr(entry, "items", ()))
-    groups = [writer._take() for _ in range(5)]
-    assert groups[0] == [big[0], track]
-    assert groups[1:] == [[big[1]], [big[2]], job, [late]]  # a job is never overtaken
+    groups = [writer._take() for _ in range(6)]
+    assert groups[:4] == [[big[0]], [big[1]], [big[2]], [track]]  # at most MAX_GROUP_EVENTS a group
+    assert groups[4:] == [job, [late]]
     assert writer._queued_events == 0
 
 

@@ -12,7 +12,7 @@ import glob
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -53,6 +53,21 @@ def _configure(con: duckdb.DuckDBPyConnection, *, memory_limit: str | None, thre
 
 _SERVED: dict[str, duckdb.DuckDBPyConnection] = {}
 """Database files this process serves (``patron serve``), by resolved path, with their root connection."""
+
+
+_BEFORE_READ: dict[str, Callable[[], object]] = {}
+"""Per served file, what :func:`connect` calls before it hands out a cursor: the service's
+journal applies acknowledged events behind the answers, and this waits for them
+(read-your-writes; :mod:`patron.service.journal`)."""
+
+
+def before_served_read(db: str | os.PathLike[str], wait: Callable[[], object] | None) -> None:
+    """Register (or, with None, remove) ``wait``, called by every :func:`connect` to the served
+    file ``db`` in this process before its cursor is handed out."""
+    if wait is None:
+        _BEFORE_READ.pop(_key(db), None)
+    else:
+        _BEFORE_READ[_key(db)] = wait
 
 
 def _key(path: str | os.PathLike[str]) -> str:
@@ -233,6 +248,9 @@ def connect(
     path = str(db if db is not None else get_settings().db)
     served = _SERVED.get(_key(path)) if path != ":memory:" else None
     if served is not None:  # inside patron serve: a cursor of the served database, never a second open
+        wait = _BEFORE_READ.get(_key(path))
+        if wait is not None:
+            wait()
         cursor = served.cursor()
         try:
             _configure(cursor, memory_limit=memory_limit, threads=threads)

@@ -79,6 +79,7 @@ def create_app(
         # idle service's snapshot stays current without a second copy.
         state.dialogue = ServiceDialogue(state, dialogue_rules)
         state.dialogue.start()
+        state.writer.replay()  # journal records a crash left unapplied: after the triggers are in
         state.snapshots = Snapshots(state)
         state.snapshots.start()
         start_refresher(state)

@@ -65,6 +65,7 @@ from patron.service.items import (
     fallback_customer,
     is_known,
 )
+from patron.service.journal import save_position
 from patron.service.known import KeyIndex, RecentIds
 from patron.service.ledger_rows import insert_records
 from patron.service.mapping import merge_traits
@@ -98,6 +99,9 @@ class Known:
     suppressed: Suppression = field(default_factory=Suppression)
     dropped: int = 0
     lifted: list[str] = field(default_factory=list)
+    position: int | None = None
+    """The journal position of the group being stored (:mod:`patron.service.journal`): saved in
+    the group's transaction, or None."""
     triggers: Any = None
     """The service's triggers (:class:`patron.service.dialogue.ServiceDialogue`) or None: called
     with each transaction's stored events (``fire``), then told of its commit or rollback."""
@@ -160,7 +164,15 @@ def store(cur: duckdb.DuckDBPyConnection, items: list[Item], rules: Any, identit
         except Exception as exc:  # some event's content: store the others (module docstring)
             log.warning("group commit of %d events and %d dead letters failed (%s: %s); storing it in parts",
                         len(candidates), len(dead), type(exc).__name__, _first_line(exc))
-            written = _isolate(cur, [*candidates, *dead], rules, identity, known)
+            position, known.position = known.position, None  # saved once every part is stored
+            try:
+                written = _isolate(cur, [*candidates, *dead], rules, identity, known)
+            finally:
+                known.position = position
+            if position is not None:
+                cur.execute("BEGIN TRANSACTION")
+                save_position(cur, position)
+                cur.execute("COMMIT")
         else:
             _remember(known, written)
     late = {d.message_id: d.reason for d in written.late_dead}
@@ -270,6 +282,8 @@ def _transaction(cur: duckdb.DuckDBPyConnection, accepted: list[Accepted], dead:
         _insert_dead(cur, dead + written.late_dead, rules, identity)
         if known.dropped or known.lifted:
             record_suppressed(cur, known.dropped, known.lifted, datetime.now(UTC).date())
+        if known.position is not None:
+            save_position(cur, known.position)
         cur.execute("COMMIT")
     except BaseException:
         if known.triggers is not None:

@@ -119,7 +119,11 @@ class ServiceState:
 
     @contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A fresh cursor on the served database, held under the shared lock (closed on exit)."""
+        """A fresh cursor on the served database, held under the shared lock (closed on exit),
+        once the events acknowledged before the call are applied (read-your-writes:
+        :meth:`patron.service.writer.Writer.wait_applied`)."""
+        if self.writer is not None:
+            self.writer.wait_applied()
         with self.lock.shared():
             assert self.root is not None, "service database is not open"
             cursor = self.root.cursor()

@@ -1,24 +1,33 @@
 """The single writer: one thread makes every change to event-fed tables, in group commits.
 
-Request handlers ``await writer.submit(items)``; the thread takes everything queued (up to
+Request handlers ``await writer.submit(items)``: the items go to the journal
+(:mod:`patron.service.journal`), an append-only log that one thread writes with one ``write``
+and one ``fdatasync`` per group of requests; once durable there they are queued for the writer,
+in journal order, and the requests are answered. The writer thread takes everything queued (up to
 :data:`MAX_GROUP_EVENTS` events) and stores it in **one** transaction under
 ``state.lock.shared()`` (:func:`patron.service.commit.store`: identity resolution, one statement
-per table, ``COMMIT``), then answers every waiter of the group at once.
+per table, the journal position applied, ``COMMIT``).
 
 Group commit adapts to the load. When the writer is idle (no commit in the last
-:data:`IDLE_AFTER_S`), a request is committed at once. While a commit is in flight, requests queue
+:data:`IDLE_AFTER_S`), a group is committed at once. While a commit is in flight, records queue
 up and the next commit takes them all. Under load the writer also waits up to ``[service]
 commit_interval_ms`` (default 2) for more events when the queue holds fewer than the previous
-group did: closed-loop clients answered by one commit send their next requests within a few ms,
-and without the wait the first of them would go alone (measured with 16 single-event senders:
-~520 events/s and p99 ~45 ms without the wait, ~840 events/s and p99 ~33 ms with it, medians
-of three alternated runs).
+group did.
 
-Durability. A 2xx is sent only after ``COMMIT`` returned: DuckDB appends the transaction to its
-write-ahead log and calls ``fdatasync`` on it before returning (checked with ``strace`` on DuckDB
-2.0: one ``write`` and one ``fdatasync`` per commit), so an acknowledged event survives a crash
-of the process or of the machine. A failed commit rolls back and every waiter of the group gets
-:class:`WriteFailed` (the API answers 503, which SDKs retry).
+Durability. A 2xx is sent only after the journal's ``fdatasync`` returned, so an acknowledged
+event survives a crash of the process or of the machine: on the next start the records after the
+position stored in the database are applied again, in order (the position is saved in the same
+transaction as the rows, and a record applied twice is recognised by its messageIds). A group
+whose commit fails (I/O, memory) is kept and tried again every :data:`RETRY_S`: it was
+acknowledged. A journal write that fails answers :class:`WriteFailed` (503, which SDKs retry).
+Items whose outcome the database decides (a refund needs its stored order) are answered after
+their commit, with that outcome; :meth:`Writer.submit_sync` always waits for the commit.
+
+Reads see their writes. :meth:`Writer.wait_applied` waits until every event acknowledged before
+the call is applied; :meth:`patron.service.state.ServiceState.reading` and
+:func:`patron.data.store.connect` (in the service's process) call it, so an answer is never
+followed by a read that misses its events. The wait is at most a group commit under steady load
+(benchmarks/README.md, "bench_service.py").
 
 Jobs. :meth:`Writer.run` runs any function on the writer thread in its own transaction (key
 changes); afterwards the in-memory identity graph and order index are read again, since the job
@@ -49,9 +58,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
+from patron.data.store import before_served_read
 from patron.service.commit import Identity, Known, store
 from patron.service.event_tables import create_event_tables
-from patron.service.items import Item, Outcome
+from patron.service.items import Accepted, Item, Outcome
+from patron.service.journal import Journal, Record, journal_dir, read_position
 from patron.service.known import RecentIds
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,15 +74,17 @@ T = TypeVar("T")
 MAX_GROUP_EVENTS: int = 5000
 """Most events committed in one transaction (a larger backlog is split into several groups)."""
 
-SMALL_SUBMISSION_EVENTS: int = 100
-"""A submission of at most this many events (a single event, an SDK's usual flush) joins the next
-group even when larger ones are queued before it, up to :data:`SMALL_EXTRA_EVENTS` such events per
-group: a bystander's ``track`` waits for at most the group being committed, never for a backlog
-of large batches (issue 18). Order between requests is not a promise of the API (identity
-resolution does not depend on it); jobs are never overtaken."""
+MAX_BACKLOG_EVENTS: int = 50_000
+"""Most journaled events waiting to be applied: beyond it the journal thread waits before it
+acknowledges more (clients slow down instead of the backlog growing without bound)."""
 
-SMALL_EXTRA_EVENTS: int = 500
-"""Most events of small submissions a group takes from behind its last one."""
+WAIT_APPLIED_S: float = 10.0
+"""Longest a read waits for the events acknowledged before it to be applied (then it reads what
+is applied: a writer that cannot commit must not stop every read)."""
+
+RETRY_S: float = 1.0
+"""Pause before a journaled group whose commit failed (the database, not the events) is tried
+again: it is acknowledged, so it is never dropped."""
 
 IDLE_AFTER_S: float = 0.05
 """A writer that finished its last commit longer ago than this is idle: it commits at once."""
@@ -91,8 +104,10 @@ class _Submission:
     future on ``loop``, or a ``concurrent.futures`` future when ``loop`` is None."""
 
     items: list[Item]
-    future: asyncio.Future[list[Outcome]] | concurrent.futures.Future[list[Outcome]]
+    future: asyncio.Future[list[Outcome]] | concurrent.futures.Future[list[Outcome]] | None
     loop: asyncio.AbstractEventLoop | None
+    seq: int = 0
+    """The submission's journal record (0: not journaled); no future: acknowledged by the journal."""
 
 
 @dataclass(slots=True)
@@ -121,6 +136,11 @@ class Writer:
         self.known = Known()
         self.commits = 0
         """Transactions committed (groups and jobs), for tests and benchmarks."""
+        self.journal: Journal | None = None
+        self.applied = 0
+        """Last journal record applied to the database (committed)."""
+        self._applied_cond = threading.Condition()
+        self._replay: list[Record] = []
 
     @property
     def recent(self) -> RecentIds:
@@ -129,27 +149,52 @@ class Writer:
 
     # -- life cycle --
     def start(self) -> None:
-        """Create the event tables, read what the writer remembers, start the writer thread."""
+        """Create the event tables, read what the writer remembers and the journal's records not
+        applied yet (:mod:`patron.service.journal`), start the writer and journal threads. The
+        records read are applied after :meth:`replay`."""
         with self.state.lock.shared():
             cur = self._cursor()
             create_event_tables(cur)
+            journal_id, self.applied = read_position(cur)
             self.identity.ensure(cur)
             self.identity.enter_file_customers(cur)
             self.identity.resolver.load(cur)
             self.known.load(cur)
+        self.journal = Journal(journal_dir(self.state.db), journal_id)
+        self._replay = [(seq, items, None) for seq, items in self.journal.recover(self.applied)]
+        if self._replay:
+            log.info("%d journal records after position %d are applied again", len(self._replay), self.applied)
+        self.journal.deliver = self._deliver
+        self.journal.acknowledge = self._acknowledge
+        before_served_read(self.state.db, self.wait_applied)  # patron.data.store.connect in this process
         self._freeze()
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="patron-writer", daemon=True)
         self._thread.start()
+        self.journal.start()
+
+    def replay(self) -> None:
+        """Queue the journal records that were not applied when the service stopped (a crash), in
+        order, ahead of any new one. Called once the triggers are installed, so they fire on
+        them."""
+        records, self._replay = self._replay, []
+        if records:
+            self._deliver(records, backlog=False)
 
     def stop(self) -> None:
-        """Commit what is queued, then stop the thread."""
+        """Write and apply what is queued, then stop the threads."""
+        if self.journal is not None:
+            self.journal.stop()
+            self.replay()  # a service stopped before replay(): its records stay for the next start
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self.journal is not None:
+            self.journal.prune()
+            before_served_read(self.state.db, None)
         self.detach()
 
     def detach(self) -> None:
@@ -185,19 +230,78 @@ class Writer:
             self._cond.notify()
 
     async def submit(self, items: list[Item]) -> list[Outcome]:
-        """Store ``items`` (accepted events and dead letters) in the next group commit; returns one
-        :class:`Outcome` per item, in order, once the group is committed. Raises
-        :class:`WriteFailed` when the commit failed."""
+        """Store ``items`` (accepted events and dead letters); returns one :class:`Outcome` per
+        item, in order, once they are durable in the journal: ``stored`` for an accepted event
+        (a retry is recognised when applied, and answered the same), ``rejected`` for a dead
+        letter. Items whose outcome only the database can tell (a refund needs its order) are
+        answered once applied, with their real outcome. Raises :class:`WriteFailed` when the
+        journal could not be written or the service is stopping."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[list[Outcome]] = loop.create_future()
-        self._put(_Submission(items, fut, loop), len(items))
+        self._append(_Submission(items, fut, loop), wait=_needs_database(items))
         return await fut
 
     def submit_sync(self, items: list[Item], timeout: float | None = None) -> list[Outcome]:
-        """:meth:`submit` for a thread without an event loop (blocks until committed)."""
+        """:meth:`submit` for a thread without an event loop; blocks until the items are applied
+        and returns their real outcomes (``duplicate``, ``rejected`` at commit time, ...)."""
         cf: concurrent.futures.Future[list[Outcome]] = concurrent.futures.Future()
-        self._put(_Submission(items, cf, None), len(items))
+        self._append(_Submission(items, cf, None), wait=True)
         return cf.result(timeout)
+
+    def _append(self, sub: _Submission, *, wait: bool) -> None:
+        if self.journal is None:  # not started: straight to the queue (tests of the writer alone)
+            self._put(sub, len(sub.items))
+            return
+        try:
+            self.journal.append(sub.items, (sub, wait))
+        except RuntimeError as exc:
+            raise WriteFailed("the service is shutting down: retry later") from exc
+
+    def _deliver(self, records: list[Record], *, backlog: bool = True) -> None:
+        """Journal thread: queue durable records for the writer, in order (waits while the
+        backlog is over :data:`MAX_BACKLOG_EVENTS`)."""
+        if backlog:
+            with self._cond:
+                while self._queued_events > MAX_BACKLOG_EVENTS and self._thread is not None:
+                    self._cond.wait(0.05)
+        with self._cond:
+            for seq, items, tag in records:
+                if tag is None:
+                    sub = _Submission(items, None, None, seq)
+                else:
+                    sub, wait = tag
+                    sub.seq = seq
+                    if not wait:
+                        sub = _Submission(items, None, None, seq)
+                self._queue.append(sub)
+                self._queued_events += len(items)
+            self._cond.notify()
+
+    def _acknowledge(self, records: list[Record], exc: BaseException | None) -> None:
+        """Journal thread: answer the submissions that wait only for the journal."""
+        results: list[tuple[_Submission, list[Outcome] | BaseException]] = []
+        for _, items, tag in records:
+            if tag is None:
+                continue
+            sub, wait = tag
+            if exc is not None:
+                results.append((sub, WriteFailed(f"could not store the events ({type(exc).__name__}): retry later")))
+            elif not wait:
+                results.append((sub, [_journaled(it) for it in items]))
+        _answer(results)
+
+    def wait_applied(self, timeout: float = WAIT_APPLIED_S) -> bool:
+        """Wait until every event acknowledged so far is applied to the database (read-your-writes
+        for the API's readers); False when ``timeout`` passed first. Returns at once on the writer
+        thread and before the journal runs."""
+        journal = self.journal
+        if journal is None or threading.current_thread() is self._thread:
+            return True
+        target = journal.durable
+        if self.applied >= target:
+            return True
+        with self._applied_cond:
+            return self._applied_cond.wait_for(lambda: self.applied >= target or self._thread is None, timeout)
 
     def _job_future(self, fn: Callable[[duckdb.DuckDBPyConnection], T], people: bool = True,
                     ) -> concurrent.futures.Future[T]:
@@ -250,30 +354,10 @@ class Writer:
                 assert isinstance(sub, _Submission)
                 n += len(sub.items)
                 taken.append(sub)
-            n += self._take_small(taken)
             self._queued_events -= n
+            self._cond.notify_all()  # the journal may wait for the backlog to shrink
             self._last_group = n
             return taken
-
-    def _take_small(self, taken: list[_Submission]) -> int:
-        """Move small submissions queued before the first job into ``taken`` (see
-        :data:`SMALL_SUBMISSION_EVENTS`); returns their events. Called with the condition held."""
-        extra = 0
-        rest: deque[_Submission | _Job] = deque()
-        while self._queue:
-            entry = self._queue.popleft()
-            if isinstance(entry, _Job):
-                rest.append(entry)
-                break
-            size = len(entry.items)
-            if size <= SMALL_SUBMISSION_EVENTS and extra + size <= SMALL_EXTRA_EVENTS:
-                taken.append(entry)
-                extra += size
-            else:
-                rest.append(entry)
-        rest.extend(self._queue)
-        self._queue = rest
-        return extra
 
     def _loop(self) -> None:
         while True:
@@ -282,8 +366,16 @@ class Writer:
                 return
             if isinstance(work, _Job):
                 self._run_job(work)
+            elif not self._commit_group(work):
+                with self._cond:  # acknowledged: try again later, first (RETRY_S)
+                    self._queue.extendleft(reversed(work))
+                    self._queued_events += sum(len(s.items) for s in work)
+                    if self._stopping:
+                        log.error("stopping with %d journaled events not applied: applied on the next start",
+                                  self._queued_events)
+                        return
+                    self._cond.wait(RETRY_S)
             else:
-                self._commit_group(work)
                 self._last_end = time.monotonic()
             if time.monotonic() - self._frozen_at > FREEZE_EVERY_S:
                 self._freeze()
@@ -318,26 +410,57 @@ class Writer:
             return
         job.future.set_result(result)
 
-    def _commit_group(self, subs: list[_Submission]) -> None:
+    def _commit_group(self, subs: list[_Submission]) -> bool:
+        """Store a group; False when a journaled group failed (it is to be tried again)."""
         items = [it for s in subs for it in s.items]
+        position = max(s.seq for s in subs)
         t0 = time.perf_counter()
         try:
             with self.state.lock.shared(), self.state.changing():
-                outcomes = store(self._cursor(), items, self.state.rules, self.identity, self.known)
+                self.known.position = position or None
+                try:
+                    outcomes = store(self._cursor(), items, self.state.rules, self.identity, self.known)
+                finally:
+                    self.known.position = None
             self.commits += 1
             log.debug("committed %d items from %d requests in %.1f ms", len(items), len(subs),
                       1e3 * (time.perf_counter() - t0))
         except Exception as exc:
             log.exception("group commit of %d items failed", len(items))
+            if position:
+                return False
             err = WriteFailed(f"could not store the events ({type(exc).__name__}): retry later")
             _answer([(s, err) for s in subs])
-            return
+            return True
+        if position:
+            with self._applied_cond:
+                self.applied = max(self.applied, position)
+                self._applied_cond.notify_all()
+            if self.journal is not None:
+                self.journal.applied(self.applied)
         results: list[tuple[_Submission, list[Outcome] | BaseException]] = []
         i = 0
         for s in subs:
-            results.append((s, outcomes[i:i + len(s.items)]))
+            if s.future is not None:
+                results.append((s, outcomes[i:i + len(s.items)]))
             i += len(s.items)
         _answer(results)
+        return True
+
+
+def _needs_database(items: list[Item]) -> bool:
+    """Whether some item's outcome can only be told once applied: a refund (its order must be
+    stored, and be the sender's: :mod:`patron.service.refunds`)."""
+    return any(isinstance(it, Accepted) and it.mapped.refunds for it in items)
+
+
+def _journaled(item: Item) -> Outcome:
+    """The outcome of an item durable in the journal: an event is ``stored`` (a retry of a stored
+    one is recognised when applied: answered the same, as ``duplicate`` is), a dead letter
+    ``rejected``."""
+    if isinstance(item, Accepted):
+        return Outcome(item.event.message_id, "stored")
+    return Outcome(item.message_id, "rejected", item.reason)
 
 
 def _answer(results: list[tuple[_Submission, list[Outcome] | BaseException]]) -> None:
@@ -345,6 +468,8 @@ def _answer(results: list[tuple[_Submission, list[Outcome] | BaseException]]) ->
     of the loop for the whole group, not one per request)."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
     for s, result in results:
+        if s.future is None:
+            continue
         if s.loop is None:
             cf = s.future
             assert isinstance(cf, concurrent.futures.Future)
