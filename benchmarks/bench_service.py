@@ -57,14 +57,17 @@ DEFAULT_CONNECTIONS: dict[str, int] = {"batch": 4, "track": 16}
 many single-event senders (each waits for its answer, so concurrency drives throughput)."""
 
 
-def start_server(db: Path, key: str, profile: Path | None) -> Service:
-    """``patron serve`` on ``db`` (under :mod:`_profile_serve` when ``profile`` is given), up and
-    answering ``/health``. The server process is the tests' :class:`tests.service_support.Service`."""
+def start_server(db: Path, key: str, profile: Path | None, workers: int = 0) -> Service:
+    """``patron serve`` on ``db`` (under :mod:`_profile_serve` when ``profile`` is given; with
+    ``--workers`` when ``workers``), up and answering ``/health``. The server process is the
+    tests' :class:`tests.service_support.Service`."""
     sys.path.insert(0, str(ROOT))
     from tests.service_support import Service, free_port
 
     command = ((sys.executable, str(HERE / "_profile_serve.py"), "--out", str(profile)) if profile
                else (sys.executable, "-m", "patron", "serve"))
+    if workers:
+        command += ("--workers", str(workers))
     server = Service(db=db, port=free_port(), keys={"write": key}, log=db.with_suffix(".serve.log"),
                      command=command)
     server.start(timeout=60)
@@ -72,10 +75,18 @@ def start_server(db: Path, key: str, profile: Path | None) -> Service:
 
 
 def cpu_seconds(server: Service) -> float:
-    """User + system CPU seconds of the server process so far (all threads)."""
+    """User + system CPU seconds of the server process and its acceptor processes so far (all
+    threads; an acceptor started during the run counts from its start)."""
     assert server.process is not None
-    t = psutil.Process(server.process.pid).cpu_times()
-    return t.user + t.system
+    owner = psutil.Process(server.process.pid)
+    total = 0.0
+    for proc in (owner, *owner.children(recursive=True)):
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
 
 
 def run_loadgen(server: Service, key: str, endpoint: str, *, connections: int, seconds: float,
@@ -143,7 +154,7 @@ def bench_endpoint(endpoint: str, args: argparse.Namespace) -> dict:
     profile = work / "server.pstats" if args.profile else None
     connections = args.connections or DEFAULT_CONNECTIONS[endpoint]
     runs, acked_files = [], []
-    server = start_server(db, key, profile)
+    server = start_server(db, key, profile, args.workers)
     try:
         for i in range(args.repeat):
             acked = work / f"acked-{i}.txt"
@@ -208,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=0.0,
                    help="Also run /v1/track open loop at this many events/s (latency at a given load)")
     p.add_argument("--profile", action="store_true", help="Profile the server (cProfile, every thread)")
+    p.add_argument("--workers", type=int, default=0, help="patron serve --workers (acceptor processes; 0: one process)")
     args = p.parse_args(argv)
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; "
           f"{args.repeat} x ({args.warmup:g} s warm-up + {args.seconds:g} s) per endpoint", flush=True)

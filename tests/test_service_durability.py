@@ -76,6 +76,11 @@ def _acked_count(path: Path) -> int:
         return 0
 
 
+WORKERS = (0, 2)
+"""Per case, ``patron serve --workers``: one process, and two acceptor processes in front of the
+owner (the SIGKILL goes to the owner; its acceptors die with it)."""
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", [0, 1])
 def test_sigkill_loses_no_acknowledged_event_and_retries_do_not_duplicate(tmp_path: Path, case: int) -> None:
@@ -88,7 +93,8 @@ def test_sigkill_loses_no_acknowledged_event_and_retries_do_not_duplicate(tmp_pa
           f"of batch events acknowledged + {jitter_s * 1000:.0f} ms, restart after {pause_s:.2f} s")
 
     db = tmp_path / "durable.duckdb"
-    svc = Service(db=db, port=free_port(), keys=create_keys(db), log=tmp_path / "serve.log")
+    command = (sys.executable, "-m", "patron", "serve", "--workers", str(WORKERS[case]))
+    svc = Service(db=db, port=free_port(), keys=create_keys(db), log=tmp_path / "serve.log", command=command)
     svc.start(timeout=START_TIMEOUT_S)
     gens = {
         "batch": _loadgen(svc, tmp_path, "batch", endpoint="batch", events=BATCH_EVENTS,

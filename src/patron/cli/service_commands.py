@@ -26,6 +26,11 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
     config: Annotated[Path | None, typer.Option("--config", help="Rules file with a [service] section.")] = None,
     log_level: Annotated[LogLevel, typer.Option("--log-level", help="uvicorn log level.", **choice())] = "warning",
+    workers: Annotated[int, typer.Option(
+        "--workers", min=0, max=64,
+        help="Acceptor processes taking the HTTP requests (event endpoints answered by them, the rest "
+             "passed to this process, which alone writes the database); 0: this process serves everything. "
+             "See docs/service.md, 'Throughput'.")] = 0,
 ) -> None:
     """Serve the Segment-spec event API, the profile API, the dashboard and the customers'
     preference center over one database file.
@@ -44,11 +49,30 @@ def serve(
     from patron.service import create_app
 
     path = db or get_settings().db
-    application = create_app(path, config=config)
     running = running_server(path)
     if running is not None and running.pid != os.getpid():
         raise InputError(f"database {path} is already served by patron serve ({running.describe()}): "
                          "stop that one first, or serve another database")
+    plan = None
+    if workers:
+        import errno
+        import socket
+        import time
+
+        from patron.service.acceptors import AcceptorPlan
+
+        deadline = time.monotonic() + 5.0  # acceptors of a killed server may take a moment to die
+        while True:
+            try:
+                listener = socket.create_server((host, port), backlog=2048)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                    raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+                time.sleep(0.1)
+        plan = AcceptorPlan(workers, listener.fileno(), config=str(config) if config is not None else None,
+                            log_level=log_level)
+    application = create_app(path, config=config, acceptors=plan)
     open_served(path)  # hold the file from here on: another holder stops us with one line naming it
     url = f"http://{host}:{port}"
     me = os.getpid()
@@ -58,7 +82,10 @@ def serve(
     # there before it: make that handler an orderly exit so the marker below is removed.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+        if plan is None:
+            uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+        else:  # the acceptors take the port; this process answers them on a Unix socket
+            uvicorn.run(application, uds=str(plan.http_socket), log_level=log_level, access_log=False)
     finally:
         close_served(path)
         remove_marker(path, me)

@@ -23,6 +23,7 @@ from starlette.requests import ClientDisconnect  # noqa: E402
 from patron import __version__  # noqa: E402
 from patron.config import section  # noqa: E402
 from patron.errors import NoDataError, PatronError  # noqa: E402
+from patron.service.acceptors import AcceptorPlan  # noqa: E402
 from patron.service.settings import PreferenceCenterRules, ServiceRules  # noqa: E402
 from patron.service.state import ServiceState  # noqa: E402
 from patron.settings import get_settings  # noqa: E402
@@ -45,9 +46,11 @@ ROUTER_MODULES: tuple[str, ...] = (
 
 def create_app(
     db: str | os.PathLike[str], *, config: str | os.PathLike[str] | dict[str, Any] | None = None,
-    rules: ServiceRules | None = None,
+    rules: ServiceRules | None = None, acceptors: AcceptorPlan | None = None,
 ) -> FastAPI:
-    """The service over the database file ``db``, with the ``[service]`` rules of ``config``."""
+    """The service over the database file ``db``, with the ``[service]`` rules of ``config``;
+    with ``acceptors``, it also starts acceptor processes that take the HTTP requests
+    (:mod:`patron.service.acceptors`)."""
     from patron.service.auth import KeyRing
     from patron.service.body import BodyLimit
     from patron.service.browser import SecurityHeaders
@@ -83,9 +86,17 @@ def create_app(
         state.snapshots = Snapshots(state)
         state.snapshots.start()
         start_refresher(state)
+        processes = None
+        if acceptors is not None:
+            from patron.service.acceptors import Acceptors
+
+            processes = Acceptors(state, acceptors)
+            await processes.start()
         try:
             yield
         finally:
+            if processes is not None:
+                await processes.stop()
             state.dialogue.stop()
             stop_refresher(state)
             state.writer.stop()
@@ -110,6 +121,16 @@ def create_app(
     @app.get("/health", tags=["health"], summary="Liveness (open: no key needed)")
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    install_error_handlers(app)
+
+    for name in ROUTER_MODULES:
+        app.include_router(import_module(f"patron.service.{name}").router)
+    return app
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Errors as JSON without stack traces (the service's and the acceptors' apps)."""
 
     @app.exception_handler(NoDataError)
     async def _no_data(request: Request, exc: NoDataError) -> JSONResponse:
@@ -140,10 +161,6 @@ def create_app(
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"error": "internal error (logged by the service)"}, status_code=500)
-
-    for name in ROUTER_MODULES:
-        app.include_router(import_module(f"patron.service.{name}").router)
-    return app
 
 
 def service_state(request: Request) -> ServiceState:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import contextvars
 import hashlib
 import os
 import secrets
@@ -186,8 +187,16 @@ class Caller:
     name: str | None
 
 
+CALLER: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("patron_caller", default=None)
+"""The caller :class:`KeyCheck` let through, for the rest of the request (an acceptor process
+names it to the owner, which checks it is still live: :mod:`patron.service.acceptors`)."""
+
+
 class KeyRing:
     """The service's live keys (hashes only), loaded from the ``api_keys`` table into memory."""
+
+    version: int = 0
+    """Grows at each reload (acceptor processes read the keys again when it moved)."""
 
     def __init__(self, state: ServiceState) -> None:
         self.state = state
@@ -208,7 +217,16 @@ class KeyRing:
             rows = con.execute(
                 "SELECT key_hash, key_id, role, name FROM api_keys WHERE revoked_at IS NULL"
             ).fetchall()
-        self._tables = ({h: Caller(key_id, role, name) for h, key_id, role, name in rows}, {})
+        self.replace({h: Caller(key_id, role, name) for h, key_id, role, name in rows})
+
+    def replace(self, callers: dict[str, Caller]) -> None:
+        """Use ``callers`` (live callers by key hash) as the key set."""
+        self._tables = (dict(callers), {})
+        self.version += 1
+
+    def callers(self) -> dict[str, Caller]:
+        """The live callers by key hash."""
+        return self._tables[0]
 
     def lookup(self, key: str) -> Caller | None:
         """The caller holding the live key ``key``, or None (unknown or revoked)."""
@@ -349,6 +367,7 @@ class KeyCheck(HTTPBasic):
                                 detail=f"key {caller.key_id} has the {caller.role} role; this needs {self.needed}")
         if foreign is not None and caller.role != "write":
             raise refuse_cross_site(foreign, events=True)
+        CALLER.set(caller)
         return caller
 
 

@@ -42,6 +42,12 @@ class ServiceRules(IdentityRules):
         2.0, ge=0, le=1000,
         description="Longest a writer waits to gather more events into one commit (group commit), in ms.",
     )
+    apply_interval_ms: float = Field(
+        50.0, ge=0, le=1000,
+        description="Under load, least time between the starts of two commits that apply journaled events, in ms "
+        "(events are answered once durable in the journal; bigger groups cost less per event). A read, a refund "
+        "or a full group does not wait for it.",
+    )
     max_event_bytes: int = Field(MAX_EVENT_BYTES, ge=1024, description="Largest single event, in bytes of JSON.")
     max_batch_bytes: int = Field(MAX_BATCH_BYTES, ge=1024, description="Largest batch request, in bytes of JSON.")
     body_timeout_seconds: float = Field(

@@ -141,6 +141,9 @@ class Writer:
         """Last journal record applied to the database (committed)."""
         self._applied_cond = threading.Condition()
         self._replay: list[Record] = []
+        self._urgent = 0  # readers waiting for the writer (wait_applied)
+        self._urgent_subs = 0  # queued submissions whose sender waits for their commit
+        self._last_start = 0.0
 
     @property
     def recent(self) -> RecentIds:
@@ -227,7 +230,9 @@ class Writer:
                 raise WriteFailed("the service is shutting down: retry later")
             self._queue.append(entry)
             self._queued_events += n_events
-            self._cond.notify()
+            if isinstance(entry, _Submission) and entry.future is not None:
+                self._urgent_subs += 1
+            self._cond.notify_all()
 
     async def submit(self, items: list[Item]) -> list[Outcome]:
         """Store ``items`` (accepted events and dead letters); returns one :class:`Outcome` per
@@ -275,7 +280,9 @@ class Writer:
                         sub = _Submission(items, None, None, seq)
                 self._queue.append(sub)
                 self._queued_events += len(items)
-            self._cond.notify()
+                if sub.future is not None:
+                    self._urgent_subs += 1
+            self._cond.notify_all()
 
     def _acknowledge(self, records: list[Record], exc: BaseException | None) -> None:
         """Journal thread: answer the submissions that wait only for the journal."""
@@ -300,8 +307,15 @@ class Writer:
         target = journal.durable
         if self.applied >= target:
             return True
-        with self._applied_cond:
-            return self._applied_cond.wait_for(lambda: self.applied >= target or self._thread is None, timeout)
+        with self._cond:  # the writer commits at once while someone waits
+            self._urgent += 1
+            self._cond.notify_all()
+        try:
+            with self._applied_cond:
+                return self._applied_cond.wait_for(lambda: self.applied >= target or self._thread is None, timeout)
+        finally:
+            with self._cond:
+                self._urgent -= 1
 
     def _job_future(self, fn: Callable[[duckdb.DuckDBPyConnection], T], people: bool = True,
                     ) -> concurrent.futures.Future[T]:
@@ -343,6 +357,16 @@ class Writer:
                     if left <= 0:
                         break
                     self._cond.wait(left)
+            if (isinstance(self._queue[0], _Submission) and not self._stopping and not self._urgent
+                    and not self._urgent_subs):
+                # Acknowledged already: gather a bigger group, unless someone waits for it.
+                deadline = self._last_start + self.state.rules.apply_interval_ms / 1000.0
+                while (not self._stopping and not self._urgent and not self._urgent_subs
+                       and self._queued_events < MAX_GROUP_EVENTS and isinstance(self._queue[0], _Submission)):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
             head = self._queue[0]
             if isinstance(head, _Job):
                 self._queue.popleft()
@@ -354,6 +378,8 @@ class Writer:
                 assert isinstance(sub, _Submission)
                 n += len(sub.items)
                 taken.append(sub)
+                if sub.future is not None:
+                    self._urgent_subs -= 1
             self._queued_events -= n
             self._cond.notify_all()  # the journal may wait for the backlog to shrink
             self._last_group = n
@@ -370,6 +396,7 @@ class Writer:
                 with self._cond:  # acknowledged: try again later, first (RETRY_S)
                     self._queue.extendleft(reversed(work))
                     self._queued_events += sum(len(s.items) for s in work)
+                    self._urgent_subs += sum(s.future is not None for s in work)
                     if self._stopping:
                         log.error("stopping with %d journaled events not applied: applied on the next start",
                                   self._queued_events)
@@ -414,6 +441,7 @@ class Writer:
         """Store a group; False when a journaled group failed (it is to be tried again)."""
         items = [it for s in subs for it in s.items]
         position = max(s.seq for s in subs)
+        self._last_start = time.monotonic()
         t0 = time.perf_counter()
         try:
             with self.state.lock.shared(), self.state.changing():
