@@ -74,19 +74,20 @@ def start_server(db: Path, key: str, profile: Path | None, workers: int = 0) -> 
     return server
 
 
-def cpu_seconds(server: Service) -> float:
-    """User + system CPU seconds of the server process and its acceptor processes so far (all
-    threads; an acceptor started during the run counts from its start)."""
+def cpu_seconds(server: Service) -> tuple[float, float]:
+    """User + system CPU seconds so far (all threads) of the server process and of its acceptor
+    processes (``--workers``; an acceptor started during the run counts from its start)."""
     assert server.process is not None
     owner = psutil.Process(server.process.pid)
-    total = 0.0
-    for proc in (owner, *owner.children(recursive=True)):
+    t = owner.cpu_times()
+    children = 0.0
+    for proc in owner.children(recursive=True):
         try:
-            t = proc.cpu_times()
+            c = proc.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += t.user + t.system
-    return total
+        children += c.user + c.system
+    return t.user + t.system, children
 
 
 def run_loadgen(server: Service, key: str, endpoint: str, *, connections: int, seconds: float,
@@ -102,7 +103,12 @@ def run_loadgen(server: Service, key: str, endpoint: str, *, connections: int, s
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     cpu1, t1 = cpu_seconds(server), time.perf_counter()
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    summary["server_cpu_share"] = round((cpu1 - cpu0) / (t1 - t0), 2)  # cores used, warm-up included
+    # cores used, warm-up included: the whole server, and its acceptor processes alone
+    summary["server_cpu_share"] = round((cpu1[0] + cpu1[1] - cpu0[0] - cpu0[1]) / (t1 - t0), 2)
+    summary["acceptors_cpu_share"] = round((cpu1[1] - cpu0[1]) / (t1 - t0), 2)
+    # server CPU per event: warm-up included on both sides (events estimated at the measured rate)
+    summary["server_cpu_ms_per_event"] = round(
+        1000 * (cpu1[0] + cpu1[1] - cpu0[0] - cpu0[1]) / max(1.0, summary["events_per_s"] * (t1 - t0)), 3)
     return summary
 
 
@@ -165,7 +171,8 @@ def bench_endpoint(endpoint: str, args: argparse.Namespace) -> dict:
             runs.append(s)
             print(f"  {endpoint} run {i + 1}: {s['events_per_s']:,.0f} events/s, p50 {s['p50_ms']} ms, "
                   f"p99 {s['p99_ms']} ms, statuses {s['statuses']}, server {s['server_cpu_share']} "
-                  f"cores, loadgen {s['loadgen_cpu_s']} CPU s", flush=True)
+                  f"cores (acceptors {s['acceptors_cpu_share']}), {s['server_cpu_ms_per_event']} server CPU ms "
+                  f"per acknowledged event, loadgen {s['loadgen_cpu_s']} CPU s", flush=True)
             if set(s["statuses"]) - {"200", "201", "202"}:
                 print(f"    first errors: {s['first_error']}", flush=True)
         if args.rate and endpoint == "track":
