@@ -112,6 +112,17 @@ def run_loadgen(server: Service, key: str, endpoint: str, *, connections: int, s
     return summary
 
 
+def catch_up_ms(server: Service, read_key: str) -> float:
+    """Milliseconds a profile read takes right after a run: it waits until every event
+    acknowledged before it is applied to the database (read-your-writes), so this is the apply
+    lag the run left behind (plus one small read)."""
+    import httpx
+
+    t0 = time.perf_counter()
+    httpx.get(server.url + "/v1/customers/lg-nobody", auth=(read_key, ""), timeout=120)
+    return round(1000 * (time.perf_counter() - t0), 1)
+
+
 def check_stored(db: Path, acked_files: list[Path]) -> dict[str, int]:
     """Acknowledged messageIds against the stopped server's database: how many were acknowledged,
     lost (not in ``events``), stored more than once, and orders missing from or repeated in
@@ -157,6 +168,7 @@ def bench_endpoint(endpoint: str, args: argparse.Namespace) -> dict:
     work.mkdir(parents=True)
     db = work / "bench.duckdb"
     key = create_key(db, "write", name="bench")
+    read_key = create_key(db, "read", name="bench-read")
     profile = work / "server.pstats" if args.profile else None
     connections = args.connections or DEFAULT_CONNECTIONS[endpoint]
     runs, acked_files = [], []
@@ -168,11 +180,13 @@ def bench_endpoint(endpoint: str, args: argparse.Namespace) -> dict:
             s = run_loadgen(server, key, endpoint, connections=connections, seconds=args.seconds,
                             warmup=args.warmup, batch_size=args.batch_size, seed=1000 * i + 7,
                             acked=acked)
+            s["catch_up_ms"] = catch_up_ms(server, read_key)
             runs.append(s)
             print(f"  {endpoint} run {i + 1}: {s['events_per_s']:,.0f} events/s, p50 {s['p50_ms']} ms, "
                   f"p99 {s['p99_ms']} ms, statuses {s['statuses']}, server {s['server_cpu_share']} "
                   f"cores (acceptors {s['acceptors_cpu_share']}), {s['server_cpu_ms_per_event']} server CPU ms "
-                  f"per acknowledged event, loadgen {s['loadgen_cpu_s']} CPU s", flush=True)
+                  f"per acknowledged event, loadgen {s['loadgen_cpu_s']} CPU s, a read right after the run "
+                  f"answered in {s['catch_up_ms']} ms", flush=True)
             if set(s["statuses"]) - {"200", "201", "202"}:
                 print(f"    first errors: {s['first_error']}", flush=True)
         if args.rate and endpoint == "track":
