@@ -234,3 +234,35 @@ def test_a_refund_waits_for_the_database_and_gets_its_real_outcome(tmp_path: Pat
 
     [outcome] = _run(db, go)
     assert outcome.status == "rejected" and "order nope is not stored" in (outcome.error or "")
+
+
+def test_a_group_whose_commit_fails_is_kept_and_applied_later(tmp_path: Path, monkeypatch: Any) -> None:
+    """The database fails (an I/O error) on the first commits after the answer: the events were
+    acknowledged, so the writer keeps the group and tries again; each order ends up stored once."""
+    import duckdb as ddb
+
+    from patron.service import writer as writer_module
+
+    real = writer_module.store
+    failures = [2]
+
+    def flaky(cur: Any, items: Any, *args: Any) -> Any:
+        if failures[0] > 0 and any(getattr(getattr(it, "event", None), "message_id", "") == "ord-1" for it in items):
+            failures[0] -= 1
+            raise ddb.IOException("disk went away")
+        return real(cur, items, *args)
+
+    monkeypatch.setattr(writer_module, "store", flaky)
+    monkeypatch.setattr(writer_module, "RETRY_S", 0.05)
+    db = tmp_path / "s.duckdb"
+
+    async def go(state: Any) -> Any:
+        answers = [await state.writer.submit(_items(state, [_order(n)])) for n in range(3)]
+        with state.reading() as con:  # waits until the retried group is applied
+            rows = con.execute("SELECT order_id FROM transactions ORDER BY order_id").fetchall()
+        return answers, rows
+
+    answers, rows = _run(db, go)
+    assert [[o.status for o in a] for a in answers] == [["stored"]] * 3
+    assert rows == [("o0",), ("o1",), ("o2",)]
+    assert failures == [0]
