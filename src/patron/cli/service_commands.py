@@ -64,7 +64,8 @@ def serve(
         deadline = time.monotonic() + 5.0  # acceptors of a killed server may take a moment to die
         while True:
             try:
-                listener = socket.create_server((host, port), backlog=2048)
+                family = socket.AF_INET6 if ":" in host else socket.AF_INET
+                listener = socket.create_server((host, port), family=family, backlog=2048)
                 break
             except OSError as exc:
                 if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:

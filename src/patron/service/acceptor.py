@@ -194,6 +194,7 @@ def events_app(state: AcceptorState) -> Any:
     from patron.service.app import install_error_handlers
     from patron.service.body import BodyLimit
     from patron.service.browser import SecurityHeaders
+    from patron.service.fast_path import EventFastPath
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
@@ -213,6 +214,7 @@ def events_app(state: AcceptorState) -> Any:
 
     app = FastAPI(lifespan=lifespan, docs_url=None, openapi_url=None, redoc_url=None)
     app.state.patron = state
+    app.add_middleware(EventFastPath)
     app.add_middleware(BodyLimit, limit=state.rules.max_batch_bytes, timeout=state.rules.body_timeout_seconds,
                        idle=state.rules.body_idle_seconds)
     app.add_middleware(SecurityHeaders)

@@ -113,6 +113,9 @@ def create_app(
         openapi_url=None,
     )
     app.state.patron = state
+    from patron.service.fast_path import EventFastPath
+
+    app.add_middleware(EventFastPath)  # innermost: the event endpoints without FastAPI's routing
     # no endpoint takes a huge body, or one sent too slowly
     app.add_middleware(BodyLimit, limit=state.rules.max_batch_bytes, timeout=state.rules.body_timeout_seconds,
                        idle=state.rules.body_idle_seconds)

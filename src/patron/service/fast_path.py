@@ -1,0 +1,73 @@
+"""The event endpoints without FastAPI's per-request machinery.
+
+``POST /v1/identify``, ``/v1/track``, ``/v1/alias``, ``/v1/page``, ``/v1/screen``, ``/v1/group`` and
+``/v1/batch`` are most of the service's requests, and FastAPI spends on each of them more than the
+endpoint itself does: matching the route, solving the dependencies, building the answer through
+its exception middleware (``bench_service.py --profile``: "FastAPI routing/dependencies" and
+"Starlette" together ~18% of the busy time of single events). :class:`EventFastPath` is an ASGI
+middleware, inside the body limits and the security headers, that answers exactly those requests
+by calling the very same two functions FastAPI would call -- the key check
+(:class:`patron.service.auth.KeyCheck` for the write role, browser-safety rules included) and the
+route's endpoint (:mod:`patron.service.events_api`) -- on one :class:`~starlette.requests.Request`,
+and turns their exceptions into the answers the application's handlers give
+(:func:`patron.service.app.install_error_handlers`). Every other request goes on to FastAPI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect, Request
+
+from patron.errors import NoDataError, PatronError
+
+log = logging.getLogger("patron.service")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def event_endpoints() -> dict[str, Callable[[Request], Awaitable[Response]]]:
+    """The ``POST`` event endpoints of :mod:`patron.service.events_api`, by path."""
+    from patron.service import events_api
+
+    return {route.path: route.endpoint for route in events_api.router.routes  # type: ignore[attr-defined]
+            if "POST" in getattr(route, "methods", ()) and route.path != "/v1/dead-letters"}  # type: ignore[attr-defined]
+
+
+class EventFastPath:
+    """ASGI middleware answering the event endpoints directly (module docstring)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        from patron.service.auth import KeyCheck
+
+        self.app = app
+        self.endpoints = event_endpoints()
+        self.check = KeyCheck("write")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.endpoints.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive, send)
+        try:
+            await self.check(request)
+            response = await endpoint(request)
+        except StarletteHTTPException as exc:
+            response = JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        except ClientDisconnect:  # BodyLimit logged one line; nobody reads this
+            response = Response(status_code=400)
+        except NoDataError as exc:
+            response = JSONResponse({"error": str(exc)}, status_code=404)
+        except PatronError as exc:
+            response = JSONResponse({"error": str(exc)}, status_code=400)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            response = JSONResponse({"error": "internal error (logged by the service)"}, status_code=500)
+        await response(scope, receive, send)
