@@ -67,7 +67,7 @@ async def create_trigger(request: Request) -> dict[str, Any]:
     except InputError as exc:
         raise HTTPException(422, str(exc)) from None
     try:
-        with state.reading() as con:
+        with state.reading(wait=False) as con:  # on the event loop: the rules, not events
             d.dialogue.check_rules(con, trigger)
     except InputError as exc:
         raise HTTPException(422, str(exc)) from None

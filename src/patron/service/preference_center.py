@@ -100,7 +100,7 @@ class CustomerAuth:
         state = _state(request)
         try:
             claims = verify(_secret(state), token, purpose=SESSION, now=now_utc())
-            with state.reading() as con:
+            with state.reading(wait=False) as con:  # on the event loop; nonces are not events
                 check_nonce(con, claims)
         except LinkError as exc:
             raise HTTPException(status_code=401, detail=str(exc)) from None

@@ -118,11 +118,13 @@ class ServiceState:
             self.root = None
 
     @contextmanager
-    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def reading(self, *, wait: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
         """A fresh cursor on the served database, held under the shared lock (closed on exit),
         once the events acknowledged before the call are applied (read-your-writes:
-        :meth:`patron.service.writer.Writer.wait_applied`)."""
-        if self.writer is not None:
+        :meth:`patron.service.writer.Writer.wait_applied`). ``wait=False`` for a read of what no
+        event changes (key nonces, trigger definitions) made on the event loop, which must not
+        block behind the writer."""
+        if wait and self.writer is not None:
             self.writer.wait_applied()
         with self.lock.shared():
             assert self.root is not None, "service database is not open"
