@@ -19,6 +19,7 @@ import ctypes
 import itertools
 import logging
 import os
+import pickle
 import signal
 import socket
 import sys
@@ -84,8 +85,6 @@ class Channel:
         return await fut
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        import pickle
-
         from patron.service.acceptors import FRAME
 
         try:
@@ -163,7 +162,8 @@ class RemoteWriter:
 
         caller = CALLER.get()
         try:
-            answer = await self.channel.request(("submit", caller.key_id if caller is not None else None, items))
+            blob = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)  # the owner journals these bytes
+            answer = await self.channel.request(("submit", caller.key_id if caller is not None else None, blob))
         except (ConnectionError, OSError) as exc:
             raise WriteFailed("the service is restarting: retry later") from exc
         self.keys.seen(answer[1])

@@ -11,7 +11,7 @@ segments, ...) is passed through unchanged to the owner's own HTTP server on a U
 
 The owner (this module) listens on a second Unix socket for the acceptors' submissions: frames of
 ``u32`` length, ``u64`` request id and a pickled tuple (both ends are this service, in a
-directory only its user can open). A submission is ``("submit", key_id, items)``: the key is
+directory only its user can open). A submission is ``("submit", key_id, pickled items)``: the key is
 checked again against the owner's live keys (a key revoked a moment ago is refused even if the
 acceptor has not heard of it yet: answered ``("revoked",)``, the acceptor answers 401), then the
 items go through :meth:`patron.service.writer.Writer.submit` like a request of the owner's own
@@ -183,13 +183,14 @@ class Acceptors:
             if kind == "keys":
                 answer: tuple[Any, ...] = ("keys", version, dict(keys.callers()) if keys is not None else {})
             elif kind == "submit":
-                _, key_id, items = message
+                _, key_id, payload = message
                 if key_id not in self._live_ids():
                     answer = ("revoked", version)
                 else:
                     assert self.state.writer is not None
                     try:
-                        answer = ("ok", version, await self.state.writer.submit(items))
+                        items = pickle.loads(payload)  # journaled as received: not pickled again
+                        answer = ("ok", version, await self.state.writer.submit(items, payload=payload))
                     except WriteFailed as exc:
                         answer = ("failed", version, str(exc))
             else:  # pragma: no cover - both ends are this module's

@@ -80,9 +80,10 @@ def save_position(con: duckdb.DuckDBPyConnection, position: int) -> None:
     con.execute("UPDATE service_journal SET position = ?", [position])
 
 
-def encode(seq: int, items: Any) -> bytes:
-    """One record: header and pickled ``items``."""
-    payload = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+def encode(seq: int, items: Any, payload: bytes | None = None) -> bytes:
+    """One record: header and pickled ``items`` (``payload``: ``items`` pickled already)."""
+    if payload is None:
+        payload = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(payload), zlib.crc32(payload), seq) + payload
 
 
@@ -123,7 +124,7 @@ class Journal:
         self.journal_id = journal_id
         self.segment_bytes = segment_bytes
         self._cond = threading.Condition()
-        self._queue: deque[tuple[Any, Any]] = deque()
+        self._queue: deque[tuple[Any, Any, bytes | None]] = deque()
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._fd: int | None = None
@@ -197,12 +198,13 @@ class Journal:
             self._drop_applied()
 
     # -- appending --
-    def append(self, items: Any, tag: Any = None) -> None:
-        """Queue a record of ``items`` (handed on with ``tag``). Raises RuntimeError when stopped."""
+    def append(self, items: Any, tag: Any = None, payload: bytes | None = None) -> None:
+        """Queue a record of ``items`` (handed on with ``tag``; ``payload``: ``items`` pickled
+        already, written as is). Raises RuntimeError when stopped."""
         with self._cond:
             if self._stopping or self._thread is None:
                 raise RuntimeError("the journal is closed")
-            self._queue.append((items, tag))
+            self._queue.append((items, tag, payload))
             self._cond.notify()
 
     def applied(self, position: int) -> None:
@@ -247,11 +249,11 @@ class Journal:
             self._write(entries)
             self._drop_applied()
 
-    def _write(self, entries: list[tuple[Any, Any]]) -> None:
+    def _write(self, entries: list[tuple[Any, Any, bytes | None]]) -> None:
         assert self._fd is not None
         first = self._seq + 1
         try:
-            data = b"".join([encode(first + i, items) for i, (items, _) in enumerate(entries)])
+            data = b"".join([encode(first + i, items, payload) for i, (items, _, payload) in enumerate(entries)])
             view = memoryview(data)
             while view:
                 n = os.write(self._fd, view)
@@ -263,12 +265,12 @@ class Journal:
                 os.ftruncate(self._fd, self._size)
             except OSError:
                 pass
-            self.acknowledge([(0, items, tag) for items, tag in entries], exc)
+            self.acknowledge([(0, items, tag) for items, tag, _ in entries], exc)
             return
         self.syncs += 1
         self._seq = first + len(entries) - 1
         self._size += len(data)
-        records = [(first + i, items, tag) for i, (items, tag) in enumerate(entries)]
+        records = [(first + i, items, tag) for i, (items, tag, _) in enumerate(entries)]
         self.deliver(records)
         self.durable = self._seq
         self.acknowledge(records, None)

@@ -234,16 +234,17 @@ class Writer:
                 self._urgent_subs += 1
             self._cond.notify_all()
 
-    async def submit(self, items: list[Item]) -> list[Outcome]:
+    async def submit(self, items: list[Item], *, payload: bytes | None = None) -> list[Outcome]:
         """Store ``items`` (accepted events and dead letters); returns one :class:`Outcome` per
         item, in order, once they are durable in the journal: ``stored`` for an accepted event
         (a retry is recognised when applied, and answered the same), ``rejected`` for a dead
         letter. Items whose outcome only the database can tell (a refund needs its order) are
-        answered once applied, with their real outcome. Raises :class:`WriteFailed` when the
-        journal could not be written or the service is stopping."""
+        answered once applied, with their real outcome. ``payload``: ``items`` pickled already
+        (an acceptor's submission), written to the journal as is. Raises :class:`WriteFailed`
+        when the journal could not be written or the service is stopping."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[list[Outcome]] = loop.create_future()
-        self._append(_Submission(items, fut, loop), wait=_needs_database(items))
+        self._append(_Submission(items, fut, loop), wait=_needs_database(items), payload=payload)
         return await fut
 
     def submit_sync(self, items: list[Item], timeout: float | None = None) -> list[Outcome]:
@@ -253,12 +254,12 @@ class Writer:
         self._append(_Submission(items, cf, None), wait=True)
         return cf.result(timeout)
 
-    def _append(self, sub: _Submission, *, wait: bool) -> None:
+    def _append(self, sub: _Submission, *, wait: bool, payload: bytes | None = None) -> None:
         if self.journal is None:  # not started: straight to the queue (tests of the writer alone)
             self._put(sub, len(sub.items))
             return
         try:
-            self.journal.append(sub.items, (sub, wait))
+            self.journal.append(sub.items, (sub, wait), payload)
         except RuntimeError as exc:
             raise WriteFailed("the service is shutting down: retry later") from exc
 
