@@ -305,6 +305,23 @@ CONTRACTS: dict[str, TableContract] = {
 RESERVED_TABLES: tuple[str, ...] = ("events", "identities")
 """Table names kept free for later parts of the contract."""
 
+# --- stores (place: issue 20) ------------------------------------------------------------------
+STORES = TableContract(
+    name="stores",
+    key="store_id",
+    derive_key=False,
+    doc="One row per store (or other place customers come to): where it is and its time zone.",
+    columns=(
+        Column("store_id", "text", "VARCHAR", required=True, doc="The store's id, as segment rules name it: within_km('store-12', 5)."),
+        Column("name", "text", "VARCHAR", doc="The store's name."),
+        Column("lat", "number", "DOUBLE", required=True, doc="Latitude, decimal degrees (WGS 84), -90 to 90."),
+        Column("lon", "number", "DOUBLE", required=True, doc="Longitude, decimal degrees (WGS 84), -180 to 180."),
+        Column("time_zone", "text", "VARCHAR", doc="IANA time zone, e.g. Europe/Paris: the local time of its campaigns' quiet hours."),
+        Column("region", "text", "VARCHAR", doc="The region the store belongs to (free text)."),
+    ),
+)
+CONTRACTS[STORES.name] = STORES
+
 
 def ddl(contract: TableContract) -> str:
     """``CREATE TABLE IF NOT EXISTS`` for a contract table, plus the bookkeeping columns

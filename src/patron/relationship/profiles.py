@@ -32,6 +32,7 @@ from patron.relationship.engagement import ENGAGEMENT_PROFILE_COLUMNS, ProfilePi
 from patron.value.settings import ValueSettings, value_settings
 
 if TYPE_CHECKING:
+    from patron.relationship.attributes import ProfileExtras
     from patron.relationship.rfm import RfmRules
     from patron.relationship.tiers import TierRules
 
@@ -69,11 +70,13 @@ ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
 
 
 def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, tiers: TierRules | None = None,
-                 engagement: ProfilePiece | None = None) -> str:
+                 engagement: ProfilePiece | None = None, extras: ProfileExtras | None = None) -> str:
     """The SELECT that joins the registered frames (``_p_summary``, ``_p_scores``, ``_p_status``,
     ``_p_loyalty``, ``_p_profit``) and, when ``prospects``, the ``customers`` table into the
     profile rows, with RFM scores and value tiers, and the engagement columns of ``engagement``
-    (:func:`patron.relationship.engagement.profile_piece`; NULL without it)."""
+    (:func:`patron.relationship.engagement.profile_piece`; NULL without it); ``extras``: the
+    customer attribute and place columns (:func:`patron.relationship.attributes.profile_extras`),
+    appended after them."""
     from patron.relationship.rfm import rfm_sql
     from patron.relationship.tiers import tiers_sql
 
@@ -103,12 +106,16 @@ def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, t
         else f"CAST({'t' if c == 'value_tier' else 'r'}.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}"
         for c, t in PROFILE_COLUMNS.items()
     )
+    extra_cols, extra_join = "", ""
+    if extras is not None:  # customer attributes and place (patron.relationship.attributes)
+        extra_cols = "".join(f", x.{DUCKDB.ident(c)}" for c in extras.columns)
+        extra_join = f"\nLEFT JOIN ({extras.sql}) AS x ON x.customer_id = b.customer_id"
     return f"""WITH base AS ({base})
-SELECT {final}
+SELECT {final}{extra_cols}
 FROM base AS b
 LEFT JOIN ({rfm_sql('base', rfm)}) AS r ON r.customer_id = b.customer_id
 LEFT JOIN ({tiers_sql('base', tiers)}) AS t ON t.customer_id = b.customer_id
-{piece.join}
+{piece.join}{extra_join}
 ORDER BY b.customer_id"""
 
 
@@ -133,6 +140,7 @@ def build_profiles(
     ``customer_id``.
     """
     from patron.dates import parse_day
+    from patron.relationship.attributes import profile_extras
     from patron.relationship.loyalty import loyalty
     from patron.relationship.profitability import profitability
     from patron.relationship.rfm import RfmRules
@@ -158,8 +166,12 @@ def build_profiles(
             frame = frame.copy()
             frame["customer_id"] = frame["customer_id"].astype(str)
             con.register(name, frame)
+        extras = profile_extras(con, config, reserved=frozenset(PROFILE_COLUMNS) | {"rfm_cell"})
+        for name, frame in (extras.frames if extras is not None else {}).items():
+            con.register(name, frame)
+            frames[name] = frame
         sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm, tiers=tiers,
-                           engagement=profile_piece(con, day, config))
+                           engagement=profile_piece(con, day, config), extras=extras)
         if write:
             con.execute(f"CREATE OR REPLACE TABLE {PROFILE_TABLE} AS {sql}").fetchall()
             con.execute(f"CREATE OR REPLACE TABLE {SETTINGS_TABLE} (as_of DATE, settings VARCHAR)")

@@ -131,8 +131,12 @@ KNOWN_VALUES: dict[str, tuple[str, ...]] = {"status": STATUSES}
 
 
 def _compile(con: duckdb.DuckDBPyConnection, text: str, name: str, source: str | None, config: ConfigArg) -> str:
+    from patron.relationship.place import read_stores
+
     bins = section("rfm", RfmRules, config).bins
-    return compile_rule(text, profile_columns(con, bins=bins), name=name, source=source, known_values=KNOWN_VALUES)
+    stores = read_stores(con) if isinstance(text, str) and "within_km" in text.lower() else None
+    return compile_rule(text, profile_columns(con, bins=bins), name=name, source=source, known_values=KNOWN_VALUES,
+                        stores=stores)
 
 
 ENGINE_RULE_ERRORS = (duckdb.BinderException, duckdb.ParserException, duckdb.ConversionException,
@@ -193,7 +197,9 @@ MEMBER_COLUMNS: tuple[str, ...] = (
 """Columns of a segment's member list (those of them the stored ``customer_profiles`` has), in
 this order: the person id, status, value tier, CLV with its 95% interval (in the profiles'
 currency), P(alive) (0-1), expected purchases over the value horizon, orders, total spend, the
-first and last purchase days and the RFM score."""
+first and last purchase days and the RFM score; then every column the profiles have beyond
+:data:`patron.relationship.profiles.PROFILE_COLUMNS` (customer attributes, place, ...), in table
+order."""
 
 
 def segment_where(con: duckdb.DuckDBPyConnection, name: str, *, config: ConfigArg = None,
@@ -213,20 +219,26 @@ def segment_where(con: duckdb.DuckDBPyConnection, name: str, *, config: ConfigAr
 
 
 def member_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """:data:`MEMBER_COLUMNS` that the stored ``customer_profiles`` table has, in that order."""
-    have = set(profile_columns(con))
-    return [c for c in MEMBER_COLUMNS if c in have]
+    """:data:`MEMBER_COLUMNS` that the stored ``customer_profiles`` table has, in that order, then
+    its columns beyond :data:`~patron.relationship.profiles.PROFILE_COLUMNS` (customer attributes,
+    place) in table order."""
+    from patron.relationship.profiles import PROFILE_COLUMNS
+
+    have = profile_columns(con)
+    extra = [c for c in have if c not in PROFILE_COLUMNS and c != "rfm_cell"]
+    return [c for c in MEMBER_COLUMNS if c in have] + extra
 
 
 def members_sql(where: str, columns: list[str], *, after: bool = False, limit: int | None = None,
-                guard: bool = False) -> str:
+                guard: bool = False, text: set[str] | None = None) -> str:
     """One SELECT of a segment's members: ``columns`` of ``customer_profiles`` for the rows where
     ``where`` (a compiled rule) holds, ordered by ``customer_id``. ``after``: only ids greater than
     the one bound parameter ``?`` (keyset paging); ``limit``: at most that many rows; ``guard``:
-    text columns prefixed as :func:`patron.data.outputs.guard_formulas_sql` does, for CSV."""
+    text columns (``text``, default the text columns of :data:`MEMBER_COLUMNS`) prefixed as
+    :func:`patron.data.outputs.guard_formulas_sql` does, for CSV."""
     from patron.data.outputs import guard_formulas_sql
 
-    text = {"customer_id", "status", "value_tier", "rfm_score"}
+    text = text if text is not None else {"customer_id", "status", "value_tier", "rfm_score"}
     cols = ", ".join(
         f"{guard_formulas_sql(f'CAST({quote_identifier(c)} AS VARCHAR)')} AS {quote_identifier(c)}" if guard and c in text
         else quote_identifier(c)
@@ -256,7 +268,9 @@ def write_members(db: str | os.PathLike[str] | None, name: str, path: str | os.P
     with reader(db) as con:
         where = segment_where(con, name, config=config, rules=rules)
         columns = member_columns(con)
-        sql = members_sql(where, columns, guard=not parquet and csv_safe(csv_safe_cells))
+        kinds = profile_columns(con)
+        text = {c for c in columns if kinds[c].kind == "text"}
+        sql = members_sql(where, columns, guard=not parquet and csv_safe(csv_safe_cells), text=text)
         options = "FORMAT parquet" if parquet else "FORMAT csv, HEADER true"
         with atomic_output(out) as target:
             _run(con, f"COPY ({sql}) TO {DUCKDB.literal(str(target))} ({options})", [(rule_label(name), where)])

@@ -12,13 +12,20 @@ pandas). Grammar, loosest binding first::
     and_expr   := not_expr ("and" not_expr)*
     not_expr   := "not" not_expr | predicate
     predicate  := "(" rule ")"
+                | "within_km" "(" store "," number ")"
                 | operand ("=" | "!=" | "<>" | "<" | "<=" | ">" | ">=") operand
                 | operand ["not"] "in" "[" value ("," value)* "]"
                 | operand ["not"] "between" operand "and" operand
                 | operand "is" ["not"] "null"
                 | boolean_column
-    operand    := column | number | 'quoted string' | "quoted string" | true | false
+    operand    := column | `any column name` | number | 'quoted string' | "quoted string" | true | false
     value      := operand | bare_word          (a bare word inside a list is a string)
+    store      := 'quoted string' | bare_word  (a store_id of the stores table)
+
+A column whose name is not a plain word (spaces, quotes, accents: customer attributes can be
+named anything) is written in backticks, a backtick in it doubled: `` `fav colour` = 'red' ``.
+``within_km('store-12', 5)`` is true for customers whose location (profile columns ``lat``,
+``lon``) is within 5 km (great circle) of the store (:func:`patron.relationship.place.within_km_sql`).
 
 Keywords are case-insensitive. Column names are checked against the table's columns; literals are
 quoted and escaped by the compiler, so no text of the rule reaches SQL unchecked. A comparison
@@ -33,11 +40,14 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from patron.data.dialect import DIALECTS, DUCKDB, Dialect
 from patron.dates import parse_day
 from patron.errors import InputError
+
+if TYPE_CHECKING:
+    from patron.relationship.place import Store
 
 KEYWORDS = frozenset({"and", "or", "not", "in", "between", "is", "null", "true", "false"})
 """Reserved words of the rule language (case-insensitive)."""
@@ -56,6 +66,7 @@ _TOKEN = re.compile(
     r"""(?P<ws>\s+)
     |(?P<number>-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
     |(?P<string>'(?:[^']|'')*'|"(?:[^"]|"")*")
+    |(?P<quoted>`(?:[^`]|``)+`)
     |(?P<op><=|>=|!=|<>|=|<|>)
     |(?P<punct>[()\[\],])
     |(?P<word>[A-Za-z_][A-Za-z0-9_]*)""",
@@ -141,8 +152,9 @@ class _Compiler:
     """Recursive-descent parser that emits SQL while it parses (one pass, no tree)."""
 
     def __init__(self, text: str, columns: Mapping[str, Column], where: str, known_values: Mapping[str, tuple[str, ...]],
-                 dialect: str = "duckdb") -> None:
+                 dialect: str = "duckdb", stores: Mapping[str, Store] | None = None) -> None:
         self.text, self.columns, self.where, self.known = text, columns, where, known_values
+        self.dialect, self.stores = dialect, stores or {}
         self.quote = DIALECTS[dialect].literal
         self.lower = {k.lower(): k for k in columns}
         self.tokens = list(self._tokenize())
@@ -245,6 +257,8 @@ class _Compiler:
             return inner
         if t.kind == "end":
             raise self.fail("expected a condition, found the end of the rule", t.pos)
+        if t.kind == "word" and t.text.lower() == "within_km" and self.tokens[self.i + 1].text == "(":
+            return self.within_km()
         left_sql, left_kind, left_tok = self.operand()
         op = self.tok
         if op.kind == "op":
@@ -302,6 +316,8 @@ class _Compiler:
             return t.keyword.upper(), "boolean", t
         if t.kind == "word" and t.keyword is None:
             return self.column(t, context)
+        if t.kind == "quoted":
+            return self.column(Token("word", t.text[1:-1].replace("``", "`"), t.pos), context)
         if after is not None:
             raise self.fail(f'expected a value after "{after}", found {self.describe(t)}', t.pos)
         raise self.fail(f"expected a column or value, found {self.describe(t)}", t.pos)
@@ -319,6 +335,45 @@ class _Compiler:
             raise self.fail(f'unknown column "{t.text}"', t.pos, hint)
         col = self.columns[name]
         return col.sql, col.kind, Token("column", name, t.pos)
+
+    def within_km(self) -> str:
+        """``within_km(store, km)``: the customer's location within ``km`` of the store."""
+        from patron.relationship.place import within_km_sql
+
+        start = self.next()
+        self.next()  # "("
+        store_tok = self.next()
+        if store_tok.kind not in ("string", "word") or store_tok.keyword is not None:
+            raise self.fail(f"within_km: expected a store id, found {self.describe(store_tok)}", store_tok.pos)
+        store_id = store_tok.text[1:-1].replace(store_tok.text[0] * 2, store_tok.text[0]) if store_tok.kind == "string" else store_tok.text
+        comma = self.next()
+        if comma.text != ",":
+            hint = f" (quote a store id that is not a plain word: '{store_id}{comma.text}')" if store_tok.kind == "word" else ""
+            raise self.fail(f'within_km: expected "," after the store, found {self.describe(comma)}', comma.pos, hint)
+        km_tok = self.next()
+        if km_tok.kind != "number" or float(km_tok.text) < 0:
+            raise self.fail(f"within_km: expected a distance in km (a number >= 0), found {self.describe(km_tok)}", km_tok.pos)
+        close = self.next()
+        if close.text != ")":
+            raise self.fail(f'within_km: expected ")", found {self.describe(close)}', close.pos)
+        lat, lon = self.lookup("lat"), self.lookup("lon")
+        if lat is None or lon is None:
+            raise self.fail("within_km needs customer locations (profile columns lat and lon): give customers lat/lon "
+                            "or city attributes (docs/place.md)", start.pos)
+        store = self.stores.get(store_id)
+        if store is None:
+            near = difflib.get_close_matches(store_id, list(self.stores), n=1)
+            hint = f" (did you mean {near[0]}?)" if near else (f" (stores: {', '.join(list(self.stores)[:10])})" if self.stores else
+                                                              " (no stores: patron ingest --kind stores FILE)")
+            raise self.fail(f'unknown store "{store_id}"', store_tok.pos, hint)
+        cell = self.lookup("h3_cell")
+        return within_km_sql(store, float(self.number(km_tok)), lat=lat.sql, lon=lon.sql, cell=cell.sql if cell else None,
+                             dialect=self.dialect)
+
+    def lookup(self, name: str) -> Column | None:
+        """The column ``name`` (exact, else ignoring case), or None."""
+        key = name if name in self.columns else self.lower.get(name.lower())
+        return self.columns[key] if key is not None else None
 
     def value_list(self, kind: str, col: Token) -> str:
         opened = self.next()
@@ -399,6 +454,7 @@ def compile_rule(
     source: str | None = None,
     known_values: Mapping[str, tuple[str, ...]] | None = None,
     dialect: str = "duckdb",
+    stores: Mapping[str, Store] | None = None,
 ) -> str:
     """The SQL boolean expression of rule ``text`` over ``columns`` (see the module docstring),
     for DuckDB or (``dialect="spark"``) Spark SQL: the two differ only in how text is quoted.
@@ -406,13 +462,14 @@ def compile_rule(
     The result is wrapped in ``COALESCE(..., FALSE)`` so that a customer is a member exactly when
     the rule is true (missing values make a comparison unknown, which is not membership).
     ``known_values`` lists the allowed text values of some columns (e.g. ``status``) so that a
-    misspelt value is an error rather than an empty segment. Raises :class:`RuleError` (an
+    misspelt value is an error rather than an empty segment. ``stores`` (store id ->
+    :class:`~patron.relationship.place.Store`) are the stores ``within_km`` may name. Raises :class:`RuleError` (an
     :class:`InputError`) naming ``name`` (and ``source``) and the position of the problem.
     """
     if not isinstance(text, str):
         raise RuleError(f"{rule_label(name, source)}: the rule must be text, got {type(text).__name__}")
     try:
-        sql = _Compiler(text, columns, rule_label(name, source), known_values or {}, dialect).compile()
+        sql = _Compiler(text, columns, rule_label(name, source), known_values or {}, dialect, stores).compile()
     except RecursionError:  # MAX_DEPTH keeps well inside the limit; a smaller limit set by a host program
         raise RuleError(f"{rule_label(name, source)}: the rule is nested too deeply") from None
     return f"COALESCE({sql}, FALSE)"
