@@ -203,3 +203,51 @@ def test_event_locations_when_the_customer_has_none(db, tmp_path):
     p = build_profiles(db).set_index("customer_id")
     assert (p.loc["b", "lat"], p.loc["b", "lon"], p.loc["b", "location_source"]) == (46.0, 4.5, "events")  # the latest
     assert pd.isna(p.loc["a", "lat"])
+
+
+# --- catchments and local campaigns --------------------------------------------------------------
+
+def test_catchments_count_customers_within_and_nearest(place_db):
+    from patron.relationship.catchment import catchments
+
+    with connect(place_db) as con:
+        con.execute("INSERT INTO stores (store_id, name, lat, lon, time_zone) VALUES ('paris-1', 'Opera', 48.8719, 2.3316, 'Europe/Paris')")
+        con.execute("ALTER TABLE customer_profiles ADD COLUMN nearest_store VARCHAR")
+        con.execute("ALTER TABLE customer_profiles ADD COLUMN nearest_store_km DOUBLE")
+        con.execute("UPDATE customer_profiles SET nearest_store = CASE WHEN customer_id = 'paris' THEN 'paris-1' "
+                    "WHEN lat IS NOT NULL THEN 'store-12' END, nearest_store_km = 1.0")
+    t = catchments(place_db, km=5).set_index("store_id")
+    # within 5 km of the Lyon store: at (50) and in (150), not out (200, at 5.001 km)
+    assert (t.loc["store-12", "customers_within"], t.loc["store-12", "equity_within"]) == (2, 200.0)
+    assert (t.loc["paris-1", "customers_within"], t.loc["paris-1", "equity_within"]) == (1, 500.0)
+    assert (t.loc["store-12", "customers_nearest"], t.loc["store-12", "equity_nearest"]) == (3, 400.0)
+    assert list(t.index) == ["paris-1", "store-12"]  # most equity within first
+
+
+def test_a_local_campaign_targets_customers_near_the_store_in_its_local_time(db, tmp_path):
+    from patron.contact.consent import plan, record_consent
+    from patron.data.ingest import ingest
+
+    shinjuku, far = (35.6938, 139.7034), (35.0116, 135.7681)  # a Tokyo store; Kyoto is 370 km away
+    ingest(pd.DataFrame({"customer_id": ["near", "near_ny", "kyoto"] * 2, "occurred_at": ["2024-01-01"] * 3 + ["2024-01-20"] * 3,
+                         "amount": [10.0, 20.0, 30.0] * 2}), kind="transactions", db=db)
+    ingest(pd.DataFrame({"customer_id": ["near", "near_ny", "kyoto"], "lat": [35.69, 35.70, far[0]], "lon": [139.70, 139.71, far[1]]}),
+           kind="customers", db=db)
+    ingest(pd.DataFrame({"store_id": ["tokyo-1"], "name": ["Shinjuku"], "lat": [shinjuku[0]], "lon": [shinjuku[1]],
+                         "time_zone": ["Asia/Tokyo"]}), kind="stores", db=db)
+    ingest(pd.DataFrame({"customer_id": ["near_ny"], "occurred_at": ["2024-01-01"], "channel": ["any"], "time_zone": ["America/New_York"]}),
+           kind="preferences", db=db)
+    record_consent(db, [{"customer_id": c, "purpose": "marketing", "channel": "any", "status": "granted", "occurred_at": "2024-01-01"}
+                        for c in ("near", "near_ny", "kyoto")])
+    campaign = {"name": "local", "purpose": "marketing", "channel": "email", "class": "marketing", "store": "tokyo-1",
+                "within_km": 5, "send_at": "2024-03-01T13:00:00Z", "send_window_end": "2024-03-01T23:30:00Z"}
+    t = plan(db, campaign, now="2024-02-01").table.set_index("customer_id")
+    assert sorted(t.index) == ["near", "near_ny"]  # Kyoto is not near the store
+    # 13:00 UTC = 22:00 in Tokyo, quiet (21-8): moved to 08:00 Tokyo = 23:00 UTC, the store's local time
+    assert t.loc["near", "included"] and t.loc["near", "send_at"] == pd.Timestamp("2024-03-01 23:00:00")
+    # a customer's own time zone wins: 13:00 UTC = 08:00 New York, not quiet
+    assert t.loc["near_ny", "send_at"] == pd.Timestamp("2024-03-01 13:00:00")
+    with pytest.raises(InputError, match="within_km needs store"):
+        plan(db, {**campaign, "store": None, "target": "clv > 0"}, now="2024-02-01")
+    with pytest.raises(InputError, match=r"^<campaign>: field store: unknown store 'tokyo-2' \(did you mean tokyo-1\?\)$"):
+        plan(db, {**campaign, "store": "tokyo-2"}, now="2024-02-01")

@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "customer_commands",  # customer, contact-check
     "referral_commands",  # referrals
     "engagement_commands",  # engagement
+    "place_commands",  # stores
     "service_commands",  # serve, keys
 )
 """Modules under ``patron.cli`` whose import registers commands on :data:`app`."""

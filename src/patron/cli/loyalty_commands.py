@@ -42,10 +42,16 @@ def loyalty(
     as_of: AsOfOption = None,
     config: ConfigOption = None,
     out_file: OutOption = None,
+    by: Annotated[str | None, typer.Option("--by", help="Break loyalty down by a profile column: a customer attribute (city, ...), region, value_tier, ...")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Loyalty by behaviour: return rate and time to the second purchase, inter-purchase and spend
     trends, discount dependency vs full-price buyers, revenue by category (per customer in --out)."""
+    if by is not None:
+        from patron.cli.status_commands import print_breakdown
+
+        print_breakdown(db, by, as_of=as_of, config=config, as_json=as_json, loyalty=True)
+        return
     from patron.relationship.loyalty import (
         category_revenue,
         category_shares,

@@ -31,6 +31,7 @@ def status(
     engine: Annotated[Engine | None, typer.Option("--engine", help="duckdb (the --db file) or spark (--transactions Parquet) [default: $PATRON_ENGINE or duckdb].", **choice())] = None,
     transactions: Annotated[str | None, typer.Option("--transactions", help="With --engine spark: Parquet file or folder of transactions.")] = None,
     customers: Annotated[str | None, typer.Option("--customers", help="With --engine spark: Parquet of known customers (adds prospects).")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Break the statuses down by a profile column: a customer attribute (city, ...), region, value_tier, ...")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Relationship status of every customer (prospect, new, active, cooling, at_risk, lapsed,
@@ -44,6 +45,9 @@ def status(
     from patron.relationship.status import load_model, relationship_status, status_counts
 
     parse_day(as_of, "as_of")
+    if by is not None:
+        print_breakdown(db, by, as_of=as_of, config=config, as_json=as_json, loyalty=False)
+        return
     if resolve_engine(engine) is Engine.SPARK:
         # without pyspark: MissingExtraError, one line naming the spark extra
         from patron.relationship.spark_status import status_on_spark
@@ -77,6 +81,42 @@ def status(
     out.print(t)
     if out_file is not None:
         out.print(f"statuses and reasons of {n:,} customers written to {out_file}")
+
+
+def print_breakdown(db: str | None, by: str, *, as_of: str | None, config: Path | None, as_json: bool, loyalty: bool) -> None:
+    """``--by COLUMN`` of ``patron status`` and ``patron loyalty``: statuses (or loyalty figures)
+    per value of a profile column (:func:`patron.relationship.segments.breakdown.breakdown_by`)."""
+    from rich.table import Table
+
+    from patron.relationship.segments.breakdown import breakdown_by
+    from patron.relationship.status import STATUSES
+
+    with spinner(f"breaking down by {by}", quiet=as_json):
+        table = breakdown_by(db, by, config=config, as_of=as_of)
+    col = table.columns[0]
+    if as_json:
+        _print_json({"by": col, "rows": records(table)})
+        return
+
+    def pct(v: float) -> str:
+        return "" if v is None or math.isnan(v) else f"{v:.1%}"
+
+    names = (["customers", "return rate", "discount dependent", "mean spend", "mean CLV"] if loyalty
+             else ["customers", *STATUSES, "mean P(alive)"])
+    t = Table(title=f"{'Loyalty' if loyalty else 'Relationship status'} by {col}", title_justify="left")
+    t.add_column(col)
+    for name in names:
+        t.add_column(name, justify="right")
+    for r in table.to_dict(orient="records"):
+        label = "(none)" if r[col] is None or (isinstance(r[col], float) and math.isnan(r[col])) else str(r[col])
+        if loyalty:
+            cells = [f"{r['customers']:,}", pct(r["return_rate"]), pct(r["discount_dependent_share"]),
+                     "" if math.isnan(r["mean_total_spend"]) else f"{r['mean_total_spend']:,.2f}", f"{r['mean_clv']:,.2f}"]
+        else:
+            p = r["mean_probability_alive"]
+            cells = [f"{r['customers']:,}", *(f"{int(r[s]):,}" for s in STATUSES), "" if math.isnan(p) else f"{p:.3f}"]
+        t.add_row(label, *cells)
+    out.print(t)
 
 
 @app.command()

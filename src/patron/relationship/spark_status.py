@@ -173,16 +173,31 @@ def status_on_spark(
     return status_counts_spark(statuses)
 
 
-def segment_spark(profiles: DataFrame, rule: str, *, name: str = "rule", bins: int = 5) -> DataFrame:
+def segment_spark(profiles: DataFrame, rule: str, *, name: str = "rule", bins: int = 5,
+                  stores: Any = None) -> DataFrame:
     """The rows of ``profiles`` (a Spark DataFrame of customer profiles, e.g. the
     ``customer_profiles`` table written as Parquet) for which segment ``rule`` is true, filtered by
     Spark: the rule compiled by :func:`patron.relationship.segments.rules.compile_rule` for Spark SQL. A bad
     rule is an :class:`~patron.errors.InputError` naming the rule and the problem. ``bins``: the
-    RFM bins of the profiles (for the virtual column ``rfm_cell``, as in DuckDB)."""
+    RFM bins of the profiles (for the virtual column ``rfm_cell``, as in DuckDB). ``stores``: the
+    stores ``within_km`` may name, as a mapping id -> :class:`~patron.relationship.place.Store`
+    or a pandas or Spark frame of the ``stores`` table."""
     from patron.relationship.rfm import rfm_cell_sql
     from patron.relationship.segments import KNOWN_VALUES
     from patron.relationship.segments.rules import Column, columns_from_types, compile_rule
 
     columns = columns_from_types(dict(profiles.dtypes), dialect="spark")
     columns["rfm_cell"] = Column(rfm_cell_sql(bins), "text")
-    return profiles.filter(F.expr(compile_rule(rule, columns, name=name, known_values=KNOWN_VALUES, dialect="spark")))
+    return profiles.filter(F.expr(compile_rule(rule, columns, name=name, known_values=KNOWN_VALUES, dialect="spark",
+                                               stores=_stores(stores))))
+
+
+def _stores(stores: Any) -> dict[str, Any] | None:
+    """Stores by id from a mapping, a pandas frame or a Spark frame of the ``stores`` table."""
+    from patron.relationship.place import Store
+
+    if stores is None or isinstance(stores, dict):
+        return stores
+    frame = stores.toPandas() if isinstance(stores, DataFrame) else stores
+    return {str(r.store_id): Store(str(r.store_id), getattr(r, "name", None), float(r.lat), float(r.lon),
+                                   getattr(r, "time_zone", None)) for r in frame.itertuples(index=False)}

@@ -14,6 +14,12 @@ A campaign is a TOML or JSON file::
     holdout_fraction = 0.1            # 0 <= f < 1, a random share kept out for measurement
     seed = 7                          # makes the holdout reproducible
     topic = "offers"                  # optional; customers who listed topics must want it
+    store = "store-12"                # optional, a local campaign: customers near this store
+    within_km = 5                     # (with store) how near, great-circle km [default 5]
+
+A local campaign (``store``) targets the customers within ``within_km`` of the store (and of
+``target`` when given too), and its quiet hours are read in the store's time zone for customers
+who set no time zone of their own (docs/place.md).
 
 A bad file is refused whole with one line naming the file, (for id lists) the row, and the field.
 """
@@ -75,6 +81,10 @@ class Campaign(BaseModel):
     """Seed of the deterministic holdout draw."""
     topic: str | None = None
     """Topic of the message; a customer who listed wanted topics gets it only if listed."""
+    store: str | None = Field(default=None, min_length=1)
+    """A local campaign: the ``store_id`` (``stores`` table) whose nearby customers it targets."""
+    within_km: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    """With ``store``: the radius in great-circle km [default 5]."""
 
     _source: str = PrivateAttr(default="<campaign>")
 
@@ -93,7 +103,12 @@ class Campaign(BaseModel):
     @model_validator(mode="after")
     def _checks(self) -> Campaign:
         given = [k for k in ("target", "target_file", "target_ids") if getattr(self, k) is not None]
-        if len(given) != 1:
+        if self.within_km is not None and self.store is None:
+            raise ValueError("within_km needs store (the store_id of a local campaign)")
+        if self.store is not None and given not in ([], ["target"]):
+            raise ValueError("a local campaign (store) targets the customers near the store, optionally within target (a rule); "
+                             "not target_file or target_ids")
+        if len(given) != 1 and self.store is None:
             raise ValueError("give exactly one of target (a segment name or rule), target_file or target_ids")
         if self.send_window_end is not None and self.send_window_end < self.send_at:
             raise ValueError("send_window_end is before send_at")
@@ -191,7 +206,14 @@ def read_id_list(path: str | os.PathLike[str]) -> pd.Series:
 
 
 def resolve_target(db: Any, campaign: Campaign, *, config: Any = None) -> pd.Series:
-    """Customer ids the campaign targets, without duplicates."""
+    """Customer ids the campaign targets, without duplicates (for a local campaign: those within
+    ``within_km`` of ``store``, :func:`patron.relationship.catchment.local_targets`)."""
+    if campaign.store is not None:
+        from patron.relationship.catchment import DEFAULT_KM, local_targets
+
+        km = campaign.within_km if campaign.within_km is not None else DEFAULT_KM
+        near = local_targets(db, campaign.store, km=km, rule=campaign.target, config=config, where=f"{campaign.source}: field store")
+        return near["customer_id"].astype(str).drop_duplicates().sort_values().reset_index(drop=True).rename("customer_id")
     if campaign.target_ids is not None:
         return pd.Series(list(dict.fromkeys(str(i) for i in campaign.target_ids)), name="customer_id", dtype=object)
     if campaign.target_file is not None:
@@ -202,4 +224,17 @@ def resolve_target(db: Any, campaign: Campaign, *, config: Any = None) -> pd.Ser
     return pd.Series(ids, dtype=object).astype(str).drop_duplicates().reset_index(drop=True).rename("customer_id")
 
 
-__all__ = ["CHANNELS", "Campaign", "campaign_from_dict", "check_campaign", "load_campaign", "read_id_list", "resolve_target"]
+def store_time_zone(db: Any, campaign: Campaign) -> str | None:
+    """The time zone of a local campaign's store (``None`` for other campaigns, or when the store
+    states none): the local time of its quiet hours for customers without a time zone of their own."""
+    if campaign.store is None:
+        return None
+    from patron.data.store import reader
+    from patron.relationship.place import read_stores, store_or_error
+
+    with reader(db) as con:
+        zone = store_or_error(read_stores(con), campaign.store, f"{campaign.source}: field store").time_zone
+    return zone.strip() if zone and zone.strip() else None
+
+
+__all__ = ["CHANNELS", "Campaign", "campaign_from_dict", "check_campaign", "load_campaign", "read_id_list", "resolve_target", "store_time_zone"]

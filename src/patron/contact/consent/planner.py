@@ -48,6 +48,7 @@ from patron.contact.consent.campaign import (
     check_campaign,
     load_campaign,
     resolve_target,
+    store_time_zone,
 )
 from patron.contact.consent.ledger import state_at_sql
 from patron.contact.consent.policy import ContactPolicy, contact_policy
@@ -247,6 +248,7 @@ def plan(
     camp = _resolve(campaign, config, policy)
     now_dt = to_utc_naive(now, where="now") if now is not None else now_utc()
     ids = resolve_target(db, camp, config=config)
+    local_zone = store_time_zone(db, camp) or policy.time_zone  # a local campaign: its store's local time
     if ids.empty:
         raise NoDataError(f"{camp.source}: field target: selects no customers")
     marketing = camp.message_class == "marketing"
@@ -270,7 +272,7 @@ def plan(
         exclude(~df["known"].to_numpy(bool), "unknown_customer")
         send = pd.Series(np.full(n, np.datetime64(camp.send_at, "us")), index=df.index)
         if marketing:
-            zones = df["time_zone"].where(df["time_zone"].notna() & (df["time_zone"].astype(str).str.strip() != ""), policy.time_zone).astype(str).str.strip()
+            zones = df["time_zone"].where(df["time_zone"].notna() & (df["time_zone"].astype(str).str.strip() != ""), local_zone).astype(str).str.strip()
             ok_zone = zones.map({z: valid_zone(z) for z in zones.unique()}).to_numpy(bool)
             arcs = [
                 (np.full(n, np.nan if chan.quiet_hours_start is None else chan.quiet_hours_start),

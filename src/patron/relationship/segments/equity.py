@@ -46,19 +46,11 @@ def equity_by(db: str | os.PathLike[str] | None, by: str, *, config: Any = None,
     equity, mean_clv, equity_share`` (share of total equity), largest equity first; customers with
     no value (e.g. prospects without a tier) form the group NULL. CLV is computed with
     ``settings`` (default: the ``[value]`` section of ``config``)."""
-    from patron.relationship.segments import ensure_profiles, profile_columns
+    from patron.relationship.segments import ensure_profiles
 
-    column = ALIASES.get(by, by)
     ensure_profiles(db, as_of=as_of, config=config, settings=settings)
     with reader(db) as con:
-        cols = profile_columns(con, bins=section("rfm", RfmRules, config).bins)
-        if column not in cols:
-            import difflib
-
-            close = difflib.get_close_matches(column, list(cols), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else f"; columns: {', '.join(cols)}"
-            raise InputError(f"by: unknown profile column {by!r}{hint}", parameters=("by",))
-        expr = cols[column].sql
+        column, expr = group_column(con, by, config)
         sql = f"""SELECT g.{quote_identifier(column)}, g.customers, g.equity, g.mean_clv,
     CASE WHEN tot.equity > 0 THEN g.equity / tot.equity END AS equity_share
 FROM (SELECT {expr} AS {quote_identifier(column)}, COUNT(*) AS customers, COALESCE(SUM(clv), 0.0) AS equity, AVG(clv) AS mean_clv
@@ -66,6 +58,23 @@ FROM (SELECT {expr} AS {quote_identifier(column)}, COUNT(*) AS customers, COALES
 CROSS JOIN (SELECT SUM(clv) AS equity FROM {PROFILE_TABLE}) AS tot
 ORDER BY g.equity DESC, g.{quote_identifier(column)}"""
         return con.sql(sql).df()
+
+
+def group_column(con: Any, by: str, config: Any = None) -> tuple[str, str]:
+    """The profile column ``by`` names (:data:`ALIASES` applied) and its SQL expression over
+    ``customer_profiles`` (open on ``con``); an unknown name is an :class:`InputError` with the
+    closest column ("did you mean")."""
+    from patron.relationship.segments import profile_columns
+
+    column = ALIASES.get(by, by)
+    cols = profile_columns(con, bins=section("rfm", RfmRules, config).bins)
+    if column not in cols:
+        import difflib
+
+        close = difflib.get_close_matches(column, list(cols), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else f"; columns: {', '.join(cols)}"
+        raise InputError(f"by: unknown profile column {by!r}{hint}", parameters=("by",))
+    return column, cols[column].sql
 
 
 def period_ends(start: date, end: date, freq: str = "M") -> list[date]:
