@@ -16,6 +16,22 @@ from patron.value.summary import summary
 CDNOW_SAMPLE_COLUMNS = ["master_customer_id", "customer_id", "date", "number_of_cds", "amount"]
 
 
+def place_demo(db: str, out: Console, value: object) -> None:
+    """The demo's attributes and place lines: equity by region, a local rule, the largest
+    catchments (docs/place.md)."""
+    from patron.relationship.catchment import catchments
+    from patron.relationship.segments import equity_by, members
+
+    regions = equity_by(db, "region", settings=value)  # type: ignore[arg-type]
+    out.print("customer equity by region: " + ", ".join(
+        f"{r.region} {r.equity:,.0f} ({r.customers:,} customers)" for r in regions.itertuples(index=False) if isinstance(r.region, str)))
+    rule = "within_km('store-nyc', 25) and clv > 50 and acquisition_channel = 'store'"
+    out.print(f"{rule}: {len(members(db, rule, settings=value)):,} customers")  # type: ignore[arg-type]
+    top = catchments(db, km=25, settings=value).head(3)  # type: ignore[arg-type]
+    out.print("largest catchments (25 km): " + ", ".join(
+        f"{r.store_id} {r.customers_within:,} customers, equity {r.equity_within:,.0f}" for r in top.itertuples(index=False)))
+
+
 def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None) -> None:
     """Ingest the CDNOW sample into ``db``, summarise the 39-week calibration period, value every
     customer, print the figures, and write the HTML report (status, segments, cohorts, equity) to
@@ -25,6 +41,11 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
     with err.status("ingesting CDNOW_sample.txt"):
         result = ingest(source, kind="transactions", db=db, columns=CDNOW_SAMPLE_COLUMNS, mapping={"occurred_at": "date"}, date_format="%Y%m%d")
     out.print(f"ingest: {result.accepted:,} new, {result.already_present:,} already present, {result.rejected:,} rejected -> {db}")
+    with err.status("ingesting the simulated customer attributes, locations and stores"):
+        people = ingest(data_path("demo_customers.csv"), kind="customers", db=db)
+        shops = ingest(data_path("demo_stores.csv"), kind="stores", db=db)
+    out.print(f"customers (simulated city, region, location, acquisition channel; data/README.md): {people.accepted:,} new; "
+              f"stores: {shops.accepted:,} new")
     with err.status("summarising"):
         cal = summary(db, period="W", end=CDNOW_CALIBRATION_END, holdout_end=CDNOW_HOLDOUT_END)
     print_overview(out, overview(cal), unit="W")
@@ -51,6 +72,8 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
     for line in scores.notes():
         out.print(line, highlight=False)
     _engagement_demo(db, out, err)
+    with err.status("customer attributes and place: profiles, regions, catchments"):
+        place_demo(db, out, value)
     if report is None:
         return
     from patron.extras import MissingExtraError, require

@@ -117,6 +117,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "patron.report.covariate_section",
     "patron.report.dialogue_section",
     "patron.report.engagement_section",
+    "patron.report.place_section",
 )
 """Modules that register extra report sections when imported; those not installed are skipped."""
 
