@@ -207,15 +207,19 @@ def test_event_locations_when_the_customer_has_none(db, tmp_path):
 
 # --- catchments and local campaigns --------------------------------------------------------------
 
-def test_catchments_count_customers_within_and_nearest(place_db):
-    from patron.relationship.catchment import catchments
-
+def _with_nearest(place_db: str) -> None:
     with connect(place_db) as con:
         con.execute("INSERT INTO stores (store_id, name, lat, lon, time_zone) VALUES ('paris-1', 'Opera', 48.8719, 2.3316, 'Europe/Paris')")
         con.execute("ALTER TABLE customer_profiles ADD COLUMN nearest_store VARCHAR")
         con.execute("ALTER TABLE customer_profiles ADD COLUMN nearest_store_km DOUBLE")
         con.execute("UPDATE customer_profiles SET nearest_store = CASE WHEN customer_id = 'paris' THEN 'paris-1' "
                     "WHEN lat IS NOT NULL THEN 'store-12' END, nearest_store_km = 1.0")
+
+
+def test_catchments_count_customers_within_and_nearest(place_db):
+    from patron.relationship.catchment import catchments
+
+    _with_nearest(place_db)
     t = catchments(place_db, km=5).set_index("store_id")
     # within 5 km of the Lyon store: at (50) and in (150), not out (200, at 5.001 km)
     assert (t.loc["store-12", "customers_within"], t.loc["store-12", "equity_within"]) == (2, 200.0)
@@ -251,3 +255,27 @@ def test_a_local_campaign_targets_customers_near_the_store_in_its_local_time(db,
         plan(db, {**campaign, "store": None, "target": "clv > 0"}, now="2024-02-01")
     with pytest.raises(InputError, match=r"^<campaign>: field store: unknown store 'tokyo-2' \(did you mean tokyo-1\?\)$"):
         plan(db, {**campaign, "store": "tokyo-2"}, now="2024-02-01")
+
+
+def test_service_stores_and_members_show_place(place_db):
+    from fastapi.testclient import TestClient
+
+    from patron.service import create_app
+    from tests.service_support import create_keys
+
+    _with_nearest(place_db)
+    keys = create_keys(place_db)
+    rules = {"segments": {"near_lyon": "within_km('store-12', 5)"}}
+    with TestClient(create_app(place_db, config=rules), raise_server_exceptions=False) as client:
+        r = client.get("/v1/stores", params={"km": 5}, auth=(keys["read"], ""))
+        assert r.status_code == 200, r.text
+        by_id = {s["store_id"]: s for s in r.json()["stores"]}
+        assert (by_id["store-12"]["customers_within"], by_id["store-12"]["equity_within"]) == (2, 200.0)
+        assert (by_id["paris-1"]["customers_within"], by_id["paris-1"]["customers_nearest"]) == (1, 1)
+        members = client.get("/v1/segments/near_lyon/members", auth=(keys["read"], "")).json()["members"]
+        assert [(m["customer_id"], m["city"], m["region"]) for m in members] == [
+            ("at", "Lyon", "Auvergne-Rhône-Alpes"), ("in", "Lyon", "Auvergne-Rhône-Alpes")]
+        for bad in ("-1", "nan", "1e400", "far"):
+            r = client.get("/v1/stores", params={"km": bad}, auth=(keys["read"], ""))
+            assert 400 <= r.status_code < 500, (bad, r.status_code)
+        assert client.get("/v1/stores").status_code == 401

@@ -51,13 +51,21 @@ FROM s JOIN near ON near.store_id = s.store_id LEFT JOIN own ON own.store_id = s
 ORDER BY near.equity_within DESC, s.store_id"""
 
 
-def _located(con: Any) -> None:
+def located(con: Any) -> None:
     if not table_exists(con, "stores") or not read_stores(con):
         raise NoDataError("no stores: ingest them with patron ingest --kind stores FILE (store_id, name, lat, lon, time_zone)")
     cols = {d[0] for d in con.execute(f"SELECT * FROM {PROFILE_TABLE} LIMIT 0").description}
     if not {"lat", "lon", "nearest_store"} <= cols:
         raise NoDataError("the customers have no locations: give the customers file lat/lon or city columns "
                           "(docs/place.md), then rebuild the profiles")
+
+
+def catchments_on(con: Any, km: float = DEFAULT_KM) -> pd.DataFrame:
+    """:func:`catchments` over the stored ``customer_profiles`` of the database open on ``con``
+    (as they are: nothing is rebuilt), e.g. a running service's last refresh."""
+    sql = catchments_sql(km)
+    located(con)
+    return con.execute(sql).df()
 
 
 def catchments(db: str | os.PathLike[str] | None, *, km: float = DEFAULT_KM, config: Any = None, as_of: Any = None,
@@ -68,11 +76,10 @@ def catchments(db: str | os.PathLike[str] | None, *, km: float = DEFAULT_KM, con
     profiles are built first when needed (:func:`patron.relationship.segments.ensure_profiles`)."""
     from patron.relationship.segments import ensure_profiles
 
-    sql = catchments_sql(km)
+    catchments_sql(km)  # a bad km fails before the profiles are built
     ensure_profiles(db, as_of=as_of, config=config, settings=settings)
     with reader(db) as con:
-        _located(con)
-        return con.sql(sql).df()
+        return catchments_on(con, km)
 
 
 def local_targets(db: str | os.PathLike[str] | None, store: str, *, km: float = DEFAULT_KM, rule: str | None = None,

@@ -39,6 +39,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "ledger_api",  # /v1/customers/{id}/consents and /preferences: the two ledgers by REST
     "preference_center",  # /preferences: the customer's own page; /v1/customers/{id}/preference-link
     "segments_api",  # /v1/segments/{name}/members: a segment's member list, paged, JSON or CSV
+    "place_api",  # /v1/stores: the stores' catchments (docs/place.md)
     "dialogue_api",  # /v1/triggers, /v1/firings: triggers through the gate to webhooks (patron.service.dialogue)
 )
 """Modules under ``patron.service`` each exposing a FastAPI ``router``."""
