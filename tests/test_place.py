@@ -200,8 +200,14 @@ def test_event_locations_when_the_customer_has_none(db, tmp_path):
             payload = json.dumps({"context": {"location": {"latitude": lat, "longitude": 4.5}}})
             con.execute("INSERT INTO events (message_id, type, customer_id, occurred_at, received_at, payload) VALUES (?, 'track', 'b', ?, ?, ?)",
                         [mid, at, at, payload])
+        # a store visit names the store only: its place is the store's
+        con.execute("INSERT INTO stores (store_id, lat, lon) VALUES ('store-12', ?, ?)", [STORE.lat, STORE.lon])
+        payload = json.dumps({"event": "Store Visited", "properties": {"store_id": "store-12"}})
+        con.execute("INSERT INTO events (message_id, type, customer_id, occurred_at, received_at, payload) VALUES ('m4', 'track', 'c', "
+                    "'2024-03-03', '2024-03-03', ?)", [payload])
     p = build_profiles(db).set_index("customer_id")
     assert (p.loc["b", "lat"], p.loc["b", "lon"], p.loc["b", "location_source"]) == (46.0, 4.5, "events")  # the latest
+    assert (p.loc["c", "lat"], p.loc["c", "lon"], p.loc["c", "nearest_store_km"]) == (STORE.lat, STORE.lon, 0.0)
     assert pd.isna(p.loc["a", "lat"])
 
 

