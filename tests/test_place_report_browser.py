@@ -2,7 +2,8 @@
 hand-made data (customers in Lyon, Paris and Springfield, Missouri, and one without a place; stores
 in Lyon and Paris) the offline hexagon map draws exactly the three customers' hexagons and the two
 stores, the region table counts France 2, United States 1 and the unplaced 1, and the catchment
-table finds one customer within 5 km of each store (1.6 km and 2.4 km away)."""
+table finds one customer within 5 km of each store (1.6 km and 2.4 km away); the "Customer
+attributes" section breaks customers down by the file's city and country columns."""
 
 from __future__ import annotations
 
@@ -71,6 +72,13 @@ def test_place_section_draws_an_offline_hexagon_map(chromium: Path, report: Path
             page.wait_for_function("() => document.querySelector('section#place .js-plotly-plot .main-svg')", timeout=60_000)
             page.wait_for_timeout(300)
             got = page.evaluate(MAP_JS)
+            attributes = page.evaluate("""() => Array.from(document.querySelectorAll('section#attributes h3')).map(h => {
+                let n = h.nextElementSibling;
+                while (n && !(n.matches('table.data') || n.querySelector('table.data'))) n = n.nextElementSibling;
+                const t = n.matches('table.data') ? n : n.querySelector('table.data');
+                return {title: h.textContent.trim(), rows: Array.from(t.querySelectorAll('tbody tr')).map(tr =>
+                  Array.from(tr.querySelectorAll('td')).slice(0, 2).map(td => td.textContent.trim()))};
+            })""")
             drawn = {d["id"]: d for d in page.evaluate(DRAWN_JS)}
             map_id = page.evaluate("() => document.querySelector('section#place .plotly-graph-div').id")
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -88,3 +96,7 @@ def test_place_section_draws_an_offline_hexagon_map(chromium: Path, report: Path
     catch = next(t for t in got["tables"] if t["head"][0] == "store")
     within = {r[0]: r[2] for r in catch["rows"]}
     assert within == {"store-12": "1", "store-1": "1"}
+    # the customers file's columns, typed and broken down: country FR 2, US 1, none 1
+    by = {a["title"]: dict(map(tuple, a["rows"])) for a in attributes}
+    assert by["By country"] == {"FR": "2", "US": "1", "(none)": "1"}
+    assert by["By city"] == {"Lyon": "1", "Paris": "1", "Springfield": "1", "(none)": "1"}

@@ -184,3 +184,62 @@ def place_section(db: str, ctx: object) -> Section | None:
                                "equity_nearest": money_title("nearest-store equity", currency),
                                "mean_km_nearest": "mean km to it"})))
     return sec
+
+
+MAX_ATTRIBUTE_TABLES = 6
+"""Most attributes given a table in the "Customer attributes" section."""
+
+MAX_ATTRIBUTE_VALUES = 12
+"""Attributes with more distinct values than this (ids, free text, numbers) get no table."""
+
+ATTRIBUTE_TABLE = {
+    "customers": "customers", "equity": "equity", "equity_share": "equity share (%)", "mean_clv": "mean CLV",
+    "active": "active", "at_risk": "at risk", "lapsed": "lapsed", "lost": "lost", "return_rate": "return rate (%)",
+    "discount_dependent_share": "discount dependent (%)",
+}
+"""Columns of each attribute's table (from :func:`patron.relationship.segments.breakdown.breakdown_by`)."""
+
+
+@register_section("attributes", order=67, title="Customer attributes")
+def attributes_section(db: str, ctx: object) -> Section | None:
+    """Equity, status and loyalty by each customer attribute with few values (a category such as
+    an acquisition channel, a true/false flag): one table per attribute, at most
+    :data:`MAX_ATTRIBUTE_TABLES`. ``None`` when the customers have no such attribute."""
+    from patron.data.dialect import DUCKDB
+    from patron.relationship.attributes import attribute_keys
+    from patron.relationship.place import PLACE_COLUMNS
+    from patron.relationship.profiles import PROFILE_COLUMNS
+    from patron.relationship.segments.breakdown import breakdown_by
+
+    try:
+        ctx.profiles()  # type: ignore[attr-defined]
+    except PatronError:
+        return None
+    with reader(db) as con:
+        have = {d[0]: d[1] for d in con.execute(f"SELECT * FROM {PROFILE_TABLE} LIMIT 0").description}
+        keys = [k for k, _ in attribute_keys(con) if k in have and k not in PROFILE_COLUMNS and k not in PLACE_COLUMNS]
+        if not keys:
+            return None
+        counts = con.execute("SELECT " + ", ".join(f"count(DISTINCT {DUCKDB.ident(k)})" for k in keys)
+                             + f" FROM {PROFILE_TABLE}").fetchone()
+    chosen = [k for k, n in zip(keys, counts, strict=True) if 2 <= n <= MAX_ATTRIBUTE_VALUES][:MAX_ATTRIBUTE_TABLES]
+    if not chosen:
+        return None
+    currency = ctx.currency() if hasattr(ctx, "currency") else None
+    sec = Section("attributes", "Customer attributes", intro=(
+        "Customer equity, status and loyalty by each customer attribute with at most "
+        f"{MAX_ATTRIBUTE_VALUES} values (columns of the customers file and identify traits, typed as declared in "
+        "[attributes] or inferred). Every attribute is a profile column: segment rules, patron equity --by, "
+        "status --by and loyalty --by name it. See docs/place.md."))
+    for key in chosen:
+        table = breakdown_by(db, key, config=getattr(ctx, "config", None), as_of=getattr(ctx, "as_of", None),
+                             settings=ctx.value() if hasattr(ctx, "value") else None)
+        cols = [key, *(c for c in ATTRIBUTE_TABLE if c in table.columns)]
+        shown = table[cols].copy()
+        shown[key] = shown[key].map(lambda v: "(none)" if v is None or v != v else str(v).lower() if isinstance(v, bool) else str(v))
+        for c in ("equity_share", "return_rate", "discount_dependent_share"):
+            shown[c] = shown[c].astype(float) * 100
+        shown = shown.rename(columns=ATTRIBUTE_TABLE).rename(columns={
+            "equity": money_title("equity", currency), "mean CLV": money_title("mean CLV", currency)})
+        sec.tables.append((f"By {key}", shown))
+    return sec
