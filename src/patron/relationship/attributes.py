@@ -93,15 +93,21 @@ def json_path(name: str) -> str:
     return "$." + json.dumps(name, ensure_ascii=False)
 
 
-def _value(name: str) -> str:
-    """SQL of the trimmed, non-empty text of key ``name`` in ``attributes`` (NULL when absent)."""
-    return f"NULLIF(trim(json_extract_string(attributes, {DUCKDB.literal(json_path(name))})), '')"
+def _paths(names: list[str]) -> str:
+    """A SQL list literal of the JSON paths of ``names``: one ``json_extract_string`` of it parses
+    each customer's JSON once for every attribute."""
+    return "[" + ", ".join(DUCKDB.literal(json_path(n)) for n in names) + "]"
 
 
-def typed_value_sql(name: str, kind: AttributeType) -> str:
-    """SQL reading key ``name`` of the JSON ``attributes`` as ``kind`` (NULL when absent or not of
-    that kind; non-finite numbers are missing)."""
-    v = _value(name)
+def _value(i: int) -> str:
+    """SQL of the trimmed, non-empty text of the ``i``-th (0-based) extracted key (NULL when absent)."""
+    return f"NULLIF(trim(v[{i + 1}]), '')"
+
+
+def typed_value_sql(value: str, kind: AttributeType) -> str:
+    """SQL reading the text expression ``value`` as ``kind`` (NULL when absent or not of that
+    kind; non-finite numbers are missing)."""
+    v = value
     if kind == "number":
         return f"CASE WHEN isfinite(try_cast({v} AS DOUBLE)) THEN try_cast({v} AS DOUBLE) END"
     if kind == "boolean":
@@ -146,15 +152,19 @@ def attribute_schema(con: Any, config: ConfigArg = None, *, reserved: frozenset[
             taken.add(low)
     if not chosen:
         return AttributeSchema((), skipped)
-    aggs = []
+    aggs, exprs = [], []
     for i, (key, _) in enumerate(chosen):
-        v = _value(key)
-        aggs.append(f"count({v}) AS n{i}, count(CASE WHEN isfinite(try_cast({v} AS DOUBLE)) THEN 1 END) AS num{i}, "
-                    f"count(CASE WHEN lower({v}) IN ('true', 'false') THEN 1 END) AS bool{i}, "
-                    f"count(CASE WHEN try_cast({v} AS DOUBLE) IS NULL AND try_cast({v} AS TIMESTAMP) IS NOT NULL THEN 1 END) AS date{i}")
+        # each value read once (t), cast once (d, ts: a date is tried only on text shaped like one)
+        exprs.append(f"{_value(i)} AS t{i}")
+        aggs.append(f"count(t{i}) AS n{i}, count(CASE WHEN isfinite(d{i}) THEN 1 END) AS num{i}, "
+                    f"count(CASE WHEN lower(t{i}) IN ('true', 'false') THEN 1 END) AS bool{i}, count(ts{i}) AS date{i}")
         if key in declared:
-            aggs.append(f"count({typed_value_sql(key, declared[key])}) AS ok{i}")
-    row = con.execute(f"SELECT {', '.join(aggs)} FROM customers WHERE attributes IS NOT NULL AND json_valid(attributes)").fetchone()
+            aggs.append(f"count({typed_value_sql(f't{i}', declared[key])}) AS ok{i}")
+    casts = ", ".join(f"t{i}, try_cast(t{i} AS DOUBLE) AS d{i}, CASE WHEN try_cast(t{i} AS DOUBLE) IS NULL AND substr(t{i}, 5, 1) = '-' "
+                      f"THEN try_cast(t{i} AS TIMESTAMP) END AS ts{i}" for i in range(len(chosen)))
+    row = con.execute(f"""SELECT {', '.join(aggs)} FROM (SELECT {casts} FROM (SELECT {', '.join(exprs)} FROM (
+        SELECT json_extract_string(attributes, {_paths([k for k, _ in chosen])}) AS v FROM customers
+        WHERE attributes IS NOT NULL AND json_valid(attributes) AND json_type(attributes) = 'OBJECT')))""").fetchone()
     names = [d[0] for d in con.description]
     got = dict(zip(names, row, strict=True))
     columns = []
@@ -191,12 +201,14 @@ def _a(kind: str) -> str:
 
 def attributes_sql(schema: AttributeSchema) -> str:
     """A SELECT of ``customer_id`` and one typed column per attribute of ``schema`` (one row per
-    customer of the ``customers`` table); only quoted names and literals reach the SQL."""
-    cols = ", ".join(f"CAST({typed_value_sql(a.name, a.type)} AS {a.sql_type}) AS {DUCKDB.ident(a.name)}" for a in schema.columns)
-    inner = """SELECT CAST(customer_id AS VARCHAR) AS customer_id, any_value(attributes) AS attributes FROM customers
-    WHERE attributes IS NOT NULL AND json_valid(attributes) GROUP BY 1"""
+    customer of the ``customers`` table; each JSON parsed once); only quoted names and literals
+    reach the SQL."""
+    names = [a.name for a in schema.columns]
+    cols = ", ".join(f"CAST({typed_value_sql(_value(i), a.type)} AS {a.sql_type}) AS {DUCKDB.ident(a.name)}"
+                     for i, a in enumerate(schema.columns))
+    inner = f"""SELECT CAST(customer_id AS VARCHAR) AS customer_id, json_extract_string(any_value(attributes), {_paths(names)}) AS v
+    FROM customers WHERE attributes IS NOT NULL AND json_valid(attributes) AND json_type(attributes) = 'OBJECT' GROUP BY 1"""
     return f"SELECT customer_id{', ' + cols if cols else ''} FROM ({inner}) AS c"
-
 
 
 @dataclass(frozen=True)
@@ -217,10 +229,10 @@ def profile_extras(con: Any, config: ConfigArg = None, *, reserved: frozenset[st
     piece to LEFT JOIN on ``customer_id``; ``None`` when there are none. ``reserved``: the other
     columns of the profiles (an attribute of such a name is not made a column). The caller
     registers :attr:`ProfileExtras.frames` on ``con`` before running :attr:`ProfileExtras.sql`."""
-    from patron.relationship.place import PLACE_COLUMNS, place_frame
+    from patron.relationship.place import PLACE_COLUMNS, place_sql
 
     schema = attribute_schema(con, config, reserved=reserved | frozenset(PLACE_COLUMNS) | {"latitude", "longitude"})
-    place = place_frame(con)
+    place = place_sql(con)
     if not schema.columns and place is None:
         return None
     columns = {a.name: a.sql_type for a in schema.columns}
@@ -230,9 +242,9 @@ def profile_extras(con: Any, config: ConfigArg = None, *, reserved: frozenset[st
         selects += [f"a.{DUCKDB.ident(a.name)}" for a in schema.columns]
     frames: dict[str, Any] = {}
     if place is not None:
-        frames["_p_place"] = place
-        parts.append("_p_place AS pl")
-        selects += [f"CAST(pl.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}" for c, t in PLACE_COLUMNS.items()]
+        sql, frames = place
+        parts.append(f"({sql}) AS pl")
+        selects += [f"pl.{DUCKDB.ident(c)}" for c in PLACE_COLUMNS]
         columns |= PLACE_COLUMNS
     if len(parts) == 2:
         sql = (f"SELECT COALESCE(a.customer_id, pl.customer_id) AS customer_id, {', '.join(selects)} "

@@ -113,10 +113,10 @@ def h3_cells(lat: Any, lon: Any, resolution: int = H3_RESOLUTION) -> np.ndarray:
     out = np.full(len(lat_a), None, dtype=object)
     if not ok.any():
         return out
-    pts = np.column_stack([lat_a[ok], lon_a[ok]])
-    uniq, inverse = np.unique(pts, axis=0, return_inverse=True)
-    cells = np.array([h3.latlng_to_cell(a, b, resolution) for a, b in uniq], dtype=object)
-    out[ok] = cells[inverse.reshape(-1)]
+    codes, uniq = pd.factorize(lat_a[ok] + 1j * lon_a[ok])  # one complex number per point: a hash, not a sort
+    cells = np.array([h3.latlng_to_cell(a, b, resolution) for a, b in zip(uniq.real.tolist(), uniq.imag.tolist(), strict=True)],
+                     dtype=object)
+    out[ok] = cells[codes]
     return out
 
 
@@ -187,28 +187,40 @@ def nearest_stores(lat: np.ndarray, lon: np.ndarray, stores: Mapping[str, Store]
 
 # --- customer locations --------------------------------------------------------------------------
 
-def _text(key: str, nested: str | None = None) -> str:
-    path = "$." + ("address." if nested else "") + f'"{nested or key}"'
-    return f"NULLIF(trim(json_extract_string(attributes, {DUCKDB.literal(path)})), '')"
+OWN_PATHS: tuple[str, ...] = ('$."lat"', '$."latitude"', '$."lon"', '$."longitude"', '$."city"', '$.address."city"',
+                              '$."country"', '$.address."country"', '$."region"')
+"""JSON paths of the location keys, read in one pass over each customer's JSON (list order matters)."""
 
 
-def _deg(keys: tuple[str, ...], limit: int) -> str:
-    vals = ", ".join(f"try_cast({_text(k)} AS DOUBLE)" for k in keys)
-    return f"CASE WHEN abs(COALESCE({vals})) <= {limit} THEN COALESCE({vals}) END"
+def _own_sql() -> str:
+    """Each customer's own location keys: the JSON is parsed once (one ``json_extract_string`` of
+    :data:`OWN_PATHS`), then read by position."""
+    paths = "[" + ", ".join(DUCKDB.literal(p) for p in OWN_PATHS) + "]"
+    v = [f"NULLIF(trim(v[{i + 1}]), '')" for i in range(len(OWN_PATHS))]
+    lat, lon = f"COALESCE(try_cast({v[0]} AS DOUBLE), try_cast({v[1]} AS DOUBLE))", f"COALESCE(try_cast({v[2]} AS DOUBLE), try_cast({v[3]} AS DOUBLE))"
+    return f"""SELECT customer_id, CASE WHEN abs(lat) <= 90 THEN lat END AS lat, CASE WHEN abs(lon) <= 180 THEN lon END AS lon,
+        city, lower(strip_accents(city)) AS city_key, lower(country) AS country_key, region
+    FROM (SELECT customer_id, {lat} AS lat, {lon} AS lon, COALESCE({v[4]}, {v[5]}) AS city, COALESCE({v[6]}, {v[7]}) AS country,
+                 {v[8]} AS region
+          FROM (SELECT CAST(customer_id AS VARCHAR) AS customer_id, json_extract_string(attributes, {paths}) AS v FROM customers
+                WHERE attributes IS NOT NULL AND json_valid(attributes) AND json_type(attributes) = 'OBJECT'))"""
 
 
 def locations_sql(cities_table: str, *, events: bool, stores: bool = False) -> str:
     """SELECT of ``customer_id, lat, lon, region, time_zone, location_source`` for every customer
-    of ``customers`` with a location or a region (see the module docstring for the order)."""
-    city = f"COALESCE({_text('city')}, {_text('city', 'city')})"
-    country = f"COALESCE({_text('country')}, {_text('country', 'country')})"
-    own = f"""SELECT CAST(customer_id AS VARCHAR) AS customer_id, {_deg(('lat', 'latitude'), 90)} AS lat,
-        {_deg(('lon', 'longitude'), 180)} AS lon, {city} AS city, {country} AS country, {_text('region')} AS region
-    FROM customers WHERE attributes IS NOT NULL AND json_valid(attributes) AND json_type(attributes) = 'OBJECT'"""
-    geo = f"""SELECT o.customer_id, c.lat, c.lon, c.country, c.time_zone,
-        row_number() OVER (PARTITION BY o.customer_id ORDER BY c.population DESC, c.geonameid) AS rk
-    FROM own AS o JOIN {cities_table} AS c ON lower(strip_accents(o.city)) = lower(strip_accents(c.city))
-     AND (o.country IS NULL OR lower(o.country) IN (lower(c.country_code), lower(c.country)))"""
+    of ``customers`` with a location or a region (see the module docstring for the order).
+
+    The geocoder joins on equality only (hash joins): each city name (accents and case removed)
+    once per country code, once per country name and once alone, the most populous city kept."""
+    best = lambda part: f"""SELECT * FROM (SELECT {part} AS match_key, lower(strip_accents(city)) AS city_key, lat, lon, country, time_zone,
+            row_number() OVER (PARTITION BY lower(strip_accents(city)), {part} ORDER BY population DESC, geonameid) AS rk
+        FROM {cities_table}) WHERE rk = 1"""  # noqa: E731
+    geo = f"""SELECT o.*, COALESCE(a.lat, b.lat, n.lat) AS g_lat, COALESCE(a.lon, b.lon, n.lon) AS g_lon,
+        COALESCE(a.country, b.country, n.country) AS g_country, COALESCE(a.time_zone, b.time_zone, n.time_zone) AS time_zone
+    FROM own AS o
+    LEFT JOIN ({best("lower(country_code)")}) AS a ON o.country_key IS NOT NULL AND a.city_key = o.city_key AND a.match_key = o.country_key
+    LEFT JOIN ({best("lower(country)")}) AS b ON o.country_key IS NOT NULL AND b.city_key = o.city_key AND b.match_key = o.country_key
+    LEFT JOIN ({best("''")}) AS n ON o.country_key IS NULL AND n.city_key = o.city_key"""
     ev = ""
     ev_join = ""
     ev_cols = "NULL::DOUBLE", "NULL::DOUBLE"
@@ -227,14 +239,15 @@ def locations_sql(cities_table: str, *, events: bool, stores: bool = False) -> s
         ev_join = "FULL OUTER JOIN ev ON ev.customer_id = o.customer_id"
         ev_cols = "ev.lat", "ev.lon"
     cid = "COALESCE(o.customer_id, ev.customer_id)" if events else "o.customer_id"
-    return f"""WITH own AS ({own}), g AS (SELECT * FROM ({geo}) WHERE rk = 1){ev}
+    own_point = "o.lat IS NOT NULL AND o.lon IS NOT NULL"
+    return f"""WITH own AS ({_own_sql()}), g AS ({geo}){ev}
 SELECT {cid} AS customer_id,
-    CASE WHEN o.lat IS NOT NULL AND o.lon IS NOT NULL THEN o.lat WHEN g.lat IS NOT NULL THEN g.lat ELSE {ev_cols[0]} END AS lat,
-    CASE WHEN o.lat IS NOT NULL AND o.lon IS NOT NULL THEN o.lon WHEN g.lat IS NOT NULL THEN g.lon ELSE {ev_cols[1]} END AS lon,
-    COALESCE(o.region, g.country) AS region, g.time_zone AS time_zone,
-    CASE WHEN o.lat IS NOT NULL AND o.lon IS NOT NULL THEN 'attributes' WHEN g.lat IS NOT NULL THEN 'city'
+    CASE WHEN {own_point} THEN o.lat WHEN o.g_lat IS NOT NULL THEN o.g_lat ELSE {ev_cols[0]} END AS lat,
+    CASE WHEN {own_point} THEN o.lon WHEN o.g_lat IS NOT NULL THEN o.g_lon ELSE {ev_cols[1]} END AS lon,
+    COALESCE(o.region, o.g_country) AS region, o.time_zone AS time_zone,
+    CASE WHEN {own_point} THEN 'attributes' WHEN o.g_lat IS NOT NULL THEN 'city'
          WHEN {ev_cols[0]} IS NOT NULL THEN 'events' END AS location_source
-FROM own AS o LEFT JOIN g ON g.customer_id = o.customer_id {ev_join}"""
+FROM g AS o {ev_join}"""
 
 
 def register_cities(con: Any, name: str = "_p_cities") -> str:
@@ -246,25 +259,56 @@ def register_cities(con: Any, name: str = "_p_cities") -> str:
     return name
 
 
-def place_frame(con: Any) -> pd.DataFrame | None:
-    """One row per located (or regioned) customer with every column of :data:`PLACE_COLUMNS`;
-    ``None`` when the database has no customers with a location, a region or located events."""
-    has_customers = table_exists(con, "customers")
-    events = table_exists(con, "events")
-    if not has_customers:
+LOCATIONS_TABLE = "_p_locations"
+"""Temporary table (of the connection) holding each customer's location, region and time zone."""
+
+POINTS_FRAME = "_p_points"
+"""Registered frame of the distinct points with their H3 cell and nearest store."""
+
+
+def place_sql(con: Any) -> tuple[str, dict[str, pd.DataFrame]] | None:
+    """A SELECT of ``customer_id`` and every column of :data:`PLACE_COLUMNS` for each located (or
+    regioned) customer, and the frames to register on ``con`` before running it; ``None`` when no
+    customer has a location or a region.
+
+    The locations are computed in SQL into the temporary table :data:`LOCATIONS_TABLE`; only the
+    **distinct points** come to Python, for their H3 cell (h3 has no vectorised call) and nearest
+    store (NumPy, a pass per store), and are joined back in SQL: nothing per customer passes
+    through Python."""
+    if not table_exists(con, "customers"):
         return None
     cities = register_cities(con)
     try:
-        frame = con.execute(locations_sql(cities, events=events, stores=table_exists(con, "stores"))).df()
+        sql = locations_sql(cities, events=table_exists(con, "events"), stores=table_exists(con, "stores"))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {LOCATIONS_TABLE} AS SELECT * FROM ({sql}) WHERE lat IS NOT NULL OR region IS NOT NULL")
     finally:
         con.unregister(cities)
-    frame = frame[frame["lat"].notna() | frame["region"].notna()].reset_index(drop=True)
-    if frame.empty:
+    pts = con.execute(f"SELECT DISTINCT lat, lon FROM {LOCATIONS_TABLE} WHERE lat IS NOT NULL AND lon IS NOT NULL").fetchnumpy()
+    if not con.execute(f"SELECT EXISTS (SELECT 1 FROM {LOCATIONS_TABLE})").fetchone()[0]:
         return None
-    lat, lon = frame["lat"].to_numpy(float), frame["lon"].to_numpy(float)
-    frame["h3_cell"] = h3_cells(lat, lon)
-    frame["nearest_store"], frame["nearest_store_km"] = nearest_stores(lat, lon, read_stores(con))
-    return frame[["customer_id", *PLACE_COLUMNS]]
+    lat, lon = np.asarray(pts["lat"], float), np.asarray(pts["lon"], float)
+    store, km = nearest_stores(lat, lon, read_stores(con))
+    points = pd.DataFrame({"lat": lat, "lon": lon, "h3_cell": h3_cells(lat, lon), "nearest_store": store, "nearest_store_km": km})
+    cols = ", ".join(f"CAST({'pt' if c in points.columns and c not in ('lat', 'lon') else 'l'}.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}"
+                     for c, t in PLACE_COLUMNS.items())
+    return (f"SELECT l.customer_id, {cols} FROM {LOCATIONS_TABLE} AS l "
+            f"LEFT JOIN {POINTS_FRAME} AS pt ON pt.lat = l.lat AND pt.lon = l.lon", {POINTS_FRAME: points})
+
+
+def place_frame(con: Any) -> pd.DataFrame | None:
+    """:func:`place_sql` run: one row per located (or regioned) customer with every column of
+    :data:`PLACE_COLUMNS` (``None`` when there is none)."""
+    built = place_sql(con)
+    if built is None:
+        return None
+    sql, frames = built
+    for name, frame in frames.items():
+        con.register(name, frame)
+    try:
+        return con.execute(sql + " ORDER BY l.customer_id").df()
+    finally:
+        for name in frames:
+            con.unregister(name)
 
 
 def store_or_error(stores: Mapping[str, Store], store_id: str, where: str = "store") -> Store:
