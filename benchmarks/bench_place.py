@@ -81,7 +81,13 @@ def main() -> None:
 
     from patron.data.store import connect, reader
     from patron.relationship.attributes import attribute_schema, attributes_sql
-    from patron.relationship.place import PLACE_COLUMNS, place_frame, place_sql, read_stores, within_km_sql
+    from patron.relationship.place import (
+        PLACE_COLUMNS,
+        place_frame,
+        place_sql,
+        read_stores,
+        within_km_sql,
+    )
 
     with reader(str(db)) as con:
         reserved = frozenset(PLACE_COLUMNS) | {"latitude", "longitude"}
