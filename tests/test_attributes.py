@@ -136,3 +136,32 @@ def test_members_export_and_formula_guard_of_text_attributes(attr_db, tmp_path):
     pq = tmp_path / "m.parquet"
     write_members(attr_db, "lyon", pq, rules=rules)
     assert pd.read_parquet(pq).set_index("customer_id").loc["c", "joined"] == pd.Timestamp("2020-01-01 08:30")
+
+
+def test_identify_traits_become_typed_profile_columns_in_the_service(tmp_path):
+    """Traits of identify calls (stored as customers.attributes by the service) are columns of the
+    refreshed profiles: in the single view, in segment rules and in the member list."""
+    from fastapi.testclient import TestClient
+
+    from patron.service import create_app
+    from tests.service_support import create_keys
+
+    db = str(tmp_path / "s.duckdb")
+    keys = create_keys(db)
+    events = []
+    for i, (user, city, plan) in enumerate([("u1", "Lyon", "gold"), ("u2", "Paris", "silver"), ("u3", "Lyon", "silver")]):
+        events.append({"type": "identify", "userId": user, "messageId": f"i{i}", "timestamp": "2024-01-01T00:00:00Z",
+                       "traits": {"city": city, "plan": plan, "fav colour": "red", "vip": i == 0}})
+        events += [{"type": "track", "event": "Order Completed", "userId": user, "messageId": f"o{i}{j}", "timestamp": f"{day}T10:00:00Z",
+                    "properties": {"order_id": f"{user}-{j}", "total": 10.0 * (i + j + 1), "currency": "EUR"}}
+                   for j, day in enumerate(("2024-01-02", "2024-02-02", "2024-03-02"))]
+    rules = {"segments": {"gold_lyon": "plan = 'gold' and city = 'Lyon' and vip", "red": "`fav colour` = 'red'"}}
+    with TestClient(create_app(db, config=rules), raise_server_exceptions=False) as c:
+        assert c.post("/v1/batch", auth=(keys["write"], ""), json={"batch": events}).status_code == 200
+        assert c.post("/v1/refresh", params={"wait": "true"}, auth=(keys["admin"], "")).json()["state"] == "succeeded"
+        scores = c.get("/v1/customers/u1", auth=(keys["read"], "")).json()["scores"]
+        assert (scores["city"], scores["plan"], scores["vip"], scores["region"]) == ("Lyon", "gold", True, "France")
+        assert (scores["lat"], scores["lon"], scores["location_source"]) == (45.74906, 4.84789, "city")
+        members = c.get("/v1/segments/gold_lyon/members", auth=(keys["read"], "")).json()["members"]
+        assert [(m["customer_id"], m["plan"], m["vip"]) for m in members] == [("u1", "gold", True)]
+        assert c.get("/v1/segments/red/members", auth=(keys["read"], "")).json()["total"] == 3
