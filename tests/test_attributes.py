@@ -165,3 +165,25 @@ def test_identify_traits_become_typed_profile_columns_in_the_service(tmp_path):
         members = c.get("/v1/segments/gold_lyon/members", auth=(keys["read"], "")).json()["members"]
         assert [(m["customer_id"], m["plan"], m["vip"]) for m in members] == [("u1", "gold", True)]
         assert c.get("/v1/segments/red/members", auth=(keys["read"], "")).json()["total"] == 3
+
+
+def test_status_and_loyalty_by_an_attribute(attr_db, capsys):
+    from patron.cli import main
+    from patron.relationship.segments.breakdown import breakdown_by
+
+    # a and c (Lyon) bought on two days, b (Paris) on one; d (no city) never bought: a prospect
+    table = breakdown_by(attr_db, "city").set_index("city", drop=False)
+    lyon, paris = table.loc["Lyon"], table.loc["Paris"]
+    assert (lyon["customers"], lyon["return_rate"], lyon["prospect"]) == (2, 1.0, 0)
+    assert (paris["customers"], paris["return_rate"]) == (1, 0.0)
+    none = table[table["city"].isna()].iloc[0]
+    assert (none["customers"], none["prospect"]) == (1, 1)
+    assert table["customers"].sum() == 4 and abs(table["equity_share"].sum() - 1) < 1e-9
+    assert main(["status", "--db", attr_db, "--by", "city", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["by"] == "city" and {r["city"]: r["customers"] for r in got["rows"] if r["city"]} == {"Lyon": 2, "Paris": 1}
+    assert main(["loyalty", "--db", attr_db, "--by", "vip", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert {str(r["vip"]): r["customers"] for r in rows} == {"True": 2, "False": 1, "None": 1}
+    assert main(["status", "--db", attr_db, "--by", "cty"]) == 2
+    assert "unknown profile column 'cty' (did you mean city?)" in capsys.readouterr().err

@@ -169,7 +169,7 @@ def profiles(
 @value_flags
 def equity(
     db: DbOption = None,
-    by: Annotated[str | None, typer.Option("--by", help="Profile column to group by: category (top_category), value_tier, status, rfm_cell, ...")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Profile column to group by: category (top_category), value_tier, status, rfm_cell, a customer attribute (city, ...), region, nearest_store, ...")] = None,
     over_time: Annotated[bool, typer.Option("--over-time", help="Customer equity as of each period end, re-fitting the models at each date.")] = False,
     as_of: AsOfOption = None,
     start: Annotated[str | None, typer.Option("--start", help="With --over-time: first date [default: first purchase].")] = None,
