@@ -32,7 +32,6 @@ with h3, written as a list of literals), then checks the exact distance.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,10 +57,6 @@ PLACE_COLUMNS: dict[str, str] = {
     "location_source": "VARCHAR", "nearest_store": "VARCHAR", "nearest_store_km": "DOUBLE",
 }
 """Place columns of ``customer_profiles`` and their SQL types."""
-
-LOCATION_KEYS: tuple[str, ...] = ("lat", "lon", "latitude", "longitude", "city", "country", "region", "address")
-"""Attribute keys read by place (``region`` becomes the ``region`` column; the others stay
-attributes too unless they are place columns)."""
 
 CITIES_FILE = "cities.csv"
 """The bundled city table (see ``patron/data/datasets/data/README.md``)."""
@@ -321,11 +316,3 @@ def store_or_error(stores: Mapping[str, Store], store_id: str, where: str = "sto
         raise NoDataError(f"{where}: unknown store {store_id!r}: the database has no stores (patron ingest --kind stores FILE)")
     close = difflib.get_close_matches(store_id, list(stores), n=1)
     raise InputError(f"{where}: unknown store {store_id!r}" + (f" (did you mean {close[0]}?)" if close else f"; stores: {', '.join(list(stores)[:10])}"))
-
-
-def db_stores(db: str | os.PathLike[str] | None) -> dict[str, Store]:
-    """:func:`read_stores` of the database file ``db``."""
-    from patron.data.store import reader
-
-    with reader(db) as con:
-        return read_stores(con)
