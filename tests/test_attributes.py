@@ -4,6 +4,7 @@ never spliced), rules, ``equity --by``, member export."""
 from __future__ import annotations
 
 import json
+import time
 
 import pandas as pd
 import pytest
@@ -158,7 +159,12 @@ def test_identify_traits_become_typed_profile_columns_in_the_service(tmp_path):
     rules = {"segments": {"gold_lyon": "plan = 'gold' and city = 'Lyon' and vip", "red": "`fav colour` = 'red'"}}
     with TestClient(create_app(db, config=rules), raise_server_exceptions=False) as c:
         assert c.post("/v1/batch", auth=(keys["write"], ""), json={"batch": events}).status_code == 200
-        assert c.post("/v1/refresh", params={"wait": "true"}, auth=(keys["admin"], "")).json()["state"] == "succeeded"
+        c.get("/v1/customers/u3", auth=(keys["read"], ""))  # a read waits for the journaled events to be applied
+        deadline, state = time.monotonic() + 120, None
+        while state != "succeeded" and time.monotonic() < deadline:  # the purchases may still be applying
+            state = c.post("/v1/refresh", params={"wait": "true"}, auth=(keys["admin"], "")).json().get("state")
+            time.sleep(0.2 if state != "succeeded" else 0)
+        assert state == "succeeded"
         scores = c.get("/v1/customers/u1", auth=(keys["read"], "")).json()["scores"]
         assert (scores["city"], scores["plan"], scores["vip"], scores["region"]) == ("Lyon", "gold", True, "France")
         assert (scores["lat"], scores["lon"], scores["location_source"]) == (45.74906, 4.84789, "city")
