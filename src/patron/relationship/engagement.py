@@ -517,8 +517,8 @@ def engagement_over_time(db: str | os.PathLike[str] | None = None, *, as_of: Any
         start = day - timedelta(days=7 * weeks - 1)
         weekly = weekly_sql(source, as_of=day, start=start)
         counts = " UNION ALL ".join(
-            f"SELECT w.week_start, '{c}' AS channel, sum(w.interactions_{c}) AS interactions, "
-            f"count(*) FILTER (WHERE w.interactions_{c} > 0) AS active_customers FROM _w AS w GROUP BY w.week_start"
+            f"SELECT w.week_start, {DUCKDB.literal(c)} AS channel, sum(w.{DUCKDB.ident('interactions_' + c)}) AS interactions, "
+            f"count(*) FILTER (WHERE w.{DUCKDB.ident('interactions_' + c)} > 0) AS active_customers FROM _w AS w GROUP BY w.week_start"
             for c in INTERACTION_CHANNELS)
         profiles = table_exists(con, "customer_profiles") and by in _columns(con, "customer_profiles")
         column = by if profiles else None
