@@ -152,15 +152,17 @@ def test_cli_profiles_and_equity_over_time_json(cdnow_db, profiles, tmp_path, ca
 def test_profiles_compute_the_weekly_summary_once_and_open_the_file_once(cdnow_db, profiles, monkeypatch):
     """build_profiles used to compute the weekly summary as of ``as_of`` twice (itself, then
     inside relationship_status) and to attach the file to the reading engine 7 times. Now: the
-    summary as of ``as_of`` and the one ``lookback_days`` before it (status's trend), one
-    attachment for every read, and the write. The profiles are the same."""
+    summary as of ``as_of`` and the one ``lookback_days`` before it (status's trend), computed on
+    one connection to the file that also writes (no attachment to the reading engine). The
+    profiles are the same."""
     import importlib
 
     import patron.data.store as store
+    import patron.relationship.profiles as profiles_module
 
-    summary_module = importlib.import_module("patron.value.summary")
-    ends, attaches = [], []
-    run_summary, attach = summary_module.run_summary, store._READER.attach
+    arrays_module = importlib.import_module("patron.value.summary_arrays")
+    ends, attaches, opened = [], [], []
+    run_summary, attach, connect = arrays_module.run_summary, store._READER.attach, profiles_module.connect
 
     def counted_summary(con, spec, **kw):
         ends.append(spec.end)
@@ -171,14 +173,19 @@ def test_profiles_compute_the_weekly_summary_once_and_open_the_file_once(cdnow_d
             attaches.append(path)
         return attach(path, *args, **kw)
 
-    monkeypatch.setattr(summary_module, "run_summary", counted_summary)
+    def counted_connect(path, *args, **kw):
+        opened.append(path)
+        return connect(path, *args, **kw)
+
+    monkeypatch.setattr(arrays_module, "run_summary", counted_summary)
     monkeypatch.setattr(store._READER, "attach", counted_attach)
+    monkeypatch.setattr(profiles_module, "connect", counted_connect)
     again = build_profiles(cdnow_db, write=False)
     from patron.relationship.status import status_rules
 
     lookback = status_rules(None).lookback_days
     assert sorted(ends) == [(CDNOW_LAST_DAY - pd.Timedelta(days=lookback)).date(), CDNOW_LAST_DAY.date()]
-    assert attaches == [cdnow_db]
+    assert opened == [cdnow_db] and attaches == []
     pd.testing.assert_frame_equal(again, profiles)
 
 

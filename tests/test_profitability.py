@@ -125,3 +125,33 @@ def test_cdnow_default_scores(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["customers"] == 2357 and data["clv_net"] is None and data["contacts"] == 0
     assert data["clv"] == pytest.approx(float(f["clv"].sum()), rel=1e-9)
+
+
+@pytest.mark.parametrize("rules, settings", [
+    (CostRules(), {}),
+    (CostRules(default_margin_rate=0.25, channels={"whatsapp": 0.01}), {"cost_per_order": 0.5, "cost_per_customer": 2.0}),
+    (CostRules(), {"margin": 0.4, "horizon": 26}),
+])
+def test_profitability_in_sql_is_profitability(db, rules, settings):
+    """net_profitability_sql (the profiles' query, scores read from a relation) gives what
+    profitability gives with the same scores, rules and value settings, to the last bit."""
+    import duckdb
+
+    from patron.relationship.profitability import PROFITABILITY_COLUMNS, net_profitability_sql
+    from patron.value.settings import ValueSettings
+
+    value = ValueSettings(**settings)
+    scores = SCORES.assign(expected_revenue=[180.0, 90.0], discounted_purchases=[2.5, 1.25], spend_basis=["own", "own"])
+    expected = profitability(db, scores=scores, as_of=AS_OF, config={"costs": rules.model_dump()}, settings=value)
+    con = duckdb.connect(db, read_only=True)
+    con.register("scores_in", scores)
+    got = con.sql(net_profitability_sql(pd.Timestamp(AS_OF).date(), "scores_in", rules=rules, value=value)
+                  + " ORDER BY f.customer_id").df()
+    assert list(got.columns) == list(PROFITABILITY_COLUMNS)
+    for column in PROFITABILITY_COLUMNS:
+        left, right = expected[column].to_numpy(), got[column].to_numpy()
+        if pd.api.types.is_float_dtype(expected[column]):
+            assert np.array_equal(left.astype(float), right.astype(float), equal_nan=True), column
+        else:
+            assert [None if pd.isna(v) else v for v in left] == [None if pd.isna(v) else v for v in right], column
+    assert got["clv_net"].notna().sum() == (2 if rules.default_margin_rate is not None or "margin" in settings else 1)

@@ -79,3 +79,41 @@ def test_prospects_sql_is_the_same_for_both_engines():
     sql = prospects_sql(AS_OF, DUCKDB)
     assert sql == prospects_sql(AS_OF, SPARK)
     assert "DATE '2024-06-30'" in sql and "NOT EXISTS" in sql and "amount >= 0" in sql
+
+
+def _classified_in_sql(frame: pd.DataFrame, r: StatusRules) -> tuple[list, list]:
+    import duckdb
+
+    from patron.relationship.status_rules import classify_sql
+
+    status, reason = classify_sql(r, as_of=AS_OF, before=BEFORE)
+    con = duckdb.connect()
+    con.register("customers_in", frame)
+    rows = con.execute(f"SELECT {status}, {reason} FROM customers_in").fetchall()
+    return [s for s, _ in rows], [t for _, t in rows]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(customer, min_size=1, max_size=30), rules())
+def test_classify_in_sql_gives_the_same_status_and_reason(rows, r):
+    """The SQL the profiles of a large base classify with against the NumPy rules (an independent
+    implementation of the same documented precedence and text), every branch drawn."""
+    frame = pd.DataFrame(rows)
+    frame["days_since_first_purchase"] = frame["days_since_last_purchase"] + frame.pop("gap")
+    status, reason = classify(frame, r, as_of=AS_OF, before=BEFORE)
+    in_sql = _classified_in_sql(frame, r)
+    assert in_sql[0] == list(status) == [expected_status(row, r) for row in frame.to_dict(orient="records")]
+    assert in_sql[1] == list(reason)
+
+
+def test_classify_in_sql_prints_numbers_as_numpy_does():
+    """Three-decimal probabilities at exact binary ties (0.0625 -> 0.062 and 0.1875 -> 0.188, round
+    half to even on the exact value), 1.0, tiny ones, and a missing earlier P(purchase)."""
+    q = [0.0625, 0.1875, 0.3125, 0.0005, 0.9995, 1.0, 0.0, 1e-9, 0.49999999]
+    frame = pd.DataFrame({"probability_purchase": q, "probability_purchase_before": [np.nan, *q[:-1]],
+                          "frequency": [0.0, 1.0, 2.0] * 3, "days_since_last_purchase": [10.0, 100.0, 400.0] * 3,
+                          "days_since_first_purchase": [50.0, 500.0, 900.0] * 3})
+    r = StatusRules()
+    status, reason = classify(frame, r, as_of=AS_OF, before=BEFORE)
+    assert _classified_in_sql(frame, r) == (list(status), list(reason))
+    assert "0.062 < 0.15" in reason[0] or "0.062" in reason[0]

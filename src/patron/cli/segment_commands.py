@@ -138,26 +138,30 @@ def profiles(
     """Build (or refresh) the customer_profiles table: one row per customer with summary, CLV,
     status, loyalty, profitability, RFM scores and value tier as of a date. CLV follows the
     [value] section of the rules file (the flags override it)."""
-    from patron.relationship.profiles import build_profiles
+    from patron.data.io import write_table
+    from patron.data.store import reader
+    from patron.relationship.profiles import build_profiles, profiles_file_table, profiles_overview
 
     _check_date(as_of, "as_of")
-    with spinner("building customer profiles", quiet=as_json):
-        frame = build_profiles(db, as_of=as_of, config=config, settings=value)
-    write_frame(frame, out_file)
+    with spinner("building customer profiles", quiet=as_json):  # the table stays in the engine; only a file takes it out
+        table = build_profiles(db, as_of=as_of, config=config, settings=value, output="arrow" if out_file is not None else None)
+    if out_file is not None:
+        write_table(profiles_file_table(table), out_file)
+        del table
+    with reader(db) as con:
+        overview = profiles_overview(con)
     value_info, lines = _value_info(db, value or default_value())
-    day = str(frame["as_of"].iloc[0])[:10] if len(frame) else str(as_of)
-    counts = frame["status"].value_counts().to_dict()
-    tiers = frame["value_tier"].value_counts().to_dict()
+    day = str(overview["as_of"])[:10] if overview["customers"] else str(as_of)
     info = {
-        "as_of": day, "customers": len(frame), "customer_equity": float(frame["clv"].sum()),
-        "statuses": {str(k): int(v) for k, v in counts.items()}, "value_tiers": {str(k): int(v) for k, v in tiers.items()},
+        "as_of": day, "customers": overview["customers"], "customer_equity": overview["customer_equity"],
+        "statuses": overview["statuses"], "value_tiers": overview["value_tiers"],
         "table": "customer_profiles", "out": str(out_file) if out_file else None,
     } | value_info
     if as_json:
         _print_json(info)
         return
     out.print(
-        f"customer_profiles as of {day}: [bold]{len(frame):,}[/] customers, customer equity {info['customer_equity']:,.2f}; "
+        f"customer_profiles as of {day}: [bold]{info['customers']:,}[/] customers, customer equity {info['customer_equity']:,.2f}; "
         + ", ".join(f"{k} {v:,}" for k, v in info["statuses"].items())
     )
     print_value_lines(lines)

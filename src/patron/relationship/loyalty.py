@@ -129,8 +129,10 @@ def orders_cte(as_of: date, dialect: Dialect = DUCKDB, table: str = "transaction
 )"""
 
 
-def loyalty_sql(as_of: date, rules: LoyaltyRules | None = None, dialect: Dialect = DUCKDB, table: str = "transactions") -> str:
-    """The per-customer loyalty query (definitions in the module docstring), ordered by customer."""
+def loyalty_sql(as_of: date, rules: LoyaltyRules | None = None, dialect: Dialect = DUCKDB, table: str = "transactions",
+                *, ordered: bool = True) -> str:
+    """The per-customer loyalty query (definitions in the module docstring), ordered by customer
+    (unordered without ``ordered``, as a part of a larger query)."""
     r = rules or LoyaltyRules()
     d = dialect
     share = "discount_order_share" if r.discount_basis == "orders" else "discount_revenue_share"
@@ -204,8 +206,7 @@ SELECT p.customer_id,
        c.revenue / NULLIF(c.total, 0) AS top_category_share
 FROM slopes p
 JOIN shares s ON s.customer_id = p.customer_id
-LEFT JOIN ranked c ON c.customer_id = p.customer_id AND c.r = 1
-ORDER BY p.customer_id"""
+LEFT JOIN ranked c ON c.customer_id = p.customer_id AND c.r = 1""" + ("\nORDER BY p.customer_id" if ordered else "")
 
 
 def category_shares_sql(as_of: date, dialect: Dialect = DUCKDB, table: str = "transactions") -> str:

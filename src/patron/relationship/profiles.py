@@ -19,16 +19,19 @@ Prospects (in ``customers``, no purchase on or before ``as_of``) are included wi
 from __future__ import annotations
 
 import os
-from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from patron.config import section
 from patron.data.dialect import DUCKDB
-from patron.data.store import connect, reader, served_elsewhere, table_exists
+from patron.data.store import connect, reader, served_connection, served_elsewhere, table_exists
 from patron.errors import InputError, NoDataError
 from patron.relationship.engagement import ENGAGEMENT_PROFILE_COLUMNS, ProfilePiece, profile_piece
+from patron.settings import get_settings
 from patron.value.settings import ValueSettings, value_settings
 
 if TYPE_CHECKING:
@@ -119,6 +122,16 @@ LEFT JOIN ({tiers_sql('base', tiers)}) AS t ON t.customer_id = b.customer_id
 ORDER BY b.customer_id"""
 
 
+MEMORY_LIMIT = "2GB"
+"""DuckDB's memory limit while the profiles are built (unless ``PATRON_MEMORY_LIMIT`` sets
+one): the joins spill to disk beyond it, so that a 10M-customer base stays within 4 GB with the
+summary and scores the process holds beside it."""
+
+ProfilesOutput = Literal["pandas", "arrow"] | None
+"""What :func:`build_profiles` returns: a DataFrame, an Arrow table, or nothing (``None``: the
+stored table only, for a large base)."""
+
+
 def build_profiles(
     db: str | os.PathLike[str] | None = None,
     *,
@@ -126,7 +139,8 @@ def build_profiles(
     config: ConfigArg = None,
     write: bool = True,
     settings: ValueSettings | None = None,
-) -> pd.DataFrame:
+    output: ProfilesOutput = "pandas",
+) -> Any:
     """Build the customer profile table as of ``as_of`` (default: the day of the last purchase).
 
     Every column is defined in docs/segments.md (:data:`PROFILE_COLUMNS`). The per-customer
@@ -136,52 +150,166 @@ def build_profiles(
     parsed dict) whose ``[value]``, ``[rfm]``, ``[tiers]``, ``[status]``, ``[loyalty]`` and
     ``[costs]`` sections apply; ``settings`` replaces its ``[value]`` section.
 
-    Returns the profiles as a DataFrame, one row per customer (prospects included), sorted by
-    ``customer_id``.
+    Everything runs on one connection to ``db``: the weekly summary is computed once (the fits,
+    the scores and the status use it), the models and predictions run vectorised in NumPy, and
+    status, loyalty and profitability are SQL over it (:func:`register_parts`), joined in one
+    statement; no per-customer Python object is built.
+
+    Returns the profiles, one row per customer (prospects included) sorted by ``customer_id``:
+    a DataFrame (``output="pandas"``), a pyarrow Table (``"arrow"``) or ``None`` (``None``: the
+    stored table only; read it with :func:`read_profiles` or SQL).
     """
-    from patron.dates import parse_day
     from patron.relationship.attributes import profile_extras
-    from patron.relationship.loyalty import loyalty
-    from patron.relationship.profitability import profitability
     from patron.relationship.rfm import RfmRules
-    from patron.relationship.status import HORIZON_WEEKS, last_purchase_day, relationship_status
     from patron.relationship.tiers import TierRules
-    from patron.value.scoring import score
-    from patron.value.summary import summary
 
     value = settings if settings is not None else value_settings(config)
-    with reader(db):  # one attachment of db for every read below (the readers they open share it)
-        day = parse_day(as_of) or last_purchase_day(db)
-        summ = summary(db, period="W", end=day)  # the weekly summary, computed once: scores and status use it
-        scores = score(summ if value.period == "W" else summary(db, period=value.period, end=day), settings=value, db=db)
-        # status reads P(alive) and expected purchases over its own 52 weeks from a weekly model
-        same = value.period == "W" and value.horizon == HORIZON_WEEKS
-        status = relationship_status(db, as_of=day, config=config, scores=scores if same else None, weekly_summary=summ)
-        loyal = loyalty(db, as_of=day, config=config)
-        profit = profitability(db, scores=scores.customers, as_of=day, config=config, settings=value)
-    frames = {"_p_summary": summ, "_p_scores": scores.customers, "_p_status": status, "_p_loyalty": loyal, "_p_profit": profit}
     rfm, tiers = section("rfm", RfmRules, config), section("tiers", TierRules, config)
-    with connect(db, read_only=not write) as con:
-        for name, frame in frames.items():
-            frame = frame.copy()
-            frame["customer_id"] = frame["customer_id"].astype(str)
-            con.register(name, frame)
-        extras = profile_extras(con, config, reserved=frozenset(PROFILE_COLUMNS) | {"rfm_cell"})
-        for name, frame in (extras.frames if extras is not None else {}).items():
-            con.register(name, frame)
-            frames[name] = frame
-        sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm, tiers=tiers,
-                           engagement=profile_piece(con, day, config), extras=extras)
-        if write:
-            con.execute(f"CREATE OR REPLACE TABLE {PROFILE_TABLE} AS {sql}").fetchall()
-            con.execute(f"CREATE OR REPLACE TABLE {SETTINGS_TABLE} (as_of DATE, settings VARCHAR)")
-            con.execute(f"INSERT INTO {SETTINGS_TABLE} VALUES (?, ?)", [day, settings_json(value)])
-            result = con.sql(f"SELECT * FROM {PROFILE_TABLE} ORDER BY customer_id").df()
-        else:
-            result = con.sql(sql).df()
-        for name in frames:
-            con.unregister(name)
+    path = db if db is not None else get_settings().db
+    limit = None if served_connection(path) is not None else get_settings().memory_limit or MEMORY_LIMIT
+    with connect(db, read_only=not write, memory_limit=limit) as con:
+        day = profiles_day(con, db, as_of)
+        names = register_parts(con, db, day, config=config, value=value)
+        try:
+            extras = profile_extras(con, config, reserved=frozenset(PROFILE_COLUMNS) | {"rfm_cell"})
+            for name, frame in (extras.frames if extras is not None else {}).items():
+                con.register(name, frame)
+                names.insert(0, name)
+            sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm, tiers=tiers,
+                               engagement=profile_piece(con, day, config), extras=extras)
+            if write:
+                con.execute(f"CREATE OR REPLACE TABLE {PROFILE_TABLE} AS {sql}").fetchall()
+                con.execute(f"CREATE OR REPLACE TABLE {SETTINGS_TABLE} (as_of DATE, settings VARCHAR)")
+                con.execute(f"INSERT INTO {SETTINGS_TABLE} VALUES (?, ?)", [day, settings_json(value)])
+                sql = f"SELECT * FROM {PROFILE_TABLE} ORDER BY customer_id"
+            result = None if output is None else con.sql(sql).to_arrow_table() if output == "arrow" else con.sql(sql).df()
+        finally:
+            drop_parts(con, names)
     return result
+
+
+def profiles_day(con: Any, db: str | os.PathLike[str] | None, as_of: str | date | datetime | None) -> date:
+    """``as_of`` as a day, by default the day of the last purchase (as
+    :func:`patron.relationship.status.last_purchase_day`), on the open connection ``con``."""
+    from patron.dates import default_as_of, parse_day
+
+    if not table_exists(con, "transactions"):
+        raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE --kind transactions first")
+    return parse_day(as_of) or default_as_of(con, where=str(db or get_settings().db))
+
+
+def _summary_at(con: Any, day: date, unit: str) -> pa.Table | None:
+    """The summary (:func:`patron.summary`) of the database open on ``con`` as of ``day`` in
+    periods of ``unit``, sorted by ``customer_id``, as Arrow; ``None`` when nobody bought by then."""
+    from dataclasses import replace
+
+    from patron.value.summary import _auto_buckets, _in_order
+    from patron.value.summary_arrays import run_summary
+    from patron.value.summary_sql import SummarySpec
+
+    spec = SummarySpec(end=day, unit=unit)
+    n = _auto_buckets(con, "transactions")
+    parts = [run_summary(con, replace(spec, bucket=(k, n)) if n > 1 else spec) for k in range(n)]
+    table = pa.concat_tables(parts) if n > 1 else parts[0]
+    return _in_order(con, table, ("customer_id",)) if table.num_rows else None
+
+
+def _numbers(table: pa.Table) -> pd.DataFrame:
+    """The model inputs of a summary (``frequency, recency, T, monetary_value``) as a DataFrame
+    of NumPy columns, without the customer ids (the models need none; rows keep the order)."""
+    return pd.DataFrame({c: table.column(c).to_numpy().astype(float, copy=False)
+                         for c in ("frequency", "recency", "T", "monetary_value")})
+
+
+_REGISTERED: tuple[str, ...] = ("_p_summary", "_p_scores", "_p_before")
+"""The Arrow tables :func:`register_parts` registers (the other parts are views)."""
+
+_VIEWS: tuple[str, ...] = ("_p_status", "_p_loyalty", "_p_profit")
+"""The views :func:`register_parts` creates."""
+
+SCORE_PARTS: tuple[str, ...] = ("probability_alive", "expected_purchases", "clv", "clv_lower", "clv_upper", "spend_basis",
+                                "expected_revenue", "discounted_purchases")
+"""Columns of the scores (:func:`patron.value.scoring.score`) the profiles read (``_p_scores``)."""
+
+
+def register_parts(con: Any, db: str | os.PathLike[str] | None, day: date, *, config: ConfigArg,
+                   value: ValueSettings) -> list[str]:
+    """Make the relations :func:`profiles_sql` joins available on ``con`` for the profiles as of
+    ``day``; returns their names (for :func:`drop_parts`).
+
+    ``_p_summary`` (the weekly summary, with each buyer's P(purchase) for the status) and
+    ``_p_scores`` (:func:`patron.value.scoring.score` with ``value``) are Arrow tables; the
+    others are views over them and the transactions: ``_p_status``
+    (:func:`patron.relationship.status_rules.classify_sql`, the rules of
+    :func:`patron.relationship.status.relationship_status` with the same model and numbers),
+    ``_p_loyalty`` (:func:`patron.relationship.loyalty.loyalty_sql`) and ``_p_profit``
+    (:func:`patron.relationship.profitability.net_profitability_sql`). A new group of
+    per-customer columns is one more relation here and one more entry of :data:`_SOURCES`.
+    """
+    from patron.relationship.loyalty import LoyaltyRules, loyalty_sql
+    from patron.relationship.profitability import CostRules, net_profitability_sql
+    from patron.relationship.status import HORIZON_WEEKS, prospects_sql, transaction_model
+    from patron.relationship.status_rules import classify_sql, status_rules
+    from patron.value.scoring import score
+
+    rules = status_rules(config)
+    before_day = day - timedelta(days=rules.lookback_days)
+    before = _summary_at(con, before_day, "W")  # first, so that only its ids and numbers stay while the rest runs
+    before_ids, before_numbers = (before.column("customer_id"), _numbers(before)) if before is not None else (pa.array([], pa.string()), None)
+    del before
+    weekly = _summary_at(con, day, "W")  # the weekly summary, computed once: scores and status use it
+    if weekly is None:
+        raise NoDataError(f"no purchases on or before {day}")
+    numbers = _numbers(weekly)
+    scored_on = weekly if value.period == "W" else _summary_at(con, day, value.period)
+    assert scored_on is not None
+    scores = score(numbers if scored_on is weekly else _numbers(scored_on), settings=value, db=db)
+    # status reads P(purchase) from the scores' model when it is a weekly model over its own 52 weeks
+    same = value.period == "W" and value.horizon == HORIZON_WEEKS and not scores.has_covariates
+    model = scores.transaction_model if same else transaction_model("bgnbd", None, numbers)
+
+    def purchase(frame: pd.DataFrame | None) -> pa.Array:
+        if frame is None:
+            return pa.array([], pa.float64())
+        x, tx, T = (frame[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+        return pa.array(np.asarray(model.conditional_probability_of_purchase(rules.horizon_weeks, x, tx, T), dtype=float))
+
+    parts = {
+        "_p_summary": weekly.drop_columns(["refunded"]).append_column("probability_purchase", purchase(numbers)),
+        "_p_scores": pa.table({"customer_id": scored_on.column("customer_id"),
+                               **{c: pa.array(scores.customers[c]) for c in SCORE_PARTS}}),
+        "_p_before": pa.table({"customer_id": before_ids, "probability_purchase": purchase(before_numbers)}),
+    }
+    del scores, numbers, before_numbers, weekly, scored_on
+    for name, table in parts.items():
+        con.register(name, table)
+    status, reason = classify_sql(rules, as_of=day, before=before_day)
+    d = DUCKDB.date_literal(day)
+    views = {
+        "_p_status": f"""SELECT customer_id, {status} AS status, {reason} AS status_reason FROM (
+  SELECT s.customer_id, s.frequency, s.probability_purchase, b.probability_purchase AS probability_purchase_before,
+         date_diff('day', CAST(s.first_purchase AS DATE), {d}) AS days_since_first_purchase,
+         date_diff('day', CAST(s.last_purchase AS DATE), {d}) AS days_since_last_purchase
+  FROM _p_summary AS s LEFT JOIN _p_before AS b ON b.customer_id = s.customer_id)""",
+        "_p_loyalty": loyalty_sql(day, section("loyalty", LoyaltyRules, config), ordered=False),
+        "_p_profit": net_profitability_sql(day, "_p_scores", rules=section("costs", CostRules, config), value=value,
+                                           with_contacts=table_exists(con, "contacts")),
+    }
+    if table_exists(con, "customers"):
+        known = DUCKDB.literal(f"known customer with no purchase on or before {day}")
+        views["_p_status"] += f"\nUNION ALL SELECT CAST(customer_id AS VARCHAR), 'prospect', {known} FROM ({prospects_sql(day)})"
+    for name, sql in views.items():
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+    return [*parts, *views]
+
+
+def drop_parts(con: Any, names: list[str]) -> None:
+    """Remove the relations :func:`register_parts` made."""
+    for name in reversed(names):  # the views first, then the tables they read (and any registered extras)
+        if name in _VIEWS:
+            con.execute(f"DROP VIEW IF EXISTS {name}")
+        else:
+            con.unregister(name)
 
 
 def served_profiles(db: str | os.PathLike[str] | None, *, as_of: date | None,
@@ -233,6 +361,27 @@ def profile_spend_counts(con: Any) -> dict[str, int]:
         rows = con.execute(f"SELECT spend_basis, count(*) FROM {PROFILE_TABLE} WHERE spend_basis IS NOT NULL GROUP BY 1").fetchall()
         counts |= {str(b): int(n) for b, n in rows}
     return counts
+
+
+def profiles_overview(con: Any) -> dict[str, Any]:
+    """What ``patron profiles`` states about the stored ``customer_profiles`` of the database open
+    on ``con``, computed in the engine: ``as_of`` (a day, ``None`` when empty), ``customers``,
+    ``customer_equity`` (sum of ``clv``, currency), and the customers per ``status`` and per
+    ``value_tier`` (prospects have none), most customers first."""
+    rows = con.execute(f"SELECT min(as_of), count(*) FROM {PROFILE_TABLE}").fetchall()[0]
+    clv = con.sql(f"SELECT clv FROM {PROFILE_TABLE}").to_arrow_table().column(0).to_numpy()
+    counts = {c: {str(k): int(n) for k, n in con.execute(
+        f"SELECT {c}, count(*) AS n FROM {PROFILE_TABLE} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1").fetchall()}
+        for c in ("status", "value_tier")}
+    return {"as_of": rows[0], "customers": int(rows[1]), "customer_equity": float(pd.Series(clv, dtype=float).sum()),
+            "statuses": counts["status"], "value_tiers": counts["value_tier"]}
+
+
+def profiles_file_table(table: pa.Table) -> pa.Table:
+    """The profiles as ``patron profiles --out`` writes them (``as_of`` as a timestamp, as the
+    files of earlier versions, written through pandas, have it)."""
+    i = table.schema.get_field_index("as_of")
+    return table if i < 0 else table.set_column(i, "as_of", table.column(i).cast(pa.timestamp("us")))
 
 
 def read_profile_settings(db: str | os.PathLike[str] | None = None) -> ValueSettings | None:

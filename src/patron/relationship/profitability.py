@@ -103,8 +103,10 @@ def contact_cost_sql(rules: CostRules, channel: str = "channel", dialect: Dialec
     return f"CASE lower({channel}) {cases} ELSE {rules.other!r} END"
 
 
-def profitability_sql(as_of: date, rules: CostRules | None = None, dialect: Dialect = DUCKDB, *, with_contacts: bool = True) -> str:
-    """Revenue, margin, contacts and contact cost per customer (definitions in the module docstring)."""
+def profitability_sql(as_of: date, rules: CostRules | None = None, dialect: Dialect = DUCKDB, *, with_contacts: bool = True,
+                      ordered: bool = True) -> str:
+    """Revenue, margin, contacts and contact cost per customer (definitions in the module
+    docstring), ordered by customer (unordered without ``ordered``, as a part of a larger query)."""
     r = rules or CostRules()
     d = dialect
     end = d.date_literal(as_of)
@@ -143,8 +145,36 @@ SELECT b.customer_id, m.revenue, m.margin_total,
        CAST({d.days_between(start, end)} + 1 AS DOUBLE) / {DAYS_PER_WEEK!r} AS weeks_observed
 FROM buyers b
 JOIN money m ON m.customer_id = b.customer_id
-LEFT JOIN costs c ON c.customer_id = b.customer_id
-ORDER BY b.customer_id"""
+LEFT JOIN costs c ON c.customer_id = b.customer_id""" + ("\nORDER BY b.customer_id" if ordered else "")
+
+
+def net_profitability_sql(as_of: date, scores: str, *, rules: CostRules | None = None, value: ValueSettings | None = None,
+                          horizon_weeks: float | None = None, with_contacts: bool = True) -> str:
+    """:func:`profitability` in one DuckDB query: :data:`PROFITABILITY_COLUMNS` per customer with
+    an order by ``as_of`` (unordered), with the scores read from the relation named ``scores`` (a
+    registered table or view with the columns of :func:`patron.value.scoring.score`'s customers:
+    ``customer_id, clv, probability_alive, expected_revenue, discounted_purchases, spend_basis``)
+    instead of a DataFrame; the same definitions and arithmetic (module docstring), so that the
+    profiles of a large base never carry them through pandas."""
+    r = rules or CostRules()
+    value = value or ValueSettings()
+    horizon_weeks = value.horizon_weeks if horizon_weeks is None else horizon_weeks
+    if horizon_weeks <= 0:
+        raise InputError(f"horizon_weeks must be positive; got {horizon_weeks}")
+    rate = "f.margin_rate"
+    if value.margin_is_set and r.default_margin_rate is None:
+        rate = f"coalesce(f.margin_rate, {float(value.margin)!r})"
+    weeks = f"greatest(f.weeks_observed, {MIN_WEEKS_OBSERVED!r})"
+    per_week = f"CAST(f.contact_cost AS DOUBLE) / {weeks}"
+    expected = f"{per_week} * {float(horizon_weeks)!r} * CAST(s.probability_alive AS DOUBLE)"
+    return f"""SELECT f.customer_id, f.revenue, f.margin_total, f.margin_rate, f.contacts, f.contact_cost,
+       {weeks} AS weeks_observed, {per_week} AS contact_cost_per_week, s.clv, s.probability_alive,
+       {expected} AS expected_contact_cost,
+       s.expected_revenue * {rate} - {float(value.cost_per_order)!r} * s.discounted_purchases
+         - {float(value.cost_per_customer)!r} - {expected} AS clv_net,
+       s.spend_basis
+FROM ({profitability_sql(as_of, r, with_contacts=with_contacts, ordered=False)}) AS f
+LEFT JOIN {scores} AS s ON s.customer_id = f.customer_id"""
 
 
 def default_scores(db: str | os.PathLike[str] | None, as_of: date, settings: ValueSettings | None = None) -> pd.DataFrame:

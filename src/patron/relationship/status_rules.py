@@ -189,3 +189,53 @@ def classify(frame: pd.DataFrame, rules: StatusRules, *, as_of: date, before: da
     if m.any():
         reason[m] = _join(prob, _f3(q[m]), f" >= {r.active_probability:g} (active); ", days[m], trend[m])
     return status, reason
+
+
+def classify_sql(rules: StatusRules, *, as_of: date, before: date, q: str = "probability_purchase",
+                 qb: str = "probability_purchase_before", frequency: str = "frequency",
+                 first: str = "days_since_first_purchase", last: str = "days_since_last_purchase") -> tuple[str, str]:
+    """:func:`classify` as two DuckDB SQL expressions, ``(status, reason)``, over the columns named
+    ``q``, ``qb``, ``frequency``, ``first`` and ``last`` (:data:`CLASSIFY_COLUMNS`; ``qb`` NULL or
+    NaN for customers who had not bought by ``before``; the day counts whole numbers of days), so
+    that a large base is classified in the engine without a string per customer in Python. The
+    same rules and the same text as :func:`classify` (numbers printed with ``printf``, as
+    ``numpy.char.mod`` prints them)."""
+    from patron.data.dialect import DUCKDB
+
+    r = rules
+    lit = DUCKDB.literal
+    f3 = "printf('%.3f', CAST({} AS DOUBLE))".format
+    fd = "printf('%d', CAST(trunc(CAST({} AS DOUBLE)) AS BIGINT))".format
+    quiet = f"({last} > {int(r.lapsed_days)})"
+    repeat = f"({frequency} > 0)"
+    below = {name: f"({q} < {float(getattr(r, f'{name}_probability'))!r})" for name in ("lost", "lapsed", "at_risk", "active")}
+    conds = {
+        "lost": f"{below['lost']} AND {quiet} AND (NOT {repeat} OR {last} > {int(r.lost_days)})",
+        "lapsed": f"{below['lapsed']} AND {quiet}",
+        "new": f"{first} <= {int(r.new_days)}",
+        "at_risk": below["at_risk"],
+        "cooling": below["active"],
+    }
+    status = "CASE " + " ".join(f"WHEN {c} THEN {lit(s)}" for s, c in conds.items()) + f" ELSE {lit('active')} END"
+
+    def join(*parts: str) -> str:
+        return "(" + " || ".join(parts) + ")"
+
+    prob = join(lit(f"P(purchase in {r.horizon_label()}) "), f3(q))
+    days = join(fd(last), lit(" days since last purchase"))
+    trend = (f"CASE WHEN {qb} IS NULL OR isnan({qb}) THEN {lit(f'; no purchase by {before}')} "
+             f"ELSE {join(lit('; '), f3(qb), lit(f' on {before}'))} END")
+    once = join(lit(", one purchase only, "), fd(last), lit(f" days ago > {r.lapsed_days}"))
+    repeated = join(lit(" and "), days, lit(f" > {r.lost_days}"))
+    reasons = {
+        "lost": join(prob, lit(f" < {r.lost_probability:g}"), f"CASE WHEN {repeat} THEN {repeated} ELSE {once} END", lit(" (lost)")),
+        "lapsed": join(prob, lit(f" < {r.lapsed_probability:g} and "), days, lit(f" > {r.lapsed_days} (lapsed)"),
+                       f"CASE WHEN {repeat} AND {below['lost']} THEN {lit(f'; a repeat buyer is lost only after {r.lost_days} days')} ELSE '' END"),
+        "new": join(lit("first purchase "), fd(first), lit(f" days before {as_of} <= {r.new_days} (new); "), prob),
+        "at_risk": join(prob, lit(f" < {r.at_risk_probability:g} (at risk); "), days,
+                        f"CASE WHEN {below['lapsed']} THEN {lit(f' <= {r.lapsed_days}, not yet lapsed')} ELSE '' END", trend),
+        "cooling": join(prob, lit(f" < {r.active_probability:g} (cooling); "), days, trend),
+    }
+    reason = ("CASE " + " ".join(f"WHEN {conds[s]} THEN {text}" for s, text in reasons.items())
+              + f" ELSE {join(prob, lit(f' >= {r.active_probability:g} (active); '), days, trend)} END")
+    return status, reason

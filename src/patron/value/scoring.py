@@ -154,11 +154,13 @@ def check_summary(summary: pd.DataFrame, label: str = "summary") -> None:
             ~bad_number & (x > 0) & (T <= 0),
             ~bad_number & (x > 0) & ~np.isfinite(m),
         )
-    ids = summary["customer_id"].astype(str).to_numpy() if "customer_id" in summary.columns else np.array([f"row {i + 1}" for i in range(len(summary))])
     for mask, (problem, fix) in zip(masks, SUMMARY_CHECKS, strict=True):
         n = int(mask.sum())
-        if n:
-            shown = ", ".join(ids[mask][:3]) + (", ..." if n > 3 else "")
+        if n:  # the first three customers named (no string per customer built otherwise)
+            rows = np.flatnonzero(mask)[:3]
+            ids = (summary["customer_id"].iloc[rows].astype(str).tolist() if "customer_id" in summary.columns
+                   else [f"row {i + 1}" for i in rows])
+            shown = ", ".join(ids) + (", ..." if n > 3 else "")
             who = "customer" if n == 1 else "customers"
             raise InputError(f"{label}: {problem} for {n:,} {who} ({shown}); {fix}")
 
