@@ -428,3 +428,34 @@ def test_sql_matches_reference_implementation(rows, steady, min_gaps):
         assert list(got.loc[clear, col]) == list(want.loc[clear, col]), col
     np.testing.assert_allclose(got["days_to_second_purchase"].to_numpy(dtype=float), want["days_to_second_purchase"].to_numpy(dtype=float))
     np.testing.assert_allclose(got["discount_order_share"].to_numpy(dtype=float), want["discount_order_share"].to_numpy(dtype=float))
+
+
+def test_report_aggregates_are_the_pandas_ones(tmp_path):
+    """loyalty_report (the report's aggregates, in SQL) against loyalty_mix, summarize_loyalty and
+    category_revenue of the per-customer frames, on random orders with discounts and categories."""
+    from patron.relationship.loyalty import (
+        category_revenue,
+        loyalty_mix,
+        loyalty_report,
+        summarize_loyalty,
+    )
+
+    rng = np.random.default_rng(7)
+    n = 600
+    rows = [tx(f"c{rng.integers(0, 150)}", str(np.datetime64("2024-01-01") + rng.integers(0, 300)), float(rng.choice([0.0, 5.0, 12.5, 40.0])),
+               discount=None if rng.random() < 0.3 else float(rng.choice([0.0, 0.0, 2.0])),
+               category=None if rng.random() < 0.2 else str(rng.choice(["books", "music", "film"])))
+            for _ in range(n)]
+    db = make_db(tmp_path, rows)
+    for rules in (None, {"loyalty": {"discount_basis": "revenue", "trend_min_gaps": 2}}):
+        mix, figures, categories = loyalty_report(db, as_of="2024-09-30", config=rules)
+        frame = loyalty(db, as_of="2024-09-30", config=rules)
+        pd.testing.assert_frame_equal(mix, loyalty_mix(frame))
+        expected = summarize_loyalty(frame)
+        assert {k: figures[k] for k in ("customers", "returned")} == {k: expected[k] for k in ("customers", "returned")}
+        assert figures["return_rate"] == pytest.approx(expected["return_rate"], abs=EXACT)
+        assert figures["days_to_second_purchase_median"] == expected["days_to_second_purchase_median"]
+        reference = category_revenue(category_shares(db, as_of="2024-09-30"))
+        assert list(categories["category"]) == list(reference["category"]) and len(reference) == 3
+        assert np.allclose(categories["revenue"], reference["revenue"]) and np.allclose(categories["share"], reference["share"])
+        assert list(categories["customers"]) == list(reference["customers"])

@@ -362,3 +362,47 @@ def loyalty_mix(frame: pd.DataFrame) -> pd.DataFrame:
             ("discount use", "full price", int((full & known).sum())),
         ]
     return pd.DataFrame(rows, columns=["measure", "category", "customers"])
+
+
+def loyalty_report(db: str | os.PathLike[str] | None = None, *, as_of: DayArg = None,
+                   config: ConfigArg = None) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
+    """What the report shows of loyalty, aggregated in the engine (no row per customer leaves
+    it): :func:`loyalty_mix` and the headline figures of :func:`summarize_loyalty`
+    (``customers, returned, return_rate, days_to_second_purchase_median``) of :func:`loyalty`,
+    and :func:`category_revenue` of :func:`category_shares`; the same numbers."""
+    rules = section("loyalty", LoyaltyRules, config)
+    with open_transactions(db) as con:
+        day = resolve_as_of(con, as_of)
+        counts = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE returned),
+                count(*) FILTER (WHERE interpurchase_trend = 'shortening'), count(*) FILTER (WHERE interpurchase_trend = 'steady'),
+                count(*) FILTER (WHERE interpurchase_trend = 'lengthening'),
+                count(*) FILTER (WHERE spend_trend = 'rising'), count(*) FILTER (WHERE spend_trend = 'steady'),
+                count(*) FILTER (WHERE spend_trend = 'falling'),
+                count(*) FILTER (WHERE discount_order_share IS NOT NULL),
+                count(*) FILTER (WHERE discount_order_share IS NOT NULL AND coalesce(discount_dependent, false)),
+                count(*) FILTER (WHERE discount_order_share IS NOT NULL AND NOT coalesce(discount_dependent, false)
+                                 AND NOT coalesce(full_price_buyer, false)),
+                count(*) FILTER (WHERE discount_order_share IS NOT NULL AND coalesce(full_price_buyer, false)),
+                median(days_to_second_purchase)
+                FROM ({loyalty_sql(day, rules, ordered=False)}) AS l""").fetchall()[0]
+        categories = con.sql(f"""SELECT category, sum(revenue) AS revenue, count(DISTINCT customer_id) AS customers
+            FROM ({category_shares_sql(day)}) GROUP BY category""").df()
+    n, returned, *trends, known, dependent, occasional, full, median = counts
+    if not n:
+        raise NoDataError(f"no orders on or before {day}")
+    rows = [("came back", "returned", returned), ("came back", "one purchase", n - returned)]
+    rows += [(m, c, v) for (m, c), v in zip((("inter-purchase times", "shortening"), ("inter-purchase times", "steady"),
+                                            ("inter-purchase times", "lengthening"), ("spend per purchase", "rising"),
+                                            ("spend per purchase", "steady"), ("spend per purchase", "falling")), trends, strict=True)]
+    if known:
+        rows += [("discount use", "discount dependent", dependent), ("discount use", "occasional discount", occasional),
+                 ("discount use", "full price", full)]
+    mix = pd.DataFrame([(m, c, int(v)) for m, c, v in rows], columns=["measure", "category", "customers"])
+    figures = {"customers": int(n), "returned": int(returned), "return_rate": returned / n,
+               "days_to_second_purchase_median": None if median is None else float(median)}
+    if categories.empty:
+        return mix, figures, category_revenue(pd.DataFrame())
+    total = float(categories["revenue"].sum())
+    categories["share"] = categories["revenue"] / total if total > 0 else np.nan
+    categories = categories.sort_values(["revenue", "category"], ascending=[False, True])[["category", "revenue", "share", "customers"]]
+    return mix, figures, categories.reset_index(drop=True)

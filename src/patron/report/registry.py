@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from types import ModuleType
@@ -87,12 +88,47 @@ class ReportContext:
         return self.cache[key]
 
     def profiles(self) -> pd.DataFrame:
-        """The customer profile table as of :attr:`as_of` (built once, and written to the
-        ``customer_profiles`` table so that segment and equity queries see it)."""
-        from patron.relationship.profiles import build_profiles
+        """The customer profile table as of :attr:`as_of` as a DataFrame (built once, and written
+        to the ``customer_profiles`` table so that segment and equity queries see it). On a large
+        base prefer :meth:`store_profiles` and SQL over the stored table (:meth:`profile_rows`):
+        this holds every customer in memory."""
+        from patron.relationship.profiles import build_profiles, read_profiles
 
+        if "profiles_stored" in self.cache:
+            return self.memo("profiles", lambda: read_profiles(self.db))
         return self.memo("profiles", lambda: build_profiles(self.db, as_of=self.as_of, config=self.config, write=True,
                                                             settings=self.value()))
+
+    def store_profiles(self) -> None:
+        """Build the customer profiles as of :attr:`as_of` into the ``customer_profiles`` table
+        once, reading nothing of them into Python (the profiles a running service stored, when
+        :meth:`profiles` holds those)."""
+        from patron.relationship.profiles import build_profiles
+
+        if "profiles" not in self.cache:
+            self.memo("profiles_stored", lambda: build_profiles(self.db, as_of=self.as_of, config=self.config, write=True,
+                                                                settings=self.value(), output=None))
+
+    @contextmanager
+    def profile_rows(self) -> Iterator[Any]:
+        """A DuckDB connection on which the relation ``customer_profiles`` holds this report's
+        profiles (built once, :meth:`store_profiles`): the stored table, or the frame
+        :meth:`profiles` holds (a running service's), so that sections aggregate them in SQL."""
+        import duckdb
+
+        from patron.data.store import reader
+
+        self.store_profiles()
+        if "profiles" in self.cache:
+            con = duckdb.connect()
+            try:
+                con.register("customer_profiles", self.cache["profiles"])
+                yield con
+            finally:
+                con.close()
+            return
+        with reader(self.db) as con:
+            yield con
 
 
 SectionBuilder = Callable[[str, ReportContext], Section | None]

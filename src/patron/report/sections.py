@@ -22,7 +22,7 @@ from patron.report import figures as F
 from patron.report.html import Metric, Section
 from patron.report.registry import ReportContext, optional_module, register_section
 from patron.value.models import ConvergenceError
-from patron.value.settings import PERIOD_NAMES, db_currencies, spend_counts, spend_note
+from patron.value.settings import PERIOD_NAMES, db_currencies, spend_note
 
 T = TypeVar("T")
 
@@ -99,15 +99,60 @@ def equity_now(ctx: ReportContext) -> tuple[float, float, float, str]:
     date (the equity interval of the fitted model); otherwise the sum of per-customer CLVs with
     the sums of their bounds, which is wider than the equity interval.
     """
-    prof = ctx.profiles()
     history = ctx.cache.get("equity_over_time")
     if isinstance(history, pd.DataFrame) and not history.empty:
         last = history.sort_values("as_of").iloc[-1]
         bounds = [float(last.get(c, np.nan)) for c in ("equity", "equity_lower", "equity_upper")]
         if pd.Timestamp(last["as_of"]).date() == ctx.as_of and np.all(np.isfinite(bounds)):
             return bounds[0], bounds[1], bounds[2], "95% interval"
-    return (float(prof["clv"].sum()), float(prof["clv_lower"].sum()), float(prof["clv_upper"].sum()),
-            "sum of per-customer bounds")
+    return (*profile_equity(ctx), "sum of per-customer bounds")
+
+
+def profile_equity(ctx: ReportContext) -> tuple[float, float, float]:
+    """The sums of ``clv, clv_lower, clv_upper`` over the report's profiles (currency), in SQL."""
+    def compute() -> tuple[float, float, float]:
+        with ctx.profile_rows() as con:
+            row = con.execute("SELECT coalesce(sum(clv), 0), coalesce(sum(clv_lower), 0), coalesce(sum(clv_upper), 0) "
+                              "FROM customer_profiles").fetchall()[0]
+        return float(row[0]), float(row[1]), float(row[2])
+
+    return ctx.memo("profile_equity", compute)
+
+
+def profile_facts(ctx: ReportContext) -> dict[str, Any]:
+    """What the headline and the status section state of the report's profiles, aggregated in
+    SQL (:meth:`~patron.report.registry.ReportContext.profile_rows`): ``customers`` (all rows),
+    ``purchasers`` (status not ``prospect``), ``active_share`` (status new or active among purchasers, NaN without any), ``statuses``
+    (customers per status) and ``spend_bases`` (:func:`patron.value.settings.spend_counts`)."""
+    from patron.data.dialect import DUCKDB
+    from patron.value.settings import SPEND_BASES
+
+    def compute() -> dict[str, Any]:
+        buyer = f"status IS DISTINCT FROM {DUCKDB.literal('prospect')}"
+        active = ", ".join(DUCKDB.literal(s) for s in ACTIVE_STATUSES)
+        with ctx.profile_rows() as con:
+            n, buyers, share = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE {buyer}),
+                avg(CASE WHEN status IN ({active}) THEN 1.0 ELSE 0.0 END) FILTER (WHERE {buyer})
+                FROM customer_profiles""").fetchall()[0]
+            statuses = con.execute("SELECT status, count(*) FROM customer_profiles GROUP BY 1").fetchall()
+            columns = {d[0] for d in con.execute("SELECT * FROM customer_profiles LIMIT 0").description}
+            bases = (con.execute("SELECT spend_basis, count(*) FROM customer_profiles WHERE spend_basis IS NOT NULL GROUP BY 1").fetchall()
+                     if "spend_basis" in columns else [])
+        spend = dict.fromkeys(SPEND_BASES, 0) | {str(b): int(k) for b, k in bases if b in SPEND_BASES}
+        return {"customers": int(n), "purchasers": int(buyers), "active_share": float("nan") if share is None else float(share),
+                "statuses": {s: int(k) for s, k in statuses}, "spend_bases": spend}
+
+    return ctx.memo("profile_facts", compute)
+
+
+def purchaser_clv(ctx: ReportContext) -> np.ndarray:
+    """CLV of every customer with a purchase (status not ``prospect``), in currency, from SQL."""
+    from patron.data.dialect import DUCKDB
+
+    with ctx.profile_rows() as con:
+        column = con.sql(f"SELECT clv FROM customer_profiles WHERE status IS DISTINCT FROM {DUCKDB.literal('prospect')}"
+                         ).to_arrow_table().column(0)
+    return column.to_numpy().astype(float, copy=False)
 
 
 def _equity_movement(db: str, ctx: ReportContext) -> Any:
@@ -134,7 +179,7 @@ def _segment_table(db: str, ctx: ReportContext) -> pd.DataFrame | None:
     fn = _api(ctx, "segments", "patron.relationship.segments:segment_table")
     if fn is None:
         return None
-    ctx.profiles()  # segment_table reads the stored customer_profiles table
+    ctx.store_profiles()  # segment_table reads the stored customer_profiles table
     return ctx.memo("segment_table", lambda: fn(db, config=ctx.config, as_of=ctx.as_of, settings=ctx.value()))
 
 
@@ -147,25 +192,24 @@ def headline_section(db: str, ctx: ReportContext) -> Section | None:
         _equity_history(db, ctx)  # for the interval of equity; the equity section reports a failure
     except (NoDataError, ConvergenceError):
         pass
-    prof = ctx.profiles()
-    buyers = purchasers(prof)
-    n = len(buyers)
+    facts = profile_facts(ctx)
+    n, everyone = facts["purchasers"], facts["customers"]
     equity, lower, upper, how = equity_now(ctx)
     value = ctx.value()
     cur = ctx.currency()
     horizon = f"{value.horizon:g} {PERIOD_NAMES[value.period]}"
     metrics = [
-        Metric("customers", f"{n:,}", f"{len(prof) - n:,} prospects" if len(prof) > n else "with at least one purchase",
+        Metric("customers", f"{n:,}", f"{everyone - n:,} prospects" if everyone > n else "with at least one purchase",
                "People with at least one purchase up to the report date (prospects, who have none, counted apart)."),
         Metric("customer equity", money(equity, cur), f"{how} {money(lower, cur)} to {money(upper, cur)}",
                f"Sum of every customer's lifetime value over the next {horizon}, discounted to the report date."),
-        Metric("active share", f"{buyers['status'].isin(ACTIVE_STATUSES).mean():.1%}" if n else "n/a",
+        Metric("active share", f"{facts['active_share']:.1%}" if n else "n/a",
                "status new or active",
                "Share of customers (with a purchase) whose relationship status is new or active."),
         Metric("mean CLV", money(equity / n, cur) if n else "n/a", f"per customer, next {horizon}",
                "Customer equity divided by the number of customers with a purchase."),
     ]
-    notes = [n for n in (spend_note(spend_counts(prof.get("spend_basis", ())), currency=value.label(db_currencies(db))),) if n]
+    notes = [n for n in (spend_note(facts["spend_bases"], currency=value.label(db_currencies(db))),) if n]
     return Section("headline", "Headline numbers", intro=(
         f"As of {ctx.as_of.isoformat()}. Customer equity is the sum of customer lifetime values "
         f"({MODEL_NAMES.get(value.model, value.model)} and Gamma-Gamma, discounted) over all customers. "
@@ -197,7 +241,7 @@ def equity_section(db: str, ctx: ReportContext) -> Section | None:
         figs.append(F.equity_by_segment_figure(table[table["customers"] > 0], top=TOP_SEGMENTS, currency=cur))
     by = _api(ctx, "equity by tier and category", "patron.relationship.segments:equity_by")
     if by is not None:
-        ctx.profiles()
+        ctx.store_profiles()
         for column, title in (("value_tier", "Customer equity by value tier"), ("top_category", "Customer equity by top category")):
             groups = _attempt(ctx, title.lower(), lambda column=column: by(db, column, config=ctx.config, as_of=ctx.as_of,
                                                                             settings=ctx.value()))
@@ -219,8 +263,8 @@ def status_section(db: str, ctx: ReportContext) -> Section | None:
     """Status distribution today and migration over the last quarter."""
     if _api(ctx, "status", "patron.relationship.profiles:build_profiles") is None:
         return None
-    prof = ctx.profiles()
-    counts = prof["status"].value_counts().rename_axis("status").reset_index(name="customers")
+    statuses = profile_facts(ctx)["statuses"]
+    counts = pd.DataFrame({"status": list(statuses), "customers": np.array(list(statuses.values()), dtype=np.int64)})
     figs = [F.status_distribution_figure(counts)]
     migration = _api(ctx, "status migration", "patron.relationship.status:migration_matrix", "patron.relationship.status_history:migration_matrix")
     if migration is not None:
@@ -261,10 +305,9 @@ def clv_section(db: str, ctx: ReportContext) -> Section | None:
     """Histogram of CLV over customers with a purchase."""
     if _api(ctx, "CLV", "patron.relationship.profiles:build_profiles") is None:
         return None
-    buyers = purchasers(ctx.profiles())
-    if buyers.empty:
+    clv = purchaser_clv(ctx)
+    if not clv.size:
         return None
-    clv = buyers["clv"].to_numpy(dtype=float)
     q = np.quantile(clv, [0.5, 0.9, 0.99])
     top_decile = np.sort(clv)[::-1][: max(1, len(clv) // 10)].sum() / clv.sum() if clv.sum() > 0 else float("nan")
     cur = ctx.currency()
@@ -277,23 +320,20 @@ def clv_section(db: str, ctx: ReportContext) -> Section | None:
 def loyalty_section(db: str, ctx: ReportContext) -> Section | None:
     """Shares coming back, shortening/lengthening inter-purchase times, rising/falling spend,
     discount-dependent vs full price (:mod:`patron.relationship.loyalty`), and revenue by category."""
-    if _api(ctx, "loyalty", "patron.relationship.loyalty:loyalty_mix") is None:
+    if _api(ctx, "loyalty", "patron.relationship.loyalty:loyalty_report") is None:
         return None
     import patron.relationship.loyalty as mod
 
-    frame = ctx.memo("loyalty", lambda: mod.loyalty(db, as_of=ctx.as_of, config=ctx.config))
-    mix = mod.loyalty_mix(frame)
+    mix, summary, categories = ctx.memo("loyalty_report", lambda: mod.loyalty_report(db, as_of=ctx.as_of, config=ctx.config))
     mix = mix[mix["customers"] > 0]
     if mix.empty:
         return None
-    summary = mod.summarize_loyalty(frame)
     metrics = [Metric("return rate", f"{summary['return_rate']:.1%}", f"{summary['returned']:,} of {summary['customers']:,} came back",
                       "Share of customers with a purchase who made a second one.")]
     if summary.get("days_to_second_purchase_median") is not None:
         metrics.append(Metric("days to second purchase", f"{summary['days_to_second_purchase_median']:,.0f}", "median, over those who came back",
                               "Days from a customer's first purchase to their second, the median over those who came back."))
     figs = [F.loyalty_trends_figure(mix)]
-    categories = mod.category_revenue(mod.category_shares(db, as_of=ctx.as_of))
     if not categories.empty:
         figs.append(F.bar_figure(categories, label="category", value="share", title="Share of revenue by category",
                                  top=TOP_SEGMENTS, value_title="share of revenue", percent=True))
