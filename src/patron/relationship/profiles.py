@@ -253,10 +253,6 @@ def register_parts(con: Any, db: str | os.PathLike[str] | None, day: date, *, co
     from patron.value.scoring import score
 
     rules = status_rules(config)
-    before_day = day - timedelta(days=rules.lookback_days)
-    before = _summary_at(con, before_day, "W")  # first, so that only its ids and numbers stay while the rest runs
-    before_ids, before_numbers = (before.column("customer_id"), _numbers(before)) if before is not None else (pa.array([], pa.string()), None)
-    del before
     weekly = _summary_at(con, day, "W")  # the weekly summary, computed once: scores and status use it
     if weekly is None:
         raise NoDataError(f"no purchases on or before {day}")
@@ -278,9 +274,13 @@ def register_parts(con: Any, db: str | os.PathLike[str] | None, day: date, *, co
         "_p_summary": weekly.drop_columns(["refunded"]).append_column("probability_purchase", purchase(numbers)),
         "_p_scores": pa.table({"customer_id": scored_on.column("customer_id"),
                                **{c: pa.array(scores.customers[c]) for c in SCORE_PARTS}}),
-        "_p_before": pa.table({"customer_id": before_ids, "probability_purchase": purchase(before_numbers)}),
     }
-    del scores, numbers, before_numbers, weekly, scored_on
+    del scores, numbers, weekly, scored_on  # only the columns the profiles read stay while the earlier summary runs
+    before_day = day - timedelta(days=rules.lookback_days)
+    before = _summary_at(con, before_day, "W")
+    parts["_p_before"] = pa.table({"customer_id": before.column("customer_id") if before is not None else pa.array([], pa.string()),
+                                   "probability_purchase": purchase(_numbers(before) if before is not None else None)})
+    del before
     for name, table in parts.items():
         con.register(name, table)
     status, reason = classify_sql(rules, as_of=day, before=before_day)
