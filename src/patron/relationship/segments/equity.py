@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -102,6 +103,18 @@ def summaries_at_period_ends(db: str | os.PathLike[str] | None, start: Any, end:
                              unit: str) -> tuple[list[date], list[pd.DataFrame]]:
     """The period ends from ``start`` to ``end`` (default: the first and last purchase day) and the
     customer summary as of each, in periods of ``unit`` (one read of the database)."""
+    days, frames = [], []
+    for day, frame in iter_summaries_at_period_ends(db, start, end, freq, unit):
+        days.append(day)
+        frames.append(frame)
+    return days, frames
+
+
+def iter_summaries_at_period_ends(db: str | os.PathLike[str] | None, start: Any, end: Any, freq: str,
+                                  unit: str) -> Iterator[tuple[date, pd.DataFrame]]:
+    """:func:`summaries_at_period_ends` one period end at a time, ``(day, summary)``, so that a
+    caller that needs only the previous one never holds them all (a large base has a summary of
+    every customer per period end)."""
     with reader(db) as con:
         if not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE first")
@@ -109,9 +122,8 @@ def summaries_at_period_ends(db: str | os.PathLike[str] | None, start: Any, end:
         lo, hi = parse_day(start, "start") or first, parse_day(end, "end") or last
         if hi < lo:
             raise InputError(f"end {hi} is before start {lo}")
-        days = period_ends(lo, hi, freq)
-        frames = [run_summary(con, SummarySpec(end=d, unit=unit)).to_pandas() for d in days]
-    return days, frames
+        for d in period_ends(lo, hi, freq):
+            yield d, run_summary(con, SummarySpec(end=d, unit=unit)).to_pandas()
 
 
 def equity_over_time(

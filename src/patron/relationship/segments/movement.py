@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from patron.errors import PatronError
-from patron.relationship.segments.equity import summaries_at_period_ends
+from patron.relationship.segments.equity import iter_summaries_at_period_ends
 from patron.value.settings import ValueSettings, value_settings
 
 COMPONENTS: tuple[str, ...] = ("new_customers", "lost_customers", "returning_customers", "rate_estimates", "spend_estimates")
@@ -142,10 +142,10 @@ def equity_movement(
     from patron.value.scoring import score
 
     value = settings if settings is not None else value_settings(config)
-    days, frames = summaries_at_period_ends(db, start, end, freq, value.period)
     plain = not (value.all_covariates or value.dynamic_covariates)
-    rows, models = [], []
-    for d, frame in zip(days, frames, strict=True):
+    rows, steps = [], []
+    previous: tuple[date, pd.DataFrame, Any] | None = None  # only the previous period end is held
+    for d, frame in iter_summaries_at_period_ends(db, start, end, freq, value.period):
         row: dict[str, Any] = {"as_of": d, "customers": len(frame), "equity": math.nan, "equity_lower": math.nan,
                                "equity_upper": math.nan}
         fitted = None
@@ -157,31 +157,31 @@ def equity_movement(
                     if getattr(s.transaction_model, "converged_", True):
                         row.update(equity=s.equity, equity_lower=s.equity_lower, equity_upper=s.equity_upper)
                         fitted = (s.transaction_model, s.spend_model, s.customers["clv"].to_numpy(dtype=float))
+                    del s
             except (PatronError, ValueError, FloatingPointError):
                 pass
         rows.append(row)
-        models.append(fitted)
-    history = pd.DataFrame(rows)
-    history["as_of"] = pd.to_datetime(history["as_of"])
-    steps = []
-    for i, d in enumerate(days):
-        step: dict[str, Any] = {"as_of": pd.Timestamp(d), "previous": pd.Timestamp(days[i - 1]) if i else pd.NaT,
-                                "equity_start": math.nan, "equity_end": float(history["equity"].iloc[i]), "change": math.nan,
+        step: dict[str, Any] = {"as_of": pd.Timestamp(d), "previous": pd.Timestamp(previous[0]) if previous else pd.NaT,
+                                "equity_start": math.nan, "equity_end": float(row["equity"]), "change": math.nan,
                                 **dict.fromkeys(COMPONENTS, math.nan), "new": 0, "returning": 0, "silent": 0, "why": ""}
-        if i == 0:
+        if previous is None:
             step["why"] = "first period end of the window: no earlier equity to change from"
-        elif models[i] is None:
+        elif fitted is None:
             step["why"] = "the models could not be fitted on the purchases up to this date"
-        elif models[i - 1] is None:
-            step["why"] = f"the models could not be fitted at the previous period end ({days[i - 1]})"
+        elif previous[2] is None:
+            step["why"] = f"the models could not be fitted at the previous period end ({previous[0]})"
         elif not plain:
             step["why"] = "covariate models are not decomposed"
         else:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
-                (tp, sp, vp), (tc, sc, vc) = models[i - 1], models[i]
-                step.update(decompose(frames[i - 1], frames[i], (tp, sp), (tc, sc), value, since=days[i - 1],
+                (tp, sp, vp), (tc, sc, vc) = previous[2], fitted
+                step.update(decompose(previous[1], frame, (tp, sp), (tc, sc), value, since=previous[0],
                                       values_previous=vp, values_current=vc))
         steps.append(step)
+        previous = (d, frame, fitted)
+    del previous
+    history = pd.DataFrame(rows)
+    history["as_of"] = pd.to_datetime(history["as_of"])
     notes = [] if plain else ["Equity changes are not decomposed with covariate models ([value] covariates)."]
     return EquityMovement(history, pd.DataFrame(steps), True, notes)
