@@ -104,6 +104,7 @@ def test_classify_in_sql_gives_the_same_status_and_reason(rows, r):
     in_sql = _classified_in_sql(frame, r)
     assert in_sql[0] == list(status) == [expected_status(row, r) for row in frame.to_dict(orient="records")]
     assert in_sql[1] == list(reason)
+    assert list(classify(frame, r, as_of=AS_OF, before=BEFORE, reasons=False)[0]) == list(status)  # statuses only: the same
 
 
 def test_classify_in_sql_prints_numbers_as_numpy_does():

@@ -238,9 +238,11 @@ def assess(
     model: str = "bgnbd",
     params: Mapping[str, float] | TransactionModel | None = None,
     weekly_summary: pd.DataFrame | None = None,
+    reasons: bool = True,
 ) -> tuple[pd.DataFrame, TransactionModel]:
     """:func:`relationship_status` and the fitted transaction model behind it (for backtests that
-    ask the same model what it expected)."""
+    ask the same model what it expected); without ``reasons`` the buyers' ``status_reason`` is
+    left empty (statuses only, for counts over a large base)."""
     rules = status_rules(config)
     as_of_d = parse_day(as_of) or last_purchase_day(db)
     before_d = as_of_d - timedelta(days=rules.lookback_days)
@@ -269,7 +271,7 @@ def assess(
             "T": now["T"].to_numpy(dtype=float),
         }
     ).merge(earlier, on="customer_id", how="left")
-    status, reason = classify(out, rules, as_of=as_of_d, before=before_d)
+    status, reason = classify(out, rules, as_of=as_of_d, before=before_d, reasons=reasons)
     out["status"], out["status_reason"] = status, reason
     prospects = _prospects(db, as_of_d)
     if prospects.size:

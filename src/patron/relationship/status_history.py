@@ -21,6 +21,7 @@ from patron.errors import InputError, NoDataError
 from patron.relationship.status import (
     STATUSES,
     StatusRules,
+    assess,
     relationship_status,
     status_rules,
 )
@@ -125,9 +126,9 @@ def migration_matrix(
     if start >= stop:
         raise InputError(f"from date {start} must be before to date {stop}")
     rules = status_rules(config)
-    after = relationship_status(db, as_of=stop, config=rules, model=model, params=params)[["customer_id", "status"]]
+    after = assess(db, as_of=stop, config=rules, model=model, params=params, reasons=False)[0][["customer_id", "status"]]
     try:
-        before = relationship_status(db, as_of=start, config=rules, model=model, params=params)[["customer_id", "status"]]
+        before = assess(db, as_of=start, config=rules, model=model, params=params, reasons=False)[0][["customer_id", "status"]]
     except NoDataError:
         before = after.iloc[:0]
     pairs = after.merge(before, on="customer_id", how="left", suffixes=("_to", "_from"))

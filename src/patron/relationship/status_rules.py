@@ -136,13 +136,15 @@ CLASSIFY_COLUMNS: tuple[str, ...] = (
 """Columns :func:`classify` reads."""
 
 
-def classify(frame: pd.DataFrame, rules: StatusRules, *, as_of: date, before: date) -> tuple[np.ndarray, np.ndarray]:
+def classify(frame: pd.DataFrame, rules: StatusRules, *, as_of: date, before: date,
+             reasons: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Status and reason per row of ``frame`` (customers with a purchase by ``as_of``).
 
     ``frame`` has :data:`CLASSIFY_COLUMNS` (``probability_purchase_before`` is NaN for customers
     who had not bought by ``before``, the lookback date shown in the reasons). Rules in
     :data:`PRECEDENCE` order (prospects are handled by the caller); each reason names the numbers
-    that decided, e.g. ``"P(purchase in 26 weeks) 0.104 < 0.15, one purchase only, 300 days ago > 90 (lost)"``.
+    that decided, e.g. ``"P(purchase in 26 weeks) 0.104 < 0.15, one purchase only, 300 days ago > 90 (lost)"``;
+    without ``reasons`` the reasons are left empty (``None``), for callers that count statuses.
     """
     r = rules
     q = frame["probability_purchase"].to_numpy(dtype=float)
@@ -162,6 +164,8 @@ def classify(frame: pd.DataFrame, rules: StatusRules, *, as_of: date, before: da
     order = list(conds)
     status = np.select([conds[s] for s in order], order, default="active").astype(object)
     reason = np.empty(status.size, dtype=object)
+    if not reasons:  # statuses only (migration counts): no text per customer
+        return status, reason
     prob = f"P(purchase in {r.horizon_label()}) "
     days = _join(_fd(last), " days since last purchase")
     trend = np.where(np.isnan(qb), f"; no purchase by {before}", _join("; ", _f3(qb), f" on {before}"))
