@@ -195,3 +195,17 @@ def test_status_from_a_given_weekly_summary_is_status_from_its_own(cdnow_db):
     weekly = patron.summary(cdnow_db, period="W", end=CDNOW_LAST_DAY.date())
     own = relationship_status(cdnow_db)
     pd.testing.assert_frame_equal(relationship_status(cdnow_db, weekly_summary=weekly), own)
+
+
+def test_profiles_as_arrow_or_only_stored_are_the_same_rows(cdnow_db, profiles):
+    """output="arrow" gives the rows of the DataFrame, in order; output=None stores the same table
+    and returns nothing (what patron profiles does without --out)."""
+    from patron.relationship.profiles import read_profiles
+
+    table = build_profiles(cdnow_db, write=False, output="arrow")
+    assert table.column_names == list(PROFILE_COLUMNS) and table.num_rows == CDNOW_CUSTOMERS
+    assert table.column("customer_id").to_pylist() == profiles["customer_id"].tolist()
+    assert np.array_equal(table.column("clv").to_numpy(), profiles["clv"].to_numpy())
+    assert table.column("status_reason").to_pylist() == profiles["status_reason"].tolist()
+    assert build_profiles(cdnow_db, output=None) is None
+    pd.testing.assert_frame_equal(read_profiles(cdnow_db), profiles)
