@@ -125,3 +125,35 @@ def test_the_sets_are_the_librarys() -> None:
     assert values(C.LogLevel) == set(uvicorn.config.LOG_LEVELS)
     assert values(C.ErasureMode) == set(get_args(Mode))
     assert values(C.Channel) == set(CONSENT_CHANNELS) - {"any"}
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--period", "w", "--grain", "d"], {"period": "W", "grain": "D"}),
+    (["--period", "M", "--grain", "h"], {"period": "M", "grain": "H"}),
+])
+def test_a_command_receives_its_choices_as_plain_strings(argv: list[str], expected: dict[str, str], shop: str,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Whatever Typer hands a command (0.28: the enumeration's member, 0.29: the option callback's
+    value), the command passes the library the canonical spelling as a ``str`` of its own type, so
+    that nothing prints ``<SummaryUnit.W: 'W'>``."""
+    import patron.value.summary
+    from patron.errors import InputError
+
+    seen: dict[str, Any] = {}
+
+    def fake_summary(source: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        raise InputError(f"stop: {kwargs['period']!r} {kwargs['grain']!r}")
+
+    monkeypatch.setattr(patron.value.summary, "summary", fake_summary)
+    assert main(["summary", "--db", shop, *argv]) == 2
+    assert {k: seen[k] for k in expected} == expected
+    assert {k: type(seen[k]) for k in expected} == dict.fromkeys(expected, str)
+    assert capsys.readouterr().err == f"patron: error: stop: {expected['period']!r} {expected['grain']!r}\n"
+
+
+def test_plain_keeps_containers_and_other_values() -> None:
+    assert C.plain([C.Period("W"), "x", None]) == ["W", "x", None]
+    assert type(C.plain((C.Channel("sms"),))) is tuple and type(C.plain((C.Channel("sms"),))[0]) is str
+    assert C.plain(3) == 3 and C.plain(None) is None

@@ -145,7 +145,9 @@ def _choice_error(exc: Exception, message: str) -> str | None:
     canonical spellings (``--freq must be one of M, Q, W; got 'X'``: the same line as the Python
     API's ``freq must be one of ...``); ``None`` for any other usage error."""
     param = getattr(exc, "param", None)
-    values = getattr(getattr(param, "type_descriptor", None), "choices", None)
+    # Typer 0.29 keeps the choices on the parameter's type descriptor, 0.28 on its Click type
+    values = (getattr(getattr(param, "type_descriptor", None), "choices", None)
+              or getattr(getattr(param, "type", None), "choices", None))
     given = re.search(r"'([^']*)' is not one of ", message)
     if not values or given is None:
         return None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from patron.cli.choices import Engine, Kind, SummaryUnit, choice
+from patron.cli.choices import Engine, Kind, SummaryUnit, choice, plain_arguments
 from patron.cli.output import print_overview
 from patron.cli.progress import counting_progress, spinner
 from patron.errors import InputError
@@ -22,15 +22,30 @@ CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 """Click settings of every command: ``-h`` as well as ``--help``."""
 
 
+class _Typer(typer.Typer):
+    """A Typer app whose commands receive their choices as plain ``str``
+    (:func:`patron.cli.choices.plain_arguments`) on every Typer version."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        register = super().command(*args, **kwargs)
+
+        def decorator(f: Any) -> Any:
+            register(plain_arguments(f))
+            return f
+
+        return decorator
+
+
 def typer_app(**kwargs: Any) -> typer.Typer:
-    """A Typer app (the root or a group of subcommands) with the house settings.
+    """A Typer app (the root or a group of subcommands) with the house settings; its commands
+    receive choices as plain ``str`` (:class:`_Typer`).
 
     Help is rendered by Click as plain text, not Rich markup: a help text is shown as written, so
     ``[value]`` or ``[default: W]`` stay (Rich would take them for style tags and drop them), and
     Click joins the lines of each paragraph and wraps them to the terminal, so hard-wrapped
     docstrings do not print ragged (a paragraph starting with a ``\\b`` line keeps its lines).
     """
-    return typer.Typer(rich_markup_mode=None, context_settings=CONTEXT_SETTINGS,
+    return _Typer(rich_markup_mode=None, context_settings=CONTEXT_SETTINGS,
                        pretty_exceptions_enable=False, **kwargs)
 
 

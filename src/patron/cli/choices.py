@@ -4,14 +4,18 @@ a wrong value is Click's one-line error (``Invalid value for '--period': 'X' is 
 
 Spellings are matched without regard to case (``--period w``, ``--engine SPARK``), as the library
 accepted them before; the command receives the canonical spelling as a plain ``str``
-(:func:`choice`). Each set is the library's own where importing it is cheap; a test checks the
+(:func:`plain_arguments`, applied to every command by :func:`patron.cli.app.typer_app`), whatever
+Typer hands it: Typer 0.28 converts a choice back to the enumeration's member after every callback,
+0.29 passes what the option's callback returned. Each set is the library's own where importing it is cheap; a test checks the
 others against the library (``tests/test_cli_choices.py``).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from patron.constants import PERIOD_UNITS, SUMMARY_PERIODS
 from patron.data.engines import Engine as _LibraryEngine
@@ -56,14 +60,33 @@ Channel = _choices("Channel", ("email", "sms", "push", "mail", "phone", "in_app"
 """Channels a contact check speaks of (:data:`patron.data.schema.CONSENT_CHANNELS` but ``any``)."""
 
 
-def _plain(value: Any) -> Any:
-    """The canonical spelling(s) as plain ``str`` (``None`` and lists kept)."""
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def plain(value: Any) -> Any:
+    """A choice's canonical spelling as a plain ``str`` (a member of one of the enumerations above,
+    or of the library's :class:`~patron.data.engines.Engine`); in a list or tuple, each item; any
+    other value as it is."""
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return type(value)(plain(v) for v in value)
     return value.value if isinstance(value, StrEnum) else value
+
+
+def plain_arguments(command: F) -> F:
+    """``command`` called with its choices as plain ``str`` (:func:`plain`): what Typer registers,
+    so that a command prints ``'bootstrap'``, never ``<IntervalMethod.bootstrap: 'bootstrap'>``,
+    and passes the library a ``str`` on every Typer version. The signature Typer reads is
+    ``command``'s own (``functools.wraps``)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return command(*(plain(a) for a in args), **{k: plain(v) for k, v in kwargs.items()})
+
+    return run  # type: ignore[return-value]
 
 
 def choice() -> dict[str, Any]:
     """Keyword arguments of ``typer.Option``/``typer.Argument`` for an option annotated with one
-    of the enumerations above: any case accepted, a plain ``str`` handed to the command."""
-    return {"case_sensitive": False, "callback": _plain}
+    of the enumerations above: any case accepted (the command receives the canonical spelling as
+    a ``str``: :func:`plain_arguments`)."""
+    return {"case_sensitive": False}
