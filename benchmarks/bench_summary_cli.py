@@ -1,31 +1,48 @@
-"""Benchmark: a one-shot ``patron summary`` against a one-shot lifetimes summary, whole process
-(interpreter start, imports, reading the data, the summary, exit), issue 21.
+"""Benchmark: one-shot ``patron summary`` and ``patron fit bgnbd`` against lifetimes' one-shot
+summary and BG/NBD fit, whole processes (interpreter start, imports, reading the data, the work,
+exit), issues 21 and 22.
 
     scripts/peer-venv.sh                                  # once: lifetimes in .venv-lifetimes
     .venv/bin/python benchmarks/bench_summary_cli.py [--customers 1000000] [--repeat 3]
+        [--page-cache-cold] [--in-process]
 
 The data are :mod:`bench_summary`'s (simulated with its recipe into ``benchmarks/out/``, reused
 when present): about 6.4 transactions per customer. Each tool reads them the way its users do:
 
-* patron: ``patron summary --db bench.duckdb --period W --end END`` on a database filled once by
+* ``patron summary --db bench.duckdb --period W --end END`` on a database filled once by
   ``patron.ingest`` (not timed), printing its overview table;
-* lifetimes: ``peer_lifetimes_summary.py PARQUET --end END --repeat 1`` in ``.venv-lifetimes``:
-  imports pandas and lifetimes, reads the Parquet file, ``summary_data_from_transaction_data(freq="D")``.
+* lifetimes summary: ``peer_lifetimes_summary.py PARQUET --end END --repeat 1`` in
+  ``.venv-lifetimes``: imports pandas and lifetimes, reads the Parquet file,
+  ``summary_data_from_transaction_data(freq="D")``;
+* ``patron fit bgnbd --db bench.duckdb --period W --end END``, printing its parameter table;
+* lifetimes fit: ``peer_lifetimes_fit_cli.py PARQUET --end END``: reads the Parquet file,
+  the same summary, recency and T in weeks, ``BetaGeoFitter().fit``.
 
-The runs alternate (patron, lifetimes, patron, ...) so that both see the same load on this shared
-machine. Prints the median, min and max wall-clock seconds of each, their ratio, and beside them
-the median of ``patron version`` (the start-up every patron command pays). Writes
-``benchmarks/out/summary_cli_<customers>.json``. Timings are printed, never asserted.
+The runs alternate (patron summary, lifetimes summary, patron fit, lifetimes fit, patron version,
+...) so that all see the same load on this shared machine. Prints the median, min and max
+wall-clock seconds of each, its median CPU seconds (user + system, all threads) and peak RSS, the
+ratios lifetimes / patron, and the fitted BG/NBD parameters of both (from one more, untimed
+``--json`` run of patron). Writes ``benchmarks/out/summary_cli_<customers>.json``.
+
+``--page-cache-cold`` drops the data files (the database for patron, the Parquet file for
+lifetimes) from the operating system's page cache before every timed run
+(``posix_fadvise(POSIX_FADV_DONTNEED)``, which needs no privileges and leaves other files alone;
+the interpreters' and libraries' own files stay cached), so that each run reads its data from the
+disk. ``--in-process`` also times, in one fresh process, a first and a second
+``patron.summary(db)`` call (after ``import patron`` and the imports the call needs), the first
+with the database dropped from the page cache as above: the cost of a cold first call.
+Timings are printed, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,22 +52,52 @@ HERE = Path(__file__).resolve().parent
 PATRON = Path(sys.executable).parent / "patron"
 
 
-def children_cpu() -> float:
-    """User + system CPU seconds of the finished child processes so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def drop_from_page_cache(path: Path) -> None:
+    """Ask the kernel to drop ``path``'s pages from the page cache (clean pages of a file only
+    read here are dropped; the next read goes to the disk)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """Wall-clock and CPU (user + system, all threads) seconds of ``command`` in a fresh process
-    (it must succeed). CPU time is what the process used; on a loaded machine the wall clock
-    also holds the time it waited for a core."""
-    cpu, began = children_cpu(), time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=HERE)
-    seconds = time.perf_counter() - began
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-4000:]}")
-    return seconds, children_cpu() - cpu
+def timed(command: list[str], *, cold: Path | None = None) -> tuple[float, float, float, str]:
+    """Wall-clock seconds, CPU seconds (user + system, all threads), peak RSS (MiB) and stdout of
+    ``command`` in a fresh process (it must succeed); ``cold``: a file dropped from the page cache
+    first. On a loaded machine the wall clock also holds the time the process waited for a core."""
+    if cold is not None:
+        drop_from_page_cache(cold)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        began = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=err, cwd=HERE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - began
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{err.read().decode()[-4000:]}")
+        return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out.read().decode()
+
+
+IN_PROCESS = """
+import json, resource, sys, time
+import patron
+from patron.value.summary import summary
+db, end = sys.argv[1], sys.argv[2]
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+calls = []
+for _ in range(2):
+    w, c = time.perf_counter(), cpu()
+    summary(db, period="W", end=end, output="arrow")
+    calls.append({"seconds": time.perf_counter() - w, "cpu_seconds": cpu() - c})
+print(json.dumps(calls))
+"""
+"""A fresh process that calls ``patron.summary`` twice on the database and prints each call's
+wall-clock and CPU seconds (imports before the first call are not in either)."""
 
 
 def ensure_database(parquet: Path, db: Path) -> None:
@@ -73,6 +120,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--page-cache-cold", action="store_true", help="drop the data files from the page cache before each run")
+    parser.add_argument("--in-process", action="store_true", help="also time a first and a second summary call in one process")
     args = parser.parse_args()
     if not PEER_PYTHON.exists():
         raise SystemExit(f"{PEER_PYTHON} missing: run scripts/peer-venv.sh first")
@@ -87,28 +136,58 @@ def main() -> None:
         "patron summary": [str(PATRON), "summary", "--db", str(db), "--period", "W", "--end", end],
         "lifetimes summary": [str(PEER_PYTHON), str(HERE / "peer_lifetimes_summary.py"), str(parquet),
                               "--end", end, "--repeat", "1"],
+        "patron fit bgnbd": [str(PATRON), "fit", "bgnbd", "--db", str(db), "--period", "W", "--end", end],
+        "lifetimes fit bgnbd": [str(PEER_PYTHON), str(HERE / "peer_lifetimes_fit_cli.py"), str(parquet), "--end", end],
         "patron version": [str(PATRON), "version"],
     }
+    reads = {"patron summary": db, "lifetimes summary": parquet, "patron fit bgnbd": db, "lifetimes fit bgnbd": parquet}
     runs: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, list[float]] = {name: [] for name in commands}
+    rss: dict[str, list[float]] = {name: [] for name in commands}
+    outputs: dict[str, str] = {}
     for _ in range(args.repeat):
         for name, command in commands.items():
-            wall, used = timed(command)
+            wall, used, peak, printed = timed(command, cold=reads.get(name) if args.page_cache_cold else None)
             runs[name].append(wall)
             cpu[name].append(used)
+            rss[name].append(peak)
+            outputs[name] = printed
     figures = {name: stats(values) for name, values in runs.items()}
     cpu_figures = {name: stats(values) for name, values in cpu.items()}
-    ratio = figures["lifetimes summary"]["median"] / figures["patron summary"]["median"]
-    cpu_ratio = cpu_figures["lifetimes summary"]["median"] / cpu_figures["patron summary"]["median"]
-    print(f"\nwhole process, {args.repeat} runs each, alternated (seconds)")
-    print(f"{'command':20s} {'median':>8s} {'min':>8s} {'max':>8s} {'CPU median':>11s}")
+    cache = "page cache dropped before each run" if args.page_cache_cold else "data files in the page cache"
+    print(f"\nwhole process, {args.repeat} runs each, alternated, {cache} (seconds; peak RSS MiB)")
+    print(f"{'command':22s} {'median':>8s} {'min':>8s} {'max':>8s} {'CPU median':>11s} {'peak RSS':>9s}")
     for name, f in figures.items():
-        print(f"{name:20s} {f['median']:8.2f} {f['min']:8.2f} {f['max']:8.2f} {cpu_figures[name]['median']:11.2f}")
-    print(f"ratio lifetimes / patron (medians): wall clock {ratio:.1f}x, CPU {cpu_ratio:.1f}x")
+        print(f"{name:22s} {f['median']:8.2f} {f['min']:8.2f} {f['max']:8.2f} {cpu_figures[name]['median']:11.2f} "
+              f"{statistics.median(rss[name]):9.0f}")
+    ratios = {}
+    for step in ("summary", "fit bgnbd"):
+        wall = figures[f"lifetimes {step}"]["median"] / figures[f"patron {step}"]["median"]
+        used = cpu_figures[f"lifetimes {step}"]["median"] / cpu_figures[f"patron {step}"]["median"]
+        ratios[step] = {"wall": wall, "cpu": used}
+        print(f"ratio lifetimes / patron, {step} (medians): wall clock {wall:.1f}x, CPU {used:.1f}x")
+    fitted = json.loads(timed([*commands["patron fit bgnbd"], "--json"])[3])
+    peer = json.loads(outputs["lifetimes fit bgnbd"])
+    print("BG/NBD parameters (per week): patron " + ", ".join(f"{k} {v:.4f}" for k, v in fitted["params"].items())
+          + "; lifetimes " + ", ".join(f"{k} {v:.4f}" for k, v in peer["params"].items()))
+    print("lifetimes' steps (last run, seconds): " + ", ".join(f"{k} {v:.2f}" for k, v in peer["seconds"].items()))
     result = {"customers": args.customers, "transactions": data["transactions"], "end": end,
-              "repeat": args.repeat, "commands": {k: " ".join(v) for k, v in commands.items()},
-              "seconds": runs, "cpu_seconds": cpu, "figures": figures, "cpu_figures": cpu_figures,
-              "ratio_lifetimes_over_patron": ratio, "cpu_ratio_lifetimes_over_patron": cpu_ratio}
+              "repeat": args.repeat, "page_cache_cold": args.page_cache_cold,
+              "commands": {k: " ".join(v) for k, v in commands.items()},
+              "seconds": runs, "cpu_seconds": cpu, "peak_rss_mib": rss, "figures": figures, "cpu_figures": cpu_figures,
+              "ratios_lifetimes_over_patron": ratios, "params": {"patron": fitted["params"], "lifetimes": peer["params"]}}
+    if args.in_process:
+        calls = []
+        for _ in range(args.repeat):
+            drop_from_page_cache(db)
+            calls.append(json.loads(timed([sys.executable, "-c", IN_PROCESS, str(db), end])[3]))
+        first = statistics.median(c[0]["seconds"] for c in calls)
+        second = statistics.median(c[1]["seconds"] for c in calls)
+        first_cpu = statistics.median(c[0]["cpu_seconds"] for c in calls)
+        second_cpu = statistics.median(c[1]["cpu_seconds"] for c in calls)
+        print(f"\npatron.summary in one process, {args.repeat} processes (medians): first call (database dropped from the "
+              f"page cache) {first:.2f} s ({first_cpu:.2f} s CPU), second call {second:.2f} s ({second_cpu:.2f} s CPU)")
+        result["in_process"] = calls
     (OUT / f"summary_cli_{args.customers}.json").write_text(json.dumps(result, indent=2))
 
 
