@@ -213,7 +213,6 @@ def summary(
 ) -> None:
     """Per-customer frequency, recency, T and monetary value (lifetimes definitions), computed in SQL."""
     from patron.data.engines import resolve_engine
-    from patron.data.io import write_table
     from patron.value.overview import overview
     from patron.value.summary import summary as run_summary
 
@@ -222,8 +221,10 @@ def summary(
     with spinner(f"summarising customers ({engine})", quiet=as_json):
         table = run_summary(source, period=period, end=end, holdout_end=holdout_end, grain=grain, output="arrow", memory_limit=memory_limit, engine=engine)
     if out_file is not None:
-        write_table(table, out_file)
-    figures = overview(table.select(["frequency", "recency", "T", "monetary_value", "n_orders", "total_spend", "first_purchase", "last_purchase"]).to_pandas())
+        from patron.data.io import write_table
+
+        write_table(table, out_file)  # from the Arrow table, as the engine returned it
+    figures = overview(table)  # on the Arrow columns, without a pandas frame
     if as_json:
         _print_json({"customers": table.num_rows, "out": str(out_file) if out_file else None, "overview": figures.to_dict()})
         return

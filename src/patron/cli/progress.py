@@ -21,9 +21,13 @@ def _console(quiet: bool) -> Console:
 @contextmanager
 def counting_progress(label: str, *, quiet: bool = False, unit: str = "rows") -> Iterator[Callable[[int], None]]:
     """A progress line counting rows (or ``unit``) done; yields the callback to report the count."""
+    console = None if quiet else _console(quiet)
+    if console is None or console.quiet:  # nothing would show: Rich's progress is not imported
+        yield lambda n: None
+        return
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} " + unit), TimeElapsedColumn(), console=_console(quiet), transient=True) as bar:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} " + unit), TimeElapsedColumn(), console=console, transient=True) as bar:
         task = bar.add_task(label, total=None)
         yield lambda n: bar.update(task, completed=n)
 
@@ -31,8 +35,12 @@ def counting_progress(label: str, *, quiet: bool = False, unit: str = "rows") ->
 @contextmanager
 def spinner(label: str, *, quiet: bool = False) -> Iterator[None]:
     """A spinner with elapsed time for a step whose progress cannot be counted."""
+    console = None if quiet else _console(quiet)
+    if console is None or console.quiet:  # nothing would show: Rich's progress is not imported
+        yield
+        return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=_console(quiet), transient=True) as bar:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True) as bar:
         bar.add_task(label, total=None)
         yield

@@ -5,9 +5,13 @@ that the core prints them without the report extra."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -40,29 +44,57 @@ class BaseOverview:
 _QUANTILES = {"p25": 0.25, "median": 0.5, "p75": 0.75, "p95": 0.95, "max": 1.0}
 
 
-def overview(summary: pd.DataFrame) -> BaseOverview:
-    """Headline figures of ``summary`` (the output of :func:`patron.summary`)."""
-    n = len(summary)
-    repeat = summary[summary["frequency"] > 0]
-    revenue = float(summary["total_spend"].sum())
+def _column(summary: pd.DataFrame | pa.Table, name: str) -> np.ndarray:
+    if hasattr(summary, "column_names"):  # a pyarrow Table: no pandas frame in between
+        return summary.column(name).to_numpy()
+    return summary[name].to_numpy()
 
-    def q(series: pd.Series) -> dict[str, float]:
-        if series.empty:
+
+def _extreme(summary: pd.DataFrame | pa.Table, name: str, which: str) -> str:
+    """The earliest (``min``) or latest (``max``) timestamp of a column as pandas prints it
+    (``2024-01-01 00:00:00``; ``NaT`` when there is none)."""
+    if hasattr(summary, "column_names"):
+        import pyarrow.compute as pc
+
+        value = pc.min_max(summary.column(name))[which].as_py()
+        return "NaT" if value is None else str(value)  # datetime prints as pandas' Timestamp
+    return str(getattr(summary[name], which)())
+
+
+def overview(summary: pd.DataFrame | pa.Table) -> BaseOverview:
+    """Headline figures of ``summary`` (the output of :func:`patron.summary`, a pandas DataFrame or
+    a pyarrow Table with at least ``frequency``, ``recency``, ``T``, ``monetary_value``,
+    ``n_orders``, ``total_spend``, ``first_purchase`` and ``last_purchase``). Computed with NumPy
+    on the columns, as pandas computes them (means and sums skip missing values; quantiles
+    interpolate linearly), so a Table is not converted to a frame first."""
+    frequency = _column(summary, "frequency")
+    n = len(frequency)
+    repeat = frequency > 0
+    n_repeat = int(np.count_nonzero(repeat))
+    revenue = float(np.nansum(_column(summary, "total_spend")))
+
+    def mean(values: np.ndarray) -> float:
+        return round(float(np.nanmean(values)), 4) if len(values) else float("nan")
+
+    def q(values: np.ndarray) -> dict[str, float]:
+        values = values[~np.isnan(values)] if values.dtype.kind == "f" else values
+        if not len(values):
             return dict.fromkeys(_QUANTILES, 0.0)
-        return {k: round(float(series.quantile(v)), 4) for k, v in _QUANTILES.items()}
+        found = np.percentile(values, [v * 100 for v in _QUANTILES.values()])  # pandas' call
+        return {k: round(float(v), 4) for k, v in zip(_QUANTILES, found, strict=True)}
 
     return BaseOverview(
         customers=n,
-        repeat_buyers=len(repeat),
-        repeat_share=round(len(repeat) / n, 4) if n else 0.0,
-        orders=int(summary["n_orders"].sum()),
+        repeat_buyers=n_repeat,
+        repeat_share=round(n_repeat / n, 4) if n else 0.0,
+        orders=int(np.sum(_column(summary, "n_orders"))),
         revenue=round(revenue, 2),
         revenue_per_customer=round(revenue / n, 2) if n else 0.0,
-        frequency_mean=round(float(summary["frequency"].mean()), 4),
-        frequency_quantiles=q(summary["frequency"]),
-        recency_mean=round(float(summary["recency"].mean()), 4),
-        T_mean=round(float(summary["T"].mean()), 4),
-        monetary_value_quantiles=q(repeat["monetary_value"]),
-        first_purchase=str(summary["first_purchase"].min()),
-        last_purchase=str(summary["last_purchase"].max()),
+        frequency_mean=mean(frequency),
+        frequency_quantiles=q(frequency),
+        recency_mean=mean(_column(summary, "recency")),
+        T_mean=mean(_column(summary, "T")),
+        monetary_value_quantiles=q(_column(summary, "monetary_value")[repeat]),
+        first_purchase=_extreme(summary, "first_purchase", "min"),
+        last_purchase=_extreme(summary, "last_purchase", "max"),
     )

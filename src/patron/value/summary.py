@@ -18,7 +18,6 @@ import pyarrow as pa
 
 from patron.data.dialect import DUCKDB
 from patron.data.engines import Engine, require_spark_inputs, resolve_engine
-from patron.data.ingest.readers import to_arrow
 from patron.data.store import connect, reader, table_exists
 from patron.dates import default_as_of, parse_day
 from patron.errors import InputError, NoDataError
@@ -39,6 +38,10 @@ def _auto_buckets(con: duckdb.DuckDBPyConnection, table: str) -> int:
 def _register_frame(con: duckdb.DuckDBPyConnection, frame: Any, mapping: Mapping[str, str] | None) -> None:
     """The in-memory transactions as the view ``transactions_in``; customer ids keep their type
     (integers stay integers), times become TIMESTAMP and amounts DOUBLE."""
+    # imported here: the ingest package is not needed to summarise a database (a one-shot
+    # ``patron summary`` does not pay for importing it)
+    from patron.data.ingest.readers import to_arrow
+
     table = to_arrow(frame)
     m = {"customer_id": "customer_id", "occurred_at": "occurred_at", "amount": "amount", **(mapping or {})}
     missing = [f"{k} (column {v!r})" for k, v in m.items() if v not in table.column_names and k != "amount"]
