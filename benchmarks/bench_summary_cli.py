@@ -4,7 +4,7 @@ exit), issues 21 and 22.
 
     scripts/peer-venv.sh                                  # once: lifetimes in .venv-lifetimes
     .venv/bin/python benchmarks/bench_summary_cli.py [--customers 1000000] [--repeat 3]
-        [--page-cache-cold] [--in-process]
+        [--page-cache-cold] [--in-process] [--baseline-src ../main/src]
 
 The data are :mod:`bench_summary`'s (simulated with its recipe into ``benchmarks/out/``, reused
 when present): about 6.4 transactions per customer. Each tool reads them the way its users do:
@@ -31,7 +31,9 @@ the interpreters' and libraries' own files stay cached), so that each run reads 
 disk. ``--in-process`` also times, in one fresh process, a first and a second
 ``patron.summary(db)`` call (after ``import patron`` and the imports the call needs), the first
 with the database dropped from the page cache as above: the cost of a cold first call.
-Timings are printed, never asserted.
+``--baseline-src DIR`` also runs ``patron summary`` and ``patron fit bgnbd`` with another checkout's
+``src`` first on ``PYTHONPATH`` (e.g. main's), in the same alternation: before and after a change,
+under the same load. Timings are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -62,15 +64,17 @@ def drop_from_page_cache(path: Path) -> None:
         os.close(fd)
 
 
-def timed(command: list[str], *, cold: Path | None = None) -> tuple[float, float, float, str]:
+def timed(command: list[str], *, cold: Path | None = None, src: str | None = None) -> tuple[float, float, float, str]:
     """Wall-clock seconds, CPU seconds (user + system, all threads), peak RSS (MiB) and stdout of
     ``command`` in a fresh process (it must succeed); ``cold``: a file dropped from the page cache
-    first. On a loaded machine the wall clock also holds the time the process waited for a core."""
+    first; ``src``: put first on ``PYTHONPATH``. On a loaded machine the wall clock also holds the
+    time the process waited for a core."""
     if cold is not None:
         drop_from_page_cache(cold)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         began = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=out, stderr=err, cwd=HERE)
+        env = dict(os.environ, PYTHONPATH=src) if src else None
+        proc = subprocess.Popen(command, stdout=out, stderr=err, cwd=HERE, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - began
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -122,6 +126,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--page-cache-cold", action="store_true", help="drop the data files from the page cache before each run")
     parser.add_argument("--in-process", action="store_true", help="also time a first and a second summary call in one process")
+    parser.add_argument("--baseline-src", help="also run patron's commands with this src folder first on PYTHONPATH")
     args = parser.parse_args()
     if not PEER_PYTHON.exists():
         raise SystemExit(f"{PEER_PYTHON} missing: run scripts/peer-venv.sh first")
@@ -140,14 +145,19 @@ def main() -> None:
         "lifetimes fit bgnbd": [str(PEER_PYTHON), str(HERE / "peer_lifetimes_fit_cli.py"), str(parquet), "--end", end],
         "patron version": [str(PATRON), "version"],
     }
-    reads = {"patron summary": db, "lifetimes summary": parquet, "patron fit bgnbd": db, "lifetimes fit bgnbd": parquet}
+    baseline = {}
+    if args.baseline_src:
+        baseline = {"baseline summary": commands["patron summary"], "baseline fit bgnbd": commands["patron fit bgnbd"]}
+        commands = {**commands, **baseline}
+    reads = {"baseline summary": db, "baseline fit bgnbd": db, "patron summary": db, "lifetimes summary": parquet, "patron fit bgnbd": db, "lifetimes fit bgnbd": parquet}
     runs: dict[str, list[float]] = {name: [] for name in commands}
     cpu: dict[str, list[float]] = {name: [] for name in commands}
     rss: dict[str, list[float]] = {name: [] for name in commands}
     outputs: dict[str, str] = {}
     for _ in range(args.repeat):
         for name, command in commands.items():
-            wall, used, peak, printed = timed(command, cold=reads.get(name) if args.page_cache_cold else None)
+            wall, used, peak, printed = timed(command, cold=reads.get(name) if args.page_cache_cold else None,
+                                              src=args.baseline_src if name in baseline else None)
             runs[name].append(wall)
             cpu[name].append(used)
             rss[name].append(peak)
@@ -166,13 +176,18 @@ def main() -> None:
         used = cpu_figures[f"lifetimes {step}"]["median"] / cpu_figures[f"patron {step}"]["median"]
         ratios[step] = {"wall": wall, "cpu": used}
         print(f"ratio lifetimes / patron, {step} (medians): wall clock {wall:.1f}x, CPU {used:.1f}x")
+        if baseline:
+            wall = figures[f"lifetimes {step}"]["median"] / figures[f"baseline {step}"]["median"]
+            used = cpu_figures[f"lifetimes {step}"]["median"] / cpu_figures[f"baseline {step}"]["median"]
+            ratios[f"baseline {step}"] = {"wall": wall, "cpu": used}
+            print(f"ratio lifetimes / baseline ({args.baseline_src}), {step} (medians): wall clock {wall:.1f}x, CPU {used:.1f}x")
     fitted = json.loads(timed([*commands["patron fit bgnbd"], "--json"])[3])
     peer = json.loads(outputs["lifetimes fit bgnbd"])
     print("BG/NBD parameters (per week): patron " + ", ".join(f"{k} {v:.4f}" for k, v in fitted["params"].items())
           + "; lifetimes " + ", ".join(f"{k} {v:.4f}" for k, v in peer["params"].items()))
     print("lifetimes' steps (last run, seconds): " + ", ".join(f"{k} {v:.2f}" for k, v in peer["seconds"].items()))
     result = {"customers": args.customers, "transactions": data["transactions"], "end": end,
-              "repeat": args.repeat, "page_cache_cold": args.page_cache_cold,
+              "repeat": args.repeat, "page_cache_cold": args.page_cache_cold, "baseline_src": args.baseline_src,
               "commands": {k: " ".join(v) for k, v in commands.items()},
               "seconds": runs, "cpu_seconds": cpu, "peak_rss_mib": rss, "figures": figures, "cpu_figures": cpu_figures,
               "ratios_lifetimes_over_patron": ratios, "params": {"patron": fitted["params"], "lifetimes": peer["params"]}}
