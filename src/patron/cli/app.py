@@ -46,7 +46,7 @@ def typer_app(**kwargs: Any) -> typer.Typer:
     docstrings do not print ragged (a paragraph starting with a ``\\b`` line keeps its lines).
     """
     return _Typer(rich_markup_mode=None, context_settings=CONTEXT_SETTINGS,
-                       pretty_exceptions_enable=False, **kwargs)
+                  pretty_exceptions_enable=False, **kwargs)
 
 
 app = typer_app(

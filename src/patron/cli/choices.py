@@ -5,9 +5,9 @@ a wrong value is Click's one-line error (``Invalid value for '--period': 'X' is 
 Spellings are matched without regard to case (``--period w``, ``--engine SPARK``), as the library
 accepted them before; the command receives the canonical spelling as a plain ``str``
 (:func:`plain_arguments`, applied to every command by :func:`patron.cli.app.typer_app`), whatever
-Typer hands it: Typer 0.28 converts a choice back to the enumeration's member after every callback,
-0.29 passes what the option's callback returned. Each set is the library's own where importing it is cheap; a test checks the
-others against the library (``tests/test_cli_choices.py``).
+Typer hands it (Typer 0.28 converts a choice to the enumeration's member after every callback).
+Each set is the library's own where importing it is cheap; a test checks the others against the
+library (``tests/test_cli_choices.py``).
 """
 
 from __future__ import annotations
