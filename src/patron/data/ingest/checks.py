@@ -25,6 +25,8 @@ from patron.data.ingest.plausible import (
 from patron.data.schema import Column, TableContract
 
 TEXT_TYPES = {"VARCHAR"}
+_NUMBER_TYPES = ("DOUBLE", "FLOAT", "REAL", "DECIMAL", "INT", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER")
+"""DuckDB types (prefixes) of a typed number source, cast to DOUBLE as they are."""
 _TRUE = ("true", "t", "1", "yes", "y")
 _FALSE = ("false", "f", "0", "no", "n")
 
@@ -73,7 +75,7 @@ def parse_expr(col: Column, src: SourceColumn, *, date_format: str | None, diale
     if col.type == "currency":
         return f"CASE WHEN {dialect.full_match(raw, '[A-Za-z]{3}')} THEN upper({raw}) END"
     if col.type == "number":
-        if t.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL", "INT", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER")):
+        if t.startswith(_NUMBER_TYPES):
             return f"CAST({ident} AS DOUBLE)"
         return number_sql(raw, dialect)
     if col.type == "boolean":
@@ -108,30 +110,50 @@ def timestamp_literal(t: datetime | date) -> str:
     return f"TIMESTAMP '{t.isoformat(sep=' ')}'"
 
 
-def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: str, dialect: Dialect = DUCKDB,
-                    date_floor: date = DEFAULT_DATE_FLOOR) -> list[str]:
-    """SELECTs over ``_parsed`` yielding ``(_row, column, value, reason)`` for one column.
+def parses_exactly(col: Column, src: SourceColumn) -> bool:
+    """Whether :func:`parse_expr` turns ``src`` into ``col`` by a cast that cannot fail (a typed
+    number, boolean or timestamp source): then the parsed value is NULL exactly when the input is,
+    and no row is unparseable."""
+    t = src.sql_type.upper()
+    if col.type == "number":
+        return t.startswith(_NUMBER_TYPES) and not t.startswith("INTERVAL")
+    if col.type == "boolean":
+        return t == "BOOLEAN"
+    if col.type == "timestamp":
+        return t == "TIMESTAMP" or t.startswith("TIMESTAMP_") or t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "DATE")
+    return False
+
+
+def problem_checks(col: Column, *, date_format: str | None, future_limit_sql: str, dialect: Dialect = DUCKDB,
+                   date_floor: date = DEFAULT_DATE_FLOOR, exact: bool = False) -> list[tuple[str, str]]:
+    """``(condition, reason)`` SQL pairs over ``_parsed``, one per rule of one column: a row for
+    which ``condition`` is true has the problem ``reason`` (a text expression); the value shown
+    is the column's input text (:func:`raw_column`).
 
     ``_parsed`` holds the input text (:func:`raw_column`) and the parsed ``<name>`` of every column.
     The plausibility rules (:mod:`patron.data.ingest.plausible`): timestamps from ``date_floor`` to
     ``future_limit_sql`` (to :data:`~patron.data.ingest.plausible.TIMESTAMP_MAX` for a column that may
     lie in the future), money at most :data:`~patron.data.ingest.plausible.MAX_MONEY`, identifiers
     without control, zero-width or bidi characters.
+
+    ``exact``: the column :func:`parses_exactly`, so its emptiness is tested on the parsed value
+    (no text is made of every row) and the rule for unparseable input, which never applies, is left
+    out.
     """
     name, raw = col.name, raw_column(col)
-    label = dialect.literal(name)
     lit = dialect.literal
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
 
     def sel(cond: str, reason_sql: str) -> None:
-        out.append(f"SELECT _row, {label} AS {dialect.ident('column')}, {raw} AS value, {reason_sql} AS reason FROM _parsed WHERE {cond}")
+        out.append((cond, reason_sql))
 
     if col.required:
-        sel(f"{raw} IS NULL", lit(f"missing {name}"))
+        sel(f"{name if exact else raw} IS NULL", lit(f"missing {name}"))
     shown = f"'\"' || left({raw}, 60) || '\"'"
     if col.type == "timestamp":
         expect = f" (expected --date-format {date_format})" if date_format else f" (expected {TIMESTAMP_HELP}; set --date-format otherwise)"
-        sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'unparseable timestamp ' || {shown} || {lit(expect)}")
+        if not exact:
+            sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'unparseable timestamp ' || {shown} || {lit(expect)}")
         sel(f"{name} < {timestamp_literal(date_floor)}",
             f"'timestamp ' || {shown} || {lit(f' is before {date_floor.isoformat()} (the date floor, PATRON_DATE_FLOOR)')}")
         if col.future_ok:
@@ -139,7 +161,8 @@ def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: s
         else:
             sel(f"{name} > {future_limit_sql}", f"'timestamp ' || {shown} || ' is in the future (later than now plus the allowed clock skew)'")
     elif col.type == "number":
-        sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'non-numeric {name} ' || {shown}")
+        if not exact:
+            sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'non-numeric {name} ' || {shown}")
         sel(f"{name} IS NOT NULL AND {dialect.non_finite(name)}", f"'{name} ' || {shown} || ' is not a finite number'")
         if col.money:
             sel(f"abs({name}) > {MAX_MONEY:.1f} AND NOT {dialect.non_finite(name)}",
@@ -149,7 +172,7 @@ def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: s
     elif col.type == "choice":
         allowed = ", ".join(lit(c) for c in col.choices)
         sel(f"{raw} IS NOT NULL AND {name} NOT IN ({allowed})", f"'{name} ' || {shown} || ' is not one of {', '.join(col.choices)}'")
-    elif col.type == "boolean":
+    elif col.type == "boolean" and not exact:
         sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'{name} ' || {shown} || ' is not true/false'")
     elif col.type == "currency":
         sel(f"{raw} IS NOT NULL AND {name} IS NULL", f"'currency ' || {shown} || ' is not a three-letter ISO 4217 code'")
@@ -157,6 +180,30 @@ def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: s
         problem = id_problem_sql(raw, dialect)
         sel(f"{raw} IS NOT NULL AND ({problem}) IS NOT NULL", f"'{name} ' || {shown} || ' ' || ({problem})")
     return out
+
+
+def problem_selects(col: Column, *, date_format: str | None, future_limit_sql: str, dialect: Dialect = DUCKDB,
+                    date_floor: date = DEFAULT_DATE_FLOOR) -> list[str]:
+    """SELECTs over ``_parsed`` yielding ``(_row, column, value, reason)`` for one column, one per
+    rule of :func:`problem_checks` (to be joined by ``UNION ALL``)."""
+    label, raw = dialect.literal(col.name), raw_column(col)
+    return [f"SELECT _row, {label} AS {dialect.ident('column')}, {raw} AS value, {reason} AS reason FROM _parsed WHERE {cond}"
+            for cond, reason in problem_checks(col, date_format=date_format, future_limit_sql=future_limit_sql,
+                                               dialect=dialect, date_floor=date_floor)]
+
+
+def problems_one_pass_sql(checks: list[tuple[Column, str, str]]) -> str:
+    """One SELECT over ``_parsed`` yielding ``(_row, column, value, reason)`` for every
+    ``(column, condition, reason)`` of :func:`problem_checks` (DuckDB): a single scan, which keeps
+    only the rows with some problem and then lists each of their problems (a list of structs,
+    unnested). The rows and reasons are those of the ``UNION ALL`` of :func:`problem_selects`."""
+    lit = DUCKDB.literal
+    items = [f"CASE WHEN {cond} THEN {{'column': {lit(col.name)}, 'value': CAST({raw_column(col)} AS VARCHAR), "
+             f"'reason': CAST({reason} AS VARCHAR)}} END" for col, cond, reason in checks]
+    anywhere = " OR ".join(f"({cond})" for _, cond, _ in checks)
+    return (f"SELECT _row, struct_extract(p, 'column') AS \"column\", struct_extract(p, 'value') AS value, "
+            f"struct_extract(p, 'reason') AS reason\n"
+            f"FROM (SELECT _row, unnest([{', '.join(items)}]) AS p FROM _parsed WHERE {anywhere})\nWHERE p IS NOT NULL")
 
 
 def parsed_select_sql(contract: TableContract, sources: dict[str, SourceColumn], extras: list[SourceColumn], *, date_format: str | None, content_hash: bool = False, dialect: Dialect = DUCKDB, stage: str = "_stage") -> str:

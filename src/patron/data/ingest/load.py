@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from patron.data.dialect import DUCKDB
@@ -33,8 +34,10 @@ from patron.data.ingest.checks import (
     derived_key_sql,
     duplicate_key_problems_sql,
     occurrence_sql,
-    parsed_table_sql,
-    problem_selects,
+    parsed_select_sql,
+    parses_exactly,
+    problem_checks,
+    problems_one_pass_sql,
 )
 from patron.data.ingest.columns import parse_mapping, resolve_sources
 from patron.data.ingest.delimited import resolve_delimiter, stage_delimited
@@ -292,17 +295,35 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
     key = contract.key
     k, table = q(key), q(contract.name)
     derive = key not in sources
-    con.execute(parsed_table_sql(contract, sources, extras, date_format=date_format, content_hash=derive))
+    # Typed input (Parquet, Arrow) parses with casts: _parsed is a view, re-read by each pass
+    # below instead of held in memory. Text input (regular expressions, strptime) and derived
+    # keys (an md5 per row) are parsed once into a temporary table.
+    lazy = staged.typed and not derive
+    select = parsed_select_sql(contract, sources, extras, date_format=date_format, content_hash=derive)
+    con.execute(f"CREATE OR REPLACE TEMP {'VIEW' if lazy else 'TABLE'} _parsed AS {select}")
     future_sql = f"TIMESTAMP '{future_limit.isoformat(sep=' ')}'"
-    selects = [
-        s
+    checks = [
+        (col, cond, reason)
         for col in contract.columns
         if col.name in sources or (col.required and not (col.name == key and derive))
-        for s in problem_selects(col, date_format=date_format, future_limit_sql=future_sql, date_floor=date_floor)
+        for cond, reason in problem_checks(col, date_format=date_format, future_limit_sql=future_sql, date_floor=date_floor,
+                                           exact=col.name in sources and parses_exactly(col, sources[col.name]))
     ]
     con.execute('CREATE OR REPLACE TEMP TABLE _problems (_row BIGINT, "column" VARCHAR, value VARCHAR, reason VARCHAR)')
-    if selects:
-        con.execute("INSERT INTO _problems " + "\nUNION ALL\n".join(selects))
+    hashes = None
+    if not derive:
+        # One pass gives each row's key hash (for the duplicate check below) and whether it has
+        # any problem; the problems are listed by a second pass only when some row has one.
+        anywhere = " OR ".join(f"({cond})" for _, cond, _ in checks) or "false"
+        scan = con.execute(f"SELECT hash({k}) AS h, coalesce({anywhere}, false) AS bad FROM _parsed").fetchnumpy()
+        bad = np.asarray(scan["bad"], dtype=bool)
+        hashes = np.asarray(scan["h"], dtype=np.uint64)[~bad]
+        del scan
+        if bad.any():
+            con.execute("INSERT INTO _problems " + problems_one_pass_sql(checks))
+        del bad
+    elif checks:
+        con.execute("INSERT INTO _problems " + problems_one_pass_sql(checks))
     if staged.malformed.rows:
         m = staged.malformed
         con.register("_malformed", pa.table({"_row": pa.array(m.rows, pa.int64()), "column": pa.array([None] * len(m.rows), pa.string()), "value": m.texts, "reason": m.reasons}))
@@ -322,15 +343,23 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
     else:
         con.execute("CREATE OR REPLACE TEMP VIEW _rows AS SELECT * FROM _parsed")
         # Duplicate keys within this input: the first occurrence wins, later ones are rejected.
-        con.execute(f"INSERT INTO _problems {duplicate_key_problems_sql(key, good)}")
+        # Only keys whose 64-bit hash occurs twice can be duplicates: found by sorting the hashes
+        # (8 bytes a row) instead of grouping the keys themselves, then checked exactly.
+        twice = _repeated(hashes)
+        if twice is not None:
+            con.register("_twice", twice)
+            candidates = f"(SELECT * FROM _parsed p WHERE {ok} AND hash(p.{k}) IN (SELECT h FROM _twice))"
+            con.execute(f"INSERT INTO _problems {duplicate_key_problems_sql(key, candidates)}")
+            con.unregister("_twice")
 
     cols = content_columns(contract)
     same = " AND ".join(f"t.{q(c)} IS NOT DISTINCT FROM p.{q(c)}" for c in cols)
+    empty = not con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT 1)").fetchall()[0][0]
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _stored AS
         SELECT p._row, p.{k}, ({same}) AS same
         FROM _rows p JOIN {table} t ON t.{k} = p.{k}
-        WHERE {ok}"""
+        WHERE {ok}{' AND false' if empty else ''}"""
     )
     updated = 0
     if contract.keep_extra_as_attributes:
@@ -365,9 +394,23 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
     )
     rejected = con.execute("SELECT count(DISTINCT _row) FROM _problems").fetchall()[0][0]
     con.execute("DROP VIEW IF EXISTS _rows")
-    for t in ("_parsed", "_stored", "_problems", "_occurrence"):
+    con.execute(f"DROP {'VIEW' if lazy else 'TABLE'} IF EXISTS _parsed")
+    for t in ("_stored", "_problems", "_occurrence"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return {"accepted": int(accepted), "rejected": int(rejected), "already_present": int(already), "updated": int(updated)}
+
+
+def _repeated(hashes: np.ndarray | None) -> pa.Table | None:
+    """The values (column ``h``) that occur more than once in ``hashes`` (64-bit key hashes of
+    the rows without problems), or None when every one is unique (then no key repeats). Sorted in
+    place: 8 bytes a row, against a hash table of the keys themselves."""
+    if hashes is None or hashes.size < 2:
+        return None
+    hashes.sort()
+    same = hashes[1:] == hashes[:-1]
+    if not same.any():
+        return None
+    return pa.table({"h": pa.array(np.unique(hashes[1:][same]), pa.uint64())})
 
 
 def _write_rejects(con: duckdb.DuckDBPyConnection, ingest_id: str, path: str, avoid: dict[Any, str]) -> None:
