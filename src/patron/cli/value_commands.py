@@ -263,18 +263,30 @@ def _score_info(out_file: Path, value: ValueSettings, customers: int, equity: tu
     }
 
 
+_SCORED_COLUMNS = ("customer_id", "frequency", "recency", "T", "monetary_value")
+"""Summary columns :func:`patron.value.scoring.score` reads without covariates."""
+
+
 def _score_on_duckdb(out_file: Path, db: str | None, value: ValueSettings, *, end: str | None, interval_method: str, n_draws: int,
                      quiet: bool) -> dict:
     import pyarrow as pa
 
     from patron.data.io import write_table
+    from patron.data.store import release_reader
     from patron.value.scoring import score as run_score
     from patron.value.settings import db_currencies
     from patron.value.summary import summary as run_summary
 
     with spinner("scoring customers", quiet=quiet):
-        data = run_summary(db, period=value.period, end=end)
+        # Only the columns scoring reads, as Arrow (ids stay Arrow text in pandas); the reading
+        # engine's cached memory is handed back before the models need theirs.
+        table = run_summary(db, period=value.period, end=end, output="arrow")
+        plain = not (value.all_covariates or value.dynamic_covariates)  # covariates may name any summary column
+        data = (table.select([c for c in _SCORED_COLUMNS if c in table.column_names]) if plain else table).to_pandas()
+        del table
+        release_reader()
         scores = run_score(data, settings=value, interval_method=interval_method, n_draws=n_draws, db=db)
+        del data
     write_table(pa.Table.from_pandas(scores.customers, preserve_index=False), out_file)
     currencies = db_currencies(db)
     return _score_info(out_file, value, len(scores.customers), (scores.equity, scores.equity_lower, scores.equity_upper), scores.level,

@@ -396,6 +396,16 @@ class _Reader:
 
 _READER = _Reader()
 atexit.register(_READER.close)
+
+
+def release_reader() -> None:
+    """Close the process's reading engine (:func:`reader`) unless a block is using it, handing the
+    memory it caches back to the system (a summary of 10M customers leaves about 2 GB there). The
+    next :func:`reader` block starts a new engine."""
+    with _READER.lock:
+        if _READER.engine is not None and not _READER.attached:
+            _READER.engine.close()
+            _READER.engine = None
 os.register_at_fork(
     before=_READER.before_fork,
     after_in_parent=_READER.after_fork_in_parent,

@@ -171,6 +171,14 @@ def _spend_basis_codes(frequency: np.ndarray, monetary_value: np.ndarray) -> np.
         return np.where(frequency > 0, np.where(monetary_value > 0, 0, 2), 1)
 
 
+def _labels(codes: np.ndarray, labels: tuple[str, ...]) -> Any:
+    """``labels[codes]`` as a text column built by Arrow (pandas' Arrow-backed text), without a
+    Python string per row."""
+    import pyarrow as pa
+
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), pa.array(labels)).cast(pa.string()).to_pandas().array
+
+
 def spend_basis(frequency: np.ndarray, monetary_value: np.ndarray) -> np.ndarray:
     """Each customer's spend basis (:data:`patron.value.settings.SPEND_BASES`): ``own`` for
     repeat buyers with repeat purchases of positive value, else why the population mean spend
@@ -270,17 +278,20 @@ def score(
         expected, alive = tm.conditional_expected_purchases(s.horizon, x, tx, T), tm.probability_alive(x, tx, T)
     spend = sm.conditional_expected_average_spend(x, m)
     codes = _spend_basis_codes(x, m)
-    basis = np.array(SPEND_BASES, dtype=object).take(codes)  # shared label objects, none built per customer
+    basis = _labels(codes, SPEND_BASES)
+    # No Python object per customer: the ids keep their array (Arrow-backed text stays Arrow) and
+    # the columns are not copied into one block.
     out = pd.DataFrame(
         {
-            "customer_id": summary["customer_id"].to_numpy() if "customer_id" in summary.columns else np.arange(len(summary)),
+            "customer_id": summary["customer_id"].array if "customer_id" in summary.columns else np.arange(len(summary)),
             "frequency": x, "recency": tx, "T": T, "monetary_value": m,
             "expected_purchases": expected,
             "probability_alive": alive,
             "expected_spend": spend, "spend_basis": basis,
             "discounted_purchases": res.purchases, "expected_revenue": spend * res.purchases,
             "clv": res.clv, "clv_lower": res.lower, "clv_upper": res.upper,
-        }
+        },
+        copy=False,
     )
     counts = np.bincount(codes, minlength=len(SPEND_BASES))
     return Scores(out, float(res.equity), float(res.equity_lower), float(res.equity_upper), level, tm, sm, s.horizon, s.period,
