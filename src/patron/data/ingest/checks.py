@@ -57,6 +57,8 @@ def raw_expr(src: SourceColumn, dialect: Dialect = DUCKDB) -> str:
     value is its JSON text, as a JSON Lines reader gives it (an id rule then rejects it)."""
     ident = dialect.ident(src.name)
     if src.is_text:
+        if dialect.name == "duckdb":  # trim (spaces only) copies every value: only those with a space at an end
+            return f"NULLIF(CASE WHEN {ident} LIKE ' %' OR {ident} LIKE '% ' THEN trim({ident}) ELSE {ident} END, '')"
         return f"NULLIF(trim({ident}), '')"
     if src.is_nested:
         return dialect.to_json_text(ident)

@@ -381,11 +381,16 @@ def _validate_and_store(con: duckdb.DuckDBPyConnection, contract: TableContract,
     names = ", ".join(q(c.name) for c in contract.columns)
     extra = ", attributes" if contract.keep_extra_as_attributes else ""
     # An all-or-nothing table (a ledger) stores no row of a file that has any bad row.
-    blocked = contract.all_or_nothing and con.execute("SELECT count(*) FROM _problems").fetchall()[0][0] > 0
+    problems = con.execute("SELECT count(*) FROM _problems").fetchall()[0][0]
+    stored = con.execute("SELECT count(*) FROM _stored").fetchall()[0][0]
+    blocked = contract.all_or_nothing and problems > 0
+    # The anti-joins only when there is something to leave out (the usual first ingest has nothing).
+    keep = [ok] if problems else []
+    keep += ["NOT EXISTS (SELECT 1 FROM _stored s WHERE s._row = p._row)"] if stored else []
     accepted = 0 if blocked else con.execute(
         f"INSERT INTO {table} ({names}{extra}, ingest_id) "
         f"SELECT {names}{extra}, {lit(ingest_id)} FROM _rows p "
-        f"WHERE {ok} AND NOT EXISTS (SELECT 1 FROM _stored s WHERE s._row = p._row)"
+        f"WHERE {' AND '.join(keep) or 'true'}"
     ).fetchall()[0][0]
     already = con.execute("SELECT count(*) FROM _stored WHERE same").fetchall()[0][0]
     con.execute(
