@@ -67,3 +67,25 @@ def test_the_reading_engine_can_be_released_between_reads(tmp_path, db):
     again = patron.summary(db, end="2025-02-01", output="arrow")
     assert again.equals(first)
     assert again.column("frequency").to_pylist() == [1, 0]
+
+
+def test_the_score_command_writes_what_the_library_computes(tmp_path, db):
+    """The command's lean path (summary columns as Arrow, engine released, dictionaries chosen) gives
+    the scores of ``score(summary(db))`` on the same database, column for column."""
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from patron.cli.app import app as cli_app
+    from patron.value.simulate import simulate_transactions
+
+    patron.ingest(simulate_transactions(3000, seed=5), db=db)
+    out = tmp_path / "scores.parquet"
+    result = CliRunner().invoke(cli_app, ["score", "--db", db, "--end", "2025-06-30", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    written = pq.read_table(out).to_pandas()
+    want = score(patron.summary(db, end="2025-06-30")).customers
+    assert list(written.columns) == list(want.columns)
+    assert written["customer_id"].astype(str).tolist() == want["customer_id"].astype(str).tolist()
+    assert written["spend_basis"].astype(str).tolist() == want["spend_basis"].astype(str).tolist()
+    numbers = [c for c in want.columns if c not in ("customer_id", "spend_basis")]
+    np.testing.assert_array_equal(written[numbers].to_numpy(dtype=float), want[numbers].to_numpy(dtype=float))

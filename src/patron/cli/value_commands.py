@@ -287,7 +287,9 @@ def _score_on_duckdb(out_file: Path, db: str | None, value: ValueSettings, *, en
         release_reader()
         scores = run_score(data, settings=value, interval_method=interval_method, n_draws=n_draws, db=db)
         del data
-    write_table(pa.Table.from_pandas(scores.customers, preserve_index=False), out_file)
+    scored = pa.Table.from_pandas(scores.customers, preserve_index=False)
+    # Dictionaries only where values repeat (the rest are nearly all distinct numbers and ids).
+    write_table(scored, out_file, dictionary=[c for c in ("frequency", "T", "spend_basis") if c in scored.column_names])
     currencies = db_currencies(db)
     return _score_info(out_file, value, len(scores.customers), (scores.equity, scores.equity_lower, scores.equity_upper), scores.level,
                        scores.method, scores.spend_bases, scores.notes(currencies), currencies)
