@@ -136,6 +136,14 @@ SUMMARY_CHECKS: tuple[tuple[str, str], ...] = (
 """What :func:`check_summary` rejects, and the fix it names."""
 
 
+def _floats(column: pd.Series) -> np.ndarray:
+    """A column as float64, NaN where a value is not a number (a numeric column without a copy
+    when it is float64 already)."""
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+
+
 def check_summary(summary: pd.DataFrame, label: str = "summary") -> None:
     """Stop with one line naming the customers (up to three, and how many) of the first problem
     of :data:`SUMMARY_CHECKS` that ``summary`` has; the transaction and spend models need
@@ -143,7 +151,7 @@ def check_summary(summary: pd.DataFrame, label: str = "summary") -> None:
     missing = [c for c in ("frequency", "recency", "T", "monetary_value") if c not in summary.columns]
     if missing:
         raise InputError(f"{label}: missing column {', '.join(missing)} (columns: {', '.join(map(str, summary.columns))})")
-    x, tx, T, m = (pd.to_numeric(summary[c], errors="coerce").to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value"))
+    x, tx, T, m = (_floats(summary[c]) for c in ("frequency", "recency", "T", "monetary_value"))
     with np.errstate(invalid="ignore"):
         bad_number = ~(np.isfinite(x) & np.isfinite(tx) & np.isfinite(T))
         masks = (
@@ -176,7 +184,7 @@ def _labels(codes: np.ndarray, labels: tuple[str, ...]) -> Any:
     Python string per row."""
     import pyarrow as pa
 
-    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int8()), pa.array(labels)).cast(pa.string()).to_pandas().array
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int8)), pa.array(labels)).cast(pa.string()).to_pandas().array
 
 
 def spend_basis(frequency: np.ndarray, monetary_value: np.ndarray) -> np.ndarray:
