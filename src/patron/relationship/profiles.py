@@ -28,6 +28,11 @@ from patron.config import section
 from patron.data.dialect import DUCKDB
 from patron.data.store import connect, reader, served_elsewhere, table_exists
 from patron.errors import InputError, NoDataError
+from patron.relationship.motivation import (
+    MOTIVATION_COLUMNS,
+    profile_column,
+    profile_motivation_sql,
+)
 from patron.value.settings import ValueSettings, value_settings
 
 if TYPE_CHECKING:
@@ -47,6 +52,7 @@ PROFILE_COLUMNS: dict[str, str] = {
     "discount_order_share": "DOUBLE", "discount_revenue_share": "DOUBLE", "discount_dependent": "BOOLEAN", "top_category": "VARCHAR",
     "margin_total": "DOUBLE", "contact_cost": "DOUBLE", "clv_net": "DOUBLE",
     "recency_score": "INTEGER", "frequency_score": "INTEGER", "monetary_score": "INTEGER", "rfm_score": "VARCHAR", "value_tier": "VARCHAR",
+    **MOTIVATION_COLUMNS,
 }
 """Columns of ``customer_profiles`` and their SQL types, in order (see docs/segments.md)."""
 
@@ -66,10 +72,12 @@ _SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
 ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
 
 
-def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, tiers: TierRules | None = None) -> str:
+def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, tiers: TierRules | None = None,
+                 motivation: str | None = None) -> str:
     """The SELECT that joins the registered frames (``_p_summary``, ``_p_scores``, ``_p_status``,
     ``_p_loyalty``, ``_p_profit``) and, when ``prospects``, the ``customers`` table into the
-    profile rows, with RFM scores and value tiers."""
+    profile rows, with RFM scores and value tiers; ``motivation`` is the query of
+    :func:`patron.relationship.motivation.motivation_sql` (NULL motivation columns without it)."""
     from patron.relationship.rfm import rfm_sql
     from patron.relationship.tiers import tiers_sql
 
@@ -93,13 +101,16 @@ def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, t
     final = ", ".join(
         f"CAST(b.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}" if c not in ("recency_score", "frequency_score", "monetary_score", "rfm_score", "value_tier")
         else f"CAST({'t' if c == 'value_tier' else 'r'}.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}"
-        for c, t in PROFILE_COLUMNS.items()
+        for c, t in PROFILE_COLUMNS.items() if c not in MOTIVATION_COLUMNS
     )
+    final += ", " + ", ".join(f"CAST({profile_column(c, 'm')} AS {t}) AS {DUCKDB.ident(c)}" for c, t in MOTIVATION_COLUMNS.items())
+    motivation = motivation or f"SELECT CAST(NULL AS VARCHAR) AS customer_id, {', '.join(f'NULL AS {DUCKDB.ident(c)}' for c in MOTIVATION_COLUMNS)}"
     return f"""WITH base AS ({base})
 SELECT {final}
 FROM base AS b
 LEFT JOIN ({rfm_sql('base', rfm)}) AS r ON r.customer_id = b.customer_id
 LEFT JOIN ({tiers_sql('base', tiers)}) AS t ON t.customer_id = b.customer_id
+LEFT JOIN ({motivation}) AS m ON m.customer_id = b.customer_id
 ORDER BY b.customer_id"""
 
 
@@ -149,7 +160,8 @@ def build_profiles(
             frame = frame.copy()
             frame["customer_id"] = frame["customer_id"].astype(str)
             con.register(name, frame)
-        sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm, tiers=tiers)
+        sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm, tiers=tiers,
+                           motivation=profile_motivation_sql(con, day, config))
         if write:
             con.execute(f"CREATE OR REPLACE TABLE {PROFILE_TABLE} AS {sql}").fetchall()
             con.execute(f"CREATE OR REPLACE TABLE {SETTINGS_TABLE} (as_of DATE, settings VARCHAR)")

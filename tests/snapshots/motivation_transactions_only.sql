@@ -1,0 +1,28 @@
+WITH orders AS (
+  SELECT t.customer_id, t.amount, t.discount FROM transactions t
+  WHERE t.amount >= 0 AND CAST(t.occurred_at AS DATE) > DATE '2023-07-01' AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30'
+),
+price AS (
+  SELECT customer_id, COUNT(discount) AS n_known,
+         SUM(CASE WHEN discount > 0 THEN 1 ELSE 0 END) AS n_discounted,
+         SUM(CASE WHEN discount > 0 THEN discount END) AS discount_sum,
+         SUM(CASE WHEN discount > 0 THEN amount + discount END) AS list_sum
+  FROM orders GROUP BY customer_id
+),
+signals AS (
+  SELECT p.customer_id, COALESCE(pr.n_known, 0) AS orders, CASE WHEN pr.n_known >= 1 THEN CAST(pr.n_discounted AS DOUBLE) / pr.n_known END AS s,
+         pr.discount_sum / NULLIF(pr.list_sum, 0) AS depth,
+         NULL::DOUBLE AS dr, NULL::DOUBLE AS orr, NULL::DOUBLE AS pref,
+         NULL::BIGINT AS content_days, NULL::DOUBLE AS c,
+         NULL::BIGINT AS referrals, NULL::DOUBLE AS f, NULL::DOUBLE AS q
+  FROM (SELECT DISTINCT customer_id FROM (SELECT t.customer_id FROM transactions t WHERE t.amount >= 0 AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30') AS q) AS p
+  LEFT JOIN price pr ON pr.customer_id = p.customer_id
+),
+scored AS (
+  SELECT g.*, (((2.0 * LEAST(g.orders, 3) / 3.0) * COALESCE(g.s, 0.0) + 1.0 * COALESCE(g.pref, 0.0)) / NULLIF(CASE WHEN g.s IS NULL THEN 0.0 ELSE (2.0 * LEAST(g.orders, 3) / 3.0) END + CASE WHEN g.pref IS NULL THEN 0.0 ELSE 1.0 END, 0.0)) AS dscore,
+         (((2.0 * LEAST(g.orders, 3) / 3.0) * COALESCE(1.0 - g.s, 0.0) + 1.0 * COALESCE(1.0 - g.pref, 0.0) + 1.0 * COALESCE(g.c, 0.0) + 1.0 * COALESCE(g.f, 0.0) + 1.0 * COALESCE(g.q, 0.0)) / NULLIF(CASE WHEN 1.0 - g.s IS NULL THEN 0.0 ELSE (2.0 * LEAST(g.orders, 3) / 3.0) END + CASE WHEN 1.0 - g.pref IS NULL THEN 0.0 ELSE 1.0 END + CASE WHEN g.c IS NULL THEN 0.0 ELSE 1.0 END + CASE WHEN g.f IS NULL THEN 0.0 ELSE 1.0 END + CASE WHEN g.q IS NULL THEN 0.0 ELSE 1.0 END, 0.0)) AS vscore,
+         CASE WHEN g.s IS NULL THEN 0.0 ELSE (2.0 * LEAST(g.orders, 3) / 3.0) END + CASE WHEN g.pref IS NULL THEN 0.0 ELSE 1.0 END + CASE WHEN g.c IS NULL THEN 0.0 ELSE 1.0 END + CASE WHEN g.f IS NULL THEN 0.0 ELSE 1.0 END + CASE WHEN g.q IS NULL THEN 0.0 ELSE 1.0 END AS evidence,
+         CASE WHEN g.pref IS NULL THEN 0 ELSE 1 END + CASE WHEN g.c IS NULL THEN 0 ELSE 1 END + CASE WHEN g.f IS NULL THEN 0 ELSE 1 END + CASE WHEN g.q IS NULL THEN 0 ELSE 1 END AS n_beyond_price
+  FROM signals g
+)
+SELECT customer_id, CAST(CASE WHEN evidence < 1.0 THEN 'unknown' WHEN COALESCE(vscore, 0.0) >= 0.6 AND COALESCE(dscore, 0.0) < 0.4 AND n_beyond_price > 0 THEN 'values' WHEN COALESCE(dscore, 0.0) >= 0.6 AND COALESCE(vscore, 0.0) < 0.4 THEN 'discount' WHEN COALESCE(dscore, 0.0) >= 0.4 AND COALESCE(vscore, 0.0) >= 0.4 THEN 'mixed' ELSE 'other' END AS VARCHAR) AS "motivation", CAST(dscore AS DOUBLE) AS "motivation_discount_score", CAST(vscore AS DOUBLE) AS "motivation_values_score", CAST(evidence AS DOUBLE) AS "motivation_evidence", CAST(orders AS BIGINT) AS "motivation_orders", CAST(s AS DOUBLE) AS "motivation_discount_share", CAST(depth AS DOUBLE) AS "motivation_discount_depth", CAST(dr AS DOUBLE) AS "motivation_discount_response", CAST(orr AS DOUBLE) AS "motivation_other_response", CAST(pref AS DOUBLE) AS "motivation_response_preference", CAST(content_days AS BIGINT) AS "motivation_content_days", CAST(referrals AS BIGINT) AS "motivation_referrals", CAST(q AS DOUBLE) AS "motivation_survey" FROM scored
