@@ -127,13 +127,13 @@ def test_response_to_discount_and_other_campaigns_against_the_holdout(contact_db
     # D1: answered 1 - control 0.5 = 0.5; C1: 0 - 0 (no holdout) = 0; D2 still open: not counted
     assert x["motivation_discount_response"] == pytest.approx(0.5)
     assert x["motivation_other_response"] == pytest.approx(0.0)
-    assert x["motivation_response_preference"] == pytest.approx(1.0)  # 0.5 / (0.5 + 0)
+    assert x["motivation_response_preference"] == pytest.approx(0.75)  # 0.5 + (0.5 - 0) / 2
     # content: the open of C1 is one day -> 1/4; price: 1 of 2 orders discounted, weight 2 x 2/3
     assert x["motivation_content_days"] == 1
     wp = 2 * 2 / 3
-    assert x["motivation_discount_score"] == pytest.approx((wp * 0.5 + 1.0) / (wp + 1))
-    assert x["motivation_values_score"] == pytest.approx((wp * 0.5 + 0.0 + 0.25) / (wp + 2))
-    assert x["motivation"] == "discount"  # D = 0.786, V = 0.176
+    assert x["motivation_discount_score"] == pytest.approx((wp * 0.5 + 0.75) / (wp + 1))
+    assert x["motivation_values_score"] == pytest.approx((wp * 0.5 + 0.25 + 0.25) / (wp + 2))
+    assert x["motivation"] == "discount"  # D = 0.607, V = 0.350
     y = _row(m, "y")  # sent content, never opened: content signal 0; no response signal (one kind only)
     assert y["motivation_content_days"] == 0 and pd.isna(y["motivation_response_preference"])
     z = _row(m, "z")  # only a campaign of unknown kind: no content signal

@@ -71,7 +71,7 @@ survey AS (
 signals AS (
   SELECT p.customer_id, COALESCE(pr.n_known, 0) AS orders, CASE WHEN pr.n_known >= 1 THEN CAST(pr.n_discounted AS DOUBLE) / pr.n_known END AS s,
          pr.discount_sum / NULLIF(pr.list_sum, 0) AS depth,
-         rs.discount_response AS dr, rs.other_response AS orr, CASE WHEN rs.n_discount > 0 AND rs.n_other > 0 AND GREATEST(rs.discount_response, 0.0) + GREATEST(rs.other_response, 0.0) > 0 THEN GREATEST(rs.discount_response, 0.0) / (GREATEST(rs.discount_response, 0.0) + GREATEST(rs.other_response, 0.0)) END AS pref,
+         rs.discount_response AS dr, rs.other_response AS orr, CASE WHEN rs.n_discount > 0 AND rs.n_other > 0 THEN LEAST(GREATEST(0.5 + (rs.discount_response - rs.other_response) / 2.0, 0.0), 1.0) END AS pref,
          COALESCE(ct.days, 0) AS content_days, LEAST(COALESCE(ct.days, 0) / 4.0, 1.0) AS c,
          COALESCE(rf.n, 0) AS referrals, LEAST(COALESCE(rf.n, 0) / 2.0, 1.0) AS f, CASE WHEN sv.score IS NOT NULL THEN LEAST(GREATEST((sv.score - 0.0) / 10.0, 0.0), 1.0) END AS q
   FROM (SELECT DISTINCT customer_id FROM (SELECT t.customer_id FROM transactions t WHERE t.amount >= 0 AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30' UNION ALL SELECT customer_id FROM response UNION ALL SELECT customer_id FROM content UNION ALL SELECT customer_id FROM referred UNION ALL SELECT customer_id FROM survey) AS q) AS p

@@ -18,9 +18,8 @@ for each threshold, are in docs/motivation.md; in short (all over the ``lookback
   control rate (share of held-out customers who bought in the same window); the customer's
   *excess response* to an exposure is answered (0/1) minus that rate (0 without a holdout).
   ``motivation_discount_response`` and ``motivation_other_response`` are the mean excess
-  responses to discount and to other campaigns; the signal ``r`` =
-  ``max(0, discount) / (max(0, discount) + max(0, other))``, given when the customer had both
-  kinds of exposure and a positive excess response to one. Only exposures whose window has
+  responses to discount and to other campaigns; the signal ``r`` = ``0.5 + (discount - other) / 2``
+  clipped to 0-1 (0.5: no preference), given when the customer had both kinds of exposure. Only exposures whose window has
   closed by ``as_of`` count.
 * **content** ``c = min(1, days / content_days_full)``: distinct days with non-promotional content
   engagement: ``interactions`` of a kind in ``content_kinds`` whose object is not a discount
@@ -265,11 +264,10 @@ def motivation_sql(as_of: date, rules: MotivationRules | None = None, present: S
 )""")
         joins.append("LEFT JOIN response rs ON rs.customer_id = p.customer_id")
         people.append("SELECT customer_id FROM response")
-        pos_d, pos_o = "GREATEST(rs.discount_response, 0.0)", "GREATEST(rs.other_response, 0.0)"
         response = {
             "dr": "rs.discount_response", "orr": "rs.other_response",
-            "pref": f"CASE WHEN rs.n_discount > 0 AND rs.n_other > 0 AND {pos_d} + {pos_o} > 0 "
-                    f"THEN {pos_d} / ({pos_d} + {pos_o}) END",
+            "pref": "CASE WHEN rs.n_discount > 0 AND rs.n_other > 0 THEN "
+                    "LEAST(GREATEST(0.5 + (rs.discount_response - rs.other_response) / 2.0, 0.0), 1.0) END",
         }
         content_parts.append(f"""SELECT c.customer_id, CAST(c.occurred_at AS DATE) AS day
     FROM contacts c JOIN camp k ON k.campaign_id = c.campaign_id
