@@ -232,3 +232,76 @@ def generated_sql() -> dict[str, str]:
 def test_generated_sql_snapshot(name):
     """If this fails after an intended change, regenerate the snapshot and review the diff."""
     assert generated_sql()[name] + "\n" == (SNAPSHOTS / f"{name}.sql").read_text()
+
+
+# --- the mix: side by side and over time ----------------------------------------------------------
+
+
+def test_motivation_table_counts_buyers_by_motivation(price_db):
+    from patron.relationship.motivation_mix import TABLE_COLUMNS, motivation_table
+
+    t = motivation_table(price_db, as_of=AS_OF).set_index("motivation")
+    assert list(t.reset_index().columns) == list(TABLE_COLUMNS)
+    # a discount, m mixed, b and e other, c and n unknown; the prospect p is not a buyer
+    assert t.index.tolist() == ["discount", "mixed", "other", "unknown"]
+    assert t["customers"].tolist() == [1, 1, 2, 2]
+    assert t["share"].tolist() == pytest.approx([1 / 6, 1 / 6, 2 / 6, 2 / 6])
+    assert t.loc["other", "repeat_rate"] == 1.0 and t.loc["unknown", "repeat_rate"] == 0.5  # c bought once
+    assert t.loc["discount", "mean_discount_share"] == pytest.approx(0.75)
+    assert t["equity_share"].sum() == pytest.approx(1.0)
+
+
+def test_motivation_over_time_reclassifies_at_each_period_end(price_db):
+    from patron.relationship.motivation_mix import motivation_over_time
+
+    m = motivation_over_time(price_db, as_of=AS_OF, freq="Q", periods=2)
+    got = {(str(r.as_of.date()), r.motivation): r.customers for r in m.itertuples()}
+    # 2024-03-31: a (3 discounted) and m (2 of 3 discounted, survey 5: D 0.67, V 0.39) discount,
+    # b other, e one discounted order in the year (weight 2/3) unknown; c had not bought; n has no evidence
+    # 2024-06-30: a discount, m mixed, b and e other, c unknown
+    assert got == {("2024-03-31", "discount"): 2, ("2024-03-31", "other"): 1, ("2024-03-31", "unknown"): 1,
+                   ("2024-06-30", "discount"): 1, ("2024-06-30", "mixed"): 1, ("2024-06-30", "other"): 2,
+                   ("2024-06-30", "unknown"): 1}
+    assert m.groupby("as_of")["share"].sum().tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_period_ends():
+    from datetime import date
+
+    from patron.relationship.motivation_mix import period_ends
+
+    assert period_ends(date(2024, 11, 15), "Q", 3) == [date(2024, 6, 30), date(2024, 9, 30), date(2024, 11, 15)]
+    assert period_ends(date(2024, 12, 31), "Y", 2) == [date(2023, 12, 31), date(2024, 12, 31)]
+    assert period_ends(date(2024, 3, 31), "M", 3) == [date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31)]
+    with pytest.raises(InputError, match="freq"):
+        period_ends(date(2024, 3, 31), "W")
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def test_patron_motivation_json_and_errors(price_db, tmp_path, capsys):
+    import json
+
+    from patron.cli import main
+
+    out = tmp_path / "mix.csv"
+    assert main(["motivation", "--db", price_db, "--as-of", AS_OF, "--periods", "2", "--json", "--out", str(out)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["as_of"] == AS_OF
+    assert {r["motivation"]: r["customers"] for r in got["motivations"]} == {"discount": 1, "mixed": 1, "other": 2, "unknown": 2}
+    assert {(r["as_of"], r["motivation"]) for r in got["over_time"]} >= {("2024-03-31", "discount"), ("2024-06-30", "mixed")}
+    assert pd.read_csv(out)["customers"].sum() == 6
+    assert main(["motivation", "--db", price_db, "--as-of", AS_OF]) == 0
+    text = capsys.readouterr().out
+    assert "Why customers buy" in text and "mixed" in text
+    assert main(["motivation", "--db", price_db, "--freq", "W"]) == 2  # an input error
+    assert "--freq must be one of M, Q, Y; got 'W'" in capsys.readouterr().err
+    assert main(["motivation", "--db", price_db, "--config", str(_rules(tmp_path, "[motivation]\nstrong = 0.2\nweak = 0.5\n"))]) == 2
+    assert "weak must not exceed strong" in capsys.readouterr().err
+
+
+def _rules(folder, text: str):
+    path = folder / "patron.toml"
+    path.write_text(text)
+    return path

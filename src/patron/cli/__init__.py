@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rights_commands",  # export-customer, erase-customer
     "customer_commands",  # customer, contact-check
     "referral_commands",  # referrals
+    "motivation_commands",  # motivation
     "service_commands",  # serve, keys
 )
 """Modules under ``patron.cli`` whose import registers commands on :data:`app`."""
