@@ -116,6 +116,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "patron.report.referrals_section",
     "patron.report.covariate_section",
     "patron.report.dialogue_section",
+    "patron.report.motivation_section",
 )
 """Modules that register extra report sections when imported; those not installed are skipped."""
 
