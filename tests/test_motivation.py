@@ -305,3 +305,35 @@ def _rules(folder, text: str):
     path = folder / "patron.toml"
     path.write_text(text)
     return path
+
+
+# --- the service ----------------------------------------------------------------------------------
+
+
+def test_service_route_gives_the_mix_of_the_stored_profiles(values_db, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from patron.relationship.profiles import build_profiles
+    from patron.service import create_app
+    from tests.service_support import create_keys
+
+    empty = tmp_path / "empty.duckdb"
+    keys = create_keys(empty)
+    with TestClient(create_app(empty), raise_server_exceptions=False) as client:
+        r = client.get("/v1/motivation", auth=(keys["read"], ""))
+    assert r.status_code == 404 and "no scores yet" in r.json()["error"]
+
+    build_profiles(values_db, as_of=AS_OF)
+    keys = create_keys(values_db)
+    with TestClient(create_app(values_db), raise_server_exceptions=False) as client:
+        assert client.get("/v1/motivation").status_code == 401
+        r = client.get("/v1/motivation", auth=(keys["read"], ""))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["as_of"] == AS_OF
+    rows = {m["motivation"]: m for m in body["motivations"]}
+    assert list(rows) == ["values", "other"]  # v and w, in the motivations' order
+    assert rows["values"]["customers"] == 1 and rows["values"]["share"] == 0.5
+    assert rows["values"]["mean_values_score"] == pytest.approx((2 + 0.75 + 0.5 + 0.9) / 5)
+    assert rows["other"]["mean_discount_share"] == 0.0 and rows["other"]["repeat_rate"] == 1.0
+    assert '"v"' not in r.text and '"w"' not in r.text  # aggregates only

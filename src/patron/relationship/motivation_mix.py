@@ -49,6 +49,25 @@ def _order(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("motivation", key=lambda s: s.map(rank)).reset_index(drop=True)
 
 
+def motivation_rows(con: Any) -> pd.DataFrame:
+    """:func:`motivation_table` of the stored ``customer_profiles`` of the database open on ``con``
+    (as they are: nothing is built; empty when no profile has a motivation column)."""
+    cols = {d[0] for d in con.execute(f"SELECT * FROM {PROFILE_TABLE} LIMIT 0").description}
+    if "motivation" not in cols:
+        return pd.DataFrame(columns=list(TABLE_COLUMNS))
+    sql = f"""SELECT g.*, g.customers / CAST(t.customers AS DOUBLE) AS share,
+       CASE WHEN t.equity > 0 THEN g.equity / t.equity END AS equity_share
+FROM (SELECT motivation, COUNT(*) AS customers, COALESCE(SUM(clv), 0.0) AS equity, AVG(clv) AS mean_clv,
+             AVG(CASE WHEN returned THEN 1.0 ELSE 0.0 END) AS repeat_rate,
+             AVG(probability_alive) AS mean_probability_alive,
+             AVG(CASE WHEN status IN ('new', 'active') THEN 1.0 ELSE 0.0 END) AS active_share,
+             AVG(motivation_discount_share) AS mean_discount_share,
+             AVG(motivation_discount_score) AS mean_discount_score, AVG(motivation_values_score) AS mean_values_score
+      FROM {PROFILE_TABLE} WHERE status <> 'prospect' GROUP BY motivation) AS g
+CROSS JOIN (SELECT COUNT(*) AS customers, SUM(clv) AS equity FROM {PROFILE_TABLE} WHERE status <> 'prospect') AS t"""
+    return _order(con.sql(sql).df())[list(TABLE_COLUMNS)]
+
+
 def motivation_table(db: str | os.PathLike[str] | None = None, *, as_of: Any = None, config: ConfigArg = None,
                      settings: ValueSettings | None = None) -> pd.DataFrame:
     """One row per motivation (:data:`MOTIVATIONS` order, those present) with :data:`TABLE_COLUMNS`,
@@ -61,19 +80,8 @@ def motivation_table(db: str | os.PathLike[str] | None = None, *, as_of: Any = N
         cols = {d[0] for d in con.execute(f"SELECT * FROM {PROFILE_TABLE} LIMIT 0").description}
     if "motivation" not in cols:  # profiles stored by a patron without the motivation columns
         build_profiles(db, as_of=as_of, config=config, settings=value)
-    sql = f"""SELECT g.*, g.customers / CAST(t.customers AS DOUBLE) AS share,
-       CASE WHEN t.equity > 0 THEN g.equity / t.equity END AS equity_share
-FROM (SELECT motivation, COUNT(*) AS customers, COALESCE(SUM(clv), 0.0) AS equity, AVG(clv) AS mean_clv,
-             AVG(CASE WHEN returned THEN 1.0 ELSE 0.0 END) AS repeat_rate,
-             AVG(probability_alive) AS mean_probability_alive,
-             AVG(CASE WHEN status IN ('new', 'active') THEN 1.0 ELSE 0.0 END) AS active_share,
-             AVG(motivation_discount_share) AS mean_discount_share,
-             AVG(motivation_discount_score) AS mean_discount_score, AVG(motivation_values_score) AS mean_values_score
-      FROM {PROFILE_TABLE} WHERE status <> 'prospect' GROUP BY motivation) AS g
-CROSS JOIN (SELECT COUNT(*) AS customers, SUM(clv) AS equity FROM {PROFILE_TABLE} WHERE status <> 'prospect') AS t"""
     with reader(db) as con:
-        frame = con.sql(sql).df()
-    return _order(frame)[list(TABLE_COLUMNS)]
+        return motivation_rows(con)
 
 
 def period_ends(end: date, freq: str = "Q", periods: int = DEFAULT_PERIODS) -> list[date]:

@@ -39,6 +39,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "preference_center",  # /preferences: the customer's own page; /v1/customers/{id}/preference-link
     "segments_api",  # /v1/segments/{name}/members: a segment's member list, paged, JSON or CSV
     "dialogue_api",  # /v1/triggers, /v1/firings: triggers through the gate to webhooks (patron.service.dialogue)
+    "motivation_api",  # /v1/motivation: why customers buy, per motivation, from the last refresh
 )
 """Modules under ``patron.service`` each exposing a FastAPI ``router``."""
 
