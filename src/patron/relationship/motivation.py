@@ -191,10 +191,16 @@ def _in(d: Dialect, values: tuple[str, ...] | list[str]) -> str:
     return "(" + ", ".join(d.literal(v) for v in values) + ")"
 
 
+def _dbl(value: float) -> str:
+    """A DOUBLE literal: a bare ``2.0`` is a DECIMAL in Spark, whose arithmetic with integers
+    rounds to 6 decimals (DuckDB would give a DOUBLE)."""
+    return f"CAST({float(value)!r} AS DOUBLE)"
+
+
 def _mean(terms: list[tuple[str, str]]) -> str:
     """Weighted mean of the non-NULL terms, ``(expression, weight expression)`` (NULL when all are NULL)."""
     total = " + ".join(f"{w} * COALESCE({t}, 0.0)" for t, w in terms)
-    count = " + ".join(f"CASE WHEN {t} IS NULL THEN 0.0 ELSE {w} END" for t, w in terms)
+    count = " + ".join(f"CASE WHEN {t} IS NULL THEN {_dbl(0)} ELSE {w} END" for t, w in terms)
     return f"(({total}) / NULLIF({count}, 0.0))"
 
 
@@ -299,9 +305,9 @@ def motivation_sql(as_of: date, rules: MotivationRules | None = None, present: S
             joins.append(f"LEFT JOIN {content_reach} rc ON rc.customer_id = p.customer_id")
             given = "(rc.customer_id IS NOT NULL OR ct.customer_id IS NOT NULL)"
             content = {"days": f"CASE WHEN {given} THEN {days} END",
-                       "signal": f"CASE WHEN {given} THEN LEAST({days} / {float(r.content_days_full)!r}, 1.0) END"}
+                       "signal": f"CASE WHEN {given} THEN LEAST({days} / {_dbl(r.content_days_full)}, 1.0) END"}
         else:
-            content = {"days": days, "signal": f"LEAST({days} / {float(r.content_days_full)!r}, 1.0)"}
+            content = {"days": days, "signal": f"LEAST({days} / {_dbl(r.content_days_full)}, 1.0)"}
     referrals = {"n": null_n, "signal": null_d}
     if s.referrals:
         ctes.append(f"""referred AS (
@@ -310,10 +316,10 @@ def motivation_sql(as_of: date, rules: MotivationRules | None = None, present: S
 )""")
         joins.append("LEFT JOIN referred rf ON rf.customer_id = p.customer_id")
         people.append("SELECT customer_id FROM referred")
-        referrals = {"n": "COALESCE(rf.n, 0)", "signal": f"LEAST(COALESCE(rf.n, 0) / {float(r.referrals_full)!r}, 1.0)"}
+        referrals = {"n": "COALESCE(rf.n, 0)", "signal": f"LEAST(COALESCE(rf.n, 0) / {_dbl(r.referrals_full)}, 1.0)"}
     survey = null_d
     if s.feedback:
-        lo, span = float(r.survey_min), float(r.survey_max - r.survey_min)
+        lo, span = _dbl(r.survey_min), _dbl(r.survey_max - r.survey_min)
         ctes.append(f"""survey AS (
   SELECT b.customer_id, AVG(b.score) AS score FROM feedback b
   WHERE b.kind = {d.literal(r.survey_kind)} AND {in_window.format('b', 'b')} GROUP BY b.customer_id
@@ -321,7 +327,7 @@ def motivation_sql(as_of: date, rules: MotivationRules | None = None, present: S
         joins.append("LEFT JOIN survey sv ON sv.customer_id = p.customer_id")
         people.append("SELECT customer_id FROM survey")
         # GREATEST and LEAST skip NULLs in both engines: the CASE keeps a customer with no answer NULL
-        survey = f"CASE WHEN sv.score IS NOT NULL THEN LEAST(GREATEST((sv.score - {lo!r}) / {span!r}, 0.0), 1.0) END"
+        survey = f"CASE WHEN sv.score IS NOT NULL THEN LEAST(GREATEST((sv.score - {lo}) / {span}, 0.0), 1.0) END"
     share = f"CASE WHEN pr.n_known >= {int(r.min_orders)} THEN CAST(pr.n_discounted AS DOUBLE) / pr.n_known END"
     ctes.append(f"""signals AS (
   SELECT p.customer_id, COALESCE(pr.n_known, 0) AS orders, {share} AS s,
@@ -333,12 +339,12 @@ def motivation_sql(as_of: date, rules: MotivationRules | None = None, present: S
   {' '.join(joins)}
 )""")
     w = r.weights
-    wp = f"({float(w.price)!r} * LEAST(g.orders, {int(r.full_orders)}) / {float(r.full_orders)!r})"
-    wr, wc, wf, wq = (repr(float(x)) for x in (w.response, w.content, w.referrals, w.survey))
+    wp = f"({_dbl(w.price)} * LEAST(g.orders, {int(r.full_orders)}) / {_dbl(r.full_orders)})"
+    wr, wc, wf, wq = (_dbl(x) for x in (w.response, w.content, w.referrals, w.survey))
     ctes.append(f"""scored AS (
   SELECT g.*, {_mean([('g.s', wp), ('g.pref', wr)])} AS dscore,
          {_mean([('1.0 - g.s', wp), ('1.0 - g.pref', wr), ('g.c', wc), ('g.f', wf), ('g.q', wq)])} AS vscore,
-         {' + '.join(f'CASE WHEN g.{x} IS NULL THEN 0.0 ELSE {wx} END' for x, wx in (('s', wp), ('pref', wr), ('c', wc), ('f', wf), ('q', wq)))} AS evidence,
+         {' + '.join(f'CASE WHEN g.{x} IS NULL THEN {_dbl(0)} ELSE {wx} END' for x, wx in (('s', wp), ('pref', wr), ('c', wc), ('f', wf), ('q', wq)))} AS evidence,
          {' + '.join(f'CASE WHEN g.{x} IS NULL THEN 0 ELSE 1 END' for x in ('pref', 'c', 'f', 'q'))} AS n_beyond_price
   FROM signals g
 )""")
