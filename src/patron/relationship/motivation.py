@@ -35,7 +35,8 @@ for each threshold, are in docs/motivation.md; in short (all over the ``lookback
 ``D`` = weighted mean of the given ones of (``s``, ``r``); ``V`` = weighted mean of the given ones
 of (``1 - s``, ``1 - r``, ``c``, ``f``, ``q``); weights ``[motivation.weights]``, by default 2 for
 price (it rests on several orders; with fewer than ``full_orders`` orders it weighs in proportion)
-and 1 for the others. ``motivation_evidence`` is the total weight of the given signals; below
+and 1 for the others. ``motivation_evidence`` is the total weight of the given signals (content
+and referrals only when above 0: having none lowers ``V`` but is no evidence); below
 ``min_evidence`` the motivation is ``unknown``; else ``values`` when ``V >= strong`` and ``D < weak`` and a signal other than price is
 given (full-price buying alone shows no need of a discount, not shared values), ``discount`` when ``D >= strong``
 and ``V < weak``, ``mixed`` when both are at least ``weak``, ``other`` otherwise (a missing score
@@ -341,10 +342,12 @@ def motivation_sql(as_of: date, rules: MotivationRules | None = None, present: S
     w = r.weights
     wp = f"({_dbl(w.price)} * LEAST(g.orders, {int(r.full_orders)}) / {_dbl(r.full_orders)})"
     wr, wc, wf, wq = (_dbl(x) for x in (w.response, w.content, w.referrals, w.survey))
+    # zero content days or referrals lower V but are no evidence: a customer with nothing else is unknown
+    given = (("g.s IS NOT NULL", wp), ("g.pref IS NOT NULL", wr), ("g.c > 0", wc), ("g.f > 0", wf), ("g.q IS NOT NULL", wq))
     ctes.append(f"""scored AS (
   SELECT g.*, {_mean([('g.s', wp), ('g.pref', wr)])} AS dscore,
          {_mean([('1.0 - g.s', wp), ('1.0 - g.pref', wr), ('g.c', wc), ('g.f', wf), ('g.q', wq)])} AS vscore,
-         {' + '.join(f'CASE WHEN g.{x} IS NULL THEN {_dbl(0)} ELSE {wx} END' for x, wx in (('s', wp), ('pref', wr), ('c', wc), ('f', wf), ('q', wq)))} AS evidence,
+         {' + '.join(f'CASE WHEN {x} THEN {wx} ELSE {_dbl(0)} END' for x, wx in given)} AS evidence,
          {' + '.join(f'CASE WHEN g.{x} IS NULL THEN 0 ELSE 1 END' for x in ('pref', 'c', 'f', 'q'))} AS n_beyond_price
   FROM signals g
 )""")

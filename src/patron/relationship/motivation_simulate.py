@@ -203,3 +203,111 @@ def accuracy(table: pd.DataFrame) -> float:
     """Share of customers whose found motivation is the planted one (``unknown`` counts as wrong)."""
     hits = sum(int(table.loc[m, m]) for m in table.index if m in table.columns)
     return hits / max(int(table.to_numpy().sum()), 1)
+
+
+# --- the demo's motivation data: planted on the real CDNOW sample -------------------------------
+
+DEMO_SEED = 20
+"""Seed of :func:`demo_overlay` (the bundled demo files are its output; scripts/make_demo_motivation.py)."""
+
+DEMO_CAMPAIGNS: tuple[tuple[str, str, float | None, str], ...] = (
+    ("spring-sale-97", "discount", 20.0, "1997-03-15 09:00:00"),
+    ("liner-notes-97", "content", None, "1997-05-10 09:00:00"),
+    ("summer-sale-97", "discount", 15.0, "1997-07-12 09:00:00"),
+    ("artists-fund-97", "values", None, "1997-09-06 09:00:00"),
+    ("holiday-sale-97", "discount", 25.0, "1997-11-22 09:00:00"),
+    ("new-releases-98", "content", None, "1998-01-17 09:00:00"),
+    ("spring-sale-98", "discount", 20.0, "1998-03-14 09:00:00"),
+    ("local-scenes-98", "values", None, "1998-05-02 09:00:00"),
+)
+"""(campaign_id, kind, discount_pct, sent at) of the demo's campaigns: e-mails to the CDNOW customers."""
+
+DEMO_REACH = 0.3
+"""Share of the customers who had bought by a campaign's send time who are sent it (10% of them held out)."""
+
+
+def demo_overlay(orders: pd.DataFrame, *, seed: int = DEMO_SEED) -> dict[str, pd.DataFrame]:
+    """Motivation data planted on real orders (the CDNOW sample: ``customer_id, occurred_at,
+    amount`` in file order): each customer is drawn a motivation of :data:`PLANTED` (shares
+    :data:`PLANTED_SHARES`, behaviour :data:`BEHAVIOUR`), and gets
+
+    * ``discount`` on each order (the amount is the price paid; the discount is 10-40% of the list
+      price) with the motivation's ``p_discount``;
+    * the e-mails of :data:`DEMO_CAMPAIGNS` (a random :data:`DEMO_REACH` of those who had bought
+      by then, 10% held out), opened with the motivation's ``p_open_discount``/``p_open_other``;
+    * ``shared`` referrals (Poisson ``referrals`` over the 18 months) and, for 30%, one answer to
+      the values survey (feedback ``values``, 0-10).
+
+    The purchases are the real ones: responses to campaigns are not planted. Returns frames by
+    name: ``discounts`` (one column, in the row order of ``orders``), ``campaigns``, ``contacts``,
+    ``referrals``, ``feedback``, ``truth`` (customer_id, planted)."""
+    rng = np.random.default_rng(seed)
+    ids = np.array(sorted(orders["customer_id"].astype(str).unique()))
+    kind = rng.choice(len(PLANTED), size=ids.size, p=np.asarray(PLANTED_SHARES) / np.sum(PLANTED_SHARES))
+
+    def param(name: str) -> np.ndarray:
+        return np.array([BEHAVIOUR[m][name] for m in PLANTED])[kind]
+
+    index = {c: i for i, c in enumerate(ids)}
+    who = orders["customer_id"].astype(str).map(index).to_numpy()
+    discounted = rng.random(who.size) < param("p_discount")[who]
+    depth = rng.uniform(0.10, 0.40, who.size)
+    amount = orders["amount"].to_numpy(float)
+    discounts = pd.DataFrame({"discount": np.where(discounted & (amount > 0), np.round(amount * depth / (1 - depth), 2), 0.0)})
+    first = pd.Series(pd.to_datetime(orders["occurred_at"]).to_numpy()).groupby(who).min().reindex(range(ids.size)).to_numpy()
+    rows = []
+    for cid, ckind, _, sent in DEMO_CAMPAIGNS:
+        at = np.datetime64(sent)
+        eligible = np.flatnonzero(first <= at)
+        target = eligible[rng.random(eligible.size) < DEMO_REACH]
+        control = rng.random(target.size) < 0.1
+        rows.append(pd.DataFrame({"customer_id": ids[target], "occurred_at": sent, "channel": "email", "campaign_id": cid,
+                                  "kind": "sent", "in_holdout": control}))
+        treated = target[~control]
+        p_open = param("p_open_discount" if ckind == "discount" else "p_open_other")[treated]
+        opened = treated[rng.random(treated.size) < p_open]
+        open_at = at + (rng.random(opened.size) * 2 * 86400).astype("timedelta64[s]")
+        rows.append(pd.DataFrame({"customer_id": ids[opened], "occurred_at": pd.to_datetime(open_at).strftime("%Y-%m-%d %H:%M:%S"),
+                                  "channel": "email", "campaign_id": cid, "kind": "opened", "in_holdout": False}))
+    contacts = pd.concat(rows, ignore_index=True)
+    span = (np.datetime64("1998-06-30") - np.datetime64("1997-01-01")).astype(int)
+    n_ref = rng.poisson(param("referrals") * 1.5)
+    rw = np.repeat(np.arange(ids.size), n_ref)
+    ref_at = pd.to_datetime(np.datetime64("1997-01-01") + rng.integers(0, span, rw.size).astype("timedelta64[D]"))
+    referrals = pd.DataFrame({"referrer_id": ids[rw], "occurred_at": ref_at.strftime("%Y-%m-%d"), "channel": "link",
+                              "kind": "shared"}).sort_values(["occurred_at", "referrer_id"], kind="stable")
+    answer = np.flatnonzero(rng.random(ids.size) < 0.3)
+    score = np.clip(np.round(rng.normal(param("survey")[answer], 1.5)), 0, 10)
+    fb_at = pd.to_datetime(np.datetime64("1997-06-01") + rng.integers(0, 395, answer.size).astype("timedelta64[D]"))
+    feedback = pd.DataFrame({"customer_id": ids[answer], "occurred_at": fb_at.strftime("%Y-%m-%d"), "score": score,
+                             "kind": "values"})
+    campaigns = pd.DataFrame([{"campaign_id": c, "kind": k, "discount_pct": p, "name": c.replace("-", " ")}
+                              for c, k, p, _ in DEMO_CAMPAIGNS])
+    return {"discounts": discounts, "campaigns": campaigns, "contacts": contacts, "referrals": referrals.reset_index(drop=True),
+            "feedback": feedback, "truth": pd.DataFrame({"customer_id": ids, "planted": np.array(PLANTED)[kind]})}
+
+
+DEMO_FILES: tuple[str, ...] = ("demo_transactions.csv", "demo_campaigns.csv", "demo_contacts.csv", "demo_referrals.csv",
+                               "demo_feedback.csv")
+"""The bundled demo files :func:`demo_files` writes (transactions first)."""
+
+
+def demo_files() -> tuple[dict[str, str], pd.DataFrame]:
+    """The text of each of :data:`DEMO_FILES` (CSV with a header), from the bundled CDNOW sample
+    and :func:`demo_overlay`, and the planted truth. ``demo_transactions.csv`` is the sample's
+    rows in file order (``customer_id`` the sample id, ``occurred_at`` the day, ``number_of_cds``,
+    ``amount``) plus the simulated ``discount``."""
+    from patron.data.datasets import data_path
+
+    raw = pd.read_csv(data_path("CDNOW_sample.txt"), sep=r"\s+", header=None,
+                      names=["master_customer_id", "customer_id", "date", "number_of_cds", "amount"],
+                      dtype={"customer_id": str, "date": str})
+    orders = pd.DataFrame({"customer_id": raw["customer_id"], "occurred_at": pd.to_datetime(raw["date"], format="%Y%m%d"),
+                           "amount": raw["amount"]})
+    parts = demo_overlay(orders)
+    tx = pd.DataFrame({"customer_id": raw["customer_id"], "occurred_at": orders["occurred_at"].dt.strftime("%Y-%m-%d"),
+                       "number_of_cds": raw["number_of_cds"], "amount": raw["amount"].map(lambda v: f"{v:.2f}"),
+                       "discount": parts["discounts"]["discount"].map(lambda v: f"{v:.2f}")})
+    frames = {"demo_transactions.csv": tx, "demo_campaigns.csv": parts["campaigns"], "demo_contacts.csv": parts["contacts"],
+              "demo_referrals.csv": parts["referrals"], "demo_feedback.csv": parts["feedback"]}
+    return {name: frame.to_csv(index=False, lineterminator="\n") for name, frame in frames.items()}, parts["truth"]
