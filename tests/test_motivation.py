@@ -337,3 +337,19 @@ def test_service_route_gives_the_mix_of_the_stored_profiles(values_db, tmp_path)
     assert rows["values"]["mean_values_score"] == pytest.approx((2 + 0.75 + 0.5 + 0.9) / 5)
     assert rows["other"]["mean_discount_share"] == 0.0 and rows["other"]["repeat_rate"] == 1.0
     assert '"v"' not in r.text and '"w"' not in r.text  # aggregates only
+
+
+def test_profiles_without_any_evidence_skip_the_query_with_its_answer(tmp_path):
+    from patron.relationship.profiles import build_profiles
+
+    db = str(tmp_path / "plain.duckdb")
+    patron.ingest(_tx([("a", "2024-01-05", 10.0, None), ("a", "2024-02-05", 10.0, None), ("b", "2024-03-05", 5.0, None)]),
+                  kind="transactions", db=db)
+    direct = motivations(db, as_of=AS_OF).set_index("customer_id")  # the query itself
+    assert (direct["motivation"] == "unknown").all() and (direct["motivation_evidence"] == 0).all()
+    profiles = build_profiles(db, as_of=AS_OF).set_index("customer_id")
+    for col in ("motivation", "motivation_evidence", "motivation_orders"):
+        assert profiles[col].tolist() == direct[col].tolist(), col
+    assert profiles["motivation_discount_score"].isna().all() and direct["motivation_discount_score"].isna().all()
+    with pytest.raises(InputError, match=r"\[motivation\]"):
+        build_profiles(db, as_of=AS_OF, config={"motivation": {"strong": 2}})

@@ -1,13 +1,10 @@
-WITH orders AS (
-  SELECT t.customer_id, t.amount, t.discount FROM transactions t
-  WHERE t.amount >= 0 AND CAST(t.occurred_at AS DATE) > DATE '2023-07-01' AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30'
-),
-price AS (
-  SELECT customer_id, COUNT(discount) AS n_known,
-         SUM(CASE WHEN discount > 0 THEN 1 ELSE 0 END) AS n_discounted,
-         SUM(CASE WHEN discount > 0 THEN discount END) AS discount_sum,
-         SUM(CASE WHEN discount > 0 THEN amount + discount END) AS list_sum
-  FROM orders GROUP BY customer_id
+WITH price AS (
+  SELECT t.customer_id, COUNT(CASE WHEN CAST(t.occurred_at AS DATE) > DATE '2023-07-01' AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30' THEN t.discount END) AS n_known,
+         SUM(CASE WHEN CAST(t.occurred_at AS DATE) > DATE '2023-07-01' AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30' AND t.discount > 0 THEN 1 ELSE 0 END) AS n_discounted,
+         SUM(CASE WHEN CAST(t.occurred_at AS DATE) > DATE '2023-07-01' AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30' AND t.discount > 0 THEN t.discount END) AS discount_sum,
+         SUM(CASE WHEN CAST(t.occurred_at AS DATE) > DATE '2023-07-01' AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30' AND t.discount > 0 THEN t.amount + t.discount END) AS list_sum
+  FROM transactions t WHERE t.amount >= 0 AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30'
+  GROUP BY t.customer_id
 ),
 camp AS (
   SELECT campaign_id, MAX(CASE WHEN kind = 'discount' THEN 1 ELSE 0 END) AS is_discount,
@@ -69,12 +66,12 @@ survey AS (
   WHERE b.kind = 'values' AND CAST(b.occurred_at AS DATE) > DATE '2023-07-01' AND CAST(b.occurred_at AS DATE) <= DATE '2024-06-30' GROUP BY b.customer_id
 ),
 signals AS (
-  SELECT p.customer_id, COALESCE(pr.n_known, 0) AS orders, CASE WHEN pr.n_known >= 1 THEN CAST(pr.n_discounted AS DOUBLE) / pr.n_known END AS s,
+  SELECT p.customer_id AS customer_id, COALESCE(pr.n_known, 0) AS orders, CASE WHEN pr.n_known >= 1 THEN CAST(pr.n_discounted AS DOUBLE) / pr.n_known END AS s,
          pr.discount_sum / NULLIF(pr.list_sum, 0) AS depth,
          rs.discount_response AS dr, rs.other_response AS orr, CASE WHEN rs.n_discount > 0 AND rs.n_other > 0 THEN LEAST(GREATEST(0.5 + (rs.discount_response - rs.other_response) / 2.0, 0.0), 1.0) END AS pref,
          COALESCE(ct.days, 0) AS content_days, LEAST(COALESCE(ct.days, 0) / CAST(4.0 AS DOUBLE), 1.0) AS c,
          COALESCE(rf.n, 0) AS referrals, LEAST(COALESCE(rf.n, 0) / CAST(2.0 AS DOUBLE), 1.0) AS f, CASE WHEN sv.score IS NOT NULL THEN LEAST(GREATEST((sv.score - CAST(0.0 AS DOUBLE)) / CAST(10.0 AS DOUBLE), 0.0), 1.0) END AS q
-  FROM (SELECT DISTINCT customer_id FROM (SELECT t.customer_id FROM transactions t WHERE t.amount >= 0 AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30' UNION ALL SELECT customer_id FROM response UNION ALL SELECT customer_id FROM content UNION ALL SELECT customer_id FROM referred UNION ALL SELECT customer_id FROM survey) AS q) AS p
+  FROM (SELECT DISTINCT customer_id FROM (SELECT customer_id FROM price UNION ALL SELECT customer_id FROM response UNION ALL SELECT customer_id FROM content UNION ALL SELECT customer_id FROM referred UNION ALL SELECT customer_id FROM survey) AS q) AS p
   LEFT JOIN price pr ON pr.customer_id = p.customer_id LEFT JOIN response rs ON rs.customer_id = p.customer_id LEFT JOIN content ct ON ct.customer_id = p.customer_id LEFT JOIN referred rf ON rf.customer_id = p.customer_id LEFT JOIN survey sv ON sv.customer_id = p.customer_id
 ),
 scored AS (

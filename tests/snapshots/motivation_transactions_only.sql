@@ -1,22 +1,19 @@
-WITH orders AS (
-  SELECT t.customer_id, t.amount, t.discount FROM transactions t
-  WHERE t.amount >= 0 AND CAST(t.occurred_at AS DATE) > DATE '2023-07-01' AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30'
-),
-price AS (
-  SELECT customer_id, COUNT(discount) AS n_known,
-         SUM(CASE WHEN discount > 0 THEN 1 ELSE 0 END) AS n_discounted,
-         SUM(CASE WHEN discount > 0 THEN discount END) AS discount_sum,
-         SUM(CASE WHEN discount > 0 THEN amount + discount END) AS list_sum
-  FROM orders GROUP BY customer_id
+WITH price AS (
+  SELECT t.customer_id, COUNT(CASE WHEN CAST(t.occurred_at AS DATE) > DATE '2023-07-01' AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30' THEN t.discount END) AS n_known,
+         SUM(CASE WHEN CAST(t.occurred_at AS DATE) > DATE '2023-07-01' AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30' AND t.discount > 0 THEN 1 ELSE 0 END) AS n_discounted,
+         SUM(CASE WHEN CAST(t.occurred_at AS DATE) > DATE '2023-07-01' AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30' AND t.discount > 0 THEN t.discount END) AS discount_sum,
+         SUM(CASE WHEN CAST(t.occurred_at AS DATE) > DATE '2023-07-01' AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30' AND t.discount > 0 THEN t.amount + t.discount END) AS list_sum
+  FROM transactions t WHERE t.amount >= 0 AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30'
+  GROUP BY t.customer_id
 ),
 signals AS (
-  SELECT p.customer_id, COALESCE(pr.n_known, 0) AS orders, CASE WHEN pr.n_known >= 1 THEN CAST(pr.n_discounted AS DOUBLE) / pr.n_known END AS s,
+  SELECT pr.customer_id AS customer_id, COALESCE(pr.n_known, 0) AS orders, CASE WHEN pr.n_known >= 1 THEN CAST(pr.n_discounted AS DOUBLE) / pr.n_known END AS s,
          pr.discount_sum / NULLIF(pr.list_sum, 0) AS depth,
          NULL::DOUBLE AS dr, NULL::DOUBLE AS orr, NULL::DOUBLE AS pref,
          NULL::BIGINT AS content_days, NULL::DOUBLE AS c,
          NULL::BIGINT AS referrals, NULL::DOUBLE AS f, NULL::DOUBLE AS q
-  FROM (SELECT DISTINCT customer_id FROM (SELECT t.customer_id FROM transactions t WHERE t.amount >= 0 AND CAST(t.occurred_at AS DATE) <= DATE '2024-06-30') AS q) AS p
-  LEFT JOIN price pr ON pr.customer_id = p.customer_id
+  FROM price AS pr
+  
 ),
 scored AS (
   SELECT g.*, (((CAST(2.0 AS DOUBLE) * LEAST(g.orders, 3) / CAST(3.0 AS DOUBLE)) * COALESCE(g.s, 0.0) + CAST(1.0 AS DOUBLE) * COALESCE(g.pref, 0.0)) / NULLIF(CASE WHEN g.s IS NULL THEN CAST(0.0 AS DOUBLE) ELSE (CAST(2.0 AS DOUBLE) * LEAST(g.orders, 3) / CAST(3.0 AS DOUBLE)) END + CASE WHEN g.pref IS NULL THEN CAST(0.0 AS DOUBLE) ELSE CAST(1.0 AS DOUBLE) END, 0.0)) AS dscore,

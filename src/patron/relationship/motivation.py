@@ -218,17 +218,17 @@ def motivation_sql(as_of: date, rules: MotivationRules | None = None, present: S
     closed = d.date_literal(as_of - timedelta(days=r.window_days))  # last exposure day whose window has closed
     day = "CAST({}.occurred_at AS DATE)"
     in_window = f"{day} > {start} AND {day} <= {end}"
-    ctes = [f"""orders AS (
-  SELECT t.customer_id, t.amount, t.discount FROM transactions t
-  WHERE t.amount >= 0 AND {in_window.format('t', 't')}
-)""", """price AS (
-  SELECT customer_id, COUNT(discount) AS n_known,
-         SUM(CASE WHEN discount > 0 THEN 1 ELSE 0 END) AS n_discounted,
-         SUM(CASE WHEN discount > 0 THEN discount END) AS discount_sum,
-         SUM(CASE WHEN discount > 0 THEN amount + discount END) AS list_sum
-  FROM orders GROUP BY customer_id
+    win = in_window.format("t", "t")
+    # one pass over the orders: every buyer by as_of, and their discounts inside the lookback
+    ctes = [f"""price AS (
+  SELECT t.customer_id, COUNT(CASE WHEN {win} THEN t.discount END) AS n_known,
+         SUM(CASE WHEN {win} AND t.discount > 0 THEN 1 ELSE 0 END) AS n_discounted,
+         SUM(CASE WHEN {win} AND t.discount > 0 THEN t.discount END) AS discount_sum,
+         SUM(CASE WHEN {win} AND t.discount > 0 THEN t.amount + t.discount END) AS list_sum
+  FROM transactions t WHERE t.amount >= 0 AND {day.format('t')} <= {end}
+  GROUP BY t.customer_id
 )"""]
-    people = [f"SELECT t.customer_id FROM transactions t WHERE t.amount >= 0 AND {day.format('t')} <= {end}"]
+    people = ["SELECT customer_id FROM price"]
     joins = ["LEFT JOIN price pr ON pr.customer_id = p.customer_id"]
     null_d, null_n = d.typed_null("DOUBLE"), d.typed_null("BIGINT")
     response = {"dr": null_d, "orr": null_d, "pref": null_d}
@@ -329,14 +329,18 @@ def motivation_sql(as_of: date, rules: MotivationRules | None = None, present: S
         people.append("SELECT customer_id FROM survey")
         # GREATEST and LEAST skip NULLs in both engines: the CASE keeps a customer with no answer NULL
         survey = f"CASE WHEN sv.score IS NOT NULL THEN LEAST(GREATEST((sv.score - {lo}) / {span}, 0.0), 1.0) END"
+    if len(people) == 1:  # the buyers alone (no other source holds rows): no union, no self-join
+        everyone, joins, pid = "price AS pr", [], "pr.customer_id"
+    else:
+        everyone, pid = f"(SELECT DISTINCT customer_id FROM ({' UNION ALL '.join(people)}) AS q) AS p", "p.customer_id"
     share = f"CASE WHEN pr.n_known >= {int(r.min_orders)} THEN CAST(pr.n_discounted AS DOUBLE) / pr.n_known END"
     ctes.append(f"""signals AS (
-  SELECT p.customer_id, COALESCE(pr.n_known, 0) AS orders, {share} AS s,
+  SELECT {pid} AS customer_id, COALESCE(pr.n_known, 0) AS orders, {share} AS s,
          pr.discount_sum / NULLIF(pr.list_sum, 0) AS depth,
          {response['dr']} AS dr, {response['orr']} AS orr, {response['pref']} AS pref,
          {content['days']} AS content_days, {content['signal']} AS c,
          {referrals['n']} AS referrals, {referrals['signal']} AS f, {survey} AS q
-  FROM (SELECT DISTINCT customer_id FROM ({' UNION ALL '.join(people)}) AS q) AS p
+  FROM {everyone}
   {' '.join(joins)}
 )""")
     w = r.weights
@@ -368,10 +372,17 @@ def motivation_sql(as_of: date, rules: MotivationRules | None = None, present: S
     return "WITH " + ",\n".join(ctes) + f"\nSELECT customer_id, {cols} FROM scored"
 
 
-def profile_motivation_sql(con: Any, as_of: date, config: ConfigArg = None) -> str:
+def profile_motivation_sql(con: Any, as_of: date, config: ConfigArg = None) -> str | None:
     """:func:`motivation_sql` for the database open on ``con``, with the ``[motivation]`` rules
-    of ``config``: the piece :mod:`patron.relationship.profiles` joins."""
-    return motivation_sql(as_of, rules(config), sources(con))
+    of ``config``: the piece :mod:`patron.relationship.profiles` joins. ``None`` when the data
+    hold no evidence at all (no order with a known discount, and no contacts with campaigns,
+    interactions, referrals or feedback): every customer is then ``unknown`` with evidence 0,
+    what the query would say, and the profiles skip it (a pass over the transactions)."""
+    r, present = rules(config), sources(con)  # the rules are checked either way
+    if present == Sources() and not bool(con.execute(
+            "SELECT 1 FROM transactions WHERE discount IS NOT NULL LIMIT 1").fetchall()):
+        return None
+    return motivation_sql(as_of, r, present)
 
 
 def profile_column(name: str, alias: str) -> str:
@@ -396,4 +407,4 @@ def motivations(db: str | os.PathLike[str] | None = None, *, as_of: Any = None, 
         if not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE --kind transactions first")
         day = parse_day(as_of, "as_of") or default_as_of(con)
-        return con.sql(f"{profile_motivation_sql(con, day, config)} ORDER BY customer_id").df()
+        return con.sql(f"{motivation_sql(day, rules(config), sources(con))} ORDER BY customer_id").df()
