@@ -353,3 +353,19 @@ def test_profiles_without_any_evidence_skip_the_query_with_its_answer(tmp_path):
     assert profiles["motivation_discount_score"].isna().all() and direct["motivation_discount_score"].isna().all()
     with pytest.raises(InputError, match=r"\[motivation\]"):
         build_profiles(db, as_of=AS_OF, config={"motivation": {"strong": 2}})
+
+
+def test_the_single_customer_view_carries_the_motivation(values_db):
+    from fastapi.testclient import TestClient
+
+    from patron.relationship.profiles import build_profiles
+    from patron.service import create_app
+    from tests.service_support import create_keys
+
+    build_profiles(values_db, as_of=AS_OF)
+    keys = create_keys(values_db)
+    with TestClient(create_app(values_db), raise_server_exceptions=False) as client:
+        r = client.get("/v1/customers/v", auth=(keys["read"], ""))
+    assert r.status_code == 200, r.text
+    scores = r.json()["scores"]
+    assert scores["motivation"] == "values" and scores["motivation_content_days"] == 3
