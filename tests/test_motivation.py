@@ -369,3 +369,17 @@ def test_the_single_customer_view_carries_the_motivation(values_db):
     assert r.status_code == 200, r.text
     scores = r.json()["scores"]
     assert scores["motivation"] == "values" and scores["motivation_content_days"] == 3
+
+
+def test_equity_by_motivation_and_a_rule_from_the_command_line(price_db, tmp_path, capsys):
+    import json
+
+    from patron.cli import main
+
+    assert main(["equity", "--by", "motivation", "--db", price_db, "--as-of", AS_OF, "--json"]) == 0
+    rows = {r["motivation"]: r["customers"] for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows == {"discount": 1, "mixed": 1, "other": 2, "unknown": 3}  # the prospect p is unknown too
+    rules_file = _rules(tmp_path, '[segments]\nbargain = "motivation = \'discount\' and motivation_discount_depth > 0.2"\n')
+    assert main(["segments", "--db", price_db, "--as-of", AS_OF, "--rules", str(rules_file), "--json"]) == 0
+    table = {r["segment"]: r["customers"] for r in json.loads(capsys.readouterr().out)["segments"]}
+    assert table["bargain"] == 1  # a: 3 x 5 off 20, depth 0.25
