@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "referral_commands",  # referrals
     "engagement_commands",  # engagement
     "place_commands",  # stores
+    "motivation_commands",  # motivation
     "service_commands",  # serve, keys
 )
 """Modules under ``patron.cli`` whose import registers commands on :data:`app`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -13,7 +14,24 @@ from patron.data.ingest import ingest
 from patron.value.overview import overview
 from patron.value.summary import summary
 
+if TYPE_CHECKING:
+    from patron.value.settings import ValueSettings
+
 CDNOW_SAMPLE_COLUMNS = ["master_customer_id", "customer_id", "date", "number_of_cds", "amount"]
+
+DEMO_TRANSACTIONS = "demo_transactions.csv"
+"""The CDNOW sample with a simulated ``discount`` column (same rows, customers, days and amounts;
+src/patron/data/datasets/data/README.md)."""
+
+MOTIVATION_FILES: dict[str, str] = {"campaigns": "demo_campaigns.csv", "contacts": "demo_contacts.csv",
+                                    "referrals": "demo_referrals.csv", "feedback": "demo_feedback.csv"}
+"""Bundled simulated files the demo ingests after the transactions, by kind (docs/motivation.md)."""
+
+
+def ingest_motivation_data(db: str) -> dict[str, int]:
+    """Ingest the demo's simulated campaigns, e-mails, referrals and values survey into ``db``;
+    the rows accepted per kind."""
+    return {kind: ingest(data_path(name), kind=kind, db=db).accepted for kind, name in MOTIVATION_FILES.items()}
 
 
 def place_demo(db: str, out: Console, value: object) -> None:
@@ -36,16 +54,19 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
     """Ingest the CDNOW sample into ``db``, summarise the 39-week calibration period, value every
     customer, print the figures, and write the HTML report (status, segments, cohorts, equity) to
     ``report``."""
-    source = data_path("CDNOW_sample.txt")
+    source = data_path(DEMO_TRANSACTIONS)  # the CDNOW sample plus a simulated discount per order
     out.rule("patron demo: CDNOW sample, 2,357 customers (Fader & Hardie)")
-    with err.status("ingesting CDNOW_sample.txt"):
-        result = ingest(source, kind="transactions", db=db, columns=CDNOW_SAMPLE_COLUMNS, mapping={"occurred_at": "date"}, date_format="%Y%m%d")
+    with err.status(f"ingesting {DEMO_TRANSACTIONS}"):
+        result = ingest(source, kind="transactions", db=db)
     out.print(f"ingest: {result.accepted:,} new, {result.already_present:,} already present, {result.rejected:,} rejected -> {db}")
     with err.status("ingesting the simulated customer attributes, locations and stores"):
         people = ingest(data_path("demo_customers.csv"), kind="customers", db=db)
         shops = ingest(data_path("demo_stores.csv"), kind="stores", db=db)
     out.print(f"customers (simulated city, region, location, acquisition channel; data/README.md): {people.accepted:,} new; "
               f"stores: {shops.accepted:,} new")
+    with err.status("ingesting the simulated campaigns, e-mails, referrals and values survey"):
+        extra = ingest_motivation_data(db)
+    out.print("simulated motivation data (docs/motivation.md): " + ", ".join(f"{n:,} {k}" for k, n in extra.items()))
     with err.status("summarising"):
         cal = summary(db, period="W", end=CDNOW_CALIBRATION_END, holdout_end=CDNOW_HOLDOUT_END)
     print_overview(out, overview(cal), unit="W")
@@ -75,6 +96,7 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
     with err.status("customer attributes and place: profiles, regions, catchments"):
         place_demo(db, out, value)
     if report is None:
+        print_motivation(db, out, value)
         return
     from patron.extras import MissingExtraError, require
 
@@ -82,6 +104,7 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
         require("report", "the demo's HTML report", modules=("plotly",))
     except MissingExtraError as exc:
         err.print(f"report not written: {exc}", markup=False, highlight=False, soft_wrap=True)
+        print_motivation(db, out, value)
         return
     from patron.report import write_report
 
@@ -89,6 +112,7 @@ def run_demo(db: str, out: Console, err: Console, *, report: Path | None = None)
     with err.status("writing the customer equity report (status, loyalty, segments, cohorts, equity over time)") as status:
         path = write_report(db, report, settings=value, on_section=lambda title: status.update(f"report: {title}"))
     out.print(f"report: [bold]{path.resolve()}[/] ({time.perf_counter() - began:.1f} s; open it in a browser, no network needed)")
+    print_motivation(db, out, value)
 
 
 def _engagement_demo(db: str, out: Console, err: Console) -> None:
@@ -107,3 +131,14 @@ def _engagement_demo(db: str, out: Console, err: Console) -> None:
     out.print(f"holdout purchases / BG/NBD prediction by engagement band at {lift.calibration_end}:")
     out.print(lift.bands[["band", "customers", "actual", "predicted", "lift", "lift_lower", "lift_upper"]].to_string(
         index=False, float_format=lambda v: f"{v:,.2f}"))
+
+
+def print_motivation(db: str, out: Console, value: ValueSettings) -> None:
+    """One line: the share of the buyers in each motivation and their mean CLV (the profiles the
+    report stored, else built now), from the simulated discounts, campaigns, referrals and survey."""
+    from patron.relationship.motivation_mix import motivation_table
+
+    table = motivation_table(db, settings=value)
+    parts = [f"{r.motivation} {r.share:.0%} (mean CLV {r.mean_clv:,.2f})" for r in table.itertuples(index=False)]
+    out.print("why customers buy (simulated motivations, see docs/motivation.md; patron motivation): " + ", ".join(parts),
+              highlight=False)

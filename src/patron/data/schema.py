@@ -296,9 +296,28 @@ INTERACTIONS = TableContract(
     ),
 )
 
+# --- campaigns (motivation, issue 20) ----------------------------------------------------------
+CAMPAIGN_KINDS: tuple[str, ...] = ("discount", "content", "values", "other")
+"""What a campaign offers: a price cut, non-promotional content, the brand's values, or other."""
+
+CAMPAIGNS = TableContract(
+    name="campaigns",
+    key="campaign_id",
+    derive_key=False,
+    doc="One row per campaign: what it offers; `campaign_id` matches `contacts.campaign_id`.",
+    columns=(
+        Column("campaign_id", "text", "VARCHAR", required=True, doc="The campaign, equal to the `campaign_id` of its contacts."),
+        Column("kind", "choice", "VARCHAR", required=True, choices=CAMPAIGN_KINDS,
+               doc="One of " + ", ".join(CAMPAIGN_KINDS) + "."),
+        Column("discount_pct", "number", "DOUBLE", non_negative=True,
+               doc="The price cut a discount campaign offers, in percent of the list price (0-100)."),
+        Column("name", "text", "VARCHAR", doc="A readable name."),
+    ),
+)
+
 CONTRACTS: dict[str, TableContract] = {
     t.name: t for t in (TRANSACTIONS, CUSTOMERS, CONTACTS, FEEDBACK, CONSENTS, PREFERENCES, REFERRALS, OFFERS,
-                          INTERACTIONS)
+                          INTERACTIONS, CAMPAIGNS)
 }
 """Every table that ``patron ingest --kind`` accepts, by name."""
 

@@ -31,6 +31,11 @@ from patron.data.dialect import DUCKDB
 from patron.data.store import connect, reader, served_connection, served_elsewhere, table_exists
 from patron.errors import InputError, NoDataError
 from patron.relationship.engagement import ENGAGEMENT_PROFILE_COLUMNS, ProfilePiece, profile_piece
+from patron.relationship.motivation import (
+    MOTIVATION_COLUMNS,
+    profile_column,
+    profile_motivation_sql,
+)
 from patron.settings import get_settings
 from patron.value.settings import ValueSettings, value_settings
 
@@ -53,6 +58,7 @@ PROFILE_COLUMNS: dict[str, str] = {
     "margin_total": "DOUBLE", "contact_cost": "DOUBLE", "clv_net": "DOUBLE",
     "recency_score": "INTEGER", "frequency_score": "INTEGER", "monetary_score": "INTEGER", "rfm_score": "VARCHAR", "value_tier": "VARCHAR",
     **ENGAGEMENT_PROFILE_COLUMNS,
+    **MOTIVATION_COLUMNS,
 }
 """Columns of ``customer_profiles`` and their SQL types, in order (see docs/segments.md)."""
 
@@ -73,13 +79,15 @@ ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
 
 
 def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, tiers: TierRules | None = None,
-                 engagement: ProfilePiece | None = None, extras: ProfileExtras | None = None) -> str:
+                 engagement: ProfilePiece | None = None, extras: ProfileExtras | None = None,
+                 motivation: str | None = None) -> str:
     """The SELECT that joins the registered frames (``_p_summary``, ``_p_scores``, ``_p_status``,
     ``_p_loyalty``, ``_p_profit``) and, when ``prospects``, the ``customers`` table into the
     profile rows, with RFM scores and value tiers, and the engagement columns of ``engagement``
-    (:func:`patron.relationship.engagement.profile_piece`; NULL without it); ``extras``: the
-    customer attribute and place columns (:func:`patron.relationship.attributes.profile_extras`),
-    appended after them."""
+    (:func:`patron.relationship.engagement.profile_piece`; NULL without it); ``motivation`` is the
+    query of :func:`patron.relationship.motivation.motivation_sql` (NULL motivation columns without
+    it); ``extras``: the customer attribute and place columns
+    (:func:`patron.relationship.attributes.profile_extras`), appended last."""
     from patron.relationship.rfm import rfm_sql
     from patron.relationship.tiers import tiers_sql
 
@@ -107,8 +115,10 @@ def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, t
         f"CAST({piece.exprs[c]} AS {t}) AS {DUCKDB.ident(c)}" if c in piece.exprs
         else f"CAST(b.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}" if c not in ("recency_score", "frequency_score", "monetary_score", "rfm_score", "value_tier")
         else f"CAST({'t' if c == 'value_tier' else 'r'}.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}"
-        for c, t in PROFILE_COLUMNS.items()
+        for c, t in PROFILE_COLUMNS.items() if c not in MOTIVATION_COLUMNS
     )
+    final += ", " + ", ".join(f"CAST({profile_column(c, 'm')} AS {t}) AS {DUCKDB.ident(c)}" for c, t in MOTIVATION_COLUMNS.items())
+    motivation = motivation or f"SELECT CAST(NULL AS VARCHAR) AS customer_id, {', '.join(f'NULL AS {DUCKDB.ident(c)}' for c in MOTIVATION_COLUMNS)}"
     extra_cols, extra_join = "", ""
     if extras is not None:  # customer attributes and place (patron.relationship.attributes)
         extra_cols = "".join(f", x.{DUCKDB.ident(c)}" for c in extras.columns)
@@ -118,6 +128,7 @@ SELECT {final}{extra_cols}
 FROM base AS b
 LEFT JOIN ({rfm_sql('base', rfm)}) AS r ON r.customer_id = b.customer_id
 LEFT JOIN ({tiers_sql('base', tiers)}) AS t ON t.customer_id = b.customer_id
+LEFT JOIN ({motivation}) AS m ON m.customer_id = b.customer_id
 {piece.join}{extra_join}
 ORDER BY b.customer_id"""
 
@@ -176,7 +187,8 @@ def build_profiles(
                 con.register(name, frame)
                 names.insert(0, name)
             sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm, tiers=tiers,
-                               engagement=profile_piece(con, day, config), extras=extras)
+                               engagement=profile_piece(con, day, config), extras=extras,
+                               motivation=profile_motivation_sql(con, day, config))
             if write:
                 con.execute(f"CREATE OR REPLACE TABLE {PROFILE_TABLE} AS {sql}").fetchall()
                 con.execute(f"CREATE OR REPLACE TABLE {SETTINGS_TABLE} (as_of DATE, settings VARCHAR)")

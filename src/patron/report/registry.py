@@ -154,6 +154,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "patron.report.dialogue_section",
     "patron.report.engagement_section",
     "patron.report.place_section",
+    "patron.report.motivation_section",
 )
 """Modules that register extra report sections when imported; those not installed are skipped."""
 

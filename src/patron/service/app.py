@@ -41,6 +41,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "segments_api",  # /v1/segments/{name}/members: a segment's member list, paged, JSON or CSV
     "place_api",  # /v1/stores: the stores' catchments (docs/place.md)
     "dialogue_api",  # /v1/triggers, /v1/firings: triggers through the gate to webhooks (patron.service.dialogue)
+    "motivation_api",  # /v1/motivation: why customers buy, per motivation, from the last refresh
 )
 """Modules under ``patron.service`` each exposing a FastAPI ``router``."""
 

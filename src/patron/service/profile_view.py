@@ -131,6 +131,7 @@ class Scores(BaseModel):
     expected_purchases: float | None = Field(None, description="Expected purchases over the [value] horizon (default: the next 52 weeks).")
     spend_basis: str | None = Field(None, description="Where the expected spend comes from: own, or the population mean and why.")
     value_tier: str | None = Field(None, description="platinum, gold, silver or bronze by CLV.")
+    motivation: str | None = Field(None, description="Why the customer buys: discount, values, mixed, other or unknown; the motivation_* columns give the signals (docs/motivation.md).")
     recency_score: int | None = None
     frequency_score: int | None = None
     monetary_score: int | None = None

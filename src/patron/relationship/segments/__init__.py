@@ -32,6 +32,7 @@ from patron.data.store import reader, table_exists
 from patron.dates import DayArg, parse_day
 from patron.errors import InputError
 from patron.relationship.engagement import ENGAGED_NOT_BUYING
+from patron.relationship.motivation import MOTIVATIONS
 from patron.relationship.profiles import (
     PROFILE_TABLE,
     SETTINGS_TABLE,
@@ -126,7 +127,7 @@ def profile_columns(con: duckdb.DuckDBPyConnection, *, bins: int = 5) -> dict[st
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-KNOWN_VALUES: dict[str, tuple[str, ...]] = {"status": STATUSES}
+KNOWN_VALUES: dict[str, tuple[str, ...]] = {"status": STATUSES, "motivation": MOTIVATIONS}
 """Columns whose text values are checked when a rule names them (a misspelt status is an error)."""
 
 
