@@ -179,6 +179,9 @@ class Refresher:
 
         t0 = time.perf_counter()
         try:
+            writer = self.state.writer
+            if writer is not None:  # the day of the last purchase counts every event acknowledged so far
+                writer.wait_applied()
             with self.state.lock.shared():
                 if self.state.root is None:
                     raise PatronError("the service database is not open")
