@@ -105,3 +105,20 @@ def test_repeated_hashes_are_found_by_sorting():
     assert load._repeated(np.array([5, 1, 5, 3, 3, 3, 9], dtype=np.uint64)).column("h").to_pylist() == [3, 5]
     assert load._repeated(np.array([4, 1, 2], dtype=np.uint64)) is None
     assert load._repeated(np.array([], dtype=np.uint64)) is None
+
+
+def test_a_nan_among_finite_values_is_rejected_and_the_next_row_with_its_key_kept(tmp_path):
+    """A Parquet column whose only bad value is NaN: its statistics (min, max) leave the NaN out,
+    and DuckDB 2.0 folded ``isnan``/``isinf`` to false from them, so the NaN row was stored and
+    the valid row after it rejected as its duplicate."""
+    src = tmp_path / "nan.parquet"
+    pq.write_table(pa.table({"customer_id": ["a", "b", "c", "d"], "order_id": ["A1", "A2", "A2", "A3"],
+                             "occurred_at": [T] * 4, "amount": [1.0, math.nan, 3.0, 4.0]}), src)
+    db = str(tmp_path / "nan.duckdb")
+    result = patron.ingest(src, kind="transactions", db=db, now=NOW)
+    with duckdb.connect(db) as con:
+        rejects = con.execute('SELECT "row", "column", reason FROM rejects').fetchall()
+        stored = dict(con.execute("SELECT order_id, customer_id FROM transactions").fetchall())
+    assert [(r, c) for r, c, _ in rejects] == [(2, "amount")] and "not a finite number" in rejects[0][2]
+    assert stored == {"A1": "a", "A2": "c", "A3": "d"}
+    assert result.accepted == 3
