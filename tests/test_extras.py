@@ -173,7 +173,8 @@ def test_extras_agree_with_pyproject() -> None:
     assert extras["all"] == [f"patron[{','.join(EXTRAS)}]"]
     assert "patron[all]" in extras["test"]
     assert core == {"duckdb", "pyarrow", "numpy", "scipy", "threadpoolctl", "pandas", "typer", "rich",
-                    "pydantic", "pydantic-settings"}
+                    "pydantic", "pydantic-settings",
+                    "h3"}  # place (H3 cells of customers and stores): a small C library, no other dependency
 
 
 EXTRA_MODULES = ("fastapi", "uvicorn", "plotly", "matplotlib", "sklearn", "pyspark")

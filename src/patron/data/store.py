@@ -270,13 +270,27 @@ def connect(
         if snapshot is None:
             raise InputError(_lock_message(path, exc, read=read_only)) from None
         con = _open_snapshot(snapshot, path)
+    key = _key(path) if path != ":memory:" else None
     try:
         _configure(con, memory_limit=memory_limit, threads=threads)
         if not read_only:
             create_tables(con)
+        if key is not None:
+            _OPEN.setdefault(key, []).append(con)
         yield con
     finally:
+        if key is not None and con in _OPEN.get(key, []):
+            _OPEN[key].remove(con)
+            if not _OPEN[key]:
+                del _OPEN[key]
         con.close()
+
+
+_OPEN: dict[str, list[duckdb.DuckDBPyConnection]] = {}
+"""The database files this process holds open through :func:`connect`, by path: a :func:`reader`
+block inside such a block (e.g. the covariates the scores read while the profiles are built on one
+connection) reads through a cursor of the open connection, because DuckDB refuses to attach a file
+a second time in one process."""
 
 
 def _snapshot_error(path: str, snapshot: str, exc: Exception) -> InputError:
@@ -438,6 +452,14 @@ def reader(
     if path == ":memory:" or _SERVED.get(_key(path)) is not None:
         with connect(path, read_only=True, memory_limit=memory_limit, threads=threads) as con:
             yield con
+        return
+    held = _OPEN.get(_key(path))
+    if held:  # the file is open in this process already (see _OPEN)
+        cursor = held[-1].cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
         return
     if not Path(path).exists():
         raise InputError(f"database {path} does not exist: ingest transactions first (patron ingest FILE --db {path})")

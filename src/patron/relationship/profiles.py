@@ -226,11 +226,15 @@ def _summary_at(con: Any, day: date, unit: str) -> pa.Table | None:
     return _in_order(con, table, ("customer_id",)) if table.num_rows else None
 
 
-def _numbers(table: pa.Table) -> pd.DataFrame:
+def _numbers(table: pa.Table, *, ids: bool = False) -> pd.DataFrame:
     """The model inputs of a summary (``frequency, recency, T, monetary_value``) as a DataFrame
-    of NumPy columns, without the customer ids (the models need none; rows keep the order)."""
-    return pd.DataFrame({c: table.column(c).to_numpy().astype(float, copy=False)
-                         for c in ("frequency", "recency", "T", "monetary_value")})
+    of NumPy columns, without the customer ids unless ``ids`` (the models without covariates need
+    none; rows keep the order; covariates are joined on ``customer_id``)."""
+    frame = pd.DataFrame({c: table.column(c).to_numpy().astype(float, copy=False)
+                          for c in ("frequency", "recency", "T", "monetary_value")})
+    if ids:
+        frame.insert(0, "customer_id", table.column("customer_id").to_pandas())
+    return frame
 
 
 _REGISTERED: tuple[str, ...] = ("_p_summary", "_p_scores", "_p_before")
@@ -268,10 +272,11 @@ def register_parts(con: Any, db: str | os.PathLike[str] | None, day: date, *, co
     weekly = _summary_at(con, day, "W")  # the weekly summary, computed once: scores and status use it
     if weekly is None:
         raise NoDataError(f"no purchases on or before {day}")
-    numbers = _numbers(weekly)
+    ids = bool(value.all_covariates)  # covariates are joined to the summary on customer_id
+    numbers = _numbers(weekly, ids=ids)
     scored_on = weekly if value.period == "W" else _summary_at(con, day, value.period)
     assert scored_on is not None
-    scores = score(numbers if scored_on is weekly else _numbers(scored_on), settings=value, db=db)
+    scores = score(numbers if scored_on is weekly else _numbers(scored_on, ids=ids), settings=value, db=db)
     # status reads P(purchase) from the scores' model when it is a weekly model over its own 52 weeks
     same = value.period == "W" and value.horizon == HORIZON_WEEKS and not scores.has_covariates
     model = scores.transaction_model if same else transaction_model("bgnbd", None, numbers)
