@@ -376,18 +376,10 @@ def engagement(db: str | os.PathLike[str] | None = None, *, as_of: Any = None, c
     """Engagement per customer-week and per customer as of ``as_of`` (default: the day of the
     last interaction) from the interactions of ``db`` (module docstring). ``since`` limits the
     weekly tables to weeks from that day. ``output``: ``pandas`` or ``arrow``."""
-    from patron.dates import parse_day
 
     rules = engagement_rules(config)
     with reader(db) as con:
-        source = interactions_sql(con)
-        day = parse_day(as_of) or last_interaction_day(con)
-        if source is None or day is None:
-            raise NoDataError(f"database {db} has no interactions: ingest a file with patron ingest --kind interactions, "
-                              "or send page, screen or track events to patron serve")
-        start = parse_day(since, "since")
-        if start is not None and start > day:
-            raise InputError(f"since {start} is after as_of {day}", parameters=("since", "as_of"))
+        source, day, start = _window(con, db, as_of, since)
 
         def run(sql: str) -> Any:
             rel = con.sql(sql)
@@ -442,18 +434,10 @@ def write_engagement(db: str | os.PathLike[str] | None = None, *, out: str | os.
     engine to files (``COPY``: nothing passes through Python, so 50M interactions fit in a few GB;
     ``memory_limit``/``threads`` bound DuckDB). Returns ``as_of`` and the rows written per output,
     plus ``customers`` (with an interaction) and counts per trend label and band."""
-    from patron.dates import parse_day
 
     rules = engagement_rules(config)
     with reader(db, memory_limit=memory_limit, threads=threads) as con:
-        source = interactions_sql(con)
-        day = parse_day(as_of) or last_interaction_day(con)
-        if source is None or day is None:
-            raise NoDataError(f"database {db} has no interactions: ingest a file with patron ingest --kind interactions, "
-                              "or send page, screen or track events to patron serve")
-        start = parse_day(since, "since")
-        if start is not None and start > day:
-            raise InputError(f"since {start} is after as_of {day}", parameters=("since", "as_of"))
+        source, day, start = _window(con, db, as_of, since)
         result: dict[str, Any] = {"as_of": day}
         weekly = weekly_sql(source, as_of=day, start=start)  # unordered: sorting 25M rows would cost more than the summary
         cust_sql = customer_sql(source, day, rules)
@@ -673,3 +657,20 @@ def simulate_interactions(customer_ids: Any, daily_probability: Any, *, start: d
     frame = pd.DataFrame({"customer_id": ids[who], "occurred_at": occurred.astype("datetime64[us]"),
                           "channel": channels[ch], "kind": kind, "object": None})
     return frame.sort_values(["customer_id", "occurred_at"], kind="stable").reset_index(drop=True)
+
+
+def _window(con: Any, db: Any, as_of: Any, since: Any) -> tuple[str, date, date | None]:
+    """The interactions' source SQL, the as-of day (default: the last interaction) and the first
+    day (``since``) of an engagement table; one-line errors without interactions or for ``since``
+    after ``as_of``."""
+    from patron.dates import parse_day
+
+    source = interactions_sql(con)
+    day = parse_day(as_of) or last_interaction_day(con)
+    if source is None or day is None:
+        raise NoDataError(f"database {db} has no interactions: ingest a file with patron ingest --kind interactions, "
+                          "or send page, screen or track events to patron serve")
+    start = parse_day(since, "since")
+    if start is not None and start > day:
+        raise InputError(f"since {start} is after as_of {day}", parameters=("since", "as_of"))
+    return source, day, start
