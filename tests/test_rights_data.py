@@ -121,8 +121,8 @@ def add_derived_tables(db: str) -> None:
         con.execute("CREATE SCHEMA analytics").fetchall()
         con.execute("CREATE TABLE analytics.notes AS SELECT customer_id, 'note about ' || customer_id AS note FROM customers").fetchall()
         con.execute("CREATE VIEW revenue_by_customer AS SELECT customer_id, sum(amount) AS revenue FROM transactions GROUP BY customer_id").fetchall()
-        con.execute("CREATE TABLE campaigns (campaign_id VARCHAR, name VARCHAR)").fetchall()
-        con.execute("INSERT INTO campaigns VALUES ('spring', 'Spring sale'), ('flash', 'Flash sale')").fetchall()
+        con.execute("CREATE TABLE campaign_names (campaign_id VARCHAR, name VARCHAR)").fetchall()
+        con.execute("INSERT INTO campaign_names VALUES ('spring', 'Spring sale'), ('flash', 'Flash sale')").fetchall()
 
 
 PERSON_TABLES: dict[str, tuple[str, ...]] = {
