@@ -188,17 +188,24 @@ def _channel_index() -> str:
     return f"CASE channel {cases} ELSE {INTERACTION_CHANNELS.index('other')} END"
 
 
-def _rows_sql(source: str, as_of: date | None, dialect: Dialect, start: date | None = None) -> str:
-    """The interactions of ``source`` with a customer, up to ``as_of`` and from ``start``, as
-    ``customer_id, day, channel, ch`` (the channel's bit number)."""
-    day = "CAST(occurred_at AS DATE)"
+def _window_filter(day: str, as_of: date | None, start: date | None, dialect: Dialect) -> str:
+    """The WHERE condition of interactions with a customer on days ``start`` to ``as_of``
+    (inclusive; either open when None), ``day`` being the SQL of the interaction's day."""
     where = ["customer_id IS NOT NULL"]
     if as_of is not None:
         where.append(f"{day} <= {dialect.date_literal(as_of)}")
     if start is not None:
         where.append(f"{day} >= {dialect.date_literal(start)}")
+    return " AND ".join(where)
+
+
+def _rows_sql(source: str, as_of: date | None, dialect: Dialect, start: date | None = None) -> str:
+    """The interactions of ``source`` with a customer, up to ``as_of`` and from ``start``, as
+    ``customer_id, day, channel, ch`` (the channel's bit number)."""
+    day = "CAST(occurred_at AS DATE)"
+    where = _window_filter(day, as_of, start, dialect)
     return f"""SELECT CAST(customer_id AS {dialect.type_name("VARCHAR")}) AS customer_id, {day} AS day, channel, {_channel_index()} AS ch
-    FROM ({source}) AS src WHERE {' AND '.join(where)}"""
+    FROM ({source}) AS src WHERE {where}"""
 
 
 WEEKLY_COLUMNS: tuple[str, ...] = (
@@ -237,15 +244,11 @@ GROUP BY w.customer_id, w.week_start"""
 def weekly_kinds_sql(source: str, *, as_of: date | None = None, dialect: Dialect = DUCKDB, start: date | None = None) -> str:
     """Per customer, ISO week, channel and kind: ``interactions`` (count) and ``active_days``."""
     day = "CAST(occurred_at AS DATE)"
-    where = ["customer_id IS NOT NULL"]
-    if as_of is not None:
-        where.append(f"{day} <= {dialect.date_literal(as_of)}")
-    if start is not None:
-        where.append(f"{day} >= {dialect.date_literal(start)}")
+    where = _window_filter(day, as_of, start, dialect)
     week = dialect.period_start(day, "W")
     return f"""SELECT CAST(customer_id AS VARCHAR) AS customer_id, {week} AS week_start, channel, kind,
     count(*) AS interactions, CAST(count(DISTINCT {day}) AS INTEGER) AS active_days
-FROM ({source}) AS src WHERE {' AND '.join(where)}
+FROM ({source}) AS src WHERE {where}
 GROUP BY 1, 2, 3, 4"""
 
 

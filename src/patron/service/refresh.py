@@ -191,8 +191,8 @@ class Refresher:
                 finally:
                     cursor.close()
                 with self.state.changing():
-                    frame = build_profiles(self.state.db, as_of=day, config=self.state.config)
-            result = replace(info, state="succeeded", customers=len(frame), as_of=day)
+                    table = build_profiles(self.state.db, as_of=day, config=self.state.config, output="arrow")
+            result = replace(info, state="succeeded", customers=table.num_rows, as_of=day)
         except PatronError as exc:
             kind = "no_data" if isinstance(exc, NoDataError) else "input"
             result = replace(info, state="failed", error=str(exc), error_kind=kind)
