@@ -113,12 +113,16 @@ def migration_matrix(
     config: str | os.PathLike[str] | dict[str, Any] | StatusRules | None = None,
     model: str = "bgnbd",
     params: Mapping[str, float] | TransactionModel | None = None,
+    before: pd.DataFrame | None = None,
+    after: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Counts of customers by status at ``from_date`` (rows) and at ``to_date`` (columns).
 
     Rows are :data:`NOT_YET` (customers unknown at ``from_date``) then :data:`STATUSES`; columns
     are :data:`STATUSES`; every cell is present (zeros included). Each date is assessed with the
-    model fitted on the history known then (or with fixed ``params``).
+    model fitted on the history known then (or with fixed ``params``). ``before`` / ``after``:
+    the statuses (``customer_id, status``) of :func:`~patron.relationship.status.assess` at
+    ``from_date`` / ``to_date`` with the same rules and model when already computed.
     """
     start, stop = parse_day(from_date, "from_date"), parse_day(to_date, "to_date")
     if start is None or stop is None:
@@ -126,11 +130,15 @@ def migration_matrix(
     if start >= stop:
         raise InputError(f"from date {start} must be before to date {stop}")
     rules = status_rules(config)
-    after = assess(db, as_of=stop, config=rules, model=model, params=params, reasons=False)[0][["customer_id", "status"]]
-    try:
-        before = assess(db, as_of=start, config=rules, model=model, params=params, reasons=False)[0][["customer_id", "status"]]
-    except NoDataError:
-        before = after.iloc[:0]
+    if after is None:
+        after = assess(db, as_of=stop, config=rules, model=model, params=params, reasons=False)[0]
+    after = after[["customer_id", "status"]]
+    if before is None:
+        try:
+            before = assess(db, as_of=start, config=rules, model=model, params=params, reasons=False)[0]
+        except NoDataError:
+            before = after.iloc[:0]
+    before = before[["customer_id", "status"]]
     pairs = after.merge(before, on="customer_id", how="left", suffixes=("_to", "_from"))
     pairs["status_from"] = pairs["status_from"].fillna(NOT_YET)
     rows, cols = [NOT_YET, *STATUSES], list(STATUSES)

@@ -83,11 +83,12 @@ def backtest_table(result: Backtest) -> pd.DataFrame:
 def status_backtest_section(db: str, ctx: Any) -> Section | None:
     """Statuses a quarter before the report date against the purchases since; ``None`` (with a
     note) when that date has no buyers or the model cannot be fitted on the history then."""
-    from patron.report.sections import months_before
+    from patron.report.sections import months_before, status_assessment
 
     start = months_before(ctx.as_of, LOOKBACK_MONTHS)
     try:
-        result = ctx.memo(SECTION_KEY, lambda: status_backtest(db, as_of=start, horizon=f"{LOOKBACK_MONTHS}M", config=ctx.config))
+        result = ctx.memo(SECTION_KEY, lambda: status_backtest(db, as_of=start, horizon=f"{LOOKBACK_MONTHS}M", config=ctx.config,
+                                                               assessed=status_assessment(db, ctx, start)))
     except (PatronError, ConvergenceError) as exc:
         ctx.notes.append(f"The status backtest is left out: {exc}")
         return None

@@ -56,12 +56,24 @@ def lift_figure(bands: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def _trend_counts(ctx: ReportContext) -> dict[str, int] | None:
+    """Customers per engagement trend label of the report's profiles, counted in SQL; ``None``
+    when the profiles have no such column."""
+    with ctx.profile_rows() as con:
+        columns = {d[0] for d in con.execute("SELECT * FROM customer_profiles LIMIT 0").description}
+        if "engagement_trend_label" not in columns:
+            return None
+        rows = con.execute("SELECT engagement_trend_label, count(*) FROM customer_profiles "
+                           "WHERE engagement_trend_label IS NOT NULL GROUP BY 1").fetchall()
+    return {str(k): int(n) for k, n in rows}
+
+
 @register_section("engagement", order=58, title="Engagement over time")
 def engagement_section(db: str, ctx: ReportContext) -> Section | None:
     """Engagement over time by channel and segment; ``None`` without interactions."""
     from patron.relationship.engagement import engagement_lift, engagement_over_time
 
-    ctx.profiles()  # the segments are the profiles' statuses as of the report date
+    ctx.store_profiles()  # the segments are the stored profiles' statuses as of the report date
     series = engagement_over_time(db, as_of=ctx.as_of, weeks=WEEKS)
     if series is None or series.by_channel.empty:
         return None
@@ -76,9 +88,8 @@ def engagement_section(db: str, ctx: ReportContext) -> Section | None:
     if not last.empty:
         mean = float((last["mean_score"] * last["members"]).sum() / max(int(last["members"].sum()), 1))
         sec.metrics.append(Metric("mean score, last week", f"{mean:.1f}% of days"))
-    profiles = ctx.profiles()
-    if "engagement_trend_label" in profiles.columns:
-        labels = profiles["engagement_trend_label"].value_counts()
+    labels = _trend_counts(ctx)
+    if labels is not None:
         for name in ("rising", "falling"):
             sec.metrics.append(Metric(f"engagement {name}", f"{int(labels.get(name, 0)):,} customers"))
     sec.figures += [channel_figure(series.by_channel), segment_figure(series.by_segment, label)]

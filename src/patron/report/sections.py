@@ -269,13 +269,30 @@ def status_section(db: str, ctx: ReportContext) -> Section | None:
     migration = _api(ctx, "status migration", "patron.relationship.status:migration_matrix", "patron.relationship.status_history:migration_matrix")
     if migration is not None:
         start = months_before(ctx.as_of, MIGRATION_MONTHS)
-        matrix = nonzero_matrix(_attempt(ctx, "status migration", lambda: ctx.memo(
-            "migration", lambda: migration(db, from_date=start, to_date=ctx.as_of, config=ctx.config))))
+        def compute() -> pd.DataFrame:
+            try:  # the statuses of the quarter's start are the status backtest's too: assessed once
+                before = status_assessment(db, ctx, start)[0]
+            except NoDataError:
+                before = None
+            return migration(db, from_date=start, to_date=ctx.as_of, config=ctx.config, before=before,
+                             after=status_assessment(db, ctx, ctx.as_of)[0])
+
+        matrix = nonzero_matrix(_attempt(ctx, "status migration", lambda: ctx.memo("migration", compute)))
         if not matrix.empty:
             figs.append(F.migration_heatmap(matrix, from_label=start.isoformat(), to_label=ctx.as_of.isoformat()))
     return Section("status", "Relationship status", intro=(
         f"Where each customer stands as of {ctx.as_of.isoformat()}, and how statuses moved over the last "
         f"{MIGRATION_MONTHS} months (rows: status then; columns: status now)."), figures=figs)
+
+
+def status_assessment(db: str, ctx: ReportContext, day: date) -> tuple[pd.DataFrame, Any]:
+    """Every customer's status as of ``day`` (without reasons) and the BG/NBD model fitted on the
+    purchases up to then (:func:`patron.relationship.status.assess` with the report's rules),
+    computed once per report and day: the status migration and the status backtest share them."""
+    from patron.relationship.status import assess
+
+    return ctx.memo(f"status_assessment:{day.isoformat()}",
+                    lambda: assess(db, as_of=day, config=ctx.config, reasons=False))
 
 
 @register_section("cohorts", order=40, title="Acquisition cohorts")

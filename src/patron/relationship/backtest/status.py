@@ -77,6 +77,7 @@ def status_backtest(
     model: str = "bgnbd",
     params: Mapping[str, float] | TransactionModel | None = None,
     level: float = LEVEL,
+    assessed: tuple[pd.DataFrame, TransactionModel] | None = None,
 ) -> Backtest:
     """Statuses as of ``as_of`` against purchases in the ``horizon`` after it.
 
@@ -96,6 +97,10 @@ def status_backtest(
         on the history up to ``as_of`` unless ``params`` fix it).
     level
         Confidence level of the intervals.
+    assessed
+        ``(statuses, fitted model)`` as :func:`patron.relationship.status.assess` returned them for
+        these rules and model (e.g. shared with a migration matrix of the same day); used when
+        their ``as_of`` is the window's start, else assessed here.
 
     Returns
     -------
@@ -106,7 +111,10 @@ def status_backtest(
     """
     rules = status_rules(config)
     window = observed_window(db, parse_day(as_of, "as_of"), horizon)
-    statuses, fitted = assess(db, as_of=window.as_of, config=rules, model=model, params=params)
+    if assessed is not None and len(assessed[0]) and (pd.to_datetime(assessed[0]["as_of"]).dt.date == window.as_of).all():
+        statuses, fitted = assessed
+    else:  # the table needs statuses, not their reasons
+        statuses, fitted = assess(db, as_of=window.as_of, config=rules, model=model, params=params, reasons=False)
     frame = outcomes(db, window, statuses["customer_id"])
     frame["status"] = statuses["status"].to_numpy()
     buyer = (frame["status"] != "prospect").to_numpy()

@@ -88,6 +88,22 @@ def _values(tm: Any, sm: Any, frame: pd.DataFrame, value: ValueSettings) -> np.n
     ), dtype=float)
 
 
+def _positions(ids: pd.Series, among: pd.Series) -> np.ndarray:
+    """The row of ``among`` holding each id of ``ids`` (compared as text), -1 where absent: an
+    Arrow hash lookup, no Python string per customer (ids are unique within each)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def text(column: pd.Series) -> pa.Array | pa.ChunkedArray:
+        array = pa.array(column.array) if not isinstance(column.dtype, np.dtype) else pa.array(column.astype(str).to_numpy())
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        return array if pa.types.is_string(array.type) or pa.types.is_large_string(array.type) else pc.cast(array, pa.string())
+
+    found = pc.index_in(text(ids), value_set=text(among))
+    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.intp)
+
+
 def decompose(previous: pd.DataFrame, current: pd.DataFrame, models_previous: tuple[Any, Any],
               models_current: tuple[Any, Any], value: ValueSettings, *, since: Any,
               values_previous: np.ndarray | None = None, values_current: np.ndarray | None = None) -> dict[str, float]:
@@ -100,20 +116,19 @@ def decompose(previous: pd.DataFrame, current: pd.DataFrame, models_previous: tu
     scores' ``clv``, in the summaries' row order); computed here otherwise. Pure function."""
     tp, sp = models_previous
     tc, sc = models_current
-    prev_ids = previous["customer_id"].astype(str).to_numpy()
-    cur_ids = current["customer_id"].astype(str).to_numpy()
+    n_prev, n_cur = len(previous), len(current)
     v_pp = values_previous if values_previous is not None else _values(tp, sp, previous, value)  # V(M_p, D_p)
     v_pc = _values(tp, sp, current, value)                  # V(M_p, D_c)
     v_mix = _values(tc, sp, current, value)                 # V(theta_c, phi_p, D_c)
     v_cc = values_current if values_current is not None else _values(tc, sc, current, value)     # V(M_c, D_c)
-    in_prev = pd.Index(prev_ids).get_indexer(cur_ids)       # row of each current customer at p, -1 if new
+    in_prev = _positions(current["customer_id"], previous["customer_id"])  # row of each current customer at p, -1 if new
     existing = in_prev >= 0
     last = pd.to_datetime(current["last_purchase"]).to_numpy() if "last_purchase" in current else None
     bought = existing & (last > np.datetime64(pd.Timestamp(since)) if last is not None else existing)
     silent = existing & ~bought
-    delta = np.zeros(len(cur_ids))
+    delta = np.zeros(n_cur)
     delta[existing] = v_pc[existing] - v_pp[in_prev[existing]]
-    removed = np.ones(len(prev_ids), dtype=bool)
+    removed = np.ones(n_prev, dtype=bool)
     removed[in_prev[existing]] = False
     parts = {
         "new_customers": float(v_pc[~existing].sum()),
