@@ -145,3 +145,33 @@ def test_waterfall_draws_the_latest_month_from_start_to_end(movement):
     assert table.columns[1] == "equity before ($)" and "new customers ($)" in table.columns
     assert table["equity after ($)"].iloc[-1] == last["equity_end"] and table["new customers"].iloc[-1] == last["new"]
     assert table["new customers"].isna().iloc[0]  # no movement in the first month: no counts either
+
+
+def test_period_end_summaries_from_one_read_are_the_summaries_as_of_each_day(tmp_path, orders: pd.DataFrame) -> None:
+    """The month-end summaries finished from one read of the orders (iter_period_end_summaries) are,
+    customer by customer and to the last bit, the summaries queried as of each month end
+    (run_summary); a refund-only customer and a zero-amount order included. Their ``rows`` match
+    customers across month ends: the same customer id at the same position of the common list."""
+    from patron.relationship.segments.equity import iter_period_end_summaries
+
+    extra = pd.DataFrame([("r1", "r1-a", "2024-06-10", -15.0), ("r1", "r1-b", "2024-08-03", 20.0),
+                          ("z1", "z1-a", "2024-07-01", 0.0), ("z1", "z1-b", "2024-10-15", -5.0)],
+                         columns=["customer_id", "order_id", "occurred_at", "amount"])
+    csv = tmp_path / "orders.csv"
+    pd.concat([orders, extra]).to_csv(csv, index=False)
+    db = str(tmp_path / "s.duckdb")
+    ingest(csv, kind="transactions", db=db)
+    ids_at: dict[int, str] = {}
+    seen = 0
+    for day, frame, rows in iter_period_end_summaries(db, START, END, "M", "W"):
+        with reader(db) as con:
+            expected = run_summary(con, SummarySpec(end=day, unit="W")).to_pandas()
+        got = frame.sort_values("customer_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, expected.sort_values("customer_id").reset_index(drop=True), check_exact=True)
+        assert ("r1" in set(frame["customer_id"])) == (day >= pd.Timestamp("2024-08-03").date())
+        assert ("z1" in set(frame["customer_id"])) == (day >= pd.Timestamp("2024-07-01").date())
+        assert len(rows) == len(frame)
+        for position, customer in zip(rows.tolist(), frame["customer_id"].astype(str), strict=True):
+            assert ids_at.setdefault(position, customer) == customer
+        seen += 1
+    assert seen == 7

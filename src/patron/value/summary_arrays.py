@@ -83,6 +83,25 @@ def _micros(value: date) -> int:
         (stamp.hour * 3600 + stamp.minute * 60 + stamp.second) * 1_000_000 + stamp.microsecond)
 
 
+def end_micros(value: date) -> int:
+    """Microseconds since 1970-01-01 of the last instant the summary end ``value`` includes."""
+    return _micros(value)
+
+
+def first_purchase_micros(lists: pa.Table) -> np.ndarray:
+    """Per row of :func:`patron.value.summary_sql.order_lists_sql`'s result, the time
+    (microseconds since 1970-01-01) of the customer's first purchase (an order of amount 0 or
+    more; refunds are not purchases), or the largest int64 when they have none: the customer is
+    in the summary as of ``end`` exactly when this is at most :func:`end_micros` of ``end``."""
+    lengths = pc.list_value_length(lists.column("ts")).to_numpy().astype(np.int64)
+    if not len(lengths):
+        return np.zeros(0, dtype=np.int64)
+    micros = _flat(lists.column("ts"), pa.timestamp("us")).view(np.int64)
+    amount = _flat(lists.column("amounts"), pa.float64())
+    masked = np.where(amount >= 0, micros, np.iinfo(np.int64).max)
+    return np.minimum.reduceat(masked, np.cumsum(lengths) - lengths)
+
+
 @dataclass(frozen=True)
 class Periods:
     """Per customer, the purchase periods among a subset of their orders (zeros for a customer

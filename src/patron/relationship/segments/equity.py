@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from patron.config import section
@@ -30,8 +31,8 @@ from patron.relationship.profiles import PROFILE_TABLE
 from patron.relationship.rfm import RfmRules
 from patron.relationship.segments.rules import quote_identifier
 from patron.value.settings import ValueSettings, value_settings
-from patron.value.summary_arrays import run_summary
-from patron.value.summary_sql import SummarySpec
+from patron.value.summary_arrays import end_micros, finish_summary, first_purchase_micros
+from patron.value.summary_sql import SummarySpec, order_lists_sql
 
 ALIASES: dict[str, str] = {"category": "top_category", "tier": "value_tier", "segment_rfm": "rfm_cell"}
 """Short names accepted by :func:`equity_by`."""
@@ -115,6 +116,19 @@ def iter_summaries_at_period_ends(db: str | os.PathLike[str] | None, start: Any,
     """:func:`summaries_at_period_ends` one period end at a time, ``(day, summary)``, so that a
     caller that needs only the previous one never holds them all (a large base has a summary of
     every customer per period end)."""
+    for d, frame, _ in iter_period_end_summaries(db, start, end, freq, unit):
+        yield d, frame
+
+
+def iter_period_end_summaries(db: str | os.PathLike[str] | None, start: Any, end: Any, freq: str,
+                              unit: str) -> Iterator[tuple[date, pd.DataFrame, np.ndarray]]:
+    """``(day, summary, rows)`` per period end: one read of the database (each customer's orders
+    up to the last period end, as lists, :func:`patron.value.summary_sql.order_lists_sql`), each
+    period end's summary finished from those lists with the orders after it left out
+    (:func:`patron.value.summary_arrays.finish_summary`: the same rows and values as a summary
+    queried as of that day). Every summary lists its customers in the same order; ``rows`` are
+    their positions in the list of every customer (ascending), so that two period ends' customers
+    match by position, without comparing ids."""
     with reader(db) as con:
         if not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE first")
@@ -122,8 +136,16 @@ def iter_summaries_at_period_ends(db: str | os.PathLike[str] | None, start: Any,
         lo, hi = parse_day(start, "start") or first, parse_day(end, "end") or last
         if hi < lo:
             raise InputError(f"end {hi} is before start {lo}")
-        for d in period_ends(lo, hi, freq):
-            yield d, run_summary(con, SummarySpec(end=d, unit=unit)).to_pandas()
+        days = period_ends(lo, hi, freq)
+        lists = con.sql(order_lists_sql(SummarySpec(end=hi, unit=unit))).to_arrow_table()
+    bought = first_purchase_micros(lists)
+    for d in days:
+        spec = SummarySpec(end=d, unit=unit)
+        frame = finish_summary(lists, spec).to_pandas()
+        rows = np.flatnonzero(bought <= end_micros(d))
+        if len(rows) != len(frame):  # cannot happen (same definition); stated rather than assumed
+            raise RuntimeError(f"period-end summary of {d}: {len(frame)} customers, {len(rows)} expected")
+        yield d, frame, rows
 
 
 def equity_over_time(

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from patron.errors import PatronError
-from patron.relationship.segments.equity import iter_summaries_at_period_ends
+from patron.relationship.segments.equity import iter_period_end_summaries
 from patron.value.settings import ValueSettings, value_settings
 
 COMPONENTS: tuple[str, ...] = ("new_customers", "lost_customers", "returning_customers", "rate_estimates", "spend_estimates")
@@ -88,6 +88,15 @@ def _values(tm: Any, sm: Any, frame: pd.DataFrame, value: ValueSettings) -> np.n
     ), dtype=float)
 
 
+def _matched(before: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """For customers at positions ``now`` (ascending) of a common list, their row among those at
+    positions ``before`` (-1 where absent)."""
+    size = int(max(before[-1] if len(before) else -1, now[-1] if len(now) else -1)) + 1
+    rank = np.full(size, -1, dtype=np.intp)
+    rank[before] = np.arange(len(before))
+    return rank[now]
+
+
 def _positions(ids: pd.Series, among: pd.Series) -> np.ndarray:
     """The row of ``among`` holding each id of ``ids`` (compared as text), -1 where absent: an
     Arrow hash lookup, no Python string per customer (ids are unique within each)."""
@@ -106,14 +115,17 @@ def _positions(ids: pd.Series, among: pd.Series) -> np.ndarray:
 
 def decompose(previous: pd.DataFrame, current: pd.DataFrame, models_previous: tuple[Any, Any],
               models_current: tuple[Any, Any], value: ValueSettings, *, since: Any,
-              values_previous: np.ndarray | None = None, values_current: np.ndarray | None = None) -> dict[str, float]:
+              values_previous: np.ndarray | None = None, values_current: np.ndarray | None = None,
+              positions: np.ndarray | None = None) -> dict[str, float]:
     """The parts of :data:`COMPONENTS` of the change between two summaries (``customer_id,
     frequency, recency, T, monetary_value, last_purchase``) valued with their own models
     (``(transaction, spend)`` fitted on each), plus ``equity_start, equity_end, change`` and the
     customers ``new, returning, silent``. A customer bought in between when their
     ``last_purchase`` is after ``since`` (the earlier period end). ``values_previous`` /
     ``values_current``: each summary's CLVs under its own models when already computed (the
-    scores' ``clv``, in the summaries' row order); computed here otherwise. Pure function."""
+    scores' ``clv``, in the summaries' row order); computed here otherwise. ``positions``: the
+    row of ``previous`` of each customer of ``current`` (-1 for a new one) when known; found by
+    id otherwise. Pure function."""
     tp, sp = models_previous
     tc, sc = models_current
     n_prev, n_cur = len(previous), len(current)
@@ -121,7 +133,7 @@ def decompose(previous: pd.DataFrame, current: pd.DataFrame, models_previous: tu
     v_pc = _values(tp, sp, current, value)                  # V(M_p, D_c)
     v_mix = _values(tc, sp, current, value)                 # V(theta_c, phi_p, D_c)
     v_cc = values_current if values_current is not None else _values(tc, sc, current, value)     # V(M_c, D_c)
-    in_prev = _positions(current["customer_id"], previous["customer_id"])  # row of each current customer at p, -1 if new
+    in_prev = positions if positions is not None else _positions(current["customer_id"], previous["customer_id"])
     existing = in_prev >= 0
     last = pd.to_datetime(current["last_purchase"]).to_numpy() if "last_purchase" in current else None
     bought = existing & (last > np.datetime64(pd.Timestamp(since)) if last is not None else existing)
@@ -159,8 +171,8 @@ def equity_movement(
     value = settings if settings is not None else value_settings(config)
     plain = not (value.all_covariates or value.dynamic_covariates)
     rows, steps = [], []
-    previous: tuple[date, pd.DataFrame, Any] | None = None  # only the previous period end is held
-    for d, frame in iter_summaries_at_period_ends(db, start, end, freq, value.period):
+    previous: tuple[date, pd.DataFrame, Any, np.ndarray] | None = None  # only the previous period end is held
+    for d, frame, at in iter_period_end_summaries(db, start, end, freq, value.period):
         row: dict[str, Any] = {"as_of": d, "customers": len(frame), "equity": math.nan, "equity_lower": math.nan,
                                "equity_upper": math.nan}
         fitted = None
@@ -192,9 +204,9 @@ def equity_movement(
                 warnings.simplefilter("ignore")
                 (tp, sp, vp), (tc, sc, vc) = previous[2], fitted
                 step.update(decompose(previous[1], frame, (tp, sp), (tc, sc), value, since=previous[0],
-                                      values_previous=vp, values_current=vc))
+                                      values_previous=vp, values_current=vc, positions=_matched(previous[3], at)))
         steps.append(step)
-        previous = (d, frame, fitted)
+        previous = (d, frame, fitted, at)
     del previous
     history = pd.DataFrame(rows)
     history["as_of"] = pd.to_datetime(history["as_of"])
