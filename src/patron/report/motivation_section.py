@@ -105,8 +105,10 @@ def motivation_section(db: str, ctx: object) -> Section | None:
     settings = ctx.value() if hasattr(ctx, "value") else None
     currency = ctx.currency() if hasattr(ctx, "currency") else None
     try:
-        if hasattr(ctx, "profiles"):
-            ctx.profiles()  # the report's profiles (written once), which the table reads
+        if hasattr(ctx, "store_profiles"):
+            ctx.store_profiles()  # the report's profiles (written once), which the table reads
+        elif hasattr(ctx, "profiles"):
+            ctx.profiles()
         table = motivation_table(db, as_of=as_of, config=config, settings=settings)
     except PatronError:
         return None

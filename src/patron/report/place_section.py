@@ -127,6 +127,13 @@ REGION_TABLE = {
 """Columns of the region table (from :func:`patron.relationship.segments.breakdown.breakdown_by`)."""
 
 
+def _store_profiles(ctx: object) -> None:
+    """The report's profiles written to the ``customer_profiles`` table once, read into Python
+    only by a context that cannot store them without (the SQL below reads the table)."""
+    store = getattr(ctx, "store_profiles", None)
+    (store if store is not None else ctx.profiles)()  # type: ignore[attr-defined]
+
+
 @register_section("place", order=66, title="Place")
 def place_section(db: str, ctx: object) -> Section | None:
     """The hexagon map, equity and status by region, and the stores' catchments; ``None`` when no
@@ -136,7 +143,7 @@ def place_section(db: str, ctx: object) -> Section | None:
     from patron.relationship.segments.breakdown import breakdown_by
 
     try:
-        ctx.profiles()  # type: ignore[attr-defined]
+        _store_profiles(ctx)
     except PatronError:
         return None
     with reader(db) as con:
@@ -212,7 +219,7 @@ def attributes_section(db: str, ctx: object) -> Section | None:
     from patron.relationship.segments.breakdown import breakdown_by
 
     try:
-        ctx.profiles()  # type: ignore[attr-defined]
+        _store_profiles(ctx)
     except PatronError:
         return None
     with reader(db) as con:
