@@ -28,7 +28,7 @@ The per-customer rules run vectorised (``numpy.select``); history and migration 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -239,20 +239,27 @@ def assess(
     params: Mapping[str, float] | TransactionModel | None = None,
     weekly_summary: pd.DataFrame | None = None,
     reasons: bool = True,
+    summary_at: Callable[[date], pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, TransactionModel]:
     """:func:`relationship_status` and the fitted transaction model behind it (for backtests that
     ask the same model what it expected); without ``reasons`` the buyers' ``status_reason`` is
-    left empty (statuses only, for counts over a large base)."""
+    left empty (statuses only, for counts over a large base). ``summary_at(day)``: the weekly
+    summary of ``db`` as of a day (same rows and values as :func:`patron.value.summary.summary`,
+    any row order; :class:`NoDataError` without purchases) when the caller has a faster source
+    than a query per day (the report finishes them from one read of the orders)."""
     rules = status_rules(config)
     as_of_d = parse_day(as_of) or last_purchase_day(db)
     before_d = as_of_d - timedelta(days=rules.lookback_days)
-    now = weekly_summary if weekly_summary is not None else summary(db, period="W", end=as_of_d)
+    def weekly(day: date) -> pd.DataFrame:
+        return summary_at(day) if summary_at is not None else summary(db, period="W", end=day)
+
+    now = weekly_summary if weekly_summary is not None else weekly(as_of_d)
     given, fitted = _scores_now(scores, now) if scores is not None else ({}, None)
     if params is not None or fitted is None:
         fitted = transaction_model(model, params, now)
     numbers = predict(fitted, now, rules.horizon_weeks) | given
     try:
-        before = summary(db, period="W", end=before_d)
+        before = weekly(before_d)
     except NoDataError:
         before = now.iloc[:0]
     earlier = pd.DataFrame({f"{k}_before": v for k, v in predict(fitted, before, rules.horizon_weeks).items()})

@@ -143,7 +143,8 @@ def model_check_section(db: str, ctx: Any) -> Section | None:
     cal_end = months_before(ctx.as_of, HOLDOUT_MONTHS)
 
     def compute() -> tuple[Any, HoldoutComparison, pd.DataFrame, pd.DataFrame]:
-        data = summary(db, period=value.period, end=cal_end, holdout_end=ctx.as_of)
+        data = (ctx.summary_at(cal_end, value.period, holdout_end=ctx.as_of) if hasattr(ctx, "summary_at")
+                else summary(db, period=value.period, end=cal_end, holdout_end=ctx.as_of))
         model = fit_model(value.model, data)
         return data, holdout_comparison(model, data), model, cumulative_tracking(
             model, db, start=str(data["first_purchase"].min())[:10], end=ctx.as_of, unit=value.period)

@@ -163,7 +163,8 @@ def _equity_movement(db: str, ctx: ReportContext) -> Any:
     if fn is None:
         return None
     start = months_before(ctx.as_of, EQUITY_HISTORY_MONTHS)
-    return ctx.memo("equity_movement", lambda: fn(db, start=start, end=ctx.as_of, freq="M", settings=ctx.value()))
+    return ctx.memo("equity_movement", lambda: fn(db, start=start, end=ctx.as_of, freq="M", settings=ctx.value(),
+                                                  lists=ctx.order_lists()))
 
 
 def _equity_history(db: str, ctx: ReportContext) -> pd.DataFrame | None:
@@ -292,7 +293,7 @@ def status_assessment(db: str, ctx: ReportContext, day: date) -> tuple[pd.DataFr
     from patron.relationship.status import assess
 
     return ctx.memo(f"status_assessment:{day.isoformat()}",
-                    lambda: assess(db, as_of=day, config=ctx.config, reasons=False))
+                    lambda: assess(db, as_of=day, config=ctx.config, reasons=False, summary_at=ctx.summary_at))
 
 
 @register_section("cohorts", order=40, title="Acquisition cohorts")

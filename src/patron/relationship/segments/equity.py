@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from patron.config import section
 from patron.data.store import reader, table_exists
@@ -121,14 +122,15 @@ def iter_summaries_at_period_ends(db: str | os.PathLike[str] | None, start: Any,
 
 
 def iter_period_end_summaries(db: str | os.PathLike[str] | None, start: Any, end: Any, freq: str,
-                              unit: str) -> Iterator[tuple[date, pd.DataFrame, np.ndarray]]:
+                              unit: str, *, lists: pa.Table | None = None) -> Iterator[tuple[date, pd.DataFrame, np.ndarray]]:
     """``(day, summary, rows)`` per period end: one read of the database (each customer's orders
     up to the last period end, as lists, :func:`patron.value.summary_sql.order_lists_sql`), each
     period end's summary finished from those lists with the orders after it left out
     (:func:`patron.value.summary_arrays.finish_summary`: the same rows and values as a summary
     queried as of that day). Every summary lists its customers in the same order; ``rows`` are
     their positions in the list of every customer (ascending), so that two period ends' customers
-    match by position, without comparing ids."""
+    match by position, without comparing ids. ``lists``: that read when the caller already has
+    it (:func:`patron.value.summary_sql.order_lists_sql` up to the last period end or later)."""
     with reader(db) as con:
         if not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE first")
@@ -137,7 +139,8 @@ def iter_period_end_summaries(db: str | os.PathLike[str] | None, start: Any, end
         if hi < lo:
             raise InputError(f"end {hi} is before start {lo}")
         days = period_ends(lo, hi, freq)
-        lists = con.sql(order_lists_sql(SummarySpec(end=hi, unit=unit))).to_arrow_table()
+        if lists is None:
+            lists = con.sql(order_lists_sql(SummarySpec(end=hi, unit=unit))).to_arrow_table()
     bought = first_purchase_micros(lists)
     for d in days:
         spec = SummarySpec(end=d, unit=unit)

@@ -162,17 +162,20 @@ def equity_movement(
     freq: str = "M",
     config: Any = None,
     settings: ValueSettings | None = None,
+    lists: Any = None,
 ) -> EquityMovement:
     """Customer equity at each period end from ``start`` to ``end`` (as
     :func:`~patron.relationship.segments.equity_over_time`: models refitted at each date, interval
-    for parameter uncertainty) and the decomposition of each change (module docstring)."""
+    for parameter uncertainty) and the decomposition of each change (module docstring).
+    ``lists``: the orders as :func:`patron.value.summary_sql.order_lists_sql` lists them up to
+    ``end`` or later, when the caller has read them already (one read of the database)."""
     from patron.value.scoring import score
 
     value = settings if settings is not None else value_settings(config)
     plain = not (value.all_covariates or value.dynamic_covariates)
     rows, steps = [], []
     previous: tuple[date, pd.DataFrame, Any, np.ndarray] | None = None  # only the previous period end is held
-    for d, frame, at in iter_period_end_summaries(db, start, end, freq, value.period):
+    for d, frame, at in iter_period_end_summaries(db, start, end, freq, value.period, lists=lists):
         row: dict[str, Any] = {"as_of": d, "customers": len(frame), "equity": math.nan, "equity_lower": math.nan,
                                "equity_upper": math.nan}
         fitted = None
