@@ -98,7 +98,8 @@ def feedback_behaviour(db: str | os.PathLike[str] | None = None, *, as_of: DayAr
     (definitions in the module docstring); empty when there is no feedback."""
     with open_transactions(db) as con:
         day = resolve_as_of(con, as_of)
-        if not table_exists(con, "feedback"):
+        if not table_exists(con, "feedback") or not con.execute("SELECT EXISTS (SELECT 1 FROM feedback)").fetchall()[0][0]:
+            # no response: nothing to join the purchases with (they are not aggregated for nothing)
             frame = pd.DataFrame(columns=["customer_id", "kind", "score", "feedback_day", "days_after", "n_orders", "spend", "returned", "purchases_after"])
         else:
             frame = con.sql(feedback_behaviour_sql(day)).df()
