@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -36,9 +37,15 @@ PATRON = [sys.executable, "-m", "patron"]
 SAMPLE_SECONDS = 0.2
 """How often the memory of the process tree is sampled."""
 
+LAST_CPU = 0.0
+"""CPU seconds (user + system) of the last process :func:`run` waited for."""
+
 
 def run(args: list[str], *, timeout: float | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS of the process tree (MiB) and stdout of ``patron ARGS``."""
+    """Wall seconds, peak RSS of the process tree (MiB) and stdout of ``patron ARGS``; the CPU
+    seconds (user + system) of the process are kept in :data:`LAST_CPU`."""
+    global LAST_CPU
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(PATRON + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0.0
@@ -67,6 +74,8 @@ def run(args: list[str], *, timeout: float | None = None) -> tuple[float, float,
         done.set()
         watcher.join()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"patron {' '.join(args)} failed: {err.strip()[-600:]}")
     return seconds, peak, out
@@ -116,8 +125,8 @@ def main() -> None:
                 seconds, peak, _ = run(args, timeout=a.timeout)
                 times[command].append(seconds)
                 peaks[command].append(peak)
-                print(f"  run {i + 1} patron {command}: {seconds:.1f} s, peak {peak:,.0f} MiB, load {os.getloadavg()[0]:.1f}",
-                      flush=True)
+                print(f"  run {i + 1} patron {command}: {seconds:.1f} s, CPU {LAST_CPU:.1f} s (user+sys), peak {peak:,.0f} MiB, "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
         if times["profiles"]:
             report(f"patron profiles ({a.customers:,} customers)", times["profiles"], peaks["profiles"])
         if times["report"]:
