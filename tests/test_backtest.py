@@ -281,3 +281,24 @@ def test_cli_backtest_bad_horizon_in_a_subprocess(sample_db, tmp_path):
     assert proc.returncode == 2
     assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [
         "patron: error: --horizon must look like 26W, 182D or 6M (a positive number of days, weeks or months); got 'six months'"]
+
+
+def test_backtest_on_statuses_assessed_once_elsewhere(sample_db):
+    """The report assesses the quarter's start once for the migration and the backtest: given that
+    assessment, the table is the one the backtest computes alone; an assessment of another day is
+    not used (the window's own day is assessed)."""
+    from patron.relationship.status import assess
+
+    alone = status_backtest(sample_db, as_of="1998-03-31", horizon="13W").table
+    shared = status_backtest(sample_db, as_of="1998-03-31", horizon="13W",
+                             assessed=assess(sample_db, as_of="1998-03-31", reasons=False)).table
+    pd.testing.assert_frame_equal(shared, alone)
+    other = status_backtest(sample_db, as_of="1998-03-31", horizon="13W",
+                            assessed=assess(sample_db, as_of="1998-01-31", reasons=False)).table
+    pd.testing.assert_frame_equal(other, alone)
+    statuses, fitted = assess(sample_db, as_of="1998-03-31", reasons=False)
+    buyers = statuses["status"] != "prospect"
+    planted = statuses.assign(status=np.where(buyers, "lost", statuses["status"]))  # used: every buyer is lost
+    table = status_backtest(sample_db, as_of="1998-03-31", horizon="13W", assessed=(planted, fitted)).table
+    assert set(table.loc[table["customers"] > 0, "status"]) <= {"lost", "prospect", "all buyers"}
+    assert int(table.set_index("status").loc["lost", "customers"]) == int(buyers.sum())

@@ -189,11 +189,11 @@ def headline_section(db: str, ctx: ReportContext) -> Section | None:
     """Customers, prospects, customer equity with its interval, active share, mean CLV."""
     if _api(ctx, "headline", "patron.relationship.profiles:build_profiles") is None:
         return None
+    facts = profile_facts(ctx)  # the profiles first, built while nothing else is held (memory on a large base)
     try:
         _equity_history(db, ctx)  # for the interval of equity; the equity section reports a failure
     except (NoDataError, ConvergenceError):
         pass
-    facts = profile_facts(ctx)
     n, everyone = facts["purchasers"], facts["customers"]
     equity, lower, upper, how = equity_now(ctx)
     value = ctx.value()
@@ -270,13 +270,15 @@ def status_section(db: str, ctx: ReportContext) -> Section | None:
     migration = _api(ctx, "status migration", "patron.relationship.status:migration_matrix", "patron.relationship.status_history:migration_matrix")
     if migration is not None:
         start = months_before(ctx.as_of, MIGRATION_MONTHS)
+        from patron.relationship.status import assess
+
         def compute() -> pd.DataFrame:
             try:  # the statuses of the quarter's start are the status backtest's too: assessed once
                 before = status_assessment(db, ctx, start)[0]
             except NoDataError:
                 before = None
-            return migration(db, from_date=start, to_date=ctx.as_of, config=ctx.config, before=before,
-                             after=status_assessment(db, ctx, ctx.as_of)[0])
+            after = assess(db, as_of=ctx.as_of, config=ctx.config, reasons=False, summary_at=ctx.summary_at)[0]
+            return migration(db, from_date=start, to_date=ctx.as_of, config=ctx.config, before=before, after=after)
 
         matrix = nonzero_matrix(_attempt(ctx, "status migration", lambda: ctx.memo("migration", compute)))
         if not matrix.empty:
@@ -292,8 +294,11 @@ def status_assessment(db: str, ctx: ReportContext, day: date) -> tuple[pd.DataFr
     computed once per report and day: the status migration and the status backtest share them."""
     from patron.relationship.status import assess
 
-    return ctx.memo(f"status_assessment:{day.isoformat()}",
-                    lambda: assess(db, as_of=day, config=ctx.config, reasons=False, summary_at=ctx.summary_at))
+    def compute() -> tuple[pd.DataFrame, Any]:
+        statuses, fitted = assess(db, as_of=day, config=ctx.config, reasons=False, summary_at=ctx.summary_at)
+        return statuses[["customer_id", "status", "frequency", "recency", "T", "as_of"]], fitted  # what they read
+
+    return ctx.memo(f"status_assessment:{day.isoformat()}", compute)
 
 
 @register_section("cohorts", order=40, title="Acquisition cohorts")

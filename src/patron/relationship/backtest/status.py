@@ -99,7 +99,8 @@ def status_backtest(
         Confidence level of the intervals.
     assessed
         ``(statuses, fitted model)`` as :func:`patron.relationship.status.assess` returned them for
-        these rules and model (e.g. shared with a migration matrix of the same day); used when
+        these rules and model (at least the columns ``customer_id, status, frequency, recency, T,
+        as_of``; e.g. shared with a migration matrix of the same day); used when
         their ``as_of`` is the window's start, else assessed here.
 
     Returns
@@ -111,7 +112,7 @@ def status_backtest(
     """
     rules = status_rules(config)
     window = observed_window(db, parse_day(as_of, "as_of"), horizon)
-    if assessed is not None and len(assessed[0]) and (pd.to_datetime(assessed[0]["as_of"]).dt.date == window.as_of).all():
+    if assessed is not None and len(assessed[0]) and pd.Timestamp(assessed[0]["as_of"].iloc[0]).date() == window.as_of:
         statuses, fitted = assessed
     else:  # the table needs statuses, not their reasons
         statuses, fitted = assess(db, as_of=window.as_of, config=rules, model=model, params=params, reasons=False)
