@@ -32,14 +32,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_profiles_report import prepare
 
 
+def peak_mib() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def cpu() -> float:
     """CPU seconds of this process so far (user + system, all threads)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(module: Any, name: str, into: dict[str, tuple[float, float]]) -> None:
-    """Replace ``module.name`` by a wrapper that adds its wall and CPU seconds to ``into[name]``."""
+def timed(module: Any, name: str, into: dict[str, tuple[float, float, float]]) -> None:
+    """Replace ``module.name`` by a wrapper that adds its wall and CPU seconds to ``into[name]``
+    (with the peak memory of the process when it last returned)."""
     original = getattr(module, name)
 
     @functools.wraps(original)
@@ -48,8 +54,8 @@ def timed(module: Any, name: str, into: dict[str, tuple[float, float]]) -> None:
         try:
             return original(*args, **kwargs)
         finally:
-            w, c = into.get(name, (0.0, 0.0))
-            into[name] = (w + time.perf_counter() - wall, c + cpu() - used)
+            w, c, _ = into.get(name, (0.0, 0.0, 0.0))
+            into[name] = (w + time.perf_counter() - wall, c + cpu() - used, peak_mib())
 
     setattr(module, name, wrapper)
 
@@ -69,18 +75,18 @@ def main() -> None:
         import patron.relationship.segments.movement as movement
         from patron.report.build import build_report
 
-        inner: dict[str, tuple[float, float]] = {}
+        inner: dict[str, tuple[float, float, float]] = {}
         timed(profiles, "build_profiles", inner)
         timed(movement, "equity_movement", inner)
-        marks: list[tuple[str, float, float]] = []
+        marks: list[tuple[str, float, float, float]] = []
         started, used = time.perf_counter(), cpu()
-        html = build_report(str(work), on_section=lambda title: marks.append((title, time.perf_counter(), cpu())))
-        marks.append(("end", time.perf_counter(), cpu()))
-        for (title, w0, c0), (_, w1, c1) in itertools.pairwise(marks):
+        html = build_report(str(work), on_section=lambda title: marks.append((title, time.perf_counter(), cpu(), peak_mib())))
+        marks.append(("end", time.perf_counter(), cpu(), peak_mib()))
+        for (title, w0, c0, _), (_, w1, c1, m1) in itertools.pairwise(marks):
             if w1 - w0 >= 0.05:
-                print(f"  {title:45s} {w1 - w0:8.1f} s wall {c1 - c0:8.1f} s CPU", flush=True)
-        for name, (w, c) in inner.items():
-            print(f"    of which {name:34s} {w:8.1f} s wall {c:8.1f} s CPU", flush=True)
+                print(f"  {title:45s} {w1 - w0:8.1f} s wall {c1 - c0:8.1f} s CPU   peak so far {m1:8,.0f} MiB", flush=True)
+        for name, (w, c, m) in inner.items():
+            print(f"    of which {name:34s} {w:8.1f} s wall {c:8.1f} s CPU   peak so far {m:8,.0f} MiB", flush=True)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"report ({a.customers:,} customers): {marks[-1][1] - started:.1f} s wall, {marks[-1][2] - used:.1f} s CPU "
               f"(user+sys), peak RSS {peak:,.0f} MiB, HTML {len(html.encode()) / 1e6:.2f} MB; load now "
