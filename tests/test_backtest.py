@@ -302,3 +302,22 @@ def test_backtest_on_statuses_assessed_once_elsewhere(sample_db):
     table = status_backtest(sample_db, as_of="1998-03-31", horizon="13W", assessed=(planted, fitted)).table
     assert set(table.loc[table["customers"] > 0, "status"]) <= {"lost", "prospect", "all buyers"}
     assert int(table.set_index("status").loc["lost", "customers"]) == int(buyers.sum())
+
+
+@pytest.mark.parametrize("day", ["1998-03-31", "1998-06-30"])
+def test_assess_on_the_reports_summaries_matches_customers_by_position(sample_db, day):
+    """The report's status assessments read summaries finished from one read of the orders, in the
+    engine's order, and match the earlier summary to the current one by position
+    (``_order_row``), not by id: every customer's status and numbers are those of the assessment on
+    summaries queried per day and joined on ids."""
+    from datetime import date
+
+    from patron.relationship.status import ROW_COLUMN, assess
+    from patron.report.registry import ReportContext
+
+    ctx = ReportContext(db=sample_db, as_of=date(1998, 6, 30))
+    assert ROW_COLUMN in ctx.summary_at(date.fromisoformat(day)).columns
+    expected = assess(sample_db, as_of=day, reasons=False)[0].sort_values("customer_id", ignore_index=True)
+    got = assess(sample_db, as_of=day, reasons=False, summary_at=ctx.summary_at)[0].sort_values("customer_id", ignore_index=True)
+    assert (got["status"] == "at_risk").any() or (got["status"] == "lapsed").any()
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9)

@@ -229,6 +229,20 @@ def relationship_status(
                   weekly_summary=weekly_summary)[0]
 
 
+ROW_COLUMN = "_order_row"
+"""Optional column of the summaries ``assess(summary_at=...)`` reads: each customer's position in a
+list common to every summary it returns (ascending), for matching them without comparing ids."""
+
+
+def _row_of(before: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """For the customers at positions ``now`` of a common list, their row among those at positions
+    ``before`` (-1 where absent)."""
+    size = int(max(before.max(initial=-1), now.max(initial=-1))) + 1
+    rank = np.full(size, -1, dtype=np.intp)
+    rank[before] = np.arange(len(before))
+    return rank[now]
+
+
 def assess(
     db: str | os.PathLike[str] | None = None,
     *,
@@ -246,7 +260,9 @@ def assess(
     left empty (statuses only, for counts over a large base). ``summary_at(day)``: the weekly
     summary of ``db`` as of a day (same rows and values as :func:`patron.value.summary.summary`,
     any row order; :class:`NoDataError` without purchases) when the caller has a faster source
-    than a query per day (the report finishes them from one read of the orders)."""
+    than a query per day (the report finishes them from one read of the orders); when both of its
+    summaries have the column :data:`ROW_COLUMN` (each customer's position in one common list),
+    the earlier one is matched to the current one by it instead of a join on ``customer_id``."""
     rules = status_rules(config)
     as_of_d = parse_day(as_of) or last_purchase_day(db)
     before_d = as_of_d - timedelta(days=rules.lookback_days)
@@ -262,11 +278,11 @@ def assess(
         before = weekly(before_d)
     except NoDataError:
         before = now.iloc[:0]
-    earlier = pd.DataFrame({f"{k}_before": v for k, v in predict(fitted, before, rules.horizon_weeks).items()})
-    earlier["customer_id"] = before["customer_id"].to_numpy()
+    predicted_before = predict(fitted, before, rules.horizon_weeks)
+    positional = weekly_summary is None and summary_at is not None and ROW_COLUMN in now.columns and ROW_COLUMN in before.columns
     out = pd.DataFrame(
         {
-            "customer_id": now["customer_id"].to_numpy(),
+            "customer_id": now["customer_id"].array if positional else now["customer_id"].to_numpy(),
             **numbers,
             "days_since_first_purchase": _days(as_of_d, now["first_purchase"]),
             "days_since_last_purchase": _days(as_of_d, now["last_purchase"]),
@@ -277,7 +293,18 @@ def assess(
             "recency": now["recency"].to_numpy(dtype=float),
             "T": now["T"].to_numpy(dtype=float),
         }
-    ).merge(earlier, on="customer_id", how="left")
+    )
+    if positional:  # both summaries list their customers in one order: matched by position, not by id
+        at = _row_of(before[ROW_COLUMN].to_numpy(), now[ROW_COLUMN].to_numpy())
+        found = at >= 0
+        for k, v in predicted_before.items():
+            column = np.full(len(out), np.nan)
+            column[found] = np.asarray(v, dtype=float)[at[found]]
+            out[f"{k}_before"] = column
+    else:
+        earlier = pd.DataFrame({f"{k}_before": v for k, v in predicted_before.items()})
+        earlier["customer_id"] = before["customer_id"].to_numpy()
+        out = out.merge(earlier, on="customer_id", how="left")
     status, reason = classify(out, rules, as_of=as_of_d, before=before_d, reasons=reasons)
     out["status"], out["status_reason"] = status, reason
     prospects = _prospects(db, as_of_d)

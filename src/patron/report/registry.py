@@ -116,14 +116,23 @@ class ReportContext:
         """The customer summary as of ``day`` (on or before :attr:`as_of`; durations in ``unit``;
         holdout columns up to ``holdout_end``, at most :attr:`as_of`): the rows and values of
         :func:`patron.value.summary.summary`, in the order of :meth:`order_lists` rather than by id,
-        finished from that one read. :class:`~patron.errors.NoDataError` without purchases."""
+        finished from that one read, plus :data:`patron.relationship.status.ROW_COLUMN` (each
+        customer's row in it). :class:`~patron.errors.NoDataError` without purchases."""
+        import numpy as np
+
         from patron.errors import NoDataError
-        from patron.value.summary_arrays import finish_summary
+        from patron.relationship.status import ROW_COLUMN
+        from patron.value.summary_arrays import end_micros, finish_summary, first_purchase_micros
         from patron.value.summary_sql import SummarySpec
 
-        frame = finish_summary(self.order_lists(), SummarySpec(end=day, unit=unit, holdout_end=holdout_end)).to_pandas()
+        lists = self.order_lists()
+        frame = finish_summary(lists, SummarySpec(end=day, unit=unit, holdout_end=holdout_end)).to_pandas()
         if not len(frame):
             raise NoDataError(f"no purchases on or before {day}")
+        bought = self.memo("order_first_purchase", lambda: first_purchase_micros(lists))
+        rows = np.flatnonzero(bought <= end_micros(day))
+        if len(rows) == len(frame):  # always (same definition); without it the status assessment joins on ids
+            frame[ROW_COLUMN] = rows
         return frame
 
     def store_profiles(self) -> None:
