@@ -122,7 +122,8 @@ def iter_summaries_at_period_ends(db: str | os.PathLike[str] | None, start: Any,
 
 
 def iter_period_end_summaries(db: str | os.PathLike[str] | None, start: Any, end: Any, freq: str,
-                              unit: str, *, lists: pa.Table | None = None) -> Iterator[tuple[date, pd.DataFrame, np.ndarray]]:
+                              unit: str, *, lists: pa.Table | None = None,
+                              columns: tuple[str, ...] | None = None) -> Iterator[tuple[date, pd.DataFrame, np.ndarray]]:
     """``(day, summary, rows)`` per period end: one read of the database (each customer's orders
     up to the last period end, as lists, :func:`patron.value.summary_sql.order_lists_sql`), each
     period end's summary finished from those lists with the orders after it left out
@@ -130,7 +131,9 @@ def iter_period_end_summaries(db: str | os.PathLike[str] | None, start: Any, end
     queried as of that day). Every summary lists its customers in the same order; ``rows`` are
     their positions in the list of every customer (ascending), so that two period ends' customers
     match by position, without comparing ids. ``lists``: that read when the caller already has
-    it (:func:`patron.value.summary_sql.order_lists_sql` up to the last period end or later)."""
+    it (:func:`patron.value.summary_sql.order_lists_sql` up to the last period end or later).
+    ``columns``: only these columns of each summary (a caller that matches by ``rows`` needs no
+    ids: on a large base they are most of a summary's memory)."""
     with reader(db) as con:
         if not table_exists(con, "transactions"):
             raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE first")
@@ -144,7 +147,9 @@ def iter_period_end_summaries(db: str | os.PathLike[str] | None, start: Any, end
     bought = first_purchase_micros(lists)
     for d in days:
         spec = SummarySpec(end=d, unit=unit)
-        frame = finish_summary(lists, spec).to_pandas()
+        table = finish_summary(lists, spec)
+        frame = (table if columns is None else table.select(list(columns))).to_pandas()
+        del table
         rows = np.flatnonzero(bought <= end_micros(d))
         if len(rows) != len(frame):  # cannot happen (same definition); stated rather than assumed
             raise RuntimeError(f"period-end summary of {d}: {len(frame)} customers, {len(rows)} expected")

@@ -124,8 +124,8 @@ def decompose(previous: pd.DataFrame, current: pd.DataFrame, models_previous: tu
     ``last_purchase`` is after ``since`` (the earlier period end). ``values_previous`` /
     ``values_current``: each summary's CLVs under its own models when already computed (the
     scores' ``clv``, in the summaries' row order); computed here otherwise. ``positions``: the
-    row of ``previous`` of each customer of ``current`` (-1 for a new one) when known; found by
-    id otherwise. Pure function."""
+    row of ``previous`` of each customer of ``current`` (-1 for a new one) when known (then the
+    summaries need no ``customer_id``); found by id otherwise. Pure function."""
     tp, sp = models_previous
     tc, sc = models_current
     n_prev, n_cur = len(previous), len(current)
@@ -175,7 +175,9 @@ def equity_movement(
     plain = not (value.all_covariates or value.dynamic_covariates)
     rows, steps = [], []
     previous: tuple[date, pd.DataFrame, Any, np.ndarray] | None = None  # only the previous period end is held
-    for d, frame, at in iter_period_end_summaries(db, start, end, freq, value.period, lists=lists):
+    # what the scores and the decomposition read (ids too for covariate models, joined on them)
+    needed = None if not plain else ("frequency", "recency", "T", "monetary_value", "last_purchase")
+    for d, frame, at in iter_period_end_summaries(db, start, end, freq, value.period, lists=lists, columns=needed):
         row: dict[str, Any] = {"as_of": d, "customers": len(frame), "equity": math.nan, "equity_lower": math.nan,
                                "equity_upper": math.nan}
         fitted = None
