@@ -94,6 +94,8 @@ def create_app(
 
             processes = Acceptors(state, acceptors)
             await processes.start()
+        if isinstance(app, ServiceApp):
+            app.skip_probe()  # event POSTs: FastAPI's telemetry probe once, not per request
         try:
             yield
         finally:
@@ -106,7 +108,9 @@ def create_app(
             with state.lock.exclusive():  # wait for readers still holding a cursor
                 state.close()
 
-    app = FastAPI(
+    from patron.service.fast_path import EventFastPath, ServiceApp
+
+    app = ServiceApp(
         title="patron",
         version=__version__,
         description="Segment-spec event API, one profile per person, lifetime value and status, consent checks.",
@@ -115,8 +119,6 @@ def create_app(
         openapi_url=None,
     )
     app.state.patron = state
-    from patron.service.fast_path import EventFastPath
-
     app.add_middleware(EventFastPath)  # innermost: the event endpoints without FastAPI's routing
     # no endpoint takes a huge body, or one sent too slowly
     app.add_middleware(BodyLimit, limit=state.rules.max_batch_bytes, timeout=state.rules.body_timeout_seconds,
