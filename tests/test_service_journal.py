@@ -266,3 +266,37 @@ def test_a_group_whose_commit_fails_is_kept_and_applied_later(tmp_path: Path, mo
     assert [[o.status for o in a] for a in answers] == [["stored"]] * 3
     assert rows == [("o0",), ("o1",), ("o2",)]
     assert failures == [0]
+
+
+def test_a_journaled_event_is_read_back_whole_without_its_dict_in_the_record(tmp_path: Path) -> None:
+    """An event is journaled without its decoded ``raw`` (rebuilt from ``payload`` when read), and
+    reads back with every field equal to the event written, ``raw`` included."""
+    from patron.service.events_api import prepare
+    from patron.service.items import Accepted
+    from patron.service.segment_spec import future_limit
+    from patron.service.settings import ServiceRules
+
+    class _State:
+        rules = ServiceRules()
+
+    received = datetime(2024, 3, 1, 12, 0, 0)
+    raw = {"type": "track", "event": "Order Completed", "userId": "u-7", "messageId": "m-7",
+           "timestamp": "2024-03-01T11:59:00.250Z", "sentAt": "2024-03-01T11:59:30Z",
+           "context": {"traits": {"email": "A@B.example"}, "locale": "fr-FR"},
+           "properties": {"order_id": "o-7", "revenue": 12.5, "currency": "eur", "note": "café ☕", "n": [1, 2.0, None]}}
+    item = prepare(raw, call=None, state=_State(), received_at=received,  # type: ignore[arg-type]
+                   limit=future_limit(received, 24))
+    assert isinstance(item, Accepted)
+    expected_raw = {**raw}
+    record = encode(1, [item])
+    assert record.count("café ☕".encode()) == 1  # in the payload only, not in a pickled dict beside it
+    path = tmp_path / "seg.log"
+    path.write_bytes(record)
+    (back,), _ = read_segment(path)
+    got = back[1][0]
+    assert got.event.raw == expected_raw
+    for name in ("message_id", "type", "event", "user_id", "anonymous_id", "previous_id", "group_id",
+                 "occurred_at", "sent_at", "received_at", "payload"):
+        assert getattr(got.event, name) == getattr(item.event, name), name
+    assert got.event.occurred_at == datetime(2024, 3, 1, 11, 59, 30, 250000)  # skew-corrected by hand
+    assert got.mapped == item.mapped

@@ -9,7 +9,8 @@ writer applies the journal to DuckDB behind them, in larger groups.
 
 Record format (little-endian): ``u32`` payload length, ``u32`` CRC-32 of the payload, ``u64``
 sequence number, then the payload (the submission's items, pickled: the file is written and read
-only by this service). Sequence numbers start at 1 and grow by one per record across segments.
+only by this service; an event is pickled without its decoded ``dict``, which is its ``payload``
+text decoded again when read: :class:`patron.service.segment_spec.Event`). Sequence numbers start at 1 and grow by one per record across segments.
 A segment is a file ``<journal id>-<first seq, 20 digits>.log`` in the journal directory (beside
 the database: ``<db>.journal/``); a new one starts when the current one passes
 :data:`SEGMENT_BYTES`. A torn or corrupt tail (a crash during a write that was never

@@ -206,6 +206,18 @@ class Event:
     payload: str
     raw: dict[str, Any]
 
+    def __getstate__(self) -> tuple[Any, ...]:
+        """Pickled (the journal, an acceptor's submission) without ``raw``: it is ``payload``
+        decoded again on unpickling (``payload`` is ``raw`` as compact JSON), which halves the
+        record and costs less than unpickling the ``dict``."""
+        return (self.message_id, self.type, self.event, self.user_id, self.anonymous_id, self.previous_id,
+                self.group_id, self.occurred_at, self.sent_at, self.received_at, self.payload)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        (self.message_id, self.type, self.event, self.user_id, self.anonymous_id, self.previous_id,
+         self.group_id, self.occurred_at, self.sent_at, self.received_at, self.payload) = state
+        self.raw = json.loads(self.payload)
+
 
 def parse_time(value: Any, field: str) -> datetime | None:
     """``value`` (ISO 8601 text, :func:`patron.data.ingest.plausible.parse_timestamp`: the rule of file
