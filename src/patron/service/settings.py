@@ -43,7 +43,7 @@ class ServiceRules(IdentityRules):
         description="Longest a writer waits to gather more events into one commit (group commit), in ms.",
     )
     apply_interval_ms: float = Field(
-        100.0, ge=0, le=1000,
+        250.0, ge=0, le=1000,
         description="Under load, least time between the starts of two commits that apply journaled events, in ms "
         "(events are answered once durable in the journal; bigger groups cost less per event). A read, a refund "
         "or a full group does not wait for it.",
