@@ -20,7 +20,10 @@ When it is written (:class:`Snapshots`):
   the copy is known to be current then.
 
 So a CLI answer is at most ``snapshot_every_minutes`` plus one copy's duration behind the
-service, and the file's modification time says since when it may be behind. On shutdown the
+service, and the file's modification time says since when it may be behind. Events are answered once
+in the service's journal and applied a little later (:mod:`patron.service.journal`), so before
+it copies or moves the time the snapshot waits until every event acknowledged so far is applied:
+an event acknowledged before the file's modification time is in it. On shutdown the
 snapshot is deleted (the CLI then reads the database itself).
 
 How. In one transaction on a cursor of the served database: ``ATTACH`` a temporary file,
@@ -122,6 +125,7 @@ class Snapshots:
             if self._stop.is_set():
                 return
             when = time.time()  # before the counts: a change that ended before it has begun before them
+            self._settle()  # events acknowledged before `when` are applied: their commit is counted below
             began, ended = self.state.changes()
             if kicked or began != ended or ended != self._copied:
                 self.write_or_log()
@@ -134,6 +138,14 @@ class Snapshots:
             os.utime(self.path, (when, when))
         except OSError:  # deleted meanwhile (an erasure): the next change writes it again
             pass
+
+    def _settle(self) -> None:
+        """Wait until every event acknowledged so far is applied (the journal answers before the
+        writer commits: :mod:`patron.service.journal`), so a copy or a time said current includes
+        them. Called without the state's lock (the writer needs it to commit)."""
+        writer = self.state.writer
+        if writer is not None:
+            writer.wait_applied()
 
     def write_or_log(self, *, locked: bool = False) -> None:
         """:meth:`write`, a failure logged rather than raised (the CLI keeps reading the older copy)."""
@@ -149,12 +161,15 @@ class Snapshots:
         if not self.enabled:
             return
         tmp = self._tmp()
+        started = time.time()  # the copy's "current as of": what was acknowledged before it is in it
+        if not locked:  # (locked: an erasure holds the lock; the writer is between transactions)
+            self._settle()
         with (nullcontext() if locked else self.state.lock.shared()), self._write_lock:
             if self.state.root is None:
                 return
             remove_files(tmp, Path(str(tmp) + ".wal"))
             ended = self.state.changes()[1]  # before the copy: a change ending later counts as new
-            started = time.time()
+            copying = time.time()
             cur = self.state.root.cursor()
             try:
                 source = cur.execute("SELECT current_database()").fetchone()[0]
@@ -184,5 +199,5 @@ class Snapshots:
             remove_files(Path(str(tmp) + ".wal"))
             self._copied = ended
             self.written += 1
-            self.last_seconds = time.time() - started
+            self.last_seconds = time.time() - copying
         log.info("snapshot %s written in %.2f s", self.path, self.last_seconds)
