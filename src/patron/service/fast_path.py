@@ -13,9 +13,9 @@ and turns their exceptions into the answers the application's handlers give
 (:func:`patron.service.app.install_error_handlers`). Every other request goes on to FastAPI.
 
 :class:`ServiceApp` is the application class: FastAPI (0.16x) asks OpenTelemetry on every request
-whether a tracer, meter or logger provider is configured (environment lookups, ~25 us of the
-~145 us the event loop spends on a ``/v1/track``); for the event ``POST`` s it asks once, at
-start-up, instead. With a provider configured before the service starts, every request is traced
+whether a tracer, meter or logger provider is configured (environment lookups: ~5% of the event
+loop's CPU per ``/v1/track``, ``benchmarks/bench_event_path.py``); for the event ``POST`` s it asks
+once, at start-up, instead. With a provider configured before the service starts, every request is traced
 as FastAPI does; one configured later traces the other requests only.
 """
 
