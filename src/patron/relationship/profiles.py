@@ -18,6 +18,7 @@ Prospects (in ``customers``, no purchase on or before ``as_of``) are included wi
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -42,7 +43,6 @@ from patron.value.settings import ValueSettings, value_settings
 if TYPE_CHECKING:
     from patron.relationship.attributes import ProfileExtras
     from patron.relationship.rfm import RfmRules
-    from patron.relationship.tiers import TierRules
 
 PROFILE_TABLE = "customer_profiles"
 """Name of the stored table."""
@@ -66,30 +66,36 @@ SETTINGS_TABLE = "customer_profiles_settings"
 """One row: the ``as_of`` of the stored profiles and the value settings (JSON) they were built with."""
 
 _SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "s": ("_p_summary", ("first_purchase", "last_purchase", "n_orders", "total_spend", "frequency", "recency", "T", "monetary_value")),
-    "v": ("_p_scores", ("probability_alive", "expected_purchases", "clv", "clv_lower", "clv_upper", "spend_basis")),
+    "s": ("_p_summary", ("first_purchase", "last_purchase", "n_orders", "total_spend", "frequency", "recency", "T", "monetary_value",
+                         "probability_alive", "expected_purchases", "clv", "clv_lower", "clv_upper", "spend_basis")),
     "st": ("_p_status", ("status", "status_reason")),
     "lo": ("_p_loyalty", ("returned", "days_to_second_purchase", "interpurchase_trend", "spend_trend", "discount_order_share",
                          "discount_revenue_share", "discount_dependent", "top_category")),
     "pr": ("_p_profit", ("margin_total", "contact_cost", "clv_net")),
 }
-"""Alias -> (registered frame, the profile columns it provides)."""
+"""Alias -> (registered frame, the profile columns it provides). ``_p_summary`` also carries the
+scores, the RFM scores and the value tier of each buyer (:func:`register_parts`), so the buyers'
+columns need no join but the one on ``customer_id``."""
+
+RANKED: tuple[str, ...] = ("recency_score", "frequency_score", "monetary_score", "value_tier")
+"""Columns of ``_p_summary`` that rank the buyers (:func:`patron.relationship.rfm.rfm_arrays`,
+:func:`patron.relationship.tiers.tier_indices`); NULL for prospects."""
 
 ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
 
 
-def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, tiers: TierRules | None = None,
+def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None,
                  engagement: ProfilePiece | None = None, extras: ProfileExtras | None = None,
                  motivation: str | None = None) -> str:
-    """The SELECT that joins the registered frames (``_p_summary``, ``_p_scores``, ``_p_status``,
-    ``_p_loyalty``, ``_p_profit``) and, when ``prospects``, the ``customers`` table into the
-    profile rows, with RFM scores and value tiers, and the engagement columns of ``engagement``
+    """The SELECT that joins the registered frames (``_p_summary``, with the scores, RFM scores and
+    value tiers of the buyers, ``_p_status``, ``_p_loyalty``, ``_p_profit``) and, when
+    ``prospects``, the ``customers`` table into the profile rows (in no particular order: readers
+    sort), with the ``rfm_score`` text (``rfm``: its separator), the engagement columns of ``engagement``
     (:func:`patron.relationship.engagement.profile_piece`; NULL without it); ``motivation`` is the
     query of :func:`patron.relationship.motivation.motivation_sql` (NULL motivation columns without
     it); ``extras``: the customer attribute and place columns
     (:func:`patron.relationship.attributes.profile_extras`), appended last."""
-    from patron.relationship.rfm import rfm_sql
-    from patron.relationship.tiers import tiers_sql
+    from patron.relationship.rfm import RfmRules
 
     day = f"DATE '{as_of.isoformat()}'"
     people = "SELECT customer_id FROM _p_summary"
@@ -108,13 +114,16 @@ def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, t
             elif n == "status":
                 expr = f"COALESCE({expr}, CASE WHEN s.customer_id IS NULL THEN 'prospect' END)"
             cols.append(f"CAST({expr} AS {PROFILE_COLUMNS[n]}) AS {DUCKDB.ident(n)}")
+    sep = "'-'" if (rfm or RfmRules()).bins >= 10 else "''"
+    rfm_score = f" || {sep} || ".join(f"CAST(s.{c} AS VARCHAR)" for c in ("recency_score", "frequency_score", "monetary_score"))
+    cols += [f"CAST(s.{c} AS {PROFILE_COLUMNS[c]}) AS {c}" for c in RANKED if c != "value_tier"]
+    cols += [f"CAST({rfm_score} AS VARCHAR) AS rfm_score", "CAST(s.value_tier AS VARCHAR) AS value_tier"]
     base = f"""SELECT p.customer_id, {day} AS as_of, {', '.join(cols)}
     FROM ({people}) AS p
     {' '.join(joins)}"""
     final = ", ".join(
         f"CAST({piece.exprs[c]} AS {t}) AS {DUCKDB.ident(c)}" if c in piece.exprs
-        else f"CAST(b.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}" if c not in ("recency_score", "frequency_score", "monetary_score", "rfm_score", "value_tier")
-        else f"CAST({'t' if c == 'value_tier' else 'r'}.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}"
+        else f"CAST(b.{DUCKDB.ident(c)} AS {t}) AS {DUCKDB.ident(c)}"
         for c, t in PROFILE_COLUMNS.items() if c not in MOTIVATION_COLUMNS
     )
     final += ", " + ", ".join(f"CAST({profile_column(c, 'm')} AS {t}) AS {DUCKDB.ident(c)}" for c, t in MOTIVATION_COLUMNS.items())
@@ -123,14 +132,10 @@ def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None, t
     if extras is not None:  # customer attributes and place (patron.relationship.attributes)
         extra_cols = "".join(f", x.{DUCKDB.ident(c)}" for c in extras.columns)
         extra_join = f"\nLEFT JOIN ({extras.sql}) AS x ON x.customer_id = b.customer_id"
-    return f"""WITH base AS ({base})
-SELECT {final}{extra_cols}
-FROM base AS b
-LEFT JOIN ({rfm_sql('base', rfm)}) AS r ON r.customer_id = b.customer_id
-LEFT JOIN ({tiers_sql('base', tiers)}) AS t ON t.customer_id = b.customer_id
+    return f"""SELECT {final}{extra_cols}
+FROM ({base}) AS b
 LEFT JOIN ({motivation}) AS m ON m.customer_id = b.customer_id
-{piece.join}{extra_join}
-ORDER BY b.customer_id"""
+{piece.join}{extra_join}"""
 
 
 MEMORY_LIMIT = "2GB"
@@ -172,10 +177,9 @@ def build_profiles(
     """
     from patron.relationship.attributes import profile_extras
     from patron.relationship.rfm import RfmRules
-    from patron.relationship.tiers import TierRules
 
     value = settings if settings is not None else value_settings(config)
-    rfm, tiers = section("rfm", RfmRules, config), section("tiers", TierRules, config)
+    rfm = section("rfm", RfmRules, config)
     path = db if db is not None else get_settings().db
     limit = None if served_connection(path) is not None else get_settings().memory_limit or MEMORY_LIMIT
     with connect(db, read_only=not write, memory_limit=limit) as con:
@@ -186,14 +190,15 @@ def build_profiles(
             for name, frame in (extras.frames if extras is not None else {}).items():
                 con.register(name, frame)
                 names.insert(0, name)
-            sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm, tiers=tiers,
+            sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm,
                                engagement=profile_piece(con, day, config), extras=extras,
                                motivation=profile_motivation_sql(con, day, config))
             if write:
                 con.execute(f"CREATE OR REPLACE TABLE {PROFILE_TABLE} AS {sql}").fetchall()
                 con.execute(f"CREATE OR REPLACE TABLE {SETTINGS_TABLE} (as_of DATE, settings VARCHAR)")
                 con.execute(f"INSERT INTO {SETTINGS_TABLE} VALUES (?, ?)", [day, settings_json(value)])
-                sql = f"SELECT * FROM {PROFILE_TABLE} ORDER BY customer_id"
+                sql = f"SELECT * FROM {PROFILE_TABLE}"
+            sql += " ORDER BY customer_id"  # stored unordered (no sort of every row to write it); read sorted
             result = None if output is None else con.sql(sql).to_arrow_table() if output == "arrow" else con.sql(sql).df()
         finally:
             drop_parts(con, names)
@@ -237,7 +242,7 @@ def _numbers(table: pa.Table, *, ids: bool = False) -> pd.DataFrame:
     return frame
 
 
-_REGISTERED: tuple[str, ...] = ("_p_summary", "_p_scores", "_p_before")
+_REGISTERED: tuple[str, ...] = ("_p_summary", "_p_before")
 """The Arrow tables :func:`register_parts` registers (the other parts are views)."""
 
 _VIEWS: tuple[str, ...] = ("_p_status", "_p_loyalty", "_p_profit")
@@ -245,7 +250,47 @@ _VIEWS: tuple[str, ...] = ("_p_status", "_p_loyalty", "_p_profit")
 
 SCORE_PARTS: tuple[str, ...] = ("probability_alive", "expected_purchases", "clv", "clv_lower", "clv_upper", "spend_basis",
                                 "expected_revenue", "discounted_purchases")
-"""Columns of the scores (:func:`patron.value.scoring.score`) the profiles read (``_p_scores``)."""
+"""Columns of the scores (:func:`patron.value.scoring.score`) the profiles read (in ``_p_summary``)."""
+
+_SUMMARY_PARTS: tuple[str, ...] = ("customer_id", "first_purchase", "last_purchase", "n_orders", "total_spend", "frequency", "recency",
+                                   "T", "monetary_value")
+"""Columns of the weekly summary the profiles read (``_p_summary``)."""
+
+
+def _aligned_scores(con: Any, weekly: pa.Table, scored_on: pa.Table, customers: pd.DataFrame) -> dict[str, Any]:
+    """The :data:`SCORE_PARTS` of ``customers`` (the scores of the rows of ``scored_on``) in the
+    rows of ``weekly``: as they are when both summaries hold the same customers in the same order
+    (always with weekly scores), else joined on ``customer_id`` (NULL where ``scored_on`` has none)."""
+    columns = {c: customers[c] for c in SCORE_PARTS}
+    if scored_on is weekly or scored_on.column("customer_id").equals(weekly.column("customer_id")):
+        return columns
+    con.register("_p_scored", pa.table({"customer_id": scored_on.column("customer_id"), **{c: pa.array(v) for c, v in columns.items()}}))
+    con.register("_p_ids", pa.table({"customer_id": weekly.column("customer_id"), "_row": pa.array(np.arange(weekly.num_rows))}))
+    try:
+        joined = con.sql(f"SELECT {', '.join('s.' + c for c in SCORE_PARTS)} FROM _p_ids AS i LEFT JOIN _p_scored AS s "
+                         "ON s.customer_id = i.customer_id ORDER BY i._row").df()
+    finally:
+        con.unregister("_p_scored")
+        con.unregister("_p_ids")
+    return {c: joined[c] for c in SCORE_PARTS}
+
+
+def _ranked(weekly: pa.Table, clv: Any, day: date, *, config: ConfigArg) -> dict[str, pa.Array]:
+    """The RFM scores and value tier (:data:`RANKED`) of the buyers of ``weekly`` (sorted by
+    ``customer_id``) with CLV ``clv`` (float, NaN for none) as of ``day``, in NumPy
+    (:func:`patron.relationship.rfm.rfm_arrays`, :func:`patron.relationship.tiers.tier_indices`:
+    the definitions of :func:`patron.relationship.rfm.rfm_sql` and
+    :func:`patron.relationship.tiers.tiers_sql`, without a SQL sort and join per score)."""
+    from patron.relationship.rfm import RfmRules, rfm_arrays
+    from patron.relationship.tiers import TierRules, tier_indices
+
+    rfm, tiers = section("rfm", RfmRules, config), section("tiers", TierRules, config)
+    last = weekly.column("last_purchase").to_numpy().astype("datetime64[D]")
+    days = (np.datetime64(day, "D") - last).astype(np.int64).astype(float)
+    num = {c: weekly.column(c).to_numpy().astype(float) for c in ("recency", "n_orders", "total_spend")}
+    scores = rfm_arrays(days, num["recency"], num["n_orders"], num["total_spend"], rfm)
+    tier = pa.DictionaryArray.from_arrays(pa.array(tier_indices(np.asarray(clv, dtype=float), tiers)), pa.array(tiers.names))
+    return {**{c: pa.array(v) for c, v in scores.items()}, "value_tier": tier}
 
 
 def register_parts(con: Any, db: str | os.PathLike[str] | None, day: date, *, config: ConfigArg,
@@ -253,8 +298,9 @@ def register_parts(con: Any, db: str | os.PathLike[str] | None, day: date, *, co
     """Make the relations :func:`profiles_sql` joins available on ``con`` for the profiles as of
     ``day``; returns their names (for :func:`drop_parts`).
 
-    ``_p_summary`` (the weekly summary, with each buyer's P(purchase) for the status) and
-    ``_p_scores`` (:func:`patron.value.scoring.score` with ``value``) are Arrow tables; the
+    ``_p_summary`` (the weekly summary, with each buyer's P(purchase) for the status, the scores of
+    :func:`patron.value.scoring.score` with ``value``, the RFM scores and the value tier) and
+    ``_p_before`` (P(purchase) at the status' lookback day) are Arrow tables; the
     others are views over them and the transactions: ``_p_status``
     (:func:`patron.relationship.status_rules.classify_sql`, the rules of
     :func:`patron.relationship.status.relationship_status` with the same model and numbers),
@@ -287,12 +333,13 @@ def register_parts(con: Any, db: str | os.PathLike[str] | None, day: date, *, co
         x, tx, T = (frame[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
         return pa.array(np.asarray(model.conditional_probability_of_purchase(rules.horizon_weeks, x, tx, T), dtype=float))
 
+    scored = _aligned_scores(con, weekly, scored_on, scores.customers)
+    clv = np.asarray(pd.to_numeric(scored["clv"], errors="coerce"), dtype=float)
     parts = {
-        "_p_summary": weekly.drop_columns(["refunded"]).append_column("probability_purchase", purchase(numbers)),
-        "_p_scores": pa.table({"customer_id": scored_on.column("customer_id"),
-                               **{c: pa.array(scores.customers[c]) for c in SCORE_PARTS}}),
+        "_p_summary": pa.table({**{c: weekly.column(c) for c in _SUMMARY_PARTS}, "probability_purchase": purchase(numbers),
+                                **{c: pa.array(v) for c, v in scored.items()}, **_ranked(weekly, clv, day, config=config)}),
     }
-    del scores, numbers, weekly, scored_on  # only the columns the profiles read stay while the earlier summary runs
+    del scores, numbers, weekly, scored_on, scored, clv  # only the columns the profiles read stay while the earlier summary runs
     before_day = day - timedelta(days=rules.lookback_days)
     before = _summary_at(con, before_day, "W")
     parts["_p_before"] = pa.table({"customer_id": before.column("customer_id") if before is not None else pa.array([], pa.string()),
@@ -309,7 +356,7 @@ def register_parts(con: Any, db: str | os.PathLike[str] | None, day: date, *, co
          date_diff('day', CAST(s.last_purchase AS DATE), {d}) AS days_since_last_purchase
   FROM _p_summary AS s LEFT JOIN _p_before AS b ON b.customer_id = s.customer_id)""",
         "_p_loyalty": loyalty_sql(day, section("loyalty", LoyaltyRules, config), ordered=False),
-        "_p_profit": net_profitability_sql(day, "_p_scores", rules=section("costs", CostRules, config), value=value,
+        "_p_profit": net_profitability_sql(day, "_p_summary", rules=section("costs", CostRules, config), value=value,
                                            with_contacts=table_exists(con, "contacts")),
     }
     if table_exists(con, "customers"):
@@ -383,14 +430,16 @@ def profile_spend_counts(con: Any) -> dict[str, int]:
 def profiles_overview(con: Any) -> dict[str, Any]:
     """What ``patron profiles`` states about the stored ``customer_profiles`` of the database open
     on ``con``, computed in the engine: ``as_of`` (a day, ``None`` when empty), ``customers``,
-    ``customer_equity`` (sum of ``clv``, currency), and the customers per ``status`` and per
-    ``value_tier`` (prospects have none), most customers first."""
+    ``customer_equity`` (sum of ``clv``, currency, exactly rounded: independent of the order the
+    table holds its rows in), and the customers per ``status`` and per ``value_tier`` (prospects
+    have none), most customers first."""
     rows = con.execute(f"SELECT min(as_of), count(*) FROM {PROFILE_TABLE}").fetchall()[0]
     clv = con.sql(f"SELECT clv FROM {PROFILE_TABLE}").to_arrow_table().column(0).to_numpy()
     counts = {c: {str(k): int(n) for k, n in con.execute(
         f"SELECT {c}, count(*) AS n FROM {PROFILE_TABLE} WHERE {c} IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1").fetchall()}
         for c in ("status", "value_tier")}
-    return {"as_of": rows[0], "customers": int(rows[1]), "customer_equity": float(pd.Series(clv, dtype=float).sum()),
+    equity = math.fsum(clv[~np.isnan(clv)].tolist())  # exact: the same whatever order the table holds its rows in
+    return {"as_of": rows[0], "customers": int(rows[1]), "customer_equity": equity,
             "statuses": counts["status"], "value_tiers": counts["value_tier"]}
 
 

@@ -43,8 +43,9 @@ from the status it holds frequent buyers who are cooling or at risk (``patron ba
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from patron.data.dialect import DUCKDB, Dialect
@@ -132,3 +133,60 @@ def rfm_cell_sql(bins: int = 5) -> str:
     r, f = _recency_level(), _level("frequency_score", bins)
     whens = " ".join(f"WHEN {r} = '{rl}' AND {f} = '{fl}' THEN '{name}'" for (rl, fl), name in RFM_CELLS.items())
     return f"(CASE WHEN recency_score IS NULL THEN NULL {whens} END)"
+
+
+# ------------------------------------------------------------------------------ the same in NumPy
+
+def sort_ranks(values: Any, *, descending: bool) -> tuple[Any, Any]:
+    """The SQL sort of ``values`` (a float array, NaN for NULL) in NumPy: ``(position, rank)`` of
+    each row, where ``position`` (0-based) is its place in ``ORDER BY value [DESC], <row order>``
+    and ``rank`` is SQL's ``RANK() OVER (ORDER BY value [DESC])`` (1 + the rows before it with a
+    different value). NULLs (NaN) come last either way, as DuckDB's default ``NULLS LAST``; ties
+    keep the row order (the callers' rows are sorted by ``customer_id``, the SQL's tie-break)."""
+    x = np.asarray(values, dtype=float)
+    null = np.isnan(x)
+    key = np.where(null, 0.0, -x if descending else x)
+    order = np.lexsort((key, null))  # stable: equal keys keep the row order
+    n = len(x)
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n, dtype=np.int64)
+    ks, ns = key[order], null[order]
+    start = np.ones(n, dtype=bool)
+    start[1:] = (ks[1:] != ks[:-1]) | (ns[1:] != ns[:-1])
+    first = np.maximum.accumulate(np.where(start, np.arange(n, dtype=np.int64), 0)) if n else np.zeros(0, np.int64)
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = first + 1
+    return position, rank
+
+
+def ntile(position: Any, bins: int) -> Any:
+    """SQL ``NTILE(bins)`` of the rows at 0-based sort ``position`` (0..n-1) among n rows: groups of
+    ``n // bins``, the first ``n % bins`` one row larger (DuckDB's and PostgreSQL's definition)."""
+    p = np.asarray(position, dtype=np.int64)
+    n = len(p)
+    if n == 0:
+        return p.astype(np.int32)
+    b = min(bins, n)
+    size = n // b
+    large = n - b * size
+    small_end = large * (size + 1)
+    return np.where(p < small_end, 1 + p // (size + 1), 1 + large + (p - small_end) // max(size, 1)).astype(np.int32)
+
+
+def rfm_arrays(days_since_last: Any, recency: Any, n_orders: Any, total_spend: Any,
+               rules: RfmRules | None = None) -> dict[str, Any]:
+    """:func:`rfm_sql`'s ``recency_score, frequency_score, monetary_score`` (int32 arrays) of buyers
+    given in ``customer_id`` order (the tie-break of ``ties = "split"``), in NumPy: the same
+    definitions (module docstring) without a SQL sort per score. ``days_since_last`` (days) is used
+    with ``recency_days_since_last``, else ``recency`` (periods)."""
+    rules = rules or RfmRules()
+
+    def score(values: Any, ascending: bool) -> Any:
+        position, rank = sort_ranks(values, descending=not ascending)
+        if rules.ties == "split":
+            return ntile(position, rules.bins)
+        n = len(position)
+        return (1 + np.floor(rules.bins * (rank - 1) / float(max(n, 1)))).astype(np.int32)
+
+    recency_score = score(days_since_last, False) if rules.recency_days_since_last else score(recency, True)
+    return {"recency_score": recency_score, "frequency_score": score(n_orders, True), "monetary_score": score(total_spend, True)}

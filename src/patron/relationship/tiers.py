@@ -16,8 +16,9 @@ Prospects (no purchase) have no tier (NULL).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from patron.data.dialect import DUCKDB
@@ -72,3 +73,24 @@ def tiers_sql(source: str, rules: TierRules | None = None) -> str:
 FROM (SELECT customer_id,
         (RANK() OVER (ORDER BY clv DESC) - 1) / CAST(COUNT(*) OVER () AS DOUBLE) AS above
       FROM {source} WHERE n_orders IS NOT NULL) AS ranked"""
+
+
+def tier_indices(clv: Any, rules: TierRules | None = None) -> Any:
+    """:func:`tiers_sql` in NumPy for the buyers' ``clv`` (float array, NaN for NULL): the index
+    into ``rules.names`` (int8) of each buyer's tier, by the same definitions (module docstring;
+    a NULL CLV ranks last, as SQL's ``NULLS LAST``, and matches no threshold)."""
+    from patron.relationship.rfm import sort_ranks
+
+    rules = rules or TierRules()
+    x = np.asarray(clv, dtype=float)
+    last = len(rules.names) - 1
+    if rules.method == "threshold":
+        conditions = [x >= float(t) for t in rules.thresholds]  # NaN matches none: the last tier
+    else:
+        _, rank = sort_ranks(x, descending=True)
+        above = (rank - 1) / float(max(len(x), 1))
+        cumulative, conditions = 0.0, []
+        for share in rules.shares:
+            cumulative = round(cumulative + share, 12)
+            conditions.append(above < cumulative)
+    return np.select(conditions, list(range(len(conditions))), default=last).astype(np.int8)
