@@ -215,9 +215,10 @@ def profiles_day(con: Any, db: str | os.PathLike[str] | None, as_of: str | date 
     return parse_day(as_of) or default_as_of(con, where=str(db or get_settings().db))
 
 
-def _summary_at(con: Any, day: date, unit: str) -> pa.Table | None:
+def _summary_at(con: Any, day: date, unit: str, *, ordered: bool = True) -> pa.Table | None:
     """The summary (:func:`patron.summary`) of the database open on ``con`` as of ``day`` in
-    periods of ``unit``, sorted by ``customer_id``, as Arrow; ``None`` when nobody bought by then."""
+    periods of ``unit``, sorted by ``customer_id`` (in the engine's order without ``ordered``), as
+    Arrow; ``None`` when nobody bought by then."""
     from dataclasses import replace
 
     from patron.value.summary import _auto_buckets, _in_order
@@ -228,7 +229,9 @@ def _summary_at(con: Any, day: date, unit: str) -> pa.Table | None:
     n = _auto_buckets(con, "transactions")
     parts = [run_summary(con, replace(spec, bucket=(k, n)) if n > 1 else spec) for k in range(n)]
     table = pa.concat_tables(parts) if n > 1 else parts[0]
-    return _in_order(con, table, ("customer_id",)) if table.num_rows else None
+    if not table.num_rows:
+        return None
+    return _in_order(con, table, ("customer_id",)) if ordered else table
 
 
 def _numbers(table: pa.Table, *, ids: bool = False) -> pd.DataFrame:
@@ -273,6 +276,13 @@ def _aligned_scores(con: Any, weekly: pa.Table, scored_on: pa.Table, customers: 
         con.unregister("_p_scored")
         con.unregister("_p_ids")
     return {c: joined[c] for c in SCORE_PARTS}
+
+
+def _column(values: Any) -> pa.Array:
+    """A score column as Arrow (NaN -> NULL, as from pandas); text (``spend_basis``: three values)
+    dictionary-encoded, so that ten million customers do not hold ten million strings."""
+    array = pa.array(values)
+    return array.dictionary_encode() if pa.types.is_string(array.type) or pa.types.is_large_string(array.type) else array
 
 
 def _ranked(weekly: pa.Table, clv: Any, day: date, *, config: ConfigArg) -> dict[str, pa.Array]:
@@ -337,11 +347,11 @@ def register_parts(con: Any, db: str | os.PathLike[str] | None, day: date, *, co
     clv = np.asarray(pd.to_numeric(scored["clv"], errors="coerce"), dtype=float)
     parts = {
         "_p_summary": pa.table({**{c: weekly.column(c) for c in _SUMMARY_PARTS}, "probability_purchase": purchase(numbers),
-                                **{c: pa.array(v) for c, v in scored.items()}, **_ranked(weekly, clv, day, config=config)}),
+                                **{c: _column(v) for c, v in scored.items()}, **_ranked(weekly, clv, day, config=config)}),
     }
     del scores, numbers, weekly, scored_on, scored, clv  # only the columns the profiles read stay while the earlier summary runs
     before_day = day - timedelta(days=rules.lookback_days)
-    before = _summary_at(con, before_day, "W")
+    before = _summary_at(con, before_day, "W", ordered=False)  # only joined on customer_id: no sort
     parts["_p_before"] = pa.table({"customer_id": before.column("customer_id") if before is not None else pa.array([], pa.string()),
                                    "probability_purchase": purchase(_numbers(before) if before is not None else None)})
     del before
