@@ -1,10 +1,7 @@
-WITH orders AS (
-  SELECT customer_id, CAST(occurred_at AS DATE) AS day, amount, discount, margin, category
+WITH purchases AS (
+  SELECT customer_id, day, SUM(amount) AS value FROM (SELECT customer_id, CAST(occurred_at AS DATE) AS day, amount, discount, margin, category
   FROM transactions
-  WHERE amount >= 0 AND CAST(occurred_at AS DATE) <= DATE '1997-09-30'
-),
-purchases AS (
-  SELECT customer_id, day, SUM(amount) AS value FROM orders GROUP BY customer_id, day
+  WHERE amount >= 0 AND CAST(occurred_at AS DATE) <= DATE '1997-09-30') AS orders GROUP BY customer_id, day
 ),
 numbered AS (
   SELECT customer_id, day, value,
@@ -33,7 +30,9 @@ discounts AS (
          SUM(CASE WHEN discount > 0 THEN 1 ELSE 0 END) AS n_discounted,
          SUM(CASE WHEN discount IS NOT NULL THEN amount END) AS known_revenue,
          SUM(CASE WHEN discount > 0 THEN amount ELSE 0 END) AS discounted_revenue
-  FROM orders GROUP BY customer_id
+  FROM (SELECT customer_id, CAST(occurred_at AS DATE) AS day, amount, discount, margin, category
+  FROM transactions
+  WHERE amount >= 0 AND CAST(occurred_at AS DATE) <= DATE '1997-09-30') AS orders GROUP BY customer_id
 ),
 shares AS (
   SELECT customer_id, n_orders, revenue, n_known, n_discounted,
@@ -43,7 +42,9 @@ shares AS (
 ),
 categories AS (
   SELECT customer_id, category, SUM(amount) AS revenue, COUNT(*) AS n
-  FROM orders WHERE category IS NOT NULL GROUP BY customer_id, category
+  FROM (SELECT customer_id, CAST(occurred_at AS DATE) AS day, amount, discount, margin, category
+  FROM transactions
+  WHERE amount >= 0 AND CAST(occurred_at AS DATE) <= DATE '1997-09-30') AS orders WHERE category IS NOT NULL GROUP BY customer_id, category
 ),
 ranked AS (
   SELECT customer_id, category, revenue,

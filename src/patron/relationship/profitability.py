@@ -123,29 +123,25 @@ def profitability_sql(as_of: date, rules: CostRules | None = None, dialect: Dial
         "SELECT CAST(NULL AS VARCHAR) AS customer_id, 0 AS contacts, CAST(NULL AS DATE) AS first_contact, 0.0 AS contact_cost WHERE 1 = 0"
     )
     start = "CASE WHEN c.first_contact < b.first_day THEN c.first_contact ELSE b.first_day END"
-    return f"""WITH tx AS (
-  SELECT customer_id, {day} AS day, amount, margin FROM transactions WHERE {day} <= {end}
-),
-buyers AS (
-  SELECT customer_id, MIN(day) AS first_day FROM tx WHERE amount >= 0 GROUP BY customer_id
-),
-money AS (
-  SELECT customer_id, SUM(amount) AS revenue,
+    # one pass: the buyers (a purchase, amount >= 0) and their money (every row, refunds too) in
+    # one GROUP BY over the transactions
+    return f"""WITH money AS (
+  SELECT customer_id, MIN(CASE WHEN amount >= 0 THEN {day} END) AS first_day, SUM(amount) AS revenue,
          SUM(CASE WHEN margin IS NOT NULL THEN margin {filled}END) AS margin_total,
          SUM(CASE WHEN {counted} THEN amount END) AS margin_revenue
-  FROM tx GROUP BY customer_id
+  FROM transactions WHERE {day} <= {end} GROUP BY customer_id
 ),
 costs AS (
   {contacts}
 )
-SELECT b.customer_id, m.revenue, m.margin_total,
-       coalesce(m.margin_total / NULLIF(m.margin_revenue, 0), {fallback}) AS margin_rate,
+SELECT b.customer_id, b.revenue, b.margin_total,
+       coalesce(b.margin_total / NULLIF(b.margin_revenue, 0), {fallback}) AS margin_rate,
        CAST(coalesce(c.contacts, 0) AS BIGINT) AS contacts,
        CAST(coalesce(c.contact_cost, 0.0) AS DOUBLE) AS contact_cost,
        CAST({d.days_between(start, end)} + 1 AS DOUBLE) / {DAYS_PER_WEEK!r} AS weeks_observed
-FROM buyers b
-JOIN money m ON m.customer_id = b.customer_id
-LEFT JOIN costs c ON c.customer_id = b.customer_id""" + ("\nORDER BY b.customer_id" if ordered else "")
+FROM money b
+LEFT JOIN costs c ON c.customer_id = b.customer_id
+WHERE b.first_day IS NOT NULL""" + ("\nORDER BY b.customer_id" if ordered else "")
 
 
 def net_profitability_sql(as_of: date, scores: str, *, rules: CostRules | None = None, value: ValueSettings | None = None,
