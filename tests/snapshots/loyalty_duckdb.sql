@@ -1,7 +1,10 @@
-WITH purchases AS (
-  SELECT customer_id, day, SUM(amount) AS value FROM (SELECT customer_id, CAST(occurred_at AS DATE) AS day, amount, discount, margin, category
+WITH orders AS (
+  SELECT customer_id, CAST(occurred_at AS DATE) AS day, amount, discount, margin, category
   FROM transactions
-  WHERE amount >= 0 AND CAST(occurred_at AS DATE) <= DATE '1997-09-30') AS orders GROUP BY customer_id, day
+  WHERE amount >= 0 AND CAST(occurred_at AS DATE) <= DATE '1997-09-30'
+),
+purchases AS (
+  SELECT customer_id, day, SUM(amount) AS value FROM orders GROUP BY customer_id, day
 ),
 numbered AS (
   SELECT customer_id, day, value,
@@ -30,9 +33,7 @@ discounts AS (
          SUM(CASE WHEN discount > 0 THEN 1 ELSE 0 END) AS n_discounted,
          SUM(CASE WHEN discount IS NOT NULL THEN amount END) AS known_revenue,
          SUM(CASE WHEN discount > 0 THEN amount ELSE 0 END) AS discounted_revenue
-  FROM (SELECT customer_id, CAST(occurred_at AS DATE) AS day, amount, discount, margin, category
-  FROM transactions
-  WHERE amount >= 0 AND CAST(occurred_at AS DATE) <= DATE '1997-09-30') AS orders GROUP BY customer_id
+  FROM orders GROUP BY customer_id
 ),
 shares AS (
   SELECT customer_id, n_orders, revenue, n_known, n_discounted,
@@ -42,9 +43,7 @@ shares AS (
 ),
 categories AS (
   SELECT customer_id, category, SUM(amount) AS revenue, COUNT(*) AS n
-  FROM (SELECT customer_id, CAST(occurred_at AS DATE) AS day, amount, discount, margin, category
-  FROM transactions
-  WHERE amount >= 0 AND CAST(occurred_at AS DATE) <= DATE '1997-09-30') AS orders WHERE category IS NOT NULL GROUP BY customer_id, category
+  FROM orders WHERE category IS NOT NULL GROUP BY customer_id, category
 ),
 ranked AS (
   SELECT customer_id, category, revenue,

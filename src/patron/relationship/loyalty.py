@@ -119,18 +119,13 @@ def _trend(n: str, min_n: int, slope: str, mean: str, rel: float, down: str, up:
     )
 
 
-def orders_select(as_of: date, dialect: Dialect = DUCKDB, table: str = "transactions") -> str:
-    """The SELECT of purchase rows (``amount >= 0``) on or before ``as_of`` with their day."""
-    day = "CAST(occurred_at AS DATE)"
-    return f"""SELECT customer_id, {day} AS day, amount, discount, margin, category
-  FROM {table}
-  WHERE amount >= 0 AND {day} <= {dialect.date_literal(as_of)}"""
-
-
 def orders_cte(as_of: date, dialect: Dialect = DUCKDB, table: str = "transactions") -> str:
     """``orders AS (...)``: purchase rows (``amount >= 0``) on or before ``as_of`` with their day."""
+    day = "CAST(occurred_at AS DATE)"
     return f"""orders AS (
-  {orders_select(as_of, dialect, table)}
+  SELECT customer_id, {day} AS day, amount, discount, margin, category
+  FROM {table}
+  WHERE amount >= 0 AND {day} <= {dialect.date_literal(as_of)}
 )"""
 
 
@@ -143,11 +138,9 @@ def loyalty_sql(as_of: date, rules: LoyaltyRules | None = None, dialect: Dialect
     share = "discount_order_share" if r.discount_basis == "orders" else "discount_revenue_share"
     ip_slope = _slope("p.n_gaps", "p.gx", "p.gy", "p.gxx", "p.gxy")
     sp_slope = _slope("p.n_purchases", "p.sx", "p.sy", "p.sxx", "p.sxy")
-    # the orders subquery is written out where it is read (not a CTE the engine would materialise:
-    # three scans of the transactions cost less than holding every order once more)
-    orders = f"({orders_select(as_of, d, table)}) AS orders"
-    return f"""WITH purchases AS (
-  SELECT customer_id, day, SUM(amount) AS value FROM {orders} GROUP BY customer_id, day
+    return f"""WITH {orders_cte(as_of, d, table)},
+purchases AS (
+  SELECT customer_id, day, SUM(amount) AS value FROM orders GROUP BY customer_id, day
 ),
 numbered AS (
   SELECT customer_id, day, value,
@@ -176,7 +169,7 @@ discounts AS (
          SUM(CASE WHEN discount > 0 THEN 1 ELSE 0 END) AS n_discounted,
          SUM(CASE WHEN discount IS NOT NULL THEN amount END) AS known_revenue,
          SUM(CASE WHEN discount > 0 THEN amount ELSE 0 END) AS discounted_revenue
-  FROM {orders} GROUP BY customer_id
+  FROM orders GROUP BY customer_id
 ),
 shares AS (
   SELECT customer_id, n_orders, revenue, n_known, n_discounted,
@@ -186,7 +179,7 @@ shares AS (
 ),
 categories AS (
   SELECT customer_id, category, SUM(amount) AS revenue, COUNT(*) AS n
-  FROM {orders} WHERE category IS NOT NULL GROUP BY customer_id, category
+  FROM orders WHERE category IS NOT NULL GROUP BY customer_id, category
 ),
 ranked AS (
   SELECT customer_id, category, revenue,

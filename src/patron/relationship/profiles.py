@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -298,8 +299,10 @@ def _ranked(weekly: pa.Table, clv: Any, day: date, *, config: ConfigArg) -> dict
     last = weekly.column("last_purchase").to_numpy().astype("datetime64[D]")
     days = (np.datetime64(day, "D") - last).astype(np.int64).astype(float)
     num = {c: weekly.column(c).to_numpy().astype(float) for c in ("recency", "n_orders", "total_spend")}
-    scores = rfm_arrays(days, num["recency"], num["n_orders"], num["total_spend"], rfm)
-    tier = pa.DictionaryArray.from_arrays(pa.array(tier_indices(np.asarray(clv, dtype=float), tiers)), pa.array(tiers.names))
+    with ThreadPoolExecutor(max_workers=2) as pool:  # NumPy's sorts release the GIL: the tiers sort beside the RFM ones
+        tiered = pool.submit(tier_indices, np.asarray(clv, dtype=float), tiers)
+        scores = rfm_arrays(days, num["recency"], num["n_orders"], num["total_spend"], rfm)
+        tier = pa.DictionaryArray.from_arrays(pa.array(tiered.result()), pa.array(tiers.names))
     return {**{c: pa.array(v) for c, v in scores.items()}, "value_tier": tier}
 
 

@@ -137,19 +137,25 @@ def rfm_cell_sql(bins: int = 5) -> str:
 
 # ------------------------------------------------------------------------------ the same in NumPy
 
-def sort_ranks(values: Any, *, descending: bool) -> tuple[Any, Any]:
+def sort_ranks(values: Any, *, descending: bool, ranks: bool = True) -> tuple[Any, Any]:
     """The SQL sort of ``values`` (a float array, NaN for NULL) in NumPy: ``(position, rank)`` of
     each row, where ``position`` (0-based) is its place in ``ORDER BY value [DESC], <row order>``
     and ``rank`` is SQL's ``RANK() OVER (ORDER BY value [DESC])`` (1 + the rows before it with a
     different value). NULLs (NaN) come last either way, as DuckDB's default ``NULLS LAST``; ties
-    keep the row order (the callers' rows are sorted by ``customer_id``, the SQL's tie-break)."""
+    keep the row order (the callers' rows are sorted by ``customer_id``, the SQL's tie-break).
+    Without ``ranks`` the rank is ``None`` (not computed)."""
     x = np.asarray(values, dtype=float)
     null = np.isnan(x)
     key = np.where(null, 0.0, -x if descending else x)
-    order = np.lexsort((key, null))  # stable: equal keys keep the row order
+    if null.any():
+        order = np.lexsort((key, null))  # stable: equal keys keep the row order
+    else:
+        order = np.argsort(_compact(key), kind="stable")
     n = len(x)
     position = np.empty(n, dtype=np.int64)
     position[order] = np.arange(n, dtype=np.int64)
+    if not ranks:
+        return position, None
     ks, ns = key[order], null[order]
     start = np.ones(n, dtype=bool)
     start[1:] = (ks[1:] != ks[:-1]) | (ns[1:] != ns[:-1])
@@ -157,6 +163,17 @@ def sort_ranks(values: Any, *, descending: bool) -> tuple[Any, Any]:
     rank = np.empty(n, dtype=np.int64)
     rank[order] = first + 1
     return position, rank
+
+
+def _compact(key: Any) -> Any:
+    """``key`` as 16- or 32-bit integers when it holds only such whole numbers (counts, days: a
+    stable sort of 16-bit integers is a radix sort), else as it is; the order is the same."""
+    if len(key) == 0:
+        return key
+    low, high = key.min(), key.max()
+    if np.isfinite(low) and np.isfinite(high) and -2**31 <= low and high < 2**31 and np.array_equal(key, np.floor(key)):
+        return key.astype(np.int16 if -2**15 <= low and high < 2**15 else np.int32)
+    return key
 
 
 def ntile(position: Any, bins: int) -> Any:
@@ -182,8 +199,8 @@ def rfm_arrays(days_since_last: Any, recency: Any, n_orders: Any, total_spend: A
     rules = rules or RfmRules()
 
     def score(values: Any, ascending: bool) -> Any:
-        position, rank = sort_ranks(values, descending=not ascending)
-        if rules.ties == "split":
+        position, rank = sort_ranks(values, descending=not ascending, ranks=rules.ties != "split")
+        if rank is None:
             return ntile(position, rules.bins)
         n = len(position)
         return (1 + np.floor(rules.bins * (rank - 1) / float(max(n, 1)))).astype(np.int32)
