@@ -78,6 +78,15 @@ _SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
 scores, the RFM scores and the value tier of each buyer (:func:`register_parts`), so the buyers'
 columns need no join but the one on ``customer_id``."""
 
+_COMPUTED: frozenset[str] = frozenset({"_p_status", "_p_loyalty", "_p_profit"})
+"""The parts computed into temporary tables before the profiles query, each in its own query (the
+engine spills them when it must); a part left out of it is a view inside the profiles query.
+With every part a view, the one query held all their hash tables at once and ran out of memory
+at 10M customers (DuckDB at 2 GB), even with only loyalty computed first."""
+
+_ALIAS: dict[str, str] = {frame: alias for alias, (frame, _) in _SOURCES.items()}
+"""Registered frame -> its alias in :func:`profiles_sql`."""
+
 RANKED: tuple[str, ...] = ("recency_score", "frequency_score", "monetary_score", "value_tier")
 """Columns of ``_p_summary`` that rank the buyers (:func:`patron.relationship.rfm.rfm_arrays`,
 :func:`patron.relationship.tiers.tier_indices`); NULL for prospects."""
@@ -247,10 +256,10 @@ def _numbers(table: pa.Table, *, ids: bool = False) -> pd.DataFrame:
 
 
 _REGISTERED: tuple[str, ...] = ("_p_summary", "_p_before")
-"""The Arrow tables :func:`register_parts` registers (the other parts are views)."""
+"""The Arrow tables :func:`register_parts` registers (the other parts are temporary tables)."""
 
 _VIEWS: tuple[str, ...] = ("_p_status", "_p_loyalty", "_p_profit")
-"""The views :func:`register_parts` creates."""
+"""The temporary tables :func:`register_parts` computes in the engine."""
 
 SCORE_PARTS: tuple[str, ...] = ("probability_alive", "expected_purchases", "clv", "clv_lower", "clv_upper", "spend_basis",
                                 "expected_revenue", "discounted_purchases")
@@ -314,7 +323,8 @@ def register_parts(con: Any, db: str | os.PathLike[str] | None, day: date, *, co
     ``_p_summary`` (the weekly summary, with each buyer's P(purchase) for the status, the scores of
     :func:`patron.value.scoring.score` with ``value``, the RFM scores and the value tier) and
     ``_p_before`` (P(purchase) at the status' lookback day) are Arrow tables; the
-    others are views over them and the transactions: ``_p_status``
+    others are temporary tables computed from them and the transactions, each in its own query
+    (only the columns the profiles read): ``_p_status``
     (:func:`patron.relationship.status_rules.classify_sql`, the rules of
     :func:`patron.relationship.status.relationship_status` with the same model and numbers),
     ``_p_loyalty`` (:func:`patron.relationship.loyalty.loyalty_sql`) and ``_p_profit``
@@ -376,15 +386,19 @@ def register_parts(con: Any, db: str | os.PathLike[str] | None, day: date, *, co
         known = DUCKDB.literal(f"known customer with no purchase on or before {day}")
         views["_p_status"] += f"\nUNION ALL SELECT CAST(customer_id AS VARCHAR), 'prospect', {known} FROM ({prospects_sql(day)})"
     for name, sql in views.items():
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+        # each part is computed on its own, into a temporary table (the engine spills it when it
+        # must): one query with every part's hash tables at once ran out of memory at 10M customers
+        keep = ", ".join(DUCKDB.ident(c) for c in ("customer_id", *_SOURCES[_ALIAS[name]][1]))
+        kind = "TABLE" if name in _COMPUTED else "VIEW"
+        con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS SELECT {keep} FROM ({sql}) AS part")
     return [*parts, *views]
 
 
 def drop_parts(con: Any, names: list[str]) -> None:
     """Remove the relations :func:`register_parts` made."""
-    for name in reversed(names):  # the views first, then the tables they read (and any registered extras)
+    for name in reversed(names):  # the computed tables first, then the frames they read (and any registered extras)
         if name in _VIEWS:
-            con.execute(f"DROP VIEW IF EXISTS {name}")
+            con.execute(f"DROP {'TABLE' if name in _COMPUTED else 'VIEW'} IF EXISTS {name}")
         else:
             con.unregister(name)
 
