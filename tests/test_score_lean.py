@@ -89,3 +89,46 @@ def test_the_score_command_writes_what_the_library_computes(tmp_path, db):
     assert written["spend_basis"].astype(str).tolist() == want["spend_basis"].astype(str).tolist()
     numbers = [c for c in want.columns if c not in ("customer_id", "spend_basis")]
     np.testing.assert_array_equal(written[numbers].to_numpy(dtype=float), want[numbers].to_numpy(dtype=float))
+
+
+def test_summary_columns_are_those_of_the_whole_summary(db):
+    """``columns`` keeps the named summary columns (customer_id first) of every bucket: the same
+    values, in the same customer order, as the whole summary computed in one query."""
+    from patron.value.simulate import simulate_transactions
+
+    patron.ingest(simulate_transactions(2000, seed=11), db=db)
+    whole = patron.summary(db, end="2025-06-30", output="arrow", buckets=1)
+    some = patron.summary(db, end="2025-06-30", output="arrow", buckets=5, columns=("T", "frequency", "T"))
+    assert some.column_names == ["customer_id", "T", "frequency"]
+    assert some.num_rows == whole.num_rows > 1000
+    assert some.equals(whole.select(["customer_id", "T", "frequency"]))
+    with pytest.raises(InputError, match="unknown summary column 'zbar'"):
+        patron.summary(db, end="2025-06-30", columns=("frequency", "zbar"))
+    with pytest.raises(InputError, match="frequency_holdout need holdout_end"):
+        patron.summary(db, end="2025-06-30", columns=("frequency_holdout",))
+    with pytest.raises(InputError, match="columns and compressed"):
+        patron.summary(db, end="2025-06-30", columns=("frequency",), compressed=("frequency",))
+
+
+def test_the_score_command_in_buckets_under_a_memory_limit_writes_the_same_scores(tmp_path, db, monkeypatch):
+    """Summarised in several buckets, five columns kept, under the engine's memory limit, the
+    command's scores are those of ``score(summary(db))`` computed in one query, to the last digit."""
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    import patron.value.summary as summary_module
+    from patron.cli.app import app as cli_app
+    from patron.value.simulate import simulate_transactions
+
+    patron.ingest(simulate_transactions(3000, seed=7), db=db)
+    want = score(patron.summary(db, end="2025-06-30", buckets=1)).customers
+    monkeypatch.setattr(summary_module, "ROWS_PER_BUCKET", 2000)  # several buckets for a few thousand orders
+    monkeypatch.setattr(summary_module, "BUCKET_MEMORY_LIMIT", "64MB")
+    out = tmp_path / "scores.parquet"
+    result = CliRunner().invoke(cli_app, ["score", "--db", db, "--end", "2025-06-30", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    written = pq.read_table(out).to_pandas()
+    assert list(written.columns) == list(want.columns)
+    assert written["customer_id"].astype(str).tolist() == want["customer_id"].astype(str).tolist()
+    numbers = [c for c in want.columns if c not in ("customer_id", "spend_basis")]
+    np.testing.assert_array_equal(written[numbers].to_numpy(dtype=float), want[numbers].to_numpy(dtype=float))
