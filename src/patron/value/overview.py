@@ -45,8 +45,10 @@ _QUANTILES = {"p25": 0.25, "median": 0.5, "p75": 0.75, "p95": 0.95, "max": 1.0}
 
 
 def _column(summary: pd.DataFrame | pa.Table, name: str) -> np.ndarray:
-    if hasattr(summary, "column_names"):  # a pyarrow Table: no pandas frame in between
-        return summary.column(name).to_numpy()
+    if hasattr(summary, "column_names"):  # a pyarrow Table: no pandas frame in between, nor pandas imported
+        from patron.data.arrow_numpy import to_numpy
+
+        return to_numpy(summary.column(name))
     return summary[name].to_numpy()
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from patron.data.arrow_numpy import from_numpy, to_numpy
 from patron.value.summary_sql import UNIT_MICROS, SummarySpec, last_instant, order_lists_sql
 
 MICROSECONDS_PER_DAY = 86_400_000_000
@@ -200,7 +201,7 @@ def _in_time_order(micros: np.ndarray, amount: np.ndarray, lengths: np.ndarray) 
 
 
 def _flat(column: pa.ChunkedArray, value_type: pa.DataType) -> np.ndarray:
-    return pc.list_flatten(column).cast(value_type).to_numpy()
+    return to_numpy(pc.list_flatten(column).cast(value_type))
 
 
 def _mask(condition: np.ndarray) -> np.ndarray | None:
@@ -223,7 +224,7 @@ def finish_summary(lists: pa.Table, spec: SummarySpec, *, threads: int | None = 
     threads (default one per core): small arrays are reused from the allocator's heap and stay
     in the CPU's caches."""
     n = lists.num_rows
-    ends = np.cumsum(pc.list_value_length(lists.column("ts")).to_numpy())
+    ends = np.cumsum(to_numpy(pc.list_value_length(lists.column("ts"))))
     if n == 0 or ends[-1] <= ORDERS_PER_SLICE:
         return _finish_slice(lists, spec)
     cuts = np.unique(np.concatenate(([0, n], np.searchsorted(ends, np.arange(ORDERS_PER_SLICE, ends[-1], ORDERS_PER_SLICE)) + 1)))
@@ -236,7 +237,7 @@ def finish_summary(lists: pa.Table, spec: SummarySpec, *, threads: int | None = 
 
 def _finish_slice(lists: pa.Table, spec: SummarySpec) -> pa.Table:
     """:func:`finish_summary` for one slice of customers."""
-    lengths = pc.list_value_length(lists.column("ts")).to_numpy().astype(np.int64)
+    lengths = to_numpy(pc.list_value_length(lists.column("ts"))).astype(np.int64)
     micros = _flat(lists.column("ts"), pa.timestamp("us")).view(np.int64)
     amount = _flat(lists.column("amounts"), pa.float64())
     if len(micros) > 1:
@@ -259,11 +260,11 @@ def _finish_slice(lists: pa.Table, spec: SummarySpec) -> pa.Table:
     keep: np.ndarray | slice = slice(None) if has_purchase.all() else has_purchase
     # A copy: a column of the engine's result would keep its whole batch (lists included) alive.
     column = lists.column("customer_id")
-    ids = pa.concat_arrays(column.chunks) if column.num_chunks else pa.array([], type=column.type)
+    ids = pa.concat_arrays(column.chunks) if column.num_chunks else pa.nulls(0, type=column.type)
     end_key = period_key(np.array([end_last]), spec.grain)
     repeat = np.maximum(cal.n_periods - 1, 1)
     columns: dict[str, pa.Array | pa.ChunkedArray | np.ndarray] = {
-        "customer_id": ids if isinstance(keep, slice) else ids.filter(pa.array(keep)),
+        "customer_id": ids if isinstance(keep, slice) else ids.filter(from_numpy(keep)),
         "frequency": (cal.n_periods - 1)[keep],
         "recency": span(cal.first_key, cal.last_key, spec.grain, spec.unit)[keep],
         "T": span(cal.first_key, np.broadcast_to(end_key, cal.first_key.shape), spec.grain, spec.unit)[keep],
@@ -271,8 +272,8 @@ def _finish_slice(lists: pa.Table, spec: SummarySpec) -> pa.Table:
         "n_orders": cal.n_orders[keep],
         "total_spend": (cal.value - refunded)[keep],
         "refunded": refunded[keep],
-        "first_purchase": pa.array(micros[cal.first_order[keep]], type=pa.timestamp("us")),
-        "last_purchase": pa.array(micros[cal.last_order[keep]], type=pa.timestamp("us")),
+        "first_purchase": from_numpy(micros[cal.first_order[keep]], pa.timestamp("us")),
+        "last_purchase": from_numpy(micros[cal.last_order[keep]], pa.timestamp("us")),
     }
     if spec.holdout_end is not None:
         hold_last = _micros(spec.holdout_end)
@@ -287,4 +288,5 @@ def _finish_slice(lists: pa.Table, spec: SummarySpec) -> pa.Table:
         columns["frequency_holdout"] = n_hold
         columns["monetary_value_holdout"] = np.where(n_hold > 0, hold.value[keep] / np.maximum(n_hold, 1), 0.0)
         columns["duration_holdout"] = np.full(len(n_hold), duration)
-    return pa.table(columns)
+    # Built from the buffers: pa.table of NumPy arrays would import pandas (patron.data.arrow_numpy).
+    return pa.table({name: from_numpy(v) if isinstance(v, np.ndarray) else v for name, v in columns.items()})
