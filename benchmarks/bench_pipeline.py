@@ -32,13 +32,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+
+from _measure import run_measured
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -50,10 +50,6 @@ START = "2024-01-01"
 COHORT_DAYS = 84
 OBSERVATION_DAYS = 546
 SEED = 22
-MIB = 1024 * 1024
-KIB_PER_MIB = 1024
-SAMPLE_SECONDS = 0.05
-"""How often the process tree's RSS is sampled."""
 
 
 def end_date() -> str:
@@ -81,67 +77,6 @@ def ensure_data(path: Path, n_customers: int) -> dict:
     info = {"recipe": recipe, "transactions": written.n_transactions, "simulate_seconds": time.perf_counter() - began}
     stamp.write_text(json.dumps(info))
     return info
-
-
-class TreePeak:
-    """Peak summed RSS (MiB) of a process and its descendants, sampled every SAMPLE_SECONDS."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import psutil
-
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.Error:
-            return
-        while not self._stop.is_set():
-            total = 0.0
-            try:
-                for proc in (root, *root.children(recursive=True)):
-                    try:
-                        total += proc.memory_info().rss / MIB
-                    except psutil.Error:
-                        continue
-            except psutil.Error:
-                break
-            self.peak = max(self.peak, total)
-            self._stop.wait(SAMPLE_SECONDS)
-
-    def __enter__(self) -> TreePeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def run_measured(cmd: list[str], *, env: dict[str, str] | None = None) -> dict:
-    """Run ``cmd`` to completion: its wall-clock seconds, CPU seconds and peak RSS (MiB) from the
-    kernel (``wait4`` on this child: user + system time and ``ru_maxrss``, the largest resident
-    set of the process or of a child it waited for), the peak summed RSS of its process tree
-    (sampled, MiB), and its stdout."""
-    import tempfile
-
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        began = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
-        with TreePeak(proc.pid) as tree:
-            _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - began
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / KIB_PER_MIB,
-            "tree_peak_mb": tree.peak, "stdout": stdout}
 
 
 def patron_ingest(parquet: Path, db: Path) -> dict:

@@ -34,12 +34,10 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
-
+from _measure import TreeRSS
 from bench_summary import BENCH_PARAMS, SEED, end_date, ensure_data, expected_orders_per_customer
 
 HERE = Path(__file__).resolve().parent
@@ -53,39 +51,15 @@ DEFAULT_SIZES = (5_000_000, 20_000_000, 50_000_000)
 SAMPLE_SECONDS = 0.1
 """Interval of the memory sampler."""
 
-MIB = 1024 * 1024
 
 
-class TreeMemory:
+def _jvm_or_python(proc) -> str:
+    return "jvm" if "java" in proc.name() else "python_workers"
+
+
+def TreeMemory() -> TreeRSS:
     """Peak RSS (MiB) of this process, its JVM children and its other Python children, sampled."""
-
-    def __init__(self) -> None:
-        self.peak = {"python_driver": 0.0, "jvm": 0.0, "python_workers": 0.0}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            now = {"python_driver": me.memory_info().rss / MIB, "jvm": 0.0, "python_workers": 0.0}
-            for child in me.children(recursive=True):
-                try:
-                    rss = child.memory_info().rss / MIB
-                    kind = "jvm" if "java" in child.name() else "python_workers"
-                except psutil.Error:
-                    continue
-                now[kind] += rss
-            for k, v in now.items():
-                self.peak[k] = max(self.peak[k], v)
-            self._stop.wait(SAMPLE_SECONDS)
-
-    def __enter__(self) -> TreeMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    return TreeRSS(root_kind="python_driver", classify=_jvm_or_python, kinds=("jvm", "python_workers"), every=SAMPLE_SECONDS)
 
 
 def _timed(steps: dict[str, float], name: str, fn):

@@ -40,12 +40,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import psutil
 
+from _measure import TreeRSS
 from bench_summary import BENCH_PARAMS, SEED, end_date, ensure_data, expected_orders_per_customer
 
 HERE = Path(__file__).resolve().parent
@@ -54,7 +54,6 @@ CORES = 2
 """Cores of both modes: ``local[2]``, and two workers of one core each."""
 
 SAMPLE_SECONDS = 0.1
-MIB = 1024 * 1024
 KIND_ORDER = ("python_driver", "driver_jvm", "executor_jvms", "python_workers", "cluster_daemons")
 
 
@@ -77,50 +76,11 @@ def _kind(proc: psutil.Process) -> str:
     return "driver_jvm"
 
 
-class TreeMemory:
+def TreeMemory(daemons: set[int]) -> TreeRSS:
     """Peak summed RSS (MiB) per kind of process: this process, its descendants, and the cluster's
     daemons (``daemons``) with their descendants (executors, and the executors' Python daemons and
     workers, which PySpark puts in process groups of their own), sampled every :data:`SAMPLE_SECONDS`."""
-
-    def __init__(self, daemons: set[int]) -> None:
-        self.daemons = daemons
-        self.peak = dict.fromkeys(KIND_ORDER, 0.0)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _processes(self) -> list[psutil.Process]:
-        me = psutil.Process()
-        found = {p.pid: p for p in me.children(recursive=True)}
-        for pid in self.daemons:
-            try:
-                daemon = psutil.Process(pid)
-                for p in (daemon, *daemon.children(recursive=True)):
-                    found.setdefault(p.pid, p)
-            except psutil.Error:
-                continue
-        return list(found.values())
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            now = dict.fromkeys(KIND_ORDER, 0.0)
-            now["python_driver"] = me.memory_info().rss / MIB
-            for proc in self._processes():
-                try:
-                    now[_kind(proc)] += proc.memory_info().rss / MIB
-                except psutil.Error:
-                    continue
-            for k, v in now.items():
-                self.peak[k] = max(self.peak[k], v)
-            self._stop.wait(SAMPLE_SECONDS)
-
-    def __enter__(self) -> TreeMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    return TreeRSS(root_kind="python_driver", classify=_kind, kinds=KIND_ORDER[1:], extra=daemons, every=SAMPLE_SECONDS)
 
 
 def _timed(steps: dict[str, float], name: str, fn):

@@ -5,6 +5,7 @@ exit), issues 21 and 22.
     scripts/peer-venv.sh                                  # once: lifetimes in .venv-lifetimes
     .venv/bin/python benchmarks/bench_summary_cli.py [--customers 1000000] [--repeat 3]
         [--page-cache-cold] [--in-process] [--baseline-src ../main/src]
+    .venv/bin/python benchmarks/bench_summary_cli.py --in-process-only [--baseline-src ../main/src]
 
 The data are :mod:`bench_summary`'s (simulated with its recipe into ``benchmarks/out/``, reused
 when present): about 6.4 transactions per customer. Each tool reads them the way its users do:
@@ -33,7 +34,9 @@ disk. ``--in-process`` also times, in one fresh process, a first and a second
 with the database dropped from the page cache as above: the cost of a cold first call.
 ``--baseline-src DIR`` also runs ``patron summary`` and ``patron fit bgnbd`` with another checkout's
 ``src`` first on ``PYTHONPATH`` (e.g. main's), in the same alternation: before and after a change,
-under the same load. Timings are printed, never asserted.
+under the same load. ``--in-process-only`` times only the in-process calls (no lifetimes needed),
+with ``--baseline-src`` alternated with the same calls from the other ``src``. Timings are printed,
+never asserted.
 """
 
 from __future__ import annotations
@@ -127,7 +130,11 @@ def main() -> None:
     parser.add_argument("--page-cache-cold", action="store_true", help="drop the data files from the page cache before each run")
     parser.add_argument("--in-process", action="store_true", help="also time a first and a second summary call in one process")
     parser.add_argument("--baseline-src", help="also run patron's commands with this src folder first on PYTHONPATH")
+    parser.add_argument("--in-process-only", action="store_true", help="only the in-process first and second calls")
     args = parser.parse_args()
+    if args.in_process_only:
+        in_process_only(args)
+        return
     if not PEER_PYTHON.exists():
         raise SystemExit(f"{PEER_PYTHON} missing: run scripts/peer-venv.sh first")
     OUT.mkdir(exist_ok=True)
@@ -204,6 +211,32 @@ def main() -> None:
               f"page cache) {first:.2f} s ({first_cpu:.2f} s CPU), second call {second:.2f} s ({second_cpu:.2f} s CPU)")
         result["in_process"] = calls
     (OUT / f"summary_cli_{args.customers}.json").write_text(json.dumps(result, indent=2))
+
+
+def in_process_only(args: argparse.Namespace) -> None:
+    """``--in-process-only``: the first and second ``patron.summary`` calls of fresh processes, this
+    checkout's and (``--baseline-src``) the other's, alternated, the database dropped from the page
+    cache before each process."""
+    OUT.mkdir(exist_ok=True)
+    parquet = OUT / f"tx_{args.customers}_{args.seed}.parquet"
+    db = OUT / f"summary_cli_{args.customers}_{args.seed}.duckdb"
+    end = end_date()
+    data = ensure_data(parquet, args.customers, args.seed)
+    ensure_database(parquet, db)
+    sources = {"patron": None, **({f"baseline ({args.baseline_src})": args.baseline_src} if args.baseline_src else {})}
+    calls: dict[str, list] = {name: [] for name in sources}
+    for _ in range(args.repeat):
+        for name, src in sources.items():
+            drop_from_page_cache(db)
+            calls[name].append(json.loads(timed([sys.executable, "-c", IN_PROCESS, str(db), end], src=src)[3]))
+    print(f"{args.customers:,} customers, {data['transactions']:,} transactions; patron.summary in one process, "
+          f"{args.repeat} processes each, alternated (medians; min-max CPU), load {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    for name, runs in calls.items():
+        for k, label in ((0, "first call (database dropped from the page cache)"), (1, "second call")):
+            cpu = [c[k]["cpu_seconds"] for c in runs]
+            print(f"  {name:30s} {label:52s} {statistics.median(c[k]['seconds'] for c in runs):6.2f} s wall, "
+                  f"{statistics.median(cpu):5.2f} s CPU ({min(cpu):.2f}-{max(cpu):.2f})")
+    (OUT / f"summary_in_process_{args.customers}.json").write_text(json.dumps(calls, indent=2))
 
 
 if __name__ == "__main__":
