@@ -273,22 +273,15 @@ def _score_on_duckdb(out_file: Path, db: str | None, value: ValueSettings, *, en
 
     from patron.data.io import write_table
     from patron.data.store import release_reader
-    from patron.settings import get_settings
     from patron.value.scoring import score as run_score
     from patron.value.settings import db_currencies
-    from patron.value.summary import BUCKET_MEMORY_LIMIT
     from patron.value.summary import summary as run_summary
 
     with spinner("scoring customers", quiet=quiet):
-        # Only the columns scoring reads, as Arrow (ids stay Arrow text in pandas); the reading
-        # engine's cached memory is handed back before the models need theirs.
         # Only the columns scoring reads (covariates may name any summary column), kept from each
-        # bucket as it is finished, under a memory limit for the engine (unless the settings set
-        # one): the summary of 10M customers then peaks near 1.9 GB instead of 3.5 GB.
+        # bucket as it is finished: the summary of 10M customers holds half the memory.
         plain = not (value.all_covariates or value.dynamic_covariates)
-        limit = None if get_settings().memory_limit else BUCKET_MEMORY_LIMIT
-        table = run_summary(db, period=value.period, end=end, output="arrow", columns=_SCORED_COLUMNS if plain else None,
-                            memory_limit=limit)
+        table = run_summary(db, period=value.period, end=end, output="arrow", columns=_SCORED_COLUMNS if plain else None)
         data = table.to_pandas()
         del table
         release_reader()
