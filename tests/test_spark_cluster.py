@@ -342,7 +342,10 @@ def test_both_executors_ran_tasks(spark, cluster, ingested):
     assert all("Finished task" in log for log in logs)
     commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in cluster.process_pids() if _alive(pid)]
     assert sum(b"CoarseGrainedExecutorBackend" in c for c in commands) == 2
-    assert sum(b"pyspark.daemon" in c for c in commands) >= 1  # Python started by an executor, found by parentage
+    # Python ran inside an executor: Spark's Python runner logs "Times: total = ..., boot = ..." in the
+    # executor's log as each Python task ends. (The pyspark.daemon process it forks from may already be
+    # gone when this runs on a loaded machine, so its presence is not the evidence.)
+    assert any("Times: total = " in log and "boot = " in log for log in logs)
 
 
 @pytest.mark.parametrize(("master", "on_loopback"), [
