@@ -34,6 +34,7 @@ Output = Literal["pandas", "arrow"]
 ROWS_PER_BUCKET = 12_500_000
 """Transactions per hash bucket of customers when summarising a large base (see ``buckets``)."""
 
+
 def _auto_buckets(con: duckdb.DuckDBPyConnection, table: str) -> int:
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     return max(1, -(-int(rows) // ROWS_PER_BUCKET))
