@@ -14,6 +14,7 @@ from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
 from patron.data.datasets import data_path
 from patron.data.ingest import ingest
 from patron.report import write_report
+from tests.browser_support import offline_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -41,8 +42,6 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_engagement_section_renders_in_chromium(chromium: Path, report: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     text = report.read_text(encoding="utf-8")
     assert '<section id="engagement">' in text
     section = text[text.index('<section id="engagement">'):]
@@ -54,23 +53,13 @@ def test_engagement_section_renders_in_chromium(chromium: Path, report: Path) ->
     assert not (quoted & ids), sorted(quoted & ids)[:5]
     errors: list[str] = []
     requests: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--headless=new"])
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://") else route.abort())
-            page = context.new_page()
-            page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-            page.on("request", lambda req: requests.append(req.url))
-            page.goto(report.resolve().as_uri(), wait_until="load")
-            page.wait_for_function("() => document.querySelectorAll('#engagement .js-plotly-plot .main-svg').length >= 3", timeout=30_000)
-            page.wait_for_timeout(500)
-            plots = page.evaluate(DRAWN_JS)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.locator("#engagement").screenshot(path=str(ARTIFACTS / "engagement.png"))
-        finally:
-            browser.close()
+    with offline_page(chromium, errors, requests) as page:
+        page.goto(report.resolve().as_uri(), wait_until="load")
+        page.wait_for_function("() => document.querySelectorAll('#engagement .js-plotly-plot .main-svg').length >= 3", timeout=30_000)
+        page.wait_for_timeout(500)
+        plots = page.evaluate(DRAWN_JS)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator("#engagement").screenshot(path=str(ARTIFACTS / "engagement.png"))
     assert errors == []
     assert [u for u in requests if not u.startswith("file://")] == []
     assert len(plots) == 3

@@ -13,6 +13,7 @@ import pytest
 import patron
 from patron.relationship.motivation_simulate import AS_OF, simulate_planted, store_planted
 from patron.report import write_report
+from tests.browser_support import offline_page
 from tests.test_report_browser import DRAWN_JS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
@@ -29,35 +30,23 @@ def planted_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_motivation_section_renders_in_chromium(chromium: Path, planted_report: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     html = planted_report.read_text(encoding="utf-8")
     assert '<section id="motivation">' in html and "Motivations side by side" in html
     assert "c000001" not in html and "c001499" not in html  # no customer id, only aggregates
     errors: list[str] = []
     requests: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--headless=new"])
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://") else route.abort())
-            page = context.new_page()
-            page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-            page.on("request", lambda req: requests.append(req.url))
-            page.goto(planted_report.resolve().as_uri(), wait_until="load")
-            section = page.locator("section#motivation")
-            section.wait_for(timeout=30_000)
-            page.wait_for_function(
-                "() => document.querySelectorAll('section#motivation .js-plotly-plot .main-svg').length >= 3", timeout=30_000)
-            page.wait_for_timeout(500)
-            ids = page.evaluate("() => Array.from(document.querySelectorAll('section#motivation .plotly-graph-div')).map(d => d.id)")
-            plots = [p for p in page.evaluate(DRAWN_JS) if p["id"] in ids]
-            rows = page.locator("section#motivation table tbody tr td:first-child").all_inner_texts()
-            ARTIFACTS.mkdir(exist_ok=True)
-            section.screenshot(path=str(ARTIFACTS / "report-motivation.png"))
-        finally:
-            browser.close()
+    with offline_page(chromium, errors, requests) as page:
+        page.goto(planted_report.resolve().as_uri(), wait_until="load")
+        section = page.locator("section#motivation")
+        section.wait_for(timeout=30_000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('section#motivation .js-plotly-plot .main-svg').length >= 3", timeout=30_000)
+        page.wait_for_timeout(500)
+        ids = page.evaluate("() => Array.from(document.querySelectorAll('section#motivation .plotly-graph-div')).map(d => d.id)")
+        plots = [p for p in page.evaluate(DRAWN_JS) if p["id"] in ids]
+        rows = page.locator("section#motivation table tbody tr td:first-child").all_inner_texts()
+        ARTIFACTS.mkdir(exist_ok=True)
+        section.screenshot(path=str(ARTIFACTS / "report-motivation.png"))
     assert errors == []
     assert [u for u in requests if not u.startswith("file://")] == []
     assert len(plots) == 3

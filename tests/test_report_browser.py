@@ -17,6 +17,7 @@ from patron.cli.demo import CDNOW_SAMPLE_COLUMNS
 from patron.data.datasets import data_path
 from patron.data.ingest import ingest
 from patron.report import write_report
+from tests.browser_support import offline_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
@@ -60,8 +61,6 @@ def cdnow_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]
 
 
 def test_cdnow_report_renders_in_chromium(chromium: Path, cdnow_report: tuple[Path, float]) -> None:
-    from playwright.sync_api import sync_playwright
-
     path, seconds = cdnow_report
     assert seconds < BUILD_SECONDS_LIMIT, f"building the CDNOW report took {seconds:.1f} s"
     page_html = path.read_text(encoding="utf-8")
@@ -72,25 +71,15 @@ def test_cdnow_report_renders_in_chromium(chromium: Path, cdnow_report: tuple[Pa
 
     errors: list[str] = []
     requests: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox", "--headless=new"])
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file://") else route.abort())
-            page = context.new_page()
-            page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-            page.on("request", lambda req: requests.append(req.url))
-            page.goto(path.resolve().as_uri(), wait_until="load")
-            page.wait_for_function(
-                "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n", arg=expected_plots, timeout=30_000)
-            page.wait_for_timeout(500)  # let Plotly finish its deferred drawing
-            plots = page.evaluate(DRAWN_JS)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-            (ARTIFACTS / "report-build-seconds.txt").write_text(f"{seconds:.1f}\n")
-        finally:
-            browser.close()
+    with offline_page(chromium, errors, requests) as page:
+        page.goto(path.resolve().as_uri(), wait_until="load")
+        page.wait_for_function(
+            "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n", arg=expected_plots, timeout=30_000)
+        page.wait_for_timeout(500)  # let Plotly finish its deferred drawing
+        plots = page.evaluate(DRAWN_JS)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        (ARTIFACTS / "report-build-seconds.txt").write_text(f"{seconds:.1f}\n")
 
     assert errors == []
     assert [u for u in requests if not u.startswith("file://")] == []
