@@ -342,10 +342,25 @@ def test_both_executors_ran_tasks(spark, cluster, ingested):
     assert all("Finished task" in log for log in logs)
     commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in cluster.process_pids() if _alive(pid)]
     assert sum(b"CoarseGrainedExecutorBackend" in c for c in commands) == 2
-    # Python ran inside an executor: Spark's Python runner logs "Times: total = ..., boot = ..." in the
-    # executor's log as each Python task ends. (The pyspark.daemon process it forks from may already be
-    # gone when this runs on a loaded machine, so its presence is not the evidence.)
-    assert any("Times: total = " in log and "boot = " in log for log in logs)
+
+    def ancestors(_: object):
+        """In a Python task: the command lines of this worker's parent processes (nested: pickled by
+        value, as the executors cannot import this test module)."""
+        pid, chain = os.getpid(), []
+        for _ in range(4):
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            if pid <= 1:
+                break
+            chain.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        yield os.getpid(), chain
+
+    # Python runs inside the executors: each Python task reports, while it runs, that it descends from an
+    # executor JVM of this application (evidence taken in the task itself, not from logs or from processes
+    # that may be gone by the time the test looks; the executor's INFO log line of Python timings was
+    # missing on CI's machine).
+    ran = spark.sparkContext.parallelize(range(4), 4).mapPartitions(ancestors).collect()
+    assert len(ran) == 4 and all(pid != os.getpid() for pid, _ in ran)
+    assert all(any("CoarseGrainedExecutorBackend" in c and app in c for c in chain) for _, chain in ran), ran
 
 
 @pytest.mark.parametrize(("master", "on_loopback"), [
