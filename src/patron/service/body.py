@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import types
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Generator, MutableMapping
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from patron.service.json_body import ParsedBody, parse_json
 
@@ -38,6 +40,7 @@ _DECODE_STEP = 64 * 1024
 """Largest input fed to the decompressor at once, in bytes (bounds the work between size checks)."""
 
 log = logging.getLogger("patron.service.body")
+T = TypeVar("T")
 
 SCOPE_KEY = "patron.body"
 """ASGI scope entry holding ``(bytes as sent, decoded body)`` once :func:`read_body` has read it."""
@@ -62,22 +65,42 @@ def _encoding(request: Request) -> str:
 
 
 async def _raw(request: Request, limit: int) -> bytes:
+    """The body as sent, at most ``limit`` bytes (413 beyond; a declared ``Content-Length`` over
+    it is refused before reading). Read from the ASGI ``receive`` directly rather than through
+    Starlette's ``Request.stream`` generator (a few microseconds less per request); the body is
+    kept on the request as Starlette keeps it, so a later ``request.body()`` returns it."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit():
-        if int(declared) > limit:
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    kept = getattr(request, "_body", None)
+    if kept is not None:  # read through Starlette already
+        if len(kept) > limit:
             raise _too_large(limit)
-        body = await request.body()  # the server reads exactly Content-Length bytes
-        if len(body) > limit:
-            raise _too_large(limit)
-        return body
+        return kept
+    if getattr(request, "_stream_consumed", False):
+        raise RuntimeError("Stream consumed")  # as Starlette's stream() says
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    receive = request.receive
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            if chunk:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        elif kind == "http.disconnect":
+            request._is_disconnected = True
+            raise ClientDisconnect()
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    request._stream_consumed = True
+    request._body = body
+    return body
 
 
 def decompress(data: bytes, encoding: str, *, limit: int) -> bytes:
@@ -194,9 +217,19 @@ class BodyLimit:
             nonlocal received, complete
             if complete:
                 return await receive()
+            pending = receive()
             try:
-                async with asyncio.timeout(max(0.0, min(idle, deadline - loop.time()))):
-                    message = await receive()
+                if not isinstance(pending, Coroutine):  # an awaitable of another kind: the plain way
+                    async with asyncio.timeout(max(0.0, min(idle, deadline - loop.time()))):
+                        message = await pending
+                else:
+                    try:  # the first step: a body already received answers without waiting
+                        waiting = pending.send(None)
+                    except StopIteration as ready:
+                        message = ready.value
+                    else:  # it waits: the rest of it under the timeout
+                        async with asyncio.timeout(max(0.0, min(idle, deadline - loop.time()))):
+                            message = await _resume(pending, waiting)
             except TimeoutError:
                 complete = True
                 waited = "whole body" if deadline <= loop.time() else f"next part within {idle:g} s"
@@ -217,6 +250,34 @@ class BodyLimit:
             return message
 
         await self.app(scope, guarded, send)
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, T], yielded: Any) -> Generator[Any, Any, T]:
+    """Finish ``coro``, whose first step (``send(None)``) yielded ``yielded``, as ``await coro``
+    would have: what it yields goes to the task running the caller, what the task sends or throws
+    (a cancellation: the timeout) goes back into it.
+
+    :class:`BodyLimit` steps ``receive()`` once itself: when the body is already there (every
+    small event ``POST``) the step returns it and no timeout is armed at all; an
+    ``asyncio.timeout`` costs ~8 us a request (a timer scheduled and cancelled, a context
+    entered and left)."""
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # the task's cancellation (timeout) or another throw
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as done:
+                return done.value
 
 
 def _log_body(scope: Scope, what: str) -> None:
