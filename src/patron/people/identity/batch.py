@@ -285,7 +285,11 @@ class Batch:
                 if ident[0] in r.unique and not implicit_value(pid, *ident):
                     r.values_.setdefault(pid, {})[ident[0]] = ident[1]
 
-        customer_of = {mid: r.person_[event_primary(ids, blocked)] for mid, (_, ids) in events.items()}
+        customer_of: dict[str, str] = {}
+        for mid, ev in events.items():  # the primary is kept for the observations (batch_sql)
+            prim = event_primary(ev[1], blocked)
+            ev.append(prim)
+            customer_of[mid] = r.person_[prim]
         first_held: dict[Ident, Rank] = {}
         for mid, ts, kind, value in held:
             customer_of.setdefault(mid, ANON_PREFIX + mid)  # only placeholders: a person of its own

@@ -108,11 +108,12 @@ def store_batch(
 
 
 def _insert_observations(batch: BatchState, events: dict[str, list[Any]]) -> None:
-
+    """One ``identity_observations`` row per identifier of each event; ``events`` maps a messageId
+    to ``[occurred_at, identifiers, primary]`` (the primary as :meth:`Batch.run` chose it, once
+    every identifier blocked by the batch is known)."""
     r = batch.r
     cols: list[list[Any]] = [[], [], [], [], [], []]
-    for mid, (ts, idset) in events.items():
-        prim = event_primary(idset, r.blocked_)
+    for mid, (ts, idset, prim) in events.items():  # prim: event_primary of Batch.run, computed once
         for ident in idset:
             cols[0].append(mid)
             cols[1].append(ts)
