@@ -103,6 +103,12 @@ class Mapped:
     traits: dict[str, Any] | None = None
     identifiers: list[tuple[str, str]] = field(default_factory=list)
 
+    def __reduce__(self) -> tuple[type[Mapped], tuple[Any, ...]]:
+        """Pickled (the journal) as the class and its fields in order (cheaper than the
+        dataclass's ``__getstate__`` of slots, as :class:`patron.service.items.Accepted`)."""
+        return (Mapped, (self.transactions, self.refunds, self.contacts, self.consents, self.preferences,
+                         self.traits, self.identifiers))
+
 
 # --- identifiers -------------------------------------------------------------------------------
 
