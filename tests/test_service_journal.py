@@ -347,3 +347,25 @@ def test_items_of_every_kind_read_back_equal_to_what_was_journaled(tmp_path: Pat
     for got, want in zip(back[1][:5], accepted, strict=True):
         for f in fields(Mapped):
             assert getattr(got.mapped, f.name) == getattr(want.mapped, f.name), f.name
+
+
+def test_full_collections_are_rarer_while_the_writer_runs_and_restored_after(tmp_path: Path) -> None:
+    """The writer raises the third GC threshold to FULL_COLLECTION_EVERY while it runs (the
+    backlog of journaled items is traversed by every full collection) and puts back the
+    thresholds it found when it stops."""
+    import gc
+
+    from patron.service.writer import FULL_COLLECTION_EVERY
+
+    before = gc.get_threshold()
+    gc.set_threshold(before[0], before[1], 7)  # a planted value, to see it restored
+    try:
+        async def go(state: Any) -> Any:
+            await state.writer.submit(_items(state, [_order(1)]))
+            return gc.get_threshold()
+
+        seen = _run(tmp_path / "s.duckdb", go)
+        assert seen == (before[0], before[1], FULL_COLLECTION_EVERY)
+        assert gc.get_threshold() == (before[0], before[1], 7)
+    finally:
+        gc.set_threshold(*before)
