@@ -121,6 +121,25 @@ def iter_summaries_at_period_ends(db: str | os.PathLike[str] | None, start: Any,
         yield d, frame
 
 
+def period_end_lists(db: str | os.PathLike[str] | None, start: Any, end: Any, freq: str, unit: str, *,
+                     lists: pa.Table | None = None) -> tuple[list[date], pa.Table]:
+    """The period ends from ``start`` to ``end`` (default: the days of the first and the last
+    purchase in ``db``) and every customer's orders up to the last of them as lists
+    (:func:`patron.value.summary_sql.order_lists_sql`; ``lists`` when the caller has read them,
+    up to the last period end or later)."""
+    with reader(db) as con:
+        if not table_exists(con, "transactions"):
+            raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE first")
+        first, last = purchase_span(con, where=str(db))
+        lo, hi = parse_day(start, "start") or first, parse_day(end, "end") or last
+        if hi < lo:
+            raise InputError(f"end {hi} is before start {lo}")
+        days = period_ends(lo, hi, freq)
+        if lists is None:
+            lists = con.sql(order_lists_sql(SummarySpec(end=hi, unit=unit))).to_arrow_table()
+    return days, lists
+
+
 def iter_period_end_summaries(db: str | os.PathLike[str] | None, start: Any, end: Any, freq: str,
                               unit: str, *, lists: pa.Table | None = None,
                               columns: tuple[str, ...] | None = None) -> Iterator[tuple[date, pd.DataFrame, np.ndarray]]:
@@ -134,16 +153,7 @@ def iter_period_end_summaries(db: str | os.PathLike[str] | None, start: Any, end
     it (:func:`patron.value.summary_sql.order_lists_sql` up to the last period end or later).
     ``columns``: only these columns of each summary (a caller that matches by ``rows`` needs no
     ids: on a large base they are most of a summary's memory)."""
-    with reader(db) as con:
-        if not table_exists(con, "transactions"):
-            raise NoDataError(f"database {db} holds no transactions: run patron ingest FILE first")
-        first, last = purchase_span(con, where=str(db))
-        lo, hi = parse_day(start, "start") or first, parse_day(end, "end") or last
-        if hi < lo:
-            raise InputError(f"end {hi} is before start {lo}")
-        days = period_ends(lo, hi, freq)
-        if lists is None:
-            lists = con.sql(order_lists_sql(SummarySpec(end=hi, unit=unit))).to_arrow_table()
+    days, lists = period_end_lists(db, start, end, freq, unit, lists=lists)
     bought = first_purchase_micros(lists)
     for d in days:
         spec = SummarySpec(end=d, unit=unit)

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from patron.errors import PatronError
-from patron.relationship.segments.equity import iter_period_end_summaries
+from patron.relationship.segments.equity import iter_period_end_summaries, period_end_lists
 from patron.value.settings import ValueSettings, value_settings
 
 COMPONENTS: tuple[str, ...] = ("new_customers", "lost_customers", "returning_customers", "rate_estimates", "spend_estimates")
@@ -169,9 +169,19 @@ def equity_movement(
     for parameter uncertainty) and the decomposition of each change (module docstring).
     ``lists``: the orders as :func:`patron.value.summary_sql.order_lists_sql` lists them up to
     ``end`` or later, when the caller has read them already (one read of the database)."""
+    value = settings if settings is not None else value_settings(config)
+    if not (value.all_covariates or value.dynamic_covariates) and value.model in CELL_MODELS:
+        return _movement_by_cells(db, start, end, freq, value, lists)
+    return _movement_per_customer(db, start, end, freq, value, lists)
+
+
+def _movement_per_customer(db: Any, start: Any, end: Any, freq: str, value: ValueSettings, lists: Any) -> EquityMovement:
+    """:func:`equity_movement` scoring every customer at each period end
+    (:func:`patron.value.scoring.score`) and valuing each under the earlier models: what the
+    covariate models need (a customer's value depends on their covariates), and the reference
+    the cell path is tested against."""
     from patron.value.scoring import score
 
-    value = settings if settings is not None else value_settings(config)
     plain = not (value.all_covariates or value.dynamic_covariates)
     rows, steps = [], []
     previous: tuple[date, pd.DataFrame, Any, np.ndarray] | None = None  # only the previous period end is held
@@ -217,3 +227,121 @@ def equity_movement(
     history["as_of"] = pd.to_datetime(history["as_of"])
     notes = [] if plain else ["Equity changes are not decomposed with covariate models ([value] covariates)."]
     return EquityMovement(history, pd.DataFrame(steps), True, notes)
+
+
+CELL_MODELS: tuple[str, ...] = ("bgnbd", "mbgnbd", "pareto")
+"""Transaction models whose equity history is computed on cells of identical customers
+(:func:`_movement_by_cells`); the others (and covariate models) value every customer."""
+
+NEW, SILENT, BOUGHT = 0, 1, 2
+"""Groups of a period end's customers against the previous period end: new, already there and
+silent since, already there and bought since (the ``new``, ``silent`` and ``returning`` counts)."""
+
+
+def _movement_by_cells(db: Any, start: Any, end: Any, freq: str, value: ValueSettings, lists: Any) -> EquityMovement:
+    """:func:`equity_movement` for models without covariates, on cells of identical customers.
+
+    The orders are prepared once (:class:`patron.value.period_summaries.PeriodEndOrders`) and
+    each period end's summary read off them; customers are grouped into cells of equal
+    (frequency, recency, T) (whole days) and, within a cell, into new / silent / returning
+    customers, keeping three sums per group and cell (:mod:`patron.value.models.clv_cells`). The
+    models are fitted as :func:`patron.value.scoring.score` fits them (the transaction model on
+    the cells with their counts, which is the fit on every customer: the same compressed rows;
+    Gamma-Gamma on every customer in the same order), equity and its delta-method interval come
+    from the cells, and so do the five parts: the silent customers' value at the previous period
+    end is their cell's value with T moved back, and the returning customers' is the rest of
+    the previous equity. Same figures as :func:`_movement_per_customer` up to the order of sums."""
+    from patron.value.models.clv_cells import (
+        Cells,
+        equity_with_interval,
+        group_spend,
+        values_by_group,
+    )
+    from patron.value.period_summaries import PeriodEndOrders, days_in_unit, summary_cells
+    from patron.value.scoring import fit_model
+    from patron.value.summary_arrays import MICROSECONDS_PER_DAY
+
+    days, lists = period_end_lists(db, start, end, freq, value.period, lists=lists)
+    orders = PeriodEndOrders(lists, value.period)
+    cost, per_order, margin = float(value.cost_per_customer or 0.0), float(value.cost_per_order or 0.0), float(value.margin)
+    clv_kw = dict(margin=margin, cost=cost, cost_per_purchase=per_order)
+    cell_kw = dict(horizon=value.horizon, discount_rate_per_step=value.discount_rate_per_period)
+    epoch = date(1970, 1, 1).toordinal()
+    rows, steps = [], []
+    seen = np.zeros(orders.customers, dtype=bool)  # customers with a purchase by the previous period end
+    previous: tuple[date, Any, float] | None = None  # (day, (tm, sm) or None, equity)
+    for d in days:
+        summary = orders.at(d)
+        n = len(summary.rows)
+        row: dict[str, Any] = {"as_of": d, "customers": n, "equity": math.nan, "equity_lower": math.nan,
+                               "equity_upper": math.nan}
+        step: dict[str, Any] = {"as_of": pd.Timestamp(d), "previous": pd.Timestamp(previous[0]) if previous else pd.NaT,
+                                "equity_start": math.nan, "equity_end": math.nan, "change": math.nan,
+                                **dict.fromkeys(COMPONENTS, math.nan), "new": 0, "returning": 0, "silent": 0, "why": ""}
+        group = np.full(n, NEW, dtype=np.int8)
+        if previous is not None:
+            existing = seen[summary.rows]
+            since = (previous[0].toordinal() - epoch) * MICROSECONDS_PER_DAY  # midnight starting the earlier day
+            group[existing] = np.where(summary.last_purchase[existing] > since, BOUGHT, SILENT)
+        fitted = None
+        if n:
+            try:
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")
+                    if not np.isfinite(summary.monetary_value).all():
+                        raise ValueError("monetary_value is not a finite number for some customers")
+                    cells = summary_cells(summary)
+                    cx = cells.x.astype(np.float64)
+                    ctx, cT = days_in_unit(cells.recency_days, value.period), days_in_unit(cells.T_days, value.period)
+                    sm = fit_model("gammagamma", pd.DataFrame({"frequency": summary.frequency,
+                                                               "monetary_value": summary.monetary_value}, copy=False))
+                    tm = fit_model(value.model, pd.DataFrame({"frequency": cx, "recency": ctx, "T": cT,
+                                                              "weight": cells.counts.astype(np.float64)}, copy=False))
+                    if getattr(tm, "converged_", True):  # a fit that did not converge counts as none
+                        sums = group_spend(cells.of_customer, group, 3, len(cx), summary.frequency, summary.monetary_value)
+                        grid = Cells(cx, ctx, cT, **cell_kw)
+                        equity, lower, upper, purchases = equity_with_interval(tm, sm, grid, sums, **clv_kw)
+                        row.update(equity=equity, equity_lower=lower, equity_upper=upper)
+                        fitted = (tm, sm)
+            except (PatronError, ValueError, FloatingPointError):
+                pass
+        step["equity_end"] = float(row["equity"])
+        if previous is None:
+            step["why"] = "first period end of the window: no earlier equity to change from"
+        elif fitted is None:
+            step["why"] = "the models could not be fitted on the purchases up to this date"
+        elif previous[1] is None:
+            step["why"] = f"the models could not be fitted at the previous period end ({previous[0]})"
+        else:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                tp, sp = previous[1]
+                v_pc = values_by_group(grid.purchases(tp), sp._params(), cx, sums, **clv_kw)   # V(M_p, D_c) by group
+                v_mix = float(values_by_group(purchases, sp._params(), cx, sums.total(), **clv_kw)[0])  # V(theta_c, phi_p, D_c)
+                quiet = np.flatnonzero(sums.customers[SILENT] > 0)
+                v_pp_silent = 0.0
+                if len(quiet):  # the silent customers' value at the previous period end: their cell then
+                    back = (d - previous[0]).days
+                    earlier = Cells(cx[quiet], ctx[quiet], days_in_unit(cells.T_days[quiet] - back, value.period), **cell_kw)
+                    v_pp_silent = float(values_by_group(earlier.purchases(tp), sp._params(), cx[quiet],
+                                                        _columns(sums.only(SILENT), quiet), **clv_kw)[0])
+                equity_start, equity_end = previous[2], float(row["equity"])
+                step.update(
+                    equity_start=equity_start, equity_end=equity_end, change=equity_end - equity_start,
+                    new_customers=float(v_pc[NEW]), lost_customers=float(v_pc[SILENT]) - v_pp_silent,
+                    returning_customers=float(v_pc[BOUGHT]) - (equity_start - v_pp_silent),
+                    rate_estimates=v_mix - float(v_pc.sum()), spend_estimates=equity_end - v_mix,
+                    new=int((group == NEW).sum()), returning=int((group == BOUGHT).sum()), silent=int((group == SILENT).sum()),
+                )
+        rows.append(row)
+        steps.append(step)
+        seen[summary.rows] = True
+        previous = (d, fitted, float(row["equity"]))
+    history = pd.DataFrame(rows)
+    history["as_of"] = pd.to_datetime(history["as_of"])
+    return EquityMovement(history, pd.DataFrame(steps), True, [])
+
+
+def _columns(sums: Any, cells: np.ndarray) -> Any:
+    """``sums`` (a :class:`patron.value.models.clv_cells.CellSpend`) restricted to ``cells``."""
+    return type(sums)(sums.customers[:, cells], sums.informative[:, cells], sums.zbar_sum[:, cells])
