@@ -25,6 +25,7 @@ microseconds since 1970-01-01.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -125,7 +126,7 @@ class PeriodEndOrders:
         candidate = later[found[have]]
         inside = candidate < ends[have]
         self.second_day_start[have[inside]] = candidate[inside]
-        self.first_day = np.zeros(self.customers, dtype=np.int32)
+        self.first_day = np.zeros(self.customers, dtype=np.int64)
         self.first_day[buyers] = self.day[self.starts[buyers]]
         self.buyers = buyers
         self._reset()
@@ -133,54 +134,84 @@ class PeriodEndOrders:
     def _reset(self) -> None:
         """Forget the summary last computed (:meth:`at` then starts from no purchases)."""
         self._end = np.iinfo(np.int64).min
+        self._present = 0  # customers with a purchase by the end
         self._count = np.zeros(self.customers, dtype=np.int64)  # purchases by the end, per customer
         self._x = np.zeros(self.customers, dtype=np.int64)
+        self._frequency = np.zeros(self.customers)
         self._recency_days = np.zeros(self.customers, dtype=np.int64)
-        self._repeat_value = np.zeros(self.customers)
+        self._monetary = np.zeros(self.customers)
         self._last = np.zeros(self.customers, dtype=np.int64)
+
+    def iter_at(self, days: list[date]) -> Iterator[PeriodEndSummary]:
+        """:meth:`at` each of ``days`` (increasing), with the orders split among the days once
+        (one pass) instead of a pass over every order per day. Each summary's arrays are valid
+        until the next one is made (they are the running state, not copies)."""
+        ends = np.array([end_micros(d) for d in days], dtype=np.int64)
+        if len(ends) > 1 and (np.diff(ends) <= 0).any():
+            raise ValueError("days must increase")
+        self._reset()
+        between = np.searchsorted(ends, self.micros, side="left")  # the first day whose end is at or after each order
+        order = np.argsort(between.astype(np.int16 if len(ends) < 1 << 15 else np.int64), kind="stable")
+        bounds = np.searchsorted(between[order], np.arange(len(ends) + 1), side="left")
+        del between
+        for k, d in enumerate(days):
+            self._advance(order[bounds[k]:bounds[k + 1]], ends[k])
+            yield self._summary(d, copy=False)
 
     def at(self, day: date) -> PeriodEndSummary:
         """The summary as of ``day`` (the whole day included) of the customers who had bought by
-        then. Days asked for in increasing order are cheapest: only the customers who bought
+        then. Days asked for in increasing order are cheaper: only the customers who bought
         since the previous day are brought up to date."""
         end = end_micros(day)
         if end < self._end:
             self._reset()
-        between = np.flatnonzero((self.micros > self._end) & (self.micros <= end))
+        self._advance(np.flatnonzero((self.micros > self._end) & (self.micros <= end)), end)
+        return self._summary(day, copy=True)
+
+    def _advance(self, between: np.ndarray, end: int) -> None:
+        """Bring the running summary up to ``end`` with the orders at positions ``between``
+        (ascending): those after the previous end and up to this one."""
         self._end = end
-        if len(between):
-            owners = self.owner[between]  # ascending: the orders are grouped by customer
-            cut = np.flatnonzero(np.diff(owners)) + 1
-            changed = owners[np.r_[0, cut]].astype(np.int64)
-            self._count[changed] += np.diff(np.r_[0, cut, len(owners)])
-            start = self.starts[changed]
-            last = start + self._count[changed] - 1
-            x = (self.days_so_far[last] - self.days_so_far[start]).astype(np.int64)
-            self._x[changed] = x
-            self._recency_days[changed] = self.day[last].astype(np.int64) - self.first_day[changed]
-            self._last[changed] = self.micros[last]
-            repeaters = np.flatnonzero(x > 0)
-            if len(repeaters):
-                bounds = np.empty(2 * len(repeaters), dtype=np.int64)
-                bounds[0::2] = self.second_day_start[changed[repeaters]]
-                bounds[1::2] = last[repeaters] + 1
-                self._repeat_value[changed[repeaters]] = np.add.reduceat(self.amount, bounds)[0::2]
-        present = self._count > 0
-        if present.all():
+        if not len(between):
+            return
+        owners = self.owner[between]  # ascending: the orders are grouped by customer
+        cut = np.flatnonzero(np.diff(owners)) + 1
+        changed = owners[np.r_[0, cut]].astype(np.int64)
+        self._present += int((self._count[changed] == 0).sum())
+        self._count[changed] += np.diff(np.r_[0, cut, len(owners)])
+        start = self.starts[changed]
+        last = start + self._count[changed] - 1
+        x = (self.days_so_far[last] - self.days_so_far[start]).astype(np.int64)
+        self._x[changed] = x
+        self._frequency[changed] = x
+        self._recency_days[changed] = self.day[last].astype(np.int64) - self.first_day[changed]
+        self._last[changed] = self.micros[last]
+        repeaters = np.flatnonzero(x > 0)
+        if len(repeaters):
+            bounds = np.empty(2 * len(repeaters), dtype=np.int64)
+            bounds[0::2] = self.second_day_start[changed[repeaters]]
+            bounds[1::2] = last[repeaters] + 1
+            self._monetary[changed[repeaters]] = np.add.reduceat(self.amount, bounds)[0::2] / x[repeaters]
+
+    def _summary(self, day: date, *, copy: bool) -> PeriodEndSummary:
+        state = (self._x, self._frequency, self._recency_days, self._monetary, self._last)
+        if self._present == self.customers:
             rows = np.arange(self.customers)
-            x, recency_days, repeat_value, last_purchase = (
-                a.copy() for a in (self._x, self._recency_days, self._repeat_value, self._last))
-            first = self.first_day.astype(np.int64)
+            first = self.first_day
+            x, frequency, recency_days, monetary, last = (a.copy() for a in state) if copy else state
         else:
-            rows = np.flatnonzero(present)
-            x, recency_days, repeat_value, last_purchase = (
-                a[rows] for a in (self._x, self._recency_days, self._repeat_value, self._last))
-            first = self.first_day[rows].astype(np.int64)
+            rows = np.flatnonzero(self._count)
+            first = self.first_day[rows]
+            x, frequency, recency_days, monetary, last = (a[rows] for a in state)
         return PeriodEndSummary(
             day=day, unit=self.unit, rows=rows, x=x, recency_days=recency_days,
-            T_days=end // MICROSECONDS_PER_DAY - first, frequency=x.astype(np.float64),
-            monetary_value=repeat_value / np.maximum(x, 1), last_purchase=last_purchase,
+            T_days=end_day(self._end) - first, frequency=frequency, monetary_value=monetary, last_purchase=last,
         )
+
+
+def end_day(end: int) -> int:
+    """The day (days since 1970-01-01) holding the instant ``end`` (microseconds since 1970-01-01)."""
+    return end // MICROSECONDS_PER_DAY
 
 
 DENSE_CELL_KEYS = 1 << 26

@@ -270,8 +270,7 @@ def _movement_by_cells(db: Any, start: Any, end: Any, freq: str, value: ValueSet
     rows, steps = [], []
     seen = np.zeros(orders.customers, dtype=bool)  # customers with a purchase by the previous period end
     previous: tuple[date, Any, float] | None = None  # (day, (tm, sm) or None, equity)
-    for d in days:
-        summary = orders.at(d)
+    for d, summary in zip(days, orders.iter_at(days), strict=True):
         n = len(summary.rows)
         row: dict[str, Any] = {"as_of": d, "customers": n, "equity": math.nan, "equity_lower": math.nan,
                                "equity_upper": math.nan}
