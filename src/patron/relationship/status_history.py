@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -172,3 +172,100 @@ def migration_flows(matrix: pd.DataFrame) -> dict[str, int]:
         "acquired": _block(matrix, (NOT_YET, "prospect"), buying),
         "unchanged": int(sum(matrix.loc[s, s] for s in STATUSES)),
     }
+
+
+def statuses_at(orders: Any, day: date, rules: StatusRules, *, model: str = "bgnbd",
+                params: Mapping[str, float] | TransactionModel | None = None) -> tuple[np.ndarray, np.ndarray, TransactionModel]:
+    """Every buyer's status as of ``day`` from orders prepared once
+    (:class:`patron.value.period_summaries.PeriodEndOrders`, weekly units), without an id or a
+    string per customer: ``(rows, codes, model)`` with each buyer's row in the order lists, the
+    index of their status in :data:`STATUSES` and the fitted model. The statuses of
+    :func:`~patron.relationship.status.assess` (reasons aside): its model (fitted on the buyers
+    with ``T > 0`` of the weekly summary as of ``day``, here on the cells of identical customers
+    with their counts: the same compressed rows) and its rules; as a status depends only on the
+    customer's whole-day statistics (frequency, days since the first and since the last
+    purchase), each distinct row is classified once and mapped back (``NoDataError`` when nobody
+    had bought by ``day``)."""
+    from patron.relationship.status_rules import classify
+    from patron.value.period_summaries import days_in_unit, summary_cells
+
+    summary = orders.at(day)
+    if not len(summary.rows):
+        raise NoDataError(f"no purchases on or before {day}")
+    cells = summary_cells(summary)
+    x = cells.x.astype(np.float64)
+    tx, T = days_in_unit(cells.recency_days, orders.unit), days_in_unit(cells.T_days, orders.unit)
+    data = pd.DataFrame({"frequency": x, "recency": tx, "T": T, "weight": cells.counts.astype(np.float64)})
+    from patron.relationship.status import transaction_model
+
+    fitted = transaction_model(model, params, data)
+    frame = pd.DataFrame({
+        "probability_purchase": np.asarray(fitted.conditional_probability_of_purchase(rules.horizon_weeks, x, tx, T), dtype=float),
+        "probability_purchase_before": np.full(len(x), np.nan), "frequency": x,
+        "days_since_first_purchase": cells.T_days.astype(np.float64),
+        "days_since_last_purchase": (cells.T_days - cells.recency_days).astype(np.float64),
+    })
+    status, _ = classify(frame, rules, as_of=day, before=day - timedelta(days=rules.lookback_days), reasons=False)
+    codes = pd.Categorical(status, categories=list(STATUSES)).codes.astype(np.int8)
+    return summary.rows, codes[cells.of_customer], fitted
+
+
+def migration_from_lists(
+    db: str | os.PathLike[str] | None = None,
+    *,
+    from_date: str | date | datetime,
+    to_date: str | date | datetime,
+    config: str | os.PathLike[str] | dict[str, Any] | StatusRules | None = None,
+    model: str = "bgnbd",
+    params: Mapping[str, float] | TransactionModel | None = None,
+    lists: Any = None,
+) -> pd.DataFrame:
+    """:func:`migration_matrix` (the same counts) from one read of the orders: ``lists``, every
+    customer's orders up to ``to_date`` or later (:func:`patron.value.summary_sql.order_lists_sql`,
+    read from ``db`` when not given). Both dates' statuses come from :func:`statuses_at` on the
+    same prepared orders, buyers are matched by their row in the lists (no join on ids) and the
+    cells counted with ``np.bincount``; only the prospects (known customers without a purchase,
+    from ``db``'s ``customers``) are matched by id."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from patron.relationship.status import _prospects
+    from patron.value.period_summaries import PeriodEndOrders
+    from patron.value.summary_sql import SummarySpec, order_lists_sql
+
+    start, stop = parse_day(from_date, "from_date"), parse_day(to_date, "to_date")
+    if start is None or stop is None:
+        raise InputError("give both the from date and the to date")
+    if start >= stop:
+        raise InputError(f"from date {start} must be before to date {stop}")
+    rules = status_rules(config)
+    if lists is None:
+        with reader(db) as con:
+            if not table_exists(con, "transactions"):
+                raise NoDataError(f"database {db} holds no transactions")
+            lists = con.sql(order_lists_sql(SummarySpec(end=stop))).to_arrow_table()
+    orders = PeriodEndOrders(lists, "W")
+    rows, cols = [NOT_YET, *STATUSES], list(STATUSES)
+    prospect = STATUSES.index("prospect")
+    try:
+        rows_from, codes_from, _ = statuses_at(orders, start, rules, model=model, params=params)
+    except NoDataError:
+        rows_from, codes_from = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8)
+    rows_to, codes_to, _ = statuses_at(orders, stop, rules, model=model, params=params)
+    before = np.zeros(orders.customers, dtype=np.int8)  # row of the matrix: NOT_YET unless known at from_date
+    before[rows_from] = codes_from.astype(np.int8) + 1
+    prospects_from = {str(p) for p in _prospects(db, start)}
+    prospects_to = [str(p) for p in _prospects(db, stop)]
+    if prospects_from:  # prospects then who have bought by to_date: found among the buyers by id
+        ids = lists.column("customer_id")
+        if not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):
+            ids = pc.cast(ids, pa.string())
+        was = np.asarray(pc.is_in(ids, value_set=pa.array(sorted(prospects_from), type=pa.string())).to_numpy(zero_copy_only=False),
+                         dtype=bool)
+        before[was & (before == 0)] = prospect + 1
+    counts = np.bincount(before[rows_to].astype(np.intp) * len(cols) + codes_to, minlength=len(rows) * len(cols))
+    counts = counts.reshape(len(rows), len(cols)).astype(np.int64)
+    known = sum(1 for p in prospects_to if p in prospects_from)
+    counts[prospect + 1, prospect] += known
+    counts[0, prospect] += len(prospects_to) - known
+    return pd.DataFrame(counts, index=pd.Index(rows, name="from_status"), columns=pd.Index(cols, name="to_status"))

@@ -267,18 +267,12 @@ def status_section(db: str, ctx: ReportContext) -> Section | None:
     statuses = profile_facts(ctx)["statuses"]
     counts = pd.DataFrame({"status": list(statuses), "customers": np.array(list(statuses.values()), dtype=np.int64)})
     figs = [F.status_distribution_figure(counts)]
-    migration = _api(ctx, "status migration", "patron.relationship.status:migration_matrix", "patron.relationship.status_history:migration_matrix")
+    migration = _api(ctx, "status migration", "patron.relationship.status_history:migration_from_lists")
     if migration is not None:
         start = months_before(ctx.as_of, MIGRATION_MONTHS)
-        from patron.relationship.status import assess
 
-        def compute() -> pd.DataFrame:
-            try:  # the statuses of the quarter's start are the status backtest's too: assessed once
-                before = status_assessment(db, ctx, start)[0]
-            except NoDataError:
-                before = None
-            after = assess(db, as_of=ctx.as_of, config=ctx.config, reasons=False, summary_at=ctx.summary_at)[0]
-            return migration(db, from_date=start, to_date=ctx.as_of, config=ctx.config, before=before, after=after)
+        def compute() -> pd.DataFrame:  # both dates' statuses from the report's one read of the orders
+            return migration(db, from_date=start, to_date=ctx.as_of, config=ctx.config, lists=ctx.order_lists())
 
         matrix = nonzero_matrix(_attempt(ctx, "status migration", lambda: ctx.memo("migration", compute)))
         if not matrix.empty:
