@@ -20,6 +20,7 @@ from patron.relationship.status_history import (
     NOT_YET,
     as_of_dates,
     migration_flows,
+    migration_from_lists,
     migration_matrix,
     status_history,
 )
@@ -85,6 +86,7 @@ def test_migration_matrix_hand_counts(base_db):
         expected.loc[row, col] = n
     pd.testing.assert_frame_equal(m, expected, check_names=False)
     assert migration_flows(m) == {"active_to_at_risk": 1, "slipped": 2, "came_back": 1, "acquired": 1, "unchanged": 4}
+    pd.testing.assert_frame_equal(migration_from_lists(base_db, from_date=FROM, to_date=TO, params=PARAMS), expected, check_names=False)
 
 
 def test_status_history_month_ends(base_db):
