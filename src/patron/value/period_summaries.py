@@ -111,7 +111,6 @@ class PeriodEndOrders:
         new_day = np.ones(n, dtype=bool)
         if n > 1:
             np.not_equal(self.day[1:], self.day[:-1], out=new_day[1:])
-        new_day[self.starts[buyers]] = True
         # purchase days up to and including each order, counted over all customers (int32: fewer
         # than 2**31 orders)
         self.days_so_far = np.cumsum(new_day, dtype=np.int32)
