@@ -254,8 +254,10 @@ def migration_from_lists(
     rows_to, codes_to, _ = statuses_at(orders, stop, rules, model=model, params=params)
     before = np.zeros(orders.customers, dtype=np.int8)  # row of the matrix: NOT_YET unless known at from_date
     before[rows_from] = codes_from.astype(np.int8) + 1
-    prospects_from = {str(p) for p in _prospects(db, start)}
-    prospects_to = [str(p) for p in _prospects(db, stop)]
+    with reader(db) as con:  # no known customers: no prospects (the anti-join would still read every order)
+        known = table_exists(con, "customers") and bool(con.execute("SELECT 1 FROM customers LIMIT 1").fetchall())
+    prospects_from = {str(p) for p in _prospects(db, start)} if known else set()
+    prospects_to = [str(p) for p in _prospects(db, stop)] if known else []
     if prospects_from:  # prospects then who have bought by to_date: found among the buyers by id
         ids = lists.column("customer_id")
         if not pa.types.is_string(ids.type) and not pa.types.is_large_string(ids.type):

@@ -119,12 +119,11 @@ class PeriodEndOrders:
         later = np.flatnonzero(new_day)
         del new_day
         ends = self.starts + lengths
-        found = np.searchsorted(later, self.starts + 1)
         self.second_day_start = ends.copy()
-        have = np.flatnonzero(found < len(later))
-        candidate = later[found[have]]
-        inside = candidate < ends[have]
-        self.second_day_start[have[inside]] = candidate[inside]
+        if len(later):  # the first of them per customer: where the owner changes along the sorted positions
+            owners = owner[later]
+            first = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+            self.second_day_start[owners[first]] = later[first]
         self.first_day = np.zeros(self.customers, dtype=np.int64)
         self.first_day[buyers] = self.day[self.starts[buyers]]
         self.buyers = buyers
