@@ -26,9 +26,12 @@ cannot be fitted has no equity and neither it nor the next has a movement. Covar
 (``[value] covariates``, ``dynamic_covariates``) are not decomposed (the value of a customer then
 depends on covariates that may change too); the equity history is still returned.
 
-Computed per customer with NumPy (:func:`patron.value.models.clv.customer_lifetime_value`): two CLV
-evaluations per period end besides the scores themselves (``V(M_c, D_c)`` is each date's scored
-``clv``); the models are those :func:`patron.value.scoring.score` fits.
+Models without covariates are computed on cells of identical customers (:func:`_movement_by_cells`:
+the month-end summaries read off the orders prepared once, :mod:`patron.value.period_summaries`;
+equity, its interval and every part from three sums per cell and group,
+:mod:`patron.value.models.clv_cells`); covariate models per customer with NumPy
+(:func:`_movement_per_customer`: two CLV evaluations per period end besides the scores, the models
+those :func:`patron.value.scoring.score` fits). Both give the same figures up to the order of sums.
 """
 
 from __future__ import annotations
