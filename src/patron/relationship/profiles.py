@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from patron.config import section
+from patron.constants import DAYS_PER_WEEK
 from patron.data.dialect import DUCKDB
 from patron.data.store import connect, reader, served_connection, served_elsewhere, table_exists
 from patron.errors import InputError, NoDataError
@@ -96,7 +97,7 @@ ConfigArg = str | os.PathLike[str] | dict[str, Any] | None
 
 def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None,
                  engagement: ProfilePiece | None = None, extras: ProfileExtras | None = None,
-                 motivation: str | None = None) -> str:
+                 motivation: str | None = None, base: str | None = None) -> str:
     """The SELECT that joins the registered frames (``_p_summary``, with the scores, RFM scores and
     value tiers of the buyers, ``_p_status``, ``_p_loyalty``, ``_p_profit``) and, when
     ``prospects``, the ``customers`` table into the profile rows (in no particular order: readers
@@ -104,7 +105,8 @@ def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None,
     (:func:`patron.relationship.engagement.profile_piece`; NULL without it); ``motivation`` is the
     query of :func:`patron.relationship.motivation.motivation_sql` (NULL motivation columns without
     it); ``extras``: the customer attribute and place columns
-    (:func:`patron.relationship.attributes.profile_extras`), appended last."""
+    (:func:`patron.relationship.attributes.profile_extras`), appended last. ``base``: the query of
+    every profile's own columns (:func:`positional_sql`) instead of the join of the parts."""
     from patron.relationship.rfm import RfmRules
 
     day = f"DATE '{as_of.isoformat()}'"
@@ -128,7 +130,8 @@ def profiles_sql(as_of: date, *, prospects: bool, rfm: RfmRules | None = None,
     rfm_score = f" || {sep} || ".join(f"CAST(s.{c} AS VARCHAR)" for c in ("recency_score", "frequency_score", "monetary_score"))
     cols += [f"CAST(s.{c} AS {PROFILE_COLUMNS[c]}) AS {c}" for c in RANKED if c != "value_tier"]
     cols += [f"CAST({rfm_score} AS VARCHAR) AS rfm_score", "CAST(s.value_tier AS VARCHAR) AS value_tier"]
-    base = f"""SELECT p.customer_id, {day} AS as_of, {', '.join(cols)}
+    if base is None:
+        base = f"""SELECT p.customer_id, {day} AS as_of, {', '.join(cols)}
     FROM ({people}) AS p
     {' '.join(joins)}"""
     final = ", ".join(
@@ -194,15 +197,18 @@ def build_profiles(
     limit = None if served_connection(path) is not None else get_settings().memory_limit or MEMORY_LIMIT
     with connect(db, read_only=not write, memory_limit=limit) as con:
         day = profiles_day(con, db, as_of)
-        names = register_parts(con, db, day, config=config, value=value)
+        positional = positional_applies(con, day, value)
+        names = (register_positional if positional else register_parts)(con, db, day, config=config, value=value)
         try:
             extras = profile_extras(con, config, reserved=frozenset(PROFILE_COLUMNS) | {"rfm_cell"})
             for name, frame in (extras.frames if extras is not None else {}).items():
                 con.register(name, frame)
                 names.insert(0, name)
-            sql = profiles_sql(day, prospects=table_exists(con, "customers"), rfm=rfm,
-                               engagement=profile_piece(con, day, config), extras=extras,
-                               motivation=profile_motivation_sql(con, day, config))
+            piece = profile_piece(con, day, config)
+            prospects = table_exists(con, "customers")
+            base = positional_sql(con, day, config=config, value=value, engagement=piece) if positional else None
+            sql = profiles_sql(day, prospects=prospects, rfm=rfm, engagement=piece, extras=extras,
+                               motivation=profile_motivation_sql(con, day, config), base=base)
             if write:
                 con.execute(f"CREATE OR REPLACE TABLE {PROFILE_TABLE} AS {sql}").fetchall()
                 con.execute(f"CREATE OR REPLACE TABLE {SETTINGS_TABLE} (as_of DATE, settings VARCHAR)")
@@ -392,6 +398,200 @@ def register_parts(con: Any, db: str | os.PathLike[str] | None, day: date, *, co
         kind = "TABLE" if name in _COMPUTED else "VIEW"
         con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS SELECT {keep} FROM ({sql}) AS part")
     return [*parts, *views]
+
+
+POSITIONAL: tuple[str, ...] = ("_p_buyers",)
+"""The Arrow table :func:`register_positional` registers."""
+
+
+def positional_applies(con: Any, day: date, value: ValueSettings) -> bool:
+    """Whether the profiles as of ``day`` are built by position (:func:`register_positional`,
+    :func:`positional_sql`): weekly scores, and no order on or before ``day`` with a discount, a
+    category or a margin and no contact sent by then (the parts that read those columns are SQL
+    joined on ``customer_id``, :func:`register_parts`). ``PATRON_PROFILES_JOINED=1`` forces the
+    joined build (kept as the reference the positional one is tested against)."""
+    from patron.data.sent_contacts import SENT_CONTACTS
+
+    if os.environ.get("PATRON_PROFILES_JOINED") == "1" or value.period != "W":
+        return False
+    d = DUCKDB.date_literal(day)
+    if con.execute("SELECT 1 FROM transactions WHERE (discount IS NOT NULL OR category IS NOT NULL OR margin IS NOT NULL) "
+                   f"AND CAST(occurred_at AS DATE) <= {d} LIMIT 1").fetchall():
+        return False
+    if table_exists(con, "contacts") and con.execute(
+            f"SELECT 1 FROM {SENT_CONTACTS} AS c WHERE CAST(occurred_at AS DATE) <= {d} LIMIT 1").fetchall():
+        return False
+    return True
+
+
+def register_positional(con: Any, db: str | os.PathLike[str] | None, day: date, *, config: ConfigArg,
+                        value: ValueSettings) -> list[str]:
+    """Register ``_p_buyers``: one row per buyer as of ``day``, sorted by ``customer_id``, with
+    every number the buyers' profile columns are computed from (:func:`positional_sql`): the
+    weekly summary, P(purchase) now and at the status' lookback day (NULL for who had not bought
+    by then), the scores (:func:`patron.value.scoring.score` with ``value``), RFM scores and value
+    tier, days since the first and last purchase, the loyalty sums
+    (:func:`patron.relationship.profile_parts.loyalty_arrays`) and the margin columns of
+    profitability. One read of the orders serves them all
+    (:mod:`patron.relationship.profile_parts`); returns the registered names (for :func:`drop_parts`).
+    For :func:`positional_applies` data only (weekly scores; no discount, category, margin or
+    contact)."""
+    from dataclasses import replace
+
+    from patron.relationship.profile_parts import (
+        LOYALTY_SUMS,
+        flat_orders,
+        loyalty_arrays,
+        margin_arrays,
+    )
+    from patron.relationship.profitability import CostRules
+    from patron.relationship.status import HORIZON_WEEKS, transaction_model
+    from patron.relationship.status_rules import status_rules
+    from patron.value.scoring import score
+    from patron.value.summary import _auto_buckets
+    from patron.value.summary_arrays import end_micros, finish_summary, first_purchase_micros
+    from patron.value.summary_sql import SummarySpec, order_lists_sql
+
+    rules = status_rules(config)
+    costs = section("costs", CostRules, config)
+    before_day = day - timedelta(days=rules.lookback_days)
+    spec = SummarySpec(end=day, unit="W")
+    buckets = _auto_buckets(con, "transactions")
+    tables: list[pa.Table] = []
+    for k in range(buckets):
+        lists = con.sql(order_lists_sql(replace(spec, bucket=(k, buckets)) if buckets > 1 else spec)).to_arrow_table()
+        weekly = finish_summary(lists, spec)
+        before = finish_summary(lists, replace(spec, end=before_day))  # the same lists, finished at the lookback day
+        first = first_purchase_micros(lists)
+        buyer = first <= end_micros(day)  # the rows of weekly among the lists' rows
+        earlier = (first <= end_micros(before_day))[buyer]  # the rows of before among weekly's
+        lengths, micros, amount = flat_orders(lists)
+        del lists
+        extra = {c: v[buyer] for c, v in loyalty_arrays(lengths, micros, amount, day).items()}
+        for c in ("frequency", "recency", "T"):
+            column = np.full(weekly.num_rows, np.nan)
+            column[earlier] = before.column(c).to_numpy()
+            extra[f"_before_{c}"] = column
+        if costs.default_margin_rate is not None:  # no margin on any order: every order counts at the default rate
+            total, revenue = margin_arrays(lengths, amount, float(costs.default_margin_rate))
+            extra["margin_total"], extra["_margin_revenue"] = total[buyer], revenue[buyer]
+        del before, micros, amount, lengths
+        tables.append(pa.table({**{c: weekly.column(c) for c in _SUMMARY_PARTS}, **{c: pa.array(v) for c, v in extra.items()}}))
+        del weekly
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    del tables
+    if not table.num_rows:
+        raise NoDataError(f"no purchases on or before {day}")
+    if buckets > 1:  # the buckets' rows in customer_id order (the weekly summary's order: RFM ties follow it)
+        con.register("_p_ids", pa.table({"customer_id": table.column("customer_id"), "_row": pa.array(np.arange(table.num_rows))}))
+        try:
+            order = con.sql("SELECT _row FROM _p_ids ORDER BY customer_id").to_arrow_table().column(0)
+        finally:
+            con.unregister("_p_ids")
+        table = table.take(order)
+    else:
+        from patron.value.summary import _in_order
+        table = _in_order(con, table, ("customer_id",))
+
+    ids = bool(value.all_covariates)
+    numbers = _numbers(table, ids=ids)
+    scores = score(numbers, settings=value, db=db)
+    same = value.horizon == HORIZON_WEEKS and not scores.has_covariates
+    model = scores.transaction_model if same else transaction_model("bgnbd", None, numbers)
+
+    def purchase(x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        return np.asarray(model.conditional_probability_of_purchase(rules.horizon_weeks, x, tx, T), dtype=float)
+
+    now = purchase(*(numbers[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T")))
+    back = [table.column(f"_before_{c}").to_numpy() for c in ("frequency", "recency", "T")]
+    had = ~np.isnan(back[0])
+    then = np.full(table.num_rows, np.nan)
+    then[had] = purchase(*(b[had] for b in back))
+    scored = {c: scores.customers[c] for c in SCORE_PARTS}
+    clv = np.asarray(pd.to_numeric(scored["clv"], errors="coerce"), dtype=float)
+    ranked = _ranked(table, clv, day, config=config)
+    del scores, numbers, back
+    dday = np.datetime64(day, "D")
+    since = {f"_days_{c}": (dday - table.column(f"{c}_purchase").to_numpy().astype("datetime64[D]")).astype(np.int64)
+             for c in ("first", "last")}
+    keep = [c for c in table.column_names if not c.startswith("_before_")]
+    buyers = pa.table({**{c: table.column(c) for c in keep}, "probability_purchase": pa.array(now),
+                       "probability_purchase_before": pa.array(then, from_pandas=True),
+                       **{c: _column(v) for c, v in scored.items()}, **ranked, **{c: pa.array(v) for c, v in since.items()}})
+    for c in LOYALTY_SUMS:  # NaN is the SQL's NULL
+        i = buyers.schema.get_field_index(c)
+        buyers = buyers.set_column(i, c, pa.array(buyers.column(c).to_numpy(), from_pandas=True))
+    con.register("_p_buyers", buyers)
+    return list(POSITIONAL)
+
+
+def positional_sql(con: Any, day: date, *, config: ConfigArg, value: ValueSettings, engagement: ProfilePiece) -> str:
+    """The profiles' own columns (every column of :data:`PROFILE_COLUMNS` but the engagement and
+    motivation ones) by position from ``_p_buyers`` (:func:`register_positional`): the status and
+    its reason (:func:`patron.relationship.status_rules.classify_sql`), the loyalty trends
+    (:func:`patron.relationship.loyalty.loyalty_sql`'s expressions) and the net CLV
+    (:func:`patron.relationship.profitability.net_expressions`) as SQL over that one table, no
+    join; then the prospects (in ``customers``, known by ``day``, or people with interactions,
+    with no purchase by ``day``), when there are any: the rows of :func:`profiles_sql`'s joins."""
+    from patron.relationship.loyalty import LoyaltyRules, _trend
+    from patron.relationship.profitability import CostRules, net_expressions
+    from patron.relationship.rfm import RfmRules
+    from patron.relationship.status_rules import classify_sql, status_rules
+
+    rules = status_rules(config)
+    loyal = section("loyalty", LoyaltyRules, config)
+    costs = section("costs", CostRules, config)
+    rfm = section("rfm", RfmRules, config)
+    before_day = day - timedelta(days=rules.lookback_days)
+    d = DUCKDB.date_literal(day)
+    status, reason = classify_sql(rules, as_of=day, before=before_day, q="s.probability_purchase",
+                                  qb="s.probability_purchase_before", frequency="s.frequency",
+                                  first="s._days_first", last="s._days_last")
+    rel = loyal.steady_relative_slope
+    if costs.default_margin_rate is not None:
+        margin = "s.margin_total"
+        rate = f"coalesce(s.margin_total / NULLIF(s._margin_revenue, 0), {float(costs.default_margin_rate)!r})"
+    else:
+        margin, rate = "CAST(NULL AS DOUBLE)", "CAST(NULL AS DOUBLE)"
+    weeks = f"CAST({DUCKDB.days_between('CAST(s.first_purchase AS DATE)', d)} + 1 AS DOUBLE) / {DAYS_PER_WEEK!r}"
+    net = net_expressions(costs, value, f="f", s="s")["clv_net"].replace("f.margin_rate", rate).replace(
+        "f.weeks_observed", weeks).replace("f.contact_cost", "0.0")
+    exprs = {
+        "status": status, "status_reason": reason,
+        "returned": "s.n_purchases > 1", "days_to_second_purchase": "s.days_to_second_purchase",
+        "interpurchase_trend": _trend("s.n_gaps", loyal.trend_min_gaps, "s.interpurchase_slope", "s.mean_gap", rel,
+                                      "shortening", "lengthening"),
+        "spend_trend": _trend("s.n_purchases", loyal.spend_trend_min_purchases, "s.spend_slope", "s.mean_value", rel,
+                              "falling", "rising"),
+        "discount_order_share": "NULL", "discount_revenue_share": "NULL", "discount_dependent": "NULL", "top_category": "NULL",
+        "margin_total": margin, "contact_cost": "0.0", "clv_net": net,
+    }
+    sep = "'-'" if rfm.bins >= 10 else "''"
+    exprs["rfm_score"] = f" || {sep} || ".join(f"CAST(s.{c} AS VARCHAR)" for c in ("recency_score", "frequency_score", "monetary_score"))
+    own = [c for c in PROFILE_COLUMNS if c not in ENGAGEMENT_PROFILE_COLUMNS and c not in MOTIVATION_COLUMNS
+           and c not in ("customer_id", "as_of")]
+    cols = ", ".join(f"CAST({exprs.get(c, 's.' + DUCKDB.ident(c))} AS {PROFILE_COLUMNS[c]}) AS {DUCKDB.ident(c)}" for c in own)
+    sql = f"SELECT s.customer_id, {d} AS as_of, {cols}\n    FROM _p_buyers AS s"
+    people = []
+    if table_exists(con, "customers") and con.execute("SELECT 1 FROM customers LIMIT 1").fetchall():
+        people.append(f"SELECT CAST(customer_id AS VARCHAR) FROM customers WHERE first_seen IS NULL OR CAST(first_seen AS DATE) <= {d}")
+    if engagement.people:
+        people.append(engagement.people)
+    if people:  # prospects: as the joins of profiles_sql have them (status prospect; the reason from the customers table)
+        from patron.relationship.status import prospects_sql
+        known = DUCKDB.literal(f"known customer with no purchase on or before {day}")
+        reasons = (f"SELECT CAST(customer_id AS VARCHAR) AS customer_id, {known} AS status_reason FROM ({prospects_sql(day)})"
+                   if table_exists(con, "customers") else "SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS VARCHAR) AS status_reason")
+        blank = ", ".join(
+            "CAST('prospect' AS VARCHAR) AS status" if c == "status" else "CAST(r.status_reason AS VARCHAR) AS status_reason" if c == "status_reason"
+            else f"CAST(0.0 AS DOUBLE) AS {c}" if c in ("clv", "clv_lower", "clv_upper")
+            else f"CAST(NULL AS {PROFILE_COLUMNS[c]}) AS {DUCKDB.ident(c)}" for c in own)
+        sql += f"""
+    UNION ALL
+    SELECT p.customer_id, {d} AS as_of, {blank}
+    FROM (({' UNION '.join(people)}) EXCEPT SELECT customer_id FROM _p_buyers) AS p(customer_id)
+    LEFT JOIN ({reasons}) AS r ON r.customer_id = p.customer_id"""
+    return sql
 
 
 def drop_parts(con: Any, names: list[str]) -> None:

@@ -144,6 +144,27 @@ LEFT JOIN costs c ON c.customer_id = b.customer_id
 WHERE b.first_day IS NOT NULL""" + ("\nORDER BY b.customer_id" if ordered else "")
 
 
+def net_expressions(rules: CostRules, value: ValueSettings, horizon_weeks: float | None = None, *, f: str = "f",
+                    s: str = "s") -> dict[str, str]:
+    """The SQL expressions of :func:`net_profitability_sql` (``weeks_observed``,
+    ``contact_cost_per_week``, ``expected_contact_cost``, ``clv_net``) over the columns
+    ``margin_rate``, ``weeks_observed`` and ``contact_cost`` of the relation aliased ``f`` and
+    ``probability_alive``, ``expected_revenue`` and ``discounted_purchases`` of ``s`` (the
+    definitions of the module docstring; ``horizon_weeks`` defaults to the settings' horizon in weeks)."""
+    horizon_weeks = value.horizon_weeks if horizon_weeks is None else horizon_weeks
+    if horizon_weeks <= 0:
+        raise InputError(f"horizon_weeks must be positive; got {horizon_weeks}")
+    rate = f"{f}.margin_rate"
+    if value.margin_is_set and rules.default_margin_rate is None:
+        rate = f"coalesce({f}.margin_rate, {float(value.margin)!r})"
+    weeks = f"greatest({f}.weeks_observed, {MIN_WEEKS_OBSERVED!r})"
+    per_week = f"CAST({f}.contact_cost AS DOUBLE) / {weeks}"
+    expected = f"{per_week} * {float(horizon_weeks)!r} * CAST({s}.probability_alive AS DOUBLE)"
+    net = (f"{s}.expected_revenue * {rate} - {float(value.cost_per_order)!r} * {s}.discounted_purchases"
+           f"\n         - {float(value.cost_per_customer)!r} - {expected}")
+    return {"weeks_observed": weeks, "contact_cost_per_week": per_week, "expected_contact_cost": expected, "clv_net": net}
+
+
 def net_profitability_sql(as_of: date, scores: str, *, rules: CostRules | None = None, value: ValueSettings | None = None,
                           horizon_weeks: float | None = None, with_contacts: bool = True) -> str:
     """:func:`profitability` in one DuckDB query: :data:`PROFITABILITY_COLUMNS` per customer with
@@ -154,20 +175,11 @@ def net_profitability_sql(as_of: date, scores: str, *, rules: CostRules | None =
     profiles of a large base never carry them through pandas."""
     r = rules or CostRules()
     value = value or ValueSettings()
-    horizon_weeks = value.horizon_weeks if horizon_weeks is None else horizon_weeks
-    if horizon_weeks <= 0:
-        raise InputError(f"horizon_weeks must be positive; got {horizon_weeks}")
-    rate = "f.margin_rate"
-    if value.margin_is_set and r.default_margin_rate is None:
-        rate = f"coalesce(f.margin_rate, {float(value.margin)!r})"
-    weeks = f"greatest(f.weeks_observed, {MIN_WEEKS_OBSERVED!r})"
-    per_week = f"CAST(f.contact_cost AS DOUBLE) / {weeks}"
-    expected = f"{per_week} * {float(horizon_weeks)!r} * CAST(s.probability_alive AS DOUBLE)"
+    net = net_expressions(r, value, horizon_weeks)
     return f"""SELECT f.customer_id, f.revenue, f.margin_total, f.margin_rate, f.contacts, f.contact_cost,
-       {weeks} AS weeks_observed, {per_week} AS contact_cost_per_week, s.clv, s.probability_alive,
-       {expected} AS expected_contact_cost,
-       s.expected_revenue * {rate} - {float(value.cost_per_order)!r} * s.discounted_purchases
-         - {float(value.cost_per_customer)!r} - {expected} AS clv_net,
+       {net['weeks_observed']} AS weeks_observed, {net['contact_cost_per_week']} AS contact_cost_per_week, s.clv, s.probability_alive,
+       {net['expected_contact_cost']} AS expected_contact_cost,
+       {net['clv_net']} AS clv_net,
        s.spend_basis
 FROM ({profitability_sql(as_of, r, with_contacts=with_contacts, ordered=False)}) AS f
 LEFT JOIN {scores} AS s ON s.customer_id = f.customer_id"""

@@ -1,0 +1,132 @@
+"""The buyers' part of ``customer_profiles`` computed from one read of the orders, in customer order.
+
+:func:`patron.relationship.profiles.build_profiles` on a large base: the engine collects each
+customer's orders once (:func:`patron.value.summary_sql.order_lists_sql` as of the profiles' day),
+and NumPy finishes from those lists, for the same rows in the same order,
+
+* the weekly summary (:func:`patron.value.summary_arrays.finish_summary`),
+* the summary as of the status' lookback day (the same lists finished at that day: a customer is
+  in it exactly when their first purchase is on or before it, :func:`buyers_before`),
+* the loyalty sums (:func:`loyalty_arrays`: purchase days, gaps, least-squares sums and slopes,
+  the definitions of :func:`patron.relationship.loyalty.loyalty_sql`),
+* the margin sums of profitability when a default margin rate applies (:func:`margin_arrays`).
+
+The profiles then need no join between these parts: every column is matched by position and the
+remaining expressions (status and its reason, trends, CLV net) are SQL over one Arrow table
+(:func:`patron.relationship.profiles.positional_sql`). Floats that are sums of amounts (a
+purchase day's value, the spend slope's sums) are added in order of time here and in the engine's
+order by SQL: they may differ in the last digits.
+
+Every array is indexed by order (flat, grouped by customer as the lists are, each customer's in
+time order) or by customer (the rows of the lists); days count from 1970-01-01.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from patron.data.arrow_numpy import to_numpy
+from patron.value.summary_arrays import MICROSECONDS_PER_DAY, _in_time_order
+
+__all__ = ["LOYALTY_SUMS", "flat_orders", "loyalty_arrays", "margin_arrays"]
+
+LOYALTY_SUMS: tuple[str, ...] = ("n_purchases", "n_gaps", "days_to_second_purchase", "mean_gap", "interpurchase_slope",
+                                 "mean_value", "spend_slope")
+"""Columns of :func:`loyalty_arrays` (per customer; NaN where SQL has NULL)."""
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def flat_orders(lists: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lengths, micros, amount)`` of the lists of :func:`patron.value.summary_sql.order_lists_sql`:
+    orders per customer, and each order's time (microseconds since 1970-01-01) and amount, grouped
+    by customer and in time order within a customer."""
+    lengths = to_numpy(pc.list_value_length(lists.column("ts"))).astype(np.int64)
+    micros = to_numpy(pc.list_flatten(lists.column("ts")).cast(pa.timestamp("us"))).view(np.int64)
+    amount = to_numpy(pc.list_flatten(lists.column("amounts")).cast(pa.float64()))
+    if len(micros) > 1:
+        micros, amount = _in_time_order(micros, amount, lengths)
+    return lengths, np.asarray(micros), np.asarray(amount)
+
+
+def _slope(n: np.ndarray, sx: np.ndarray, sy: np.ndarray, sxx: np.ndarray, sxy: np.ndarray) -> np.ndarray:
+    """:func:`patron.relationship.loyalty._slope` in NumPy, the same operations in the same order:
+    ``(n Sxy - Sx Sy) / (n Sxx - Sx Sx)``, NaN (NULL) where the denominator is 0 or a sum is NaN."""
+    num = n * sxy - sx * sy
+    den = n * sxx - sx * sx
+    out = np.full(len(n), np.nan)
+    ok = den != 0
+    np.divide(num, den, out=out, where=ok)
+    return out
+
+
+def loyalty_arrays(lengths: np.ndarray, micros: np.ndarray, amount: np.ndarray, day: date) -> dict[str, np.ndarray]:
+    """The per-customer loyalty sums of :func:`patron.relationship.loyalty.loyalty_sql` (its
+    ``per_customer`` and ``slopes`` steps) from orders grouped by customer in time order
+    (:func:`flat_orders`), counting orders with ``amount >= 0`` on or before ``day`` (purchases:
+    orders grouped by calendar day, a day's value the sum of its orders):
+
+    ``n_purchases`` (days with a purchase), ``n_gaps`` (``n_purchases - 1``, 0 for none),
+    ``days_to_second_purchase`` (days), ``mean_gap`` (days), ``interpurchase_slope`` (days per
+    purchase), ``mean_value`` (currency), ``spend_slope`` (currency per purchase); NaN where the
+    SQL has NULL. Customers with no purchase have ``n_purchases`` 0 and NaN elsewhere."""
+    n = len(lengths)
+    last_day = day.toordinal() - _EPOCH_ORDINAL
+    days = np.floor_divide(micros, MICROSECONDS_PER_DAY)
+    keep = (amount >= 0) & (days <= last_day)
+    owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    rows = np.flatnonzero(keep)
+    d, a, o = days[rows], amount[rows], owner[rows]
+    starts = np.ones(len(rows), dtype=bool)
+    if len(rows):
+        starts[1:] = (d[1:] != d[:-1]) | (o[1:] != o[:-1])
+    at = np.flatnonzero(starts)
+    value = np.add.reduceat(a, at) if len(at) else np.zeros(0)
+    pday, powner = d[at], o[at]
+    n_purchases = np.bincount(powner, minlength=n).astype(np.int64)
+    first = np.cumsum(n_purchases) - n_purchases  # index of each customer's first purchase
+    k = (np.arange(len(at), dtype=np.int64) - first[powner] + 1).astype(np.float64)
+    gap = np.full(len(at), np.nan)
+    later = k > 1
+    gap[later] = (pday[later] - np.concatenate(([0], pday[:-1]))[later]).astype(np.float64)
+
+    def total(weights: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+        """Per customer, the sum of ``weights`` (one per purchase, or per purchase in ``where``)."""
+        owners = powner if where is None else powner[where]
+        return np.bincount(owners, weights=weights, minlength=n)
+
+    n_gaps = np.maximum(n_purchases - 1, 0)
+    none = n_gaps == 0  # SQL: sums over no gap are NULL
+    k1 = k[later] - 1
+    g = gap[later]
+    gx, gy = total(k1, later), total(g, later)
+    gxx, gxy = total(k1 * k1, later), total(k1 * g, later)
+    for s in (gx, gy, gxx, gxy):
+        s[none] = np.nan
+    sx, sy, sxx, sxy = total(k), total(value), total(k * k), total(k * value)
+    nobody = n_purchases == 0
+    for s in (sx, sy, sxx, sxy):
+        s[nobody] = np.nan
+    second = np.full(n, np.nan)
+    two = n_purchases >= 2
+    second[two] = gap[first[two] + 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_gap = np.where(none, np.nan, gy / np.maximum(n_gaps, 1))
+        mean_value = np.where(nobody, np.nan, sy / np.maximum(n_purchases, 1))
+        ip_slope = _slope(n_gaps.astype(np.float64), gx, gy, gxx, gxy)
+        sp_slope = _slope(n_purchases.astype(np.float64), sx, sy, sxx, sxy)
+    return {"n_purchases": n_purchases, "n_gaps": n_gaps, "days_to_second_purchase": second, "mean_gap": mean_gap,
+            "interpurchase_slope": ip_slope, "mean_value": mean_value, "spend_slope": sp_slope}
+
+
+def margin_arrays(lengths: np.ndarray, amount: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer, ``(margin_total, margin_revenue)`` of :func:`patron.relationship.profitability.profitability_sql`
+    for orders that carry no margin and a default margin ``rate`` (0-1): the sum of ``amount x rate``
+    and the sum of ``amount`` over every order (refunds included), in currency."""
+    owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    return (np.bincount(owner, weights=amount * rate, minlength=len(lengths)),
+            np.bincount(owner, weights=amount, minlength=len(lengths)))
