@@ -130,3 +130,22 @@ def margin_arrays(lengths: np.ndarray, amount: np.ndarray, rate: float) -> tuple
     owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
     return (np.bincount(owner, weights=amount * rate, minlength=len(lengths)),
             np.bincount(owner, weights=amount, minlength=len(lengths)))
+
+
+INTERPURCHASE_TRENDS: tuple[str, ...] = ("insufficient", "shortening", "lengthening", "steady")
+"""The values of ``interpurchase_trend``, indexed by the codes of :func:`trend_codes`."""
+
+SPEND_TRENDS: tuple[str, ...] = ("insufficient", "falling", "rising", "steady")
+"""The values of ``spend_trend``, indexed by the codes of :func:`trend_codes`."""
+
+
+def trend_codes(n: np.ndarray, min_n: int, slope: np.ndarray, mean: np.ndarray, relative: float) -> np.ndarray:
+    """:func:`patron.relationship.loyalty._trend` in NumPy, as int8 codes: 0 ``insufficient``
+    (``n < min_n``), 1 down (``slope < 0`` and ``-slope >= relative x mean``), 2 up (``slope > 0`` and
+    ``slope >= relative x mean``), 3 ``steady`` (anything else; a NaN slope or mean, SQL's NULL,
+    matches neither comparison), with the same double arithmetic as the SQL."""
+    with np.errstate(invalid="ignore"):
+        bound = relative * mean
+        down = (slope < 0) & (-slope >= bound)
+        up = (slope > 0) & (slope >= bound)
+    return np.select([n < int(min_n), down, up], [0, 1, 2], default=3).astype(np.int8)

@@ -430,19 +430,24 @@ def register_positional(con: Any, db: str | os.PathLike[str] | None, day: date, 
     every number the buyers' profile columns are computed from (:func:`positional_sql`): the
     weekly summary, P(purchase) now and at the status' lookback day (NULL for who had not bought
     by then), the scores (:func:`patron.value.scoring.score` with ``value``), RFM scores and value
-    tier, days since the first and last purchase, the loyalty sums
-    (:func:`patron.relationship.profile_parts.loyalty_arrays`) and the margin columns of
-    profitability. One read of the orders serves them all
-    (:mod:`patron.relationship.profile_parts`); returns the registered names (for :func:`drop_parts`).
-    For :func:`positional_applies` data only (weekly scores; no discount, category, margin or
-    contact)."""
+    tier, days since the first and last purchase, the loyalty columns
+    (:func:`patron.relationship.profile_parts.loyalty_arrays`, trends as codes of
+    :func:`patron.relationship.profile_parts.trend_codes`) and the margin columns of
+    profitability. One read of the orders serves them all (:mod:`patron.relationship.profile_parts`);
+    the columns are NumPy arrays until the table is made, each reordered and released in turn, so
+    that a large base holds one copy. Returns the registered names (for :func:`drop_parts`). For
+    :func:`positional_applies` data only (weekly scores; no discount, category, margin or contact)."""
     from dataclasses import replace
 
+    from patron.data.arrow_numpy import from_numpy, to_numpy
+    from patron.relationship.loyalty import LoyaltyRules
     from patron.relationship.profile_parts import (
-        LOYALTY_SUMS,
+        INTERPURCHASE_TRENDS,
+        SPEND_TRENDS,
         flat_orders,
         loyalty_arrays,
         margin_arrays,
+        trend_codes,
     )
     from patron.relationship.profitability import CostRules
     from patron.relationship.status import HORIZON_WEEKS, transaction_model
@@ -454,10 +459,12 @@ def register_positional(con: Any, db: str | os.PathLike[str] | None, day: date, 
 
     rules = status_rules(config)
     costs = section("costs", CostRules, config)
+    loyal = section("loyalty", LoyaltyRules, config)
     before_day = day - timedelta(days=rules.lookback_days)
     spec = SummarySpec(end=day, unit="W")
     buckets = _auto_buckets(con, "transactions")
-    tables: list[pa.Table] = []
+    numeric = ("frequency", "recency", "T", "monetary_value", "n_orders", "total_spend", "first_purchase", "last_purchase")
+    parts: dict[str, list[Any]] = {}
     for k in range(buckets):
         lists = con.sql(order_lists_sql(replace(spec, bucket=(k, buckets)) if buckets > 1 else spec)).to_arrow_table()
         weekly = finish_summary(lists, spec)
@@ -466,35 +473,46 @@ def register_positional(con: Any, db: str | os.PathLike[str] | None, day: date, 
         buyer = first <= end_micros(day)  # the rows of weekly among the lists' rows
         earlier = (first <= end_micros(before_day))[buyer]  # the rows of before among weekly's
         lengths, micros, amount = flat_orders(lists)
-        del lists
-        extra = {c: v[buyer] for c, v in loyalty_arrays(lengths, micros, amount, day).items()}
-        for c in ("frequency", "recency", "T"):
+        del lists, first
+        got: dict[str, Any] = {"customer_id": weekly.column("customer_id").combine_chunks()}
+        got |= {c: to_numpy(weekly.column(c)) for c in numeric}
+        for c in ("frequency", "recency", "T"):  # NaN: no purchase by the lookback day
             column = np.full(weekly.num_rows, np.nan)
-            column[earlier] = before.column(c).to_numpy()
-            extra[f"_before_{c}"] = column
+            column[earlier] = to_numpy(before.column(c))
+            got[f"_before_{c}"] = column
+        sums = loyalty_arrays(lengths, micros, amount, day)
+        got["_n_purchases"] = sums["n_purchases"][buyer].astype(np.int32)
+        got["days_to_second_purchase"] = sums["days_to_second_purchase"][buyer]
+        got["_interpurchase"] = trend_codes(sums["n_gaps"], loyal.trend_min_gaps, sums["interpurchase_slope"], sums["mean_gap"],
+                                            loyal.steady_relative_slope)[buyer]
+        got["_spend"] = trend_codes(sums["n_purchases"], loyal.spend_trend_min_purchases, sums["spend_slope"], sums["mean_value"],
+                                    loyal.steady_relative_slope)[buyer]
+        del sums
         if costs.default_margin_rate is not None:  # no margin on any order: every order counts at the default rate
             total, revenue = margin_arrays(lengths, amount, float(costs.default_margin_rate))
-            extra["margin_total"], extra["_margin_revenue"] = total[buyer], revenue[buyer]
-        del before, micros, amount, lengths
-        tables.append(pa.table({**{c: weekly.column(c) for c in _SUMMARY_PARTS}, **{c: pa.array(v) for c, v in extra.items()}}))
-        del weekly
-    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    del tables
-    if not table.num_rows:
+            got["margin_total"], got["_margin_revenue"] = total[buyer], revenue[buyer]
+        del before, weekly, micros, amount, lengths
+        for c, v in got.items():
+            parts.setdefault(c, []).append(v)
+    columns: dict[str, Any] = {c: pa.concat_arrays(v) if c == "customer_id" else np.concatenate(v) for c, v in parts.items()}
+    del parts
+    n = len(columns["customer_id"])
+    if not n:
         raise NoDataError(f"no purchases on or before {day}")
-    if buckets > 1:  # the buckets' rows in customer_id order (the weekly summary's order: RFM ties follow it)
-        con.register("_p_ids", pa.table({"customer_id": table.column("customer_id"), "_row": pa.array(np.arange(table.num_rows))}))
-        try:
-            order = con.sql("SELECT _row FROM _p_ids ORDER BY customer_id").to_arrow_table().column(0)
-        finally:
-            con.unregister("_p_ids")
-        table = table.take(order)
-    else:
-        from patron.value.summary import _in_order
-        table = _in_order(con, table, ("customer_id",))
+    # the rows in customer_id order, as the weekly summary has them (RFM ties follow it)
+    con.register("_p_ids", pa.table({"customer_id": columns["customer_id"], "_row": from_numpy(np.arange(n, dtype=np.int64))}))
+    try:
+        order = to_numpy(con.sql("SELECT _row FROM _p_ids ORDER BY customer_id").to_arrow_table().column(0))
+    finally:
+        con.unregister("_p_ids")
+    if not np.array_equal(order, np.arange(n)):
+        for c in list(columns):  # one column at a time: one extra column at most
+            columns[c] = columns[c].take(from_numpy(order)) if c == "customer_id" else columns[c][order]
+    del order
 
-    ids = bool(value.all_covariates)
-    numbers = _numbers(table, ids=ids)
+    numbers = pd.DataFrame({c: columns[c].astype(float, copy=False) for c in ("frequency", "recency", "T", "monetary_value")})
+    if value.all_covariates:  # covariates are joined to the summary on customer_id
+        numbers.insert(0, "customer_id", columns["customer_id"].to_pandas())
     scores = score(numbers, settings=value, db=db)
     same = value.horizon == HORIZON_WEEKS and not scores.has_covariates
     model = scores.transaction_model if same else transaction_model("bgnbd", None, numbers)
@@ -503,25 +521,39 @@ def register_positional(con: Any, db: str | os.PathLike[str] | None, day: date, 
         return np.asarray(model.conditional_probability_of_purchase(rules.horizon_weeks, x, tx, T), dtype=float)
 
     now = purchase(*(numbers[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T")))
-    back = [table.column(f"_before_{c}").to_numpy() for c in ("frequency", "recency", "T")]
-    had = ~np.isnan(back[0])
-    then = np.full(table.num_rows, np.nan)
-    then[had] = purchase(*(b[had] for b in back))
-    scored = {c: scores.customers[c] for c in SCORE_PARTS}
-    clv = np.asarray(pd.to_numeric(scored["clv"], errors="coerce"), dtype=float)
+    del numbers
+    had = ~np.isnan(columns["_before_frequency"])
+    then = np.full(n, np.nan)
+    then[had] = purchase(*(columns.pop(f"_before_{c}")[had] for c in ("frequency", "recency", "T")))
+    scored = {c: _column(scores.customers[c]) for c in SCORE_PARTS}
+    del scores
+    clv = to_numpy(scored["clv"]) if scored["clv"].null_count == 0 else np.asarray(scored["clv"].to_numpy(zero_copy_only=False), dtype=float)
+    table = pa.table({"last_purchase": from_numpy(columns["last_purchase"], pa.timestamp("us")),
+                      **{c: from_numpy(columns[c]) for c in ("recency", "n_orders", "total_spend")}})
     ranked = _ranked(table, clv, day, config=config)
-    del scores, numbers, back
-    dday = np.datetime64(day, "D")
-    since = {f"_days_{c}": (dday - table.column(f"{c}_purchase").to_numpy().astype("datetime64[D]")).astype(np.int64)
-             for c in ("first", "last")}
-    keep = [c for c in table.column_names if not c.startswith("_before_")]
-    buyers = pa.table({**{c: table.column(c) for c in keep}, "probability_purchase": pa.array(now),
-                       "probability_purchase_before": pa.array(then, from_pandas=True),
-                       **{c: _column(v) for c, v in scored.items()}, **ranked, **{c: pa.array(v) for c, v in since.items()}})
-    for c in LOYALTY_SUMS:  # NaN is the SQL's NULL
-        i = buyers.schema.get_field_index(c)
-        buyers = buyers.set_column(i, c, pa.array(buyers.column(c).to_numpy(), from_pandas=True))
-    con.register("_p_buyers", buyers)
+    del table, clv
+    dday = (day.toordinal() - date(1970, 1, 1).toordinal())
+    micros_per_day = 86_400_000_000
+    buyers: dict[str, Any] = {"customer_id": columns.pop("customer_id")}
+    for c in _SUMMARY_PARTS[1:]:
+        v = columns.pop(c)
+        if c in ("first_purchase", "last_purchase"):
+            buyers[f"_days_{c[:-9]}"] = from_numpy(dday - np.floor_divide(v, micros_per_day))
+            buyers[c] = from_numpy(v, pa.timestamp("us"))
+        else:
+            buyers[c] = from_numpy(v)
+    buyers["probability_purchase"] = from_numpy(now)
+    buyers["probability_purchase_before"] = pa.array(then, from_pandas=True)
+    buyers |= scored
+    buyers |= ranked
+    buyers["returned"] = from_numpy(columns.pop("_n_purchases") > 1)
+    buyers["days_to_second_purchase"] = pa.array(columns.pop("days_to_second_purchase"), from_pandas=True)
+    for c, names in (("interpurchase_trend", INTERPURCHASE_TRENDS), ("spend_trend", SPEND_TRENDS)):
+        buyers[c] = pa.DictionaryArray.from_arrays(from_numpy(columns.pop(f"_{c.split('_')[0]}")), pa.array(names))
+    for c in ("margin_total", "_margin_revenue"):
+        if c in columns:
+            buyers[c] = from_numpy(columns.pop(c))
+    con.register("_p_buyers", pa.table(buyers))
     return list(POSITIONAL)
 
 
@@ -533,13 +565,11 @@ def positional_sql(con: Any, day: date, *, config: ConfigArg, value: ValueSettin
     (:func:`patron.relationship.profitability.net_expressions`) as SQL over that one table, no
     join; then the prospects (in ``customers``, known by ``day``, or people with interactions,
     with no purchase by ``day``), when there are any: the rows of :func:`profiles_sql`'s joins."""
-    from patron.relationship.loyalty import LoyaltyRules, _trend
     from patron.relationship.profitability import CostRules, net_expressions
     from patron.relationship.rfm import RfmRules
     from patron.relationship.status_rules import classify_sql, status_rules
 
     rules = status_rules(config)
-    loyal = section("loyalty", LoyaltyRules, config)
     costs = section("costs", CostRules, config)
     rfm = section("rfm", RfmRules, config)
     before_day = day - timedelta(days=rules.lookback_days)
@@ -547,7 +577,6 @@ def positional_sql(con: Any, day: date, *, config: ConfigArg, value: ValueSettin
     status, reason = classify_sql(rules, as_of=day, before=before_day, q="s.probability_purchase",
                                   qb="s.probability_purchase_before", frequency="s.frequency",
                                   first="s._days_first", last="s._days_last")
-    rel = loyal.steady_relative_slope
     if costs.default_margin_rate is not None:
         margin = "s.margin_total"
         rate = f"coalesce(s.margin_total / NULLIF(s._margin_revenue, 0), {float(costs.default_margin_rate)!r})"
@@ -558,11 +587,6 @@ def positional_sql(con: Any, day: date, *, config: ConfigArg, value: ValueSettin
         "f.weeks_observed", weeks).replace("f.contact_cost", "0.0")
     exprs = {
         "status": status, "status_reason": reason,
-        "returned": "s.n_purchases > 1", "days_to_second_purchase": "s.days_to_second_purchase",
-        "interpurchase_trend": _trend("s.n_gaps", loyal.trend_min_gaps, "s.interpurchase_slope", "s.mean_gap", rel,
-                                      "shortening", "lengthening"),
-        "spend_trend": _trend("s.n_purchases", loyal.spend_trend_min_purchases, "s.spend_slope", "s.mean_value", rel,
-                              "falling", "rising"),
         "discount_order_share": "NULL", "discount_revenue_share": "NULL", "discount_dependent": "NULL", "top_category": "NULL",
         "margin_total": margin, "contact_cost": "0.0", "clv_net": net,
     }
