@@ -9,6 +9,7 @@ reading of their definitions (:mod:`patron.relationship.loyalty`)."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from datetime import date
 
@@ -117,7 +118,7 @@ def _loyalty_by_hand(days: list[int], amounts: list[float]) -> dict[str, float]:
             values[d] = values.get(d, 0.0) + a
     ds = sorted(values)
     n = len(ds)
-    gaps = [float(b - a) for a, b in zip(ds, ds[1:], strict=False)]
+    gaps = [float(b - a) for a, b in itertools.pairwise(ds)]
 
     def slope(xs: list[float], ys: list[float]) -> float:
         m = len(xs)
