@@ -77,16 +77,18 @@ def loyalty_arrays(lengths: np.ndarray, micros: np.ndarray, amount: np.ndarray, 
     n = len(lengths)
     last_day = day.toordinal() - _EPOCH_ORDINAL
     days = np.floor_divide(micros, MICROSECONDS_PER_DAY)
-    keep = (amount >= 0) & (days <= last_day)
-    owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    rows = np.flatnonzero(keep)
-    d, a, o = days[rows], amount[rows], owner[rows]
-    starts = np.ones(len(rows), dtype=bool)
-    if len(rows):
+    rows = np.flatnonzero((amount >= 0) & (days <= last_day))
+    d, a = days[rows], amount[rows]
+    del days
+    o = np.repeat(np.arange(n, dtype=np.int64), lengths)[rows]  # the customer of each purchase order
+    del rows
+    starts = np.ones(len(d), dtype=bool)
+    if len(d):
         starts[1:] = (d[1:] != d[:-1]) | (o[1:] != o[:-1])
     at = np.flatnonzero(starts)
     value = np.add.reduceat(a, at) if len(at) else np.zeros(0)
     pday, powner = d[at], o[at]
+    del d, a, o, starts
     n_purchases = np.bincount(powner, minlength=n).astype(np.int64)
     first = np.cumsum(n_purchases) - n_purchases  # index of each customer's first purchase
     k = (np.arange(len(at), dtype=np.int64) - first[powner] + 1).astype(np.float64)
@@ -94,17 +96,18 @@ def loyalty_arrays(lengths: np.ndarray, micros: np.ndarray, amount: np.ndarray, 
     later = k > 1
     gap[later] = (pday[later] - np.concatenate(([0], pday[:-1]))[later]).astype(np.float64)
 
-    def total(weights: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
-        """Per customer, the sum of ``weights`` (one per purchase, or per purchase in ``where``)."""
-        owners = powner if where is None else powner[where]
-        return np.bincount(owners, weights=weights, minlength=n)
+    repeat_owner = powner[later]
+
+    def total(weights: np.ndarray, repeats: bool = False) -> np.ndarray:
+        """Per customer, the sum of ``weights`` (one per purchase, or per repeat purchase)."""
+        return np.bincount(repeat_owner if repeats else powner, weights=weights, minlength=n)
 
     n_gaps = np.maximum(n_purchases - 1, 0)
     none = n_gaps == 0  # SQL: sums over no gap are NULL
     k1 = k[later] - 1
     g = gap[later]
-    gx, gy = total(k1, later), total(g, later)
-    gxx, gxy = total(k1 * k1, later), total(k1 * g, later)
+    gx, gy = total(k1, True), total(g, True)
+    gxx, gxy = total(k1 * k1, True), total(k1 * g, True)
     for s in (gx, gy, gxx, gxy):
         s[none] = np.nan
     sx, sy, sxx, sxy = total(k), total(value), total(k * k), total(k * value)
@@ -149,3 +152,19 @@ def trend_codes(n: np.ndarray, min_n: int, slope: np.ndarray, mean: np.ndarray, 
         down = (slope < 0) & (-slope >= bound)
         up = (slope > 0) & (slope >= bound)
     return np.select([n < int(min_n), down, up], [0, 1, 2], default=3).astype(np.int8)
+
+
+def release_memory() -> None:
+    """Hand memory freed by NumPy and Arrow back to the system (glibc's ``malloc_trim``, Arrow's
+    ``release_unused``), so that what the per-bucket work freed is not still counted while the
+    scores are computed; nothing happens where neither applies."""
+    import ctypes
+    import ctypes.util
+
+    pa.default_memory_pool().release_unused()
+    name = ctypes.util.find_library("c")
+    if name:
+        try:
+            ctypes.CDLL(name).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass

@@ -447,6 +447,7 @@ def register_positional(con: Any, db: str | os.PathLike[str] | None, day: date, 
         flat_orders,
         loyalty_arrays,
         margin_arrays,
+        release_memory,
         trend_codes,
     )
     from patron.relationship.profitability import CostRules
@@ -496,6 +497,7 @@ def register_positional(con: Any, db: str | os.PathLike[str] | None, day: date, 
             parts.setdefault(c, []).append(v)
     columns: dict[str, Any] = {c: pa.concat_arrays(v) if c == "customer_id" else np.concatenate(v) for c, v in parts.items()}
     del parts
+    release_memory()
     n = len(columns["customer_id"])
     if not n:
         raise NoDataError(f"no purchases on or before {day}")
@@ -509,6 +511,7 @@ def register_positional(con: Any, db: str | os.PathLike[str] | None, day: date, 
         for c in list(columns):  # one column at a time: one extra column at most
             columns[c] = columns[c].take(from_numpy(order)) if c == "customer_id" else columns[c][order]
     del order
+    release_memory()
 
     numbers = pd.DataFrame({c: columns[c].astype(float, copy=False) for c in ("frequency", "recency", "T", "monetary_value")})
     if value.all_covariates:  # covariates are joined to the summary on customer_id
