@@ -152,21 +152,27 @@ def test_cli_profiles_and_equity_over_time_json(cdnow_db, profiles, tmp_path, ca
 def test_profiles_compute_the_weekly_summary_once_and_open_the_file_once(cdnow_db, profiles, monkeypatch):
     """build_profiles used to compute the weekly summary as of ``as_of`` twice (itself, then
     inside relationship_status) and to attach the file to the reading engine 7 times. Now: the
-    summary as of ``as_of`` and the one ``lookback_days`` before it (status's trend), computed on
-    one connection to the file that also writes (no attachment to the reading engine). The
-    profiles are the same."""
+    summary as of ``as_of`` and the one ``lookback_days`` before it (status's trend), both
+    finished from one read of the orders (the engine's order lists, read once) on one connection
+    to the file that also writes (no attachment to the reading engine). The profiles are the same."""
     import importlib
 
     import patron.data.store as store
     import patron.relationship.profiles as profiles_module
 
     arrays_module = importlib.import_module("patron.value.summary_arrays")
-    ends, attaches, opened = [], [], []
-    run_summary, attach, connect = arrays_module.run_summary, store._READER.attach, profiles_module.connect
+    sql_module = importlib.import_module("patron.value.summary_sql")
+    ends, attaches, opened, reads = [], [], [], []
+    finish, lists_sql, attach, connect = (arrays_module.finish_summary, sql_module.order_lists_sql, store._READER.attach,
+                                          profiles_module.connect)
 
-    def counted_summary(con, spec, **kw):
+    def counted_summary(lists, spec, **kw):
         ends.append(spec.end)
-        return run_summary(con, spec, **kw)
+        return finish(lists, spec, **kw)
+
+    def counted_lists(spec):
+        reads.append(spec.end)
+        return lists_sql(spec)
 
     def counted_attach(path, *args, **kw):
         if store._key(path) not in store._READER.attached:
@@ -177,7 +183,8 @@ def test_profiles_compute_the_weekly_summary_once_and_open_the_file_once(cdnow_d
         opened.append(path)
         return connect(path, *args, **kw)
 
-    monkeypatch.setattr(arrays_module, "run_summary", counted_summary)
+    monkeypatch.setattr(arrays_module, "finish_summary", counted_summary)
+    monkeypatch.setattr(sql_module, "order_lists_sql", counted_lists)
     monkeypatch.setattr(store._READER, "attach", counted_attach)
     monkeypatch.setattr(profiles_module, "connect", counted_connect)
     again = build_profiles(cdnow_db, write=False)
@@ -185,6 +192,7 @@ def test_profiles_compute_the_weekly_summary_once_and_open_the_file_once(cdnow_d
 
     lookback = status_rules(None).lookback_days
     assert sorted(ends) == [(CDNOW_LAST_DAY - pd.Timedelta(days=lookback)).date(), CDNOW_LAST_DAY.date()]
+    assert reads == [CDNOW_LAST_DAY.date()]
     assert opened == [cdnow_db] and attaches == []
     pd.testing.assert_frame_equal(again, profiles)
 
