@@ -76,12 +76,15 @@ def loyalty_arrays(lengths: np.ndarray, micros: np.ndarray, amount: np.ndarray, 
     SQL has NULL. Customers with no purchase have ``n_purchases`` 0 and NaN elsewhere."""
     n = len(lengths)
     last_day = day.toordinal() - _EPOCH_ORDINAL
-    days = np.floor_divide(micros, MICROSECONDS_PER_DAY)
-    rows = np.flatnonzero((amount >= 0) & (days <= last_day))
-    d, a = days[rows], amount[rows]
-    del days
-    o = np.repeat(np.arange(n, dtype=np.int64), lengths)[rows]  # the customer of each purchase order
-    del rows
+    d = np.floor_divide(micros, MICROSECONDS_PER_DAY)
+    o = np.repeat(np.arange(n, dtype=np.int64), lengths)  # the customer of each order
+    a = amount
+    keep = (amount >= 0) & (d <= last_day)
+    if not keep.all():  # refunds or later orders: purchases only (usually every order is one)
+        rows = np.flatnonzero(keep)
+        d, a, o = d[rows], a[rows], o[rows]
+        del rows
+    del keep
     starts = np.ones(len(d), dtype=bool)
     if len(d):
         starts[1:] = (d[1:] != d[:-1]) | (o[1:] != o[:-1])

@@ -602,7 +602,7 @@ def positional_sql(con: Any, day: date, *, config: ConfigArg, value: ValueSettin
     people = []
     if table_exists(con, "customers") and con.execute("SELECT 1 FROM customers LIMIT 1").fetchall():
         people.append(f"SELECT CAST(customer_id AS VARCHAR) FROM customers WHERE first_seen IS NULL OR CAST(first_seen AS DATE) <= {d}")
-    if engagement.people:
+    if engagement.people and con.execute(f"SELECT 1 FROM ({engagement.people}) AS p LIMIT 1").fetchall():
         people.append(engagement.people)
     if people:  # prospects: as the joins of profiles_sql have them (status prospect; the reason from the customers table)
         from patron.relationship.status import prospects_sql
