@@ -202,14 +202,14 @@ def classify_sql(rules: StatusRules, *, as_of: date, before: date, q: str = "pro
     ``q``, ``qb``, ``frequency``, ``first`` and ``last`` (:data:`CLASSIFY_COLUMNS`; ``qb`` NULL or
     NaN for customers who had not bought by ``before``; the day counts whole numbers of days), so
     that a large base is classified in the engine without a string per customer in Python. The
-    same rules and the same text as :func:`classify` (numbers printed with ``printf``, as
-    ``numpy.char.mod`` prints them)."""
+    same rules and the same text as :func:`classify` (fractions printed with ``printf('%.3f')``
+    and whole days as integers cast to text, as ``numpy.char.mod`` prints them)."""
     from patron.data.dialect import DUCKDB
 
     r = rules
     lit = DUCKDB.literal
     f3 = "printf('%.3f', CAST({} AS DOUBLE))".format
-    fd = "printf('%d', CAST(trunc(CAST({} AS DOUBLE)) AS BIGINT))".format
+    fd = "CAST(CAST(trunc(CAST({} AS DOUBLE)) AS BIGINT) AS VARCHAR)".format  # printf('%d') text, a third of its cost
     quiet = f"({last} > {int(r.lapsed_days)})"
     repeat = f"({frequency} > 0)"
     below = {name: f"({q} < {float(getattr(r, f'{name}_probability'))!r})" for name in ("lost", "lapsed", "at_risk", "active")}
