@@ -14,6 +14,13 @@ them and rebuild the profiles when other settings are asked for.
 
 Prospects (in ``customers``, no purchase on or before ``as_of``) are included with status
 ``prospect``, NULL purchase columns, and ``clv`` (and its interval) 0.
+
+On a large base the join is avoided where the data allow (:func:`positional_applies`: weekly
+scores, no discount, category, margin or sent contact): every buyer's numbers come from one read
+of the orders in customer order (:func:`register_positional`,
+:mod:`patron.relationship.profile_parts`) and the profiles are one projection over them
+(:func:`positional_sql`); the same table as the join of the parts (:func:`register_parts`,
+tests/test_profiles_positional.py).
 """
 
 from __future__ import annotations
