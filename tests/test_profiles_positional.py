@@ -145,3 +145,18 @@ def test_loyalty_sums_follow_their_definitions(planted_db):
         want = _loyalty_by_hand(days, amount[starts[i]:starts[i] + lengths[i]].tolist())
         for name, value in want.items():
             assert np.allclose(got[name][i], value, rtol=FLOAT_REL_TOLERANCE, atol=1e-9, equal_nan=True), (i, name)
+
+
+def test_loyalty_sums_by_slices_equal_the_whole(planted_db, monkeypatch):
+    import duckdb
+
+    import patron.relationship.profile_parts as parts
+
+    with duckdb.connect(planted_db, read_only=True) as con:
+        lists = con.sql(order_lists_sql(SummarySpec(end=AS_OF, unit="W"))).to_arrow_table()
+    lengths, micros, amount = flat_orders(lists)
+    whole = parts.loyalty_slice(lengths, micros, amount, AS_OF)
+    monkeypatch.setattr(parts, "ORDERS_PER_SLICE", 97)  # dozens of slices, cut inside no customer
+    sliced = parts.loyalty_arrays(lengths, micros, amount, AS_OF)
+    for name, values in whole.items():
+        assert np.array_equal(sliced[name], values, equal_nan=values.dtype.kind == "f"), name

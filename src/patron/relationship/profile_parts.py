@@ -64,7 +64,38 @@ def _slope(n: np.ndarray, sx: np.ndarray, sy: np.ndarray, sxx: np.ndarray, sxy: 
     return out
 
 
-def loyalty_arrays(lengths: np.ndarray, micros: np.ndarray, amount: np.ndarray, day: date) -> dict[str, np.ndarray]:
+ORDERS_PER_SLICE = 1 << 20
+"""Orders per slice of customers whose loyalty sums are computed at once (:func:`loyalty_arrays`):
+small working arrays, reused from the heap, on each core."""
+
+
+def loyalty_arrays(lengths: np.ndarray, micros: np.ndarray, amount: np.ndarray, day: date, *,
+                   threads: int | None = None) -> dict[str, np.ndarray]:
+    """:func:`loyalty_slice` over slices of about :data:`ORDERS_PER_SLICE` orders (whole
+    customers), on ``threads`` threads (default one per core; NumPy releases the GIL): the
+    same values, with working memory of a slice instead of the whole bucket."""
+    import itertools
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    ends = np.cumsum(lengths)
+    if not len(ends) or ends[-1] <= 2 * ORDERS_PER_SLICE:
+        return loyalty_slice(lengths, micros, amount, day)
+    cuts = np.unique(np.concatenate(([0, len(ends)], np.searchsorted(ends, np.arange(ORDERS_PER_SLICE, ends[-1], ORDERS_PER_SLICE)) + 1)))
+    cuts = cuts[cuts <= len(ends)].tolist()
+    starts = np.concatenate(([0], ends))
+
+    def part(bounds: tuple[int, int]) -> dict[str, np.ndarray]:
+        a, b = bounds
+        lo, hi = int(starts[a]), int(starts[b])
+        return loyalty_slice(lengths[a:b], micros[lo:hi], amount[lo:hi], day)
+
+    with ThreadPoolExecutor(max_workers=min(len(cuts) - 1, threads or os.cpu_count() or 1)) as pool:
+        parts = list(pool.map(part, itertools.pairwise(cuts)))
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def loyalty_slice(lengths: np.ndarray, micros: np.ndarray, amount: np.ndarray, day: date) -> dict[str, np.ndarray]:
     """The per-customer loyalty sums of :func:`patron.relationship.loyalty.loyalty_sql` (its
     ``per_customer`` and ``slopes`` steps) from orders grouped by customer in time order
     (:func:`flat_orders`), counting orders with ``amount >= 0`` on or before ``day`` (purchases:
