@@ -46,6 +46,11 @@ from patron.relationship.motivation import (
     profile_column,
     profile_motivation_sql,
 )
+from patron.relationship.profile_fingerprint import (
+    clear_fingerprint,
+    profiles_fingerprint,
+    store_fingerprint,
+)
 from patron.settings import get_settings
 from patron.value.settings import ValueSettings, value_settings
 
@@ -217,9 +222,11 @@ def build_profiles(
             sql = profiles_sql(day, prospects=prospects, rfm=rfm, engagement=piece, extras=extras,
                                motivation=profile_motivation_sql(con, day, config), base=base)
             if write:
+                clear_fingerprint(con)  # no fingerprint vouches for profiles half replaced
                 con.execute(f"CREATE OR REPLACE TABLE {PROFILE_TABLE} AS {sql}").fetchall()
                 con.execute(f"CREATE OR REPLACE TABLE {SETTINGS_TABLE} (as_of DATE, settings VARCHAR)")
                 con.execute(f"INSERT INTO {SETTINGS_TABLE} VALUES (?, ?)", [day, settings_json(value)])
+                store_fingerprint(con, profiles_fingerprint(con, as_of=day, config=config, settings_json=settings_json(value)), day)
                 sql = f"SELECT * FROM {PROFILE_TABLE}"
             sql += " ORDER BY customer_id"  # stored unordered (no sort of every row to write it); read sorted
             result = None if output is None else con.sql(sql).to_arrow_table() if output == "arrow" else con.sql(sql).df()

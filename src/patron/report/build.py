@@ -76,6 +76,8 @@ def build_report(
     else:
         day = resolve_as_of(db, as_of)
     ctx.as_of = day
+    if served is None:
+        ctx.reuse_current_profiles()
     load_section_modules()
     keys = registered_sections()
     if sections is not None:

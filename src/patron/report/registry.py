@@ -96,8 +96,40 @@ class ReportContext:
 
         if "profiles_stored" in self.cache:
             return self.memo("profiles", lambda: read_profiles(self.db))
+        if "profiles" not in self.cache:
+            self._note_rebuilt()
         return self.memo("profiles", lambda: build_profiles(self.db, as_of=self.as_of, config=self.config, write=True,
                                                             settings=self.value()))
+
+    def _note_rebuilt(self) -> None:
+        reason = self.cache.get("profiles_rebuilt_because")
+        self.notes.append(f"The customer profiles were built for this report as of {self.as_of.isoformat()} and stored"
+                          + (f" ({reason})." if reason else "."))
+
+    def reuse_current_profiles(self) -> bool:
+        """Take the stored ``customer_profiles`` as this report's when they are current: built by
+        ``patron profiles`` (or an earlier report) as of :attr:`as_of` from the database as it is
+        now, with this report's rules and value settings
+        (:func:`patron.relationship.profile_fingerprint.profiles_current`). Says in the notes
+        which it did; returns whether they are reused (otherwise :meth:`store_profiles` rebuilds
+        them when a section first needs them)."""
+        from patron.data.store import reader
+        from patron.relationship.profile_fingerprint import profiles_current, stored_fingerprint
+        from patron.relationship.profiles import settings_json
+
+        with reader(self.db) as con:
+            stored = stored_fingerprint(con) is not None
+            current = stored and profiles_current(con, as_of=self.as_of, config=self.config, settings_json=settings_json(self.value()))
+        if current:
+            self.cache["profiles_stored"] = None
+            self.notes.append(f"The customer profiles stored in the database (as of {self.as_of.isoformat()}) are current: built from "
+                              "the same transactions and other tables, rules file and value settings; this report reuses them "
+                              "instead of rebuilding them.")
+        else:
+            self.cache["profiles_rebuilt_because"] = (
+                "the stored profiles were built from other data, rules, value settings or another as-of date" if stored
+                else "the database held no profiles stored with their fingerprint (run patron profiles first to reuse them)")
+        return current
 
     def order_lists(self) -> Any:
         """Every customer's orders up to :attr:`as_of` as lists, read once per report
@@ -141,6 +173,8 @@ class ReportContext:
         :meth:`profiles` holds those)."""
         from patron.relationship.profiles import build_profiles
 
+        if "profiles" not in self.cache and "profiles_stored" not in self.cache:
+            self._note_rebuilt()
         if "profiles" not in self.cache:
             self.memo("profiles_stored", lambda: build_profiles(self.db, as_of=self.as_of, config=self.config, write=True,
                                                                 settings=self.value(), output=None))

@@ -1,0 +1,173 @@
+"""The report reuses the profiles ``patron profiles`` stored when they are current, and rebuilds
+them when the transactions, another input table (identity, customers), the rules, the value
+settings or the as-of date differ from those they were built from.
+
+Each change below is planted on a copy of one simulated base (300 customers, seed 1); the expected
+outcome (current or not) is the definition of "current", not an output of the code under test, and
+every "not current" case is checked against the unchanged base first (so a fingerprint that
+ignored the changed input would fail it). The report's figures after a rebuild are compared with
+those of profiles built from scratch on the changed base.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import patron
+from patron.people.identity.tables import IDENTITY_DDL
+from patron.relationship import profiles as profiles_module
+from patron.relationship.profile_fingerprint import FINGERPRINT_TABLE, profiles_current
+from patron.relationship.profiles import build_profiles, settings_json
+from patron.report import build_report
+from patron.value.settings import ValueSettings, value_settings
+from patron.value.simulate import simulate_transactions
+
+REUSED = "are current"
+"""Words of the about section's note when the stored profiles are reused."""
+
+REBUILT = "were built for this report"
+"""Words of the about section's note when the report built the profiles."""
+
+RULES = {"status": {"lapsed_days": 200}}
+"""A rules file other than the defaults (a status threshold)."""
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated base with profiles built by ``patron profiles`` (default rules and settings)."""
+    folder = tmp_path_factory.mktemp("reuse")
+    db = folder / "base.duckdb"
+    patron.ingest(simulate_transactions(300, seed=1).to_pandas(), kind="transactions", db=str(db))
+    build_profiles(str(db), output=None)
+    return db
+
+
+@pytest.fixture
+def db(base: Path, tmp_path: Path) -> str:
+    copy = tmp_path / "copy.duckdb"
+    shutil.copyfile(base, copy)
+    return str(copy)
+
+
+def _last_day(db: str) -> date:
+    with duckdb.connect(db, read_only=True) as con:
+        return con.execute("SELECT max(CAST(occurred_at AS DATE)) FROM transactions").fetchall()[0][0]
+
+
+def _current(db: str, *, as_of: date | None = None, config: dict | None = None, settings: ValueSettings | None = None) -> bool:
+    value = settings if settings is not None else value_settings(config or {})
+    with duckdb.connect(db, read_only=True) as con:
+        return profiles_current(con, as_of=as_of or _last_day(db), config=config or {}, settings_json=settings_json(value))
+
+
+def _sql(statement: str) -> Callable[[str], None]:
+    def change(db: str) -> None:
+        with duckdb.connect(db) as con:
+            con.execute(statement)
+    return change
+
+
+def _identity_link(db: str) -> None:
+    with duckdb.connect(db) as con:
+        for ddl in IDENTITY_DDL:
+            con.execute(ddl)
+        con.execute("INSERT INTO identity_links VALUES ('k', 'email', 'a@example.com', 'm1', TIMESTAMP '2025-01-01', '1')")
+
+
+DATA_CHANGES = {
+    "one amount changed": _sql("UPDATE transactions SET amount = amount + 1 WHERE rowid = (SELECT min(rowid) FROM transactions)"),
+    "one row added": _sql("INSERT INTO transactions SELECT * REPLACE ('new-order' AS order_id) FROM transactions LIMIT 1"),
+    "one row removed": _sql("DELETE FROM transactions WHERE rowid = (SELECT max(rowid) FROM transactions)"),
+    "one date moved a day": _sql("UPDATE transactions SET occurred_at = occurred_at - INTERVAL 1 DAY "
+                                 "WHERE rowid = (SELECT min(rowid) FROM transactions)"),
+    "a customer's id changed": _sql("UPDATE transactions SET customer_id = customer_id || '-merged' "
+                                    "WHERE rowid = (SELECT min(rowid) FROM transactions)"),
+    "an identity link added": _identity_link,
+    "a known customer added": _sql("INSERT INTO customers (customer_id, first_seen) VALUES ('prospect-1', TIMESTAMP '2025-01-01')"),
+}
+
+
+def test_profiles_built_by_patron_profiles_are_current_as_built(db: str) -> None:
+    assert _current(db)
+
+
+@pytest.mark.parametrize("change", sorted(DATA_CHANGES))
+def test_a_changed_input_table_makes_the_profiles_stale(db: str, change: str) -> None:
+    assert _current(db), "the unchanged copy must be current, else this case proves nothing"
+    DATA_CHANGES[change](db)
+    assert not _current(db)
+
+
+def test_other_rules_other_settings_or_another_date_are_not_current(db: str) -> None:
+    day = _last_day(db)
+    assert _current(db, as_of=day)
+    assert not _current(db, as_of=date.fromordinal(day.toordinal() - 1))
+    assert not _current(db, config=RULES)
+    assert not _current(db, settings=ValueSettings(margin=0.3))
+
+
+def test_ingest_bookkeeping_alone_does_not_make_them_stale(db: str) -> None:
+    with duckdb.connect(db) as con:
+        con.execute("INSERT INTO ingests SELECT * REPLACE ('again' AS ingest_id) FROM ingests LIMIT 1")
+    assert _current(db)
+
+
+def _rebuilds(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    calls: list[object] = []
+    original = profiles_module.build_profiles
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(kwargs.get("as_of"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(profiles_module, "build_profiles", counted)
+    return calls
+
+
+def _customers(page: str) -> int:
+    shown = re.search(r'<div class="label">customers</div><div class="value">([\d,]+)</div>', page)
+    assert shown, "headline customers not found"
+    return int(shown.group(1).replace(",", ""))
+
+
+def test_the_report_reuses_current_profiles_and_says_so(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _rebuilds(monkeypatch)
+    page = build_report(db, sections=["headline", "clv", "segments", "about"])
+    assert calls == []
+    assert REUSED in page and REBUILT not in page
+
+
+def test_the_report_rebuilds_stale_profiles_and_shows_the_new_data(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = _customers(build_report(db, sections=["headline"]))
+    with duckdb.connect(db) as con:  # a new customer buys on the last day: the headline must count them
+        con.execute("INSERT INTO transactions SELECT * REPLACE ('newcomer' AS customer_id, 'n1' AS order_id) "
+                    "FROM transactions ORDER BY occurred_at DESC LIMIT 1")
+    calls = _rebuilds(monkeypatch)
+    page = build_report(db, sections=["headline", "about"])
+    assert len(calls) == 1
+    assert REBUILT in page and REUSED not in page and "other data, rules" in page
+    assert _customers(page) == before + 1
+    # the rebuild stored its fingerprint: the next report reuses them
+    calls.clear()
+    assert REUSED in build_report(db, sections=["headline", "about"]) and calls == []
+
+
+def test_the_report_rebuilds_for_other_rules(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _rebuilds(monkeypatch)
+    page = build_report(db, config=RULES, sections=["headline", "about"])
+    assert len(calls) == 1 and REBUILT in page
+
+
+def test_profiles_without_a_fingerprint_are_rebuilt(db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with duckdb.connect(db) as con:  # as an older patron left them
+        con.execute(f"DROP TABLE {FINGERPRINT_TABLE}")
+    calls = _rebuilds(monkeypatch)
+    page = build_report(db, sections=["headline", "about"])
+    assert len(calls) == 1 and "no profiles stored with their fingerprint" in page
