@@ -171,3 +171,23 @@ def test_profiles_without_a_fingerprint_are_rebuilt(db: str, monkeypatch: pytest
     calls = _rebuilds(monkeypatch)
     page = build_report(db, sections=["headline", "about"])
     assert len(calls) == 1 and "no profiles stored with their fingerprint" in page
+
+
+def test_the_order_lists_are_freed_after_the_last_section_that_reads_them(db: str) -> None:
+    from patron.report import register_section, unregister_section
+
+    seen: dict[str, bool] = {}
+
+    def probe(name: str) -> Callable[[str, object], None]:
+        def section(_db: str, ctx: object) -> None:
+            seen[name] = "order_lists" in ctx.cache  # type: ignore[attr-defined]
+        return section
+
+    register_section("probe_between", probe("between"), order=30.5)  # after status, before the backtest and model check
+    register_section("probe_after", probe("after"), order=33)  # after the model check (32), the last reader
+    try:
+        build_report(db, sections=["status", "probe_between", "status_backtest", "model_check", "probe_after"])
+    finally:
+        unregister_section("probe_between")
+        unregister_section("probe_after")
+    assert seen == {"between": True, "after": False}

@@ -15,6 +15,7 @@ from patron.relationship.profiles import served_profiles
 from patron.report import sections as _builtin  # noqa: F401  (registers the built-in sections)
 from patron.report.html import Section, render_page
 from patron.report.registry import (
+    ORDER_LIST_SECTIONS,
     ConfigArg,
     ReportContext,
     load_section_modules,
@@ -86,7 +87,8 @@ def build_report(
             raise InputError(f"unknown report section {unknown[0]!r}; known: {', '.join(keys)}")
         keys = [k for k in keys if k in set(sections)]
     built: list[Section] = []
-    for key in keys:
+    last_list_user = max((i for i, k in enumerate(keys) if k in ORDER_LIST_SECTIONS), default=-1)
+    for i, key in enumerate(keys):
         if on_section is not None:
             on_section(section_title(key))
         started = time.perf_counter()
@@ -96,6 +98,8 @@ def build_report(
             ctx.notes.append(f"The {section_title(key)} section is left out: {exc}")
             section = None
         ctx.timings[key] = time.perf_counter() - started
+        if i >= last_list_user:  # no later section reads the order lists: free them (memory at 10M)
+            ctx.free_order_lists()
         if section is not None:
             built.append(section)
     subtitle = f"{Path(db).name} · as of {day.isoformat()} · built {datetime.now().strftime('%Y-%m-%d %H:%M')}"

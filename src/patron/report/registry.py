@@ -144,6 +144,12 @@ class ReportContext:
 
         return self.memo("order_lists", read)
 
+    def free_order_lists(self) -> None:
+        """Drop :meth:`order_lists` (and what was derived from them for :meth:`summary_at`) from
+        the cache; a later call reads them again."""
+        for key in ("order_lists", "order_first_purchase"):
+            self.cache.pop(key, None)
+
     def summary_at(self, day: date, unit: str = "W", holdout_end: date | None = None) -> pd.DataFrame:
         """The customer summary as of ``day`` (on or before :attr:`as_of`; durations in ``unit``;
         holdout columns up to ``holdout_end``, at most :attr:`as_of`): the rows and values of
@@ -199,6 +205,13 @@ class ReportContext:
             return
         with reader(self.db) as con:
             yield con
+
+
+ORDER_LIST_SECTIONS: frozenset[str] = frozenset({"headline", "equity", "status", "status_backtest", "model_check"})
+"""The built-in sections that read :meth:`ReportContext.order_lists` (the equity movement, the status
+assessments and the model check's summary): once the last of them in a report has run, the lists
+(about 1 GB at 10M customers) are freed (:meth:`ReportContext.free_order_lists`). A later section
+that asks for them again reads them again: slower, never wrong."""
 
 
 SectionBuilder = Callable[[str, ReportContext], Section | None]
