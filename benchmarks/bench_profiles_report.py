@@ -8,13 +8,20 @@
    customer, 27.7M at 10M) into ``CACHE/sim_N.parquet`` and ingests it once into
    ``CACHE/sim_N.duckdb`` (both reused when present; neither is timed).
 2. For each run, copies that database (not timed: each run starts from the ingested base, as a
-   user's first run does) and times, as new processes, `patron profiles --db DB --json` and then
-   `patron report --db DB --out FILE` (which rebuilds the profiles as of the report date:
-   everything a user waits for, start-up and imports included). The peak resident memory of the
-   process tree is sampled every 0.2 s (psutil).
-3. Prints, per command, the median wall time with its range, the peak memory, and the report's
-   HTML size, with the load average before and after (the machine is shared: read medians, quote
-   the load). Nothing is asserted.
+   user's first run does) and times, as new processes (everything a user waits for, start-up and
+   imports included):
+   * the workflow ``ingest -> profiles -> report``: `patron profiles --db DB --json`, then on the
+     same copy `patron report --db DB --out FILE --json` ("report after profiles": the stored
+     profiles are current, the report reuses them);
+   * the cold report: `patron report` on a fresh copy, without stored profiles (it builds them).
+   The peak resident memory of the process tree is sampled every 0.2 s (psutil).
+3. Prints, per command, the median wall time with its range, the CPU seconds, the peak memory,
+   and the report's HTML size, with the load average before and after (the machine is shared: read
+   medians, quote the load). Nothing is asserted.
+
+``--only workflow`` runs the workflow only (profiles, then the report on that copy), ``--only
+report`` the cold report only, ``--only profiles`` the profiles only. The same script measures
+older code with ``PYTHONPATH=OLD/src`` (the processes inherit it).
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PATRON = [sys.executable, "-m", "patron"]
 SAMPLE_SECONDS = 0.2
 """How often the memory of the process tree is sampled."""
+
+REUSED_NOTE = "this report reuses them"
+"""Words of the report's "about" section when it reused the stored profiles (older code never says so)."""
 
 LAST_CPU = 0.0
 """CPU seconds (user + system) of the last process :func:`run` waited for."""
@@ -104,35 +114,48 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "out" / "profiles_report",
                         help="folder for the simulated file, the ingested base and the working copies")
-    parser.add_argument("--only", choices=("profiles", "report"), default=None)
+    parser.add_argument("--only", choices=("profiles", "workflow", "report"), default=None,
+                        help="profiles: the profiles only; workflow: profiles then the report on that copy; report: the cold report")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds before a run is abandoned")
     a = parser.parse_args()
     print(f"bench_profiles_report: {a.customers:,} customers, {a.repeat} runs per command; cpus {os.cpu_count()}, "
           f"load {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f}; files in {a.cache}", flush=True)
     base = prepare(a.cache, a.customers)
     work, html = a.cache / "work.duckdb", a.cache / "report.html"
-    times: dict[str, list[float]] = {"profiles": [], "report": []}
-    peaks: dict[str, list[float]] = {"profiles": [], "report": []}
+    labels = {"profiles": "patron profiles", "warm": "patron report after patron profiles (profiles current)",
+              "cold": "patron report on a fresh copy (builds the profiles)"}
+    times: dict[str, list[float]] = {k: [] for k in labels}
+    cpus: dict[str, list[float]] = {k: [] for k in labels}
+    peaks: dict[str, list[float]] = {k: [] for k in labels}
+    sizes: dict[str, int] = {}
+    plan = {None: ("profiles", "warm", "cold"), "profiles": ("profiles",), "workflow": ("profiles", "warm"), "report": ("cold",)}[a.only]
     try:
         for i in range(a.repeat):
-            for command in ("profiles", "report"):
-                if a.only not in (None, command):
-                    continue
-                shutil.copyfile(base, work)
+            for step in plan:
+                if step != "warm":  # the warm report runs on the copy the profiles were just built on
+                    shutil.copyfile(base, work)
+                    Path(str(work) + ".wal").unlink(missing_ok=True)
                 html.unlink(missing_ok=True)
-                args = (["profiles", "--db", str(work), "--json"] if command == "profiles"
+                args = (["profiles", "--db", str(work), "--json"] if step == "profiles"
                         else ["report", "--db", str(work), "--out", str(html), "--json"])
                 seconds, peak, _ = run(args, timeout=a.timeout)
-                times[command].append(seconds)
-                peaks[command].append(peak)
-                print(f"  run {i + 1} patron {command}: {seconds:.1f} s, CPU {LAST_CPU:.1f} s (user+sys), peak {peak:,.0f} MiB, "
-                      f"load {os.getloadavg()[0]:.1f}", flush=True)
-        if times["profiles"]:
-            report(f"patron profiles ({a.customers:,} customers)", times["profiles"], peaks["profiles"])
-        if times["report"]:
-            size = html.stat().st_size
-            report(f"patron report ({a.customers:,} customers)", times["report"], peaks["report"],
-                   f"; HTML {size / 1e6:.2f} MB ({size:,} bytes)")
+                times[step].append(seconds)
+                cpus[step].append(LAST_CPU)
+                peaks[step].append(peak)
+                reused = ""
+                if step != "profiles":
+                    sizes[step] = html.stat().st_size
+                    reused = "; profiles " + ("reused" if REUSED_NOTE in html.read_text(encoding="utf-8") else "built")
+                print(f"  run {i + 1} {labels[step]}: {seconds:.1f} s, CPU {LAST_CPU:.1f} s (user+sys), peak {peak:,.0f} MiB, "
+                      f"load {os.getloadavg()[0]:.1f}{reused}", flush=True)
+        for step in plan:
+            extra = f"; CPU median {statistics.median(cpus[step]):.1f} s"
+            if step in sizes:
+                extra += f"; HTML {sizes[step] / 1e6:.2f} MB ({sizes[step]:,} bytes)"
+            report(f"{labels[step]} ({a.customers:,} customers)", times[step], peaks[step], extra)
+        if "warm" in plan:
+            total = [p + w for p, w in zip(times["profiles"], times["warm"], strict=True)]
+            print(f"workflow profiles + report ({a.customers:,} customers): median {statistics.median(total):.1f} s", flush=True)
     finally:
         work.unlink(missing_ok=True)
         Path(str(work) + ".wal").unlink(missing_ok=True)
