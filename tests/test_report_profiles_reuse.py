@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 import patron
@@ -191,3 +192,44 @@ def test_the_order_lists_are_freed_after_the_last_section_that_reads_them(db: st
         unregister_section("probe_between")
         unregister_section("probe_after")
     assert seen == {"between": True, "after": False}
+
+
+@pytest.fixture(scope="module")
+def loyal_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A simulated base with what loyalty counts besides purchases: discounts (known for some
+    orders, NULL for others), categories (some NULL), refunds, zero-amount orders, several orders
+    on one day, an order after the report date; profiles stored as of 2025-03-31."""
+    import numpy as np
+
+    frame = simulate_transactions(400, seed=3).to_pandas()
+    rng = np.random.default_rng(7)
+    n = len(frame)
+    frame["discount"] = np.where(rng.random(n) < 0.3, np.nan, np.where(rng.random(n) < 0.4, rng.uniform(1, 5, n), 0.0))
+    frame["category"] = np.where(rng.random(n) < 0.1, None, rng.choice(["books", "music", "games"], n))
+    frame.loc[frame.index[::17], "amount"] = -frame["amount"].iloc[::17]  # refunds
+    frame.loc[frame.index[::23], "amount"] = 0.0  # free items
+    same_day = frame.iloc[::11].copy()
+    same_day["order_id"] = same_day["order_id"].astype(str) + "-b"
+    refund_only = frame.iloc[[0]].copy().assign(customer_id="refund-only", order_id="r1", amount=-9.0)
+    frame = pd.concat([frame, same_day, refund_only], ignore_index=True)
+    db = str(tmp_path_factory.mktemp("loyal") / "loyal.duckdb")
+    patron.ingest(frame, kind="transactions", db=db)
+    patron.ingest(pd.DataFrame({"customer_id": ["prospect-1", "prospect-2"], "first_seen": pd.to_datetime(["2025-01-01"] * 2)}),
+                  kind="customers", db=db)  # known customers without a purchase: rows of the profiles, not of loyalty
+    build_profiles(db, as_of="2025-03-31", output=None)
+    return db
+
+
+def test_loyalty_from_the_profiles_equals_the_loyalty_query(loyal_db: str) -> None:
+    from patron.relationship.loyalty import loyalty_report
+    from patron.report.registry import ReportContext
+    from patron.report.sections import profile_loyalty
+
+    ctx = ReportContext(db=loyal_db, as_of=date(2025, 3, 31))
+    assert ctx.reuse_current_profiles()
+    mix, summary, categories = profile_loyalty(loyal_db, ctx)
+    want_mix, want_summary, want_categories = loyalty_report(loyal_db, as_of="2025-03-31")  # the per-customer query, run now
+    assert "discount use" in set(want_mix["measure"]) and len(want_categories) == 3  # the planted discounts and categories count
+    pd.testing.assert_frame_equal(mix, want_mix)
+    assert summary == pytest.approx(want_summary)
+    pd.testing.assert_frame_equal(categories, want_categories, check_exact=False, rtol=1e-12)

@@ -341,7 +341,10 @@ def loyalty_section(db: str, ctx: ReportContext) -> Section | None:
         return None
     import patron.relationship.loyalty as mod
 
-    mix, summary, categories = ctx.memo("loyalty_report", lambda: mod.loyalty_report(db, as_of=ctx.as_of, config=ctx.config))
+    if "profiles_stored" in ctx.cache:  # stored profiles of this report's rules (reused or built): they hold each customer's loyalty
+        mix, summary, categories = ctx.memo("loyalty_report", lambda: profile_loyalty(db, ctx))
+    else:
+        mix, summary, categories = ctx.memo("loyalty_report", lambda: mod.loyalty_report(db, as_of=ctx.as_of, config=ctx.config))
     mix = mix[mix["customers"] > 0]
     if mix.empty:
         return None
@@ -362,6 +365,66 @@ def loyalty_section(db: str, ctx: ReportContext) -> Section | None:
         "is shortening or lengthening, whether they spend more per purchase, and whether they buy mainly on "
         "discount. Trends need enough purchases; customers with too few are left out of those bars."),
         metrics=metrics, figures=figs, notes=notes)
+
+
+LOYALTY_MIX: tuple[tuple[str, str, str], ...] = (
+    ("came back", "returned", "returned"),
+    ("came back", "one purchase", "NOT returned"),
+    ("inter-purchase times", "shortening", "interpurchase_trend = 'shortening'"),
+    ("inter-purchase times", "steady", "interpurchase_trend = 'steady'"),
+    ("inter-purchase times", "lengthening", "interpurchase_trend = 'lengthening'"),
+    ("spend per purchase", "rising", "spend_trend = 'rising'"),
+    ("spend per purchase", "steady", "spend_trend = 'steady'"),
+    ("spend per purchase", "falling", "spend_trend = 'falling'"),
+)
+"""Rows of :func:`patron.relationship.loyalty.loyalty_mix` (measure, category) and the condition on
+the profile's loyalty columns that counts them."""
+
+DISCOUNT_MIX: tuple[tuple[str, str, str], ...] = (
+    ("discount use", "discount dependent", "coalesce(discount_dependent, false)"),
+    ("discount use", "occasional discount", "NOT coalesce(discount_dependent, false) AND discount_order_share > 0"),
+    ("discount use", "full price", "discount_order_share = 0"),
+)
+"""The discount rows, among customers with a known discount (``discount_order_share`` not NULL):
+``full_price_buyer`` of :func:`patron.relationship.loyalty.loyalty_sql` (known discounts, none above
+zero) is ``discount_order_share = 0``."""
+
+
+def profile_loyalty(db: str, ctx: ReportContext) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
+    """What :func:`patron.relationship.loyalty.loyalty_report` returns, from the loyalty columns of
+    the report's profiles (``returned, days_to_second_purchase, interpurchase_trend, spend_trend,
+    discount_order_share, discount_dependent``: the same per-customer query, run when the profiles
+    were built) instead of recomputing them from the transactions; the revenue by category is one
+    aggregate over the orders (amount >= 0, on or before the report date, with a category). The
+    same numbers; a customer with an order has a non-NULL ``returned``."""
+    from patron.data.dialect import DUCKDB
+    from patron.relationship.loyalty import category_revenue, open_transactions, orders_cte
+
+    rows = [*LOYALTY_MIX, *DISCOUNT_MIX]
+    counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, _, cond in LOYALTY_MIX)
+    known = "discount_order_share IS NOT NULL"
+    counts += ", " + ", ".join(f"count(*) FILTER (WHERE {known} AND {cond})" for _, _, cond in DISCOUNT_MIX)
+    with ctx.profile_rows() as con:
+        n, with_known, median, *values = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE {known}), median(days_to_second_purchase), {counts} "
+            "FROM customer_profiles WHERE returned IS NOT NULL").fetchall()[0]
+    if not n:
+        raise NoDataError(f"no orders on or before {ctx.as_of}")
+    kept = [(m, c, int(v)) for (m, c, _), v in zip(rows, values, strict=True) if m != "discount use" or with_known]
+    mix = pd.DataFrame(kept, columns=["measure", "category", "customers"])
+    returned = int(values[0])
+    summary = {"customers": int(n), "returned": returned, "return_rate": returned / n,
+               "days_to_second_purchase_median": None if median is None else float(median)}
+    with open_transactions(db) as con:
+        categories = con.sql(f"""WITH {orders_cte(ctx.as_of, DUCKDB)}
+            SELECT category, sum(amount) AS revenue, count(DISTINCT customer_id) AS customers
+            FROM orders WHERE category IS NOT NULL GROUP BY category""").df()
+    if categories.empty:
+        return mix, summary, category_revenue(pd.DataFrame())
+    total = float(categories["revenue"].sum())
+    categories["share"] = categories["revenue"] / total if total > 0 else np.nan
+    categories = categories.sort_values(["revenue", "category"], ascending=[False, True])[["category", "revenue", "share", "customers"]]
+    return mix, summary, categories.reset_index(drop=True)
 
 
 @register_section("satisfaction", order=65, title="Satisfaction and behaviour")
