@@ -233,3 +233,37 @@ def test_loyalty_from_the_profiles_equals_the_loyalty_query(loyal_db: str) -> No
     pd.testing.assert_frame_equal(mix, want_mix)
     assert summary == pytest.approx(want_summary)
     pd.testing.assert_frame_equal(categories, want_categories, check_exact=False, rtol=1e-12)
+
+
+@pytest.mark.parametrize("unit", ["W", "D", "M"])
+def test_tracking_counts_from_the_order_lists_equal_the_tracking_queries(loyal_db: str, unit: str) -> None:
+    """The two queries of cumulative_tracking (independent implementation: SQL) against the lists
+    the report already holds, on a base with refunds, free items, several orders a day and a
+    customer with a refund only; the lists end on the last purchase day."""
+    from patron.data.dialect import DUCKDB
+    from patron.report.registry import ReportContext
+    from patron.value.evaluation import tracking_counts_from_lists
+    from patron.value.tracking_sql import first_purchase_sql, repeat_purchases_by_period_sql
+
+    end = _last_day(loyal_db)
+    start = date(2024, 1, 3)
+    firsts, repeats = tracking_counts_from_lists(ReportContext(db=loyal_db, as_of=end).order_lists(), start=start, end=end, unit=unit)
+    with duckdb.connect(loyal_db, read_only=True) as con:
+        want_firsts = con.execute(first_purchase_sql(DUCKDB, start=start, unit=unit)).fetchdf()
+        want_repeats = con.execute(repeat_purchases_by_period_sql(DUCKDB, start=start, end=end, unit=unit)).fetchdf()
+    assert len(repeats) > 3 and repeats["repeat_purchases"].sum() > 100  # the planted base has repeat purchases
+    pd.testing.assert_frame_equal(firsts, want_firsts, check_dtype=False)
+    pd.testing.assert_frame_equal(repeats, want_repeats, check_dtype=False)
+
+
+def test_the_model_check_tracking_is_the_same_from_the_lists(loyal_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's model check section draws the same tracking whether its counts come from the
+    lists or from the queries."""
+    import patron.value.evaluation as evaluation
+
+    pages = []
+    for use_lists in (True, False):
+        if not use_lists:
+            monkeypatch.setattr(evaluation, "tracking_counts_from_lists", lambda *a, **k: None)
+        pages.append(re.sub(r"built \d{4}-\d\d-\d\d \d\d:\d\d", "", build_report(loyal_db, sections=["model_check"])))
+    assert "model_check" in pages[0] and pages[0] == pages[1]

@@ -134,8 +134,14 @@ def model_check_section(db: str, ctx: Any) -> Section | None:
     :data:`HOLDOUT_MONTHS` months before the report date, against what customers did since: the
     holdout comparison and cumulative tracking; ``None`` (with a note) when there is too little
     history before that date."""
+    from patron.dates import parse_day
+    from patron.relationship.status import last_purchase_day
     from patron.report.sections import months_before
-    from patron.value.evaluation import cumulative_tracking, holdout_comparison
+    from patron.value.evaluation import (
+        cumulative_tracking,
+        holdout_comparison,
+        tracking_counts_from_lists,
+    )
     from patron.value.scoring import fit_model
     from patron.value.summary import summary
 
@@ -146,8 +152,12 @@ def model_check_section(db: str, ctx: Any) -> Section | None:
         data = (ctx.summary_at(cal_end, value.period, holdout_end=ctx.as_of) if hasattr(ctx, "summary_at")
                 else summary(db, period=value.period, end=cal_end, holdout_end=ctx.as_of))
         model = fit_model(value.model, data)
+        start = parse_day(str(data["first_purchase"].min())[:10], "start")
+        counts = None
+        if hasattr(ctx, "order_lists") and last_purchase_day(db) <= ctx.as_of:  # the lists hold every purchase
+            counts = tracking_counts_from_lists(ctx.order_lists(), start=start, end=ctx.as_of, unit=value.period)
         return data, holdout_comparison(model, data), model, cumulative_tracking(
-            model, db, start=str(data["first_purchase"].min())[:10], end=ctx.as_of, unit=value.period)
+            model, db, start=start, end=ctx.as_of, unit=value.period, counts=counts)
 
     try:
         data, comparison, model, tracking = ctx.memo(SECTION_KEY, compute)

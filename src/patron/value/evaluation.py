@@ -98,14 +98,23 @@ def cumulative_tracking(
     start: str | date,
     end: str | date,
     unit: str = "W",
+    counts: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Cumulative repeat purchases per period since ``start`` (the cohort's first day) up to
     ``end``: columns ``period`` (1, 2, ...: end of the period, in ``unit``), ``actual`` and
-    ``expected``. Use it with customers acquired from ``start`` on (one cohort)."""
+    ``expected``. Use it with customers acquired from ``start`` on (one cohort).
+
+    ``counts``: the customers per first-purchase offset and the repeat purchases per period
+    (the results of :func:`patron.value.tracking_sql.first_purchase_sql` and
+    :func:`~patron.value.tracking_sql.repeat_purchases_by_period_sql`) when the caller has them
+    (:func:`tracking_counts_from_lists`); otherwise they are queried from ``db``."""
     start_d, end_d = parse_day(start, "start"), parse_day(end, "end")
-    with reader(db) as con:
-        firsts = con.execute(first_purchase_sql(DUCKDB, start=start_d, unit=unit)).fetchdf()
-        repeats = con.execute(repeat_purchases_by_period_sql(DUCKDB, start=start_d, end=end_d, unit=unit)).fetchdf()
+    if counts is not None:
+        firsts, repeats = counts
+    else:
+        with reader(db) as con:
+            firsts = con.execute(first_purchase_sql(DUCKDB, start=start_d, unit=unit)).fetchdf()
+            repeats = con.execute(repeat_purchases_by_period_sql(DUCKDB, start=start_d, end=end_d, unit=unit)).fetchdf()
     from patron.constants import PERIOD_UNITS
 
     n_periods = int(np.floor((end_d - start_d).days / PERIOD_UNITS[unit])) + 1
@@ -122,6 +131,51 @@ def cumulative_tracking(
     ok = (idx >= 0) & (idx < n_periods)
     np.add.at(actual, idx[ok], repeats["repeat_purchases"].to_numpy(dtype=float)[ok])
     return pd.DataFrame({"period": periods.astype(int), "actual": np.cumsum(actual), "expected": expected})
+
+
+MICROS_PER_DAY = 86_400_000_000
+"""Microseconds in a day (timestamps of the order lists are microseconds since 1970-01-01)."""
+
+
+def tracking_counts_from_lists(lists: Any, *, start: date, end: date, unit: str = "W") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two tables :func:`cumulative_tracking` reads, from every customer's orders as lists
+    (:func:`patron.value.summary_sql.order_lists_sql`, a pyarrow table ``customer_id, ts,
+    amounts``) instead of two queries over the transactions: ``(first_offset, customers)``
+    (customers per first purchase day, offset from ``start`` in ``unit``, by offset) and
+    ``(period, repeat_purchases)`` (purchase days after each customer's first, on or before
+    ``end``, per whole period since ``start``), with the definitions and arithmetic of
+    :func:`patron.value.tracking_sql.first_purchase_sql` and
+    :func:`~patron.value.tracking_sql.repeat_purchases_by_period_sql`: purchases are orders with an
+    amount of 0 or more, a day is the UTC calendar day. The same result when ``lists`` hold every
+    purchase of the database (none after the day the lists end); the caller checks that."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from patron.constants import PERIOD_UNITS
+    from patron.data.arrow_numpy import to_numpy
+    from patron.value.summary_arrays import _flat, _in_time_order
+
+    width = PERIOD_UNITS[unit]
+    lengths = to_numpy(pc.list_value_length(lists.column("ts"))).astype(np.int64)
+    micros = _flat(lists.column("ts"), pa.timestamp("us")).view(np.int64)
+    amount = _flat(lists.column("amounts"), pa.float64())
+    if len(micros) > 1:
+        micros, amount = _in_time_order(micros, amount, lengths)  # each customer's orders in time order
+    owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    buy = amount >= 0
+    day, owner = np.floor_divide(micros[buy], MICROS_PER_DAY), owner[buy]
+    first = np.ones(len(day), dtype=bool)
+    np.not_equal(owner[1:], owner[:-1], out=first[1:])  # a customer's first purchase (in time order)
+    new_day = first.copy()
+    new_day[1:] |= day[1:] != day[:-1]  # the first order of each (customer, day)
+    start_day = (start - date(1970, 1, 1)).days
+    first_days, customers = np.unique(day[first], return_counts=True)
+    firsts = pd.DataFrame({"first_offset": (first_days - start_day).astype(float) / width, "customers": customers.astype(np.int64)})
+    repeat = day[new_day & ~first]
+    repeat = repeat[repeat <= (end - date(1970, 1, 1)).days]
+    period = np.floor((repeat - start_day).astype(float) / width).astype(np.int64)
+    values, n = np.unique(period, return_counts=True)
+    return firsts, pd.DataFrame({"period": values, "repeat_purchases": n.astype(np.int64)})
 
 
 def purchases_by_period(source: Any, *, grain: str = "D", start: Any = None, end: Any = None,
