@@ -185,9 +185,9 @@ def test_the_order_lists_are_freed_after_the_last_section_that_reads_them(db: st
         return section
 
     register_section("probe_between", probe("between"), order=30.5)  # after status, before the backtest and model check
-    register_section("probe_after", probe("after"), order=33)  # after the model check (32), the last reader
+    register_section("probe_after", probe("after"), order=41)  # after the cohorts (40), the last reader
     try:
-        build_report(db, sections=["status", "probe_between", "status_backtest", "model_check", "probe_after"])
+        build_report(db, sections=["status", "probe_between", "status_backtest", "model_check", "cohorts", "probe_after"])
     finally:
         unregister_section("probe_between")
         unregister_section("probe_after")
@@ -267,3 +267,33 @@ def test_the_model_check_tracking_is_the_same_from_the_lists(loyal_db: str, monk
             monkeypatch.setattr(evaluation, "tracking_counts_from_lists", lambda *a, **k: None)
         pages.append(re.sub(r"built \d{4}-\d\d-\d\d \d\d:\d\d", "", build_report(loyal_db, sections=["model_check"])))
     assert "model_check" in pages[0] and pages[0] == pages[1]
+
+
+@pytest.mark.parametrize("freq", ["M", "W"])
+def test_cohorts_from_the_order_lists_equal_the_cohort_query(loyal_db: str, freq: str) -> None:
+    """Cohorts counted from the lists against the SQL of :func:`patron.relationship.cohorts.cohorts`
+    (independent implementation), as of the last purchase day and as of an earlier day (the lists
+    then end on that day, as the report's do)."""
+    from patron.relationship.cohorts import cohorts, cohorts_from_lists
+    from patron.report.registry import ReportContext
+
+    for day in (_last_day(loyal_db), date(2025, 2, 14)):
+        got = cohorts_from_lists(ReportContext(db=loyal_db, as_of=day).order_lists(), as_of=day, freq=freq)
+        want = cohorts(loyal_db, freq=freq, as_of=day)
+        assert len(want) > 10 and (want["active"] < want["customers"]).any()
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+
+
+def test_the_cohorts_section_is_the_same_from_the_lists(loyal_db: str) -> None:
+    """With the lists read for the sections before it, the cohorts section counts from them;
+    without, it queries the transactions: the same table (revenue to the last bits) and figures."""
+    from patron.report.registry import ReportContext
+    from patron.report.sections import cohorts_section
+
+    day = _last_day(loyal_db)
+    with_lists, alone = ReportContext(db=loyal_db, as_of=day), ReportContext(db=loyal_db, as_of=day)
+    with_lists.order_lists()
+    sections = [cohorts_section(loyal_db, ctx) for ctx in (with_lists, alone)]
+    assert "order_lists" not in alone.cache
+    pd.testing.assert_frame_equal(with_lists.cache["cohorts"], alone.cache["cohorts"], check_exact=False, rtol=1e-12)
+    assert [len(s.figures) for s in sections] == [2, 2]

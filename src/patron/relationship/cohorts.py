@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,6 +102,58 @@ def cohorts(db: str | os.PathLike[str] | None = None, *, freq: str = "M", as_of:
     with open_transactions(db) as con:
         day = resolve_as_of(con, as_of)
         raw = con.sql(cohorts_sql(day, freq)).df()
+    return _finish(raw, day, freq)
+
+
+def cohorts_from_lists(lists: Any, *, as_of: date, freq: str = "M") -> pd.DataFrame:
+    """:func:`cohorts` (``freq`` ``M`` or ``W``) from every customer's orders up to ``as_of`` as
+    lists (:func:`patron.value.summary_sql.order_lists_sql`, a pyarrow table ``customer_id, ts,
+    amounts`` ending on ``as_of``) instead of a query over the transactions: the same definitions
+    (orders: amount 0 or more; a customer's cohort: the period of their first order; ``active``:
+    the cohort's customers with an order in the period), counted in NumPy. Revenue sums may differ
+    from the engine's in the last bits (another order of addition)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from patron.data.arrow_numpy import to_numpy
+    from patron.value.summary_arrays import _flat, _in_time_order, period_key, period_start_day
+
+    if freq not in ("M", "W"):
+        raise InputError(f"cohorts from order lists need freq M or W; got {freq!r}", parameters=("freq",))
+    lengths = to_numpy(pc.list_value_length(lists.column("ts"))).astype(np.int64)
+    micros = _flat(lists.column("ts"), pa.timestamp("us")).view(np.int64)
+    amount = _flat(lists.column("amounts"), pa.float64())
+    if len(micros) > 1:
+        micros, amount = _in_time_order(micros, amount, lengths)  # each customer's orders in time order
+    owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    end_micros = (as_of - date(1970, 1, 1)).days * 86_400_000_000 + 86_400_000_000  # one past as_of
+    keep = (amount >= 0) & (micros < end_micros)
+    key, amount, owner = period_key(micros[keep], freq), amount[keep], owner[keep]
+    if not len(key):
+        raise NoDataError(f"no orders on or before {as_of}")
+    first = np.ones(len(key), dtype=bool)
+    np.not_equal(owner[1:], owner[:-1], out=first[1:])
+    new_period = first.copy()
+    new_period[1:] |= key[1:] != key[:-1]  # periods never decrease within a customer's ordered orders
+    cohort_key = key[first][np.cumsum(first) - 1]  # each order's customer's first period
+    last_key = int(period_key(np.array([end_micros - 1]), freq)[0])
+    base = int(cohort_key.min())
+    width = last_key - base + 1
+    cell = (cohort_key - base) * width + (key - cohort_key)  # (cohort, period) as one index
+    active = np.bincount(cell[new_period], minlength=width * width)
+    revenue = np.bincount(cell, weights=amount, minlength=width * width)
+    sizes = np.bincount(cohort_key[first] - base, minlength=width)
+    cells = np.flatnonzero(active)  # by cohort, then period; every cohort is active in its period 0
+    c_idx, p_idx = cells // width, cells % width
+    starts = period_start_day(c_idx + base, freq).astype("datetime64[D]")
+    raw = pd.DataFrame({"cohort": pd.to_datetime(starts), "customers": sizes[c_idx].astype(np.int64),
+                        "last_period": (last_key - base - c_idx).astype(np.int64), "period": p_idx.astype(float),
+                        "active": active[cells].astype(np.int64), "revenue": revenue[cells]})
+    return _finish(raw, as_of, freq)
+
+
+def _finish(raw: pd.DataFrame, day: date, freq: str) -> pd.DataFrame:
+    """:func:`cohorts` from the rows of :func:`cohorts_sql` (one per cohort and period with orders)."""
     if raw.empty:
         raise NoDataError(f"no orders on or before {day}")
     sizes = raw.drop_duplicates("cohort")[["cohort", "customers", "last_period"]]

@@ -207,9 +207,9 @@ class ReportContext:
             yield con
 
 
-ORDER_LIST_SECTIONS: frozenset[str] = frozenset({"headline", "equity", "status", "status_backtest", "model_check"})
+ORDER_LIST_SECTIONS: frozenset[str] = frozenset({"headline", "equity", "status", "status_backtest", "model_check", "cohorts"})
 """The built-in sections that read :meth:`ReportContext.order_lists` (the equity movement, the status
-assessments and the model check's summary): once the last of them in a report has run, the lists
+assessments, the model check's summary and tracking, the cohorts when the lists are read already): once the last of them in a report has run, the lists
 (about 1 GB at 10M customers) are freed (:meth:`ReportContext.free_order_lists`). A later section
 that asks for them again reads them again: slower, never wrong."""
 

@@ -301,7 +301,12 @@ def cohorts_section(db: str, ctx: ReportContext) -> Section | None:
     fn = _api(ctx, "cohorts", "patron.relationship.cohorts:cohorts")
     if fn is None:
         return None
-    table = ctx.memo("cohorts", lambda: fn(db, freq="M", as_of=ctx.as_of))
+    if "order_lists" in ctx.cache:  # read already for the sections before: counted from them, no query
+        from patron.relationship.cohorts import cohorts_from_lists
+
+        table = ctx.memo("cohorts", lambda: cohorts_from_lists(ctx.order_lists(), as_of=ctx.as_of, freq="M"))
+    else:
+        table = ctx.memo("cohorts", lambda: fn(db, freq="M", as_of=ctx.as_of))
     if table is None or table.empty:
         return None
     notes = []
