@@ -297,3 +297,30 @@ def test_the_cohorts_section_is_the_same_from_the_lists(loyal_db: str) -> None:
     assert "order_lists" not in alone.cache
     pd.testing.assert_frame_equal(with_lists.cache["cohorts"], alone.cache["cohorts"], check_exact=False, rtol=1e-12)
     assert [len(s.figures) for s in sections] == [2, 2]
+
+
+def test_backtest_outcomes_from_the_order_lists_equal_the_outcome_query(loyal_db: str) -> None:
+    """The status backtest's outcomes counted from the lists against :func:`outcomes` (SQL), for
+    ids in another order, an id with no purchase in the window and an unknown id; and the whole
+    backtest table either way."""
+    from patron.relationship.backtest.outcomes import observed_window, outcomes, outcomes_from_lists
+    from patron.relationship.backtest.status import status_backtest
+    from patron.report.registry import ReportContext
+
+    end = _last_day(loyal_db)
+    lists = ReportContext(db=loyal_db, as_of=end).order_lists()
+    window = observed_window(loyal_db, date(2025, 3, 31), "3M")
+    ids = pd.Series([*reversed(lists.column("customer_id").to_pylist()), "nobody"])
+    got, want = outcomes_from_lists(lists, window, ids), outcomes(loyal_db, window, ids)
+    assert want["bought"].sum() > 20 and (~want["bought"]).sum() > 20
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12, check_dtype=False)
+    from patron.report.sections import status_assessment
+
+    ctx = ReportContext(db=loyal_db, as_of=end)  # the report's statuses: buyers in the lists' order, then prospects
+    statuses = status_assessment(loyal_db, ctx, window.as_of)[0]
+    assert (statuses["status"] == "prospect").sum() == 2
+    pd.testing.assert_frame_equal(outcomes_from_lists(ctx.order_lists(), window, statuses["customer_id"]),
+                                  outcomes(loyal_db, window, statuses["customer_id"]), check_exact=False, rtol=1e-12, check_dtype=False)
+    fast = status_backtest(loyal_db, as_of="2025-03-31", horizon="3M", lists=(lists, end))
+    slow = status_backtest(loyal_db, as_of="2025-03-31", horizon="3M")
+    pd.testing.assert_frame_equal(fast.table, slow.table, check_exact=False, rtol=1e-12)

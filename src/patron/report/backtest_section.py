@@ -87,8 +87,12 @@ def status_backtest_section(db: str, ctx: Any) -> Section | None:
 
     start = months_before(ctx.as_of, LOOKBACK_MONTHS)
     try:
-        result = ctx.memo(SECTION_KEY, lambda: status_backtest(db, as_of=start, horizon=f"{LOOKBACK_MONTHS}M", config=ctx.config,
-                                                               assessed=status_assessment(db, ctx, start)))
+        def compute() -> Any:
+            assessed = status_assessment(db, ctx, start)  # from the report's order lists (ctx.summary_at)
+            lists = (ctx.order_lists(), ctx.as_of) if "order_lists" in getattr(ctx, "cache", {}) else None
+            return status_backtest(db, as_of=start, horizon=f"{LOOKBACK_MONTHS}M", config=ctx.config, assessed=assessed, lists=lists)
+
+        result = ctx.memo(SECTION_KEY, compute)
     except (PatronError, ConvergenceError) as exc:
         ctx.notes.append(f"The status backtest is left out: {exc}")
         return None

@@ -142,6 +142,85 @@ def outcomes(db: str | os.PathLike[str] | None, window: Window, customer_ids: pd
     return out
 
 
+def outcomes_from_lists(lists: Any, window: Window, customer_ids: pd.Series) -> pd.DataFrame:
+    """:func:`outcomes` from every customer's orders as lists
+    (:func:`patron.value.summary_sql.order_lists_sql`, a pyarrow table ``customer_id, ts, amounts``
+    that holds every order up to ``window.observed_end`` at least) instead of a query: the same
+    definitions (purchase days and spend of the orders of amount 0 or more on the days after
+    ``window.as_of`` up to ``window.observed_end``), counted in NumPy and matched to
+    ``customer_ids`` by an Arrow hash lookup. Spend sums may differ from the engine's in the last
+    bits (another order of addition)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from patron.data.arrow_numpy import to_numpy
+    from patron.value.summary_arrays import MICROSECONDS_PER_DAY, _flat, _in_time_order
+
+    lengths = to_numpy(pc.list_value_length(lists.column("ts"))).astype(np.int64)
+    micros = _flat(lists.column("ts"), pa.timestamp("us")).view(np.int64)
+    amount = _flat(lists.column("amounts"), pa.float64())
+    micros_all, amount_all = micros, amount
+    if len(micros) > 1:
+        micros, amount = _in_time_order(micros, amount, lengths)  # same days adjacent within a customer
+    owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    day = np.floor_divide(micros, MICROSECONDS_PER_DAY)
+    epoch = date(1970, 1, 1)
+    keep = (amount >= 0) & (day > (window.as_of - epoch).days) & (day <= (window.observed_end - epoch).days)
+    day, owner, amount = day[keep], owner[keep], amount[keep]
+    new_day = np.ones(len(day), dtype=bool)
+    new_day[1:] = (owner[1:] != owner[:-1]) | (day[1:] != day[:-1])
+    purchases = np.bincount(owner[new_day], minlength=len(lengths)).astype(float)
+    spend = np.bincount(owner, weights=amount, minlength=len(lengths))
+    ids = pa.array(customer_ids.astype(str).to_numpy(), pa.string())
+    column = lists.column("customer_id")
+    known = pa.concat_arrays(column.chunks).cast(pa.string()) if column.num_chunks else pa.array([], pa.string())
+    bought = np.minimum.reduceat(np.where(amount_all >= 0, micros_all, np.iinfo(np.int64).max), np.cumsum(lengths) - lengths) \
+        if len(lengths) else np.zeros(0, dtype=np.int64)
+    buyers = np.flatnonzero(bought < ((window.as_of - epoch).days + 1) * MICROSECONDS_PER_DAY)  # a summary as of the window's start lists these
+    at = _positions(ids, known.take(pa.array(buyers)))
+    at = np.where(at >= 0, buyers[np.maximum(at, 0)] if len(buyers) else -1, -1)
+    rest = np.flatnonzero(at < 0)
+    if len(rest):  # not a buyer by then (a prospect, an unknown id): looked up among all
+        at[rest] = to_numpy(pc.fill_null(pc.index_in(ids.take(pa.array(rest)), value_set=known), -1)).astype(np.int64)
+    found = at >= 0
+    out = pd.DataFrame({"customer_id": ids.to_numpy(zero_copy_only=False),
+                        "purchases": np.where(found, purchases[np.maximum(at, 0)] if len(purchases) else 0.0, 0.0),
+                        "spend": np.where(found, spend[np.maximum(at, 0)] if len(spend) else 0.0, 0.0)})
+    out["bought"] = out["purchases"] > 0
+    return out
+
+
+def _positions(ids: Any, known: Any) -> np.ndarray:
+    """Position in ``known`` of each of ``ids`` (both pyarrow string arrays; -1 when absent). When
+    ``ids`` start with a subsequence of ``known`` in its order (the customers of a summary finished
+    from the same lists, then prospects), those are matched by one pass of comparisons and only the
+    rest by a hash lookup."""
+    import pyarrow.compute as pc
+
+    from patron.data.arrow_numpy import to_numpy
+
+    at = np.full(len(ids), -1, dtype=np.int64)
+    i = j = 0
+    n, m = len(ids), len(known)
+    # walk both in order while they agree, skipping ids of known that ids leave out (in chunks, vectorised)
+    chunk = 1 << 16
+    while i < n and j < m:
+        size = min(chunk, n - i, m - j)
+        equal = to_numpy(pc.equal(ids.slice(i, size), known.slice(j, size)).fill_null(False)).astype(bool)
+        if equal.all():
+            at[i:i + size] = np.arange(j, j + size)
+            i, j = i + size, j + size
+            continue
+        k = int(np.argmin(equal))  # first disagreement
+        at[i:i + k] = np.arange(j, j + k)
+        i, j = i + k, j + k
+        break
+    if i < n:
+        rest = to_numpy(pc.fill_null(pc.index_in(ids.slice(i), value_set=known), -1)).astype(np.int64)
+        at[i:] = rest
+    return at
+
+
 def _mean_interval(mean: np.ndarray, sd: np.ndarray, n: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Student-t interval of a mean; NaN for groups of fewer than 2."""
     with np.errstate(invalid="ignore", divide="ignore"):

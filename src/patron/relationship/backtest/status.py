@@ -30,6 +30,7 @@ from patron.relationship.backtest.outcomes import (
     group_outcomes,
     observed_window,
     outcomes,
+    outcomes_from_lists,
 )
 from patron.relationship.status import STATUSES, StatusRules, assess, status_rules
 from patron.value.models import BaseModel as TransactionModel
@@ -78,6 +79,7 @@ def status_backtest(
     params: Mapping[str, float] | TransactionModel | None = None,
     level: float = LEVEL,
     assessed: tuple[pd.DataFrame, TransactionModel] | None = None,
+    lists: tuple[Any, date] | None = None,
 ) -> Backtest:
     """Statuses as of ``as_of`` against purchases in the ``horizon`` after it.
 
@@ -102,6 +104,11 @@ def status_backtest(
         these rules and model (at least the columns ``customer_id, status, frequency, recency, T,
         as_of``; e.g. shared with a migration matrix of the same day); used when
         their ``as_of`` is the window's start, else assessed here.
+    lists
+        ``(order lists, last day)``: every customer's orders up to that day as lists
+        (:func:`patron.value.summary_sql.order_lists_sql`), when the caller holds them; the
+        outcomes are counted from them (:func:`~patron.relationship.backtest.outcomes.outcomes_from_lists`)
+        when the window ends on or before that day, else queried.
 
     Returns
     -------
@@ -116,7 +123,10 @@ def status_backtest(
         statuses, fitted = assessed
     else:  # the table needs statuses, not their reasons
         statuses, fitted = assess(db, as_of=window.as_of, config=rules, model=model, params=params, reasons=False)
-    frame = outcomes(db, window, statuses["customer_id"])
+    if lists is not None and window.observed_end <= lists[1]:
+        frame = outcomes_from_lists(lists[0], window, statuses["customer_id"])
+    else:
+        frame = outcomes(db, window, statuses["customer_id"])
     frame["status"] = statuses["status"].to_numpy()
     buyer = (frame["status"] != "prospect").to_numpy()
     x, tx, T = (statuses.loc[buyer, c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
