@@ -163,3 +163,29 @@ def test_migration_from_lists_counts_what_the_per_customer_matrix_counts(base: s
     assert fast.loc["prospect"].drop("prospect").sum() == 1  # p4 bought between the dates
     with_lists = migration_from_lists(base, from_date=frm, to_date=to, lists=_lists(base, to))
     pd.testing.assert_frame_equal(with_lists, slow)
+
+
+def test_assessment_from_lists_is_what_assess_gives_the_status_backtest(base: str) -> None:
+    """Statuses, weekly statistics and the model of assess (per customer) equal those classified per
+    distinct row from the lists; the status backtest's table is the same from either."""
+    from patron.relationship.backtest import status_backtest
+    from patron.relationship.status import assess
+    from patron.relationship.status_history import assessment_from_lists
+
+    day, end = date(2024, 9, 30), date(2024, 12, 31)
+    lists = _lists(base, end)
+    fast, fast_model = assessment_from_lists(base, day=day, lists=lists)
+    slow, slow_model = assess(base, as_of=day, reasons=False)
+    columns = ["customer_id", "status", "frequency", "recency", "T", "as_of"]
+    got = fast[columns].sort_values("customer_id").reset_index(drop=True)
+    want = slow[columns].sort_values("customer_id").reset_index(drop=True)
+    assert len(set(got["status"]) - {"prospect"}) >= 3 and "prospect" in set(got["status"])
+    assert (got["customer_id"] == want["customer_id"]).all() and (got["status"] == want["status"]).all()
+    buyer = (want["status"] != "prospect").to_numpy()
+    for c in ("frequency", "recency", "T"):  # whole days / 7: the same IEEE division
+        assert (got.loc[buyer, c].to_numpy() == want.loc[buyer, c].to_numpy(dtype=float)).all(), c
+    for name, value in slow_model.params_.items():
+        assert fast_model.params_[name] == pytest.approx(value, rel=1e-9), name
+    tables = [status_backtest(base, as_of=day, horizon="3M", assessed=assessed, lists=(lists, end)).table
+              for assessed in ((fast, fast_model), (slow[columns], slow_model))]
+    pd.testing.assert_frame_equal(tables[0], tables[1], rtol=1e-9)

@@ -186,6 +186,13 @@ def statuses_at(orders: Any, day: date, rules: StatusRules, *, model: str = "bgn
     customer's whole-day statistics (frequency, days since the first and since the last
     purchase), each distinct row is classified once and mapped back (``NoDataError`` when nobody
     had bought by ``day``)."""
+    rows, codes, fitted, _ = _status_cells(orders, day, rules, model=model, params=params)
+    return rows, codes, fitted
+
+
+def _status_cells(orders: Any, day: date, rules: StatusRules, *, model: str,
+                  params: Mapping[str, float] | TransactionModel | None) -> tuple[np.ndarray, np.ndarray, TransactionModel, Any]:
+    """:func:`statuses_at` and the cells it classified (:class:`patron.value.period_summaries.SummaryCells`)."""
     from patron.relationship.status_rules import classify
     from patron.value.period_summaries import days_in_unit, summary_cells
 
@@ -207,7 +214,53 @@ def statuses_at(orders: Any, day: date, rules: StatusRules, *, model: str = "bgn
     })
     status, _ = classify(frame, rules, as_of=day, before=day - timedelta(days=rules.lookback_days), reasons=False)
     codes = pd.Categorical(status, categories=list(STATUSES)).codes.astype(np.int8)
-    return summary.rows, codes[cells.of_customer], fitted
+    return summary.rows, codes[cells.of_customer], fitted, cells
+
+
+def assessment_from_lists(
+    db: str | os.PathLike[str] | None,
+    *,
+    day: str | date | datetime,
+    lists: Any,
+    config: str | os.PathLike[str] | dict[str, Any] | StatusRules | None = None,
+    model: str = "bgnbd",
+    params: Mapping[str, float] | TransactionModel | None = None,
+) -> tuple[pd.DataFrame, TransactionModel]:
+    """What :func:`patron.relationship.backtest.status_backtest` reads of
+    :func:`~patron.relationship.status.assess` (``customer_id, status, frequency, recency, T,
+    as_of``, with ``frequency`` in repeat purchases and ``recency``/``T`` in weeks, and the fitted
+    model) from ``lists``, every customer's orders up to ``day`` or later
+    (:func:`patron.value.summary_sql.order_lists_sql`), through :func:`statuses_at`: one
+    classification per distinct statistics row instead of a per-customer frame; the prospects (known
+    customers without a purchase by ``day``, from ``db``'s ``customers``) are added as ``assess``
+    adds them. Rows are in the lists' order, prospects last."""
+    import pyarrow as pa
+
+    from patron.relationship.status import _prospects
+    from patron.value.period_summaries import PeriodEndOrders, days_in_unit
+
+    as_of = parse_day(day, "day")
+    if as_of is None:
+        raise InputError("give the day of the assessment")
+    orders = PeriodEndOrders(lists, "W")
+    rows, codes, fitted, cells = _status_cells(orders, as_of, status_rules(config), model=model, params=params)
+    ids = lists.column("customer_id").take(pa.array(rows, pa.int64()))
+    of = cells.of_customer
+    frame = pd.DataFrame({
+        "customer_id": np.asarray(ids.to_pandas(), dtype=object).astype(str),
+        "status": np.asarray(STATUSES, dtype=object)[codes],
+        "frequency": cells.x.astype(np.float64)[of],
+        "recency": days_in_unit(cells.recency_days, orders.unit)[of],
+        "T": days_in_unit(cells.T_days, orders.unit)[of],
+    })
+    with reader(db) as con:  # no known customers: no prospects (the anti-join would still read every order)
+        known = table_exists(con, "customers") and bool(con.execute("SELECT 1 FROM customers LIMIT 1").fetchall())
+    prospects = _prospects(db, as_of) if known else np.array([], dtype=object)
+    if prospects.size:
+        frame = pd.concat([frame, pd.DataFrame({"customer_id": prospects.astype(str), "status": "prospect"})],
+                          ignore_index=True)
+    frame["as_of"] = as_of
+    return frame, fitted
 
 
 def migration_from_lists(

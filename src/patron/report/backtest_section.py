@@ -88,8 +88,13 @@ def status_backtest_section(db: str, ctx: Any) -> Section | None:
     start = months_before(ctx.as_of, LOOKBACK_MONTHS)
     try:
         def compute() -> Any:
-            assessed = status_assessment(db, ctx, start)  # from the report's order lists (ctx.summary_at)
             lists = (ctx.order_lists(), ctx.as_of) if "order_lists" in getattr(ctx, "cache", {}) else None
+            if lists is not None:  # statuses per distinct statistics row, from the lists the report holds
+                from patron.relationship.status_history import assessment_from_lists
+
+                assessed = assessment_from_lists(db, day=start, lists=lists[0], config=ctx.config)
+            else:
+                assessed = status_assessment(db, ctx, start)  # from the report's order lists (ctx.summary_at)
             return status_backtest(db, as_of=start, horizon=f"{LOOKBACK_MONTHS}M", config=ctx.config, assessed=assessed, lists=lists)
 
         result = ctx.memo(SECTION_KEY, compute)
