@@ -160,3 +160,17 @@ def test_loyalty_sums_by_slices_equal_the_whole(planted_db, monkeypatch):
     sliced = parts.loyalty_arrays(lengths, micros, amount, AS_OF)
     for name, values in whole.items():
         assert np.array_equal(sliced[name], values, equal_nan=values.dtype.kind == "f"), name
+
+
+def test_loyalty_sums_of_customers_without_a_purchase_are_nan_not_an_error():
+    """Only refunds and orders after the day: no purchase at all (NumPy's bincount then gives int64
+    zeros, which cannot hold NaN): every sum is NaN and the counts are 0 (a service refresh on a store
+    whose only orders were refunds failed here)."""
+    day = date(2025, 1, 31)
+    lengths = np.array([1, 2], dtype=np.int64)
+    micros = (np.array([date(2025, 1, 5).toordinal(), date(2025, 1, 6).toordinal(), date(2025, 3, 1).toordinal()],
+                       dtype=np.int64) - date(1970, 1, 1).toordinal()) * 86_400_000_000
+    sums = loyalty_arrays(lengths, micros, np.array([-10.0, -5.0, 20.0]), day)
+    assert sums["n_purchases"].tolist() == [0, 0] and sums["n_gaps"].tolist() == [0, 0]
+    for name in ("days_to_second_purchase", "mean_gap", "interpurchase_slope", "mean_value", "spend_slope"):
+        assert sums[name].dtype == np.float64 and np.isnan(sums[name]).all(), name

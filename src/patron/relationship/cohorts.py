@@ -141,7 +141,7 @@ def cohorts_from_lists(lists: Any, *, as_of: date, freq: str = "M") -> pd.DataFr
     width = last_key - base + 1
     cell = (cohort_key - base) * width + (key - cohort_key)  # (cohort, period) as one index
     active = np.bincount(cell[new_period], minlength=width * width)
-    revenue = np.bincount(cell, weights=amount, minlength=width * width)
+    revenue = np.bincount(cell, weights=amount, minlength=width * width).astype(np.float64, copy=False)  # int64 when empty
     sizes = np.bincount(cohort_key[first] - base, minlength=width)
     cells = np.flatnonzero(active)  # by cohort, then period; every cohort is active in its period 0
     c_idx, p_idx = cells // width, cells % width

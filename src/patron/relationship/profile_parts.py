@@ -134,7 +134,8 @@ def loyalty_slice(lengths: np.ndarray, micros: np.ndarray, amount: np.ndarray, d
 
     def total(weights: np.ndarray, repeats: bool = False) -> np.ndarray:
         """Per customer, the sum of ``weights`` (one per purchase, or per repeat purchase)."""
-        return np.bincount(repeat_owner if repeats else powner, weights=weights, minlength=n)
+        # float64 always: bincount of no purchases at all gives int64 zeros, which cannot hold the NaNs below
+        return np.bincount(repeat_owner if repeats else powner, weights=weights, minlength=n).astype(np.float64, copy=False)
 
     n_gaps = np.maximum(n_purchases - 1, 0)
     none = n_gaps == 0  # SQL: sums over no gap are NULL
@@ -165,8 +166,8 @@ def margin_arrays(lengths: np.ndarray, amount: np.ndarray, rate: float) -> tuple
     for orders that carry no margin and a default margin ``rate`` (0-1): the sum of ``amount x rate``
     and the sum of ``amount`` over every order (refunds included), in currency."""
     owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    return (np.bincount(owner, weights=amount * rate, minlength=len(lengths)),
-            np.bincount(owner, weights=amount, minlength=len(lengths)))
+    return (np.bincount(owner, weights=amount * rate, minlength=len(lengths)).astype(np.float64, copy=False),
+            np.bincount(owner, weights=amount, minlength=len(lengths)).astype(np.float64, copy=False))
 
 
 INTERPURCHASE_TRENDS: tuple[str, ...] = ("insufficient", "shortening", "lengthening", "steady")

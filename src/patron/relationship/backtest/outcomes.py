@@ -170,7 +170,7 @@ def outcomes_from_lists(lists: Any, window: Window, customer_ids: pd.Series) -> 
     new_day = np.ones(len(day), dtype=bool)
     new_day[1:] = (owner[1:] != owner[:-1]) | (day[1:] != day[:-1])
     purchases = np.bincount(owner[new_day], minlength=len(lengths)).astype(float)
-    spend = np.bincount(owner, weights=amount, minlength=len(lengths))
+    spend = np.bincount(owner, weights=amount, minlength=len(lengths)).astype(np.float64, copy=False)  # int64 when empty
     ids = pa.array(customer_ids.astype(str).to_numpy(), pa.string())
     column = lists.column("customer_id")
     known = pa.concat_arrays(column.chunks).cast(pa.string()) if column.num_chunks else pa.array([], pa.string())

@@ -73,7 +73,7 @@ def group_spend(cell: np.ndarray, group: np.ndarray, n_groups: int, n_cells: int
     weights = zbar if zbar.size and zbar.min() == 0.0 and not (zbar < 0).any() else np.where(informative, zbar, 0.0)
     return CellSpend(
         both.sum(axis=2).astype(np.float64), both[:, :, 1].astype(np.float64),
-        np.bincount(key, weights=weights, minlength=size).reshape(n_groups, n_cells),
+        np.bincount(key, weights=weights, minlength=size).astype(np.float64, copy=False).reshape(n_groups, n_cells),
     )
 
 
