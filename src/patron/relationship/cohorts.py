@@ -112,19 +112,12 @@ def cohorts_from_lists(lists: Any, *, as_of: date, freq: str = "M") -> pd.DataFr
     (orders: amount 0 or more; a customer's cohort: the period of their first order; ``active``:
     the cohort's customers with an order in the period), counted in NumPy. Revenue sums may differ
     from the engine's in the last bits (another order of addition)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
-    from patron.data.arrow_numpy import to_numpy
-    from patron.value.summary_arrays import _flat, _in_time_order, period_key, period_start_day
+    from patron.value.summary_arrays import flat_orders, period_key, period_start_day
 
     if freq not in ("M", "W"):
         raise InputError(f"cohorts from order lists need freq M or W; got {freq!r}", parameters=("freq",))
-    lengths = to_numpy(pc.list_value_length(lists.column("ts"))).astype(np.int64)
-    micros = _flat(lists.column("ts"), pa.timestamp("us")).view(np.int64)
-    amount = _flat(lists.column("amounts"), pa.float64())
-    if len(micros) > 1:
-        micros, amount = _in_time_order(micros, amount, lengths)  # each customer's orders in time order
+    lengths, micros, amount = flat_orders(lists)  # each customer's orders in time order
     owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
     end_micros = (as_of - date(1970, 1, 1)).days * 86_400_000_000 + 86_400_000_000  # one past as_of
     keep = (amount >= 0) & (micros < end_micros)

@@ -27,10 +27,8 @@ from datetime import date
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from patron.data.arrow_numpy import to_numpy
-from patron.value.summary_arrays import MICROSECONDS_PER_DAY, _in_time_order
+from patron.value.summary_arrays import MICROSECONDS_PER_DAY, flat_orders
 
 __all__ = ["LOYALTY_SUMS", "flat_orders", "loyalty_arrays", "margin_arrays"]
 
@@ -39,18 +37,6 @@ LOYALTY_SUMS: tuple[str, ...] = ("n_purchases", "n_gaps", "days_to_second_purcha
 """Columns of :func:`loyalty_arrays` (per customer; NaN where SQL has NULL)."""
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-def flat_orders(lists: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(lengths, micros, amount)`` of the lists of :func:`patron.value.summary_sql.order_lists_sql`:
-    orders per customer, and each order's time (microseconds since 1970-01-01) and amount, grouped
-    by customer and in time order within a customer."""
-    lengths = to_numpy(pc.list_value_length(lists.column("ts"))).astype(np.int64)
-    micros = to_numpy(pc.list_flatten(lists.column("ts")).cast(pa.timestamp("us"))).view(np.int64)
-    amount = to_numpy(pc.list_flatten(lists.column("amounts")).cast(pa.float64()))
-    if len(micros) > 1:
-        micros, amount = _in_time_order(micros, amount, lengths)
-    return lengths, np.asarray(micros), np.asarray(amount)
 
 
 def _slope(n: np.ndarray, sx: np.ndarray, sy: np.ndarray, sxx: np.ndarray, sxy: np.ndarray) -> np.ndarray:

@@ -148,19 +148,12 @@ def tracking_counts_from_lists(lists: Any, *, start: date, end: date, unit: str 
     :func:`~patron.value.tracking_sql.repeat_purchases_by_period_sql`: purchases are orders with an
     amount of 0 or more, a day is the UTC calendar day. The same result when ``lists`` hold every
     purchase of the database (none after the day the lists end); the caller checks that."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     from patron.constants import PERIOD_UNITS
-    from patron.data.arrow_numpy import to_numpy
-    from patron.value.summary_arrays import _flat, _in_time_order
+    from patron.value.summary_arrays import flat_orders
 
     width = PERIOD_UNITS[unit]
-    lengths = to_numpy(pc.list_value_length(lists.column("ts"))).astype(np.int64)
-    micros = _flat(lists.column("ts"), pa.timestamp("us")).view(np.int64)
-    amount = _flat(lists.column("amounts"), pa.float64())
-    if len(micros) > 1:
-        micros, amount = _in_time_order(micros, amount, lengths)  # each customer's orders in time order
+    lengths, micros, amount = flat_orders(lists)  # each customer's orders in time order
     owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
     buy = amount >= 0
     day, owner = np.floor_divide(micros[buy], MICROS_PER_DAY), owner[buy]

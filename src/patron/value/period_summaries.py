@@ -31,14 +31,11 @@ from datetime import date
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from patron.data.arrow_numpy import to_numpy
 from patron.value.summary_arrays import (
     MICROSECONDS_PER_DAY,
-    _flat,
-    _in_time_order,
     end_micros,
+    flat_orders,
     span,
 )
 
@@ -90,11 +87,7 @@ class PeriodEndOrders:
     def __init__(self, lists: pa.Table, unit: str = "W") -> None:
         self.unit = unit
         self.customers = lists.num_rows
-        lengths = to_numpy(pc.list_value_length(lists.column("ts"))).astype(np.int64)
-        micros = _flat(lists.column("ts"), pa.timestamp("us")).view(np.int64)
-        amount = _flat(lists.column("amounts"), pa.float64())
-        if len(micros) > 1:
-            micros, amount = _in_time_order(micros, amount, lengths)
+        lengths, micros, amount = flat_orders(lists)
         purchase = amount >= 0
         owner = np.repeat(np.arange(self.customers, dtype=np.int32), lengths)
         if not purchase.all():  # refunds are not purchases: left out of every purchase count and sum

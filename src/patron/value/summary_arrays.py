@@ -204,6 +204,18 @@ def _flat(column: pa.ChunkedArray, value_type: pa.DataType) -> np.ndarray:
     return to_numpy(pc.list_flatten(column).cast(value_type))
 
 
+def flat_orders(lists: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lengths, micros, amount)`` of the lists of :func:`patron.value.summary_sql.order_lists_sql`:
+    orders per customer, and each order's time (microseconds since 1970-01-01) and amount, grouped
+    by customer and in time order within a customer."""
+    lengths = to_numpy(pc.list_value_length(lists.column("ts"))).astype(np.int64)
+    micros = _flat(lists.column("ts"), pa.timestamp("us")).view(np.int64)
+    amount = _flat(lists.column("amounts"), pa.float64())
+    if len(micros) > 1:
+        micros, amount = _in_time_order(micros, amount, lengths)
+    return lengths, micros, amount
+
+
 def _mask(condition: np.ndarray) -> np.ndarray | None:
     """``condition``, or ``None`` when it holds for every order (the common case, cheaper)."""
     return None if condition.all() else condition
@@ -237,11 +249,7 @@ def finish_summary(lists: pa.Table, spec: SummarySpec, *, threads: int | None = 
 
 def _finish_slice(lists: pa.Table, spec: SummarySpec) -> pa.Table:
     """:func:`finish_summary` for one slice of customers."""
-    lengths = to_numpy(pc.list_value_length(lists.column("ts"))).astype(np.int64)
-    micros = _flat(lists.column("ts"), pa.timestamp("us")).view(np.int64)
-    amount = _flat(lists.column("amounts"), pa.float64())
-    if len(micros) > 1:
-        micros, amount = _in_time_order(micros, amount, lengths)
+    lengths, micros, amount = flat_orders(lists)
     key = period_key(micros, spec.grain)
     end_last = _micros(spec.end)
     after_end = end_last + 1

@@ -154,14 +154,10 @@ def outcomes_from_lists(lists: Any, window: Window, customer_ids: pd.Series) -> 
     import pyarrow.compute as pc
 
     from patron.data.arrow_numpy import to_numpy
-    from patron.value.summary_arrays import MICROSECONDS_PER_DAY, _flat, _in_time_order
+    from patron.value.summary_arrays import MICROSECONDS_PER_DAY, flat_orders
 
-    lengths = to_numpy(pc.list_value_length(lists.column("ts"))).astype(np.int64)
-    micros = _flat(lists.column("ts"), pa.timestamp("us")).view(np.int64)
-    amount = _flat(lists.column("amounts"), pa.float64())
-    micros_all, amount_all = micros, amount
-    if len(micros) > 1:
-        micros, amount = _in_time_order(micros, amount, lengths)  # same days adjacent within a customer
+    lengths, micros, amount = flat_orders(lists)  # same days adjacent within a customer
+    micros_all, amount_all = micros, amount  # (each customer's earliest purchase below: any order in a customer gives it)
     owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
     day = np.floor_divide(micros, MICROSECONDS_PER_DAY)
     epoch = date(1970, 1, 1)
