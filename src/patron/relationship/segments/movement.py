@@ -178,6 +178,18 @@ def equity_movement(
     return _movement_per_customer(db, start, end, freq, value, lists)
 
 
+def _not_decomposed(previous_day: Any, fitted: Any, previous_fitted: Any, *, plain: bool = True) -> str:
+    """Why a period's equity change is not split into its parts (``""``: it is): no earlier period
+    end (``previous_day`` ``None``), models not fitted now or then, or covariate models."""
+    if previous_day is None:
+        return "first period end of the window: no earlier equity to change from"
+    if fitted is None:
+        return "the models could not be fitted on the purchases up to this date"
+    if previous_fitted is None:
+        return f"the models could not be fitted at the previous period end ({previous_day})"
+    return "" if plain else "covariate models are not decomposed"
+
+
 def _movement_per_customer(db: Any, start: Any, end: Any, freq: str, value: ValueSettings, lists: Any) -> EquityMovement:
     """:func:`equity_movement` scoring every customer at each period end
     (:func:`patron.value.scoring.score`) and valuing each under the earlier models: what the
@@ -209,15 +221,8 @@ def _movement_per_customer(db: Any, start: Any, end: Any, freq: str, value: Valu
         step: dict[str, Any] = {"as_of": pd.Timestamp(d), "previous": pd.Timestamp(previous[0]) if previous else pd.NaT,
                                 "equity_start": math.nan, "equity_end": float(row["equity"]), "change": math.nan,
                                 **dict.fromkeys(COMPONENTS, math.nan), "new": 0, "returning": 0, "silent": 0, "why": ""}
-        if previous is None:
-            step["why"] = "first period end of the window: no earlier equity to change from"
-        elif fitted is None:
-            step["why"] = "the models could not be fitted on the purchases up to this date"
-        elif previous[2] is None:
-            step["why"] = f"the models could not be fitted at the previous period end ({previous[0]})"
-        elif not plain:
-            step["why"] = "covariate models are not decomposed"
-        else:
+        step["why"] = _not_decomposed(previous and previous[0], fitted, previous and previous[2], plain=plain)
+        if not step["why"]:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 (tp, sp, vp), (tc, sc, vc) = previous[2], fitted
@@ -308,13 +313,8 @@ def _movement_by_cells(db: Any, start: Any, end: Any, freq: str, value: ValueSet
             except (PatronError, ValueError, FloatingPointError):
                 pass
         step["equity_end"] = float(row["equity"])
-        if previous is None:
-            step["why"] = "first period end of the window: no earlier equity to change from"
-        elif fitted is None:
-            step["why"] = "the models could not be fitted on the purchases up to this date"
-        elif previous[1] is None:
-            step["why"] = f"the models could not be fitted at the previous period end ({previous[0]})"
-        else:
+        step["why"] = _not_decomposed(previous and previous[0], fitted, previous and previous[1])
+        if not step["why"]:
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
                 tp, sp = previous[1]
