@@ -266,9 +266,17 @@ def category_revenue(shares: pd.DataFrame) -> pd.DataFrame:
     if shares.empty:
         return pd.DataFrame({"category": [], "revenue": [], "share": [], "customers": []})
     agg = shares.groupby("category", as_index=False).agg(revenue=("revenue", "sum"), customers=("customer_id", "nunique"))
-    total = float(agg["revenue"].sum())
-    agg["share"] = agg["revenue"] / total if total > 0 else np.nan
-    return agg.sort_values(["revenue", "category"], ascending=[False, True])[["category", "revenue", "share", "customers"]].reset_index(drop=True)
+    return revenue_shares(agg)
+
+
+def revenue_shares(categories: pd.DataFrame) -> pd.DataFrame:
+    """``category, revenue, share, customers`` from revenue and customers per category (one row
+    each, not empty): ``share`` of all categorised revenue (NaN when that total is not positive),
+    largest revenue first, ties by category name."""
+    total = float(categories["revenue"].sum())
+    categories = categories.assign(share=categories["revenue"] / total if total > 0 else np.nan)
+    return categories.sort_values(["revenue", "category"], ascending=[False, True])[
+        ["category", "revenue", "share", "customers"]].reset_index(drop=True)
 
 
 def _share(mask: pd.Series, base: pd.Series) -> float | None:
@@ -402,7 +410,4 @@ def loyalty_report(db: str | os.PathLike[str] | None = None, *, as_of: DayArg = 
                "days_to_second_purchase_median": None if median is None else float(median)}
     if categories.empty:
         return mix, figures, category_revenue(pd.DataFrame())
-    total = float(categories["revenue"].sum())
-    categories["share"] = categories["revenue"] / total if total > 0 else np.nan
-    categories = categories.sort_values(["revenue", "category"], ascending=[False, True])[["category", "revenue", "share", "customers"]]
-    return mix, figures, categories.reset_index(drop=True)
+    return mix, figures, revenue_shares(categories)

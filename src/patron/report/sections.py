@@ -403,7 +403,12 @@ def profile_loyalty(db: str, ctx: ReportContext) -> tuple[pd.DataFrame, dict[str
     aggregate over the orders (amount >= 0, on or before the report date, with a category). The
     same numbers; a customer with an order has a non-NULL ``returned``."""
     from patron.data.dialect import DUCKDB
-    from patron.relationship.loyalty import category_revenue, open_transactions, orders_cte
+    from patron.relationship.loyalty import (
+        category_revenue,
+        open_transactions,
+        orders_cte,
+        revenue_shares,
+    )
 
     rows = [*LOYALTY_MIX, *DISCOUNT_MIX]
     counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, _, cond in LOYALTY_MIX)
@@ -426,10 +431,7 @@ def profile_loyalty(db: str, ctx: ReportContext) -> tuple[pd.DataFrame, dict[str
             FROM orders WHERE category IS NOT NULL GROUP BY category""").df()
     if categories.empty:
         return mix, summary, category_revenue(pd.DataFrame())
-    total = float(categories["revenue"].sum())
-    categories["share"] = categories["revenue"] / total if total > 0 else np.nan
-    categories = categories.sort_values(["revenue", "category"], ascending=[False, True])[["category", "revenue", "share", "customers"]]
-    return mix, summary, categories.reset_index(drop=True)
+    return mix, summary, revenue_shares(categories)
 
 
 @register_section("satisfaction", order=65, title="Satisfaction and behaviour")
